@@ -1,0 +1,87 @@
+"""Targets and RFC 5782 query names: reversed IPv4, IPv6 nibbles, registered domains."""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from dataclasses import dataclass
+from enum import StrEnum
+
+import idna
+from publicsuffixlist import PublicSuffixList
+
+__all__ = ["Target", "TargetError", "TargetKind", "ip_query_label", "parse_target"]
+
+
+class TargetError(ValueError):
+    """A target that is neither an IP address nor a registrable domain name."""
+
+
+class TargetKind(StrEnum):
+    IP = "ip"
+    DOMAIN = "domain"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A checked target. ``query_label`` is what goes in front of a zone name."""
+
+    text: str
+    kind: TargetKind
+    ip_version: int | None
+    query_label: str
+
+
+def ip_query_label(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """RFC 5782 §2.1 (IPv4 octets reversed) and §2.4 (IPv6: 32 nibbles reversed)."""
+    return address.reverse_pointer.rsplit(".", 2)[0]
+
+
+@functools.lru_cache(maxsize=1)
+def _psl() -> PublicSuffixList:
+    # Bundled list of the publicsuffixlist package; ICANN and private sections,
+    # so that e.g. a blogspot.com subdomain is its own registered domain.
+    return PublicSuffixList()
+
+
+def parse_target(text: str) -> Target:
+    """Classify and normalise a target.
+
+    IPv4-mapped IPv6 addresses are checked as the IPv4 address they carry.
+    Domains are converted to A-labels (IDNA 2008 with UTS #46 mapping), and
+    domain lists are queried with the registered domain (the PSL), since they
+    list registered domains only (URIBL) or ignore host labels (DBL, ZRD).
+
+    Raises:
+        TargetError: empty, malformed, or a public suffix itself.
+    """
+    raw = text.strip()
+    if not raw:
+        raise TargetError("empty target")
+    try:
+        address = ipaddress.ip_address(raw)
+    except ValueError:
+        pass
+    else:
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return Target(str(address), TargetKind.IP, address.version, ip_query_label(address))
+    domain = _a_label(raw)
+    registered = _psl().privatesuffix(domain)
+    if registered is None:
+        raise TargetError(f"{raw!r} is a public suffix, not a registrable domain")
+    return Target(domain, TargetKind.DOMAIN, None, registered)
+
+
+def _a_label(raw: str) -> str:
+    name = raw.rstrip(".")
+    try:
+        ascii_name = idna.encode(name, uts46=True).decode("ascii")
+    except idna.IDNAError as exc:
+        raise TargetError(f"{raw!r} is not a valid domain name or IP address: {exc}") from None
+    labels = ascii_name.split(".")
+    if len(labels) < 2 or any(not 0 < len(label) < 64 for label in labels):
+        raise TargetError(f"{raw!r} is not a valid domain name or IP address")
+    if len(ascii_name) > 253:
+        raise TargetError(f"{raw!r} is longer than 253 characters")
+    return ascii_name.lower()
