@@ -1,0 +1,1 @@
+"""delivermon daemon and CLI: config, composition, reports (and later scheduler, store, HTTP)."""

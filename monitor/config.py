@@ -1,0 +1,193 @@
+"""The TOML configuration: parsed into frozen pydantic models and validated whole.
+
+Every problem is collected and reported at once (``ConfigError``). Secrets may
+be given as ``"env:NAME"`` and are read from the environment.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from checks.dns import Nameserver
+from checks.dnsbl.catalogue import Match, Severity, ZoneKind
+from checks.dnsbl.targets import TargetError, TargetKind, parse_target
+from monitor.errors import ConfigError
+
+__all__ = [
+    "Config",
+    "CustomZoneConfig",
+    "DnsConfig",
+    "DnsblConfig",
+    "DomainConfig",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+    "resolve_secret",
+]
+
+_DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> int:
+    """``"90s"``, ``"15m"``, ``"2h"``, ``"1d"`` to seconds.
+
+    Raises:
+        ValueError: not a whole number followed by s, m, h or d.
+    """
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise ValueError(f"duration must look like 30s, 15m, 2h or 1d, got {text!r}")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def resolve_secret(value: str) -> str | None:
+    """``"env:NAME"`` reads the environment (None when unset); anything else is literal."""
+    if value.startswith("env:"):
+        return os.environ.get(value[4:]) or None
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DnsConfig(_Model):
+    """A resolver profile. For DNSBLs: a local, non-forwarding recursive resolver."""
+
+    nameservers: list[str] = Field(default_factory=lambda: ["127.0.0.1:53"], min_length=1)
+    timeout: Annotated[float, Field(gt=0, le=30)] = 2.0
+    attempts: Annotated[int, Field(ge=1, le=10)] = 2
+    max_in_flight: Annotated[int, Field(ge=1, le=65_536)] = 512
+    cache_entries: Annotated[int, Field(ge=0)] = 100_000
+    rate_limits: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
+
+    @field_validator("nameservers")
+    @classmethod
+    def _nameservers_parse(cls, value: list[str]) -> list[str]:
+        for item in value:
+            Nameserver.parse(item)
+        return value
+
+
+class CodeConfig(_Model):
+    value: str | None = None
+    bit: int | None = None
+    meaning: str = ""
+    severity: Severity | None = None
+    listing: bool = True
+
+
+class ErrorCodeConfig(_Model):
+    value: str
+    reason: Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]
+    meaning: str = ""
+
+
+class CustomZoneConfig(_Model):
+    """A zone that is not in the bundled catalogue, or a local override of one."""
+
+    id: Annotated[str, Field(min_length=1)]
+    query_zone: str | None = None
+    kind: ZoneKind = ZoneKind.IP
+    ipv4: bool = True
+    ipv6: bool = False
+    match: Match = Match.ANY
+    severity: Severity = Severity.MAJOR
+    early_warning: bool = False
+    delist_url: str = ""
+    codes: list[CodeConfig] = Field(default_factory=list)
+    errors: list[ErrorCodeConfig] = Field(default_factory=list)
+    test_listed: list[str] | None = None
+    test_not_listed: list[str] | None = None
+    test_listed_v6: list[str] | None = None
+    test_not_listed_v6: list[str] | None = None
+
+
+class DnsblConfig(_Model):
+    zones: list[str] | None = None  # None: the catalogue's recommended set
+    interval: str = "15m"
+    keys: dict[str, str] = Field(default_factory=dict)  # key_name -> key or "env:NAME"
+    custom_zones: list[CustomZoneConfig] = Field(default_factory=list)
+    concurrency: Annotated[int, Field(ge=1, le=65_536)] = 512
+
+    @field_validator("interval")
+    @classmethod
+    def _interval_parses(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class DomainConfig(_Model):
+    name: str
+    dkim_selectors: list[str] = Field(default_factory=list)
+    sending_ips: list[str] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_domain(cls, value: str) -> str:
+        try:
+            target = parse_target(value)
+        except TargetError as exc:
+            raise ValueError(str(exc)) from None
+        if target.kind is not TargetKind.DOMAIN:
+            raise ValueError(f"{value!r} is an IP address, not a domain")
+        return target.text
+
+    @field_validator("sending_ips")
+    @classmethod
+    def _ips_parse(cls, value: list[str]) -> list[str]:
+        return [str(ipaddress.ip_address(v)) for v in value]
+
+
+class Config(_Model):
+    dns: DnsConfig = Field(default_factory=DnsConfig)
+    auth_dns: DnsConfig | None = None
+    dnsbl: DnsblConfig = Field(default_factory=DnsblConfig)
+    domains: list[DomainConfig] = Field(default_factory=list)
+
+
+def parse_config(text: str, *, source: str = "config") -> Config:
+    """Parse and validate TOML text.
+
+    Raises:
+        ConfigError: with every problem (syntax, unknown keys, bad values).
+    """
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"not valid TOML: {exc}"], source=source) from None
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(
+            [_describe(err["loc"], err["msg"]) for err in exc.errors()], source=source
+        ) from None
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a config file.
+
+    Raises:
+        ConfigError: unreadable file or invalid content (every problem listed).
+    """
+    try:
+        text = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"cannot read: {exc}"], source=str(path)) from None
+    return parse_config(text, source=str(path))
+
+
+def _describe(loc: tuple[int | str, ...], msg: str) -> str:
+    path = ".".join(str(p) for p in loc) or "(top level)"
+    msg = msg.removeprefix("Value error, ")
+    if msg == "Extra inputs are not permitted":
+        msg = "unknown key"
+    return f"{path}: {msg}"
