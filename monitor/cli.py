@@ -77,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log-level", default=argparse.SUPPRESS, help="as above")
     parser.add_argument("--config", type=Path, help="TOML config (default ./delivermon.toml)")
     parser.add_argument(
         "--nameserver", action="append", metavar="HOST[:PORT]", help="replaces the resolvers"

@@ -235,6 +235,7 @@ class _ServerPool:
         self._config = config
         self._stats = stats
         self._channels: list[_UdpChannel] = []
+        self._retired: list[_UdpChannel] = []  # replaced, closing once their replies are in
         self._next = 0
         self._lock = asyncio.Lock()
 
@@ -246,13 +247,25 @@ class _ServerPool:
         index = self._next % len(self._channels)
         self._next += 1
         chan = self._channels[index]
-        if chan.closed or chan.used >= self._config.queries_per_socket:
-            chan.retiring = True
-            if not chan.pending:
-                chan.close()
-            chan = await self._open()
-            self._channels[index] = chan
+        if self._worn(chan):
+            async with self._lock:  # one replacement per slot, however many callers race
+                chan = self._channels[index]
+                if self._worn(chan):
+                    self._retire(chan)
+                    chan = await self._open()
+                    self._channels[index] = chan
         return chan
+
+    def _worn(self, chan: _UdpChannel) -> bool:
+        return chan.closed or chan.used >= self._config.queries_per_socket
+
+    def _retire(self, chan: _UdpChannel) -> None:
+        chan.retiring = True
+        if chan.pending:
+            self._retired = [c for c in self._retired if not c.closed]
+            self._retired.append(chan)
+        else:
+            chan.close()
 
     async def _open(self) -> _UdpChannel:
         loop = asyncio.get_running_loop()
@@ -263,9 +276,10 @@ class _ServerPool:
         return protocol
 
     def close(self) -> None:
-        for chan in self._channels:
+        for chan in self._channels + self._retired:
             chan.close()
         self._channels.clear()
+        self._retired.clear()
 
 
 class StubResolver:

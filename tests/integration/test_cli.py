@@ -1,0 +1,248 @@
+"""``delivermon`` as a user runs it: the console script against a real NSD; JSON and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dnsserver import NsdServer, StartNsd
+
+SCRIPT = Path(sys.executable).with_name("delivermon")
+KEY = "abcdefghijklmnopqrstuvwxyz"
+LIST = [
+    "2.0.0.127 IN A 127.0.0.2",
+    "10.2.0.192 IN A 127.0.0.2",
+    '10.2.0.192 IN TXT "listed for testing"',
+]
+
+
+def run(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "monitor.cli"]
+    return subprocess.run(
+        [*command, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        check=False,
+    )
+
+
+def check_json(*args: str, **kw: Any) -> tuple[int, dict[str, Any]]:
+    proc = run("check", "--json", *args, **kw)
+    assert proc.stdout, proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
+@pytest.fixture
+def server(nsd_factory: StartNsd) -> NsdServer:
+    return nsd_factory(
+        {
+            "bl.cli.test": LIST,
+            "zen.spamhaus.org": LIST,
+            f"{KEY}.zen.dq.spamhaus.net": LIST,
+            "dom.cli.test": ["test IN A 127.0.0.2", "bad.example IN A 127.0.0.2"],
+        }
+    )
+
+
+def test_json_document_carries_the_version_1_fields(server: NsdServer) -> None:
+    code, doc = check_json("192.0.2.10", "--nameserver", server.address, "--zone", "bl.cli.test")
+    assert code == 1
+    assert doc["version"] == 1
+    assert doc["checked_at"].endswith("Z")
+    (target,) = doc["targets"]
+    assert target["target"] == "192.0.2.10"
+    assert target["kind"] == "ip"
+    (result,) = target["dnsbl"]
+    assert result == {
+        "zone": "bl.cli.test",
+        "verdict": "listed",
+        "codes": ["127.0.0.2"],
+        "meanings": ["listed"],
+        "severity": "major",
+        "reason": "listed for testing",
+        "error": None,
+    }
+    assert [f["code"] for f in target["findings"]] == ["dnsbl.listed"]
+    assert doc["zones"] == [
+        {
+            "zone": "bl.cli.test",
+            "family": "ipv4",
+            "healthy": True,
+            "reason": None,
+            "test_point": None,
+        }
+    ]
+
+
+def test_exit_0_when_nothing_is_listed_and_everything_is_known(server: NsdServer) -> None:
+    code, doc = check_json("192.0.2.1", "--nameserver", server.address, "--zone", "bl.cli.test")
+    assert code == 0
+    assert doc["targets"][0]["dnsbl"][0]["verdict"] == "not_listed"
+
+
+def test_exit_3_when_some_results_are_unknown(server: NsdServer) -> None:
+    code, doc = check_json(
+        "192.0.2.1",
+        "--nameserver",
+        server.address,
+        "--zone",
+        "bl.cli.test",
+        "--zone",
+        "gone.cli.test",
+    )
+    assert code == 3
+    verdicts = {r["zone"]: (r["verdict"], r["error"]) for r in doc["targets"][0]["dnsbl"]}
+    assert verdicts == {
+        "bl.cli.test": ("not_listed", None),
+        "gone.cli.test": ("unknown", "zone_unhealthy"),
+    }
+    assert doc["zones"][1]["reason"] == "refused"
+
+
+def test_unreachable_resolver_exits_3_never_0(silent_udp_port: str, tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("[dns]\ntimeout = 0.2\nattempts = 1\n")
+    code, doc = check_json(
+        "192.0.2.1",
+        "--config",
+        str(config),
+        "--nameserver",
+        silent_udp_port,
+        "--zone",
+        "bl.cli.test",
+    )
+    assert code == 3
+    assert doc["targets"][0]["dnsbl"][0]["verdict"] == "unknown"
+
+
+def test_targets_file_with_comments_and_domain_targets(server: NsdServer, tmp_path: Path) -> None:
+    targets = tmp_path / "targets.txt"
+    targets.write_text("# sending IPs\n192.0.2.10\n\n192.0.2.1  # clean\nwww.bad.example\n")
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[[dnsbl.custom_zones]]\nid = "dom.cli.test"\nkind = "domain"\nseverity = "critical"\n'
+    )
+    code, doc = check_json(
+        "--targets-file",
+        str(targets),
+        "--config",
+        str(config),
+        "--nameserver",
+        server.address,
+        "--zone",
+        "bl.cli.test",
+        "--zone",
+        "dom.cli.test",
+    )
+    assert code == 1
+    by_target = {t["target"]: t for t in doc["targets"]}
+    assert list(by_target) == ["192.0.2.10", "192.0.2.1", "www.bad.example"]
+    assert by_target["www.bad.example"]["kind"] == "domain"
+    (domain_result,) = by_target["www.bad.example"]["dnsbl"]  # no IP list for a domain
+    assert domain_result["zone"] == "dom.cli.test"
+    assert domain_result["verdict"] == "listed"
+    assert domain_result["severity"] == "critical"
+
+
+def test_invalid_targets_are_a_usage_error_naming_each_line(tmp_path: Path) -> None:
+    targets = tmp_path / "targets.txt"
+    targets.write_text("192.0.2.1\nnot a host\nco.uk\n")
+    proc = run("check", "--targets-file", str(targets), "--nameserver", "127.0.0.1:1")
+    assert proc.returncode == 2
+    assert f"{targets}:2" in proc.stderr
+    assert f"{targets}:3" in proc.stderr
+    assert "public suffix" in proc.stderr
+
+
+def test_broken_config_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(
+        '[dns]\nnameservers = ["resolver.example"]\ntimeout = -1\n'
+        '[dnsbl]\ninterval = "soon"\nzonez = []\n'
+    )
+    proc = run("config", "check", str(config))
+    assert proc.returncode == 2
+    for path in ("dns.nameservers", "dns.timeout", "dnsbl.interval", "dnsbl.zonez"):
+        assert path in proc.stderr
+    assert run("check", "192.0.2.1", "--config", str(config)).returncode == 2
+
+
+def test_unknown_option_is_a_usage_error() -> None:
+    assert run("check", "--no-such-flag", "192.0.2.1").returncode == 2
+
+
+def test_dqs_key_from_the_environment_is_used_and_never_printed(
+    server: NsdServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "dqs.toml"
+    config.write_text('[dnsbl.keys]\nspamhaus_dqs = "env:TEST_DQS_KEY"\n')
+    args = (
+        "192.0.2.10",
+        "--config",
+        str(config),
+        "--nameserver",
+        server.address,
+        "--zone",
+        "zen.dq.spamhaus.net",
+        "--log-level",
+        "DEBUG",
+    )
+    proc = run("check", "--json", *args, env={"TEST_DQS_KEY": KEY})
+    assert proc.returncode == 1
+    assert json.loads(proc.stdout)["targets"][0]["dnsbl"][0]["zone"] == "zen.dq.spamhaus.net"
+    human = run("check", *args, env={"TEST_DQS_KEY": KEY})
+    for output in (proc.stdout, proc.stderr, human.stdout, human.stderr):
+        assert KEY not in output
+    missing = run("check", *args)
+    assert missing.returncode == 2
+    assert "spamhaus_dqs" in missing.stderr
+
+
+def test_human_report_shows_listings_and_a_summary(server: NsdServer) -> None:
+    proc = run(
+        "check",
+        "192.0.2.10",
+        "192.0.2.1",
+        "--nameserver",
+        server.address,
+        "--zone",
+        "bl.cli.test",
+        env={"COLUMNS": "200"},
+    )
+    assert proc.returncode == 1
+    assert "listed for testing" in proc.stdout
+    assert "1 listed" in proc.stdout
+    assert "1 target(s) clean" in proc.stdout
+
+
+def test_config_domains_and_sending_ips_are_the_default_targets(
+    server: NsdServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "delivermon.toml"
+    config.write_text(
+        f'[dns]\nnameservers = ["{server.address}"]\n[dnsbl]\nzones = ["bl.cli.test"]\n'
+        '[[domains]]\nname = "example.com"\nsending_ips = ["192.0.2.10"]\n'
+    )
+    code, doc = check_json(cwd=tmp_path)  # ./delivermon.toml is found without --config
+    assert code == 1
+    assert [t["target"] for t in doc["targets"]] == ["example.com", "192.0.2.10"]
+
+
+def test_zones_command_self_tests_the_catalogue(server: NsdServer) -> None:
+    proc = run("zones", "--json", "--nameserver", server.address)
+    assert proc.returncode == 3  # most catalogue zones are not served here: unhealthy
+    zones = {z["zone"]: z for z in json.loads(proc.stdout)["zones"]}
+    assert zones["zen.spamhaus.org"]["status"].startswith("ipv4 healthy")
+    assert zones["bl.spamcop.net"]["healthy"] is False
+    assert zones["zen.dq.spamhaus.net"]["status"] == "no key configured"
+    assert not any("sorbs" in name for name in zones)
