@@ -43,8 +43,8 @@ def parse_duration(text: str) -> int:
         ValueError: not a whole number followed by s, m, h or d.
     """
     match = _DURATION.match(text.strip())
-    if not match:
-        raise ValueError(f"duration must look like 30s, 15m, 2h or 1d, got {text!r}")
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"duration must be positive, like 30s, 15m, 2h or 1d; got {text!r}")
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 

@@ -152,6 +152,11 @@ _VERDICT_STYLE = {
 def render_human(report: CheckReport, console: Console, *, show_clean: bool = False) -> None:
     """Tables for people: unhealthy zones, then every listing and unknown, then a summary."""
     bad_zones = [h for h in report.health if not h.healthy]
+    if report.health and len(bad_zones) == len(report.health):
+        console.print(
+            "[yellow]No zone passed its self-test: is the resolver reachable and allowed to "
+            "query the lists? (see [dns] nameservers; use a local, non-forwarding resolver)[/]"
+        )
     if bad_zones:
         table = Table(title="Unhealthy zones (their results are unknown)", title_justify="left")
         for col in ("zone", "family", "reason", "test point"):
@@ -160,7 +165,9 @@ def render_human(report: CheckReport, console: Console, *, show_clean: bool = Fa
             table.add_row(h.zone, h.family.value, h.reason or "", h.test_point or "")
         console.print(table)
     table = Table(title="DNSBL results", title_justify="left")
-    for col in ("target", "zone", "verdict", "codes", "meaning / error", "severity", "reason"):
+    for col in ("target", "zone", "verdict"):
+        table.add_column(col, no_wrap=True)
+    for col in ("codes", "meaning / error", "severity", "reason"):
         table.add_column(col, overflow="fold")
     counts = dict.fromkeys(Verdict, 0)
     clean_targets = 0

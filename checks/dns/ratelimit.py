@@ -34,7 +34,8 @@ class RateLimiter:
         if interval is None:
             return
         now = self._clock()
-        slot = max(now - (self._burst - 1.0) * interval, self._next.get(key, now))
+        earliest = now - (self._burst - 1.0) * interval  # unused capacity, up to the burst
+        slot = max(earliest, self._next.get(key, earliest))
         self._next[key] = slot + interval
         if slot > now:
             await asyncio.sleep(slot - now)

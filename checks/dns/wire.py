@@ -135,6 +135,13 @@ def decode_response(data: bytes, question: bytes, rdtype: int) -> DecodedRespons
     Raises:
         ValueError: the message is malformed (truncated sections, bad labels).
     """
+    try:
+        return _decode(data, question, rdtype)
+    except (IndexError, struct.error) as exc:
+        raise ValueError(f"malformed response: {exc}") from None
+
+
+def _decode(data: bytes, question: bytes, rdtype: int) -> DecodedResponse:
     _qid, flags, _qd, ancount, nscount, _ar = _HEADER.unpack_from(data, 0)
     rcode = flags & 0x000F
     truncated = bool(flags & FLAG_TC)

@@ -126,8 +126,8 @@ class ZoneSpec:
 
     def with_key(self, key: str) -> ZoneSpec:
         """The zone with its ``{key}`` placeholder filled; the id stays key-free."""
-        if not key or not key.replace("-", "").isalnum():
-            raise CatalogueError([f"zone {self.id}: the key must be a non-empty alphanumeric code"])
+        if not key or not key.isascii() or not key.replace("-", "").isalnum():
+            raise CatalogueError([f"zone {self.id}: the key must be an ASCII alphanumeric code"])
         return replace(self, query_zone=self.query_zone.replace(KEY_PLACEHOLDER, key.lower()))
 
     def applies_to_ip(self, version: int) -> bool:

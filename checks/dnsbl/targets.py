@@ -58,8 +58,10 @@ def parse_target(text: str) -> Target:
     raw = text.strip()
     if not raw:
         raise TargetError("empty target")
+    if "%" in raw:
+        raise TargetError(f"{raw!r}: scoped (link-local) addresses cannot be checked")
     try:
-        address = ipaddress.ip_address(raw)
+        address = ipaddress.ip_address(raw.removesuffix("."))
     except ValueError:
         pass
     else:
@@ -82,6 +84,8 @@ def _a_label(raw: str) -> str:
     labels = ascii_name.split(".")
     if len(labels) < 2 or any(not 0 < len(label) < 64 for label in labels):
         raise TargetError(f"{raw!r} is not a valid domain name or IP address")
+    if labels[-1].isdigit():
+        raise TargetError(f"{raw!r} is neither an IP address nor a domain (numeric TLD)")
     if len(ascii_name) > 253:
         raise TargetError(f"{raw!r} is longer than 253 characters")
     return ascii_name.lower()

@@ -90,7 +90,10 @@ def _evaluate_codes(zone: ZoneSpec, answer: Answer) -> DnsblResult:
     documented = [rc for rcs in matched for rc in rcs]
     if not documented:
         return DnsblResult(zone.id, Verdict.UNKNOWN, codes, error=ERROR_UNEXPECTED_CODE)
-    meanings = tuple("; ".join(rc.meaning for rc in rcs) or _UNDOCUMENTED for rcs in matched)
+    # One entry per meaning (a bitmask code can carry several), in code order.
+    meanings = tuple(
+        dict.fromkeys(m for rcs in matched for m in ([rc.meaning for rc in rcs] or [_UNDOCUMENTED]))
+    )
     listings = [rc for rc in documented if rc.listing]
     if not listings:
         return DnsblResult(zone.id, Verdict.NOT_LISTED, codes, meanings)

@@ -1,0 +1,297 @@
+"""Pins config parsing and validation (monitor/config.py) and zone selection (monitor/zones.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from checks.dns.outcome import Answer, RdataType
+from checks.dnsbl.catalogue import Match, ZoneKind, load_catalogue
+from checks.dnsbl.verdict import Verdict, evaluate_answer
+from monitor.config import Config, parse_config, parse_duration, resolve_secret
+from monitor.errors import ConfigError
+from monitor.zones import select_zones
+
+CATALOGUE = load_catalogue()
+DQS_KEY = "abcdefghijklmnopqrstuvwxyz"
+
+
+def problem_paths(error: ConfigError) -> set[str]:
+    """The dotted path before ': ' in each problem."""
+    return {p.split(":", 1)[0] for p in error.problems}
+
+
+# --- parse_config --------------------------------------------------------------------------
+
+
+def test_empty_config_gives_defaults() -> None:
+    config = parse_config("")
+    assert config == Config()
+    assert config.dns.nameservers == ["127.0.0.1:53"]
+    assert config.auth_dns is None
+    assert config.dnsbl.zones is None
+    assert parse_duration(config.dnsbl.interval) == 15 * 60
+    assert config.domains == []
+
+
+def test_valid_config_parses() -> None:
+    config = parse_config(
+        """
+        [dns]
+        nameservers = ["127.0.0.1:5353", "[::1]:53", "192.0.2.53"]
+        [dnsbl]
+        zones = ["zen.spamhaus.org"]
+        interval = "1h"
+        [[domains]]
+        name = "Example.COM."
+        sending_ips = ["192.0.2.10", "2001:DB8::10"]
+        """
+    )
+    assert config.dns.nameservers == ["127.0.0.1:5353", "[::1]:53", "192.0.2.53"]
+    assert config.dnsbl.zones == ["zen.spamhaus.org"]
+    assert config.domains[0].name == "example.com"
+    assert config.domains[0].sending_ips == ["192.0.2.10", "2001:db8::10"]
+
+
+def test_config_with_several_errors_lists_every_one() -> None:
+    text = """
+    [dns]
+    nameservers = ["resolver.example:53"]
+    colour = "blue"
+    [dnsbl]
+    interval = "15 minutes"
+    [[domains]]
+    name = "192.0.2.1"
+    """
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, source="test.toml")
+    assert problem_paths(info.value) == {
+        "dns.nameservers",
+        "dns.colour",
+        "dnsbl.interval",
+        "domains.0.name",
+    }
+    assert info.value.source == "test.toml"
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ("[dns]\nnameservers = []", "dns.nameservers"),
+        ('[dns]\nnameservers = ["127.0.0.1:0"]', "dns.nameservers"),
+        ('[dns]\nnameservers = ["127.0.0.1:99999"]', "dns.nameservers"),
+        ("[dns]\ntimeout = 0", "dns.timeout"),
+        ("[dns]\nattempts = 0", "dns.attempts"),
+        ("[dns.rate_limits]\n'zen.spamhaus.org' = 0", "dns.rate_limits.zen.spamhaus.org"),
+        ('[dnsbl]\ninterval = "15"', "dnsbl.interval"),
+        ("[dnsbl]\nconcurrency = 0", "dnsbl.concurrency"),
+        ('[[domains]]\nname = "co.uk"', "domains.0.name"),
+        (
+            '[[domains]]\nname = "example.com"\nsending_ips = ["mail.example.com"]',
+            "domains.0.sending_ips",
+        ),
+        ("[bogus]\nx = 1", "bogus"),
+        ('[[dnsbl.custom_zones]]\nid = "x.example"\nkind = "ipv7"', "dnsbl.custom_zones.0.kind"),
+        (
+            '[[dnsbl.custom_zones]]\nid = "x.example"\n[[dnsbl.custom_zones.errors]]\n'
+            'value = "127.0.0.1"\nreason = "Bad Reason"',
+            "dnsbl.custom_zones.0.errors.0.reason",
+        ),
+    ],
+    ids=[
+        "no-nameservers",
+        "nameserver-port-0",
+        "nameserver-port-too-big",
+        "zero-timeout",
+        "zero-attempts",
+        "zero-rate-limit",
+        "interval-without-unit",
+        "zero-concurrency",
+        "domain-is-public-suffix",
+        "sending-ip-not-an-ip",
+        "unknown-section",
+        "custom-zone-bad-kind",
+        "custom-zone-bad-error-reason",
+    ],
+)
+def test_config_error_names_the_dotted_path(text: str, path: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text)
+    assert path in problem_paths(info.value)
+
+
+def test_invalid_toml_is_one_problem() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config("[dns\nnameservers = ")
+    assert len(info.value.problems) == 1
+
+
+# --- resolve_secret and parse_duration ------------------------------------------------------
+
+
+def test_resolve_secret_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DELIVERMON_TEST_SECRET", "s3cret")
+    assert resolve_secret("env:DELIVERMON_TEST_SECRET") == "s3cret"
+
+
+@pytest.mark.parametrize("value", [None, ""], ids=["unset", "empty"])
+def test_resolve_secret_unset_or_empty_env_is_none(
+    monkeypatch: pytest.MonkeyPatch, value: str | None
+) -> None:
+    if value is None:
+        monkeypatch.delenv("DELIVERMON_TEST_SECRET", raising=False)
+    else:
+        monkeypatch.setenv("DELIVERMON_TEST_SECRET", value)
+    assert resolve_secret("env:DELIVERMON_TEST_SECRET") is None
+
+
+@pytest.mark.parametrize("literal", ["s3cret", "ENV:NOT_A_REF", "environment"])
+def test_resolve_secret_passes_a_literal_through(literal: str) -> None:
+    assert resolve_secret(literal) == literal
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90), ("15m", 900), ("2h", 7200), ("1d", 86400), (" 5m ", 300)],
+    ids=["seconds", "minutes", "hours", "days", "surrounding-space"],
+)
+def test_parse_duration(text: str, seconds: int) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "15", "m", "1.5h", "-1m", "15 m", "1w", "15M", "15mm"],
+    ids=[
+        "empty",
+        "no-unit",
+        "no-number",
+        "fraction",
+        "negative",
+        "inner-space",
+        "weeks",
+        "uppercase-unit",
+        "double-unit",
+    ],
+)
+def test_parse_duration_refuses(text: str) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(text)
+
+
+# --- select_zones --------------------------------------------------------------------------
+
+
+def test_select_zones_default_is_the_recommended_set() -> None:
+    zones = select_zones(parse_config(""), CATALOGUE)
+    assert [z.id for z in zones] == [z.id for z in CATALOGUE.recommended()]
+
+
+def test_select_zones_uses_configured_zones() -> None:
+    config = parse_config('[dnsbl]\nzones = ["bl.spamcop.net", "dbl.spamhaus.org"]')
+    assert [z.id for z in select_zones(config, CATALOGUE)] == ["bl.spamcop.net", "dbl.spamhaus.org"]
+
+
+def test_select_zones_override_replaces_the_configured_set() -> None:
+    config = parse_config('[dnsbl]\nzones = ["bl.spamcop.net", "dbl.spamhaus.org"]')
+    zones = select_zones(config, CATALOGUE, override=["psbl.surriel.com"])
+    assert [z.id for z in zones] == ["psbl.surriel.com"]
+
+
+def test_select_zones_drops_duplicates() -> None:
+    zones = select_zones(
+        parse_config(""), CATALOGUE, override=["bl.spamcop.net", "BL.SPAMCOP.NET."]
+    )
+    assert [z.id for z in zones] == ["bl.spamcop.net"]
+
+
+def test_select_zones_unknown_zone_is_a_generic_ipv4_zone() -> None:
+    (zone,) = select_zones(parse_config(""), CATALOGUE, override=["BL.Example.NET."])
+    assert zone.id == "bl.example.net"
+    assert zone.query_zone == "bl.example.net"
+    assert zone.kind is ZoneKind.IP
+    assert zone.ipv4
+    assert not zone.ipv6
+    assert zone.match is Match.ANY
+    assert zone.custom
+
+
+def test_select_zones_keyed_zone_without_key_names_the_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DELIVERMON_SPAMHAUS_DQS_KEY", raising=False)
+    config = parse_config(
+        '[dnsbl]\nzones = ["zen.dq.spamhaus.net"]\n'
+        '[dnsbl.keys]\nspamhaus_dqs = "env:DELIVERMON_SPAMHAUS_DQS_KEY"'
+    )
+    with pytest.raises(ConfigError) as info:
+        select_zones(config, CATALOGUE)
+    (problem,) = info.value.problems
+    assert "zen.dq.spamhaus.net" in problem
+    assert "spamhaus_dqs" in problem
+
+
+def test_select_zones_keyed_zone_takes_its_key_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DELIVERMON_SPAMHAUS_DQS_KEY", DQS_KEY)
+    config = parse_config(
+        '[dnsbl]\nzones = ["zen.dq.spamhaus.net", "dbl.dq.spamhaus.net"]\n'
+        '[dnsbl.keys]\nspamhaus_dqs = "env:DELIVERMON_SPAMHAUS_DQS_KEY"'
+    )
+    zones = select_zones(config, CATALOGUE)
+    assert [z.id for z in zones] == ["zen.dq.spamhaus.net", "dbl.dq.spamhaus.net"]
+    for zone in zones:
+        assert DQS_KEY in zone.query_zone
+        assert DQS_KEY not in zone.id
+        assert zone.has_key
+
+
+def test_select_zones_keyed_zone_with_bad_key_is_a_config_error() -> None:
+    config = parse_config(
+        '[dnsbl]\nzones = ["zen.dq.spamhaus.net"]\n[dnsbl.keys]\nspamhaus_dqs = "not a key"'
+    )
+    with pytest.raises(ConfigError) as info:
+        select_zones(config, CATALOGUE)
+    assert len(info.value.problems) == 1
+    assert "not a key" not in str(info.value)
+
+
+def test_select_zones_uses_a_custom_domain_zone_with_bitmask_codes() -> None:
+    config = parse_config(
+        """
+        [dnsbl]
+        zones = ["uri.example.net"]
+        [[dnsbl.custom_zones]]
+        id = "uri.example.net"
+        kind = "domain"
+        match = "bitmask"
+        severity = "minor"
+        codes = [{bit = 2, meaning = "black"}, {bit = 4, meaning = "grey", severity = "info"}]
+        errors = [{value = "127.0.0.1", reason = "query_refused"}]
+        """
+    )
+    (zone,) = select_zones(config, CATALOGUE)
+    assert zone.id == "uri.example.net"
+    assert zone.custom
+    assert zone.kind is ZoneKind.DOMAIN
+    assert zone.match is Match.BITMASK
+    assert [c.bit for c in zone.codes] == [2, 4]
+    answer = Answer("example.com.uri.example.net", RdataType.A, ("127.0.0.6",), 60)
+    result = evaluate_answer(zone, answer)
+    assert result.verdict is Verdict.LISTED
+    assert result.severity is not None
+    assert result.severity.value == "minor"
+    refused = Answer("example.com.uri.example.net", RdataType.A, ("127.0.0.1",), 60)
+    assert evaluate_answer(zone, refused).error == "query_refused"
+
+
+def test_select_zones_invalid_custom_zone_is_a_config_error() -> None:
+    config = parse_config(
+        """
+        [[dnsbl.custom_zones]]
+        id = "uri.example.net"
+        match = "bitmask"
+        codes = [{value = "127.0.0.2"}]
+        """
+    )
+    with pytest.raises(ConfigError) as info:
+        select_zones(config, CATALOGUE)
+    assert all(p.startswith("dnsbl.custom_zones.uri.example.net") for p in info.value.problems)
