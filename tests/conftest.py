@@ -1,0 +1,132 @@
+"""Shared fixtures: real servers on loopback (NSD) and the skip-or-fail rule for them.
+
+A test needing a missing server binary skips with the install hint, except under
+``CI=true`` where a missing server is a failure: CI must never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import pytest
+from dnsserver import HOST, NsdServer, StartNsd, find_nsd
+
+NSD_FIXTURES = frozenset({"nsd", "nsd_factory", "nsd_module_factory", "nsd_binary"})
+
+
+def require_server(found: Path | str | None, reason: str) -> None:
+    """Skip when a server binary is missing; fail instead when running in CI."""
+    if found is not None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: a missing server is a failure, not a skip)")
+    pytest.skip(reason)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Tests using the NSD fixtures carry the `nsd` marker (so `-m "not nsd"` works)
+    # without every test having to say it.
+    for item in items:
+        if NSD_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.nsd)
+
+
+@pytest.fixture(scope="session")
+def nsd_binary() -> Path:
+    """Path of the nsd binary; skips (or fails under CI=true) when not installed."""
+    binary = find_nsd()
+    require_server(binary, "nsd not installed: apt-get install nsd")
+    assert binary is not None
+    return binary
+
+
+@contextlib.contextmanager
+def _nsd_starter(nsd_binary: Path, directory: Path) -> Iterator[StartNsd]:
+    servers: list[NsdServer] = []
+
+    def start_nsd(
+        zones: Mapping[str, Sequence[str] | str] | None = None,
+        *,
+        broken: Sequence[str] = (),
+    ) -> NsdServer:
+        server = NsdServer(directory / f"nsd-{len(servers)}", nsd_binary=nsd_binary)
+        servers.append(server)
+        for origin, records in (zones or {}).items():
+            server.add_zone(origin, records)
+        for origin in broken:
+            server.add_broken_zone(origin)
+        return server.start()
+
+    try:
+        yield start_nsd
+    finally:
+        for server in servers:
+            server.stop()
+
+
+@pytest.fixture
+def nsd_factory(nsd_binary: Path, tmp_path: Path) -> Iterator[StartNsd]:
+    """Return ``start_nsd(zones, *, broken=())``: write the zones, start NSD, return it.
+
+    Every server started through it is stopped at teardown. A start takes
+    about 0.1 s, so a fresh server per test is the default.
+    """
+    with _nsd_starter(nsd_binary, tmp_path) as start_nsd:
+        yield start_nsd
+
+
+@pytest.fixture(scope="module")
+def nsd_module_factory(
+    nsd_binary: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[StartNsd]:
+    """Like `nsd_factory`, but servers live until the end of the test module.
+
+    For read-only zones shared by many tests; a test that reloads one would
+    leak its change into the others.
+    """
+    with _nsd_starter(nsd_binary, tmp_path_factory.mktemp("nsd")) as start_nsd:
+        yield start_nsd
+
+
+@pytest.fixture
+def nsd(nsd_factory: StartNsd) -> NsdServer:
+    """A running NSD with no zones: ``add_zone(...)`` then ``reload()``."""
+    return nsd_factory()
+
+
+@pytest.fixture
+def closed_udp_port() -> str:
+    """``"127.0.0.1:PORT"`` where nothing is bound (UDP or TCP), for timeout tests.
+
+    The kernel answers with ICMP port unreachable. dnspython (sync and asyncio)
+    sends from unconnected sockets, which ignore it, so queries time out; a
+    connected UDP socket would get ConnectionRefusedError instead. For a port
+    that times out whatever the client does, use `silent_udp_port`.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+    return f"{HOST}:{port}"
+
+
+@pytest.fixture
+def silent_udp_port() -> Iterator[str]:
+    """``"127.0.0.1:PORT"`` of a bound UDP socket that never answers: queries time out."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        yield f"{HOST}:{port}"
+
+
+@pytest.fixture(scope="session")
+def dig_binary() -> Path:
+    """Path of dig; skips (or fails under CI=true) when dnsutils is not installed."""
+    found = shutil.which("dig")
+    require_server(found, "dig not installed: apt-get install dnsutils")
+    assert found is not None
+    return Path(found)
