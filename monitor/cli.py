@@ -36,9 +36,9 @@ from monitor.report import (
     EXIT_OK,
     EXIT_UNKNOWN,
     EXIT_USAGE,
-    build_document,
     exit_code,
     render_human,
+    write_document,
 )
 from monitor.zones import select_zones
 
@@ -200,8 +200,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     report = _run(go)
     if args.json:
-        json.dump(build_document(report), sys.stdout, ensure_ascii=False)
-        sys.stdout.write("\n")
+        write_document(report, sys.stdout)
     else:
         render_human(report, Console(), show_clean=args.all)
     return exit_code(report)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import TextIO, TypedDict
 
 from rich.console import Console
 from rich.table import Table
@@ -22,6 +24,7 @@ __all__ = [
     "build_document",
     "exit_code",
     "render_human",
+    "write_document",
 ]
 
 EXIT_OK = 0
@@ -116,16 +119,29 @@ def build_document(report: CheckReport) -> ReportDoc:
             }
             for h in report.health
         ],
-        "targets": [
-            {
-                "target": t.target.text,
-                "kind": t.target.kind.value,
-                "dnsbl": [_dnsbl(r) for r in t.results],
-                "findings": [_finding(f) for f in t.findings],
-            }
-            for t in report.targets
-        ],
+        "targets": [_target(t) for t in report.targets],
     }
+
+
+def _target(t: DnsblTargetResult) -> TargetDoc:
+    return {
+        "target": t.target.text,
+        "kind": t.target.kind.value,
+        "dnsbl": [_dnsbl(r) for r in t.results],
+        "findings": [_finding(f) for f in t.findings],
+    }
+
+
+def write_document(report: CheckReport, out: TextIO) -> None:
+    """Write the JSON document target by target (C encoder, no whole-document string)."""
+    doc = build_document(dataclasses.replace(report, targets=()))
+    head = json.dumps(doc, ensure_ascii=False)
+    out.write(head[: -len("[]}")] + "[")
+    for index, target in enumerate(report.targets):
+        if index:
+            out.write(",")
+        out.write(json.dumps(_target(target), ensure_ascii=False))
+    out.write("]}\n")
 
 
 def exit_code(report: CheckReport) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 
 from dns.rdatatype import RdataType
@@ -21,7 +22,9 @@ class OutcomeCache:
     """
 
     def __init__(self, *, max_entries: int, max_ttl: int, clock: Callable[[], float]) -> None:
-        self._entries: dict[_Key, tuple[float, DnsOutcome]] = {}
+        # OrderedDict: evicting the oldest is O(1); a plain dict degrades when its
+        # front is deleted over and over (iteration skips the dead slots).
+        self._entries: OrderedDict[_Key, tuple[float, DnsOutcome]] = OrderedDict()
         self._max_entries = max_entries
         self._max_ttl = max_ttl
         self._clock = clock
@@ -50,7 +53,7 @@ class OutcomeCache:
             return
         key = (name, rdtype)
         if key not in self._entries and len(self._entries) >= self._max_entries:
-            del self._entries[next(iter(self._entries))]
+            self._entries.popitem(last=False)
         self._entries[key] = (self._clock() + ttl, outcome)
 
     def __len__(self) -> int:

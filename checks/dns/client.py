@@ -15,9 +15,10 @@ import ipaddress
 import os
 import struct
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol, cast
+from functools import partial
+from typing import Protocol, TypeVar, cast, runtime_checkable
 
 from dns.rdatatype import RdataType
 
@@ -27,13 +28,20 @@ from checks.dns.ratelimit import RateLimiter
 from checks.dns.wire import (
     DecodedResponse,
     InvalidNameError,
-    WireQuery,
+    build_query,
     decode_response,
-    encode_query,
+    encode_question,
     response_matches,
 )
 
-__all__ = ["DnsClient", "Nameserver", "ResolverConfig", "ResolverStats", "StubResolver"]
+__all__ = [
+    "BatchDnsClient",
+    "DnsClient",
+    "Nameserver",
+    "ResolverConfig",
+    "ResolverStats",
+    "StubResolver",
+]
 
 _MAX_CNAME_HOPS = 8
 _RCODE_FORMERR = 1
@@ -49,6 +57,24 @@ class DnsClient(Protocol):
     async def query(
         self, name: str, rdtype: RdataType, *, rate_key: str | None = None
     ) -> DnsOutcome: ...
+
+
+_K = TypeVar("_K")
+
+
+@runtime_checkable
+class BatchDnsClient(DnsClient, Protocol):
+    """A client that can also work through many questions with a window of queries in flight.
+
+    ``on_outcome(key, outcome)`` is called once per question, in completion
+    order; the call returns when every question has its outcome.
+    """
+
+    async def query_many(
+        self,
+        questions: Iterable[tuple[_K, str, RdataType, str | None]],
+        on_outcome: Callable[[_K, DnsOutcome], None],
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,25 +160,24 @@ class ResolverStats:
 _Reply = bytes | UnknownReason
 
 
-class _Pending:
-    __slots__ = ("future", "question", "timer")
-
-    def __init__(self, question: bytes, future: asyncio.Future[_Reply]) -> None:
-        self.question = question
-        self.future = future
-        self.timer: asyncio.TimerHandle | None = None
-
-
 class _UdpChannel(asyncio.DatagramProtocol):
-    """One connected UDP socket and the queries waiting on it."""
+    """One connected UDP socket and the queries waiting on it.
 
-    def __init__(self, stats: ResolverStats) -> None:
+    Waiting queries are kept in send order with their deadlines; one timer per
+    socket expires them, rather than one timer per query.
+    """
+
+    def __init__(self, stats: ResolverStats, loop: asyncio.AbstractEventLoop, tick: float) -> None:
         self.transport: asyncio.DatagramTransport | None = None
-        self.pending: dict[int, _Pending] = {}
+        # qid -> (lower-cased question, reply callback, deadline); insertion order is deadline order
+        self.pending: dict[int, tuple[bytes, Callable[[_Reply], None], float]] = {}
         self.used = 0
         self.retiring = False
         self.closed = False
         self._stats = stats
+        self._loop = loop
+        self._tick = tick
+        self._sweeper: asyncio.TimerHandle | None = None
         self._ids = b""
         self._id_pos = 0
 
@@ -161,12 +186,13 @@ class _UdpChannel(asyncio.DatagramProtocol):
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        pending = self.pending.get(data[0] << 8 | data[1]) if len(data) >= 12 else None
-        if pending is None or not response_matches(data, data[0] << 8 | data[1], pending.question):
+        qid = data[0] << 8 | data[1] if len(data) >= 12 else -1
+        entry = self.pending.get(qid)
+        if entry is None or not response_matches(data, qid, entry[0]):
             self._stats.unmatched_replies += 1
             return
-        del self.pending[data[0] << 8 | data[1]]
-        self._settle(pending, data)
+        del self.pending[qid]
+        entry[1](data)
         if self.retiring and not self.pending:
             self.close()
 
@@ -190,41 +216,63 @@ class _UdpChannel(asyncio.DatagramProtocol):
                 return qid
 
     def send(
-        self, loop: asyncio.AbstractEventLoop, qid: int, query: WireQuery, timeout: float
+        self, qid: int, wire: bytes, question: bytes, timeout: float
     ) -> asyncio.Future[_Reply]:
-        future: asyncio.Future[_Reply] = loop.create_future()
-        pending = _Pending(query.question, future)
-        pending.timer = loop.call_later(timeout, self._expire, qid, pending)
-        self.pending[qid] = pending
-        self.used += 1
-        assert self.transport is not None
-        self.transport.sendto(query.wire)
+        """Send and return a future for the reply (or the reason there is none)."""
+        future: asyncio.Future[_Reply] = self._loop.create_future()
+        self.send_with_callback(qid, wire, question, timeout, partial(_settle, future))
         return future
 
+    def send_with_callback(
+        self,
+        qid: int,
+        wire: bytes,
+        question: bytes,
+        timeout: float,
+        callback: Callable[[_Reply], None],
+    ) -> None:
+        """Send; ``callback`` gets the matched reply or an :class:`UnknownReason`, exactly once."""
+        self.pending[qid] = (question, callback, self._loop.time() + timeout)
+        if self._sweeper is None:
+            self._sweeper = self._loop.call_later(self._tick, self._expire)
+        self.used += 1
+        assert self.transport is not None
+        self.transport.sendto(wire)
+
     def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         if self.transport is not None and not self.closed:
             self.transport.close()
         self.closed = True
 
-    def _expire(self, qid: int, pending: _Pending) -> None:
-        if self.pending.get(qid) is pending:
-            del self.pending[qid]
-        self._stats.timeouts += 1
-        if not pending.future.done():
-            pending.future.set_result(UnknownReason.TIMEOUT)
-        if self.retiring and not self.pending:
+    def _expire(self) -> None:
+        self._sweeper = None
+        now = self._loop.time()
+        expired = []
+        for qid, (_question, _future, deadline) in self.pending.items():
+            if deadline > now:
+                break
+            expired.append(qid)
+        for qid in expired:
+            callback = self.pending.pop(qid)[1]
+            self._stats.timeouts += 1
+            callback(UnknownReason.TIMEOUT)
+        if self.pending:
+            self._sweeper = self._loop.call_later(self._tick, self._expire)
+        elif self.retiring:
             self.close()
-
-    def _settle(self, pending: _Pending, reply: _Reply) -> None:
-        if pending.timer is not None:
-            pending.timer.cancel()
-        if not pending.future.done():
-            pending.future.set_result(reply)
 
     def _fail_all(self, reason: UnknownReason) -> None:
         waiting, self.pending = self.pending, {}
-        for pending in waiting.values():
-            self._settle(pending, reason)
+        for _question, callback, _deadline in waiting.values():
+            callback(reason)
+
+
+def _settle(future: asyncio.Future[_Reply], reply: _Reply) -> None:
+    if not future.done():  # a cancelled query's future stays cancelled
+        future.set_result(reply)
 
 
 class _ServerPool:
@@ -238,6 +286,17 @@ class _ServerPool:
         self._retired: list[_UdpChannel] = []  # replaced, closing once their replies are in
         self._next = 0
         self._lock = asyncio.Lock()
+
+    def ready_channel(self) -> _UdpChannel | None:
+        """The next usable channel without awaiting, or None when one must be opened first."""
+        if len(self._channels) < self._config.sockets_per_server:
+            return None
+        index = self._next % len(self._channels)
+        chan = self._channels[index]
+        if self._worn(chan):
+            return None
+        self._next += 1
+        return chan
 
     async def channel(self) -> _UdpChannel:
         if len(self._channels) < self._config.sockets_per_server:
@@ -269,8 +328,10 @@ class _ServerPool:
 
     async def _open(self) -> _UdpChannel:
         loop = asyncio.get_running_loop()
+        tick = max(0.01, min(0.1, self._config.timeout / 5))
         transport, protocol = await loop.create_datagram_endpoint(
-            lambda: _UdpChannel(self._stats), remote_addr=(self.server.host, self.server.port)
+            lambda: _UdpChannel(self._stats, loop, tick),
+            remote_addr=(self.server.host, self.server.port),
         )
         protocol.transport = transport  # uvloop may call connection_made only later
         return protocol
@@ -317,12 +378,14 @@ class StubResolver:
         self, name: str, rdtype: RdataType, *, rate_key: str | None = None
     ) -> DnsOutcome:
         """Resolve ``name``/``rdtype``, following CNAMEs (at most 8 hops)."""
-        key = name.rstrip(".").lower()
+        key = name.lower()
+        if key.endswith("."):
+            key = key[:-1]
         cached = self._cache.get(key, rdtype)
         if cached is not None:
             return cached
         self.stats.queries += 1
-        if rate_key is not None:
+        if rate_key is not None and self._limiter.limits(rate_key):
             await self._limiter.acquire(rate_key)
         if self._in_flight is None:
             self._in_flight = asyncio.Semaphore(self.config.max_in_flight)
@@ -331,13 +394,148 @@ class StubResolver:
         self._cache.put(key, rdtype, outcome)
         return outcome
 
+    async def query_many(
+        self,
+        questions: Iterable[tuple[_K, str, RdataType, str | None]],
+        on_outcome: Callable[[_K, DnsOutcome], None],
+    ) -> None:
+        """Resolve many questions, ``max_in_flight`` at a time, driven by reply callbacks.
+
+        The common case (first server, UDP, a NOERROR or NXDOMAIN reply without
+        CNAMEs) is handled inside the socket callback with no task or future per
+        query. Everything else (timeouts, truncation, CNAMEs, error codes,
+        rate-limited keys, worn sockets) goes through :meth:`query`, with its
+        retries, failover and TCP fallback.
+
+        Raises:
+            Exception: whatever ``on_outcome`` raised; the batch stops.
+        """
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        pending_questions = iter(questions)
+        tasks: set[asyncio.Task[DnsOutcome]] = set()
+        cache, stats, limiter = self._cache, self.stats, self._limiter
+        timeout, edns, window = self.config.timeout, self.config.edns, self.config.max_in_flight
+        in_flight = 0
+        exhausted = False
+
+        def emit(key: _K, outcome: DnsOutcome) -> bool:
+            try:
+                on_outcome(key, outcome)
+            except Exception as exc:  # handed to the awaiting caller
+                if not done.done():
+                    done.set_exception(exc)
+                return False
+            return True
+
+        def finish_one() -> None:
+            nonlocal in_flight
+            in_flight -= 1
+            pump()
+
+        def full_path(key: _K, name: str, rdtype: RdataType, rate_key: str | None) -> None:
+            task = loop.create_task(self.query(name, rdtype, rate_key=rate_key))
+            tasks.add(task)
+            task.add_done_callback(partial(full_path_done, key))
+
+        def full_path_done(key: _K, task: asyncio.Task[DnsOutcome]) -> None:
+            tasks.discard(task)
+            if done.done() or task.cancelled():
+                return
+            error = task.exception()
+            if error is not None:
+                done.set_exception(error)
+            elif emit(key, task.result()):
+                finish_one()
+
+        def on_reply(
+            key: _K,
+            name: str,
+            rdtype: RdataType,
+            rate_key: str | None,
+            question: bytes,
+            data: _Reply,
+        ) -> None:
+            if done.done():
+                return
+            reply = data if isinstance(data, UnknownReason) else _decode(data, question, rdtype)
+            if (
+                isinstance(reply, UnknownReason)
+                or reply.truncated
+                or reply.cname_chain
+                or reply.cname_target is not None
+                or reply.rcode not in (0, _RCODE_NXDOMAIN)
+            ):
+                full_path(key, name, rdtype, rate_key)
+                return
+            outcome: DnsOutcome
+            if reply.rcode == _RCODE_NXDOMAIN:
+                outcome = NxDomain(name, reply.negative_ttl)
+            elif reply.records:
+                outcome = Answer(name, rdtype, reply.records, reply.ttl)
+            else:
+                outcome = NoData(name, rdtype, reply.negative_ttl)
+            cache.put(name, rdtype, outcome)
+            if emit(key, outcome):
+                finish_one()
+
+        def pump() -> None:
+            nonlocal in_flight, exhausted
+            while in_flight < window and not exhausted and not done.done():
+                try:
+                    key, raw_name, rdtype, rate_key = next(pending_questions)
+                except StopIteration:
+                    exhausted = True
+                    break
+                name = raw_name.lower()
+                if name.endswith("."):
+                    name = name[:-1]
+                cached = cache.get(name, rdtype)
+                if cached is not None:
+                    if not emit(key, cached):
+                        return
+                    continue
+                in_flight += 1
+                chan = self._pools[self._preferred].ready_channel()
+                if chan is None or (rate_key is not None and limiter.limits(rate_key)):
+                    full_path(key, name, rdtype, rate_key)
+                    continue
+                try:
+                    question = encode_question(name, rdtype)
+                except InvalidNameError:
+                    in_flight -= 1
+                    if not emit(key, Unknown(name, UnknownReason.INVALID_NAME)):
+                        return
+                    continue
+                qid = chan.next_id()
+                stats.queries += 1
+                stats.sent += 1
+                chan.send_with_callback(
+                    qid,
+                    build_query(qid, question, edns=edns),
+                    question,
+                    timeout,
+                    partial(on_reply, key, name, rdtype, rate_key, question),
+                )
+            if exhausted and in_flight == 0 and not done.done():
+                done.set_result(None)
+
+        await self._pools[self._preferred].channel()  # open the sockets before the first send
+        pump()
+        try:
+            await done
+        finally:
+            for task in tasks:
+                task.cancel()
+
     async def _resolve_chain(self, name: str, rdtype: RdataType) -> DnsOutcome:
         current, chain = name, list[str]()
         for _ in range(_MAX_CNAME_HOPS):
-            reply = await self._resolve(current, rdtype)
+            reply = await self._exchange(current, rdtype)
             if isinstance(reply, UnknownReason):
                 return Unknown(name, reply)
-            chain.extend(reply.cname_chain)
+            if reply.cname_chain:
+                chain.extend(reply.cname_chain)
             if reply.rcode == _RCODE_NXDOMAIN:
                 return NxDomain(name, reply.negative_ttl)
             if reply.records:
@@ -347,57 +545,58 @@ class StubResolver:
             current = reply.cname_target.lower()
         return Unknown(name, UnknownReason.CNAME_LOOP, f"more than {_MAX_CNAME_HOPS} CNAMEs")
 
-    async def _resolve(self, name: str, rdtype: RdataType) -> DecodedResponse | UnknownReason:
-        """Ask the nameservers in turn until one gives a definitive answer."""
-        count = len(self._pools)
-        start = self._preferred
-        last = UnknownReason.TIMEOUT
-        for attempt in range(self.config.attempts * count):
-            index = (start + attempt) % count
-            reply = await self._ask(self._pools[index], name, rdtype, edns=self.config.edns)
-            if isinstance(reply, UnknownReason):
-                if reply is UnknownReason.INVALID_NAME:
-                    return reply
-                last = reply
-                if reply in (UnknownReason.TIMEOUT, UnknownReason.NETWORK):
-                    self._preferred = (index + 1) % count  # fail over for later queries too
-                continue
-            if reply.rcode in (0, _RCODE_NXDOMAIN):
-                return reply
-            last = _RCODE_REASONS.get(reply.rcode, UnknownReason.BAD_RCODE)
-        return last
-
-    async def _ask(
-        self, pool: _ServerPool, name: str, rdtype: RdataType, *, edns: bool
-    ) -> DecodedResponse | UnknownReason:
-        chan = await pool.channel()
-        qid = chan.next_id()
+    async def _exchange(self, name: str, rdtype: RdataType) -> DecodedResponse | UnknownReason:
+        """Ask the nameservers in turn until one gives a definitive answer (NOERROR/NXDOMAIN)."""
         try:
-            query = encode_query(qid, name, rdtype, edns=edns)
+            question = encode_question(name, rdtype)
         except InvalidNameError:
             return UnknownReason.INVALID_NAME
-        self.stats.sent += 1
-        data = await chan.send(asyncio.get_running_loop(), qid, query, self.config.timeout)
-        if isinstance(data, UnknownReason):
-            return data
-        decoded = _decode(data, query, rdtype)
-        if isinstance(decoded, DecodedResponse) and decoded.truncated:
-            self.stats.tcp_fallbacks += 1
-            tcp_data = await self._ask_tcp(pool.server, qid, query)
-            if isinstance(tcp_data, UnknownReason):
-                return tcp_data
-            decoded = _decode(tcp_data, query, rdtype)
-        if isinstance(decoded, DecodedResponse) and decoded.rcode == _RCODE_FORMERR and edns:
-            return await self._ask(pool, name, rdtype, edns=False)  # pre-EDNS server
-        return decoded
+        pools = self._pools
+        count = len(pools)
+        start = self._preferred
+        edns = self.config.edns
+        last = UnknownReason.TIMEOUT
+        attempt = 0
+        while attempt < self.config.attempts * count:
+            index = (start + attempt) % count
+            pool = pools[index]
+            chan = pool.ready_channel() or await pool.channel()
+            qid = chan.next_id()
+            self.stats.sent += 1
+            data = await chan.send(
+                qid, build_query(qid, question, edns=edns), question, self.config.timeout
+            )
+            if isinstance(data, UnknownReason):
+                last = data
+                self._preferred = (index + 1) % count  # fail over for later queries too
+                attempt += 1
+                continue
+            reply = _decode(data, question, rdtype)
+            if not isinstance(reply, UnknownReason) and reply.truncated:
+                self.stats.tcp_fallbacks += 1
+                tcp = await self._ask_tcp(
+                    pool.server, qid, build_query(qid, question, edns=edns), question
+                )
+                reply = tcp if isinstance(tcp, UnknownReason) else _decode(tcp, question, rdtype)
+            if isinstance(reply, UnknownReason):
+                last = reply
+            elif reply.rcode in (0, _RCODE_NXDOMAIN):
+                return reply
+            elif reply.rcode == _RCODE_FORMERR and edns:
+                edns = False  # a pre-EDNS server: ask it again without the OPT record
+                continue
+            else:
+                last = _RCODE_REASONS.get(reply.rcode, UnknownReason.BAD_RCODE)
+            attempt += 1
+        return last
 
-    async def _ask_tcp(self, server: Nameserver, qid: int, query: WireQuery) -> _Reply:
+    async def _ask_tcp(self, server: Nameserver, qid: int, wire: bytes, question: bytes) -> _Reply:
         """RFC 7766: repeat a truncated query over TCP with a two-octet length prefix."""
         try:
             async with asyncio.timeout(self.config.timeout):
                 reader, writer = await asyncio.open_connection(server.host, server.port)
                 try:
-                    writer.write(struct.pack("!H", len(query.wire)) + query.wire)
+                    writer.write(struct.pack("!H", len(wire)) + wire)
                     await writer.drain()
                     size = int.from_bytes(await reader.readexactly(2), "big")
                     data = await reader.readexactly(size)
@@ -409,7 +608,7 @@ class StubResolver:
         except (OSError, asyncio.IncompleteReadError):
             self.stats.network_errors += 1
             return UnknownReason.NETWORK
-        if not response_matches(data, qid, query.question):
+        if not response_matches(data, qid, question):
             self.stats.unmatched_replies += 1
             return UnknownReason.MALFORMED
         return data
@@ -423,8 +622,8 @@ _RCODE_REASONS = {
 }
 
 
-def _decode(data: bytes, query: WireQuery, rdtype: RdataType) -> DecodedResponse | UnknownReason:
+def _decode(data: bytes, question: bytes, rdtype: RdataType) -> DecodedResponse | UnknownReason:
     try:
-        return decode_response(data, query.question, rdtype)
+        return decode_response(data, question, rdtype)
     except (ValueError, IndexError, struct.error):
         return UnknownReason.MALFORMED

@@ -24,9 +24,11 @@ __all__ = [
     "DecodedResponse",
     "InvalidNameError",
     "WireQuery",
+    "build_query",
     "decode_response",
     "encode_name",
     "encode_query",
+    "encode_question",
     "response_matches",
 ]
 
@@ -98,12 +100,26 @@ def encode_name(name: str) -> bytes:
     return bytes(out)
 
 
+def encode_question(name: str, rdtype: int) -> bytes:
+    """The question section (QNAME, QTYPE, QCLASS IN), lower-cased for reply matching.
+
+    Raises:
+        InvalidNameError: see :func:`encode_name`.
+    """
+    return encode_name(name.lower()) + struct.pack("!HH", rdtype, _CLASS_IN)
+
+
+def build_query(qid: int, question: bytes, *, edns: bool = True) -> bytes:
+    """A recursive query (RD set) around an encoded question, with EDNS0 unless disabled."""
+    if edns:
+        return _HEADER.pack(qid, 0x0100, 1, 0, 0, 1) + question + _OPT_RR
+    return _HEADER.pack(qid, 0x0100, 1, 0, 0, 0) + question
+
+
 def encode_query(qid: int, name: str, rdtype: int, *, edns: bool = True) -> WireQuery:
     """Build a recursive query (RD set) with an EDNS0 OPT record unless ``edns`` is false."""
-    question = encode_name(name) + struct.pack("!HH", rdtype, _CLASS_IN)
-    header = _HEADER.pack(qid, 0x0100, 1, 0, 0, 1 if edns else 0)
-    wire = header + question + (_OPT_RR if edns else b"")
-    return WireQuery(wire=wire, question=question.lower())
+    question = encode_question(name, rdtype)
+    return WireQuery(wire=build_query(qid, question, edns=edns), question=question)
 
 
 def response_matches(data: bytes, qid: int, question: bytes) -> bool:

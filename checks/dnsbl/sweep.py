@@ -13,8 +13,8 @@ import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from checks.dns.client import DnsClient
-from checks.dns.outcome import Answer, RdataType
+from checks.dns.client import BatchDnsClient, DnsClient
+from checks.dns.outcome import Answer, DnsOutcome, NoData, NxDomain, RdataType
 from checks.dnsbl.catalogue import Severity, ZoneKind, ZoneSpec
 from checks.dnsbl.selftest import Family, ZoneHealth, family_of
 from checks.dnsbl.targets import Target, TargetKind
@@ -88,20 +88,20 @@ async def sweep_dnsbl(
     """
     plans = [applicable_zones(t, policy.zones) for t in targets]
     slots: list[list[DnsblResult | None]] = [[None] * len(p) for p in plans]
-    pairs: Iterator[tuple[int, int]] = (
-        (ti, zi) for ti, plan in enumerate(plans) for zi in range(len(plan))
-    )
-    total = sum(len(p) for p in plans)
+    # Per-zone constants, computed once rather than per verdict.
+    not_listed = {z.id: DnsblResult(z.id, Verdict.NOT_LISTED) for z in policy.zones}
+    unhealthy: _Unhealthy = {
+        (h.zone, h.family): DnsblResult(h.zone, Verdict.UNKNOWN, error=ERROR_ZONE_UNHEALTHY)
+        for h in policy.health.values()
+        if not h.healthy
+    }
 
-    async def worker() -> None:
-        for ti, zi in pairs:  # one shared iterator: each pair is taken exactly once
-            slots[ti][zi] = await _check_pair(targets[ti], plans[ti][zi], dns, policy.health)
-            if progress is not None:
-                progress(1)
-
-    async with asyncio.TaskGroup() as group:
-        for _ in range(max(1, min(concurrency, total))):
-            group.create_task(worker())
+    if isinstance(dns, BatchDnsClient):
+        await _sweep_batch(dns, targets, plans, slots, not_listed, unhealthy, progress)
+    else:
+        await _sweep_workers(
+            dns, targets, plans, slots, not_listed, unhealthy, progress, concurrency
+        )
     out = []
     for target, row in zip(targets, slots, strict=True):
         results = tuple(r for r in row if r is not None)
@@ -109,22 +109,110 @@ async def sweep_dnsbl(
     return out
 
 
-async def _check_pair(
-    target: Target,
-    zone: ZoneSpec,
+_Slots = list[list[DnsblResult | None]]
+_Plans = list[tuple[ZoneSpec, ...]]
+_Unhealthy = dict[tuple[str, Family], DnsblResult]
+
+
+def _pairs(plans: _Plans) -> Iterator[tuple[int, int]]:
+    return ((ti, zi) for ti, plan in enumerate(plans) for zi in range(len(plan)))
+
+
+async def _sweep_batch(
+    dns: BatchDnsClient,
+    targets: Sequence[Target],
+    plans: _Plans,
+    slots: _Slots,
+    not_listed: Mapping[str, DnsblResult],
+    unhealthy: _Unhealthy,
+    progress: Callable[[int], None] | None,
+) -> None:
+    """The fast path: the client drives a window of A queries; TXT only for listings."""
+    listed: list[tuple[int, int]] = []
+
+    def questions() -> Iterator[tuple[tuple[int, int], str, RdataType, str | None]]:
+        for ti, zi in _pairs(plans):
+            zone, target = plans[ti][zi], targets[ti]
+            skipped = unhealthy.get((zone.id, family_of(zone, target.ip_version)))
+            if skipped is not None:
+                slots[ti][zi] = skipped
+                if progress is not None:
+                    progress(1)
+                continue
+            yield (ti, zi), f"{target.query_label}.{zone.query_zone}", RdataType.A, zone.id
+
+    def on_a(key: tuple[int, int], outcome: DnsOutcome) -> None:
+        ti, zi = key
+        zone = plans[ti][zi]
+        if isinstance(outcome, NxDomain | NoData):
+            slots[ti][zi] = not_listed[zone.id]
+        else:
+            result = evaluate_answer(zone, outcome)
+            slots[ti][zi] = result
+            if result.verdict is Verdict.LISTED:
+                listed.append(key)
+        if progress is not None:
+            progress(1)
+
+    def on_txt(key: tuple[int, int], outcome: DnsOutcome) -> None:
+        ti, zi = key
+        result = slots[ti][zi]
+        if result is not None and isinstance(outcome, Answer) and outcome.records:
+            slots[ti][zi] = dataclasses.replace(result, reason=_clean_reason(outcome.records))
+
+    await dns.query_many(questions(), on_a)
+    await dns.query_many(
+        (
+            (
+                key,
+                f"{targets[key[0]].query_label}.{plans[key[0]][key[1]].query_zone}",
+                RdataType.TXT,
+                plans[key[0]][key[1]].id,
+            )
+            for key in listed
+        ),
+        on_txt,
+    )
+
+
+async def _sweep_workers(
     dns: DnsClient,
-    health: Mapping[tuple[str, Family], ZoneHealth],
-) -> DnsblResult:
-    zone_health = health.get((zone.id, family_of(zone, target.ip_version)))
-    if zone_health is not None and not zone_health.healthy:
-        return DnsblResult(zone.id, Verdict.UNKNOWN, error=ERROR_ZONE_UNHEALTHY)
-    name = f"{target.query_label}.{zone.query_zone}"
-    result = evaluate_answer(zone, await dns.query(name, RdataType.A, rate_key=zone.id))
-    if result.verdict is Verdict.LISTED:
-        txt = await dns.query(name, RdataType.TXT, rate_key=zone.id)
-        if isinstance(txt, Answer) and txt.records:
-            result = dataclasses.replace(result, reason=_clean_reason(txt.records))
-    return result
+    targets: Sequence[Target],
+    plans: _Plans,
+    slots: _Slots,
+    not_listed: Mapping[str, DnsblResult],
+    unhealthy: _Unhealthy,
+    progress: Callable[[int], None] | None,
+    concurrency: int,
+) -> None:
+    """Any DnsClient: a fixed pool of workers, one query each at a time."""
+    pairs = _pairs(plans)
+    total = sum(len(p) for p in plans)
+
+    async def check_pair(target: Target, zone: ZoneSpec) -> DnsblResult:
+        skipped = unhealthy.get((zone.id, family_of(zone, target.ip_version)))
+        if skipped is not None:
+            return skipped
+        name = f"{target.query_label}.{zone.query_zone}"
+        outcome = await dns.query(name, RdataType.A, rate_key=zone.id)
+        if isinstance(outcome, NxDomain | NoData):
+            return not_listed[zone.id]
+        result = evaluate_answer(zone, outcome)
+        if result.verdict is Verdict.LISTED:
+            txt = await dns.query(name, RdataType.TXT, rate_key=zone.id)
+            if isinstance(txt, Answer) and txt.records:
+                result = dataclasses.replace(result, reason=_clean_reason(txt.records))
+        return result
+
+    async def worker() -> None:
+        for ti, zi in pairs:  # one shared iterator: each pair is taken exactly once
+            slots[ti][zi] = await check_pair(targets[ti], plans[ti][zi])
+            if progress is not None:
+                progress(1)
+
+    async with asyncio.TaskGroup() as group:
+        for _ in range(max(1, min(concurrency, total))):
+            group.create_task(worker())
 
 
 def _clean_reason(records: Sequence[str]) -> str:

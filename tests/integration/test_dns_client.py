@@ -310,3 +310,85 @@ def test_nameserver_parsing_accepts_host_port_and_bracketed_ipv6() -> None:
 def test_socket_module_is_loopback_only_here() -> None:
     # Guard for this file: every address used above is on 127.0.0.0/8.
     assert socket.inet_aton("127.0.0.1")[0] == 127
+
+
+async def test_query_many_gives_the_same_outcomes_as_query(
+    server: NsdServer, silent_udp_port: str
+) -> None:
+    names = [
+        (f"a.{ZONE}", RdataType.A),  # fast path: answer
+        (f"missing.{ZONE}", RdataType.A),  # fast path: NXDOMAIN
+        (f"txt.{ZONE}", RdataType.A),  # fast path: NODATA
+        (f"txt.{ZONE}", RdataType.TXT),  # full parser
+        (f"many.{ZONE}", RdataType.A),  # truncated: full path over TCP
+        (f"alias.{ZONE}", RdataType.A),  # CNAME: full path
+        ("x.broken.test", RdataType.A),  # SERVFAIL: full path
+        ("x.not-served.test", RdataType.A),  # REFUSED: full path
+        ("bad..name.test", RdataType.A),  # not encodable
+    ]
+    expected = {}
+    async with resolver(server.address, cache_entries=0) as dns:
+        for index, (name, rdtype) in enumerate(names):
+            expected[index] = await dns.query(name, rdtype)
+    got: dict[int, object] = {}
+    async with resolver(server.address, cache_entries=0) as dns:
+        await dns.query_many(
+            ((i, n, t, None) for i, (n, t) in enumerate(names)),
+            lambda key, outcome: got.__setitem__(key, outcome),
+        )
+        fallbacks = dns.stats.tcp_fallbacks
+    assert got == expected
+    assert fallbacks == 1
+
+
+async def test_query_many_keeps_a_bounded_window_in_flight(recorder: tuple[_Recorder, str]) -> None:
+    protocol, address = recorder
+    async with resolver(address, timeout=0.3, attempts=1, max_in_flight=5) as dns:
+        task = asyncio.create_task(
+            dns.query_many(((i, f"w{i}.{ZONE}", RdataType.A, None) for i in range(50)), print)
+        )
+        await asyncio.sleep(0.15)
+        in_flight = len(protocol.received)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert in_flight == 5
+
+
+async def test_query_many_timeouts_fail_over_and_are_unknown_never_absent(
+    server: NsdServer, silent_udp_port: str
+) -> None:
+    got: dict[int, object] = {}
+    async with resolver(silent_udp_port, server.address, timeout=0.2) as dns:
+        await dns.query_many(
+            [(0, f"a.{ZONE}", RdataType.A, None), (1, f"missing.{ZONE}", RdataType.A, None)],
+            lambda key, outcome: got.__setitem__(key, outcome),
+        )
+    assert isinstance(got[0], Answer)
+    assert isinstance(got[1], NxDomain)
+    got.clear()
+    async with resolver(silent_udp_port, timeout=0.1, attempts=1) as dns:
+        await dns.query_many(
+            [(0, f"a.{ZONE}", RdataType.A, None)],
+            lambda key, outcome: got.__setitem__(key, outcome),
+        )
+    assert isinstance(got[0], Unknown)
+    assert got[0].reason is UnknownReason.TIMEOUT
+
+
+async def test_query_many_raises_what_the_callback_raised(server: NsdServer) -> None:
+    def explode(key: int, outcome: object) -> None:
+        raise RuntimeError("callback failed")
+
+    async with resolver(server.address) as dns:
+        with pytest.raises(RuntimeError, match="callback failed"):
+            await dns.query_many([(0, f"a.{ZONE}", RdataType.A, None)], explode)
+
+
+async def test_query_many_honours_rate_limits(server: NsdServer) -> None:
+    async with resolver(server.address, rate_limits={"slow": 20.0}, cache_entries=0) as dns:
+        start = time.monotonic()
+        await dns.query_many(
+            ((i, f"a.{ZONE}", RdataType.A, "slow") for i in range(6)), lambda k, o: None
+        )
+        limited = time.monotonic() - start
+    assert limited >= 0.25  # lower bound: five gaps of 50 ms
