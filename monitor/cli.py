@@ -124,8 +124,17 @@ def _run(coro_factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
                 ) from None
         else:
             factory = uvloop.new_event_loop
+    results: list[_T] = []
+
+    async def keep_result() -> None:
+        # The coroutine Runner.run() drives returns nothing big: on exit CPython 3.11
+        # formats the main task (result included) into a message, which for a large
+        # report costs a noticeable part of the run.
+        results.append(await coro_factory())
+
     with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(coro_factory())
+        runner.run(keep_result())
+    return results[0]
 
 
 def _targets(args: argparse.Namespace, config: Config) -> list[Target]:

@@ -137,10 +137,22 @@ def write_document(report: CheckReport, out: TextIO) -> None:
     doc = build_document(dataclasses.replace(report, targets=()))
     head = json.dumps(doc, ensure_ascii=False)
     out.write(head[: -len("[]}")] + "[")
-    for index, target in enumerate(report.targets):
+    # Clean verdicts are one shared value per zone: encode each distinct result once.
+    encoded: dict[int, str] = {}
+    for index, t in enumerate(report.targets):
         if index:
             out.write(",")
-        out.write(json.dumps(_target(target), ensure_ascii=False))
+        parts = []
+        for r in t.results:
+            text = encoded.get(id(r))
+            if text is None:
+                text = encoded[id(r)] = json.dumps(_dnsbl(r), ensure_ascii=False)
+            parts.append(text)
+        findings = json.dumps([_finding(f) for f in t.findings], ensure_ascii=False)
+        out.write(
+            f'{{"target": {json.dumps(t.target.text)}, "kind": "{t.target.kind.value}", '
+            f'"dnsbl": [{", ".join(parts)}], "findings": {findings}}}'
+        )
     out.write("]}\n")
 
 

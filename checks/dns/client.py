@@ -74,6 +74,8 @@ class BatchDnsClient(DnsClient, Protocol):
         self,
         questions: Iterable[tuple[_K, str, RdataType, str | None]],
         on_outcome: Callable[[_K, DnsOutcome], None],
+        *,
+        use_cache: bool = True,
     ) -> None: ...
 
 
@@ -398,8 +400,13 @@ class StubResolver:
         self,
         questions: Iterable[tuple[_K, str, RdataType, str | None]],
         on_outcome: Callable[[_K, DnsOutcome], None],
+        *,
+        use_cache: bool = True,
     ) -> None:
         """Resolve many questions, ``max_in_flight`` at a time, driven by reply callbacks.
+
+        ``use_cache=False`` skips the cache on the fast path, for sweeps that ask
+        each name once (the upstream resolver caches anyway).
 
         The common case (first server, UDP, a NOERROR or NXDOMAIN reply without
         CNAMEs) is handled inside the socket callback with no task or future per
@@ -475,7 +482,8 @@ class StubResolver:
                 outcome = Answer(name, rdtype, reply.records, reply.ttl)
             else:
                 outcome = NoData(name, rdtype, reply.negative_ttl)
-            cache.put(name, rdtype, outcome)
+            if use_cache:
+                cache.put(name, rdtype, outcome)
             if emit(key, outcome):
                 finish_one()
 
@@ -490,7 +498,7 @@ class StubResolver:
                 name = raw_name.lower()
                 if name.endswith("."):
                     name = name[:-1]
-                cached = cache.get(name, rdtype)
+                cached = cache.get(name, rdtype) if use_cache else None
                 if cached is not None:
                     if not emit(key, cached):
                         return

@@ -160,7 +160,8 @@ async def _sweep_batch(
         if result is not None and isinstance(outcome, Answer) and outcome.records:
             slots[ti][zi] = dataclasses.replace(result, reason=_clean_reason(outcome.records))
 
-    await dns.query_many(questions(), on_a)
+    # Each name is asked once per sweep: caching the answers would only cost time.
+    await dns.query_many(questions(), on_a, use_cache=False)
     await dns.query_many(
         (
             (
@@ -172,6 +173,7 @@ async def _sweep_batch(
             for key in listed
         ),
         on_txt,
+        use_cache=False,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import re
 
@@ -21,6 +22,7 @@ from monitor.report import (
     CheckReport,
     build_document,
     exit_code,
+    write_document,
 )
 
 CHECKED_AT = dt.datetime(2026, 3, 4, 5, 6, 7, 890_000, tzinfo=dt.UTC)
@@ -163,3 +165,21 @@ def test_exit_code_follows_finding_severity_without_listing(
     finding = Finding("dnsbl.lookup_failed", severity, "x", {"zone": "bl.example.net"})
     target = DnsblTargetResult(parse_target("192.0.2.1"), (NOT_LISTED,), (finding,))
     assert exit_code(report(target)) == expected
+
+
+def test_streamed_json_equals_the_document_built_in_memory() -> None:
+    full = report(
+        target_result("192.0.2.1", LISTED_CRITICAL, UNKNOWN, NOT_LISTED),
+        target_result("bücher.example", NOT_LISTED),
+        target_result("192.0.2.2", NOT_LISTED, LISTED_MINOR, LISTED_INFO),
+        health=(ZoneHealth("zen.spamhaus.org", Family.IPV6, False, "timeout", "::ffff:7f00:2"),),
+    )
+    out = io.StringIO()
+    write_document(full, out)
+    assert json.loads(out.getvalue()) == json.loads(json.dumps(build_document(full)))
+
+
+def test_streamed_json_of_no_targets() -> None:
+    out = io.StringIO()
+    write_document(report(), out)
+    assert json.loads(out.getvalue())["targets"] == []
