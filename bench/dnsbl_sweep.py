@@ -1,0 +1,499 @@
+"""DNSBL sweep benchmark: nsd capacity (dnsperf) vs pydnsbl vs delivermon, on synthetic zones.
+
+Run on demand (`make bench`), never in CI. One run interleaves every tool over
+several repetitions against one local NSD and reports medians, ratios to pydnsbl,
+peak RSS and correctness against the generated truth. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import functools
+import importlib.metadata
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nsd_server
+import synthetic_zones
+import tool_runs
+from nsd_server import NsdServer
+from synthetic_zones import BenchConfig, BenchZones
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+DNSPERF = "dnsperf"
+PYDNSBL = "pydnsbl"
+DELIVERMON_ASYNCIO = "delivermon (asyncio)"
+DELIVERMON_UVLOOP = "delivermon (uvloop)"
+TARGET_SPEEDUP = 4.0
+TARGET_RSS_FRACTION = 1 / 3
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """One measured run of one tool in one repetition."""
+
+    tool: str
+    rep: int
+    ok: bool
+    wall_seconds: float
+    peak_rss_kib: int
+    cpu_seconds: float
+    server_queries: int | None
+    checks: int
+    checks_per_second: float | None
+    queries_per_second: float | None
+    returncode: int
+    note: str = ""
+    inner_sweep_seconds: float | None = None
+    correctness: dict[str, Any] | None = None
+    loadavg_before: tuple[float, float, float] = field(default=(0.0, 0.0, 0.0))
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    """Files every run reads, and the server they run against."""
+
+    zones: BenchZones
+    directory: Path
+    targets_file: Path
+    warmup_targets_file: Path
+    queries_file: Path
+    server: NsdServer
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reps", type=int, default=None, help="repetitions (default 3)")
+    parser.add_argument("--targets", type=int, default=None, help="IPs swept (default 10000)")
+    parser.add_argument("--zones", type=int, default=None, help="zones (default 20)")
+    parser.add_argument("--seed", type=int, default=synthetic_zones.DEFAULT_SEED)
+    parser.add_argument(
+        "--quick", action="store_true", help="2,000 targets, 3 reps, 2 s of dnsperf"
+    )
+    parser.add_argument(
+        "--tools",
+        default="dnsperf,pydnsbl,delivermon,delivermon-uvloop",
+        help="comma-separated subset of dnsperf,pydnsbl,delivermon,delivermon-uvloop",
+    )
+    parser.add_argument("--dnsperf-seconds", type=float, default=None, help="default 5 (quick 2)")
+    parser.add_argument(
+        "--delivermon-command",
+        type=shlex.split,
+        default=None,
+        help="command that runs delivermon (default: the venv's delivermon script)",
+    )
+    parser.add_argument("--run-timeout", type=float, default=600.0, help="seconds per tool run")
+    parser.add_argument("--keep-workdir", action="store_true", help="keep zones and outputs")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    args = parser.parse_args(argv)
+    args.reps = args.reps or 3
+    args.targets = args.targets or (2_000 if args.quick else 10_000)
+    args.zones = args.zones or 20
+    args.dnsperf_seconds = args.dnsperf_seconds or (2.0 if args.quick else 5.0)
+    if args.reps < 1 or args.targets < 1 or args.zones < 1:
+        parser.error("--reps, --targets and --zones must be positive")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    command = _command_line()
+    tools, skipped = _select_tools(args.tools, args.delivermon_command)
+    config = BenchConfig(seed=args.seed, zones=args.zones, targets=args.targets)
+    zones = synthetic_zones.build_zones(config)
+    print(
+        f"# {config.targets:,} targets x {config.zones} zones = "
+        f"{config.targets * config.zones:,} checks, {zones.listed_checks():,} listed",
+        file=sys.stderr,
+    )
+    with tempfile.TemporaryDirectory(prefix="delivermon-bench-") as tmp:
+        directory = Path(tmp)
+        zone_files = synthetic_zones.write_zone_files(zones, directory)
+        targets_file = directory / "targets.txt"
+        synthetic_zones.write_targets_file(zones, targets_file)
+        warmup_targets_file = directory / "warmup-targets.txt"
+        warmup_targets_file.write_text("\n".join(zones.targets[:200]) + "\n")
+        queries_file = directory / "queries.txt"
+        synthetic_zones.write_dnsperf_queries(zones, queries_file)
+        with nsd_server.run_nsd(directory, zone_files) as server:
+            space = Workspace(
+                zones, directory, targets_file, warmup_targets_file, queries_file, server
+            )
+            records = _run_interleaved(space, tools, args)
+        if args.keep_workdir:
+            kept = Path(tempfile.mkdtemp(prefix="delivermon-bench-kept-"))
+            subprocess.run(["cp", "-a", f"{directory}/.", str(kept)], check=False, timeout=120)
+            print(f"# workdir kept in {kept}", file=sys.stderr)
+    summary = summarise(records, tools)
+    table = render_table(summary, config, args.reps)
+    verdict_lines = render_target_check(summary)
+    print(f"Command: `{command}`\n")
+    print(table)
+    print()
+    print("\n".join(verdict_lines))
+    for note in skipped:
+        print(f"\nSkipped: {note}")
+    _print_mismatches(records)
+    path = _write_results(args, command, config, zones, records, summary, table, skipped)
+    print(f"\nResults: {path}")
+    failed = [r for r in records if not r.ok]
+    return 1 if failed else 0
+
+
+def _command_line() -> str:
+    script = os.path.relpath(Path(__file__).resolve(), Path.cwd())
+    return shlex.join([os.path.relpath(sys.executable), script, *sys.argv[1:]])
+
+
+def _select_tools(spec: str, delivermon_command: list[str] | None) -> tuple[list[str], list[str]]:
+    names = {
+        "dnsperf": DNSPERF,
+        "pydnsbl": PYDNSBL,
+        "delivermon": DELIVERMON_ASYNCIO,
+        "delivermon-uvloop": DELIVERMON_UVLOOP,
+    }
+    wanted = [part.strip() for part in spec.split(",") if part.strip()]
+    unknown = [w for w in wanted if w not in names]
+    if unknown:
+        raise SystemExit(f"unknown tools: {unknown}; choose from {sorted(names)}")
+    tools = [names[w] for w in wanted]
+    skipped = []
+    if DELIVERMON_ASYNCIO in tools or DELIVERMON_UVLOOP in tools:
+        ok, reason = tool_runs.delivermon_available(delivermon_command)
+        if not ok:
+            tools = [t for t in tools if not t.startswith("delivermon")]
+            skipped.append(f"delivermon (`delivermon check --help` failed: {reason})")
+    if DELIVERMON_UVLOOP in tools and not _installed("uvloop"):
+        tools.remove(DELIVERMON_UVLOOP)
+        skipped.append("delivermon (uvloop): uvloop is not installed (pip install uvloop)")
+    if PYDNSBL in tools and not _installed("pydnsbl"):
+        tools.remove(PYDNSBL)
+        skipped.append("pydnsbl is not installed (pip install pydnsbl)")
+    return tools, skipped
+
+
+def _installed(distribution: str) -> bool:
+    try:
+        importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def _run_interleaved(
+    space: Workspace, tools: list[str], args: argparse.Namespace
+) -> list[RunRecord]:
+    # A short unmeasured pass first, so no tool pays for a cold page cache.
+    for tool in tools:
+        if tool != DNSPERF:
+            _run_tool(space, tool, rep=-1, args=args, warmup=True)
+    records = []
+    for rep in range(args.reps):
+        # Rotate the order each repetition so no tool always runs first or last.
+        order = tools[rep % len(tools) :] + tools[: rep % len(tools)]
+        for tool in order:
+            record = _run_tool(space, tool, rep=rep, args=args, warmup=False)
+            rate = record.queries_per_second if tool == DNSPERF else record.checks_per_second
+            print(
+                f"# rep {rep + 1}/{args.reps} {tool:22} {rate or 0:>10,.0f}/s "
+                f"rss {record.peak_rss_kib / 1024:6.1f} MiB wall {record.wall_seconds:6.2f}s "
+                f"{'' if record.ok else 'FAILED ' + record.note}",
+                file=sys.stderr,
+            )
+            records.append(record)
+    return records
+
+
+def _run_tool(
+    space: Workspace, tool: str, *, rep: int, args: argparse.Namespace, warmup: bool
+) -> RunRecord:
+    zones = space.zones
+    targets_file = space.warmup_targets_file if warmup else space.targets_file
+    checks = (200 if warmup else len(zones.targets)) * len(zones.zone_names)
+    tag = f"{tool.split()[0]}-{'uvloop' if 'uvloop' in tool else 'asyncio'}-rep{rep}"
+    stdout_path = space.directory / f"{tag}.out"
+    side_output = space.directory / f"{tag}.json"
+    env: dict[str, str] | None = None
+    parse: Callable[[], tool_runs.Verdicts | None]
+    ok_codes = {0}
+    server = space.server
+    if tool == DNSPERF:
+        argv = tool_runs.dnsperf_argv(
+            space.queries_file, server.host, server.port, args.dnsperf_seconds
+        )
+        parse = _no_verdicts
+    elif tool == PYDNSBL:
+        argv = tool_runs.pydnsbl_argv(
+            targets_file, server.nameserver, zones.zone_names, side_output
+        )
+        parse = functools.partial(_pydnsbl_verdicts, side_output)
+    else:
+        argv = tool_runs.delivermon_argv(
+            targets_file, server.nameserver, zones.zone_names, args.delivermon_command
+        )
+        env = {"DELIVERMON_EVENT_LOOP": "uvloop" if tool == DELIVERMON_UVLOOP else "asyncio"}
+        ok_codes = {0, 1, 3}  # 1: something listed (expected here), 3: unknowns
+        parse = functools.partial(tool_runs.parse_delivermon_output, stdout_path)
+    loadavg = os.getloadavg()
+    before = server.query_count()
+    measure = tool_runs.measure_process(
+        argv,
+        env=env,
+        stdout_path=stdout_path,
+        rusage_path=space.directory / f"{tag}.rusage",
+        timeout=args.run_timeout,
+    )
+    after = server.query_count()
+    queries = after - before if before is not None and after is not None else None
+    ok = measure.returncode in ok_codes and not measure.timed_out
+    note = "timed out" if measure.timed_out else ""
+    if not ok and not note:
+        note = f"exit {measure.returncode}: {measure.stderr_tail.strip()[-300:]}"
+    record = RunRecord(
+        tool=tool,
+        rep=rep,
+        ok=ok,
+        wall_seconds=measure.wall_seconds,
+        peak_rss_kib=measure.peak_rss_kib,
+        cpu_seconds=measure.cpu_seconds,
+        server_queries=queries,
+        checks=checks,
+        checks_per_second=None,
+        queries_per_second=None,
+        returncode=measure.returncode,
+        note=note,
+        loadavg_before=loadavg,
+    )
+    if tool == DNSPERF:
+        stats = tool_runs.parse_dnsperf(stdout_path.read_text(errors="replace"))
+        record.queries_per_second = stats.get("queries_per_second")
+        record.ok = ok and record.queries_per_second is not None
+        record.note = note or json.dumps(stats)
+        record.checks = 0
+        return record
+    record.checks_per_second = checks / measure.wall_seconds
+    if queries is not None:
+        record.queries_per_second = queries / measure.wall_seconds
+    if tool == PYDNSBL and side_output.exists():
+        record.inner_sweep_seconds = tool_runs.parse_pydnsbl_output(side_output)[1]
+    if warmup or not ok:
+        return record
+    try:
+        verdicts = parse()
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        record.ok = False
+        record.note = f"unreadable output: {exc!r}"
+        return record
+    if verdicts is not None:
+        correctness = tool_runs.compare_with_truth(zones, verdicts)
+        record.correctness = {**asdict(correctness), "percent_correct": correctness.percent_correct}
+    return record
+
+
+def _no_verdicts() -> None:
+    return None
+
+
+def _pydnsbl_verdicts(path: Path) -> tool_runs.Verdicts:
+    return tool_runs.parse_pydnsbl_output(path)[0]
+
+
+def summarise(records: list[RunRecord], tools: list[str]) -> dict[str, dict[str, Any]]:
+    """Medians per tool, and per-repetition ratios paired with pydnsbl and dnsperf."""
+    by_rep: dict[tuple[str, int], RunRecord] = {(r.tool, r.rep): r for r in records if r.ok}
+    summary: dict[str, dict[str, Any]] = {}
+    for tool in tools:
+        runs = [r for r in records if r.tool == tool and r.ok]
+        entry: dict[str, Any] = {"runs_ok": len(runs), "runs": sum(r.tool == tool for r in records)}
+        if runs:
+            entry["checks_per_second"] = _median([r.checks_per_second for r in runs])
+            entry["queries_per_second"] = _median([r.queries_per_second for r in runs])
+            entry["peak_rss_mib"] = _median([r.peak_rss_kib / 1024 for r in runs])
+            entry["cpu_seconds"] = _median([r.cpu_seconds for r in runs])
+            entry["wall_seconds"] = _median([r.wall_seconds for r in runs])
+            speed, rss, capacity = [], [], []
+            for run in runs:
+                base = by_rep.get((PYDNSBL, run.rep))
+                if base and base.checks_per_second and run.checks_per_second:
+                    speed.append(run.checks_per_second / base.checks_per_second)
+                if base and base.peak_rss_kib:
+                    rss.append(run.peak_rss_kib / base.peak_rss_kib)
+                server = by_rep.get((DNSPERF, run.rep))
+                rate = run.queries_per_second or run.checks_per_second
+                if server and server.queries_per_second and rate:
+                    capacity.append(rate / server.queries_per_second)
+            entry["speedup_vs_pydnsbl"] = _median(speed)
+            entry["rss_vs_pydnsbl"] = _median(rss)
+            entry["fraction_of_capacity"] = _median(capacity)
+            judged = [r.correctness for r in runs if r.correctness is not None]
+            if judged:
+                worst = max(judged, key=lambda c: c["mismatches"])
+                entry["correctness_worst_run"] = worst
+                entry["mismatches_all_runs"] = sum(c["mismatches"] for c in judged)
+        summary[tool] = entry
+    return summary
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def render_table(summary: dict[str, dict[str, Any]], config: BenchConfig, reps: int) -> str:
+    header = (
+        "| tool | checks/s | queries/s at server | x pydnsbl | share of server capacity "
+        "| peak RSS (MiB) | RSS ÷ pydnsbl | CPU s | correct (mismatches) |"
+    )
+    lines = [
+        f"{config.targets:,} IPs x {config.zones} zones = {config.targets * config.zones:,} "
+        f"checks per run; medians of {reps} interleaved repetitions.",
+        "",
+        header,
+        "|" + "---|" * 9,
+    ]
+    for tool, entry in summary.items():
+        if not entry.get("runs_ok"):
+            lines.append(f"| {tool} | failed ({entry['runs']} runs) |" + " |" * 7)
+            continue
+        correctness = entry.get("correctness_worst_run")
+        correct = (
+            f"{correctness['checks'] - correctness['mismatches']:,}/{correctness['checks']:,} = "
+            f"{correctness['percent_correct']:.3f}% ({correctness['mismatches']:,})"
+            if correctness
+            else "—"
+        )
+        is_dnsperf = tool == DNSPERF
+        cells = [
+            "nsd capacity (dnsperf)" if is_dnsperf else tool,
+            "—" if is_dnsperf else _fmt(entry["checks_per_second"], ",.0f"),
+            _fmt(entry["queries_per_second"], ",.0f"),
+            "—" if tool in (DNSPERF, PYDNSBL) else _fmt(entry["speedup_vs_pydnsbl"], ".2f", "x"),
+            "100%" if is_dnsperf else _fmt(_pct(entry["fraction_of_capacity"]), ".1f", "%"),
+            _fmt(entry["peak_rss_mib"], ".1f"),
+            "—" if tool in (DNSPERF, PYDNSBL) else _fmt(entry["rss_vs_pydnsbl"], ".2f"),
+            _fmt(entry["cpu_seconds"], ".2f"),
+            correct,
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else 100 * value
+
+
+def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
+    return "n/a" if value is None else f"{format(value, spec)}{suffix}"
+
+
+def render_target_check(summary: dict[str, dict[str, Any]]) -> list[str]:
+    """Issue 2's target for each delivermon variant: >= 4x, <= 1/3 RSS, 100% correct."""
+    lines = [
+        f"Target: delivermon >= {TARGET_SPEEDUP:g}x pydnsbl's checks/s, <= 1/3 of its peak RSS, "
+        "100% correct."
+    ]
+    for tool in (DELIVERMON_ASYNCIO, DELIVERMON_UVLOOP):
+        entry = summary.get(tool)
+        if not entry or not entry.get("runs_ok"):
+            continue
+        speed, rss = entry.get("speedup_vs_pydnsbl"), entry.get("rss_vs_pydnsbl")
+        mismatches = entry.get("mismatches_all_runs")
+        parts = [
+            _judge(speed is not None and speed >= TARGET_SPEEDUP, f"speed {_fmt(speed, '.2f')}x"),
+            _judge(rss is not None and rss <= TARGET_RSS_FRACTION, f"RSS {_fmt(rss, '.2f')}"),
+            _judge(mismatches == 0, f"mismatches {mismatches} over {entry['runs_ok']} runs"),
+        ]
+        lines.append(f"- {tool}: " + ", ".join(parts))
+    return lines
+
+
+def _judge(passed: bool, text: str) -> str:
+    return f"{text} {'PASS' if passed else 'FAIL'}"
+
+
+def _print_mismatches(records: list[RunRecord]) -> None:
+    shown: set[str] = set()
+    for record in records:
+        c = record.correctness
+        if record.tool in shown or not c or not c["mismatches"]:
+            continue
+        shown.add(record.tool)
+        print(
+            f"\n{record.tool} rep {record.rep + 1}: {c['mismatches']} mismatches "
+            f"(wrong verdict {c['wrong_verdict']}, of which unknown {c['unknown']}; "
+            f"wrong codes {c['wrong_codes']}; missing {c['missing']}), e.g.:"
+        )
+        for example in c["examples"]:
+            print(f"  {example}")
+    for record in records:
+        if not record.ok:
+            print(f"\nFAILED {record.tool} rep {record.rep + 1}: {record.note}")
+
+
+def _write_results(
+    args: argparse.Namespace,
+    command: str,
+    config: BenchConfig,
+    zones: BenchZones,
+    records: list[RunRecord],
+    summary: dict[str, dict[str, Any]],
+    table: str,
+    skipped: list[str],
+) -> Path:
+    results_dir: Path = args.results_dir
+    results_dir.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = results_dir / f"dnsbl_sweep-{stamp}.json"
+    document = {
+        "command": command,
+        "finished_at": stamp,
+        "config": asdict(config),
+        "checks_per_run": len(zones.targets) * len(zones.zone_names),
+        "listed_checks": zones.listed_checks(),
+        "environment": _environment(),
+        "skipped": skipped,
+        "summary": summary,
+        "table_markdown": table,
+        "runs": [asdict(r) for r in records],
+    }
+    path.write_text(json.dumps(document, indent=2))
+    return path
+
+
+def _environment() -> dict[str, Any]:
+    versions: dict[str, str | None] = {}
+    for name in ("delivermon", "pydnsbl", "aiodns", "pycares", "uvloop", "dnspython"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    dnsperf = subprocess.run(
+        ["dnsperf", "-h"], capture_output=True, text=True, timeout=10, check=False
+    )
+    dnsperf_version = next(
+        (line for line in (dnsperf.stdout + dnsperf.stderr).splitlines() if "Version" in line), ""
+    )
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "loadavg_at_end": os.getloadavg(),
+        "nsd": nsd_server.nsd_version(),
+        "dnsperf": dnsperf_version.strip(),
+        "packages": versions,
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
