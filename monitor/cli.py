@@ -36,6 +36,7 @@ from monitor.report import (
     EXIT_OK,
     EXIT_UNKNOWN,
     EXIT_USAGE,
+    CheckReport,
     exit_code,
     render_human,
     write_document,
@@ -59,8 +60,6 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--targets-file", type=Path, help="one target per line; # comments")
     _common(check)
     check.add_argument("--zone", action="append", metavar="ZONE", help="replaces the zone set")
-    check.add_argument("--selector", action="append", metavar="SEL", help="DKIM selector")
-    check.add_argument("--sending-ip", action="append", metavar="IP", help="own sending IP")
     check.add_argument("--json", action="store_true", help="JSON document (version 1)")
     check.add_argument("--all", action="store_true", help="human report: show clean rows too")
 
@@ -179,32 +178,26 @@ def _cmd_check(args: argparse.Namespace) -> int:
     total = len(targets) * len(zones)
     show_progress = stderr.is_terminal and total >= 200
 
-    async def go() -> Any:
+    async def go() -> CheckReport:
+        bar = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=stderr,
+            transient=True,
+            disable=not show_progress,
+        )
+        task = bar.add_task("checking", total=total)
         async with resolver:
-            if not show_progress:
+            with bar:
                 return await run_check(
                     targets,
                     zones,
                     resolver,
                     catalogue_version=catalogue.version,
                     concurrency=config.dnsbl.concurrency,
-                )
-            with Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=stderr,
-                transient=True,
-            ) as bar:
-                task = bar.add_task("checking", total=total)
-                return await run_check(
-                    targets,
-                    zones,
-                    resolver,
-                    catalogue_version=catalogue.version,
-                    concurrency=config.dnsbl.concurrency,
-                    progress=lambda n: bar.advance(task, n),
+                    progress=(lambda n: bar.advance(task, n)) if show_progress else None,
                 )
 
     report = _run(go)

@@ -82,139 +82,130 @@ async def sweep_dnsbl(
     concurrency: int = 512,
     progress: Callable[[int], None] | None = None,
 ) -> list[DnsblTargetResult]:
-    """Check many targets with a fixed pool of workers (no task per query).
+    """Check many targets against the applicable zones of ``policy``.
 
-    ``progress`` is called with the number of verdicts completed since the last call.
+    A :class:`BatchDnsClient` drives its own window of queries; any other
+    client is used by a fixed pool of ``concurrency`` workers (no task per
+    query either way). ``progress`` is called with the number of verdicts
+    completed since its last call.
     """
-    plans = [applicable_zones(t, policy.zones) for t in targets]
-    slots: list[list[DnsblResult | None]] = [[None] * len(p) for p in plans]
-    # Per-zone constants, computed once rather than per verdict.
-    not_listed = {z.id: DnsblResult(z.id, Verdict.NOT_LISTED) for z in policy.zones}
-    unhealthy: _Unhealthy = {
-        (h.zone, h.family): DnsblResult(h.zone, Verdict.UNKNOWN, error=ERROR_ZONE_UNHEALTHY)
-        for h in policy.health.values()
-        if not h.healthy
-    }
-
+    sweep = _Sweep(targets, policy, progress)
     if isinstance(dns, BatchDnsClient):
-        await _sweep_batch(dns, targets, plans, slots, not_listed, unhealthy, progress)
+        await sweep.run_batch(dns)
     else:
-        await _sweep_workers(
-            dns, targets, plans, slots, not_listed, unhealthy, progress, concurrency
-        )
-    out = []
-    for target, row in zip(targets, slots, strict=True):
-        results = tuple(r for r in row if r is not None)
-        out.append(DnsblTargetResult(target, results, dnsbl_findings(results)))
-    return out
+        await sweep.run_workers(dns, concurrency)
+    return sweep.results()
 
 
-_Slots = list[list[DnsblResult | None]]
-_Plans = list[tuple[ZoneSpec, ...]]
-_Unhealthy = dict[tuple[str, Family], DnsblResult]
+class _Sweep:
+    """One sweep's plan (target x applicable zone) and the verdicts filled in so far."""
 
+    def __init__(
+        self,
+        targets: Sequence[Target],
+        policy: DnsblPolicy,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        self.targets = targets
+        self.plans = [applicable_zones(t, policy.zones) for t in targets]
+        self.slots: list[list[DnsblResult | None]] = [[None] * len(p) for p in self.plans]
+        self.progress = progress
+        # Per-zone constants, computed once rather than per verdict.
+        self.not_listed = {z.id: DnsblResult(z.id, Verdict.NOT_LISTED) for z in policy.zones}
+        self.unhealthy = {
+            (h.zone, h.family): DnsblResult(h.zone, Verdict.UNKNOWN, error=ERROR_ZONE_UNHEALTHY)
+            for h in policy.health.values()
+            if not h.healthy
+        }
+        self.listed: list[tuple[int, int]] = []
 
-def _pairs(plans: _Plans) -> Iterator[tuple[int, int]]:
-    return ((ti, zi) for ti, plan in enumerate(plans) for zi in range(len(plan)))
+    def pairs(self) -> Iterator[tuple[int, int]]:
+        """Target-major order, so consecutive queries spread over the zones."""
+        return ((ti, zi) for ti, plan in enumerate(self.plans) for zi in range(len(plan)))
 
+    def name(self, ti: int, zi: int) -> str:
+        return f"{self.targets[ti].query_label}.{self.plans[ti][zi].query_zone}"
 
-async def _sweep_batch(
-    dns: BatchDnsClient,
-    targets: Sequence[Target],
-    plans: _Plans,
-    slots: _Slots,
-    not_listed: Mapping[str, DnsblResult],
-    unhealthy: _Unhealthy,
-    progress: Callable[[int], None] | None,
-) -> None:
-    """The fast path: the client drives a window of A queries; TXT only for listings."""
-    listed: list[tuple[int, int]] = []
+    def skip_unhealthy(self, ti: int, zi: int) -> bool:
+        """Fill in ``zone_unhealthy`` without a query when the zone failed its self-test."""
+        zone = self.plans[ti][zi]
+        skipped = self.unhealthy.get((zone.id, family_of(zone, self.targets[ti].ip_version)))
+        if skipped is None:
+            return False
+        self.done(ti, zi, skipped)
+        return True
 
-    def questions() -> Iterator[tuple[tuple[int, int], str, RdataType, str | None]]:
-        for ti, zi in _pairs(plans):
-            zone, target = plans[ti][zi], targets[ti]
-            skipped = unhealthy.get((zone.id, family_of(zone, target.ip_version)))
-            if skipped is not None:
-                slots[ti][zi] = skipped
-                if progress is not None:
-                    progress(1)
-                continue
-            yield (ti, zi), f"{target.query_label}.{zone.query_zone}", RdataType.A, zone.id
-
-    def on_a(key: tuple[int, int], outcome: DnsOutcome) -> None:
-        ti, zi = key
-        zone = plans[ti][zi]
+    def record_a(self, ti: int, zi: int, outcome: DnsOutcome) -> bool:
+        """Record the A outcome; True when it is a listing (whose TXT reason to read)."""
+        zone = self.plans[ti][zi]
         if isinstance(outcome, NxDomain | NoData):
-            slots[ti][zi] = not_listed[zone.id]
-        else:
-            result = evaluate_answer(zone, outcome)
-            slots[ti][zi] = result
-            if result.verdict is Verdict.LISTED:
-                listed.append(key)
-        if progress is not None:
-            progress(1)
-
-    def on_txt(key: tuple[int, int], outcome: DnsOutcome) -> None:
-        ti, zi = key
-        result = slots[ti][zi]
-        if result is not None and isinstance(outcome, Answer) and outcome.records:
-            slots[ti][zi] = dataclasses.replace(result, reason=_clean_reason(outcome.records))
-
-    # Each name is asked once per sweep: caching the answers would only cost time.
-    await dns.query_many(questions(), on_a, use_cache=False)
-    await dns.query_many(
-        (
-            (
-                key,
-                f"{targets[key[0]].query_label}.{plans[key[0]][key[1]].query_zone}",
-                RdataType.TXT,
-                plans[key[0]][key[1]].id,
-            )
-            for key in listed
-        ),
-        on_txt,
-        use_cache=False,
-    )
-
-
-async def _sweep_workers(
-    dns: DnsClient,
-    targets: Sequence[Target],
-    plans: _Plans,
-    slots: _Slots,
-    not_listed: Mapping[str, DnsblResult],
-    unhealthy: _Unhealthy,
-    progress: Callable[[int], None] | None,
-    concurrency: int,
-) -> None:
-    """Any DnsClient: a fixed pool of workers, one query each at a time."""
-    pairs = _pairs(plans)
-    total = sum(len(p) for p in plans)
-
-    async def check_pair(target: Target, zone: ZoneSpec) -> DnsblResult:
-        skipped = unhealthy.get((zone.id, family_of(zone, target.ip_version)))
-        if skipped is not None:
-            return skipped
-        name = f"{target.query_label}.{zone.query_zone}"
-        outcome = await dns.query(name, RdataType.A, rate_key=zone.id)
-        if isinstance(outcome, NxDomain | NoData):
-            return not_listed[zone.id]
+            self.done(ti, zi, self.not_listed[zone.id])
+            return False
         result = evaluate_answer(zone, outcome)
-        if result.verdict is Verdict.LISTED:
-            txt = await dns.query(name, RdataType.TXT, rate_key=zone.id)
-            if isinstance(txt, Answer) and txt.records:
-                result = dataclasses.replace(result, reason=_clean_reason(txt.records))
-        return result
+        listed = result.verdict is Verdict.LISTED
+        if listed:
+            self.listed.append((ti, zi))
+        self.done(ti, zi, result)
+        return listed
 
-    async def worker() -> None:
-        for ti, zi in pairs:  # one shared iterator: each pair is taken exactly once
-            slots[ti][zi] = await check_pair(targets[ti], plans[ti][zi])
-            if progress is not None:
-                progress(1)
+    def record_txt(self, ti: int, zi: int, outcome: DnsOutcome) -> None:
+        result = self.slots[ti][zi]
+        if result is not None and isinstance(outcome, Answer) and outcome.records:
+            self.slots[ti][zi] = dataclasses.replace(result, reason=_clean_reason(outcome.records))
 
-    async with asyncio.TaskGroup() as group:
-        for _ in range(max(1, min(concurrency, total))):
-            group.create_task(worker())
+    def done(self, ti: int, zi: int, result: DnsblResult) -> None:
+        self.slots[ti][zi] = result
+        if self.progress is not None:
+            self.progress(1)
+
+    async def run_batch(self, dns: BatchDnsClient) -> None:
+        """The client drives a window of A queries; then TXT for the listings only."""
+
+        def questions() -> Iterator[tuple[tuple[int, int], str, RdataType, str | None]]:
+            for ti, zi in self.pairs():
+                if not self.skip_unhealthy(ti, zi):
+                    yield (ti, zi), self.name(ti, zi), RdataType.A, self.plans[ti][zi].id
+
+        # Each name is asked once per sweep: caching the answers would only cost time.
+        def on_a(key: tuple[int, int], outcome: DnsOutcome) -> None:
+            self.record_a(*key, outcome)
+
+        await dns.query_many(questions(), on_a, use_cache=False)
+        await dns.query_many(
+            (
+                ((ti, zi), self.name(ti, zi), RdataType.TXT, self.plans[ti][zi].id)
+                for ti, zi in self.listed
+            ),
+            lambda k, o: self.record_txt(*k, o),
+            use_cache=False,
+        )
+
+    async def run_workers(self, dns: DnsClient, concurrency: int) -> None:
+        """Any DnsClient: a fixed pool of workers, one query each at a time."""
+        pairs = self.pairs()
+        total = sum(len(p) for p in self.plans)
+
+        async def worker() -> None:
+            for ti, zi in pairs:  # one shared iterator: each pair is taken exactly once
+                if self.skip_unhealthy(ti, zi):
+                    continue
+                rate_key = self.plans[ti][zi].id
+                name = self.name(ti, zi)
+                outcome = await dns.query(name, RdataType.A, rate_key=rate_key)
+                if self.record_a(ti, zi, outcome):
+                    txt = await dns.query(name, RdataType.TXT, rate_key=rate_key)
+                    self.record_txt(ti, zi, txt)
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(max(1, min(concurrency, total))):
+                group.create_task(worker())
+
+    def results(self) -> list[DnsblTargetResult]:
+        out = []
+        for target, row in zip(self.targets, self.slots, strict=True):
+            results = tuple(r for r in row if r is not None)
+            out.append(DnsblTargetResult(target, results, dnsbl_findings(results)))
+        return out
 
 
 def _clean_reason(records: Sequence[str]) -> str:

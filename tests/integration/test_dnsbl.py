@@ -68,7 +68,11 @@ URIBL = [
     "blackred.example IN A 127.0.0.10",
     "refused.example IN A 127.0.0.1",
 ]
-SURBL = ["test.surbl.org IN A 127.0.0.254", "mwabuse.example IN A 127.0.0.80"]
+SURBL = [
+    "test.surbl.org IN A 127.0.0.254",
+    "mwabuse.example IN A 127.0.0.80",
+    "refused.example IN A 127.0.0.1",
+]
 GENERIC = [
     "2.0.0.127 IN A 127.0.0.2",
     "40.2.0.192 IN A 127.0.0.2",
@@ -144,6 +148,7 @@ CASES = [
     ("blackred.example", "multi.uribl.com", "listed", ["127.0.0.10"], None, None),
     ("refused.example", "multi.uribl.com", "unknown", ["127.0.0.1"], "query_refused", None),
     ("mwabuse.example", "multi.surbl.org", "listed", ["127.0.0.80"], None, None),
+    ("refused.example", "multi.surbl.org", "unknown", ["127.0.0.1"], "query_refused", None),
     ("192.0.2.40", "generic.bl.test", "listed", ["127.0.0.2"], None, "major"),
     ("192.0.2.1", "generic.bl.test", "not_listed", [], None, None),
 ]
