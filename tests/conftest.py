@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
+from corpus import CORPUS, MISSING
 from dnsserver import HOST, NsdServer, StartNsd, find_nsd
 
 NSD_FIXTURES = frozenset({"nsd", "nsd_factory", "nsd_module_factory", "nsd_binary"})
@@ -34,6 +35,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if NSD_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.nsd)
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    """../shared/corpus; skips when absent (fails under CI=true, where it always exists)."""
+    require_server(CORPUS if CORPUS.is_dir() else None, MISSING)
+    return CORPUS
 
 
 @pytest.fixture(scope="session")

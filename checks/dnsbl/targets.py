@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 from dataclasses import dataclass
 from enum import StrEnum
 
-import idna
-from publicsuffixlist import PublicSuffixList
+from checks.domains import DomainError, registered_domain, to_a_label
 
 __all__ = ["Target", "TargetError", "TargetKind", "ip_query_label", "parse_target"]
 
@@ -37,13 +35,6 @@ def ip_query_label(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> st
     return address.reverse_pointer.rsplit(".", 2)[0]
 
 
-@functools.lru_cache(maxsize=1)
-def _psl() -> PublicSuffixList:
-    # Bundled list of the publicsuffixlist package; ICANN and private sections,
-    # so that e.g. a blogspot.com subdomain is its own registered domain.
-    return PublicSuffixList()
-
-
 def parse_target(text: str) -> Target:
     """Classify and normalise a target.
 
@@ -68,24 +59,11 @@ def parse_target(text: str) -> Target:
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
             address = address.ipv4_mapped
         return Target(str(address), TargetKind.IP, address.version, ip_query_label(address))
-    domain = _a_label(raw)
-    registered = _psl().privatesuffix(domain)
+    try:
+        domain = to_a_label(raw)
+    except DomainError as exc:
+        raise TargetError(str(exc).replace("domain name", "domain name or IP address")) from None
+    registered = registered_domain(domain)
     if registered is None:
         raise TargetError(f"{raw!r} is a public suffix, not a registrable domain")
     return Target(domain, TargetKind.DOMAIN, None, registered)
-
-
-def _a_label(raw: str) -> str:
-    name = raw.rstrip(".")
-    try:
-        ascii_name = idna.encode(name, uts46=True).decode("ascii")
-    except idna.IDNAError as exc:
-        raise TargetError(f"{raw!r} is not a valid domain name or IP address: {exc}") from None
-    labels = ascii_name.split(".")
-    if len(labels) < 2 or any(not 0 < len(label) < 64 for label in labels):
-        raise TargetError(f"{raw!r} is not a valid domain name or IP address")
-    if labels[-1].isdigit():
-        raise TargetError(f"{raw!r} is neither an IP address nor a domain (numeric TLD)")
-    if len(ascii_name) > 253:
-        raise TargetError(f"{raw!r} is longer than 253 characters")
-    return ascii_name.lower()

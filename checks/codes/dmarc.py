@@ -1,0 +1,3 @@
+"""Finding codes of the DMARC (checks/dmarc) checks."""
+
+CODES: dict[str, tuple[str, str]] = {}
