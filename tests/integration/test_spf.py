@@ -1,0 +1,255 @@
+"""check_spf end to end against a real NSD: a zone per case, a case per finding and status rule."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+from dnsserver import NsdServer, StartNsd
+from zonefile import txt
+
+from checks.dns import Nameserver, ResolverConfig, StubResolver
+from checks.spf import SpfPolicy, SpfResult, check_spf
+from checks.status import CheckStatus
+
+IP = "192.0.2.10"
+
+
+async def _check(
+    server: NsdServer | str,
+    ips: Sequence[str] = (),
+    domain: str = "example.com",
+    wait: float = 2.0,
+) -> SpfResult:
+    address = server if isinstance(server, str) else server.address
+    config = ResolverConfig(nameservers=(Nameserver.parse(address),), timeout=wait, attempts=1)
+    async with StubResolver(config) as dns:
+        return await check_spf(domain, dns=dns, policy=SpfPolicy(sending_ips=tuple(ips)))
+
+
+def _codes(result: SpfResult) -> set[str]:
+    return {f.code for f in result.findings}
+
+
+ELEVEN_A = "v=spf1 " + " ".join(f"a:h{i}.example.com" for i in range(11)) + " -all"
+SIX_A = "v=spf1 " + " ".join(f"a:h{i}.example.com" for i in range(6)) + " -all"
+LONG = "v=spf1 " + " ".join(f"ip4:198.51.100.{i}" for i in range(1, 30)) + " -all"
+
+# (id, example.com zone lines, example.net zone lines, expected code, expected status)
+CASES = [
+    ("missing-nodata", ["www IN A 192.0.2.1"], [], "spf.missing", CheckStatus.FAIL),
+    (
+        "missing-only-other-txt",
+        ['@ IN TXT "google-site-verification=x"'],
+        [],
+        "spf.missing",
+        CheckStatus.FAIL,
+    ),
+    (
+        "multiple-records",
+        [f"@ IN TXT {txt('v=spf1 -all')}", f"@ IN TXT {txt('v=spf1 +all')}"],
+        [],
+        "spf.multiple_records",
+        CheckStatus.FAIL,
+    ),
+    (
+        "syntax-error",
+        [f"@ IN TXT {txt('v=spf1 ip4:192.0.2.300 -all')}"],
+        [],
+        "spf.syntax_error",
+        CheckStatus.FAIL,
+    ),
+    (
+        "too-many-lookups",
+        [f"@ IN TXT {txt(ELEVEN_A)}"] + [f"h{i} IN A 192.0.2.{i + 1}" for i in range(11)],
+        [],
+        "spf.too_many_lookups",
+        CheckStatus.FAIL,
+    ),
+    (
+        "lookups-near-limit",
+        [
+            f"@ IN TXT {txt('v=spf1 include:example.net a mx -all')}",
+            "@ IN A 192.0.2.1",
+            "@ IN MX 10 @",
+        ]
+        + [f"h{i} IN A 192.0.2.{i + 1}" for i in range(6)],
+        [f"@ IN TXT {txt(SIX_A)}"],
+        "spf.lookups_near_limit",
+        CheckStatus.WARN,
+    ),
+    (
+        "too-many-void-lookups",
+        [f"@ IN TXT {txt('v=spf1 a:nx1.example.com a:nx2.example.com exists:nx3.example.com')}"],
+        [],
+        "spf.too_many_void_lookups",
+        CheckStatus.FAIL,
+    ),
+    ("plus-all", [f"@ IN TXT {txt('v=spf1 +all')}"], [], "spf.plus_all", CheckStatus.FAIL),
+    (
+        "neutral-all",
+        [f"@ IN TXT {txt('v=spf1 ip4:192.0.2.0/24 ?all')}"],
+        [],
+        "spf.neutral_all",
+        CheckStatus.WARN,
+    ),
+    ("no-all", [f"@ IN TXT {txt('v=spf1 ip4:192.0.2.0/24')}"], [], "spf.no_all", CheckStatus.WARN),
+    (
+        "redirect-ignored",
+        [f"@ IN TXT {txt('v=spf1 -all redirect=example.net')}"],
+        [],
+        "spf.redirect_ignored",
+        CheckStatus.WARN,
+    ),
+    (
+        "ptr-mechanism",
+        [f"@ IN TXT {txt('v=spf1 ptr -all')}"],
+        [],
+        "spf.ptr_mechanism",
+        CheckStatus.WARN,
+    ),
+    ("record-too-long", [f"@ IN TXT {txt(LONG)}"], [], "spf.record_too_long", CheckStatus.WARN),
+    (
+        "include-without-record",
+        [f"@ IN TXT {txt('v=spf1 include:example.net -all')}"],
+        ["www IN A 192.0.2.1"],
+        "spf.include_failed",
+        CheckStatus.FAIL,
+    ),
+    (
+        "include-broken-record",
+        [f"@ IN TXT {txt('v=spf1 include:example.net -all')}"],
+        [f"@ IN TXT {txt('v=spf1 ip4:1.2.3 -all')}"],
+        "spf.include_failed",
+        CheckStatus.FAIL,
+    ),
+    (
+        "redirect-without-record",
+        [f"@ IN TXT {txt('v=spf1 redirect=nothere.example.net')}"],
+        [],
+        "spf.include_failed",
+        CheckStatus.FAIL,
+    ),
+    (
+        "mx-too-many-hosts",
+        [f"@ IN TXT {txt('v=spf1 mx -all')}"]
+        + [f"@ IN MX {i} mx{i}" for i in range(11)]
+        + [f"mx{i} IN A 192.0.2.{i + 1}" for i in range(11)],
+        [],
+        "spf.mx_too_many_hosts",
+        CheckStatus.FAIL,
+    ),
+    (
+        "macro-unresolved",
+        [f"@ IN TXT {txt('v=spf1 exists:%{i}._spf.example.com -all')}"],
+        [],
+        "spf.macro_unresolved",
+        CheckStatus.OK,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("example_com", "example_net", "code", "status"), [pytest.param(*c[1:], id=c[0]) for c in CASES]
+)
+async def test_each_finding_with_its_status(
+    nsd_factory: StartNsd,
+    example_com: list[str],
+    example_net: list[str],
+    code: str,
+    status: CheckStatus,
+) -> None:
+    server = nsd_factory({"example.com": example_com, "example.net": example_net})
+    result = await _check(server)
+    assert code in _codes(result)
+    assert result.status is status
+
+
+async def test_ok_record_whose_sending_ip_passes(nsd_factory: StartNsd) -> None:
+    server = nsd_factory(
+        {"example.com": [f"@ IN TXT {txt('v=spf1 a:mail.example.com -all')}", f"mail IN A {IP}"]}
+    )
+    result = await _check(server, ips=[IP, "2001:db8::10"])
+    assert result.ip_results == {IP: "pass", "2001:db8::10": "fail"}
+    assert result.record == "v=spf1 a:mail.example.com -all"
+    assert (result.dns_lookups, result.void_lookups) == (1, 0)
+    assert _codes(result) == {"spf.sending_ip_not_permitted"}
+    finding = result.findings[0]
+    assert (finding.detail["ip"], finding.detail["result"]) == ("2001:db8::10", "fail")
+    assert result.status is CheckStatus.FAIL
+
+
+async def test_ok_when_everything_is_in_order(nsd_factory: StartNsd) -> None:
+    server = nsd_factory({"example.com": [f"@ IN TXT {txt('v=spf1 ip4:192.0.2.0/24 -all')}"]})
+    result = await _check(server, ips=[IP])
+    assert (result.status, result.findings, dict(result.ip_results)) == (
+        CheckStatus.OK,
+        (),
+        {IP: "pass"},
+    )
+
+
+async def test_split_txt_strings_are_joined_without_spaces(nsd_factory: StartNsd) -> None:
+    server = nsd_factory({"example.com": ['@ IN TXT "v=spf1 ip4:192.0.2.10" " -all"']})
+    result = await _check(server, ips=[IP])
+    assert result.record == "v=spf1 ip4:192.0.2.10 -all"
+    assert result.ip_results[IP] == "pass"
+
+
+async def test_include_tree_shows_each_branch_cost(nsd_factory: StartNsd) -> None:
+    server = nsd_factory(
+        {
+            "example.com": [
+                f"@ IN TXT {txt('v=spf1 include:a.example.net include:b.example.net -all')}"
+            ],
+            "example.net": [
+                f"a IN TXT {txt('v=spf1 a mx include:b.example.net -all')}",
+                f"b IN TXT {txt('v=spf1 ip4:192.0.2.0/24 exists:b.example.net -all')}",
+                "a IN A 192.0.2.1",
+                "a IN MX 10 a",
+                "b IN A 127.0.0.2",
+            ],
+        }
+    )
+    result = await _check(server)
+    tree = result.include_tree
+    assert tree is not None
+    assert [(c.domain, c.own_lookups, c.total_lookups) for c in tree.children] == [
+        ("a.example.net", 3, 4),
+        ("b.example.net", 1, 1),
+    ]
+    assert result.dns_lookups == 2 + 4 + 1
+
+
+async def test_timeout_is_unknown_not_missing(silent_udp_port: str) -> None:
+    result = await _check(silent_udp_port, ips=[IP], wait=0.2)
+    assert result.status is CheckStatus.UNKNOWN
+    assert "spf.lookup_failed" in _codes(result)
+    assert "spf.missing" not in _codes(result)
+    assert result.ip_results == {IP: "temperror"}
+
+
+async def test_servfail_is_unknown_not_missing(nsd_factory: StartNsd) -> None:
+    server = nsd_factory(broken=["example.com"])
+    result = await _check(server)
+    assert result.status is CheckStatus.UNKNOWN
+    assert _codes(result) == {"spf.lookup_failed"}
+    assert result.record is None
+
+
+async def test_servfail_in_an_include_is_unknown(nsd_factory: StartNsd) -> None:
+    server = nsd_factory(
+        {"example.com": [f"@ IN TXT {txt('v=spf1 include:example.net -all')}"]},
+        broken=["example.net"],
+    )
+    result = await _check(server, ips=[IP])
+    assert result.status is CheckStatus.UNKNOWN
+    assert result.ip_results == {IP: "temperror"}
+    assert "spf.include_failed" not in _codes(result)
+
+
+async def test_nxdomain_is_missing(nsd_factory: StartNsd) -> None:
+    server = nsd_factory({"example.com": ["www IN A 192.0.2.1"]})
+    result = await _check(server, domain="nothere.example.com")
+    assert _codes(result) == {"spf.missing"}
+    assert result.status is CheckStatus.FAIL
