@@ -129,7 +129,8 @@ def delivermon_argv(
     argv = [*base, "check", "--targets-file", str(targets_file), "--nameserver", nameserver]
     for zone in zones:
         argv += ["--zone", zone]
-    return [*argv, "--json"]
+    # DNSBL only, like pydnsbl: PTR checks of the IP targets are not what is compared.
+    return [*argv, "--checks", "dnsbl", "--json"]
 
 
 def _default_delivermon_command() -> list[str]:

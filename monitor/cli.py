@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import ipaddress
 import json
 import logging
 import os
@@ -20,18 +22,21 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
+from checks.dkim import DkimPolicy
 from checks.dnsbl import (
     CatalogueError,
     Target,
     TargetError,
+    TargetKind,
     ZoneHealth,
     load_catalogue,
     parse_target,
 )
 from checks.dnsbl.catalogue import Catalogue, ZoneSpec
+from monitor.authcheck import DomainPlan
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError, UsageError
-from monitor.oneshot import build_resolver, run_check, run_self_tests
+from monitor.oneshot import CheckPlan, build_resolver, run_check, run_self_tests
 from monitor.report import (
     EXIT_OK,
     EXIT_UNKNOWN,
@@ -60,6 +65,26 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--targets-file", type=Path, help="one target per line; # comments")
     _common(check)
     check.add_argument("--zone", action="append", metavar="ZONE", help="replaces the zone set")
+    check.add_argument(
+        "--selector",
+        action="append",
+        type=_selector,
+        metavar="SEL",
+        help="DKIM selector for domain targets",
+    )
+    check.add_argument(
+        "--sending-ip",
+        action="append",
+        type=_ip,
+        metavar="IP",
+        help="own sending IP of domain targets",
+    )
+    check.add_argument(
+        "--checks",
+        default="dnsbl,auth",
+        metavar="LIST",
+        help="dnsbl, auth (SPF/DMARC/DKIM/MX for domains, PTR for IPs), or both (default)",
+    )
     check.add_argument("--json", action="store_true", help="JSON document (version 1)")
     check.add_argument("--all", action="store_true", help="human report: show clean rows too")
 
@@ -73,6 +98,21 @@ def _parser() -> argparse.ArgumentParser:
     config_check = config_sub.add_parser("check", help="validate a config file")
     config_check.add_argument("path", type=Path)
     return parser
+
+
+def _ip(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an IP address: {text!r}") from None
+
+
+def _selector(text: str) -> str:
+    try:
+        DkimPolicy(selectors=(text,))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -171,9 +211,18 @@ def _targets(args: argparse.Namespace, config: Config) -> list[Target]:
 def _cmd_check(args: argparse.Namespace) -> int:
     config = _load(args)
     catalogue = load_catalogue()
+    checks = _check_set(args.checks)
     targets = _targets(args, config)
-    zones = select_zones(config, catalogue, args.zone)
-    resolver = build_resolver(config.dns, args.nameserver, zones=zones)
+    zones = select_zones(config, catalogue, args.zone) if "dnsbl" in checks else ()
+    plan = CheckPlan(
+        targets=tuple(targets),
+        zones=zones,
+        **(_auth_plan(args, config, targets) if "auth" in checks else {}),
+    )
+    resolver = build_resolver(config.dns, args.nameserver)
+    auth_resolver = (
+        build_resolver(config.auth_dns, args.nameserver) if config.auth_dns is not None else None
+    )
     stderr = Console(stderr=True)
     total = len(targets) * len(zones)
     show_progress = stderr.is_terminal and total >= 200
@@ -189,16 +238,19 @@ def _cmd_check(args: argparse.Namespace) -> int:
             disable=not show_progress,
         )
         task = bar.add_task("checking", total=total)
-        async with resolver:
-            with bar:
-                return await run_check(
-                    targets,
-                    zones,
-                    resolver,
-                    catalogue_version=catalogue.version,
-                    concurrency=config.dnsbl.concurrency,
-                    progress=(lambda n: bar.advance(task, n)) if show_progress else None,
-                )
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(resolver)
+            if auth_resolver is not None:
+                await stack.enter_async_context(auth_resolver)
+            stack.enter_context(bar)
+            return await run_check(
+                plan,
+                resolver,
+                auth_resolver=auth_resolver,
+                catalogue_version=catalogue.version,
+                concurrency=config.dnsbl.concurrency,
+                progress=(lambda n: bar.advance(task, n)) if show_progress else None,
+            )
 
     report = _run(go)
     if args.json:
@@ -206,6 +258,42 @@ def _cmd_check(args: argparse.Namespace) -> int:
     else:
         render_human(report, Console(), show_clean=args.all)
     return exit_code(report)
+
+
+def _check_set(text: str) -> set[str]:
+    chosen = {part.strip() for part in text.split(",") if part.strip()}
+    unknown = chosen - {"dnsbl", "auth"}
+    if unknown or not chosen:
+        raise UsageError(f"--checks takes dnsbl and/or auth, got {text!r}")
+    return chosen
+
+
+def _auth_plan(
+    args: argparse.Namespace, config: Config, targets: list[Target]
+) -> dict[str, tuple[Any, ...]]:
+    """Domain plans (config [[domains]] merged with --selector/--sending-ip) and IPs for PTR."""
+    configured = {d.name: d for d in config.domains}
+    selectors = tuple(args.selector or ())
+    sending = tuple(args.sending_ip or ())
+    domains = []
+    for target in targets:
+        if target.kind is not TargetKind.DOMAIN:
+            continue
+        known = configured.get(target.text)
+        domains.append(
+            DomainPlan(
+                domain=target.text,
+                selectors=tuple(
+                    dict.fromkeys((*(known.dkim_selectors if known else ()), *selectors))
+                ),
+                sending_ips=tuple(dict.fromkeys((*(known.sending_ips if known else ()), *sending))),
+                envelope_domains=tuple(known.envelope_domains) if known else (),
+                dkim_domains=tuple(known.dkim_domains) if known else (),
+            )
+        )
+    ips = [t.text for t in targets if t.kind is TargetKind.IP]
+    ips += [ip for d in domains for ip in d.sending_ips]
+    return {"domains": tuple(domains), "ptr_ips": tuple(dict.fromkeys(ips))}
 
 
 def _cmd_zones(args: argparse.Namespace) -> int:

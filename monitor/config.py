@@ -15,9 +15,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from checks.dkim import DkimPolicy
 from checks.dns import Nameserver
 from checks.dnsbl.catalogue import Match, Severity, ZoneKind
 from checks.dnsbl.targets import TargetError, TargetKind, parse_target
+from checks.domains import DomainError, to_a_label
 from monitor.errors import ConfigError
 
 __all__ = [
@@ -129,6 +131,10 @@ class DomainConfig(_Model):
     name: str
     dkim_selectors: list[str] = Field(default_factory=list)
     sending_ips: list[str] = Field(default_factory=list)
+    # Sending identities for DMARC alignment: RFC5321.MailFrom (bounce) domains and
+    # DKIM d= domains; DKIM defaults to the domain itself when selectors are given.
+    envelope_domains: list[str] = Field(default_factory=list)
+    dkim_domains: list[str] = Field(default_factory=list)
 
     @field_validator("name")
     @classmethod
@@ -145,6 +151,20 @@ class DomainConfig(_Model):
     @classmethod
     def _ips_parse(cls, value: list[str]) -> list[str]:
         return [str(ipaddress.ip_address(v)) for v in value]
+
+    @field_validator("dkim_selectors")
+    @classmethod
+    def _selectors_valid(cls, value: list[str]) -> list[str]:
+        DkimPolicy(selectors=tuple(value))  # raises ValueError naming the bad ones
+        return value
+
+    @field_validator("envelope_domains", "dkim_domains")
+    @classmethod
+    def _identity_domains(cls, value: list[str]) -> list[str]:
+        try:
+            return [to_a_label(v) for v in value]
+        except DomainError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class Config(_Model):

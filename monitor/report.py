@@ -5,15 +5,23 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
 from typing import TextIO, TypedDict
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from checks.dnsbl import DnsblResult, DnsblTargetResult, Severity, Verdict, ZoneHealth
+from checks.dkim import DkimResult
+from checks.dmarc import DmarcResult
+from checks.dnsbl import DnsblResult, DnsblTargetResult, Severity, TargetKind, Verdict, ZoneHealth
 from checks.findings import Finding, FindingSeverity
+from checks.host import MxResult, PtrResult
+from checks.spf import SpfResult
+from checks.status import CheckStatus
+from monitor.authcheck import DomainAuth
 
 __all__ = [
     "EXIT_OK",
@@ -34,13 +42,6 @@ EXIT_UNKNOWN = 3
 REPORT_VERSION = 1
 
 
-class FindingDoc(TypedDict):
-    code: str
-    severity: str
-    message: str
-    detail: dict[str, str | int | bool | None]
-
-
 class DnsblDoc(TypedDict):
     zone: str
     verdict: str
@@ -49,13 +50,6 @@ class DnsblDoc(TypedDict):
     severity: str | None
     reason: str | None
     error: str | None
-
-
-class TargetDoc(TypedDict):
-    target: str
-    kind: str
-    dnsbl: list[DnsblDoc]
-    findings: list[FindingDoc]
 
 
 class ZoneDoc(TypedDict):
@@ -71,7 +65,7 @@ class ReportDoc(TypedDict):
     checked_at: str
     catalogue_version: str
     zones: list[ZoneDoc]
-    targets: list[TargetDoc]
+    targets: list[dict[str, object]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,15 +74,55 @@ class CheckReport:
     catalogue_version: str
     health: tuple[ZoneHealth, ...]
     targets: tuple[DnsblTargetResult, ...]
+    auth: Mapping[str, DomainAuth] = field(default_factory=dict)  # domain -> its checks
+    ptr: Mapping[str, PtrResult] = field(default_factory=dict)  # IP -> PTR/FCrDNS
+
+    def auth_results(self) -> Iterator[_AuthResult]:
+        """Every authentication result in the report, for exit codes and summaries."""
+        yield from self.ptr.values()
+        for auth in self.auth.values():
+            yield auth.spf
+            yield auth.dmarc
+            yield from auth.dkim
+            yield auth.mx
 
 
-def _finding(f: Finding) -> FindingDoc:
-    return {
-        "code": f.code,
-        "severity": f.severity.value,
-        "message": f.message,
-        "detail": dict(f.detail),
-    }
+_AuthResult = SpfResult | DmarcResult | DkimResult | MxResult | PtrResult
+JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
+
+
+def jsonable(value: object) -> JsonValue:
+    """Result values (frozen dataclasses, enums, tuples, mappings) as JSON-ready data."""
+    if isinstance(value, Enum):
+        return jsonable(value.value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def _members(t: DnsblTargetResult, report: CheckReport) -> dict[str, JsonValue]:
+    """The per-check members of a target after ``dnsbl``: ptr for IPs, the rest for domains."""
+    members: dict[str, JsonValue] = {}
+    if t.target.kind is TargetKind.IP and t.target.text in report.ptr:
+        members["ptr"] = jsonable(report.ptr[t.target.text])
+    auth = report.auth.get(t.target.text)
+    if auth is not None:
+        members["spf"] = jsonable(auth.spf)
+        members["dmarc"] = jsonable(auth.dmarc)
+        members["dkim"] = jsonable(auth.dkim)
+        members["mx"] = jsonable(auth.mx)
+        compliance = jsonable(auth.compliance)
+        assert isinstance(compliance, dict)
+        compliance["compliant"] = auth.compliance.compliant
+        members["compliance"] = compliance
+    members["findings"] = jsonable(t.findings)
+    return members
 
 
 def _dnsbl(r: DnsblResult) -> DnsblDoc:
@@ -119,16 +153,16 @@ def build_document(report: CheckReport) -> ReportDoc:
             }
             for h in report.health
         ],
-        "targets": [_target(t) for t in report.targets],
+        "targets": [_target(t, report) for t in report.targets],
     }
 
 
-def _target(t: DnsblTargetResult) -> TargetDoc:
+def _target(t: DnsblTargetResult, report: CheckReport) -> dict[str, object]:
     return {
         "target": t.target.text,
         "kind": t.target.kind.value,
         "dnsbl": [_dnsbl(r) for r in t.results],
-        "findings": [_finding(f) for f in t.findings],
+        **_members(t, report),
     }
 
 
@@ -148,10 +182,10 @@ def write_document(report: CheckReport, out: TextIO) -> None:
             if text is None:
                 text = encoded[id(r)] = json.dumps(_dnsbl(r), ensure_ascii=False)
             parts.append(text)
-        findings = json.dumps([_finding(f) for f in t.findings], ensure_ascii=False)
+        members = json.dumps(_members(t, report), ensure_ascii=False)[1:]  # '"ptr": ..., ...}'
         out.write(
             f'{{"target": {json.dumps(t.target.text)}, "kind": "{t.target.kind.value}", '
-            f'"dnsbl": [{", ".join(parts)}], "findings": {findings}}}'
+            f'"dnsbl": [{", ".join(parts)}], {members}'
         )
     out.write("]}\n")
 
@@ -167,6 +201,10 @@ def exit_code(report: CheckReport) -> int:
         for finding in target.findings:
             if finding.severity in (FindingSeverity.ERROR, FindingSeverity.CRITICAL):
                 return EXIT_PROBLEMS
+    for auth in report.auth_results():
+        if auth.status is CheckStatus.FAIL:
+            return EXIT_PROBLEMS
+        unknown = unknown or auth.status is CheckStatus.UNKNOWN
     return EXIT_UNKNOWN if unknown else EXIT_OK
 
 
@@ -218,6 +256,7 @@ def render_human(report: CheckReport, console: Console, *, show_clean: bool = Fa
             )
     if table.row_count:
         console.print(table)
+    _render_auth(report, console)
     zones = len({h.zone for h in report.health})
     console.print(
         f"{len(report.targets)} target(s), {zones} zone(s): "
@@ -232,3 +271,71 @@ def render_human(report: CheckReport, console: Console, *, show_clean: bool = Fa
 def _codes(codes: tuple[str, ...], limit: int = 4) -> str:
     shown = ", ".join(codes[:limit])
     return f"{shown} (+{len(codes) - limit} more)" if len(codes) > limit else shown
+
+
+_STATUS_STYLE = {
+    CheckStatus.OK: "green",
+    CheckStatus.WARN: "yellow",
+    CheckStatus.FAIL: "bold red",
+    CheckStatus.UNKNOWN: "magenta",
+}
+
+
+def _status(status: CheckStatus) -> Text:
+    return Text(status.value, style=_STATUS_STYLE[status])
+
+
+def _codes_of(findings: tuple[Finding, ...]) -> str:
+    return "\n".join(f"{f.severity.value}: {f.code}" for f in findings if f.severity != "info")
+
+
+def _render_auth(report: CheckReport, console: Console) -> None:
+    """One table per domain (SPF, DMARC, DKIM, MX, then the scorecard) and one for PTRs."""
+    for domain, auth in report.auth.items():
+        table = Table(title=f"Authentication: {domain}", title_justify="left")
+        for col in ("check", "status", "facts", "findings"):
+            table.add_column(col, overflow="fold")
+        spf = auth.spf
+        table.add_row(
+            "SPF",
+            _status(spf.status),
+            f"{spf.dns_lookups} lookups, {spf.void_lookups} void; "
+            + ", ".join(f"{ip}: {r}" for ip, r in spf.ip_results.items()),
+            _codes_of(spf.findings),
+        )
+        dmarc = auth.dmarc
+        table.add_row(
+            "DMARC",
+            _status(dmarc.status),
+            f"p={dmarc.policy} at {dmarc.policy_domain}" if dmarc.policy else "",
+            _codes_of(dmarc.findings),
+        )
+        for key in auth.dkim:
+            facts = f"{key.key_type} {key.key_bits} bits" if key.key_type else ""
+            table.add_row(
+                f"DKIM {key.selector}", _status(key.status), facts, _codes_of(key.findings)
+            )
+        mx = auth.mx
+        table.add_row(
+            "MX", _status(mx.status), ", ".join(h.name for h in mx.hosts), _codes_of(mx.findings)
+        )
+        console.print(table)
+        card = Table(title=f"Bulk-sender requirements: {domain}", title_justify="left")
+        for col in ("requirement", "providers", "status", "detail"):
+            card.add_column(col, overflow="fold")
+        for row in auth.compliance.rows:
+            style = {"pass": "green", "fail": "bold red"}.get(row.status.value, "magenta")
+            card.add_row(
+                row.requirement,
+                ", ".join(row.providers),
+                Text(row.status.value, style=style),
+                row.detail,
+            )
+        console.print(card)
+    if report.ptr:
+        table = Table(title="Reverse DNS (PTR, forward-confirmed)", title_justify="left")
+        for col in ("IP", "status", "names", "findings"):
+            table.add_column(col, overflow="fold")
+        for ip, ptr in report.ptr.items():
+            table.add_row(ip, _status(ptr.status), ", ".join(ptr.names), _codes_of(ptr.findings))
+        console.print(table)

@@ -37,7 +37,7 @@ def run(
 
 
 def check_json(*args: str, **kw: Any) -> tuple[int, dict[str, Any]]:
-    proc = run("check", "--json", *args, **kw)
+    proc = run("check", "--json", "--checks", "dnsbl", *args, **kw)
     assert proc.stdout, proc.stderr
     return proc.returncode, json.loads(proc.stdout)
 
@@ -197,13 +197,13 @@ def test_dqs_key_from_the_environment_is_used_and_never_printed(
         "--log-level",
         "DEBUG",
     )
-    proc = run("check", "--json", *args, env={"TEST_DQS_KEY": KEY})
+    proc = run("check", "--json", "--checks", "dnsbl", *args, env={"TEST_DQS_KEY": KEY})
     assert proc.returncode == 1
     assert json.loads(proc.stdout)["targets"][0]["dnsbl"][0]["zone"] == "zen.dq.spamhaus.net"
-    human = run("check", *args, env={"TEST_DQS_KEY": KEY})
+    human = run("check", "--checks", "dnsbl", *args, env={"TEST_DQS_KEY": KEY})
     for output in (proc.stdout, proc.stderr, human.stdout, human.stderr):
         assert KEY not in output
-    missing = run("check", *args)
+    missing = run("check", "--checks", "dnsbl", *args)
     assert missing.returncode == 2
     assert "spamhaus_dqs" in missing.stderr
 
@@ -211,6 +211,8 @@ def test_dqs_key_from_the_environment_is_used_and_never_printed(
 def test_human_report_shows_listings_and_a_summary(server: NsdServer) -> None:
     proc = run(
         "check",
+        "--checks",
+        "dnsbl",
         "192.0.2.10",
         "192.0.2.1",
         "--nameserver",

@@ -1,0 +1,142 @@
+"""``delivermon check`` for a sending domain: SPF, DMARC, DKIM, MX, PTR, scorecard, end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dnsserver import NsdServer, StartNsd
+from test_cli import run
+from unit.test_dkim_keygen import rsa_record
+from zonefile import txt
+
+SENDING_IP = "192.0.2.10"
+
+
+def domain_zone(spf: str, dmarc: str, key_bits: int) -> list[str]:
+    return [
+        f"@ IN TXT {txt(spf)}",
+        f"_dmarc IN TXT {txt(dmarc)}",
+        f"s1._domainkey IN TXT {txt(rsa_record(key_bits))}",
+        "@ IN MX 10 mail.example.com.",
+        f"mail IN A {SENDING_IP}",
+    ]
+
+
+def serve(nsd_factory: StartNsd, *, spf: str, dmarc: str, key_bits: int = 2048) -> NsdServer:
+    return nsd_factory(
+        {
+            "example.com": domain_zone(spf, dmarc, key_bits),
+            "com": [],  # the DMARC tree walk asks _dmarc.com
+            "2.0.192.in-addr.arpa": ["10 IN PTR mail.example.com."],
+        }
+    )
+
+
+def check(server: str, *extra: str) -> tuple[int, dict[str, Any]]:
+    proc = run(
+        "check",
+        "example.com",
+        "--selector",
+        "s1",
+        "--sending-ip",
+        SENDING_IP,
+        "--checks",
+        "auth",
+        "--nameserver",
+        server,
+        "--json",
+        *extra,
+    )
+    assert proc.stdout, proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def test_a_compliant_domain_exits_0_with_every_member(nsd_factory: StartNsd) -> None:
+    server = serve(
+        nsd_factory,
+        spf=f"v=spf1 ip4:{SENDING_IP} -all",
+        dmarc="v=DMARC1; p=reject; rua=mailto:d@example.com",
+    )
+    code, doc = check(server.address)
+    (target,) = doc["targets"]
+    assert code == 0, json.dumps(target, indent=1)
+    assert target["spf"]["status"] == "ok"
+    assert target["spf"]["ip_results"] == {SENDING_IP: "pass"}
+    assert target["spf"]["dns_lookups"] == 0
+    assert target["dmarc"]["policy"] == "reject"
+    assert target["dmarc"]["policy_domain"] == "example.com"
+    (key,) = target["dkim"]
+    assert (key["selector"], key["key_type"], key["key_bits"]) == ("s1", "rsa", 2048)
+    assert target["mx"]["hosts"][0]["name"] == "mail.example.com"
+    assert target["compliance"]["compliant"] is True
+    assert {r["status"] for r in target["compliance"]["rows"]} == {"pass"}
+
+
+def test_broken_authentication_exits_1_and_names_each_problem(nsd_factory: StartNsd) -> None:
+    server = serve(
+        nsd_factory, spf="v=spf1 ip4:192.0.2.99 ~all", dmarc="v=DMARC1; p=none", key_bits=1024
+    )
+    code, doc = check(server.address)
+    (target,) = doc["targets"]
+    assert code == 1
+    assert target["spf"]["ip_results"] == {SENDING_IP: "softfail"}
+    assert "spf.sending_ip_not_permitted" in {f["code"] for f in target["spf"]["findings"]}
+    assert target["dmarc"]["status"] == "warn"
+    assert "dmarc.policy_none" in {f["code"] for f in target["dmarc"]["findings"]}
+    assert target["dkim"][0]["status"] == "warn"
+    rows = {r["requirement"]: r["status"] for r in target["compliance"]["rows"]}
+    assert rows["spf_passes_for_sending_ips"] == "fail"
+    assert rows["dkim_key_at_least_1024_bits"] == "pass"
+    assert target["compliance"]["compliant"] is False
+
+
+def test_ip_target_gets_a_forward_confirmed_ptr(nsd_factory: StartNsd) -> None:
+    server = serve(nsd_factory, spf="v=spf1 -all", dmarc="v=DMARC1; p=reject")
+    proc = run("check", SENDING_IP, "--checks", "auth", "--nameserver", server.address, "--json")
+    (target,) = json.loads(proc.stdout)["targets"]
+    assert proc.returncode == 0
+    assert target["ptr"]["names"] == ["mail.example.com"]
+    assert target["ptr"]["forward_confirmed"] is True
+
+
+def test_unreachable_resolver_is_unknown_exit_3_never_missing(
+    silent_udp_port: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("[dns]\ntimeout = 0.2\nattempts = 1\n")
+    code, doc = check(silent_udp_port, "--config", str(config))
+    (target,) = doc["targets"]
+    assert code == 3
+    for member in ("spf", "dmarc", "mx"):
+        assert target[member]["status"] == "unknown", member
+    assert target["dkim"][0]["status"] == "unknown"
+    codes = {f["code"] for f in target["spf"]["findings"]}
+    assert "spf.missing" not in codes
+    assert {r["status"] for r in target["compliance"]["rows"]} == {"unknown"}
+
+
+def test_human_report_shows_the_scorecard(nsd_factory: StartNsd) -> None:
+    server = serve(nsd_factory, spf=f"v=spf1 ip4:{SENDING_IP} -all", dmarc="v=DMARC1; p=reject")
+    proc = run(
+        "check",
+        "example.com",
+        "--selector",
+        "s1",
+        "--sending-ip",
+        SENDING_IP,
+        "--checks",
+        "auth",
+        "--nameserver",
+        server.address,
+        env={"COLUMNS": "200"},
+    )
+    assert "Bulk-sender requirements: example.com" in proc.stdout
+    assert "fcrdns_for_sending_ips" in proc.stdout
+
+
+@pytest.mark.parametrize("bad", ["--checks=nope", "--sending-ip=not-an-ip", "--selector=a..b"])
+def test_bad_arguments_exit_2(bad: str) -> None:
+    assert run("check", "example.com", bad, "--nameserver", "127.0.0.1:9").returncode == 2
