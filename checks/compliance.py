@@ -58,12 +58,17 @@ def build_scorecard(
     dmarc: DmarcResult,
     dkim: Sequence[DkimResult],
     ptr: Sequence[PtrResult],
+    envelope_spf: Sequence[SpfResult] = (),
 ) -> Scorecard:
-    """Score what the authentication checks found against the providers' requirements."""
+    """Score what the authentication checks found against the providers' requirements.
+
+    ``envelope_spf`` are the SPF results of the configured envelope (MAIL FROM)
+    domains: receivers evaluate SPF there, so when given they decide the SPF row.
+    """
     return Scorecard(
         domain,
         (
-            _spf_passes(spf),
+            _spf_passes(envelope_spf or (spf,)),
             _dkim_present(dkim),
             _dkim_key_size(dkim),
             _dmarc_published(dmarc),
@@ -79,24 +84,45 @@ def _row(
     return ComplianceRow(requirement, providers, status, detail)
 
 
-def _spf_passes(spf: SpfResult) -> ComplianceRow:
+def _spf_passes(results: Sequence[SpfResult]) -> ComplianceRow:
+    """Every sending IP passes under (at least one of) the evaluated SPF domains.
+
+    Decided from the per-IP results where there are some: a failed lookup in an
+    unrelated branch does not make a certain per-IP result unknown.
+    """
     name, who = "spf_passes_for_sending_ips", (GMAIL, YAHOO, MICROSOFT)
-    if spf.status is CheckStatus.UNKNOWN:
-        return _row(name, who, RowStatus.UNKNOWN, "the SPF lookup failed")
-    if spf.record is None:
-        return _row(name, who, RowStatus.FAIL, "no SPF record")
-    if not spf.ip_results:
+    where = ", ".join(r.domain for r in results)
+    ips = sorted({ip for r in results for ip in r.ip_results})
+    if not ips:
+        if any(r.status is CheckStatus.UNKNOWN for r in results):
+            return _row(name, who, RowStatus.UNKNOWN, f"the SPF lookup failed ({where})")
+        if any(r.record is None for r in results):
+            return _row(name, who, RowStatus.FAIL, f"no SPF record ({where})")
         return _row(name, who, RowStatus.UNKNOWN, "no sending IPs configured to evaluate")
-    failing = sorted(ip for ip, result in spf.ip_results.items() if result != "pass")
-    if any(spf.ip_results[ip] == "temperror" for ip in failing):
-        return _row(name, who, RowStatus.UNKNOWN, "SPF evaluation hit a DNS error")
+    outcome = {ip: [r.ip_results[ip] for r in results if ip in r.ip_results] for ip in ips}
+    failing = [ip for ip, got in outcome.items() if "pass" not in got]
+    if any("temperror" in outcome[ip] for ip in failing):
+        return _row(name, who, RowStatus.UNKNOWN, f"SPF evaluation hit a DNS error ({where})")
     if failing:
-        return _row(name, who, RowStatus.FAIL, f"SPF does not pass for {', '.join(failing)}")
-    return _row(name, who, RowStatus.PASS, f"SPF passes for {len(spf.ip_results)} sending IP(s)")
+        return _row(
+            name, who, RowStatus.FAIL, f"SPF ({where}) does not pass for {', '.join(failing)}"
+        )
+    return _row(name, who, RowStatus.PASS, f"SPF ({where}) passes for {len(ips)} sending IP(s)")
 
 
 def _usable_keys(dkim: Sequence[DkimResult]) -> list[DkimResult]:
-    return [d for d in dkim if d.key_type is not None and d.status is not CheckStatus.FAIL]
+    """Keys a receiver would verify with: parsed, not failing, not in testing mode.
+
+    RFC 6376 §3.6.1: mail signed with a t=y key is treated like unsigned mail.
+    """
+    return [
+        d
+        for d in dkim
+        if d.key_type is not None
+        and d.key_bits is not None
+        and d.status is not CheckStatus.FAIL
+        and not d.testing
+    ]
 
 
 def _dkim_present(dkim: Sequence[DkimResult]) -> ComplianceRow:
@@ -111,13 +137,16 @@ def _dkim_present(dkim: Sequence[DkimResult]) -> ComplianceRow:
 
 
 def _dkim_key_size(dkim: Sequence[DkimResult]) -> ComplianceRow:
+    """Every published RSA key is at least 1024 bits, whatever else is wrong with it."""
     name, who = "dkim_key_at_least_1024_bits", (GMAIL, YAHOO)
-    usable = _usable_keys(dkim)
-    if not usable:
-        return _row(name, who, RowStatus.UNKNOWN, "no valid DKIM key to measure")
-    short = [d.selector for d in usable if d.key_type == "rsa" and (d.key_bits or 0) < 1024]
+    measured = [d for d in dkim if d.key_bits is not None]
+    short = [d.selector for d in measured if d.key_type == "rsa" and (d.key_bits or 0) < 1024]
     if short:
         return _row(name, who, RowStatus.FAIL, f"RSA keys under 1024 bits: {', '.join(short)}")
+    if not measured:
+        return _row(name, who, RowStatus.UNKNOWN, "no DKIM key to measure")
+    if any(d.key_bits is None and d.status is CheckStatus.UNKNOWN for d in dkim):
+        return _row(name, who, RowStatus.UNKNOWN, "a DKIM key lookup failed")
     return _row(
         name, who, RowStatus.PASS, "every published key is at least 1024-bit RSA or ed25519"
     )

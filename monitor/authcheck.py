@@ -29,11 +29,14 @@ class DomainPlan:
 
 @dataclass(frozen=True, slots=True)
 class DomainAuth:
+    """``envelope_spf``: SPF of each configured envelope (MAIL FROM) domain, for the sending IPs."""
+
     spf: SpfResult
     dmarc: DmarcResult
     dkim: tuple[DkimResult, ...]
     mx: MxResult
     compliance: Scorecard
+    envelope_spf: tuple[SpfResult, ...] = ()
 
 
 async def run_ptr_checks(ips: Iterable[str], *, dns: DnsClient) -> dict[str, PtrResult]:
@@ -55,6 +58,11 @@ async def _check_domain(
     plan: DomainPlan, dns: DnsClient, ptr: Mapping[str, PtrResult]
 ) -> DomainAuth:
     dkim_domains = plan.dkim_domains or ((plan.domain,) if plan.selectors else ())
+    # Receivers evaluate SPF at the envelope (MAIL FROM) domain: check the sending IPs there.
+    envelopes = [d for d in dict.fromkeys(plan.envelope_domains) if d != plan.domain]
+    envelope_task = asyncio.gather(
+        *(check_spf(d, dns=dns, policy=SpfPolicy(sending_ips=plan.sending_ips)) for d in envelopes)
+    )
     spf, dmarc, dkim, mx = await asyncio.gather(
         check_spf(plan.domain, dns=dns, policy=SpfPolicy(sending_ips=plan.sending_ips)),
         check_dmarc(
@@ -65,11 +73,15 @@ async def _check_domain(
         check_dkim(plan.domain, dns=dns, policy=DkimPolicy(selectors=plan.selectors)),
         check_mx(plan.domain, dns=dns, policy=MxPolicy()),
     )
+    envelope_spf = tuple(await envelope_task)
+    if plan.domain in plan.envelope_domains:
+        envelope_spf = (spf, *envelope_spf)
     scorecard = build_scorecard(
         plan.domain,
         spf=spf,
         dmarc=dmarc,
         dkim=dkim,
         ptr=[ptr[ip] for ip in plan.sending_ips if ip in ptr],
+        envelope_spf=envelope_spf,
     )
-    return DomainAuth(spf, dmarc, tuple(dkim), mx, scorecard)
+    return DomainAuth(spf, dmarc, tuple(dkim), mx, scorecard, envelope_spf)

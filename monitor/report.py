@@ -82,6 +82,7 @@ class CheckReport:
         yield from self.ptr.values()
         for auth in self.auth.values():
             yield auth.spf
+            yield from auth.envelope_spf
             yield auth.dmarc
             yield from auth.dkim
             yield auth.mx
@@ -114,6 +115,7 @@ def _members(t: DnsblTargetResult, report: CheckReport) -> dict[str, JsonValue]:
     auth = report.auth.get(t.target.text)
     if auth is not None:
         members["spf"] = jsonable(auth.spf)
+        members["envelope_spf"] = jsonable(auth.envelope_spf)
         members["dmarc"] = jsonable(auth.dmarc)
         members["dkim"] = jsonable(auth.dkim)
         members["mx"] = jsonable(auth.mx)
@@ -303,6 +305,15 @@ def _render_auth(report: CheckReport, console: Console) -> None:
             + ", ".join(f"{ip}: {r}" for ip, r in spf.ip_results.items()),
             _codes_of(spf.findings),
         )
+        for envelope in auth.envelope_spf:
+            if envelope is spf:
+                continue
+            table.add_row(
+                f"SPF {envelope.domain}",
+                _status(envelope.status),
+                ", ".join(f"{ip}: {r}" for ip, r in envelope.ip_results.items()),
+                _codes_of(envelope.findings),
+            )
         dmarc = auth.dmarc
         table.add_row(
             "DMARC",

@@ -129,7 +129,9 @@ CODES: dict[str, tuple[str, str]] = {
     "dmarc.identity_not_aligned": (
         "A configured sending identity (envelope MAIL FROM domain for SPF, or DKIM d= "
         "domain) does not align with the From domain under the record's aspf/adkim mode, "
-        "so it cannot make mail pass DMARC.",
+        "so it cannot make mail pass DMARC. An error when no configured identity aligns "
+        "(mail cannot pass DMARC); a warning when another identity does (RFC 9989: SPF or "
+        "DKIM aligned is enough).",
         "Use an envelope/DKIM domain in the From domain's organisational domain (or the "
         "exact From domain under strict mode), or relax aspf/adkim to r.",
     ),

@@ -40,7 +40,8 @@ CODES: dict[str, tuple[str, str]] = {
     "mx.missing": (
         "The domain has no MX record. Mail to it falls back to its A/AAAA address (implicit "
         "MX, RFC 5321 §5.1); the detail says whether that exists. Bounces and replies to a "
-        "sending domain without MX are unreliable.",
+        "sending domain without MX are unreliable: a warning with implicit MX, an error "
+        "when there is no A/AAAA either (no route at all; receivers may reject its mail).",
         "Publish MX records for the mail servers that receive the domain's mail (bounces, "
         "replies, feedback); publish a null MX ('0 .') only if it must receive no mail.",
     ),
@@ -52,7 +53,7 @@ CODES: dict[str, tuple[str, str]] = {
     "mx.null_mx": (
         "The domain publishes a null MX ('0 .', RFC 7505): it accepts no mail, so bounces and "
         "replies to it fail, and RFC 7505 §4.2 lets receivers reject mail whose envelope "
-        "sender uses it. Fine for a From-only domain, wrong for a bounce domain: a warning.",
+        "sender uses it. Monitored domains send mail, so this is an error.",
         "If the domain is used as envelope sender (Return-Path) or for replies, replace the "
         "null MX with real MX records; otherwise make sure another domain takes the bounces.",
     ),

@@ -9,7 +9,6 @@ is slow, is not done here). Ed25519 keys are checked by :mod:`checks.dkim.ed2551
 from __future__ import annotations
 
 import base64
-import binascii
 from typing import NamedTuple
 
 from dkim.asn1 import ASN1FormatError, asn1_parse
@@ -95,7 +94,7 @@ def evaluate_key_record(text: str) -> KeyRecordEvaluation:
         return KeyRecordEvaluation(key_type, None, tuple(findings))
     try:
         der = base64.b64decode(key_text, validate=True)
-    except binascii.Error as exc:
+    except ValueError as exc:  # binascii.Error, and plain ValueError for non-ASCII text
         findings.append(
             Finding(
                 "dkim.malformed_key",

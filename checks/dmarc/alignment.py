@@ -7,6 +7,7 @@ answer is computed too, and a finding notes where the two standards disagree.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -87,6 +88,16 @@ def evaluate_alignment(
             identity_org=registered_domain(identity.domain),
         )
         findings.extend(_findings(identity, mode, aligned=aligned, psl_aligned=psl_aligned))
+    # RFC 9989: DMARC passes when SPF *or* DKIM passes aligned. A misaligned identity is
+    # an error only when no identity aligns (and none is still unknown); otherwise the
+    # mail can pass through the aligned one and the misalignment is a warning.
+    if Alignment.ALIGNED.value in results.values() or Alignment.UNKNOWN.value in results.values():
+        findings = [
+            dataclasses.replace(f, severity=FindingSeverity.WARNING)
+            if f.code == "dmarc.identity_not_aligned"
+            else f
+            for f in findings
+        ]
     return results, tuple(findings)
 
 

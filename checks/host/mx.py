@@ -132,8 +132,10 @@ def evaluate_mx(
         findings.append(
             Finding(
                 "mx.null_mx",
-                _WARNING,
-                f"{domain} publishes a null MX: it accepts no mail, so bounces and replies fail",
+                # RFC 7505 §4.2: receivers may reject mail whose domain publishes a null MX.
+                _ERROR,
+                f"{domain} publishes a null MX: it accepts no mail, so bounces and replies "
+                "fail and receivers may reject mail from it (RFC 7505 §4.2)",
             )
         )
         return MxResult(domain, status_of(findings), (), True, tuple(findings))
@@ -171,7 +173,9 @@ def _missing(domain: str, fallback: AddressOutcomes | None) -> Finding:
         implicit = "no"
     return Finding(
         "mx.missing",
-        _WARNING,
+        # No route at all: replies and bounces cannot be delivered, and receivers that
+        # check the sender's domain can reject its mail.
+        _ERROR if implicit == "no" else _WARNING,
         f"{domain} has no MX record; {tail}",
         {"implicit_mx": implicit, "addresses": ", ".join(addresses)},
     )

@@ -140,3 +140,27 @@ def test_human_report_shows_the_scorecard(nsd_factory: StartNsd) -> None:
 @pytest.mark.parametrize("bad", ["--checks=nope", "--sending-ip=not-an-ip", "--selector=a..b"])
 def test_bad_arguments_exit_2(bad: str) -> None:
     assert run("check", "example.com", bad, "--nameserver", "127.0.0.1:9").returncode == 2
+
+
+def test_envelope_domain_spf_decides_the_scorecard(nsd_factory: StartNsd, tmp_path: Path) -> None:
+    # The From domain's SPF permits the IP, but mail leaves with an envelope domain
+    # whose SPF does not: receivers check the envelope domain, so the row fails.
+    zone = domain_zone(f"v=spf1 ip4:{SENDING_IP} -all", "v=DMARC1; p=reject", 2048)
+    zone.append(f"bounce IN TXT {txt('v=spf1 -all')}")
+    server = nsd_factory(
+        {"example.com": zone, "com": [], "2.0.192.in-addr.arpa": ["10 IN PTR mail.example.com."]}
+    )
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[[domains]]\nname = "example.com"\nenvelope_domains = ["bounce.example.com"]\n'
+    )
+    code, doc = check(server.address, "--config", str(config))
+    (target,) = doc["targets"]
+    assert code == 1
+    assert target["spf"]["ip_results"] == {SENDING_IP: "pass"}
+    (envelope,) = target["envelope_spf"]
+    assert envelope["domain"] == "bounce.example.com"
+    assert envelope["ip_results"] == {SENDING_IP: "fail"}
+    rows = {r["requirement"]: r["status"] for r in target["compliance"]["rows"]}
+    assert rows["spf_passes_for_sending_ips"] == "fail"
+    assert target["dmarc"]["alignment"]["spf:bounce.example.com"] == "aligned"

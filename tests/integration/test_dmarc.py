@@ -349,7 +349,9 @@ async def test_alignment_of_configured_identities(nsd_factory: StartNsd) -> None
         f.detail["identity"] for f in result.findings if f.code == "dmarc.identity_not_aligned"
     }
     assert misaligned == {"spf:esp.example.net", "dkim:mail.example.com"}
-    assert result.status is CheckStatus.FAIL
+    # Two identities align, so mail can pass DMARC (RFC 9989: SPF or DKIM aligned):
+    # the misaligned ones are warnings, not a failure.
+    assert result.status is CheckStatus.WARN
 
 
 async def test_no_identities_no_alignment_findings(nsd_factory: StartNsd) -> None:

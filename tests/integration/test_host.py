@@ -139,9 +139,9 @@ async def test_ptr_outside_expected_domains_warns(dns: StubResolver) -> None:
 MX_CASES = {
     "example.com": (CheckStatus.OK, []),
     "nomx.example.com": (CheckStatus.WARN, ["mx.missing"]),
-    "bare.example.com": (CheckStatus.WARN, ["mx.missing"]),
+    "bare.example.com": (CheckStatus.FAIL, ["mx.missing"]),  # no A/AAAA either
     "absent.example.com": (CheckStatus.FAIL, ["mx.domain_not_found"]),
-    "nullmx.example.com": (CheckStatus.WARN, ["mx.null_mx"]),
+    "nullmx.example.com": (CheckStatus.FAIL, ["mx.null_mx"]),
     "mixed.example.com": (CheckStatus.FAIL, ["mx.null_mx_mixed"]),
     "dangling.example.com": (CheckStatus.FAIL, ["mx.host_unresolvable"]),
     "alias.example.com": (CheckStatus.WARN, ["mx.target_is_cname"]),

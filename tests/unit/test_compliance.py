@@ -56,7 +56,10 @@ def test_a_fully_compliant_domain_passes_every_row() -> None:
     ("change", "requirement", "expected"),
     [
         pytest.param(
-            {"spf": spf(record=None)}, "spf_passes_for_sending_ips", RowStatus.FAIL, id="no-spf"
+            {"spf": spf(record=None, **{"192_0_2_10": "none"})},
+            "spf_passes_for_sending_ips",
+            RowStatus.FAIL,
+            id="no-spf",
         ),
         pytest.param(
             {"spf": spf(**{"192_0_2_10": "softfail"})},
@@ -71,7 +74,7 @@ def test_a_fully_compliant_domain_passes_every_row() -> None:
             id="ip-temperror",
         ),
         pytest.param(
-            {"spf": spf(status=UNKNOWN)},
+            {"spf": spf(status=UNKNOWN, **{"192_0_2_10": "temperror"})},
             "spf_passes_for_sending_ips",
             RowStatus.UNKNOWN,
             id="spf-timeout",
@@ -162,4 +165,29 @@ def test_a_short_dkim_key_fails_the_size_row_only_for_gmail_and_yahoo() -> None:
 
 
 def test_unknown_rows_make_compliance_undecided_not_true() -> None:
-    assert card(spf=spf(status=UNKNOWN)).compliant is None
+    assert card(ptr=[ptr(None)]).compliant is None
+
+
+def test_a_512_bit_key_fails_the_size_row_even_beside_a_good_key() -> None:
+    short = DkimResult("old", FAIL, "v=DKIM1; p=...", "rsa", 512, False, (), ())
+    assert row(card(dkim=[short]), "dkim_key_at_least_1024_bits") is RowStatus.FAIL
+    assert row(card(dkim=[dkim(), short]), "dkim_key_at_least_1024_bits") is RowStatus.FAIL
+
+
+def test_a_testing_key_is_not_counted_as_signing() -> None:
+    testing = DkimResult("s1", S.WARN, "v=DKIM1; t=y; p=...", "rsa", 2048, True, (), ())
+    assert row(card(dkim=[testing]), "dkim_key_published") is RowStatus.FAIL
+
+
+def test_certain_ip_results_decide_the_spf_row_despite_an_unknown_branch() -> None:
+    assert row(card(spf=spf(status=UNKNOWN)), "spf_passes_for_sending_ips") is RowStatus.PASS
+
+
+def test_envelope_domains_decide_the_spf_row_when_configured() -> None:
+    envelope = SpfResult(
+        "bounce.example.com", OK, "v=spf1 -all", 0, 0, {"192.0.2.10": "fail"}, None, ()
+    )
+    scorecard = build_scorecard(
+        "example.com", spf=spf(), dmarc=dmarc(), dkim=[dkim()], ptr=[ptr()], envelope_spf=[envelope]
+    )
+    assert row(scorecard, "spf_passes_for_sending_ips") is RowStatus.FAIL

@@ -470,3 +470,12 @@ def test_base64_module_agrees_that_truncated_text_is_invalid() -> None:
     # Guard for the "base64-truncated" case: dropping 5 characters must break the padding.
     with pytest.raises(ValueError, match=r"."):
         base64.b64decode(_spki_b64()[:-5], validate=True)
+
+
+@pytest.mark.parametrize(
+    "key", ["MIIBIjANé", "MIIB\ufffdIjAN", "ключ"], ids=["accented", "replacement-char", "cyrillic"]
+)
+def test_non_ascii_key_text_is_a_malformed_key_not_a_crash(key: str) -> None:
+    evaluation = evaluate_key_record(f"v=DKIM1; k=rsa; p={key}")
+    assert "dkim.malformed_key" in {f.code for f in evaluation.findings}
+    assert evaluation.key_bits is None

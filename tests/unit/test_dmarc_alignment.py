@@ -83,3 +83,27 @@ def test_tree_walk_and_psl_disagreement_is_noted() -> None:
         "dmarc.identity_not_aligned",
         "dmarc.psl_alignment_differs",
     }
+
+
+def test_misalignment_is_an_error_only_when_no_identity_aligns() -> None:
+    one_aligned = (Identity("spf", "bounce.esp-mail.net"), Identity("dkim", "example.com"))
+    _, findings = evaluate_alignment(
+        "example.com",
+        "example.com",
+        one_aligned,
+        modes={"spf": "r", "dkim": "r"},
+        orgs={"bounce.esp-mail.net": "esp-mail.net", "example.com": "example.com"},
+    )
+    assert [(f.code, f.severity.value) for f in findings] == [
+        ("dmarc.identity_not_aligned", "warning")
+    ]
+    _, findings = evaluate_alignment(
+        "example.com",
+        "example.com",
+        one_aligned[:1],
+        modes={"spf": "r", "dkim": "r"},
+        orgs={"bounce.esp-mail.net": "esp-mail.net"},
+    )
+    assert [(f.code, f.severity.value) for f in findings] == [
+        ("dmarc.identity_not_aligned", "error")
+    ]

@@ -77,8 +77,10 @@ def test_no_mx_warns_and_says_whether_implicit_mx_works() -> None:
         {},
         fallback=(Unknown("d", UnknownReason.TIMEOUT), NoData("d", RdataType.AAAA)),
     )
-    for result, implicit in ((with_a, "yes"), (without, "no"), (failed, "unknown")):
-        assert (result.status, _codes(result)) == (CheckStatus.WARN, ["mx.missing"])
+    expected = ((with_a, "yes", CheckStatus.WARN), (without, "no", CheckStatus.FAIL))
+    for result, implicit, status in (*expected, (failed, "unknown", CheckStatus.WARN)):
+        # No MX and no A/AAAA either: no route for replies and bounces at all.
+        assert (result.status, [f.code for f in result.findings]) == (status, ["mx.missing"])
         assert result.findings[0].detail["implicit_mx"] == implicit
     assert with_a.findings[0].detail["addresses"] == "1.2.3.4"
 
@@ -88,9 +90,9 @@ def test_nonexistent_domain_fails() -> None:
     assert (result.status, _codes(result)) == (CheckStatus.FAIL, ["mx.domain_not_found"])
 
 
-def test_null_mx_warns_and_has_no_hosts() -> None:
+def test_null_mx_on_a_sending_domain_fails_and_has_no_hosts() -> None:
     result = evaluate_mx(DOMAIN, _mx("0 ."), {})
-    assert (result.status, result.null_mx, result.hosts) == (CheckStatus.WARN, True, ())
+    assert (result.status, result.null_mx, result.hosts) == (CheckStatus.FAIL, True, ())
     assert _codes(result) == ["mx.null_mx"]
 
 

@@ -22,7 +22,7 @@ SEVERITIES = {
     "ptr.lookup_failed": W,
     "mx.missing": W,
     "mx.domain_not_found": E,
-    "mx.null_mx": W,
+    "mx.null_mx": E,
     "mx.null_mx_mixed": E,
     "mx.host_unresolvable": E,
     "mx.target_is_ip_literal": W,
