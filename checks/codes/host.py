@@ -37,6 +37,13 @@ CODES: dict[str, tuple[str, str]] = {
         "error); forward confirmation is unknown, never reported as missing.",
         "Check the resolver and the reverse zone's (or the PTR name's zone's) name servers.",
     ),
+    "ptr.name_not_forward_confirmed": (
+        "The IP has several PTR names; at least one resolves back to it, but these do not. "
+        "Resolvers rotate the order, so a receiver that checks one of these names sees no "
+        "forward-confirmed reverse DNS for some messages.",
+        "Keep a single PTR name per sending IP, and make its A/AAAA record point back to "
+        "the IP.",
+    ),
     "mx.missing": (
         "The domain has no MX record. Mail to it falls back to its A/AAAA address (implicit "
         "MX, RFC 5321 §5.1); the detail says whether that exists. Bounces and replies to a "

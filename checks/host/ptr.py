@@ -125,6 +125,17 @@ def evaluate_ptr(
                 {"names": ", ".join(names)},
             )
         )
+    unconfirmed = [n for n in names if n not in confirmed and n not in failed]
+    if confirmed and unconfirmed:
+        findings.append(
+            Finding(
+                "ptr.name_not_forward_confirmed",
+                FindingSeverity.WARNING,
+                f"PTR name(s) of {ip} that do not resolve back: {', '.join(unconfirmed)}; "
+                "a receiver that looks at one of them sees no FCrDNS",
+                {"names": ", ".join(unconfirmed)},
+            )
+        )
     if len(names) > 1:
         findings.append(
             Finding(

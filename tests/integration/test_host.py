@@ -87,7 +87,12 @@ PTR_CASES = {
     "192.0.2.11": (CheckStatus.FAIL, False, [], ["ptr.not_forward_confirmed"]),
     "192.0.2.12": (CheckStatus.FAIL, False, [], ["ptr.not_forward_confirmed"]),
     "192.0.2.18": (CheckStatus.FAIL, False, [], ["ptr.not_forward_confirmed"]),
-    "192.0.2.13": (CheckStatus.WARN, True, ["mail13.example.com"], ["ptr.multiple_names"]),
+    "192.0.2.13": (
+        CheckStatus.WARN,
+        True,
+        ["mail13.example.com"],
+        ["ptr.name_not_forward_confirmed", "ptr.multiple_names"],
+    ),
     "192.0.2.14": (CheckStatus.WARN, True, ["192-0-2-14.pool.isp.test"], ["ptr.generic_name"]),
     "192.0.2.15": (CheckStatus.FAIL, False, [], ["ptr.missing"]),
     "192.0.2.16": (CheckStatus.UNKNOWN, None, [], ["ptr.lookup_failed"]),

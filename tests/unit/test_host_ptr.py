@@ -23,6 +23,7 @@ SEVERITIES = {
     "mx.missing": W,
     "mx.domain_not_found": E,
     "mx.null_mx": E,
+    "ptr.name_not_forward_confirmed": W,
     "mx.null_mx_mixed": E,
     "mx.host_unresolvable": E,
     "mx.target_is_ip_literal": W,
@@ -117,7 +118,11 @@ def test_one_confirmed_name_among_several_confirms_but_warns() -> None:
     assert result.forward_confirmed is True
     assert result.confirmed_names == ("b.example.com",)
     assert result.names == ("a.example.com", "b.example.com")
-    assert (result.status, _codes(result)) == (CheckStatus.WARN, ["ptr.multiple_names"])
+    assert (result.status, _codes(result)) == (
+        CheckStatus.WARN,
+        ["ptr.name_not_forward_confirmed", "ptr.multiple_names"],
+    )
+    assert result.findings[0].detail["names"] == "a.example.com"
 
 
 def test_confirmed_name_wins_over_another_names_failed_lookup() -> None:
