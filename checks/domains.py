@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import functools
+import re
 
 import idna
 from publicsuffixlist import PublicSuffixList
 
 __all__ = ["DomainError", "registered_domain", "to_a_label"]
+
+
+# Letters, digits and inner hyphens, and no "--" in a label's 3rd and 4th positions (A-labels
+# like "xn--" and other reserved forms still go through IDNA's own validation).
+_LDH = re.compile(
+    r"(?!(?:.*\.)?..--)"  # no label with "--" in its 3rd and 4th positions
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*",
+    re.ASCII,
+)
 
 
 class DomainError(ValueError):
@@ -35,10 +45,13 @@ def to_a_label(name: str) -> str:
             or a numeric top-level label (that is an IP address, not a name).
     """
     text = name.strip().rstrip(".")
-    try:
-        ascii_name = idna.encode(text, uts46=True).decode("ascii")
-    except idna.IDNAError as exc:
-        raise DomainError(f"{name!r} is not a valid domain name: {exc}") from None
+    if _LDH.fullmatch(text):
+        ascii_name = text  # plain LDH labels: nothing for IDNA to map (the common case)
+    else:
+        try:
+            ascii_name = idna.encode(text, uts46=True).decode("ascii")
+        except idna.IDNAError as exc:
+            raise DomainError(f"{name!r} is not a valid domain name: {exc}") from None
     labels = ascii_name.split(".")
     if len(labels) < 2 or any(not 0 < len(label) < 64 for label in labels):
         raise DomainError(f"{name!r} is not a valid domain name")
