@@ -41,8 +41,7 @@ CODES: dict[str, tuple[str, str]] = {
         "The IP has several PTR names; at least one resolves back to it, but these do not. "
         "Resolvers rotate the order, so a receiver that checks one of these names sees no "
         "forward-confirmed reverse DNS for some messages.",
-        "Keep a single PTR name per sending IP, and make its A/AAAA record point back to "
-        "the IP.",
+        "Keep a single PTR name per sending IP, and make its A/AAAA record point back to the IP.",
     ),
     "mx.missing": (
         "The domain has no MX record. Mail to it falls back to its A/AAAA address (implicit "

@@ -39,9 +39,13 @@ CODES: dict[str, tuple[str, str]] = {
     ),
     "spf.too_many_void_lookups": (
         "More than 2 of the record's lookups return no data (NXDOMAIN or an empty answer). "
-        "RFC 7208 §4.6.4 lets receivers return permerror after 2 such 'void lookups'.",
+        "RFC 7208 §4.6.4 lets receivers return permerror after 2 such 'void lookups'. Counted "
+        "per address family, since a receiver asks A for an IPv4 client and AAAA for an IPv6 "
+        "one: an error when a family your sending IPs use is over the limit (IPv4 when none "
+        "are configured), a warning when only the other family is.",
         "Remove a, mx, exists and include terms that point at names that no longer exist or "
-        "have no addresses.",
+        "have no addresses for the family you send from (e.g. hosts without AAAA records "
+        "before sending over IPv6).",
     ),
     "spf.plus_all": (
         "The record ends in '+all' (or a bare 'all'): every host on the Internet passes SPF "
@@ -63,6 +67,13 @@ CODES: dict[str, tuple[str, str]] = {
         "The record has both 'all' and 'redirect='. Evaluation always stops at 'all', so the "
         "redirect is never used (RFC 7208 §6.1).",
         "Remove the redirect, or remove 'all' if the redirect target should decide.",
+    ),
+    "spf.terms_after_all": (
+        "The record has mechanisms after 'all'. Evaluation stops at 'all', so they are never "
+        "tested (RFC 7208 §5.1): the hosts they name do not pass SPF, and they are not counted "
+        "in the DNS lookup figures. Usually a term was appended to the end of the record.",
+        "Move the terms before 'all' if those hosts send mail as this domain, otherwise "
+        "delete them; 'all' should be the last mechanism.",
     ),
     "spf.ptr_mechanism": (
         "The record uses the 'ptr' mechanism, which RFC 7208 §5.5 says SHOULD NOT be used: it "

@@ -3,16 +3,23 @@
 ``dns_lookups`` is the static worst case over the whole include/redirect tree:
 every DNS-querying term (include, a, mx, ptr, exists, and a redirect that can
 run) in every record reachable through includes and redirects with literal
-targets, each followed once per occurrence. MX host address lookups are not in
-it (RFC 7208 §4.6.4 limits them per ``mx`` term to 10 names instead, reported as
-``spf.mx_too_many_hosts``). ``void_lookups`` counts ``a`` targets with neither A
-nor AAAA, ``mx`` targets with no MX, MX hosts with no address, and ``exists``
-targets with no A record, over the same tree (``ptr`` depends on the IP and is
-not counted). Targets with macros count as one term and are not followed.
+targets, each followed once per occurrence, up to the first ``all`` of each
+record (RFC 7208 §5.1: later terms are never tested; they get
+``spf.terms_after_all``). MX host address lookups are not in it (§4.6.4 limits
+them per ``mx`` term to 10 names instead, reported as ``spf.mx_too_many_hosts``).
+Past 30 terms the tree is not followed further (see :mod:`checks.spf.tree`), so a
+larger figure is a lower bound. ``void_lookups`` is the larger of the void
+lookups an IPv4 and an IPv6 client's evaluation would make over the same tree:
+``a`` targets with no A (IPv4) or no AAAA (IPv6), ``mx`` targets with no MX, MX
+hosts as ``a`` targets, ``exists`` targets with no A record (``ptr`` depends on
+the IP and is not counted). Targets with macros count as one term and are not
+followed. Each record is parsed once per check, for the tree and every sending
+IP; the sending IPs are evaluated concurrently.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,7 +34,13 @@ from checks.spf.evaluate import (
     check_host,
     fetch_record,
 )
-from checks.spf.record import MechanismKind, Qualifier, SpfRecord, SpfSyntaxError, parse_record
+from checks.spf.record import (
+    MechanismKind,
+    Qualifier,
+    RecordParser,
+    SpfRecord,
+    SpfSyntaxError,
+)
 from checks.spf.tree import SpfNode, TreeWalk, walk_tree
 from checks.status import CheckStatus, status_of
 
@@ -93,12 +106,13 @@ async def check_spf(domain: str, *, dns: DnsClient, policy: SpfPolicy) -> SpfRes
     """Check ``domain``'s SPF record, its include tree and limits, and each sending IP."""
     domain = domain.rstrip(".").lower()
     report = _Report()
-    record_text, tree, walk = await _check_record(domain, dns, report)
-    ip_results = await _check_ips(domain, dns, policy, report)
+    parser = RecordParser()
+    record_text, tree, walk = await _check_record(domain, dns, report, parser)
+    ip_results = await _check_ips(domain, dns, policy, report, parser)
     lookups = tree.total_lookups if tree is not None else 0
     voids = walk.void_lookups if walk is not None else 0
     if tree is not None and walk is not None:
-        _limit_findings(tree, voids, report)
+        _limit_findings(tree, walk, _families(policy.sending_ips), report)
         _policy_findings(tree, walk, report)
     return SpfResult(
         domain=domain,
@@ -113,7 +127,7 @@ async def check_spf(domain: str, *, dns: DnsClient, policy: SpfPolicy) -> SpfRes
 
 
 async def _check_record(
-    domain: str, dns: DnsClient, report: _Report
+    domain: str, dns: DnsClient, report: _Report, parser: RecordParser
 ) -> tuple[str | None, SpfNode | None, TreeWalk | None]:
     lookup = await fetch_record(dns, domain)
     if lookup.error is not None:
@@ -146,7 +160,7 @@ async def _check_record(
             octets=len(text.encode()),
         )
     try:
-        record = parse_record(text)
+        record = parser.parse(text)
     except SpfSyntaxError as exc:
         report.add(
             "spf.syntax_error",
@@ -156,7 +170,7 @@ async def _check_record(
             reason=exc.reason,
         )
         return text, SpfNode(domain, text, 0, 0, error=f"syntax error in {exc.term!r}"), None
-    tree, walk = await walk_tree(dns, domain, record)
+    tree, walk = await walk_tree(dns, domain, record, parser=parser)
     if walk.dns_failures:
         report.unknown = True
         report.add(
@@ -168,21 +182,68 @@ async def _check_record(
     return text, tree, walk
 
 
-def _limit_findings(tree: SpfNode, voids: int, report: _Report) -> None:
+def _limit_findings(
+    tree: SpfNode, walk: TreeWalk, families: frozenset[int], report: _Report
+) -> None:
     lookups = tree.total_lookups
     heaviest = max(tree.children, key=lambda c: c.total_lookups, default=None)
     detail: dict[str, str | int] = {"lookups": lookups, "limit": MAX_DNS_TERMS}
     if heaviest is not None:
         detail |= {"heaviest": heaviest.domain, "heaviest_lookups": heaviest.total_lookups}
     if lookups > MAX_DNS_TERMS:
-        message = f"the record needs {lookups} DNS-querying terms; RFC 7208 allows 10"
+        needs = f"at least {lookups}" if walk.truncated else str(lookups)
+        message = f"the record needs {needs} DNS-querying terms; RFC 7208 allows 10"
+        if walk.truncated:
+            detail["truncated"] = 1
         report.add("spf.too_many_lookups", _ERROR, message, **detail)
     elif lookups >= MAX_DNS_TERMS - 1:
         message = f"the record needs {lookups} of the 10 allowed DNS-querying terms"
         report.add("spf.lookups_near_limit", _WARNING, message, **detail)
-    if voids > MAX_VOID_LOOKUPS:
-        message = f"{voids} lookups return no data; RFC 7208 allows 2 void lookups"
-        report.add("spf.too_many_void_lookups", _ERROR, message, void_lookups=voids, limit=2)
+    _void_findings(walk, families, report)
+
+
+def _families(sending_ips: tuple[str, ...]) -> frozenset[int]:
+    """Address families mail is sent from (IPv4-mapped counts as IPv4); IPv4 if unknown."""
+    families = set()
+    for text in sending_ips:
+        address = ipaddress.ip_address(text)
+        mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+        families.add(4 if mapped is not None else address.version)
+    return frozenset(families or {4})
+
+
+def _void_findings(walk: TreeWalk, families: frozenset[int], report: _Report) -> None:
+    """RFC 7208 §4.6.4 void-lookup limit, judged for the families mail is sent from.
+
+    check_host() runs for the connecting (sending) IP, so IPv6 void lookups only
+    matter to a sender with IPv6 sending IPs, and the reverse. Over the limit for
+    a family in use (IPv4 when no sending IPs are configured) is an error; over
+    it only for a family not in use is a warning: it bites if mail starts to go
+    out over that family.
+    """
+    counts = {4: walk.void_lookups_ipv4, 6: walk.void_lookups_ipv6}
+    over = {f for f, n in counts.items() if n > MAX_VOID_LOOKUPS}
+    if not over:
+        return
+    in_use = over & families
+    family = max(in_use or over, key=lambda f: counts[f])
+    name = f"IPv{family}"
+    message = (
+        f"{counts[family]} lookups return no data when an {name} client is checked; "
+        "RFC 7208 allows 2 void lookups"
+    )
+    if not in_use:
+        message += f" (no configured sending IP is {name}: this bites only over {name})"
+    report.add(
+        "spf.too_many_void_lookups",
+        _ERROR if in_use else _WARNING,
+        message,
+        void_lookups=counts[family],
+        limit=MAX_VOID_LOOKUPS,
+        family=name,
+        void_lookups_ipv4=walk.void_lookups_ipv4,
+        void_lookups_ipv6=walk.void_lookups_ipv6,
+    )
 
 
 def _policy_findings(tree: SpfNode, walk: TreeWalk, report: _Report) -> None:
@@ -199,6 +260,19 @@ def _policy_findings(tree: SpfNode, walk: TreeWalk, report: _Report) -> None:
         if record.redirect is not None and record.all_mechanism is not None:
             message = f"{domain}: redirect={record.redirect} is never used because of 'all'"
             report.add("spf.redirect_ignored", _WARNING, message, domain=domain)
+        ignored = record.unreachable_mechanisms
+        if ignored:
+            terms = " ".join(m.text for m in ignored[:5])[:200]
+            terms += " ..." if len(ignored) > 5 or len(terms) == 200 else ""
+            message = f"{domain}: {len(ignored)} term(s) after 'all' are never used: {terms}"
+            report.add(
+                "spf.terms_after_all",
+                _WARNING,
+                message,
+                domain=domain,
+                count=len(ignored),
+                terms=terms,
+            )
     final = _effective_record(tree, walk)
     if final is None:
         return
@@ -237,13 +311,17 @@ _TREE_MESSAGES = {
 
 
 async def _check_ips(
-    domain: str, dns: DnsClient, policy: SpfPolicy, report: _Report
+    domain: str, dns: DnsClient, policy: SpfPolicy, report: _Report, parser: RecordParser
 ) -> dict[str, str]:
-    results: dict[str, str] = {}
-    for ip in policy.sending_ips:
-        evaluation = await check_host(
-            ip, domain, f"postmaster@{domain}", dns=dns, helo=policy.helo or domain
+    sender, helo = f"postmaster@{domain}", policy.helo or domain
+    evaluations = await asyncio.gather(
+        *(
+            check_host(ip, domain, sender, dns=dns, helo=helo, parser=parser)
+            for ip in policy.sending_ips
         )
+    )
+    results: dict[str, str] = {}
+    for ip, evaluation in zip(policy.sending_ips, evaluations, strict=True):
         results[ip] = evaluation.result.value
         if evaluation.result is SpfOutcome.TEMPERROR:
             report.unknown = True

@@ -3,6 +3,9 @@
 One evaluation shares one DNS budget: at most 10 DNS-querying terms (include, a,
 mx, ptr, exists, redirect) and 2 void lookups over the whole include/redirect
 tree, at most 10 MX names per ``mx`` and 10 PTR names per ``ptr`` (§4.6.4).
+
+A null MX (RFC 7505, the host ".") is not one of the 10 MX names: §4.6.4 limits the
+address lookups an ``mx`` causes, and "." causes none.
 """
 
 from __future__ import annotations
@@ -28,9 +31,9 @@ from checks.spf.record import (
     DNS_MECHANISMS,
     Mechanism,
     MechanismKind,
+    RecordParser,
     SpfRecord,
     SpfSyntaxError,
-    parse_record,
     select_records,
 )
 
@@ -145,10 +148,12 @@ async def check_host(
     dns: DnsClient,
     helo: str | None = None,
     receiver: str = "unknown",
+    parser: RecordParser | None = None,
 ) -> SpfEvaluation:
     """Evaluate ``domain``'s SPF policy for mail from ``sender`` sent by ``ip`` (RFC 7208 §4).
 
-    An IPv4-mapped IPv6 address is evaluated as the IPv4 address it carries.
+    An IPv4-mapped IPv6 address is evaluated as the IPv4 address it carries. Pass one
+    ``parser`` to several evaluations to parse each record they meet only once.
 
     Raises:
         ValueError: ``ip`` is not an IP address.
@@ -157,6 +162,7 @@ async def check_host(
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     run = _Evaluation(dns, address, sender, domain, helo or "unknown", receiver)
+    run.parser = parser or RecordParser()
     try:
         verdict = await run.check(domain, explain=True)
     except _Stop as stop:
@@ -211,6 +217,7 @@ class _Evaluation:
             timestamp=int(time.time()),
         )
         self._validated: tuple[str, ...] | None = None
+        self.parser = RecordParser()
 
     # -- records -----------------------------------------------------------
 
@@ -227,7 +234,7 @@ class _Evaluation:
         if len(lookup.records) > 1:
             raise _Stop(SpfOutcome.PERMERROR, f"{domain} has more than one SPF record")
         try:
-            record = parse_record(lookup.records[0])
+            record = self.parser.parse(lookup.records[0])
         except SpfSyntaxError as exc:
             raise _Stop(SpfOutcome.PERMERROR, f"{domain}: {exc}") from None
         return await self._evaluate(record, domain, explain=explain)
@@ -284,12 +291,11 @@ class _Evaluation:
 
     async def _mx(self, target: str, cidr: int) -> bool:
         records = await self._query_counted(target, RdataType.MX)
-        hosts = [r.split()[-1] for r in records]
+        # RFC 7505 null MX ".": no host, so no address lookup and not one of the 10 names
+        hosts = [host for host in (r.split()[-1] for r in records) if host != "."]
         if len(hosts) > MAX_NAMES:
             raise _Stop(SpfOutcome.PERMERROR, f"{target} has more than {MAX_NAMES} MX names")
         for host in hosts:
-            if host == ".":
-                continue  # RFC 7505 null MX: no host, no address
             if self._in_any(await self._query_counted(host, self._address_type), cidr):
                 return True
         return False

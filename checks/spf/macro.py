@@ -30,10 +30,10 @@ MAX_DOMAIN_LENGTH = 253  # RFC 7208 §7.3, presentation form without the trailin
 _DOMAIN_LETTERS = frozenset("slodipvh")
 _EXPLAIN_ONLY_LETTERS = frozenset("crt")  # RFC 7208 §7.2: only in explanation strings
 _MACRO = re.compile(r"%\{([A-Za-z])([0-9]*)([rR]?)([.\-+,/_=]*)\}")
-# RFC 7208 §7.1 toplabel: LDH with at least one letter, or with an inner hyphen.
-_TOPLABEL = re.compile(
-    r"(?:[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*|[A-Za-z0-9]+-[A-Za-z0-9-]*[A-Za-z0-9])\.?"
-)
+_LDH = re.compile(r"[A-Za-z0-9-]+")
+# Digit transformers keep the rightmost N parts: any N above the number of parts keeps them
+# all, so N is capped (RFC 7208 §7.1 sets no limit, but int() refuses over 4300 digits).
+_MAX_DIGITS = 1_000_000
 
 
 class MacroSyntaxError(ValueError):
@@ -138,12 +138,17 @@ def _macro_token(match: re.Match[str], *, explanation: bool) -> MacroExpand:
     if letter not in allowed:
         where = "here" if letter in _EXPLAIN_ONLY_LETTERS else "in SPF"
         raise MacroSyntaxError(f"macro letter {letter_text!r} is not allowed {where}")
-    if digits and int(digits) == 0:
+    significant = digits.lstrip("0")
+    if digits and not significant:
         raise MacroSyntaxError(f"zero digit transformer in {match.group(0)!r}")
+    count = None
+    if significant:
+        fits = len(significant) <= len(str(_MAX_DIGITS))
+        count = min(int(significant), _MAX_DIGITS) if fits else _MAX_DIGITS
     return MacroExpand(
         letter=letter,
         escape=letter_text.isupper(),
-        digits=int(digits) if digits else None,
+        digits=count,
         reverse=bool(reverse),
         delimiters=delimiters or ".",
     )
@@ -166,11 +171,26 @@ def check_domain_spec(text: str) -> tuple[MacroToken, ...]:
         return tokens
     tail = tokens[-1]
     dot = tail.rstrip(".").rfind(".") if tail.endswith(".") else tail.rfind(".")
-    if dot < 0 or not _TOPLABEL.fullmatch(tail[dot + 1 :]):
+    if dot < 0 or not _is_toplabel(tail[dot + 1 :]):
         raise MacroSyntaxError(f"{text!r} does not end in a valid top-level label")
     if len(tokens) == 1 and not is_valid_name(tail):
         raise MacroSyntaxError(f"{text!r} is not a valid domain name")
     return tokens
+
+
+def _is_toplabel(text: str) -> bool:
+    """RFC 7208 §7.1 ``toplabel ["."]``, checked in linear time.
+
+    toplabel = ( *alphanum ALPHA *alphanum ) / ( 1*alphanum "-" *( alphanum / "-" ) alphanum ):
+    an LDH label that either has no hyphen and a letter, or has a hyphen but neither
+    starts nor ends with one. (A backtracking regex for this took O(n²) on long labels.)
+    """
+    label = text[:-1] if text.endswith(".") else text
+    if not _LDH.fullmatch(label):
+        return False
+    if "-" in label:
+        return label[0] != "-" and label[-1] != "-"
+    return not label.isdigit()
 
 
 def is_valid_name(name: str) -> bool:

@@ -21,6 +21,7 @@ __all__ = [
     "MechanismKind",
     "Modifier",
     "Qualifier",
+    "RecordParser",
     "SpfRecord",
     "SpfSyntaxError",
     "is_spf_record",
@@ -29,7 +30,11 @@ __all__ = [
 ]
 
 _VERSION = "v=spf1"
-_MECHANISM = re.compile(r"(all|include|a|mx|ptr|ip4|ip6|exists)(?=$|[:/])", re.IGNORECASE)
+# re.ASCII: without it IGNORECASE also matches Unicode case folds (U+0131 dotless i for "i",
+# U+017F long s for "s"), which the ASCII grammar of RFC 7208 §12 does not allow.
+_MECHANISM = re.compile(
+    r"(all|include|a|mx|ptr|ip4|ip6|exists)(?=$|[:/])", re.IGNORECASE | re.ASCII
+)
 _MODIFIER = re.compile(r"([A-Za-z][A-Za-z0-9_.\-]*)=(.*)", re.DOTALL)
 _DUAL_CIDR = re.compile(
     r"(?::(?P<spec>.*?))?(?:/(?P<v4>0|[1-9][0-9]?))?(?://(?P<v6>0|[1-9][0-9]{0,2}))?", re.DOTALL
@@ -72,6 +77,8 @@ class MechanismKind(StrEnum):
     IP6 = "ip6"
     EXISTS = "exists"
 
+
+_KINDS = {kind.value: kind for kind in MechanismKind}
 
 DNS_MECHANISMS = frozenset(
     {MechanismKind.INCLUDE, MechanismKind.A, MechanismKind.MX, MechanismKind.PTR}
@@ -121,9 +128,26 @@ class SpfRecord:
         return next((m for m in self.mechanisms if m.kind is MechanismKind.ALL), None)
 
     @property
+    def evaluated_mechanisms(self) -> tuple[Mechanism, ...]:
+        """The mechanisms up to and including the first ``all``: the only ones ever tested.
+
+        RFC 7208 §5.1: mechanisms after "all" will never be tested.
+        """
+        for index, mechanism in enumerate(self.mechanisms):
+            if mechanism.kind is MechanismKind.ALL:
+                return self.mechanisms[: index + 1]
+        return self.mechanisms
+
+    @property
+    def unreachable_mechanisms(self) -> tuple[Mechanism, ...]:
+        """The mechanisms after the first ``all`` (never tested, §5.1)."""
+        return self.mechanisms[len(self.evaluated_mechanisms) :]
+
+    @property
     def dns_terms(self) -> int:
-        """DNS-querying terms in this record alone (§4.6.4); a redirect after ``all`` never runs."""
-        count = sum(1 for m in self.mechanisms if m.kind in DNS_MECHANISMS)
+        """DNS-querying terms in this record alone (§4.6.4) that evaluation can reach: none
+        after the first ``all``, and no redirect when there is an ``all``."""
+        count = sum(1 for m in self.evaluated_mechanisms if m.kind in DNS_MECHANISMS)
         redirect_runs = self.redirect is not None and self.all_mechanism is None
         return count + (1 if redirect_runs else 0)
 
@@ -178,12 +202,40 @@ def parse_record(text: str) -> SpfRecord:
     )
 
 
+class RecordParser:
+    """:func:`parse_record` with memory: each distinct record text is parsed once.
+
+    Share one across the evaluations of one check (the tree walk and every sending IP)
+    so a record is not parsed again for each of them.
+    """
+
+    def __init__(self) -> None:
+        self._parsed: dict[str, SpfRecord | SpfSyntaxError] = {}
+
+    def parse(self, text: str) -> SpfRecord:
+        """As :func:`parse_record`.
+
+        Raises:
+            SpfSyntaxError: as :func:`parse_record`.
+        """
+        parsed = self._parsed.get(text)
+        if parsed is None:
+            try:
+                parsed = parse_record(text)
+            except SpfSyntaxError as exc:
+                parsed = exc
+            self._parsed[text] = parsed
+        if isinstance(parsed, SpfSyntaxError):
+            raise SpfSyntaxError(parsed.term, parsed.reason)
+        return parsed
+
+
 def _parse_term(term: str) -> Mechanism | Modifier:
     qualifier = _QUALIFIERS.get(term[0])
     body = term[1:] if qualifier is not None else term
     match = _MECHANISM.match(body)
-    if match is not None:
-        kind = MechanismKind(match.group(1).lower())
+    kind = _KINDS.get(match.group(1).lower()) if match is not None else None
+    if match is not None and kind is not None:
         return _parse_mechanism(term, qualifier or Qualifier.PASS, kind, body[match.end() :])
     modifier = _MODIFIER.fullmatch(body) if qualifier is None else None
     if modifier is None:

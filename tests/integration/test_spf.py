@@ -71,9 +71,11 @@ CASES = [
         [
             f"@ IN TXT {txt('v=spf1 include:example.net a mx -all')}",
             "@ IN A 192.0.2.1",
+            "@ IN AAAA 2001:db8::1",
             "@ IN MX 10 @",
         ]
-        + [f"h{i} IN A 192.0.2.{i + 1}" for i in range(6)],
+        + [f"h{i} IN A 192.0.2.{i + 1}" for i in range(6)]
+        + [f"h{i} IN AAAA 2001:db8::{i + 1}" for i in range(6)],
         [f"@ IN TXT {txt(SIX_A)}"],
         "spf.lookups_near_limit",
         CheckStatus.WARN,
@@ -172,7 +174,8 @@ async def test_ok_record_whose_sending_ip_passes(nsd_factory: StartNsd) -> None:
     result = await _check(server, ips=[IP, "2001:db8::10"])
     assert result.ip_results == {IP: "pass", "2001:db8::10": "fail"}
     assert result.record == "v=spf1 a:mail.example.com -all"
-    assert (result.dns_lookups, result.void_lookups) == (1, 0)
+    # mail has no AAAA: an IPv6 client's evaluation makes one void lookup
+    assert (result.dns_lookups, result.void_lookups) == (1, 1)
     assert _codes(result) == {"spf.sending_ip_not_permitted"}
     finding = result.findings[0]
     assert (finding.detail["ip"], finding.detail["result"]) == ("2001:db8::10", "fail")
@@ -253,3 +256,55 @@ async def test_nxdomain_is_missing(nsd_factory: StartNsd) -> None:
     result = await _check(server, domain="nothere.example.com")
     assert _codes(result) == {"spf.missing"}
     assert result.status is CheckStatus.FAIL
+
+
+async def test_void_lookups_are_counted_for_the_client_family_that_has_more(
+    nsd_factory: StartNsd,
+) -> None:
+    # IPv6-only a: targets: an IPv4 client's evaluation makes three void A lookups
+    record = "v=spf1 a:v6a.example.com a:v6b.example.com a:v6c.example.com ip4:192.0.2.10 -all"
+    server = nsd_factory(
+        {"example.com": [f"@ IN TXT {txt(record)}"] + [f"v6{c} IN AAAA 2001:db8::1" for c in "abc"]}
+    )
+    result = await _check(server, ips=[IP])
+    assert result.ip_results == {IP: "permerror"}
+    assert result.void_lookups == 3
+    voids = next(f for f in result.findings if f.code == "spf.too_many_void_lookups")
+    assert (voids.detail["family"], voids.detail["void_lookups_ipv6"]) == ("IPv4", 0)
+    assert result.status is CheckStatus.FAIL
+
+
+async def test_terms_after_all_are_never_counted_or_followed(nsd_factory: StartNsd) -> None:
+    tail = " ".join(f"a:x{i}.example.com" for i in range(11))
+    server = nsd_factory(
+        {
+            "example.com": [f"@ IN TXT {txt(f'v=spf1 ip4:{IP} -all {tail} include:example.net')}"]
+            + [f"x{i} IN A 198.51.100.9" for i in range(11)]
+        }
+    )
+    result = await _check(server, ips=[IP])
+    assert result.ip_results == {IP: "pass"}
+    assert (result.dns_lookups, result.void_lookups) == (0, 0)
+    assert _codes(result) == {"spf.terms_after_all"}
+    assert result.findings[0].detail["count"] == 12
+    assert result.status is CheckStatus.WARN
+
+
+async def test_ipv6_void_lookups_fail_only_senders_that_use_ipv6(nsd_factory: StartNsd) -> None:
+    # A common provider shape: three a: hosts with A records only. An IPv4 sending IP
+    # never looks for AAAA, so the three IPv6 voids are a warning, not a failure;
+    # a configured IPv6 sending IP would hit them, so then they are an error.
+    record = "v=spf1 a:m1.example.com a:m2.example.com a:m3.example.com ip6:2001:db8::/32 -all"
+    server = nsd_factory(
+        {"example.com": [f"@ IN TXT {txt(record)}"] + [f"m{i} IN A {IP}" for i in (1, 2, 3)]}
+    )
+    v4_only = await _check(server, ips=[IP])
+    assert v4_only.ip_results == {IP: "pass"}
+    (warning,) = [f for f in v4_only.findings if f.code == "spf.too_many_void_lookups"]
+    assert (warning.severity.value, warning.detail["family"]) == ("warning", "IPv6")
+    assert v4_only.status is CheckStatus.WARN
+    with_v6 = await _check(server, ips=[IP, "2001:db8::25"])
+    assert with_v6.ip_results["2001:db8::25"] == "permerror"
+    (error,) = [f for f in with_v6.findings if f.code == "spf.too_many_void_lookups"]
+    assert error.severity.value == "error"
+    assert with_v6.status is CheckStatus.FAIL

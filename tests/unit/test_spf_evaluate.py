@@ -192,6 +192,7 @@ async def test_static_count_covers_the_whole_tree_and_names_the_heaviest_include
     }
     zone |= {k: v for i in range(4) for k, v in _txt(f"s{i}.example.net", "v=spf1 a -all").items()}
     zone |= {(f"s{i}.example.net", "A"): ["198.51.100.1"] for i in range(4)}
+    zone |= {(f"s{i}.example.net", "AAAA"): ["2001:db8::1"] for i in range(4)}
     result = await check_spf("example.com", dns=FakeDns(zone), policy=SpfPolicy())
     assert result.dns_lookups == 2 + 4 + 4
     assert result.include_tree is not None

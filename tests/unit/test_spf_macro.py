@@ -135,3 +135,41 @@ def test_truncation_drops_left_labels_until_253_characters() -> None:
     truncated = truncate_domain(name)
     assert len(truncated) <= 253
     assert truncated == "somewhat.long.exp.example.com." * 8 + "example.com"
+
+
+def test_digit_transformers_past_the_int_string_limit_keep_every_part() -> None:
+    (macro,) = parse_macro_string("%{d" + "9" * 5000 + "}")
+    assert not isinstance(macro, str)
+    assert macro.digits is not None
+    assert macro.digits >= 1_000_000
+    assert expand((macro,), _values()) == "email.example.com"
+    (padded,) = parse_macro_string("%{d" + "0" * 5000 + "2}")
+    assert not isinstance(padded, str)
+    assert padded.digits == 2
+    with pytest.raises(MacroSyntaxError, match="zero digit"):
+        parse_macro_string("%{d" + "0" * 5000 + "}")
+
+
+@pytest.mark.parametrize(
+    ("label", "valid"),
+    [
+        ("com", True),
+        ("com.", True),
+        ("a", True),
+        ("x1", True),
+        ("123", False),
+        ("xn--zckzah", True),
+        ("1-2", True),
+        ("-com", False),
+        ("com-", False),
+        ("1-", False),
+        ("c_m", False),
+        ("a" * 100_000 + "!", False),
+    ],
+)
+def test_top_label_grammar(label: str, valid: bool) -> None:
+    if valid:
+        assert check_domain_spec(f"%{{d}}.{label}")
+    else:
+        with pytest.raises(MacroSyntaxError):
+            check_domain_spec(f"%{{d}}.{label}")

@@ -124,3 +124,19 @@ def test_syntax_errors_name_the_offending_term(record: str, term: str) -> None:
 
 def test_runs_of_spaces_and_trailing_space_are_allowed() -> None:
     assert len(parse_record("v=spf1 a  -all ").mechanisms) == 2
+
+
+@pytest.mark.parametrize(
+    "term", ["\u0131nclude:example.net", "exi\u017fts:example.net", "\u0131p4:192.0.2.1", "\u017f"]
+)
+def test_unicode_case_folds_of_mechanism_names_are_syntax_errors(term: str) -> None:
+    with pytest.raises(SpfSyntaxError) as raised:
+        parse_record(f"v=spf1 {term} -all")
+    assert raised.value.term == term
+
+
+def test_mechanisms_after_all_are_not_evaluated_or_counted() -> None:
+    record = parse_record("v=spf1 a -all mx include:example.net redirect=example.org")
+    assert [m.text for m in record.evaluated_mechanisms] == ["a", "-all"]
+    assert [m.text for m in record.unreachable_mechanisms] == ["mx", "include:example.net"]
+    assert record.dns_terms == 1
