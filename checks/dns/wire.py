@@ -42,6 +42,7 @@ _RCODE_NXDOMAIN = 3
 _TYPE_CNAME = 5
 _TYPE_SOA = 6
 _CLASS_IN = 1
+_FAST_TYPES = frozenset({RdataType.A, RdataType.AAAA, RdataType.TXT})
 
 
 class InvalidNameError(ValueError):
@@ -163,17 +164,21 @@ def _decode(data: bytes, question: bytes, rdtype: int) -> DecodedResponse:
     truncated = bool(flags & FLAG_TC)
     if truncated or rcode not in (_RCODE_NOERROR, _RCODE_NXDOMAIN):
         return DecodedResponse(rcode, truncated, (), 0, 0)
-    if rdtype in (RdataType.A, RdataType.AAAA):
-        fast = _decode_address_answer(data, 12 + len(question), ancount, nscount, rdtype, rcode)
+    if rdtype in _FAST_TYPES:
+        fast = _decode_simple_answer(data, 12 + len(question), ancount, nscount, rdtype, rcode)
         if fast is not None:
             return fast
     return _decode_full(data, rdtype, rcode)
 
 
-def _decode_address_answer(
+def _decode_simple_answer(
     data: bytes, pos: int, ancount: int, nscount: int, rdtype: int, rcode: int
 ) -> DecodedResponse | None:
-    """Hand-decode A/AAAA answers and SOA negative TTLs; None means "use the full parser"."""
+    """Hand-decode A, AAAA and TXT answers and SOA negative TTLs.
+
+    None means "use the full parser" (a CNAME in the answer). These types carry
+    no compressed names in their data, so no decompression is needed.
+    """
     size = 4 if rdtype == RdataType.A else 16
     records: list[str] = []
     ttl = 0x7FFFFFFF
@@ -187,6 +192,11 @@ def _decode_address_answer(
         if rtype == _TYPE_CNAME:
             return None  # chains are rare for DNSBLs: the full parser follows them
         if rtype == rdtype and rclass == _CLASS_IN:
+            if rdtype == RdataType.TXT:
+                records.append(_txt_text(data, pos, end))
+                ttl = min(ttl, rttl)
+                pos = end
+                continue
             if rdlen != size:
                 raise ValueError("address record of wrong length")
             if size == 4:
@@ -209,6 +219,18 @@ def _decode_address_answer(
             break
         pos += rdlen
     return DecodedResponse(rcode, False, (), 0, negative_ttl)
+
+
+def _txt_text(data: bytes, pos: int, end: int) -> str:
+    """RFC 1035 §3.3.14: character-strings joined without separator (RFC 7208 §3.3)."""
+    parts = []
+    while pos < end:
+        length = data[pos]
+        if pos + 1 + length > end:
+            raise ValueError("TXT character-string beyond its record")
+        parts.append(data[pos + 1 : pos + 1 + length])
+        pos += 1 + length
+    return b"".join(parts).decode("utf-8", errors="replace")
 
 
 def _decode_full(data: bytes, rdtype: int, rcode: int) -> DecodedResponse:

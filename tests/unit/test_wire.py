@@ -9,6 +9,7 @@ import dns.flags
 import dns.message
 import dns.rcode
 import dns.rdatatype
+import dns.rdtypes.ANY.TXT
 import dns.rrset
 import pytest
 from dns.rdatatype import RdataType
@@ -16,9 +17,11 @@ from dns.rdatatype import RdataType
 from checks.dns.wire import (
     InvalidNameError,
     WireQuery,
+    _decode_full,
     decode_response,
     encode_name,
     encode_query,
+    encode_question,
     response_matches,
 )
 
@@ -357,3 +360,40 @@ def test_decode_malformed_data_raises_value_error(data: bytes, rdtype: RdataType
     # The docstring promises ValueError for malformed messages, whatever is wrong with them.
     with pytest.raises(ValueError):  # noqa: PT011 - the contract is "a ValueError", nothing narrower
         decode_response(data, encode_query(QID, NAME, rdtype).question, rdtype)
+
+
+def _txt_reply(*rdatas: tuple[bytes, ...]) -> tuple[bytes, bytes]:
+    query = dns.message.make_query("example.com.", "TXT")
+    response = dns.message.make_response(query)
+    txts = [dns.rdtypes.ANY.TXT.TXT(1, 16, strings) for strings in rdatas]
+    response.answer.append(dns.rrset.from_rdata("example.com.", 300, *txts))
+    data = response.to_wire()
+    question = encode_question("example.com", RdataType.TXT)
+    return data, question
+
+
+@pytest.mark.parametrize(
+    "rdatas",
+    [
+        [(b"v=spf1 ", b"-all")],
+        [(b"v=DMARC1; p=reject",), (b"other",)],
+        [(b"x" * 255, b"y" * 100)],
+        [(b"caf\xc3\xa9",), (b"\xff\xfe bad utf-8",)],
+        [(b"",)],
+    ],
+    ids=["two-strings", "two-records", "long", "utf8-and-invalid", "empty-string"],
+)
+def test_txt_fast_path_equals_the_full_parser(rdatas: list[tuple[bytes, ...]]) -> None:
+
+    data, question = _txt_reply(*rdatas)
+    fast = decode_response(data, question, RdataType.TXT)
+    full = _decode_full(data, RdataType.TXT, 0)
+    assert fast.records == full.records
+    assert fast.ttl == full.ttl == 300
+
+
+def test_txt_string_overrunning_its_record_is_malformed() -> None:
+    data, question = _txt_reply((b"abc",))
+    broken = data[:-4] + b"\x09" + data[-3:]  # claim 9 octets where 3 remain
+    with pytest.raises(ValueError, match=r"malformed|beyond"):
+        decode_response(broken, question, RdataType.TXT)
