@@ -1,0 +1,85 @@
+"""Pseudonyms: stable per person, keyed, and no address survives in any printable form."""
+
+from __future__ import annotations
+
+import datetime as dt
+import stat
+from pathlib import Path
+
+import pytest
+
+from monitor.events import Event, EventType, Source
+from monitor.privacy import PrivacyError, Pseudonymizer, load_or_create_key, normalise_address
+
+KEY = b"k" * 32
+
+
+@pytest.mark.parametrize(
+    ("raw", "normal"),
+    [
+        ("Alice@Example.COM", "alice@example.com"),
+        ("  <alice@example.com> ", "alice@example.com"),
+        ("alice+news@example.com", "alice+news@example.com"),
+        ("bob@Bücher.example", "bob@xn--bcher-kva.example"),
+        ('"odd@local"@example.com', '"odd@local"@example.com'),
+    ],
+)
+def test_normalise_address(raw: str, normal: str) -> None:
+    assert normalise_address(raw) == normal
+
+
+@pytest.mark.parametrize("bad", ["", "alice", "@example.com", "alice@", "alice@-bad-.example"])
+def test_non_addresses_are_refused(bad: str) -> None:
+    with pytest.raises(PrivacyError):
+        normalise_address(bad)
+
+
+def test_pseudonym_is_stable_across_spellings_and_depends_on_the_key() -> None:
+    first = Pseudonymizer(KEY)
+    assert first.pseudonym("Alice@Example.com") == first.pseudonym("alice@example.com")
+    assert first.pseudonym("alice@example.com") != Pseudonymizer(b"x" * 32).pseudonym(
+        "alice@example.com"
+    )
+    assert "alice" not in first.pseudonym("alice@example.com")
+    assert len(first.pseudonym("alice@example.com")) == 64
+
+
+def test_short_keys_are_refused_and_the_key_is_never_printed() -> None:
+    with pytest.raises(PrivacyError):
+        Pseudonymizer(b"short")
+    assert "k" * 32 not in repr(Pseudonymizer(KEY))
+
+
+def test_key_file_is_created_once_with_mode_0600(tmp_path: Path) -> None:
+    path = tmp_path / "pseudonym.key"
+    key = load_or_create_key(None, path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_or_create_key(None, path) == key
+    assert load_or_create_key("configured-key-value", path) == b"configured-key-value"
+
+
+def test_a_key_file_readable_by_others_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "pseudonym.key"
+    load_or_create_key(None, path)
+    path.chmod(0o644)
+    with pytest.raises(PrivacyError, match="chmod 600"):
+        load_or_create_key(None, path)
+
+
+def test_event_repr_never_shows_the_recipient() -> None:
+    event = Event(
+        EventType.COMPLAINT,
+        "spring-sale",
+        dt.datetime(2026, 11, 28, tzinfo=dt.UTC),
+        Source.API,
+        recipient="alice@example.com",
+    )
+    assert "alice" not in repr(event)
+    assert "alice" not in str(event)
+
+
+def test_events_need_aware_times_and_positive_counts() -> None:
+    with pytest.raises(ValueError, match="timezone"):
+        Event(EventType.SENT, "c", dt.datetime(2026, 1, 1), Source.API)
+    with pytest.raises(ValueError, match="count"):
+        Event(EventType.SENT, "c", dt.datetime(2026, 1, 1, tzinfo=dt.UTC), Source.API, count=0)
