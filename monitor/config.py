@@ -28,6 +28,10 @@ __all__ = [
     "DnsConfig",
     "DnsblConfig",
     "DomainConfig",
+    "FeedbackConfig",
+    "HttpConfig",
+    "PrivacyConfig",
+    "StoreConfig",
     "load_config",
     "parse_config",
     "parse_duration",
@@ -167,11 +171,49 @@ class DomainConfig(_Model):
             raise ValueError(str(exc)) from None
 
 
+class HttpConfig(_Model):
+    """The HTTP server: listen address, tokens (or ``env:NAME``), request limits."""
+
+    listen: str = "127.0.0.1:9640"
+    ingest_token: str | None = None  # Bearer for ingest routes
+    admin_token: str | None = None  # Bearer for subject, campaign-registry and reload routes
+    max_body_bytes: Annotated[int, Field(ge=1024, le=1 << 30)] = 10 * 1024 * 1024
+
+    @field_validator("listen")
+    @classmethod
+    def _listen_parses(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"listen must be HOST:PORT, got {value!r}")
+        return value
+
+
+class StoreConfig(_Model):
+    url: str = "sqlite:///data/delivermon.db"
+
+
+class PrivacyConfig(_Model):
+    pseudonym_key: str | None = None  # or env:NAME; generated into a 0600 file when unset
+    retention_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    store_raw: bool = False
+
+
+class FeedbackConfig(_Model):
+    campaign_headers: list[str] = Field(default_factory=lambda: ["X-Campaign-ID"])
+    min_volume: Annotated[int, Field(ge=1)] = (
+        1000  # delivered mail below which rates are not meaningful
+    )
+
+
 class Config(_Model):
     dns: DnsConfig = Field(default_factory=DnsConfig)
     auth_dns: DnsConfig | None = None
     dnsbl: DnsblConfig = Field(default_factory=DnsblConfig)
     domains: list[DomainConfig] = Field(default_factory=list)
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
 
 
 def parse_config(text: str, *, source: str = "config") -> Config:
