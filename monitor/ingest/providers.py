@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from checks.domains import registered_domain
 from monitor.events import Provider
 
 __all__ = ["provider_of_address", "provider_of_domain"]
@@ -18,12 +19,15 @@ _DOMAINS: dict[str, Provider] = {
     **dict.fromkeys(("icloud.com", "me.com", "mac.com"), Provider.APPLE),
     **dict.fromkeys(("comcast.net",), Provider.COMCAST),
 }
-_PREFIXES = (
-    ("yahoo.", Provider.YAHOO),
-    ("hotmail.", Provider.MICROSOFT),
-    ("outlook.", Provider.MICROSOFT),
-    ("live.", Provider.MICROSOFT),
-)
+# Country variants (yahoo.co.uk, hotmail.fr, live.de): the brand is the registered
+# label itself, so live.example.org or yahoo.example.com do not match.
+_BRANDS = {
+    "yahoo": Provider.YAHOO,
+    "hotmail": Provider.MICROSOFT,
+    "outlook": Provider.MICROSOFT,
+    "live": Provider.MICROSOFT,
+    "gmail": Provider.GOOGLE,
+}
 
 
 def provider_of_domain(domain: str) -> Provider:
@@ -31,9 +35,9 @@ def provider_of_domain(domain: str) -> Provider:
     name = domain.lower().rstrip(".")
     if name in _DOMAINS:
         return _DOMAINS[name]
-    for prefix, provider in _PREFIXES:
-        if name.startswith(prefix):  # yahoo.co.uk, hotmail.fr, live.de ...
-            return provider
+    brand, _, _rest = name.partition(".")
+    if brand in _BRANDS and registered_domain(name) == name:
+        return _BRANDS[brand]
     return Provider.OTHER
 
 

@@ -22,6 +22,9 @@ from monitor.ingest.providers import provider_of_address, provider_of_domain
         ("comcast.net", Provider.COMCAST),
         ("example.com", Provider.OTHER),
         ("livemail.example", Provider.OTHER),
+        ("live.example.org", Provider.OTHER),
+        ("yahoo.example.com", Provider.OTHER),
+        ("gmail.co.uk", Provider.GOOGLE),
     ],
 )
 def test_provider_of_domain(domain: str, provider: Provider) -> None:
