@@ -1,0 +1,36 @@
+"""Refusals of the ingestion parsers, each with a stable machine ``reason`` code.
+
+MonitorError
+└── IngestError              input an ingestion channel refuses (``reason`` is a stable code)
+    ├── NotArfError          well-formed mail that is not a feedback report (HTTP 422)
+    └── MalformedReportError a report (or something claiming to be one) that cannot be read (400)
+
+Messages are fixed prose chosen by the parser: they never quote the input, so no
+e-mail address can leak through an exception's ``str()`` or ``repr()``.
+"""
+
+from __future__ import annotations
+
+from monitor.errors import MonitorError
+
+__all__ = ["IngestError", "MalformedReportError", "NotArfError"]
+
+
+class IngestError(MonitorError):
+    """Root of the ingestion refusals; ``reason`` is a stable code for metrics and tests."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        self.message = message
+        super().__init__(f"{reason}: {message}")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(reason={self.reason!r}, message={self.message!r})"
+
+
+class NotArfError(IngestError):
+    """Readable mail that is not a feedback report (a bounce, a plain message, ...)."""
+
+
+class MalformedReportError(IngestError):
+    """A report that cannot be parsed: empty, undecodable, or a broken feedback-report part."""
