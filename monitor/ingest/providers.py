@@ -30,12 +30,17 @@ _BRANDS = {
 }
 
 
+_NOT_BRANDS = frozenset({"yahoo.co.jp", "yahoo.ne.jp"})  # Yahoo Japan: another company
+
+
 def provider_of_domain(domain: str) -> Provider:
     """google, yahoo, microsoft, apple, comcast, else other (country domains included)."""
     name = domain.lower().rstrip(".")
     if name in _DOMAINS:
         return _DOMAINS[name]
     brand, _, _rest = name.partition(".")
+    if name in _NOT_BRANDS:
+        return Provider.OTHER
     if brand in _BRANDS and registered_domain(name) == name:
         return _BRANDS[brand]
     return Provider.OTHER

@@ -25,6 +25,7 @@ from monitor.ingest.providers import provider_of_address, provider_of_domain
         ("live.example.org", Provider.OTHER),
         ("yahoo.example.com", Provider.OTHER),
         ("gmail.co.uk", Provider.GOOGLE),
+        ("yahoo.co.jp", Provider.OTHER),
     ],
 )
 def test_provider_of_domain(domain: str, provider: Provider) -> None:

@@ -1,0 +1,206 @@
+"""SendGrid Signed Event Webhook: ECDSA P-256 verification, freshness, events.
+
+SendGrid signs ``timestamp header + raw body`` (the exact bytes: re-serialised JSON no
+longer verifies) with ECDSA P-256/SHA-256; the signature header is base64 DER. Mapped:
+spamreport -> complaint; unsubscribe, group_unsubscribe -> unsubscribe; delivered ->
+delivered; bounce (type bounce -> permanent, blocked -> transient) and dropped -> bounce.
+Ignored: processed, deferred, open, click, group_resubscribe and any other event.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from monitor.events import BounceKind, Event, EventType, Source
+from monitor.ingest.providers import provider_of_address
+from monitor.ingest.webhooks.errors import (
+    AuthenticityRefused,
+    MalformedPayload,
+    Reason,
+    WebhookConfigError,
+)
+from monitor.ingest.webhooks.fields import (
+    first_campaign,
+    load_json,
+    optional_str,
+    parse_unix_time,
+    recipient_address,
+    require_mapping,
+    resolve_now,
+)
+
+__all__ = [
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "SendgridWebhookConfig",
+    "handle_sendgrid",
+    "load_verification_key",
+    "parse_sendgrid",
+    "verify_sendgrid",
+]
+
+SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
+TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
+_SG = Source.SENDGRID
+_TYPES = {
+    "spamreport": EventType.COMPLAINT,
+    "unsubscribe": EventType.UNSUBSCRIBE,
+    "group_unsubscribe": EventType.UNSUBSCRIBE,
+    "delivered": EventType.DELIVERED,
+    "bounce": EventType.BOUNCE,
+    "dropped": EventType.BOUNCE,
+}
+_BOUNCE_TYPES = {"bounce": BounceKind.PERMANENT, "blocked": BounceKind.TRANSIENT}
+
+
+@dataclass(frozen=True, slots=True)
+class SendgridWebhookConfig:
+    """``[webhooks.sendgrid]``: the verification key and the freshness window."""
+
+    verification_key: ec.EllipticCurvePublicKey = field(repr=False)
+    campaign_field: str = "campaign"  # a custom arg (SendGrid puts custom args at top level)
+    max_age: dt.timedelta = dt.timedelta(minutes=10)
+    max_skew: dt.timedelta = dt.timedelta(minutes=2)  # how far in the future a clock may be
+
+
+def load_verification_key(value: str) -> ec.EllipticCurvePublicKey:
+    """The key as SendGrid shows it: base64 of the DER SubjectPublicKeyInfo (PEM also taken).
+
+    Raises:
+        WebhookConfigError: not a P-256 public key.
+    """
+    try:
+        if "-----BEGIN" in value:
+            key = serialization.load_pem_public_key(value.encode("ascii"))
+        else:
+            der = base64.b64decode("".join(value.split()), validate=True)
+            key = serialization.load_der_public_key(der)
+    except (ValueError, binascii.Error, UnicodeEncodeError):
+        raise WebhookConfigError(
+            "verification_key is not a base64 public key", provider=_SG
+        ) from None
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise WebhookConfigError("verification_key is not an ECDSA P-256 key", provider=_SG)
+    return key
+
+
+def verify_sendgrid(
+    body: bytes,
+    *,
+    signature: str | None,
+    timestamp: str | None,
+    key: ec.EllipticCurvePublicKey,
+    now: dt.datetime | None = None,
+    max_age: dt.timedelta = dt.timedelta(minutes=10),
+    max_skew: dt.timedelta = dt.timedelta(minutes=2),
+) -> None:
+    """Check the signature headers over the raw body, then their freshness.
+
+    Raises:
+        AuthenticityRefused: unsigned, bad_signature, stale_timestamp (too old, or further
+            in the future than ``max_skew``).
+    """
+    if not signature or not timestamp:
+        raise AuthenticityRefused(
+            Reason.UNSIGNED, "missing SendGrid signature or timestamp header", provider=_SG
+        )
+    stamp = timestamp.strip()
+    if not stamp.isascii() or not stamp.isdigit() or len(stamp) > 12:
+        raise AuthenticityRefused(
+            Reason.BAD_SIGNATURE, "the timestamp header is not Unix seconds", provider=_SG
+        )
+    try:
+        der = base64.b64decode("".join(signature.split()), validate=True)
+        key.verify(der, stamp.encode("ascii") + body, ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, binascii.Error, ValueError):
+        raise AuthenticityRefused(
+            Reason.BAD_SIGNATURE, "the SendGrid signature does not verify", provider=_SG
+        ) from None
+    age = resolve_now(now) - dt.datetime.fromtimestamp(int(stamp), dt.UTC)
+    if age > max_age or -age > max_skew:
+        raise AuthenticityRefused(
+            Reason.STALE_TIMESTAMP,
+            "the signed timestamp is outside the freshness window",
+            provider=_SG,
+        )
+
+
+def parse_sendgrid(body: bytes | str, *, campaign_field: str = "campaign") -> tuple[Event, ...]:
+    """Events of a (verified) SendGrid batch: a JSON array of event objects.
+
+    Raises:
+        MalformedPayload: not an array of objects, or a mapped event without a valid
+            ``email`` or ``timestamp`` (the batch is refused whole).
+    """
+    batch = load_json(body, provider=_SG)
+    if not isinstance(batch, list):
+        raise MalformedPayload("the body is not a JSON array", provider=_SG)
+    events = []
+    for item in batch:
+        data = require_mapping(item, "event", provider=_SG)
+        name = optional_str(data, "event")
+        kind = _TYPES.get(name or "")
+        if kind is None:
+            continue
+        recipient = recipient_address(data.get("email"), "email", provider=_SG)
+        bounce_kind = None
+        if name == "bounce":
+            bounce_kind = _BOUNCE_TYPES.get(
+                optional_str(data, "type") or "", BounceKind.UNDETERMINED
+            )
+        elif name == "dropped":
+            bounce_kind = BounceKind.PERMANENT  # SendGrid will not send to it at all
+        event_id = optional_str(data, "sg_event_id")
+        events.append(
+            Event(
+                type=kind,
+                campaign=first_campaign([data.get(campaign_field), data.get("category")]),
+                occurred_at=parse_unix_time(data.get("timestamp"), "timestamp", provider=_SG),
+                source=_SG,
+                idempotency_key=None if event_id is None else f"sendgrid:{event_id}",
+                recipient=recipient,
+                provider=provider_of_address(recipient),
+                bounce_kind=bounce_kind,
+            )
+        )
+    return tuple(events)
+
+
+def handle_sendgrid(
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    config: SendgridWebhookConfig,
+    now: dt.datetime | None = None,
+) -> tuple[Event, ...]:
+    """Verify a SendGrid POST (raw body, request headers) and return its events.
+
+    Raises:
+        AuthenticityRefused, MalformedPayload: see :func:`verify_sendgrid`, :func:`parse_sendgrid`.
+    """
+    verify_sendgrid(
+        body,
+        signature=_header(headers, SIGNATURE_HEADER),
+        timestamp=_header(headers, TIMESTAMP_HEADER),
+        key=config.verification_key,
+        now=now,
+        max_age=config.max_age,
+        max_skew=config.max_skew,
+    )
+    return parse_sendgrid(body, campaign_field=config.campaign_field)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)  # case-insensitive already for aiohttp's CIMultiDict
+    if value is None:
+        wanted = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == wanted), None)
+    return value

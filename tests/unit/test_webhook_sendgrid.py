@@ -1,0 +1,257 @@
+"""SendGrid signed event webhook: ECDSA over timestamp + raw body, freshness, event mapping."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from monitor.events import UNATTRIBUTED, BounceKind, EventType, Provider, Source
+from monitor.ingest.webhooks import (
+    AuthenticityRefused,
+    MalformedPayload,
+    Reason,
+    SendgridWebhookConfig,
+    WebhookConfigError,
+    handle_sendgrid,
+    load_verification_key,
+    parse_sendgrid,
+)
+from monitor.ingest.webhooks.sendgrid import SIGNATURE_HEADER, TIMESTAMP_HEADER
+
+NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="module")
+def private_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+@pytest.fixture(scope="module")
+def config(private_key: ec.EllipticCurvePrivateKey) -> SendgridWebhookConfig:
+    der = private_key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    # As SendGrid's settings page shows it: base64 of the DER SubjectPublicKeyInfo.
+    return SendgridWebhookConfig(
+        verification_key=load_verification_key(base64.b64encode(der).decode())
+    )
+
+
+def signed_headers(
+    key: ec.EllipticCurvePrivateKey, body: bytes, when: dt.datetime = NOW
+) -> dict[str, str]:
+    stamp = str(int(when.timestamp()))
+    signature = key.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+    return {SIGNATURE_HEADER: base64.b64encode(signature).decode(), TIMESTAMP_HEADER: stamp}
+
+
+def body_of(*events: dict[str, Any]) -> bytes:
+    return json.dumps(list(events)).encode()
+
+
+def event(name: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "email": "someone@gmail.com",
+        "timestamp": 1763640000,
+        "event": name,
+        "sg_event_id": f"id-{name}",
+        **fields,
+    }
+
+
+def refused(
+    reason: Reason,
+    body: bytes,
+    headers: dict[str, str],
+    config: SendgridWebhookConfig,
+    now: dt.datetime = NOW,
+) -> None:
+    with pytest.raises(AuthenticityRefused) as caught:
+        handle_sendgrid(body, headers, config=config, now=now)
+    assert caught.value.reason is reason
+
+
+def test_signed_batch_is_accepted(
+    private_key: ec.EllipticCurvePrivateKey, config: SendgridWebhookConfig
+) -> None:
+    body = body_of(event("delivered"), event("spamreport"))
+    events = handle_sendgrid(body, signed_headers(private_key, body), config=config, now=NOW)
+    assert [e.type for e in events] == [EventType.DELIVERED, EventType.COMPLAINT]
+    assert events[0].source is Source.SENDGRID
+    assert events[0].provider is Provider.GOOGLE
+    assert events[0].idempotency_key == "sendgrid:id-delivered"
+
+
+def test_header_names_are_case_insensitive(
+    private_key: ec.EllipticCurvePrivateKey, config: SendgridWebhookConfig
+) -> None:
+    body = body_of(event("delivered"))
+    headers = {k.lower(): v for k, v in signed_headers(private_key, body).items()}
+    assert len(handle_sendgrid(body, headers, config=config, now=NOW)) == 1
+
+
+def test_tampered_body_is_bad_signature(
+    private_key: ec.EllipticCurvePrivateKey, config: SendgridWebhookConfig
+) -> None:
+    body = body_of(event("delivered"))
+    headers = signed_headers(private_key, body)
+    refused(Reason.BAD_SIGNATURE, body.replace(b"delivered", b"spamreport"), headers, config)
+    refused(Reason.BAD_SIGNATURE, body + b" ", headers, config)
+
+
+def test_reserialised_json_no_longer_verifies(
+    private_key: ec.EllipticCurvePrivateKey, config: SendgridWebhookConfig
+) -> None:
+    body = b'[{"email":"someone@gmail.com","event":"delivered","timestamp":1763640000}]'
+    headers = signed_headers(private_key, body)
+    refused(Reason.BAD_SIGNATURE, json.dumps(json.loads(body)).encode(), headers, config)
+
+
+def test_wrong_key_is_bad_signature(config: SendgridWebhookConfig) -> None:
+    other = ec.generate_private_key(ec.SECP256R1())
+    body = body_of(event("spamreport"))
+    refused(Reason.BAD_SIGNATURE, body, signed_headers(other, body), config)
+
+
+def test_changed_timestamp_header_is_bad_signature(
+    private_key: ec.EllipticCurvePrivateKey, config: SendgridWebhookConfig
+) -> None:
+    body = body_of(event("spamreport"))
+    headers = signed_headers(private_key, body)
+    headers[TIMESTAMP_HEADER] = str(int(headers[TIMESTAMP_HEADER]) + 1)
+    refused(Reason.BAD_SIGNATURE, body, headers, config)
+    headers[TIMESTAMP_HEADER] = "soon"
+    refused(Reason.BAD_SIGNATURE, body, headers, config)
+
+
+@pytest.mark.parametrize("missing", [SIGNATURE_HEADER, TIMESTAMP_HEADER])
+def test_missing_header_is_unsigned(
+    private_key: ec.EllipticCurvePrivateKey, config: SendgridWebhookConfig, missing: str
+) -> None:
+    body = body_of(event("spamreport"))
+    headers = signed_headers(private_key, body)
+    del headers[missing]
+    refused(Reason.UNSIGNED, body, headers, config)
+
+
+def test_garbage_signature_is_bad_signature(config: SendgridWebhookConfig) -> None:
+    body = body_of(event("spamreport"))
+    headers = {SIGNATURE_HEADER: "bm90IGEgc2lnbmF0dXJl", TIMESTAMP_HEADER: "1763640000"}
+    refused(Reason.BAD_SIGNATURE, body, headers, config)
+    headers[SIGNATURE_HEADER] = "%%%"
+    refused(Reason.BAD_SIGNATURE, body, headers, config)
+
+
+@pytest.mark.parametrize(
+    ("signed_at", "accepted"),
+    [
+        (NOW - dt.timedelta(minutes=9), True),
+        (NOW - dt.timedelta(minutes=11), False),
+        (NOW - dt.timedelta(days=400), False),
+        (NOW + dt.timedelta(minutes=1), True),
+        (NOW + dt.timedelta(minutes=5), False),
+    ],
+    ids=["9min-old", "11min-old", "400d-old", "1min-ahead", "5min-ahead"],
+)
+def test_freshness_window(
+    private_key: ec.EllipticCurvePrivateKey,
+    config: SendgridWebhookConfig,
+    signed_at: dt.datetime,
+    accepted: bool,
+) -> None:
+    body = body_of(event("spamreport"))
+    headers = signed_headers(private_key, body, signed_at)
+    if accepted:
+        assert handle_sendgrid(body, headers, config=config, now=NOW)
+    else:
+        refused(Reason.STALE_TIMESTAMP, body, headers, config)
+
+
+def test_signed_but_malformed_body_is_malformed(
+    private_key: ec.EllipticCurvePrivateKey, config: SendgridWebhookConfig
+) -> None:
+    for body in (b"{}", b"not json", body_of(event("delivered", email=None))):
+        with pytest.raises(MalformedPayload):
+            handle_sendgrid(body, signed_headers(private_key, body), config=config, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("name", "fields", "expected"),
+    [
+        ("spamreport", {}, (EventType.COMPLAINT, None)),
+        ("unsubscribe", {}, (EventType.UNSUBSCRIBE, None)),
+        ("group_unsubscribe", {"asm_group_id": 7}, (EventType.UNSUBSCRIBE, None)),
+        ("delivered", {}, (EventType.DELIVERED, None)),
+        ("bounce", {"type": "bounce"}, (EventType.BOUNCE, BounceKind.PERMANENT)),
+        ("bounce", {"type": "blocked"}, (EventType.BOUNCE, BounceKind.TRANSIENT)),
+        ("bounce", {}, (EventType.BOUNCE, BounceKind.UNDETERMINED)),
+        ("dropped", {"reason": "Bounced Address"}, (EventType.BOUNCE, BounceKind.PERMANENT)),
+    ],
+)
+def test_event_mapping(name: str, fields: dict[str, Any], expected: tuple[object, object]) -> None:
+    (parsed,) = parse_sendgrid(body_of(event(name, **fields)))
+    assert (parsed.type, parsed.bounce_kind) == expected
+
+
+@pytest.mark.parametrize(
+    "name", ["processed", "deferred", "open", "click", "group_resubscribe", "new_thing", None]
+)
+def test_other_events_are_ignored(name: str | None) -> None:
+    assert parse_sendgrid(body_of({"event": name, "email": None})) == ()
+
+
+@pytest.mark.parametrize(
+    ("fields", "campaign"),
+    [
+        ({"campaign": "c-1", "category": "cat"}, "c-1"),
+        ({"category": "cat"}, "cat"),
+        ({"category": ["first", "second"]}, "first"),
+        ({"category": []}, UNATTRIBUTED),
+        ({"campaign": "x@example.com", "category": "cat"}, "cat"),
+        ({}, UNATTRIBUTED),
+    ],
+)
+def test_campaign_attribution(fields: dict[str, Any], campaign: str) -> None:
+    (parsed,) = parse_sendgrid(body_of(event("delivered", **fields)))
+    assert parsed.campaign == campaign
+
+
+def test_campaign_field_name_is_configurable() -> None:
+    (parsed,) = parse_sendgrid(body_of(event("delivered", cmp="c-2")), campaign_field="cmp")
+    assert parsed.campaign == "c-2"
+
+
+def test_verification_key_must_be_a_p256_public_key() -> None:
+    rsa_der = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    p384_der = (
+        ec.generate_private_key(ec.SECP384R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    for value in ("", "not base64!", base64.b64encode(b"junk").decode()):
+        with pytest.raises(WebhookConfigError):
+            load_verification_key(value)
+    for der in (rsa_der, p384_der):
+        with pytest.raises(WebhookConfigError):
+            load_verification_key(base64.b64encode(der).decode())
+
+
+def test_verification_key_accepts_pem(private_key: ec.EllipticCurvePrivateKey) -> None:
+    pem = private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    assert load_verification_key(pem.decode()).curve.name == "secp256r1"
+
+
+def test_config_repr_hides_the_key(config: SendgridWebhookConfig) -> None:
+    assert "verification_key" not in repr(config)
