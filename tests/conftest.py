@@ -1,4 +1,4 @@
-"""Shared fixtures: real servers on loopback (NSD) and the skip-or-fail rule for them.
+"""Shared fixtures: real servers on loopback (NSD, PostgreSQL) and the skip-or-fail rule for them.
 
 A test needing a missing server binary skips with the install hint, except under
 ``CI=true`` where a missing server is a failure: CI must never pass by skipping.
@@ -10,12 +10,14 @@ import contextlib
 import os
 import shutil
 import socket
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
 from corpus import CORPUS, MISSING
 from dnsserver import HOST, NsdServer, StartNsd, find_nsd
+from pgserver import PgServer, find_postgres_bindir, missing_prerequisite
 
 NSD_FIXTURES = frozenset({"nsd", "nsd_factory", "nsd_module_factory", "nsd_binary"})
 
@@ -138,3 +140,30 @@ def dig_binary() -> Path:
     require_server(found, "dig not installed: apt-get install dnsutils")
     assert found is not None
     return Path(found)
+
+
+@pytest.fixture(scope="session")
+def postgresql_server() -> Iterator[PgServer]:
+    """A throwaway PostgreSQL cluster for the session (about 1 s to start).
+
+    Skips when PostgreSQL is not installed (fails under CI=true). Tests get
+    their own database from it (`store_url`), so they share no rows.
+    """
+    reason = missing_prerequisite()
+    require_server(None if reason else "postgresql", reason or "")
+    bindir = find_postgres_bindir()
+    assert bindir is not None
+    with PgServer(bindir) as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """URL of an empty store: a SQLite file in tmp_path, or a fresh PostgreSQL database.
+
+    Tests using it run once per backend (ids ``[sqlite]`` and ``[postgresql]``).
+    """
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'delivermon.db'}"
+    server: PgServer = request.getfixturevalue("postgresql_server")
+    return server.create_database(f"test_{uuid.uuid4().hex[:16]}")

@@ -1,0 +1,193 @@
+"""Turning a batch of events into rows, before any I/O: pure functions.
+
+Pseudonymisation happens here, first, so an address that cannot be
+normalised refuses the whole batch before anything is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from monitor.events import BounceKind, Category, Consent, Event, EventType
+from monitor.privacy import Pseudonymizer
+from monitor.store.models import SuppressionReason
+from monitor.store.rates import floor_hour
+from monitor.store.schema import MAX_CAMPAIGN_LENGTH, MAX_LABEL_LENGTH
+
+__all__ = [
+    "UNKNOWN_CATEGORY",
+    "UNSUBSCRIBE_DEADLINE",
+    "CampaignLabels",
+    "CounterKey",
+    "PreparedEvent",
+    "counter_deltas",
+    "deadline_candidates",
+    "prepare_events",
+    "split_in_batch_duplicates",
+    "suppression_rows",
+    "violating_sends",
+]
+
+# Gmail and Yahoo (Feb 2024): honour an unsubscribe within two days.
+UNSUBSCRIBE_DEADLINE = dt.timedelta(hours=48)
+# Counters are keyed on category; an event whose campaign is not registered has none.
+UNKNOWN_CATEGORY = "unknown"
+
+CampaignLabels = Mapping[str, tuple[Category | None, Consent | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class CounterKey:
+    campaign: str
+    provider: str
+    category: str
+    consent: str
+    bucket: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedEvent:
+    """An event with its recipient replaced by a pseudonym and its key hashed."""
+
+    event: Event
+    pseudonym: str | None
+    key_sha256: str | None
+
+
+def prepare_events(events: Iterable[Event], pseudonymizer: Pseudonymizer) -> list[PreparedEvent]:
+    """Pseudonymise recipients and hash idempotency keys.
+
+    Raises:
+        PrivacyError: a recipient is not an address.
+        ValueError: an empty campaign or one over 200 characters, or a
+            feedback type over 32 (the columns' widths, on every backend).
+    """
+    prepared = []
+    for event in events:
+        if not 0 < len(event.campaign) <= MAX_CAMPAIGN_LENGTH:
+            raise ValueError(f"campaign must be 1 to {MAX_CAMPAIGN_LENGTH} characters")
+        if event.feedback_type is not None and len(event.feedback_type) > MAX_LABEL_LENGTH:
+            raise ValueError(f"feedback_type must be at most {MAX_LABEL_LENGTH} characters")
+        pseudonym = None if event.recipient is None else pseudonymizer.pseudonym(event.recipient)
+        key = event.idempotency_key
+        key_sha256 = None if key is None else hashlib.sha256(key.encode("utf-8")).hexdigest()
+        prepared.append(PreparedEvent(event, pseudonym, key_sha256))
+    return prepared
+
+
+def split_in_batch_duplicates(
+    prepared: Sequence[PreparedEvent],
+) -> tuple[list[PreparedEvent], int]:
+    """Drop events whose (source, key) appeared earlier in the same batch; count them."""
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for item in prepared:
+        if item.key_sha256 is not None:
+            ident = (item.event.source.value, item.key_sha256)
+            if ident in seen:
+                continue
+            seen.add(ident)
+        kept.append(item)
+    return kept, len(prepared) - len(kept)
+
+
+def resolve_labels(event: Event, labels: CampaignLabels) -> tuple[str, str]:
+    """Category and consent: the event's own, else the campaign's registered ones."""
+    registered_category, registered_consent = labels.get(event.campaign, (None, None))
+    category = event.category or registered_category
+    consent = event.consent or registered_consent or Consent.UNKNOWN
+    return (category.value if category else UNKNOWN_CATEGORY), consent.value
+
+
+def counter_column(event: Event) -> str:
+    if event.type is EventType.BOUNCE:
+        return f"bounces_{(event.bounce_kind or BounceKind.UNDETERMINED).value}"
+    return {
+        EventType.SENT: "sent",
+        EventType.DELIVERED: "delivered",
+        EventType.COMPLAINT: "complaints",
+        EventType.UNSUBSCRIBE: "unsubscribes",
+    }[event.type]
+
+
+def counter_deltas(
+    accepted: Iterable[PreparedEvent],
+    labels: CampaignLabels,
+    violating: Iterable[PreparedEvent] = (),
+) -> dict[CounterKey, dict[str, int]]:
+    """Sum accepted events, and the sends among them that broke the deadline, per counter row."""
+    deltas: dict[CounterKey, dict[str, int]] = {}
+
+    def add(event: Event, column: str) -> None:
+        category, consent = resolve_labels(event, labels)
+        key = CounterKey(
+            event.campaign, event.provider.value, category, consent, floor_hour(event.occurred_at)
+        )
+        row = deltas.setdefault(key, {})
+        row[column] = row.get(column, 0) + event.count
+
+    for item in accepted:
+        add(item.event, counter_column(item.event))
+    for item in violating:
+        add(item.event, "unsubscribe_violations")
+    return deltas
+
+
+_SUPPRESSING = {
+    EventType.COMPLAINT: SuppressionReason.COMPLAINT,
+    EventType.UNSUBSCRIBE: SuppressionReason.UNSUBSCRIBE,
+}
+
+
+def suppression_reason(event: Event) -> SuppressionReason | None:
+    if event.type is EventType.BOUNCE and event.bounce_kind is BounceKind.PERMANENT:
+        return SuppressionReason.BOUNCE
+    return _SUPPRESSING.get(event.type)
+
+
+def suppression_rows(
+    accepted: Iterable[PreparedEvent],
+) -> dict[tuple[str, SuppressionReason], dt.datetime]:
+    """Earliest time per (pseudonym, reason) among the suppressing events of a batch."""
+    rows: dict[tuple[str, SuppressionReason], dt.datetime] = {}
+    for item in accepted:
+        reason = suppression_reason(item.event)
+        if item.pseudonym is None or reason is None:
+            continue
+        key = (item.pseudonym, reason)
+        at = item.event.occurred_at.astimezone(dt.UTC)
+        if key not in rows or at < rows[key]:
+            rows[key] = at
+    return rows
+
+
+def deadline_candidates(
+    accepted: Iterable[PreparedEvent], labels: CampaignLabels
+) -> list[PreparedEvent]:
+    """Sends to a known recipient that an opt-out could forbid (transactional mail is exempt)."""
+    return [
+        item
+        for item in accepted
+        if item.event.type is EventType.SENT
+        and item.pseudonym is not None
+        and resolve_labels(item.event, labels)[0] != Category.TRANSACTIONAL
+    ]
+
+
+def violating_sends(
+    candidates: Iterable[PreparedEvent], opted_out_at: Mapping[str, dt.datetime]
+) -> list[PreparedEvent]:
+    """The sends made more than 48 h after their recipient's first opt-out.
+
+    Opt-out = unsubscribe or complaint (RFC 8058 one-click and the bulk-sender
+    rules give two days to honour it); a bounce suppression is not an opt-out.
+    """
+    found = []
+    for item in candidates:
+        first = opted_out_at.get(item.pseudonym or "")
+        if first is not None and item.event.occurred_at - first > UNSUBSCRIBE_DEADLINE:
+            found.append(item)
+    return found

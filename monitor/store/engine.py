@@ -1,0 +1,74 @@
+"""Engines for the store: SQLite tuned for one writer at a time, PostgreSQL for many replicas,
+and the Alembic upgrade run at start.
+
+SQLite runs in WAL mode (readers never block the writer), ``synchronous=NORMAL``
+(durable across process crashes; WAL keeps it consistent across power loss)
+and write transactions start with ``BEGIN IMMEDIATE``, so two writers queue on
+``busy_timeout`` instead of failing when one upgrades its read lock.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event, text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+__all__ = ["BUSY_TIMEOUT_MS", "WRITE", "build_engine", "migrate"]
+
+BUSY_TIMEOUT_MS = 30_000
+# Execution option marking a write transaction (BEGIN IMMEDIATE on SQLite).
+WRITE = "delivermon_write"
+_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Arbitrary constant: replicas starting together take turns to run migrations.
+_MIGRATION_LOCK = 0x64656C6976  # "deliv"
+
+
+def build_engine(url: URL) -> AsyncEngine:
+    """An async engine for an ``async_url()`` URL (aiosqlite or asyncpg)."""
+    if url.get_backend_name() != "sqlite":
+        return create_async_engine(url, pool_pre_ping=True)
+    engine = create_async_engine(url)
+    sync_engine = engine.sync_engine
+
+    # DBAPI objects are untyped here (the aiosqlite adapter), hence Any.
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # Let us emit BEGIN ourselves (pysqlite's implicit BEGIN is DEFERRED).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+            f"busy_timeout={BUSY_TIMEOUT_MS}",
+            "foreign_keys=ON",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get(WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def _upgrade(conn: Connection) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = conn
+    command.upgrade(config, "head")
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """``alembic upgrade head`` in one transaction; concurrent starts wait for each other."""
+    async with engine.execution_options(**{WRITE: True}).begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+        await conn.run_sync(_upgrade)

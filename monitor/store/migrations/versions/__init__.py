@@ -1,0 +1,1 @@
+"""Alembic revisions, oldest first; each must run on SQLite and PostgreSQL."""

@@ -1,0 +1,188 @@
+"""The store's tables, in SQLAlchemy Core: one definition for SQLite and PostgreSQL.
+
+Every table is keyed so that several replicas can write at once: counters are
+upserted (``ON CONFLICT DO UPDATE SET n = n + excluded.n``), idempotency keys
+and reports are inserted with ``ON CONFLICT DO NOTHING``, and no row is read
+to decide a write that another replica could change in between. Recipients
+appear only as keyed pseudonyms (64 hex characters). Timestamps are UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+
+__all__ = [
+    "COUNTER_COLUMNS",
+    "MAX_CAMPAIGN_LENGTH",
+    "MAX_LABEL_LENGTH",
+    "UtcDateTime",
+    "campaigns",
+    "counters",
+    "event_keys",
+    "events",
+    "feedback_reports",
+    "metadata",
+    "report_recipients",
+    "suppressions",
+]
+
+PSEUDONYM = 64  # hex HMAC-SHA256
+MAX_CAMPAIGN_LENGTH = 200
+MAX_LABEL_LENGTH = 32  # provider, category, consent, type, source, reason, feedback type
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes in and out; SQLite (which has no zones) stores naive UTC.
+
+    A naive datetime is refused rather than guessed at.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: the store keeps UTC and needs aware datetimes")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+_ROW_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", String(MAX_CAMPAIGN_LENGTH), primary_key=True),
+    Column("category", String(MAX_LABEL_LENGTH), nullable=True),
+    Column("consent", String(MAX_LABEL_LENGTH), nullable=True),
+    Column("sending_domain", String(255), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# Counter columns, in the order the rate math and the API use them.
+COUNTER_COLUMNS = (
+    "sent",
+    "delivered",
+    "bounces_permanent",
+    "bounces_transient",
+    "bounces_undetermined",
+    "complaints",
+    "unsubscribes",
+    "unsubscribe_violations",
+)
+
+counters = Table(
+    "counters",
+    metadata,
+    Column("campaign", String(MAX_CAMPAIGN_LENGTH), primary_key=True),
+    Column("provider", String(MAX_LABEL_LENGTH), primary_key=True),
+    Column("category", String(MAX_LABEL_LENGTH), primary_key=True),
+    Column("consent", String(MAX_LABEL_LENGTH), primary_key=True),
+    Column("bucket", UtcDateTime(), primary_key=True),  # start of the UTC hour
+    *(Column(name, BigInteger(), nullable=False, server_default="0") for name in COUNTER_COLUMNS),
+    Index(None, "bucket"),
+)
+
+feedback_reports = Table(
+    "feedback_reports",
+    metadata,
+    Column("id", String(32), primary_key=True),  # uuid4 hex: unique across replicas
+    Column("raw_sha256", String(64), nullable=False, unique=True),
+    Column("received_at", UtcDateTime(), nullable=False, index=True),
+    Column("arrival_date", UtcDateTime(), nullable=True),
+    Column("feedback_type", String(MAX_LABEL_LENGTH), nullable=False),
+    Column("campaign", String(MAX_CAMPAIGN_LENGTH), nullable=False),
+    Column("provider", String(MAX_LABEL_LENGTH), nullable=False),
+    Column("source_ip", String(45), nullable=True),
+    Column("reporter", String(255), nullable=True),
+    Column("user_agent", String(255), nullable=True),
+    # Original-message audit; NULL = could not be told (e.g. headers missing).
+    Column("list_unsubscribe_https", Boolean(), nullable=True),
+    Column("list_unsubscribe_one_click", Boolean(), nullable=True),
+    Column("dkim_covers_list_unsubscribe", Boolean(), nullable=True),
+    Column("feedback_id_valid", Boolean(), nullable=True),
+    Column("raw", LargeBinary(), nullable=True),  # only with [privacy] store_raw = true
+)
+
+report_recipients = Table(
+    "report_recipients",
+    metadata,
+    Column(
+        "report_id",
+        String(32),
+        ForeignKey("feedback_reports.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("pseudonym", String(PSEUDONYM), primary_key=True, index=True),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", _ROW_ID, primary_key=True, autoincrement=True),
+    Column("pseudonym", String(PSEUDONYM), nullable=False),
+    Column("type", String(MAX_LABEL_LENGTH), nullable=False),
+    Column("campaign", String(MAX_CAMPAIGN_LENGTH), nullable=False),
+    Column("provider", String(MAX_LABEL_LENGTH), nullable=False),
+    Column("occurred_at", UtcDateTime(), nullable=False, index=True),
+    Column("source", String(MAX_LABEL_LENGTH), nullable=False),
+    Column("bounce_kind", String(MAX_LABEL_LENGTH), nullable=True),
+    Column("feedback_type", String(MAX_LABEL_LENGTH), nullable=True),
+    Index(None, "pseudonym", "occurred_at"),
+)
+
+# Keys are stored as SHA-256 of the caller's key: fixed width, and a caller who
+# uses an address as its key does not put the address in the database.
+event_keys = Table(
+    "event_keys",
+    metadata,
+    Column("source", String(MAX_LABEL_LENGTH), primary_key=True),
+    Column("key_sha256", String(64), primary_key=True),
+    Column("seen_at", UtcDateTime(), nullable=False, index=True),
+)
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("pseudonym", String(PSEUDONYM), primary_key=True),
+    Column("reason", String(MAX_LABEL_LENGTH), primary_key=True),  # SuppressionReason
+    Column("first_at", UtcDateTime(), nullable=False),
+)

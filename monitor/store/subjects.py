@@ -1,0 +1,139 @@
+"""Per-person data in the store: export, erasure, suppression look-ups and retention.
+
+The base of ``SqlStore``; everything here is keyed by pseudonym or by age, never
+by address. Suppressions survive erasure and retention: they honour opt-outs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import delete, exists, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from monitor.store.engine import WRITE
+from monitor.store.models import (
+    EraseResult,
+    EventView,
+    PurgeResult,
+    ReportView,
+    SubjectExport,
+    SuppressionReason,
+    SuppressionView,
+)
+from monitor.store.schema import (
+    event_keys,
+    events,
+    feedback_reports,
+    report_recipients,
+    suppressions,
+)
+
+__all__ = ["SubjectRecords"]
+
+_REPORT_VIEW = (
+    feedback_reports.c.id,
+    feedback_reports.c.received_at,
+    feedback_reports.c.arrival_date,
+    feedback_reports.c.feedback_type,
+    feedback_reports.c.campaign,
+    feedback_reports.c.provider,
+    feedback_reports.c.source_ip,
+    feedback_reports.c.reporter,
+    feedback_reports.c.user_agent,
+)
+_EVENT_VIEW = (
+    events.c.type,
+    events.c.campaign,
+    events.c.provider,
+    events.c.occurred_at,
+    events.c.source,
+    events.c.bounce_kind,
+    events.c.feedback_type,
+)
+
+
+class SubjectRecords:
+    """Subject access, erasure, suppression and retention over an async engine."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._writer = engine.execution_options(**{WRITE: True})
+
+    async def export_subject(self, pseudonym: str) -> SubjectExport:
+        """Everything stored about one person: reports, events, suppressions."""
+        reported = select(report_recipients.c.report_id).where(
+            report_recipients.c.pseudonym == pseudonym
+        )
+        async with self._engine.connect() as conn:
+            reports = await conn.execute(
+                select(*_REPORT_VIEW)
+                .where(feedback_reports.c.id.in_(reported))
+                .order_by(feedback_reports.c.received_at, feedback_reports.c.id)
+            )
+            report_views = tuple(ReportView(*row) for row in reports)
+            found = await conn.execute(
+                select(*_EVENT_VIEW)
+                .where(events.c.pseudonym == pseudonym)
+                .order_by(events.c.occurred_at, events.c.id)
+            )
+            event_views = tuple(EventView(*row) for row in found)
+            marks = await conn.execute(
+                select(suppressions.c.reason, suppressions.c.first_at)
+                .where(suppressions.c.pseudonym == pseudonym)
+                .order_by(suppressions.c.first_at, suppressions.c.reason)
+            )
+            suppression_views = tuple(
+                SuppressionView(SuppressionReason(row.reason), row.first_at) for row in marks
+            )
+        return SubjectExport(pseudonym, report_views, event_views, suppression_views)
+
+    async def erase_subject(self, pseudonym: str) -> EraseResult:
+        """Delete the person's reports and events; keep the suppression marker and say so.
+
+        GDPR Art. 17(3) / 21: the pseudonymous marker is what keeps honouring the
+        opt-out; without it the next import would mail the person again.
+        """
+        async with self._writer.begin() as conn:
+            found = await conn.execute(
+                select(report_recipients.c.report_id).where(
+                    report_recipients.c.pseudonym == pseudonym
+                )
+            )
+            report_ids = sorted(found.scalars())
+            reports = 0
+            if report_ids:
+                await conn.execute(
+                    delete(report_recipients).where(report_recipients.c.report_id.in_(report_ids))
+                )
+                deleted = await conn.execute(
+                    delete(feedback_reports).where(feedback_reports.c.id.in_(report_ids))
+                )
+                reports = deleted.rowcount
+            deleted = await conn.execute(delete(events).where(events.c.pseudonym == pseudonym))
+            kept = await conn.scalar(select(exists().where(suppressions.c.pseudonym == pseudonym)))
+        return EraseResult(reports=reports, events=deleted.rowcount, suppression_kept=bool(kept))
+
+    async def is_suppressed(self, pseudonym: str) -> bool:
+        """Whether the person unsubscribed, complained or hard-bounced, ever."""
+        async with self._engine.connect() as conn:
+            found = await conn.scalar(select(exists().where(suppressions.c.pseudonym == pseudonym)))
+        return bool(found)
+
+    async def purge(self, before: dt.datetime) -> PurgeResult:
+        """Retention: delete events, reports (raw ones too) and idempotency keys older than
+        ``before``. Aggregated counters and suppressions stay.
+        """
+        old_reports = select(feedback_reports.c.id).where(feedback_reports.c.received_at < before)
+        async with self._writer.begin() as conn:
+            await conn.execute(
+                delete(report_recipients).where(report_recipients.c.report_id.in_(old_reports))
+            )
+            reports = await conn.execute(
+                delete(feedback_reports).where(feedback_reports.c.received_at < before)
+            )
+            old_events = await conn.execute(delete(events).where(events.c.occurred_at < before))
+            keys = await conn.execute(delete(event_keys).where(event_keys.c.seen_at < before))
+        return PurgeResult(
+            events=old_events.rowcount, reports=reports.rowcount, idempotency_keys=keys.rowcount
+        )

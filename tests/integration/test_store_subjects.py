@@ -1,0 +1,187 @@
+"""Per-person data on real SQLite and PostgreSQL: export, erasure (the suppression stays and
+is stated), suppressions, retention purge and the 48-hour unsubscribe deadline."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+
+import pytest
+
+from monitor.events import BounceKind, Category, Event, EventType, Provider, Source
+from monitor.privacy import Pseudonymizer
+from monitor.store import (
+    EraseResult,
+    PurgeResult,
+    ReportAudit,
+    ReportRecord,
+    SqlStore,
+    SuppressionReason,
+    open_store,
+)
+
+P = Pseudonymizer(b"k" * 32)
+NOW = dt.datetime(2025, 3, 10, 10, 20, tzinfo=dt.UTC)
+ALICE = "alice@example.com"
+BOB = "bob@example.net"
+
+
+def ev(kind: EventType, **kw: object) -> Event:
+    fields: dict[str, object] = {"campaign": "spring", "occurred_at": NOW, "source": Source.API}
+    fields.update(kw)
+    return Event(kind, **fields)  # type: ignore[arg-type]  # test shorthand over typed fields
+
+
+def report(sha: str, *recipients: str, received_at: dt.datetime = NOW) -> ReportRecord:
+    return ReportRecord(
+        raw_sha256=sha, received_at=received_at, feedback_type="abuse", campaign="spring",
+        provider=Provider.YAHOO, source_ip="192.0.2.10", reporter="yahoo.com",
+        recipients=recipients, audit=ReportAudit(list_unsubscribe_https=True),
+        raw=b"raw report for " + ",".join(recipients).encode(),
+    )  # fmt: skip
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[SqlStore]:
+    opened = await open_store(store_url)
+    yield opened
+    await opened.close()
+
+
+async def test_export_shows_reports_events_and_suppressions_in_utc(store: SqlStore) -> None:
+    await store.add_report(
+        report("a1" * 32, ALICE), [ev(EventType.COMPLAINT, source=Source.ARF, recipient=ALICE)], P
+    )
+    await store.add_events(
+        [ev(EventType.SENT, recipient=ALICE, occurred_at=NOW - dt.timedelta(days=1))], P
+    )
+    await store.add_events([ev(EventType.SENT, recipient=BOB)], P)
+    export = await store.export_subject(P.pseudonym(ALICE))
+    assert [(r.feedback_type, r.reporter, r.received_at) for r in export.reports] == [
+        ("abuse", "yahoo.com", NOW)
+    ]
+    assert [(e.type, e.occurred_at) for e in export.events] == [
+        ("sent", NOW - dt.timedelta(days=1)),
+        ("complaint", NOW),
+    ]
+    assert export.suppressed
+    assert [(s.reason, s.first_at) for s in export.suppressions] == [
+        (SuppressionReason.COMPLAINT, NOW)
+    ]
+    assert export.events[0].occurred_at.tzinfo is dt.UTC
+
+
+async def test_erase_deletes_reports_and_events_and_keeps_the_suppression(store: SqlStore) -> None:
+    await store.add_report(
+        report("a1" * 32, ALICE), [ev(EventType.COMPLAINT, source=Source.ARF, recipient=ALICE)], P
+    )
+    await store.add_report(report("b2" * 32, BOB), [], P)
+    await store.add_events(
+        [ev(EventType.SENT, recipient=ALICE), ev(EventType.DELIVERED, recipient=ALICE)], P
+    )
+    counts_before = await store.counts()
+
+    erased = await store.erase_subject(P.pseudonym(ALICE))
+
+    assert erased == EraseResult(reports=1, events=3, suppression_kept=True)
+    after = await store.export_subject(P.pseudonym(ALICE))
+    assert (after.reports, after.events, after.suppressed) == ((), (), True)
+    assert await store.is_suppressed(P.pseudonym(ALICE))
+    assert len((await store.export_subject(P.pseudonym(BOB))).reports) == 1
+    assert await store.counts() == counts_before  # aggregates hold no person
+
+
+async def test_erasing_someone_never_suppressed_says_no_marker_was_kept(store: SqlStore) -> None:
+    await store.add_events([ev(EventType.DELIVERED, recipient=BOB)], P)
+    assert await store.erase_subject(P.pseudonym(BOB)) == EraseResult(0, 1, suppression_kept=False)
+    assert not await store.is_suppressed(P.pseudonym(BOB))
+
+
+async def test_unsubscribes_complaints_and_permanent_bounces_suppress(store: SqlStore) -> None:
+    people = {f"u{i}@example.com": kind for i, kind in enumerate(["u", "c", "p", "t", "d"])}
+    make = {
+        "u": lambda r: ev(EventType.UNSUBSCRIBE, recipient=r),
+        "c": lambda r: ev(EventType.COMPLAINT, recipient=r),
+        "p": lambda r: ev(EventType.BOUNCE, recipient=r, bounce_kind=BounceKind.PERMANENT),
+        "t": lambda r: ev(EventType.BOUNCE, recipient=r, bounce_kind=BounceKind.TRANSIENT),
+        "d": lambda r: ev(EventType.DELIVERED, recipient=r),
+    }
+    await store.add_events([make[kind](who) for who, kind in people.items()], P)
+    suppressed = {kind: await store.is_suppressed(P.pseudonym(who)) for who, kind in people.items()}
+    assert suppressed == {"u": True, "c": True, "p": True, "t": False, "d": False}
+
+
+async def test_the_suppression_keeps_the_earliest_time_whatever_the_arrival_order(
+    store: SqlStore,
+) -> None:
+    early = NOW - dt.timedelta(days=2)
+    await store.add_events([ev(EventType.UNSUBSCRIBE, recipient=ALICE)], P)
+    await store.add_events([ev(EventType.UNSUBSCRIBE, recipient=ALICE, occurred_at=early)], P)
+    await store.add_events([ev(EventType.UNSUBSCRIBE, recipient=ALICE, occurred_at=NOW)], P)
+    (mark,) = (await store.export_subject(P.pseudonym(ALICE))).suppressions
+    assert mark.first_at == early
+
+
+async def test_purge_deletes_old_personal_rows_and_keeps_counters_and_suppressions(
+    store: SqlStore,
+) -> None:
+    old = NOW - dt.timedelta(days=100)
+    await store.add_report(report("a1" * 32, ALICE, received_at=old), [], P)
+    await store.add_report(report("b2" * 32, BOB), [], P)
+    await store.add_events(
+        [
+            ev(EventType.UNSUBSCRIBE, recipient=ALICE, occurred_at=old, idempotency_key="k1"),
+            ev(EventType.SENT, recipient=BOB),
+        ],
+        P,
+    )
+    counts_before = await store.counts()
+    purged = await store.purge(NOW - dt.timedelta(days=90))
+    # The idempotency key was claimed just now (seen_at), so it is not yet old.
+    assert purged == PurgeResult(events=1, reports=1, idempotency_keys=0)
+    alice = await store.export_subject(P.pseudonym(ALICE))
+    assert (alice.reports, alice.events, alice.suppressed) == ((), (), True)
+    bob = await store.export_subject(P.pseudonym(BOB))
+    assert (len(bob.reports), len(bob.events)) == (1, 1)
+    assert await store.counts() == counts_before
+    assert (
+        await store.purge(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1))
+    ).idempotency_keys == 1
+
+
+async def test_a_send_more_than_48h_after_an_opt_out_is_a_violation_per_campaign(
+    store: SqlStore,
+) -> None:
+    await store.upsert_campaign("receipts", category=Category.TRANSACTIONAL, consent=None)
+    opted_out = NOW - dt.timedelta(days=5)
+    await store.add_events(
+        [
+            ev(EventType.UNSUBSCRIBE, recipient=ALICE, occurred_at=opted_out),
+            ev(EventType.COMPLAINT, recipient=BOB, occurred_at=opted_out),
+        ],
+        P,
+    )
+    await store.add_events(
+        [
+            ev(EventType.SENT, recipient=ALICE, occurred_at=opted_out + dt.timedelta(hours=47)),
+            ev(EventType.SENT, recipient=ALICE, occurred_at=opted_out + dt.timedelta(hours=49)),
+            ev(EventType.SENT, recipient=BOB, campaign="autumn"),
+            ev(EventType.SENT, recipient=ALICE, campaign="receipts"),  # transactional: allowed
+            ev(EventType.SENT, recipient="carol@example.com"),  # never opted out
+        ],
+        P,
+    )
+    violations = {row.campaign: row.totals.unsubscribe_violations for row in await store.counts()}
+    assert violations == {"spring": 1, "autumn": 1, "receipts": 0}
+
+
+async def test_an_opt_out_and_a_late_send_in_one_batch_are_caught(store: SqlStore) -> None:
+    await store.add_events(
+        [
+            ev(EventType.SENT, recipient=ALICE),
+            ev(EventType.UNSUBSCRIBE, recipient=ALICE, occurred_at=NOW - dt.timedelta(days=3)),
+        ],
+        P,
+    )
+    (row,) = await store.counts()
+    assert row.totals.unsubscribe_violations == 1
