@@ -20,8 +20,11 @@ __all__ = ["KEY_DEPS", "EventSink", "HttpDeps", "build_app"]
 
 
 class AddOutcome(Protocol):
-    accepted: int
-    duplicates: int
+    @property
+    def accepted(self) -> int: ...
+
+    @property
+    def duplicates(self) -> int: ...
 
 
 class EventSink(Protocol):

@@ -1,0 +1,115 @@
+"""POST /api/v1/events end to end: a real aiohttp server on 127.0.0.1 and the real store.
+
+Acknowledged (202) means committed: counts are read back from the database,
+re-sent events count once, and no address reaches the database file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import ClientSession
+from aiohttp.test_utils import TestServer
+
+from monitor.config import HttpConfig
+from monitor.http.app import HttpDeps, build_app
+from monitor.privacy import Pseudonymizer
+from monitor.store import open_store
+from monitor.store.store import SqlStore
+
+TOKEN = "ingest-token-for-tests"
+NOW = dt.datetime(2026, 11, 28, 12, tzinfo=dt.UTC)
+ADDRESSES = ["alice@example.com", "bob@gmail.com"]
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
+    opened = await open_store(f"sqlite:///{tmp_path / 'delivermon.db'}")
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def base_url(store: SqlStore) -> AsyncIterator[str]:
+    deps = HttpDeps(
+        config=HttpConfig(ingest_token=TOKEN),
+        sink=store,
+        pseudonymizer=Pseudonymizer(b"k" * 32),
+        clock=lambda: NOW,
+    )
+    server = TestServer(build_app(deps), host="127.0.0.1")
+    await server.start_server()
+    yield str(server.make_url("")).rstrip("/")
+    await server.close()
+
+
+async def post(base_url: str, events: list[dict[str, object]]) -> tuple[int, dict[str, object]]:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with (
+        ClientSession() as session,
+        session.post(
+            f"{base_url}/api/v1/events", json={"events": events}, headers=headers
+        ) as response,
+    ):
+        return response.status, await response.json()
+
+
+async def test_accepted_events_are_committed_and_counted(base_url: str, store: SqlStore) -> None:
+    status, body = await post(
+        base_url,
+        [
+            {"type": "sent", "campaign": "spring", "count": 1000},
+            {"type": "delivered", "campaign": "spring", "count": 990},
+            {"type": "complaint", "campaign": "spring", "recipient": ADDRESSES[1], "id": "c-1"},
+            {"type": "unsubscribe", "campaign": "spring", "recipient": ADDRESSES[0], "id": "u-1"},
+        ],
+    )
+    assert (status, body) == (202, {"accepted": 4, "duplicates": 0})
+    rows = await store.counts(campaign="spring")
+    assert sum(r.totals.sent for r in rows) == 1000
+    assert sum(r.totals.delivered for r in rows) == 990
+    assert sum(r.totals.complaints for r in rows) == 1
+    assert sum(r.totals.unsubscribes for r in rows) == 1
+    assert {r.provider for r in rows if r.totals.complaints} == {"google"}
+
+
+async def test_resent_events_with_the_same_id_count_once(base_url: str, store: SqlStore) -> None:
+    event = {"type": "complaint", "campaign": "spring", "recipient": ADDRESSES[0], "id": "c-9"}
+    assert await post(base_url, [event]) == (202, {"accepted": 1, "duplicates": 0})
+    assert await post(base_url, [event]) == (202, {"accepted": 0, "duplicates": 1})
+    rows = await store.counts(campaign="spring")
+    assert sum(r.totals.complaints for r in rows) == 1
+
+
+async def test_a_refused_batch_stores_nothing(base_url: str, store: SqlStore) -> None:
+    status, _ = await post(
+        base_url,
+        [
+            {"type": "sent", "campaign": "spring", "count": 5},
+            {"type": "sent", "campaign": "bad id"},
+        ],
+    )
+    assert status == 400
+    assert await store.counts() == ()
+
+
+async def test_no_address_reaches_the_database_file(
+    base_url: str, store: SqlStore, tmp_path: Path
+) -> None:
+    events = [
+        {"type": "complaint", "campaign": "spring", "recipient": a, "id": f"k{i}"}
+        for i, a in enumerate(ADDRESSES)
+    ]
+    assert (await post(base_url, events))[0] == 202
+    await store.close()  # flush the WAL into the main file too
+    data = _database_bytes(tmp_path)
+    for address in ADDRESSES:
+        assert address.encode() not in data
+        assert address.split("@")[0].encode() not in data
+
+
+def _database_bytes(directory: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in directory.glob("delivermon.db*"))
