@@ -1,0 +1,105 @@
+"""Ingest one ARF report: parse, attribute, audit, pseudonymise and store it, or refuse it.
+
+The one code path behind ``POST /api/v1/feedback/arf``, ``delivermon ingest arf``
+and the IMAP poller, so every channel counts a report the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from monitor.events import Event, EventType, Provider, Source
+from monitor.ingest.arf import FeedbackReport, parse_arf
+from monitor.ingest.attribution import attribute_campaign, provider_of
+from monitor.ingest.audit import audit_original
+from monitor.privacy import Pseudonymizer
+from monitor.store.models import ReportAudit, ReportRecord, Store
+
+__all__ = ["ArfIngestResult", "ingest_arf"]
+
+
+@dataclass(frozen=True, slots=True)
+class ArfIngestResult:
+    """What the API answers with 202: the stored report, its campaign and type."""
+
+    id: str
+    campaign: str
+    feedback_type: str
+    duplicate: bool
+
+
+async def ingest_arf(
+    raw: bytes,
+    *,
+    store: Store,
+    pseudonymizer: Pseudonymizer,
+    campaign_headers: tuple[str, ...],
+    store_raw: bool,
+    now: dt.datetime,
+) -> ArfIngestResult:
+    """Store the report once (its raw SHA-256 is the idempotency key).
+
+    Only abuse, fraud and virus reports are complaints; not-spam, auth-failure
+    and other reports are stored but count as no complaint and suppress no one.
+
+    Raises:
+        NotArfError: not a feedback report (422).
+        MalformedReportError: a feedback report that cannot be read (400).
+    """
+    report = parse_arf(raw)
+    campaign = attribute_campaign(report.original_headers, campaign_headers=campaign_headers)
+    recipient_domain = (
+        report.original_rcpt_to[0].rpartition("@")[2] if report.original_rcpt_to else None
+    )
+    provider = provider_of(report.reporter, recipient_domain, report.user_agent)
+    occurred = report.arrival_date or now
+    record = ReportRecord(
+        raw_sha256=report.raw_sha256,
+        received_at=now,
+        feedback_type=report.feedback_type.value,
+        campaign=campaign,
+        provider=provider,
+        arrival_date=report.arrival_date,
+        source_ip=report.source_ip,
+        reporter=report.reporter,
+        user_agent=report.user_agent,
+        recipients=report.original_rcpt_to,
+        audit=_audit(report),
+        raw=raw if store_raw else None,
+    )
+    events = _complaints(report, campaign, provider, occurred) if report.is_complaint else ()
+    result = await store.add_report(record, events, pseudonymizer, store_raw=store_raw)
+    return ArfIngestResult(result.id, campaign, report.feedback_type.value, result.duplicate)
+
+
+def _complaints(
+    report: FeedbackReport, campaign: str, provider: Provider, occurred: dt.datetime
+) -> tuple[Event, ...]:
+    """One complaint per reported recipient (or one without a recipient)."""
+    recipients: tuple[str | None, ...] = report.original_rcpt_to or (None,)
+    return tuple(
+        Event(
+            type=EventType.COMPLAINT,
+            campaign=campaign,
+            occurred_at=occurred,
+            source=Source.ARF,
+            idempotency_key=f"{report.raw_sha256}:{index}",
+            recipient=recipient,
+            provider=provider,
+            feedback_type=report.feedback_type.value,
+        )
+        for index, recipient in enumerate(recipients)
+    )
+
+
+def _audit(report: FeedbackReport) -> ReportAudit:
+    audit = audit_original(report.original_headers)
+    if audit is None:
+        return ReportAudit()
+    return ReportAudit(
+        list_unsubscribe_https=audit.has_list_unsubscribe_https,
+        list_unsubscribe_one_click=audit.has_one_click_post,
+        dkim_covers_list_unsubscribe=audit.dkim_covers_list_unsubscribe,
+        feedback_id_valid=audit.feedback_id_well_formed if audit.has_feedback_id else None,
+    )
