@@ -33,6 +33,7 @@ from checks.dnsbl import (
     parse_target,
 )
 from checks.dnsbl.catalogue import Catalogue, ZoneSpec
+from monitor import cli_feedback, cli_subject
 from monitor.authcheck import DomainPlan
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError, UsageError
@@ -93,6 +94,9 @@ def _parser() -> argparse.ArgumentParser:
     zones.add_argument("--no-test", action="store_true", help="do not self-test the zones")
     zones.add_argument("--json", action="store_true")
 
+    for module in (cli_feedback, cli_subject):
+        module.add_commands(sub, _common)
+
     config = sub.add_parser("config", help="configuration tools")
     config_sub = config.add_subparsers(dest="config_command", required=True)
     config_check = config_sub.add_parser("check", help="validate a config file")
@@ -128,6 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
     try:
+        handler = getattr(args, "handler", None)
+        if handler is not None:  # commands registered by cli_feedback, cli_subject
+            result: int = handler(args, _load(args), _run)
+            return result
         if args.command == "check":
             return _cmd_check(args)
         if args.command == "zones":

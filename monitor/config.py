@@ -11,7 +11,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -21,8 +21,10 @@ from checks.dnsbl.catalogue import Match, Severity, ZoneKind
 from checks.dnsbl.targets import TargetError, TargetKind, parse_target
 from checks.domains import DomainError, to_a_label
 from monitor.errors import ConfigError
+from monitor.events import Category, Consent
 
 __all__ = [
+    "CampaignConfig",
     "Config",
     "CustomZoneConfig",
     "DnsConfig",
@@ -30,8 +32,14 @@ __all__ = [
     "DomainConfig",
     "FeedbackConfig",
     "HttpConfig",
+    "ImapConfig",
+    "MailgunWebhookConfig",
+    "PostmarkWebhookConfig",
     "PrivacyConfig",
+    "SendgridWebhookConfig",
+    "SesWebhookConfig",
     "StoreConfig",
+    "WebhooksConfig",
     "load_config",
     "parse_config",
     "parse_duration",
@@ -205,6 +213,68 @@ class FeedbackConfig(_Model):
     )
 
 
+class SesWebhookConfig(_Model):
+    topic_arns: list[str] = Field(default_factory=list)  # empty: every message is refused
+    certificate_files: list[str] = Field(default_factory=list)  # pinned PEM files; nothing fetched
+    campaign_field: str = "campaign"  # SES message tag naming the campaign
+
+
+class SendgridWebhookConfig(_Model):
+    verification_key: str | None = None  # base64 public key, or env:NAME
+    campaign_field: str = "campaign"  # custom arg naming the campaign
+    max_age_seconds: Annotated[int, Field(ge=10, le=86_400)] = 600
+
+
+class MailgunWebhookConfig(_Model):
+    signing_key: str | None = None  # or env:NAME
+    campaign_field: str = "campaign"  # user-variable naming the campaign
+    max_age_seconds: Annotated[int, Field(ge=10, le=86_400)] = 600
+
+
+class PostmarkWebhookConfig(_Model):
+    username: str | None = None
+    password: str | None = None  # or env:NAME
+    campaign_field: str = "campaign"  # Metadata key naming the campaign
+
+
+class WebhooksConfig(_Model):
+    """A provider without a section has no webhook route enabled (404)."""
+
+    ses: SesWebhookConfig | None = None
+    sendgrid: SendgridWebhookConfig | None = None
+    mailgun: MailgunWebhookConfig | None = None
+    postmark: PostmarkWebhookConfig | None = None
+
+
+class CampaignConfig(_Model):
+    """A campaign registered from config (the API's PUT /api/v1/campaigns/{id} does the same)."""
+
+    id: Annotated[str, Field(pattern=r"^[\x21-\x7e]{1,128}$")]
+    category: Category
+    consent: Consent = Consent.UNKNOWN
+    sending_domain: str | None = None
+
+
+class ImapConfig(_Model):
+    """A feedback-loop mailbox polled for ARF reports."""
+
+    host: str
+    port: Annotated[int, Field(ge=1, le=65_535)] = 993
+    security: Literal["tls", "starttls", "none"] = "tls"  # "none" only for loopback tests
+    username: str
+    password: str  # or env:NAME
+    mailbox: str = "INBOX"
+    processed_folder: str = "delivermon/processed"
+    refused_folder: str = "delivermon/refused"
+    interval: str = "5m"
+
+    @field_validator("interval")
+    @classmethod
+    def _interval_parses(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
 class Config(_Model):
     dns: DnsConfig = Field(default_factory=DnsConfig)
     auth_dns: DnsConfig | None = None
@@ -214,6 +284,9 @@ class Config(_Model):
     store: StoreConfig = Field(default_factory=StoreConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
+    webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
+    campaigns: list[CampaignConfig] = Field(default_factory=list)
+    imap: ImapConfig | None = None
 
 
 def parse_config(text: str, *, source: str = "config") -> Config:

@@ -3,48 +3,40 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from aiohttp import web
 
-from monitor.config import HttpConfig, resolve_secret
-from monitor.events import Event
+from monitor.config import Config, resolve_secret
+from monitor.http import campaigns_api, feedback_api
 from monitor.http.auth import check_bearer
 from monitor.http.errors import error_middleware, json_error
 from monitor.http.events_api import parse_batch, refuse
 from monitor.privacy import Pseudonymizer
+from monitor.store.models import Store
 
-__all__ = ["KEY_DEPS", "EventSink", "HttpDeps", "build_app"]
-
-
-class AddOutcome(Protocol):
-    @property
-    def accepted(self) -> int: ...
-
-    @property
-    def duplicates(self) -> int: ...
-
-
-class EventSink(Protocol):
-    """Where acknowledged events go: returns only after they are committed."""
-
-    async def add_events(
-        self, events: Sequence[Event], pseudonymizer: Pseudonymizer
-    ) -> AddOutcome: ...
+__all__ = ["KEY_DEPS", "HttpDeps", "build_app"]
 
 
 @dataclass(frozen=True, slots=True)
 class HttpDeps:
-    config: HttpConfig
-    sink: EventSink
+    """What handlers reach through ``request.app[KEY_DEPS]``; built once by the composition root."""
+
+    config: Config
+    store: Store
     pseudonymizer: Pseudonymizer
     clock: Callable[[], dt.datetime]
 
     @property
     def ingest_token(self) -> str | None:
-        return resolve_secret(self.config.ingest_token) if self.config.ingest_token else None
+        token = self.config.http.ingest_token
+        return resolve_secret(token) if token else None
+
+    @property
+    def admin_token(self) -> str | None:
+        token = self.config.http.admin_token
+        return resolve_secret(token) if token else None
 
 
 KEY_DEPS = web.AppKey("deps", HttpDeps)
@@ -53,11 +45,13 @@ KEY_DEPS = web.AppKey("deps", HttpDeps)
 def build_app(deps: HttpDeps) -> web.Application:
     """Bodies over ``max_body_bytes`` get 413 before they are read into memory."""
     app = web.Application(
-        client_max_size=deps.config.max_body_bytes, middlewares=[error_middleware]
+        client_max_size=deps.config.http.max_body_bytes, middlewares=[error_middleware]
     )
     app[KEY_DEPS] = deps
     app.router.add_get("/healthz", _healthz)
     app.router.add_post("/api/v1/events", _post_events)
+    for module in (feedback_api, campaigns_api):
+        module.add_routes(app)
     return app
 
 
@@ -76,7 +70,7 @@ async def _post_events(request: web.Request) -> web.Response:
     events, errors = parse_batch(body, deps.clock())
     if errors:
         return refuse(errors)
-    result = await deps.sink.add_events(events, deps.pseudonymizer)
+    result = await deps.store.add_events(events, deps.pseudonymizer)
     return web.json_response(
         {"accepted": result.accepted, "duplicates": result.duplicates}, status=202
     )

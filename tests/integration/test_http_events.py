@@ -15,7 +15,7 @@ import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
-from monitor.config import HttpConfig
+from monitor.config import Config, HttpConfig
 from monitor.events import Event
 from monitor.http.app import HttpDeps, build_app
 from monitor.privacy import Pseudonymizer
@@ -32,8 +32,8 @@ class MustNotStore:
 @pytest.fixture
 async def base_url() -> AsyncIterator[str]:
     deps = HttpDeps(
-        config=HttpConfig(ingest_token=TOKEN, max_body_bytes=64 * 1024),
-        sink=MustNotStore(),  # type: ignore[arg-type]  # never called: see the class
+        config=Config(http=HttpConfig(ingest_token=TOKEN, max_body_bytes=64 * 1024)),
+        store=MustNotStore(),  # type: ignore[arg-type]  # never called: see the class
         pseudonymizer=Pseudonymizer(b"k" * 32),
         clock=lambda: NOW,
     )

@@ -14,7 +14,7 @@ import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
-from monitor.config import HttpConfig
+from monitor.config import Config, HttpConfig
 from monitor.http.app import HttpDeps, build_app
 from monitor.privacy import Pseudonymizer
 from monitor.store import open_store
@@ -35,8 +35,8 @@ async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
 @pytest.fixture
 async def base_url(store: SqlStore) -> AsyncIterator[str]:
     deps = HttpDeps(
-        config=HttpConfig(ingest_token=TOKEN),
-        sink=store,
+        config=Config(http=HttpConfig(ingest_token=TOKEN)),
+        store=store,
         pseudonymizer=Pseudonymizer(b"k" * 32),
         clock=lambda: NOW,
     )
