@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -277,6 +277,24 @@ def _optional(message: Mapping[str, object], name: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _strict_https_parts(url: str) -> SplitResult | None:
+    """An https URL without port, odd characters or ambiguity; None for anything else.
+
+    Non-ASCII, whitespace and backslashes are refused before parsing, since
+    parsers disagree about them (a classic way to smuggle another host past a check).
+    """
+    if not url.isascii() or any(c.isspace() or c == "\\" for c in url):
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme != "https" or port is not None:
+        return None
+    return parts
+
+
 def _check_cert_url(url: str, region: str) -> None:
     """``https://sns.<region>.amazonaws.com/<name>.pem`` exactly (go.sns #2: attacker-chosen)."""
     refuse = AuthenticityRefused(
@@ -284,17 +302,10 @@ def _check_cert_url(url: str, region: str) -> None:
         "SigningCertURL is not an https://sns.<topic region>.amazonaws.com/ certificate",
         provider=_SES,
     )
-    if not url.isascii() or any(c.isspace() or c == "\\" for c in url):
-        raise refuse
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise refuse from None
-    host = _CERT_HOST.fullmatch(parts.netloc)
+    parts = _strict_https_parts(url)
+    host = _CERT_HOST.fullmatch(parts.netloc) if parts is not None else None
     if (
-        parts.scheme != "https"
-        or port is not None
+        parts is None
         or host is None
         or parts.netloc != sns_host(host["region"])  # .com.cn only in cn- regions
         or host["region"] != region
@@ -347,18 +358,15 @@ def confirmation_url(message: SnsMessage) -> str:
         "SubscribeURL is not an https ConfirmSubscription on the topic's SNS host",
         provider=_SES,
     )
-    if not url.isascii() or any(c.isspace() or c == "\\" for c in url):
+    parts = _strict_https_parts(url)
+    if parts is None:
         raise refuse
     try:
-        parts = urlsplit(url)
-        port = parts.port
         query = parse_qs(parts.query, keep_blank_values=True, strict_parsing=True)
     except ValueError:
         raise refuse from None
     if (
-        parts.scheme != "https"
-        or port is not None
-        or parts.netloc != sns_host(message.region)
+        parts.netloc != sns_host(message.region)
         or parts.path not in ("", "/")
         or parts.fragment
         or any(len(values) != 1 for values in query.values())
