@@ -11,40 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import pytest
 
 import checks.spf.record as record_module
-from checks.dns import Answer, DnsOutcome, NoData, NxDomain, RdataType, Unknown, UnknownReason
+from checks.dns import DnsOutcome, RdataType, Unknown, UnknownReason
 from checks.spf import SpfNode, SpfOutcome, SpfPolicy, SpfResult, check_host, check_spf
 from checks.spf.macro import check_domain_spec
 from checks.status import CheckStatus
 
-Zone = Mapping[tuple[str, str], Sequence[str] | UnknownReason]
-
-
-class FakeDns:
-    """Answers from {(name, TYPE): records or an UnknownReason}; names with no entry of any
-    type are NXDOMAIN, others NODATA. Counts queries."""
-
-    def __init__(self, zone: Zone) -> None:
-        self.zone = {(n.lower(), t): v for (n, t), v in zone.items()}
-        self.queries: list[tuple[str, str]] = []
-
-    async def query(
-        self, name: str, rdtype: RdataType, *, rate_key: str | None = None
-    ) -> DnsOutcome:
-        name = name.lower().rstrip(".")
-        self.queries.append((name, rdtype.name))
-        value = self.zone.get((name, rdtype.name))
-        if isinstance(value, UnknownReason):
-            return Unknown(name, value)
-        if value:
-            return Answer(name, rdtype, tuple(value), 300)
-        if any(n == name for n, _ in self.zone):
-            return NoData(name, rdtype)
-        return NxDomain(name)
+from .fakedns import FakeDns, Zone
 
 
 def _txt(name: str, record: str) -> dict[tuple[str, str], Sequence[str] | UnknownReason]:
