@@ -204,3 +204,13 @@ def test_config_needs_a_key_and_hides_it() -> None:
     with pytest.raises(WebhookConfigError):
         MailgunWebhookConfig(signing_key="")
     assert KEY not in repr(CONFIG)
+
+
+def test_a_forgotten_token_is_accepted_again() -> None:
+    from monitor.ingest.webhooks.replay import TokenCache
+
+    cache = TokenCache()
+    assert cache.remember("t" * 50, until=100.0, now=0.0)
+    assert not cache.remember("t" * 50, until=100.0, now=1.0)
+    cache.forget("t" * 50)
+    assert cache.remember("t" * 50, until=100.0, now=2.0)

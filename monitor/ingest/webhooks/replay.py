@@ -47,6 +47,10 @@ class TokenCache:
             self._tokens.popitem(last=False)
         return True
 
+    def forget(self, token: str) -> None:
+        """Drop a token whose payload could not be stored, so the provider's retry is accepted."""
+        self._tokens.pop(token, None)
+
     def _expire(self, now: float) -> None:
         # Insertion order is close to expiry order (one window for all); stop at the first live one.
         while self._tokens:

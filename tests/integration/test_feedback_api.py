@@ -1,0 +1,311 @@
+"""POST /api/v1/feedback/arf on a real aiohttp server on 127.0.0.1 over a real SQLite store.
+
+A report is acknowledged (202) only once committed, and counted once however often it
+is re-sent; every refusal (credentials, media type, non-ARF, malformed, too large) leaves
+every table empty. Row counts are read back from the database file itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from aiohttp import ClientSession
+from aiohttp.test_utils import TestServer
+
+from monitor.config import Config, HttpConfig
+from monitor.http.app import HttpDeps, build_app
+from monitor.privacy import Pseudonymizer
+from monitor.store import open_store
+from monitor.store.store import SqlStore
+
+TOKEN = "ingest-token-for-tests"
+NOW = dt.datetime(2026, 11, 28, 12, tzinfo=dt.UTC)
+RECIPIENT = "victim@gmail.com"
+TABLES = (
+    "feedback_reports",
+    "report_recipients",
+    "events",
+    "event_keys",
+    "counters",
+    "suppressions",
+)
+
+StartServer = Callable[[Config], Awaitable[str]]
+
+
+def arf_report(
+    *, campaign: str = "spring-sale", feedback_type: str = "abuse", message_id: str = "m-1"
+) -> bytes:
+    """An RFC 5965 report (after RFC 5965 appendix B.1) about one original message."""
+    lines = [
+        "From: <fbl@mailbox.example>",
+        "Date: Fri, 27 Nov 2026 17:40:36 +0000",
+        "Subject: FW: Spring sale",
+        "To: <fbl-reports@sender.example>",
+        "MIME-Version: 1.0",
+        'Content-Type: multipart/report; report-type=feedback-report; boundary="b1"',
+        "",
+        "--b1",
+        'Content-Type: text/plain; charset="US-ASCII"',
+        "",
+        "This is an email abuse report.",
+        "",
+        "--b1",
+        "Content-Type: message/feedback-report",
+        "",
+        f"Feedback-Type: {feedback_type}",
+        "User-Agent: SomeGenerator/1.0",
+        "Version: 1",
+        "Original-Mail-From: <news@sender.example>",
+        f"Original-Rcpt-To: <{RECIPIENT}>",
+        "Arrival-Date: Fri, 27 Nov 2026 14:00:00 +0000",
+        "Reporting-MTA: dns; mx.mailbox.example",
+        "Source-IP: 192.0.2.1",
+        "",
+        "--b1",
+        "Content-Type: message/rfc822",
+        "",
+        "From: <news@sender.example>",
+        f"To: <{RECIPIENT}>",
+        "Subject: Spring sale",
+        f"Message-ID: <{message_id}@sender.example>",
+        f"X-Campaign-ID: {campaign}",
+        "Date: Fri, 27 Nov 2026 13:59:00 +0000",
+        "",
+        "Buy now.",
+        "--b1--",
+        "",
+    ]
+    return "\r\n".join(lines).encode()
+
+
+PLAIN_MESSAGE = (
+    f"From: <news@sender.example>\r\nTo: <{RECIPIENT}>\r\nSubject: hi\r\n\r\nHello.\r\n"
+).encode()
+DELIVERY_STATUS = (
+    "From: MAILER-DAEMON@mx.example\r\n"
+    f"To: <{RECIPIENT}>\r\n"
+    "MIME-Version: 1.0\r\n"
+    'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+    "--b\r\nContent-Type: text/plain\r\n\r\nUndeliverable.\r\n"
+    "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example\r\n\r\n"
+    f"Final-Recipient: rfc822; {RECIPIENT}\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
+    "--b--\r\n"
+).encode()
+NO_BOUNDARY = (
+    b"From: <fbl@mailbox.example>\r\nMIME-Version: 1.0\r\n"
+    b"Content-Type: multipart/report; report-type=feedback-report\r\n\r\nbody\r\n"
+)
+
+
+def table_counts(db: Path) -> dict[str, int]:
+    """Rows per table, read from the database file (WAL readers see committed rows)."""
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+
+
+EMPTY = dict.fromkeys(TABLES, 0)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "delivermon.db"
+
+
+@pytest.fixture
+async def store(db: Path) -> AsyncIterator[SqlStore]:
+    opened = await open_store(f"sqlite:///{db}")
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def start_server(store: SqlStore) -> AsyncIterator[StartServer]:
+    servers: list[TestServer] = []
+
+    async def start(config: Config) -> str:
+        deps = HttpDeps(
+            config=config, store=store, pseudonymizer=Pseudonymizer(b"k" * 32), clock=lambda: NOW
+        )
+        server = TestServer(build_app(deps), host="127.0.0.1")
+        await server.start_server()
+        servers.append(server)
+        return str(server.make_url("")).rstrip("/")
+
+    yield start
+    for server in servers:
+        await server.close()
+
+
+@pytest.fixture
+async def base_url(start_server: StartServer) -> str:
+    return await start_server(Config(http=HttpConfig(ingest_token=TOKEN, max_body_bytes=64 * 1024)))
+
+
+async def post_arf(
+    base_url: str,
+    body: bytes,
+    *,
+    token: str | None = TOKEN,
+    content_type: str = "message/rfc822",
+) -> tuple[int, dict[str, object]]:
+    headers = {"Content-Type": content_type}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    async with (
+        ClientSession() as session,
+        session.post(f"{base_url}/api/v1/feedback/arf", data=body, headers=headers) as response,
+    ):
+        assert response.content_type == "application/json"
+        return response.status, await response.json()
+
+
+# --- accepted ---------------------------------------------------------------------------
+
+
+async def test_report_is_committed_then_acknowledged_with_id_campaign_and_type(
+    base_url: str, store: SqlStore, db: Path
+) -> None:
+    status, body = await post_arf(base_url, arf_report())
+    assert status == 202
+    assert set(body) == {"id", "campaign", "feedback_type", "duplicate"}
+    assert (body["campaign"], body["feedback_type"], body["duplicate"]) == (
+        "spring-sale",
+        "abuse",
+        False,
+    )
+    assert re.fullmatch(r"[0-9a-f]{32}", str(body["id"]))
+    rows = await store.counts(campaign="spring-sale")
+    assert sum(r.totals.complaints for r in rows) == 1
+    assert {r.provider for r in rows} == {"google"}
+    assert table_counts(db)["feedback_reports"] == 1
+
+
+async def test_resent_report_is_a_duplicate_counted_once(
+    base_url: str, store: SqlStore, db: Path
+) -> None:
+    _, first = await post_arf(base_url, arf_report())
+    status, again = await post_arf(base_url, arf_report())
+    assert status == 202
+    assert again == {**first, "duplicate": True}
+    assert sum(r.totals.complaints for r in await store.counts()) == 1
+    assert table_counts(db)["feedback_reports"] == 1
+
+
+async def test_not_spam_report_is_stored_but_is_no_complaint(
+    base_url: str, store: SqlStore, db: Path
+) -> None:
+    status, body = await post_arf(base_url, arf_report(feedback_type="not-spam"))
+    assert (status, body["feedback_type"]) == (202, "not-spam")
+    assert sum(r.totals.complaints for r in await store.counts()) == 0
+    assert table_counts(db)["feedback_reports"] == 1
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["message/rfc822", "text/plain; charset=us-ascii", "application/octet-stream"],
+)
+async def test_accepted_media_types(base_url: str, content_type: str) -> None:
+    status, _ = await post_arf(base_url, arf_report(), content_type=content_type)
+    assert status == 202
+
+
+async def test_every_corpus_report_is_stored_then_recognised_as_duplicate(
+    corpus_dir: Path, base_url: str, db: Path
+) -> None:
+    files = sorted((corpus_dir / "arf").glob("*.eml"))
+    first = [await post_arf(base_url, p.read_bytes()) for p in files]
+    again = [await post_arf(base_url, p.read_bytes()) for p in files]
+    assert [(s, b["duplicate"]) for s, b in first] == [(202, False)] * len(files)
+    assert [(s, b["duplicate"]) for s, b in again] == [(202, True)] * len(files)
+    assert [b["id"] for _, b in again] == [b["id"] for _, b in first]
+    assert table_counts(db)["feedback_reports"] == len(files)
+
+
+# --- refused: nothing stored --------------------------------------------------------------
+
+
+async def test_missing_token_is_401_and_wrong_token_403_storing_nothing(
+    base_url: str, db: Path
+) -> None:
+    status, body = await post_arf(base_url, arf_report(), token=None)
+    assert (status, body) == (401, {"error": "missing bearer token"})
+    status, body = await post_arf(base_url, arf_report(), token="wrong")
+    assert (status, body) == (403, {"error": "invalid token"})
+    assert table_counts(db) == EMPTY
+
+
+async def test_unconfigured_ingest_token_refuses_everything(
+    start_server: StartServer, db: Path
+) -> None:
+    base_url = await start_server(Config())
+    status, _ = await post_arf(base_url, arf_report(), token="anything")
+    assert status == 403
+    assert table_counts(db) == EMPTY
+
+
+async def test_other_media_type_is_415(base_url: str, db: Path) -> None:
+    status, body = await post_arf(base_url, arf_report(), content_type="application/json")
+    assert status == 415
+    assert "error" in body
+    assert table_counts(db) == EMPTY
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        pytest.param(PLAIN_MESSAGE, "not_multipart_report", id="plain-message"),
+        pytest.param(DELIVERY_STATUS, "delivery_status_notification", id="bounce"),
+    ],
+)
+async def test_non_arf_mail_is_422_with_reason(
+    base_url: str, db: Path, raw: bytes, reason: str
+) -> None:
+    status, body = await post_arf(base_url, raw)
+    assert (status, body["reason"]) == (422, reason)
+    assert isinstance(body["error"], str)
+    assert table_counts(db) == EMPTY
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        pytest.param(b"", "empty", id="empty"),
+        pytest.param(b"\r\n \r\n", "empty", id="blank"),
+        pytest.param(NO_BOUNDARY, "missing_boundary", id="no-boundary"),
+    ],
+)
+async def test_malformed_report_is_400_with_reason(
+    base_url: str, db: Path, raw: bytes, reason: str
+) -> None:
+    status, body = await post_arf(base_url, raw)
+    assert (status, body["reason"]) == (400, reason)
+    assert table_counts(db) == EMPTY
+
+
+async def test_body_over_max_body_bytes_is_413_as_json(base_url: str, db: Path) -> None:
+    huge = arf_report() + b"x" * (65 * 1024)
+    status, body = await post_arf(base_url, huge)
+    assert (status, body) == (413, {"error": "request body too large"})
+    assert table_counts(db) == EMPTY
+
+
+async def test_refusal_is_logged_at_warning_with_the_reason_and_no_address(
+    base_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    status, body = await post_arf(base_url, PLAIN_MESSAGE)
+    assert status == 422
+    refusals = [r for r in caplog.records if r.name == "monitor.http.feedback_api"]
+    assert [(r.levelno, "not_multipart_report" in r.getMessage()) for r in refusals] == [
+        (logging.WARNING, True)
+    ]
+    assert RECIPIENT not in caplog.text
+    assert RECIPIENT not in str(body)

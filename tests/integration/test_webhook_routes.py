@@ -1,0 +1,880 @@
+"""POST /api/v1/webhooks/{ses,sendgrid,mailgun,postmark} on a real server on 127.0.0.1.
+
+Payloads are signed for real with keys generated at test time (an RSA key and
+self-signed certificate pinned as the SNS signing certificate, an ECDSA P-256 key for
+SendGrid, an HMAC key for Mailgun); accepted events are read back from a real SQLite
+store, and every refusal leaves every table empty.
+
+The real SNS host cannot be reached from tests, so the one stand-in is for that network
+hop: the checked SubscribeURL is fetched, by the production GET (no redirects, a
+timeout), from a local aiohttp server on 127.0.0.1 instead of sns.<region>.amazonaws.com.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import parse_qs, quote, urlsplit
+
+import pytest
+from aiohttp import ClientSession, web
+from aiohttp.test_utils import TestServer
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.x509.oid import NameOID
+
+from monitor.config import (
+    Config,
+    HttpConfig,
+    MailgunWebhookConfig,
+    PostmarkWebhookConfig,
+    SendgridWebhookConfig,
+    SesWebhookConfig,
+    WebhooksConfig,
+)
+from monitor.errors import ConfigError
+from monitor.http import feedback_api
+from monitor.http.app import HttpDeps, build_app
+from monitor.http.feedback_api import KEY_CONFIRMER, confirm_subscription
+from monitor.privacy import Pseudonymizer
+from monitor.store import open_store
+from monitor.store.store import SqlStore
+
+NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
+TABLES = ("feedback_reports", "events", "event_keys", "counters", "suppressions")
+EMPTY = dict.fromkeys(TABLES, 0)
+
+REGION = "us-east-1"
+TOPIC = f"arn:aws:sns:{REGION}:123456789012:ses-feedback"
+SNS_HOST = f"sns.{REGION}.amazonaws.com"
+CERT_NAME = "SimpleNotificationService-0123456789abcdef0123456789abcdef.pem"
+CERT_URL = f"https://{SNS_HOST}/{CERT_NAME}"
+SNS_TOKEN = "2336412f37fb687f5d51e6e2425f004aed"
+SUBSCRIBE_URL = f"https://{SNS_HOST}/?Action=ConfirmSubscription&TopicArn={TOPIC}&Token={SNS_TOKEN}"
+NOTIFICATION_FIELDS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
+CONFIRMATION_FIELDS = (
+    "Message",
+    "MessageId",
+    "SubscribeURL",
+    "Timestamp",
+    "Token",
+    "TopicArn",
+    "Type",
+)
+CORPUS_TOPIC = "arn:aws:sns:eu-west-1:111111111111:example-topic"
+CORPUS_CERT_NAME = "SimpleNotificationService-a86cb10b4e1f29c941702d737128f7b6.pem"
+
+MAILGUN_KEY = secrets.token_hex(16)
+MAILGUN_KEY_ENV = "DELIVERMON_TEST_MAILGUN_SIGNING_KEY"
+POSTMARK_USER = "postmark"
+POSTMARK_PASSWORD = secrets.token_urlsafe(16)
+ADDRESSES = ("bounced@gmail.com", "other@yahoo.co.uk", "someone@outlook.com")
+
+
+def table_counts(db: Path) -> dict[str, int]:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+
+
+# --- keys made at test time ---------------------------------------------------------------
+
+
+def make_rsa_signer() -> tuple[rsa.RSAPrivateKey, bytes]:
+    """An RSA key and a self-signed certificate standing in for SNS's signing certificate."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.test.invalid")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - dt.timedelta(days=1))
+        .not_valid_after(NOW + dt.timedelta(days=365))
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert.public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.fixture(scope="module")
+def sns_signer() -> tuple[rsa.RSAPrivateKey, bytes]:
+    return make_rsa_signer()
+
+
+@pytest.fixture(scope="module")
+def sendgrid_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def sns_sign(
+    message: dict[str, Any],
+    key: rsa.RSAPrivateKey,
+    *,
+    version: str = "2",
+    cert_url: str = CERT_URL,
+) -> bytes:
+    """The SNS POST body: the message with its string-to-sign signed (v1 SHA1, v2 SHA256)."""
+    signed = {"SignatureVersion": version, "SigningCertURL": cert_url, **message}
+    names = NOTIFICATION_FIELDS if signed["Type"] == "Notification" else CONFIRMATION_FIELDS
+    text = "".join(f"{n}\n{signed[n]}\n" for n in names if n in signed)
+    algorithm = hashes.SHA1() if version == "1" else hashes.SHA256()  # SNS v1 is SHA1
+    signature = key.sign(text.encode(), padding.PKCS1v15(), algorithm)
+    return json.dumps({**signed, "Signature": base64.b64encode(signature).decode()}).encode()
+
+
+def ses_bounce(*recipients: str, feedback_id: str = "0100-feedback-1") -> dict[str, Any]:
+    return {
+        "notificationType": "Bounce",
+        "bounce": {
+            "bounceType": "Permanent",
+            "bounceSubType": "General",
+            "bouncedRecipients": [{"emailAddress": r, "status": "5.1.1"} for r in recipients],
+            "timestamp": "2026-11-20T10:00:00.000Z",
+            "feedbackId": feedback_id,
+        },
+        "mail": {
+            "timestamp": "2026-11-20T09:59:58.000Z",
+            "messageId": "0100-mail-1",
+            "headers": [{"name": "X-Campaign-ID", "value": "spring-sale"}],
+        },
+    }
+
+
+def ses_complaint(**fields: Any) -> dict[str, Any]:
+    return {
+        "notificationType": "Complaint",
+        "complaint": {
+            "complainedRecipients": [{"emailAddress": ADDRESSES[2]}],
+            "timestamp": "2026-11-20T11:00:00.000Z",
+            "feedbackId": "0100-feedback-2",
+            "complaintFeedbackType": "abuse",
+            **fields,
+        },
+        "mail": {"timestamp": "2026-11-20T09:59:58.000Z", "messageId": "0100-mail-2"},
+    }
+
+
+def sns_notification(payload: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    return {
+        "Type": "Notification",
+        "MessageId": "95df01b4-ee98-5cb9-9903-4c221d41eb5e",
+        "TopicArn": TOPIC,
+        "Subject": "Amazon SES Email Event Notification",
+        "Message": json.dumps(payload),
+        "Timestamp": "2026-11-20T10:00:01.000Z",
+        **overrides,
+    }
+
+
+def sns_subscription(**overrides: Any) -> dict[str, Any]:
+    return {
+        "Type": "SubscriptionConfirmation",
+        "MessageId": "165545c9-2a5c-472c-8df2-7ff2be2b3b1b",
+        "Token": SNS_TOKEN,
+        "TopicArn": TOPIC,
+        "Message": "You have chosen to subscribe to the topic.",
+        "SubscribeURL": SUBSCRIBE_URL,
+        "Timestamp": "2026-11-20T10:00:01.000Z",
+        **overrides,
+    }
+
+
+def sendgrid_event(name: str, email: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "email": email,
+        "timestamp": int(NOW.timestamp()) - 60,
+        "event": name,
+        "sg_event_id": f"sg-{name}-{email}",
+        "campaign": "spring-sale",
+        **fields,
+    }
+
+
+def sendgrid_headers(
+    key: ec.EllipticCurvePrivateKey, body: bytes, when: dt.datetime = NOW
+) -> dict[str, str]:
+    stamp = str(int(when.timestamp()))
+    signature = key.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+    return {
+        "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
+        "X-Twilio-Email-Event-Webhook-Timestamp": stamp,
+        "Content-Type": "application/json",
+    }
+
+
+def mailgun_body(
+    *,
+    key: str = MAILGUN_KEY,
+    when: dt.datetime = NOW,
+    token: str | None = None,
+    event_id: str = "mg-evt-1",
+    event: str = "complained",
+) -> bytes:
+    stamp = str(int(when.timestamp()))
+    token = token or secrets.token_hex(25)
+    digest = hmac.new(key.encode(), (stamp + token).encode(), hashlib.sha256).hexdigest()
+    return json.dumps(
+        {
+            "signature": {"timestamp": stamp, "token": token, "signature": digest},
+            "event-data": {
+                "id": event_id,
+                "timestamp": NOW.timestamp() - 60,
+                "event": event,
+                "recipient": ADDRESSES[2],
+                "user-variables": {"campaign": "spring-sale"},
+            },
+        }
+    ).encode()
+
+
+def postmark_complaint(**fields: Any) -> bytes:
+    record = {
+        "RecordType": "SpamComplaint",
+        "ID": 4323372036854775807,
+        "Type": "SpamComplaint",
+        "TypeCode": 100001,
+        "MessageID": "883953f4-6105-42a2-a16a-77a8eac79483",
+        "Email": ADDRESSES[0],
+        "BouncedAt": "2026-11-20T10:00:00.1234567Z",
+        "Metadata": {"campaign": "spring-sale"},
+        **fields,
+    }
+    return json.dumps(record).encode()
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+# --- the SNS stand-in ---------------------------------------------------------------------
+
+
+@dataclass
+class SnsStandIn:
+    """A local HTTP server answering confirmation GETs; records every request it gets."""
+
+    url: str = ""
+    status: int = 200
+    delay: float = 0.0
+    requests: list[str] = field(default_factory=list)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.requests.append(request.path_qs)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.status in (301, 302, 307):
+            raise web.HTTPFound("/followed-redirect")
+        return web.Response(status=self.status, text="<ConfirmSubscriptionResponse/>")
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[SnsStandIn]:
+    stand_in = SnsStandIn()
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", stand_in.handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    stand_in.url = str(server.make_url("")).rstrip("/")
+    yield stand_in
+    await server.close()
+
+
+# --- the app under test -------------------------------------------------------------------
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "delivermon.db"
+
+
+@pytest.fixture
+async def store(db: Path) -> AsyncIterator[SqlStore]:
+    opened = await open_store(f"sqlite:///{db}")
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+def webhooks(
+    tmp_path: Path,
+    sns_signer: tuple[rsa.RSAPrivateKey, bytes],
+    sendgrid_key: ec.EllipticCurvePrivateKey,
+    monkeypatch: pytest.MonkeyPatch,
+) -> WebhooksConfig:
+    """All four providers configured, as an operator would: files, base64 key, env secret."""
+    cert = tmp_path / CERT_NAME
+    cert.write_bytes(sns_signer[1])
+    der = sendgrid_key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    monkeypatch.setenv(MAILGUN_KEY_ENV, MAILGUN_KEY)
+    return WebhooksConfig(
+        ses=SesWebhookConfig(topic_arns=[TOPIC], certificate_files=[str(cert)]),
+        sendgrid=SendgridWebhookConfig(verification_key=base64.b64encode(der).decode()),
+        mailgun=MailgunWebhookConfig(signing_key=f"env:{MAILGUN_KEY_ENV}"),
+        postmark=PostmarkWebhookConfig(username=POSTMARK_USER, password=POSTMARK_PASSWORD),
+    )
+
+
+class StartServer(Protocol):
+    def __call__(
+        self, webhooks: WebhooksConfig, *, max_body_bytes: int = ...
+    ) -> Awaitable[str]: ...
+
+
+@pytest.fixture
+async def start_server(store: SqlStore, standin: SnsStandIn) -> AsyncIterator[StartServer]:
+    servers: list[TestServer] = []
+
+    async def confirm_at_standin(url: str) -> int:
+        # sns.<region>.amazonaws.com is unreachable from tests: same path and query, local host.
+        parts = urlsplit(url)
+        assert parts.scheme == "https"
+        assert parts.netloc.startswith("sns.")
+        assert parts.netloc.endswith(".amazonaws.com")
+        return await confirm_subscription(f"{standin.url}{parts.path or '/'}?{parts.query}")
+
+    async def start(webhooks: WebhooksConfig, *, max_body_bytes: int = 10 * 1024 * 1024) -> str:
+        deps = HttpDeps(
+            config=Config(webhooks=webhooks, http=HttpConfig(max_body_bytes=max_body_bytes)),
+            store=store,
+            pseudonymizer=Pseudonymizer(b"k" * 32),
+            clock=lambda: NOW,
+        )
+        app = build_app(deps)
+        app[KEY_CONFIRMER] = confirm_at_standin
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        servers.append(server)
+        return str(server.make_url("")).rstrip("/")
+
+    yield start
+    for server in servers:
+        await server.close()
+
+
+@pytest.fixture
+async def base_url(start_server: StartServer, webhooks: WebhooksConfig) -> str:
+    return await start_server(webhooks)
+
+
+async def post(
+    base_url: str, provider: str, body: bytes, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
+    async with (
+        ClientSession() as session,
+        session.post(
+            f"{base_url}/api/v1/webhooks/{provider}", data=body, headers=headers or {}
+        ) as response,
+    ):
+        assert response.content_type == "application/json"
+        return response.status, await response.json()
+
+
+async def totals(store: SqlStore, campaign: str = "spring-sale") -> dict[str, int]:
+    rows = await store.counts(campaign=campaign)
+    return {
+        "delivered": sum(r.totals.delivered for r in rows),
+        "bounces_permanent": sum(r.totals.bounces_permanent for r in rows),
+        "complaints": sum(r.totals.complaints for r in rows),
+        "unsubscribes": sum(r.totals.unsubscribes for r in rows),
+    }
+
+
+def refusal(status: int, reason: str) -> tuple[int, str]:
+    return status, reason
+
+
+# --- not configured -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", ["ses", "sendgrid", "mailgun", "postmark"])
+async def test_provider_without_a_section_answers_404(
+    start_server: StartServer, provider: str, db: Path
+) -> None:
+    base_url = await start_server(WebhooksConfig())
+    status, body = await post(base_url, provider, b"{}")
+    assert (status, body) == (404, {"error": "webhook not configured"})
+    assert table_counts(db) == EMPTY
+
+
+@pytest.mark.parametrize(
+    ("hooks", "problem"),
+    [
+        pytest.param(
+            WebhooksConfig(sendgrid=SendgridWebhookConfig(verification_key="bm90IGEga2V5")),
+            "webhooks.sendgrid.verification_key",
+            id="sendgrid-bad-key",
+        ),
+        pytest.param(
+            WebhooksConfig(mailgun=MailgunWebhookConfig(signing_key="env:DELIVERMON_TEST_UNSET")),
+            "webhooks.mailgun.signing_key",
+            id="mailgun-unset-env",
+        ),
+        pytest.param(
+            WebhooksConfig(postmark=PostmarkWebhookConfig(username="u")),
+            "webhooks.postmark.password",
+            id="postmark-no-password",
+        ),
+        pytest.param(
+            WebhooksConfig(ses=SesWebhookConfig(certificate_files=["/nonexistent/cert.pem"])),
+            "webhooks.ses.certificate_files",
+            id="ses-missing-cert-file",
+        ),
+    ],
+)
+def test_unusable_webhook_settings_fail_at_build_time(
+    hooks: WebhooksConfig, problem: str, store: SqlStore
+) -> None:
+    deps = HttpDeps(
+        config=Config(webhooks=hooks),
+        store=store,
+        pseudonymizer=Pseudonymizer(b"k" * 32),
+        clock=lambda: NOW,
+    )
+    with pytest.raises(ConfigError) as caught:
+        build_app(deps)
+    assert [p.split(":")[0] for p in caught.value.problems] == [problem]
+
+
+# --- SES via SNS --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["1", "2"])
+async def test_ses_notification_is_verified_committed_and_counted_once(
+    base_url: str,
+    store: SqlStore,
+    sns_signer: tuple[rsa.RSAPrivateKey, bytes],
+    version: str,
+) -> None:
+    body = sns_sign(
+        sns_notification(ses_bounce(ADDRESSES[0], ADDRESSES[1])), sns_signer[0], version=version
+    )
+    assert await post(base_url, "ses", body) == (202, {"accepted": 2, "duplicates": 0})
+    assert (await totals(store))["bounces_permanent"] == 2
+    # SNS retries deliver the same notification again: recognised, counted once.
+    assert await post(base_url, "ses", body) == (202, {"accepted": 0, "duplicates": 2})
+    assert (await totals(store))["bounces_permanent"] == 2
+
+
+async def test_ses_suppression_list_complaint_is_acknowledged_but_not_counted(
+    base_url: str, store: SqlStore, sns_signer: tuple[rsa.RSAPrivateKey, bytes], db: Path
+) -> None:
+    message = sns_notification(ses_complaint(complaintSubType="OnAccountSuppressionList"))
+    status, body = await post(base_url, "ses", sns_sign(message, sns_signer[0]))
+    assert (status, body) == (202, {"accepted": 0, "duplicates": 0})
+    assert table_counts(db) == EMPTY
+
+
+def _tampered(body: bytes) -> bytes:
+    data = json.loads(body)
+    data["Message"] = data["Message"].replace("Permanent", "Transient")
+    return json.dumps(data).encode()
+
+
+@pytest.mark.parametrize(
+    ("make_body", "expected"),
+    [
+        pytest.param(
+            lambda key, other: _tampered(sns_sign(sns_notification(ses_bounce(ADDRESSES[0])), key)),
+            refusal(403, "bad_signature"),
+            id="tampered-body",
+        ),
+        pytest.param(
+            lambda key, other: sns_sign(sns_notification(ses_bounce(ADDRESSES[0])), other),
+            refusal(403, "bad_signature"),
+            id="wrong-key",
+        ),
+        pytest.param(
+            lambda key, other: sns_sign(
+                sns_notification(
+                    ses_bounce(ADDRESSES[0]),
+                    TopicArn=f"arn:aws:sns:{REGION}:999999999999:someone-else",
+                ),
+                key,
+            ),
+            refusal(403, "foreign_topic"),
+            id="foreign-topic",
+        ),
+        pytest.param(
+            lambda key, other: sns_sign(
+                sns_notification(ses_bounce(ADDRESSES[0])),
+                key,
+                cert_url=f"https://{SNS_HOST}.attacker.example/{CERT_NAME}",
+            ),
+            refusal(403, "untrusted_cert_url"),
+            id="non-aws-cert-url",
+        ),
+        pytest.param(
+            lambda key, other: sns_sign(
+                sns_notification(ses_bounce(ADDRESSES[0])),
+                key,
+                cert_url=f"https://{SNS_HOST}/SimpleNotificationService-unpinned.pem",
+            ),
+            refusal(403, "unknown_certificate"),
+            id="unpinned-cert",
+        ),
+        pytest.param(
+            lambda key, other: json.dumps(sns_notification(ses_bounce(ADDRESSES[0]))).encode(),
+            refusal(403, "unsigned"),
+            id="unsigned",
+        ),
+        pytest.param(lambda key, other: b"{not json", refusal(400, "malformed"), id="not-json"),
+    ],
+)
+async def test_ses_refusals_store_nothing(
+    base_url: str,
+    db: Path,
+    sns_signer: tuple[rsa.RSAPrivateKey, bytes],
+    make_body: Callable[[rsa.RSAPrivateKey, rsa.RSAPrivateKey], bytes],
+    expected: tuple[int, str],
+    standin: SnsStandIn,
+) -> None:
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    status, body = await post(base_url, "ses", make_body(sns_signer[0], other))
+    assert (status, body["reason"]) == expected
+    assert isinstance(body["error"], str)
+    assert table_counts(db) == EMPTY
+    assert standin.requests == []
+
+
+async def test_ses_subscription_is_confirmed_after_verification(
+    base_url: str, sns_signer: tuple[rsa.RSAPrivateKey, bytes], standin: SnsStandIn, db: Path
+) -> None:
+    status, body = await post(base_url, "ses", sns_sign(sns_subscription(), sns_signer[0]))
+    assert (status, body) == (202, {"confirmed": True})
+    (request,) = standin.requests
+    query = parse_qs(urlsplit(request).query)
+    assert query == {"Action": ["ConfirmSubscription"], "TopicArn": [TOPIC], "Token": [SNS_TOKEN]}
+    assert table_counts(db) == EMPTY
+
+
+@pytest.mark.parametrize(
+    "subscribe_url",
+    [
+        pytest.param(
+            f"https://attacker.example/?Action=ConfirmSubscription&TopicArn={TOPIC}&Token=t",
+            id="other-host",
+        ),
+        pytest.param("STANDIN", id="the-local-server-itself"),
+        pytest.param(
+            f"https://{SNS_HOST}/?Action=Unsubscribe&TopicArn={TOPIC}&Token=t", id="other-action"
+        ),
+        pytest.param(
+            f"https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription"
+            f"&TopicArn={TOPIC}&Token=t",
+            id="other-region",
+        ),
+    ],
+)
+async def test_unsafe_subscribe_url_is_refused_and_never_fetched(
+    base_url: str,
+    sns_signer: tuple[rsa.RSAPrivateKey, bytes],
+    standin: SnsStandIn,
+    subscribe_url: str,
+) -> None:
+    if subscribe_url == "STANDIN":
+        subscribe_url = f"{standin.url}/?Action=ConfirmSubscription&TopicArn={quote(TOPIC)}&Token=t"
+    message = sns_subscription(SubscribeURL=subscribe_url)
+    status, body = await post(base_url, "ses", sns_sign(message, sns_signer[0]))
+    assert (status, body["reason"]) == (403, "untrusted_subscribe_url")
+    assert standin.requests == []
+
+
+async def test_confirmation_redirect_is_not_followed(
+    base_url: str, sns_signer: tuple[rsa.RSAPrivateKey, bytes], standin: SnsStandIn
+) -> None:
+    standin.status = 302
+    status, body = await post(base_url, "ses", sns_sign(sns_subscription(), sns_signer[0]))
+    assert (status, body["upstream_status"]) == (502, 302)
+    assert len(standin.requests) == 1
+    assert "/followed-redirect" not in standin.requests
+
+
+async def test_confirmation_error_status_is_502(
+    base_url: str, sns_signer: tuple[rsa.RSAPrivateKey, bytes], standin: SnsStandIn
+) -> None:
+    standin.status = 500
+    status, body = await post(base_url, "ses", sns_sign(sns_subscription(), sns_signer[0]))
+    assert (status, body["upstream_status"]) == (502, 500)
+
+
+async def test_confirmation_timeout_is_502(
+    base_url: str,
+    sns_signer: tuple[rsa.RSAPrivateKey, bytes],
+    standin: SnsStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(feedback_api, "CONFIRM_TIMEOUT_SECONDS", 0.1)  # 5 s in production
+    standin.delay = 1.0
+    status, body = await post(base_url, "ses", sns_sign(sns_subscription(), sns_signer[0]))
+    assert status == 502
+    assert "upstream_status" not in body
+    assert len(standin.requests) == 1
+
+
+async def test_corpus_signed_confirmation_is_confirmed_with_its_pinned_certificate(
+    corpus_dir: Path, start_server: StartServer, standin: SnsStandIn, tmp_path: Path
+) -> None:
+    sns = corpus_dir / "webhooks" / "sns"
+    (pem,) = sns.glob("test-signing-certificate*.pem")
+    (message,) = sns.glob("sns-subscription-confirmation-valid-signature*.json")
+    pinned = tmp_path / CORPUS_CERT_NAME  # named as its SigningCertURL names it
+    pinned.write_bytes(pem.read_bytes())
+    base_url = await start_server(
+        WebhooksConfig(
+            ses=SesWebhookConfig(topic_arns=[CORPUS_TOPIC], certificate_files=[str(pinned)])
+        )
+    )
+    assert await post(base_url, "ses", message.read_bytes()) == (202, {"confirmed": True})
+    (request,) = standin.requests
+    assert parse_qs(urlsplit(request).query)["TopicArn"] == [CORPUS_TOPIC]
+
+
+# --- SendGrid -----------------------------------------------------------------------------
+
+
+async def test_sendgrid_batch_is_verified_committed_and_counted_once(
+    base_url: str, store: SqlStore, sendgrid_key: ec.EllipticCurvePrivateKey
+) -> None:
+    body = json.dumps(
+        [
+            sendgrid_event("spamreport", ADDRESSES[0]),
+            sendgrid_event("delivered", ADDRESSES[1]),
+            sendgrid_event("bounce", ADDRESSES[2], type="bounce"),
+            sendgrid_event("unsubscribe", ADDRESSES[1]),
+            sendgrid_event("processed", ADDRESSES[0]),  # not counted
+        ]
+    ).encode()
+    headers = sendgrid_headers(sendgrid_key, body)
+    assert await post(base_url, "sendgrid", body, headers) == (
+        202,
+        {"accepted": 4, "duplicates": 0},
+    )
+    expected = {"delivered": 1, "bounces_permanent": 1, "complaints": 1, "unsubscribes": 1}
+    assert await totals(store) == expected
+    assert await post(base_url, "sendgrid", body, headers) == (
+        202,
+        {"accepted": 0, "duplicates": 4},
+    )
+    assert await totals(store) == expected
+
+
+def _sendgrid_body() -> bytes:
+    return json.dumps([sendgrid_event("spamreport", ADDRESSES[0])]).encode()
+
+
+@pytest.mark.parametrize(
+    ("make_request", "expected"),
+    [
+        pytest.param(
+            lambda key, other: (
+                _sendgrid_body().replace(b"spamreport", b"delivered"),
+                sendgrid_headers(key, _sendgrid_body()),
+            ),
+            refusal(403, "bad_signature"),
+            id="tampered-body",
+        ),
+        pytest.param(
+            lambda key, other: (_sendgrid_body(), sendgrid_headers(other, _sendgrid_body())),
+            refusal(403, "bad_signature"),
+            id="wrong-key",
+        ),
+        pytest.param(
+            lambda key, other: (
+                _sendgrid_body(),
+                sendgrid_headers(key, _sendgrid_body(), NOW - dt.timedelta(hours=1)),
+            ),
+            refusal(403, "stale_timestamp"),
+            id="stale-timestamp",
+        ),
+        pytest.param(
+            lambda key, other: (_sendgrid_body(), {"Content-Type": "application/json"}),
+            refusal(403, "unsigned"),
+            id="unsigned",
+        ),
+        pytest.param(
+            lambda key, other: (b'{"not": "a list"}', sendgrid_headers(key, b'{"not": "a list"}')),
+            refusal(400, "malformed"),
+            id="signed-but-malformed",
+        ),
+    ],
+)
+async def test_sendgrid_refusals_store_nothing(
+    base_url: str,
+    db: Path,
+    sendgrid_key: ec.EllipticCurvePrivateKey,
+    make_request: Callable[
+        [ec.EllipticCurvePrivateKey, ec.EllipticCurvePrivateKey], tuple[bytes, dict[str, str]]
+    ],
+    expected: tuple[int, str],
+) -> None:
+    body, headers = make_request(sendgrid_key, ec.generate_private_key(ec.SECP256R1()))
+    status, answer = await post(base_url, "sendgrid", body, headers)
+    assert (status, answer["reason"]) == expected
+    assert table_counts(db) == EMPTY
+
+
+# --- Mailgun ------------------------------------------------------------------------------
+
+
+async def test_mailgun_event_is_verified_committed_and_counted_once(
+    base_url: str, store: SqlStore
+) -> None:
+    assert await post(base_url, "mailgun", mailgun_body()) == (
+        202,
+        {"accepted": 1, "duplicates": 0},
+    )
+    # Mailgun re-sends the same event (same id) with a fresh token: counted once.
+    assert await post(base_url, "mailgun", mailgun_body()) == (
+        202,
+        {"accepted": 0, "duplicates": 1},
+    )
+    assert (await totals(store))["complaints"] == 1
+
+
+async def test_mailgun_replayed_token_is_refused(base_url: str, store: SqlStore) -> None:
+    token = secrets.token_hex(25)
+    first = mailgun_body(token=token, event_id="mg-1")
+    assert (await post(base_url, "mailgun", first))[0] == 202
+    # The HMAC covers only timestamp + token: the same signature on another event is a replay.
+    replay = mailgun_body(token=token, event_id="mg-2", event="unsubscribed")
+    status, body = await post(base_url, "mailgun", replay)
+    assert (status, body["reason"]) == (403, "replayed")
+    assert await totals(store) == {
+        "delivered": 0,
+        "bounces_permanent": 0,
+        "complaints": 1,
+        "unsubscribes": 0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        pytest.param(
+            mailgun_body(key=secrets.token_hex(16)), refusal(403, "bad_signature"), id="wrong-key"
+        ),
+        pytest.param(
+            mailgun_body(when=NOW - dt.timedelta(hours=1)),
+            refusal(403, "stale_timestamp"),
+            id="stale-timestamp",
+        ),
+        pytest.param(
+            json.dumps({"event-data": {"event": "complained"}}).encode(),
+            refusal(403, "unsigned"),
+            id="unsigned",
+        ),
+        pytest.param(b"[]", refusal(400, "malformed"), id="not-an-object"),
+    ],
+)
+async def test_mailgun_refusals_store_nothing(
+    base_url: str, db: Path, body: bytes, expected: tuple[int, str]
+) -> None:
+    status, answer = await post(base_url, "mailgun", body)
+    assert (status, answer["reason"]) == expected
+    assert table_counts(db) == EMPTY
+
+
+# --- Postmark -----------------------------------------------------------------------------
+
+
+async def test_postmark_record_is_committed_and_counted_once(
+    base_url: str, store: SqlStore
+) -> None:
+    headers = {"Authorization": basic(POSTMARK_USER, POSTMARK_PASSWORD)}
+    body = postmark_complaint()
+    assert await post(base_url, "postmark", body, headers) == (
+        202,
+        {"accepted": 1, "duplicates": 0},
+    )
+    assert await post(base_url, "postmark", body, headers) == (
+        202,
+        {"accepted": 0, "duplicates": 1},
+    )
+    assert (await totals(store))["complaints"] == 1
+
+
+async def test_postmark_missing_credentials_is_401_with_challenge(base_url: str, db: Path) -> None:
+    async with (
+        ClientSession() as session,
+        session.post(f"{base_url}/api/v1/webhooks/postmark", data=postmark_complaint()) as resp,
+    ):
+        assert resp.status == 401
+        assert resp.headers["WWW-Authenticate"].startswith("Basic ")
+        assert (await resp.json())["reason"] == "missing_credentials"
+    assert table_counts(db) == EMPTY
+
+
+@pytest.mark.parametrize(
+    ("authorization", "expected"),
+    [
+        pytest.param(
+            basic(POSTMARK_USER, "wrong"), refusal(403, "wrong_credentials"), id="wrong-password"
+        ),
+        pytest.param(
+            basic("intruder", POSTMARK_PASSWORD), refusal(403, "wrong_credentials"), id="wrong-user"
+        ),
+        pytest.param("Bearer x", refusal(401, "missing_credentials"), id="not-basic"),
+    ],
+)
+async def test_postmark_wrong_credentials_store_nothing(
+    base_url: str, db: Path, authorization: str, expected: tuple[int, str]
+) -> None:
+    headers = {"Authorization": authorization}
+    status, body = await post(base_url, "postmark", postmark_complaint(), headers)
+    assert (status, body["reason"]) == expected
+    assert table_counts(db) == EMPTY
+
+
+async def test_postmark_malformed_record_is_400(base_url: str, db: Path) -> None:
+    headers = {"Authorization": basic(POSTMARK_USER, POSTMARK_PASSWORD)}
+    status, body = await post(base_url, "postmark", postmark_complaint(Email="nobody"), headers)
+    assert (status, body["reason"]) == (400, "malformed")
+    assert table_counts(db) == EMPTY
+
+
+async def test_body_over_max_body_bytes_is_413(
+    start_server: StartServer, webhooks: WebhooksConfig, db: Path
+) -> None:
+    base_url = await start_server(webhooks, max_body_bytes=64 * 1024)
+    headers = {"Authorization": basic(POSTMARK_USER, POSTMARK_PASSWORD)}
+    huge = postmark_complaint(Padding="x" * (65 * 1024))
+    status, body = await post(base_url, "postmark", huge, headers)
+    assert (status, body) == (413, {"error": "request body too large"})
+    assert table_counts(db) == EMPTY
+
+
+# --- logging ------------------------------------------------------------------------------
+
+
+async def test_refusals_are_logged_at_warning_with_reason_only(
+    base_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    headers = {"Authorization": basic(POSTMARK_USER, "wrong")}
+    assert (await post(base_url, "postmark", postmark_complaint(), headers))[0] == 403
+    assert (await post(base_url, "mailgun", mailgun_body(key="k" * 32)))[0] == 403
+    logged = [
+        (r.levelno, r.getMessage()) for r in caplog.records if r.name == "monitor.http.feedback_api"
+    ]
+    assert logged == [
+        (logging.WARNING, "postmark webhook refused: wrong_credentials"),
+        (logging.WARNING, "mailgun webhook refused: bad_signature"),
+    ]
+    for address in ADDRESSES:
+        assert address not in caplog.text
+    assert POSTMARK_PASSWORD not in caplog.text
