@@ -8,8 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from monitor.errors import ConfigError
 from monitor.events import Event, EventType, Source
-from monitor.privacy import PrivacyError, Pseudonymizer, load_or_create_key, normalise_address
+from monitor.privacy import (
+    PrivacyError,
+    Pseudonymizer,
+    load_or_create_key,
+    normalise_address,
+    pseudonymizer_for,
+)
 
 KEY = b"k" * 32
 
@@ -83,3 +90,28 @@ def test_events_need_aware_times_and_positive_counts() -> None:
         Event(EventType.SENT, "c", dt.datetime(2026, 1, 1), Source.API)
     with pytest.raises(ValueError, match="count"):
         Event(EventType.SENT, "c", dt.datetime(2026, 1, 1, tzinfo=dt.UTC), Source.API, count=0)
+
+
+def test_one_resolver_gives_every_part_the_same_pseudonyms(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'data' / 'delivermon.db'}"
+    first = pseudonymizer_for(url, None)
+    second = pseudonymizer_for(url, None)  # the key file created by the first call
+    assert first.pseudonym("alice@example.com") == second.pseudonym("alice@example.com")
+    assert stat.S_IMODE((tmp_path / "data" / "pseudonym.key").stat().st_mode) == 0o600
+
+
+def test_an_unset_key_variable_is_an_error_not_a_fallback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DELIVERMON_TEST_UNSET_KEY", raising=False)
+    with pytest.raises(ConfigError, match="DELIVERMON_TEST_UNSET_KEY"):
+        pseudonymizer_for(f"sqlite:///{tmp_path / 'd.db'}", "env:DELIVERMON_TEST_UNSET_KEY")
+    assert not (tmp_path / "pseudonym.key").exists()
+
+
+def test_postgresql_needs_a_configured_key() -> None:
+    with pytest.raises(ConfigError, match="PostgreSQL"):
+        pseudonymizer_for("postgresql://db.example.com/delivermon", None)
+    assert pseudonymizer_for("postgresql://db.example.com/delivermon", "k" * 32).pseudonym(
+        "a@example.com"
+    ) == Pseudonymizer(b"k" * 32).pseudonym("a@example.com")

@@ -1,0 +1,401 @@
+"""Campaign registry, counts and rates over HTTP: a real aiohttp server on 127.0.0.1 and the
+real store (SQLite, and PostgreSQL where installed). Rates per window and per provider, the
+minimum-volume guard (null, never 0), category and consent breakdowns, config registration at
+startup, validation and auth."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession
+from aiohttp.test_utils import TestServer
+
+from monitor.config import CampaignConfig, Config, FeedbackConfig, HttpConfig
+from monitor.events import Category, Consent, Event, EventType, Provider, Source
+from monitor.http.app import HttpDeps, build_app
+from monitor.privacy import Pseudonymizer
+from monitor.store import SqlStore, open_store
+
+ADMIN = "admin-token-for-tests"
+INGEST = "ingest-token-for-tests"
+NOW = dt.datetime(2026, 11, 28, 12, 30, tzinfo=dt.UTC)
+P = Pseudonymizer(b"k" * 32)
+MIN_VOLUME = 100
+CONFIGURED = [
+    CampaignConfig(id="spring", category=Category.COMMERCIAL, consent=Consent.SINGLE_OPT_IN),
+    CampaignConfig(id="welcome", category=Category.COMMERCIAL, consent=Consent.DOUBLE_OPT_IN),
+    CampaignConfig(
+        id="receipts",
+        category=Category.TRANSACTIONAL,
+        consent=Consent.TRANSACTIONAL,
+        sending_domain="mail.example.com",
+    ),
+]
+
+
+@dataclass
+class Api:
+    session: ClientSession
+    base_url: str
+    store: SqlStore  # for seeding beside the HTTP routes
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = ADMIN,
+        body: object = None,
+        content_type: str = "application/json",
+    ) -> tuple[int, Any]:
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        data = None
+        if body is not None:
+            headers["Content-Type"] = content_type
+            data = body if isinstance(body, str) else json.dumps(body)
+        async with self.session.request(
+            method, f"{self.base_url}{path}", data=data, headers=headers
+        ) as response:
+            assert response.content_type == "application/json"
+            return response.status, await response.json()
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[SqlStore]:
+    opened = await open_store(store_url)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def api(store: SqlStore) -> AsyncIterator[Api]:
+    config = Config(
+        http=HttpConfig(admin_token=ADMIN, ingest_token=INGEST),
+        feedback=FeedbackConfig(min_volume=MIN_VOLUME),
+        campaigns=CONFIGURED,
+    )
+    deps = HttpDeps(config=config, store=store, pseudonymizer=P, clock=lambda: NOW)
+    server = TestServer(build_app(deps), host="127.0.0.1")
+    await server.start_server()
+    async with ClientSession() as session:
+        yield Api(session, str(server.make_url("")).rstrip("/"), store)
+    await server.close()
+
+
+def ev(kind: EventType, campaign: str, count: int, ago: dt.timedelta, **kw: Any) -> Event:
+    return Event(kind, campaign, NOW - ago, Source.API, count=count, **kw)
+
+
+MINUTES = dt.timedelta(minutes=10)
+DAYS_3 = dt.timedelta(days=3)
+DAYS_30 = dt.timedelta(days=30)
+
+
+async def seed_spring(api: Api) -> None:
+    """spring: 1h 1500 google + 50 yahoo delivered; 3 days ago 400 more; 30 days ago 10000."""
+    events = [
+        {"type": "sent", "campaign": "spring", "count": 1600, "provider": "google"},
+        {"type": "delivered", "campaign": "spring", "count": 1500, "provider": "google"},
+        {"type": "complaint", "campaign": "spring", "count": 3, "provider": "google"},
+        {"type": "sent", "campaign": "spring", "count": 50, "provider": "yahoo"},
+        {"type": "delivered", "campaign": "spring", "count": 50, "provider": "yahoo"},
+        {"type": "complaint", "campaign": "spring", "count": 1, "provider": "yahoo"},
+        {"type": "bounce", "campaign": "spring", "count": 100, "provider": "google"},
+    ]
+    for item in events:
+        item["timestamp"] = (NOW - MINUTES).isoformat()
+    status, _ = await api.call("POST", "/api/v1/events", token=INGEST, body={"events": events})
+    assert status == 202
+    await api.store.add_events(
+        [
+            ev(EventType.DELIVERED, "spring", 400, DAYS_3, provider=Provider.GOOGLE),
+            ev(EventType.UNSUBSCRIBE, "spring", 4, DAYS_3, provider=Provider.GOOGLE),
+            ev(EventType.DELIVERED, "spring", 10_000, DAYS_30, provider=Provider.MICROSOFT),
+            ev(EventType.COMPLAINT, "spring", 50, DAYS_30, provider=Provider.MICROSOFT),
+        ],
+        P,
+    )
+
+
+# --- rates --------------------------------------------------------------------
+
+
+async def test_campaign_counts_and_rates_per_window(api: Api) -> None:
+    await seed_spring(api)
+    status, doc = await api.call("GET", "/api/v1/campaigns/spring")
+    assert status == 200
+    assert (doc["campaign"], doc["category"], doc["consent"]) == (
+        "spring",
+        "commercial",
+        "single_opt_in",
+    )
+    assert doc["min_volume"] == MIN_VOLUME
+    hour, day, week, life = (doc["windows"][w] for w in ("1h", "24h", "7d", "lifetime"))
+    assert hour["since"] == "2026-11-28T11:00:00Z"
+    assert life["since"] is None
+    assert (hour["sent"], hour["delivered"], hour["complaints"], hour["bounces"]) == (
+        1650,
+        1550,
+        4,
+        100,
+    )
+    assert hour["complaint_rate"] == pytest.approx(4 / 1550)
+    assert hour["bounce_rate"] == pytest.approx(100 / 1650)
+    assert hour["unsubscribe_rate"] == 0.0
+    assert day["since"] == "2026-11-27T12:00:00Z"
+    assert {**day, "since": None} == {**hour, "since": None}
+    assert (week["delivered"], week["unsubscribes"]) == (1950, 4)
+    assert week["unsubscribe_rate"] == pytest.approx(4 / 1950)
+    assert (life["delivered"], life["complaints"]) == (11_950, 54)
+    assert life["complaint_rate"] == pytest.approx(54 / 11_950)
+    # The campaign's top level is its lifetime figures.
+    assert {k: doc[k] for k in life if k not in ("since", "providers")} == {
+        k: v for k, v in life.items() if k not in ("since", "providers")
+    }
+
+
+async def test_rates_below_the_minimum_volume_are_null_and_marked_never_zero(api: Api) -> None:
+    await seed_spring(api)
+    _, doc = await api.call("GET", "/api/v1/campaigns/spring")
+    yahoo = doc["windows"]["1h"]["providers"]["yahoo"]
+    assert (yahoo["delivered"], yahoo["complaints"]) == (50, 1)
+    assert yahoo["complaint_rate"] is None
+    assert yahoo["unsubscribe_rate"] is None
+    assert yahoo["bounce_rate"] is None
+    assert yahoo["meaningful"] is False
+    google = doc["windows"]["1h"]["providers"]["google"]
+    assert google["complaint_rate"] == pytest.approx(3 / 1500)
+    assert google["meaningful"] is True
+    # 7 days: google's 1500 + 400 delivered; microsoft only in lifetime.
+    assert set(doc["windows"]["7d"]["providers"]) == {"google", "yahoo"}
+    assert doc["windows"]["lifetime"]["providers"]["microsoft"]["complaint_rate"] == 50 / 10_000
+
+
+async def test_a_registered_campaign_without_traffic_has_null_rates(api: Api) -> None:
+    status, doc = await api.call("GET", "/api/v1/campaigns/welcome")
+    assert status == 200
+    assert (doc["registered"], doc["delivered"], doc["complaints"]) == (True, 0, 0)
+    assert (doc["complaint_rate"], doc["bounce_rate"], doc["meaningful"]) == (None, None, False)
+    assert doc["windows"]["1h"]["providers"] == {}
+
+
+async def test_list_has_configured_and_counted_campaigns_with_figures(api: Api) -> None:
+    await seed_spring(api)
+    await api.store.add_events([ev(EventType.SENT, "adhoc", 5, MINUTES)], P)
+    status, doc = await api.call("GET", "/api/v1/campaigns", token=INGEST)
+    assert status == 200
+    by_id = {c["campaign"]: c for c in doc["campaigns"]}
+    assert sorted(by_id) == ["adhoc", "receipts", "spring", "welcome"]
+    assert by_id["adhoc"]["registered"] is False
+    assert (by_id["adhoc"]["category"], by_id["adhoc"]["consent"]) == (None, "unknown")
+    assert by_id["receipts"]["sending_domain"] == "mail.example.com"
+    spring = by_id["spring"]
+    figures = {"sent", "delivered", "complaints", "unsubscribes", "bounces"}
+    figures |= {"complaint_rate", "unsubscribe_rate", "bounce_rate", "unsubscribe_violations"}
+    assert {"campaign", "category", "consent", "windows"} | figures <= set(spring)
+    assert set(spring["windows"]) == {"1h", "24h", "7d", "lifetime"}
+    assert figures <= set(spring["windows"]["1h"])
+    assert figures <= set(spring["windows"]["1h"]["providers"]["google"])
+    assert spring["windows"]["1h"]["providers"]["google"]["delivered"] == 1500
+
+
+async def test_rates_break_down_by_consent_and_category(api: Api) -> None:
+    await seed_spring(api)
+    await api.store.add_events(
+        [
+            ev(EventType.DELIVERED, "welcome", 1000, MINUTES),
+            ev(EventType.COMPLAINT, "welcome", 1, MINUTES),
+            ev(EventType.DELIVERED, "receipts", 300, MINUTES),
+        ],
+        P,
+    )
+    status, doc = await api.call("GET", "/api/v1/rates?group_by=consent")
+    assert status == 200
+    assert doc["group_by"] == ["consent"]
+    groups = {g["consent"]: g for g in doc["windows"]["1h"]["groups"]}
+    assert sorted(groups) == ["double_opt_in", "single_opt_in", "transactional"]
+    assert groups["single_opt_in"]["complaint_rate"] == pytest.approx(4 / 1550)
+    assert groups["double_opt_in"]["complaint_rate"] == pytest.approx(1 / 1000)
+    assert "campaign" not in groups["single_opt_in"]
+
+    _, doc = await api.call("GET", "/api/v1/rates?group_by=category,provider", token=INGEST)
+    keys = {(g["category"], g["provider"]): g["delivered"] for g in doc["windows"]["1h"]["groups"]}
+    assert keys == {
+        ("commercial", "google"): 1500,
+        ("commercial", "other"): 1000,
+        ("commercial", "yahoo"): 50,
+        ("transactional", "other"): 300,
+    }
+
+
+async def test_rates_without_group_by_give_one_overall_group_and_filter_by_campaign(
+    api: Api,
+) -> None:
+    await seed_spring(api)
+    _, doc = await api.call("GET", "/api/v1/rates?campaign=spring&group_by=provider")
+    assert doc["campaign"] == "spring"
+    assert {g["provider"] for g in doc["windows"]["lifetime"]["groups"]} == {
+        "google",
+        "microsoft",
+        "yahoo",
+    }
+    _, doc = await api.call("GET", "/api/v1/rates")
+    (overall,) = doc["windows"]["lifetime"]["groups"]
+    assert overall["delivered"] == 11_950
+
+
+async def test_an_unknown_group_by_dimension_is_400(api: Api) -> None:
+    status, doc = await api.call("GET", "/api/v1/rates?group_by=recipient")
+    assert status == 400
+    assert "error" in doc
+
+
+async def test_unsubscribe_deadline_violations_are_counted_per_campaign(api: Api) -> None:
+    alice = "alice@example.com"
+    await api.store.add_events(
+        [
+            ev(EventType.UNSUBSCRIBE, "spring", 1, DAYS_3, recipient=alice),
+            ev(EventType.SENT, "spring", 1, MINUTES, recipient=alice),
+            ev(EventType.SENT, "welcome", 1, MINUTES, recipient=alice),
+        ],
+        P,
+    )
+    _, doc = await api.call("GET", "/api/v1/campaigns")
+    by_id = {c["campaign"]: c for c in doc["campaigns"]}
+    assert by_id["spring"]["unsubscribe_violations"] == 1
+    assert by_id["spring"]["windows"]["1h"]["unsubscribe_violations"] == 1
+    assert by_id["welcome"]["unsubscribe_violations"] == 1
+    assert by_id["receipts"]["unsubscribe_violations"] == 0
+
+
+# --- registry -----------------------------------------------------------------
+
+
+async def test_put_registers_then_replaces_a_campaign(api: Api) -> None:
+    body = {"category": "commercial", "consent": "double_opt_in", "sending_domain": "News.Example"}
+    status, doc = await api.call("PUT", "/api/v1/campaigns/autumn-2026", body=body)
+    assert status == 200
+    assert {k: doc[k] for k in ("campaign", "category", "consent", "sending_domain")} == {
+        "campaign": "autumn-2026",
+        "category": "commercial",
+        "consent": "double_opt_in",
+        "sending_domain": "news.example",
+    }
+    assert doc["created_at"].endswith("Z")
+    status, doc = await api.call(
+        "PUT",
+        "/api/v1/campaigns/autumn-2026",
+        body={"category": "transactional", "consent": "transactional"},
+    )
+    assert (status, doc["category"], doc["sending_domain"]) == (200, "transactional", None)
+    status, doc = await api.call("GET", "/api/v1/campaigns/autumn-2026")
+    assert (status, doc["category"], doc["consent"], doc["registered"]) == (
+        200,
+        "transactional",
+        "transactional",
+        True,
+    )
+
+
+async def test_events_after_registration_are_counted_under_its_labels(api: Api) -> None:
+    body = {"category": "commercial", "consent": "existing_customer"}
+    assert (await api.call("PUT", "/api/v1/campaigns/loyalty", body=body))[0] == 200
+    await api.store.add_events([ev(EventType.DELIVERED, "loyalty", 7, MINUTES)], P)
+    _, doc = await api.call("GET", "/api/v1/rates?group_by=consent,campaign")
+    groups = doc["windows"]["1h"]["groups"]
+    assert {"campaign": "loyalty", "consent": "existing_customer"}.items() <= groups[0].items()
+
+
+async def test_campaigns_from_config_are_registered_at_startup(api: Api, store: SqlStore) -> None:
+    registered = await store.get_campaign("receipts")
+    assert registered is not None
+    assert (registered.category, registered.consent, registered.sending_domain) == (
+        Category.TRANSACTIONAL,
+        Consent.TRANSACTIONAL,
+        "mail.example.com",
+    )
+
+
+async def test_an_unknown_campaign_is_404_json(api: Api) -> None:
+    assert await api.call("GET", "/api/v1/campaigns/nope") == (404, {"error": "unknown campaign"})
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "fields"),
+    [
+        pytest.param("c1", {"category": "bulk", "consent": "unknown"}, ["category"], id="category"),
+        pytest.param("c1", {"category": "commercial"}, ["consent"], id="missing-consent"),
+        pytest.param(
+            "c1", {"category": "commercial", "consent": "opt_out"}, ["consent"], id="consent"
+        ),
+        pytest.param(
+            "c1",
+            {"category": "commercial", "consent": "unknown", "owner": "x"},
+            ["owner"],
+            id="unknown-field",
+        ),
+        pytest.param(
+            "c1",
+            {"category": "commercial", "consent": "unknown", "sending_domain": "not a domain"},
+            ["sending_domain"],
+            id="sending-domain",
+        ),
+        pytest.param(
+            "has%20space", {"category": "commercial", "consent": "unknown"}, ["id"], id="space"
+        ),
+        pytest.param(
+            "x" * 129, {"category": "commercial", "consent": "unknown"}, ["id"], id="long"
+        ),
+        pytest.param(
+            "caf%C3%A9",
+            {"category": "x", "consent": "unknown"},
+            ["id", "category"],
+            id="non-ascii-and-category",
+        ),
+        pytest.param("c1", ["commercial"], ["(body)"], id="not-an-object"),
+    ],
+)
+async def test_put_refuses_invalid_campaigns_with_field_errors(
+    api: Api, store: SqlStore, path: str, body: object, fields: list[str]
+) -> None:
+    status, doc = await api.call("PUT", f"/api/v1/campaigns/{path}", body=body)
+    assert status == 400
+    assert [e["field"] for e in doc["errors"]] == fields
+    assert all(isinstance(e["message"], str) for e in doc["errors"])
+    assert await store.get_campaign("c1") is None
+
+
+async def test_put_needs_json(api: Api) -> None:
+    body = '{"category": "commercial", "consent": "unknown"}'
+    status, _ = await api.call("PUT", "/api/v1/campaigns/c1", body=body, content_type="text/plain")
+    assert status == 415
+    status, doc = await api.call("PUT", "/api/v1/campaigns/c1", body="{nope")
+    assert (status, doc) == (400, {"error": "body is not valid JSON"})
+
+
+# --- auth ---------------------------------------------------------------------
+
+ROUTES = [
+    ("PUT", "/api/v1/campaigns/c1", {"category": "commercial", "consent": "unknown"}),
+    ("GET", "/api/v1/campaigns", None),
+    ("GET", "/api/v1/campaigns/spring", None),
+    ("GET", "/api/v1/rates?group_by=consent", None),
+]
+# Which tokens each route takes: writes need the admin token, reading aggregates either.
+ALLOWED = {0: {ADMIN}, 1: {ADMIN, INGEST}, 2: {ADMIN, INGEST}, 3: {ADMIN, INGEST}}
+
+
+@pytest.mark.parametrize("index", range(len(ROUTES)), ids=[f"{m} {p}" for m, p, _ in ROUTES])
+async def test_every_route_needs_its_token(api: Api, index: int) -> None:
+    method, path, body = ROUTES[index]
+    status, doc = await api.call(method, path, token=None, body=body)
+    assert (status, doc) == (401, {"error": "missing bearer token"})
+    assert (await api.call(method, path, token="wrong", body=body))[0] == 403
+    for token in (ADMIN, INGEST):
+        status, _ = await api.call(method, path, token=token, body=body)
+        assert status == (200 if token in ALLOWED[index] else 403)

@@ -1,0 +1,170 @@
+"""``delivermon subject export|erase`` as an operator runs it: the console script against a
+config file and a real SQLite store; JSON out, the address never, exit codes 0 and 2."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.events import Event, EventType, Provider, Source
+from monitor.privacy import Pseudonymizer
+from monitor.store import ReportRecord, open_store
+
+SCRIPT = Path(sys.executable).with_name("delivermon")
+KEY = "a-pseudonym-key-for-the-cli-tests"
+NOW = dt.datetime(2026, 11, 28, 12, 30, tzinfo=dt.UTC)
+ALICE = "alice@example.com"
+
+
+def run(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "monitor.cli"]
+    return subprocess.run(
+        [*command, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        input=stdin,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        check=False,
+    )
+
+
+def write_config(directory: Path, text: str) -> Path:
+    path = directory / "delivermon.toml"
+    path.write_text(text, "utf-8")
+    return path
+
+
+async def _seed(url: str, pseudonymizer: Pseudonymizer) -> None:
+    store = await open_store(url)
+    try:
+        await store.add_report(
+            ReportRecord(
+                raw_sha256="cd" * 32,
+                received_at=NOW,
+                feedback_type="abuse",
+                campaign="spring",
+                provider=Provider.YAHOO,
+                reporter="yahoo.com",
+                recipients=(ALICE,),
+            ),
+            [Event(EventType.COMPLAINT, "spring", NOW, Source.ARF, recipient=ALICE)],
+            pseudonymizer,
+        )
+        await store.add_events(
+            [Event(EventType.SENT, "spring", NOW, Source.API, recipient=ALICE)], pseudonymizer
+        )
+    finally:
+        await store.close()
+
+
+def seed(url: str, pseudonymizer: Pseudonymizer) -> None:
+    asyncio.run(_seed(url, pseudonymizer))
+
+
+def as_json(proc: subprocess.CompletedProcess[str]) -> Any:
+    assert proc.returncode == 0, proc.stderr
+    assert "alice" not in proc.stdout + proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture
+def configured(tmp_path: Path) -> Path:
+    """A config with a literal key and an absolute SQLite path, seeded with Alice's data."""
+    url = f"sqlite:///{tmp_path / 'db' / 'delivermon.db'}"
+    (tmp_path / "db").mkdir()
+    seed(url, Pseudonymizer(KEY.encode()))
+    return write_config(tmp_path, f'[store]\nurl = "{url}"\n[privacy]\npseudonym_key = "{KEY}"\n')
+
+
+def test_export_prints_the_subjects_data_as_json(configured: Path) -> None:
+    doc = as_json(
+        run("subject", "export", ALICE, "--config", str(configured), cwd=configured.parent)
+    )
+    assert [r["feedback_type"] for r in doc["reports"]] == ["abuse"]
+    assert sorted(e["type"] for e in doc["events"]) == ["complaint", "sent"]
+    assert doc["suppressed"] is True
+    assert doc["subject"] == Pseudonymizer(KEY.encode()).pseudonym(ALICE)[:12]
+
+
+def test_erase_prints_what_was_removed_and_keeps_the_suppression(configured: Path) -> None:
+    cwd = configured.parent
+    doc = as_json(run("subject", "erase", ALICE, "--config", str(configured), cwd=cwd))
+    assert doc["removed"] == {"reports": 1, "events": 2}
+    assert doc["suppression_kept"] is True
+    after = as_json(
+        run("subject", "export", "Alice@Example.com", "--config", str(configured), cwd=cwd)
+    )
+    assert (after["reports"], after["events"], after["suppressed"]) == ([], [], True)
+
+
+def test_the_address_can_come_on_stdin(configured: Path) -> None:
+    proc = run(
+        "subject",
+        "export",
+        "-",
+        "--config",
+        str(configured),
+        cwd=configured.parent,
+        stdin=f"{ALICE}\n",
+    )
+    assert len(as_json(proc)["events"]) == 2
+
+
+@pytest.mark.parametrize("address", ["nobody", "alice@", "@example.com"])
+def test_a_non_address_exits_2_without_echoing_it(configured: Path, address: str) -> None:
+    proc = run("subject", "erase", address, "--config", str(configured), cwd=configured.parent)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "not an e-mail address" in proc.stderr
+    assert address not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        pytest.param('[store]\nurl = "mysql://db/x"\n', id="unsupported-store-url"),
+        pytest.param(
+            '[store]\nurl = "postgresql://u@127.0.0.1:1/db"\n', id="postgresql-without-a-key"
+        ),
+        pytest.param(
+            '[privacy]\npseudonym_key = "env:DELIVERMON_TEST_UNSET_KEY"\n', id="unset-key-variable"
+        ),
+        pytest.param('[privacy]\npseudonym_key = "short"\n', id="short-key"),
+        pytest.param("[store\n", id="not-toml"),
+    ],
+)
+def test_a_config_error_exits_2(tmp_path: Path, config: str) -> None:
+    path = write_config(tmp_path, config)
+    proc = run("subject", "export", ALICE, "--config", str(path), cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    assert "alice" not in proc.stderr
+
+
+def test_without_a_configured_key_one_is_created_beside_a_relative_database(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path, '[store]\nurl = "sqlite:///var/lib/delivermon.db"\n')
+    first = as_json(run("subject", "export", ALICE, "--config", str(config), cwd=tmp_path))
+    key_file = tmp_path / "var" / "lib" / "pseudonym.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert (tmp_path / "var" / "lib" / "delivermon.db").exists()
+    # The same key next time: the same pseudonym, so erasure finds what ingestion stored.
+    seed(
+        f"sqlite:///{tmp_path / 'var' / 'lib' / 'delivermon.db'}",
+        Pseudonymizer(key_file.read_bytes().strip()),
+    )
+    second = as_json(run("subject", "erase", ALICE, "--config", str(config), cwd=tmp_path))
+    assert second["subject"] == first["subject"]
+    assert second["removed"] == {"reports": 1, "events": 2}
