@@ -130,7 +130,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``delivermon`` console script."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
+    _configure_logging(args.log_level)
     try:
         handler = getattr(args, "handler", None)
         if handler is not None:  # commands registered by cli_feedback, cli_subject
@@ -147,6 +147,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, CatalogueError) as exc:
         print(f"delivermon: {exc}", file=sys.stderr)
         return EXIT_USAGE
+
+
+# Libraries that log secrets or personal data at DEBUG: aioimaplib logs the IMAP LOGIN
+# line and message bodies. They never log below WARNING, whatever --log-level says.
+_QUIET_LIBRARIES = ("aioimaplib",)
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(levelname)s %(name)s %(message)s")
+    for name in _QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _load(args: argparse.Namespace) -> Config:

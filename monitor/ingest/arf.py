@@ -150,7 +150,8 @@ class Headers:
 class FeedbackReport:
     """One feedback report. Addresses are in memory only; ``repr`` never shows them.
 
-    ``raw_sha256`` (hex SHA-256 of the bytes as received) is the idempotency key.
+    ``raw_sha256`` (hex SHA-256 of the message with CRLF/CR line endings turned into LF)
+    is the idempotency key, so the same report counts once over IMAP, HTTP or a file.
     ``feedback_type_missing`` is set when the report had no Feedback-Type (it is then
     treated as ``abuse``); ``feedback_type_raw`` keeps an unregistered type's token
     (e.g. ``opt-out``), which is reported as ``other``.
@@ -497,8 +498,10 @@ def parse_arf(raw: bytes) -> FeedbackReport:
     """
     if not raw.strip():
         raise MalformedReportError("empty", "the message is empty")
-    digest = hashlib.sha256(raw).hexdigest()
     data = _normalise(raw)
+    # Hash the message with its line endings normalised: IMAP serves CRLF, a file or a
+    # pipe may hold LF, and the same report must count once whichever way it came.
+    digest = hashlib.sha256(data).hexdigest()
     head, body = _split_head(data)
     top = parse_header_block(_decode(head))
     if not len(top):

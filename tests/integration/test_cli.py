@@ -248,3 +248,12 @@ def test_zones_command_self_tests_the_catalogue(server: NsdServer) -> None:
     assert zones["bl.spamcop.net"]["healthy"] is False
     assert zones["zen.dq.spamhaus.net"]["status"] == "no key configured"
     assert not any("sorbs" in name for name in zones)
+
+
+def test_debug_logging_never_enables_aioimaplib_debug_output() -> None:
+    import logging
+
+    from monitor.cli import _configure_logging
+
+    _configure_logging("DEBUG")
+    assert logging.getLogger("aioimaplib").getEffectiveLevel() == logging.WARNING

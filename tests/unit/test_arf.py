@@ -646,3 +646,18 @@ def test_header_block_skips_lines_that_are_not_fields() -> None:
         "From Tim Tue Dec 28 2010\nSubject: x\n orphan? no: folded\nREDACTED\n"
     )
     assert headers.fields == (("Subject", "x orphan? no: folded"),)
+
+
+def test_the_idempotency_key_ignores_line_endings() -> None:
+    """IMAP serves CRLF, files often hold LF: one report must have one key."""
+    lf = (
+        b"From: fbl@example.net\nTo: abuse@example.com\nSubject: FW\nMIME-Version: 1.0\n"
+        b'Content-Type: multipart/report; report-type=feedback-report; boundary="b"\n\n'
+        b"--b\nContent-Type: text/plain\n\nA complaint.\n"
+        b"--b\nContent-Type: message/feedback-report\n\nFeedback-Type: abuse\n"
+        b"User-Agent: test/1.0\nVersion: 1\n\n"
+        b"--b\nContent-Type: text/rfc822-headers\n\nFrom: news@example.com\n"
+        b"Subject: Hello\n\n--b--\n"
+    )
+    crlf = lf.replace(b"\n", b"\r\n")
+    assert parse_arf(lf).raw_sha256 == parse_arf(crlf).raw_sha256
