@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from corpus import CORPUS, MISSING
 from dnsserver import HOST, NsdServer, StartNsd, find_nsd
+from dovecot import DovecotAccount, DovecotServer, find_dovecot
+from dovecot import missing_prerequisite as dovecot_missing_prerequisite
 from pgserver import PgServer, find_postgres_bindir, missing_prerequisite
 
 NSD_FIXTURES = frozenset({"nsd", "nsd_factory", "nsd_module_factory", "nsd_binary"})
@@ -167,3 +169,31 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'delivermon.db'}"
     server: PgServer = request.getfixturevalue("postgresql_server")
     return server.create_database(f"test_{uuid.uuid4().hex[:16]}")
+
+
+@pytest.fixture(scope="session")
+def dovecot_binary() -> Path:
+    """Path of the dovecot binary; skips (or fails under CI=true) when dovecot-imapd is missing."""
+    reason = dovecot_missing_prerequisite()
+    require_server(None if reason else "dovecot", reason or "")
+    binary = find_dovecot()
+    assert binary is not None
+    return binary
+
+
+@pytest.fixture(scope="session")
+def dovecot_server(dovecot_binary: Path) -> Iterator[DovecotServer]:
+    """One Dovecot on 127.0.0.1 for the session: plain IMAP with STARTTLS, and IMAPS."""
+    with DovecotServer(dovecot_binary, tls=True) as server:
+        yield server
+
+
+@pytest.fixture
+def dovecot(dovecot_server: DovecotServer) -> DovecotAccount:
+    """A fresh IMAP user on the session's Dovecot, with an empty INBOX and no folders.
+
+    ``username``/``password``/``host``/``port``/``listener`` to log in,
+    ``append(raw)`` delivers mail, ``messages(mailbox)`` reads it back, and
+    ``ca_file`` verifies TLS. Tests using it carry ``pytest.mark.dovecot``.
+    """
+    return dovecot_server.account(f"fbl-{uuid.uuid4().hex[:12]}")

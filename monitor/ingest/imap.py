@@ -1,0 +1,453 @@
+"""The IMAP poller: reads ARF reports from a feedback-loop mailbox into the store.
+
+Each message is committed to the store *before* it is moved out of the mailbox
+(to ``processed_folder``, or ``refused_folder`` for mail that is not a readable
+report). A crash between the two leaves the message in place; the next poll
+finds its raw SHA-256 already stored, counts it as a duplicate and moves it. So
+nothing is lost and nothing is counted twice, across restarts too.
+
+ImapError (a MonitorError)        ``reason`` is a stable code
+├── ImapInsecureError             plain IMAP to a host that is not loopback
+├── ImapAuthError                 the server refused the credentials
+└── ImapProtocolError             connection, TLS, timeout or a command the server refused
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import ipaddress
+import logging
+import re
+import ssl
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import aioimaplib
+
+from monitor.config import ImapConfig, resolve_secret
+from monitor.errors import MonitorError
+from monitor.ingest.errors import IngestError
+from monitor.ingest.service import ingest_arf
+from monitor.privacy import PrivacyError, Pseudonymizer
+from monitor.store.models import Store
+
+__all__ = [
+    "ImapAuthError",
+    "ImapError",
+    "ImapInsecureError",
+    "ImapPoller",
+    "ImapProtocolError",
+    "PollResult",
+    "encode_mailbox_name",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_MESSAGES = 100
+DEFAULT_MAX_MESSAGE_BYTES = 10 * 1024 * 1024
+DEFAULT_COMMAND_TIMEOUT = 30.0
+
+_SIZE = re.compile(rb"\bUID (\d+)\b.*\bRFC822\.SIZE (\d+)|\bRFC822\.SIZE (\d+)\b.*\bUID (\d+)")
+_LITERAL = re.compile(rb"BODY\[\] \{(\d+)\}$")
+_RESPONSE_CODE = re.compile(rb"^\[([A-Z-]+)")
+
+
+class ImapError(MonitorError):
+    """Root of the poller's errors; ``reason`` is a stable code (``imap.*``).
+
+    Messages never contain the username, the password or server-supplied text
+    beyond an RFC 5530 response code.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        self.message = message
+        super().__init__(f"{reason}: {message}")
+
+
+class ImapInsecureError(ImapError):
+    """``security = "none"`` for a host that is not a loopback address."""
+
+
+class ImapAuthError(ImapError):
+    """LOGIN refused (wrong credentials, or login disabled on this connection)."""
+
+
+class ImapProtocolError(ImapError):
+    """The connection, the TLS handshake or a command failed or timed out."""
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    """What one poll did. ``deferred``: messages left for the next poll by the per-poll bound."""
+
+    stored: int = 0
+    duplicates: int = 0
+    refused: int = 0
+    errors: int = 0
+    deferred: int = 0
+
+
+# What became of one message; "error" and "gone" leave it where it is.
+_Outcome = Literal["stored", "duplicate", "refused", "error", "gone"]
+
+
+class _Response(Protocol):
+    result: str
+    lines: list[bytes | bytearray]
+
+
+def encode_mailbox_name(name: str) -> str:
+    """A mailbox name as an IMAP quoted string, non-ASCII in modified UTF-7 (RFC 3501 §5.1.3)."""
+    out: list[str] = []
+    pending: list[str] = []
+
+    def flush() -> None:
+        if pending:
+            data = "".join(pending).encode("utf-16-be")
+            out.append("&" + base64.b64encode(data).decode().rstrip("=").replace("/", ",") + "-")
+            pending.clear()
+
+    for char in name:
+        if 0x20 <= ord(char) <= 0x7E:
+            flush()
+            out.append("&-" if char == "&" else char)
+        else:
+            pending.append(char)
+    flush()
+    text = "".join(out)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in {"localhost", "localhost.", "ip6-localhost"}:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class ImapPoller:
+    """Polls one mailbox: ``await poll_once()`` per interval; each call opens its own session.
+
+    Args:
+        ssl_context: for ``tls``/``starttls``; default: the system CAs, hostname checked.
+        max_messages: at most this many messages per poll (oldest UID first).
+        max_message_bytes: larger messages are refused unread (``imap.too_large``).
+        command_timeout: seconds for the connection and for each IMAP command.
+        use_move: use MOVE (RFC 6851) when advertised; False forces COPY + EXPUNGE.
+
+    Raises:
+        ImapInsecureError: plain IMAP to a host that is not loopback.
+        ImapAuthError: the password is ``env:NAME`` and NAME is unset.
+    """
+
+    def __init__(
+        self,
+        config: ImapConfig,
+        *,
+        store: Store,
+        pseudonymizer: Pseudonymizer,
+        campaign_headers: Sequence[str],
+        store_raw: bool,
+        clock: Callable[[], dt.datetime],
+        ssl_context: ssl.SSLContext | None = None,
+        max_messages: int = DEFAULT_MAX_MESSAGES,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
+        use_move: bool = True,
+    ) -> None:
+        if config.security == "none" and not _is_loopback(config.host):
+            raise ImapInsecureError(
+                "imap.plaintext_not_loopback",
+                'security = "none" sends the password in clear text; it is allowed only '
+                'for a loopback host: use "tls" or "starttls"',
+            )
+        password = resolve_secret(config.password)
+        if password is None:
+            raise ImapAuthError("imap.password_missing", "the IMAP password is not set")
+        if max_messages < 1 or max_message_bytes < 1 or command_timeout <= 0:
+            raise ValueError("max_messages, max_message_bytes and command_timeout must be > 0")
+        self._config = config
+        self._password = password
+        self._store = store
+        self._pseudonymizer = pseudonymizer
+        self._campaign_headers = tuple(campaign_headers)
+        self._store_raw = store_raw
+        self._clock = clock
+        self._ssl_context = ssl_context
+        self._max_messages = max_messages
+        self._max_message_bytes = max_message_bytes
+        self._timeout = command_timeout
+        self._use_move = use_move
+
+    def __repr__(self) -> str:
+        c = self._config
+        return f"ImapPoller(host={c.host!r}, port={c.port}, security={c.security!r})"
+
+    async def poll_once(self) -> PollResult:
+        """Ingest up to ``max_messages`` messages and move each to its folder.
+
+        A message whose ingestion fails unexpectedly (the store is down) stays in
+        the mailbox for the next poll and counts as an error.
+
+        Raises:
+            ImapError: connecting, logging in or an IMAP command failed; messages
+                committed before it are moved by the next poll (as duplicates).
+        """
+        client = await self._connect()
+        try:
+            await self._login(client)
+            for folder in (self._config.processed_folder, self._config.refused_folder):
+                await self._ensure_folder(client, folder)
+            await self._command(client.select(encode_mailbox_name(self._config.mailbox)), "SELECT")
+            return await self._poll_selected(client)
+        finally:
+            await self._logout(client)
+
+    async def _poll_selected(self, client: aioimaplib.IMAP4) -> PollResult:
+        # UNDELETED: a message copied to its folder and flagged by the COPY
+        # fallback, but not yet expunged, is done already.
+        response = await self._command(client.uid_search("UNDELETED", charset=None), "SEARCH")
+        uids = _search_uids(response)
+        batch, deferred = uids[: self._max_messages], len(uids) - self._max_messages
+        sizes = await self._sizes(client, batch)
+        tally = dict.fromkeys(("stored", "duplicate", "refused", "error"), 0)
+        for uid in batch:
+            size = sizes.get(uid)
+            if size is None:
+                continue  # expunged by someone else meanwhile
+            outcome: _Outcome
+            if size > self._max_message_bytes:
+                log.warning("IMAP message refused: %s", "too_large")
+                outcome = "refused"
+            else:
+                outcome = await self._ingest(client, uid)
+            if outcome == "gone":
+                continue
+            if outcome != "error":  # an error leaves the message for the next poll
+                refused = outcome == "refused"
+                config = self._config
+                await self._move(
+                    client, uid, config.refused_folder if refused else config.processed_folder
+                )
+            tally[outcome] += 1
+        result = PollResult(
+            stored=tally["stored"],
+            duplicates=tally["duplicate"],
+            refused=tally["refused"],
+            errors=tally["error"],
+            deferred=max(deferred, 0),
+        )
+        if result != PollResult():
+            log.info(
+                "IMAP poll: %d stored, %d duplicates, %d refused, %d errors, %d deferred",
+                result.stored,
+                result.duplicates,
+                result.refused,
+                result.errors,
+                result.deferred,
+            )
+        return result
+
+    async def _ingest(self, client: aioimaplib.IMAP4, uid: int) -> _Outcome:
+        """Fetch one message (without setting \\Seen) and ingest it."""
+        response = await self._command(client.uid("FETCH", str(uid), "(BODY.PEEK[])"), "FETCH")
+        raw = _fetched_body(response)
+        if raw is None:
+            return "gone"
+        try:
+            result = await ingest_arf(
+                raw,
+                store=self._store,
+                pseudonymizer=self._pseudonymizer,
+                campaign_headers=self._campaign_headers,
+                store_raw=self._store_raw,
+                now=self._clock(),
+            )
+        except IngestError as exc:
+            log.warning("IMAP message refused: %s", exc.reason)
+            return "refused"
+        except PrivacyError:  # a reported recipient that is not an address
+            log.warning("IMAP message refused: %s", "invalid_recipient")
+            return "refused"
+        except Exception as exc:  # keep polling; the message stays for a retry
+            # The type only: a database error's text can carry row values.
+            log.error("IMAP message left in the mailbox: %s", type(exc).__name__)
+            return "error"
+        return "duplicate" if result.duplicate else "stored"
+
+    async def _move(self, client: aioimaplib.IMAP4, uid: int, folder: str) -> None:
+        """Move one message (RFC 6851 MOVE, else COPY, flag \\Deleted and expunge it)."""
+        target = encode_mailbox_name(folder)
+        if self._use_move and client.has_capability("MOVE"):
+            await self._command(client.uid("MOVE", str(uid), target), "MOVE")
+            return
+        await self._command(client.uid("COPY", str(uid), target), "COPY")
+        await self._command(client.uid("STORE", str(uid), "+FLAGS.SILENT", r"(\Deleted)"), "STORE")
+        if client.has_capability("UIDPLUS"):
+            await self._command(client.uid("EXPUNGE", str(uid)), "EXPUNGE")
+        else:
+            await self._command(client.expunge(), "EXPUNGE")
+
+    async def _sizes(self, client: aioimaplib.IMAP4, uids: Sequence[int]) -> dict[int, int]:
+        if not uids:
+            return {}
+        message_set = ",".join(str(u) for u in uids)
+        response = await self._command(
+            client.uid("FETCH", message_set, "(UID RFC822.SIZE)"), "FETCH"
+        )
+        sizes: dict[int, int] = {}
+        for line in response.lines:
+            match = _SIZE.search(bytes(line))
+            if match:
+                uid, size = (match[1], match[2]) if match[1] else (match[4], match[3])
+                sizes[int(uid)] = int(size)
+        return sizes
+
+    async def _connect(self) -> aioimaplib.IMAP4:
+        c = self._config
+        client: aioimaplib.IMAP4
+        if c.security == "tls":
+            context = self._ssl_context or ssl.create_default_context()
+            client = aioimaplib.IMAP4_SSL(
+                c.host, c.port, timeout=self._timeout, ssl_context=context
+            )
+        else:
+            client = aioimaplib.IMAP4(c.host, c.port, timeout=self._timeout)
+        try:
+            await client.wait_hello_from_server()
+            if c.security == "starttls":
+                await self._starttls(client)
+        except BaseException as exc:
+            _close_transport(client)
+            if isinstance(exc, ssl.SSLError):
+                raise ImapProtocolError(
+                    "imap.tls_failed", f"TLS with the IMAP server failed: {exc.reason}"
+                ) from None
+            if isinstance(exc, OSError | TimeoutError | aioimaplib.AioImapException):
+                raise ImapProtocolError(
+                    "imap.connect_failed",
+                    f"cannot connect to the IMAP server: {type(exc).__name__}",
+                ) from None
+            raise
+        return client
+
+    async def _starttls(self, client: aioimaplib.IMAP4) -> None:
+        """RFC 3501 §6.2.1: STARTTLS, then the TLS handshake, then CAPABILITY afresh."""
+        protocol = client.protocol
+        if not client.has_capability("STARTTLS"):
+            raise ImapProtocolError(
+                "imap.starttls_unavailable", "the IMAP server does not offer STARTTLS"
+            )
+        loop = asyncio.get_running_loop()
+        command = aioimaplib.Command("STARTTLS", protocol.new_tag(), loop=loop)
+        response = await asyncio.wait_for(protocol.execute(command), self._timeout)
+        if response.result != "OK":
+            raise ImapProtocolError("imap.starttls_failed", "the IMAP server refused STARTTLS")
+        context = self._ssl_context or ssl.create_default_context()
+        transport = await asyncio.wait_for(
+            loop.start_tls(
+                protocol.transport, protocol, context, server_hostname=self._config.host
+            ),
+            self._timeout,
+        )
+        protocol.transport = transport
+        await asyncio.wait_for(protocol.capability(), self._timeout)
+
+    async def _login(self, client: aioimaplib.IMAP4) -> None:
+        if client.has_capability("LOGINDISABLED"):
+            raise ImapAuthError(
+                "imap.login_disabled", "the IMAP server does not allow LOGIN on this connection"
+            )
+        username = aioimaplib.quoted(self._config.username)  # aioimaplib quotes only the password
+        try:
+            response = await client.login(username, self._password)
+        except (TimeoutError, aioimaplib.AioImapException) as exc:
+            raise ImapProtocolError("imap.timeout", f"LOGIN failed: {type(exc).__name__}") from None
+        if response.result != "OK":
+            raise ImapAuthError(
+                "imap.login_failed", f"the IMAP server refused the login{_code(response)}"
+            )
+
+    async def _ensure_folder(self, client: aioimaplib.IMAP4, folder: str) -> None:
+        name = encode_mailbox_name(folder)
+        response = await self._command(client.create(name), "CREATE", check=False)
+        if response.result == "OK":
+            log.info("IMAP folder created: %s", folder)
+            await self._command(client.subscribe(name), "SUBSCRIBE", check=False)
+            return
+        # NO [ALREADYEXISTS] (RFC 5530) or a server without the code: exists if STATUS works.
+        status = await self._command(client.status(name, "(MESSAGES)"), "STATUS", check=False)
+        if status.result != "OK":
+            raise ImapProtocolError(
+                "imap.folder_unavailable",
+                f"cannot create or open the folder {folder!r}{_code(response)}",
+            )
+
+    async def _command(
+        self, awaitable: Awaitable[_Response], name: str, *, check: bool = True
+    ) -> _Response:
+        """Await an aioimaplib command under the per-command timeout; NO/BAD raise when checked."""
+        try:
+            response = await asyncio.wait_for(awaitable, self._timeout)
+        except (TimeoutError, aioimaplib.CommandTimeout):
+            raise ImapProtocolError("imap.timeout", f"{name} timed out") from None
+        except (OSError, aioimaplib.AioImapException) as exc:
+            raise ImapProtocolError(
+                "imap.command_failed", f"{name} failed: {type(exc).__name__}"
+            ) from None
+        if check and response.result != "OK":
+            raise ImapProtocolError(
+                "imap.command_failed", f"the IMAP server refused {name}{_code(response)}"
+            )
+        return response
+
+    async def _logout(self, client: aioimaplib.IMAP4) -> None:
+        try:
+            if client.get_state() in {"NONAUTH", "AUTH", "SELECTED"}:
+                await asyncio.wait_for(client.logout(), self._timeout)
+        except (OSError, TimeoutError, aioimaplib.AioImapException):
+            pass  # the session is over either way
+        finally:
+            _close_transport(client)
+
+
+def _close_transport(client: aioimaplib.IMAP4) -> None:
+    transport = client.protocol.transport if client.protocol is not None else None
+    if transport is not None and not transport.is_closing():
+        transport.close()
+
+
+def _code(response: _Response) -> str:
+    """The RFC 5530 response code of a tagged NO/BAD, like `` [AUTHENTICATIONFAILED]``."""
+    if response.lines:
+        match = _RESPONSE_CODE.match(bytes(response.lines[-1]))
+        if match:
+            return f" [{match[1].decode()}]"
+    return ""
+
+
+def _search_uids(response: _Response) -> list[int]:
+    uids: set[int] = set()
+    for line in response.lines[:-1]:  # the last line is the tagged status text
+        tokens = bytes(line).split()
+        if tokens and all(t.isdigit() for t in tokens):
+            uids.update(int(t) for t in tokens)
+    return sorted(uids)
+
+
+def _fetched_body(response: _Response) -> bytes | None:
+    """The BODY[] literal of a single-message UID FETCH, or None when the message is gone."""
+    lines = response.lines
+    for index, line in enumerate(lines[:-1]):
+        match = _LITERAL.search(bytes(line)) if isinstance(line, bytes) else None
+        if match and isinstance(lines[index + 1], bytearray):
+            body = bytes(lines[index + 1])
+            if len(body) == int(match[1]):
+                return body
+    return None
