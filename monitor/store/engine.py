@@ -9,6 +9,9 @@ and write transactions start with ``BEGIN IMMEDIATE``, so two writers queue on
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +19,10 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-__all__ = ["BUSY_TIMEOUT_MS", "WRITE", "build_engine", "migrate"]
+__all__ = ["BUSY_TIMEOUT_MS", "WRITE", "Writer", "build_engine", "migrate"]
 
 BUSY_TIMEOUT_MS = 30_000
 # Execution option marking a write transaction (BEGIN IMMEDIATE on SQLite).
@@ -72,3 +75,25 @@ async def migrate(engine: AsyncEngine) -> None:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         await conn.run_sync(_upgrade)
+
+
+class Writer:
+    """Write transactions (BEGIN IMMEDIATE on SQLite), one at a time per process on SQLite.
+
+    SQLite has one writer anyway: letting several pooled connections race for it
+    makes the losers sleep in SQLite's busy handler (seconds at the tail). An
+    asyncio lock queues them in order instead. PostgreSQL writes run concurrently.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine.execution_options(**{WRITE: True})
+        self._lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        if self._lock is None:
+            async with self._engine.begin() as conn:
+                yield conn
+            return
+        async with self._lock, self._engine.begin() as conn:
+            yield conn

@@ -11,7 +11,7 @@ import datetime as dt
 from sqlalchemy import delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from monitor.store.engine import WRITE
+from monitor.store.engine import Writer
 from monitor.store.models import (
     EraseResult,
     EventView,
@@ -58,7 +58,7 @@ class SubjectRecords:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._writer = engine.execution_options(**{WRITE: True})
+        self._writer = Writer(engine)
 
     async def export_subject(self, pseudonym: str) -> SubjectExport:
         """Everything stored about one person: reports, events, suppressions."""
