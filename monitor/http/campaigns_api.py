@@ -216,12 +216,12 @@ async def _list_campaigns(request: web.Request) -> web.Response:
     if denied is not None:
         return denied
     windows = await _window_rows(request, campaign=None)
-    ids = {row.campaign for row in windows[Window.LIFETIME][1]}
-    ids.update(c.id for c in deps.config.campaigns)
-    documents = []
-    for campaign_id in sorted(ids):
-        registered = await deps.store.get_campaign(campaign_id)
-        documents.append(_campaign_document(campaign_id, registered, windows, _guard(request)))
+    registered = {c.id: c for c in await deps.store.list_campaigns()}  # one query, not one each
+    ids = {row.campaign for row in windows[Window.LIFETIME][1]} | set(registered)
+    documents = [
+        _campaign_document(campaign_id, registered.get(campaign_id), windows, _guard(request))
+        for campaign_id in sorted(ids)
+    ]
     return web.json_response({"min_volume": _min_volume(request), "campaigns": documents})
 
 

@@ -299,6 +299,12 @@ class SqlStore(SubjectRecords):
 
     # --- reads --------------------------------------------------------------
 
+    async def list_campaigns(self) -> tuple[Campaign, ...]:
+        """Every registered campaign, by id (with or without traffic)."""
+        async with self._engine.connect() as conn:
+            result = await conn.execute(select(campaigns).order_by(campaigns.c.id))
+            return tuple(_campaign(row._mapping) for row in result)
+
     async def get_campaign(self, campaign_id: str) -> Campaign | None:
         async with self._engine.connect() as conn:
             result = await conn.execute(select(campaigns).where(campaigns.c.id == campaign_id))

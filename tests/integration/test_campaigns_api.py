@@ -399,3 +399,14 @@ async def test_every_route_needs_its_token(api: Api, index: int) -> None:
     for token in (ADMIN, INGEST):
         status, _ = await api.call(method, path, token=token, body=body)
         assert status == (200 if token in ALLOWED[index] else 403)
+
+
+async def test_a_campaign_registered_by_put_is_listed_before_any_traffic(api: Api) -> None:
+    body = {"category": "commercial", "consent": "single_opt_in"}
+    status, _ = await api.call("PUT", "/api/v1/campaigns/no-traffic-yet", body=body)
+    assert status == 200
+    status, doc = await api.call("GET", "/api/v1/campaigns")
+    assert status == 200
+    listed = {c["campaign"]: c for c in doc["campaigns"]}
+    assert listed["no-traffic-yet"]["consent"] == "single_opt_in"
+    assert listed["no-traffic-yet"]["registered"] is True
