@@ -53,6 +53,7 @@ from monitor.http import app as http_app
 from monitor.http.auth import check_bearer
 from monitor.http.errors import json_error
 from monitor.privacy import PrivacyError
+from monitor.store.audits import AuditCounts
 from monitor.store.models import Campaign, EraseResult, SubjectExport
 from monitor.store.rates import (
     DIMENSIONS,
@@ -217,9 +218,15 @@ async def _list_campaigns(request: web.Request) -> web.Response:
         return denied
     windows = await _window_rows(request, campaign=None)
     registered = {c.id: c for c in await deps.store.list_campaigns()}  # one query, not one each
-    ids = {row.campaign for row in windows[Window.LIFETIME][1]} | set(registered)
+    audits = {a.campaign: a for a in await deps.store.audit_counts()}
+    ids = {row.campaign for row in windows[Window.LIFETIME][1]} | set(registered) | set(audits)
     documents = [
-        _campaign_document(campaign_id, registered.get(campaign_id), windows, _guard(request))
+        {
+            **_campaign_document(
+                campaign_id, registered.get(campaign_id), windows, _guard(request)
+            ),
+            "one_click_audit": _audit_json(audits.get(campaign_id)),
+        }
         for campaign_id in sorted(ids)
     ]
     return web.json_response({"min_volume": _min_volume(request), "campaigns": documents})
@@ -233,10 +240,32 @@ async def _get_campaign(request: web.Request) -> web.Response:
     campaign_id = request.match_info["id"]
     registered = await deps.store.get_campaign(campaign_id)
     windows = await _window_rows(request, campaign=campaign_id)
-    if registered is None and not windows[Window.LIFETIME][1]:
+    audits = await deps.store.audit_counts(campaign_id)
+    if registered is None and not windows[Window.LIFETIME][1] and not audits:
         return json_error(404, "unknown campaign")
     document = _campaign_document(campaign_id, registered, windows, _guard(request))
-    return web.json_response({"min_volume": _min_volume(request), **document})
+    audit = _audit_json(audits[0] if audits else None)
+    return web.json_response(
+        {"min_volume": _min_volume(request), **document, "one_click_audit": audit}
+    )
+
+
+def _audit_json(counts: AuditCounts | None) -> dict[str, int]:
+    """The original-message audit of the campaign's complained-about messages (RFC 8058)."""
+    if counts is None:
+        return dict.fromkeys(_AUDIT_FIELDS, 0)
+    return {name: getattr(counts, name) for name in _AUDIT_FIELDS}
+
+
+_AUDIT_FIELDS = (
+    "complaint_reports",
+    "audited",
+    "list_unsubscribe_https",
+    "one_click_post",
+    "dkim_covers_list_unsubscribe",
+    "one_click_compliant",
+    "feedback_id_invalid",
+)
 
 
 async def _get_rates(request: web.Request) -> web.Response:

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from monitor.events import Category, Consent, Event, Provider
 from monitor.privacy import Pseudonymizer
+from monitor.store.audits import AuditCounts
 from monitor.store.rates import DEFAULT_GUARD, CountRow, Dimension, RateRow, VolumeGuard, Window
 from monitor.store.schema import MAX_CAMPAIGN_LENGTH, MAX_LABEL_LENGTH
 
@@ -220,6 +221,8 @@ class Store(Protocol):
     ) -> Campaign: ...
 
     async def list_campaigns(self) -> tuple[Campaign, ...]: ...
+
+    async def audit_counts(self, campaign: str | None = None) -> tuple[AuditCounts, ...]: ...
 
     async def get_campaign(self, campaign_id: str) -> Campaign | None: ...
 

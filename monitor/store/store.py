@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from monitor.events import Category, Consent, Event
 from monitor.privacy import Pseudonymizer
 from monitor.store import batch
+from monitor.store.audits import AuditQueries
 from monitor.store.engine import build_engine, migrate
 from monitor.store.errors import StoreUnavailableError
 from monitor.store.models import (
@@ -85,7 +86,7 @@ async def open_store(url: str) -> SqlStore:
     return SqlStore(engine)
 
 
-class SqlStore(SubjectRecords):
+class SqlStore(SubjectRecords, AuditQueries):
     """``Store`` over an async SQLAlchemy engine (aiosqlite or asyncpg)."""
 
     def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:

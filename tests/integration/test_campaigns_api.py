@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestServer
 from monitor.config import CampaignConfig, Config, FeedbackConfig, HttpConfig
 from monitor.events import Category, Consent, Event, EventType, Provider, Source
 from monitor.http.app import HttpDeps, build_app
+from monitor.ingest.service import ingest_arf
 from monitor.privacy import Pseudonymizer
 from monitor.store import SqlStore, open_store
 
@@ -410,3 +411,53 @@ async def test_a_campaign_registered_by_put_is_listed_before_any_traffic(api: Ap
     listed = {c["campaign"]: c for c in doc["campaigns"]}
     assert listed["no-traffic-yet"]["consent"] == "single_opt_in"
     assert listed["no-traffic-yet"]["registered"] is True
+
+
+def _arf(original_headers: bytes) -> bytes:
+    return (
+        b"From: fbl@example.net\nTo: abuse@example.com\nSubject: FW\nMIME-Version: 1.0\n"
+        b'Content-Type: multipart/report; report-type=feedback-report; boundary="b"\n\n'
+        b"--b\nContent-Type: text/plain\n\nA complaint.\n"
+        b"--b\nContent-Type: message/feedback-report\n\nFeedback-Type: abuse\n"
+        b"User-Agent: test/1.0\nVersion: 1\n\n"
+        b"--b\nContent-Type: text/rfc822-headers\n\n" + original_headers + b"\n--b--\n"
+    )
+
+
+COMPLIANT = (
+    b"From: news@example.com\nX-Campaign-ID: audit-test\nMessage-ID: <1@example.com>\n"
+    b"List-Unsubscribe: <https://example.com/u/opaque-token>\n"
+    b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\n"
+    b"DKIM-Signature: v=1; a=rsa-sha256; d=example.com; s=s1;"
+    b" h=from:list-unsubscribe:list-unsubscribe-post; bh=x; b=y\n"
+)
+MAILTO_ONLY = (
+    b"From: news@example.com\nX-Campaign-ID: audit-test\nMessage-ID: <2@example.com>\n"
+    b"List-Unsubscribe: <mailto:unsub@example.com>\n"
+)
+
+
+async def test_the_one_click_audit_is_counted_per_campaign(api: Api) -> None:
+    for original in (COMPLIANT, MAILTO_ONLY):
+        await ingest_arf(
+            _arf(original),
+            store=api.store,
+            pseudonymizer=P,
+            campaign_headers=("X-Campaign-ID",),
+            store_raw=False,
+            now=NOW,
+        )
+    status, doc = await api.call("GET", "/api/v1/campaigns/audit-test")
+    assert status == 200
+    assert doc["one_click_audit"] == {
+        "complaint_reports": 2,
+        "audited": 2,
+        "list_unsubscribe_https": 1,
+        "one_click_post": 1,
+        "dkim_covers_list_unsubscribe": 1,
+        "one_click_compliant": 1,
+        "feedback_id_invalid": 0,
+    }
+    status, listing = await api.call("GET", "/api/v1/campaigns")
+    (entry,) = [c for c in listing["campaigns"] if c["campaign"] == "audit-test"]
+    assert entry["one_click_audit"]["one_click_compliant"] == 1
