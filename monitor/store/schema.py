@@ -10,6 +10,7 @@ appear only as keyed pseudonyms (64 hex characters). Timestamps are UTC.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 from sqlalchemy import (
     BigInteger,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     TypeDecorator,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.type_api import _BindProcessorType
 
 __all__ = [
     "COUNTER_COLUMNS",
@@ -39,6 +41,7 @@ __all__ = [
     "feedback_reports",
     "metadata",
     "report_recipients",
+    "sqlite_datetime",
     "suppressions",
 ]
 
@@ -73,6 +76,18 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
         value = value.astimezone(dt.UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
+    def bind_processor(self, dialect: Dialect) -> _BindProcessorType[dt.datetime] | None:
+        """On SQLite, one step to the stored text: what ``process_bind_param`` then
+        SQLite's ``DATETIME`` produce (``YYYY-MM-DD HH:MM:SS.ffffff``), at a fraction of
+        the cost (a datetime column is bound once per row of every batch)."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value: dt.datetime | None) -> str | None:
+            return None if value is None else sqlite_datetime(value)
+
+        return process
+
     def process_result_value(
         self, value: dt.datetime | None, dialect: Dialect
     ) -> dt.datetime | None:
@@ -81,6 +96,25 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)
+
+
+def sqlite_datetime(value: dt.datetime) -> str:
+    """How ``UtcDateTime`` stores an aware datetime on SQLite: naive UTC text.
+
+    The same text as SQLAlchemy's SQLite ``DATETIME`` (``YYYY-MM-DD HH:MM:SS.ffffff``).
+    """
+    if value.tzinfo is dt.UTC:
+        return _utc_text(value)
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: the store keeps UTC and needs aware datetimes")
+    return _utc_text(value.astimezone(dt.UTC))
+
+
+# A batch binds the same instants again and again (hour buckets, the time a key was
+# seen). Only UTC datetimes come here: equal means the same instant, the same text.
+@functools.lru_cache(maxsize=4096)
+def _utc_text(value: dt.datetime) -> str:
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.

@@ -9,17 +9,19 @@ re-delivered event counts it.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import RowMapping, Table, and_, func, select
+from sqlalchemy import Insert, RowMapping, Table, and_, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from monitor.events import Category, Consent, Event
+from monitor.events import Category, Consent, Event, EventType
 from monitor.privacy import Pseudonymizer
 from monitor.store import batch
 from monitor.store.audits import AuditQueries
@@ -54,6 +56,7 @@ from monitor.store.schema import (
     events,
     feedback_reports,
     report_recipients,
+    sqlite_datetime,
     suppressions,
 )
 from monitor.store.subjects import SubjectRecords
@@ -64,6 +67,41 @@ __all__ = ["SqlStore", "open_store"]
 log = logging.getLogger(__name__)
 _DIMENSIONS = (counters.c.campaign, counters.c.provider, counters.c.category, counters.c.consent)
 _OPT_OUTS = (SuppressionReason.UNSUBSCRIBE.value, SuppressionReason.COMPLAINT.value)
+
+
+def _upsert(table: Table, on_conflict: str) -> Insert:
+    """A plain (cacheable) ``INSERT`` with an ``ON CONFLICT`` clause as SQL text.
+
+    SQLAlchemy 2.0's dialect ``Insert`` and its ``on_conflict_do_*`` clauses have no
+    cache key, so every statement built with them is compiled again on every
+    execution. A ``TextClause`` in the post-VALUES position is cacheable, and this
+    ``ON CONFLICT`` syntax is the same on SQLite (3.35+) and PostgreSQL. The statement
+    stays an ``Insert``: typed columns, and executemany with ``RETURNING`` still goes
+    through insertmanyvalues (multi-row VALUES) on both aiosqlite and asyncpg.
+    """
+    stmt = insert(table)
+    stmt._post_values_clause = text(on_conflict)
+    return stmt
+
+
+_INSERT_REPORT = _upsert(feedback_reports, "ON CONFLICT (raw_sha256) DO NOTHING").returning(
+    feedback_reports.c.id
+)
+_CLAIM_KEYS = _upsert(event_keys, "ON CONFLICT DO NOTHING").returning(
+    event_keys.c.source, event_keys.c.key_sha256
+)
+_UPSERT_SUPPRESSIONS = _upsert(
+    suppressions,
+    "ON CONFLICT (pseudonym, reason) DO UPDATE SET first_at = excluded.first_at"
+    " WHERE excluded.first_at < suppressions.first_at",
+)
+_UPSERT_COUNTERS = _upsert(
+    counters,
+    "ON CONFLICT (campaign, provider, category, consent, bucket) DO UPDATE SET "
+    + ", ".join(f"{name} = counters.{name} + excluded.{name}" for name in COUNTER_COLUMNS),
+)
+# Positional (qmark) SQL of the same statement, for the driver on SQLite.
+_UPSERT_COUNTERS_SQLITE = str(_UPSERT_COUNTERS.compile(dialect=sqlite.dialect()))
 
 
 async def open_store(url: str) -> SqlStore:
@@ -86,8 +124,27 @@ async def open_store(url: str) -> SqlStore:
     return SqlStore(engine)
 
 
+# Group commit of feedback reports: at most this many reports per transaction.
+_MAX_REPORT_GROUP = 64
+
+
+@dataclass(slots=True)
+class _PendingReport:
+    """A report waiting for the next group commit, and its caller's future."""
+
+    row: dict[str, Any]
+    recipients: list[str]
+    prepared: list[batch.PreparedEvent]
+    future: asyncio.Future[ReportResult]
+
+
 class SqlStore(SubjectRecords, AuditQueries):
     """``Store`` over an async SQLAlchemy engine (aiosqlite or asyncpg)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self._pending_reports: list[_PendingReport] = []
+        self._report_task: asyncio.Task[None] | None = None
 
     def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
         if self._engine.dialect.name == "postgresql":
@@ -95,6 +152,8 @@ class SqlStore(SubjectRecords, AuditQueries):
         return sqlite.insert(table)
 
     async def close(self) -> None:
+        if self._report_task is not None:
+            await self._report_task  # answer the reports already queued
         await self._engine.dispose()
 
     async def ping(self) -> None:
@@ -136,28 +195,91 @@ class SqlStore(SubjectRecords, AuditQueries):
         recipients = sorted({pseudonymizer.pseudonym(r) for r in record.recipients})
         prepared = batch.prepare_events(events, pseudonymizer)
         row = _report_row(record, store_raw=store_raw)
+        pending = _PendingReport(
+            row, recipients, prepared, asyncio.get_running_loop().create_future()
+        )
+        self._pending_reports.append(pending)
+        if self._report_task is None or self._report_task.done():
+            self._report_task = asyncio.create_task(self._commit_reports())
+        return await pending.future
+
+    async def _commit_reports(self) -> None:
+        """Group commit: the reports queued meanwhile go into one transaction.
+
+        Each caller is answered after the commit that holds its report. When a
+        group fails, its reports are retried one per transaction, so one bad report
+        fails alone.
+        """
+        await asyncio.sleep(0)  # let the callers already running join the first group
+        while self._pending_reports:
+            group = self._pending_reports[:_MAX_REPORT_GROUP]
+            del self._pending_reports[:_MAX_REPORT_GROUP]
+            group = [p for p in group if not p.future.done()]  # callers gone: not stored
+            if not group:
+                continue
+            try:
+                results = await self._store_reports(group)
+            except asyncio.CancelledError:
+                for pending in group:
+                    _settle(pending.future, StoreUnavailableError("the store is closing"))
+                raise
+            except Exception as exc:  # any failure: isolate it by retrying one by one
+                if len(group) == 1:
+                    _settle(group[0].future, exc)
+                    continue
+                for pending in group:
+                    try:
+                        (result,) = await self._store_reports([pending])
+                    except Exception as one_exc:
+                        _settle(pending.future, one_exc)
+                    else:
+                        _settle(pending.future, result)
+            else:
+                for pending, result in zip(group, results, strict=True):
+                    _settle(pending.future, result)
+
+    async def _store_reports(self, group: list[_PendingReport]) -> list[ReportResult]:
+        """Store the reports in one transaction, as if one after the other, in order."""
+        first: dict[str, _PendingReport] = {}
+        for pending in group:
+            first.setdefault(pending.row["raw_sha256"], pending)
         async with self._writer.begin() as conn:
-            inserted = await conn.execute(
-                self._insert(feedback_reports)
-                .values(row)
-                .on_conflict_do_nothing(index_elements=["raw_sha256"])
-                .returning(feedback_reports.c.id)
-            )
-            new_id = inserted.scalar_one_or_none()
-            if new_id is None:
-                existing = await conn.execute(
-                    select(feedback_reports.c.id).where(
-                        feedback_reports.c.raw_sha256 == record.raw_sha256
+            # One key order for every writer (the unique index on raw_sha256).
+            rows = sorted((p.row for p in first.values()), key=lambda r: str(r["raw_sha256"]))
+            inserted = await conn.execute(_INSERT_REPORT, rows)
+            new_ids = set(inserted.scalars())
+            new = [p for p in first.values() if p.row["id"] in new_ids]
+            existing: dict[str, str] = {}
+            if len(new) < len(first):
+                found = await conn.execute(
+                    select(feedback_reports.c.raw_sha256, feedback_reports.c.id).where(
+                        feedback_reports.c.raw_sha256.in_(
+                            sorted(sha for sha, p in first.items() if p.row["id"] not in new_ids)
+                        )
                     )
                 )
-                return ReportResult(existing.scalar_one(), duplicate=True)
+                existing = {row.raw_sha256: row.id for row in found}
+            recipients = [
+                {"report_id": p.row["id"], "pseudonym": pseudonym}
+                for p in new
+                for pseudonym in p.recipients
+            ]
             if recipients:
-                await conn.execute(
-                    report_recipients.insert(),
-                    [{"report_id": new_id, "pseudonym": p} for p in recipients],
-                )
-            await self._add_prepared(conn, prepared)
-        return ReportResult(new_id, duplicate=False)
+                await conn.execute(report_recipients.insert(), recipients)
+            if any(i.event.type is EventType.SENT for p in new for i in p.prepared):
+                # Sends are checked against opt-outs: keep each report's own view.
+                for p in new:
+                    await self._add_prepared(conn, p.prepared)
+            else:
+                await self._add_prepared(conn, [i for p in new for i in p.prepared])
+        results = []
+        for pending in group:
+            owner = first[pending.row["raw_sha256"]]
+            if owner.row["id"] not in new_ids:
+                results.append(ReportResult(existing[pending.row["raw_sha256"]], duplicate=True))
+            else:
+                results.append(ReportResult(owner.row["id"], duplicate=owner is not pending))
+        return results
 
     async def _add_prepared(
         self, conn: AsyncConnection, prepared: list[batch.PreparedEvent]
@@ -187,12 +309,10 @@ class SqlStore(SubjectRecords, AuditQueries):
         if keyed:
             now = dt.datetime.now(dt.UTC)
             result = await conn.execute(
-                self._insert(event_keys)
-                .on_conflict_do_nothing()
-                .returning(event_keys.c.source, event_keys.c.key_sha256),
+                _CLAIM_KEYS,
                 [{"source": s, "key_sha256": k, "seen_at": now} for s, k in keyed],
             )
-            claimed = {(row.source, row.key_sha256) for row in result}
+            claimed = set(map(tuple, result.tuples()))
         return [
             i
             for i in unique
@@ -218,14 +338,8 @@ class SqlStore(SubjectRecords, AuditQueries):
     ) -> None:
         if not rows:
             return
-        stmt = self._insert(suppressions)
-        earlier = stmt.excluded.first_at < suppressions.c.first_at
         await conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["pseudonym", "reason"],
-                set_={"first_at": stmt.excluded.first_at},
-                where=earlier,
-            ),
+            _UPSERT_SUPPRESSIONS,
             [
                 {"pseudonym": p, "reason": r.value, "first_at": at}
                 for (p, r), at in sorted(rows.items())
@@ -249,13 +363,27 @@ class SqlStore(SubjectRecords, AuditQueries):
     async def _upsert_counters(
         self, conn: AsyncConnection, deltas: dict[batch.CounterKey, dict[str, int]]
     ) -> None:
-        stmt = self._insert(counters)
-        upsert = stmt.on_conflict_do_update(
-            index_elements=["campaign", "provider", "category", "consent", "bucket"],
-            set_={name: counters.c[name] + stmt.excluded[name] for name in COUNTER_COLUMNS},
-        )
         # One key order for every writer: two replicas never wait on each other in a cycle.
         ordered = sorted(deltas.items(), key=lambda kv: _key_order(kv[0]))
+        if conn.dialect.name == "sqlite":
+            # The widest executemany of a batch (13 columns, a row per campaign x provider
+            # x labels x hour): bound straight by the driver, as SQLAlchemy would bind it,
+            # without its per-row parameter processing.
+            await conn.exec_driver_sql(
+                _UPSERT_COUNTERS_SQLITE,
+                [
+                    (
+                        key.campaign,
+                        key.provider,
+                        key.category,
+                        key.consent,
+                        sqlite_datetime(key.bucket),
+                        *(values.get(name, 0) for name in COUNTER_COLUMNS),
+                    )
+                    for key, values in ordered
+                ],
+            )
+            return
         params = [
             {
                 "campaign": key.campaign,
@@ -267,7 +395,7 @@ class SqlStore(SubjectRecords, AuditQueries):
             }
             for key, values in ordered
         ]
-        await conn.execute(upsert, params)
+        await conn.execute(_UPSERT_COUNTERS, params)
 
     async def upsert_campaign(
         self,
@@ -369,6 +497,15 @@ class SqlStore(SubjectRecords, AuditQueries):
 
 if TYPE_CHECKING:
     _IMPLEMENTS: type[Store] = SqlStore  # mypy checks the protocol here
+
+
+def _settle(future: asyncio.Future[ReportResult], outcome: ReportResult | Exception) -> None:
+    if future.done():  # the caller was cancelled meanwhile
+        return
+    if isinstance(outcome, Exception):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
 
 def _key_order(key: batch.CounterKey) -> tuple[str, str, str, str, dt.datetime]:

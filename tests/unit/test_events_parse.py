@@ -1,0 +1,57 @@
+"""``parse_batch``: the one-call fast path answers exactly as the per-event loop."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from monitor.http.events_api import _parse_each, parse_batch
+
+NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
+GOOD = {"type": "sent", "campaign": "c1", "count": 3, "id": "k1"}
+PERSON = {"type": "complaint", "campaign": "c1", "recipient": "A@Gmail.com", "id": "k2"}
+NOT_ADDRESS = {"type": "unsubscribe", "campaign": "c1", "recipient": "nobody"}
+BAD_TYPE = {"type": "opened", "campaign": "c1"}
+EXTRA = {"type": "sent", "campaign": "c 1", "what": 1}
+STAMPED = {"type": "delivered", "campaign": "c2", "timestamp": "2026-11-28T10:00:00+02:00"}
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        [GOOD, PERSON, STAMPED],
+        [GOOD, NOT_ADDRESS],
+        [NOT_ADDRESS, GOOD, NOT_ADDRESS],
+        [GOOD, BAD_TYPE, NOT_ADDRESS, EXTRA],
+        [NOT_ADDRESS, BAD_TYPE],
+    ],
+)
+def test_fast_path_matches_per_event_loop(items: list[dict[str, object]]) -> None:
+    assert parse_batch({"events": items}, NOW) == _parse_each(items, NOW)
+
+
+def test_privacy_errors_refuse_a_batch_that_validates() -> None:
+    events, errors = parse_batch({"events": [GOOD, NOT_ADDRESS, PERSON, NOT_ADDRESS]}, NOW)
+    assert events == []
+    assert errors == [
+        {"index": 1, "field": "recipient", "message": "not an e-mail address"},
+        {"index": 3, "field": "recipient", "message": "not an e-mail address"},
+    ]
+
+
+def test_valid_batch_becomes_events() -> None:
+    events, errors = parse_batch({"events": [GOOD, PERSON, STAMPED]}, NOW)
+    assert errors == []
+    assert [e.idempotency_key for e in events] == ["k1", "k2", None]
+    assert events[0].occurred_at == NOW
+    assert events[2].occurred_at == dt.datetime(2026, 11, 28, 8, 0, tzinfo=dt.UTC)
+    assert events[1].provider.value == "google"
+
+
+@pytest.mark.parametrize("body", [{"events": [GOOD, ["sent"]]}, {"events": []}, [GOOD], {"x": 1}])
+def test_bodies_the_fast_path_skips_are_refused_as_a_whole(body: object) -> None:
+    events, errors = parse_batch(body, NOW)
+    assert events == []
+    assert errors
+    assert all(error["index"] is None for error in errors)
