@@ -66,8 +66,11 @@ def missing_prerequisite() -> str | None:
 class PgServer:
     """One PostgreSQL cluster: ``start()``, ``create_database(name)``, ``url(name)``, ``stop()``."""
 
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, *, fsync: bool = False) -> None:
+        """``fsync=False`` (tests): no durability. ``fsync=True``: PostgreSQL's defaults,
+        for benchmarks that measure durable commits."""
         self._bindir = bindir
+        self._fsync = fsync
         self._as_root = os.geteuid() == 0
         self.directory = Path(tempfile.mkdtemp(prefix="delivermon-pg-"))
         self.port = 0
@@ -99,16 +102,21 @@ class PgServer:
         self._run(
             self._server_command(
                 "initdb", "-D", str(self._data), "-U", SUPERUSER, "--auth=trust",
-                "-E", "UTF8", "--locale=C", "--no-sync",
+                "-E", "UTF8", "--locale=C", *([] if self._fsync else ["--no-sync"]),
             ),
             "initdb",
         )  # fmt: skip
         last: PgError | None = None
         for _ in range(_START_ATTEMPTS):
             self.port = pick_free_port()
+            durability = (
+                "-c fsync=on -c synchronous_commit=on -c full_page_writes=on"
+                if self._fsync
+                else "-c fsync=off -c full_page_writes=off"
+            )
             options = (
                 f"-p {self.port} -k {self.directory} -c listen_addresses={HOST} "
-                "-c fsync=off -c full_page_writes=off -c max_connections=200"
+                f"{durability} -c max_connections=200"
             )
             try:
                 self._run(
@@ -122,6 +130,24 @@ class PgServer:
             except PgError as exc:
                 last = exc
         raise PgError(f"PostgreSQL did not start after {_START_ATTEMPTS} ports") from last
+
+    def version(self) -> str:
+        done = subprocess.run(
+            [str(self._bindir / "postgres"), "--version"],
+            capture_output=True, text=True, timeout=10, check=False,
+        )  # fmt: skip
+        return done.stdout.strip()
+
+    def drop_database(self, name: str) -> None:
+        """Drop database ``name`` if it exists (best effort)."""
+        if not name.replace("_", "").isalnum():
+            raise ValueError(f"unsafe database name {name!r}")
+        with contextlib.suppress(PgError, subprocess.TimeoutExpired):
+            self._run(
+                self._client("psql", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-q",
+                             "-c", f'DROP DATABASE IF EXISTS "{name}"'),
+                "DROP DATABASE",
+            )  # fmt: skip
 
     def stop(self) -> None:
         """Stop the server (fast shutdown) and delete the cluster."""
