@@ -31,10 +31,9 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.x509.oid import NameOID
+from unit.test_webhook_sns import make_signer
 
 from monitor.config import (
     Config,
@@ -92,26 +91,10 @@ def table_counts(db: Path) -> dict[str, int]:
 # --- keys made at test time ---------------------------------------------------------------
 
 
-def make_rsa_signer() -> tuple[rsa.RSAPrivateKey, bytes]:
-    """An RSA key and a self-signed certificate standing in for SNS's signing certificate."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.test.invalid")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - dt.timedelta(days=1))
-        .not_valid_after(NOW + dt.timedelta(days=365))
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert.public_bytes(serialization.Encoding.PEM)
-
-
 @pytest.fixture(scope="module")
 def sns_signer() -> tuple[rsa.RSAPrivateKey, bytes]:
-    return make_rsa_signer()
+    # The same stand-in for SNS's signing certificate as the unit tests use.
+    return make_signer()
 
 
 @pytest.fixture(scope="module")
