@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     TypeDecorator,
 )
 from sqlalchemy.engine import Dialect
@@ -31,17 +33,24 @@ from sqlalchemy.sql.type_api import _BindProcessorType
 
 __all__ = [
     "COUNTER_COLUMNS",
+    "MAX_ALERT_KEY_LENGTH",
     "MAX_CAMPAIGN_LENGTH",
     "MAX_LABEL_LENGTH",
+    "MAX_TARGET_LENGTH",
     "UtcDateTime",
+    "alerts",
     "campaigns",
+    "check_runs",
+    "check_state",
     "counters",
     "event_keys",
     "events",
     "feedback_reports",
     "metadata",
+    "notifications",
     "report_recipients",
     "sqlite_datetime",
+    "state_changes",
     "suppressions",
 ]
 
@@ -219,4 +228,94 @@ suppressions = Table(
     Column("pseudonym", String(PSEUDONYM), primary_key=True),
     Column("reason", String(MAX_LABEL_LENGTH), primary_key=True),  # SuppressionReason
     Column("first_at", UtcDateTime(), nullable=False),
+)
+
+# --- the daemon's check results and alerts ---------------------------------------
+# Latest state per (target, check, item): item is the zone for a DNSBL result, the
+# selector for DKIM, the family for a zone self-test, "" otherwise. ``detail`` is the
+# result's JSON fragment (the shape of one ``check --json`` member), ``fingerprint`` a
+# SHA-256 of the published record, for drift. Rows are written only by the replica
+# that owns the target (sharding), so upserts never race on one key.
+MAX_TARGET_LENGTH = 255
+MAX_ALERT_KEY_LENGTH = 600
+
+check_state = Table(
+    "check_state",
+    metadata,
+    Column("target", String(MAX_TARGET_LENGTH), primary_key=True),
+    Column("check", String(MAX_LABEL_LENGTH), primary_key=True),
+    Column("item", String(MAX_TARGET_LENGTH), primary_key=True),
+    Column("status", String(MAX_LABEL_LENGTH), nullable=False),
+    Column("severity", String(MAX_LABEL_LENGTH), nullable=True),
+    Column("detail", Text(), nullable=False),
+    Column("fingerprint", String(64), nullable=True),
+    Column("checked_at", UtcDateTime(), nullable=False),
+    Column("changed_at", UtcDateTime(), nullable=False),
+)
+
+# Every change of status or fingerprint: listed at, delisted at, record changed at.
+state_changes = Table(
+    "state_changes",
+    metadata,
+    Column("id", _ROW_ID, primary_key=True, autoincrement=True),
+    Column("target", String(MAX_TARGET_LENGTH), nullable=False),
+    Column("check", String(MAX_LABEL_LENGTH), nullable=False),
+    Column("item", String(MAX_TARGET_LENGTH), nullable=False),
+    Column("old_status", String(MAX_LABEL_LENGTH), nullable=True),
+    Column("new_status", String(MAX_LABEL_LENGTH), nullable=False),
+    Column("old_fingerprint", String(64), nullable=True),
+    Column("new_fingerprint", String(64), nullable=True),
+    Column("at", UtcDateTime(), nullable=False),
+    Index(None, "target", "at"),
+)
+
+# The last run of each check for each target: success, duration, when.
+check_runs = Table(
+    "check_runs",
+    metadata,
+    Column("check", String(MAX_LABEL_LENGTH), primary_key=True),
+    Column("target", String(MAX_TARGET_LENGTH), primary_key=True),
+    Column("success", Boolean(), nullable=False),
+    Column("duration_seconds", Float(), nullable=False),
+    Column("ran_at", UtcDateTime(), nullable=False),
+)
+
+# One row per alert key: the state machine's memory, so a restart neither re-sends
+# nor forgets. ``notified`` says whether the current firing was announced.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("key", String(MAX_ALERT_KEY_LENGTH), primary_key=True),
+    Column("kind", String(MAX_LABEL_LENGTH), nullable=False),
+    Column("severity", String(MAX_LABEL_LENGTH), nullable=False),
+    Column("status", String(MAX_LABEL_LENGTH), nullable=False),  # AlertStatus
+    Column("labels", Text(), nullable=False),  # JSON object of bounded labels
+    Column("title", Text(), nullable=False),
+    Column("text", Text(), nullable=False),
+    Column("started_at", UtcDateTime(), nullable=True),
+    Column("ended_at", UtcDateTime(), nullable=True),
+    Column("notified", Boolean(), nullable=False),
+    Column("clear_count", Integer(), nullable=False),
+    Column("fire_times", Text(), nullable=False),  # JSON list of recent firing instants
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# The outbox: a notification is queued (one row per notifier) in the transaction
+# that changes its alert, then sent and marked by whichever replica claims it first.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", _ROW_ID, primary_key=True, autoincrement=True),
+    Column("key", String(MAX_ALERT_KEY_LENGTH), nullable=False),
+    Column("notifier", String(MAX_LABEL_LENGTH * 2), nullable=False),
+    Column("status", String(MAX_LABEL_LENGTH), nullable=False),  # firing / resolved
+    Column("payload", Text(), nullable=False),  # JSON of the Notification
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=False),
+    Column("claimed_until", UtcDateTime(), nullable=True),
+    Column("attempts", Integer(), nullable=False),
+    Column("sent_at", UtcDateTime(), nullable=True),
+    Column("failed_at", UtcDateTime(), nullable=True),
+    Column("last_error", String(200), nullable=True),
+    Index(None, "sent_at", "failed_at", "next_attempt_at"),
 )

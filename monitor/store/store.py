@@ -59,6 +59,7 @@ from monitor.store.schema import (
     sqlite_datetime,
     suppressions,
 )
+from monitor.store.state import StateRecords
 from monitor.store.subjects import SubjectRecords
 from monitor.store.url import async_url
 
@@ -138,7 +139,7 @@ class _PendingReport:
     future: asyncio.Future[ReportResult]
 
 
-class SqlStore(SubjectRecords, AuditQueries):
+class SqlStore(SubjectRecords, AuditQueries, StateRecords):
     """``Store`` over an async SQLAlchemy engine (aiosqlite or asyncpg)."""
 
     def __init__(self, engine: AsyncEngine) -> None:

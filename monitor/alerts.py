@@ -1,0 +1,243 @@
+"""The alert state machine: one record per alert key, stepped by observations.
+
+Pure: no I/O. The daemon loads the records from the store, steps them with what a
+check just saw, and saves the new records together with the notifications they
+call for (the outbox), in one transaction. So a restart neither re-sends nor
+forgets, and two replicas never announce the same change twice.
+
+Rules (``AlertPolicy``):
+
+- An **unknown** observation (DNS failure, rate below the volume guard) changes
+  nothing: it neither fires nor resolves.
+- A condition seen at a target's **first check** (``baseline``) is recorded as
+  firing but not announced, unless ``notify_existing``.
+- An alert **resolves** after ``resolve_after`` consecutive clear observations, so
+  one good answer in a flapping series does not send "resolved".
+- **Flapping**: when an alert has fired more than ``flap_limit`` times within
+  ``flap_window``, further firings are recorded but not announced until the
+  window has passed.
+- A firing alert whose severity **escalates** (warning → critical) is announced again.
+- A resolution is announced only when the firing was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+__all__ = [
+    "AlertKind",
+    "AlertPolicy",
+    "AlertRecord",
+    "AlertStatus",
+    "Observation",
+    "Severity",
+    "Transition",
+    "notification_payload",
+    "one_shot",
+    "step",
+]
+
+
+class AlertKind(StrEnum):
+    LISTED = "listed"
+    ZONE_UNHEALTHY = "zone_unhealthy"
+    RESOLVER_REFUSED = "resolver_refused"
+    RECORD_BROKEN = "record_broken"
+    RECORD_CHANGED = "record_changed"
+    RISK_LEVEL = "risk_level"
+    COMPLAINT_RATE = "complaint_rate"
+    UNSUBSCRIBE_DEADLINE = "unsubscribe_deadline"
+
+
+class AlertStatus(StrEnum):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+
+_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class AlertPolicy:
+    notify_existing: bool = False
+    resolve_after: int = 2
+    flap_window: dt.timedelta = dt.timedelta(hours=6)
+    flap_limit: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What a check saw for one alert key: ``active`` None means could not tell."""
+
+    key: str
+    kind: AlertKind
+    active: bool | None
+    severity: Severity = Severity.WARNING
+    labels: Mapping[str, str] = field(default_factory=dict)
+    title: str = ""
+    text: str = ""
+    resolved_title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    key: str
+    kind: AlertKind
+    severity: Severity
+    status: AlertStatus
+    labels: Mapping[str, str]
+    title: str
+    text: str
+    started_at: dt.datetime | None
+    ended_at: dt.datetime | None
+    notified: bool
+    clear_count: int
+    fire_times: tuple[dt.datetime, ...]
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """The new record (None: nothing to save) and the status to announce (None: nothing)."""
+
+    record: AlertRecord | None
+    announce: AlertStatus | None = None
+
+
+def step(
+    prev: AlertRecord | None,
+    obs: Observation,
+    now: dt.datetime,
+    policy: AlertPolicy,
+    *,
+    baseline: bool = False,
+) -> Transition:
+    """Advance one alert by one observation."""
+    if obs.active is None:
+        return Transition(None)
+    if obs.active:
+        if prev is None or prev.status is AlertStatus.RESOLVED:
+            return _fire(prev, obs, now, policy, baseline=baseline)
+        return _still_firing(prev, obs, now)
+    if prev is None or prev.status is AlertStatus.RESOLVED:
+        return Transition(None)
+    clear = prev.clear_count + 1
+    if clear < policy.resolve_after:
+        return Transition(replace(prev, clear_count=clear, updated_at=now))
+    resolved = replace(
+        prev,
+        status=AlertStatus.RESOLVED,
+        ended_at=now,
+        clear_count=clear,
+        title=obs.resolved_title or prev.title,
+        updated_at=now,
+    )
+    return Transition(resolved, AlertStatus.RESOLVED if prev.notified else None)
+
+
+def _fire(
+    prev: AlertRecord | None,
+    obs: Observation,
+    now: dt.datetime,
+    policy: AlertPolicy,
+    *,
+    baseline: bool,
+) -> Transition:
+    recent = tuple(t for t in (prev.fire_times if prev else ()) if now - t < policy.flap_window)
+    fire_times = (*recent, now)
+    flapping = len(fire_times) > policy.flap_limit
+    announce = not flapping and (not baseline or policy.notify_existing)
+    record = AlertRecord(
+        key=obs.key,
+        kind=obs.kind,
+        severity=obs.severity,
+        status=AlertStatus.FIRING,
+        labels=dict(obs.labels),
+        title=obs.title,
+        text=obs.text,
+        started_at=now,
+        ended_at=None,
+        notified=announce,
+        clear_count=0,
+        fire_times=fire_times,
+        updated_at=now,
+    )
+    return Transition(record, AlertStatus.FIRING if announce else None)
+
+
+def _still_firing(prev: AlertRecord, obs: Observation, now: dt.datetime) -> Transition:
+    escalated = obs.severity.rank > prev.severity.rank
+    record = replace(
+        prev,
+        severity=obs.severity,
+        labels=dict(obs.labels),
+        title=obs.title,
+        text=obs.text,
+        clear_count=0,
+        updated_at=now,
+    )
+    if escalated and prev.notified:
+        return Transition(record, AlertStatus.FIRING)
+    unchanged = (
+        prev.clear_count == 0
+        and prev.severity is obs.severity
+        and prev.title == obs.title
+        and prev.text == obs.text
+    )
+    return Transition(None if unchanged else record)
+
+
+def one_shot(obs: Observation, now: dt.datetime) -> AlertRecord:
+    """A record for an event that is announced once and never resolves (a record changed)."""
+    return AlertRecord(
+        key=obs.key,
+        kind=obs.kind,
+        severity=obs.severity,
+        status=AlertStatus.FIRING,
+        labels=dict(obs.labels),
+        title=obs.title,
+        text=obs.text,
+        started_at=now,
+        ended_at=now,
+        notified=True,
+        clear_count=0,
+        fire_times=(now,),
+        updated_at=now,
+    )
+
+
+def _instant(value: dt.datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds").replace("+00:00", "Z") if value else None
+
+
+def notification_payload(record: AlertRecord, status: AlertStatus) -> str:
+    """The outbox payload (JSON text) for announcing ``record`` as ``status``."""
+    return json.dumps(
+        {
+            "key": record.key,
+            "kind": record.kind.value,
+            "status": status.value,
+            "severity": record.severity.value,
+            "title": record.title,
+            "text": record.text,
+            "labels": dict(sorted(record.labels.items())),
+            "started_at": _instant(record.started_at),
+            "ended_at": _instant(record.ended_at) if status is AlertStatus.RESOLVED else None,
+        },
+        ensure_ascii=False,
+        sort_keys=True,
+    )

@@ -1,0 +1,125 @@
+"""The daemon's memory in SQLite and PostgreSQL: latest state, history, runs, alerts, outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+
+import pytest
+
+from monitor.alerts import (
+    AlertKind,
+    AlertPolicy,
+    AlertStatus,
+    Observation,
+    notification_payload,
+    step,
+)
+from monitor.state import CheckName, CheckState
+from monitor.store import SqlStore, open_store
+from monitor.store.state import CheckRun
+
+T0 = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[SqlStore]:
+    opened = await open_store(store_url)
+    yield opened
+    await opened.close()
+
+
+def dnsbl(status: str, at: dt.datetime, target: str = "192.0.2.1") -> CheckState:
+    return CheckState(target, CheckName.DNSBL, "zen.example", status, "critical", "{}", None, at)
+
+
+def spf(record: str, at: dt.datetime) -> CheckState:
+    return CheckState("example.com", CheckName.SPF, "", "ok", None, '{"record": 1}', record, at)
+
+
+async def test_changes_are_reported_once_and_kept_in_history(store: SqlStore) -> None:
+    first = await store.save_states([dnsbl("not_listed", T0), spf("a" * 64, T0)])
+    assert [c.old for c in first] == [None, None]
+    later = T0 + dt.timedelta(minutes=15)
+    assert await store.save_states([dnsbl("not_listed", later), spf("a" * 64, later)]) == []
+    listed_at = T0 + dt.timedelta(minutes=30)
+    changes = await store.save_states([dnsbl("listed", listed_at), spf("b" * 64, listed_at)])
+    assert {(c.new.check, c.status_changed, c.record_changed) for c in changes} == {
+        (CheckName.DNSBL, True, False),
+        (CheckName.SPF, False, True),
+    }
+    history = await store.state_history("192.0.2.1")
+    assert [(h.old_status, h.new_status, h.at) for h in history] == [
+        ("not_listed", "listed", listed_at),
+        (None, "not_listed", T0),
+    ]
+    assert (await store.state_history("example.com"))[0].record_changed
+    (latest,) = await store.latest_states(targets=["192.0.2.1"])
+    assert latest.status == "listed"
+    assert latest.changed_at == listed_at
+    assert latest.checked_at == listed_at
+
+
+async def test_changed_at_stays_while_the_status_holds(store: SqlStore) -> None:
+    await store.save_states([dnsbl("listed", T0)])
+    await store.save_states([dnsbl("listed", T0 + dt.timedelta(hours=1))])
+    (latest,) = await store.latest_states(check=CheckName.DNSBL)
+    assert latest.changed_at == T0
+    assert latest.checked_at == T0 + dt.timedelta(hours=1)
+
+
+async def test_forgetting_unconfigured_targets(store: SqlStore) -> None:
+    await store.save_states([dnsbl("listed", T0), dnsbl("listed", T0, target="192.0.2.2")])
+    assert await store.forget_states(["192.0.2.2"], [CheckName.DNSBL]) == 1
+    assert await store.known_targets(CheckName.DNSBL) == {"192.0.2.2"}
+
+
+async def test_runs_are_upserted(store: SqlStore) -> None:
+    await store.record_runs([CheckRun("dnsbl", "192.0.2.1", False, 1.5, T0)])
+    await store.record_runs([CheckRun("dnsbl", "192.0.2.1", True, 0.25, T0)])
+    assert await store.check_runs() == [CheckRun("dnsbl", "192.0.2.1", True, 0.25, T0)]
+
+
+async def test_alerts_and_outbox_survive_reopening(store_url: str) -> None:
+    store = await open_store(store_url)
+    observation = Observation(
+        "listed:192.0.2.1:zen.example", AlertKind.LISTED, True, labels={"target": "192.0.2.1"}
+    )
+    transition = step(None, observation, T0, AlertPolicy())
+    assert transition.record is not None
+    assert transition.announce is AlertStatus.FIRING
+    payload = notification_payload(transition.record, AlertStatus.FIRING)
+    queued = await store.save_alerts(
+        [transition.record],
+        [(observation.key, "firing", payload)],
+        notifiers=["ops-webhook", "ops-mail"],
+        now=T0,
+    )
+    assert queued == 2
+    await store.close()
+
+    store = await open_store(store_url)
+    try:
+        loaded = await store.load_alerts([observation.key])
+        assert loaded[observation.key] == transition.record
+        lease = dt.timedelta(minutes=1)
+        claimed = await store.claim_notifications(T0, lease=lease)
+        assert sorted(c.notifier for c in claimed) == ["ops-mail", "ops-webhook"]
+        assert {c.attempts for c in claimed} == {1}
+        # claimed rows are not handed out again while the lease holds
+        assert await store.claim_notifications(T0, lease=lease) == []
+        sent, retry = claimed
+        await store.finish_notification(sent.id, sent_at=T0)
+        await store.finish_notification(
+            retry.id, retry_at=T0 + dt.timedelta(seconds=30), error="timeout"
+        )
+        assert await store.claim_notifications(T0 + dt.timedelta(seconds=10), lease=lease) == []
+        (again,) = await store.claim_notifications(T0 + dt.timedelta(seconds=31), lease=lease)
+        assert again.id == retry.id
+        assert again.attempts == 2
+        assert await store.outbox_counts() == {"pending": 1, "sent": 1, "failed": 0}
+        # an expired lease (a replica died mid-send) makes the row due again
+        (after_crash,) = await store.claim_notifications(T0 + dt.timedelta(minutes=5), lease=lease)
+        assert after_crash.id == retry.id
+    finally:
+        await store.close()

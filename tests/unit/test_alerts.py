@@ -1,0 +1,139 @@
+"""The alert state machine: transitions, baseline, damping, flapping, escalation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from monitor.alerts import (
+    AlertKind,
+    AlertPolicy,
+    AlertRecord,
+    AlertStatus,
+    Observation,
+    Severity,
+    notification_payload,
+    one_shot,
+    step,
+)
+
+T0 = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
+POLICY = AlertPolicy(resolve_after=2, flap_window=dt.timedelta(hours=6), flap_limit=3)
+
+
+def obs(active: bool | None, severity: Severity = Severity.CRITICAL) -> Observation:
+    return Observation(
+        key="listed:192.0.2.1:zen.example",
+        kind=AlertKind.LISTED,
+        active=active,
+        severity=severity,
+        labels={"target": "192.0.2.1", "zone": "zen.example"},
+        title="192.0.2.1 is listed on zen.example",
+        resolved_title="192.0.2.1 is no longer listed on zen.example",
+    )
+
+
+def run(
+    series: list[bool | None], *, baseline_first: bool = False, policy: AlertPolicy = POLICY
+) -> tuple[AlertRecord | None, list[AlertStatus | None]]:
+    record: AlertRecord | None = None
+    announced = []
+    for i, active in enumerate(series):
+        t = step(
+            record,
+            obs(active),
+            T0 + dt.timedelta(minutes=15 * i),
+            policy,
+            baseline=baseline_first and i == 0,
+        )
+        announced.append(t.announce)
+        if t.record is not None:
+            record = t.record
+    return record, announced
+
+
+F, R = AlertStatus.FIRING, AlertStatus.RESOLVED
+
+
+@pytest.mark.parametrize(
+    ("series", "expected"),
+    [
+        pytest.param([False, False], [None, None], id="never-active"),
+        pytest.param([False, True], [None, F], id="fires-on-transition"),
+        pytest.param([True, True, True], [F, None, None], id="fires-once"),
+        pytest.param([True, False, False], [F, None, R], id="resolves-after-two-clears"),
+        pytest.param([True, False, True, False, False], [F, None, None, None, R], id="damped"),
+        pytest.param(
+            [True, None, None, False, None, False],
+            [F, None, None, None, None, R],
+            id="unknown-changes-nothing",
+        ),
+        pytest.param([None, None], [None, None], id="unknown-never-fires"),
+    ],
+)
+def test_transitions(series: list[bool | None], expected: list[AlertStatus | None]) -> None:
+    assert run(series)[1] == expected
+
+
+def test_a_state_present_at_the_first_check_is_recorded_not_announced() -> None:
+    record, announced = run([True, True, False, False], baseline_first=True)
+    assert announced == [None, None, None, None]  # no resolution for an unannounced firing
+    assert record is not None
+    assert record.status is AlertStatus.RESOLVED
+
+
+def test_notify_existing_announces_the_baseline() -> None:
+    policy = AlertPolicy(notify_existing=True)
+    assert run([True], baseline_first=True, policy=policy)[1] == [F]
+
+
+def test_flapping_is_held_after_the_limit() -> None:
+    policy = AlertPolicy(resolve_after=1, flap_limit=2, flap_window=dt.timedelta(hours=6))
+    record, announced = run([True, False, True, False, True, False, True], policy=policy)
+    assert announced == [F, R, F, R, None, None, None]
+    assert record is not None
+    assert len(record.fire_times) == 4
+
+
+def test_flapping_window_expires() -> None:
+    policy = AlertPolicy(resolve_after=1, flap_limit=1, flap_window=dt.timedelta(minutes=20))
+    # firings 30 minutes apart are outside a 20-minute window: each is announced
+    assert run([True, False, True, False], policy=policy)[1] == [F, R, F, R]
+
+
+def test_escalation_is_announced_again_but_not_a_downgrade() -> None:
+    first = step(None, obs(True, Severity.WARNING), T0, POLICY)
+    assert first.announce is F
+    up = step(first.record, obs(True, Severity.CRITICAL), T0, POLICY)
+    assert up.announce is F
+    assert up.record is not None
+    down = step(up.record, obs(True, Severity.WARNING), T0, POLICY)
+    assert down.announce is None
+    assert down.record is not None
+    assert down.record.severity is Severity.WARNING
+
+
+def test_an_unchanged_firing_alert_needs_no_write() -> None:
+    first = step(None, obs(True), T0, POLICY)
+    assert step(first.record, obs(True), T0, POLICY).record is None
+
+
+def test_payload_carries_labels_and_times() -> None:
+    record, _ = run([True, False, False])
+    assert record is not None
+    payload = json.loads(notification_payload(record, AlertStatus.RESOLVED))
+    assert payload["status"] == "resolved"
+    assert payload["title"] == "192.0.2.1 is no longer listed on zen.example"
+    assert payload["labels"] == {"target": "192.0.2.1", "zone": "zen.example"}
+    assert payload["started_at"] == "2026-11-29T12:00:00Z"
+    assert payload["ended_at"] == "2026-11-29T12:30:00Z"
+    firing = json.loads(notification_payload(record, AlertStatus.FIRING))
+    assert firing["ended_at"] is None
+
+
+def test_one_shot_records_are_notified_and_ended() -> None:
+    record = one_shot(obs(True), T0)
+    assert record.notified
+    assert record.ended_at == T0
