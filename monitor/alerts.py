@@ -9,8 +9,10 @@ Rules (``AlertPolicy``):
 
 - An **unknown** observation (DNS failure, rate below the volume guard) changes
   nothing: it neither fires nor resolves.
-- A condition seen at a target's **first check** (``baseline``) is recorded as
-  firing but not announced, unless ``notify_existing``.
+- The **first** known observation of a key (no record yet) is its baseline: it is
+  recorded (a clear one too, so "never evaluated" and "evaluated, all clear" stay
+  apart across restarts), and a condition already present is recorded as firing
+  but not announced, unless ``notify_existing``.
 - An alert **resolves** after ``resolve_after`` consecutive clear observations, so
   one good answer in a flapping series does not send "resolved".
 - **Flapping**: when an alert has fired more than ``flap_limit`` times within
@@ -123,17 +125,17 @@ def step(
     obs: Observation,
     now: dt.datetime,
     policy: AlertPolicy,
-    *,
-    baseline: bool = False,
 ) -> Transition:
     """Advance one alert by one observation."""
     if obs.active is None:
         return Transition(None)
     if obs.active:
         if prev is None or prev.status is AlertStatus.RESOLVED:
-            return _fire(prev, obs, now, policy, baseline=baseline)
+            return _fire(prev, obs, now, policy, baseline=prev is None)
         return _still_firing(prev, obs, now)
-    if prev is None or prev.status is AlertStatus.RESOLVED:
+    if prev is None:
+        return Transition(_clear_baseline(obs, now))
+    if prev.status is AlertStatus.RESOLVED:
         return Transition(None)
     clear = prev.clear_count + 1
     if clear < policy.resolve_after:
@@ -147,6 +149,24 @@ def step(
         updated_at=now,
     )
     return Transition(resolved, AlertStatus.RESOLVED if prev.notified else None)
+
+
+def _clear_baseline(obs: Observation, now: dt.datetime) -> AlertRecord:
+    return AlertRecord(
+        key=obs.key,
+        kind=obs.kind,
+        severity=obs.severity,
+        status=AlertStatus.RESOLVED,
+        labels=dict(obs.labels),
+        title=obs.resolved_title or obs.title,
+        text="",
+        started_at=None,
+        ended_at=None,
+        notified=False,
+        clear_count=0,
+        fire_times=(),
+        updated_at=now,
+    )
 
 
 def _fire(

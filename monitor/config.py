@@ -24,7 +24,9 @@ from monitor.errors import ConfigError
 from monitor.events import Category, Consent
 
 __all__ = [
+    "AlertsConfig",
     "CampaignConfig",
+    "ClusterConfig",
     "Config",
     "CustomZoneConfig",
     "DnsConfig",
@@ -34,8 +36,10 @@ __all__ = [
     "HttpConfig",
     "ImapConfig",
     "MailgunWebhookConfig",
+    "MetricsConfig",
     "PostmarkWebhookConfig",
     "PrivacyConfig",
+    "ScheduleConfig",
     "SendgridWebhookConfig",
     "SesWebhookConfig",
     "StoreConfig",
@@ -275,6 +279,81 @@ class ImapConfig(_Model):
         return value
 
 
+def _duration_field(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+class ScheduleConfig(_Model):
+    """Intervals of the daemon's jobs (the DNSBL sweep's is ``[dnsbl] interval``)."""
+
+    selftest_interval: str = "30m"  # DNSBL zone self-tests
+    auth_interval: str = "1h"  # SPF, DMARC, DKIM, MX and PTR, fully evaluated
+    drift_interval: str = "15m"  # the published SPF, DMARC and DKIM records, for changes
+    purge_interval: str = "6h"  # retention purge of per-person data
+    metrics_interval: str = "30s"  # campaign counters and rates read from the store
+    notify_interval: str = "10s"  # the notification outbox
+    jitter: Annotated[float, Field(ge=0, le=0.5)] = 0.1  # fraction of each interval
+
+    @field_validator(
+        "selftest_interval",
+        "auth_interval",
+        "drift_interval",
+        "purge_interval",
+        "metrics_interval",
+        "notify_interval",
+    )
+    @classmethod
+    def _intervals_parse(cls, value: str) -> str:
+        return _duration_field(value)
+
+
+class MetricsConfig(_Model):
+    campaign_window: str = "7d"  # campaigns active within it get their own label
+    max_campaigns: Annotated[int, Field(ge=1, le=10_000)] = 200  # the rest: campaign="_other"
+
+    @field_validator("campaign_window")
+    @classmethod
+    def _window_parses(cls, value: str) -> str:
+        return _duration_field(value)
+
+
+RiskLevelName = Literal["elevated", "high", "critical"]
+
+
+class AlertsConfig(_Model):
+    """When alerts fire and how they are damped (see monitor/alerts.py)."""
+
+    notify_existing: bool = False  # announce states already present at the first check
+    resolve_after: Annotated[int, Field(ge=1, le=20)] = 2  # clear checks before "resolved"
+    flap_window: str = "6h"
+    flap_limit: Annotated[int, Field(ge=1, le=100)] = 3  # firings per window still announced
+    confirm_delay: Annotated[float, Field(ge=0, le=300)] = 5.0  # seconds before re-checking
+    risk_level: RiskLevelName = "elevated"  # the lowest risk level that alerts
+    complaint_warning: Annotated[float, Field(gt=0, lt=1)] = 0.001  # 0.1 %
+    complaint_critical: Annotated[float, Field(gt=0, lt=1)] = 0.003  # 0.3 %
+    complaint_window: Literal["1h", "24h", "7d"] = "24h"
+
+    @field_validator("flap_window")
+    @classmethod
+    def _window_parses(cls, value: str) -> str:
+        return _duration_field(value)
+
+
+class ClusterConfig(_Model):
+    """Scale-out: this replica checks the targets whose stable hash falls in its shard."""
+
+    shard: Annotated[str, Field(pattern=r"^\d+/\d+$")] = "0/1"
+
+    @field_validator("shard")
+    @classmethod
+    def _shard_valid(cls, value: str) -> str:
+        index, count = (int(p) for p in value.split("/"))
+        if count < 1 or not 0 <= index < count:
+            raise ValueError(f"shard must be INDEX/COUNT with 0 <= INDEX < COUNT, got {value!r}")
+        return value
+
+
 class Config(_Model):
     dns: DnsConfig = Field(default_factory=DnsConfig)
     auth_dns: DnsConfig | None = None
@@ -287,6 +366,10 @@ class Config(_Model):
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
     campaigns: list[CampaignConfig] = Field(default_factory=list)
     imap: ImapConfig | None = None
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
 
 
 def parse_config(text: str, *, source: str = "config") -> Config:

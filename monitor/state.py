@@ -45,6 +45,7 @@ __all__ = [
     "CheckName",
     "CheckState",
     "StateChange",
+    "auth_state",
     "states_from_auth",
     "states_from_dnsbl",
     "states_from_health",
@@ -187,20 +188,21 @@ def states_from_ptr(ptr: Mapping[str, PtrResult], at: dt.datetime) -> Iterator[C
 
 def states_from_auth(auth: Mapping[str, DomainAuth], at: dt.datetime) -> Iterator[CheckState]:
     for domain, result in auth.items():
-        yield _auth_state(domain, CheckName.SPF, "", result.spf, at)
-        yield _auth_state(domain, CheckName.DMARC, "", result.dmarc, at)
+        yield auth_state(domain, CheckName.SPF, "", result.spf, at)
+        yield auth_state(domain, CheckName.DMARC, "", result.dmarc, at)
         for dkim in result.dkim:
-            yield _auth_state(domain, CheckName.DKIM, dkim.selector, dkim, at)
-        yield _auth_state(domain, CheckName.MX, "", result.mx, at)
+            yield auth_state(domain, CheckName.DKIM, dkim.selector, dkim, at)
+        yield auth_state(domain, CheckName.MX, "", result.mx, at)
 
 
-def _auth_state(
+def auth_state(
     domain: str,
     check: CheckName,
     item: str,
     result: SpfResult | DmarcResult | DkimResult | MxResult,
     at: dt.datetime,
 ) -> CheckState:
+    """The state of one authentication check (``item`` is the DKIM selector, else "")."""
     if isinstance(result, MxResult):
         hosts = sorted(f"{h.preference} {h.name}" for h in result.hosts)
         fingerprint = _fingerprint(*hosts) if hosts else None

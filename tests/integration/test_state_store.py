@@ -85,7 +85,7 @@ async def test_alerts_and_outbox_survive_reopening(store_url: str) -> None:
     observation = Observation(
         "listed:192.0.2.1:zen.example", AlertKind.LISTED, True, labels={"target": "192.0.2.1"}
     )
-    transition = step(None, observation, T0, AlertPolicy())
+    transition = step(None, observation, T0, AlertPolicy(notify_existing=True))
     assert transition.record is not None
     assert transition.announce is AlertStatus.FIRING
     payload = notification_payload(transition.record, AlertStatus.FIRING)

@@ -36,18 +36,13 @@ def obs(active: bool | None, severity: Severity = Severity.CRITICAL) -> Observat
 
 
 def run(
-    series: list[bool | None], *, baseline_first: bool = False, policy: AlertPolicy = POLICY
+    series: list[bool | None], *, policy: AlertPolicy = POLICY
 ) -> tuple[AlertRecord | None, list[AlertStatus | None]]:
-    record: AlertRecord | None = None
+    """Step one key through ``series`` after a clear baseline observation."""
+    record = step(None, obs(False), T0 - dt.timedelta(minutes=15), policy).record
     announced = []
     for i, active in enumerate(series):
-        t = step(
-            record,
-            obs(active),
-            T0 + dt.timedelta(minutes=15 * i),
-            policy,
-            baseline=baseline_first and i == 0,
-        )
+        t = step(record, obs(active), T0 + dt.timedelta(minutes=15 * i), policy)
         announced.append(t.announce)
         if t.record is not None:
             record = t.record
@@ -78,15 +73,29 @@ def test_transitions(series: list[bool | None], expected: list[AlertStatus | Non
 
 
 def test_a_state_present_at_the_first_check_is_recorded_not_announced() -> None:
-    record, announced = run([True, True, False, False], baseline_first=True)
-    assert announced == [None, None, None, None]  # no resolution for an unannounced firing
-    assert record is not None
+    first = step(None, obs(True), T0, POLICY)
+    assert first.announce is None
+    assert first.record is not None
+    assert first.record.status is AlertStatus.FIRING
+    record = first.record
+    for i in range(1, 4):
+        t = step(record, obs(i == 1), T0 + dt.timedelta(minutes=15 * i), POLICY)
+        assert t.announce is None  # no resolution either: the firing was never announced
+        record = t.record or record
     assert record.status is AlertStatus.RESOLVED
+
+
+def test_a_clear_first_check_is_recorded_so_a_restart_knows_it() -> None:
+    first = step(None, obs(False), T0, POLICY)
+    assert first.record is not None
+    assert first.record.status is AlertStatus.RESOLVED
+    assert not first.record.notified
+    assert step(None, obs(None), T0, POLICY).record is None  # unknown: no baseline yet
 
 
 def test_notify_existing_announces_the_baseline() -> None:
     policy = AlertPolicy(notify_existing=True)
-    assert run([True], baseline_first=True, policy=policy)[1] == [F]
+    assert step(None, obs(True), T0, policy).announce is F
 
 
 def test_flapping_is_held_after_the_limit() -> None:
@@ -104,7 +113,8 @@ def test_flapping_window_expires() -> None:
 
 
 def test_escalation_is_announced_again_but_not_a_downgrade() -> None:
-    first = step(None, obs(True, Severity.WARNING), T0, POLICY)
+    base = step(None, obs(False), T0, POLICY).record
+    first = step(base, obs(True, Severity.WARNING), T0, POLICY)
     assert first.announce is F
     up = step(first.record, obs(True, Severity.CRITICAL), T0, POLICY)
     assert up.announce is F
@@ -116,7 +126,8 @@ def test_escalation_is_announced_again_but_not_a_downgrade() -> None:
 
 
 def test_an_unchanged_firing_alert_needs_no_write() -> None:
-    first = step(None, obs(True), T0, POLICY)
+    base = step(None, obs(False), T0, POLICY).record
+    first = step(base, obs(True), T0, POLICY)
     assert step(first.record, obs(True), T0, POLICY).record is None
 
 

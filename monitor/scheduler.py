@@ -1,0 +1,161 @@
+"""The only module that imports APScheduler: periodic jobs behind a small interface.
+
+Each job runs on its own interval with jitter, never overlaps itself
+(``max_instances=1``), and coalesces missed runs into one. Jobs are coroutines;
+the scheduler keeps their tasks so ``stop()`` can let in-flight runs finish.
+A job that raises is logged, counted by the caller's ``on_error`` and run again
+at its next time: one failing job never stops the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+__all__ = ["JobStatus", "Scheduler"]
+
+log = logging.getLogger(__name__)
+
+JobFunc = Callable[[], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class JobStatus:
+    """What a job did last; read by /readyz and the metrics."""
+
+    name: str
+    interval: float
+    runs: int = 0
+    failures: int = 0
+    running: bool = False
+    last_started: float | None = None  # time.time()
+    last_finished: float | None = None
+    last_success: float | None = None
+    last_duration: float | None = None
+
+
+class Scheduler:
+    """Periodic coroutine jobs on the running loop (APScheduler's AsyncIOScheduler)."""
+
+    def __init__(self, *, on_error: Callable[[str, BaseException], None] | None = None) -> None:
+        self._scheduler: AsyncIOScheduler | None = None
+        self._jobs: dict[str, tuple[JobFunc, float, float, bool]] = {}
+        self._status: dict[str, JobStatus] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._on_error = on_error
+
+    def add(
+        self,
+        name: str,
+        func: JobFunc,
+        *,
+        interval: float,
+        jitter: float = 0.0,
+        run_now: bool = True,
+    ) -> None:
+        """Register ``func`` to run every ``interval`` seconds (± ``jitter``), first at start."""
+        self._jobs[name] = (func, interval, jitter, run_now)
+        self._status[name] = JobStatus(name, interval)
+        if self._scheduler is not None:
+            self._schedule(name)
+
+    def remove(self, name: str) -> None:
+        self._jobs.pop(name, None)
+        self._status.pop(name, None)
+        if self._scheduler is not None and self._scheduler.get_job(name) is not None:
+            self._scheduler.remove_job(name)
+
+    @property
+    def running(self) -> bool:
+        return self._scheduler is not None and bool(self._scheduler.running)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._jobs)
+
+    def status(self, name: str) -> JobStatus | None:
+        return self._status.get(name)
+
+    def statuses(self) -> tuple[JobStatus, ...]:
+        return tuple(self._status.values())
+
+    def start(self) -> None:
+        """Start on the running event loop; jobs with ``run_now`` start at once."""
+        self._scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone=dt.UTC)
+        for name in self._jobs:
+            self._schedule(name)
+        self._scheduler.start()
+
+    def run_soon(self, name: str) -> None:
+        """Move a job's next run to now (used after a reload and by tests)."""
+        if self._scheduler is not None and self._scheduler.get_job(name) is not None:
+            self._scheduler.modify_job(name, next_run_time=dt.datetime.now(dt.UTC))
+
+    async def stop(self, *, grace: float = 30.0) -> None:
+        """Stop scheduling, then wait (up to ``grace`` seconds) for the runs in flight."""
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        self._scheduler = None
+        if self._tasks:
+            _done, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+
+    def _schedule(self, name: str) -> None:
+        assert self._scheduler is not None
+        _func, interval, jitter, run_now = self._jobs[name]
+        first: dict[str, dt.datetime] = (
+            {"next_run_time": dt.datetime.now(dt.UTC)} if run_now else {}
+        )
+        self._scheduler.add_job(
+            self._runner(name),
+            IntervalTrigger(seconds=interval, jitter=jitter or None, timezone=dt.UTC),
+            id=name,
+            name=name,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=max(1, int(interval)),
+            replace_existing=True,
+            **first,
+        )
+
+    def _runner(self, name: str) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            entry = self._jobs.get(name)
+            status = self._status.get(name)
+            if entry is None or status is None or status.running:
+                return
+            task = asyncio.current_task()
+            assert task is not None
+            self._tasks.add(task)
+            status.running = True
+            status.last_started = time.time()
+            started = time.perf_counter()
+            try:
+                await entry[0]()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the job boundary: log, count, run again next time
+                status.failures += 1
+                log.exception("job failed", extra={"job": name})
+                if self._on_error is not None:
+                    self._on_error(name, exc)
+            else:
+                status.last_success = time.time()
+            finally:
+                status.runs += 1
+                status.running = False
+                status.last_finished = time.time()
+                status.last_duration = time.perf_counter() - started
+                self._tasks.discard(task)
+
+        return run
