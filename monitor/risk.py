@@ -18,14 +18,18 @@ from typing import Literal
 from checks.dnsbl.catalogue import Severity
 
 __all__ = [
+    "APPLICABLE",
     "FACTORS",
     "FACTOR_STATES",
+    "DkimState",
+    "DmarcPolicy",
     "FactorName",
     "Listing",
     "RiskFactor",
     "RiskInputs",
     "RiskLevel",
     "RiskScore",
+    "TargetKind",
     "level_for",
     "score_risk",
 ]
@@ -357,7 +361,7 @@ def _listing_parts(
         if not zones:
             parts[name] = _Part(0, "unknown" if some_unknown else "clear")
             continue
-        points = round(base * (1 + LISTING_EXTRA_SHARE * (len(zones) - 1)))
+        points = _half_up(base * (1 + LISTING_EXTRA_SHARE * (len(zones) - 1)))
         parts[name] = _Part(min(MAX_SCORE, points), "listed", zones, some_unknown)
     return parts
 
@@ -372,7 +376,7 @@ def _complaint_rate(rate: float | None) -> _Part:
         if rate >= COMPLAINT_WARN_RATE
         else "below_warn"
     )
-    return _Part(round(_interpolate(rate, COMPLAINT_CURVE)), state)
+    return _Part(_half_up(_interpolate(rate, COMPLAINT_CURVE)), state)
 
 
 def _interpolate(x: float, curve: Sequence[tuple[float, int]]) -> float:
@@ -393,7 +397,7 @@ def _complaint_trend(series: tuple[float | None, ...]) -> _Part:
     mean_y = sum(y for _, y in days) / len(days)
     spread = sum((x - mean_x) ** 2 for x, _ in days)
     slope = sum((x - mean_x) * (y - mean_y) for x, y in days) / spread
-    points = round(TREND_MAX_POINTS * _clamp(slope / TREND_FULL_SLOPE))
+    points = _half_up(TREND_MAX_POINTS * _clamp(slope / TREND_FULL_SLOPE))
     return _Part(points, "rising" if points else "flat")
 
 
@@ -402,7 +406,7 @@ def _spike(now: float | None, baseline: float | None, floor: float, max_points: 
         return _Part(0, "unknown")
     ratio = now / max(baseline, floor)
     share = _clamp((ratio - SPIKE_START_RATIO) / (SPIKE_FULL_RATIO - SPIKE_START_RATIO))
-    points = round(max_points * share)
+    points = _half_up(max_points * share)
     return _Part(points, "spike" if points else "normal")
 
 
@@ -439,8 +443,13 @@ def _one_click(failures: int | None, audited: int | None) -> _Part:
     if failures == 0:
         return _Part(0, "ok")
     span = ONE_CLICK_MAX_POINTS - ONE_CLICK_MIN_POINTS
-    return _Part(round(ONE_CLICK_MIN_POINTS + span * failures / audited), "failing")
+    return _Part(_half_up(ONE_CLICK_MIN_POINTS + span * failures / audited), "failing")
 
 
 def _clamp(share: float) -> float:
     return min(1.0, max(0.0, share))
+
+
+def _half_up(points: float) -> int:
+    """Round to the nearest integer, halves up (``round`` would send 62.5 to 62)."""
+    return math.floor(points + 0.5)
