@@ -33,10 +33,11 @@ from checks.dnsbl import (
     parse_target,
 )
 from checks.dnsbl.catalogue import Catalogue, ZoneSpec
-from monitor import cli_feedback, cli_subject
+from monitor import cli_feedback, cli_run, cli_subject
 from monitor.authcheck import DomainPlan
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError, UsageError
+from monitor.logs import configure_logging
 from monitor.oneshot import CheckPlan, build_resolver, run_check, run_self_tests
 from monitor.report import (
     EXIT_OK,
@@ -58,7 +59,15 @@ DEFAULT_CONFIG = Path("delivermon.toml")
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="delivermon", description=__doc__.splitlines()[0])
-    parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING, ERROR")
+    parser.add_argument(
+        "--log-level", default=None, help="DEBUG, INFO, WARNING, ERROR (run: INFO, else WARNING)"
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=os.environ.get("DELIVERMON_LOG_FORMAT", "text"),
+        help="text, or one JSON object per line (env DELIVERMON_LOG_FORMAT)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     check = sub.add_parser("check", help="check IPs and domains once and report")
@@ -94,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     zones.add_argument("--no-test", action="store_true", help="do not self-test the zones")
     zones.add_argument("--json", action="store_true")
 
-    for module in (cli_feedback, cli_subject):
+    for module in (cli_run, cli_feedback, cli_subject):
         module.add_commands(sub, _common)
 
     config = sub.add_parser("config", help="configuration tools")
@@ -130,7 +139,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``delivermon`` console script."""
     args = _parser().parse_args(argv)
-    _configure_logging(args.log_level)
+    level = args.log_level or getattr(args, "default_log_level", "WARNING")
+    configure_logging(level, args.log_format, _QUIET_LIBRARIES)
     try:
         handler = getattr(args, "handler", None)
         if handler is not None:  # commands registered by cli_feedback, cli_subject
@@ -154,17 +164,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 _QUIET_LIBRARIES = ("aioimaplib",)
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(levelname)s %(name)s %(message)s")
-    for name in _QUIET_LIBRARIES:
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
 def _load(args: argparse.Namespace) -> Config:
+    """``--config``, else ./delivermon.toml when present, else the defaults.
+
+    Sets ``args.config_path`` to the file read (None for the defaults), for reloads.
+    """
     if args.config is not None:
+        args.config_path = args.config
         return load_config(args.config)
     if DEFAULT_CONFIG.exists():
+        args.config_path = DEFAULT_CONFIG
         return load_config(DEFAULT_CONFIG)
+    args.config_path = None
     return Config()
 
 

@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import Protocol
 
 from checks.dkim import DkimPolicy, check_dkim
@@ -21,6 +22,7 @@ from checks.dnsbl import (
     DnsblTargetResult,
     Verdict,
     ZoneHealth,
+    ZoneSpec,
     applicable_zones,
     sweep_dnsbl,
 )
@@ -59,7 +61,9 @@ class JobHost(Protocol):
     @property
     def runtime(self) -> Runtime: ...
 
-    store: StateRecords
+    @property
+    def store(self) -> StateRecords: ...
+
     view: DaemonView
     metrics: Metrics
     clock: Callable[[], dt.datetime]
@@ -122,10 +126,7 @@ class CheckJobs:
         await self._save(states)
         duration = time.perf_counter() - started
         await host.store.record_runs(
-            [
-                CheckRun("dnsbl", r.target.text, _told(r), duration, now)
-                for r in results
-            ]
+            [CheckRun("dnsbl", r.target.text, _told(r), duration, now) for r in results]
         )
         for r in results:
             host.view.runs[("dnsbl", r.target.text)] = CheckRun(
@@ -197,10 +198,10 @@ class CheckJobs:
         states = [*states_from_ptr(ptr, now), *states_from_auth(domains, now)]
         changes = await self._save(states)
         duration = time.perf_counter() - started
-        runs = [CheckRun("ptr", ip, r.status.value != "unknown", duration, now) for ip, r in ptr.items()]
-        runs += [
-            CheckRun("auth", d, _auth_told(states, d), duration, now) for d in domains
+        runs = [
+            CheckRun("ptr", ip, r.status.value != "unknown", duration, now) for ip, r in ptr.items()
         ]
+        runs += [CheckRun("auth", d, _auth_told(states, d), duration, now) for d in domains]
         await host.store.record_runs(runs)
         for run in runs:
             host.view.runs[(run.check, run.target)] = run
@@ -217,7 +218,9 @@ class CheckJobs:
         for plan in rt.plan.domains:
             dkim_domains = plan.dkim_domains or ((plan.domain,) if plan.selectors else ())
             spf, dmarc, dkim = await asyncio.gather(
-                check_spf(plan.domain, dns=rt.auth_dns, policy=SpfPolicy(sending_ips=plan.sending_ips)),
+                check_spf(
+                    plan.domain, dns=rt.auth_dns, policy=SpfPolicy(sending_ips=plan.sending_ips)
+                ),
                 check_dmarc(
                     plan.domain,
                     dns=rt.auth_dns,
@@ -225,7 +228,9 @@ class CheckJobs:
                         envelope_domains=plan.envelope_domains, dkim_domains=dkim_domains
                     ),
                 ),
-                check_dkim(plan.domain, dns=rt.auth_dns, policy=DkimPolicy(selectors=plan.selectors)),
+                check_dkim(
+                    plan.domain, dns=rt.auth_dns, policy=DkimPolicy(selectors=plan.selectors)
+                ),
             )
             found.append(auth_state(plan.domain, CheckName.SPF, "", spf, now))
             found.append(auth_state(plan.domain, CheckName.DMARC, "", dmarc, now))
@@ -243,7 +248,9 @@ class CheckJobs:
         changed = {c.new.key: c.new.checked_at for c in changes}
         for state in states:
             prev = host.view.states.get(state.key)
-            since = changed.get(state.key) or (prev.changed_at if prev else None) or state.checked_at
+            since = (
+                changed.get(state.key) or (prev.changed_at if prev else None) or state.checked_at
+            )
             host.view.states[state.key] = _with_changed_at(state, since)
         for change in changes:
             if change.old is not None and change.status_changed:
@@ -261,12 +268,10 @@ class CheckJobs:
 
 
 def _with_changed_at(state: CheckState, since: dt.datetime) -> CheckState:
-    from dataclasses import replace
-
     return replace(state, changed_at=since)
 
 
-def _zones_in_use(rt: Runtime) -> list:  # type: ignore[type-arg]
+def _zones_in_use(rt: Runtime) -> list[ZoneSpec]:
     used: set[str] = set()
     for sample in {(t.kind, t.ip_version): t for t in rt.plan.targets}.values():
         used.update(z.id for z in applicable_zones(sample, rt.plan.zones))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware as _Middleware
 
 from monitor.config import Config, resolve_secret
 from monitor.http import campaigns_api, feedback_api
@@ -19,9 +20,13 @@ from monitor.store.models import Store
 __all__ = ["KEY_DEPS", "HttpDeps", "build_app"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HttpDeps:
-    """What handlers reach through ``request.app[KEY_DEPS]``; built once by the composition root."""
+    """What handlers reach through ``request.app[KEY_DEPS]``; built once by the composition root.
+
+    Not frozen: a config reload replaces ``config`` in place (one assignment, atomic
+    for handlers, which read it once per request).
+    """
 
     config: Config
     store: Store
@@ -40,12 +45,17 @@ class HttpDeps:
 
 
 KEY_DEPS = web.AppKey("deps", HttpDeps)
+Middleware = _Middleware
 
 
-def build_app(deps: HttpDeps) -> web.Application:
-    """Bodies over ``max_body_bytes`` get 413 before they are read into memory."""
+def build_app(deps: HttpDeps, *, middlewares: Sequence[Middleware] = ()) -> web.Application:
+    """Bodies over ``max_body_bytes`` get 413 before they are read into memory.
+
+    ``middlewares`` run outside the JSON error middleware (they see final statuses).
+    """
     app = web.Application(
-        client_max_size=deps.config.http.max_body_bytes, middlewares=[error_middleware]
+        client_max_size=deps.config.http.max_body_bytes,
+        middlewares=[*middlewares, error_middleware],
     )
     app[KEY_DEPS] = deps
     app.router.add_get("/healthz", _healthz)

@@ -236,15 +236,14 @@ class StateRecords:
     async def save_alerts(
         self,
         records: Sequence[AlertRecord],
-        announcements: Sequence[tuple[str, str, str]],
+        announcements: Sequence[tuple[str, str, str, Sequence[str]]],
         *,
-        notifiers: Sequence[str],
         now: dt.datetime,
     ) -> int:
         """Save alert records and queue their announcements, in one transaction.
 
-        ``announcements`` are (key, status, payload JSON); each is queued once per
-        notifier. Returns the number of outbox rows queued.
+        ``announcements`` are (key, status, payload JSON, notifier names); each is
+        queued once per notifier named. Returns the number of outbox rows queued.
         """
         outbox = [
             {
@@ -260,8 +259,8 @@ class StateRecords:
                 "failed_at": None,
                 "last_error": None,
             }
-            for key, status, payload in announcements
-            for name in notifiers
+            for key, status, payload, names in announcements
+            for name in names
         ]
         if not records and not outbox:
             return 0

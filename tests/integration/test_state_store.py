@@ -91,8 +91,7 @@ async def test_alerts_and_outbox_survive_reopening(store_url: str) -> None:
     payload = notification_payload(transition.record, AlertStatus.FIRING)
     queued = await store.save_alerts(
         [transition.record],
-        [(observation.key, "firing", payload)],
-        notifiers=["ops-webhook", "ops-mail"],
+        [(observation.key, "firing", payload, ["ops-webhook", "ops-mail"])],
         now=T0,
     )
     assert queued == 2

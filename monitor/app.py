@@ -1,0 +1,522 @@
+"""The composition root: ``Daemon`` builds every long-lived object once and runs them.
+
+Store, pseudonymizer, metrics registry, resolvers, notifiers, scheduler and the HTTP
+server are created here and passed down; nothing else creates them. ``run_daemon``
+is what ``delivermon run`` calls: start, serve until SIGTERM/SIGINT, reload on
+SIGHUP (and ``POST /-/reload``), then shut down gracefully: stop accepting, finish
+in-flight requests and jobs, close the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import signal
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from checks.dnsbl import parse_target
+from checks.dnsbl.catalogue import Catalogue, load_catalogue
+from monitor.alert_rules import risk_observation
+from monitor.alerts import (
+    AlertRecord,
+    AlertStatus,
+    Observation,
+    notification_payload,
+    one_shot,
+    step,
+)
+from monitor.campaign_figures import refresh_campaigns
+from monitor.config import Config, load_config, parse_duration
+from monitor.errors import ConfigError
+from monitor.http import daemon_api
+from monitor.http.app import HttpDeps, build_app
+from monitor.http.campaigns_api import RedactingAccessLogger
+from monitor.http.daemon_api import ReloadOutcome
+from monitor.ingest.imap import ImapPoller
+from monitor.jobs import CheckJobs
+from monitor.metrics import DaemonView, Metrics, RiskView
+from monitor.notify import Route, build_notifiers
+from monitor.outbox import OutboxSender, notification_from_payload
+from monitor.privacy import Pseudonymizer, pseudonymizer_for
+from monitor.report import JsonValue
+from monitor.risk import score_risk
+from monitor.risk_inputs import DomainFigures, build_risk_inputs
+from monitor.runtime import Runtime, build_runtime
+from monitor.scheduler import Scheduler
+from monitor.sharding import Shard
+from monitor.state import CheckName, target_document
+from monitor.store import SqlStore, open_store
+
+__all__ = ["Daemon", "DaemonOptions", "run_daemon"]
+
+log = logging.getLogger(__name__)
+
+# Changing these needs a restart: they are bound when the process starts.
+_RESTART_KEYS = (("store", "url"), ("http", "listen"), ("http", "max_body_bytes"))
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonOptions:
+    config_path: Path | None = None
+    listen: str | None = None  # --listen overrides [http] listen
+    shard: Shard | None = None  # --shard overrides [cluster] shard
+    grace_seconds: float = 30.0
+
+
+def _version() -> str:
+    try:
+        return metadata.version("delivermon")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Daemon:
+    """One daemon process; ``start()``, then ``stop()``. Jobs read ``runtime`` once per run."""
+
+    def __init__(
+        self,
+        config: Config,
+        options: DaemonOptions = DaemonOptions(),
+        *,
+        clock: Callable[[], dt.datetime] = _utcnow,
+        catalogue: Catalogue | None = None,
+    ) -> None:
+        self.config = config
+        self.options = options
+        self.clock = clock
+        self.catalogue = catalogue or load_catalogue()
+        self._runtime: Runtime | None = None
+        self.view = DaemonView()
+        self.metrics = Metrics(
+            self.view, version=_version(), catalogue_version=self.catalogue.version
+        )
+        self.scheduler = Scheduler(on_error=self._job_failed)
+        self.jobs = CheckJobs(self)
+        self._store: SqlStore | None = None
+        self._pseudonymizer: Pseudonymizer | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._routes: dict[str, Route] = {}
+        self._runner: web.AppRunner | None = None
+        self._deps: HttpDeps | None = None
+        self._reload_lock = asyncio.Lock()
+        self._imap: ImapPoller | None = None
+        self.figures: dict[str, DomainFigures] = {}
+        self.listen_port: int | None = None
+
+    # --- properties the jobs use -------------------------------------------------------
+
+    @property
+    def runtime(self) -> Runtime:
+        assert self._runtime is not None, "the daemon is not started"
+        return self._runtime
+
+    @property
+    def store(self) -> SqlStore:
+        assert self._store is not None, "the daemon is not started"
+        return self._store
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open everything, load the last known state, start jobs and the HTTP server.
+
+        Raises:
+            ConfigError: the config cannot run (a keyed zone without its key, a bad key file).
+            StoreUnavailableError: the store cannot be opened.
+        """
+        config = self.config
+        self._runtime = build_runtime(config, self.catalogue, self.options.shard)
+        self._pseudonymizer = pseudonymizer_for(config.store.url, config.privacy.pseudonym_key)
+        self._store = await open_store(config.store.url)
+        await self._runtime.open()
+        self._session = aiohttp.ClientSession()
+        self._routes = self._build_notifiers(config)
+        self._imap = self._build_imap(config)
+        await self._load_state()
+        self._install_jobs()
+        self.view.jobs = self.scheduler.statuses
+        self.view.reload_ok, self.view.reload_at = True, time.time()
+        await self._start_http()
+        self.scheduler.start()
+        log.info(
+            "daemon started",
+            extra={
+                "targets": len(self.runtime.plan.targets),
+                "shard": str(self.runtime.plan.shard),
+                "listen": self._listen(config),
+            },
+        )
+
+    async def stop(self) -> None:
+        """Stop accepting, finish in-flight requests and jobs, close the store."""
+        if self._runner is not None:
+            await self._runner.cleanup()  # stops the site, waits for in-flight handlers
+            self._runner = None
+        await self.scheduler.stop(grace=self.options.grace_seconds)
+        if self._session is not None:
+            await self._session.close()
+        if self._runtime is not None:
+            await self._runtime.close()
+        if self._store is not None:
+            await self._store.close()
+        log.info("daemon stopped")
+
+    # --- config reload ------------------------------------------------------------------
+
+    async def reload(self) -> ReloadOutcome:
+        """Validate the config file, then swap atomically; a failed reload keeps the old one."""
+        async with self._reload_lock:
+            path = self.options.config_path
+            try:
+                if path is None:
+                    raise ConfigError(["no config file to reload (started without --config)"])
+                config = load_config(path)
+                runtime = build_runtime(config, self.catalogue, self.options.shard)
+                notifiers = self._build_notifiers(config)
+                imap = self._build_imap(config)
+            except ConfigError as exc:
+                self.view.reload_ok = False
+                self.metrics.config_reloads.labels("failure").inc()
+                log.error(
+                    "config reload failed; keeping the running config",
+                    extra={"problems": exc.problems},
+                )
+                return ReloadOutcome(False, tuple(exc.problems))
+            restart = tuple(
+                f"{section}.{key}"
+                for section, key in _RESTART_KEYS
+                if getattr(getattr(config, section), key)
+                != getattr(getattr(self.config, section), key)
+            )
+            await runtime.open()
+            old = self._runtime
+            self.config, self._runtime = config, runtime
+            self._routes, self._imap = notifiers, imap
+            if self._deps is not None:
+                self._deps.config = config
+            for campaign in config.campaigns:
+                await self.store.upsert_campaign(
+                    campaign.id,
+                    category=campaign.category,
+                    consent=campaign.consent,
+                    sending_domain=campaign.sending_domain,
+                )
+            self._prune_view()
+            self._install_jobs()
+            if old is not None:
+                asyncio.get_running_loop().call_later(
+                    60, lambda: asyncio.ensure_future(old.close())
+                )
+            self.view.reload_ok, self.view.reload_at = True, time.time()
+            self.metrics.config_reloads.labels("success").inc()
+            log.info("config reloaded", extra={"restart_required": list(restart)})
+            for name in ("selftest", "sweep", "auth"):
+                self.scheduler.run_soon(name)
+            return ReloadOutcome(True, (), restart)
+
+    # --- what the jobs call --------------------------------------------------------------
+
+    async def apply_alerts(
+        self, observations: Sequence[Observation], one_shots: Sequence[Observation] = ()
+    ) -> None:
+        """Step each alert and queue its announcements in the outbox, in one transaction."""
+        if not observations and not one_shots:
+            return
+        now = self.clock()
+        policy = self.runtime.alert_policy
+        prev = await self.store.load_alerts([o.key for o in observations])
+        records = []
+        announcements = []
+        for obs in observations:
+            transition = step(prev.get(obs.key), obs, now, policy)
+            if transition.record is None:
+                continue
+            records.append(transition.record)
+            if transition.announce is not None:
+                announcements.append(self._announcement(transition.record, transition.announce))
+        for obs in one_shots:
+            record = one_shot(obs, now)
+            records.append(record)
+            announcements.append(self._announcement(record, AlertStatus.FIRING))
+        queued = await self.store.save_alerts(records, announcements, now=now)
+        for key, status, _payload, names in announcements:
+            log.info("alert", extra={"key": key, "status": status, "notifiers": list(names)})
+        if queued:
+            self.scheduler.run_soon("notify")
+
+    def _announcement(
+        self, record: AlertRecord, status: AlertStatus
+    ) -> tuple[str, str, str, tuple[str, ...]]:
+        """The outbox entry: the payload and the notifiers whose routes want it."""
+        payload = notification_payload(record, status)
+        notification = notification_from_payload(payload)
+        names = tuple(name for name, route in self._routes.items() if route.accepts(notification))
+        return (record.key, status.value, payload, names)
+
+    def refresh_risk(self) -> None:
+        """Score every target of this replica from the view (no I/O)."""
+        rt = self.runtime
+        zones = rt.plan.zone_by_id()
+        by_target: dict[str, list] = {}  # type: ignore[type-arg]
+        spf_states = []
+        for state in self.view.states.values():
+            by_target.setdefault(state.target, []).append(state)
+            if state.check is CheckName.SPF:
+                spf_states.append(state)
+        domains_of_ip: dict[str, set[str]] = {}
+        for domain in rt.config.domains:
+            for ip in domain.sending_ips:
+                domains_of_ip.setdefault(ip, set()).add(domain.name)
+        risk: dict[str, RiskView] = {}
+        for target in rt.plan.targets:
+            inputs = build_risk_inputs(
+                target.text,
+                target.kind.value,
+                by_target.get(target.text, []),
+                zones=zones,
+                figures=self.figures.get(target.text),
+                spf_for_ip=[
+                    s for s in spf_states if s.target in domains_of_ip.get(target.text, ())
+                ],
+            )
+            scored = score_risk(inputs)
+            risk[target.text] = RiskView(
+                scored.score,
+                scored.level.value,
+                {f.value: scored.value(f) for f in (x.name for x in scored.factors)},
+            )
+        self.view.risk = risk
+
+    # --- HTTP-facing ----------------------------------------------------------------------
+
+    async def readiness(self) -> tuple[bool, Mapping[str, JsonValue]]:
+        components: dict[str, JsonValue] = {}
+        ready = True
+        try:
+            await self.store.ping()
+            components["store"] = {"ok": True}
+        except Exception as exc:  # readiness reports any store failure, it never raises
+            components["store"] = {"ok": False, "error": type(exc).__name__}
+            ready = False
+        running = self.scheduler.running
+        components["scheduler"] = {"ok": running}
+        ready &= running
+        health = list(self.jobs.health.values())
+        if self.runtime.plan.targets:
+            resolver_ok = bool(health) and any(h.healthy for h in health)
+            components["resolver"] = {
+                "ok": resolver_ok,
+                "zones_healthy": sum(1 for h in health if h.healthy),
+                "zones_tested": len(health),
+            }
+            ready &= resolver_ok
+            sweep = self.scheduler.status("sweep")
+            interval = parse_duration(self.config.dnsbl.interval)
+            last = sweep.last_success if sweep else None
+            age = None if last is None else time.time() - last
+            fresh = age is not None and age <= 2 * interval
+            components["last_sweep"] = {
+                "ok": fresh,
+                "age_seconds": None if age is None else round(age, 1),
+                "max_age_seconds": 2 * interval,
+            }
+            ready &= fresh
+        return ready, components
+
+    async def target_documents(self, target: str | None) -> list[dict[str, JsonValue]]:
+        """Latest results from the store (every replica's share), one document per target."""
+        rt = self.runtime
+        wanted = sorted(rt.plan.all_targets) if target is None else [target]
+        wanted = [t for t in wanted if t in rt.plan.all_targets]
+        if not wanted:
+            return []
+        states = await self.store.latest_states(targets=wanted)
+        by_target: dict[str, list] = {}  # type: ignore[type-arg]
+        for state in states:
+            by_target.setdefault(state.target, []).append(state)
+        docs = []
+        for name in wanted:
+            doc = target_document(name, parse_target(name).kind.value, by_target.get(name, []))
+            risk = self.view.risk.get(name)
+            if risk is not None:
+                doc["risk"] = {"score": risk.score, "level": risk.level}
+            docs.append(doc)
+        return docs
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _listen(self, config: Config) -> str:
+        return self.options.listen or config.http.listen
+
+    async def _start_http(self) -> None:
+        assert self._store is not None
+        assert self._pseudonymizer is not None
+        self._deps = HttpDeps(self.config, self._store, self._pseudonymizer, self.clock)
+        app = build_app(
+            self._deps, middlewares=[daemon_api.ingest_metrics_middleware(self.metrics)]
+        )
+        daemon_api.add_routes(app, self)
+        self._runner = web.AppRunner(
+            app, access_log_class=RedactingAccessLogger, shutdown_timeout=self.options.grace_seconds
+        )
+        await self._runner.setup()
+        host, _, port = self._listen(self.config).rpartition(":")
+        site = web.TCPSite(self._runner, host.strip("[]"), int(port))
+        await site.start()
+        server = site._server  # the bound port when 0 was asked for
+        sockets = getattr(server, "sockets", None) or []
+        self.listen_port = sockets[0].getsockname()[1] if sockets else int(port)
+
+    async def _load_state(self) -> None:
+        """Load this replica's last known states and runs, so metrics show them at once."""
+        rt = self.runtime
+        owned = {t.text for t in rt.plan.targets}
+        zones = {z.id for z in rt.plan.zones if rt.plan.shard.owns(f"zone:{z.id}")}
+        for state in await self.store.latest_states(targets=owned | zones):
+            if state.check is CheckName.ZONE and state.target not in zones:
+                continue
+            self.view.states[state.key] = state
+        for run in await self.store.check_runs():
+            if run.target in owned:
+                self.view.runs[(run.check, run.target)] = run
+        self._prune_view()
+        self.refresh_risk()
+
+    def _prune_view(self) -> None:
+        rt = self.runtime
+        owned = {t.text for t in rt.plan.targets}
+        zone_ids = {z.id for z in rt.plan.zones}
+        self.view.states = {
+            k: s
+            for k, s in self.view.states.items()
+            if (s.target in zone_ids if s.check is CheckName.ZONE else s.target in owned)
+            and (s.check is not CheckName.DNSBL or s.item in zone_ids)
+        }
+        self.view.runs = {k: r for k, r in self.view.runs.items() if r.target in owned}
+        self.view.targets = rt.plan.kinds
+        self.view.shard = (rt.plan.shard.index, rt.plan.shard.count)
+        self.view.zone_info = {z.id: (z.severity.value, z.early_warning) for z in rt.plan.zones}
+
+    def _install_jobs(self) -> None:
+        config = self.config
+        s = config.schedule
+        jitter = s.jitter
+
+        def add(name: str, func: Callable[[], object], interval: str) -> None:
+            seconds = parse_duration(interval)
+            self.scheduler.add(name, func, interval=seconds, jitter=seconds * jitter)  # type: ignore[arg-type]
+
+        add("selftest", self.jobs.selftest, s.selftest_interval)
+        add("sweep", self.jobs.sweep, config.dnsbl.interval)
+        add("auth", self.jobs.auth, s.auth_interval)
+        add("drift", self.jobs.drift, s.drift_interval)
+        add("campaigns", self._campaigns_job, s.metrics_interval)
+        add("notify", self._notify_job, s.notify_interval)
+        add("purge", self._purge_job, s.purge_interval)
+        if self._imap is not None and config.imap is not None:
+            add("imap", self._imap_job, config.imap.interval)
+        else:
+            self.scheduler.remove("imap")
+
+    async def _campaigns_job(self) -> None:
+        rt = self.runtime
+        snapshot, figures, observations = await refresh_campaigns(self.store, rt, now=self.clock())
+        self.view.campaigns = snapshot
+        self.figures = figures
+        self.view.outbox_pending = (await self.store.outbox_counts())["pending"]
+        await self.apply_alerts(observations)
+        self.refresh_risk()
+        threshold = rt.config.alerts.risk_level
+        await self.apply_alerts(
+            [risk_observation(t, r.score, r.level, threshold) for t, r in self.view.risk.items()]
+        )
+
+    async def _notify_job(self) -> None:
+        sender = OutboxSender(self.store, self._routes, self.metrics, clock=self.clock)
+        await sender.send_due()
+        self.view.outbox_pending = (await self.store.outbox_counts())["pending"]
+
+    async def _purge_job(self) -> None:
+        now = self.clock()
+        result = await self.store.purge(now - dt.timedelta(days=self.config.privacy.retention_days))
+        sent = await self.store.purge_outbox(now - dt.timedelta(days=30))
+        log.info(
+            "retention purge",
+            extra={"events": result.events, "reports": result.reports, "notifications": sent},
+        )
+
+    async def _imap_job(self) -> None:
+        poller = self._imap
+        if poller is None:
+            return
+        result = await poller.poll_once()
+        accepted = result.stored + result.duplicates
+        if accepted:
+            self.metrics.ingest_accepted.labels("imap").inc(accepted)
+        if result.refused:
+            self.metrics.ingest_refused.labels("imap", "unprocessable").inc(result.refused)
+        if result.errors:
+            self.metrics.errors.labels("imap", "message_failed").inc(result.errors)
+
+    def _build_notifiers(self, config: Config) -> dict[str, Route]:
+        if not config.notify:
+            return {}
+        assert self._session is not None
+        return {r.notifier.name: r for r in build_notifiers(config.notify, self._session)}
+
+    def _build_imap(self, config: Config) -> ImapPoller | None:
+        if config.imap is None:
+            return None
+        assert self._store is not None
+        assert self._pseudonymizer is not None
+        return ImapPoller(
+            config.imap,
+            store=self._store,
+            pseudonymizer=self._pseudonymizer,
+            campaign_headers=config.feedback.campaign_headers,
+            store_raw=config.privacy.store_raw,
+            clock=self.clock,
+        )
+
+    def _job_failed(self, job: str, exc: BaseException) -> None:
+        self.metrics.errors.labels(f"job_{job}", type(exc).__name__).inc()
+
+
+async def run_daemon(config: Config, options: DaemonOptions) -> int:
+    """Run until SIGTERM or SIGINT; SIGHUP reloads. Returns the exit status."""
+    daemon = Daemon(config, options)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    reloads: set[asyncio.Task[ReloadOutcome]] = set()
+
+    def on_hup() -> None:
+        task = loop.create_task(daemon.reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    await daemon.start()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
+    try:
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
+        await daemon.stop()
+    return 0

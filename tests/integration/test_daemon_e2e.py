@@ -1,0 +1,200 @@
+"""The daemon end to end: a ``delivermon run`` process against a real NSD, a local webhook
+receiver and a SQLite store; listings, delistings, restarts, reloads and readiness.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from daemon import DaemonProcess, wait_for
+from dnsserver import NsdServer, StartNsd
+from receiver import Receiver
+
+pytestmark = pytest.mark.nsd
+
+ZONE = "bl.e2e.test"
+IP = "192.0.2.10"
+TEST_POINTS = ["2.0.0.127 IN A 127.0.0.2"]
+LISTED = [*TEST_POINTS, "10.2.0.192 IN A 127.0.0.2", '10.2.0.192 IN TXT "spam seen"']
+ADMIN = "admin-token-for-tests"
+
+
+def write_config(path: Path, nsd: NsdServer, receiver: Receiver, *, zones: list[str]) -> None:
+    path.write_text(
+        f"""
+[dns]
+nameservers = ["{nsd.address}"]
+timeout = 1.0
+attempts = 1
+cache_entries = 0
+
+[dnsbl]
+zones = {json.dumps(zones)}
+interval = "1s"
+
+[schedule]
+selftest_interval = "2s"
+auth_interval = "3s"
+drift_interval = "3s"
+metrics_interval = "1s"
+notify_interval = "1s"
+jitter = 0.0
+
+[alerts]
+confirm_delay = 0.1
+resolve_after = 2
+
+[http]
+admin_token = "{ADMIN}"
+
+[store]
+url = "sqlite:///{path.parent / "delivermon.db"}"
+
+[privacy]
+pseudonym_key = "0123456789abcdef0123456789abcdef"
+
+[[domains]]
+name = "example.com"
+sending_ips = ["{IP}"]
+
+[[notify]]
+kind = "webhook"
+url = "{receiver.url}"
+min_severity = "info"
+"""
+    )
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as r:
+        yield r
+
+
+@pytest.fixture
+def nsd(nsd_factory: StartNsd) -> NsdServer:
+    return nsd_factory({ZONE: TEST_POINTS, "example.com": ['@ IN TXT "v=spf1 -all"']})
+
+
+def sweeps(daemon: DaemonProcess) -> float:
+    return daemon.value("delivermon_job_runs_total", job="sweep", outcome="success") or 0
+
+
+def wait_sweeps(daemon: DaemonProcess, more: int) -> None:
+    start = sweeps(daemon)
+    wait_for(lambda: sweeps(daemon) >= start + more, what=f"{more} more sweeps")
+
+
+def listed_value(daemon: DaemonProcess) -> float | None:
+    return daemon.value("delivermon_dnsbl_listed", target=IP, zone=ZONE)
+
+
+def test_listing_is_announced_once_resolved_once_and_never_again_after_restart(
+    tmp_path: Path, nsd: NsdServer, receiver: Receiver
+) -> None:
+    config = tmp_path / "delivermon.toml"
+    write_config(config, nsd, receiver, zones=[ZONE])
+    with DaemonProcess(config) as daemon:
+        wait_for(lambda: listed_value(daemon) == 0, what="a clean first sweep in /metrics")
+        status, body = daemon.get("/readyz")
+        assert status == 200, body
+        assert daemon.value("delivermon_dnsbl_zone_healthy", zone=ZONE) == 1
+        assert daemon.value("delivermon_check_success", check="dnsbl", target=IP) == 1
+
+        nsd.add_zone(ZONE, LISTED)
+        nsd.reload()
+        firing = wait_for(
+            lambda: receiver.matching(kind="listed", status="firing"),
+            what="the listing notification",
+        )
+        assert firing[0]["key"] == f"listed:{IP}:{ZONE}"
+        assert firing[0]["labels"] == {"target": IP, "zone": ZONE, "severity": "major"}
+        assert listed_value(daemon) == 1
+        status, _ = daemon.get("/readyz")
+        assert status == 200  # a listing is not a readiness problem
+        doc = daemon.json(f"/api/v1/targets/{IP}")
+        assert isinstance(doc, dict)
+        assert doc["dnsbl"][0]["verdict"] == "listed"
+        assert doc["dnsbl"][0]["reason"] == "spam seen"
+
+        nsd.add_zone(ZONE, TEST_POINTS)
+        nsd.reload()
+        wait_for(
+            lambda: receiver.matching(kind="listed", status="resolved"),
+            what="the delisting notification",
+        )
+        wait_sweeps(daemon, 3)
+        assert len(receiver.matching(kind="listed")) == 2
+        assert daemon.value("delivermon_notifications_total", notifier="webhook", status="sent") == 2
+
+    # A restart: state comes back from the store; nothing is re-sent.
+    with DaemonProcess(config) as again:
+        assert listed_value(again) == 0  # loaded from the store before the first sweep
+        wait_sweeps(again, 3)
+        assert len(receiver.matching(kind="listed")) == 2
+
+
+def test_a_listing_present_at_the_first_check_is_recorded_not_announced(
+    tmp_path: Path, nsd_factory: StartNsd, receiver: Receiver
+) -> None:
+    nsd = nsd_factory({ZONE: LISTED})
+    config = tmp_path / "delivermon.toml"
+    write_config(config, nsd, receiver, zones=[ZONE])
+    with DaemonProcess(config) as daemon:
+        wait_for(lambda: listed_value(daemon) == 1, what="the listing in /metrics")
+        wait_sweeps(daemon, 3)
+        assert receiver.matching(kind="listed") == []
+
+
+def test_reload_swaps_a_valid_config_and_keeps_the_old_one_when_broken(
+    tmp_path: Path, nsd_factory: StartNsd, receiver: Receiver
+) -> None:
+    nsd = nsd_factory({ZONE: TEST_POINTS, "bl2.e2e.test": TEST_POINTS})
+    config = tmp_path / "delivermon.toml"
+    write_config(config, nsd, receiver, zones=[ZONE])
+    with DaemonProcess(config) as daemon:
+        wait_for(lambda: listed_value(daemon) == 0, what="a first sweep")
+        write_config(config, nsd, receiver, zones=[ZONE, "bl2.e2e.test"])
+        daemon.signal(signal.SIGHUP)
+        wait_for(
+            lambda: daemon.value("delivermon_dnsbl_listed", target=IP, zone="bl2.e2e.test") == 0,
+            what="the zone added by SIGHUP",
+        )
+        assert daemon.value("delivermon_config_last_reload_successful") == 1
+
+        config.write_text(config.read_text() + "\n[dnsbl]\nbroken = true\n")
+        status, body = daemon.request("POST", "/-/reload", token=ADMIN)
+        assert status == 400
+        answer = json.loads(body)
+        assert answer["reloaded"] is False
+        assert answer["problems"]
+        assert daemon.value("delivermon_config_last_reload_successful") == 0
+        wait_sweeps(daemon, 2)  # still running the previous config
+        assert daemon.value("delivermon_dnsbl_listed", target=IP, zone="bl2.e2e.test") == 0
+        assert daemon.request("POST", "/-/reload")[0] == 401
+        assert daemon.stop() == 0
+
+
+def test_readyz_says_which_component_fails(
+    tmp_path: Path, nsd_factory: StartNsd, receiver: Receiver
+) -> None:
+    nsd = nsd_factory({ZONE: TEST_POINTS})
+    config = tmp_path / "delivermon.toml"
+    write_config(config, nsd, receiver, zones=[ZONE])
+    with DaemonProcess(config) as daemon:
+        wait_for(lambda: daemon.get("/readyz")[0] == 200, what="readiness")
+        nsd.stop()  # the resolver stops answering: self-tests fail, results are unknown
+        wait_for(lambda: daemon.get("/readyz")[0] == 503, what="not ready")
+        body = json.loads(daemon.get("/readyz")[1])
+        assert body["components"]["resolver"]["ok"] is False
+        assert body["components"]["store"]["ok"] is True
+        wait_for(
+            lambda: daemon.value("delivermon_dnsbl_unknown", target=IP, zone=ZONE) == 1,
+            what="unknown in /metrics",
+        )
+        assert listed_value(daemon) is None  # unknown is never reported as not listed
