@@ -14,11 +14,16 @@ from monitor.notify.dispatch import (
 )
 from monitor.notify.errors import NotifyError, NotifyPermanentError, NotifyTemporaryError
 from monitor.notify.model import Notification, Notifier, Severity, Status
+from monitor.notify.slack import SlackNotifier, build_slack_payload
+from monitor.notify.smtp import EmailNotifier, build_email_message
+from monitor.notify.webhook import PAYLOAD_VERSION, WebhookNotifier, build_webhook_payload
 
 __all__ = [
+    "PAYLOAD_VERSION",
     "DeliveryOutcome",
     "DeliveryStatus",
     "Dispatcher",
+    "EmailNotifier",
     "Notification",
     "Notifier",
     "NotifyError",
@@ -27,6 +32,11 @@ __all__ = [
     "RetryPolicy",
     "Route",
     "Severity",
+    "SlackNotifier",
     "Status",
+    "WebhookNotifier",
+    "build_email_message",
+    "build_slack_payload",
+    "build_webhook_payload",
     "deliver",
 ]
