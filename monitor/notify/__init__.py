@@ -4,6 +4,13 @@ their ``[[notify]]`` config, and retrying delivery. No module-level state.
 
 from __future__ import annotations
 
+from monitor.notify.config import (
+    EmailNotifyConfig,
+    NotifyConfig,
+    SlackNotifyConfig,
+    WebhookNotifyConfig,
+    build_notifiers,
+)
 from monitor.notify.dispatch import (
     DeliveryOutcome,
     DeliveryStatus,
@@ -24,8 +31,10 @@ __all__ = [
     "DeliveryStatus",
     "Dispatcher",
     "EmailNotifier",
+    "EmailNotifyConfig",
     "Notification",
     "Notifier",
+    "NotifyConfig",
     "NotifyError",
     "NotifyPermanentError",
     "NotifyTemporaryError",
@@ -33,9 +42,12 @@ __all__ = [
     "Route",
     "Severity",
     "SlackNotifier",
+    "SlackNotifyConfig",
     "Status",
     "WebhookNotifier",
+    "WebhookNotifyConfig",
     "build_email_message",
+    "build_notifiers",
     "build_slack_payload",
     "build_webhook_payload",
     "deliver",
