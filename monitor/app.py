@@ -60,6 +60,11 @@ __all__ = ["Daemon", "DaemonOptions", "run_daemon"]
 
 log = logging.getLogger(__name__)
 
+# The checks a risk score needs before it may alert (an incomplete score is unknown).
+_RISK_NEEDS = {
+    "ip": {CheckName.DNSBL, CheckName.PTR},
+    "domain": {CheckName.DNSBL, CheckName.SPF, CheckName.DMARC},
+}
 # Changing these needs a restart: they are bound when the process starts.
 _RESTART_KEYS = (("store", "url"), ("http", "listen"), ("http", "max_body_bytes"))
 
@@ -293,10 +298,15 @@ class Daemon:
                 ],
             )
             scored = score_risk(inputs)
+            seen = {s.check for s in by_target.get(target.text, [])}
+            needed = _RISK_NEEDS[target.kind.value] - (
+                set() if rt.plan.zones else {CheckName.DNSBL}
+            )
             risk[target.text] = RiskView(
                 scored.score,
                 scored.level.value,
                 {f.value: scored.value(f) for f in (x.name for x in scored.factors)},
+                complete=needed <= seen,
             )
         self.view.risk = risk
 
@@ -441,7 +451,10 @@ class Daemon:
         self.refresh_risk()
         threshold = rt.config.alerts.risk_level
         await self.apply_alerts(
-            [risk_observation(t, r.score, r.level, threshold) for t, r in self.view.risk.items()]
+            [
+                risk_observation(t, r.score, r.level if r.complete else None, threshold)
+                for t, r in self.view.risk.items()
+            ]
         )
 
     async def _notify_job(self) -> None:

@@ -22,6 +22,7 @@ from checks.dnsbl.targets import TargetError, TargetKind, parse_target
 from checks.domains import DomainError, to_a_label
 from monitor.errors import ConfigError
 from monitor.events import Category, Consent
+from monitor.notify.config import NotifyConfig
 
 __all__ = [
     "AlertsConfig",
@@ -370,6 +371,7 @@ class Config(_Model):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    notify: list[NotifyConfig] = Field(default_factory=list)
 
 
 def parse_config(text: str, *, source: str = "config") -> Config:

@@ -40,9 +40,12 @@ NAMESPACE = "delivermon"
 
 @dataclass(frozen=True, slots=True)
 class RiskView:
+    """``complete``: every check the score draws on has run at least once for the target."""
+
     score: int
     level: str
     factors: Mapping[str, float]
+    complete: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,9 +19,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Self, TypeVar
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from dnsserver import pick_free_port
+from prometheus_client.parser import text_string_to_metric_families
 
 SCRIPT = Path(sys.executable).with_name("delivermon")
 _T = TypeVar("_T")
@@ -30,11 +29,11 @@ _T = TypeVar("_T")
 def wait_for(
     probe: Callable[[], _T | None], *, timeout: float = 60.0, what: str = "condition"
 ) -> _T:
-    """Poll ``probe`` until it returns something other than None/False (or fail)."""
+    """Poll ``probe`` until it returns something truthy, and return that (or fail)."""
     deadline = time.monotonic() + timeout
     while True:
         value = probe()
-        if value is not None and value is not False:
+        if value:
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from daemon import DaemonProcess, wait_for
 from dnsserver import NsdServer, StartNsd
 from receiver import Receiver
@@ -130,7 +129,10 @@ def test_listing_is_announced_once_resolved_once_and_never_again_after_restart(
         )
         wait_sweeps(daemon, 3)
         assert len(receiver.matching(kind="listed")) == 2
-        assert daemon.value("delivermon_notifications_total", notifier="webhook", status="sent") == 2
+        assert len(receiver.received) == 2, receiver.received
+        assert (
+            daemon.value("delivermon_notifications_total", notifier="webhook", status="sent") == 2
+        )
 
     # A restart: state comes back from the store; nothing is re-sent.
     with DaemonProcess(config) as again:
