@@ -253,7 +253,8 @@ def test_zones_command_self_tests_the_catalogue(server: NsdServer) -> None:
 def test_debug_logging_never_enables_aioimaplib_debug_output() -> None:
     import logging
 
-    from monitor.cli import _configure_logging
+    from monitor.cli import main
 
-    _configure_logging("DEBUG")
+    # `config check` configures logging like every command; --log-level DEBUG on top.
+    main(["--log-level", "DEBUG", "config", "check", "examples/delivermon.toml"])
     assert logging.getLogger("aioimaplib").getEffectiveLevel() == logging.WARNING
