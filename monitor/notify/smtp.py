@@ -195,7 +195,9 @@ class EmailNotifier:
             if 400 <= exc.code < 500:
                 return NotifyTemporaryError(f"smtp.{exc.code}", f"{where} answered {exc.code}")
             return NotifyPermanentError(f"smtp.{exc.code}", f"{where} answered {exc.code}")
-        if isinstance(exc, aiosmtplib.SMTPNotSupported):
+        # aiosmtplib raises a bare SMTPException when STARTTLS or AUTH is not offered.
+        unsupported = type(exc) is aiosmtplib.SMTPException and "not supported" in str(exc)
+        if isinstance(exc, aiosmtplib.SMTPNotSupported) or unsupported:
             return NotifyPermanentError(
                 "smtp.not_supported", f"{where}: the server does not offer STARTTLS or AUTH"
             )
