@@ -1,0 +1,120 @@
+"""Scale-out: two daemons on one PostgreSQL, each checking its shard of the targets.
+
+Every target is checked by exactly one replica; a listing is announced once; the
+API of either replica shows every target (the results are in the shared store).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from daemon import DaemonProcess, wait_for
+from dnsserver import StartNsd
+from pgserver import PgServer
+from receiver import Receiver
+
+pytestmark = [pytest.mark.nsd, pytest.mark.postgresql]
+
+ZONE = "bl.shard.test"
+IPS = [f"192.0.2.{n}" for n in range(10, 16)]
+TEST_POINTS = ["2.0.0.127 IN A 127.0.0.2"]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as r:
+        yield r
+
+
+def dnsbl_targets(daemon: DaemonProcess) -> set[str]:
+    return {
+        labels["target"]
+        for labels, _ in daemon.samples("delivermon_check_last_run_timestamp_seconds")
+        if labels["check"] == "dnsbl"
+    }
+
+
+def test_two_replicas_split_the_targets_and_announce_a_listing_once(
+    tmp_path: Path, nsd_factory: StartNsd, postgresql_server: PgServer, receiver: Receiver
+) -> None:
+    nsd = nsd_factory({ZONE: TEST_POINTS})
+    url = postgresql_server.create_database(f"shards_{uuid.uuid4().hex[:12]}")
+    config = tmp_path / "delivermon.toml"
+    config.write_text(
+        f"""
+[dns]
+nameservers = ["{nsd.address}"]
+timeout = 1.0
+attempts = 1
+cache_entries = 0
+
+[dnsbl]
+zones = ["{ZONE}"]
+interval = "1s"
+
+[schedule]
+selftest_interval = "2s"
+auth_interval = "5s"
+drift_interval = "5s"
+metrics_interval = "1s"
+notify_interval = "1s"
+jitter = 0.0
+
+[alerts]
+confirm_delay = 0.1
+
+[store]
+url = "{url}"
+
+[privacy]
+pseudonym_key = "0123456789abcdef0123456789abcdef"
+
+[[domains]]
+name = "example.com"
+sending_ips = {json.dumps(IPS)}
+
+[[notify]]
+kind = "webhook"
+url = "{receiver.url}"
+min_severity = "info"
+"""
+    )
+    everything = {"example.com", *IPS}
+    with (
+        DaemonProcess(config, extra_args=("--shard", "0/2")) as first,
+        DaemonProcess(config, extra_args=("--shard", "1/2")) as second,
+    ):
+        wait_for(
+            lambda: dnsbl_targets(first) | dnsbl_targets(second) == everything,
+            what="both replicas to sweep their shares",
+        )
+        mine, theirs = dnsbl_targets(first), dnsbl_targets(second)
+        assert mine
+        assert theirs
+        assert not mine & theirs  # no target is checked twice
+
+        # Either replica's API shows every target, from the shared store.
+        docs = first.json("/api/v1/targets")
+        assert isinstance(docs, dict)
+        assert {d["target"] for d in docs["targets"]} == everything
+        assert all(d["dnsbl"] for d in docs["targets"] if d["kind"] == "ip")
+
+        victim = sorted(theirs & set(IPS))[0] if theirs & set(IPS) else sorted(mine & set(IPS))[0]
+        reversed_ip = ".".join(reversed(victim.split(".")))
+        nsd.add_zone(ZONE, [*TEST_POINTS, f"{reversed_ip} IN A 127.0.0.2"])
+        nsd.reload()
+        wait_for(lambda: receiver.matching(kind="listed"), what="the listing notification")
+        sweeps = first.value("delivermon_job_runs_total", job="sweep", outcome="success") or 0
+        wait_for(
+            lambda: (
+                (first.value("delivermon_job_runs_total", job="sweep", outcome="success") or 0)
+                >= sweeps + 3
+            ),
+            what="three more sweeps",
+        )
+        (announced,) = receiver.matching(kind="listed")
+        assert announced["key"] == f"listed:{victim}:{ZONE}"
