@@ -307,6 +307,7 @@ class Daemon:
                 scored.level.value,
                 {f.value: scored.value(f) for f in (x.name for x in scored.factors)},
                 complete=needed <= seen,
+                unknown_factors=len(scored.unknown),
             )
         self.view.risk = risk
 

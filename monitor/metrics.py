@@ -46,6 +46,7 @@ class RiskView:
     level: str
     factors: Mapping[str, float]
     complete: bool = True
+    unknown_factors: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +252,11 @@ class StateCollector(Collector):
         listed = _gauge(
             "delivermon_dnsbl_listed",
             "1 listed, 0 not listed; absent while the result is unknown.",
+            ["target", "zone"],
+        )
+        listing = _gauge(
+            "delivermon_dnsbl_listing_severity",
+            "1 while listed, with the listing's severity (its return code's, else the zone's).",
             ["target", "zone", "severity"],
         )
         unknown = _gauge(
@@ -313,7 +319,7 @@ class StateCollector(Collector):
         for state in view.states.values():
             detail = _detail(state)
             if state.check is CheckName.DNSBL:
-                self._dnsbl(state, detail, view, listed, unknown)
+                self._dnsbl(state, view, listed, listing, unknown)
                 error = detail.get("error")
                 refused_zones[state.item] = refused_zones.get(state.item, False) or (
                     error in RESOLVER_REFUSED_ERRORS
@@ -336,26 +342,27 @@ class StateCollector(Collector):
             refused.add_metric([zone], 1 if is_refused else 0)
         for zone, (severity, early) in sorted(view.zone_info.items()):
             zone_info.add_metric([zone, severity, "true" if early else "false"], 1)
-        yield from (listed, unknown, refused, zone_healthy, family_healthy, zone_info, status)
+        yield from (listed, listing, unknown, refused, zone_healthy, family_healthy, zone_info)
+        yield status
         yield from (changed, lookups, voids, ip_result, dmarc, dkim_bits, ptr)
 
     @staticmethod
     def _dnsbl(
         state: CheckState,
-        detail: Mapping[str, object],
         view: DaemonView,
         listed: GaugeMetricFamily,
+        listing: GaugeMetricFamily,
         unknown: GaugeMetricFamily,
     ) -> None:
-        zone_severity = view.zone_info.get(state.item, ("major", False))[0]
         is_unknown = state.status == "unknown"
         unknown.add_metric([state.target, state.item], 1 if is_unknown else 0)
         if is_unknown:
             return
-        severity = state.severity or zone_severity
-        listed.add_metric(
-            [state.target, state.item, severity], 1 if state.status == "listed" else 0
-        )
+        is_listed = state.status == "listed"
+        listed.add_metric([state.target, state.item], 1 if is_listed else 0)
+        if is_listed:
+            severity = state.severity or view.zone_info.get(state.item, ("major", False))[0]
+            listing.add_metric([state.target, state.item, severity], 1)
 
     @staticmethod
     def _auth(
@@ -404,16 +411,28 @@ class StateCollector(Collector):
         )
         factor = _gauge(
             "delivermon_blacklist_risk_factor",
-            "Points each factor adds to the risk score.",
+            "Points each factor adds to the risk score; absent while the factor is unknown.",
             ["target", "factor"],
+        )
+        unknown = _gauge(
+            "delivermon_blacklist_risk_unknown_factors",
+            "Factors whose inputs are unknown: the score is a lower bound while above 0.",
+            ["target"],
+        )
+        complete = _gauge(
+            "delivermon_blacklist_risk_complete",
+            "1 once every check the score draws on has run for the target (it may alert).",
+            ["target"],
         )
         for target, risk in sorted(view.risk.items()):
             score.add_metric([target], risk.score)
             level.add_metric([target, risk.level], 1)
+            unknown.add_metric([target], risk.unknown_factors)
+            complete.add_metric([target], 1 if risk.complete else 0)
             for name, points in sorted(risk.factors.items()):
                 if not math.isnan(points):
                     factor.add_metric([target, name], points)
-        yield from (score, level, factor)
+        yield from (score, level, factor, unknown, complete)
 
     @staticmethod
     def _campaigns(snap: CampaignSnapshot) -> Iterator[Metric]:

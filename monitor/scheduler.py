@@ -62,7 +62,11 @@ class Scheduler:
     ) -> None:
         """Register ``func`` to run every ``interval`` seconds (± ``jitter``), first at start."""
         self._jobs[name] = (func, interval, jitter, run_now)
-        self._status[name] = JobStatus(name, interval)
+        status = self._status.get(name)
+        if status is None:
+            self._status[name] = JobStatus(name, interval)
+        else:  # re-added on reload: keep its history, counters must not reset
+            status.interval = interval
         if self._scheduler is not None:
             self._schedule(name)
 
@@ -143,6 +147,7 @@ class Scheduler:
             try:
                 await entry[0]()
             except asyncio.CancelledError:
+                status.failures += 1  # a run cut short (shutdown) did not succeed
                 raise
             except Exception as exc:  # the job boundary: log, count, run again next time
                 status.failures += 1

@@ -80,15 +80,20 @@ def test_listed_exports_1_with_its_severity(
         mv.IP, DnsblResult(zone, Verdict.LISTED, ("127.0.0.2",), severity=result_severity)
     )
     reg = registry(state_view(states))
-    assert value(reg, "delivermon_dnsbl_listed", target=mv.IP, zone=zone, severity=expected) == 1
+    assert value(reg, "delivermon_dnsbl_listed", target=mv.IP, zone=zone) == 1
+    labels = {"target": mv.IP, "zone": zone, "severity": expected}
+    assert value(reg, "delivermon_dnsbl_listing_severity", **labels) == 1
     assert value(reg, "delivermon_dnsbl_unknown", target=mv.IP, zone=zone) == 0
 
 
-def test_not_listed_exports_0_with_the_zone_severity() -> None:
+def test_not_listed_exports_0_and_no_listing_severity() -> None:
     reg = registry(state_view(dnsbl(mv.IP, DnsblResult(SPAMCOP, Verdict.NOT_LISTED))))
     labels = {"target": mv.IP, "zone": SPAMCOP}
-    assert value(reg, "delivermon_dnsbl_listed", **labels, severity="major") == 0
+    assert value(reg, "delivermon_dnsbl_listed", **labels) == 0
     assert value(reg, "delivermon_dnsbl_unknown", **labels) == 0
+    assert not [
+        s for m in reg.collect() if m.name == "delivermon_dnsbl_listing_severity" for s in m.samples
+    ]
 
 
 @pytest.mark.parametrize(
