@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CONFIG ?= examples/delivermon.toml
 
-.PHONY: run test lint bench bench-auth clean
+.PHONY: run check test lint bench bench-auth clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -13,6 +13,9 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: $(VENV)/.installed
+	$(VENV)/bin/delivermon run --config $(CONFIG)
+
+check: $(VENV)/.installed
 	$(VENV)/bin/delivermon check --config $(CONFIG)
 
 test: $(VENV)/.installed

@@ -125,13 +125,19 @@ def step(
     obs: Observation,
     now: dt.datetime,
     policy: AlertPolicy,
+    *,
+    baseline_allowed: bool = True,
 ) -> Transition:
-    """Advance one alert by one observation."""
+    """Advance one alert by one observation.
+
+    ``baseline_allowed=False``: a key seen for the first time is news, not a
+    pre-existing state (a campaign that starts after the daemon's first check).
+    """
     if obs.active is None:
         return Transition(None)
     if obs.active:
         if prev is None or prev.status is AlertStatus.RESOLVED:
-            return _fire(prev, obs, now, policy, baseline=prev is None)
+            return _fire(prev, obs, now, policy, baseline=prev is None and baseline_allowed)
         return _still_firing(prev, obs, now)
     if prev is None:
         return Transition(_clear_baseline(obs, now))

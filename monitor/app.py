@@ -119,6 +119,7 @@ class Daemon:
         self._reload_lock = asyncio.Lock()
         self._imap: ImapPoller | None = None
         self.figures: dict[str, DomainFigures] = {}
+        self._first_campaign_run = True
         self.listen_port: int | None = None
 
     # --- properties the jobs use -------------------------------------------------------
@@ -235,9 +236,17 @@ class Daemon:
     # --- what the jobs call --------------------------------------------------------------
 
     async def apply_alerts(
-        self, observations: Sequence[Observation], one_shots: Sequence[Observation] = ()
+        self,
+        observations: Sequence[Observation],
+        one_shots: Sequence[Observation] = (),
+        *,
+        baseline_allowed: bool = True,
     ) -> None:
-        """Step each alert and queue its announcements in the outbox, in one transaction."""
+        """Step each alert and queue its announcements in the outbox, in one transaction.
+
+        ``baseline_allowed``: a first observation of a key may be a pre-existing
+        state (recorded, not announced); False when it cannot be (see ``step``).
+        """
         if not observations and not one_shots:
             return
         now = self.clock()
@@ -246,7 +255,9 @@ class Daemon:
         records = []
         announcements = []
         for obs in observations:
-            transition = step(prev.get(obs.key), obs, now, policy)
+            transition = step(
+                prev.get(obs.key), obs, now, policy, baseline_allowed=baseline_allowed
+            )
             if transition.record is None:
                 continue
             records.append(transition.record)
@@ -448,7 +459,10 @@ class Daemon:
         self.view.campaigns = snapshot
         self.figures = figures
         self.view.outbox_pending = (await self.store.outbox_counts())["pending"]
-        await self.apply_alerts(observations)
+        # Only the first evaluation after start can meet a pre-existing state; a
+        # campaign that appears later and crosses a line at once is news.
+        await self.apply_alerts(observations, baseline_allowed=self._first_campaign_run)
+        self._first_campaign_run = False
         self.refresh_risk()
         threshold = rt.config.alerts.risk_level
         await self.apply_alerts(

@@ -22,6 +22,10 @@ _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | 
 
 
 def _context(record: logging.LogRecord) -> dict[str, object]:
+    if record.name.startswith("aiohttp.access"):
+        # aiohttp repeats the request line and headers as extras; the message is
+        # already redacted (RedactingAccessLogger) and the extras are not.
+        return {}
     return {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
 
 

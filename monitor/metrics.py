@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -94,6 +94,9 @@ class Metrics:
     """The registry and the event counters; built once by the composition root."""
 
     def __init__(self, view: DaemonView, *, version: str, catalogue_version: str) -> None:
+        # No *_created series: they double every counter and no rule or panel uses
+        # them. (prometheus_client keeps this switch process-wide.)
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # unannotated upstream
         self.registry = CollectorRegistry(auto_describe=True)
         self.view = view
         reg = self.registry

@@ -200,3 +200,74 @@ def test_readyz_says_which_component_fails(
             what="unknown in /metrics",
         )
         assert listed_value(daemon) is None  # unknown is never reported as not listed
+
+
+def test_complaints_above_the_critical_line_alert_and_raise_the_risk(
+    tmp_path: Path, nsd: NsdServer, receiver: Receiver
+) -> None:
+    config = tmp_path / "delivermon.toml"
+    write_config(config, nsd, receiver, zones=[ZONE])
+    config.write_text(
+        config.read_text().replace("[http]\n", '[http]\ningest_token = "ingest-token-for-tests"\n')
+        + '\n[[campaigns]]\nid = "promo-7"\ncategory = "commercial"\n'
+        'consent = "single_opt_in"\nsending_domain = "example.com"\n'
+    )
+    recipients = [f"reader{n}@example.net" for n in range(12)]
+    events = [{"type": "sent", "campaign": "promo-7", "count": 2000}]
+    events += [{"type": "delivered", "campaign": "promo-7", "count": 2000}]
+    events += [
+        {"type": "complaint", "campaign": "promo-7", "recipient": r, "id": f"c-{n}"}
+        for n, r in enumerate(recipients)
+    ]
+    with DaemonProcess(config) as daemon:
+        status, body = daemon.request(
+            "POST",
+            "/api/v1/events",
+            token="ingest-token-for-tests",
+            body=json.dumps({"events": events}).encode(),
+        )
+        assert status == 202, body
+        alert = wait_for(
+            lambda: receiver.matching(kind="complaint_rate", status="firing"),
+            what="the complaint-rate notification",
+        )
+        assert alert[0]["severity"] == "critical"  # 12 / 2000 = 0.6 % > 0.3 %
+        assert alert[0]["labels"] == {"campaign": "promo-7", "window": "24h"}
+        ratio = daemon.value("delivermon_complaint_ratio", campaign="promo-7", window="24h")
+        assert ratio == pytest.approx(12 / 2000)
+        assert daemon.value("delivermon_complaints_total", campaign="promo-7") == 12
+        assert daemon.value("delivermon_ingest_accepted_total", source="events") == 1
+        # the domain's risk rises with the complaints, with no listing at all
+        wait_for(
+            lambda: (
+                (
+                    daemon.value(
+                        "delivermon_blacklist_risk_factor",
+                        target="example.com",
+                        factor="complaint_rate",
+                    )
+                    or 0
+                )
+                > 0
+            ),
+            what="the complaint factor of the risk score",
+        )
+        level = [
+            labels["level"]
+            for labels, value in daemon.samples("delivermon_blacklist_risk_level")
+            if labels["target"] == "example.com" and value == 1
+        ]
+        assert level in (["high"], ["critical"])
+        status, _ = daemon.get(f"/api/v1/suppressions/{recipients[0]}", token=ADMIN)
+        assert status == 200
+        assert daemon.request("POST", "/api/v1/events", body=b"{}")[0] == 401
+        assert (
+            daemon.value("delivermon_ingest_refused_total", source="events", reason="unauthorized")
+            == 1
+        )
+    # No address in the daemon's log, its metrics or its database.
+    log = daemon.log()
+    database = (tmp_path / "delivermon.db").read_bytes()
+    for address in recipients:
+        assert address not in log
+        assert address.encode() not in database
