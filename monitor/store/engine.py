@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -21,6 +22,9 @@ from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from monitor.store.plans import Plan
+from monitor.store.runners import run_in_sqlite_thread, run_on_sqlalchemy, run_on_sqlite3
 
 __all__ = ["BUSY_TIMEOUT_MS", "WRITE", "Writer", "build_engine", "migrate"]
 
@@ -30,6 +34,7 @@ WRITE = "delivermon_write"
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Arbitrary constant: replicas starting together take turns to run migrations.
 _MIGRATION_LOCK = 0x64656C6976  # "deliv"
+T = TypeVar("T")
 
 
 def build_engine(url: URL) -> AsyncEngine:
@@ -97,3 +102,15 @@ class Writer:
             return
         async with self._lock, self._engine.begin() as conn:
             yield conn
+
+    async def run(self, plan: Plan[T]) -> T:
+        """Run a write plan as one transaction (``monitor.store.plans``).
+
+        On SQLite the whole transaction is one call in the driver's thread; elsewhere
+        each statement is awaited through SQLAlchemy.
+        """
+        if self._lock is None:
+            async with self._engine.begin() as conn:
+                return await run_on_sqlalchemy(conn, plan)
+        async with self._lock, self._engine.connect() as conn:
+            return await run_in_sqlite_thread(conn, functools.partial(run_on_sqlite3, plan=plan))
