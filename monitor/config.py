@@ -272,6 +272,8 @@ class ImapConfig(_Model):
     processed_folder: str = "delivermon/processed"
     refused_folder: str = "delivermon/refused"
     interval: str = "5m"
+    # Unexpected failures of one message before it goes to refused_folder.
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 3
 
     @field_validator("interval")
     @classmethod

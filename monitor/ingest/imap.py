@@ -6,6 +6,14 @@ report). A crash between the two leaves the message in place; the next poll
 finds its raw SHA-256 already stored, counts it as a duplicate and moves it. So
 nothing is lost and nothing is counted twice, across restarts too.
 
+A message whose ingestion fails unexpectedly (not a refusal) stays for the next
+poll, marked with the IMAP keyword ``$DelivermonFailed<N>`` (its N-th failure).
+The count lives on the message itself, so it survives restarts and follows the
+message whatever its UID or the mailbox's UIDVALIDITY; after ``[imap]
+max_attempts`` failures the message is moved to ``refused_folder``. A failure
+while the store is unavailable (it does not answer a ping) is an outage, not
+the message's fault, and is not counted.
+
 ImapError (a MonitorError)        ``reason`` is a stable code
 ├── ImapInsecureError             plain IMAP to a host that is not loopback
 ├── ImapAuthError                 the server refused the credentials
@@ -35,6 +43,7 @@ from monitor.privacy import PrivacyError, Pseudonymizer
 from monitor.store.models import Store
 
 __all__ = [
+    "FAILURE_KEYWORD",
     "ImapAuthError",
     "ImapError",
     "ImapInsecureError",
@@ -50,7 +59,12 @@ DEFAULT_MAX_MESSAGES = 100
 DEFAULT_MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 DEFAULT_COMMAND_TIMEOUT = 30.0
 
-_SIZE = re.compile(rb"\bUID (\d+)\b.*\bRFC822\.SIZE (\d+)|\bRFC822\.SIZE (\d+)\b.*\bUID (\d+)")
+_UID = re.compile(rb"\bUID (\d+)")
+_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
+_FLAGS = re.compile(rb"\bFLAGS \(([^)]*)\)")
+# RFC 3501 §2.3.2 keyword (an atom): the N-th unexpected failure of the message.
+FAILURE_KEYWORD = "$DelivermonFailed"
+_FAILURE = re.compile(rb"^\$DelivermonFailed(\d{1,3})$", re.IGNORECASE)
 _LITERAL = re.compile(rb"BODY\[\] \{(\d+)\}$")
 _RESPONSE_CODE = re.compile(rb"^\[([A-Z-]+)")
 
@@ -78,6 +92,14 @@ class ImapAuthError(ImapError):
 
 class ImapProtocolError(ImapError):
     """The connection, the TLS handshake or a command failed or timed out."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Listed:
+    """A message of the batch: its size and how many earlier polls failed on it."""
+
+    size: int
+    failures: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,8 +214,10 @@ class ImapPoller:
     async def poll_once(self) -> PollResult:
         """Ingest up to ``max_messages`` messages and move each to its folder.
 
-        A message whose ingestion fails unexpectedly (the store is down) stays in
-        the mailbox for the next poll and counts as an error.
+        A message whose ingestion fails unexpectedly stays in the mailbox for the
+        next poll and counts as an error; after ``max_attempts`` such failures (not
+        counting those while the store is unavailable) it is moved to the refused
+        folder.
 
         Raises:
             ImapError: connecting, logging in or an IMAP command failed; messages
@@ -215,20 +239,25 @@ class ImapPoller:
         response = await self._command(client.uid_search("UNDELETED", charset=None), "SEARCH")
         uids = _search_uids(response)
         batch, deferred = uids[: self._max_messages], len(uids) - self._max_messages
-        sizes = await self._sizes(client, batch)
+        listed = await self._list(client, batch)
         tally = dict.fromkeys(("stored", "duplicate", "refused", "error"), 0)
         for uid in batch:
-            size = sizes.get(uid)
-            if size is None:
+            message = listed.get(uid)
+            if message is None:
                 continue  # expunged by someone else meanwhile
             outcome: _Outcome
-            if size > self._max_message_bytes:
+            if message.size > self._max_message_bytes:
                 log.warning("IMAP message refused: %s", "too_large")
+                outcome = "refused"
+            elif message.failures >= self._config.max_attempts:  # e.g. the limit was lowered
+                log.warning("IMAP message refused: %s", "too_many_failures")
                 outcome = "refused"
             else:
                 outcome = await self._ingest(client, uid)
             if outcome == "gone":
                 continue
+            if outcome == "error" and await self._store_answers():
+                outcome = await self._count_failure(client, uid, message.failures + 1)
             if outcome != "error":  # an error leaves the message for the next poll
                 refused = outcome == "refused"
                 config = self._config
@@ -281,6 +310,36 @@ class ImapPoller:
             return "error"
         return "duplicate" if result.duplicate else "stored"
 
+    async def _store_answers(self) -> bool:
+        """Whether the store answers: if not, a failure is an outage, not a poison message."""
+        try:
+            await self._store.ping()
+        except Exception:  # any failure to answer: the store is down
+            return False
+        return True
+
+    async def _count_failure(
+        self, client: aioimaplib.IMAP4, uid: int, failures: int
+    ) -> Literal["refused", "error"]:
+        """Mark the message's ``failures``-th unexpected failure; "refused" once it is the last.
+
+        A poison message (one that fails every time) must not be retried forever: after
+        ``max_attempts`` failures it goes to the refused folder, for a person to look at.
+        """
+        if failures >= self._config.max_attempts:
+            log.warning(
+                "IMAP message refused: %s after %d failed attempts", "too_many_failures", failures
+            )
+            return "refused"
+        response = await self._command(
+            client.uid("STORE", str(uid), "+FLAGS.SILENT", f"({FAILURE_KEYWORD}{failures})"),
+            "STORE",
+            check=False,
+        )
+        if response.result != "OK":  # the mailbox does not take keywords: retried unbounded
+            log.warning("IMAP failure count not kept: the server refused the keyword")
+        return "error"
+
     async def _move(self, client: aioimaplib.IMAP4, uid: int, folder: str) -> None:
         """Move one message (RFC 6851 MOVE, else COPY, flag \\Deleted and expunge it)."""
         target = encode_mailbox_name(folder)
@@ -294,20 +353,23 @@ class ImapPoller:
         else:
             await self._command(client.expunge(), "EXPUNGE")
 
-    async def _sizes(self, client: aioimaplib.IMAP4, uids: Sequence[int]) -> dict[int, int]:
+    async def _list(self, client: aioimaplib.IMAP4, uids: Sequence[int]) -> dict[int, _Listed]:
+        """Size and failure count of each message still there."""
         if not uids:
             return {}
         message_set = ",".join(str(u) for u in uids)
         response = await self._command(
-            client.uid("FETCH", message_set, "(UID RFC822.SIZE)"), "FETCH"
+            client.uid("FETCH", message_set, "(UID RFC822.SIZE FLAGS)"), "FETCH"
         )
-        sizes: dict[int, int] = {}
+        listed: dict[int, _Listed] = {}
         for line in response.lines:
-            match = _SIZE.search(bytes(line))
-            if match:
-                uid, size = (match[1], match[2]) if match[1] else (match[4], match[3])
-                sizes[int(uid)] = int(size)
-        return sizes
+            data = bytes(line)
+            uid, size = _UID.search(data), _SIZE.search(data)
+            if uid and size:
+                flags = _FLAGS.search(data)
+                failures = _failures(flags[1] if flags else b"")
+                listed[int(uid[1])] = _Listed(int(size[1]), failures)
+        return listed
 
     async def _connect(self) -> aioimaplib.IMAP4:
         c = self._config
@@ -439,6 +501,12 @@ def _search_uids(response: _Response) -> list[int]:
         if tokens and all(t.isdigit() for t in tokens):
             uids.update(int(t) for t in tokens)
     return sorted(uids)
+
+
+def _failures(flags: bytes) -> int:
+    """The highest ``$DelivermonFailed<N>`` among a message's flags (0 without one)."""
+    found = [int(m[1]) for flag in flags.split() if (m := _FAILURE.match(flag))]
+    return max(found, default=0)
 
 
 def _fetched_body(response: _Response) -> bytes | None:

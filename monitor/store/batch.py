@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from monitor.events import BounceKind, Category, Consent, Event, EventType
 from monitor.privacy import Pseudonymizer
 from monitor.store.models import SuppressionReason
 from monitor.store.rates import floor_hour
-from monitor.store.schema import MAX_CAMPAIGN_LENGTH, MAX_LABEL_LENGTH
+from monitor.store.schema import COUNTER_COLUMNS, MAX_CAMPAIGN_LENGTH, MAX_LABEL_LENGTH
 
 __all__ = [
     "UNKNOWN_CATEGORY",
@@ -24,6 +24,7 @@ __all__ = [
     "CounterKey",
     "PreparedEvent",
     "counter_deltas",
+    "counter_rows",
     "deadline_candidates",
     "prepare_events",
     "split_in_batch_duplicates",
@@ -102,15 +103,53 @@ def resolve_labels(event: Event, labels: CampaignLabels) -> tuple[str, str]:
     return (category.value if category else UNKNOWN_CATEGORY), consent.value
 
 
+_COLUMN_OF = {
+    EventType.SENT: "sent",
+    EventType.DELIVERED: "delivered",
+    EventType.COMPLAINT: "complaints",
+    EventType.UNSUBSCRIBE: "unsubscribes",
+}
+_BOUNCE_COLUMN = {kind: f"bounces_{kind.value}" for kind in BounceKind}
+_COLUMN_INDEX = {name: index for index, name in enumerate(COUNTER_COLUMNS)}
+_VIOLATIONS = _COLUMN_INDEX["unsubscribe_violations"]
+
+
 def counter_column(event: Event) -> str:
     if event.type is EventType.BOUNCE:
-        return f"bounces_{(event.bounce_kind or BounceKind.UNDETERMINED).value}"
-    return {
-        EventType.SENT: "sent",
-        EventType.DELIVERED: "delivered",
-        EventType.COMPLAINT: "complaints",
-        EventType.UNSUBSCRIBE: "unsubscribes",
-    }[event.type]
+        return _BOUNCE_COLUMN[event.bounce_kind or BounceKind.UNDETERMINED]
+    return _COLUMN_OF[event.type]
+
+
+# (campaign, provider, category, consent, bucket) -> one count per COUNTER_COLUMNS.
+_Grouped = dict[tuple[str, str, str, str, dt.datetime], list[int]]
+
+
+def _group_counts(
+    accepted: Iterable[PreparedEvent],
+    labels: CampaignLabels,
+    violating: Iterable[PreparedEvent],
+) -> _Grouped:
+    """Sum the events per counter row (one pass; labels and hours looked up once each)."""
+    grouped: _Grouped = {}
+    resolved: dict[tuple[str, Category | None, Consent | None], tuple[str, str]] = {}
+    width = len(COUNTER_COLUMNS)
+
+    def add(event: Event, column: int) -> None:
+        label_key = (event.campaign, event.category, event.consent)
+        found = resolved.get(label_key)
+        if found is None:
+            found = resolved[label_key] = resolve_labels(event, labels)
+        key = (event.campaign, event.provider.value, *found, floor_hour(event.occurred_at))
+        row = grouped.get(key)
+        if row is None:
+            row = grouped[key] = [0] * width
+        row[column] += event.count
+
+    for item in accepted:
+        add(item.event, _COLUMN_INDEX[counter_column(item.event)])
+    for item in violating:
+        add(item.event, _VIOLATIONS)
+    return grouped
 
 
 def counter_deltas(
@@ -119,21 +158,24 @@ def counter_deltas(
     violating: Iterable[PreparedEvent] = (),
 ) -> dict[CounterKey, dict[str, int]]:
     """Sum accepted events, and the sends among them that broke the deadline, per counter row."""
-    deltas: dict[CounterKey, dict[str, int]] = {}
+    return {
+        CounterKey(*key): {name: n for name, n in zip(COUNTER_COLUMNS, counts, strict=True) if n}
+        for key, counts in _group_counts(accepted, labels, violating).items()
+    }
 
-    def add(event: Event, column: str) -> None:
-        category, consent = resolve_labels(event, labels)
-        key = CounterKey(
-            event.campaign, event.provider.value, category, consent, floor_hour(event.occurred_at)
-        )
-        row = deltas.setdefault(key, {})
-        row[column] = row.get(column, 0) + event.count
 
-    for item in accepted:
-        add(item.event, counter_column(item.event))
-    for item in violating:
-        add(item.event, "unsubscribe_violations")
-    return deltas
+def counter_rows(
+    accepted: Iterable[PreparedEvent],
+    labels: CampaignLabels,
+    violating: Iterable[PreparedEvent],
+    bind_time: Callable[[dt.datetime], object],
+) -> list[tuple[object, ...]]:
+    """``counter_deltas`` as upsert rows (key columns, then ``COUNTER_COLUMNS``), in key order.
+
+    One key order for every writer: two replicas never wait on each other in a cycle.
+    """
+    grouped = _group_counts(accepted, labels, violating)
+    return [(*key[:4], bind_time(key[4]), *grouped[key]) for key in sorted(grouped)]
 
 
 _SUPPRESSING = {

@@ -57,7 +57,9 @@ _DURATIONS: dict[Window, dt.timedelta | None] = {
 
 def floor_hour(moment: dt.datetime) -> dt.datetime:
     """Start of the UTC hour holding ``moment`` (the counter bucket)."""
-    return moment.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    if moment.tzinfo is not dt.UTC:  # events arrive in UTC already: skip the conversion
+        moment = moment.astimezone(dt.UTC)
+    return moment.replace(minute=0, second=0, microsecond=0)
 
 
 def window_start(window: Window, now: dt.datetime) -> dt.datetime | None:

@@ -11,11 +11,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.events import Event, EventType, Provider, Source
 from monitor.privacy import Pseudonymizer
-from monitor.store import ReportRecord, SqlStore, open_store
+from monitor.store import ReportRecord, SqlStore, open_store, plans
 from monitor.store.batch import PreparedEvent
 from monitor.store.models import AddResult
 from monitor.store.schema import feedback_reports, report_recipients
@@ -75,14 +74,15 @@ async def test_concurrent_reports_each_get_their_answer(store: SqlStore) -> None
 async def test_a_failing_report_fails_alone(
     store: SqlStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = store._add_prepared
+    original = plans.add_events_plan
 
-    async def failing(conn: AsyncConnection, prepared: list[PreparedEvent]) -> AddResult:
+    def failing(prepared: list[PreparedEvent], **kwargs: Any) -> plans.Plan[AddResult]:
+        # Fails inside the transaction, after the report's own row was inserted.
         if any(i.event.campaign == "boom" for i in prepared):
             raise RuntimeError("boom")
-        return await original(conn, prepared)
+        return (yield from original(prepared, **kwargs))
 
-    monkeypatch.setattr(store, "_add_prepared", failing)
+    monkeypatch.setattr(plans, "add_events_plan", failing)
     reports: Sequence[tuple[ReportRecord, list[Event]]] = [
         _report(n, "boom" if n == 2 else "spring") for n in range(6)
     ]
@@ -97,7 +97,7 @@ async def test_a_failing_report_fails_alone(
     )
     assert await _complaints(store) == 5
     assert await _count(store, feedback_reports.c.id) == 5  # the failed one rolled back
-    monkeypatch.setattr(store, "_add_prepared", original)
+    monkeypatch.setattr(plans, "add_events_plan", original)
     retried = await store.add_report(*reports[2], P)
     assert not retried.duplicate
     assert await _complaints(store) == 6

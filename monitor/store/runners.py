@@ -1,0 +1,249 @@
+"""Running write plans (``monitor.store.plans``): over SQLAlchemy, or over sqlite3 in one hand-off.
+
+PostgreSQL runs a plan on an ``AsyncConnection``, each statement a SQLAlchemy
+statement awaited in turn. SQLite runs the whole transaction (``BEGIN IMMEDIATE``,
+every statement, ``COMMIT``) as one function in aiosqlite's thread: through
+SQLAlchemy each statement costs several thread hand-offs (cursor, execute, fetch,
+close) and its per-row parameter processing, which made the hand-offs, not SQLite,
+the cost of a small transaction. The SQL is the schema's own columns, with the
+datetimes bound as ``UtcDateTime`` binds them (``sqlite_datetime``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import Executable, Table, bindparam, func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from monitor.store.models import SuppressionReason
+from monitor.store.plans import COLUMNS, Plan, Query, Row, Statement
+from monitor.store.schema import (
+    COUNTER_COLUMNS,
+    campaigns,
+    counters,
+    event_keys,
+    events,
+    feedback_reports,
+    report_recipients,
+    suppressions,
+)
+
+__all__ = ["run_in_sqlite_thread", "run_on_sqlalchemy", "run_on_sqlite3"]
+
+T = TypeVar("T")
+_OPT_OUTS = (SuppressionReason.UNSUBSCRIBE.value, SuppressionReason.COMPLAINT.value)
+_INSERTS: dict[Statement, Table] = {
+    Statement.INSERT_REPORTS: feedback_reports,
+    Statement.INSERT_RECIPIENTS: report_recipients,
+    Statement.CLAIM_KEYS: event_keys,
+    Statement.UPSERT_SUPPRESSIONS: suppressions,
+    Statement.UPSERT_COUNTERS: counters,
+    Statement.INSERT_EVENTS: events,
+}
+# The text after VALUES (...): the same syntax on SQLite 3.35+ and PostgreSQL.
+_ON_CONFLICT = {
+    Statement.INSERT_REPORTS: "ON CONFLICT (raw_sha256) DO NOTHING",
+    Statement.CLAIM_KEYS: "ON CONFLICT DO NOTHING",
+    Statement.UPSERT_SUPPRESSIONS: (
+        "ON CONFLICT (pseudonym, reason) DO UPDATE SET first_at = excluded.first_at"
+        " WHERE excluded.first_at < suppressions.first_at"
+    ),
+    Statement.UPSERT_COUNTERS: (
+        "ON CONFLICT (campaign, provider, category, consent, bucket) DO UPDATE SET "
+        + ", ".join(f"{name} = counters.{name} + excluded.{name}" for name in COUNTER_COLUMNS)
+    ),
+}
+# The columns the inserts that return rows return (what the transaction inserted).
+_RETURNING = {
+    Statement.INSERT_REPORTS: ("id",),
+    Statement.CLAIM_KEYS: ("source", "key_sha256"),
+}
+
+
+# --- SQLAlchemy ------------------------------------------------------------------
+
+
+def _upsert(statement: Statement) -> Executable:
+    """A plain (cacheable) ``INSERT`` with its ``ON CONFLICT`` clause as SQL text.
+
+    SQLAlchemy 2.0's dialect ``Insert`` and its ``on_conflict_do_*`` clauses have no
+    cache key, so every statement built with them is compiled again on every
+    execution; a ``TextClause`` in the post-VALUES position is cacheable.
+    """
+    table = _INSERTS[statement]
+    stmt = insert(table)
+    clause = _ON_CONFLICT.get(statement)
+    if clause is not None:
+        stmt._post_values_clause = text(clause)
+    returning = _RETURNING.get(statement)
+    if returning is not None:
+        # Executemany with RETURNING: insertmanyvalues (multi-row VALUES) on both drivers.
+        return stmt.returning(*(table.c[name] for name in returning))
+    return stmt
+
+
+_SQLALCHEMY_INSERTS = {statement: _upsert(statement) for statement in _INSERTS}
+_SQLALCHEMY_SELECTS: dict[Statement, Executable] = {
+    Statement.FIND_REPORTS: select(feedback_reports.c.raw_sha256, feedback_reports.c.id).where(
+        feedback_reports.c.raw_sha256.in_(bindparam("values", expanding=True))
+    ),
+    Statement.CAMPAIGN_LABELS: select(
+        campaigns.c.id, campaigns.c.category, campaigns.c.consent
+    ).where(campaigns.c.id.in_(bindparam("values", expanding=True))),
+    Statement.OPTED_OUT: select(
+        suppressions.c.pseudonym, func.min(suppressions.c.first_at).label("first_at")
+    )
+    .where(
+        suppressions.c.pseudonym.in_(bindparam("values", expanding=True)),
+        suppressions.c.reason.in_(_OPT_OUTS),
+    )
+    .group_by(suppressions.c.pseudonym),
+}
+
+
+async def run_on_sqlalchemy(conn: AsyncConnection, plan: Plan[T]) -> T:
+    """Run ``plan`` inside ``conn``'s transaction, awaiting each statement."""
+    try:
+        query = next(plan)
+        while True:
+            query = plan.send(await _execute_sqlalchemy(conn, query))
+    except StopIteration as done:
+        result: T = done.value
+        return result
+
+
+async def _execute_sqlalchemy(conn: AsyncConnection, query: Query) -> list[Row]:
+    select_stmt = _SQLALCHEMY_SELECTS.get(query.statement)
+    if select_stmt is not None:
+        values = [row[0] for row in query.rows]
+        found = await conn.execute(select_stmt, {"values": values})
+        return [tuple(row) for row in found]
+    names = COLUMNS[query.statement]
+    params = [dict(zip(names, row, strict=True)) for row in query.rows]
+    result = await conn.execute(_SQLALCHEMY_INSERTS[query.statement], params)
+    if query.statement in _RETURNING:
+        return [tuple(row) for row in result]
+    return []
+
+
+# --- sqlite3, in aiosqlite's thread -------------------------------------------------
+
+# Rows per multi-row VALUES statement (the RETURNING inserts) and values per IN list:
+# far below SQLite's 32,766 bound parameters, few distinct statement texts to prepare.
+_CHUNK = 250
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+# The SQL below is built from the schema's names and ? placeholders only: values are
+# always bound, hence the S608 (SQL built from strings) exemptions.
+
+
+def _insert_sql(statement: Statement, rows: int = 1) -> str:
+    names = COLUMNS[statement]
+    values = ", ".join([f"({_placeholders(len(names))})"] * rows)
+    clause = _ON_CONFLICT.get(statement, "")
+    returning = _RETURNING.get(statement)
+    if returning is not None:
+        clause += f" RETURNING {', '.join(returning)}"
+    table = _INSERTS[statement].name
+    return f"INSERT INTO {table} ({', '.join(names)}) VALUES {values} {clause}"  # noqa: S608
+
+
+_SELECTS = {
+    Statement.FIND_REPORTS: "SELECT raw_sha256, id FROM feedback_reports WHERE raw_sha256 IN",
+    Statement.CAMPAIGN_LABELS: "SELECT id, category, consent FROM campaigns WHERE id IN",
+    Statement.OPTED_OUT: "SELECT pseudonym, min(first_at) FROM suppressions WHERE pseudonym IN",
+}
+_OPTED_OUT_TAIL = " AND reason IN ({}) GROUP BY pseudonym".format(", ".join("?" * len(_OPT_OUTS)))
+
+
+def _select(statement: Statement, values: list[Any]) -> tuple[str, list[Any]]:
+    """SQL and parameters of an IN query over ``values``."""
+    sql = f"{_SELECTS[statement]} ({_placeholders(len(values))})"
+    if statement is Statement.OPTED_OUT:
+        return sql + _OPTED_OUT_TAIL, [*values, *_OPT_OUTS]
+    return sql, values
+
+
+def _chunks(rows: Sequence[Row]) -> Iterator[Sequence[Row]]:
+    for start in range(0, len(rows), _CHUNK):
+        yield rows[start : start + _CHUNK]
+
+
+def _sqlite_time(value: str) -> dt.datetime:
+    """A ``UtcDateTime`` read back: naive UTC text to an aware datetime."""
+    return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+
+
+def _execute_sqlite3(db: sqlite3.Connection, query: Query) -> list[Row]:
+    statement, rows = query.statement, query.rows
+    if not rows:
+        return []
+    if statement in _SQLALCHEMY_SELECTS:
+        found: list[Row] = []
+        for chunk in _chunks(rows):
+            found += db.execute(*_select(statement, [row[0] for row in chunk])).fetchall()
+        if statement is Statement.OPTED_OUT:
+            return [(pseudonym, _sqlite_time(at)) for pseudonym, at in found]
+        return found
+    if statement in _RETURNING:
+        returned: list[Row] = []
+        for chunk in _chunks(rows):
+            flat = [value for row in chunk for value in row]
+            returned += db.execute(_insert_sql(statement, len(chunk)), flat).fetchall()
+        return returned
+    db.executemany(_SQLITE_INSERTS[statement], rows)
+    return []
+
+
+_SQLITE_INSERTS = {statement: _insert_sql(statement) for statement in _INSERTS}
+
+
+def run_on_sqlite3(db: sqlite3.Connection, plan: Plan[T]) -> T:
+    """Run ``plan`` as one ``BEGIN IMMEDIATE`` ... ``COMMIT`` transaction (rolled back on error).
+
+    ``db`` is in autocommit mode (``isolation_level = None``, as the engine sets it).
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        result = _drive_sqlite3(db, plan)
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return result
+
+
+def _drive_sqlite3(db: sqlite3.Connection, plan: Plan[T]) -> T:
+    try:
+        query = next(plan)
+        while True:
+            query = plan.send(_execute_sqlite3(db, query))
+    except StopIteration as done:
+        result: T = done.value
+        return result
+
+
+async def run_in_sqlite_thread(
+    conn: AsyncConnection, function: Callable[[sqlite3.Connection], T]
+) -> T:
+    """Call ``function`` with the sqlite3 connection behind ``conn``, in aiosqlite's thread.
+
+    One hand-off for the whole call. aiosqlite runs each of its connections' calls in
+    that connection's own thread, one at a time, through ``_execute``; SQLAlchemy's
+    aiosqlite dialect reaches into the same object (``_conn``) for what aiosqlite
+    does not wrap. The store tests run every write through here on SQLite, so an
+    aiosqlite release that changes these names fails them.
+    """
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection  # aiosqlite.Connection (the adapter is untyped)
+    result: T = await driver._execute(function, driver._conn)
+    return result
