@@ -130,7 +130,9 @@ def zone_observations(
         if error in RESOLVER_REFUSED_ERRORS:
             refused[state.item] = True
         elif state.status != "unknown":
-            refused.setdefault(state.item, False)
+            # An answer for any target shows the zone serves us; only a refusal outranks it.
+            if refused.get(state.item) is not True:
+                refused[state.item] = False
         else:
             refused.setdefault(state.item, None)
     for zone, active in sorted(refused.items()):

@@ -161,10 +161,10 @@ def _dkim(states: Sequence[CheckState]) -> DkimState | None:
         }
         if "dkim.revoked" in codes:
             seen.append("revoked")
-        elif not detail.get("record") or "dkim.missing" in codes:
-            seen.append("missing")
-        elif codes & {"dkim.key_too_short", "dkim.key_weak"}:
-            seen.append("weak")
+        elif not detail.get("record") or codes & {"dkim.missing", "dkim.key_too_short"}:
+            seen.append("missing")  # verifiers reject keys under 1024 bits (docs/risk.md)
+        elif "dkim.key_weak" in codes or "dkim.testing" in codes or detail.get("testing") is True:
+            seen.append("weak")  # still verifies, but below 2048 bits or in testing mode
         elif state.status in ("ok", "warn"):
             seen.append("ok")
         else:

@@ -104,15 +104,19 @@ class Scheduler:
 
     async def stop(self, *, grace: float = 30.0) -> None:
         """Stop scheduling, then wait (up to ``grace`` seconds) for the runs in flight."""
-        if self._scheduler is not None and self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
-        self._scheduler = None
+        scheduler, self._scheduler = self._scheduler, None
+        # Pause, not shut down, while waiting: AsyncIOExecutor.shutdown() cancels every
+        # run in flight at once, which would make the grace period meaningless.
+        if scheduler is not None and scheduler.running:
+            scheduler.pause()
         if self._tasks:
             _done, pending = await asyncio.wait(set(self._tasks), timeout=grace)
             for task in pending:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending)
+        if scheduler is not None and scheduler.running:
+            scheduler.shutdown(wait=False)
 
     def _schedule(self, name: str) -> None:
         assert self._scheduler is not None

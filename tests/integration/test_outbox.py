@@ -1,0 +1,273 @@
+"""The notification outbox sender (monitor/outbox.py) on SQLite and PostgreSQL, delivering
+through a real WebhookNotifier to an aiohttp receiver on 127.0.0.1.
+
+Pins: a queued announcement is sent once and marked sent; a 500 is retried when due (the
+clock is a value the test moves, nothing sleeps) and then delivered; a 400 fails for good;
+exhausted attempts fail; a notifier gone from the config fails with a reason; outcomes are
+counted in delivermon_notifications_total{notifier,status}; the payload round-trips.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import aiohttp
+import pytest
+from aiohttp import web
+from dnsserver import HOST
+from sqlalchemy import select
+
+from monitor.alerts import (
+    AlertKind,
+    AlertPolicy,
+    AlertRecord,
+    AlertStatus,
+    Observation,
+    Severity,
+    notification_payload,
+    step,
+)
+from monitor.metrics import DaemonView, Metrics
+from monitor.notify import Notification, RetryPolicy, Route, WebhookNotifier
+from monitor.outbox import OutboxSender, notification_from_payload
+from monitor.store import SqlStore, open_store
+from monitor.store.schema import notifications
+
+T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+KEY = "listed:192.0.2.1:zen.spamhaus.org"
+HOOK = "ops-webhook"
+
+
+@dataclass
+class Clock:
+    """The sender's clock: the test moves ``now``."""
+
+    now: dt.datetime = T0
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += dt.timedelta(**delta)
+
+
+@dataclass
+class Receiver:
+    """Answers the scripted statuses in order, then 200; records every body."""
+
+    statuses: list[int] = field(default_factory=list)
+    bodies: list[dict[str, object]] = field(default_factory=list)
+    url: str = ""
+
+    async def hook(self, request: web.Request) -> web.Response:
+        self.bodies.append(json.loads(await request.read()))
+        return web.Response(status=self.statuses.pop(0) if self.statuses else 200, text="ok")
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    receiver = Receiver()
+    app = web.Application()
+    app.router.add_post("/hook", receiver.hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, HOST, 0)
+    await site.start()
+    server = site._server  # aiohttp exposes the bound port only here
+    assert server is not None
+    port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+    receiver.url = f"http://{HOST}:{port}/hook"
+    yield receiver
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client:
+        yield client
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[SqlStore]:
+    opened = await open_store(store_url)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+def metrics() -> Metrics:
+    return Metrics(DaemonView(), version="t", catalogue_version="t")
+
+
+def record() -> AlertRecord:
+    observation = Observation(
+        KEY,
+        AlertKind.LISTED,
+        True,
+        severity=Severity.CRITICAL,
+        labels={"target": "192.0.2.1", "zone": "zen.spamhaus.org"},
+        title="192.0.2.1 is listed on zen.spamhaus.org",
+        text="Return codes: 127.0.0.2",
+    )
+    transition = step(None, observation, T0, AlertPolicy(notify_existing=True))
+    assert transition.record is not None
+    return transition.record
+
+
+async def queue(store: SqlStore, *notifiers: str) -> None:
+    rec = record()
+    payload = notification_payload(rec, AlertStatus.FIRING)
+    await store.save_alerts([rec], [(KEY, "firing", payload, list(notifiers))], now=T0)
+
+
+def sender(
+    store: SqlStore,
+    metrics: Metrics,
+    clock: Clock,
+    routes: dict[str, Route],
+    policy: RetryPolicy | None = None,
+) -> OutboxSender:
+    return OutboxSender(
+        store,
+        routes,
+        metrics,
+        clock=clock,
+        policy=policy or RetryPolicy(attempts=4, base_delay=2, max_delay=60),
+        jitter=lambda: 0.0,
+    )
+
+
+def webhook(receiver: Receiver, session: aiohttp.ClientSession) -> dict[str, Route]:
+    return {HOOK: Route(WebhookNotifier(HOOK, receiver.url, session=session))}
+
+
+def counted(metrics: Metrics, status: str, notifier: str = HOOK) -> float:
+    value = metrics.registry.get_sample_value(
+        "delivermon_notifications_total", {"notifier": notifier, "status": status}
+    )
+    return value or 0.0
+
+
+async def last_errors(store: SqlStore) -> list[str | None]:
+    async with store._engine.connect() as conn:
+        rows = await conn.execute(select(notifications.c.last_error).order_by(notifications.c.id))
+        return [r[0] for r in rows]
+
+
+async def test_a_queued_announcement_is_sent_once_and_marked_sent(
+    store: SqlStore, metrics: Metrics, receiver: Receiver, session: aiohttp.ClientSession
+) -> None:
+    await queue(store, HOOK)
+    out = sender(store, metrics, Clock(), webhook(receiver, session))
+    assert await out.send_due() == 1
+    assert await out.send_due() == 0
+    (body,) = receiver.bodies
+    assert (body["key"], body["status"], body["severity"]) == (KEY, "firing", "critical")
+    assert await store.outbox_counts() == {"pending": 0, "sent": 1, "failed": 0}
+    assert counted(metrics, "sent") == 1
+
+
+async def test_http_500_is_retried_when_due_then_delivered(
+    store: SqlStore, metrics: Metrics, receiver: Receiver, session: aiohttp.ClientSession
+) -> None:
+    receiver.statuses = [500]
+    await queue(store, HOOK)
+    clock = Clock()
+    out = sender(store, metrics, clock, webhook(receiver, session))
+    assert await out.send_due() == 0
+    assert await store.outbox_counts() == {"pending": 1, "sent": 0, "failed": 0}
+    assert counted(metrics, "retry") == 1
+    assert await last_errors(store) == ["http.status_500"]
+    assert await out.send_due() == 0  # not due yet: the back-off holds it
+    assert len(receiver.bodies) == 1
+    clock.advance(seconds=60)  # past the longest back-off of the policy
+    assert await out.send_due() == 1
+    assert len(receiver.bodies) == 2
+    assert receiver.bodies[0] == receiver.bodies[1]
+    assert await store.outbox_counts() == {"pending": 0, "sent": 1, "failed": 0}
+    assert counted(metrics, "sent") == 1
+
+
+async def test_http_400_fails_for_good_and_is_never_retried(
+    store: SqlStore, metrics: Metrics, receiver: Receiver, session: aiohttp.ClientSession
+) -> None:
+    receiver.statuses = [400]
+    await queue(store, HOOK)
+    clock = Clock()
+    out = sender(store, metrics, clock, webhook(receiver, session))
+    assert await out.send_due() == 0
+    clock.advance(days=1)
+    assert await out.send_due() == 0
+    assert len(receiver.bodies) == 1
+    assert await store.outbox_counts() == {"pending": 0, "sent": 0, "failed": 1}
+    assert await last_errors(store) == ["http.status_400"]
+    assert (counted(metrics, "failed"), counted(metrics, "retry")) == (1, 0)
+
+
+async def test_exhausted_attempts_fail(
+    store: SqlStore, metrics: Metrics, receiver: Receiver, session: aiohttp.ClientSession
+) -> None:
+    receiver.statuses = [500, 503, 500]
+    await queue(store, HOOK)
+    clock = Clock()
+    policy = RetryPolicy(attempts=2, base_delay=2, max_delay=60)
+    out = sender(store, metrics, clock, webhook(receiver, session), policy)
+    assert await out.send_due() == 0
+    clock.advance(seconds=60)
+    assert await out.send_due() == 0
+    clock.advance(days=1)
+    assert await out.send_due() == 0
+    assert len(receiver.bodies) == 2
+    assert await store.outbox_counts() == {"pending": 0, "sent": 0, "failed": 1}
+    assert await last_errors(store) == ["http.status_503"]
+    assert (counted(metrics, "retry"), counted(metrics, "failed")) == (1, 1)
+
+
+async def test_a_notifier_removed_from_the_config_fails_with_a_reason(
+    store: SqlStore, metrics: Metrics, receiver: Receiver, session: aiohttp.ClientSession
+) -> None:
+    await queue(store, HOOK, "old-mail")
+    out = sender(store, metrics, Clock(), webhook(receiver, session))
+    assert await out.send_due() == 1  # the configured notifier still gets its message
+    assert await store.outbox_counts() == {"pending": 0, "sent": 1, "failed": 1}
+    assert sorted(e or "" for e in await last_errors(store)) == [
+        "",
+        "notifier no longer configured",
+    ]
+    assert counted(metrics, "failed", "old-mail") == 1
+    assert counted(metrics, "sent") == 1
+
+
+async def test_one_failing_notifier_does_not_hold_up_another(
+    store: SqlStore, metrics: Metrics, receiver: Receiver, session: aiohttp.ClientSession
+) -> None:
+    await queue(store, HOOK, "broken")
+    routes = webhook(receiver, session)
+    routes["broken"] = Route(WebhookNotifier("broken", f"{receiver.url}/missing", session=session))
+    out = sender(store, metrics, Clock(), routes)
+    assert await out.send_due() == 1  # /hook/missing answers 404: permanent
+    assert await store.outbox_counts() == {"pending": 0, "sent": 1, "failed": 1}
+    assert counted(metrics, "failed", "broken") == 1
+
+
+@pytest.mark.parametrize("status", [AlertStatus.FIRING, AlertStatus.RESOLVED])
+def test_payload_round_trips_into_a_notification(status: AlertStatus) -> None:
+    rec = record()
+    ended = T0 + dt.timedelta(hours=2)
+    if status is AlertStatus.RESOLVED:
+        rec = dataclasses.replace(rec, status=AlertStatus.RESOLVED, ended_at=ended)
+    assert notification_from_payload(notification_payload(rec, status)) == Notification(
+        key=KEY,
+        kind="listed",
+        status=status.value,
+        severity="critical",
+        title="192.0.2.1 is listed on zen.spamhaus.org",
+        text="Return codes: 127.0.0.2",
+        labels=(("target", "192.0.2.1"), ("zone", "zen.spamhaus.org")),
+        started_at=T0,
+        ended_at=ended if status is AlertStatus.RESOLVED else None,
+    )

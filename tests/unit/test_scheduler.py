@@ -1,0 +1,185 @@
+"""The periodic job scheduler (monitor/scheduler.py) on a real event loop and APScheduler.
+
+Intervals are 1 s (the shortest a job is given) and every wait is on an event with a generous
+timeout: nothing here asserts how long anything took.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from monitor.scheduler import Scheduler
+
+WAIT = 10.0  # upper bound for an event that is due within about one interval
+
+
+@pytest.fixture
+async def errors() -> list[tuple[str, BaseException]]:
+    return []
+
+
+@pytest.fixture
+async def scheduler(errors: list[tuple[str, BaseException]]) -> AsyncIterator[Scheduler]:
+    sched = Scheduler(on_error=lambda name, exc: errors.append((name, exc)))
+    yield sched
+    await sched.stop(grace=1)
+
+
+async def test_a_job_runs_at_start(scheduler: Scheduler) -> None:
+    ran = asyncio.Event()
+
+    async def job() -> None:
+        ran.set()
+
+    scheduler.add("sweep", job, interval=1)
+    scheduler.start()
+    await asyncio.wait_for(ran.wait(), WAIT)
+    await scheduler.stop(grace=1)
+    status = scheduler.status("sweep")
+    assert status is not None
+    assert (status.runs, status.failures, status.running) == (1, 0, False)
+    assert status.last_success is not None
+
+
+async def test_a_slow_job_never_overlaps_itself(scheduler: Scheduler) -> None:
+    started = asyncio.Event()
+    release = asyncio.Event()
+    active = 0
+    most = 0
+    runs = 0
+
+    async def slow() -> None:
+        nonlocal active, most, runs
+        active += 1
+        runs += 1
+        most = max(most, active)
+        started.set()
+        try:
+            await release.wait()
+        finally:
+            active -= 1
+
+    scheduler.add("slow", slow, interval=1)
+    scheduler.start()
+    await asyncio.wait_for(started.wait(), WAIT)
+    for _ in range(3):
+        scheduler.run_soon("slow")  # due again now, while the first run is still going
+        await asyncio.sleep(0.05)  # let the scheduler act on it (not a timing assertion)
+    assert (most, runs) == (1, 1)
+    status = scheduler.status("slow")
+    assert status is not None
+    assert status.running
+    release.set()
+    started.clear()
+    scheduler.run_soon("slow")
+    await asyncio.wait_for(started.wait(), WAIT)  # free again: the next run does start
+    assert most == 1
+
+
+async def test_a_failing_job_is_counted_and_runs_again(
+    scheduler: Scheduler, errors: list[tuple[str, BaseException]]
+) -> None:
+    second = asyncio.Event()
+    calls = 0
+
+    async def flaky() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("boom")
+        second.set()
+
+    scheduler.add("flaky", flaky, interval=1)
+    scheduler.start()
+    await asyncio.wait_for(second.wait(), WAIT)
+    await scheduler.stop(grace=1)
+    status = scheduler.status("flaky")
+    assert status is not None
+    assert (status.failures, status.runs) == (1, 2)
+    assert status.last_success is not None
+    ((name, exc),) = errors
+    assert name == "flaky"
+    assert isinstance(exc, RuntimeError)
+
+
+async def test_one_failing_job_does_not_stop_another(scheduler: Scheduler) -> None:
+    good = asyncio.Event()
+
+    async def bad() -> None:
+        raise ValueError("always")
+
+    async def fine() -> None:
+        good.set()
+
+    scheduler.add("bad", bad, interval=1)
+    scheduler.add("fine", fine, interval=1)
+    scheduler.start()
+    await asyncio.wait_for(good.wait(), WAIT)
+
+
+async def test_stop_waits_for_a_run_in_flight(scheduler: Scheduler) -> None:
+    started = asyncio.Event()
+    release = asyncio.Event()
+    finished = False
+
+    async def job() -> None:
+        nonlocal finished
+        started.set()
+        await release.wait()
+        finished = True
+
+    scheduler.add("sweep", job, interval=1)
+    scheduler.start()
+    await asyncio.wait_for(started.wait(), WAIT)
+    stopping = asyncio.create_task(scheduler.stop(grace=WAIT))
+    await asyncio.sleep(0.05)  # stop() is now waiting on the run
+    assert not stopping.done()
+    release.set()
+    await asyncio.wait_for(stopping, WAIT)
+    assert finished
+    status = scheduler.status("sweep")
+    assert status is not None
+    assert (status.runs, status.failures) == (1, 0)
+    assert not scheduler.running
+
+
+async def test_stop_cancels_a_run_that_outlives_the_grace(scheduler: Scheduler) -> None:
+    started = asyncio.Event()
+    never = asyncio.Event()
+
+    async def stuck() -> None:
+        started.set()
+        await never.wait()
+
+    scheduler.add("stuck", stuck, interval=1)
+    scheduler.start()
+    await asyncio.wait_for(started.wait(), WAIT)
+    await scheduler.stop(grace=0.05)
+    status = scheduler.status("stuck")
+    assert status is not None
+    assert (status.runs, status.failures, status.running) == (1, 1, False)
+
+
+async def test_re_adding_a_job_keeps_its_counters(scheduler: Scheduler) -> None:
+    ran = asyncio.Event()
+
+    async def job() -> None:
+        ran.set()
+
+    scheduler.add("auth", job, interval=1)
+    scheduler.start()
+    await asyncio.wait_for(ran.wait(), WAIT)
+    before = scheduler.status("auth")
+    assert before is not None
+    assert before.runs == 1
+    ran.clear()
+    scheduler.add("auth", job, interval=2)  # a config reload
+    await asyncio.wait_for(ran.wait(), WAIT)  # run_now: it runs again at once
+    after = scheduler.status("auth")
+    assert after is before
+    assert after.interval == 2
+    assert after.runs >= 2
+    assert scheduler.names == ("auth",)
