@@ -254,7 +254,7 @@ class WebhooksConfig(_Model):
 class CampaignConfig(_Model):
     """A campaign registered from config (the API's PUT /api/v1/campaigns/{id} does the same)."""
 
-    id: Annotated[str, Field(pattern=r"^[\x21-\x7e]{1,128}$")]
+    id: Annotated[str, Field(pattern=r"^[\x21-\x3f\x41-\x7e]{1,128}$")]  # no @
     category: Category
     consent: Consent = Consent.UNKNOWN
     sending_domain: str | None = None

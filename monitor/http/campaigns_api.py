@@ -80,7 +80,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # Printable ASCII, no spaces: a campaign id becomes a metric label.
-CAMPAIGN_ID = re.compile(r"[\x21-\x7e]{1,128}")
+CAMPAIGN_ID = re.compile(r"[\x21-\x3f\x41-\x7e]{1,128}")  # no @: never an address
 _SUBJECT_PREFIX = 12  # hex digits of the pseudonym that name a subject in answers and logs
 _PERSONAL_PREFIXES = ("/api/v1/subjects/", "/api/v1/suppressions/")
 _KEPT_NOTE = (

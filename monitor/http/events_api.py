@@ -21,7 +21,7 @@ from monitor.privacy import PrivacyError, normalise_address
 __all__ = ["MAX_BATCH", "EventIn", "parse_batch"]
 
 MAX_BATCH = 10_000
-_CAMPAIGN = r"^[\x21-\x7e]{1,128}$"  # printable ASCII, no spaces: it becomes a metric label
+_CAMPAIGN = r"^[\x21-\x3f\x41-\x7e]{1,128}$"  # printable ASCII, no space, no @: a metric label
 
 
 class EventIn(BaseModel):

@@ -55,3 +55,11 @@ def test_bodies_the_fast_path_skips_are_refused_as_a_whole(body: object) -> None
     assert events == []
     assert errors
     assert all(error["index"] is None for error in errors)
+
+
+def test_a_campaign_that_looks_like_an_address_is_refused() -> None:
+    # campaign ids become metric labels: an address must never become one
+    item = {"type": "sent", "campaign": "alice@example.com"}
+    events, errors = parse_batch({"events": [GOOD, item]}, NOW)
+    assert events == []
+    assert [(e["index"], e["field"]) for e in errors] == [(1, "campaign")]
