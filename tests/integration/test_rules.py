@@ -60,6 +60,10 @@ def test_prometheus_config(promtool: str) -> None:
         assert path.name in output
 
 
+def test_compose_prometheus_config(promtool: str) -> None:
+    run(promtool, "check", "config", "deploy/prometheus.compose.yml")
+
+
 def test_rules_check(promtool: str) -> None:
     run(promtool, "check", "rules", *(str(p.relative_to(ROOT)) for p in RULE_FILES))
 
