@@ -8,9 +8,13 @@ Alertmanager routing tree. Needs Debian's ``prometheus`` and
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import require_server
@@ -18,6 +22,7 @@ from conftest import require_server
 ROOT = Path(__file__).resolve().parents[2]
 RULE_FILES = sorted((ROOT / "rules").glob("*.yml"))
 RULE_TESTS = sorted((ROOT / "rules" / "tests").glob("*.yml"))
+DASHBOARDS = sorted((ROOT / "dashboards").glob("*.json"))
 
 pytestmark = pytest.mark.prometheus
 
@@ -92,3 +97,28 @@ def test_alertmanager_config(amtool: str) -> None:
 def test_alertmanager_routes(amtool: str, labels: list[str], receivers: str) -> None:
     output = run(amtool, "config", "routes", "test", "--config.file=alertmanager.yml", *labels)
     assert output.strip() == receivers
+
+
+def _exprs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        if isinstance(node.get("expr"), str):
+            yield node["expr"]
+        for value in node.values():
+            yield from _exprs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _exprs(value)
+
+
+def test_dashboard_queries_parse(promtool: str, tmp_path: Path) -> None:
+    """Every panel query, variables filled in, is valid PromQL (as a recording rule)."""
+    rules = []
+    for path in DASHBOARDS:
+        for i, expr in enumerate(_exprs(json.loads(path.read_text(encoding="utf-8")))):
+            filled = expr.replace("$__rate_interval", "5m")
+            filled = re.sub(r"\$\{?[A-Za-z_]+\}?", ".*", filled)
+            rules.append({"record": f"dashboard:{path.stem}:q{i}", "expr": filled})
+    assert rules
+    rule_file = tmp_path / "dashboard_queries.yml"
+    rule_file.write_text(json.dumps({"groups": [{"name": "dashboards", "rules": rules}]}))
+    run(promtool, "check", "rules", str(rule_file))
