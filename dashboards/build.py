@@ -827,11 +827,11 @@ def daemon() -> Panel:
         lay.place(
             timeseries(
                 "Job duration",
-                "delivermon_job_duration_seconds of each job's last run (exported_job: the daemon's job).",
+                "delivermon_job_duration_seconds of each job's last run (task: the daemon's job).",
                 [
                     target(
-                        f"max by (exported_job) (delivermon_job_duration_seconds{INST})",
-                        "{{exported_job}}",
+                        f"max by (task) (delivermon_job_duration_seconds{INST})",
+                        "{{task}}",
                     )
                 ],
                 unit="s",
@@ -848,8 +848,8 @@ def daemon() -> Panel:
                 "delivermon_job_interval_seconds: DelivermonChecksStale fires above 2.",
                 [
                     target(
-                        f"max by (exported_job) (time() - delivermon_job_last_success_timestamp_seconds{INST}) "
-                        f"/ max by (exported_job) (delivermon_job_interval_seconds{INST})",
+                        f"max by (task) (time() - delivermon_job_last_success_timestamp_seconds{INST}) "
+                        f"/ max by (task) (delivermon_job_interval_seconds{INST})",
                         instant=True,
                     )
                 ],
@@ -883,8 +883,8 @@ def daemon() -> Panel:
                 "increase(delivermon_job_runs_total[1h]) per job and outcome.",
                 [
                     target(
-                        f"sum by (exported_job, outcome) (increase(delivermon_job_runs_total{INST}[1h]))",
-                        "{{exported_job}} {{outcome}}",
+                        f"sum by (task, outcome) (increase(delivermon_job_runs_total{INST}[1h]))",
+                        "{{task}} {{outcome}}",
                     )
                 ],
             ),

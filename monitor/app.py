@@ -411,6 +411,9 @@ class Daemon:
             if state.check is CheckName.ZONE and state.target not in zones:
                 continue
             self.view.states[state.key] = state
+        for key, at in (await self.store.last_record_changes()).items():
+            if key[0] in owned:
+                self.view.record_changed[key] = at.timestamp()
         for run in await self.store.check_runs():
             if run.target in owned:
                 self.view.runs[(run.check, run.target)] = run

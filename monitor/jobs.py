@@ -253,6 +253,8 @@ class CheckJobs:
             )
             host.view.states[state.key] = _with_changed_at(state, since)
         for change in changes:
+            if change.record_changed:
+                host.view.record_changed[change.new.key] = change.new.checked_at.timestamp()
             if change.old is not None and change.status_changed:
                 log.info(
                     "state changed",

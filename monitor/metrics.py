@@ -16,7 +16,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, disable_created_metrics
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    ProcessCollector,
+    disable_created_metrics,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -36,6 +41,8 @@ __all__ = [
 ]
 
 NAMESPACE = "delivermon"
+# Label values of the ingest counters' ``source``: HTTP routes, IMAP, the CLI.
+INGEST_SOURCES = ("events", "arf", "ses", "sendgrid", "mailgun", "postmark", "imap")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +85,8 @@ class DaemonView:
     """What the collector reads; the jobs replace its parts (each assignment is atomic)."""
 
     states: dict[tuple[str, str, str], CheckState] = field(default_factory=dict)
+    # (target, check, item) -> when its published record last changed (not its status)
+    record_changed: dict[tuple[str, str, str], float] = field(default_factory=dict)
     runs: dict[tuple[str, str], CheckRun] = field(default_factory=dict)
     risk: dict[str, RiskView] = field(default_factory=dict)
     campaigns: CampaignSnapshot | None = None
@@ -136,6 +145,9 @@ class Metrics:
             ["outcome"],
             registry=reg,
         )
+        for source in INGEST_SOURCES:
+            self.ingest_accepted.labels(source)  # exported as 0 before the first input
+        ProcessCollector(registry=reg)  # process_start_time_seconds, memory, CPU, fds
         self.registry.register(
             StateCollector(view, version=version, catalogue_version=catalogue_version)
         )
@@ -205,18 +217,18 @@ class StateCollector(Collector):
         yield pending
         jobs = view.jobs()
         interval = _gauge(
-            "delivermon_job_interval_seconds", "Configured interval of each job.", ["job"]
+            "delivermon_job_interval_seconds", "Configured interval of each job.", ["task"]
         )
         last = _gauge(
             "delivermon_job_last_success_timestamp_seconds",
             "When each job last completed without error.",
-            ["job"],
+            ["task"],
         )
         duration = _gauge(
-            "delivermon_job_duration_seconds", "Duration of each job's last run.", ["job"]
+            "delivermon_job_duration_seconds", "Duration of each job's last run.", ["task"]
         )
         runs = CounterMetricFamily(
-            "delivermon_job_runs", "Runs of each job by outcome.", labels=["job", "outcome"]
+            "delivermon_job_runs", "Runs of each job by outcome.", labels=["task", "outcome"]
         )
         for job in jobs:
             interval.add_metric([job.name], job.interval)
@@ -297,6 +309,15 @@ class StateCollector(Collector):
             "When the check's status or published record last changed.",
             ["check", "target", "item"],
         )
+        content = _gauge(
+            "delivermon_record_content_changed_timestamp_seconds",
+            "When the published record (SPF, DMARC, DKIM, MX, PTR names) last changed; "
+            "absent until it changes after being first seen.",
+            ["check", "target", "item"],
+        )
+        for (target, check, item), at in sorted(view.record_changed.items()):
+            if (target, check, item) in view.states:
+                content.add_metric([check, target, item], at)
         lookups = _gauge(
             "delivermon_spf_dns_lookups", "DNS-querying SPF terms (limit 10).", ["domain"]
         )
@@ -347,7 +368,7 @@ class StateCollector(Collector):
             zone_info.add_metric([zone, severity, "true" if early else "false"], 1)
         yield from (listed, listing, unknown, refused, zone_healthy, family_healthy, zone_info)
         yield status
-        yield from (changed, lookups, voids, ip_result, dmarc, dkim_bits, ptr)
+        yield from (changed, content, lookups, voids, ip_result, dmarc, dkim_bits, ptr)
 
     @staticmethod
     def _dnsbl(

@@ -187,6 +187,22 @@ class StateRecords:
                 for row in result.mappings()
             ]
 
+    async def last_record_changes(self) -> dict[tuple[str, str, str], dt.datetime]:
+        """When each (target, check, item)'s published record last changed (fingerprints)."""
+        c = state_changes.c
+        query = (
+            select(c.target, c.check, c.item, func.max(c.at))
+            .where(
+                c.old_fingerprint.is_not(None),
+                c.new_fingerprint.is_not(None),
+                c.old_fingerprint != c.new_fingerprint,
+            )
+            .group_by(c.target, c.check, c.item)
+        )
+        async with self._engine.connect() as conn:
+            result = await conn.execute(query)
+            return {(t, ch, i): _utc(at) for t, ch, i, at in result}
+
     async def known_targets(self, check: CheckName) -> set[str]:
         """Targets that have a stored state for ``check`` (seen at least once)."""
         async with self._engine.connect() as conn:
@@ -376,6 +392,13 @@ async def _load_states(
             state = _state(row)
             found[state.key] = state
     return found
+
+
+def _utc(value: dt.datetime | str) -> dt.datetime:
+    """MAX() over a SQLite datetime column comes back as text, untyped."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 def _state_row(state: CheckState, changed_at: dt.datetime) -> dict[str, object]:

@@ -81,7 +81,7 @@ def nsd(nsd_factory: StartNsd) -> NsdServer:
 
 
 def sweeps(daemon: DaemonProcess) -> float:
-    return daemon.value("delivermon_job_runs_total", job="sweep", outcome="success") or 0
+    return daemon.value("delivermon_job_runs_total", task="sweep", outcome="success") or 0
 
 
 def wait_sweeps(daemon: DaemonProcess, more: int) -> None:

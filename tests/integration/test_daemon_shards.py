@@ -108,10 +108,10 @@ min_severity = "info"
         nsd.add_zone(ZONE, [*TEST_POINTS, f"{reversed_ip} IN A 127.0.0.2"])
         nsd.reload()
         wait_for(lambda: receiver.matching(kind="listed"), what="the listing notification")
-        sweeps = first.value("delivermon_job_runs_total", job="sweep", outcome="success") or 0
+        sweeps = first.value("delivermon_job_runs_total", task="sweep", outcome="success") or 0
         wait_for(
             lambda: (
-                (first.value("delivermon_job_runs_total", job="sweep", outcome="success") or 0)
+                (first.value("delivermon_job_runs_total", task="sweep", outcome="success") or 0)
                 >= sweeps + 3
             ),
             what="three more sweeps",

@@ -122,3 +122,11 @@ async def test_alerts_and_outbox_survive_reopening(store_url: str) -> None:
         assert after_crash.id == retry.id
     finally:
         await store.close()
+
+
+async def test_last_record_changes_count_content_not_status(store: SqlStore) -> None:
+    later = T0 + dt.timedelta(hours=1)
+    await store.save_states([spf("a" * 64, T0), dnsbl("not_listed", T0)])
+    await store.save_states([spf("b" * 64, later), dnsbl("listed", later)])
+    changes = await store.last_record_changes()
+    assert changes == {("example.com", "spf", ""): later}

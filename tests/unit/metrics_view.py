@@ -286,8 +286,11 @@ def jobs() -> tuple[JobStatus, ...]:
 
 
 def full_view(*, shard: tuple[int, int] = (0, 1)) -> DaemonView:
+    states = all_states()
+    spf_key = next(k for k, s in states.items() if s.check.value == "spf")
     return DaemonView(
-        states=all_states(),
+        states=states,
+        record_changed={spf_key: 1_700_000_050.0},
         runs=runs(),
         risk=risk(),
         campaigns=campaigns(),

@@ -27,8 +27,8 @@ DASHBOARDS = sorted((ROOT / "dashboards").glob("*.json"))
 RULE_FILES = sorted((ROOT / "rules").glob("*.yml"))
 RECORDING_NAME = re.compile(r"\b[a-z_]+:[a-z0-9_]+:[a-z0-9_]+\b")
 METRIC_NAME = re.compile(r"\bdelivermon_[a-z0-9_]+\b")
-# Labels Prometheus adds at scrape time (the daemon's own `job` becomes `exported_job`).
-TARGET_LABELS = {"job", "instance", "exported_job"}
+# Labels Prometheus adds at scrape time.
+TARGET_LABELS = {"job", "instance"}
 SUFFIXES = ("_bucket", "_sum", "_count", "_created")
 
 

@@ -453,18 +453,20 @@ def test_targets_are_counted_by_kind() -> None:
 
 def test_job_metrics() -> None:
     reg = registry(mv.full_view())
-    assert value(reg, "delivermon_job_interval_seconds", job="sweep") == 900
-    assert value(reg, "delivermon_job_last_success_timestamp_seconds", job="sweep") == 1_700_000_002
-    assert value(reg, "delivermon_job_duration_seconds", job="sweep") == 2
-    assert value(reg, "delivermon_job_runs_total", job="sweep", outcome="success") == 3
-    assert value(reg, "delivermon_job_runs_total", job="sweep", outcome="failure") == 1
+    assert value(reg, "delivermon_job_interval_seconds", task="sweep") == 900
+    assert (
+        value(reg, "delivermon_job_last_success_timestamp_seconds", task="sweep") == 1_700_000_002
+    )
+    assert value(reg, "delivermon_job_duration_seconds", task="sweep") == 2
+    assert value(reg, "delivermon_job_runs_total", task="sweep", outcome="success") == 3
+    assert value(reg, "delivermon_job_runs_total", task="sweep", outcome="failure") == 1
 
 
 def test_job_that_never_ran_has_no_success_timestamp_or_duration() -> None:
     reg = registry(DaemonView(jobs=lambda: (JobStatus("auth", 3600.0),)))
-    assert value(reg, "delivermon_job_interval_seconds", job="auth") == 3600
-    assert value(reg, "delivermon_job_last_success_timestamp_seconds", job="auth") is None
-    assert value(reg, "delivermon_job_duration_seconds", job="auth") is None
+    assert value(reg, "delivermon_job_interval_seconds", task="auth") == 3600
+    assert value(reg, "delivermon_job_last_success_timestamp_seconds", task="auth") is None
+    assert value(reg, "delivermon_job_duration_seconds", task="auth") is None
 
 
 def test_check_runs() -> None:
@@ -482,3 +484,19 @@ def test_no_label_carries_an_address_a_message_id_or_a_txt_reason() -> None:
     values = {v for metric in reg.collect() for s in metric.samples for v in s.labels.values()}
     assert not [v for v in values if "@" in v or "<" in v]
     assert not [v for v in values if "spamhaus.org/" in v]  # the TXT reason of the ZEN listing
+
+
+def test_record_content_change_time_is_exported_only_for_known_states() -> None:
+    view = mv.full_view()
+    key = next(k for k, s in view.states.items() if s.check is CheckName.SPF)
+    view.record_changed[("gone.example", "spf", "")] = 5.0  # no state any more: not exported
+    reg = registry(view)
+    name = "delivermon_record_content_changed_timestamp_seconds"
+    assert value(reg, name, check="spf", target=key[0], item="") == 1_700_000_050.0
+    assert value(reg, name, check="spf", target="gone.example", item="") is None
+
+
+def test_ingest_sources_start_at_zero() -> None:
+    reg = registry(mv.full_view())
+    assert value(reg, "delivermon_ingest_accepted_total", source="imap") == 0
+    assert value(reg, "process_start_time_seconds") is not None

@@ -20,7 +20,7 @@ from .metrics_view import full_metrics
 DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 
 # A metric row: | `delivermon_name` | type | labels | meaning |
-_ROW = re.compile(r"^\|\s*`(delivermon_[a-z0-9_]+)`\s*\|\s*(\w+)\s*\|([^|]*)\|")
+_ROW = re.compile(r"^\|\s*`((?:delivermon|process)_[a-z0-9_]+)`\s*\|\s*(\w+)\s*\|([^|]*)\|")
 _BACKTICKED = re.compile(r"`([^`]+)`")
 
 
