@@ -55,6 +55,7 @@ from monitor.scheduler import Scheduler
 from monitor.sharding import Shard
 from monitor.state import CheckName, target_document
 from monitor.store import SqlStore, open_store
+from monitor.store.errors import StoreUnavailableError
 
 __all__ = ["Daemon", "DaemonOptions", "run_daemon"]
 
@@ -527,7 +528,11 @@ class Daemon:
 
 
 async def run_daemon(config: Config, options: DaemonOptions) -> int:
-    """Run until SIGTERM or SIGINT; SIGHUP reloads. Returns the exit status."""
+    """Run until SIGTERM or SIGINT; SIGHUP reloads. Returns the exit status.
+
+    0 after a clean shutdown; 1 when it cannot start (store unreachable, address in
+    use); a ConfigError propagates (the CLI exits 2 and lists the problems).
+    """
     daemon = Daemon(config, options)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -538,7 +543,16 @@ async def run_daemon(config: Config, options: DaemonOptions) -> int:
         reloads.add(task)
         task.add_done_callback(reloads.discard)
 
-    await daemon.start()
+    try:
+        await daemon.start()
+    except (StoreUnavailableError, OSError) as exc:
+        # Expected start-up failures (database down, port taken) get one clear line.
+        log.error("cannot start: %s", exc)
+        await daemon.stop()
+        return 1
+    except BaseException:
+        await daemon.stop()
+        raise
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, on_hup)

@@ -1,0 +1,57 @@
+"""``delivermon run`` refuses to start with a clear message and exit status, and leaks nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from daemon import SCRIPT, DaemonProcess
+from dnsserver import pick_free_port
+
+
+def run(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "monitor.cli"]
+    return subprocess.run(
+        [*command, "run", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_broken_config_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
+    config = tmp_path / "delivermon.toml"
+    config.write_text(
+        '[dnsbl]\ninterval = "often"\n[alerts]\nrisk_level = "scary"\n[cluster]\nshard = "3/2"\n'
+    )
+    proc = run(config)
+    assert proc.returncode == 2
+    for key in ("dnsbl.interval", "alerts.risk_level", "cluster.shard"):
+        assert key in proc.stderr
+
+
+def test_an_unreachable_store_exits_1_with_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "delivermon.toml"
+    # Port 1 on loopback: nothing listens there, the connection is refused at once.
+    config.write_text(
+        '[store]\nurl = "postgresql://delivermon@127.0.0.1:1/delivermon"\n'
+        '[privacy]\npseudonym_key = "0123456789abcdef0123456789abcdef"\n'
+    )
+    proc = run(config, "--listen", f"127.0.0.1:{pick_free_port()}")
+    assert proc.returncode == 1
+    assert "cannot start: cannot open the store" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "Unclosed" not in proc.stderr
+
+
+def test_a_taken_port_exits_1(tmp_path: Path) -> None:
+    config = tmp_path / "delivermon.toml"
+    config.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "d.db"}"\n')
+    with DaemonProcess(config) as first:
+        proc = run(config, "--listen", f"127.0.0.1:{first.port}")
+    assert proc.returncode == 1
+    assert "address already in use" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "Unclosed" not in proc.stderr
