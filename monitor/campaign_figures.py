@@ -110,7 +110,11 @@ async def refresh_campaigns(
 def _bounded_labels(rows: Iterable[CountRow], limit: int) -> set[str]:
     volume: dict[str, int] = {}
     for row in rows:
-        volume[row.campaign] = volume.get(row.campaign, 0) + row.totals.sent + row.totals.delivered
+        # Any activity counts: a campaign known only from complaints (an FBL report
+        # for mail we were not told about) must still get its own label.
+        t = row.totals
+        activity = t.sent + t.delivered + t.complaints + t.unsubscribes + t.bounces
+        volume[row.campaign] = volume.get(row.campaign, 0) + activity
     busiest = sorted((v for v in volume.items() if v[1] > 0), key=lambda v: (-v[1], v[0]))
     return {c for c, _ in busiest[:limit]}
 

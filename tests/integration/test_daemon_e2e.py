@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from daemon import DaemonProcess, wait_for
 from dnsserver import NsdServer, StartNsd
+from dovecot import DovecotAccount
 from receiver import Receiver
 
 pytestmark = pytest.mark.nsd
@@ -271,3 +272,85 @@ def test_complaints_above_the_critical_line_alert_and_raise_the_risk(
     for address in recipients:
         assert address not in log
         assert address.encode() not in database
+
+
+ARF_REPORT = b"""\
+From: feedback@fbl.example.net\r
+To: fbl@example.com\r
+Subject: FW: newsletter\r
+Date: Sun, 29 Nov 2026 10:00:00 +0000\r
+Message-ID: <report-1@fbl.example.net>\r
+MIME-Version: 1.0\r
+Content-Type: multipart/report; report-type=feedback-report; boundary="b1"\r
+\r
+--b1\r
+Content-Type: text/plain\r
+\r
+This is an abuse report.\r
+--b1\r
+Content-Type: message/feedback-report\r
+\r
+Feedback-Type: abuse\r
+User-Agent: ExampleFBL/1.0\r
+Version: 1\r
+Source-IP: 192.0.2.10\r
+Original-Rcpt-To: <complainer@example.net>\r
+Arrival-Date: Sun, 29 Nov 2026 09:00:00 +0000\r
+\r
+--b1\r
+Content-Type: message/rfc822\r
+\r
+From: news@example.com\r
+To: complainer@example.net\r
+Subject: newsletter\r
+X-Campaign-ID: promo-imap\r
+Message-ID: <m1@example.com>\r
+\r
+Hello.\r
+--b1--\r
+"""
+NOT_ARF = b"From: someone@example.net\r\nTo: fbl@example.com\r\nSubject: hi\r\n\r\nJust mail.\r\n"
+
+
+@pytest.mark.dovecot
+def test_the_imap_job_ingests_the_feedback_mailbox(
+    tmp_path: Path, nsd: NsdServer, receiver: Receiver, dovecot: DovecotAccount
+) -> None:
+    dovecot.append(ARF_REPORT)
+    dovecot.append(NOT_ARF)
+    config = tmp_path / "delivermon.toml"
+    write_config(config, nsd, receiver, zones=[ZONE])
+    config.write_text(
+        config.read_text()
+        + f"""
+[imap]
+host = "{dovecot.host}"
+port = {dovecot.port}
+security = "none"
+username = "{dovecot.username}"
+password = "{dovecot.password}"
+interval = "1s"
+"""
+    )
+    with DaemonProcess(config) as daemon:
+        wait_for(
+            lambda: daemon.value("delivermon_ingest_accepted_total", source="imap") == 1,
+            what="the report ingested from IMAP",
+        )
+        wait_for(
+            lambda: (
+                daemon.value(
+                    "delivermon_ingest_refused_total", source="imap", reason="unprocessable"
+                )
+                == 1
+            ),
+            what="the plain message refused",
+        )
+        wait_for(
+            lambda: daemon.value("delivermon_complaints_total", campaign="promo-imap") == 1,
+            what="the complaint counted for its campaign",
+        )
+    assert dovecot.messages() == []
+    assert len(dovecot.messages("delivermon/processed")) == 1
+    assert len(dovecot.messages("delivermon/refused")) == 1
+    assert "complainer@example.net" not in daemon.log()
