@@ -915,7 +915,8 @@ def daemon() -> Panel:
             timeseries(
                 "Unknown DNSBL results by reason",
                 "sum by (zone, reason) (rate(delivermon_dnsbl_unknown_results_total)). "
-                "Flat at 0 when every list answers.",
+                "Empty until this process has seen an unknown result (the counter has no series "
+                "before), then flat at 0 while every list answers.",
                 [
                     target(
                         f"sum by (zone, reason) (rate(delivermon_dnsbl_unknown_results_total{INST}[$__rate_interval]))",
@@ -923,6 +924,7 @@ def daemon() -> Panel:
                     )
                 ],
                 unit="ops",
+                may_be_empty=True,
             ),
             12,
             8,
@@ -973,13 +975,15 @@ def daemon() -> Panel:
         lay.place(
             timeseries(
                 "Errors by component",
-                "increase(delivermon_errors_total[1h]) by component and reason. Flat at 0 when all is well.",
+                "increase(delivermon_errors_total[1h]) by component and reason. Empty until the "
+                "first unexpected error (the counter has no series before), then flat at 0.",
                 [
                     target(
                         f"sum by (component, reason) (increase(delivermon_errors_total{INST}[1h]))",
                         "{{component}} {{reason}}",
                     )
                 ],
+                may_be_empty=True,
             ),
             12,
             8,
