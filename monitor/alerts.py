@@ -16,8 +16,9 @@ Rules (``AlertPolicy``):
 - An alert **resolves** after ``resolve_after`` consecutive clear observations, so
   one good answer in a flapping series does not send "resolved".
 - **Flapping**: when an alert has fired more than ``flap_limit`` times within
-  ``flap_window``, further firings are recorded but not announced until the
-  window has passed.
+  ``flap_window``, further firings are recorded but not announced; one that then
+  stays firing for a whole ``flap_window`` is announced (flapping has stopped,
+  the problem has not).
 - A firing alert whose severity **escalates** (warning → critical) is announced again.
 - A resolution is announced only when the firing was.
 """
@@ -40,6 +41,7 @@ __all__ = [
     "Transition",
     "notification_payload",
     "one_shot",
+    "retire",
     "step",
 ]
 
@@ -138,7 +140,7 @@ def step(
     if obs.active:
         if prev is None or prev.status is AlertStatus.RESOLVED:
             return _fire(prev, obs, now, policy, baseline=prev is None and baseline_allowed)
-        return _still_firing(prev, obs, now)
+        return _still_firing(prev, obs, now, policy)
     if prev is None:
         return Transition(_clear_baseline(obs, now))
     if prev.status is AlertStatus.RESOLVED:
@@ -187,6 +189,10 @@ def _fire(
     fire_times = (*recent, now)
     flapping = len(fire_times) > policy.flap_limit
     announce = not flapping and (not baseline or policy.notify_existing)
+    if baseline and not announce:
+        # A pre-existing state: no firing instants, which tells it apart from a
+        # firing held back for flapping (announced once it has lasted, below).
+        fire_times = ()
     record = AlertRecord(
         key=obs.key,
         kind=obs.kind,
@@ -205,8 +211,16 @@ def _fire(
     return Transition(record, AlertStatus.FIRING if announce else None)
 
 
-def _still_firing(prev: AlertRecord, obs: Observation, now: dt.datetime) -> Transition:
+def _still_firing(
+    prev: AlertRecord, obs: Observation, now: dt.datetime, policy: AlertPolicy
+) -> Transition:
     escalated = obs.severity.rank > prev.severity.rank
+    held = (
+        not prev.notified
+        and bool(prev.fire_times)  # held for flapping, not a pre-existing state
+        and prev.started_at is not None
+        and now - prev.started_at >= policy.flap_window
+    )
     record = replace(
         prev,
         severity=obs.severity,
@@ -216,6 +230,10 @@ def _still_firing(prev: AlertRecord, obs: Observation, now: dt.datetime) -> Tran
         clear_count=0,
         updated_at=now,
     )
+    if held:
+        # The flapping stopped with the problem present: it has lasted a whole
+        # window, so it is announced now (and its resolution will be too).
+        return Transition(replace(record, notified=True), AlertStatus.FIRING)
     if escalated and prev.notified:
         return Transition(record, AlertStatus.FIRING)
     unchanged = (
@@ -225,6 +243,21 @@ def _still_firing(prev: AlertRecord, obs: Observation, now: dt.datetime) -> Tran
         and prev.text == obs.text
     )
     return Transition(None if unchanged else record)
+
+
+def retire(record: AlertRecord, now: dt.datetime, reason: str) -> Transition:
+    """End a firing alert whose subject is no longer watched (removed from the config).
+
+    Its resolution is announced when its firing was, so nobody is left waiting.
+    """
+    resolved = replace(
+        record,
+        status=AlertStatus.RESOLVED,
+        ended_at=now,
+        title=f"{record.title} (no longer monitored: {reason})",
+        updated_at=now,
+    )
+    return Transition(resolved, AlertStatus.RESOLVED if record.notified else None)
 
 
 def one_shot(obs: Observation, now: dt.datetime) -> AlertRecord:

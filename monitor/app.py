@@ -15,23 +15,26 @@ import datetime as dt
 import logging
 import signal
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from checks.dnsbl import parse_target
 from checks.dnsbl.catalogue import Catalogue, load_catalogue
-from monitor.alert_rules import risk_observation
+from monitor.alert_rules import RISK_LEVELS, risk_observation
 from monitor.alerts import (
+    AlertKind,
     AlertRecord,
     AlertStatus,
     Observation,
     notification_payload,
     one_shot,
+    retire,
     step,
 )
 from monitor.campaign_figures import refresh_campaigns
@@ -42,7 +45,7 @@ from monitor.http.app import HttpDeps, build_app
 from monitor.http.campaigns_api import RedactingAccessLogger
 from monitor.http.daemon_api import ReloadOutcome
 from monitor.ingest.imap import ImapPoller
-from monitor.jobs import CheckJobs
+from monitor.jobs import CheckJobs, zones_in_use
 from monitor.metrics import DaemonView, Metrics, RiskView
 from monitor.notify import Route, build_notifiers
 from monitor.outbox import OutboxSender, notification_from_payload
@@ -61,11 +64,15 @@ __all__ = ["Daemon", "DaemonOptions", "run_daemon"]
 
 log = logging.getLogger(__name__)
 
+_CAMPAIGN_KINDS = (AlertKind.COMPLAINT_RATE, AlertKind.UNSUBSCRIBE_DEADLINE)
 # The checks a risk score needs before it may alert (an incomplete score is unknown).
 _RISK_NEEDS = {
     "ip": {CheckName.DNSBL, CheckName.PTR},
     "domain": {CheckName.DNSBL, CheckName.SPF, CheckName.DMARC},
 }
+_LISTING_FACTORS = frozenset(
+    {"listing_critical", "listing_major", "listing_minor", "listing_info", "early_warning"}
+)
 # Changing these needs a restart: they are bound when the process starts.
 _RESTART_KEYS = (("store", "url"), ("http", "listen"), ("http", "max_body_bytes"))
 
@@ -118,6 +125,8 @@ class Daemon:
         self._runner: web.AppRunner | None = None
         self._deps: HttpDeps | None = None
         self._reload_lock = asyncio.Lock()
+        self._alerts_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._imap: ImapPoller | None = None
         self.figures: dict[str, DomainFigures] = {}
         self._first_campaign_run = True
@@ -153,6 +162,7 @@ class Daemon:
         self._routes = self._build_notifiers(config)
         self._imap = self._build_imap(config)
         await self._load_state()
+        await self._retire_unwatched()
         self._install_jobs()
         self.view.jobs = self.scheduler.statuses
         self.view.reload_ok, self.view.reload_at = True, time.time()
@@ -168,11 +178,19 @@ class Daemon:
         )
 
     async def stop(self) -> None:
-        """Stop accepting, finish in-flight requests and jobs, close the store."""
+        """Stop accepting, finish in-flight requests and jobs, close the store.
+
+        One deadline (``grace_seconds``) covers the HTTP requests and the jobs together.
+        """
+        deadline = time.monotonic() + self.options.grace_seconds
         if self._runner is not None:
             await self._runner.cleanup()  # stops the site, waits for in-flight handlers
             self._runner = None
-        await self.scheduler.stop(grace=self.options.grace_seconds)
+        await self.scheduler.stop(grace=max(1.0, deadline - time.monotonic()))
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
         if self._runtime is not None:
@@ -208,25 +226,36 @@ class Daemon:
                 if getattr(getattr(config, section), key)
                 != getattr(getattr(self.config, section), key)
             )
-            await runtime.open()
+            try:
+                # Store writes first: if the store fails, nothing has been swapped yet.
+                for campaign in config.campaigns:
+                    await self.store.upsert_campaign(
+                        campaign.id,
+                        category=campaign.category,
+                        consent=campaign.consent,
+                        sending_domain=campaign.sending_domain,
+                    )
+                await runtime.open()
+            except Exception as exc:  # the reload boundary: report it, keep the old config
+                await runtime.close()
+                self.view.reload_ok = False
+                self.metrics.config_reloads.labels("failure").inc()
+                log.exception("config reload failed; keeping the running config")
+                return ReloadOutcome(False, (f"{type(exc).__name__}: {exc}",))
             old = self._runtime
+            running = self.scheduler.in_flight()  # they may hold the old runtime
             self.config, self._runtime = config, runtime
             self._routes, self._imap = notifiers, imap
             if self._deps is not None:
                 self._deps.config = config
-            for campaign in config.campaigns:
-                await self.store.upsert_campaign(
-                    campaign.id,
-                    category=campaign.category,
-                    consent=campaign.consent,
-                    sending_domain=campaign.sending_domain,
-                )
             self._prune_view()
             self._install_jobs()
             if old is not None:
-                asyncio.get_running_loop().call_later(
-                    60, lambda: asyncio.ensure_future(old.close())
-                )
+                self._background(self._close_when_idle(old, running))
+            try:
+                await self._retire_unwatched()
+            except Exception:  # the new config is live; retiring is retried at the next reload
+                log.exception("could not retire the alerts of unwatched targets")
             self.view.reload_ok, self.view.reload_at = True, time.time()
             self.metrics.config_reloads.labels("success").inc()
             log.info("config reloaded", extra={"restart_required": list(restart)})
@@ -250,6 +279,16 @@ class Daemon:
         """
         if not observations and not one_shots:
             return
+        async with self._alerts_lock:  # jobs step shared keys (auth and drift): one at a time
+            await self._apply_alerts(observations, one_shots, baseline_allowed=baseline_allowed)
+
+    async def _apply_alerts(
+        self,
+        observations: Sequence[Observation],
+        one_shots: Sequence[Observation],
+        *,
+        baseline_allowed: bool,
+    ) -> None:
         now = self.clock()
         policy = self.runtime.alert_policy
         prev = await self.store.load_alerts([o.key for o in observations])
@@ -273,6 +312,17 @@ class Daemon:
             log.info("alert", extra={"key": key, "status": status, "notifiers": list(names)})
         if queued:
             self.scheduler.run_soon("notify")
+
+    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _close_when_idle(self, old: Runtime, running: set[asyncio.Task[None]]) -> None:
+        """Close a replaced runtime once the job runs that may still use it have ended."""
+        if running:
+            await asyncio.wait(running)
+        await old.close()
 
     def _announcement(
         self, record: AlertRecord, status: AlertStatus
@@ -320,6 +370,7 @@ class Daemon:
                 {f.value: scored.value(f) for f in (x.name for x in scored.factors)},
                 complete=needed <= seen,
                 unknown_factors=len(scored.unknown),
+                unknown_listing=any(f.value in _LISTING_FACTORS for f in scored.unknown),
             )
         self.view.risk = risk
 
@@ -339,7 +390,8 @@ class Daemon:
         ready &= running
         health = list(self.jobs.health.values())
         if self.runtime.plan.targets:
-            resolver_ok = bool(health) and any(h.healthy for h in health)
+            in_use = bool(zones_in_use(self.runtime))
+            resolver_ok = not in_use or (bool(health) and any(h.healthy for h in health))
             components["resolver"] = {
                 "ok": resolver_ok,
                 "zones_healthy": sum(1 for h in health if h.healthy),
@@ -393,7 +445,9 @@ class Daemon:
         )
         daemon_api.add_routes(app, self)
         self._runner = web.AppRunner(
-            app, access_log_class=RedactingAccessLogger, shutdown_timeout=self.options.grace_seconds
+            app,
+            access_log_class=RedactingAccessLogger,
+            shutdown_timeout=self.options.grace_seconds / 2,
         )
         await self._runner.setup()
         host, _, port = self._listen(self.config).rpartition(":")
@@ -463,6 +517,7 @@ class Daemon:
         self.view.campaigns = snapshot
         self.figures = figures
         self.view.outbox_pending = (await self.store.outbox_counts())["pending"]
+        observations = [*observations, *await self._quiet_campaigns(observations)]
         # Only the first evaluation after start can meet a pre-existing state; a
         # campaign that appears later and crosses a line at once is news.
         await self.apply_alerts(observations, baseline_allowed=self._first_campaign_run)
@@ -471,10 +526,67 @@ class Daemon:
         threshold = rt.config.alerts.risk_level
         await self.apply_alerts(
             [
-                risk_observation(t, r.score, r.level if r.complete else None, threshold)
+                risk_observation(t, r.score, _risk_level(r, threshold), threshold)
                 for t, r in self.view.risk.items()
             ]
         )
+
+    async def _quiet_campaigns(self, observed: Sequence[Observation]) -> list[Observation]:
+        """Firing campaign alerts of campaigns with no traffic in the window: clear now.
+
+        Without this, a campaign that stopped sending would keep its alert firing,
+        and its next spike would not be announced.
+        """
+        seen = {o.key for o in observed}
+        window = self.config.alerts.complaint_window
+        quiet = []
+        for record in await self.store.firing_alerts(_CAMPAIGN_KINDS):
+            campaign = record.labels.get("campaign", "")
+            if record.key in seen or not self.runtime.plan.shard.owns(f"campaign:{campaign}"):
+                continue
+            quiet.append(
+                Observation(
+                    key=record.key,
+                    kind=record.kind,
+                    active=False,
+                    severity=record.severity,
+                    labels=record.labels,
+                    title=record.title,
+                    resolved_title=f"Campaign {campaign}: no traffic in the last {window}",
+                )
+            )
+        return quiet
+
+    async def _retire_unwatched(self) -> None:
+        """Resolve alerts, and forget states, of targets and zones no longer configured."""
+        rt = self.runtime
+        zone_ids = {z.id for z in rt.plan.zones}
+        now = self.clock()
+        records = []
+        announcements = []
+        for record in await self.store.firing_alerts():
+            if record.kind in _CAMPAIGN_KINDS:
+                continue
+            target = record.labels.get("target")
+            zone = record.labels.get("zone")
+            gone = None
+            if target and target not in rt.plan.all_targets and rt.plan.shard.owns(target):
+                gone = f"{target} removed from the config"
+            elif zone and zone not in zone_ids and rt.plan.shard.owns(f"zone:{zone}"):
+                gone = f"zone {zone} removed from the config"
+            if gone is None:
+                continue
+            transition = retire(record, now, gone)
+            assert transition.record is not None
+            records.append(transition.record)
+            if transition.announce is not None:
+                announcements.append(self._announcement(transition.record, transition.announce))
+        if records:
+            await self.store.save_alerts(records, announcements, now=now)
+            log.info("alerts of unwatched targets retired", extra={"count": len(records)})
+        checks = [c for c in CheckName if c is not CheckName.ZONE]
+        await self.store.forget_states(rt.plan.all_targets, checks)
+        await self.store.forget_states(zone_ids, [CheckName.ZONE])
 
     async def _notify_job(self) -> None:
         sender = OutboxSender(self.store, self._routes, self.metrics, clock=self.clock)
@@ -527,6 +639,21 @@ class Daemon:
         self.metrics.errors.labels(f"job_{job}", type(exc).__name__).inc()
 
 
+def _risk_level(risk: RiskView, threshold: str) -> str | None:
+    """The level to alert on, or None (unknown) when it cannot be told.
+
+    Before every needed check has run, or when a listing is unknown (a zone that
+    listed the target now times out) and the known part is below the threshold:
+    a lower bound must not read as all clear.
+    """
+    if not risk.complete:
+        return None
+    below = RISK_LEVELS.index(risk.level) < RISK_LEVELS.index(threshold)
+    if below and risk.unknown_listing:
+        return None
+    return risk.level
+
+
 async def run_daemon(config: Config, options: DaemonOptions) -> int:
     """Run until SIGTERM or SIGINT; SIGHUP reloads. Returns the exit status.
 
@@ -538,10 +665,15 @@ async def run_daemon(config: Config, options: DaemonOptions) -> int:
     loop = asyncio.get_running_loop()
     reloads: set[asyncio.Task[ReloadOutcome]] = set()
 
+    def reloaded(task: asyncio.Task[ReloadOutcome]) -> None:
+        reloads.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("SIGHUP reload failed", exc_info=task.exception())
+
     def on_hup() -> None:
         task = loop.create_task(daemon.reload())
         reloads.add(task)
-        task.add_done_callback(reloads.discard)
+        task.add_done_callback(reloaded)
 
     try:
         await daemon.start()

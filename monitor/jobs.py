@@ -82,14 +82,25 @@ class CheckJobs:
         self._host = host
         self.health: dict[tuple[str, str], ZoneHealth] = {}
         self.sweeps = 0
+        self._selftest_lock = asyncio.Lock()  # the sweep's first self-test and the job's
 
     # --- zone self-tests ----------------------------------------------------------
 
-    async def selftest(self) -> None:
-        host, rt = self._host, self._host.runtime
-        zones = _zones_in_use(rt)
+    async def selftest(self, *, only_if_untested: bool = False) -> None:
+        rt = self._host.runtime
+        used = {z.id for z in zones_in_use(rt)}
+        # The zone's owner tests it even when none of its own targets uses it: the
+        # zone's health is exported and alerted on by its owner alone.
+        zones = [z for z in rt.plan.zones if z.id in used or rt.plan.shard.owns(f"zone:{z.id}")]
         if not zones:
             return
+        async with self._selftest_lock:
+            if only_if_untested and self.health:
+                return  # the self-test job got there first
+            await self._selftest(rt, zones)
+
+    async def _selftest(self, rt: Runtime, zones: Sequence[ZoneSpec]) -> None:
+        host = self._host
         health = await run_self_tests(zones, rt.resolver)
         self.health = {(h.zone, h.family.value): h for h in health}
         now = host.clock()
@@ -111,7 +122,7 @@ class CheckJobs:
         if not rt.plan.targets:
             return
         if not self.health:
-            await self.selftest()
+            await self.selftest(only_if_untested=True)
         started = time.perf_counter()
         policy = DnsblPolicy.with_health(rt.plan.zones, self.health.values())
         results = await sweep_dnsbl(
@@ -244,6 +255,7 @@ class CheckJobs:
 
     async def _save(self, states: Sequence[CheckState]) -> list[StateChange]:
         host = self._host
+        states = _current(host.runtime, states)  # a reload may have dropped some meanwhile
         changes = await host.store.save_states(states)
         changed = {c.new.key: c.new.checked_at for c in changes}
         for state in states:
@@ -269,11 +281,24 @@ class CheckJobs:
         return changes
 
 
+def _current(rt: Runtime, states: Sequence[CheckState]) -> list[CheckState]:
+    """The states whose target (and zone) the current plan still checks."""
+    owned = {t.text for t in rt.plan.targets}
+    zones = {z.id for z in rt.plan.zones}
+    return [
+        s
+        for s in states
+        if (s.target in zones if s.check is CheckName.ZONE else s.target in owned)
+        and (s.check is not CheckName.DNSBL or s.item in zones)
+    ]
+
+
 def _with_changed_at(state: CheckState, since: dt.datetime) -> CheckState:
     return replace(state, changed_at=since)
 
 
-def _zones_in_use(rt: Runtime) -> list[ZoneSpec]:
+def zones_in_use(rt: Runtime) -> list[ZoneSpec]:
+    """Zones that apply to at least one of this replica's targets."""
     used: set[str] = set()
     for sample in {(t.kind, t.ip_version): t for t in rt.plan.targets}.values():
         used.update(z.id for z in applicable_zones(sample, rt.plan.zones))

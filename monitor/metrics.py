@@ -54,6 +54,7 @@ class RiskView:
     factors: Mapping[str, float]
     complete: bool = True
     unknown_factors: int = 0
+    unknown_listing: bool = False  # a zone that could list the target could not tell
 
 
 @dataclass(frozen=True, slots=True)

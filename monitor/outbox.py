@@ -28,7 +28,10 @@ from monitor.store.state import OutboxItem, StateRecords
 __all__ = ["OutboxSender", "notification_from_payload"]
 
 log = logging.getLogger(__name__)
-LEASE = dt.timedelta(minutes=2)
+# Longer than any send can take (a notifier's timeout is at most 300 s per request or
+# SMTP step), so a row being sent is never claimed by another replica meanwhile.
+# Replicas' clocks must agree to well within this (NTP).
+LEASE = dt.timedelta(minutes=15)
 
 
 def notification_from_payload(payload: str) -> Notification:

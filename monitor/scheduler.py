@@ -90,6 +90,10 @@ class Scheduler:
     def statuses(self) -> tuple[JobStatus, ...]:
         return tuple(self._status.values())
 
+    def in_flight(self) -> set[asyncio.Task[None]]:
+        """The job runs in progress now (a reload waits for them before closing what they use)."""
+        return set(self._tasks)
+
     def start(self) -> None:
         """Start on the running event loop; jobs with ``run_now`` start at once."""
         self._scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone=dt.UTC)

@@ -249,6 +249,15 @@ class StateRecords:
                 found.update((row["key"], _alert(row)) for row in result.mappings())
             return found
 
+    async def firing_alerts(self, kinds: Sequence[AlertKind] | None = None) -> list[AlertRecord]:
+        """Alerts currently firing, of the given kinds (all kinds when None)."""
+        query = select(alerts).where(alerts.c.status == AlertStatus.FIRING.value)
+        if kinds is not None:
+            query = query.where(alerts.c.kind.in_([k.value for k in kinds]))
+        async with self._engine.connect() as conn:
+            result = await conn.execute(query)
+            return [_alert(row) for row in result.mappings()]
+
     async def save_alerts(
         self,
         records: Sequence[AlertRecord],

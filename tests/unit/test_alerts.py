@@ -148,3 +148,26 @@ def test_one_shot_records_are_notified_and_ended() -> None:
     record = one_shot(obs(True), T0)
     assert record.notified
     assert record.ended_at == T0
+
+
+def test_a_held_flapping_alert_is_announced_once_it_lasts_a_window() -> None:
+    policy = AlertPolicy(resolve_after=1, flap_limit=2, flap_window=dt.timedelta(hours=2))
+    record, announced = run([True, False, True, False, True], policy=policy)
+    assert announced == [F, R, F, R, None]  # the third firing in the hour is held
+    assert record is not None
+    t0 = record.started_at
+    assert t0 is not None
+    still = step(record, obs(True), t0 + dt.timedelta(minutes=30), policy)
+    assert still.announce is None
+    lasted = step(still.record or record, obs(True), t0 + dt.timedelta(hours=2), policy)
+    assert lasted.announce is F
+    assert lasted.record is not None
+    gone = step(lasted.record, obs(False), t0 + dt.timedelta(hours=3), policy)
+    assert gone.announce is R  # and its end is announced too
+
+
+def test_a_pre_existing_state_is_never_announced_however_long_it_lasts() -> None:
+    first = step(None, obs(True), T0, POLICY)
+    assert first.record is not None
+    later = step(first.record, obs(True), T0 + dt.timedelta(days=3), POLICY)
+    assert later.announce is None

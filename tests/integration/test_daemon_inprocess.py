@@ -1,0 +1,172 @@
+"""The daemon's composition in process, with a clock the test moves: campaign alerts that
+go quiet, alerts of targets removed from the config, readiness without DNSBL zones.
+
+The scheduler runs but its DNS jobs have nothing to reach (a closed loopback port);
+the tests call the jobs they examine directly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from monitor.alerts import AlertKind, AlertPolicy, AlertStatus, Observation, step
+from monitor.app import Daemon, DaemonOptions, _risk_level
+from monitor.config import parse_config
+from monitor.events import Category, Event, EventType, Provider, Source
+from monitor.metrics import RiskView
+
+T0 = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+def config_text(tmp_path: Path, zones: str = "[]", domains: str = "") -> str:
+    return f"""
+[dns]
+nameservers = ["127.0.0.1:9"]
+timeout = 0.2
+attempts = 1
+[dnsbl]
+zones = {zones}
+[store]
+url = "sqlite:///{tmp_path / "d.db"}"
+[privacy]
+pseudonym_key = "0123456789abcdef0123456789abcdef"
+[alerts]
+resolve_after = 2
+{domains}
+"""
+
+
+@pytest.fixture
+async def started(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
+    daemons: list[Daemon] = []
+
+    async def start(text: str, clock: Clock) -> Daemon:
+        path = tmp_path / "delivermon.toml"
+        path.write_text(text)
+        daemon = Daemon(
+            parse_config(text), DaemonOptions(config_path=path, listen="127.0.0.1:0"), clock=clock
+        )
+        await daemon.start()
+        daemons.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in daemons:
+        await daemon.stop()
+
+
+def events(campaign: str, at: dt.datetime, delivered: int, complaints: int) -> list[Event]:
+    def one(kind: EventType, count: int) -> Event:
+        return Event(
+            type=kind,
+            campaign=campaign,
+            provider=Provider.GOOGLE,
+            category=Category.COMMERCIAL,
+            occurred_at=at,
+            count=count,
+            source=Source.API,
+        )
+
+    return [one(EventType.DELIVERED, delivered), one(EventType.COMPLAINT, complaints)]
+
+
+async def alert(daemon: Daemon, key: str) -> tuple[AlertStatus, bool] | None:
+    record = (await daemon.store.load_alerts([key])).get(key)
+    return None if record is None else (record.status, record.notified)
+
+
+async def test_a_campaign_alert_resolves_when_the_campaign_goes_quiet_and_fires_again(
+    started: Callable[..., object], tmp_path: Path
+) -> None:
+    clock = Clock()
+    daemon = await started(config_text(tmp_path), clock)  # type: ignore[misc]
+    assert isinstance(daemon, Daemon)
+    await daemon._campaigns_job()  # the first evaluation (no data yet)
+    key = "complaint_rate:weekly"
+    store, p = daemon.store, daemon._pseudonymizer
+    assert p is not None
+    await store.add_events(events("weekly", T0 - dt.timedelta(hours=1), 2000, 10), p)
+    await daemon._campaigns_job()
+    assert await alert(daemon, key) == (AlertStatus.FIRING, True)
+    # Two days later the campaign has sent nothing within the 24 h window.
+    for hours in (48, 49):
+        clock.now = T0 + dt.timedelta(hours=hours)
+        await daemon._campaigns_job()
+    assert await alert(daemon, key) == (AlertStatus.RESOLVED, True)
+    # A week later it spikes again: announced again, not swallowed as "still firing".
+    clock.now = T0 + dt.timedelta(days=7)
+    await store.add_events(events("weekly", clock.now - dt.timedelta(hours=1), 2000, 10), p)
+    await daemon._campaigns_job()
+    assert await alert(daemon, key) == (AlertStatus.FIRING, True)
+
+
+async def test_alerts_of_a_target_removed_from_the_config_are_retired(
+    started: Callable[..., object], tmp_path: Path
+) -> None:
+    clock = Clock()
+    text = config_text(tmp_path, domains='[[domains]]\nname = "example.com"\n')
+    daemon = await started(text, clock)  # type: ignore[misc]
+    assert isinstance(daemon, Daemon)
+    policy = AlertPolicy()
+    gone = Observation(
+        "listed:192.0.2.99:zen.example",
+        AlertKind.LISTED,
+        True,
+        labels={"target": "192.0.2.99", "zone": "zen.example"},
+        title="listed",
+    )
+    kept = Observation(
+        "record_broken:spf:example.com",
+        AlertKind.RECORD_BROKEN,
+        True,
+        labels={"target": "example.com", "check": "spf"},
+        title="spf broken",
+    )
+    for obs in (gone, kept):
+        base = step(None, Observation(obs.key, obs.kind, False, labels=obs.labels), T0, policy)
+        fired = step(base.record, obs, T0, policy)
+        assert fired.record is not None
+        await daemon.store.save_alerts([fired.record], [], now=T0)
+    await daemon._retire_unwatched()
+    assert await alert(daemon, gone.key) == (AlertStatus.RESOLVED, True)
+    assert await alert(daemon, kept.key) == (AlertStatus.FIRING, True)
+
+
+async def test_ready_without_any_dnsbl_zone(started: Callable[..., object], tmp_path: Path) -> None:
+    text = config_text(tmp_path, domains='[[domains]]\nname = "example.com"\n')
+    daemon = await started(text, Clock())  # type: ignore[misc]
+    assert isinstance(daemon, Daemon)
+    await daemon.jobs.sweep()
+    daemon.scheduler.status("sweep").last_success = 1e12  # type: ignore[union-attr]
+    ready, components = await daemon.readiness()
+    assert components["resolver"] == {"ok": True, "zones_healthy": 0, "zones_tested": 0}
+    assert ready
+
+
+@pytest.mark.parametrize(
+    ("level", "complete", "unknown_listing", "expected"),
+    [
+        pytest.param("critical", True, False, "critical", id="known"),
+        pytest.param("ok", False, False, None, id="incomplete-is-unknown"),
+        pytest.param("ok", True, True, None, id="unknown-listing-below-threshold-is-unknown"),
+        pytest.param("high", True, True, "high", id="unknown-listing-above-threshold-counts"),
+        pytest.param("ok", True, False, "ok", id="clear"),
+    ],
+)
+def test_risk_level_never_reads_a_lower_bound_as_clear(
+    level: str, complete: bool, unknown_listing: bool, expected: str | None
+) -> None:
+    risk = RiskView(10, level, {}, complete=complete, unknown_listing=unknown_listing)
+    assert _risk_level(risk, "elevated") == expected
