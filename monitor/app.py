@@ -46,7 +46,7 @@ from monitor.http.campaigns_api import RedactingAccessLogger
 from monitor.http.daemon_api import ReloadOutcome
 from monitor.ingest.imap import ImapPoller
 from monitor.jobs import CheckJobs, zones_in_use
-from monitor.metrics import DaemonView, Metrics, RiskView
+from monitor.metrics import DaemonView, Metrics, RiskView, hold_new_series
 from monitor.notify import Route, build_notifiers
 from monitor.outbox import OutboxSender, notification_from_payload
 from monitor.privacy import Pseudonymizer, pseudonymizer_for
@@ -514,6 +514,7 @@ class Daemon:
     async def _campaigns_job(self) -> None:
         rt = self.runtime
         snapshot, figures, observations = await refresh_campaigns(self.store, rt, now=self.clock())
+        hold_new_series(self.view, snapshot, parse_duration(rt.config.metrics.new_series_hold))
         self.view.campaigns = snapshot
         self.figures = figures
         self.view.outbox_pending = (await self.store.outbox_counts())["pending"]

@@ -314,8 +314,11 @@ class ScheduleConfig(_Model):
 class MetricsConfig(_Model):
     campaign_window: str = "7d"  # campaigns active within it get their own label
     max_campaigns: Annotated[int, Field(ge=1, le=10_000)] = 200  # the rest: campaign="_other"
+    # A campaign appearing after start is shown at 0 this long first (a scrape or two),
+    # so that Prometheus' increase() counts what it already held.
+    new_series_hold: str = "1m"
 
-    @field_validator("campaign_window")
+    @field_validator("campaign_window", "new_series_hold")
     @classmethod
     def _window_parses(cls, value: str) -> str:
         return _duration_field(value)

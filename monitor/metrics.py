@@ -38,6 +38,7 @@ __all__ = [
     "Metrics",
     "RiskView",
     "StateCollector",
+    "hold_new_series",
 ]
 
 NAMESPACE = "delivermon"
@@ -91,6 +92,9 @@ class DaemonView:
     runs: dict[tuple[str, str], CheckRun] = field(default_factory=dict)
     risk: dict[str, RiskView] = field(default_factory=dict)
     campaigns: CampaignSnapshot | None = None
+    # campaign label -> time.time() until which its counters are shown at 0 (new series)
+    held_campaigns: dict[str, float] = field(default_factory=dict)
+    known_campaigns: set[str] | None = None  # labels seen since start; None before
     zone_info: dict[str, tuple[str, bool]] = field(default_factory=dict)  # zone -> severity, ew
     jobs: Callable[[], tuple[JobStatus, ...]] = tuple
     targets: dict[str, str] = field(default_factory=dict)  # target -> kind, this replica's share
@@ -98,6 +102,25 @@ class DaemonView:
     outbox_pending: int = 0
     reload_ok: bool = True
     reload_at: float = field(default_factory=time.time)
+
+
+def hold_new_series(view: DaemonView, snapshot: CampaignSnapshot, hold: float) -> None:
+    """Show the counters of a campaign label that appears after start at 0 for ``hold`` s.
+
+    Prometheus' rate()/increase() never count a series' first sample, so a campaign
+    whose first scrape already showed 2,000 deliveries and 13 complaints would never
+    reach the recording rules. Labels present at start keep their values (a restart
+    must not look like a counter reset). ``hold`` should cover a scrape or two.
+    """
+    labels = {row.campaign for row in snapshot.lifetime} | {a.campaign for a in snapshot.audits}
+    if view.known_campaigns is None:
+        view.known_campaigns = labels
+        return
+    now = time.time()
+    for label in labels - view.known_campaigns:
+        view.held_campaigns[label] = now + hold
+    view.known_campaigns |= labels
+    view.held_campaigns = {k: t for k, t in view.held_campaigns.items() if t > now}
 
 
 class Metrics:
@@ -176,7 +199,7 @@ class StateCollector(Collector):
         yield from self._states(view)
         yield from self._risk(view)
         if view.campaigns is not None and view.shard[0] == 0:
-            yield from self._campaigns(view.campaigns)
+            yield from self._campaigns(view.campaigns, view.held_campaigns)
 
     def _build(self, view: DaemonView) -> Iterator[Metric]:
         info = _gauge(
@@ -460,7 +483,7 @@ class StateCollector(Collector):
         yield from (score, level, factor, unknown, complete)
 
     @staticmethod
-    def _campaigns(snap: CampaignSnapshot) -> Iterator[Metric]:
+    def _campaigns(snap: CampaignSnapshot, held: Mapping[str, float]) -> Iterator[Metric]:
         names = {
             "sent": "Messages sent",
             "delivered": "Messages delivered",
@@ -481,12 +504,17 @@ class StateCollector(Collector):
             "Bounces by campaign, mailbox provider and kind (permanent, transient, undetermined).",
             labels=["campaign", "provider", "kind"],
         )
+        now = time.time()
         for row in snap.lifetime:
             labels = [row.campaign, row.provider]
+            # A series new since start is shown at 0 first, so that rate() and
+            # increase() count what it held when it appeared (see _hold_new_series).
+            zero = held.get(row.campaign, 0.0) > now
+            totals = Totals() if zero else row.totals
             for key, family in families.items():
-                family.add_metric(labels, getattr(row.totals, key))
+                family.add_metric(labels, getattr(totals, key))
             for kind in ("permanent", "transient", "undetermined"):
-                bounces.add_metric([*labels, kind], getattr(row.totals, f"bounces_{kind}"))
+                bounces.add_metric([*labels, kind], getattr(totals, f"bounces_{kind}"))
         yield from families.values()
         yield bounces
         ratios = {
@@ -529,6 +557,10 @@ class StateCollector(Collector):
             labels=["campaign", "result"],
         )
         for a in snap.audits:
+            if held.get(a.campaign, 0.0) > now:
+                for result in ("compliant", "non_compliant", "not_audited"):
+                    audit.add_metric([a.campaign, result], 0)
+                continue
             audit.add_metric([a.campaign, "compliant"], a.one_click_compliant)
             audit.add_metric([a.campaign, "non_compliant"], a.audited - a.one_click_compliant)
             audit.add_metric([a.campaign, "not_audited"], a.complaint_reports - a.audited)

@@ -249,6 +249,10 @@ cache_entries = 0
 zones = ["{LISTING_ZONE}", "{BROKEN_ZONE}"]
 interval = "1s"
 
+[metrics]
+# New campaign series are shown at 0 this long first (two 1 s scrapes and more).
+new_series_hold = "3s"
+
 [schedule]
 selftest_interval = "2s"
 auth_interval = "3s"

@@ -500,3 +500,25 @@ def test_ingest_sources_start_at_zero() -> None:
     reg = registry(mv.full_view())
     assert value(reg, "delivermon_ingest_accepted_total", source="imap") == 0
     assert value(reg, "process_start_time_seconds") is not None
+
+
+def test_a_campaign_appearing_after_start_is_shown_at_0_first() -> None:
+    from monitor.metrics import hold_new_series
+
+    view = mv.full_view()
+    snap = view.campaigns
+    assert snap is not None
+    old = snap.lifetime[0].campaign
+    start = CampaignSnapshot(lifetime=tuple(r for r in snap.lifetime if r.campaign == old))
+    hold_new_series(view, start, 60)  # the first refresh after start: nothing held
+    view.campaigns = snap
+    hold_new_series(view, snap, 60)  # the other campaigns appear now
+    reg = registry(view)
+    new = next(r for r in snap.lifetime if r.campaign != old and r.totals.delivered)
+    labels = {"campaign": new.campaign, "provider": new.provider}
+    assert value(reg, "delivermon_delivered_total", **labels) == 0
+    kept = next(r for r in snap.lifetime if r.campaign == old)
+    kept_labels = {"campaign": old, "provider": kept.provider}
+    assert value(reg, "delivermon_delivered_total", **kept_labels) == kept.totals.delivered
+    view.held_campaigns = dict.fromkeys(view.held_campaigns, 0.0)  # the hold has passed
+    assert value(registry(view), "delivermon_delivered_total", **labels) == new.totals.delivered
