@@ -28,10 +28,13 @@ from monitor.alerts import AlertKind, Observation, Severity
 from monitor.state import RESOLVER_REFUSED_ERRORS, CheckName, CheckState, StateChange
 
 __all__ = [
+    "RECORD_CHECKS",
     "RISK_LEVELS",
     "CampaignFigures",
     "campaign_observations",
     "dnsbl_observations",
+    "record_change_key",
+    "record_change_observation",
     "record_change_observations",
     "record_observations",
     "risk_observation",
@@ -180,29 +183,36 @@ def record_observations(states: Iterable[CheckState]) -> list[Observation]:
     return found
 
 
+RECORD_CHECKS = frozenset(_RECORD_SEVERITY)
+
+
+def record_change_key(target: str, check: str, item: str) -> str:
+    return f"record_changed:{check}:{target}:{item}".rstrip(":")
+
+
+def record_change_observation(state: CheckState) -> Observation:
+    """A published record that changed; ``state`` is its state now (announced once)."""
+    name = state.check.value.upper() + (f" ({state.item})" if state.item else "")
+    record = _detail(state).get("record")
+    return Observation(
+        key=record_change_key(state.target, state.check.value, state.item),
+        kind=AlertKind.RECORD_CHANGED,
+        active=True,
+        severity=Severity.INFO,
+        labels={"check": state.check.value, "target": state.target, "item": state.item},
+        title=f"{name} record of {state.target} changed",
+        text=f"Status now: {state.status}"
+        + (f"\nNow: {record}" if isinstance(record, str) else ""),
+    )
+
+
 def record_change_observations(changes: Iterable[StateChange]) -> list[Observation]:
     """Published records that changed (announced once each, never resolved)."""
-    found = []
-    for change in changes:
-        if not change.record_changed or change.new.check not in _RECORD_SEVERITY:
-            continue
-        new = change.new
-        where = f"{new.check.value}:{new.target}:{new.item}".rstrip(":")
-        name = new.check.value.upper() + (f" ({new.item})" if new.item else "")
-        record = _detail(new).get("record")
-        found.append(
-            Observation(
-                key=f"record_changed:{where}",
-                kind=AlertKind.RECORD_CHANGED,
-                active=True,
-                severity=Severity.INFO,
-                labels={"check": new.check.value, "target": new.target, "item": new.item},
-                title=f"{name} record of {new.target} changed",
-                text=f"Status {change.old.status if change.old else '?'} -> {new.status}"
-                + (f"\nNow: {record}" if isinstance(record, str) else ""),
-            )
-        )
-    return found
+    return [
+        record_change_observation(change.new)
+        for change in changes
+        if change.record_changed and change.new.check in _RECORD_SEVERITY
+    ]
 
 
 def _finding_codes(state: CheckState) -> list[str]:

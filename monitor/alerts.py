@@ -260,8 +260,12 @@ def retire(record: AlertRecord, now: dt.datetime, reason: str) -> Transition:
     return Transition(resolved, AlertStatus.RESOLVED if record.notified else None)
 
 
-def one_shot(obs: Observation, now: dt.datetime) -> AlertRecord:
-    """A record for an event that is announced once and never resolves (a record changed)."""
+def one_shot(obs: Observation, now: dt.datetime, at: dt.datetime | None = None) -> AlertRecord:
+    """A record for an event that is announced once and never resolves (a record changed).
+
+    ``at`` is when the event happened (default ``now``); it is the record's ``started_at``.
+    """
+    at = at or now
     return AlertRecord(
         key=obs.key,
         kind=obs.kind,
@@ -270,11 +274,11 @@ def one_shot(obs: Observation, now: dt.datetime) -> AlertRecord:
         labels=dict(obs.labels),
         title=obs.title,
         text=obs.text,
-        started_at=now,
-        ended_at=now,
+        started_at=at,
+        ended_at=at,
         notified=True,
         clear_count=0,
-        fire_times=(now,),
+        fire_times=(at,),
         updated_at=now,
     )
 

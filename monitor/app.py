@@ -26,7 +26,13 @@ from aiohttp import web
 
 from checks.dnsbl import parse_target
 from checks.dnsbl.catalogue import Catalogue, load_catalogue
-from monitor.alert_rules import RISK_LEVELS, risk_observation
+from monitor.alert_rules import (
+    RECORD_CHECKS,
+    RISK_LEVELS,
+    record_change_key,
+    record_change_observation,
+    risk_observation,
+)
 from monitor.alerts import (
     AlertKind,
     AlertRecord,
@@ -268,7 +274,7 @@ class Daemon:
     async def apply_alerts(
         self,
         observations: Sequence[Observation],
-        one_shots: Sequence[Observation] = (),
+        one_shots: Sequence[tuple[Observation, dt.datetime]] = (),
         *,
         baseline_allowed: bool = True,
     ) -> None:
@@ -285,7 +291,7 @@ class Daemon:
     async def _apply_alerts(
         self,
         observations: Sequence[Observation],
-        one_shots: Sequence[Observation],
+        one_shots: Sequence[tuple[Observation, dt.datetime]],
         *,
         baseline_allowed: bool,
     ) -> None:
@@ -303,8 +309,8 @@ class Daemon:
             records.append(transition.record)
             if transition.announce is not None:
                 announcements.append(self._announcement(transition.record, transition.announce))
-        for obs in one_shots:
-            record = one_shot(obs, now)
+        for obs, at in one_shots:
+            record = one_shot(obs, now, at)
             records.append(record)
             announcements.append(self._announcement(record, AlertStatus.FIRING))
         queued = await self.store.save_alerts(records, announcements, now=now)
@@ -312,6 +318,34 @@ class Daemon:
             log.info("alert", extra={"key": key, "status": status, "notifiers": list(names)})
         if queued:
             self.scheduler.run_soon("notify")
+
+    async def announce_record_changes(self) -> None:
+        """Announce each change of a published record once, from the stored history.
+
+        The history is written in the transaction that stores the new state, so a
+        crash before the announcement is queued leaves a change newer than its alert
+        record, and the next run announces it: nothing is lost, nothing is sent twice.
+        """
+        owned = {t.text for t in self.runtime.plan.targets}
+        changed = {
+            key: at
+            for key, at in self.view.record_changed.items()
+            if key[0] in owned and CheckName(key[1]) in RECORD_CHECKS
+        }
+        if not changed:
+            return
+        keys = {record_change_key(*key): key for key in changed}
+        announced = await self.store.load_alerts(list(keys))
+        due = []
+        for alert_key, key in keys.items():
+            record = announced.get(alert_key)
+            at = dt.datetime.fromtimestamp(changed[key], dt.UTC)
+            if record is not None and record.started_at is not None and record.started_at >= at:
+                continue
+            state = self.view.states.get(key)
+            if state is not None:
+                due.append((record_change_observation(state), at))
+        await self.apply_alerts((), due)
 
     def _background(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -29,7 +29,6 @@ from checks.dnsbl import (
 from checks.spf import SpfPolicy, check_spf
 from monitor.alert_rules import (
     dnsbl_observations,
-    record_change_observations,
     record_observations,
     zone_observations,
 )
@@ -69,8 +68,12 @@ class JobHost(Protocol):
     clock: Callable[[], dt.datetime]
 
     async def apply_alerts(
-        self, observations: Sequence[Observation], one_shots: Sequence[Observation] = ()
+        self,
+        observations: Sequence[Observation],
+        one_shots: Sequence[tuple[Observation, dt.datetime]] = (),
     ) -> None: ...
+
+    async def announce_record_changes(self) -> None: ...
 
     def refresh_risk(self) -> None: ...
 
@@ -207,7 +210,7 @@ class CheckJobs:
         domains = await run_domain_checks(rt.plan.domains, dns=rt.auth_dns, ptr=ptr)
         now = host.clock()
         states = [*states_from_ptr(ptr, now), *states_from_auth(domains, now)]
-        changes = await self._save(states)
+        await self._save(states)
         duration = time.perf_counter() - started
         runs = [
             CheckRun("ptr", ip, r.status.value != "unknown", duration, now) for ip, r in ptr.items()
@@ -216,7 +219,8 @@ class CheckJobs:
         await host.store.record_runs(runs)
         for run in runs:
             host.view.runs[(run.check, run.target)] = run
-        await host.apply_alerts(record_observations(states), record_change_observations(changes))
+        await host.apply_alerts(record_observations(states))
+        await host.announce_record_changes()
         host.refresh_risk()
 
     async def drift(self) -> None:
@@ -247,7 +251,8 @@ class CheckJobs:
             found.append(auth_state(plan.domain, CheckName.DMARC, "", dmarc, now))
             found.extend(auth_state(plan.domain, CheckName.DKIM, d.selector, d, now) for d in dkim)
         changes = await self._save(found)
-        await host.apply_alerts(record_observations(found), record_change_observations(changes))
+        await host.apply_alerts(record_observations(found))
+        await host.announce_record_changes()
         if changes:
             host.refresh_risk()
 

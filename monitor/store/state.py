@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import (
     Insert,
@@ -99,6 +99,10 @@ class StateRecords:
             history = []
             for key, new in by_key.items():
                 prev = old.get(key)
+                if new.status == "unknown" and new.fingerprint is None and prev is not None:
+                    # Could not tell is not "the record is gone": keep the last known
+                    # record's fingerprint, so a change across a DNS failure is seen.
+                    new = replace(new, fingerprint=prev.fingerprint)
                 change = StateChange(prev, new)
                 changed = change.status_changed or change.record_changed
                 changed_at = (

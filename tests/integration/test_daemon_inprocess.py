@@ -8,6 +8,8 @@ the tests call the jobs they examine directly.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from monitor.app import Daemon, DaemonOptions, _risk_level
 from monitor.config import parse_config
 from monitor.events import Category, Event, EventType, Provider, Source
 from monitor.metrics import RiskView
+from monitor.state import CheckName, CheckState
 
 T0 = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
 
@@ -170,3 +173,39 @@ def test_risk_level_never_reads_a_lower_bound_as_clear(
 ) -> None:
     risk = RiskView(10, level, {}, complete=complete, unknown_listing=unknown_listing)
     assert _risk_level(risk, "elevated") == expected
+
+
+def spf_state(record: str, at: dt.datetime) -> CheckState:
+    detail = json.dumps({"record": record})
+    fingerprint = hashlib.sha256(record.encode()).hexdigest()
+    return CheckState("example.com", CheckName.SPF, "", "ok", None, detail, fingerprint, at)
+
+
+async def test_a_record_change_is_announced_once_even_across_a_crash(
+    started: Callable[..., object], tmp_path: Path
+) -> None:
+    clock = Clock()
+    text = config_text(tmp_path, domains='[[domains]]\nname = "example.com"\n')
+    daemon = await started(text, clock)  # type: ignore[misc]
+    assert isinstance(daemon, Daemon)
+    key = "record_changed:spf:example.com"
+    await daemon.jobs._save([spf_state("v=spf1 -all", T0)])
+    await daemon.announce_record_changes()
+    assert await daemon.store.load_alerts([key]) == {}  # first seen: not a change
+    changed_at = T0 + dt.timedelta(minutes=15)
+    clock.now = changed_at
+    # The new state is stored, then the process dies before it announces the change.
+    await daemon.jobs._save([spf_state("v=spf1 include:_spf.example.net -all", changed_at)])
+    await daemon.stop()
+
+    clock.now = T0 + dt.timedelta(minutes=30)
+    again = await started(text, clock)  # type: ignore[misc]
+    assert isinstance(again, Daemon)
+    await again.announce_record_changes()
+    record = (await again.store.load_alerts([key]))[key]
+    assert record.started_at == changed_at
+    assert record.notified
+    assert "include:_spf.example.net" in record.text
+    clock.now = T0 + dt.timedelta(minutes=45)
+    await again.announce_record_changes()  # nothing new: the same record, untouched
+    assert (await again.store.load_alerts([key]))[key].updated_at == record.updated_at

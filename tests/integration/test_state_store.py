@@ -130,3 +130,12 @@ async def test_last_record_changes_count_content_not_status(store: SqlStore) -> 
     await store.save_states([spf("b" * 64, later), dnsbl("listed", later)])
     changes = await store.last_record_changes()
     assert changes == {("example.com", "spf", ""): later}
+
+
+async def test_a_record_change_across_a_dns_failure_is_still_seen(store: SqlStore) -> None:
+    await store.save_states([spf("a" * 64, T0)])
+    failed = CheckState("example.com", CheckName.SPF, "", "unknown", None, "{}", None, T0)
+    await store.save_states([failed])  # could not tell: the last known record stands
+    later = T0 + dt.timedelta(hours=1)
+    (change,) = await store.save_states([spf("b" * 64, later)])
+    assert change.record_changed
