@@ -19,7 +19,6 @@ unsubscribe_deadline     ``unsubscribe_deadline:<campaign>``          violations
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -57,14 +56,6 @@ _RECORD_SEVERITY = {
 }
 
 
-def _detail(state: CheckState) -> dict[str, object]:
-    try:
-        value = json.loads(state.detail)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def _active(state: CheckState, bad: str) -> bool | None:
     return None if state.status == "unknown" else state.status == bad
 
@@ -79,7 +70,7 @@ def dnsbl_observations(
             continue
         spec = zones.get(state.item)
         severity = state.severity or (spec.severity.value if spec else "major")
-        detail = _detail(state)
+        detail = state.detail_dict()
         meanings = detail.get("meanings")
         lines = [f"Zone: {state.item} (severity {severity})"]
         if isinstance(meanings, list) and meanings:
@@ -117,7 +108,7 @@ def zone_observations(
             labels={"zone": state.target, "family": state.item},
             title=f"DNSBL zone {state.target} ({state.item}) fails its self-test",
             text=(
-                f"Reason: {_detail(state).get('reason')}. Results from this zone are reported "
+                f"Reason: {state.detail_dict().get('reason')}. Results from this zone are reported "
                 "as unknown until it answers its test points again."
             ),
             resolved_title=f"DNSBL zone {state.target} ({state.item}) passes its self-test again",
@@ -129,7 +120,7 @@ def zone_observations(
     for state in dnsbl:
         if state.check is not CheckName.DNSBL:
             continue
-        error = _detail(state).get("error")
+        error = state.detail_dict().get("error")
         if error in RESOLVER_REFUSED_ERRORS:
             refused[state.item] = True
         elif state.status != "unknown":
@@ -193,7 +184,7 @@ def record_change_key(target: str, check: str, item: str) -> str:
 def record_change_observation(state: CheckState) -> Observation:
     """A published record that changed; ``state`` is its state now (announced once)."""
     name = state.check.value.upper() + (f" ({state.item})" if state.item else "")
-    record = _detail(state).get("record")
+    record = state.detail_dict().get("record")
     return Observation(
         key=record_change_key(state.target, state.check.value, state.item),
         kind=AlertKind.RECORD_CHANGED,
@@ -216,7 +207,7 @@ def record_change_observations(changes: Iterable[StateChange]) -> list[Observati
 
 
 def _finding_codes(state: CheckState) -> list[str]:
-    findings = _detail(state).get("findings")
+    findings = state.detail_dict().get("findings")
     if not isinstance(findings, list):
         return []
     return [

@@ -159,21 +159,44 @@ def step(
     return Transition(resolved, AlertStatus.RESOLVED if prev.notified else None)
 
 
-def _clear_baseline(obs: Observation, now: dt.datetime) -> AlertRecord:
+def _new_record(
+    obs: Observation,
+    now: dt.datetime,
+    *,
+    status: AlertStatus,
+    started_at: dt.datetime | None,
+    ended_at: dt.datetime | None,
+    notified: bool,
+    fire_times: tuple[dt.datetime, ...],
+) -> AlertRecord:
+    """A record made from an observation (what it says, and when)."""
+    firing = status is AlertStatus.FIRING
     return AlertRecord(
         key=obs.key,
         kind=obs.kind,
         severity=obs.severity,
-        status=AlertStatus.RESOLVED,
+        status=status,
         labels=dict(obs.labels),
-        title=obs.resolved_title or obs.title,
-        text="",
+        title=obs.title if firing else obs.resolved_title or obs.title,
+        text=obs.text if firing else "",
+        started_at=started_at,
+        ended_at=ended_at,
+        notified=notified,
+        clear_count=0,
+        fire_times=fire_times,
+        updated_at=now,
+    )
+
+
+def _clear_baseline(obs: Observation, now: dt.datetime) -> AlertRecord:
+    return _new_record(
+        obs,
+        now,
+        status=AlertStatus.RESOLVED,
         started_at=None,
         ended_at=None,
         notified=False,
-        clear_count=0,
         fire_times=(),
-        updated_at=now,
     )
 
 
@@ -193,20 +216,14 @@ def _fire(
         # A pre-existing state: no firing instants, which tells it apart from a
         # firing held back for flapping (announced once it has lasted, below).
         fire_times = ()
-    record = AlertRecord(
-        key=obs.key,
-        kind=obs.kind,
-        severity=obs.severity,
+    record = _new_record(
+        obs,
+        now,
         status=AlertStatus.FIRING,
-        labels=dict(obs.labels),
-        title=obs.title,
-        text=obs.text,
         started_at=now,
         ended_at=None,
         notified=announce,
-        clear_count=0,
         fire_times=fire_times,
-        updated_at=now,
     )
     return Transition(record, AlertStatus.FIRING if announce else None)
 
@@ -266,20 +283,14 @@ def one_shot(obs: Observation, now: dt.datetime, at: dt.datetime | None = None) 
     ``at`` is when the event happened (default ``now``); it is the record's ``started_at``.
     """
     at = at or now
-    return AlertRecord(
-        key=obs.key,
-        kind=obs.kind,
-        severity=obs.severity,
+    return _new_record(
+        obs,
+        now,
         status=AlertStatus.FIRING,
-        labels=dict(obs.labels),
-        title=obs.title,
-        text=obs.text,
         started_at=at,
         ended_at=at,
         notified=True,
-        clear_count=0,
         fire_times=(at,),
-        updated_at=now,
     )
 
 

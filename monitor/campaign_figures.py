@@ -17,7 +17,7 @@ from monitor.metrics import CampaignRow, CampaignSnapshot
 from monitor.risk_inputs import DomainFigures
 from monitor.runtime import Runtime
 from monitor.store import SqlStore
-from monitor.store.audits import AuditCounts
+from monitor.store.audits import AUDIT_FIELDS, AuditCounts
 from monitor.store.models import Campaign
 from monitor.store.rates import (
     CountRow,
@@ -126,21 +126,10 @@ def _bounded_audits(audits: Sequence[AuditCounts], labels: set[str]) -> tuple[Au
         kept.append(
             AuditCounts(
                 OTHER,
-                *(sum(getattr(a, f) for a in rest) for f in _AUDIT_FIELDS),
+                *(sum(getattr(a, f) for a in rest) for f in AUDIT_FIELDS),
             )
         )
     return tuple(kept)
-
-
-_AUDIT_FIELDS = (
-    "complaint_reports",
-    "audited",
-    "list_unsubscribe_https",
-    "one_click_post",
-    "dkim_covers_list_unsubscribe",
-    "one_click_compliant",
-    "feedback_id_invalid",
-)
 
 
 async def _domain_figures(

@@ -2,14 +2,17 @@
 
 MonitorError
 ├── ConfigError      the configuration is invalid (lists every problem)
-└── UsageError       a command-line argument is invalid
+├── UsageError       a command-line argument is invalid
+└── ReasonedError    a refusal or failure with a stable ``reason`` code
+    ├── IngestError  (monitor.ingest.errors)
+    └── NotifyError  (monitor.notify.errors)
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["ConfigError", "MonitorError", "UsageError"]
+__all__ = ["ConfigError", "MonitorError", "ReasonedError", "UsageError"]
 
 
 class MonitorError(Exception):
@@ -28,3 +31,15 @@ class ConfigError(MonitorError):
 
 class UsageError(MonitorError):
     """A command-line argument or target that cannot be used."""
+
+
+class ReasonedError(MonitorError):
+    """A refusal or failure with ``reason``, a stable code for metrics, logs and tests."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        self.message = message
+        super().__init__(f"{reason}: {message}")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(reason={self.reason!r}, message={self.message!r})"

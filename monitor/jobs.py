@@ -49,7 +49,7 @@ from monitor.state import (
 )
 from monitor.store.state import CheckRun, StateRecords
 
-__all__ = ["CheckJobs", "JobHost"]
+__all__ = ["CheckJobs", "JobHost", "zones_in_use", "zones_to_test"]
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +91,7 @@ class CheckJobs:
 
     async def selftest(self, *, only_if_untested: bool = False) -> None:
         rt = self._host.runtime
-        used = {z.id for z in zones_in_use(rt)}
-        # The zone's owner tests it even when none of its own targets uses it: the
-        # zone's health is exported and alerted on by its owner alone.
-        zones = [z for z in rt.plan.zones if z.id in used or rt.plan.shard.owns(f"zone:{z.id}")]
+        zones = zones_to_test(rt)
         if not zones:
             return
         async with self._selftest_lock:
@@ -300,6 +297,16 @@ def _current(rt: Runtime, states: Sequence[CheckState]) -> list[CheckState]:
 
 def _with_changed_at(state: CheckState, since: dt.datetime) -> CheckState:
     return replace(state, changed_at=since)
+
+
+def zones_to_test(rt: Runtime) -> list[ZoneSpec]:
+    """The zones this replica self-tests: those its targets use, and those it owns.
+
+    A zone's owner tests it even when none of its own targets uses it: the zone's
+    health is exported and alerted on by its owner alone.
+    """
+    used = {z.id for z in zones_in_use(rt)}
+    return [z for z in rt.plan.zones if z.id in used or rt.plan.shard.owns(f"zone:{z.id}")]
 
 
 def zones_in_use(rt: Runtime) -> list[ZoneSpec]:

@@ -9,7 +9,6 @@ metric is listed in ``docs/metrics.md`` (a test keeps the two in sync).
 
 from __future__ import annotations
 
-import json
 import math
 import platform
 import time
@@ -365,7 +364,7 @@ class StateCollector(Collector):
         refused_zones: dict[str, bool] = {}
         zone_families: dict[str, list[bool]] = {}
         for state in view.states.values():
-            detail = _detail(state)
+            detail = state.detail_dict()
             if state.check is CheckName.DNSBL:
                 self._dnsbl(state, view, listed, listing, unknown)
                 error = detail.get("error")
@@ -573,11 +572,3 @@ class StateCollector(Collector):
         count.add_metric(["all"], snap.campaigns_total)
         count.add_metric(["other"], snap.campaigns_other)
         yield count
-
-
-def _detail(state: CheckState) -> Mapping[str, object]:
-    try:
-        value = json.loads(state.detail)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}

@@ -30,6 +30,7 @@ __all__ = [
     "EXIT_USAGE",
     "CheckReport",
     "build_document",
+    "dnsbl_doc",
     "exit_code",
     "render_human",
     "write_document",
@@ -127,7 +128,8 @@ def _members(t: DnsblTargetResult, report: CheckReport) -> dict[str, JsonValue]:
     return members
 
 
-def _dnsbl(r: DnsblResult) -> DnsblDoc:
+def dnsbl_doc(r: DnsblResult) -> DnsblDoc:
+    """One DNSBL result in the ``check --json`` shape (also what the daemon stores)."""
     return {
         "zone": r.zone,
         "verdict": r.verdict.value,
@@ -163,7 +165,7 @@ def _target(t: DnsblTargetResult, report: CheckReport) -> dict[str, object]:
     return {
         "target": t.target.text,
         "kind": t.target.kind.value,
-        "dnsbl": [_dnsbl(r) for r in t.results],
+        "dnsbl": [dnsbl_doc(r) for r in t.results],
         **_members(t, report),
     }
 
@@ -182,7 +184,7 @@ def write_document(report: CheckReport, out: TextIO) -> None:
         for r in t.results:
             text = encoded.get(id(r))
             if text is None:
-                text = encoded[id(r)] = json.dumps(_dnsbl(r), ensure_ascii=False)
+                text = encoded[id(r)] = json.dumps(dnsbl_doc(r), ensure_ascii=False)
             parts.append(text)
         members = json.dumps(_members(t, report), ensure_ascii=False)[1:]  # '"ptr": ..., ...}'
         out.write(

@@ -8,7 +8,6 @@ from every configured domain that lists it among its sending IPs.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -36,14 +35,6 @@ class DomainFigures:
     bounce_baseline: float | None = None
     one_click_failures: int | None = None
     one_click_audited: int | None = None
-
-
-def _detail(state: CheckState) -> dict[str, object]:
-    try:
-        value = json.loads(state.detail)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def build_risk_inputs(
@@ -74,7 +65,7 @@ def build_risk_inputs(
     found = tuple(listings) if swept else None
     if kind == "ip":
         ptr = by_check.get(CheckName.PTR, [])
-        confirmed = _detail(ptr[0]).get("forward_confirmed") if ptr else None
+        confirmed = ptr[0].detail_dict().get("forward_confirmed") if ptr else None
         return RiskInputs(
             target=target,
             kind="ip",
@@ -115,7 +106,7 @@ def _spf_verdict(results: Sequence[str]) -> bool | None:
 def _domain_spf(state: CheckState) -> bool | None:
     if state.status == "unknown":
         return None
-    results = _detail(state).get("ip_results")
+    results = state.detail_dict().get("ip_results")
     if not isinstance(results, dict) or not results:
         return None
     return _spf_verdict([str(v) for v in results.values()])
@@ -124,7 +115,7 @@ def _domain_spf(state: CheckState) -> bool | None:
 def _ip_spf(ip: str, spf_states: Sequence[CheckState]) -> bool | None:
     results = []
     for state in spf_states:
-        found = _detail(state).get("ip_results")
+        found = state.detail_dict().get("ip_results")
         if state.status != "unknown" and isinstance(found, dict) and ip in found:
             results.append(str(found[ip]))
     return _spf_verdict(results) if results else None
@@ -133,7 +124,7 @@ def _ip_spf(ip: str, spf_states: Sequence[CheckState]) -> bool | None:
 def _dmarc(states: Sequence[CheckState]) -> DmarcPolicy | None:
     if not states or states[0].status == "unknown":
         return None
-    detail = _detail(states[0])
+    detail = states[0].detail_dict()
     if not detail.get("record"):
         return "missing"
     policy = detail.get("policy")
@@ -152,7 +143,7 @@ def _dkim(states: Sequence[CheckState]) -> DkimState | None:
     for state in states:
         if state.status == "unknown":
             continue
-        detail = _detail(state)
+        detail = state.detail_dict()
         findings = detail.get("findings")
         codes = {
             str(f.get("code"))

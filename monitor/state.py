@@ -34,11 +34,10 @@ from enum import StrEnum
 from checks.dkim import DkimResult
 from checks.dmarc import DmarcResult
 from checks.dnsbl import DnsblTargetResult, ZoneHealth
-from checks.dnsbl.verdict import DnsblResult
 from checks.host import MxResult, PtrResult
 from checks.spf import SpfResult
 from monitor.authcheck import DomainAuth
-from monitor.report import JsonValue, jsonable
+from monitor.report import JsonValue, dnsbl_doc, jsonable
 
 __all__ = [
     "RESOLVER_REFUSED_ERRORS",
@@ -89,6 +88,14 @@ class CheckState:
         value: JsonValue = json.loads(self.detail)
         return value
 
+    def detail_dict(self) -> dict[str, object]:
+        """``detail`` as a JSON object; ``{}`` when it is not one (never raises)."""
+        try:
+            value = json.loads(self.detail)
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
 
 @dataclass(frozen=True, slots=True)
 class StateChange:
@@ -111,7 +118,7 @@ class StateChange:
         )
 
 
-def _dump(value: JsonValue) -> str:
+def _dump(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
@@ -120,18 +127,6 @@ def _fingerprint(*parts: str | None) -> str | None:
     if not present:
         return None
     return hashlib.sha256("\n".join(present).encode("utf-8")).hexdigest()
-
-
-def _dnsbl_doc(r: DnsblResult) -> JsonValue:
-    return {
-        "zone": r.zone,
-        "verdict": r.verdict.value,
-        "codes": list(r.codes),
-        "meanings": list(r.meanings),
-        "severity": r.severity.value if r.severity else None,
-        "reason": r.reason,
-        "error": r.error,
-    }
 
 
 def states_from_dnsbl(
@@ -145,7 +140,7 @@ def states_from_dnsbl(
                 item=r.zone,
                 status=r.verdict.value,
                 severity=r.severity.value if r.severity else None,
-                detail=_dump(_dnsbl_doc(r)),
+                detail=_dump(dnsbl_doc(r)),
                 fingerprint=None,
                 checked_at=at,
             )

@@ -20,6 +20,7 @@ from dnsserver import HOST, NsdServer, StartNsd, find_nsd
 from dovecot import DovecotAccount, DovecotServer, find_dovecot
 from dovecot import missing_prerequisite as dovecot_missing_prerequisite
 from pgserver import PgServer, find_postgres_bindir, missing_prerequisite
+from receiver import Receiver
 
 NSD_FIXTURES = frozenset({"nsd", "nsd_factory", "nsd_module_factory", "nsd_binary"})
 
@@ -197,3 +198,10 @@ def dovecot(dovecot_server: DovecotServer) -> DovecotAccount:
     ``ca_file`` verifies TLS. Tests using it carry ``pytest.mark.dovecot``.
     """
     return dovecot_server.account(f"fbl-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on 127.0.0.1 (tests/receiver.py), stopped at teardown."""
+    with Receiver() as running:
+        yield running

@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Self, TypeVar
 
@@ -155,3 +155,59 @@ class DaemonProcess:
 
 def iter_lines(path: Path) -> Iterator[str]:
     yield from path.read_text().splitlines()
+
+
+PSEUDONYM_KEY = "0123456789abcdef0123456789abcdef"
+
+
+def fast_config(
+    *,
+    nameserver: str,
+    zones: Sequence[str],
+    store_url: str,
+    notify_url: str,
+    new_series_hold: str = "1s",
+    extra: str = "",
+) -> str:
+    """A daemon config for tests: intervals of a second or so, no DNS cache, one webhook.
+
+    ``extra`` is appended: more sections ([http] tokens, [[domains]], [[campaigns]], ...).
+    """
+    return f"""
+[dns]
+nameservers = ["{nameserver}"]
+timeout = 1.0
+attempts = 1
+cache_entries = 0
+
+[dnsbl]
+zones = {json.dumps(list(zones))}
+interval = "1s"
+
+[metrics]
+# New campaign series are shown at 0 this long first (more than a 1 s scrape).
+new_series_hold = "{new_series_hold}"
+
+[schedule]
+selftest_interval = "2s"
+auth_interval = "3s"
+drift_interval = "3s"
+metrics_interval = "1s"
+notify_interval = "1s"
+jitter = 0.0
+
+[alerts]
+confirm_delay = 0.1
+resolve_after = 2
+
+[store]
+url = "{store_url}"
+
+[privacy]
+pseudonym_key = "{PSEUDONYM_KEY}"
+
+[[notify]]
+kind = "webhook"
+url = "{notify_url}"
+min_severity = "info"
+{extra}"""

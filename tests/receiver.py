@@ -9,10 +9,15 @@ from typing import Self
 
 
 class Receiver:
-    """``url`` accepts POSTs; ``received`` lists the decoded JSON bodies in arrival order."""
+    """``url`` (``/hook``) accepts POSTs; ``received`` lists the decoded JSON bodies in order.
+
+    ``statuses`` are answered in turn (then 200), to script failures; any other path
+    answers 404 and records nothing.
+    """
 
     def __init__(self) -> None:
         self.received: list[dict[str, object]] = []
+        self.statuses: list[int] = []
         self._lock = threading.Lock()
         owner = self
 
@@ -20,9 +25,15 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
+                if self.path != "/hook":
+                    self.send_response(404)
+                    self.end_headers()
+                    return
                 with owner._lock:
                     owner.received.append(json.loads(body))
-                self.send_response(200)
+                    status = owner.statuses.pop(0) if owner.statuses else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def log_message(self, *args: object) -> None:

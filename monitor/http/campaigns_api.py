@@ -53,7 +53,7 @@ from monitor.http import app as http_app
 from monitor.http.auth import check_bearer
 from monitor.http.errors import json_error
 from monitor.privacy import PrivacyError
-from monitor.store.audits import AuditCounts
+from monitor.store.audits import AUDIT_FIELDS, AuditCounts
 from monitor.store.models import Campaign, EraseResult, SubjectExport
 from monitor.store.rates import (
     DIMENSIONS,
@@ -253,19 +253,8 @@ async def _get_campaign(request: web.Request) -> web.Response:
 def _audit_json(counts: AuditCounts | None) -> dict[str, int]:
     """The original-message audit of the campaign's complained-about messages (RFC 8058)."""
     if counts is None:
-        return dict.fromkeys(_AUDIT_FIELDS, 0)
-    return {name: getattr(counts, name) for name in _AUDIT_FIELDS}
-
-
-_AUDIT_FIELDS = (
-    "complaint_reports",
-    "audited",
-    "list_unsubscribe_https",
-    "one_click_post",
-    "dkim_covers_list_unsubscribe",
-    "one_click_compliant",
-    "feedback_id_invalid",
-)
+        return dict.fromkeys(AUDIT_FIELDS, 0)
+    return {name: getattr(counts, name) for name in AUDIT_FIELDS}
 
 
 async def _get_rates(request: web.Request) -> web.Response:

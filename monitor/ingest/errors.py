@@ -11,21 +11,13 @@ e-mail address can leak through an exception's ``str()`` or ``repr()``.
 
 from __future__ import annotations
 
-from monitor.errors import MonitorError
+from monitor.errors import ReasonedError
 
 __all__ = ["IngestError", "MalformedReportError", "NotArfError"]
 
 
-class IngestError(MonitorError):
+class IngestError(ReasonedError):
     """Root of the ingestion refusals; ``reason`` is a stable code for metrics and tests."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        self.reason = reason
-        self.message = message
-        super().__init__(f"{reason}: {message}")
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(reason={self.reason!r}, message={self.message!r})"
 
 
 class NotArfError(IngestError):

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
-import ipaddress
 import logging
 import re
 import ssl
@@ -37,6 +36,7 @@ import aioimaplib
 
 from monitor.config import ImapConfig, resolve_secret
 from monitor.errors import MonitorError
+from monitor.hosts import is_loopback_host
 from monitor.ingest.errors import IngestError
 from monitor.ingest.service import ingest_arf
 from monitor.privacy import PrivacyError, Pseudonymizer
@@ -144,15 +144,6 @@ def encode_mailbox_name(name: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() in {"localhost", "localhost.", "ip6-localhost"}:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 class ImapPoller:
     """Polls one mailbox: ``await poll_once()`` per interval; each call opens its own session.
 
@@ -183,7 +174,7 @@ class ImapPoller:
         command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
         use_move: bool = True,
     ) -> None:
-        if config.security == "none" and not _is_loopback(config.host):
+        if config.security == "none" and not is_loopback_host(config.host):
             raise ImapInsecureError(
                 "imap.plaintext_not_loopback",
                 'security = "none" sends the password in clear text; it is allowed only '

@@ -11,21 +11,13 @@ webhook path or query (Slack puts its secret there), a password or a token.
 
 from __future__ import annotations
 
-from monitor.errors import MonitorError
+from monitor.errors import ReasonedError
 
 __all__ = ["NotifyError", "NotifyPermanentError", "NotifyTemporaryError"]
 
 
-class NotifyError(MonitorError):
+class NotifyError(ReasonedError):
     """Root of the notifier failures; ``reason`` is a stable code for logs, outcomes and tests."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        self.reason = reason
-        self.message = message
-        super().__init__(f"{reason}: {message}")
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(reason={self.reason!r}, message={self.message!r})"
 
 
 class NotifyTemporaryError(NotifyError):

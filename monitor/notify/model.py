@@ -7,10 +7,11 @@ labels from targets (IPs, domains), zones, campaign ids and counts only.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 from dataclasses import dataclass
 from typing import Literal, Protocol
 from urllib.parse import urlsplit
+
+from monitor.hosts import is_loopback_host
 
 __all__ = [
     "SEVERITIES",
@@ -119,13 +120,3 @@ def redact_url(url: str) -> str:
         host = f"[{host}]"
     netloc = f"{host}:{port}" if port is not None else host
     return f"{parts.scheme or '?'}://{netloc}"
-
-
-def is_loopback_host(host: str) -> bool:
-    """``localhost`` or a loopback IP literal (``127.0.0.0/8``, ``::1``)."""
-    if host.lower() in {"localhost", "localhost.", "ip6-localhost"}:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False

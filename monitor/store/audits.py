@@ -7,14 +7,14 @@ RFC 8058 one-click header, DKIM h= coverage of both, a valid Feedback-ID.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from sqlalchemy import ColumnElement, case, func, select, true
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.store.schema import feedback_reports
 
-__all__ = ["COMPLAINT_TYPES", "AuditCounts", "AuditQueries"]
+__all__ = ["AUDIT_FIELDS", "COMPLAINT_TYPES", "AuditCounts", "AuditQueries"]
 
 COMPLAINT_TYPES = ("abuse", "fraud", "virus")
 
@@ -31,6 +31,10 @@ class AuditCounts:
     dkim_covers_list_unsubscribe: int
     one_click_compliant: int
     feedback_id_invalid: int
+
+
+# The counts of an AuditCounts, in declaration order (everything but ``campaign``).
+AUDIT_FIELDS = tuple(f.name for f in fields(AuditCounts) if f.name != "campaign")
 
 
 def _true(column: ColumnElement[bool]) -> ColumnElement[int]:

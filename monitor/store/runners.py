@@ -16,13 +16,14 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable, Table, bindparam, func, insert, select, text
+from sqlalchemy import Executable, Table, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.store.models import SuppressionReason
 from monitor.store.plans import COLUMNS, Plan, Query, Row, Statement
 from monitor.store.schema import (
     COUNTER_COLUMNS,
+    cacheable_insert,
     campaigns,
     counters,
     event_keys,
@@ -68,17 +69,9 @@ _RETURNING = {
 
 
 def _upsert(statement: Statement) -> Executable:
-    """A plain (cacheable) ``INSERT`` with its ``ON CONFLICT`` clause as SQL text.
-
-    SQLAlchemy 2.0's dialect ``Insert`` and its ``on_conflict_do_*`` clauses have no
-    cache key, so every statement built with them is compiled again on every
-    execution; a ``TextClause`` in the post-VALUES position is cacheable.
-    """
+    """The statement's cacheable insert (``cacheable_insert``), with its RETURNING."""
     table = _INSERTS[statement]
-    stmt = insert(table)
-    clause = _ON_CONFLICT.get(statement)
-    if clause is not None:
-        stmt._post_values_clause = text(clause)
+    stmt = cacheable_insert(table, _ON_CONFLICT.get(statement))
     returning = _RETURNING.get(statement)
     if returning is not None:
         # Executemany with RETURNING: insertmanyvalues (multi-row VALUES) on both drivers.

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Index,
+    Insert,
     Integer,
     LargeBinary,
     MetaData,
@@ -27,6 +28,8 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    insert,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.type_api import _BindProcessorType
@@ -39,6 +42,7 @@ __all__ = [
     "MAX_TARGET_LENGTH",
     "UtcDateTime",
     "alerts",
+    "cacheable_insert",
     "campaigns",
     "check_runs",
     "check_state",
@@ -66,6 +70,20 @@ metadata = MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
+
+
+def cacheable_insert(table: Table, on_conflict: str | None = None) -> Insert:
+    """A plain (cacheable) ``INSERT`` with its ``ON CONFLICT`` clause as SQL text.
+
+    SQLAlchemy 2.0's dialect ``Insert`` and its ``on_conflict_do_*`` clauses have no
+    cache key, so every statement built with them is compiled again on every
+    execution; a ``TextClause`` in the post-VALUES position is cacheable, and the
+    ``ON CONFLICT`` syntax is the same on SQLite (3.35+) and PostgreSQL.
+    """
+    stmt = insert(table)
+    if on_conflict is not None:
+        stmt._post_values_clause = text(on_conflict)
+    return stmt
 
 
 class UtcDateTime(TypeDecorator[dt.datetime]):

@@ -16,7 +16,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from sqlalchemy import (
-    Insert,
     RowMapping,
     Table,
     and_,
@@ -25,7 +24,6 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    text,
     tuple_,
     update,
 )
@@ -34,7 +32,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from monitor.alerts import AlertKind, AlertRecord, AlertStatus, Severity
 from monitor.state import CheckName, CheckState, StateChange
 from monitor.store.engine import Writer
-from monitor.store.schema import alerts, check_runs, check_state, notifications, state_changes
+from monitor.store.schema import (
+    alerts,
+    cacheable_insert,
+    check_runs,
+    check_state,
+    notifications,
+    state_changes,
+)
 
 __all__ = ["CheckRun", "OutboxItem", "StateHistoryItem", "StateRecords"]
 
@@ -371,13 +376,6 @@ class StateRecords:
         return result.rowcount
 
 
-def _upsert(table: Table, conflict: str) -> Insert:
-    """A cacheable INSERT with a textual ON CONFLICT clause (see ``store._upsert``)."""
-    stmt = insert(table)
-    stmt._post_values_clause = text(conflict)
-    return stmt
-
-
 def _set_all(table: Table, keys: tuple[str, ...]) -> str:
     names = [c.name for c in table.columns if c.name not in keys]
     quoted = ", ".join(f'"{k}"' for k in keys)
@@ -386,9 +384,9 @@ def _set_all(table: Table, keys: tuple[str, ...]) -> str:
     )
 
 
-_UPSERT_STATE = _upsert(check_state, _set_all(check_state, ("target", "check", "item")))
-_UPSERT_RUN = _upsert(check_runs, _set_all(check_runs, ("check", "target")))
-_UPSERT_ALERT = _upsert(alerts, _set_all(alerts, ("key",)))
+_UPSERT_STATE = cacheable_insert(check_state, _set_all(check_state, ("target", "check", "item")))
+_UPSERT_RUN = cacheable_insert(check_runs, _set_all(check_runs, ("check", "target")))
+_UPSERT_ALERT = cacheable_insert(alerts, _set_all(alerts, ("key",)))
 
 
 async def _load_states(

@@ -15,11 +15,15 @@ from pathlib import Path
 
 import pytest
 
+from checks.dnsbl.catalogue import load_catalogue
 from monitor.alerts import AlertKind, AlertPolicy, AlertStatus, Observation, step
 from monitor.app import Daemon, DaemonOptions, _risk_level
 from monitor.config import parse_config
 from monitor.events import Category, Event, EventType, Provider, Source
+from monitor.jobs import zones_to_test
 from monitor.metrics import RiskView
+from monitor.runtime import build_runtime
+from monitor.sharding import Shard
 from monitor.state import CheckName, CheckState
 
 T0 = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
@@ -209,3 +213,37 @@ async def test_a_record_change_is_announced_once_even_across_a_crash(
     clock.now = T0 + dt.timedelta(minutes=45)
     await again.announce_record_changes()  # nothing new: the same record, untouched
     assert (await again.store.load_alerts([key]))[key].updated_at == record.updated_at
+
+
+async def test_states_of_a_target_dropped_by_a_reload_are_not_written_back(
+    started: Callable[..., object], tmp_path: Path
+) -> None:
+    # A sweep that began before a reload finishes after it: what it found for a
+    # target the new config no longer has must not come back into the store.
+    text = config_text(tmp_path, domains='[[domains]]\nname = "example.com"\n')
+    daemon = await started(text, Clock())  # type: ignore[misc]
+    assert isinstance(daemon, Daemon)
+    gone = CheckState("old.example", CheckName.SPF, "", "ok", None, "{}", None, T0)
+    kept = spf_state("v=spf1 -all", T0)
+    await daemon.jobs._save([gone, kept])
+    stored = {s.target for s in await daemon.store.latest_states(check=CheckName.SPF)}
+    assert stored == {"example.com"}
+    assert ("old.example", "spf", "") not in daemon.view.states
+
+
+def test_a_zone_is_self_tested_by_its_owner_even_when_no_target_there_uses_it() -> None:
+    catalogue = load_catalogue()
+    text = '[dnsbl]\nzones = ["zen.spamhaus.org", "dbl.spamhaus.org"]\n'
+    text += '[[domains]]\nname = "example.com"\n'  # a domain: only dbl applies to it
+    config = parse_config(text)
+    tested = {
+        shard: {z.id for z in zones_to_test(build_runtime(config, catalogue, Shard(shard, 2)))}
+        for shard in (0, 1)
+    }
+    owner = next(i for i in (0, 1) if Shard(i, 2).owns("zone:zen.spamhaus.org"))
+    domain_owner = next(i for i in (0, 1) if Shard(i, 2).owns("example.com"))
+    assert "zen.spamhaus.org" in tested[owner]  # owned, though no domain target uses it
+    assert "dbl.spamhaus.org" in tested[domain_owner]  # used by this replica's target
+    for shard in (0, 1):
+        if shard != owner:
+            assert "zen.spamhaus.org" not in tested[shard]

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from daemon import DaemonProcess, wait_for
+from daemon import DaemonProcess, fast_config, wait_for
 from dnsserver import StartNsd
 from pgserver import PgServer
 from receiver import Receiver
@@ -22,12 +21,6 @@ pytestmark = [pytest.mark.nsd, pytest.mark.postgresql]
 ZONE = "bl.shard.test"
 IPS = [f"192.0.2.{n}" for n in range(10, 16)]
 TEST_POINTS = ["2.0.0.127 IN A 127.0.0.2"]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as r:
-        yield r
 
 
 def dnsbl_targets(daemon: DaemonProcess) -> set[str]:
@@ -45,43 +38,17 @@ def test_two_replicas_split_the_targets_and_announce_a_listing_once(
     url = postgresql_server.create_database(f"shards_{uuid.uuid4().hex[:12]}")
     config = tmp_path / "delivermon.toml"
     config.write_text(
-        f"""
-[dns]
-nameservers = ["{nsd.address}"]
-timeout = 1.0
-attempts = 1
-cache_entries = 0
-
-[dnsbl]
-zones = ["{ZONE}"]
-interval = "1s"
-
-[schedule]
-selftest_interval = "2s"
-auth_interval = "5s"
-drift_interval = "5s"
-metrics_interval = "1s"
-notify_interval = "1s"
-jitter = 0.0
-
-[alerts]
-confirm_delay = 0.1
-
-[store]
-url = "{url}"
-
-[privacy]
-pseudonym_key = "0123456789abcdef0123456789abcdef"
-
+        fast_config(
+            nameserver=nsd.address,
+            zones=[ZONE],
+            store_url=url,
+            notify_url=receiver.url,
+            extra=f"""
 [[domains]]
 name = "example.com"
 sending_ips = {json.dumps(IPS)}
-
-[[notify]]
-kind = "webhook"
-url = "{receiver.url}"
-min_severity = "info"
-"""
+""",
+        )
     )
     everything = {"example.com", *IPS}
     with (

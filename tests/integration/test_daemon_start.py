@@ -55,3 +55,16 @@ def test_a_taken_port_exits_1(tmp_path: Path) -> None:
     assert "address already in use" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert "Unclosed" not in proc.stderr
+
+
+def test_a_bad_shard_or_listen_address_is_a_usage_error(tmp_path: Path) -> None:
+    config = tmp_path / "delivermon.toml"
+    config.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "d.db"}"\n')
+    for args, expected in (
+        ((("--shard", "2/2"),), "shard"),
+        ((("--listen", "nowhere"),), "--listen"),
+    ):
+        proc = run(config, *args[0])
+        assert proc.returncode == 2
+        assert expected in proc.stderr
+    assert not (tmp_path / "d.db").exists()  # refused before anything was opened

@@ -66,7 +66,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import require_server
-from daemon import DaemonProcess, wait_for
+from daemon import DaemonProcess, fast_config, wait_for
 from dnsserver import NsdServer, StartNsd, pick_free_port
 from receiver import Receiver
 from unit.test_dkim_keygen import rsa_record
@@ -238,42 +238,16 @@ def zones() -> dict[str, list[str]]:
 
 def write_config(path: Path, nsd: NsdServer, notify_hook: str) -> None:
     path.write_text(
-        f"""
-[dns]
-nameservers = ["{nsd.address}"]
-timeout = 1.0
-attempts = 1
-cache_entries = 0
-
-[dnsbl]
-zones = ["{LISTING_ZONE}", "{BROKEN_ZONE}"]
-interval = "1s"
-
-[metrics]
-# New campaign series are shown at 0 this long first (two 1 s scrapes and more).
-new_series_hold = "3s"
-
-[schedule]
-selftest_interval = "2s"
-auth_interval = "3s"
-drift_interval = "3s"
-metrics_interval = "1s"
-notify_interval = "1s"
-jitter = 0.0
-
-[alerts]
-confirm_delay = 0.1
-resolve_after = 2
-
+        fast_config(
+            nameserver=nsd.address,
+            zones=[LISTING_ZONE, BROKEN_ZONE],
+            store_url=f"sqlite:///{path.parent / 'delivermon.db'}",
+            notify_url=notify_hook,
+            new_series_hold="3s",
+            extra=f"""
 [http]
 admin_token = "{ADMIN}"
 ingest_token = "{INGEST}"
-
-[store]
-url = "sqlite:///{path.parent / "delivermon.db"}"
-
-[privacy]
-pseudonym_key = "0123456789abcdef0123456789abcdef"
 
 [[domains]]
 name = "example.com"
@@ -285,12 +259,8 @@ id = "{CAMPAIGN}"
 category = "commercial"
 consent = "single_opt_in"
 sending_domain = "example.com"
-
-[[notify]]
-kind = "webhook"
-url = "{notify_hook}"
-min_severity = "info"
-"""
+""",
+        )
     )
 
 

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import aiohttp
 import pytest
-from aiohttp import web
-from dnsserver import HOST
+from receiver import Receiver
 from sqlalchemy import select
 
 from monitor.alerts import (
@@ -53,36 +51,6 @@ class Clock:
 
     def advance(self, **delta: float) -> None:
         self.now += dt.timedelta(**delta)
-
-
-@dataclass
-class Receiver:
-    """Answers the scripted statuses in order, then 200; records every body."""
-
-    statuses: list[int] = field(default_factory=list)
-    bodies: list[dict[str, object]] = field(default_factory=list)
-    url: str = ""
-
-    async def hook(self, request: web.Request) -> web.Response:
-        self.bodies.append(json.loads(await request.read()))
-        return web.Response(status=self.statuses.pop(0) if self.statuses else 200, text="ok")
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    receiver = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", receiver.hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, HOST, 0)
-    await site.start()
-    server = site._server  # aiohttp exposes the bound port only here
-    assert server is not None
-    port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-    receiver.url = f"http://{HOST}:{port}/hook"
-    yield receiver
-    await runner.cleanup()
 
 
 @pytest.fixture
@@ -165,7 +133,7 @@ async def test_a_queued_announcement_is_sent_once_and_marked_sent(
     out = sender(store, metrics, Clock(), webhook(receiver, session))
     assert await out.send_due() == 1
     assert await out.send_due() == 0
-    (body,) = receiver.bodies
+    (body,) = receiver.received
     assert (body["key"], body["status"], body["severity"]) == (KEY, "firing", "critical")
     assert await store.outbox_counts() == {"pending": 0, "sent": 1, "failed": 0}
     assert counted(metrics, "sent") == 1
@@ -183,11 +151,11 @@ async def test_http_500_is_retried_when_due_then_delivered(
     assert counted(metrics, "retry") == 1
     assert await last_errors(store) == ["http.status_500"]
     assert await out.send_due() == 0  # not due yet: the back-off holds it
-    assert len(receiver.bodies) == 1
+    assert len(receiver.received) == 1
     clock.advance(seconds=60)  # past the longest back-off of the policy
     assert await out.send_due() == 1
-    assert len(receiver.bodies) == 2
-    assert receiver.bodies[0] == receiver.bodies[1]
+    assert len(receiver.received) == 2
+    assert receiver.received[0] == receiver.received[1]
     assert await store.outbox_counts() == {"pending": 0, "sent": 1, "failed": 0}
     assert counted(metrics, "sent") == 1
 
@@ -202,7 +170,7 @@ async def test_http_400_fails_for_good_and_is_never_retried(
     assert await out.send_due() == 0
     clock.advance(days=1)
     assert await out.send_due() == 0
-    assert len(receiver.bodies) == 1
+    assert len(receiver.received) == 1
     assert await store.outbox_counts() == {"pending": 0, "sent": 0, "failed": 1}
     assert await last_errors(store) == ["http.status_400"]
     assert (counted(metrics, "failed"), counted(metrics, "retry")) == (1, 0)
@@ -221,7 +189,7 @@ async def test_exhausted_attempts_fail(
     assert await out.send_due() == 0
     clock.advance(days=1)
     assert await out.send_due() == 0
-    assert len(receiver.bodies) == 2
+    assert len(receiver.received) == 2
     assert await store.outbox_counts() == {"pending": 0, "sent": 0, "failed": 1}
     assert await last_errors(store) == ["http.status_503"]
     assert (counted(metrics, "retry"), counted(metrics, "failed")) == (1, 1)
