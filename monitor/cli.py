@@ -57,7 +57,7 @@ _T = TypeVar("_T")
 DEFAULT_CONFIG = Path("delivermon.toml")
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="delivermon", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--log-level", default=None, help="DEBUG, INFO, WARNING, ERROR (run: INFO, else WARNING)"
@@ -138,7 +138,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``delivermon`` console script."""
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     level = args.log_level or getattr(args, "default_log_level", "WARNING")
     configure_logging(level, args.log_format, _QUIET_LIBRARIES)
     try:
