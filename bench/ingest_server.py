@@ -26,7 +26,7 @@ from aiohttp import web
 
 from monitor.config import Config, HttpConfig
 from monitor.http.app import HttpDeps, build_app
-from monitor.privacy import Pseudonymizer
+from monitor.model.privacy import Pseudonymizer
 from monitor.store import open_store
 
 HOST = "127.0.0.1"

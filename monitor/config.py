@@ -20,9 +20,9 @@ from checks.dns import Nameserver
 from checks.dnsbl.catalogue import Match, Severity, ZoneKind
 from checks.dnsbl.targets import TargetError, TargetKind, parse_target
 from checks.domains import DomainError, to_a_label
-from monitor.errors import ConfigError
-from monitor.events import Category, Consent
-from monitor.notify.config import NotifyConfig
+from monitor.alerting.notify.config import NotifyConfig
+from monitor.model.errors import ConfigError
+from monitor.model.events import Category, Consent
 
 __all__ = [
     "AlertsConfig",
@@ -328,7 +328,7 @@ RiskLevelName = Literal["elevated", "high", "critical"]
 
 
 class AlertsConfig(_Model):
-    """When alerts fire and how they are damped (see monitor/alerts.py)."""
+    """When alerts fire and how they are damped (see monitor/model/alerts.py)."""
 
     notify_existing: bool = False  # announce states already present at the first check
     resolve_after: Annotated[int, Field(ge=1, le=20)] = 2  # clear checks before "resolved"

@@ -26,7 +26,7 @@ SNAPSHOT = Path(__file__).with_name("public_surface.json")
 
 def cli_surface() -> dict[str, Any]:
     """Every command path with its options (flags) and positionals, sorted."""
-    from monitor.cli import build_parser
+    from monitor.cli.main import build_parser
 
     found: dict[str, Any] = {}
 
@@ -110,8 +110,8 @@ def routes_surface() -> list[str]:
 
 
 async def _daemon_routes() -> list[str]:
-    from monitor.app import Daemon, DaemonOptions
     from monitor.config import parse_config
+    from monitor.daemon.app import Daemon, DaemonOptions
 
     with tempfile.TemporaryDirectory() as tmp:
         config = parse_config(

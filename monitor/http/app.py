@@ -14,7 +14,7 @@ from monitor.http import campaigns_api, feedback_api
 from monitor.http.auth import check_bearer
 from monitor.http.errors import error_middleware, json_error
 from monitor.http.events_api import parse_batch, refuse
-from monitor.privacy import Pseudonymizer
+from monitor.model.privacy import Pseudonymizer
 from monitor.store.models import Store
 
 __all__ = ["KEY_DEPS", "HttpDeps", "build_app"]

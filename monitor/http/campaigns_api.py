@@ -45,14 +45,14 @@ from aiohttp.web_response import StreamResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from checks.domains import DomainError, to_a_label
-from monitor.events import Category, Consent
 
 # app.py imports this module while it is itself being imported; the module import (not
 # ``from ... import KEY_DEPS``) resolves, and KEY_DEPS is read when a request arrives.
 from monitor.http import app as http_app
 from monitor.http.auth import check_bearer
 from monitor.http.errors import json_error
-from monitor.privacy import PrivacyError
+from monitor.model.events import Category, Consent
+from monitor.model.privacy import PrivacyError
 from monitor.store.audits import AUDIT_FIELDS, AuditCounts
 from monitor.store.models import Campaign, EraseResult, SubjectExport
 from monitor.store.rates import (

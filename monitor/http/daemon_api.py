@@ -15,11 +15,11 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from monitor.checking.report import JsonValue
 from monitor.http.app import KEY_DEPS
 from monitor.http.auth import check_bearer
 from monitor.http.errors import json_error
-from monitor.metrics import Metrics
-from monitor.report import JsonValue
+from monitor.metrics.collector import Metrics
 
 __all__ = ["KEY_DAEMON", "DaemonApi", "ReloadOutcome", "add_routes", "ingest_metrics_middleware"]
 

@@ -13,10 +13,10 @@ from typing import Annotated
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from monitor.events import Category, Consent, Event, EventType, Provider, Source
 from monitor.http.errors import json_error
 from monitor.ingest.providers import provider_of_address
-from monitor.privacy import PrivacyError, normalise_address
+from monitor.model.events import Category, Consent, Event, EventType, Provider, Source
+from monitor.model.privacy import PrivacyError, normalise_address
 
 __all__ = ["MAX_BATCH", "EventIn", "parse_batch"]
 

@@ -18,8 +18,6 @@ import aiohttp
 from aiohttp import web
 
 from monitor.config import Config, resolve_secret
-from monitor.errors import ConfigError
-from monitor.events import Event
 from monitor.http import app as http_app  # a module, not names: app.py imports this one
 from monitor.http.auth import check_bearer
 from monitor.http.errors import json_error
@@ -44,7 +42,9 @@ from monitor.ingest.webhooks import (
     load_verification_key,
     parse_postmark,
 )
-from monitor.privacy import PrivacyError
+from monitor.model.errors import ConfigError
+from monitor.model.events import Event
+from monitor.model.privacy import PrivacyError
 from monitor.store import StoreUnavailableError
 
 __all__ = [

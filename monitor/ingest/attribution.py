@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from monitor.events import UNATTRIBUTED, Provider
 from monitor.ingest.arf import Headers
 from monitor.ingest.providers import provider_of_domain
+from monitor.model.events import UNATTRIBUTED, Provider
 
 __all__ = [
     "DEFAULT_CAMPAIGN_HEADERS",

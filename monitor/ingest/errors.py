@@ -11,7 +11,7 @@ e-mail address can leak through an exception's ``str()`` or ``repr()``.
 
 from __future__ import annotations
 
-from monitor.errors import ReasonedError
+from monitor.model.errors import ReasonedError
 
 __all__ = ["IngestError", "MalformedReportError", "NotArfError"]
 

@@ -35,11 +35,11 @@ from typing import Literal, Protocol
 import aioimaplib
 
 from monitor.config import ImapConfig, resolve_secret
-from monitor.errors import MonitorError
-from monitor.hosts import is_loopback_host
 from monitor.ingest.errors import IngestError
 from monitor.ingest.service import ingest_arf
-from monitor.privacy import PrivacyError, Pseudonymizer
+from monitor.model.errors import MonitorError
+from monitor.model.hosts import is_loopback_host
+from monitor.model.privacy import PrivacyError, Pseudonymizer
 from monitor.store.models import Store
 
 __all__ = [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from checks.domains import registered_domain
-from monitor.events import Provider
+from monitor.model.events import Provider
 
 __all__ = ["provider_of_address", "provider_of_domain"]
 

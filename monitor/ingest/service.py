@@ -9,11 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from monitor.events import Event, EventType, Provider, Source
 from monitor.ingest.arf import FeedbackReport, parse_arf
 from monitor.ingest.attribution import attribute_campaign, provider_of
 from monitor.ingest.audit import audit_original
-from monitor.privacy import Pseudonymizer
+from monitor.model.events import Event, EventType, Provider, Source
+from monitor.model.privacy import Pseudonymizer
 from monitor.store.models import ReportAudit, ReportRecord, Store
 
 __all__ = ["ArfIngestResult", "ingest_arf"]

@@ -11,8 +11,8 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from monitor.events import BounceKind, Category, Consent, Event, EventType
-from monitor.privacy import Pseudonymizer
+from monitor.model.events import BounceKind, Category, Consent, Event, EventType
+from monitor.model.privacy import Pseudonymizer
 from monitor.store.models import SuppressionReason
 from monitor.store.rates import floor_hour
 from monitor.store.schema import COUNTER_COLUMNS, MAX_CAMPAIGN_LENGTH, MAX_LABEL_LENGTH

@@ -7,7 +7,7 @@ StoreError (a MonitorError)
 
 from __future__ import annotations
 
-from monitor.errors import MonitorError
+from monitor.model.errors import MonitorError
 
 __all__ = ["StoreError", "StoreUnavailableError", "StoreUrlError"]
 

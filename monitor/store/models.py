@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from monitor.events import Category, Consent, Event, Provider
-from monitor.privacy import Pseudonymizer
+from monitor.model.events import Category, Consent, Event, Provider
+from monitor.model.privacy import Pseudonymizer
 from monitor.store.audits import AuditCounts
 from monitor.store.rates import DEFAULT_GUARD, CountRow, Dimension, RateRow, VolumeGuard, Window
 from monitor.store.schema import MAX_CAMPAIGN_LENGTH, MAX_LABEL_LENGTH

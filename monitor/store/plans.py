@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeAlias, TypeVar
 
-from monitor.events import Category, Consent, EventType
+from monitor.model.events import Category, Consent, EventType
 from monitor.store import batch
 from monitor.store.models import AddResult, ReportResult
 from monitor.store.schema import COUNTER_COLUMNS

@@ -29,8 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from monitor.alerts import AlertKind, AlertRecord, AlertStatus, Severity
-from monitor.state import CheckName, CheckState, StateChange
+from monitor.checking.states import CheckName, CheckState, StateChange
+from monitor.model.alerts import AlertKind, AlertRecord, AlertStatus, Severity
 from monitor.store.engine import Writer
 from monitor.store.schema import (
     alerts,

@@ -21,8 +21,8 @@ from sqlalchemy import RowMapping, Table, and_, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from monitor.events import Category, Consent, Event
-from monitor.privacy import Pseudonymizer
+from monitor.model.events import Category, Consent, Event
+from monitor.model.privacy import Pseudonymizer
 from monitor.store import batch
 from monitor.store.audits import AuditQueries
 from monitor.store.engine import build_engine, migrate

@@ -1,4 +1,4 @@
-"""Campaign figures read from the store (monitor/campaign_figures.py), on SQLite and PostgreSQL.
+"""Campaign figures read from the store (monitor/risk/campaigns.py), on SQLite and PostgreSQL.
 
 One scenario, ingested through ``store.add_events``, read at a fixed ``now``:
 
@@ -27,14 +27,14 @@ from collections.abc import AsyncIterator
 import pytest
 
 from checks.dnsbl.catalogue import load_catalogue
-from monitor.alerts import AlertKind, Observation, Severity
-from monitor.campaign_figures import OTHER, refresh_campaigns
 from monitor.config import parse_config
-from monitor.events import Category, Consent, Event, EventType, Provider, Source
-from monitor.metrics import CampaignSnapshot
-from monitor.privacy import Pseudonymizer
-from monitor.risk_inputs import DomainFigures
-from monitor.runtime import Runtime, build_runtime
+from monitor.daemon.runtime import Runtime, build_runtime
+from monitor.metrics.collector import CampaignSnapshot
+from monitor.model.alerts import AlertKind, Observation, Severity
+from monitor.model.events import Category, Consent, Event, EventType, Provider, Source
+from monitor.model.privacy import Pseudonymizer
+from monitor.risk.campaigns import OTHER, refresh_campaigns
+from monitor.risk.inputs import DomainFigures
 from monitor.store import Rates, SqlStore, Totals, open_store
 
 P = Pseudonymizer(b"k" * 32)

@@ -16,10 +16,10 @@ from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
 from monitor.config import CampaignConfig, Config, FeedbackConfig, HttpConfig
-from monitor.events import Category, Consent, Event, EventType, Provider, Source
 from monitor.http.app import HttpDeps, build_app
 from monitor.ingest.service import ingest_arf
-from monitor.privacy import Pseudonymizer
+from monitor.model.events import Category, Consent, Event, EventType, Provider, Source
+from monitor.model.privacy import Pseudonymizer
 from monitor.store import SqlStore, open_store
 
 ADMIN = "admin-token-for-tests"

@@ -253,7 +253,7 @@ def test_zones_command_self_tests_the_catalogue(server: NsdServer) -> None:
 def test_debug_logging_never_enables_aioimaplib_debug_output() -> None:
     import logging
 
-    from monitor.cli import main
+    from monitor.cli.main import main
 
     # `config check` configures logging like every command; --log-level DEBUG on top.
     main(["--log-level", "DEBUG", "config", "check", "examples/delivermon.toml"])

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from monitor.events import Event, EventType, Provider, Source
-from monitor.privacy import Pseudonymizer
+from monitor.model.events import Event, EventType, Provider, Source
+from monitor.model.privacy import Pseudonymizer
 from monitor.store import ReportRecord, open_store
 
 SCRIPT = Path(sys.executable).with_name("delivermon")

@@ -16,15 +16,15 @@ from pathlib import Path
 import pytest
 
 from checks.dnsbl.catalogue import load_catalogue
-from monitor.alerts import AlertKind, AlertPolicy, AlertStatus, Observation, step
-from monitor.app import Daemon, DaemonOptions, _risk_level
+from monitor.checking.states import CheckName, CheckState
 from monitor.config import parse_config
-from monitor.events import Category, Event, EventType, Provider, Source
-from monitor.jobs import zones_to_test
-from monitor.metrics import RiskView
-from monitor.runtime import build_runtime
-from monitor.sharding import Shard
-from monitor.state import CheckName, CheckState
+from monitor.daemon.app import Daemon, DaemonOptions, _risk_level
+from monitor.daemon.jobs import zones_to_test
+from monitor.daemon.runtime import build_runtime
+from monitor.daemon.sharding import Shard
+from monitor.metrics.collector import RiskView
+from monitor.model.alerts import AlertKind, AlertPolicy, AlertStatus, Observation, step
+from monitor.model.events import Category, Event, EventType, Provider, Source
 
 T0 = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
 

@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestServer
 
 from monitor.config import Config, HttpConfig
 from monitor.http.app import HttpDeps, build_app
-from monitor.privacy import Pseudonymizer
+from monitor.model.privacy import Pseudonymizer
 from monitor.store import open_store
 from monitor.store.store import SqlStore
 

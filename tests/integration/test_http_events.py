@@ -16,9 +16,9 @@ from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
 from monitor.config import Config, HttpConfig
-from monitor.events import Event
 from monitor.http.app import HttpDeps, build_app
-from monitor.privacy import Pseudonymizer
+from monitor.model.events import Event
+from monitor.model.privacy import Pseudonymizer
 
 TOKEN = "ingest-token-for-tests"
 NOW = dt.datetime(2026, 11, 28, 12, tzinfo=dt.UTC)

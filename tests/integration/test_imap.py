@@ -29,7 +29,7 @@ from monitor.ingest.imap import (
     ImapProtocolError,
     PollResult,
 )
-from monitor.privacy import Pseudonymizer
+from monitor.model.privacy import Pseudonymizer
 from monitor.store import open_store
 from monitor.store.errors import StoreUnavailableError
 from monitor.store.store import SqlStore

@@ -23,7 +23,7 @@ from monitor.config import ImapConfig
 from monitor.ingest import imap
 from monitor.ingest.imap import ImapPoller, PollResult
 from monitor.ingest.service import ArfIngestResult
-from monitor.privacy import Pseudonymizer
+from monitor.model.privacy import Pseudonymizer
 from monitor.store import open_store
 from monitor.store.store import SqlStore
 

@@ -20,7 +20,7 @@ from monitor.ingest.imap import (
     ImapProtocolError,
     encode_mailbox_name,
 )
-from monitor.privacy import Pseudonymizer
+from monitor.model.privacy import Pseudonymizer
 from monitor.store import open_store
 from monitor.store.store import SqlStore
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from monitor.ingest.service import ingest_arf
-from monitor.privacy import Pseudonymizer
+from monitor.model.privacy import Pseudonymizer
 from monitor.store import open_store
 
 NOW = dt.datetime(2026, 11, 28, 12, tzinfo=dt.UTC)

@@ -29,7 +29,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from dnsserver import HOST, pick_free_port
 from dovecot import _write_self_signed
 
-from monitor.notify import (
+from monitor.alerting.notify import (
     EmailNotifier,
     Notification,
     NotifyPermanentError,

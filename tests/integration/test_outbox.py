@@ -1,4 +1,4 @@
-"""The notification outbox sender (monitor/outbox.py) on SQLite and PostgreSQL, delivering
+"""The notification outbox sender (monitor/alerting/outbox.py) on SQLite and PostgreSQL, delivering
 through a real WebhookNotifier to an aiohttp receiver on 127.0.0.1.
 
 Pins: a queued announcement is sent once and marked sent; a 500 is retried when due (the
@@ -19,7 +19,10 @@ import pytest
 from receiver import Receiver
 from sqlalchemy import select
 
-from monitor.alerts import (
+from monitor.alerting.notify import Notification, RetryPolicy, Route, WebhookNotifier
+from monitor.alerting.outbox import OutboxSender, notification_from_payload
+from monitor.metrics.collector import DaemonView, Metrics
+from monitor.model.alerts import (
     AlertKind,
     AlertPolicy,
     AlertRecord,
@@ -29,9 +32,6 @@ from monitor.alerts import (
     notification_payload,
     step,
 )
-from monitor.metrics import DaemonView, Metrics
-from monitor.notify import Notification, RetryPolicy, Route, WebhookNotifier
-from monitor.outbox import OutboxSender, notification_from_payload
 from monitor.store import SqlStore, open_store
 from monitor.store.schema import notifications
 

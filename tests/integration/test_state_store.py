@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from monitor.alerts import (
+from monitor.checking.states import CheckName, CheckState
+from monitor.model.alerts import (
     AlertKind,
     AlertPolicy,
     AlertStatus,
@@ -15,7 +16,6 @@ from monitor.alerts import (
     notification_payload,
     step,
 )
-from monitor.state import CheckName, CheckState
 from monitor.store import SqlStore, open_store
 from monitor.store.state import CheckRun
 

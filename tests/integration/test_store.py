@@ -12,8 +12,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection
 
-from monitor.events import BounceKind, Category, Consent, Event, EventType, Provider, Source
-from monitor.privacy import PrivacyError, Pseudonymizer
+from monitor.model.events import BounceKind, Category, Consent, Event, EventType, Provider, Source
+from monitor.model.privacy import PrivacyError, Pseudonymizer
 from monitor.store import (
     AddResult,
     ReportRecord,

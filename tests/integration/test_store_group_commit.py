@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import ColumnElement, func, select
 
-from monitor.events import Event, EventType, Provider, Source
-from monitor.privacy import Pseudonymizer
+from monitor.model.events import Event, EventType, Provider, Source
+from monitor.model.privacy import Pseudonymizer
 from monitor.store import ReportRecord, SqlStore, open_store, plans
 from monitor.store.batch import PreparedEvent
 from monitor.store.models import AddResult

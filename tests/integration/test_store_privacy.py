@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from pgserver import PgServer
 
-from monitor.events import Event, EventType, Provider, Source
-from monitor.privacy import Pseudonymizer
+from monitor.model.events import Event, EventType, Provider, Source
+from monitor.model.privacy import Pseudonymizer
 from monitor.store import ReportRecord, open_store
 
 P = Pseudonymizer(b"k" * 32)

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from monitor.events import BounceKind, Category, Event, EventType, Provider, Source
-from monitor.privacy import Pseudonymizer
+from monitor.model.events import BounceKind, Category, Event, EventType, Provider, Source
+from monitor.model.privacy import Pseudonymizer
 from monitor.store import (
     EraseResult,
     PurgeResult,

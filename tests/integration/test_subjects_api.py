@@ -16,10 +16,10 @@ from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
 from monitor.config import Config, HttpConfig
-from monitor.events import Event, EventType, Provider, Source
 from monitor.http.app import HttpDeps, build_app
 from monitor.http.campaigns_api import RedactingAccessLogger
-from monitor.privacy import Pseudonymizer
+from monitor.model.events import Event, EventType, Provider, Source
+from monitor.model.privacy import Pseudonymizer
 from monitor.store import ReportRecord, SqlStore, open_store
 
 ADMIN = "admin-token-for-tests"

@@ -44,11 +44,11 @@ from monitor.config import (
     SesWebhookConfig,
     WebhooksConfig,
 )
-from monitor.errors import ConfigError
 from monitor.http import feedback_api
 from monitor.http.app import HttpDeps, build_app
 from monitor.http.feedback_api import KEY_CONFIRMER, confirm_subscription
-from monitor.privacy import Pseudonymizer
+from monitor.model.errors import ConfigError
+from monitor.model.privacy import Pseudonymizer
 from monitor.store import open_store
 from monitor.store.store import SqlStore
 

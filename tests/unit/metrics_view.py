@@ -1,6 +1,6 @@
 """A ``DaemonView`` holding at least one of every kind of state the metrics read.
 
-States are built from the checks' own result dataclasses through ``monitor.state`` (the
+States are built from the checks' own result dataclasses through ``monitor.checking.states`` (the
 same path the jobs take), so their ``detail`` JSON has exactly the fields the collector
 reads. Shared by the metrics reference test and the collector tests.
 """
@@ -22,9 +22,7 @@ from checks.host import MxResult, PtrResult
 from checks.host.mx import MxHost
 from checks.spf import SpfResult
 from checks.status import CheckStatus
-from monitor.metrics import CampaignRow, CampaignSnapshot, DaemonView, Metrics, RiskView
-from monitor.scheduler import JobStatus
-from monitor.state import (
+from monitor.checking.states import (
     CheckName,
     CheckState,
     auth_state,
@@ -32,6 +30,8 @@ from monitor.state import (
     states_from_health,
     states_from_ptr,
 )
+from monitor.daemon.scheduler import JobStatus
+from monitor.metrics.collector import CampaignRow, CampaignSnapshot, DaemonView, Metrics, RiskView
 from monitor.store.audits import AuditCounts
 from monitor.store.rates import Rates, Totals
 from monitor.store.state import CheckRun

@@ -1,5 +1,6 @@
-"""What each alert watches (monitor/alert_rules.py): keys, and when an observation is active,
-inactive or unknown (None), from states built by monitor/state.py out of the checks' results."""
+"""What each alert watches (monitor/alerting/rules.py): keys, and when an observation is
+active, inactive or unknown (None), from states built by monitor/checking/states.py out of
+the checks' results."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from checks.findings import Finding, FindingSeverity
 from checks.host import MxResult, PtrResult
 from checks.spf import SpfResult
 from checks.status import CheckStatus
-from monitor.alert_rules import (
+from monitor.alerting.rules import (
     CampaignFigures,
     campaign_observations,
     dnsbl_observations,
@@ -28,8 +29,7 @@ from monitor.alert_rules import (
     risk_observation,
     zone_observations,
 )
-from monitor.alerts import AlertKind, Observation, Severity
-from monitor.state import (
+from monitor.checking.states import (
     RESOLVER_REFUSED_ERRORS,
     CheckName,
     CheckState,
@@ -39,6 +39,7 @@ from monitor.state import (
     states_from_health,
     states_from_ptr,
 )
+from monitor.model.alerts import AlertKind, Observation, Severity
 
 from . import metrics_view as mv
 

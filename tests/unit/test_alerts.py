@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from monitor.alerts import (
+from monitor.model.alerts import (
     AlertKind,
     AlertPolicy,
     AlertRecord,

@@ -14,7 +14,6 @@ import hashlib
 
 import pytest
 
-from monitor.errors import MonitorError
 from monitor.ingest.arf import (
     MAX_PARTS,
     FeedbackReport,
@@ -28,6 +27,7 @@ from monitor.ingest.arf import (
     redact_addresses,
 )
 from monitor.ingest.errors import IngestError, MalformedReportError, NotArfError
+from monitor.model.errors import MonitorError
 
 REPORT_FIELDS = "Feedback-Type: abuse\nUser-Agent: TestFBL/1.0\nVersion: 1\n"
 ORIGINAL = (

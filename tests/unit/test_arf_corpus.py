@@ -21,7 +21,6 @@ from typing import Any, NamedTuple
 import pytest
 from corpus import corpus_params
 
-from monitor.events import Provider
 from monitor.ingest.arf import (
     FeedbackReport,
     FeedbackType,
@@ -33,6 +32,7 @@ from monitor.ingest.arf import (
 from monitor.ingest.attribution import attribute_campaign, provider_of
 from monitor.ingest.audit import audit_original
 from monitor.ingest.errors import IngestError
+from monitor.model.events import Provider
 
 ARF = "arf"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.events import UNATTRIBUTED, Provider
 from monitor.ingest.arf import Headers
 from monitor.ingest.attribution import (
     MAX_CAMPAIGN_LENGTH,
@@ -14,6 +13,7 @@ from monitor.ingest.attribution import (
     provider_of,
     sanitise_campaign,
 )
+from monitor.model.events import UNATTRIBUTED, Provider
 
 SES_FEEDBACK_ID = "1.us-west-2.0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e3f=:AmazonSES"
 

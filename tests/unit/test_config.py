@@ -1,4 +1,5 @@
-"""Pins config parsing and validation (monitor/config.py) and zone selection (monitor/zones.py)."""
+"""Pins config parsing and validation (monitor/config.py) and zone selection
+(monitor/checking/zones.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import pytest
 from checks.dns.outcome import Answer, RdataType
 from checks.dnsbl.catalogue import Match, ZoneKind, load_catalogue
 from checks.dnsbl.verdict import Verdict, evaluate_answer
+from monitor.checking.zones import select_zones
 from monitor.config import Config, parse_config, parse_duration, resolve_secret
-from monitor.errors import ConfigError
-from monitor.zones import select_zones
+from monitor.model.errors import ConfigError
 
 CATALOGUE = load_catalogue()
 DQS_KEY = "abcdefghijklmnopqrstuvwxyz"

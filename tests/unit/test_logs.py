@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from monitor.logs import JsonFormatter, TextFormatter
+from monitor.daemon.logs import JsonFormatter, TextFormatter
 
 
 def record(name: str, **extra: object) -> logging.LogRecord:
@@ -17,12 +17,12 @@ def record(name: str, **extra: object) -> logging.LogRecord:
 
 
 def test_text_keeps_context_as_key_values() -> None:
-    text = TextFormatter().format(record("monitor.app", zone="zen.example", n=3))
-    assert text == "INFO monitor.app hello world zone=zen.example n=3"
+    text = TextFormatter().format(record("monitor.daemon.app", zone="zen.example", n=3))
+    assert text == "INFO monitor.daemon.app hello world zone=zen.example n=3"
 
 
 def test_json_is_one_object_with_the_context() -> None:
-    doc = json.loads(JsonFormatter().format(record("monitor.app", target="192.0.2.1")))
+    doc = json.loads(JsonFormatter().format(record("monitor.daemon.app", target="192.0.2.1")))
     assert doc["message"] == "hello world"
     assert doc["target"] == "192.0.2.1"
     assert doc["level"] == "INFO"

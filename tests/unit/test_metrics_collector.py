@@ -20,9 +20,7 @@ from checks.dnsbl.verdict import DnsblResult, Verdict
 from checks.host import PtrResult
 from checks.spf import SpfResult
 from checks.status import CheckStatus
-from monitor.metrics import CampaignRow, CampaignSnapshot, DaemonView, Metrics, RiskView
-from monitor.scheduler import JobStatus
-from monitor.state import (
+from monitor.checking.states import (
     RESOLVER_REFUSED_ERRORS,
     CheckName,
     CheckState,
@@ -31,6 +29,8 @@ from monitor.state import (
     states_from_health,
     states_from_ptr,
 )
+from monitor.daemon.scheduler import JobStatus
+from monitor.metrics.collector import CampaignRow, CampaignSnapshot, DaemonView, Metrics, RiskView
 from monitor.store.rates import Rates, Totals
 
 from . import metrics_view as mv
@@ -503,7 +503,7 @@ def test_ingest_sources_start_at_zero() -> None:
 
 
 def test_a_campaign_appearing_after_start_is_shown_at_0_first() -> None:
-    from monitor.metrics import hold_new_series
+    from monitor.metrics.collector import hold_new_series
 
     view = mv.full_view()
     snap = view.campaigns

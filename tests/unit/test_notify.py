@@ -9,14 +9,14 @@ import json
 
 import pytest
 
-from monitor.notify import (
+from monitor.alerting.notify import (
     Notification,
     build_email_message,
     build_slack_payload,
     build_webhook_payload,
 )
-from monitor.notify.model import is_loopback_host, redact_url, severity_at_least
-from monitor.notify.webhook import check_webhook_url
+from monitor.alerting.notify.model import is_loopback_host, redact_url, severity_at_least
+from monitor.alerting.notify.webhook import check_webhook_url
 
 STARTED = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
 ENDED = dt.datetime(2024, 5, 1, 14, 30, 15, tzinfo=dt.UTC)

@@ -8,8 +8,7 @@ import aiohttp
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from monitor.errors import ConfigError
-from monitor.notify import (
+from monitor.alerting.notify import (
     EmailNotifier,
     EmailNotifyConfig,
     NotifyConfig,
@@ -19,6 +18,7 @@ from monitor.notify import (
     WebhookNotifyConfig,
     build_notifiers,
 )
+from monitor.model.errors import ConfigError
 
 ADAPTER: TypeAdapter[list[NotifyConfig]] = TypeAdapter(list[NotifyConfig])
 

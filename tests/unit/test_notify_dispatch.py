@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 import pytest
 
-from monitor.notify import (
+from monitor.alerting.notify import (
     DeliveryOutcome,
     Dispatcher,
     Notification,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.errors import ConfigError
-from monitor.events import Event, EventType, Source
-from monitor.privacy import (
+from monitor.model.errors import ConfigError
+from monitor.model.events import Event, EventType, Source
+from monitor.model.privacy import (
     PrivacyError,
     Pseudonymizer,
     load_or_create_key,

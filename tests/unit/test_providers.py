@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.events import Provider
 from monitor.ingest.providers import provider_of_address, provider_of_domain
+from monitor.model.events import Provider
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""Pins the `check --json` document (version 1) and the CLI exit-code rules (monitor/report.py)."""
+"""Pins the `check --json` document (version 1) and the CLI exit-code rules
+(monitor/checking/report.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from checks.dnsbl.sweep import DnsblTargetResult, dnsbl_findings
 from checks.dnsbl.targets import parse_target
 from checks.dnsbl.verdict import DnsblResult, Verdict
 from checks.findings import Finding, FindingSeverity
-from monitor.report import (
+from monitor.checking.report import (
     EXIT_OK,
     EXIT_PROBLEMS,
     EXIT_UNKNOWN,

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from checks.dnsbl.catalogue import Severity, load_catalogue
-from monitor import risk
-from monitor.risk import (
+from monitor.risk import score as risk
+from monitor.risk.score import (
     APPLICABLE,
     FACTOR_STATES,
     FACTORS,

@@ -1,6 +1,6 @@
-"""Gathering a target's RiskInputs from its latest check states (monitor/risk_inputs.py), and
-the score those inputs give (monitor/risk.py, docs/risk.md). States are built from the checks'
-result dataclasses by monitor/state.py, as the daemon's jobs build them."""
+"""Gathering a target's RiskInputs from its latest check states (monitor/risk/inputs.py), and
+the score those inputs give (monitor/risk/score.py, docs/risk.md). States are built from the checks'
+result dataclasses by monitor/checking/states.py, as the daemon's jobs build them."""
 
 from __future__ import annotations
 
@@ -17,9 +17,15 @@ from checks.dnsbl.verdict import DnsblResult, Verdict
 from checks.findings import Finding, FindingSeverity
 from checks.host import PtrResult
 from checks.status import CheckStatus
-from monitor.risk import Listing, RiskLevel, score_risk
-from monitor.risk_inputs import DomainFigures, build_risk_inputs
-from monitor.state import CheckName, CheckState, auth_state, states_from_dnsbl, states_from_ptr
+from monitor.checking.states import (
+    CheckName,
+    CheckState,
+    auth_state,
+    states_from_dnsbl,
+    states_from_ptr,
+)
+from monitor.risk.inputs import DomainFigures, build_risk_inputs
+from monitor.risk.score import Listing, RiskLevel, score_risk
 
 from . import metrics_view as mv
 

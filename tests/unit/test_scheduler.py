@@ -1,4 +1,4 @@
-"""The periodic job scheduler (monitor/scheduler.py) on a real event loop and APScheduler.
+"""The periodic job scheduler (monitor/daemon/scheduler.py) on a real event loop and APScheduler.
 
 Intervals are 1 s (the shortest a job is given) and every wait is on an event with a generous
 timeout: nothing here asserts how long anything took.
@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from monitor.scheduler import Scheduler
+from monitor.daemon.scheduler import Scheduler
 
 WAIT = 10.0  # upper bound for an event that is due within about one interval
 

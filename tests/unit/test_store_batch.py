@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 
-from monitor.events import BounceKind, Category, Consent, Event, EventType, Provider, Source
-from monitor.privacy import PrivacyError, Pseudonymizer
+from monitor.model.events import BounceKind, Category, Consent, Event, EventType, Provider, Source
+from monitor.model.privacy import PrivacyError, Pseudonymizer
 from monitor.store.batch import (
     UNSUBSCRIBE_DEADLINE,
     CounterKey,

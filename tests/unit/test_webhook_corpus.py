@@ -28,7 +28,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
-from monitor.events import UNATTRIBUTED, Event
 from monitor.ingest.webhooks import (
     MailgunWebhookConfig,
     PinnedCertificates,
@@ -43,6 +42,7 @@ from monitor.ingest.webhooks import (
     handle_ses,
 )
 from monitor.ingest.webhooks.sendgrid import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from monitor.model.events import UNATTRIBUTED, Event
 
 ACCEPTED = "accepted"
 U = UNATTRIBUTED

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.events import Source
 from monitor.ingest.webhooks import (
     AuthenticityRefused,
     CredentialsRefused,
@@ -15,6 +14,7 @@ from monitor.ingest.webhooks import (
     WebhookError,
     WebhookRefused,
 )
+from monitor.model.events import Source
 
 
 def test_an_address_in_a_message_is_redacted() -> None:

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from monitor.events import UNATTRIBUTED, BounceKind, EventType, Provider, Source
 from monitor.ingest.webhooks import (
     AuthenticityRefused,
     MailgunWebhookConfig,
@@ -22,6 +21,7 @@ from monitor.ingest.webhooks import (
     handle_mailgun,
     parse_mailgun,
 )
+from monitor.model.events import UNATTRIBUTED, BounceKind, EventType, Provider, Source
 
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 KEY = secrets.token_hex(16)

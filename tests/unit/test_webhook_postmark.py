@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from monitor.events import UNATTRIBUTED, BounceKind, EventType, Provider, Source
 from monitor.ingest.webhooks import (
     CredentialsRefused,
     MalformedPayload,
@@ -20,6 +19,7 @@ from monitor.ingest.webhooks import (
     handle_postmark,
     parse_postmark,
 )
+from monitor.model.events import UNATTRIBUTED, BounceKind, EventType, Provider, Source
 
 PASSWORD = secrets.token_urlsafe(16)
 CONFIG = PostmarkWebhookConfig(username="postmark", password=PASSWORD)

@@ -11,7 +11,6 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from monitor.events import UNATTRIBUTED, BounceKind, EventType, Provider, Source
 from monitor.ingest.webhooks import (
     AuthenticityRefused,
     MalformedPayload,
@@ -23,6 +22,7 @@ from monitor.ingest.webhooks import (
     parse_sendgrid,
 )
 from monitor.ingest.webhooks.sendgrid import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from monitor.model.events import UNATTRIBUTED, BounceKind, EventType, Provider, Source
 
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from monitor.events import UNATTRIBUTED, BounceKind, EventType, Provider, Source
 from monitor.ingest.webhooks import MalformedPayload, parse_ses
+from monitor.model.events import UNATTRIBUTED, BounceKind, EventType, Provider, Source
 
 MAIL: dict[str, Any] = {
     "timestamp": "2026-11-20T09:59:58.000Z",

@@ -20,7 +20,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from monitor.events import EventType
 from monitor.ingest.webhooks import (
     AuthenticityRefused,
     MalformedPayload,
@@ -34,6 +33,7 @@ from monitor.ingest.webhooks import (
     handle_ses,
     verify_sns,
 )
+from monitor.model.events import EventType
 
 REGION = "us-east-1"
 TOPIC = f"arn:aws:sns:{REGION}:123456789012:ses-feedback"

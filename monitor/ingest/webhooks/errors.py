@@ -20,8 +20,8 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-from monitor.events import Source
 from monitor.ingest.errors import IngestError
+from monitor.model.events import Source
 
 __all__ = [
     "AuthenticityRefused",

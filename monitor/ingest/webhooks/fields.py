@@ -12,9 +12,9 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from email.utils import parseaddr
 
-from monitor.events import UNATTRIBUTED, Source
 from monitor.ingest.attribution import sanitise_campaign
 from monitor.ingest.webhooks.errors import MalformedPayload
+from monitor.model.events import UNATTRIBUTED, Source
 
 __all__ = [
     "JsonObject",

@@ -14,7 +14,6 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from monitor.events import BounceKind, Event, EventType, Source
 from monitor.ingest.providers import provider_of_address
 from monitor.ingest.webhooks.errors import (
     AuthenticityRefused,
@@ -31,6 +30,7 @@ from monitor.ingest.webhooks.fields import (
     resolve_now,
 )
 from monitor.ingest.webhooks.replay import ReplayCache
+from monitor.model.events import BounceKind, Event, EventType, Source
 
 __all__ = [
     "MailgunWebhookConfig",

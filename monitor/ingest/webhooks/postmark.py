@@ -15,7 +15,6 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from monitor.events import BounceKind, Event, EventType, Source
 from monitor.ingest.providers import provider_of_address
 from monitor.ingest.webhooks.errors import (
     CredentialsRefused,
@@ -33,6 +32,7 @@ from monitor.ingest.webhooks.fields import (
     recipient_address,
     require_mapping,
 )
+from monitor.model.events import BounceKind, Event, EventType, Source
 
 __all__ = [
     "PostmarkWebhookConfig",

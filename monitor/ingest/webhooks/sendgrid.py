@@ -19,7 +19,6 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from monitor.events import BounceKind, Event, EventType, Source
 from monitor.ingest.providers import provider_of_address
 from monitor.ingest.webhooks.errors import (
     AuthenticityRefused,
@@ -36,6 +35,7 @@ from monitor.ingest.webhooks.fields import (
     require_mapping,
     resolve_now,
 )
+from monitor.model.events import BounceKind, Event, EventType, Source
 
 __all__ = [
     "SIGNATURE_HEADER",

@@ -11,7 +11,6 @@ import datetime as dt
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from monitor.events import BounceKind, Event, EventType, Source
 from monitor.ingest.providers import provider_of_address
 from monitor.ingest.webhooks.errors import MalformedPayload
 from monitor.ingest.webhooks.fields import (
@@ -31,6 +30,7 @@ from monitor.ingest.webhooks.sns import (
     confirmation_url,
     verify_sns,
 )
+from monitor.model.events import BounceKind, Event, EventType, Source
 
 __all__ = ["SesOutcome", "SesWebhookConfig", "handle_ses", "parse_ses"]
 

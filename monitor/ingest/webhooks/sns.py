@@ -23,7 +23,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from monitor.events import Source
 from monitor.ingest.webhooks.errors import (
     AuthenticityRefused,
     MalformedPayload,
@@ -37,6 +36,7 @@ from monitor.ingest.webhooks.fields import (
     require_str,
     resolve_now,
 )
+from monitor.model.events import Source
 
 __all__ = [
     "PinnedCertificates",

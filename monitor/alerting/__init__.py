@@ -1,0 +1,1 @@
+"""Alerts: rules that turn states into observations, the outbox, the notifiers."""

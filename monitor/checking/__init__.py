@@ -1,0 +1,1 @@
+"""Running the checks and shaping their results: plans, runners, states, documents."""

@@ -1,0 +1,1 @@
+"""The delivermon command line."""

@@ -1,0 +1,44 @@
+"""``delivermon run``: the daemon."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from monitor.config import Config
+from monitor.daemon.app import DaemonOptions, run_daemon
+from monitor.daemon.sharding import parse_shard
+from monitor.model.errors import UsageError
+
+__all__ = ["add_commands"]
+
+log = logging.getLogger(__name__)
+
+Runner = Callable[[Callable[[], Coroutine[Any, Any, int]]], int]
+
+
+def add_commands(
+    sub: Any,  # argparse's private _SubParsersAction
+    common: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    """Register ``run``; it sets ``handler(args, config, run) -> exit code``."""
+    run = sub.add_parser("run", help="run the daemon: scheduled checks, metrics, alerts, HTTP API")
+    common(run)
+    run.add_argument("--listen", metavar="HOST:PORT", help="replaces [http] listen")
+    run.add_argument("--shard", metavar="INDEX/COUNT", help="replaces [cluster] shard, e.g. 0/2")
+    run.set_defaults(handler=_cmd_run, default_log_level="INFO")
+
+
+def _cmd_run(args: argparse.Namespace, config: Config, run: Runner) -> int:
+    try:
+        shard = parse_shard(args.shard) if args.shard else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.listen is not None:
+        host, _, port = args.listen.rpartition(":")
+        if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+            raise UsageError(f"--listen must be HOST:PORT, got {args.listen!r}")
+    options = DaemonOptions(config_path=args.config_path, listen=args.listen, shard=shard)
+    return run(lambda: run_daemon(config, options))

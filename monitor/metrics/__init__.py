@@ -1,0 +1,1 @@
+"""Prometheus metrics on the daemon's own registry."""

@@ -1,0 +1,574 @@
+"""Prometheus metrics on the daemon's own registry.
+
+Current state comes from ``StateCollector``, a custom collector over the daemon's
+in-memory view (``DaemonView``), which the jobs update after each run and which is
+loaded from the store at start. Nothing here queries DNS or the database at scrape
+time. Events in this process (ingest, errors, notifications) are counters. Every
+metric is listed in ``docs/metrics.md`` (a test keeps the two in sync).
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    ProcessCollector,
+    disable_created_metrics,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from monitor.checking.states import RESOLVER_REFUSED_ERRORS, CheckName, CheckState
+from monitor.daemon.scheduler import JobStatus
+from monitor.store.audits import AuditCounts
+from monitor.store.rates import Rates, Totals
+from monitor.store.state import CheckRun
+
+__all__ = [
+    "CampaignRow",
+    "CampaignSnapshot",
+    "DaemonView",
+    "Metrics",
+    "RiskView",
+    "StateCollector",
+    "hold_new_series",
+]
+
+NAMESPACE = "delivermon"
+# Label values of the ingest counters' ``source``: HTTP routes, IMAP, the CLI.
+INGEST_SOURCES = ("events", "arf", "ses", "sendgrid", "mailgun", "postmark", "imap")
+
+
+@dataclass(frozen=True, slots=True)
+class RiskView:
+    """``complete``: every check the score draws on has run at least once for the target."""
+
+    score: int
+    level: str
+    factors: Mapping[str, float]
+    complete: bool = True
+    unknown_factors: int = 0
+    unknown_listing: bool = False  # a zone that could list the target could not tell
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignRow:
+    """Lifetime totals of one (campaign label, provider) pair."""
+
+    campaign: str
+    provider: str
+    totals: Totals
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignSnapshot:
+    """Store-derived campaign figures, with campaign labels already bounded."""
+
+    lifetime: tuple[CampaignRow, ...] = ()
+    # (campaign label, window) -> rates over that window, all providers
+    rates: Mapping[tuple[str, str], Rates] = field(default_factory=dict)
+    # (campaign label, provider, window) -> rates
+    provider_rates: Mapping[tuple[str, str, str], Rates] = field(default_factory=dict)
+    info: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # label -> category, consent
+    audits: tuple[AuditCounts, ...] = ()
+    campaigns_total: int = 0
+    campaigns_other: int = 0
+
+
+@dataclass(slots=True)
+class DaemonView:
+    """What the collector reads; the jobs replace its parts (each assignment is atomic)."""
+
+    states: dict[tuple[str, str, str], CheckState] = field(default_factory=dict)
+    # (target, check, item) -> when its published record last changed (not its status)
+    record_changed: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    runs: dict[tuple[str, str], CheckRun] = field(default_factory=dict)
+    risk: dict[str, RiskView] = field(default_factory=dict)
+    campaigns: CampaignSnapshot | None = None
+    # campaign label -> time.time() until which its counters are shown at 0 (new series)
+    held_campaigns: dict[str, float] = field(default_factory=dict)
+    known_campaigns: set[str] | None = None  # labels seen since start; None before
+    zone_info: dict[str, tuple[str, bool]] = field(default_factory=dict)  # zone -> severity, ew
+    jobs: Callable[[], tuple[JobStatus, ...]] = tuple
+    targets: dict[str, str] = field(default_factory=dict)  # target -> kind, this replica's share
+    shard: tuple[int, int] = (0, 1)
+    outbox_pending: int = 0
+    reload_ok: bool = True
+    reload_at: float = field(default_factory=time.time)
+
+
+def hold_new_series(view: DaemonView, snapshot: CampaignSnapshot, hold: float) -> None:
+    """Show the counters of a campaign label that appears after start at 0 for ``hold`` s.
+
+    Prometheus' rate()/increase() never count a series' first sample, so a campaign
+    whose first scrape already showed 2,000 deliveries and 13 complaints would never
+    reach the recording rules. Labels present at start keep their values (a restart
+    must not look like a counter reset). ``hold`` should cover a scrape or two.
+    """
+    labels = {row.campaign for row in snapshot.lifetime} | {a.campaign for a in snapshot.audits}
+    if view.known_campaigns is None:
+        view.known_campaigns = labels
+        return
+    now = time.time()
+    for label in labels - view.known_campaigns:
+        view.held_campaigns[label] = now + hold
+    view.known_campaigns |= labels
+    view.held_campaigns = {k: t for k, t in view.held_campaigns.items() if t > now}
+
+
+class Metrics:
+    """The registry and the event counters; built once by the composition root."""
+
+    def __init__(self, view: DaemonView, *, version: str, catalogue_version: str) -> None:
+        # No *_created series: they double every counter and no rule or panel uses
+        # them. (prometheus_client keeps this switch process-wide.)
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # unannotated upstream
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.view = view
+        reg = self.registry
+        self.ingest_accepted = Counter(
+            "delivermon_ingest_accepted",
+            "Reports, events and webhook deliveries accepted, by source.",
+            ["source"],
+            registry=reg,
+        )
+        self.ingest_refused = Counter(
+            "delivermon_ingest_refused",
+            "Input refused (nothing stored), by source and reason.",
+            ["source", "reason"],
+            registry=reg,
+        )
+        self.errors = Counter(
+            "delivermon_errors",
+            "Unexpected errors caught at a boundary that keeps the daemon running.",
+            ["component", "reason"],
+            registry=reg,
+        )
+        self.notifications = Counter(
+            "delivermon_notifications",
+            "Notification attempts by notifier and outcome (sent, retry, failed).",
+            ["notifier", "status"],
+            registry=reg,
+        )
+        self.dnsbl_unknown = Counter(
+            "delivermon_dnsbl_unknown_results",
+            "DNSBL results that could not be told, by zone and reason.",
+            ["zone", "reason"],
+            registry=reg,
+        )
+        self.config_reloads = Counter(
+            "delivermon_config_reloads",
+            "Configuration reloads by outcome (success, failure).",
+            ["outcome"],
+            registry=reg,
+        )
+        for source in INGEST_SOURCES:
+            self.ingest_accepted.labels(source)  # exported as 0 before the first input
+        ProcessCollector(registry=reg)  # process_start_time_seconds, memory, CPU, fds
+        self.registry.register(
+            StateCollector(view, version=version, catalogue_version=catalogue_version)
+        )
+
+
+def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, labels=labels)
+
+
+class StateCollector(Collector):
+    """Yields the current state as metric families on every scrape."""
+
+    def __init__(self, view: DaemonView, *, version: str, catalogue_version: str) -> None:
+        self._view = view
+        self._version = version
+        self._catalogue = catalogue_version
+
+    def describe(self) -> list[Metric]:
+        return []  # families vary with the data; nothing to pre-declare
+
+    def collect(self) -> Iterator[Metric]:
+        view = self._view
+        yield from self._build(view)
+        yield from self._checks(view)
+        yield from self._states(view)
+        yield from self._risk(view)
+        if view.campaigns is not None and view.shard[0] == 0:
+            yield from self._campaigns(view.campaigns, view.held_campaigns)
+
+    def _build(self, view: DaemonView) -> Iterator[Metric]:
+        info = _gauge(
+            "delivermon_build_info",
+            "Version of the daemon, Python and the zone catalogue; always 1.",
+            ["version", "python", "catalogue_version"],
+        )
+        info.add_metric([self._version, platform.python_version(), self._catalogue], 1)
+        yield info
+        ok = _gauge(
+            "delivermon_config_last_reload_successful",
+            "1 when the last configuration load or reload succeeded.",
+            [],
+        )
+        ok.add_metric([], 1 if view.reload_ok else 0)
+        yield ok
+        at = _gauge(
+            "delivermon_config_last_reload_success_timestamp_seconds",
+            "When the configuration was last loaded successfully.",
+            [],
+        )
+        at.add_metric([], view.reload_at)
+        yield at
+        shard = _gauge(
+            "delivermon_shard_info",
+            "This replica's shard (index of count); always 1.",
+            ["index", "count"],
+        )
+        shard.add_metric([str(view.shard[0]), str(view.shard[1])], 1)
+        yield shard
+        targets = _gauge("delivermon_targets", "Targets this replica checks, by kind.", ["kind"])
+        for kind in ("ip", "domain"):
+            targets.add_metric([kind], sum(1 for k in view.targets.values() if k == kind))
+        yield targets
+        pending = _gauge(
+            "delivermon_notifications_pending", "Notifications queued and not yet sent.", []
+        )
+        pending.add_metric([], view.outbox_pending)
+        yield pending
+        jobs = view.jobs()
+        interval = _gauge(
+            "delivermon_job_interval_seconds", "Configured interval of each job.", ["task"]
+        )
+        last = _gauge(
+            "delivermon_job_last_success_timestamp_seconds",
+            "When each job last completed without error.",
+            ["task"],
+        )
+        duration = _gauge(
+            "delivermon_job_duration_seconds", "Duration of each job's last run.", ["task"]
+        )
+        runs = CounterMetricFamily(
+            "delivermon_job_runs", "Runs of each job by outcome.", labels=["task", "outcome"]
+        )
+        for job in jobs:
+            interval.add_metric([job.name], job.interval)
+            if job.last_success is not None:
+                last.add_metric([job.name], job.last_success)
+            if job.last_duration is not None:
+                duration.add_metric([job.name], job.last_duration)
+            runs.add_metric([job.name, "success"], job.runs - job.failures)
+            runs.add_metric([job.name, "failure"], job.failures)
+        yield from (interval, last, duration, runs)
+
+    def _checks(self, view: DaemonView) -> Iterator[Metric]:
+        success = _gauge(
+            "delivermon_check_success",
+            "1 when the check's last run gave a result (even a bad one), 0 when it could not.",
+            ["check", "target"],
+        )
+        duration = _gauge(
+            "delivermon_check_duration_seconds",
+            "Duration of the check's last run.",
+            ["check", "target"],
+        )
+        last = _gauge(
+            "delivermon_check_last_run_timestamp_seconds",
+            "When the check last ran.",
+            ["check", "target"],
+        )
+        for run in view.runs.values():
+            labels = [run.check, run.target]
+            success.add_metric(labels, 1 if run.success else 0)
+            duration.add_metric(labels, run.duration_seconds)
+            last.add_metric(labels, run.ran_at.timestamp())
+        yield from (success, duration, last)
+
+    def _states(self, view: DaemonView) -> Iterator[Metric]:
+        listed = _gauge(
+            "delivermon_dnsbl_listed",
+            "1 listed, 0 not listed; absent while the result is unknown.",
+            ["target", "zone"],
+        )
+        listing = _gauge(
+            "delivermon_dnsbl_listing_severity",
+            "1 while listed, with the listing's severity (its return code's, else the zone's).",
+            ["target", "zone", "severity"],
+        )
+        unknown = _gauge(
+            "delivermon_dnsbl_unknown",
+            "1 when the list could not tell (DNS failure, error code, unhealthy zone).",
+            ["target", "zone"],
+        )
+        refused = _gauge(
+            "delivermon_dnsbl_resolver_refused",
+            "1 when the list refuses our resolver (public resolver, excessive queries).",
+            ["zone"],
+        )
+        zone_healthy = _gauge(
+            "delivermon_dnsbl_zone_healthy",
+            "1 when every self-tested family of the zone answers its test points.",
+            ["zone"],
+        )
+        family_healthy = _gauge(
+            "delivermon_dnsbl_zone_family_healthy",
+            "Self-test result per zone and family (ipv4, ipv6, domain).",
+            ["zone", "family"],
+        )
+        zone_info = _gauge(
+            "delivermon_dnsbl_zone_info",
+            "Catalogue facts of each zone in use; always 1.",
+            ["zone", "severity", "early_warning"],
+        )
+        status = _gauge(
+            "delivermon_record_status",
+            "Status of an authentication or host check; 1 for the current status.",
+            ["check", "target", "item", "status"],
+        )
+        changed = _gauge(
+            "delivermon_record_last_change_timestamp_seconds",
+            "When the check's status or published record last changed.",
+            ["check", "target", "item"],
+        )
+        content = _gauge(
+            "delivermon_record_content_changed_timestamp_seconds",
+            "When the published record (SPF, DMARC, DKIM, MX, PTR names) last changed; "
+            "absent until it changes after being first seen.",
+            ["check", "target", "item"],
+        )
+        for (target, check, item), at in sorted(view.record_changed.items()):
+            if (target, check, item) in view.states:
+                content.add_metric([check, target, item], at)
+        lookups = _gauge(
+            "delivermon_spf_dns_lookups", "DNS-querying SPF terms (limit 10).", ["domain"]
+        )
+        voids = _gauge("delivermon_spf_void_lookups", "SPF void lookups (limit 2).", ["domain"])
+        ip_result = _gauge(
+            "delivermon_spf_ip_result",
+            "SPF result of each configured sending IP; 1 for the current result.",
+            ["domain", "ip", "result"],
+        )
+        dmarc = _gauge(
+            "delivermon_dmarc_policy",
+            "The domain's DMARC policy (none, quarantine, reject, missing); 1 for the current.",
+            ["domain", "policy"],
+        )
+        dkim_bits = _gauge("delivermon_dkim_key_bits", "DKIM key size.", ["domain", "selector"])
+        ptr = _gauge(
+            "delivermon_ptr_forward_confirmed",
+            "1 when the IP's PTR name resolves back to it (FCrDNS); absent when unknown.",
+            ["ip"],
+        )
+        refused_zones: dict[str, bool] = {}
+        zone_families: dict[str, list[bool]] = {}
+        for state in view.states.values():
+            detail = state.detail_dict()
+            if state.check is CheckName.DNSBL:
+                self._dnsbl(state, view, listed, listing, unknown)
+                error = detail.get("error")
+                refused_zones[state.item] = refused_zones.get(state.item, False) or (
+                    error in RESOLVER_REFUSED_ERRORS
+                )
+            elif state.check is CheckName.ZONE:
+                healthy = state.status == "healthy"
+                family_healthy.add_metric([state.target, state.item], 1 if healthy else 0)
+                zone_families.setdefault(state.target, []).append(healthy)
+            else:
+                status.add_metric([state.check.value, state.target, state.item, state.status], 1)
+                if state.changed_at is not None:
+                    changed.add_metric(
+                        [state.check.value, state.target, state.item],
+                        state.changed_at.timestamp(),
+                    )
+                self._auth(state, detail, lookups, voids, ip_result, dmarc, dkim_bits, ptr)
+        for zone, families in sorted(zone_families.items()):
+            zone_healthy.add_metric([zone], 1 if all(families) else 0)
+        for zone, is_refused in sorted(refused_zones.items()):
+            refused.add_metric([zone], 1 if is_refused else 0)
+        for zone, (severity, early) in sorted(view.zone_info.items()):
+            zone_info.add_metric([zone, severity, "true" if early else "false"], 1)
+        yield from (listed, listing, unknown, refused, zone_healthy, family_healthy, zone_info)
+        yield status
+        yield from (changed, content, lookups, voids, ip_result, dmarc, dkim_bits, ptr)
+
+    @staticmethod
+    def _dnsbl(
+        state: CheckState,
+        view: DaemonView,
+        listed: GaugeMetricFamily,
+        listing: GaugeMetricFamily,
+        unknown: GaugeMetricFamily,
+    ) -> None:
+        is_unknown = state.status == "unknown"
+        unknown.add_metric([state.target, state.item], 1 if is_unknown else 0)
+        if is_unknown:
+            return
+        is_listed = state.status == "listed"
+        listed.add_metric([state.target, state.item], 1 if is_listed else 0)
+        if is_listed:
+            severity = state.severity or view.zone_info.get(state.item, ("major", False))[0]
+            listing.add_metric([state.target, state.item, severity], 1)
+
+    @staticmethod
+    def _auth(
+        state: CheckState,
+        detail: Mapping[str, object],
+        lookups: GaugeMetricFamily,
+        voids: GaugeMetricFamily,
+        ip_result: GaugeMetricFamily,
+        dmarc: GaugeMetricFamily,
+        dkim_bits: GaugeMetricFamily,
+        ptr: GaugeMetricFamily,
+    ) -> None:
+        if state.check is CheckName.SPF and state.status != "unknown":
+            count = detail.get("dns_lookups")
+            if isinstance(count, int):
+                lookups.add_metric([state.target], count)
+            void = detail.get("void_lookups")
+            if isinstance(void, int):
+                voids.add_metric([state.target], void)
+            results = detail.get("ip_results")
+            if isinstance(results, dict):
+                for ip, result in sorted(results.items()):
+                    ip_result.add_metric([state.target, ip, str(result)], 1)
+        elif state.check is CheckName.DMARC and state.status != "unknown":
+            policy = detail.get("policy") if detail.get("record") else "missing"
+            dmarc.add_metric([state.target, str(policy or "missing")], 1)
+        elif state.check is CheckName.DKIM:
+            bits = detail.get("key_bits")
+            if isinstance(bits, int):
+                dkim_bits.add_metric([state.target, state.item], bits)
+        elif state.check is CheckName.PTR:
+            confirmed = detail.get("forward_confirmed")
+            if isinstance(confirmed, bool):
+                ptr.add_metric([state.target], 1 if confirmed else 0)
+
+    def _risk(self, view: DaemonView) -> Iterator[Metric]:
+        score = _gauge(
+            "delivermon_blacklist_risk_score",
+            "Blacklist-risk score 0-100 (docs/risk.md).",
+            ["target"],
+        )
+        level = _gauge(
+            "delivermon_blacklist_risk_level",
+            "Blacklist-risk level (ok, elevated, high, critical); 1 for the current level.",
+            ["target", "level"],
+        )
+        factor = _gauge(
+            "delivermon_blacklist_risk_factor",
+            "Points each factor adds to the risk score; absent while the factor is unknown.",
+            ["target", "factor"],
+        )
+        unknown = _gauge(
+            "delivermon_blacklist_risk_unknown_factors",
+            "Factors whose inputs are unknown: the score is a lower bound while above 0.",
+            ["target"],
+        )
+        complete = _gauge(
+            "delivermon_blacklist_risk_complete",
+            "1 once every check the score draws on has run for the target (it may alert).",
+            ["target"],
+        )
+        for target, risk in sorted(view.risk.items()):
+            score.add_metric([target], risk.score)
+            level.add_metric([target, risk.level], 1)
+            unknown.add_metric([target], risk.unknown_factors)
+            complete.add_metric([target], 1 if risk.complete else 0)
+            for name, points in sorted(risk.factors.items()):
+                if not math.isnan(points):
+                    factor.add_metric([target, name], points)
+        yield from (score, level, factor, unknown, complete)
+
+    @staticmethod
+    def _campaigns(snap: CampaignSnapshot, held: Mapping[str, float]) -> Iterator[Metric]:
+        names = {
+            "sent": "Messages sent",
+            "delivered": "Messages delivered",
+            "complaints": "Spam complaints (feedback loops and ESP webhooks)",
+            "unsubscribes": "Unsubscribes",
+            "unsubscribe_violations": "Sends more than 48 h after the recipient opted out",
+        }
+        families = {
+            key: CounterMetricFamily(
+                f"delivermon_{key}",
+                f"{doc}, by campaign and mailbox provider.",
+                labels=["campaign", "provider"],
+            )
+            for key, doc in names.items()
+        }
+        bounces = CounterMetricFamily(
+            "delivermon_bounces",
+            "Bounces by campaign, mailbox provider and kind (permanent, transient, undetermined).",
+            labels=["campaign", "provider", "kind"],
+        )
+        now = time.time()
+        for row in snap.lifetime:
+            labels = [row.campaign, row.provider]
+            # A series new since start is shown at 0 first, so that rate() and
+            # increase() count what it held when it appeared (see _hold_new_series).
+            zero = held.get(row.campaign, 0.0) > now
+            totals = Totals() if zero else row.totals
+            for key, family in families.items():
+                family.add_metric(labels, getattr(totals, key))
+            for kind in ("permanent", "transient", "undetermined"):
+                bounces.add_metric([*labels, kind], getattr(totals, f"bounces_{kind}"))
+        yield from families.values()
+        yield bounces
+        ratios = {
+            "complaint": "Complaints per delivered message",
+            "unsubscribe": "Unsubscribes per delivered message",
+            "bounce": "Bounces per sent message",
+        }
+        for kind, doc in ratios.items():
+            ratio = _gauge(
+                f"delivermon_{kind}_ratio",
+                f"{doc} over the window (1h, 24h, 7d, lifetime); absent below the volume guard.",
+                ["campaign", "window"],
+            )
+            for (campaign, window), rates in sorted(snap.rates.items()):
+                value = getattr(rates, f"{kind}_rate")
+                if value is not None:
+                    ratio.add_metric([campaign, window], value)
+            yield ratio
+            per_provider = _gauge(
+                f"delivermon_{kind}_ratio_by_provider",
+                f"{doc} per mailbox provider over the window; absent below the volume guard.",
+                ["campaign", "provider", "window"],
+            )
+            for (campaign, provider, window), rates in sorted(snap.provider_rates.items()):
+                value = getattr(rates, f"{kind}_rate")
+                if value is not None:
+                    per_provider.add_metric([campaign, provider, window], value)
+            yield per_provider
+        info = _gauge(
+            "delivermon_campaign_info",
+            "Category and consent basis of each campaign label; always 1.",
+            ["campaign", "category", "consent"],
+        )
+        for campaign, (category, consent) in sorted(snap.info.items()):
+            info.add_metric([campaign, category, consent], 1)
+        yield info
+        audit = CounterMetricFamily(
+            "delivermon_one_click_audits",
+            "Complained-about messages audited for one-click unsubscribe, by result.",
+            labels=["campaign", "result"],
+        )
+        for a in snap.audits:
+            if held.get(a.campaign, 0.0) > now:
+                for result in ("compliant", "non_compliant", "not_audited"):
+                    audit.add_metric([a.campaign, result], 0)
+                continue
+            audit.add_metric([a.campaign, "compliant"], a.one_click_compliant)
+            audit.add_metric([a.campaign, "non_compliant"], a.audited - a.one_click_compliant)
+            audit.add_metric([a.campaign, "not_audited"], a.complaint_reports - a.audited)
+        yield audit
+        count = _gauge(
+            "delivermon_campaigns",
+            "Campaigns known, and how many are summed into _other.",
+            ["set"],
+        )
+        count.add_metric(["all"], snap.campaigns_total)
+        count.add_metric(["other"], snap.campaigns_other)
+        yield count

@@ -1,0 +1,1 @@
+"""The shared domain model: errors, events, privacy, alert values, hosts."""

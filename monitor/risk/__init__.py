@@ -1,0 +1,1 @@
+"""The blacklist-risk score, its inputs, and the campaign figures it draws on."""

@@ -1,0 +1,165 @@
+"""Gather a target's ``RiskInputs`` from the latest check states and campaign figures.
+
+Pure: the daemon passes its view. A domain's complaint, unsubscribe, bounce and
+one-click figures are those of the campaigns registered with that sending domain
+(``PUT /api/v1/campaigns/{id}`` or ``[[campaigns]]``). An IP takes its SPF result
+from every configured domain that lists it among its sending IPs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from checks.dnsbl import ZoneSpec
+from checks.dnsbl.catalogue import Severity
+from monitor.checking.states import CheckName, CheckState
+from monitor.risk.score import DkimState, DmarcPolicy, Listing, RiskInputs
+
+__all__ = ["DomainFigures", "build_risk_inputs"]
+
+_SPF_BAD = frozenset({"fail", "softfail"})
+_SPF_GOOD = frozenset({"pass"})
+_DKIM_ORDER: tuple[DkimState, ...] = ("ok", "weak", "revoked", "missing")
+
+
+@dataclass(frozen=True, slots=True)
+class DomainFigures:
+    """Rates of a sending domain's campaigns (None: below the volume guard)."""
+
+    complaint_rate: float | None = None
+    complaint_rate_daily: tuple[float | None, ...] = ()
+    unsubscribe_rate: float | None = None
+    unsubscribe_baseline: float | None = None
+    bounce_rate: float | None = None
+    bounce_baseline: float | None = None
+    one_click_failures: int | None = None
+    one_click_audited: int | None = None
+
+
+def build_risk_inputs(
+    target: str,
+    kind: str,
+    states: Sequence[CheckState],
+    *,
+    zones: Mapping[str, ZoneSpec],
+    figures: DomainFigures | None = None,
+    spf_for_ip: Sequence[CheckState] = (),
+) -> RiskInputs:
+    """``states``: the target's own states; ``spf_for_ip``: SPF states of domains listing it."""
+    listings: list[Listing] = []
+    unknown: list[Listing] = []
+    swept = False
+    by_check: dict[CheckName, list[CheckState]] = {}
+    for state in states:
+        by_check.setdefault(state.check, []).append(state)
+    for state in by_check.get(CheckName.DNSBL, []):
+        swept = True
+        spec = zones.get(state.item)
+        severity = Severity(state.severity or (spec.severity.value if spec else "major"))
+        listing = Listing(state.item, severity, bool(spec and spec.early_warning))
+        if state.status == "listed":
+            listings.append(listing)
+        elif state.status == "unknown":
+            unknown.append(listing)
+    found = tuple(listings) if swept else None
+    if kind == "ip":
+        ptr = by_check.get(CheckName.PTR, [])
+        confirmed = ptr[0].detail_dict().get("forward_confirmed") if ptr else None
+        return RiskInputs(
+            target=target,
+            kind="ip",
+            spf_own_ip_fail=_ip_spf(target, spf_for_ip),
+            fcrdns=confirmed if isinstance(confirmed, bool) else None,
+            listings=found,
+            unknown_zones=tuple(unknown),
+        )
+    f = figures or DomainFigures()
+    spf = by_check.get(CheckName.SPF, [])
+    return RiskInputs(
+        target=target,
+        kind="domain",
+        complaint_rate=f.complaint_rate,
+        complaint_rate_daily=f.complaint_rate_daily,
+        unsubscribe_rate=f.unsubscribe_rate,
+        unsubscribe_baseline=f.unsubscribe_baseline,
+        bounce_rate=f.bounce_rate,
+        bounce_baseline=f.bounce_baseline,
+        spf_own_ip_fail=_domain_spf(spf[0]) if spf else None,
+        dmarc_policy=_dmarc(by_check.get(CheckName.DMARC, [])),
+        dkim=_dkim(by_check.get(CheckName.DKIM, [])),
+        one_click_failures=f.one_click_failures,
+        one_click_audited=f.one_click_audited,
+        listings=found,
+        unknown_zones=tuple(unknown),
+    )
+
+
+def _spf_verdict(results: Sequence[str]) -> bool | None:
+    if any(r in _SPF_BAD for r in results):
+        return True
+    if results and all(r in _SPF_GOOD for r in results):
+        return False
+    return None  # neutral, none, errors: could not tell that it passes or fails
+
+
+def _domain_spf(state: CheckState) -> bool | None:
+    if state.status == "unknown":
+        return None
+    results = state.detail_dict().get("ip_results")
+    if not isinstance(results, dict) or not results:
+        return None
+    return _spf_verdict([str(v) for v in results.values()])
+
+
+def _ip_spf(ip: str, spf_states: Sequence[CheckState]) -> bool | None:
+    results = []
+    for state in spf_states:
+        found = state.detail_dict().get("ip_results")
+        if state.status != "unknown" and isinstance(found, dict) and ip in found:
+            results.append(str(found[ip]))
+    return _spf_verdict(results) if results else None
+
+
+def _dmarc(states: Sequence[CheckState]) -> DmarcPolicy | None:
+    if not states or states[0].status == "unknown":
+        return None
+    detail = states[0].detail_dict()
+    if not detail.get("record"):
+        return "missing"
+    policy = detail.get("policy")
+    if policy == "none":
+        return "none"
+    if policy == "quarantine":
+        return "quarantine"
+    if policy == "reject":
+        return "reject"
+    return "missing"
+
+
+def _dkim(states: Sequence[CheckState]) -> DkimState | None:
+    """The best configured selector: one good key is enough for mail to pass."""
+    seen: list[DkimState] = []
+    for state in states:
+        if state.status == "unknown":
+            continue
+        detail = state.detail_dict()
+        findings = detail.get("findings")
+        codes = {
+            str(f.get("code"))
+            for f in (findings if isinstance(findings, list) else [])
+            if isinstance(f, dict)
+        }
+        if "dkim.revoked" in codes:
+            seen.append("revoked")
+        elif not detail.get("record") or codes & {"dkim.missing", "dkim.key_too_short"}:
+            seen.append("missing")  # verifiers reject keys under 1024 bits (docs/risk.md)
+        elif "dkim.key_weak" in codes or "dkim.testing" in codes or detail.get("testing") is True:
+            seen.append("weak")  # still verifies, but below 2048 bits or in testing mode
+        elif state.status in ("ok", "warn"):
+            seen.append("ok")
+        else:
+            seen.append("missing")  # a record that fails to parse signs nothing
+    if not seen:
+        return None
+    return min(seen, key=_DKIM_ORDER.index)
