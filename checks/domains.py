@@ -8,6 +8,8 @@ import re
 import idna
 from publicsuffixlist import PublicSuffixList
 
+from checks.errors import ChecksError
+
 __all__ = ["DomainError", "registered_domain", "to_a_label"]
 
 
@@ -20,7 +22,7 @@ _LDH = re.compile(
 )
 
 
-class DomainError(ValueError):
+class DomainError(ChecksError):
     """Not a valid domain name."""
 
 

@@ -13,6 +13,7 @@ import urllib.parse
 from dataclasses import dataclass
 
 from checks.domains import DomainError, registered_domain, to_a_label
+from checks.errors import ChecksError
 from checks.findings import Finding, FindingSeverity
 
 __all__ = [
@@ -30,7 +31,7 @@ _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
 _SIZE = re.compile(r"!\d+[kmgtKMGT]?$")
 
 
-class InvalidUriError(ValueError):
+class InvalidUriError(ChecksError):
     """An rua/ruf entry that is not a usable URI; the message says why."""
 
 

@@ -19,6 +19,8 @@ import dns.rdataclass
 import dns.rdtypes.ANY.TXT
 from dns.rdatatype import RdataType
 
+from checks.errors import ChecksError
+
 __all__ = [
     "FLAG_TC",
     "DecodedResponse",
@@ -45,7 +47,7 @@ _CLASS_IN = 1
 _FAST_TYPES = frozenset({RdataType.A, RdataType.AAAA, RdataType.TXT})
 
 
-class InvalidNameError(ValueError):
+class InvalidNameError(ChecksError):
     """A query name that cannot be encoded (empty or over-long label, over 255 octets)."""
 
 

@@ -16,6 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
+from checks.errors import ChecksError
+
 __all__ = [
     "Catalogue",
     "CatalogueError",
@@ -34,7 +36,7 @@ KEY_PLACEHOLDER = "{key}"
 _E = TypeVar("_E", bound=StrEnum)
 
 
-class CatalogueError(ValueError):
+class CatalogueError(ChecksError):
     """The catalogue or a custom zone definition is invalid; ``problems`` lists every issue."""
 
     def __init__(self, problems: Iterable[str]) -> None:

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from checks.domains import DomainError, registered_domain, to_a_label
+from checks.errors import ChecksError
 
 __all__ = ["Target", "TargetError", "TargetKind", "ip_query_label", "parse_target"]
 
 
-class TargetError(ValueError):
+class TargetError(ChecksError):
     """A target that is neither an IP address nor a registrable domain name."""
 
 

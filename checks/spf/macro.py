@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from checks.errors import ChecksError
+
 __all__ = [
     "MacroExpand",
     "MacroSyntaxError",
@@ -36,7 +38,7 @@ _LDH = re.compile(r"[A-Za-z0-9-]+")
 _MAX_DIGITS = 1_000_000
 
 
-class MacroSyntaxError(ValueError):
+class MacroSyntaxError(ChecksError):
     """A macro string or domain-spec that RFC 7208 §7.1 does not allow."""
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from checks.errors import ChecksError
 from checks.spf.macro import MacroSyntaxError, MacroToken, check_domain_spec, parse_macro_string
 
 __all__ = [
@@ -45,7 +46,7 @@ _IP6 = re.compile(r":(?P<addr>[0-9A-Fa-f:.]+)(?:/(?P<cidr>0|[1-9][0-9]{0,2}))?")
 _QNUM = re.compile(r"25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9][0-9]|[0-9]")
 
 
-class SpfSyntaxError(ValueError):
+class SpfSyntaxError(ChecksError):
     """The record breaks the RFC 7208 grammar; ``term`` is the offending term."""
 
     def __init__(self, term: str, reason: str) -> None:

@@ -22,7 +22,6 @@ from monitor.alerting.notify import (
     RetryPolicy,
     Route,
 )
-from monitor.metrics.collector import Metrics
 from monitor.store.state import OutboxItem, StateRecords
 
 __all__ = ["OutboxSender", "notification_from_payload"]
@@ -61,7 +60,7 @@ class OutboxSender:
         self,
         store: StateRecords,
         routes: Mapping[str, Route],
-        metrics: Metrics,
+        on_outcome: Callable[[str, str], None],
         *,
         clock: Callable[[], dt.datetime],
         policy: RetryPolicy | None = None,
@@ -69,7 +68,7 @@ class OutboxSender:
     ) -> None:
         self._store = store
         self._routes = routes
-        self._metrics = metrics
+        self._on_outcome = on_outcome  # (notifier, sent|retry|failed), for the metrics
         self._clock = clock
         self._policy = policy or RetryPolicy()
         self._jitter = jitter
@@ -90,7 +89,7 @@ class OutboxSender:
             await self._store.finish_notification(
                 item.id, failed_at=self._clock(), error="notifier no longer configured"
             )
-            self._metrics.notifications.labels(item.notifier, "failed").inc()
+            self._on_outcome(item.notifier, "failed")
             return False
         try:
             notification = notification_from_payload(item.payload)
@@ -104,7 +103,7 @@ class OutboxSender:
                 retry_at=self._clock() + dt.timedelta(seconds=wait),
                 error=exc.reason[:200],
             )
-            self._metrics.notifications.labels(item.notifier, "retry").inc()
+            self._on_outcome(item.notifier, "retry")
             log.warning(
                 "notification not delivered, will retry",
                 extra={"notifier": item.notifier, "reason": exc.reason, "in_seconds": round(wait)},
@@ -115,13 +114,13 @@ class OutboxSender:
         except (ValueError, KeyError) as exc:  # a payload that cannot be a Notification
             return await self._fail(item, f"bad payload: {type(exc).__name__}")
         await self._store.finish_notification(item.id, sent_at=self._clock())
-        self._metrics.notifications.labels(item.notifier, "sent").inc()
+        self._on_outcome(item.notifier, "sent")
         log.info("notification sent", extra={"notifier": item.notifier, "key": item.key})
         return True
 
     async def _fail(self, item: OutboxItem, reason: str) -> bool:
         await self._store.finish_notification(item.id, failed_at=self._clock(), error=reason[:200])
-        self._metrics.notifications.labels(item.notifier, "failed").inc()
+        self._on_outcome(item.notifier, "failed")
         log.error(
             "notification failed for good", extra={"notifier": item.notifier, "reason": reason}
         )

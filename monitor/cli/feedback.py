@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 from monitor.config import Config
 from monitor.ingest.errors import IngestError
 from monitor.model.errors import ConfigError, UsageError
-from monitor.model.privacy import PrivacyError, Pseudonymizer, pseudonymizer_for
+from monitor.model.privacy import PrivacyError, Pseudonymizer
+from monitor.store.keyfile import pseudonymizer_for
 
 if TYPE_CHECKING:
     from monitor.store import SqlStore

@@ -20,8 +20,8 @@ from monitor.model.privacy import (
     PrivacyError,
     Pseudonymizer,
     normalise_address,
-    pseudonymizer_for,
 )
+from monitor.store.keyfile import pseudonymizer_for
 
 if TYPE_CHECKING:
     from monitor.store import SqlStore
@@ -53,7 +53,7 @@ def add_commands(
 
 
 def load_pseudonymizer(config: Config) -> Pseudonymizer:
-    """The shared resolver (``monitor.model.privacy.pseudonymizer_for``), so keys never diverge.
+    """The shared resolver (``monitor.store.keyfile.pseudonymizer_for``), so keys never diverge.
 
     Raises:
         ConfigError: see ``pseudonymizer_for``.

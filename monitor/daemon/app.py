@@ -59,12 +59,13 @@ from monitor.model.alerts import (
     step,
 )
 from monitor.model.errors import ConfigError
-from monitor.model.privacy import Pseudonymizer, pseudonymizer_for
+from monitor.model.privacy import Pseudonymizer
 from monitor.risk.campaigns import refresh_campaigns
 from monitor.risk.inputs import DomainFigures, build_risk_inputs
 from monitor.risk.score import score_risk
 from monitor.store import SqlStore, open_store
 from monitor.store.errors import StoreUnavailableError
+from monitor.store.keyfile import pseudonymizer_for
 
 __all__ = ["Daemon", "DaemonOptions", "run_daemon"]
 
@@ -624,7 +625,9 @@ class Daemon:
         await self.store.forget_states(zone_ids, [CheckName.ZONE])
 
     async def _notify_job(self) -> None:
-        sender = OutboxSender(self.store, self._routes, self.metrics, clock=self.clock)
+        sender = OutboxSender(
+            self.store, self._routes, self.metrics.count_notification, clock=self.clock
+        )
         await sender.send_due()
         self.view.outbox_pending = (await self.store.outbox_counts())["pending"]
 

@@ -175,6 +175,10 @@ class Metrics:
             StateCollector(view, version=version, catalogue_version=catalogue_version)
         )
 
+    def count_notification(self, notifier: str, status: str) -> None:
+        """One notification attempt's outcome (``sent``, ``retry``, ``failed``)."""
+        self.notifications.labels(notifier, status).inc()
+
 
 def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, doc, labels=labels)

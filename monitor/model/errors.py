@@ -3,6 +3,9 @@
 MonitorError
 ├── ConfigError      the configuration is invalid (lists every problem)
 ├── UsageError       a command-line argument is invalid
+├── PrivacyError     an unusable address or an unsafe key file (monitor.model.privacy)
+├── StoreError       the store cannot be used (monitor.store.errors)
+├── ImapError        the IMAP mailbox cannot be polled (monitor.ingest.imap)
 └── ReasonedError    a refusal or failure with a stable ``reason`` code
     ├── IngestError  (monitor.ingest.errors)
     └── NotifyError  (monitor.alerting.notify.errors)

@@ -102,7 +102,7 @@ def sender(
     return OutboxSender(
         store,
         routes,
-        metrics,
+        metrics.count_notification,
         clock=clock,
         policy=policy or RetryPolicy(attempts=4, base_delay=2, max_delay=60),
         jitter=lambda: 0.0,

@@ -15,8 +15,8 @@ from monitor.alerting.notify import (
     build_slack_payload,
     build_webhook_payload,
 )
-from monitor.alerting.notify.model import is_loopback_host, redact_url, severity_at_least
-from monitor.alerting.notify.webhook import check_webhook_url
+from monitor.alerting.notify.model import severity_at_least
+from monitor.model.hosts import check_webhook_url, is_loopback_host, redact_url
 
 STARTED = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
 ENDED = dt.datetime(2024, 5, 1, 14, 30, 15, tzinfo=dt.UTC)

@@ -10,14 +10,11 @@ from pydantic import TypeAdapter, ValidationError
 
 from monitor.alerting.notify import (
     EmailNotifier,
-    EmailNotifyConfig,
-    NotifyConfig,
     SlackNotifier,
-    SlackNotifyConfig,
     WebhookNotifier,
-    WebhookNotifyConfig,
     build_notifiers,
 )
+from monitor.config import EmailNotifyConfig, NotifyConfig, SlackNotifyConfig, WebhookNotifyConfig
 from monitor.model.errors import ConfigError
 
 ADAPTER: TypeAdapter[list[NotifyConfig]] = TypeAdapter(list[NotifyConfig])

@@ -15,8 +15,8 @@ from monitor.model.privacy import (
     Pseudonymizer,
     load_or_create_key,
     normalise_address,
-    pseudonymizer_for,
 )
+from monitor.store.keyfile import pseudonymizer_for
 
 KEY = b"k" * 32
 

@@ -1,16 +1,10 @@
 """Alert notifications: the ``Notification`` value, the notifiers (webhook, Slack, e-mail),
-their ``[[notify]]`` config, and retrying delivery. No module-level state.
+built from their ``[[notify]]`` entries, and retrying delivery. No module-level state.
 """
 
 from __future__ import annotations
 
-from monitor.alerting.notify.config import (
-    EmailNotifyConfig,
-    NotifyConfig,
-    SlackNotifyConfig,
-    WebhookNotifyConfig,
-    build_notifiers,
-)
+from monitor.alerting.notify.build import build_notifiers
 from monitor.alerting.notify.dispatch import (
     DeliveryOutcome,
     DeliveryStatus,
@@ -31,10 +25,8 @@ __all__ = [
     "DeliveryStatus",
     "Dispatcher",
     "EmailNotifier",
-    "EmailNotifyConfig",
     "Notification",
     "Notifier",
-    "NotifyConfig",
     "NotifyError",
     "NotifyPermanentError",
     "NotifyTemporaryError",
@@ -42,10 +34,8 @@ __all__ = [
     "Route",
     "Severity",
     "SlackNotifier",
-    "SlackNotifyConfig",
     "Status",
     "WebhookNotifier",
-    "WebhookNotifyConfig",
     "build_email_message",
     "build_notifiers",
     "build_slack_payload",

@@ -9,9 +9,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import Literal, Protocol
-from urllib.parse import urlsplit
-
-from monitor.model.hosts import is_loopback_host
 
 __all__ = [
     "SEVERITIES",
@@ -20,8 +17,6 @@ __all__ = [
     "Severity",
     "Status",
     "format_time",
-    "is_loopback_host",
-    "redact_url",
     "severity_at_least",
 ]
 
@@ -106,17 +101,3 @@ def format_time(moment: dt.datetime) -> str:
     """RFC 3339 in UTC with a ``Z``, to the second: ``2024-05-01T12:00:00Z``."""
     utc = moment.astimezone(dt.UTC).isoformat(timespec="seconds")
     return utc.replace("+00:00", "Z")
-
-
-def redact_url(url: str) -> str:
-    """Scheme and host (and port) only: webhook paths and queries hold secrets."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or "?"
-        port = parts.port
-    except ValueError:
-        return "<invalid url>"
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{port}" if port is not None else host
-    return f"{parts.scheme or '?'}://{netloc}"

@@ -10,8 +10,9 @@ import logging
 
 import aiohttp
 
-from monitor.alerting.notify.model import Notification, format_time, redact_url
-from monitor.alerting.notify.webhook import check_webhook_url, post_json
+from monitor.alerting.notify.model import Notification, format_time
+from monitor.alerting.notify.webhook import post_json
+from monitor.model.hosts import check_webhook_url, redact_url
 
 __all__ = ["SlackNotifier", "build_slack_payload"]
 

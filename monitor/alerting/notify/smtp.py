@@ -13,18 +13,18 @@ import ssl
 from collections.abc import Callable, Sequence
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
-from typing import Literal
 
 import aiosmtplib
 
 from monitor.alerting.notify.errors import NotifyError, NotifyPermanentError, NotifyTemporaryError
-from monitor.alerting.notify.model import Notification, format_time, is_loopback_host
+from monitor.alerting.notify.model import Notification, format_time
+from monitor.config.notify import SmtpSecurity
+from monitor.model.hosts import is_loopback_host
 
 __all__ = ["EmailNotifier", "SmtpSecurity", "build_email_message"]
 
 log = logging.getLogger(__name__)
 
-SmtpSecurity = Literal["starttls", "tls", "none"]
 
 _DEFAULT_PORTS: dict[SmtpSecurity, int] = {"starttls": 587, "tls": 465, "none": 25}
 

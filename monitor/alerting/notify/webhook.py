@@ -10,12 +10,12 @@ import json
 import logging
 from collections.abc import Mapping
 from typing import Literal, TypedDict
-from urllib.parse import urlsplit
 
 import aiohttp
 
 from monitor.alerting.notify.errors import NotifyPermanentError, NotifyTemporaryError
-from monitor.alerting.notify.model import Notification, format_time, is_loopback_host, redact_url
+from monitor.alerting.notify.model import Notification, format_time
+from monitor.model.hosts import check_webhook_url, redact_url
 
 __all__ = [
     "PAYLOAD_VERSION",
@@ -64,27 +64,6 @@ def build_webhook_payload(n: Notification) -> WebhookPayload:
         "ended_at": format_time(n.ended_at) if n.ended_at is not None else None,
         "url": n.url,
     }
-
-
-def check_webhook_url(url: str) -> None:
-    """An absolute http(s) URL; plain ``http`` only for a loopback host.
-
-    Raises:
-        ValueError: any other URL (the message shows the redacted URL only).
-    """
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        parts.port  # noqa: B018 -- evaluated for its ValueError on a bad port
-    except ValueError:
-        raise ValueError("webhook url is not a valid URL") from None
-    if parts.scheme not in ("http", "https") or not host:
-        raise ValueError(f"webhook url must be an absolute http(s) URL, got {redact_url(url)}")
-    if parts.scheme == "http" and not is_loopback_host(host):
-        raise ValueError(
-            f"webhook url {redact_url(url)} uses plain http; use https "
-            "(http is allowed only for a loopback host)"
-        )
 
 
 async def post_json(

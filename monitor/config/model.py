@@ -20,7 +20,7 @@ from checks.dns import Nameserver
 from checks.dnsbl.catalogue import Match, Severity, ZoneKind
 from checks.dnsbl.targets import TargetError, TargetKind, parse_target
 from checks.domains import DomainError, to_a_label
-from monitor.alerting.notify.config import NotifyConfig
+from monitor.config.notify import NotifyConfig
 from monitor.model.errors import ConfigError
 from monitor.model.events import Category, Consent
 
