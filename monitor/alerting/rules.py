@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from checks.dnsbl import ZoneSpec
 from monitor.checking.states import RESOLVER_REFUSED_ERRORS, CheckName, CheckState, StateChange
+from monitor.checking.table import CHECKS
 from monitor.model.alerts import AlertKind, Observation, Severity
 
 __all__ = [
@@ -47,13 +48,8 @@ _LISTING_SEVERITY = {
     "minor": Severity.WARNING,
     "info": Severity.INFO,
 }
-_RECORD_SEVERITY = {
-    CheckName.SPF: Severity.CRITICAL,
-    CheckName.DMARC: Severity.CRITICAL,
-    CheckName.DKIM: Severity.CRITICAL,
-    CheckName.MX: Severity.WARNING,
-    CheckName.PTR: Severity.WARNING,
-}
+# The checks whose failure is a record_broken alert, with its severity (the check table's).
+_RECORD_SEVERITY = {s.name: s.alert for s in CHECKS if s.alert is not None}
 
 
 def _active(state: CheckState, bad: str) -> bool | None:

@@ -1,25 +1,29 @@
 """Check results as rows of state: one ``CheckState`` per (target, check, item).
 
 The daemon keeps the latest state of every check it runs and a history of its
-changes. This module turns result values from ``checks/`` into those rows and
-back into the ``check --json`` target shape the API serves. Pure: no I/O.
+changes. The check table (``monitor.checking.table``) turns each result into its
+state; this module holds the values and the DNSBL engine's adapters. Pure: no I/O.
 
 Checks and items:
 
-=============  ===============  =====================  ==========================
-check          target           item                   status
-=============  ===============  =====================  ==========================
-``dnsbl``      IP or domain     zone id                listed/not_listed/unknown
-``zone``       zone id          family (ipv4/ipv6/…)   healthy/unhealthy
-``ptr``        IP               ""                     ok/warn/fail/unknown
-``spf``        domain           ""                     ok/warn/fail/unknown
-``dmarc``      domain           ""                     ok/warn/fail/unknown
-``dkim``       domain           selector               ok/warn/fail/unknown
-``mx``         domain           ""                     ok/warn/fail/unknown
-=============  ===============  =====================  ==========================
+================  ===============  =====================  ==========================
+check             target           item                   status
+================  ===============  =====================  ==========================
+``dnsbl``         IP or domain     zone id                listed/not_listed/unknown
+``zone``          zone id          family (ipv4/ipv6/…)   healthy/unhealthy
+``ptr``           IP               ""                     ok/warn/fail/unknown
+``spf``           domain           ""                     ok/warn/fail/unknown
+``envelope_spf``  domain           envelope domain        ok/warn/fail/unknown
+``dmarc``         domain           ""                     ok/warn/fail/unknown
+``dkim``          domain           selector               ok/warn/fail/unknown
+``mx``            domain           ""                     ok/warn/fail/unknown
+``compliance``    domain           ""                     ok/fail/unknown
+================  ===============  =====================  ==========================
 
-``fingerprint`` is the SHA-256 of the published record (SPF, DMARC, DKIM, the MX
-set, the PTR names), so a changed record is noticed even when its status is not.
+``detail`` is the check's member of the ``check --json`` target document (the same
+serialiser), so the API rebuilds that document from states. ``fingerprint`` is the
+SHA-256 of the published record (SPF, DMARC, DKIM, the MX set, the PTR names), so a
+changed record is noticed even when its status is not.
 """
 
 from __future__ import annotations
@@ -27,29 +31,23 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
-from checks.dkim import DkimResult
-from checks.dmarc import DmarcResult
 from checks.dnsbl import DnsblTargetResult, ZoneHealth
-from checks.host import MxResult, PtrResult
-from checks.spf import SpfResult
-from monitor.checking.authcheck import DomainAuth
-from monitor.checking.report import JsonValue, dnsbl_doc, jsonable
+from monitor.checking.documents import JsonValue, dnsbl_doc, zone_doc
 
 __all__ = [
     "RESOLVER_REFUSED_ERRORS",
     "CheckName",
+    "CheckRun",
     "CheckState",
     "StateChange",
-    "auth_state",
-    "states_from_auth",
+    "dump_detail",
+    "fingerprint_of",
     "states_from_dnsbl",
     "states_from_health",
-    "states_from_ptr",
-    "target_document",
 ]
 
 # DNSBL error codes that mean "this list refuses our resolver", not "the target is bad".
@@ -61,9 +59,11 @@ class CheckName(StrEnum):
     ZONE = "zone"
     PTR = "ptr"
     SPF = "spf"
+    ENVELOPE_SPF = "envelope_spf"
     DMARC = "dmarc"
     DKIM = "dkim"
     MX = "mx"
+    COMPLIANCE = "compliance"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,11 +118,24 @@ class StateChange:
         )
 
 
-def _dump(value: object) -> str:
+@dataclass(frozen=True, slots=True)
+class CheckRun:
+    """The last run of one check for one target."""
+
+    check: str
+    target: str
+    success: bool
+    duration_seconds: float
+    ran_at: dt.datetime
+
+
+def dump_detail(value: JsonValue) -> str:
+    """A state's detail as stored: compact, keys sorted."""
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-def _fingerprint(*parts: str | None) -> str | None:
+def fingerprint_of(*parts: str | None) -> str | None:
+    """SHA-256 of a published record's parts; None when nothing was published."""
     present = [p for p in parts if p is not None]
     if not present:
         return None
@@ -140,7 +153,7 @@ def states_from_dnsbl(
                 item=r.zone,
                 status=r.verdict.value,
                 severity=r.severity.value if r.severity else None,
-                detail=_dump(dnsbl_doc(r)),
+                detail=dump_detail(dnsbl_doc(r)),
                 fingerprint=None,
                 checked_at=at,
             )
@@ -148,95 +161,13 @@ def states_from_dnsbl(
 
 def states_from_health(health: Iterable[ZoneHealth], at: dt.datetime) -> Iterator[CheckState]:
     for h in health:
-        doc: JsonValue = {
-            "zone": h.zone,
-            "family": h.family.value,
-            "healthy": h.healthy,
-            "reason": h.reason,
-            "test_point": h.test_point,
-        }
         yield CheckState(
             target=h.zone,
             check=CheckName.ZONE,
             item=h.family.value,
             status="healthy" if h.healthy else "unhealthy",
             severity=None,
-            detail=_dump(doc),
+            detail=dump_detail(zone_doc(h)),
             fingerprint=None,
             checked_at=at,
         )
-
-
-def states_from_ptr(ptr: Mapping[str, PtrResult], at: dt.datetime) -> Iterator[CheckState]:
-    for ip, result in ptr.items():
-        yield CheckState(
-            target=ip,
-            check=CheckName.PTR,
-            item="",
-            status=result.status.value,
-            severity=None,
-            detail=_dump(jsonable(result)),
-            fingerprint=_fingerprint(*sorted(result.names)) if result.names else None,
-            checked_at=at,
-        )
-
-
-def states_from_auth(auth: Mapping[str, DomainAuth], at: dt.datetime) -> Iterator[CheckState]:
-    for domain, result in auth.items():
-        yield auth_state(domain, CheckName.SPF, "", result.spf, at)
-        yield auth_state(domain, CheckName.DMARC, "", result.dmarc, at)
-        for dkim in result.dkim:
-            yield auth_state(domain, CheckName.DKIM, dkim.selector, dkim, at)
-        yield auth_state(domain, CheckName.MX, "", result.mx, at)
-
-
-def auth_state(
-    domain: str,
-    check: CheckName,
-    item: str,
-    result: SpfResult | DmarcResult | DkimResult | MxResult,
-    at: dt.datetime,
-) -> CheckState:
-    """The state of one authentication check (``item`` is the DKIM selector, else "")."""
-    if isinstance(result, MxResult):
-        hosts = sorted(f"{h.preference} {h.name}" for h in result.hosts)
-        fingerprint = _fingerprint(*hosts) if hosts else None
-    else:
-        fingerprint = _fingerprint(result.record)
-    return CheckState(
-        target=domain,
-        check=check,
-        item=item,
-        status=result.status.value,
-        severity=None,
-        detail=_dump(jsonable(result)),
-        fingerprint=fingerprint,
-        checked_at=at,
-    )
-
-
-def target_document(target: str, kind: str, states: Sequence[CheckState]) -> dict[str, JsonValue]:
-    """One target in the shape of a ``check --json`` target, from its latest states.
-
-    Adds ``checked_at`` (the newest of its states) since the parts may come from
-    different runs.
-    """
-    doc: dict[str, JsonValue] = {"target": target, "kind": kind}
-    dnsbl: list[JsonValue] = []
-    dkim: list[JsonValue] = []
-    newest: dt.datetime | None = None
-    for state in sorted(states, key=lambda s: (s.check.value, s.item)):
-        newest = state.checked_at if newest is None else max(newest, state.checked_at)
-        if state.check is CheckName.DNSBL:
-            dnsbl.append(state.detail_json())
-        elif state.check is CheckName.DKIM:
-            dkim.append(state.detail_json())
-        elif state.check is not CheckName.ZONE:
-            doc[state.check.value] = state.detail_json()
-    doc["dnsbl"] = dnsbl
-    if kind == "domain":
-        doc["dkim"] = dkim
-    doc["checked_at"] = (
-        newest.isoformat(timespec="seconds").replace("+00:00", "Z") if newest else None
-    )
-    return doc

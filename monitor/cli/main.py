@@ -33,21 +33,14 @@ from checks.dnsbl import (
     parse_target,
 )
 from checks.dnsbl.catalogue import Catalogue, ZoneSpec
-from monitor.checking.authcheck import DomainPlan
-from monitor.checking.oneshot import CheckPlan, build_resolver, run_check, run_self_tests
-from monitor.checking.report import (
-    EXIT_OK,
-    EXIT_UNKNOWN,
-    EXIT_USAGE,
-    CheckReport,
-    exit_code,
-    render_human,
-    write_document,
-)
+from monitor.checking.plans import DomainPlan
+from monitor.checking.report import CheckReport, write_document
+from monitor.checking.runner import CheckPlan, build_resolver, run_check, run_self_tests
 from monitor.checking.zones import select_zones
 from monitor.cli import feedback as cli_feedback
 from monitor.cli import run as cli_run
 from monitor.cli import subject as cli_subject
+from monitor.cli.report import EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE, exit_code, render_human
 from monitor.config import Config, load_config
 from monitor.daemon.logs import configure_logging
 from monitor.model.errors import ConfigError, UsageError

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from monitor.checking.report import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE
+from monitor.cli.report import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE
 from monitor.config import Config
 from monitor.model.privacy import (
     PrivacyError,

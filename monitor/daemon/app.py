@@ -35,8 +35,9 @@ from monitor.alerting.rules import (
     record_change_observation,
     risk_observation,
 )
-from monitor.checking.report import JsonValue
-from monitor.checking.states import CheckName, target_document
+from monitor.checking.documents import JsonValue
+from monitor.checking.report import target_document_from_states
+from monitor.checking.states import CheckName
 from monitor.config import Config, load_config, parse_duration
 from monitor.daemon.jobs import CheckJobs, zones_in_use
 from monitor.daemon.runtime import Runtime, build_runtime
@@ -454,12 +455,19 @@ class Daemon:
         if not wanted:
             return []
         states = await self.store.latest_states(targets=wanted)
+        zone_ids = [z.id for z in rt.plan.zones]
         by_target: dict[str, list] = {}  # type: ignore[type-arg]
         for state in states:
             by_target.setdefault(state.target, []).append(state)
         docs = []
         for name in wanted:
-            doc = target_document(name, parse_target(name).kind.value, by_target.get(name, []))
+            doc = target_document_from_states(
+                name,
+                parse_target(name).kind,
+                by_target.get(name, []),
+                zones=zone_ids,
+                plan=rt.plan.all_domains.get(name),
+            )
             risk = self.view.risk.get(name)
             if risk is not None:
                 doc["risk"] = {"score": risk.score, "level": risk.level}

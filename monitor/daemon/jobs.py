@@ -15,8 +15,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Protocol
 
-from checks.dkim import DkimPolicy, check_dkim
-from checks.dmarc import DmarcPolicy, check_dmarc
 from checks.dnsbl import (
     DnsblPolicy,
     DnsblTargetResult,
@@ -26,30 +24,30 @@ from checks.dnsbl import (
     applicable_zones,
     sweep_dnsbl,
 )
-from checks.spf import SpfPolicy, check_spf
 from monitor.alerting.rules import (
     dnsbl_observations,
     record_observations,
     zone_observations,
 )
-from monitor.checking.authcheck import run_domain_checks, run_ptr_checks
-from monitor.checking.oneshot import run_self_tests
+from monitor.checking.runner import run_self_tests, run_table_checks
 from monitor.checking.states import (
     CheckName,
+    CheckRun,
     CheckState,
     StateChange,
-    auth_state,
-    states_from_auth,
     states_from_dnsbl,
     states_from_health,
-    states_from_ptr,
 )
+from monitor.checking.table import CHECKS, states_of
 from monitor.daemon.runtime import Runtime
 from monitor.metrics.collector import DaemonView, Metrics
 from monitor.model.alerts import Observation
-from monitor.store.state import CheckRun, StateRecords
+from monitor.store.state import StateRecords
 
 __all__ = ["CheckJobs", "JobHost", "zones_in_use", "zones_to_test"]
+
+# The published records re-read between full checks (the table's drift entries).
+_DRIFT = frozenset(s.name for s in CHECKS if s.drift)
 
 log = logging.getLogger(__name__)
 
@@ -203,16 +201,19 @@ class CheckJobs:
         if not rt.plan.domains and not rt.plan.ptr_ips:
             return
         started = time.perf_counter()
-        ptr = await run_ptr_checks(rt.plan.ptr_ips, dns=rt.auth_dns)
-        domains = await run_domain_checks(rt.plan.domains, dns=rt.auth_dns, ptr=ptr)
+        results = await run_table_checks(rt.plan.ptr_ips, rt.plan.domains, dns=rt.auth_dns)
         now = host.clock()
-        states = [*states_from_ptr(ptr, now), *states_from_auth(domains, now)]
+        states = [s for target, r in results.items() for s in states_of(target, r, now)]
         await self._save(states)
         duration = time.perf_counter() - started
         runs = [
-            CheckRun("ptr", ip, r.status.value != "unknown", duration, now) for ip, r in ptr.items()
+            CheckRun("ptr", ip, _states_told(states, ip), duration, now)
+            for ip in dict.fromkeys(rt.plan.ptr_ips)
         ]
-        runs += [CheckRun("auth", d, _auth_told(states, d), duration, now) for d in domains]
+        runs += [
+            CheckRun("auth", d.domain, _states_told(states, d.domain), duration, now)
+            for d in rt.plan.domains
+        ]
         await host.store.record_runs(runs)
         for run in runs:
             host.view.runs[(run.check, run.target)] = run
@@ -225,28 +226,9 @@ class CheckJobs:
         host, rt = self._host, self._host.runtime
         if not rt.plan.domains:
             return
-        found: list[CheckState] = []
+        results = await run_table_checks((), rt.plan.domains, dns=rt.auth_dns, names=_DRIFT)
         now = host.clock()
-        for plan in rt.plan.domains:
-            dkim_domains = plan.dkim_domains or ((plan.domain,) if plan.selectors else ())
-            spf, dmarc, dkim = await asyncio.gather(
-                check_spf(
-                    plan.domain, dns=rt.auth_dns, policy=SpfPolicy(sending_ips=plan.sending_ips)
-                ),
-                check_dmarc(
-                    plan.domain,
-                    dns=rt.auth_dns,
-                    policy=DmarcPolicy(
-                        envelope_domains=plan.envelope_domains, dkim_domains=dkim_domains
-                    ),
-                ),
-                check_dkim(
-                    plan.domain, dns=rt.auth_dns, policy=DkimPolicy(selectors=plan.selectors)
-                ),
-            )
-            found.append(auth_state(plan.domain, CheckName.SPF, "", spf, now))
-            found.append(auth_state(plan.domain, CheckName.DMARC, "", dmarc, now))
-            found.extend(auth_state(plan.domain, CheckName.DKIM, d.selector, d, now) for d in dkim)
+        found = [s for target, r in results.items() for s in states_of(target, r, now)]
         changes = await self._save(found)
         await host.apply_alerts(record_observations(found))
         await host.announce_record_changes()
@@ -326,5 +308,5 @@ def _told(result: DnsblTargetResult) -> bool:
     return any(x.verdict is not Verdict.UNKNOWN for x in result.results) or not result.results
 
 
-def _auth_told(states: Sequence[CheckState], domain: str) -> bool:
-    return any(s.target == domain and s.status != "unknown" for s in states)
+def _states_told(states: Sequence[CheckState], target: str) -> bool:
+    return any(s.target == target and s.status != "unknown" for s in states)

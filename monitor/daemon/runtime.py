@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from checks.dns import StubResolver
 from checks.dnsbl import Target, TargetKind, ZoneSpec, parse_target
 from checks.dnsbl.catalogue import Catalogue
-from monitor.checking.authcheck import DomainPlan
-from monitor.checking.oneshot import build_resolver
+from monitor.checking.plans import DomainPlan
+from monitor.checking.runner import build_resolver
 from monitor.checking.zones import select_zones
 from monitor.config import Config, parse_duration
 from monitor.daemon.sharding import Shard, parse_shard
@@ -32,6 +33,7 @@ class Plan:
     domains: tuple[DomainPlan, ...]
     ptr_ips: tuple[str, ...]
     all_targets: frozenset[str]  # every configured target, owned or not
+    all_domains: Mapping[str, DomainPlan]  # every configured domain's plan, owned or not
 
     @property
     def kinds(self) -> dict[str, str]:
@@ -47,21 +49,22 @@ def build_plan(config: Config, catalogue: Catalogue, shard: Shard | None = None)
     zones = select_zones(config, catalogue)
     targets: dict[str, Target] = {}
     domains = []
+    all_domains: dict[str, DomainPlan] = {}
     ptr_ips: list[str] = []
     for domain in config.domains:
         for text in (domain.name, *domain.sending_ips):
             target = parse_target(text)
             targets.setdefault(target.text, target)
+        plan = DomainPlan(
+            domain=domain.name,
+            selectors=tuple(domain.dkim_selectors),
+            sending_ips=tuple(domain.sending_ips),
+            envelope_domains=tuple(domain.envelope_domains),
+            dkim_domains=tuple(domain.dkim_domains),
+        )
+        all_domains[plan.domain] = plan
         if chosen.owns(domain.name):
-            domains.append(
-                DomainPlan(
-                    domain=domain.name,
-                    selectors=tuple(domain.dkim_selectors),
-                    sending_ips=tuple(domain.sending_ips),
-                    envelope_domains=tuple(domain.envelope_domains),
-                    dkim_domains=tuple(domain.dkim_domains),
-                )
-            )
+            domains.append(plan)
     owned = tuple(t for t in targets.values() if chosen.owns(t.text))
     ptr_ips = [t.text for t in owned if t.kind is TargetKind.IP]
     return Plan(
@@ -71,6 +74,7 @@ def build_plan(config: Config, catalogue: Catalogue, shard: Shard | None = None)
         domains=tuple(domains),
         ptr_ips=tuple(ptr_ips),
         all_targets=frozenset(targets),
+        all_domains=all_domains,
     )
 
 

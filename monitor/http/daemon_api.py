@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from monitor.checking.report import JsonValue
+from monitor.checking.documents import JsonValue
 from monitor.http.app import KEY_DEPS
 from monitor.http.auth import check_bearer
 from monitor.http.errors import json_error

@@ -24,11 +24,10 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from monitor.checking.states import RESOLVER_REFUSED_ERRORS, CheckName, CheckState
+from monitor.checking.states import RESOLVER_REFUSED_ERRORS, CheckName, CheckRun, CheckState
 from monitor.daemon.scheduler import JobStatus
 from monitor.store.audits import AuditCounts
 from monitor.store.rates import Rates, Totals
-from monitor.store.state import CheckRun
 
 __all__ = [
     "CampaignRow",

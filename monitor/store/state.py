@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from monitor.checking.states import CheckName, CheckState, StateChange
+from monitor.checking.states import CheckName, CheckRun, CheckState, StateChange
 from monitor.model.alerts import AlertKind, AlertRecord, AlertStatus, Severity
 from monitor.store.engine import Writer
 from monitor.store.schema import (
@@ -41,20 +41,9 @@ from monitor.store.schema import (
     state_changes,
 )
 
-__all__ = ["CheckRun", "OutboxItem", "StateHistoryItem", "StateRecords"]
+__all__ = ["OutboxItem", "StateHistoryItem", "StateRecords"]
 
 _CHUNK = 400  # keys per IN (...) clause: below SQLite's and asyncpg's parameter limits
-
-
-@dataclass(frozen=True, slots=True)
-class CheckRun:
-    """The last run of one check for one target."""
-
-    check: str
-    target: str
-    success: bool
-    duration_seconds: float
-    ran_at: dt.datetime
 
 
 @dataclass(frozen=True, slots=True)

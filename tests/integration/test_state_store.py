@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from monitor.checking.states import CheckName, CheckState
+from monitor.checking.states import CheckName, CheckRun, CheckState
 from monitor.model.alerts import (
     AlertKind,
     AlertPolicy,
@@ -17,7 +17,6 @@ from monitor.model.alerts import (
     step,
 )
 from monitor.store import SqlStore, open_store
-from monitor.store.state import CheckRun
 
 T0 = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
 

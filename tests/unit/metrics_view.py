@@ -24,17 +24,16 @@ from checks.spf import SpfResult
 from checks.status import CheckStatus
 from monitor.checking.states import (
     CheckName,
+    CheckRun,
     CheckState,
-    auth_state,
     states_from_dnsbl,
     states_from_health,
-    states_from_ptr,
 )
+from monitor.checking.table import state_of
 from monitor.daemon.scheduler import JobStatus
 from monitor.metrics.collector import CampaignRow, CampaignSnapshot, DaemonView, Metrics, RiskView
 from monitor.store.audits import AuditCounts
 from monitor.store.rates import Rates, Totals
-from monitor.store.state import CheckRun
 
 AT = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
 CHANGED = dt.datetime(2025, 2, 20, 8, 30, tzinfo=dt.UTC)
@@ -172,12 +171,12 @@ PTR_UNKNOWN = PtrResult(
 
 def auth_states() -> list[CheckState]:
     states = [
-        auth_state(DOMAIN, CheckName.SPF, "", SPF, AT),
-        auth_state(DOMAIN, CheckName.DMARC, "", DMARC, AT),
-        auth_state(DOMAIN, CheckName.DKIM, "s1", DKIM_RSA, AT),
-        auth_state(DOMAIN, CheckName.DKIM, "s2", DKIM_UNKNOWN, AT),
-        auth_state(DOMAIN, CheckName.MX, "", MX, AT),
-        *states_from_ptr({IP: PTR_OK, IP6: PTR_UNKNOWN}, AT),
+        state_of(CheckName.SPF, DOMAIN, SPF, AT),
+        state_of(CheckName.DMARC, DOMAIN, DMARC, AT),
+        state_of(CheckName.DKIM, DOMAIN, DKIM_RSA, AT),
+        state_of(CheckName.DKIM, DOMAIN, DKIM_UNKNOWN, AT),
+        state_of(CheckName.MX, DOMAIN, MX, AT),
+        *[state_of(CheckName.PTR, IP, PTR_OK, AT), state_of(CheckName.PTR, IP6, PTR_UNKNOWN, AT)],
     ]
     # as loaded from the store: when the status last changed
     return [_changed(s) for s in states]

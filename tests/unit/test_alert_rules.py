@@ -34,11 +34,10 @@ from monitor.checking.states import (
     CheckName,
     CheckState,
     StateChange,
-    auth_state,
     states_from_dnsbl,
     states_from_health,
-    states_from_ptr,
 )
+from monitor.checking.table import state_of
 from monitor.model.alerts import AlertKind, Observation, Severity
 
 from . import metrics_view as mv
@@ -182,11 +181,11 @@ def record_states(status: CheckStatus) -> list[CheckState]:
     mx = MxResult(mv.DOMAIN, status, hosts=(), null_mx=False, findings=())
     ptr = PtrResult(mv.IP, status, (), None, (), ())
     return [
-        auth_state(mv.DOMAIN, CheckName.SPF, "", spf, mv.AT),
-        auth_state(mv.DOMAIN, CheckName.DMARC, "", dmarc, mv.AT),
-        auth_state(mv.DOMAIN, CheckName.DKIM, "s1", dkim, mv.AT),
-        auth_state(mv.DOMAIN, CheckName.MX, "", mx, mv.AT),
-        *states_from_ptr({mv.IP: ptr}, mv.AT),
+        state_of(CheckName.SPF, mv.DOMAIN, spf, mv.AT),
+        state_of(CheckName.DMARC, mv.DOMAIN, dmarc, mv.AT),
+        state_of(CheckName.DKIM, mv.DOMAIN, dkim, mv.AT),
+        state_of(CheckName.MX, mv.DOMAIN, mx, mv.AT),
+        *[state_of(CheckName.PTR, mv.IP, ptr, mv.AT)],
     ]
 
 

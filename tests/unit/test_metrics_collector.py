@@ -24,11 +24,10 @@ from monitor.checking.states import (
     RESOLVER_REFUSED_ERRORS,
     CheckName,
     CheckState,
-    auth_state,
     states_from_dnsbl,
     states_from_health,
-    states_from_ptr,
 )
+from monitor.checking.table import state_of
 from monitor.daemon.scheduler import JobStatus
 from monitor.metrics.collector import CampaignRow, CampaignSnapshot, DaemonView, Metrics, RiskView
 from monitor.store.rates import Rates, Totals
@@ -190,7 +189,7 @@ def spf(status: CheckStatus, **fields: object) -> CheckState:
     }
     defaults.update(fields)
     result = SpfResult(domain=mv.DOMAIN, status=status, **defaults)  # type: ignore[arg-type]
-    return auth_state(mv.DOMAIN, CheckName.SPF, "", result, mv.AT)
+    return state_of(CheckName.SPF, mv.DOMAIN, result, mv.AT)
 
 
 @pytest.mark.parametrize("status", list(CheckStatus), ids=[s.value for s in CheckStatus])
@@ -262,7 +261,7 @@ def test_unknown_spf_exports_no_counts() -> None:
     ],
 )
 def test_dmarc_policy(result: DmarcResult, policy: str | None) -> None:
-    reg = registry(state_view([auth_state(mv.DOMAIN, CheckName.DMARC, "", result, mv.AT)]))
+    reg = registry(state_view([state_of(CheckName.DMARC, mv.DOMAIN, result, mv.AT)]))
     exported = {
         p: value(reg, "delivermon_dmarc_policy", domain=mv.DOMAIN, policy=p)
         for p in ("none", "quarantine", "reject", "missing")
@@ -282,7 +281,7 @@ def test_dmarc_policy(result: DmarcResult, policy: str | None) -> None:
 )
 def test_dkim_key_bits(key_type: str | None, bits: int | None, status: CheckStatus) -> None:
     result = DkimResult("s1", status, "v=DKIM1; p=", key_type, bits, False, (), ())
-    reg = registry(state_view([auth_state(mv.DOMAIN, CheckName.DKIM, "s1", result, mv.AT)]))
+    reg = registry(state_view([state_of(CheckName.DKIM, mv.DOMAIN, result, mv.AT)]))
     assert value(reg, "delivermon_dkim_key_bits", domain=mv.DOMAIN, selector="s1") == bits
 
 
@@ -297,7 +296,7 @@ def test_dkim_key_bits(key_type: str | None, bits: int | None, status: CheckStat
 def test_ptr_forward_confirmed(confirmed: bool | None, exported: int | None) -> None:
     status = CheckStatus.UNKNOWN if confirmed is None else CheckStatus.OK
     result = PtrResult(mv.IP, status, ("mail.example.com",), confirmed, (), ())
-    reg = registry(state_view(states_from_ptr({mv.IP: result}, mv.AT)))
+    reg = registry(state_view([state_of(CheckName.PTR, mv.IP, result, mv.AT)]))
     assert value(reg, "delivermon_ptr_forward_confirmed", ip=mv.IP) == exported
     assert (
         value(

@@ -1,5 +1,5 @@
 """Pins the `check --json` document (version 1) and the CLI exit-code rules
-(monitor/checking/report.py)."""
+(monitor/checking/report.py, monitor/cli/report.py)."""
 
 from __future__ import annotations
 
@@ -16,15 +16,8 @@ from checks.dnsbl.sweep import DnsblTargetResult, dnsbl_findings
 from checks.dnsbl.targets import parse_target
 from checks.dnsbl.verdict import DnsblResult, Verdict
 from checks.findings import Finding, FindingSeverity
-from monitor.checking.report import (
-    EXIT_OK,
-    EXIT_PROBLEMS,
-    EXIT_UNKNOWN,
-    CheckReport,
-    build_document,
-    exit_code,
-    write_document,
-)
+from monitor.checking.report import CheckReport, build_document, write_document
+from monitor.cli.report import EXIT_OK, EXIT_PROBLEMS, EXIT_UNKNOWN, exit_code
 
 CHECKED_AT = dt.datetime(2026, 3, 4, 5, 6, 7, 890_000, tzinfo=dt.UTC)
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")

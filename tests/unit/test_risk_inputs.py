@@ -20,10 +20,9 @@ from checks.status import CheckStatus
 from monitor.checking.states import (
     CheckName,
     CheckState,
-    auth_state,
     states_from_dnsbl,
-    states_from_ptr,
 )
+from monitor.checking.table import state_of
 from monitor.risk.inputs import DomainFigures, build_risk_inputs
 from monitor.risk.score import Listing, RiskLevel, score_risk
 
@@ -40,18 +39,18 @@ def dnsbl(target: str, *results: DnsblResult) -> list[CheckState]:
 
 def spf(domain: str, status: CheckStatus, ip_results: dict[str, str]) -> CheckState:
     result = dataclasses.replace(mv.SPF, domain=domain, status=status, ip_results=ip_results)
-    return auth_state(domain, CheckName.SPF, "", result, mv.AT)
+    return state_of(CheckName.SPF, domain, result, mv.AT)
 
 
 def ptr(forward_confirmed: bool | None, status: CheckStatus = CheckStatus.OK) -> CheckState:
     result = PtrResult(IP, status, ("mail.example.com",), forward_confirmed, (), ())
-    (state,) = states_from_ptr({IP: result}, mv.AT)
+    (state,) = [state_of(CheckName.PTR, IP, result, mv.AT)]
     return state
 
 
 def dmarc(status: CheckStatus, record: str | None, policy: str | None) -> CheckState:
     result = DmarcResult(DOMAIN, status, record=record, policy=policy)
-    return auth_state(DOMAIN, CheckName.DMARC, "", result, mv.AT)
+    return state_of(CheckName.DMARC, DOMAIN, result, mv.AT)
 
 
 def finding(code: str, severity: FindingSeverity = FindingSeverity.ERROR) -> Finding:
@@ -75,7 +74,7 @@ def dkim(
         cname_chain=(),
         findings=findings,
     )
-    return auth_state(DOMAIN, CheckName.DKIM, selector, result, mv.AT)
+    return state_of(CheckName.DKIM, DOMAIN, result, mv.AT)
 
 
 OK_KEY = dkim("ok", CheckStatus.OK)
