@@ -24,7 +24,7 @@ from monitor.alerting.notify import (
 )
 from monitor.store.state import OutboxItem, StateRecords
 
-__all__ = ["OutboxSender", "notification_from_payload"]
+__all__ = ["Outbox", "OutboxSender", "notification_from_payload"]
 
 log = logging.getLogger(__name__)
 # Longer than any send can take (a notifier's timeout is at most 300 s per request or
@@ -125,3 +125,38 @@ class OutboxSender:
             "notification failed for good", extra={"notifier": item.notifier, "reason": reason}
         )
         return False
+
+
+class Outbox:
+    """The notification outbox as the daemon runs it: the notify job and the pending count.
+
+    ``routes`` is read at each run, so a reload's new notifiers take effect at the next
+    run; a queued row for a notifier that is gone fails with a reason.
+    """
+
+    def __init__(
+        self,
+        store: StateRecords,
+        *,
+        routes: Callable[[], Mapping[str, Route]],
+        on_outcome: Callable[[str, str], None],
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        self._store = store
+        self._routes = routes
+        self._on_outcome = on_outcome
+        self._clock = clock
+        self._pending = 0
+
+    def pending(self) -> int:
+        """Notifications queued and not yet sent, as of the last run."""
+        return self._pending
+
+    async def send_due(self) -> None:
+        """Send every due notification (the notify job)."""
+        sender = OutboxSender(self._store, self._routes(), self._on_outcome, clock=self._clock)
+        await sender.send_due()
+        await self.count_pending()
+
+    async def count_pending(self) -> None:
+        self._pending = (await self._store.outbox_counts())["pending"]

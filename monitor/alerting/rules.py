@@ -30,7 +30,7 @@ from monitor.model.alerts import AlertKind, Observation, Severity
 __all__ = [
     "RECORD_CHECKS",
     "RISK_LEVELS",
-    "CampaignFigures",
+    "CampaignRates",
     "campaign_observations",
     "dnsbl_observations",
     "record_change_key",
@@ -232,7 +232,7 @@ def risk_observation(
 
 
 @dataclass(frozen=True, slots=True)
-class CampaignFigures:
+class CampaignRates:
     """One campaign's complaint rate (None below the volume guard) and deadline misses."""
 
     campaign: str
@@ -241,7 +241,7 @@ class CampaignFigures:
 
 
 def campaign_observations(
-    figures: Iterable[CampaignFigures], *, warning: float, critical: float, window: str
+    figures: Iterable[CampaignRates], *, warning: float, critical: float, window: str
 ) -> list[Observation]:
     found = []
     for f in figures:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aiohttp
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
@@ -43,6 +44,7 @@ from monitor.cli import subject as cli_subject
 from monitor.cli.report import EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE, exit_code, render_human
 from monitor.config import Config, load_config
 from monitor.daemon.logs import configure_logging
+from monitor.daemon.settings import build_settings
 from monitor.model.errors import ConfigError, UsageError
 
 __all__ = ["main"]
@@ -417,8 +419,16 @@ def _testable_zones(config: Config, catalogue: Catalogue) -> tuple[list[ZoneSpec
 
 
 def _cmd_config_check(args: argparse.Namespace) -> int:
+    """Everything start checks: the file, then the settings built from it (secrets, zones
+    and their keys, webhook keys and certificates, notifiers, IMAP), without side effects."""
     config = load_config(args.path)
-    select_zones(config, load_catalogue())
+    catalogue = load_catalogue()
+
+    async def go() -> None:
+        async with aiohttp.ClientSession() as session:
+            build_settings(config, catalogue=catalogue, session=session)
+
+    _run(go)
     print(f"{args.path}: OK")
     return EXIT_OK
 

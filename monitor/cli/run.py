@@ -7,9 +7,9 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from monitor.checking.sharding import parse_shard
 from monitor.config import Config
 from monitor.daemon.app import DaemonOptions, run_daemon
-from monitor.daemon.sharding import parse_shard
 from monitor.model.errors import UsageError
 
 __all__ = ["add_commands"]

@@ -22,6 +22,7 @@ from monitor.model.privacy import (
     normalise_address,
 )
 from monitor.store.keyfile import pseudonymizer_for
+from monitor.store.subject_documents import erasure_document, export_document
 
 if TYPE_CHECKING:
     from monitor.store import SqlStore
@@ -72,13 +73,11 @@ def _address(args: argparse.Namespace) -> str | None:
 
 
 async def _export_action(store: SqlStore, pseudonym: str) -> dict[str, object]:
-    from monitor.http.campaigns_api import export_document
 
     return export_document(await store.export_subject(pseudonym))
 
 
 async def _erase_action(store: SqlStore, pseudonym: str) -> dict[str, object]:
-    from monitor.http.campaigns_api import erasure_document
 
     return erasure_document(pseudonym, await store.erase_subject(pseudonym))
 

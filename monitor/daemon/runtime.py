@@ -1,95 +1,38 @@
-"""What one configuration means for the running daemon: this replica's targets, zones,
-domain plans and resolvers (``Runtime``), built whole and swapped atomically on reload.
+"""What one configuration means for the running daemon: its settings, this replica's plan and
+the resolvers (``Runtime``), built whole and swapped atomically on reload.
+
+Jobs and handlers read ``RuntimeHolder.current`` once per run or request; a reload
+between two runs takes effect at the next one.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from checks.dns import StubResolver
-from checks.dnsbl import Target, TargetKind, ZoneSpec, parse_target
-from checks.dnsbl.catalogue import Catalogue
-from monitor.checking.plans import DomainPlan
+from monitor.checking.plans import Plan, build_plan
 from monitor.checking.runner import build_resolver
-from monitor.checking.zones import select_zones
-from monitor.config import Config, parse_duration
-from monitor.daemon.sharding import Shard, parse_shard
-from monitor.model.alerts import AlertPolicy
-from monitor.store.rates import VolumeGuard
+from monitor.checking.sharding import Shard, parse_shard
+from monitor.config import Config
+from monitor.daemon.settings import Settings
 
-__all__ = ["Plan", "Runtime", "build_plan", "build_runtime"]
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """This replica's share of the work: targets, domains and IPs whose hash it owns."""
-
-    shard: Shard
-    targets: tuple[Target, ...]
-    zones: tuple[ZoneSpec, ...]
-    domains: tuple[DomainPlan, ...]
-    ptr_ips: tuple[str, ...]
-    all_targets: frozenset[str]  # every configured target, owned or not
-    all_domains: Mapping[str, DomainPlan]  # every configured domain's plan, owned or not
-
-    @property
-    def kinds(self) -> dict[str, str]:
-        return {t.text: t.kind.value for t in self.targets}
-
-    def zone_by_id(self) -> dict[str, ZoneSpec]:
-        return {z.id: z for z in self.zones}
-
-
-def build_plan(config: Config, catalogue: Catalogue, shard: Shard | None = None) -> Plan:
-    """Raises ConfigError (from zone selection) when a keyed zone lacks its key."""
-    chosen = shard or parse_shard(config.cluster.shard)
-    zones = select_zones(config, catalogue)
-    targets: dict[str, Target] = {}
-    domains = []
-    all_domains: dict[str, DomainPlan] = {}
-    ptr_ips: list[str] = []
-    for domain in config.domains:
-        for text in (domain.name, *domain.sending_ips):
-            target = parse_target(text)
-            targets.setdefault(target.text, target)
-        plan = DomainPlan(
-            domain=domain.name,
-            selectors=tuple(domain.dkim_selectors),
-            sending_ips=tuple(domain.sending_ips),
-            envelope_domains=tuple(domain.envelope_domains),
-            dkim_domains=tuple(domain.dkim_domains),
-        )
-        all_domains[plan.domain] = plan
-        if chosen.owns(domain.name):
-            domains.append(plan)
-    owned = tuple(t for t in targets.values() if chosen.owns(t.text))
-    ptr_ips = [t.text for t in owned if t.kind is TargetKind.IP]
-    return Plan(
-        shard=chosen,
-        targets=owned,
-        zones=zones,
-        domains=tuple(domains),
-        ptr_ips=tuple(ptr_ips),
-        all_targets=frozenset(targets),
-        all_domains=all_domains,
-    )
+__all__ = ["Runtime", "RuntimeHolder", "build_runtime"]
 
 
 @dataclass(frozen=True, slots=True)
 class Runtime:
-    """Everything derived from one config; jobs read ``daemon.runtime`` once per run."""
+    """Everything derived from one config; the resolvers open in ``open()``."""
 
-    config: Config
+    settings: Settings
     plan: Plan
     resolver: StubResolver
     auth_resolver: StubResolver | None
     confirm_resolver: StubResolver  # no cache: re-checks a new listing at the server
-    alert_policy: AlertPolicy
-    guard: VolumeGuard
-    catalogue_version: str
+
+    @property
+    def config(self) -> Config:
+        return self.settings.config
 
     @property
     def auth_dns(self) -> StubResolver:
@@ -111,24 +54,34 @@ class Runtime:
         return found
 
 
-def build_runtime(config: Config, catalogue: Catalogue, shard: Shard | None = None) -> Runtime:
-    """Raises ConfigError when the config cannot run (a keyed zone without its key)."""
-    plan = build_plan(config, catalogue, shard)
-    alerts = config.alerts
+def build_runtime(settings: Settings, shard: Shard | None = None) -> Runtime:
+    """``shard`` (``--shard``) overrides ``[cluster] shard``."""
+    config = settings.config
     return Runtime(
-        config=config,
-        plan=plan,
+        settings=settings,
+        plan=build_plan(config.domains, settings.zones, shard or parse_shard(config.cluster.shard)),
         resolver=build_resolver(config.dns),
         auth_resolver=build_resolver(config.auth_dns) if config.auth_dns else None,
         confirm_resolver=build_resolver(config.dns.model_copy(update={"cache_entries": 0})),
-        alert_policy=AlertPolicy(
-            notify_existing=alerts.notify_existing,
-            resolve_after=alerts.resolve_after,
-            flap_window=dt.timedelta(seconds=parse_duration(alerts.flap_window)),
-            flap_limit=alerts.flap_limit,
-        ),
-        guard=VolumeGuard(
-            min_delivered=config.feedback.min_volume, min_sent=config.feedback.min_volume
-        ),
-        catalogue_version=catalogue.version,
     )
+
+
+class RuntimeHolder:
+    """The current runtime; the composition root swaps it on reload."""
+
+    def __init__(self) -> None:
+        self._current: Runtime | None = None
+
+    @property
+    def current(self) -> Runtime:
+        assert self._current is not None, "the daemon is not started"
+        return self._current
+
+    @property
+    def started(self) -> bool:
+        return self._current is not None
+
+    def swap(self, runtime: Runtime) -> Runtime | None:
+        """Install ``runtime``; returns the one it replaces."""
+        old, self._current = self._current, runtime
+        return old

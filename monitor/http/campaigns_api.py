@@ -1,4 +1,4 @@
-"""Campaign registry, counts and rates, subject access/erasure and suppression look-ups.
+"""Campaign registry, counts and rates.
 
 Routes (errors are JSON ``{"error": ...}``; 401 without a Bearer token, 403 with a wrong one):
 
@@ -10,9 +10,6 @@ Routes (errors are JSON ``{"error": ...}``; 401 without a Bearer token, 403 with
 - ``GET /api/v1/rates?group_by=category,consent&campaign=ID`` (admin or ingest token) →
   200 ``{"group_by", "campaign", "min_volume", "windows": {"1h": {"since", "groups": [...]}}}``;
   ``group_by`` takes any of campaign, provider, category, consent (none: one overall group).
-- ``GET|DELETE /api/v1/subjects/{email}`` (admin token) → 200 export / erasure summary.
-- ``GET /api/v1/suppressions/{email}`` (ingest or admin token) →
-  200 ``{"suppressed", "reasons", "since"}``.
 
 A campaign (list item or single) is its lifetime figures plus ``windows`` (``1h``, ``24h``,
 ``7d``, ``lifetime``), each with its figures and ``providers`` (provider → figures). Figures
@@ -24,10 +21,8 @@ is false (below ``min_volume`` sent, ``bounce_rate`` is ``null``): never a misle
 
 Reading aggregates takes either token: they hold no personal data, but they are business
 data, and the sending pipeline that holds the ingest token may watch its own rates.
-Subject routes never echo the address; the subject is named by a pseudonym prefix.
-Campaigns in ``[[campaigns]]`` are registered (upserted) when the app starts: config wins.
-The address is in the path of the subject and suppression routes: run the app with
-``access_log_class=RedactingAccessLogger`` so aiohttp's access log does not carry it.
+Campaigns in ``[[campaigns]]`` are registered (upserted) by the daemon at start and on each
+reload: config wins.
 """
 
 from __future__ import annotations
@@ -39,22 +34,15 @@ from collections.abc import Iterable, Sequence
 from typing import Annotated, TypedDict
 
 from aiohttp import web
-from aiohttp.web_log import AccessLogger
-from aiohttp.web_request import BaseRequest
-from aiohttp.web_response import StreamResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from checks.domains import DomainError, to_a_label
-
-# app.py imports this module while it is itself being imported; the module import (not
-# ``from ... import KEY_DEPS``) resolves, and KEY_DEPS is read when a request arrives.
-from monitor.http import app as http_app
-from monitor.http.auth import check_bearer
+from monitor.http.context import KEY_CONTEXT
 from monitor.http.errors import json_error
+from monitor.http.routes import Access, RouteSpec
 from monitor.model.events import Category, Consent
-from monitor.model.privacy import PrivacyError
 from monitor.store.audits import AUDIT_FIELDS, AuditCounts
-from monitor.store.models import Campaign, EraseResult, SubjectExport
+from monitor.store.models import Campaign
 from monitor.store.rates import (
     DIMENSIONS,
     CountRow,
@@ -70,23 +58,14 @@ from monitor.store.rates import (
 
 __all__ = [
     "CAMPAIGN_ID",
+    "ROUTES",
     "CampaignIn",
-    "RedactingAccessLogger",
-    "add_routes",
-    "erasure_document",
-    "export_document",
 ]
 
 log = logging.getLogger(__name__)
 
 # Printable ASCII, no spaces: a campaign id becomes a metric label.
 CAMPAIGN_ID = re.compile(r"[\x21-\x3f\x41-\x7e]{1,128}")  # no @: never an address
-_SUBJECT_PREFIX = 12  # hex digits of the pseudonym that name a subject in answers and logs
-_PERSONAL_PREFIXES = ("/api/v1/subjects/", "/api/v1/suppressions/")
-_KEPT_NOTE = (
-    "a pseudonymous suppression marker is kept: it is what keeps honouring the opt-out "
-    "(GDPR Art. 17(3), Art. 21)"
-)
 
 
 class CampaignIn(BaseModel):
@@ -142,49 +121,11 @@ class CampaignJson(FiguresJson):
     windows: dict[str, WindowJson]
 
 
-def add_routes(app: web.Application) -> None:
-    """Register the campaign, rate, subject and suppression routes and the startup hook."""
-    app.router.add_put("/api/v1/campaigns/{id}", _put_campaign)
-    app.router.add_get("/api/v1/campaigns", _list_campaigns)
-    app.router.add_get("/api/v1/campaigns/{id}", _get_campaign)
-    app.router.add_get("/api/v1/rates", _get_rates)
-    app.router.add_get("/api/v1/subjects/{email}", _export_subject)
-    app.router.add_delete("/api/v1/subjects/{email}", _erase_subject)
-    app.router.add_get("/api/v1/suppressions/{email}", _get_suppression)
-    app.on_startup.append(_register_configured_campaigns)
-
-
-async def _register_configured_campaigns(app: web.Application) -> None:
-    deps = app[http_app.KEY_DEPS]
-    for campaign in deps.config.campaigns:
-        await deps.store.upsert_campaign(
-            campaign.id,
-            category=campaign.category,
-            consent=campaign.consent,
-            sending_domain=campaign.sending_domain,
-        )
-    if deps.config.campaigns:
-        log.info("campaigns registered from config", extra={"count": len(deps.config.campaigns)})
-
-
-def _authorize(request: web.Request, *tokens: str | None) -> web.Response | None:
-    """None when the request carries any of ``tokens``; else the 401/403 to send."""
-    denied = check_bearer(request, None)
-    for token in tokens:
-        denied = check_bearer(request, token)
-        if denied is None:
-            return None
-    return denied
-
-
 # --- campaigns ---------------------------------------------------------------
 
 
 async def _put_campaign(request: web.Request) -> web.Response:
-    deps = request.app[http_app.KEY_DEPS]
-    denied = _authorize(request, deps.admin_token)
-    if denied is not None:
-        return denied
+    deps = request.app[KEY_CONTEXT]
     if request.content_type != "application/json":
         return json_error(415, "Content-Type must be application/json")
     campaign_id = request.match_info["id"]
@@ -212,10 +153,7 @@ async def _put_campaign(request: web.Request) -> web.Response:
 
 
 async def _list_campaigns(request: web.Request) -> web.Response:
-    deps = request.app[http_app.KEY_DEPS]
-    denied = _authorize(request, deps.admin_token, deps.ingest_token)
-    if denied is not None:
-        return denied
+    deps = request.app[KEY_CONTEXT]
     windows = await _window_rows(request, campaign=None)
     registered = {c.id: c for c in await deps.store.list_campaigns()}  # one query, not one each
     audits = {a.campaign: a for a in await deps.store.audit_counts()}
@@ -233,10 +171,7 @@ async def _list_campaigns(request: web.Request) -> web.Response:
 
 
 async def _get_campaign(request: web.Request) -> web.Response:
-    deps = request.app[http_app.KEY_DEPS]
-    denied = _authorize(request, deps.admin_token, deps.ingest_token)
-    if denied is not None:
-        return denied
+    deps = request.app[KEY_CONTEXT]
     campaign_id = request.match_info["id"]
     registered = await deps.store.get_campaign(campaign_id)
     windows = await _window_rows(request, campaign=campaign_id)
@@ -258,10 +193,7 @@ def _audit_json(counts: AuditCounts | None) -> dict[str, int]:
 
 
 async def _get_rates(request: web.Request) -> web.Response:
-    deps = request.app[http_app.KEY_DEPS]
-    denied = _authorize(request, deps.admin_token, deps.ingest_token)
-    if denied is not None:
-        return denied
+    deps = request.app[KEY_CONTEXT]
     by = _group_by(request.query.getall("group_by", []))
     if by is None:
         return json_error(400, "group_by takes campaign, provider, category and/or consent")
@@ -303,7 +235,7 @@ _WindowRows = dict[Window, tuple[dt.datetime | None, tuple[CountRow, ...]]]
 
 async def _window_rows(request: web.Request, *, campaign: str | None) -> _WindowRows:
     """Counter rows of every window: one query per window, grouped in memory after."""
-    deps = request.app[http_app.KEY_DEPS]
+    deps = request.app[KEY_CONTEXT]
     now = deps.clock()
     found: _WindowRows = {}
     for window in Window:
@@ -392,7 +324,7 @@ def _registry_document(campaign: Campaign) -> dict[str, object]:
 
 
 def _min_volume(request: web.Request) -> int:
-    return request.app[http_app.KEY_DEPS].config.feedback.min_volume
+    return request.app[KEY_CONTEXT].settings().config.feedback.min_volume
 
 
 def _guard(request: web.Request) -> VolumeGuard:
@@ -406,131 +338,9 @@ def _iso(moment: dt.datetime | None) -> str | None:
     return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-# --- subjects and suppressions -----------------------------------------------
-
-
-def _pseudonym(request: web.Request) -> str | None:
-    """The subject's pseudonym, or None when the path holds no address (never echoed)."""
-    try:
-        return request.app[http_app.KEY_DEPS].pseudonymizer.pseudonym(request.match_info["email"])
-    except PrivacyError:
-        return None
-
-
-async def _export_subject(request: web.Request) -> web.Response:
-    deps = request.app[http_app.KEY_DEPS]
-    denied = _authorize(request, deps.admin_token)
-    if denied is not None:
-        return denied
-    pseudonym = _pseudonym(request)
-    if pseudonym is None:
-        return json_error(400, "not an e-mail address")
-    export = await deps.store.export_subject(pseudonym)
-    log.info("subject exported", extra={"subject": pseudonym[:_SUBJECT_PREFIX]})
-    return web.json_response(export_document(export))
-
-
-async def _erase_subject(request: web.Request) -> web.Response:
-    deps = request.app[http_app.KEY_DEPS]
-    denied = _authorize(request, deps.admin_token)
-    if denied is not None:
-        return denied
-    pseudonym = _pseudonym(request)
-    if pseudonym is None:
-        return json_error(400, "not an e-mail address")
-    result = await deps.store.erase_subject(pseudonym)
-    log.info(
-        "subject erased",
-        extra={
-            "subject": pseudonym[:_SUBJECT_PREFIX],
-            "reports": result.reports,
-            "events": result.events,
-        },
-    )
-    return web.json_response(erasure_document(pseudonym, result))
-
-
-async def _get_suppression(request: web.Request) -> web.Response:
-    deps = request.app[http_app.KEY_DEPS]
-    denied = _authorize(request, deps.ingest_token, deps.admin_token)
-    if denied is not None:
-        return denied
-    pseudonym = _pseudonym(request)
-    if pseudonym is None:
-        return json_error(400, "not an e-mail address")
-    # The common answer (not suppressed) costs one indexed look-up; details only when needed.
-    if not await deps.store.is_suppressed(pseudonym):
-        return web.json_response({"suppressed": False, "reasons": [], "since": None})
-    marks = (await deps.store.export_subject(pseudonym)).suppressions
-    return web.json_response(
-        {
-            "suppressed": True,
-            "reasons": sorted({m.reason.value for m in marks}),
-            "since": _iso(min((m.first_at for m in marks), default=None)),
-        }
-    )
-
-
-def export_document(export: SubjectExport) -> dict[str, object]:
-    """The JSON export of one subject (API and CLI): reports, events, suppressions."""
-    return {
-        "subject": export.pseudonym[:_SUBJECT_PREFIX],
-        "reports": [
-            {
-                "id": r.id,
-                "received_at": _iso(r.received_at),
-                "arrival_date": _iso(r.arrival_date),
-                "feedback_type": r.feedback_type,
-                "campaign": r.campaign,
-                "provider": r.provider,
-                "source_ip": r.source_ip,
-                "reporter": r.reporter,
-                "user_agent": r.user_agent,
-            }
-            for r in export.reports
-        ],
-        "events": [
-            {
-                "type": e.type,
-                "campaign": e.campaign,
-                "provider": e.provider,
-                "occurred_at": _iso(e.occurred_at),
-                "source": e.source,
-                "bounce_kind": e.bounce_kind,
-                "feedback_type": e.feedback_type,
-            }
-            for e in export.events
-        ],
-        "suppressed": export.suppressed,
-        "suppressions": [
-            {"reason": s.reason.value, "since": _iso(s.first_at)} for s in export.suppressions
-        ],
-    }
-
-
-def erasure_document(pseudonym: str, result: EraseResult) -> dict[str, object]:
-    """What an erasure removed (API and CLI), and whether the suppression marker stays."""
-    return {
-        "subject": pseudonym[:_SUBJECT_PREFIX],
-        "removed": {"reports": result.reports, "events": result.events},
-        "suppression_kept": result.suppression_kept,
-        "note": _KEPT_NOTE if result.suppression_kept else None,
-    }
-
-
-class RedactingAccessLogger(AccessLogger):
-    """aiohttp's access log, with the address in subject and suppression paths replaced.
-
-    ``/api/v1/subjects/alice%40example.com`` is logged as ``/api/v1/subjects/redacted``;
-    pass it as ``access_log_class`` to ``web.AppRunner`` (or ``web.run_app``).
-    """
-
-    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
-        # request.path is decoded, so an encoded prefix (%73ubjects) is caught too.
-        prefix = next((p for p in _PERSONAL_PREFIXES if request.path.startswith(p)), None)
-        if prefix is not None:
-            try:
-                request = request.clone(rel_url=f"{prefix}redacted")
-            except RuntimeError:
-                return  # a body was read, the request cannot be cloned: no line, no address
-        super().log(request, response, time)
+ROUTES = (
+    RouteSpec("PUT", "/api/v1/campaigns/{id}", _put_campaign, Access.ADMIN),
+    RouteSpec("GET", "/api/v1/campaigns", _list_campaigns, Access.READ),
+    RouteSpec("GET", "/api/v1/campaigns/{id}", _get_campaign, Access.READ),
+    RouteSpec("GET", "/api/v1/rates", _get_rates, Access.READ),
+)

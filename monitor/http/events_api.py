@@ -13,12 +13,14 @@ from typing import Annotated
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from monitor.http.context import KEY_CONTEXT
 from monitor.http.errors import json_error
+from monitor.http.routes import Access, RouteSpec
 from monitor.ingest.providers import provider_of_address
 from monitor.model.events import Category, Consent, Event, EventType, Provider, Source
 from monitor.model.privacy import PrivacyError, normalise_address
 
-__all__ = ["MAX_BATCH", "EventIn", "parse_batch"]
+__all__ = ["MAX_BATCH", "ROUTES", "EventIn", "parse_batch"]
 
 MAX_BATCH = 10_000
 _CAMPAIGN = r"^[\x21-\x3f\x41-\x7e]{1,128}$"  # printable ASCII, no space, no @: a metric label
@@ -150,3 +152,20 @@ def _loc(loc: Sequence[int | str]) -> str:
 
 def refuse(errors: list[dict[str, object]]) -> web.Response:
     return json_error(400, "invalid events: the batch was refused whole", errors=errors)
+
+
+async def _post_events(request: web.Request) -> web.Response:
+    context = request.app[KEY_CONTEXT]
+    if request.content_type != "application/json":
+        return json_error(415, "Content-Type must be application/json")
+    body = await request.json()
+    events, errors = parse_batch(body, context.clock())
+    if errors:
+        return refuse(errors)
+    result = await context.store.add_events(events, context.pseudonymizer)
+    return web.json_response(
+        {"accepted": result.accepted, "duplicates": result.duplicates}, status=202
+    )
+
+
+ROUTES = (RouteSpec("POST", "/api/v1/events", _post_events, Access.INGEST, source="events"),)

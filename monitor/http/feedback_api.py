@@ -8,177 +8,45 @@ body bytes). A refusal stores nothing; an acknowledgement (202) means committed.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 
 import aiohttp
 from aiohttp import web
 
-from monitor.config import Config, resolve_secret
-from monitor.http import app as http_app  # a module, not names: app.py imports this one
-from monitor.http.auth import check_bearer
+from monitor.http.context import KEY_CONTEXT, HttpContext
 from monitor.http.errors import json_error
+from monitor.http.routes import Access, RouteSpec
 from monitor.ingest.errors import IngestError, MalformedReportError, NotArfError
 from monitor.ingest.service import ingest_arf
 from monitor.ingest.webhooks import (
-    MailgunWebhookConfig,
     MalformedPayload,
-    PinnedCertificates,
-    PostmarkWebhookConfig,
     Reason,
-    SendgridWebhookConfig,
-    SesWebhookConfig,
     SnsType,
-    TokenCache,
-    WebhookConfigError,
     WebhookRefused,
     check_postmark_credentials,
     handle_mailgun,
     handle_sendgrid,
     handle_ses,
-    load_verification_key,
     parse_postmark,
 )
-from monitor.model.errors import ConfigError
 from monitor.model.events import Event
 from monitor.model.privacy import PrivacyError
 from monitor.store import StoreUnavailableError
 
-__all__ = [
-    "ARF_CONTENT_TYPES",
-    "CONFIRM_TIMEOUT_SECONDS",
-    "KEY_CONFIRMER",
-    "KEY_WEBHOOKS",
-    "Confirmer",
-    "WebhookSettings",
-    "add_routes",
-    "build_webhook_settings",
-    "confirm_subscription",
-]
+__all__ = ["ARF_CONTENT_TYPES", "ROUTES"]
 
 log = logging.getLogger(__name__)
 
 ARF_CONTENT_TYPES = frozenset({"message/rfc822", "text/plain", "application/octet-stream"})
-CONFIRM_TIMEOUT_SECONDS = 5.0
-
-# GETs a checked SNS SubscribeURL and returns the HTTP status; raises aiohttp.ClientError
-# or TimeoutError when there is no answer. Injectable so tests can answer locally.
-Confirmer = Callable[[str], Awaitable[int]]
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookSettings:
-    """Verifier configs built once per app; None for a provider without a section (404)."""
-
-    ses: SesWebhookConfig | None = None
-    sendgrid: SendgridWebhookConfig | None = None
-    mailgun: MailgunWebhookConfig | None = None
-    postmark: PostmarkWebhookConfig | None = None
-    mailgun_tokens: TokenCache = field(default_factory=TokenCache)
-
-
-KEY_WEBHOOKS = web.AppKey("feedback_webhooks", WebhookSettings)
-KEY_CONFIRMER: web.AppKey[Confirmer] = web.AppKey("feedback_sns_confirmer")
-
-
-async def confirm_subscription(url: str) -> int:
-    """GET a verified SubscribeURL: no redirects followed, a 5 s timeout; the HTTP status."""
-    timeout = aiohttp.ClientTimeout(total=CONFIRM_TIMEOUT_SECONDS)
-    async with (
-        aiohttp.ClientSession(timeout=timeout) as session,
-        session.get(url, allow_redirects=False) as response,
-    ):
-        return response.status
-
-
-def add_routes(app: web.Application) -> None:
-    """Register the ARF and webhook routes; the webhook verifiers are built here, once.
-
-    Raises:
-        ConfigError: a ``[webhooks.<provider>]`` section that cannot be used (a missing
-            secret, a bad key, an unreadable certificate file), every problem listed.
-    """
-    app[KEY_WEBHOOKS] = build_webhook_settings(app[http_app.KEY_DEPS].config)
-    app[KEY_CONFIRMER] = confirm_subscription
-    app.router.add_post("/api/v1/feedback/arf", _post_arf)
-    app.router.add_post("/api/v1/webhooks/ses", _post_ses)
-    app.router.add_post("/api/v1/webhooks/sendgrid", _post_sendgrid)
-    app.router.add_post("/api/v1/webhooks/mailgun", _post_mailgun)
-    app.router.add_post("/api/v1/webhooks/postmark", _post_postmark)
-
-
-def build_webhook_settings(config: Config) -> WebhookSettings:
-    """The verifier config of every configured provider.
-
-    Raises:
-        ConfigError: every unusable setting at once.
-    """
-    hooks = config.webhooks
-    problems: list[str] = []
-    ses = sendgrid = mailgun = postmark = None
-    if hooks.ses is not None:
-        try:
-            ses = SesWebhookConfig(
-                topic_arns=frozenset(hooks.ses.topic_arns),
-                certificates=PinnedCertificates.from_files(hooks.ses.certificate_files),
-                campaign_field=hooks.ses.campaign_field,
-                campaign_headers=tuple(config.feedback.campaign_headers),
-            )
-        except WebhookConfigError as exc:
-            problems.append(f"webhooks.ses.certificate_files: {exc.message}")
-        if not hooks.ses.topic_arns or not hooks.ses.certificate_files:
-            log.warning("webhooks.ses needs topic_arns and certificate_files: all refused")
-    if hooks.sendgrid is not None:
-        key = _secret(hooks.sendgrid.verification_key, "sendgrid.verification_key", problems)
-        if key is not None:
-            try:
-                sendgrid = SendgridWebhookConfig(
-                    verification_key=load_verification_key(key),
-                    campaign_field=hooks.sendgrid.campaign_field,
-                    max_age=dt.timedelta(seconds=hooks.sendgrid.max_age_seconds),
-                )
-            except WebhookConfigError as exc:
-                problems.append(f"webhooks.sendgrid.verification_key: {exc.message}")
-    if hooks.mailgun is not None:
-        key = _secret(hooks.mailgun.signing_key, "mailgun.signing_key", problems)
-        if key is not None:
-            mailgun = MailgunWebhookConfig(
-                signing_key=key,
-                campaign_field=hooks.mailgun.campaign_field,
-                max_age=dt.timedelta(seconds=hooks.mailgun.max_age_seconds),
-            )
-    if hooks.postmark is not None:
-        username = _secret(hooks.postmark.username, "postmark.username", problems)
-        password = _secret(hooks.postmark.password, "postmark.password", problems)
-        if username is not None and password is not None:
-            postmark = PostmarkWebhookConfig(
-                username=username,
-                password=password,
-                campaign_field=hooks.postmark.campaign_field,
-            )
-    if problems:
-        raise ConfigError(problems, source="[webhooks]")
-    return WebhookSettings(ses=ses, sendgrid=sendgrid, mailgun=mailgun, postmark=postmark)
-
-
-def _secret(value: str | None, name: str, problems: list[str]) -> str | None:
-    resolved = resolve_secret(value) if value else None
-    if resolved is None:
-        problems.append(f"webhooks.{name}: missing (or its environment variable is unset)")
-    return resolved
 
 
 # --- ARF --------------------------------------------------------------------------
 
 
 async def _post_arf(request: web.Request) -> web.Response:
-    deps = _deps(request)
-    denied = check_bearer(request, deps.ingest_token)
-    if denied is not None:
-        return denied
+    context = _context(request)
+    settings = context.settings()
     if request.content_type not in ARF_CONTENT_TYPES:
         return json_error(
             415, "Content-Type must be message/rfc822, text/plain or application/octet-stream"
@@ -189,11 +57,11 @@ async def _post_arf(request: web.Request) -> web.Response:
     try:
         result = await ingest_arf(
             raw,
-            store=deps.store,
-            pseudonymizer=deps.pseudonymizer,
-            campaign_headers=tuple(deps.config.feedback.campaign_headers),
-            store_raw=deps.config.privacy.store_raw,
-            now=deps.clock(),
+            store=context.store,
+            pseudonymizer=context.pseudonymizer,
+            campaign_headers=tuple(settings.config.feedback.campaign_headers),
+            store_raw=settings.config.privacy.store_raw,
+            now=context.clock(),
         )
     except IngestError as exc:
         return _refuse_arf(exc)
@@ -222,12 +90,13 @@ def _refuse_arf(exc: IngestError) -> web.Response:
 
 
 async def _post_ses(request: web.Request) -> web.Response:
-    config = request.app[KEY_WEBHOOKS].ses
-    if config is None:
+    context = _context(request)
+    verifier = context.settings().webhooks.ses
+    if verifier is None:
         return _not_configured()
     body = await request.read()
     try:
-        outcome = handle_ses(body, config=config, now=_deps(request).clock())
+        outcome = handle_ses(body, config=verifier, now=context.clock())
     except WebhookRefused as exc:
         return _refuse_webhook(exc)
     if outcome.confirm_url is not None:
@@ -240,7 +109,7 @@ async def _post_ses(request: web.Request) -> web.Response:
 async def _confirm(request: web.Request, url: str) -> web.Response:
     """Confirm an SNS subscription whose signature, host and Action were checked."""
     try:
-        status = await request.app[KEY_CONFIRMER](url)
+        status = await _context(request).confirm(url)
     except (aiohttp.ClientError, TimeoutError) as exc:
         log.warning("SNS subscription confirmation failed: %s", type(exc).__name__)
         return json_error(502, "subscription confirmation failed: no answer from SNS")
@@ -252,28 +121,30 @@ async def _confirm(request: web.Request, url: str) -> web.Response:
 
 
 async def _post_sendgrid(request: web.Request) -> web.Response:
-    config = request.app[KEY_WEBHOOKS].sendgrid
-    if config is None:
+    context = _context(request)
+    verifier = context.settings().webhooks.sendgrid
+    if verifier is None:
         return _not_configured()
     body = await request.read()
     try:
-        events = handle_sendgrid(body, request.headers, config=config, now=_deps(request).clock())
+        events = handle_sendgrid(body, request.headers, config=verifier, now=context.clock())
     except WebhookRefused as exc:
         return _refuse_webhook(exc)
     return await _store_events(request, events)
 
 
 async def _post_mailgun(request: web.Request) -> web.Response:
-    settings = request.app[KEY_WEBHOOKS]
-    if settings.mailgun is None:
+    context = _context(request)
+    verifier = context.settings().webhooks.mailgun
+    if verifier is None:
         return _not_configured()
     body = await request.read()
     try:
         events = handle_mailgun(
             body,
-            config=settings.mailgun,
-            replay_cache=settings.mailgun_tokens,
-            now=_deps(request).clock(),
+            config=verifier,
+            replay_cache=context.mailgun_tokens,
+            now=context.clock(),
         )
     except WebhookRefused as exc:
         return _refuse_webhook(exc)
@@ -283,7 +154,7 @@ async def _post_mailgun(request: web.Request) -> web.Response:
         # refused as a replay, or the event would be lost.
         token = _mailgun_token(body)
         if token is not None:
-            settings.mailgun_tokens.forget(token)
+            context.mailgun_tokens.forget(token)
     return response
 
 
@@ -296,7 +167,7 @@ def _mailgun_token(body: bytes) -> str | None:
 
 
 async def _post_postmark(request: web.Request) -> web.Response:
-    config = request.app[KEY_WEBHOOKS].postmark
+    config = _context(request).settings().webhooks.postmark
     if config is None:
         return _not_configured()
     try:  # credentials before the body is read: a stranger's body is never buffered
@@ -315,9 +186,9 @@ async def _store_events(request: web.Request, events: tuple[Event, ...]) -> web.
     """Commit the events, then acknowledge (202); a re-delivered event is a duplicate."""
     accepted = duplicates = 0
     if events:
-        deps = _deps(request)
+        context = _context(request)
         try:
-            result = await deps.store.add_events(events, deps.pseudonymizer)
+            result = await context.store.add_events(events, context.pseudonymizer)
         except ValueError:  # PrivacyError too: an unusable recipient or campaign, nothing stored
             return _refuse_webhook(
                 MalformedPayload("a recipient or campaign is unusable", provider=events[0].source)
@@ -328,8 +199,8 @@ async def _store_events(request: web.Request, events: tuple[Event, ...]) -> web.
     return web.json_response({"accepted": accepted, "duplicates": duplicates}, status=202)
 
 
-def _deps(request: web.Request) -> http_app.HttpDeps:
-    return request.app[http_app.KEY_DEPS]
+def _context(request: web.Request) -> HttpContext:
+    return request.app[KEY_CONTEXT]
 
 
 def _refuse_webhook(exc: WebhookRefused) -> web.Response:
@@ -352,3 +223,16 @@ def _store_unavailable() -> web.Response:
     # 503 so the sender retries later; nothing was acknowledged.
     log.warning("feedback refused: store unavailable")
     return json_error(503, "store unavailable, retry later")
+
+
+ROUTES = (
+    RouteSpec("POST", "/api/v1/feedback/arf", _post_arf, Access.INGEST, source="arf"),
+    RouteSpec("POST", "/api/v1/webhooks/ses", _post_ses, Access.PROVIDER, source="ses"),
+    RouteSpec(
+        "POST", "/api/v1/webhooks/sendgrid", _post_sendgrid, Access.PROVIDER, source="sendgrid"
+    ),
+    RouteSpec("POST", "/api/v1/webhooks/mailgun", _post_mailgun, Access.PROVIDER, source="mailgun"),
+    RouteSpec(
+        "POST", "/api/v1/webhooks/postmark", _post_postmark, Access.PROVIDER, source="postmark"
+    ),
+)

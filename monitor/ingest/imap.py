@@ -153,6 +153,7 @@ class ImapPoller:
         max_message_bytes: larger messages are refused unread (``imap.too_large``).
         command_timeout: seconds for the connection and for each IMAP command.
         use_move: use MOVE (RFC 6851) when advertised; False forces COPY + EXPUNGE.
+        password: the password as read by the settings builder; None reads ``config.password``.
 
     Raises:
         ImapInsecureError: plain IMAP to a host that is not loopback.
@@ -173,6 +174,7 @@ class ImapPoller:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
         use_move: bool = True,
+        password: str | None = None,
     ) -> None:
         if config.security == "none" and not is_loopback_host(config.host):
             raise ImapInsecureError(
@@ -180,7 +182,7 @@ class ImapPoller:
                 'security = "none" sends the password in clear text; it is allowed only '
                 'for a loopback host: use "tls" or "starttls"',
             )
-        password = resolve_secret(config.password)
+        password = password or resolve_secret(config.password)
         if password is None:
             raise ImapAuthError("imap.password_missing", "the IMAP password is not set")
         if max_messages < 1 or max_message_bytes < 1 or command_timeout <= 0:

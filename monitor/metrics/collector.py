@@ -1,7 +1,8 @@
 """Prometheus metrics on the daemon's own registry.
 
-Current state comes from ``StateCollector``, a custom collector over the daemon's
-in-memory view (``DaemonView``), which the jobs update after each run and which is
+Current state comes from ``StateCollector``, a custom collector over the snapshots the
+daemon's services own (``MetricsSources``: the state cache, the risk scorer, the
+campaign figures, the scheduler), which the jobs update after each run and which are
 loaded from the store at start. Nothing here queries DNS or the database at scrape
 time. Events in this process (ingest, errors, notifications) are counters. Every
 metric is listed in ``docs/metrics.md`` (a test keeps the two in sync).
@@ -12,8 +13,9 @@ from __future__ import annotations
 import math
 import platform
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -24,19 +26,19 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from monitor.checking.states import RESOLVER_REFUSED_ERRORS, CheckName, CheckRun, CheckState
-from monitor.daemon.scheduler import JobStatus
-from monitor.store.audits import AuditCounts
-from monitor.store.rates import Rates, Totals
+from monitor.checking.cache import StateSnapshot
+from monitor.checking.states import RESOLVER_REFUSED_ERRORS, CheckName, CheckState
+from monitor.risk.campaigns import CampaignSnapshot
+from monitor.risk.scorer import RiskView
+from monitor.store.rates import Totals
 
 __all__ = [
-    "CampaignRow",
-    "CampaignSnapshot",
-    "DaemonView",
+    "JobView",
     "Metrics",
-    "RiskView",
+    "MetricsSources",
+    "ReloadStatus",
+    "Scope",
     "StateCollector",
-    "hold_new_series",
 ]
 
 NAMESPACE = "delivermon"
@@ -44,92 +46,63 @@ NAMESPACE = "delivermon"
 INGEST_SOURCES = ("events", "arf", "ses", "sendgrid", "mailgun", "postmark", "imap")
 
 
-@dataclass(frozen=True, slots=True)
-class RiskView:
-    """``complete``: every check the score draws on has run at least once for the target."""
+class JobView(Protocol):
+    """What the metrics read of a scheduled job (``monitor.daemon.scheduler.JobStatus``)."""
 
-    score: int
-    level: str
-    factors: Mapping[str, float]
-    complete: bool = True
-    unknown_factors: int = 0
-    unknown_listing: bool = False  # a zone that could list the target could not tell
-
-
-@dataclass(frozen=True, slots=True)
-class CampaignRow:
-    """Lifetime totals of one (campaign label, provider) pair."""
-
-    campaign: str
-    provider: str
-    totals: Totals
+    @property
+    def name(self) -> str: ...
+    @property
+    def interval(self) -> float: ...
+    @property
+    def runs(self) -> int: ...
+    @property
+    def failures(self) -> int: ...
+    @property
+    def last_success(self) -> float | None: ...
+    @property
+    def last_duration(self) -> float | None: ...
 
 
 @dataclass(frozen=True, slots=True)
-class CampaignSnapshot:
-    """Store-derived campaign figures, with campaign labels already bounded."""
+class Scope:
+    """This replica's share: targets (target -> kind), shard, facts of the zones in use."""
 
-    lifetime: tuple[CampaignRow, ...] = ()
-    # (campaign label, window) -> rates over that window, all providers
-    rates: Mapping[tuple[str, str], Rates] = field(default_factory=dict)
-    # (campaign label, provider, window) -> rates
-    provider_rates: Mapping[tuple[str, str, str], Rates] = field(default_factory=dict)
-    info: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # label -> category, consent
-    audits: tuple[AuditCounts, ...] = ()
-    campaigns_total: int = 0
-    campaigns_other: int = 0
-
-
-@dataclass(slots=True)
-class DaemonView:
-    """What the collector reads; the jobs replace its parts (each assignment is atomic)."""
-
-    states: dict[tuple[str, str, str], CheckState] = field(default_factory=dict)
-    # (target, check, item) -> when its published record last changed (not its status)
-    record_changed: dict[tuple[str, str, str], float] = field(default_factory=dict)
-    runs: dict[tuple[str, str], CheckRun] = field(default_factory=dict)
-    risk: dict[str, RiskView] = field(default_factory=dict)
-    campaigns: CampaignSnapshot | None = None
-    # campaign label -> time.time() until which its counters are shown at 0 (new series)
-    held_campaigns: dict[str, float] = field(default_factory=dict)
-    known_campaigns: set[str] | None = None  # labels seen since start; None before
-    zone_info: dict[str, tuple[str, bool]] = field(default_factory=dict)  # zone -> severity, ew
-    jobs: Callable[[], tuple[JobStatus, ...]] = tuple
-    targets: dict[str, str] = field(default_factory=dict)  # target -> kind, this replica's share
+    targets: Mapping[str, str] = field(default_factory=dict)
     shard: tuple[int, int] = (0, 1)
-    outbox_pending: int = 0
-    reload_ok: bool = True
-    reload_at: float = field(default_factory=time.time)
+    zone_info: Mapping[str, tuple[str, bool]] = field(default_factory=dict)  # severity, ew
 
 
-def hold_new_series(view: DaemonView, snapshot: CampaignSnapshot, hold: float) -> None:
-    """Show the counters of a campaign label that appears after start at 0 for ``hold`` s.
+@dataclass(frozen=True, slots=True)
+class ReloadStatus:
+    ok: bool = True
+    at: float = field(default_factory=time.time)
 
-    Prometheus' rate()/increase() never count a series' first sample, so a campaign
-    whose first scrape already showed 2,000 deliveries and 13 complaints would never
-    reach the recording rules. Labels present at start keep their values (a restart
-    must not look like a counter reset). ``hold`` should cover a scrape or two.
+
+@dataclass(frozen=True, slots=True)
+class MetricsSources:
+    """Where the collector reads the current state on each scrape: each service's snapshot.
+
+    Every callable returns an immutable value owned by its service (no I/O, no locks).
     """
-    labels = {row.campaign for row in snapshot.lifetime} | {a.campaign for a in snapshot.audits}
-    if view.known_campaigns is None:
-        view.known_campaigns = labels
-        return
-    now = time.time()
-    for label in labels - view.known_campaigns:
-        view.held_campaigns[label] = now + hold
-    view.known_campaigns |= labels
-    view.held_campaigns = {k: t for k, t in view.held_campaigns.items() if t > now}
+
+    states: Callable[[], StateSnapshot] = StateSnapshot
+    risk: Callable[[], Mapping[str, RiskView]] = dict
+    campaigns: Callable[[], CampaignSnapshot | None] = lambda: None
+    held_campaigns: Callable[[], Mapping[str, float]] = dict
+    jobs: Callable[[], Iterable[JobView]] = tuple
+    scope: Callable[[], Scope] = Scope
+    outbox_pending: Callable[[], int] = lambda: 0
+    reload: Callable[[], ReloadStatus] = ReloadStatus
 
 
 class Metrics:
     """The registry and the event counters; built once by the composition root."""
 
-    def __init__(self, view: DaemonView, *, version: str, catalogue_version: str) -> None:
+    def __init__(self, sources: MetricsSources, *, version: str, catalogue_version: str) -> None:
         # No *_created series: they double every counter and no rule or panel uses
         # them. (prometheus_client keeps this switch process-wide.)
         disable_created_metrics()  # type: ignore[no-untyped-call]  # unannotated upstream
         self.registry = CollectorRegistry(auto_describe=True)
-        self.view = view
         reg = self.registry
         self.ingest_accepted = Counter(
             "delivermon_ingest_accepted",
@@ -171,8 +144,20 @@ class Metrics:
             self.ingest_accepted.labels(source)  # exported as 0 before the first input
         ProcessCollector(registry=reg)  # process_start_time_seconds, memory, CPU, fds
         self.registry.register(
-            StateCollector(view, version=version, catalogue_version=catalogue_version)
+            StateCollector(sources, version=version, catalogue_version=catalogue_version)
         )
+
+    def accepted(self, source: str) -> None:
+        """One input accepted from ``source`` (an HTTP route, IMAP, the CLI)."""
+        self.ingest_accepted.labels(source).inc()
+
+    def refused(self, source: str, reason: str) -> None:
+        """One input refused (nothing stored), with the reason."""
+        self.ingest_refused.labels(source, reason).inc()
+
+    def count_dnsbl_unknown(self, zone: str, reason: str) -> None:
+        """One DNSBL verdict that could not be told."""
+        self.dnsbl_unknown.labels(zone, reason).inc()
 
     def count_notification(self, notifier: str, status: str) -> None:
         """One notification attempt's outcome (``sent``, ``retry``, ``failed``)."""
@@ -186,8 +171,8 @@ def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
 class StateCollector(Collector):
     """Yields the current state as metric families on every scrape."""
 
-    def __init__(self, view: DaemonView, *, version: str, catalogue_version: str) -> None:
-        self._view = view
+    def __init__(self, sources: MetricsSources, *, version: str, catalogue_version: str) -> None:
+        self._sources = sources
         self._version = version
         self._catalogue = catalogue_version
 
@@ -195,15 +180,18 @@ class StateCollector(Collector):
         return []  # families vary with the data; nothing to pre-declare
 
     def collect(self) -> Iterator[Metric]:
-        view = self._view
-        yield from self._build(view)
-        yield from self._checks(view)
-        yield from self._states(view)
-        yield from self._risk(view)
-        if view.campaigns is not None and view.shard[0] == 0:
-            yield from self._campaigns(view.campaigns, view.held_campaigns)
+        src = self._sources
+        scope = src.scope()
+        states = src.states()
+        yield from self._build(scope, src)
+        yield from self._checks(states)
+        yield from self._states(states, scope)
+        yield from self._risk(src.risk())
+        campaigns = src.campaigns()
+        if campaigns is not None and scope.shard[0] == 0:
+            yield from self._campaigns(campaigns, src.held_campaigns())
 
-    def _build(self, view: DaemonView) -> Iterator[Metric]:
+    def _build(self, scope: Scope, src: MetricsSources) -> Iterator[Metric]:
         info = _gauge(
             "delivermon_build_info",
             "Version of the daemon, Python and the zone catalogue; always 1.",
@@ -216,32 +204,33 @@ class StateCollector(Collector):
             "1 when the last configuration load or reload succeeded.",
             [],
         )
-        ok.add_metric([], 1 if view.reload_ok else 0)
+        reload = src.reload()
+        ok.add_metric([], 1 if reload.ok else 0)
         yield ok
         at = _gauge(
             "delivermon_config_last_reload_success_timestamp_seconds",
             "When the configuration was last loaded successfully.",
             [],
         )
-        at.add_metric([], view.reload_at)
+        at.add_metric([], reload.at)
         yield at
         shard = _gauge(
             "delivermon_shard_info",
             "This replica's shard (index of count); always 1.",
             ["index", "count"],
         )
-        shard.add_metric([str(view.shard[0]), str(view.shard[1])], 1)
+        shard.add_metric([str(scope.shard[0]), str(scope.shard[1])], 1)
         yield shard
         targets = _gauge("delivermon_targets", "Targets this replica checks, by kind.", ["kind"])
         for kind in ("ip", "domain"):
-            targets.add_metric([kind], sum(1 for k in view.targets.values() if k == kind))
+            targets.add_metric([kind], sum(1 for k in scope.targets.values() if k == kind))
         yield targets
         pending = _gauge(
             "delivermon_notifications_pending", "Notifications queued and not yet sent.", []
         )
-        pending.add_metric([], view.outbox_pending)
+        pending.add_metric([], src.outbox_pending())
         yield pending
-        jobs = view.jobs()
+        jobs = src.jobs()
         interval = _gauge(
             "delivermon_job_interval_seconds", "Configured interval of each job.", ["task"]
         )
@@ -266,7 +255,7 @@ class StateCollector(Collector):
             runs.add_metric([job.name, "failure"], job.failures)
         yield from (interval, last, duration, runs)
 
-    def _checks(self, view: DaemonView) -> Iterator[Metric]:
+    def _checks(self, states: StateSnapshot) -> Iterator[Metric]:
         success = _gauge(
             "delivermon_check_success",
             "1 when the check's last run gave a result (even a bad one), 0 when it could not.",
@@ -282,14 +271,14 @@ class StateCollector(Collector):
             "When the check last ran.",
             ["check", "target"],
         )
-        for run in view.runs.values():
+        for run in states.runs.values():
             labels = [run.check, run.target]
             success.add_metric(labels, 1 if run.success else 0)
             duration.add_metric(labels, run.duration_seconds)
             last.add_metric(labels, run.ran_at.timestamp())
         yield from (success, duration, last)
 
-    def _states(self, view: DaemonView) -> Iterator[Metric]:
+    def _states(self, snap: StateSnapshot, scope: Scope) -> Iterator[Metric]:
         listed = _gauge(
             "delivermon_dnsbl_listed",
             "1 listed, 0 not listed; absent while the result is unknown.",
@@ -341,8 +330,8 @@ class StateCollector(Collector):
             "absent until it changes after being first seen.",
             ["check", "target", "item"],
         )
-        for (target, check, item), at in sorted(view.record_changed.items()):
-            if (target, check, item) in view.states:
+        for (target, check, item), at in sorted(snap.record_changed.items()):
+            if (target, check, item) in snap.states:
                 content.add_metric([check, target, item], at)
         lookups = _gauge(
             "delivermon_spf_dns_lookups", "DNS-querying SPF terms (limit 10).", ["domain"]
@@ -366,10 +355,10 @@ class StateCollector(Collector):
         )
         refused_zones: dict[str, bool] = {}
         zone_families: dict[str, list[bool]] = {}
-        for state in view.states.values():
+        for state in snap.states.values():
             detail = state.detail_dict()
             if state.check is CheckName.DNSBL:
-                self._dnsbl(state, view, listed, listing, unknown)
+                self._dnsbl(state, scope, listed, listing, unknown)
                 error = detail.get("error")
                 refused_zones[state.item] = refused_zones.get(state.item, False) or (
                     error in RESOLVER_REFUSED_ERRORS
@@ -390,7 +379,7 @@ class StateCollector(Collector):
             zone_healthy.add_metric([zone], 1 if all(families) else 0)
         for zone, is_refused in sorted(refused_zones.items()):
             refused.add_metric([zone], 1 if is_refused else 0)
-        for zone, (severity, early) in sorted(view.zone_info.items()):
+        for zone, (severity, early) in sorted(scope.zone_info.items()):
             zone_info.add_metric([zone, severity, "true" if early else "false"], 1)
         yield from (listed, listing, unknown, refused, zone_healthy, family_healthy, zone_info)
         yield status
@@ -399,7 +388,7 @@ class StateCollector(Collector):
     @staticmethod
     def _dnsbl(
         state: CheckState,
-        view: DaemonView,
+        scope: Scope,
         listed: GaugeMetricFamily,
         listing: GaugeMetricFamily,
         unknown: GaugeMetricFamily,
@@ -411,7 +400,7 @@ class StateCollector(Collector):
         is_listed = state.status == "listed"
         listed.add_metric([state.target, state.item], 1 if is_listed else 0)
         if is_listed:
-            severity = state.severity or view.zone_info.get(state.item, ("major", False))[0]
+            severity = state.severity or scope.zone_info.get(state.item, ("major", False))[0]
             listing.add_metric([state.target, state.item, severity], 1)
 
     @staticmethod
@@ -448,7 +437,7 @@ class StateCollector(Collector):
             if isinstance(confirmed, bool):
                 ptr.add_metric([state.target], 1 if confirmed else 0)
 
-    def _risk(self, view: DaemonView) -> Iterator[Metric]:
+    def _risk(self, risks: Mapping[str, RiskView]) -> Iterator[Metric]:
         score = _gauge(
             "delivermon_blacklist_risk_score",
             "Blacklist-risk score 0-100 (docs/risk.md).",
@@ -474,7 +463,7 @@ class StateCollector(Collector):
             "1 once every check the score draws on has run for the target (it may alert).",
             ["target"],
         )
-        for target, risk in sorted(view.risk.items()):
+        for target, risk in sorted(risks.items()):
             score.add_metric([target], risk.score)
             level.add_metric([target, risk.level], 1)
             unknown.add_metric([target], risk.unknown_factors)
@@ -510,7 +499,7 @@ class StateCollector(Collector):
         for row in snap.lifetime:
             labels = [row.campaign, row.provider]
             # A series new since start is shown at 0 first, so that rate() and
-            # increase() count what it held when it appeared (see _hold_new_series).
+            # increase() count what it held when it appeared (see CampaignFigures).
             zero = held.get(row.campaign, 0.0) > now
             totals = Totals() if zero else row.totals
             for key, family in families.items():

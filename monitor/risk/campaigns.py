@@ -3,17 +3,20 @@
 Campaign labels are bounded: campaigns with sends or deliveries within
 ``[metrics] campaign_window`` keep their own label, at most ``max_campaigns`` of
 them (the busiest first); every other campaign is summed into ``_other``.
+``CampaignFigures`` keeps the latest figures between runs of the campaigns job.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
-from monitor.alerting.rules import CampaignFigures, campaign_observations
-from monitor.config import parse_duration
-from monitor.daemon.runtime import Runtime
-from monitor.metrics.collector import CampaignRow, CampaignSnapshot
+from monitor.alerting.rules import CampaignRates, campaign_observations
+from monitor.checking.sharding import Shard
+from monitor.config import Config, parse_duration
 from monitor.model.alerts import Observation
 from monitor.risk.inputs import DomainFigures
 from monitor.store import SqlStore
@@ -29,17 +32,112 @@ from monitor.store.rates import (
     window_start,
 )
 
-__all__ = ["OTHER", "refresh_campaigns"]
+__all__ = [
+    "OTHER",
+    "CampaignFigures",
+    "CampaignRow",
+    "CampaignSnapshot",
+    "NewSeriesHold",
+    "refresh_campaigns",
+]
 
 OTHER = "_other"
 _TREND_DAYS = 7
 
 
+@dataclass(frozen=True, slots=True)
+class CampaignRow:
+    """Lifetime totals of one (campaign label, provider) pair."""
+
+    campaign: str
+    provider: str
+    totals: Totals
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignSnapshot:
+    """Store-derived campaign figures, with campaign labels already bounded."""
+
+    lifetime: tuple[CampaignRow, ...] = ()
+    # (campaign label, window) -> rates over that window, all providers
+    rates: Mapping[tuple[str, str], Rates] = field(default_factory=dict)
+    # (campaign label, provider, window) -> rates
+    provider_rates: Mapping[tuple[str, str, str], Rates] = field(default_factory=dict)
+    info: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # label -> category, consent
+    audits: tuple[AuditCounts, ...] = ()
+    campaigns_total: int = 0
+    campaigns_other: int = 0
+
+
+class NewSeriesHold:
+    """Campaign labels that appear after start, shown at 0 for a while (``held()``).
+
+    Prometheus' rate()/increase() never count a series' first sample, so a campaign
+    whose first scrape already showed 2,000 deliveries and 13 complaints would never
+    reach the recording rules. Labels present at start keep their values (a restart must
+    not look like a counter reset). ``hold`` should cover a scrape or two.
+    """
+
+    def __init__(self, *, wall: Callable[[], float] = time.time) -> None:
+        self._wall = wall
+        self._known: set[str] | None = None  # labels seen since start; None before
+        self._held: Mapping[str, float] = MappingProxyType({})  # label -> shown at 0 until
+
+    def held(self) -> Mapping[str, float]:
+        return self._held
+
+    def observe(self, snapshot: CampaignSnapshot, hold: float) -> None:
+        labels = {row.campaign for row in snapshot.lifetime}
+        labels |= {a.campaign for a in snapshot.audits}
+        if self._known is None:
+            self._known = labels
+            return
+        now = self._wall()
+        held = {k: t for k, t in self._held.items() if t > now}
+        for label in labels - self._known:
+            held[label] = now + hold
+        self._known |= labels
+        self._held = MappingProxyType(held)
+
+
+class CampaignFigures:
+    """The latest campaign figures of this replica, for the metrics and the risk score.
+
+    A campaign label that appears after start is held at 0 for ``[metrics]
+    new_series_hold`` first (``NewSeriesHold``).
+    """
+
+    def __init__(self, store: SqlStore, *, wall: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._snapshot: CampaignSnapshot | None = None
+        self._figures: Mapping[str, DomainFigures] = MappingProxyType({})
+        self._hold = NewSeriesHold(wall=wall)
+
+    def snapshot(self) -> CampaignSnapshot | None:
+        return self._snapshot
+
+    def held(self) -> Mapping[str, float]:
+        return self._hold.held()
+
+    def figures(self) -> Mapping[str, DomainFigures]:
+        return self._figures
+
+    async def refresh(
+        self, config: Config, guard: VolumeGuard, shard: Shard, now: dt.datetime
+    ) -> list[Observation]:
+        """Read the figures from the store; returns the complaint-rate observations."""
+        snapshot, figures, observations = await refresh_campaigns(
+            self._store, config, guard, shard, now=now
+        )
+        self._hold.observe(snapshot, parse_duration(config.metrics.new_series_hold))
+        self._snapshot = snapshot
+        self._figures = MappingProxyType(figures)
+        return observations
+
+
 async def refresh_campaigns(
-    store: SqlStore, rt: Runtime, *, now: dt.datetime
+    store: SqlStore, config: Config, guard: VolumeGuard, shard: Shard, *, now: dt.datetime
 ) -> tuple[CampaignSnapshot, dict[str, DomainFigures], list[Observation]]:
-    config = rt.config
-    guard = rt.guard
     window = dt.timedelta(seconds=parse_duration(config.metrics.campaign_window))
     recent = await store.counts(since=now - window)
     labels = _bounded_labels(recent, config.metrics.max_campaigns)
@@ -88,17 +186,16 @@ async def refresh_campaigns(
         campaigns_total=len(all_campaigns),
         campaigns_other=len(all_campaigns - labels),
     )
-    figures = await _domain_figures(store, rt, now, by_window, campaigns, audits, guard)
+    figures = await _domain_figures(store, config, now, by_window, campaigns, audits, guard)
     alert_window = config.alerts.complaint_window
-    shard = rt.plan.shard
     per_campaign: dict[str, Totals] = {}
     for row in by_window[alert_window]:
         per_campaign[row.campaign] = per_campaign.get(row.campaign, Totals()) + row.totals
     observations = campaign_observations(
         [
-            CampaignFigures(c, compute_rates(t, guard).complaint_rate, t.unsubscribe_violations)
+            CampaignRates(c, compute_rates(t, guard).complaint_rate, t.unsubscribe_violations)
             for c, t in sorted(per_campaign.items())
-            if shard.owns(f"campaign:{c}")
+            if shard.owns_campaign(c)
         ],
         warning=config.alerts.complaint_warning,
         critical=config.alerts.complaint_critical,
@@ -134,7 +231,7 @@ def _bounded_audits(audits: Sequence[AuditCounts], labels: set[str]) -> tuple[Au
 
 async def _domain_figures(
     store: SqlStore,
-    rt: Runtime,
+    config: Config,
     now: dt.datetime,
     by_window: dict[str, tuple[CountRow, ...]],
     campaigns: Mapping[str, Campaign],
@@ -146,7 +243,7 @@ async def _domain_figures(
     for cid, c in campaigns.items():
         if c.sending_domain:
             owner[cid] = c.sending_domain
-    domains = {d.name for d in rt.config.domains} & set(owner.values())
+    domains = {d.name for d in config.domains} & set(owner.values())
     if not domains:
         return {}
 

@@ -11,9 +11,25 @@ from monitor.model.privacy import PrivacyError, Pseudonymizer, load_or_create_ke
 from monitor.store.errors import StoreUrlError
 from monitor.store.url import async_url
 
-__all__ = ["KEY_FILE_NAME", "pseudonymizer_for"]
+__all__ = ["KEY_FILE_NAME", "check_key_settings", "pseudonymizer_for"]
 
 KEY_FILE_NAME = "pseudonym.key"
+
+
+def check_key_settings(store_url: str, configured_key: str | None) -> list[str]:
+    """The problems ``pseudonymizer_for`` would raise on, without creating any file."""
+    problems = []
+    if configured_key and resolve_secret(configured_key) is None:
+        problems.append(f"privacy.pseudonym_key: {configured_key} is not set")
+    try:
+        parsed = async_url(store_url)
+    except StoreUrlError as exc:
+        return [*problems, f"store.url: {exc}"]
+    if not configured_key and parsed.get_backend_name() != "sqlite":
+        problems.append(
+            "privacy.pseudonym_key: required with PostgreSQL (every replica needs the same)"
+        )
+    return problems
 
 
 def pseudonymizer_for(store_url: str, configured_key: str | None) -> Pseudonymizer:

@@ -26,16 +26,15 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from checks.dnsbl.catalogue import load_catalogue
-from monitor.config import parse_config
-from monitor.daemon.runtime import Runtime, build_runtime
-from monitor.metrics.collector import CampaignSnapshot
+from monitor.checking.sharding import Shard
+from monitor.config import Config, parse_config
 from monitor.model.alerts import AlertKind, Observation, Severity
 from monitor.model.events import Category, Consent, Event, EventType, Provider, Source
 from monitor.model.privacy import Pseudonymizer
-from monitor.risk.campaigns import OTHER, refresh_campaigns
+from monitor.risk.campaigns import OTHER, CampaignSnapshot, refresh_campaigns
 from monitor.risk.inputs import DomainFigures
 from monitor.store import Rates, SqlStore, Totals, open_store
+from monitor.store.rates import VolumeGuard
 
 P = Pseudonymizer(b"k" * 32)
 NOW = dt.datetime(2026, 3, 10, 10, 20, tzinfo=dt.UTC)
@@ -109,16 +108,22 @@ async def store(store_url: str) -> AsyncIterator[SqlStore]:
 
 
 @pytest.fixture
-def runtime() -> Runtime:
-    # build_runtime makes resolvers but opens no socket until runtime.open(); not needed here
-    return build_runtime(parse_config(CONFIG), load_catalogue())
+def config() -> Config:
+    return parse_config(CONFIG)
+
+
+async def refresh(store: SqlStore, config: Config) -> Figures:
+    guard = VolumeGuard(
+        min_delivered=config.feedback.min_volume, min_sent=config.feedback.min_volume
+    )
+    return await refresh_campaigns(store, config, guard, Shard(), now=NOW)
 
 
 Figures = tuple[CampaignSnapshot, dict[str, DomainFigures], list[Observation]]
 
 
 @pytest.fixture
-async def figures(store: SqlStore, runtime: Runtime) -> Figures:
+async def figures(store: SqlStore, config: Config) -> Figures:
     await store.add_events(
         [
             *traffic("big", 2 * HOURS, 600, 4, Provider.GOOGLE),
@@ -150,7 +155,7 @@ async def figures(store: SqlStore, runtime: Runtime) -> Figures:
             consent=Consent.DOUBLE_OPT_IN,
             sending_domain=domain,
         )
-    return await refresh_campaigns(store, runtime, now=NOW)
+    return await refresh(store, config)
 
 
 def test_busiest_recent_campaigns_keep_their_labels_the_rest_is_other(figures: Figures) -> None:
@@ -223,9 +228,7 @@ def test_domain_figures_come_from_the_campaigns_sending_for_it(figures: Figures)
     assert org.complaint_rate_daily == (None,) * 7
 
 
-async def test_a_store_without_events_gives_empty_figures(
-    store: SqlStore, runtime: Runtime
-) -> None:
-    snapshot, domains, observations = await refresh_campaigns(store, runtime, now=NOW)
+async def test_a_store_without_events_gives_empty_figures(store: SqlStore, config: Config) -> None:
+    snapshot, domains, observations = await refresh(store, config)
     assert (snapshot.lifetime, snapshot.campaigns_total, snapshot.campaigns_other) == ((), 0, 0)
     assert (domains, observations) == ({}, [])

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
+from httpapp import api_app
 
 from monitor.config import CampaignConfig, Config, FeedbackConfig, HttpConfig
-from monitor.http.app import HttpDeps, build_app
 from monitor.ingest.service import ingest_arf
 from monitor.model.events import Category, Consent, Event, EventType, Provider, Source
 from monitor.model.privacy import Pseudonymizer
@@ -80,8 +80,8 @@ async def api(store: SqlStore) -> AsyncIterator[Api]:
         feedback=FeedbackConfig(min_volume=MIN_VOLUME),
         campaigns=CONFIGURED,
     )
-    deps = HttpDeps(config=config, store=store, pseudonymizer=P, clock=lambda: NOW)
-    server = TestServer(build_app(deps), host="127.0.0.1")
+    app = await api_app(config, store, P, clock=lambda: NOW)
+    server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     async with ClientSession() as session:
         yield Api(session, str(server.make_url("")).rstrip("/"), store)

@@ -16,15 +16,18 @@ from pathlib import Path
 import pytest
 
 from checks.dnsbl.catalogue import load_catalogue
+from monitor.checking.plans import build_plan
+from monitor.checking.sharding import Shard
 from monitor.checking.states import CheckName, CheckState
+from monitor.checking.zones import select_zones
 from monitor.config import parse_config
-from monitor.daemon.app import Daemon, DaemonOptions, _risk_level
-from monitor.daemon.jobs import zones_to_test
-from monitor.daemon.runtime import build_runtime
-from monitor.daemon.sharding import Shard
-from monitor.metrics.collector import RiskView
+from monitor.daemon.app import Daemon, DaemonOptions
+from monitor.daemon.checkjobs import zones_to_test
+from monitor.daemon.queries import Readiness
 from monitor.model.alerts import AlertKind, AlertPolicy, AlertStatus, Observation, step
 from monitor.model.events import Category, Event, EventType, Provider, Source
+from monitor.model.privacy import Pseudonymizer
+from monitor.risk.scorer import RiskView, alert_level
 
 T0 = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
 
@@ -100,22 +103,22 @@ async def test_a_campaign_alert_resolves_when_the_campaign_goes_quiet_and_fires_
     clock = Clock()
     daemon = await started(config_text(tmp_path), clock)  # type: ignore[misc]
     assert isinstance(daemon, Daemon)
-    await daemon._campaigns_job()  # the first evaluation (no data yet)
+    await daemon.services.feedback.campaigns()  # the first evaluation (no data yet)
     key = "complaint_rate:weekly"
-    store, p = daemon.store, daemon._pseudonymizer
-    assert p is not None
+    store = daemon.store
+    p = Pseudonymizer(b"0123456789abcdef0123456789abcdef")  # the config's key
     await store.add_events(events("weekly", T0 - dt.timedelta(hours=1), 2000, 10), p)
-    await daemon._campaigns_job()
+    await daemon.services.feedback.campaigns()
     assert await alert(daemon, key) == (AlertStatus.FIRING, True)
     # Two days later the campaign has sent nothing within the 24 h window.
     for hours in (48, 49):
         clock.now = T0 + dt.timedelta(hours=hours)
-        await daemon._campaigns_job()
+        await daemon.services.feedback.campaigns()
     assert await alert(daemon, key) == (AlertStatus.RESOLVED, True)
     # A week later it spikes again: announced again, not swallowed as "still firing".
     clock.now = T0 + dt.timedelta(days=7)
     await store.add_events(events("weekly", clock.now - dt.timedelta(hours=1), 2000, 10), p)
-    await daemon._campaigns_job()
+    await daemon.services.feedback.campaigns()
     assert await alert(daemon, key) == (AlertStatus.FIRING, True)
 
 
@@ -155,9 +158,11 @@ async def test_ready_without_any_dnsbl_zone(started: Callable[..., object], tmp_
     text = config_text(tmp_path, domains='[[domains]]\nname = "example.com"\n')
     daemon = await started(text, Clock())  # type: ignore[misc]
     assert isinstance(daemon, Daemon)
-    await daemon.jobs.sweep()
+    await daemon.services.dnsbl.sweep()
     daemon.scheduler.status("sweep").last_success = 1e12  # type: ignore[union-attr]
-    ready, components = await daemon.readiness()
+    ready, components = await Readiness(
+        daemon.runtime, daemon.store, daemon.scheduler, daemon.services.dnsbl
+    ).check()
     assert components["resolver"] == {"ok": True, "zones_healthy": 0, "zones_tested": 0}
     assert ready
 
@@ -176,7 +181,18 @@ def test_risk_level_never_reads_a_lower_bound_as_clear(
     level: str, complete: bool, unknown_listing: bool, expected: str | None
 ) -> None:
     risk = RiskView(10, level, {}, complete=complete, unknown_listing=unknown_listing)
-    assert _risk_level(risk, "elevated") == expected
+    assert alert_level(risk, "elevated") == expected
+
+
+async def save(daemon: Daemon, states: list[CheckState]) -> None:
+    """The check jobs' save: keep what the current plan checks, store it, update the cache."""
+    await daemon.services.auth._save(daemon.runtime.current.plan, states)
+
+
+async def announce(daemon: Daemon) -> None:
+    await daemon.services.alerts.announce_record_changes(
+        daemon.runtime.current.plan.owned, daemon.states.snapshot()
+    )
 
 
 def spf_state(record: str, at: dt.datetime) -> CheckState:
@@ -193,25 +209,25 @@ async def test_a_record_change_is_announced_once_even_across_a_crash(
     daemon = await started(text, clock)  # type: ignore[misc]
     assert isinstance(daemon, Daemon)
     key = "record_changed:spf:example.com"
-    await daemon.jobs._save([spf_state("v=spf1 -all", T0)])
-    await daemon.announce_record_changes()
+    await save(daemon, [spf_state("v=spf1 -all", T0)])
+    await announce(daemon)
     assert await daemon.store.load_alerts([key]) == {}  # first seen: not a change
     changed_at = T0 + dt.timedelta(minutes=15)
     clock.now = changed_at
     # The new state is stored, then the process dies before it announces the change.
-    await daemon.jobs._save([spf_state("v=spf1 include:_spf.example.net -all", changed_at)])
+    await save(daemon, [spf_state("v=spf1 include:_spf.example.net -all", changed_at)])
     await daemon.stop()
 
     clock.now = T0 + dt.timedelta(minutes=30)
     again = await started(text, clock)  # type: ignore[misc]
     assert isinstance(again, Daemon)
-    await again.announce_record_changes()
+    await announce(again)
     record = (await again.store.load_alerts([key]))[key]
     assert record.started_at == changed_at
     assert record.notified
     assert "include:_spf.example.net" in record.text
     clock.now = T0 + dt.timedelta(minutes=45)
-    await again.announce_record_changes()  # nothing new: the same record, untouched
+    await announce(again)  # nothing new: the same record, untouched
     assert (await again.store.load_alerts([key]))[key].updated_at == record.updated_at
 
 
@@ -225,10 +241,10 @@ async def test_states_of_a_target_dropped_by_a_reload_are_not_written_back(
     assert isinstance(daemon, Daemon)
     gone = CheckState("old.example", CheckName.SPF, "", "ok", None, "{}", None, T0)
     kept = spf_state("v=spf1 -all", T0)
-    await daemon.jobs._save([gone, kept])
+    await save(daemon, [gone, kept])
     stored = {s.target for s in await daemon.store.latest_states(check=CheckName.SPF)}
     assert stored == {"example.com"}
-    assert ("old.example", "spf", "") not in daemon.view.states
+    assert daemon.states.get(("old.example", "spf", "")) is None
 
 
 def test_a_zone_is_self_tested_by_its_owner_even_when_no_target_there_uses_it() -> None:
@@ -236,12 +252,13 @@ def test_a_zone_is_self_tested_by_its_owner_even_when_no_target_there_uses_it() 
     text = '[dnsbl]\nzones = ["zen.spamhaus.org", "dbl.spamhaus.org"]\n'
     text += '[[domains]]\nname = "example.com"\n'  # a domain: only dbl applies to it
     config = parse_config(text)
+    zones = select_zones(config, catalogue)
     tested = {
-        shard: {z.id for z in zones_to_test(build_runtime(config, catalogue, Shard(shard, 2)))}
+        shard: {z.id for z in zones_to_test(build_plan(config.domains, zones, Shard(shard, 2)))}
         for shard in (0, 1)
     }
-    owner = next(i for i in (0, 1) if Shard(i, 2).owns("zone:zen.spamhaus.org"))
-    domain_owner = next(i for i in (0, 1) if Shard(i, 2).owns("example.com"))
+    owner = next(i for i in (0, 1) if Shard(i, 2).owns_zone("zen.spamhaus.org"))
+    domain_owner = next(i for i in (0, 1) if Shard(i, 2).owns_target("example.com"))
     assert "zen.spamhaus.org" in tested[owner]  # owned, though no domain target uses it
     assert "dbl.spamhaus.org" in tested[domain_owner]  # used by this replica's target
     for shard in (0, 1):

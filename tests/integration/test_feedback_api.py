@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
+from httpapp import api_app
 
 from monitor.config import Config, HttpConfig
-from monitor.http.app import HttpDeps, build_app
 from monitor.model.privacy import Pseudonymizer
 from monitor.store import open_store
 from monitor.store.store import SqlStore
@@ -131,10 +131,8 @@ async def start_server(store: SqlStore) -> AsyncIterator[StartServer]:
     servers: list[TestServer] = []
 
     async def start(config: Config) -> str:
-        deps = HttpDeps(
-            config=config, store=store, pseudonymizer=Pseudonymizer(b"k" * 32), clock=lambda: NOW
-        )
-        server = TestServer(build_app(deps), host="127.0.0.1")
+        app = await api_app(config, store, Pseudonymizer(b"k" * 32), clock=lambda: NOW)
+        server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         servers.append(server)
         return str(server.make_url("")).rstrip("/")

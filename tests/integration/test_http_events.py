@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
+from httpapp import api_app
 
 from monitor.config import Config, HttpConfig
-from monitor.http.app import HttpDeps, build_app
 from monitor.model.events import Event
 from monitor.model.privacy import Pseudonymizer
 
@@ -31,13 +31,13 @@ class MustNotStore:
 
 @pytest.fixture
 async def base_url() -> AsyncIterator[str]:
-    deps = HttpDeps(
-        config=Config(http=HttpConfig(ingest_token=TOKEN, max_body_bytes=64 * 1024)),
-        store=MustNotStore(),  # type: ignore[arg-type]  # never called: see the class
-        pseudonymizer=Pseudonymizer(b"k" * 32),
+    app = await api_app(
+        Config(http=HttpConfig(ingest_token=TOKEN, max_body_bytes=64 * 1024)),
+        MustNotStore(),  # type: ignore[arg-type]  # never called: see the class
+        Pseudonymizer(b"k" * 32),
         clock=lambda: NOW,
     )
-    server = TestServer(build_app(deps), host="127.0.0.1")
+    server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     yield str(server.make_url("")).rstrip("/")
     await server.close()

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
+from httpapp import api_app
 
 from monitor.config import Config, HttpConfig
-from monitor.http.app import HttpDeps, build_app
 from monitor.model.privacy import Pseudonymizer
 from monitor.store import open_store
 from monitor.store.store import SqlStore
@@ -34,13 +34,13 @@ async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
 
 @pytest.fixture
 async def base_url(store: SqlStore) -> AsyncIterator[str]:
-    deps = HttpDeps(
-        config=Config(http=HttpConfig(ingest_token=TOKEN)),
-        store=store,
-        pseudonymizer=Pseudonymizer(b"k" * 32),
+    app = await api_app(
+        Config(http=HttpConfig(ingest_token=TOKEN)),
+        store,
+        Pseudonymizer(b"k" * 32),
         clock=lambda: NOW,
     )
-    server = TestServer(build_app(deps), host="127.0.0.1")
+    server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     yield str(server.make_url("")).rstrip("/")
     await server.close()

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from monitor.alerting.notify import Notification, RetryPolicy, Route, WebhookNotifier
 from monitor.alerting.outbox import OutboxSender, notification_from_payload
-from monitor.metrics.collector import DaemonView, Metrics
+from monitor.metrics.collector import Metrics, MetricsSources
 from monitor.model.alerts import (
     AlertKind,
     AlertPolicy,
@@ -68,7 +68,7 @@ async def store(store_url: str) -> AsyncIterator[SqlStore]:
 
 @pytest.fixture
 def metrics() -> Metrics:
-    return Metrics(DaemonView(), version="t", catalogue_version="t")
+    return Metrics(MetricsSources(), version="t", catalogue_version="t")
 
 
 def record() -> AlertRecord:

@@ -14,10 +14,10 @@ from urllib.parse import quote
 import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
+from httpapp import api_app
 
 from monitor.config import Config, HttpConfig
-from monitor.http.app import HttpDeps, build_app
-from monitor.http.campaigns_api import RedactingAccessLogger
+from monitor.http.subjects_api import RedactingAccessLogger
 from monitor.model.events import Event, EventType, Provider, Source
 from monitor.model.privacy import Pseudonymizer
 from monitor.store import ReportRecord, SqlStore, open_store
@@ -58,9 +58,9 @@ async def store(store_url: str) -> AsyncIterator[SqlStore]:
 
 async def start(store: SqlStore, http: HttpConfig) -> tuple[TestServer, str]:
     config = Config(http=http)
-    deps = HttpDeps(config=config, store=store, pseudonymizer=P, clock=lambda: NOW)
+    app = await api_app(config, store, P, clock=lambda: NOW)
     # As the daemon runs it: the access log must not carry the address in the path.
-    server = TestServer(build_app(deps), host="127.0.0.1")
+    server = TestServer(app, host="127.0.0.1")
     await server.start_server(access_log_class=RedactingAccessLogger)
     return server, str(server.make_url("")).rstrip("/")
 

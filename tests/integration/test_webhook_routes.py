@@ -33,6 +33,7 @@ from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from httpapp import api_app
 from unit.test_webhook_sns import make_signer
 
 from monitor.config import (
@@ -44,9 +45,8 @@ from monitor.config import (
     SesWebhookConfig,
     WebhooksConfig,
 )
-from monitor.http import feedback_api
-from monitor.http.app import HttpDeps, build_app
-from monitor.http.feedback_api import KEY_CONFIRMER, confirm_subscription
+from monitor.http import context
+from monitor.http.context import confirm_subscription
 from monitor.model.errors import ConfigError
 from monitor.model.privacy import Pseudonymizer
 from monitor.store import open_store
@@ -331,14 +331,13 @@ async def start_server(store: SqlStore, standin: SnsStandIn) -> AsyncIterator[St
         return await confirm_subscription(f"{standin.url}{parts.path or '/'}?{parts.query}")
 
     async def start(webhooks: WebhooksConfig, *, max_body_bytes: int = 10 * 1024 * 1024) -> str:
-        deps = HttpDeps(
-            config=Config(webhooks=webhooks, http=HttpConfig(max_body_bytes=max_body_bytes)),
-            store=store,
-            pseudonymizer=Pseudonymizer(b"k" * 32),
+        app = await api_app(
+            Config(webhooks=webhooks, http=HttpConfig(max_body_bytes=max_body_bytes)),
+            store,
+            Pseudonymizer(b"k" * 32),
             clock=lambda: NOW,
+            confirm=confirm_at_standin,
         )
-        app = build_app(deps)
-        app[KEY_CONFIRMER] = confirm_at_standin
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         servers.append(server)
@@ -419,17 +418,11 @@ async def test_provider_without_a_section_answers_404(
         ),
     ],
 )
-def test_unusable_webhook_settings_fail_at_build_time(
+async def test_unusable_webhook_settings_fail_at_build_time(
     hooks: WebhooksConfig, problem: str, store: SqlStore
 ) -> None:
-    deps = HttpDeps(
-        config=Config(webhooks=hooks),
-        store=store,
-        pseudonymizer=Pseudonymizer(b"k" * 32),
-        clock=lambda: NOW,
-    )
     with pytest.raises(ConfigError) as caught:
-        build_app(deps)
+        await api_app(Config(webhooks=hooks), store, Pseudonymizer(b"k" * 32), clock=lambda: NOW)
     assert [p.split(":")[0] for p in caught.value.problems] == [problem]
 
 
@@ -601,7 +594,7 @@ async def test_confirmation_timeout_is_502(
     standin: SnsStandIn,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(feedback_api, "CONFIRM_TIMEOUT_SECONDS", 0.1)  # 5 s in production
+    monkeypatch.setattr(context, "CONFIRM_TIMEOUT_SECONDS", 0.1)  # 5 s in production
     standin.delay = 1.0
     status, body = await post(base_url, "ses", sns_sign(sns_subscription(), sns_signer[0]))
     assert status == 502

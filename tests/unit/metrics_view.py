@@ -1,4 +1,4 @@
-"""A ``DaemonView`` holding at least one of every kind of state the metrics read.
+"""A ``View`` holding at least one of every kind of state the metrics read.
 
 States are built from the checks' own result dataclasses through ``monitor.checking.states`` (the
 same path the jobs take), so their ``detail`` JSON has exactly the fields the collector
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from checks.dkim import DkimResult
@@ -22,6 +24,7 @@ from checks.host import MxResult, PtrResult
 from checks.host.mx import MxHost
 from checks.spf import SpfResult
 from checks.status import CheckStatus
+from monitor.checking.cache import StateSnapshot
 from monitor.checking.states import (
     CheckName,
     CheckRun,
@@ -31,7 +34,9 @@ from monitor.checking.states import (
 )
 from monitor.checking.table import state_of
 from monitor.daemon.scheduler import JobStatus
-from monitor.metrics.collector import CampaignRow, CampaignSnapshot, DaemonView, Metrics, RiskView
+from monitor.metrics.collector import Metrics, MetricsSources, ReloadStatus, Scope
+from monitor.risk.campaigns import CampaignRow, CampaignSnapshot
+from monitor.risk.scorer import RiskView
 from monitor.store.audits import AuditCounts
 from monitor.store.rates import Rates, Totals
 
@@ -284,10 +289,42 @@ def jobs() -> tuple[JobStatus, ...]:
     )
 
 
-def full_view(*, shard: tuple[int, int] = (0, 1)) -> DaemonView:
+@dataclass(slots=True)
+class View:
+    """What the daemon's services hold, in one mutable value for tests: ``sources()`` gives
+    the collector the same snapshots the services give it."""
+
+    states: dict[tuple[str, str, str], CheckState] = field(default_factory=dict)
+    record_changed: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    runs: dict[tuple[str, str], CheckRun] = field(default_factory=dict)
+    risk: dict[str, RiskView] = field(default_factory=dict)
+    campaigns: CampaignSnapshot | None = None
+    held_campaigns: dict[str, float] = field(default_factory=dict)
+    zone_info: dict[str, tuple[str, bool]] = field(default_factory=dict)
+    jobs: Callable[[], tuple[JobStatus, ...]] = tuple
+    targets: dict[str, str] = field(default_factory=dict)
+    shard: tuple[int, int] = (0, 1)
+    outbox_pending: int = 0
+    reload_ok: bool = True
+    reload_at: float = 1_700_000_000.0
+
+    def sources(self) -> MetricsSources:
+        return MetricsSources(
+            states=lambda: StateSnapshot(self.states, self.record_changed, self.runs),
+            risk=lambda: self.risk,
+            campaigns=lambda: self.campaigns,
+            held_campaigns=lambda: self.held_campaigns,
+            jobs=self.jobs,
+            scope=lambda: Scope(self.targets, self.shard, self.zone_info),
+            outbox_pending=lambda: self.outbox_pending,
+            reload=lambda: ReloadStatus(self.reload_ok, self.reload_at),
+        )
+
+
+def full_view(*, shard: tuple[int, int] = (0, 1)) -> View:
     states = all_states()
     spf_key = next(k for k, s in states.items() if s.check.value == "spf")
-    return DaemonView(
+    return View(
         states=states,
         record_changed={spf_key: 1_700_000_050.0},
         runs=runs(),
@@ -314,6 +351,8 @@ def count_every_event(metrics: Metrics) -> None:
 
 
 def full_metrics(*, shard: tuple[int, int] = (0, 1)) -> Metrics:
-    metrics = Metrics(full_view(shard=shard), version="1.2.3", catalogue_version="2025.02")
+    metrics = Metrics(
+        full_view(shard=shard).sources(), version="1.2.3", catalogue_version="2025.02"
+    )
     count_every_event(metrics)
     return metrics

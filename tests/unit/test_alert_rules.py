@@ -21,7 +21,7 @@ from checks.host import MxResult, PtrResult
 from checks.spf import SpfResult
 from checks.status import CheckStatus
 from monitor.alerting.rules import (
-    CampaignFigures,
+    CampaignRates,
     campaign_observations,
     dnsbl_observations,
     record_change_observations,
@@ -311,7 +311,7 @@ def test_risk_level_severity_is_critical_only_at_critical() -> None:
 def test_complaint_rate_alert(rate: float | None, active: bool | None, severity: Severity) -> None:
     found = by_key(
         campaign_observations(
-            [CampaignFigures("spring", rate, 0)], warning=0.001, critical=0.003, window="24h"
+            [CampaignRates("spring", rate, 0)], warning=0.001, critical=0.003, window="24h"
         )
     )
     obs = found["complaint_rate:spring"]
@@ -323,7 +323,7 @@ def test_complaint_rate_alert(rate: float | None, active: bool | None, severity:
 def test_unsubscribe_deadline_is_active_with_any_late_send(violations: int, active: bool) -> None:
     found = by_key(
         campaign_observations(
-            [CampaignFigures("spring", None, violations)],
+            [CampaignRates("spring", None, violations)],
             warning=0.001,
             critical=0.003,
             window="7d",
@@ -339,7 +339,7 @@ def test_unsubscribe_deadline_is_active_with_any_late_send(violations: int, acti
 
 def test_each_campaign_gets_its_own_pair_of_alerts() -> None:
     found = campaign_observations(
-        [CampaignFigures("a", 0.0, 0), CampaignFigures("b", 0.01, 2)],
+        [CampaignRates("a", 0.0, 0), CampaignRates("b", 0.01, 2)],
         warning=0.001,
         critical=0.003,
         window="24h",

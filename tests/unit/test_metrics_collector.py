@@ -29,7 +29,9 @@ from monitor.checking.states import (
 )
 from monitor.checking.table import state_of
 from monitor.daemon.scheduler import JobStatus
-from monitor.metrics.collector import CampaignRow, CampaignSnapshot, DaemonView, Metrics, RiskView
+from monitor.metrics.collector import Metrics
+from monitor.risk.campaigns import CampaignRow, CampaignSnapshot
+from monitor.risk.scorer import RiskView
 from monitor.store.rates import Rates, Totals
 
 from . import metrics_view as mv
@@ -38,12 +40,12 @@ ZEN = "zen.spamhaus.org"
 SPAMCOP = "bl.spamcop.net"
 
 
-def registry(view: DaemonView) -> CollectorRegistry:
-    return Metrics(view, version="1.2.3", catalogue_version="2025.02").registry
+def registry(view: mv.View) -> CollectorRegistry:
+    return Metrics(view.sources(), version="1.2.3", catalogue_version="2025.02").registry
 
 
-def state_view(states: Iterable[CheckState], **kwargs: object) -> DaemonView:
-    view = DaemonView(states={s.key: s for s in states}, zone_info=dict(mv.ZONE_INFO))
+def state_view(states: Iterable[CheckState], **kwargs: object) -> mv.View:
+    view = mv.View(states={s.key: s for s in states}, zone_info=dict(mv.ZONE_INFO))
     for name, value in kwargs.items():
         setattr(view, name, value)
     return view
@@ -311,7 +313,7 @@ def test_ptr_forward_confirmed(confirmed: bool | None, exported: int | None) -> 
 
 def test_risk_score_level_and_factors_are_exported() -> None:
     risk = {mv.IP: RiskView(55, "high", {"listing_major": 50.0, "fcrdns_missing": 5.0})}
-    reg = registry(DaemonView(risk=risk))
+    reg = registry(mv.View(risk=risk))
     assert value(reg, "delivermon_blacklist_risk_score", target=mv.IP) == 55
     assert value(reg, "delivermon_blacklist_risk_level", target=mv.IP, level="high") == 1
     assert value(reg, "delivermon_blacklist_risk_level", target=mv.IP, level="ok") is None
@@ -322,7 +324,7 @@ def test_risk_score_level_and_factors_are_exported() -> None:
 
 def test_unknown_risk_factor_is_omitted_not_zero() -> None:
     risk = {mv.DOMAIN: RiskView(0, "ok", {"complaint_rate": math.nan, "dmarc_weak": 0.0})}
-    reg = registry(DaemonView(risk=risk))
+    reg = registry(mv.View(risk=risk))
     factor = "delivermon_blacklist_risk_factor"
     assert value(reg, factor, target=mv.DOMAIN, factor="complaint_rate") is None
     assert value(reg, factor, target=mv.DOMAIN, factor="dmarc_weak") == 0
@@ -361,7 +363,7 @@ def test_ratios_are_exported_when_known_and_absent_below_the_volume_guard(kind: 
             ("a", "apple", "24h"): Rates(None, None, None),
         },
     )
-    reg = registry(DaemonView(campaigns=snap))
+    reg = registry(mv.View(campaigns=snap))
     expected = getattr(Rates(0.002, 0.004, 0.01), f"{kind}_rate")
     by_provider = getattr(Rates(0.003, 0.005, 0.02), f"{kind}_rate")
     ratio, per_provider = f"delivermon_{kind}_ratio", f"delivermon_{kind}_ratio_by_provider"
@@ -414,12 +416,12 @@ def test_other_shards_export_no_campaign_families(shard: tuple[int, int]) -> Non
 
 
 def test_no_campaign_families_before_the_first_snapshot() -> None:
-    assert not CAMPAIGN_FAMILIES & names(registry(DaemonView()))
+    assert not CAMPAIGN_FAMILIES & names(registry(mv.View()))
 
 
 def test_campaign_counters_export_0_for_kinds_without_events() -> None:
     snap = CampaignSnapshot(lifetime=(CampaignRow("x", "other", Totals(sent=3)),))
-    reg = registry(DaemonView(campaigns=snap))
+    reg = registry(mv.View(campaigns=snap))
     assert value(reg, "delivermon_sent_total", campaign="x", provider="other") == 3
     assert value(reg, "delivermon_complaints_total", campaign="x", provider="other") == 0
 
@@ -428,7 +430,7 @@ def test_campaign_counters_export_0_for_kinds_without_events() -> None:
 
 
 def test_build_info_labels() -> None:
-    reg = registry(DaemonView())
+    reg = registry(mv.View())
     labels = {
         "version": "1.2.3",
         "python": platform.python_version(),
@@ -439,13 +441,13 @@ def test_build_info_labels() -> None:
 
 @pytest.mark.parametrize(("ok", "exported"), [(True, 1), (False, 0)], ids=["ok", "failed"])
 def test_config_reload_state(ok: bool, exported: int) -> None:
-    reg = registry(DaemonView(reload_ok=ok, reload_at=1_700_000_000.0))
+    reg = registry(mv.View(reload_ok=ok, reload_at=1_700_000_000.0))
     assert value(reg, "delivermon_config_last_reload_successful") == exported
     assert value(reg, "delivermon_config_last_reload_success_timestamp_seconds") == 1_700_000_000
 
 
 def test_targets_are_counted_by_kind() -> None:
-    reg = registry(DaemonView(targets={mv.IP: "ip", mv.IP6: "ip", mv.DOMAIN: "domain"}))
+    reg = registry(mv.View(targets={mv.IP: "ip", mv.IP6: "ip", mv.DOMAIN: "domain"}))
     assert value(reg, "delivermon_targets", kind="ip") == 2
     assert value(reg, "delivermon_targets", kind="domain") == 1
 
@@ -462,7 +464,7 @@ def test_job_metrics() -> None:
 
 
 def test_job_that_never_ran_has_no_success_timestamp_or_duration() -> None:
-    reg = registry(DaemonView(jobs=lambda: (JobStatus("auth", 3600.0),)))
+    reg = registry(mv.View(jobs=lambda: (JobStatus("auth", 3600.0),)))
     assert value(reg, "delivermon_job_interval_seconds", task="auth") == 3600
     assert value(reg, "delivermon_job_last_success_timestamp_seconds", task="auth") is None
     assert value(reg, "delivermon_job_duration_seconds", task="auth") is None
@@ -502,16 +504,19 @@ def test_ingest_sources_start_at_zero() -> None:
 
 
 def test_a_campaign_appearing_after_start_is_shown_at_0_first() -> None:
-    from monitor.metrics.collector import hold_new_series
+    from monitor.risk.campaigns import NewSeriesHold
 
     view = mv.full_view()
     snap = view.campaigns
     assert snap is not None
     old = snap.lifetime[0].campaign
     start = CampaignSnapshot(lifetime=tuple(r for r in snap.lifetime if r.campaign == old))
-    hold_new_series(view, start, 60)  # the first refresh after start: nothing held
+    hold = NewSeriesHold()
+    hold.observe(start, 60)  # the first refresh after start: nothing held
     view.campaigns = snap
-    hold_new_series(view, snap, 60)  # the other campaigns appear now
+    hold.observe(snap, 60)  # the other campaigns appear now
+    view.held_campaigns = dict(hold.held())
+    assert view.held_campaigns
     reg = registry(view)
     new = next(r for r in snap.lifetime if r.campaign != old and r.totals.delivered)
     labels = {"campaign": new.campaign, "provider": new.provider}
@@ -519,5 +524,5 @@ def test_a_campaign_appearing_after_start_is_shown_at_0_first() -> None:
     kept = next(r for r in snap.lifetime if r.campaign == old)
     kept_labels = {"campaign": old, "provider": kept.provider}
     assert value(reg, "delivermon_delivered_total", **kept_labels) == kept.totals.delivered
-    view.held_campaigns = dict.fromkeys(view.held_campaigns, 0.0)  # the hold has passed
+    view.held_campaigns = {}  # the hold has passed
     assert value(registry(view), "delivermon_delivered_total", **labels) == new.totals.delivered

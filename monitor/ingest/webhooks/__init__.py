@@ -18,21 +18,21 @@ from monitor.ingest.webhooks.errors import (
     WebhookError,
     WebhookRefused,
 )
-from monitor.ingest.webhooks.mailgun import MailgunWebhookConfig, handle_mailgun, parse_mailgun
+from monitor.ingest.webhooks.mailgun import MailgunVerifier, handle_mailgun, parse_mailgun
 from monitor.ingest.webhooks.postmark import (
-    PostmarkWebhookConfig,
+    PostmarkVerifier,
     check_postmark_credentials,
     handle_postmark,
     parse_postmark,
 )
 from monitor.ingest.webhooks.replay import ReplayCache, TokenCache
 from monitor.ingest.webhooks.sendgrid import (
-    SendgridWebhookConfig,
+    SendgridVerifier,
     handle_sendgrid,
     load_verification_key,
     parse_sendgrid,
 )
-from monitor.ingest.webhooks.ses import SesOutcome, SesWebhookConfig, handle_ses, parse_ses
+from monitor.ingest.webhooks.ses import SesOutcome, SesVerifier, handle_ses, parse_ses
 from monitor.ingest.webhooks.sns import (
     PinnedCertificates,
     SnsMessage,
@@ -44,15 +44,15 @@ from monitor.ingest.webhooks.sns import (
 __all__ = [
     "AuthenticityRefused",
     "CredentialsRefused",
-    "MailgunWebhookConfig",
+    "MailgunVerifier",
     "MalformedPayload",
     "PinnedCertificates",
-    "PostmarkWebhookConfig",
+    "PostmarkVerifier",
     "Reason",
     "ReplayCache",
-    "SendgridWebhookConfig",
+    "SendgridVerifier",
     "SesOutcome",
-    "SesWebhookConfig",
+    "SesVerifier",
     "SnsMessage",
     "SnsType",
     "TokenCache",

@@ -33,7 +33,7 @@ from monitor.ingest.webhooks.replay import ReplayCache
 from monitor.model.events import BounceKind, Event, EventType, Source
 
 __all__ = [
-    "MailgunWebhookConfig",
+    "MailgunVerifier",
     "handle_mailgun",
     "parse_mailgun",
     "verify_mailgun",
@@ -50,7 +50,7 @@ _SEVERITIES = {"permanent": BounceKind.PERMANENT, "temporary": BounceKind.TRANSI
 
 
 @dataclass(frozen=True, slots=True)
-class MailgunWebhookConfig:
+class MailgunVerifier:
     """``[webhooks.mailgun]``: the HTTP webhook signing key and the time window."""
 
     signing_key: str = field(repr=False)
@@ -144,7 +144,7 @@ def parse_mailgun(
 def handle_mailgun(
     body: bytes,
     *,
-    config: MailgunWebhookConfig,
+    config: MailgunVerifier,
     replay_cache: ReplayCache,
     now: dt.datetime | None = None,
 ) -> tuple[Event, ...]:

@@ -35,7 +35,7 @@ from monitor.ingest.webhooks.fields import (
 from monitor.model.events import BounceKind, Event, EventType, Source
 
 __all__ = [
-    "PostmarkWebhookConfig",
+    "PostmarkVerifier",
     "check_postmark_credentials",
     "handle_postmark",
     "parse_postmark",
@@ -83,7 +83,7 @@ _COUNTED_ELSEWHERE = frozenset({"HardBounce", "SpamComplaint"})
 
 
 @dataclass(frozen=True, slots=True)
-class PostmarkWebhookConfig:
+class PostmarkVerifier:
     """``[webhooks.postmark]``: the Basic credentials put in the webhook URL."""
 
     username: str
@@ -200,7 +200,7 @@ def _key(data: JsonObject, kind: EventType, recipient: str, at: dt.datetime) -> 
 
 
 def handle_postmark(
-    body: bytes, *, authorization: str | None, config: PostmarkWebhookConfig
+    body: bytes, *, authorization: str | None, config: PostmarkVerifier
 ) -> tuple[Event, ...]:
     """Check the credentials, then parse the record.
 

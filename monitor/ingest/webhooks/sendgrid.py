@@ -40,7 +40,7 @@ from monitor.model.events import BounceKind, Event, EventType, Source
 __all__ = [
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
-    "SendgridWebhookConfig",
+    "SendgridVerifier",
     "handle_sendgrid",
     "load_verification_key",
     "parse_sendgrid",
@@ -62,7 +62,7 @@ _BOUNCE_TYPES = {"bounce": BounceKind.PERMANENT, "blocked": BounceKind.TRANSIENT
 
 
 @dataclass(frozen=True, slots=True)
-class SendgridWebhookConfig:
+class SendgridVerifier:
     """``[webhooks.sendgrid]``: the verification key and the freshness window."""
 
     verification_key: ec.EllipticCurvePublicKey = field(repr=False)
@@ -178,7 +178,7 @@ def handle_sendgrid(
     body: bytes,
     headers: Mapping[str, str],
     *,
-    config: SendgridWebhookConfig,
+    config: SendgridVerifier,
     now: dt.datetime | None = None,
 ) -> tuple[Event, ...]:
     """Verify a SendGrid POST (raw body, request headers) and return its events.

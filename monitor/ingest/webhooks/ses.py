@@ -32,7 +32,7 @@ from monitor.ingest.webhooks.sns import (
 )
 from monitor.model.events import BounceKind, Event, EventType, Source
 
-__all__ = ["SesOutcome", "SesWebhookConfig", "handle_ses", "parse_ses"]
+__all__ = ["SesOutcome", "SesVerifier", "handle_ses", "parse_ses"]
 
 _SES = Source.SES
 _BOUNCE_KINDS = {
@@ -46,7 +46,7 @@ _SUPPRESSED_SUBTYPE = "OnAccountSuppressionList"
 
 
 @dataclass(frozen=True, slots=True)
-class SesWebhookConfig:
+class SesVerifier:
     """``[webhooks.ses]``: the topic allow-list and the pinned signing certificates."""
 
     topic_arns: frozenset[str]
@@ -65,9 +65,7 @@ class SesOutcome:
     confirm_url: str | None = field(default=None, repr=False)
 
 
-def handle_ses(
-    body: bytes, *, config: SesWebhookConfig, now: dt.datetime | None = None
-) -> SesOutcome:
+def handle_ses(body: bytes, *, config: SesVerifier, now: dt.datetime | None = None) -> SesOutcome:
     """Verify an SNS POST body and turn it into events (or a checked confirmation URL).
 
     Raises:

@@ -1,0 +1,275 @@
+"""The daemon's check jobs: zone self-tests and DNSBL sweeps (``DnsblJobs``), the table's
+authentication and host checks and record drift (``AuthJobs``).
+
+Each run reads the current runtime once (a reload between runs takes effect at the
+next run), saves its states, updates the state cache and steps the alerts. A new
+listing is re-checked at the list's server, with no cache, before it is stored as
+listed. ``on_checked`` runs after each job that changed what the risk score reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+from checks.dnsbl import (
+    DnsblPolicy,
+    DnsblTargetResult,
+    Verdict,
+    ZoneHealth,
+    ZoneSpec,
+    sweep_dnsbl,
+)
+from monitor.alerting.rules import dnsbl_observations, record_observations, zone_observations
+from monitor.alerting.service import AlertService
+from monitor.checking.cache import StateCache
+from monitor.checking.plans import Plan
+from monitor.checking.runner import run_self_tests, run_table_checks, zones_in_use
+from monitor.checking.states import (
+    CheckName,
+    CheckRun,
+    CheckState,
+    StateChange,
+    states_from_dnsbl,
+    states_from_health,
+)
+from monitor.checking.table import CHECKS, states_of
+from monitor.daemon.runtime import Runtime, RuntimeHolder
+from monitor.store.state import StateRecords
+
+__all__ = ["AuthJobs", "DnsblJobs", "zones_to_test"]
+
+log = logging.getLogger(__name__)
+
+# The published records re-read between full checks (the table's drift entries).
+_DRIFT = frozenset(s.name for s in CHECKS if s.drift)
+
+
+class _Checks:
+    """What both kinds of check job share: the runtime, the store, the cache, the alerts."""
+
+    def __init__(
+        self,
+        runtime: RuntimeHolder,
+        store: StateRecords,
+        states: StateCache,
+        alerts: AlertService,
+        *,
+        clock: Callable[[], dt.datetime],
+        on_checked: Callable[[], None],
+    ) -> None:
+        self._runtime = runtime
+        self._store = store
+        self._states = states
+        self._alerts = alerts
+        self._clock = clock
+        self._on_checked = on_checked
+
+    async def _save(self, plan: Plan, states: Sequence[CheckState]) -> list[StateChange]:
+        current = _current(plan, states)  # a reload may have dropped some meanwhile
+        changes = await self._store.save_states(current)
+        self._states.apply(current, changes)
+        return changes
+
+    async def _record_runs(self, runs: Sequence[CheckRun]) -> None:
+        await self._store.record_runs(runs)
+        self._states.record_runs(runs)
+
+
+class DnsblJobs(_Checks):
+    """Zone self-tests and sweeps; ``health`` is this process's latest self-test per family."""
+
+    def __init__(
+        self,
+        runtime: RuntimeHolder,
+        store: StateRecords,
+        states: StateCache,
+        alerts: AlertService,
+        *,
+        clock: Callable[[], dt.datetime],
+        on_checked: Callable[[], None],
+        count_unknown: Callable[[str, str], None],
+    ) -> None:
+        super().__init__(runtime, store, states, alerts, clock=clock, on_checked=on_checked)
+        self._count_unknown = count_unknown  # (zone, reason) of each unknown verdict
+        self.health: dict[tuple[str, str], ZoneHealth] = {}
+        self.sweeps = 0
+        self._selftest_lock = asyncio.Lock()  # the sweep's first self-test and the job's
+
+    async def selftest(self, *, only_if_untested: bool = False) -> None:
+        rt = self._runtime.current
+        zones = zones_to_test(rt.plan)
+        if not zones:
+            return
+        async with self._selftest_lock:
+            if only_if_untested and self.health:
+                return  # the self-test job got there first
+            health = await run_self_tests(zones, rt.resolver)
+            self.health = {(h.zone, h.family.value): h for h in health}
+            owned = [h for h in health if rt.plan.shard.owns_zone(h.zone)]
+            states = list(states_from_health(owned, self._clock()))
+            await self._save(rt.plan, states)
+            await self._alerts.apply(zone_observations(states, ()))
+            for h in health:
+                if not h.healthy:
+                    log.warning(
+                        "zone fails its self-test",
+                        extra={"zone": h.zone, "family": h.family.value, "reason": h.reason},
+                    )
+
+    async def sweep(self) -> None:
+        rt = self._runtime.current
+        if not rt.plan.targets:
+            return
+        if not self.health:
+            await self.selftest(only_if_untested=True)
+        started = time.perf_counter()
+        policy = DnsblPolicy.with_health(rt.plan.zones, self.health.values())
+        results = await sweep_dnsbl(
+            rt.plan.targets,
+            dns=rt.resolver,
+            policy=policy,
+            concurrency=rt.config.dnsbl.concurrency,
+        )
+        results = await self._confirm_new_listings(rt, policy, results)
+        now = self._clock()
+        states = list(states_from_dnsbl(results, now))
+        await self._save(rt.plan, states)
+        duration = time.perf_counter() - started
+        await self._record_runs(
+            [CheckRun("dnsbl", r.target.text, _told(r), duration, now) for r in results]
+        )
+        for r in results:
+            for result in r.results:
+                if result.verdict is Verdict.UNKNOWN:
+                    self._count_unknown(result.zone, result.error or "unknown")
+        owned_zone_states = [s for s in states if rt.plan.shard.owns_zone(s.item)]
+        await self._alerts.apply(
+            [
+                *dnsbl_observations(states, rt.plan.zone_by_id()),
+                *zone_observations((), owned_zone_states),
+            ]
+        )
+        self.sweeps += 1
+        self._on_checked()
+
+    async def _confirm_new_listings(
+        self, rt: Runtime, policy: DnsblPolicy, results: list[DnsblTargetResult]
+    ) -> list[DnsblTargetResult]:
+        """Re-query, after ``confirm_delay`` and without cache, each listing that is new."""
+        fresh = {
+            (r.target.text, x.zone)
+            for r in results
+            for x in r.results
+            if x.verdict is Verdict.LISTED
+            and getattr(self._states.get((r.target.text, "dnsbl", x.zone)), "status", None)
+            != "listed"
+        }
+        if not fresh:
+            return results
+        await asyncio.sleep(rt.config.alerts.confirm_delay)
+        targets = [r.target for r in results if any((r.target.text, z) in fresh for z in _ids(r))]
+        zones = tuple(z for z in rt.plan.zones if any(z.id == zone for _, zone in fresh))
+        again = await sweep_dnsbl(
+            targets,
+            dns=rt.confirm_resolver,
+            policy=DnsblPolicy(zones, policy.health),
+            concurrency=rt.config.dnsbl.concurrency,
+        )
+        second = {(r.target.text, x.zone): x for r in again for x in r.results}
+        merged = []
+        for r in results:
+            replaced = []
+            for x in r.results:
+                check = second.get((r.target.text, x.zone))
+                if (r.target.text, x.zone) in fresh and check is not None:
+                    if check.verdict is not Verdict.LISTED:
+                        log.info(
+                            "new listing not confirmed by the re-check",
+                            extra={"target": r.target.text, "zone": x.zone},
+                        )
+                    replaced.append(check)
+                else:
+                    replaced.append(x)
+            merged.append(DnsblTargetResult(r.target, tuple(replaced), r.findings))
+        return merged
+
+
+class AuthJobs(_Checks):
+    """The table's checks of this replica's domains and IPs, and the records' drift."""
+
+    async def auth(self) -> None:
+        rt = self._runtime.current
+        plan = rt.plan
+        if not plan.domains and not plan.ptr_ips:
+            return
+        started = time.perf_counter()
+        results = await run_table_checks(plan.ptr_ips, plan.domains, dns=rt.auth_dns)
+        now = self._clock()
+        states = [s for target, r in results.items() for s in states_of(target, r, now)]
+        await self._save(plan, states)
+        duration = time.perf_counter() - started
+        runs = [
+            CheckRun("ptr", ip, _states_told(states, ip), duration, now)
+            for ip in dict.fromkeys(plan.ptr_ips)
+        ]
+        runs += [
+            CheckRun("auth", d.domain, _states_told(states, d.domain), duration, now)
+            for d in plan.domains
+        ]
+        await self._record_runs(runs)
+        await self._alerts.apply(record_observations(states))
+        await self._alerts.announce_record_changes(plan.owned, self._states.snapshot())
+        self._on_checked()
+
+    async def drift(self) -> None:
+        """The published SPF, DMARC and DKIM records, re-read for changes between full checks."""
+        rt = self._runtime.current
+        if not rt.plan.domains:
+            return
+        results = await run_table_checks((), rt.plan.domains, dns=rt.auth_dns, names=_DRIFT)
+        now = self._clock()
+        found = [s for target, r in results.items() for s in states_of(target, r, now)]
+        changes = await self._save(rt.plan, found)
+        await self._alerts.apply(record_observations(found))
+        await self._alerts.announce_record_changes(rt.plan.owned, self._states.snapshot())
+        if changes:
+            self._on_checked()
+
+
+def _current(plan: Plan, states: Sequence[CheckState]) -> list[CheckState]:
+    """The states whose target (and zone) the current plan still checks."""
+    owned = plan.owned
+    zones = {z.id for z in plan.zones}
+    return [
+        s
+        for s in states
+        if (s.target in zones if s.check is CheckName.ZONE else s.target in owned)
+        and (s.check is not CheckName.DNSBL or s.item in zones)
+    ]
+
+
+def zones_to_test(plan: Plan) -> list[ZoneSpec]:
+    """The zones this replica self-tests: those its targets use, and those it owns.
+
+    A zone's owner tests it even when none of its own targets uses it: the zone's
+    health is exported and alerted on by its owner alone.
+    """
+    used = {z.id for z in zones_in_use(plan.targets, plan.zones)}
+    return [z for z in plan.zones if z.id in used or plan.shard.owns_zone(z.id)]
+
+
+def _ids(result: DnsblTargetResult) -> Iterable[str]:
+    return (x.zone for x in result.results)
+
+
+def _told(result: DnsblTargetResult) -> bool:
+    """A sweep succeeded for a target when at least one list gave a verdict."""
+    return any(x.verdict is not Verdict.UNKNOWN for x in result.results) or not result.results
+
+
+def _states_told(states: Sequence[CheckState], target: str) -> bool:
+    return any(s.target == target and s.status != "unknown" for s in states)

@@ -1,0 +1,114 @@
+"""The blacklist-risk score of every target of this replica, kept between job runs.
+
+``refresh`` scores each target from the state cache's snapshot and the campaign figures
+(no I/O); the metrics read ``snapshot()``; ``observations`` are the risk alerts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from monitor.alerting.rules import RISK_LEVELS, risk_observation
+from monitor.checking.cache import StateSnapshot
+from monitor.checking.plans import Plan
+from monitor.checking.states import CheckName, CheckState
+from monitor.model.alerts import Observation
+from monitor.risk.inputs import DomainFigures, build_risk_inputs
+from monitor.risk.score import score_risk
+
+__all__ = ["RiskScorer", "RiskView", "alert_level"]
+
+# The checks a risk score needs before it may alert (an incomplete score is unknown).
+_RISK_NEEDS = {
+    "ip": frozenset({CheckName.DNSBL, CheckName.PTR}),
+    "domain": frozenset({CheckName.DNSBL, CheckName.SPF, CheckName.DMARC}),
+}
+_LISTING_FACTORS = frozenset(
+    {"listing_critical", "listing_major", "listing_minor", "listing_info", "early_warning"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RiskView:
+    """``complete``: every check the score draws on has run at least once for the target."""
+
+    score: int
+    level: str
+    factors: Mapping[str, float]
+    complete: bool = True
+    unknown_factors: int = 0
+    unknown_listing: bool = False  # a zone that could list the target could not tell
+
+
+class RiskScorer:
+    """Owns the latest score of each target; built once by the composition root."""
+
+    def __init__(self) -> None:
+        self._risk: Mapping[str, RiskView] = MappingProxyType({})
+
+    def snapshot(self) -> Mapping[str, RiskView]:
+        return self._risk
+
+    def refresh(
+        self, plan: Plan, states: StateSnapshot, figures: Mapping[str, DomainFigures]
+    ) -> None:
+        """Score every target of ``plan`` from ``states`` (no I/O)."""
+        zones = plan.zone_by_id()
+        by_target: dict[str, list[CheckState]] = {}
+        spf_states: dict[str, CheckState] = {}
+        for state in states.states.values():
+            by_target.setdefault(state.target, []).append(state)
+            if state.check is CheckName.SPF:
+                spf_states[state.target] = state
+        risk: dict[str, RiskView] = {}
+        for target in plan.targets:
+            kind = target.kind.value
+            own = by_target.get(target.text, [])
+            scored = score_risk(
+                build_risk_inputs(
+                    target.text,
+                    kind,
+                    own,
+                    zones=zones,
+                    figures=figures.get(target.text),
+                    spf_for_ip=[
+                        spf_states[d]
+                        for d in plan.sending_domains.get(target.text, ())
+                        if d in spf_states
+                    ],
+                )
+            )
+            needed = _RISK_NEEDS[kind] - (frozenset() if plan.zones else {CheckName.DNSBL})
+            risk[target.text] = RiskView(
+                scored.score,
+                scored.level.value,
+                {f.value: scored.value(f) for f in (x.name for x in scored.factors)},
+                complete=needed <= {s.check for s in own},
+                unknown_factors=len(scored.unknown),
+                unknown_listing=any(f.value in _LISTING_FACTORS for f in scored.unknown),
+            )
+        self._risk = MappingProxyType(risk)
+
+    def observations(self, threshold: str) -> list[Observation]:
+        """One risk-level alert observation per target (unknown when it cannot be told)."""
+        return [
+            risk_observation(t, r.score, alert_level(r, threshold), threshold)
+            for t, r in self._risk.items()
+        ]
+
+
+def alert_level(risk: RiskView, threshold: str) -> str | None:
+    """The level to alert on, or None (unknown) when it cannot be told.
+
+    Before every needed check has run, or when a listing is unknown (a zone that
+    listed the target now times out) and the known part is below the threshold:
+    a lower bound must not read as all clear.
+    """
+    if not risk.complete:
+        return None
+    below = RISK_LEVELS.index(risk.level) < RISK_LEVELS.index(threshold)
+    if below and risk.unknown_listing:
+        return None
+    return risk.level

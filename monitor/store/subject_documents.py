@@ -1,0 +1,72 @@
+"""The JSON documents of a subject access (export) and an erasure: one shape for the API
+(``GET|DELETE /api/v1/subjects/{email}``) and the CLI (``delivermon subject``).
+
+A subject is named by a prefix of its pseudonym, never by its address.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from monitor.store.models import EraseResult, SubjectExport
+
+__all__ = ["SUBJECT_PREFIX", "erasure_document", "export_document"]
+
+SUBJECT_PREFIX = 12  # hex digits of the pseudonym that name a subject in answers and logs
+_KEPT_NOTE = (
+    "a pseudonymous suppression marker is kept: it is what keeps honouring the opt-out "
+    "(GDPR Art. 17(3), Art. 21)"
+)
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def export_document(export: SubjectExport) -> dict[str, object]:
+    """The JSON export of one subject (API and CLI): reports, events, suppressions."""
+    return {
+        "subject": export.pseudonym[:SUBJECT_PREFIX],
+        "reports": [
+            {
+                "id": r.id,
+                "received_at": _iso(r.received_at),
+                "arrival_date": _iso(r.arrival_date),
+                "feedback_type": r.feedback_type,
+                "campaign": r.campaign,
+                "provider": r.provider,
+                "source_ip": r.source_ip,
+                "reporter": r.reporter,
+                "user_agent": r.user_agent,
+            }
+            for r in export.reports
+        ],
+        "events": [
+            {
+                "type": e.type,
+                "campaign": e.campaign,
+                "provider": e.provider,
+                "occurred_at": _iso(e.occurred_at),
+                "source": e.source,
+                "bounce_kind": e.bounce_kind,
+                "feedback_type": e.feedback_type,
+            }
+            for e in export.events
+        ],
+        "suppressed": export.suppressed,
+        "suppressions": [
+            {"reason": s.reason.value, "since": _iso(s.first_at)} for s in export.suppressions
+        ],
+    }
+
+
+def erasure_document(pseudonym: str, result: EraseResult) -> dict[str, object]:
+    """What an erasure removed (API and CLI), and whether the suppression marker stays."""
+    return {
+        "subject": pseudonym[:SUBJECT_PREFIX],
+        "removed": {"reports": result.reports, "events": result.events},
+        "suppression_kept": result.suppression_kept,
+        "note": _KEPT_NOTE if result.suppression_kept else None,
+    }
