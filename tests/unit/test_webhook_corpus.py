@@ -29,11 +29,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
 from monitor.ingest.webhooks import (
-    MailgunWebhookConfig,
+    MailgunVerifier,
     PinnedCertificates,
-    PostmarkWebhookConfig,
-    SendgridWebhookConfig,
-    SesWebhookConfig,
+    PostmarkVerifier,
+    SendgridVerifier,
+    SesVerifier,
     TokenCache,
     WebhookRefused,
     handle_mailgun,
@@ -168,9 +168,9 @@ class Keys:
     rsa: rsa.RSAPrivateKey
     certificates: PinnedCertificates
     ecdsa: ec.EllipticCurvePrivateKey
-    sendgrid: SendgridWebhookConfig
-    mailgun: MailgunWebhookConfig
-    postmark: PostmarkWebhookConfig
+    sendgrid: SendgridVerifier
+    mailgun: MailgunVerifier
+    postmark: PostmarkVerifier
 
 
 @pytest.fixture(scope="module")
@@ -200,14 +200,14 @@ def keys(corpus_dir: Path) -> Keys:
         rsa=key,
         certificates=certificates,
         ecdsa=ecdsa,
-        sendgrid=SendgridWebhookConfig(verification_key=ecdsa.public_key()),
-        mailgun=MailgunWebhookConfig(signing_key=secrets.token_hex(16)),
-        postmark=PostmarkWebhookConfig(username="pm", password=secrets.token_urlsafe(12)),
+        sendgrid=SendgridVerifier(verification_key=ecdsa.public_key()),
+        mailgun=MailgunVerifier(signing_key=secrets.token_hex(16)),
+        postmark=PostmarkVerifier(username="pm", password=secrets.token_urlsafe(12)),
     )
 
 
-def ses_config(keys: Keys, *extra_topics: str) -> SesWebhookConfig:
-    return SesWebhookConfig(
+def ses_config(keys: Keys, *extra_topics: str) -> SesVerifier:
+    return SesVerifier(
         topic_arns=frozenset({CORPUS_TOPIC, *extra_topics}), certificates=keys.certificates
     )
 

@@ -13,7 +13,7 @@ import pytest
 
 from monitor.ingest.webhooks import (
     AuthenticityRefused,
-    MailgunWebhookConfig,
+    MailgunVerifier,
     MalformedPayload,
     Reason,
     TokenCache,
@@ -25,7 +25,7 @@ from monitor.model.events import UNATTRIBUTED, BounceKind, EventType, Provider, 
 
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 KEY = secrets.token_hex(16)
-CONFIG = MailgunWebhookConfig(signing_key=KEY)
+CONFIG = MailgunVerifier(signing_key=KEY)
 
 
 def signature(key: str = KEY, when: dt.datetime = NOW, token: str | None = None) -> dict[str, str]:
@@ -202,7 +202,7 @@ def test_malformed_recipient_is_refused() -> None:
 
 def test_config_needs_a_key_and_hides_it() -> None:
     with pytest.raises(WebhookConfigError):
-        MailgunWebhookConfig(signing_key="")
+        MailgunVerifier(signing_key="")
     assert KEY not in repr(CONFIG)
 
 

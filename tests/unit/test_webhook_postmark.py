@@ -13,7 +13,7 @@ import pytest
 from monitor.ingest.webhooks import (
     CredentialsRefused,
     MalformedPayload,
-    PostmarkWebhookConfig,
+    PostmarkVerifier,
     Reason,
     WebhookConfigError,
     handle_postmark,
@@ -22,7 +22,7 @@ from monitor.ingest.webhooks import (
 from monitor.model.events import UNATTRIBUTED, BounceKind, EventType, Provider, Source
 
 PASSWORD = secrets.token_urlsafe(16)
-CONFIG = PostmarkWebhookConfig(username="postmark", password=PASSWORD)
+CONFIG = PostmarkVerifier(username="postmark", password=PASSWORD)
 
 
 def basic(user: str, password: str) -> str:
@@ -104,7 +104,7 @@ def test_scheme_is_case_insensitive() -> None:
 
 def test_credentials_must_be_configured_and_password_is_hidden() -> None:
     with pytest.raises(WebhookConfigError):
-        PostmarkWebhookConfig(username="postmark", password="")
+        PostmarkVerifier(username="postmark", password="")
     assert PASSWORD not in repr(CONFIG)
 
 

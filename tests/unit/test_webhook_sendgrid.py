@@ -15,7 +15,7 @@ from monitor.ingest.webhooks import (
     AuthenticityRefused,
     MalformedPayload,
     Reason,
-    SendgridWebhookConfig,
+    SendgridVerifier,
     WebhookConfigError,
     handle_sendgrid,
     load_verification_key,
@@ -33,14 +33,12 @@ def private_key() -> ec.EllipticCurvePrivateKey:
 
 
 @pytest.fixture(scope="module")
-def config(private_key: ec.EllipticCurvePrivateKey) -> SendgridWebhookConfig:
+def config(private_key: ec.EllipticCurvePrivateKey) -> SendgridVerifier:
     der = private_key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     # As SendGrid's settings page shows it: base64 of the DER SubjectPublicKeyInfo.
-    return SendgridWebhookConfig(
-        verification_key=load_verification_key(base64.b64encode(der).decode())
-    )
+    return SendgridVerifier(verification_key=load_verification_key(base64.b64encode(der).decode()))
 
 
 def signed_headers(
@@ -69,7 +67,7 @@ def refused(
     reason: Reason,
     body: bytes,
     headers: dict[str, str],
-    config: SendgridWebhookConfig,
+    config: SendgridVerifier,
     now: dt.datetime = NOW,
 ) -> None:
     with pytest.raises(AuthenticityRefused) as caught:
@@ -78,7 +76,7 @@ def refused(
 
 
 def test_signed_batch_is_accepted(
-    private_key: ec.EllipticCurvePrivateKey, config: SendgridWebhookConfig
+    private_key: ec.EllipticCurvePrivateKey, config: SendgridVerifier
 ) -> None:
     body = body_of(event("delivered"), event("spamreport"))
     events = handle_sendgrid(body, signed_headers(private_key, body), config=config, now=NOW)
@@ -89,7 +87,7 @@ def test_signed_batch_is_accepted(
 
 
 def test_header_names_are_case_insensitive(
-    private_key: ec.EllipticCurvePrivateKey, config: SendgridWebhookConfig
+    private_key: ec.EllipticCurvePrivateKey, config: SendgridVerifier
 ) -> None:
     body = body_of(event("delivered"))
     headers = {k.lower(): v for k, v in signed_headers(private_key, body).items()}
@@ -97,7 +95,7 @@ def test_header_names_are_case_insensitive(
 
 
 def test_tampered_body_is_bad_signature(
-    private_key: ec.EllipticCurvePrivateKey, config: SendgridWebhookConfig
+    private_key: ec.EllipticCurvePrivateKey, config: SendgridVerifier
 ) -> None:
     body = body_of(event("delivered"))
     headers = signed_headers(private_key, body)
@@ -106,21 +104,21 @@ def test_tampered_body_is_bad_signature(
 
 
 def test_reserialised_json_no_longer_verifies(
-    private_key: ec.EllipticCurvePrivateKey, config: SendgridWebhookConfig
+    private_key: ec.EllipticCurvePrivateKey, config: SendgridVerifier
 ) -> None:
     body = b'[{"email":"someone@gmail.com","event":"delivered","timestamp":1763640000}]'
     headers = signed_headers(private_key, body)
     refused(Reason.BAD_SIGNATURE, json.dumps(json.loads(body)).encode(), headers, config)
 
 
-def test_wrong_key_is_bad_signature(config: SendgridWebhookConfig) -> None:
+def test_wrong_key_is_bad_signature(config: SendgridVerifier) -> None:
     other = ec.generate_private_key(ec.SECP256R1())
     body = body_of(event("spamreport"))
     refused(Reason.BAD_SIGNATURE, body, signed_headers(other, body), config)
 
 
 def test_changed_timestamp_header_is_bad_signature(
-    private_key: ec.EllipticCurvePrivateKey, config: SendgridWebhookConfig
+    private_key: ec.EllipticCurvePrivateKey, config: SendgridVerifier
 ) -> None:
     body = body_of(event("spamreport"))
     headers = signed_headers(private_key, body)
@@ -132,7 +130,7 @@ def test_changed_timestamp_header_is_bad_signature(
 
 @pytest.mark.parametrize("missing", [SIGNATURE_HEADER, TIMESTAMP_HEADER])
 def test_missing_header_is_unsigned(
-    private_key: ec.EllipticCurvePrivateKey, config: SendgridWebhookConfig, missing: str
+    private_key: ec.EllipticCurvePrivateKey, config: SendgridVerifier, missing: str
 ) -> None:
     body = body_of(event("spamreport"))
     headers = signed_headers(private_key, body)
@@ -140,7 +138,7 @@ def test_missing_header_is_unsigned(
     refused(Reason.UNSIGNED, body, headers, config)
 
 
-def test_garbage_signature_is_bad_signature(config: SendgridWebhookConfig) -> None:
+def test_garbage_signature_is_bad_signature(config: SendgridVerifier) -> None:
     body = body_of(event("spamreport"))
     headers = {SIGNATURE_HEADER: "bm90IGEgc2lnbmF0dXJl", TIMESTAMP_HEADER: "1763640000"}
     refused(Reason.BAD_SIGNATURE, body, headers, config)
@@ -161,7 +159,7 @@ def test_garbage_signature_is_bad_signature(config: SendgridWebhookConfig) -> No
 )
 def test_freshness_window(
     private_key: ec.EllipticCurvePrivateKey,
-    config: SendgridWebhookConfig,
+    config: SendgridVerifier,
     signed_at: dt.datetime,
     accepted: bool,
 ) -> None:
@@ -174,7 +172,7 @@ def test_freshness_window(
 
 
 def test_signed_but_malformed_body_is_malformed(
-    private_key: ec.EllipticCurvePrivateKey, config: SendgridWebhookConfig
+    private_key: ec.EllipticCurvePrivateKey, config: SendgridVerifier
 ) -> None:
     for body in (b"{}", b"not json", body_of(event("delivered", email=None))):
         with pytest.raises(MalformedPayload):
@@ -253,5 +251,5 @@ def test_verification_key_accepts_pem(private_key: ec.EllipticCurvePrivateKey) -
     assert load_verification_key(pem.decode()).curve.name == "secp256r1"
 
 
-def test_config_repr_hides_the_key(config: SendgridWebhookConfig) -> None:
+def test_config_repr_hides_the_key(config: SendgridVerifier) -> None:
     assert "verification_key" not in repr(config)

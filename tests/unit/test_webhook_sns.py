@@ -25,7 +25,7 @@ from monitor.ingest.webhooks import (
     MalformedPayload,
     PinnedCertificates,
     Reason,
-    SesWebhookConfig,
+    SesVerifier,
     SnsType,
     UnsafeConfirmation,
     WebhookConfigError,
@@ -137,8 +137,8 @@ def subscription(**overrides: Any) -> dict[str, Any]:
     }
 
 
-def config(certificates: PinnedCertificates, **overrides: Any) -> SesWebhookConfig:
-    return SesWebhookConfig(
+def config(certificates: PinnedCertificates, **overrides: Any) -> SesVerifier:
+    return SesVerifier(
         topic_arns=frozenset(overrides.pop("topic_arns", {TOPIC})),
         certificates=certificates,
         **overrides,
