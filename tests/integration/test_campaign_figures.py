@@ -22,7 +22,6 @@ old       example.org      2000 delivered 30 days ago (outside the 7 d        _o
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -35,7 +34,7 @@ from monitor.model.events import Category, Consent, Event, EventType, Provider, 
 from monitor.model.privacy import Pseudonymizer
 from monitor.risk.campaigns import OTHER, refresh_campaigns
 from monitor.risk.inputs import DomainFigures
-from monitor.store import Rates, SqlStore, Totals, open_store
+from monitor.store import Rates, SqlStore, Totals
 
 P = Pseudonymizer(b"k" * 32)
 NOW = dt.datetime(2026, 3, 10, 10, 20, tzinfo=dt.UTC)
@@ -99,13 +98,6 @@ def traffic(
 
 HOURS = dt.timedelta(hours=1)
 DAYS = dt.timedelta(days=1)
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[SqlStore]:
-    opened = await open_store(store_url)
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from monitor.http.app import HttpDeps, build_app
 from monitor.ingest.service import ingest_arf
 from monitor.model.events import Category, Consent, Event, EventType, Provider, Source
 from monitor.model.privacy import Pseudonymizer
-from monitor.store import SqlStore, open_store
+from monitor.store import SqlStore
 
 ADMIN = "admin-token-for-tests"
 INGEST = "ingest-token-for-tests"
@@ -64,13 +64,6 @@ class Api:
         ) as response:
             assert response.content_type == "application/json"
             return response.status, await response.json()
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[SqlStore]:
-    opened = await open_store(store_url)
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from monitor.http.app import HttpDeps, build_app
 from monitor.http.campaigns_api import RedactingAccessLogger
 from monitor.model.events import Event, EventType, Provider, Source
 from monitor.model.privacy import Pseudonymizer
-from monitor.store import ReportRecord, SqlStore, open_store
+from monitor.store import ReportRecord, SqlStore
 
 ADMIN = "admin-token-for-tests"
 INGEST = "ingest-token-for-tests"
@@ -47,13 +47,6 @@ class Api:
             # No address, nor a part of one, in any answer.
             assert not [part for part in ADDRESS_PARTS if part in text], text
             return response.status, await response.json()
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[SqlStore]:
-    opened = await open_store(store_url)
-    yield opened
-    await opened.close()
 
 
 async def start(store: SqlStore, http: HttpConfig) -> tuple[TestServer, str]:

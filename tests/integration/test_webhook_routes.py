@@ -49,7 +49,6 @@ from monitor.http.app import HttpDeps, build_app
 from monitor.http.feedback_api import KEY_CONFIRMER, confirm_subscription
 from monitor.model.errors import ConfigError
 from monitor.model.privacy import Pseudonymizer
-from monitor.store import open_store
 from monitor.store.store import SqlStore
 
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
@@ -279,18 +278,6 @@ async def standin() -> AsyncIterator[SnsStandIn]:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "delivermon.db"
-
-
-@pytest.fixture
-async def store(db: Path) -> AsyncIterator[SqlStore]:
-    opened = await open_store(f"sqlite:///{db}")
-    yield opened
-    await opened.close()
-
-
-@pytest.fixture
 def webhooks(
     tmp_path: Path,
     sns_signer: tuple[rsa.RSAPrivateKey, bytes],
@@ -319,7 +306,7 @@ class StartServer(Protocol):
 
 
 @pytest.fixture
-async def start_server(store: SqlStore, standin: SnsStandIn) -> AsyncIterator[StartServer]:
+async def start_server(sqlite_store: SqlStore, standin: SnsStandIn) -> AsyncIterator[StartServer]:
     servers: list[TestServer] = []
 
     async def confirm_at_standin(url: str) -> int:
@@ -333,7 +320,7 @@ async def start_server(store: SqlStore, standin: SnsStandIn) -> AsyncIterator[St
     async def start(webhooks: WebhooksConfig, *, max_body_bytes: int = 10 * 1024 * 1024) -> str:
         deps = HttpDeps(
             config=Config(webhooks=webhooks, http=HttpConfig(max_body_bytes=max_body_bytes)),
-            store=store,
+            store=sqlite_store,
             pseudonymizer=Pseudonymizer(b"k" * 32),
             clock=lambda: NOW,
         )
@@ -386,12 +373,12 @@ def refusal(status: int, reason: str) -> tuple[int, str]:
 
 @pytest.mark.parametrize("provider", ["ses", "sendgrid", "mailgun", "postmark"])
 async def test_provider_without_a_section_answers_404(
-    start_server: StartServer, provider: str, db: Path
+    start_server: StartServer, provider: str, sqlite_path: Path
 ) -> None:
     base_url = await start_server(WebhooksConfig())
     status, body = await post(base_url, provider, b"{}")
     assert (status, body) == (404, {"error": "webhook not configured"})
-    assert table_counts(db) == EMPTY
+    assert table_counts(sqlite_path) == EMPTY
 
 
 @pytest.mark.parametrize(
@@ -420,11 +407,11 @@ async def test_provider_without_a_section_answers_404(
     ],
 )
 def test_unusable_webhook_settings_fail_at_build_time(
-    hooks: WebhooksConfig, problem: str, store: SqlStore
+    hooks: WebhooksConfig, problem: str, sqlite_store: SqlStore
 ) -> None:
     deps = HttpDeps(
         config=Config(webhooks=hooks),
-        store=store,
+        store=sqlite_store,
         pseudonymizer=Pseudonymizer(b"k" * 32),
         clock=lambda: NOW,
     )
@@ -439,7 +426,7 @@ def test_unusable_webhook_settings_fail_at_build_time(
 @pytest.mark.parametrize("version", ["1", "2"])
 async def test_ses_notification_is_verified_committed_and_counted_once(
     base_url: str,
-    store: SqlStore,
+    sqlite_store: SqlStore,
     sns_signer: tuple[rsa.RSAPrivateKey, bytes],
     version: str,
 ) -> None:
@@ -447,19 +434,22 @@ async def test_ses_notification_is_verified_committed_and_counted_once(
         sns_notification(ses_bounce(ADDRESSES[0], ADDRESSES[1])), sns_signer[0], version=version
     )
     assert await post(base_url, "ses", body) == (202, {"accepted": 2, "duplicates": 0})
-    assert (await totals(store))["bounces_permanent"] == 2
+    assert (await totals(sqlite_store))["bounces_permanent"] == 2
     # SNS retries deliver the same notification again: recognised, counted once.
     assert await post(base_url, "ses", body) == (202, {"accepted": 0, "duplicates": 2})
-    assert (await totals(store))["bounces_permanent"] == 2
+    assert (await totals(sqlite_store))["bounces_permanent"] == 2
 
 
 async def test_ses_suppression_list_complaint_is_acknowledged_but_not_counted(
-    base_url: str, store: SqlStore, sns_signer: tuple[rsa.RSAPrivateKey, bytes], db: Path
+    base_url: str,
+    sqlite_store: SqlStore,
+    sns_signer: tuple[rsa.RSAPrivateKey, bytes],
+    sqlite_path: Path,
 ) -> None:
     message = sns_notification(ses_complaint(complaintSubType="OnAccountSuppressionList"))
     status, body = await post(base_url, "ses", sns_sign(message, sns_signer[0]))
     assert (status, body) == (202, {"accepted": 0, "duplicates": 0})
-    assert table_counts(db) == EMPTY
+    assert table_counts(sqlite_path) == EMPTY
 
 
 def _tampered(body: bytes) -> bytes:
@@ -520,7 +510,7 @@ def _tampered(body: bytes) -> bytes:
 )
 async def test_ses_refusals_store_nothing(
     base_url: str,
-    db: Path,
+    sqlite_path: Path,
     sns_signer: tuple[rsa.RSAPrivateKey, bytes],
     make_body: Callable[[rsa.RSAPrivateKey, rsa.RSAPrivateKey], bytes],
     expected: tuple[int, str],
@@ -530,19 +520,22 @@ async def test_ses_refusals_store_nothing(
     status, body = await post(base_url, "ses", make_body(sns_signer[0], other))
     assert (status, body["reason"]) == expected
     assert isinstance(body["error"], str)
-    assert table_counts(db) == EMPTY
+    assert table_counts(sqlite_path) == EMPTY
     assert standin.requests == []
 
 
 async def test_ses_subscription_is_confirmed_after_verification(
-    base_url: str, sns_signer: tuple[rsa.RSAPrivateKey, bytes], standin: SnsStandIn, db: Path
+    base_url: str,
+    sns_signer: tuple[rsa.RSAPrivateKey, bytes],
+    standin: SnsStandIn,
+    sqlite_path: Path,
 ) -> None:
     status, body = await post(base_url, "ses", sns_sign(sns_subscription(), sns_signer[0]))
     assert (status, body) == (202, {"confirmed": True})
     (request,) = standin.requests
     query = parse_qs(urlsplit(request).query)
     assert query == {"Action": ["ConfirmSubscription"], "TopicArn": [TOPIC], "Token": [SNS_TOKEN]}
-    assert table_counts(db) == EMPTY
+    assert table_counts(sqlite_path) == EMPTY
 
 
 @pytest.mark.parametrize(
@@ -631,7 +624,7 @@ async def test_corpus_signed_confirmation_is_confirmed_with_its_pinned_certifica
 
 
 async def test_sendgrid_batch_is_verified_committed_and_counted_once(
-    base_url: str, store: SqlStore, sendgrid_key: ec.EllipticCurvePrivateKey
+    base_url: str, sqlite_store: SqlStore, sendgrid_key: ec.EllipticCurvePrivateKey
 ) -> None:
     body = json.dumps(
         [
@@ -648,12 +641,12 @@ async def test_sendgrid_batch_is_verified_committed_and_counted_once(
         {"accepted": 4, "duplicates": 0},
     )
     expected = {"delivered": 1, "bounces_permanent": 1, "complaints": 1, "unsubscribes": 1}
-    assert await totals(store) == expected
+    assert await totals(sqlite_store) == expected
     assert await post(base_url, "sendgrid", body, headers) == (
         202,
         {"accepted": 0, "duplicates": 4},
     )
-    assert await totals(store) == expected
+    assert await totals(sqlite_store) == expected
 
 
 def _sendgrid_body() -> bytes:
@@ -698,7 +691,7 @@ def _sendgrid_body() -> bytes:
 )
 async def test_sendgrid_refusals_store_nothing(
     base_url: str,
-    db: Path,
+    sqlite_path: Path,
     sendgrid_key: ec.EllipticCurvePrivateKey,
     make_request: Callable[
         [ec.EllipticCurvePrivateKey, ec.EllipticCurvePrivateKey], tuple[bytes, dict[str, str]]
@@ -708,14 +701,14 @@ async def test_sendgrid_refusals_store_nothing(
     body, headers = make_request(sendgrid_key, ec.generate_private_key(ec.SECP256R1()))
     status, answer = await post(base_url, "sendgrid", body, headers)
     assert (status, answer["reason"]) == expected
-    assert table_counts(db) == EMPTY
+    assert table_counts(sqlite_path) == EMPTY
 
 
 # --- Mailgun ------------------------------------------------------------------------------
 
 
 async def test_mailgun_event_is_verified_committed_and_counted_once(
-    base_url: str, store: SqlStore
+    base_url: str, sqlite_store: SqlStore
 ) -> None:
     assert await post(base_url, "mailgun", mailgun_body()) == (
         202,
@@ -726,10 +719,10 @@ async def test_mailgun_event_is_verified_committed_and_counted_once(
         202,
         {"accepted": 0, "duplicates": 1},
     )
-    assert (await totals(store))["complaints"] == 1
+    assert (await totals(sqlite_store))["complaints"] == 1
 
 
-async def test_mailgun_replayed_token_is_refused(base_url: str, store: SqlStore) -> None:
+async def test_mailgun_replayed_token_is_refused(base_url: str, sqlite_store: SqlStore) -> None:
     token = secrets.token_hex(25)
     first = mailgun_body(token=token, event_id="mg-1")
     assert (await post(base_url, "mailgun", first))[0] == 202
@@ -737,7 +730,7 @@ async def test_mailgun_replayed_token_is_refused(base_url: str, store: SqlStore)
     replay = mailgun_body(token=token, event_id="mg-2", event="unsubscribed")
     status, body = await post(base_url, "mailgun", replay)
     assert (status, body["reason"]) == (403, "replayed")
-    assert await totals(store) == {
+    assert await totals(sqlite_store) == {
         "delivered": 0,
         "bounces_permanent": 0,
         "complaints": 1,
@@ -765,18 +758,18 @@ async def test_mailgun_replayed_token_is_refused(base_url: str, store: SqlStore)
     ],
 )
 async def test_mailgun_refusals_store_nothing(
-    base_url: str, db: Path, body: bytes, expected: tuple[int, str]
+    base_url: str, sqlite_path: Path, body: bytes, expected: tuple[int, str]
 ) -> None:
     status, answer = await post(base_url, "mailgun", body)
     assert (status, answer["reason"]) == expected
-    assert table_counts(db) == EMPTY
+    assert table_counts(sqlite_path) == EMPTY
 
 
 # --- Postmark -----------------------------------------------------------------------------
 
 
 async def test_postmark_record_is_committed_and_counted_once(
-    base_url: str, store: SqlStore
+    base_url: str, sqlite_store: SqlStore
 ) -> None:
     headers = {"Authorization": basic(POSTMARK_USER, POSTMARK_PASSWORD)}
     body = postmark_complaint()
@@ -788,10 +781,12 @@ async def test_postmark_record_is_committed_and_counted_once(
         202,
         {"accepted": 0, "duplicates": 1},
     )
-    assert (await totals(store))["complaints"] == 1
+    assert (await totals(sqlite_store))["complaints"] == 1
 
 
-async def test_postmark_missing_credentials_is_401_with_challenge(base_url: str, db: Path) -> None:
+async def test_postmark_missing_credentials_is_401_with_challenge(
+    base_url: str, sqlite_path: Path
+) -> None:
     async with (
         ClientSession() as session,
         session.post(f"{base_url}/api/v1/webhooks/postmark", data=postmark_complaint()) as resp,
@@ -799,7 +794,7 @@ async def test_postmark_missing_credentials_is_401_with_challenge(base_url: str,
         assert resp.status == 401
         assert resp.headers["WWW-Authenticate"].startswith("Basic ")
         assert (await resp.json())["reason"] == "missing_credentials"
-    assert table_counts(db) == EMPTY
+    assert table_counts(sqlite_path) == EMPTY
 
 
 @pytest.mark.parametrize(
@@ -815,30 +810,30 @@ async def test_postmark_missing_credentials_is_401_with_challenge(base_url: str,
     ],
 )
 async def test_postmark_wrong_credentials_store_nothing(
-    base_url: str, db: Path, authorization: str, expected: tuple[int, str]
+    base_url: str, sqlite_path: Path, authorization: str, expected: tuple[int, str]
 ) -> None:
     headers = {"Authorization": authorization}
     status, body = await post(base_url, "postmark", postmark_complaint(), headers)
     assert (status, body["reason"]) == expected
-    assert table_counts(db) == EMPTY
+    assert table_counts(sqlite_path) == EMPTY
 
 
-async def test_postmark_malformed_record_is_400(base_url: str, db: Path) -> None:
+async def test_postmark_malformed_record_is_400(base_url: str, sqlite_path: Path) -> None:
     headers = {"Authorization": basic(POSTMARK_USER, POSTMARK_PASSWORD)}
     status, body = await post(base_url, "postmark", postmark_complaint(Email="nobody"), headers)
     assert (status, body["reason"]) == (400, "malformed")
-    assert table_counts(db) == EMPTY
+    assert table_counts(sqlite_path) == EMPTY
 
 
 async def test_body_over_max_body_bytes_is_413(
-    start_server: StartServer, webhooks: WebhooksConfig, db: Path
+    start_server: StartServer, webhooks: WebhooksConfig, sqlite_path: Path
 ) -> None:
     base_url = await start_server(webhooks, max_body_bytes=64 * 1024)
     headers = {"Authorization": basic(POSTMARK_USER, POSTMARK_PASSWORD)}
     huge = postmark_complaint(Padding="x" * (65 * 1024))
     status, body = await post(base_url, "postmark", huge, headers)
     assert (status, body) == (413, {"error": "request body too large"})
-    assert table_counts(db) == EMPTY
+    assert table_counts(sqlite_path) == EMPTY
 
 
 # --- logging ------------------------------------------------------------------------------
