@@ -7,17 +7,16 @@ every table empty. Row counts are read back from the database file itself.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import re
-import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
+from sqlitefile import row_counts
 
 from monitor.config import Config, HttpConfig
 from monitor.http.app import HttpDeps, build_app
@@ -105,9 +104,7 @@ NO_BOUNDARY = (
 
 
 def table_counts(db: Path) -> dict[str, int]:
-    """Rows per table, read from the database file (WAL readers see committed rows)."""
-    with contextlib.closing(sqlite3.connect(db)) as conn:
-        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+    return row_counts(db, TABLES)
 
 
 EMPTY = dict.fromkeys(TABLES, 0)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
+from sqlitefile import database_bytes
 
 from monitor.config import Config, HttpConfig
 from monitor.http.app import HttpDeps, build_app
@@ -93,7 +94,7 @@ async def test_a_refused_batch_stores_nothing(base_url: str, sqlite_store: SqlSt
 
 
 async def test_no_address_reaches_the_database_file(
-    base_url: str, sqlite_store: SqlStore, tmp_path: Path
+    base_url: str, sqlite_store: SqlStore, sqlite_path: Path
 ) -> None:
     events = [
         {"type": "complaint", "campaign": "spring", "recipient": a, "id": f"k{i}"}
@@ -101,11 +102,7 @@ async def test_no_address_reaches_the_database_file(
     ]
     assert (await post(base_url, events))[0] == 202
     await sqlite_store.close()  # flush the WAL into the main file too
-    data = _database_bytes(tmp_path)
+    data = database_bytes(sqlite_path)
     for address in ADDRESSES:
         assert address.encode() not in data
         assert address.split("@")[0].encode() not in data
-
-
-def _database_bytes(directory: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in directory.glob("delivermon.db*"))

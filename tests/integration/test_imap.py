@@ -11,13 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-import sqlite3
 import ssl
 from pathlib import Path
 from typing import Literal
 
 import pytest
 from dovecot import DovecotAccount
+from sqlitefile import stored_reports
 
 from monitor.config import ImapConfig
 from monitor.ingest.arf import parse_arf
@@ -104,12 +104,6 @@ def make_poller(
         command_timeout=10.0,
         **options,  # type: ignore[arg-type]  # max_messages / use_move, per test
     )
-
-
-def stored_reports(db_path: Path) -> int:
-    with sqlite3.connect(db_path) as conn:
-        (count,) = conn.execute("SELECT count(*) FROM feedback_reports").fetchone()
-    return int(count)
 
 
 def classify(files: list[Path]) -> tuple[int, int]:

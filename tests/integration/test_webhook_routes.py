@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import datetime as dt
 import hashlib
 import hmac
 import json
 import logging
 import secrets
-import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +31,7 @@ from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from sqlitefile import row_counts
 from unit.test_webhook_sns import make_signer
 
 from monitor.config import (
@@ -83,8 +82,7 @@ ADDRESSES = ("bounced@gmail.com", "other@yahoo.co.uk", "someone@outlook.com")
 
 
 def table_counts(db: Path) -> dict[str, int]:
-    with contextlib.closing(sqlite3.connect(db)) as conn:
-        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+    return row_counts(db, TABLES)
 
 
 # --- keys made at test time ---------------------------------------------------------------
