@@ -26,8 +26,8 @@ import pytest
 from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from certs import write_tls_pair
 from dnsserver import HOST, pick_free_port
-from dovecot import _write_self_signed
 
 from monitor.alerting.notify import (
     EmailNotifier,
@@ -167,7 +167,7 @@ class Certificate:
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
     directory = tmp_path_factory.mktemp("smtp-tls")
     cert = Certificate(directory / "cert.pem", directory / "key.pem")
-    _write_self_signed(cert.cert_file, cert.key_file)
+    write_tls_pair(cert.cert_file, cert.key_file, common_name="delivermon test SMTP")
     return cert
 
 

@@ -29,10 +29,10 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
+from certs import rsa_signer
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from sqlitefile import row_counts
-from unit.test_webhook_sns import make_signer
 
 from monitor.config import (
     Config,
@@ -91,7 +91,7 @@ def table_counts(db: Path) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def sns_signer() -> tuple[rsa.RSAPrivateKey, bytes]:
     # The same stand-in for SNS's signing certificate as the unit tests use.
-    return make_signer()
+    return rsa_signer()
 
 
 @pytest.fixture(scope="module")

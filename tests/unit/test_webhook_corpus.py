@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from certs import rsa_signer
 from corpus import corpus_params
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.x509.oid import NameOID
 
 from monitor.ingest.webhooks import (
     MailgunWebhookConfig,
@@ -175,24 +174,12 @@ class Keys:
 
 @pytest.fixture(scope="module")
 def keys(corpus_dir: Path) -> Keys:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.test.invalid")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
+    key, cert_pem = rsa_signer()
     (test_pem,) = (corpus_dir / "webhooks" / "sns").glob("test-signing-certificate*.pem")
     certificates = PinnedCertificates.from_pem(
         {
             CORPUS_CERT_NAME: test_pem.read_bytes(),
-            OUR_CERT_NAME: cert.public_bytes(serialization.Encoding.PEM),
+            OUR_CERT_NAME: cert_pem,
         }
     )
     ecdsa = ec.generate_private_key(ec.SECP256R1())

@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from certs import rsa_signer
 from corpus import corpus_params
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
 
 from monitor.ingest.webhooks import (
     AuthenticityRefused,
@@ -68,26 +67,9 @@ CORPUS_CERT_URL_NAME = "SimpleNotificationService-a86cb10b4e1f29c941702d737128f7
 CORPUS_TOPIC = "arn:aws:sns:eu-west-1:111111111111:example-topic"
 
 
-def make_signer() -> tuple[rsa.RSAPrivateKey, bytes]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.test.invalid")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert.public_bytes(serialization.Encoding.PEM)
-
-
 @pytest.fixture(scope="module")
 def signer() -> tuple[rsa.RSAPrivateKey, bytes]:
-    return make_signer()
+    return rsa_signer()
 
 
 @pytest.fixture(scope="module")
@@ -351,7 +333,7 @@ def test_china_partition_certificate_host_is_accepted(
 
 
 def test_unpinned_certificate_is_refused_and_never_fetched(sign: Sign) -> None:
-    _, other_pem = make_signer()
+    _, other_pem = rsa_signer()
     pinned = PinnedCertificates.from_pem({"SimpleNotificationService-other.pem": other_pem})
     message = sign(notification())
     refused(
