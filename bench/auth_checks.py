@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import auth_zones
-import nsd_server
 import tool_runs
 from auth_zones import AuthConfig, AuthZones
+from serve_zones import NsdServer, nsd_version, serve_zone_files
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         warmup_file = directory / "warmup.json"
         warmup_file.write_text(json.dumps(pairs[:WARMUP_DOMAINS]))
         print(f"# {len(pairs):,} domains, tools: {', '.join(tools)}", file=sys.stderr)
-        with nsd_server.run_nsd(directory, zone_files) as server:
+        with serve_zone_files(directory, zone_files, serial=auth_zones.SOA_SERIAL) as server:
             records = _run_interleaved(directory, server, tools, args, domains_file, warmup_file)
         outputs = _load_outputs(records)
         if args.keep_workdir:
@@ -169,7 +169,7 @@ def _version(distribution: str) -> str | None:
 
 def _run_interleaved(
     directory: Path,
-    server: nsd_server.NsdServer,
+    server: NsdServer,
     tools: list[str],
     args: argparse.Namespace,
     domains_file: Path,
@@ -196,7 +196,7 @@ def _run_interleaved(
 
 def _run_tool(
     directory: Path,
-    server: nsd_server.NsdServer,
+    server: NsdServer,
     tool: str,
     rep: int,
     args: argparse.Namespace,
@@ -207,7 +207,7 @@ def _run_tool(
     tag = tool.replace(" ", "_").replace("(", "").replace(")", "") + f"-rep{rep}"
     out = directory / f"{tag}.json"
     argv = [sys.executable, str(DRIVER), driver_tool, "--domains-file", str(domains_file)]
-    argv += ["--nameserver", server.nameserver, "--out", str(out), *extra]
+    argv += ["--nameserver", server.address, "--out", str(out), *extra]
     if driver_tool == "delivermon":
         argv += ["--concurrency", str(args.concurrency)]
     loadavg = os.getloadavg()
@@ -510,7 +510,7 @@ def _environment() -> dict[str, Any]:
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "loadavg_at_end": os.getloadavg(),
-        "nsd": nsd_server.nsd_version(),
+        "nsd": nsd_version(),
         "packages": {name: _version(name) for name in names},
     }
 

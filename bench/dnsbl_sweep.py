@@ -24,10 +24,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import nsd_server
 import synthetic_zones
 import tool_runs
-from nsd_server import NsdServer
+from serve_zones import NsdServer, nsd_version, serve_zone_files
 from synthetic_zones import BenchConfig, BenchZones
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -126,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         warmup_targets_file.write_text("\n".join(zones.targets[:200]) + "\n")
         queries_file = directory / "queries.txt"
         synthetic_zones.write_dnsperf_queries(zones, queries_file)
-        with nsd_server.run_nsd(directory, zone_files) as server:
+        with serve_zone_files(directory, zone_files, serial=synthetic_zones.SOA_SERIAL) as server:
             space = Workspace(
                 zones, directory, targets_file, warmup_targets_file, queries_file, server
             )
@@ -234,13 +233,11 @@ def _run_tool(
         )
         parse = _no_verdicts
     elif tool == PYDNSBL:
-        argv = tool_runs.pydnsbl_argv(
-            targets_file, server.nameserver, zones.zone_names, side_output
-        )
+        argv = tool_runs.pydnsbl_argv(targets_file, server.address, zones.zone_names, side_output)
         parse = functools.partial(_pydnsbl_verdicts, side_output)
     else:
         argv = tool_runs.delivermon_argv(
-            targets_file, server.nameserver, zones.zone_names, args.delivermon_command
+            targets_file, server.address, zones.zone_names, args.delivermon_command
         )
         env = {"DELIVERMON_EVENT_LOOP": "uvloop" if tool == DELIVERMON_UVLOOP else "asyncio"}
         ok_codes = {0, 1, 3}  # 1: something listed (expected here), 3: unknowns
@@ -489,7 +486,7 @@ def _environment() -> dict[str, Any]:
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "loadavg_at_end": os.getloadavg(),
-        "nsd": nsd_server.nsd_version(),
+        "nsd": nsd_version(),
         "dnsperf": dnsperf_version.strip(),
         "packages": versions,
     }
