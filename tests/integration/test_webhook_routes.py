@@ -27,11 +27,16 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
+import sns
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 from certs import rsa_signer
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from sns import CERT_NAME, CERT_URL, CORPUS_CERT_NAME, CORPUS_TOPIC, REGION, SNS_HOST, TOPIC
+from sns import TOKEN as SNS_TOKEN
+from sns import notification as sns_notification
+from sns import subscription as sns_subscription
 from sqlitefile import row_counts
 
 from monitor.config import (
@@ -54,25 +59,6 @@ NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 TABLES = ("feedback_reports", "events", "event_keys", "counters", "suppressions")
 EMPTY = dict.fromkeys(TABLES, 0)
 
-REGION = "us-east-1"
-TOPIC = f"arn:aws:sns:{REGION}:123456789012:ses-feedback"
-SNS_HOST = f"sns.{REGION}.amazonaws.com"
-CERT_NAME = "SimpleNotificationService-0123456789abcdef0123456789abcdef.pem"
-CERT_URL = f"https://{SNS_HOST}/{CERT_NAME}"
-SNS_TOKEN = "2336412f37fb687f5d51e6e2425f004aed"
-SUBSCRIBE_URL = f"https://{SNS_HOST}/?Action=ConfirmSubscription&TopicArn={TOPIC}&Token={SNS_TOKEN}"
-NOTIFICATION_FIELDS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
-CONFIRMATION_FIELDS = (
-    "Message",
-    "MessageId",
-    "SubscribeURL",
-    "Timestamp",
-    "Token",
-    "TopicArn",
-    "Type",
-)
-CORPUS_TOPIC = "arn:aws:sns:eu-west-1:111111111111:example-topic"
-CORPUS_CERT_NAME = "SimpleNotificationService-a86cb10b4e1f29c941702d737128f7b6.pem"
 
 MAILGUN_KEY = secrets.token_hex(16)
 MAILGUN_KEY_ENV = "DELIVERMON_TEST_MAILGUN_SIGNING_KEY"
@@ -107,12 +93,7 @@ def sns_sign(
     cert_url: str = CERT_URL,
 ) -> bytes:
     """The SNS POST body: the message with its string-to-sign signed (v1 SHA1, v2 SHA256)."""
-    signed = {"SignatureVersion": version, "SigningCertURL": cert_url, **message}
-    names = NOTIFICATION_FIELDS if signed["Type"] == "Notification" else CONFIRMATION_FIELDS
-    text = "".join(f"{n}\n{signed[n]}\n" for n in names if n in signed)
-    algorithm = hashes.SHA1() if version == "1" else hashes.SHA256()  # SNS v1 is SHA1
-    signature = key.sign(text.encode(), padding.PKCS1v15(), algorithm)
-    return json.dumps({**signed, "Signature": base64.b64encode(signature).decode()}).encode()
+    return json.dumps(sns.sign(message, key, version=version, cert_url=cert_url)).encode()
 
 
 def ses_bounce(*recipients: str, feedback_id: str = "0100-feedback-1") -> dict[str, Any]:
@@ -144,31 +125,6 @@ def ses_complaint(**fields: Any) -> dict[str, Any]:
             **fields,
         },
         "mail": {"timestamp": "2026-11-20T09:59:58.000Z", "messageId": "0100-mail-2"},
-    }
-
-
-def sns_notification(payload: dict[str, Any], **overrides: Any) -> dict[str, Any]:
-    return {
-        "Type": "Notification",
-        "MessageId": "95df01b4-ee98-5cb9-9903-4c221d41eb5e",
-        "TopicArn": TOPIC,
-        "Subject": "Amazon SES Email Event Notification",
-        "Message": json.dumps(payload),
-        "Timestamp": "2026-11-20T10:00:01.000Z",
-        **overrides,
-    }
-
-
-def sns_subscription(**overrides: Any) -> dict[str, Any]:
-    return {
-        "Type": "SubscriptionConfirmation",
-        "MessageId": "165545c9-2a5c-472c-8df2-7ff2be2b3b1b",
-        "Token": SNS_TOKEN,
-        "TopicArn": TOPIC,
-        "Message": "You have chosen to subscribe to the topic.",
-        "SubscribeURL": SUBSCRIBE_URL,
-        "Timestamp": "2026-11-20T10:00:01.000Z",
-        **overrides,
     }
 
 

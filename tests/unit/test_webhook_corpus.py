@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sns
 from certs import rsa_signer
 from corpus import corpus_params
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from sns import CORPUS_CERT_NAME, CORPUS_TOPIC
 
 from monitor.ingest.webhooks import (
     MailgunWebhookConfig,
@@ -145,21 +147,7 @@ EXPECTED: dict[str, Expect] = {
     ),
 }
 
-CORPUS_TOPIC = "arn:aws:sns:eu-west-1:111111111111:example-topic"
-CORPUS_CERT_NAME = "SimpleNotificationService-a86cb10b4e1f29c941702d737128f7b6.pem"
 OUR_CERT_NAME = "SimpleNotificationService-generated-for-tests.pem"
-FIELDS = {
-    "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
-    "SubscriptionConfirmation": (
-        "Message",
-        "MessageId",
-        "SubscribeURL",
-        "Timestamp",
-        "Token",
-        "TopicArn",
-        "Type",
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -249,15 +237,8 @@ def authenticated(path: Path, keys: Keys) -> tuple[tuple[Event, ...], str | None
             }
         region = message["TopicArn"].split(":")[3]
         topics = (message["TopicArn"],)
-        message["SigningCertURL"] = f"https://sns.{region}.amazonaws.com/{OUR_CERT_NAME}"
-        message["SignatureVersion"] = "1"
-        signed = "".join(
-            f"{f}\n{message[f]}\n" for f in FIELDS[message["Type"]] if f in message
-        ).encode()
-        signature = keys.rsa.sign(
-            signed, padding.PKCS1v15(), hashes.SHA1()
-        )  # SNS SignatureVersion 1
-        message["Signature"] = base64.b64encode(signature).decode()
+        cert_url = f"https://sns.{region}.amazonaws.com/{OUR_CERT_NAME}"
+        message = sns.sign(message, keys.rsa, version="1", cert_url=cert_url)
     outcome = handle_ses(json.dumps(message).encode(), config=ses_config(keys, *topics))
     return outcome.events, outcome.confirm_url
 
