@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli import run_cli as run
 from dnsserver import NsdServer, StartNsd
-from test_cli import run
 from unit.test_dkim_keygen import rsa_record
 from zonefile import txt
 

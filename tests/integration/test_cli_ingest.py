@@ -6,37 +6,22 @@ once; a non-ARF file is a refused line and exit 1; a missing path is exit 2.
 
 from __future__ import annotations
 
-import os
 import shutil
 import stat
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cli import run_cli
 from sqlitefile import stored_reports
 
-SCRIPT = Path(sys.executable).with_name("delivermon")
 PLAIN = b"From: <news@sender.example>\r\nTo: <someone@gmail.com>\r\nSubject: hi\r\n\r\nHello.\r\n"
 
 
-def run(
-    *args: str, cwd: Path, stdin: bytes | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "monitor.cli"]
-    proc = subprocess.run(
-        [*command, *args],
-        input=stdin,
-        capture_output=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-        check=False,
-    )
-    return subprocess.CompletedProcess(
-        proc.args, proc.returncode, proc.stdout.decode(), proc.stderr.decode()
-    )
+def run(*args: str, **options: Any) -> subprocess.CompletedProcess[str]:
+    return run_cli(*args, timeout=120, **options)  # a whole corpus takes a while
 
 
 def lines(proc: subprocess.CompletedProcess[str]) -> list[list[str]]:

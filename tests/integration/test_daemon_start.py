@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
-from daemon import SCRIPT, DaemonProcess
+from cli import run_cli
+from daemon import DaemonProcess
 from dnsserver import pick_free_port
 
 
 def run(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "monitor.cli"]
-    return subprocess.run(
-        [*command, "run", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli("run", "--config", str(config), *args)
 
 
 def test_a_broken_config_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
