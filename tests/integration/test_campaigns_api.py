@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientSession
-from aiohttp.test_utils import TestServer
+from httpapp import ServeHttp
 
 from monitor.config import CampaignConfig, Config, FeedbackConfig, HttpConfig
 from monitor.http.app import HttpDeps, build_app
@@ -67,18 +67,16 @@ class Api:
 
 
 @pytest.fixture
-async def api(store: SqlStore) -> AsyncIterator[Api]:
+async def api(store: SqlStore, serve_http: ServeHttp) -> AsyncIterator[Api]:
     config = Config(
         http=HttpConfig(admin_token=ADMIN, ingest_token=INGEST),
         feedback=FeedbackConfig(min_volume=MIN_VOLUME),
         campaigns=CONFIGURED,
     )
     deps = HttpDeps(config=config, store=store, pseudonymizer=P, clock=lambda: NOW)
-    server = TestServer(build_app(deps), host="127.0.0.1")
-    await server.start_server()
+    base_url = await serve_http(build_app(deps))
     async with ClientSession() as session:
-        yield Api(session, str(server.make_url("")).rstrip("/"), store)
-    await server.close()
+        yield Api(session, base_url, store)
 
 
 def ev(kind: EventType, campaign: str, count: int, ago: dt.timedelta, **kw: Any) -> Event:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from aiohttp import ClientSession
-from aiohttp.test_utils import TestServer
+from httpapp import ServeHttp
 from sqlitefile import row_counts
 
 from monitor.config import Config, HttpConfig
@@ -111,9 +111,7 @@ EMPTY = dict.fromkeys(TABLES, 0)
 
 
 @pytest.fixture
-async def start_server(sqlite_store: SqlStore) -> AsyncIterator[StartServer]:
-    servers: list[TestServer] = []
-
+def start_server(sqlite_store: SqlStore, serve_http: ServeHttp) -> StartServer:
     async def start(config: Config) -> str:
         deps = HttpDeps(
             config=config,
@@ -121,14 +119,9 @@ async def start_server(sqlite_store: SqlStore) -> AsyncIterator[StartServer]:
             pseudonymizer=Pseudonymizer(b"k" * 32),
             clock=lambda: NOW,
         )
-        server = TestServer(build_app(deps), host="127.0.0.1")
-        await server.start_server()
-        servers.append(server)
-        return str(server.make_url("")).rstrip("/")
+        return await serve_http(build_app(deps))
 
-    yield start
-    for server in servers:
-        await server.close()
+    return start
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 from aiohttp import ClientSession
-from aiohttp.test_utils import TestServer
+from httpapp import ServeHttp
 
 from monitor.config import Config, HttpConfig
 from monitor.http.app import HttpDeps, build_app
@@ -30,17 +30,14 @@ class MustNotStore:
 
 
 @pytest.fixture
-async def base_url() -> AsyncIterator[str]:
+async def base_url(serve_http: ServeHttp) -> str:
     deps = HttpDeps(
         config=Config(http=HttpConfig(ingest_token=TOKEN, max_body_bytes=64 * 1024)),
         store=MustNotStore(),  # type: ignore[arg-type]  # never called: see the class
         pseudonymizer=Pseudonymizer(b"k" * 32),
         clock=lambda: NOW,
     )
-    server = TestServer(build_app(deps), host="127.0.0.1")
-    await server.start_server()
-    yield str(server.make_url("")).rstrip("/")
-    await server.close()
+    return await serve_http(build_app(deps))
 
 
 async def post(

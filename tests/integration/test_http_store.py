@@ -7,12 +7,11 @@ re-sent events count once, and no address reaches the database file.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from aiohttp import ClientSession
-from aiohttp.test_utils import TestServer
+from httpapp import ServeHttp
 from sqlitefile import database_bytes
 
 from monitor.config import Config, HttpConfig
@@ -26,17 +25,14 @@ ADDRESSES = ["alice@example.com", "bob@gmail.com"]
 
 
 @pytest.fixture
-async def base_url(sqlite_store: SqlStore) -> AsyncIterator[str]:
+async def base_url(sqlite_store: SqlStore, serve_http: ServeHttp) -> str:
     deps = HttpDeps(
         config=Config(http=HttpConfig(ingest_token=TOKEN)),
         store=sqlite_store,
         pseudonymizer=Pseudonymizer(b"k" * 32),
         clock=lambda: NOW,
     )
-    server = TestServer(build_app(deps), host="127.0.0.1")
-    await server.start_server()
-    yield str(server.make_url("")).rstrip("/")
-    await server.close()
+    return await serve_http(build_app(deps))
 
 
 async def post(base_url: str, events: list[dict[str, object]]) -> tuple[int, dict[str, object]]:

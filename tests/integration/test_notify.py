@@ -28,6 +28,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from certs import write_tls_pair
 from dnsserver import HOST, pick_free_port
+from httpapp import ServeHttp
 
 from monitor.alerting.notify import (
     EmailNotifier,
@@ -362,24 +363,16 @@ class Receiver:
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
+async def receiver(serve_http: ServeHttp) -> AsyncIterator[Receiver]:
     receiver = Receiver("")
     app = web.Application()
     app.router.add_post("/hook", receiver.hook)
     app.router.add_post("/redirect", receiver.redirect)
     app.router.add_post("/target", receiver.target)
     app.router.add_post("/slow", receiver.slow)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, HOST, 0)
-    await site.start()
-    server = site._server  # aiohttp exposes the bound port only here
-    assert server is not None
-    port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-    receiver.base = f"http://{HOST}:{port}"
+    receiver.base = await serve_http(app)
     yield receiver
-    receiver.release.set()
-    await runner.cleanup()
+    receiver.release.set()  # before serve_http closes the server: no handler left waiting
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import hmac
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,10 +29,10 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 import sns
 from aiohttp import ClientSession, web
-from aiohttp.test_utils import TestServer
 from certs import rsa_signer
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from httpapp import ServeHttp
 from sns import CERT_NAME, CERT_URL, CORPUS_CERT_NAME, CORPUS_TOPIC, REGION, SNS_HOST, TOPIC
 from sns import TOKEN as SNS_TOKEN
 from sns import notification as sns_notification
@@ -217,15 +217,12 @@ class SnsStandIn:
 
 
 @pytest.fixture
-async def standin() -> AsyncIterator[SnsStandIn]:
+async def standin(serve_http: ServeHttp) -> SnsStandIn:
     stand_in = SnsStandIn()
     app = web.Application()
     app.router.add_get("/{tail:.*}", stand_in.handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    stand_in.url = str(server.make_url("")).rstrip("/")
-    yield stand_in
-    await server.close()
+    stand_in.url = await serve_http(app)
+    return stand_in
 
 
 # --- the app under test -------------------------------------------------------------------
@@ -260,9 +257,7 @@ class StartServer(Protocol):
 
 
 @pytest.fixture
-async def start_server(sqlite_store: SqlStore, standin: SnsStandIn) -> AsyncIterator[StartServer]:
-    servers: list[TestServer] = []
-
+def start_server(sqlite_store: SqlStore, standin: SnsStandIn, serve_http: ServeHttp) -> StartServer:
     async def confirm_at_standin(url: str) -> int:
         # sns.<region>.amazonaws.com is unreachable from tests: same path and query, local host.
         parts = urlsplit(url)
@@ -280,14 +275,9 @@ async def start_server(sqlite_store: SqlStore, standin: SnsStandIn) -> AsyncIter
         )
         app = build_app(deps)
         app[KEY_CONFIRMER] = confirm_at_standin
-        server = TestServer(app, host="127.0.0.1")
-        await server.start_server()
-        servers.append(server)
-        return str(server.make_url("")).rstrip("/")
+        return await serve_http(app)
 
-    yield start
-    for server in servers:
-        await server.close()
+    return start
 
 
 @pytest.fixture
