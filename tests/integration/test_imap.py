@@ -71,6 +71,7 @@ def make_config(
     security: Security = "none",
     password: str | None = None,
     processed: str = PROCESSED,
+    **fields: object,
 ) -> ImapConfig:
     port = server.listener.imaps_port if security == "tls" else server.port
     assert port is not None
@@ -82,6 +83,7 @@ def make_config(
         password=server.password if password is None else password,
         processed_folder=processed,
         refused_folder=REFUSED,
+        **fields,  # type: ignore[arg-type]  # max_attempts, per test
     )
 
 

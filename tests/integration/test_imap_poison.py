@@ -8,54 +8,31 @@ to the refused folder; failures while the store does not answer are not counted.
 
 from __future__ import annotations
 
-import datetime as dt
 import imaplib
 import logging
 import re
-import ssl
 from pathlib import Path
 
 import pytest
+import test_imap
 from dovecot import DovecotAccount
+from test_imap import PROCESSED, REFUSED, make_config
 
-from monitor.config import ImapConfig
 from monitor.ingest import imap
 from monitor.ingest.imap import ImapPoller, PollResult
 from monitor.ingest.service import ArfIngestResult
-from monitor.model.privacy import Pseudonymizer
 from monitor.store.store import SqlStore
 
 pytestmark = pytest.mark.dovecot
 
-NOW = dt.datetime(2026, 11, 28, 12, tzinfo=dt.UTC)
-PROCESSED = "delivermon/processed"
-REFUSED = "delivermon/refused"
 POISON_MARK = b"X-Test-Poison: yes"
 ADDRESS = re.compile(r"[A-Za-z0-9._%+=-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 
 
 def make_poller(server: DovecotAccount, store: SqlStore, *, max_attempts: int = 3) -> ImapPoller:
     """A new poller each time: it keeps no state between polls, as after a restart."""
-    config = ImapConfig(
-        host=server.host,
-        port=server.port,
-        security="none",
-        username=server.username,
-        password=server.password,
-        processed_folder=PROCESSED,
-        refused_folder=REFUSED,
-        max_attempts=max_attempts,
-    )
-    return ImapPoller(
-        config,
-        store=store,
-        pseudonymizer=Pseudonymizer(b"k" * 32),
-        campaign_headers=("X-Campaign-ID",),
-        store_raw=False,
-        clock=lambda: NOW,
-        ssl_context=ssl.create_default_context(cafile=str(server.ca_file)),
-        command_timeout=10.0,
-    )
+    config = make_config(server, max_attempts=max_attempts)
+    return test_imap.make_poller(server, store, config=config)
 
 
 def poisoned(raw: bytes) -> bytes:
