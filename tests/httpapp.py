@@ -1,4 +1,5 @@
-"""aiohttp apps (delivermon's HTTP API, stand-ins) served on 127.0.0.1 for a test.
+"""aiohttp apps (delivermon's HTTP API, stand-ins) served on 127.0.0.1 for a test, and
+the POST that the API tests send them.
 
 The `serve_http` fixture (conftest.py) hands a test `ServeHttp`; `served_apps` is
 what it runs on.
@@ -7,10 +8,10 @@ what it runs on.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
-from aiohttp import web
+from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 from dnsserver import HOST
 
@@ -41,3 +42,25 @@ async def served_apps() -> AsyncIterator[ServeHttp]:
     finally:
         for server in servers:
             await server.close()
+
+
+async def post_for_json(
+    url: str,
+    body: bytes | str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    token: str | None = None,
+) -> tuple[int, Any]:
+    """POST `body` to `url`; return the status and the answer, which must be JSON.
+
+    `token` goes in ``Authorization: Bearer``; `headers` are sent as given.
+    """
+    sent = dict(headers or {})
+    if token is not None:
+        sent["Authorization"] = f"Bearer {token}"
+    async with (
+        ClientSession() as session,
+        session.post(url, data=body, headers=sent) as response,
+    ):
+        assert response.content_type == "application/json"
+        return response.status, await response.json()

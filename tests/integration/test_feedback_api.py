@@ -14,8 +14,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from aiohttp import ClientSession
-from httpapp import ServeHttp
+from httpapp import ServeHttp, post_for_json
 from sqlitefile import row_counts
 
 from monitor.config import Config, HttpConfig
@@ -136,15 +135,8 @@ async def post_arf(
     token: str | None = TOKEN,
     content_type: str = "message/rfc822",
 ) -> tuple[int, dict[str, object]]:
-    headers = {"Content-Type": content_type}
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    async with (
-        ClientSession() as session,
-        session.post(f"{base_url}/api/v1/feedback/arf", data=body, headers=headers) as response,
-    ):
-        assert response.content_type == "application/json"
-        return response.status, await response.json()
+    url = f"{base_url}/api/v1/feedback/arf"
+    return await post_for_json(url, body, token=token, headers={"Content-Type": content_type})
 
 
 # --- accepted ---------------------------------------------------------------------------

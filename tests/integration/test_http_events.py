@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import pytest
 from aiohttp import ClientSession
-from httpapp import ServeHttp
+from httpapp import ServeHttp, post_for_json
 
 from monitor.config import Config, HttpConfig
 from monitor.http.app import HttpDeps, build_app
@@ -47,14 +47,8 @@ async def post(
     token: str | None = TOKEN,
     content_type: str = "application/json",
 ) -> tuple[int, dict[str, object]]:
-    headers = {"Content-Type": content_type}
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    async with (
-        ClientSession() as session,
-        session.post(f"{base_url}/api/v1/events", data=body, headers=headers) as response,
-    ):
-        return response.status, await response.json()
+    url = f"{base_url}/api/v1/events"
+    return await post_for_json(url, body, token=token, headers={"Content-Type": content_type})
 
 
 GOOD = json.dumps({"events": [{"type": "sent", "campaign": "spring-sale", "count": 10}]})

@@ -7,11 +7,11 @@ re-sent events count once, and no address reaches the database file.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
-from aiohttp import ClientSession
-from httpapp import ServeHttp
+from httpapp import ServeHttp, post_for_json
 from sqlitefile import database_bytes
 
 from monitor.config import Config, HttpConfig
@@ -36,14 +36,9 @@ async def base_url(sqlite_store: SqlStore, serve_http: ServeHttp) -> str:
 
 
 async def post(base_url: str, events: list[dict[str, object]]) -> tuple[int, dict[str, object]]:
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    async with (
-        ClientSession() as session,
-        session.post(
-            f"{base_url}/api/v1/events", json={"events": events}, headers=headers
-        ) as response,
-    ):
-        return response.status, await response.json()
+    body = json.dumps({"events": events})
+    headers = {"Content-Type": "application/json"}
+    return await post_for_json(f"{base_url}/api/v1/events", body, token=TOKEN, headers=headers)
 
 
 async def test_accepted_events_are_committed_and_counted(

@@ -32,7 +32,7 @@ from aiohttp import ClientSession, web
 from certs import rsa_signer
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from httpapp import ServeHttp
+from httpapp import ServeHttp, post_for_json
 from sns import CERT_NAME, CERT_URL, CORPUS_CERT_NAME, CORPUS_TOPIC, REGION, SNS_HOST, TOPIC
 from sns import TOKEN as SNS_TOKEN
 from sns import notification as sns_notification
@@ -288,14 +288,7 @@ async def base_url(start_server: StartServer, webhooks: WebhooksConfig) -> str:
 async def post(
     base_url: str, provider: str, body: bytes, headers: dict[str, str] | None = None
 ) -> tuple[int, dict[str, Any]]:
-    async with (
-        ClientSession() as session,
-        session.post(
-            f"{base_url}/api/v1/webhooks/{provider}", data=body, headers=headers or {}
-        ) as response,
-    ):
-        assert response.content_type == "application/json"
-        return response.status, await response.json()
+    return await post_for_json(f"{base_url}/api/v1/webhooks/{provider}", body, headers=headers)
 
 
 async def totals(store: SqlStore, campaign: str = "spring-sale") -> dict[str, int]:
