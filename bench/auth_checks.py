@@ -16,7 +16,6 @@ import importlib.metadata
 import json
 import os
 import platform
-import shlex
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from typing import Any
 import auth_zones
 import tool_runs
 from auth_zones import AuthConfig, AuthZones
+from repetitions import command_line, progress, rotated
 from serve_zones import NsdServer, nsd_version, serve_zone_files
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -97,7 +97,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    command = _command_line()
+    command = command_line(__file__)
     tools, skipped = _select_tools(args.tools)
     config = AuthConfig(seed=args.seed, domains=args.domains)
     with tempfile.TemporaryDirectory(prefix="delivermon-auth-bench-") as tmp:
@@ -137,11 +137,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1 if any(not r.ok for r in records) else 0
 
 
-def _command_line() -> str:
-    script = os.path.relpath(Path(__file__).resolve(), Path.cwd())
-    return shlex.join([os.path.relpath(sys.executable), script, *sys.argv[1:]])
-
-
 def _select_tools(spec: str) -> tuple[list[str], list[str]]:
     wanted = [part.strip() for part in spec.split(",") if part.strip()]
     unknown = [w for w in wanted if w not in TOOL_KEYS]
@@ -179,18 +174,11 @@ def _run_interleaved(
     for tool in tools:
         _run_tool(directory, server, tool, -1, args, warmup_file, WARMUP_DOMAINS)
     records = []
-    for rep in range(args.reps):
-        order = tools[rep % len(tools) :] + tools[: rep % len(tools)]
-        for tool in order:
-            record = _run_tool(directory, server, tool, rep, args, domains_file, args.domains)
-            per_domain = 1000 * record.wall_seconds / record.domains
-            print(
-                f"# rep {rep + 1}/{args.reps} {tool:22} {per_domain:8.3f} ms/domain "
-                f"rss {record.peak_rss_kib / 1024:6.1f} MiB wall {record.wall_seconds:6.2f}s "
-                f"{'' if record.ok else 'FAILED ' + record.note}",
-                file=sys.stderr,
-            )
-            records.append(record)
+    for rep, tool in rotated(tools, args.reps):
+        record = _run_tool(directory, server, tool, rep, args, domains_file, args.domains)
+        per_domain = 1000 * record.wall_seconds / record.domains
+        progress(rep, args.reps, tool, f"{per_domain:8.3f} ms/domain", record)
+        records.append(record)
     return records
 
 

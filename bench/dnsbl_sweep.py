@@ -26,6 +26,7 @@ from typing import Any
 
 import synthetic_zones
 import tool_runs
+from repetitions import command_line, progress, rotated
 from serve_zones import NsdServer, nsd_version, serve_zone_files
 from synthetic_zones import BenchConfig, BenchZones
 
@@ -107,7 +108,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    command = _command_line()
+    command = command_line(__file__)
     tools, skipped = _select_tools(args.tools, args.delivermon_command)
     config = BenchConfig(seed=args.seed, zones=args.zones, targets=args.targets)
     zones = synthetic_zones.build_zones(config)
@@ -148,11 +149,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\nResults: {path}")
     failed = [r for r in records if not r.ok]
     return 1 if failed else 0
-
-
-def _command_line() -> str:
-    script = os.path.relpath(Path(__file__).resolve(), Path.cwd())
-    return shlex.join([os.path.relpath(sys.executable), script, *sys.argv[1:]])
 
 
 def _select_tools(spec: str, delivermon_command: list[str] | None) -> tuple[list[str], list[str]]:
@@ -198,19 +194,11 @@ def _run_interleaved(
         if tool != DNSPERF:
             _run_tool(space, tool, rep=-1, args=args, warmup=True)
     records = []
-    for rep in range(args.reps):
-        # Rotate the order each repetition so no tool always runs first or last.
-        order = tools[rep % len(tools) :] + tools[: rep % len(tools)]
-        for tool in order:
-            record = _run_tool(space, tool, rep=rep, args=args, warmup=False)
-            rate = record.queries_per_second if tool == DNSPERF else record.checks_per_second
-            print(
-                f"# rep {rep + 1}/{args.reps} {tool:22} {rate or 0:>10,.0f}/s "
-                f"rss {record.peak_rss_kib / 1024:6.1f} MiB wall {record.wall_seconds:6.2f}s "
-                f"{'' if record.ok else 'FAILED ' + record.note}",
-                file=sys.stderr,
-            )
-            records.append(record)
+    for rep, tool in rotated(tools, args.reps):
+        record = _run_tool(space, tool, rep=rep, args=args, warmup=False)
+        rate = record.queries_per_second if tool == DNSPERF else record.checks_per_second
+        progress(rep, args.reps, tool, f"{rate or 0:>10,.0f}/s", record)
+        records.append(record)
     return records
 
 
