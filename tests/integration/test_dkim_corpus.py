@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from corpus import CORPUS
 from dnsserver import NsdServer, StartNsd
+from resolvers import stub_resolver
 from unit.test_dkim_corpus import MARKERS, Row, expected, load_rows
 from zonefile import txt
 
 from checks.dkim import DkimPolicy, DkimResult, check_dkim
-from checks.dns import Nameserver, ResolverConfig, StubResolver
 from checks.status import CheckStatus
 
 ANONYMOUS_DOMAIN = "dkimpy.test"
@@ -58,8 +58,7 @@ def server(nsd_module_factory: StartNsd, corpus_dir: Path) -> NsdServer:
 
 async def _check(address: str, row: Row, *, wait: float = 1.0) -> DkimResult:
     selector, domain = owner(row)
-    config = ResolverConfig(nameservers=(Nameserver.parse(address),), timeout=wait, attempts=1)
-    async with StubResolver(config) as dns:
+    async with stub_resolver(address, timeout=wait, attempts=1) as dns:
         (result,) = await check_dkim(domain, dns=dns, policy=DkimPolicy((selector,)))
     return result
 
