@@ -20,7 +20,7 @@ from corpus import CORPUS, MISSING
 from dnsserver import HOST, NsdServer, StartNsd, find_nsd
 from dovecot import DovecotAccount, DovecotServer, find_dovecot
 from dovecot import missing_prerequisite as dovecot_missing_prerequisite
-from httpapp import ServeHttp, served_apps
+from httpserve import ServeHttp, served_apps
 from pgserver import PgServer, find_postgres_bindir, missing_prerequisite
 from receiver import Receiver
 
@@ -239,7 +239,7 @@ async def serve_http() -> AsyncIterator[ServeHttp]:
     """``await serve_http(app)`` serves an aiohttp app on a free 127.0.0.1 port.
 
     Returns ``http://127.0.0.1:PORT`` (no trailing slash); every app served through
-    it is closed at teardown (tests/httpapp.py).
+    it is closed at teardown (tests/httpserve.py).
     """
     async with served_apps() as serve:
         yield serve

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientSession
-from httpapp import ServeHttp
+from httpserve import ServeHttp
 
 from monitor.config import CampaignConfig, Config, FeedbackConfig, HttpConfig
 from monitor.http.app import HttpDeps, build_app

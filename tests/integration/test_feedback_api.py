@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from httpapp import ServeHttp, post_for_json
+from httpserve import ServeHttp, post_for_json
 from sqlitefile import row_counts
 
 from monitor.config import Config, HttpConfig

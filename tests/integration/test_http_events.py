@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import pytest
 from aiohttp import ClientSession
-from httpapp import ServeHttp, post_for_json
+from httpserve import ServeHttp, post_for_json
 
 from monitor.config import Config, HttpConfig
 from monitor.http.app import HttpDeps, build_app

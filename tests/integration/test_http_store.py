@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from httpapp import ServeHttp, post_for_json
+from httpserve import ServeHttp, post_for_json
 from sqlitefile import database_bytes
 
 from monitor.config import Config, HttpConfig

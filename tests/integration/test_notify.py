@@ -28,7 +28,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from certs import write_tls_pair
 from dnsserver import HOST, pick_free_port
-from httpapp import ServeHttp
+from httpserve import ServeHttp
 
 from monitor.alerting.notify import (
     EmailNotifier,

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import pytest
 from aiohttp import ClientSession
-from httpapp import ServeHttp
+from httpserve import ServeHttp
 
 from monitor.config import Config, HttpConfig
 from monitor.http.app import HttpDeps, build_app

@@ -32,7 +32,7 @@ from aiohttp import ClientSession, web
 from certs import rsa_signer
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from httpapp import ServeHttp, post_for_json
+from httpserve import ServeHttp, post_for_json
 from sns import CERT_NAME, CERT_URL, CORPUS_CERT_NAME, CORPUS_TOPIC, REGION, SNS_HOST, TOPIC
 from sns import TOKEN as SNS_TOKEN
 from sns import notification as sns_notification
