@@ -16,7 +16,6 @@ import importlib.metadata
 import json
 import os
 import platform
-import shlex
 import statistics
 import subprocess
 import sys
@@ -27,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import auth_zones
-import nsd_server
 import tool_runs
 from auth_zones import AuthConfig, AuthZones
+from repetitions import command_line, progress, rotated
+from serve_zones import NsdServer, nsd_version, serve_zone_files
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -97,7 +97,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    command = _command_line()
+    command = command_line(__file__)
     tools, skipped = _select_tools(args.tools)
     config = AuthConfig(seed=args.seed, domains=args.domains)
     with tempfile.TemporaryDirectory(prefix="delivermon-auth-bench-") as tmp:
@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         warmup_file = directory / "warmup.json"
         warmup_file.write_text(json.dumps(pairs[:WARMUP_DOMAINS]))
         print(f"# {len(pairs):,} domains, tools: {', '.join(tools)}", file=sys.stderr)
-        with nsd_server.run_nsd(directory, zone_files) as server:
+        with serve_zone_files(directory, zone_files, serial=auth_zones.SOA_SERIAL) as server:
             records = _run_interleaved(directory, server, tools, args, domains_file, warmup_file)
         outputs = _load_outputs(records)
         if args.keep_workdir:
@@ -135,11 +135,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = _write_results(args, command, zones, records, summary, agreement, table, skipped)
     print(f"\nResults: {path}")
     return 1 if any(not r.ok for r in records) else 0
-
-
-def _command_line() -> str:
-    script = os.path.relpath(Path(__file__).resolve(), Path.cwd())
-    return shlex.join([os.path.relpath(sys.executable), script, *sys.argv[1:]])
 
 
 def _select_tools(spec: str) -> tuple[list[str], list[str]]:
@@ -169,7 +164,7 @@ def _version(distribution: str) -> str | None:
 
 def _run_interleaved(
     directory: Path,
-    server: nsd_server.NsdServer,
+    server: NsdServer,
     tools: list[str],
     args: argparse.Namespace,
     domains_file: Path,
@@ -179,24 +174,17 @@ def _run_interleaved(
     for tool in tools:
         _run_tool(directory, server, tool, -1, args, warmup_file, WARMUP_DOMAINS)
     records = []
-    for rep in range(args.reps):
-        order = tools[rep % len(tools) :] + tools[: rep % len(tools)]
-        for tool in order:
-            record = _run_tool(directory, server, tool, rep, args, domains_file, args.domains)
-            per_domain = 1000 * record.wall_seconds / record.domains
-            print(
-                f"# rep {rep + 1}/{args.reps} {tool:22} {per_domain:8.3f} ms/domain "
-                f"rss {record.peak_rss_kib / 1024:6.1f} MiB wall {record.wall_seconds:6.2f}s "
-                f"{'' if record.ok else 'FAILED ' + record.note}",
-                file=sys.stderr,
-            )
-            records.append(record)
+    for rep, tool in rotated(tools, args.reps):
+        record = _run_tool(directory, server, tool, rep, args, domains_file, args.domains)
+        per_domain = 1000 * record.wall_seconds / record.domains
+        progress(rep, args.reps, tool, f"{per_domain:8.3f} ms/domain", record)
+        records.append(record)
     return records
 
 
 def _run_tool(
     directory: Path,
-    server: nsd_server.NsdServer,
+    server: NsdServer,
     tool: str,
     rep: int,
     args: argparse.Namespace,
@@ -207,7 +195,7 @@ def _run_tool(
     tag = tool.replace(" ", "_").replace("(", "").replace(")", "") + f"-rep{rep}"
     out = directory / f"{tag}.json"
     argv = [sys.executable, str(DRIVER), driver_tool, "--domains-file", str(domains_file)]
-    argv += ["--nameserver", server.nameserver, "--out", str(out), *extra]
+    argv += ["--nameserver", server.address, "--out", str(out), *extra]
     if driver_tool == "delivermon":
         argv += ["--concurrency", str(args.concurrency)]
     loadavg = os.getloadavg()
@@ -510,7 +498,7 @@ def _environment() -> dict[str, Any]:
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "loadavg_at_end": os.getloadavg(),
-        "nsd": nsd_server.nsd_version(),
+        "nsd": nsd_version(),
         "packages": {name: _version(name) for name in names},
     }
 

@@ -23,8 +23,7 @@ REPORTS_ZONE = "dmarc-reports.test"  # an external DMARC report destination (ano
 REVERSE_ZONE = "18.198.in-addr.arpa"  # PTRs for the `ptr` scenario's hosts
 SELECTOR = "s1"
 DEFAULT_SEED = 20260301
-# bench/nsd_server.run_nsd waits for these RFC 5782 test points in every zone it serves.
-TEST_POINTS = (("2.0.0.127", "A", "127.0.0.2"),)
+SOA_SERIAL = 1  # every zone is written once; NSD is started when it carries this serial
 OWN_NETWORK = ipaddress.IPv4Network("198.18.0.0/16")  # a /28 per domain
 SECONDS_TTL = 3600
 
@@ -166,7 +165,7 @@ def build_zones(config: AuthConfig, dkim_keys: Mapping[int, str]) -> AuthZones:
 
 
 def write_zone_files(zones: AuthZones, directory: Path) -> dict[str, Path]:
-    """One zone file per zone; returns zone name -> path (for nsd_server.run_nsd)."""
+    """One zone file per zone; returns zone name -> path (for serve_zones.serve_zone_files)."""
     paths = {}
     for zone, records in zones.zones.items():
         path = directory / f"{zone}.zone"
@@ -179,12 +178,10 @@ def write_zone_files(zones: AuthZones, directory: Path) -> dict[str, Path]:
 
 def _zone_apex(zone: str) -> list[Record]:
     apex = zone + "."
-    records: list[Record] = [
-        (apex, "SOA", "ns.test. hostmaster.test. 1 3600 600 86400 300"),
+    return [
+        (apex, "SOA", f"ns.test. hostmaster.test. {SOA_SERIAL} 3600 600 86400 300"),
         (apex, "NS", "ns.test."),
     ]
-    records += [(f"{label}.{apex}", rtype, rdata) for label, rtype, rdata in TEST_POINTS]
-    return records
 
 
 def _providers() -> list[Record]:

@@ -24,10 +24,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import nsd_server
 import synthetic_zones
 import tool_runs
-from nsd_server import NsdServer
+from repetitions import command_line, progress, rotated
+from serve_zones import NsdServer, nsd_version, serve_zone_files
 from synthetic_zones import BenchConfig, BenchZones
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -108,7 +108,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    command = _command_line()
+    command = command_line(__file__)
     tools, skipped = _select_tools(args.tools, args.delivermon_command)
     config = BenchConfig(seed=args.seed, zones=args.zones, targets=args.targets)
     zones = synthetic_zones.build_zones(config)
@@ -126,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         warmup_targets_file.write_text("\n".join(zones.targets[:200]) + "\n")
         queries_file = directory / "queries.txt"
         synthetic_zones.write_dnsperf_queries(zones, queries_file)
-        with nsd_server.run_nsd(directory, zone_files) as server:
+        with serve_zone_files(directory, zone_files, serial=synthetic_zones.SOA_SERIAL) as server:
             space = Workspace(
                 zones, directory, targets_file, warmup_targets_file, queries_file, server
             )
@@ -149,11 +149,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\nResults: {path}")
     failed = [r for r in records if not r.ok]
     return 1 if failed else 0
-
-
-def _command_line() -> str:
-    script = os.path.relpath(Path(__file__).resolve(), Path.cwd())
-    return shlex.join([os.path.relpath(sys.executable), script, *sys.argv[1:]])
 
 
 def _select_tools(spec: str, delivermon_command: list[str] | None) -> tuple[list[str], list[str]]:
@@ -199,19 +194,11 @@ def _run_interleaved(
         if tool != DNSPERF:
             _run_tool(space, tool, rep=-1, args=args, warmup=True)
     records = []
-    for rep in range(args.reps):
-        # Rotate the order each repetition so no tool always runs first or last.
-        order = tools[rep % len(tools) :] + tools[: rep % len(tools)]
-        for tool in order:
-            record = _run_tool(space, tool, rep=rep, args=args, warmup=False)
-            rate = record.queries_per_second if tool == DNSPERF else record.checks_per_second
-            print(
-                f"# rep {rep + 1}/{args.reps} {tool:22} {rate or 0:>10,.0f}/s "
-                f"rss {record.peak_rss_kib / 1024:6.1f} MiB wall {record.wall_seconds:6.2f}s "
-                f"{'' if record.ok else 'FAILED ' + record.note}",
-                file=sys.stderr,
-            )
-            records.append(record)
+    for rep, tool in rotated(tools, args.reps):
+        record = _run_tool(space, tool, rep=rep, args=args, warmup=False)
+        rate = record.queries_per_second if tool == DNSPERF else record.checks_per_second
+        progress(rep, args.reps, tool, f"{rate or 0:>10,.0f}/s", record)
+        records.append(record)
     return records
 
 
@@ -234,13 +221,11 @@ def _run_tool(
         )
         parse = _no_verdicts
     elif tool == PYDNSBL:
-        argv = tool_runs.pydnsbl_argv(
-            targets_file, server.nameserver, zones.zone_names, side_output
-        )
+        argv = tool_runs.pydnsbl_argv(targets_file, server.address, zones.zone_names, side_output)
         parse = functools.partial(_pydnsbl_verdicts, side_output)
     else:
         argv = tool_runs.delivermon_argv(
-            targets_file, server.nameserver, zones.zone_names, args.delivermon_command
+            targets_file, server.address, zones.zone_names, args.delivermon_command
         )
         env = {"DELIVERMON_EVENT_LOOP": "uvloop" if tool == DELIVERMON_UVLOOP else "asyncio"}
         ok_codes = {0, 1, 3}  # 1: something listed (expected here), 3: unknowns
@@ -489,7 +474,7 @@ def _environment() -> dict[str, Any]:
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "loadavg_at_end": os.getloadavg(),
-        "nsd": nsd_server.nsd_version(),
+        "nsd": nsd_version(),
         "dnsperf": dnsperf_version.strip(),
         "packages": versions,
     }

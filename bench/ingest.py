@@ -20,7 +20,6 @@ import os
 import platform
 import pstats
 import resource
-import shlex
 import shutil
 import signal
 import statistics
@@ -44,6 +43,7 @@ import aiohttp  # noqa: E402
 import ingest_inputs  # noqa: E402
 import ingest_pg  # noqa: E402
 from ingest_inputs import ArfCorpus, EventBatch, EventTotals  # noqa: E402
+from repetitions import command_line, rotated  # noqa: E402
 
 RESULTS_DIR = BENCH / "results"
 SERVER_SCRIPT = BENCH / "ingest_server.py"
@@ -165,7 +165,7 @@ class RunRecord:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    command = _command_line()
+    command = command_line(__file__)
     if shutil.which(GNU_TIME) is None:
         print("# /usr/bin/time not found: peak RSS comes from os.wait4", file=sys.stderr)
     tag = dt.datetime.now(dt.UTC).strftime("%H%M%S")
@@ -199,12 +199,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 versions["postgresql"] = cluster.version()
                 print(f"# {BACKENDS[backend]} on port {cluster.port}", file=sys.stderr)
         combos = [(b, w) for b in backends for w in args.workloads]
-        for rep in range(args.reps):
-            shift = rep % len(combos)
-            for backend, workload in combos[shift:] + combos[:shift]:
-                record = run_once(backend, workload, rep, args, batches, corpus, clusters, workdir)
-                records.append(record)
-                _progress(record, args.reps)
+        for rep, (backend, workload) in rotated(combos, args.reps):
+            record = run_once(backend, workload, rep, args, batches, corpus, clusters, workdir)
+            records.append(record)
+            _progress(record, args.reps)
         if args.profile:
             for workload in args.workloads:
                 profiles.append(profile_once(workload, args, batches, corpus, workdir, tag))
@@ -231,11 +229,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = _write_results(args, command, records, summary, table, skipped, corpus, versions)
     print(f"\nResults: {path}")
     return 0 if all(r.ok for r in records) else 1
-
-
-def _command_line() -> str:
-    script = os.path.relpath(Path(__file__).resolve(), Path.cwd())
-    return shlex.join([os.path.relpath(sys.executable), script, *sys.argv[1:]])
 
 
 def _progress(record: RunRecord, reps: int) -> None:

@@ -19,6 +19,7 @@ ZONE_SUFFIX = "bench.test"
 TEST_POINT_LISTED = "127.0.0.2"
 TEST_POINT_CLEAN = "127.0.0.1"
 DEFAULT_SEED = 20250101
+SOA_SERIAL = 1  # every zone is written once; NSD is started when it carries this serial
 
 Codes = tuple[str, ...]
 
@@ -107,7 +108,7 @@ def write_zone_files(zones: BenchZones, directory: Path) -> dict[str, Path]:
         lines = [
             f"$ORIGIN {zone}.",
             "$TTL 300",
-            f"@ IN SOA ns.{zone}. hostmaster.{zone}. 1 3600 600 86400 300",
+            f"@ IN SOA ns.{zone}. hostmaster.{zone}. {SOA_SERIAL} 3600 600 86400 300",
             "@ IN NS ns",
             "ns IN A 127.0.0.1",
             # 127.0.0.2 listed; 127.0.0.1 deliberately has no entry (NXDOMAIN).

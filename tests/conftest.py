@@ -1,4 +1,5 @@
-"""Shared fixtures: real servers on loopback (NSD, PostgreSQL) and the skip-or-fail rule for them.
+"""Shared fixtures: real servers on loopback (NSD, PostgreSQL, Dovecot), the stores on
+SQLite and PostgreSQL, and the skip-or-fail rule for the servers.
 
 A test needing a missing server binary skips with the install hint, except under
 ``CI=true`` where a missing server is a failure: CI must never pass by skipping.
@@ -11,7 +12,7 @@ import os
 import shutil
 import socket
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,11 @@ from corpus import CORPUS, MISSING
 from dnsserver import HOST, NsdServer, StartNsd, find_nsd
 from dovecot import DovecotAccount, DovecotServer, find_dovecot
 from dovecot import missing_prerequisite as dovecot_missing_prerequisite
+from httpserve import ServeHttp, served_apps
 from pgserver import PgServer, find_postgres_bindir, missing_prerequisite
 from receiver import Receiver
+
+from monitor.store import SqlStore, open_store
 
 NSD_FIXTURES = frozenset({"nsd", "nsd_factory", "nsd_module_factory", "nsd_binary"})
 
@@ -160,16 +164,46 @@ def postgresql_server() -> Iterator[PgServer]:
         yield server
 
 
+@pytest.fixture
+def sqlite_path(tmp_path: Path) -> Path:
+    """Where the test's SQLite store lives: ``tmp_path/delivermon.db`` (not created here).
+
+    Tests that look at the file behind the store's back (row counts with sqlite3, the
+    raw bytes) take this beside `sqlite_store`, or beside `store_url` on its SQLite run.
+    """
+    return tmp_path / "delivermon.db"
+
+
+@pytest.fixture
+async def sqlite_store(sqlite_path: Path) -> AsyncIterator[SqlStore]:
+    """An open, migrated store on `sqlite_path`, closed at teardown: SQLite only.
+
+    For tests that read the SQLite file itself; everything else uses `store`, which
+    runs on both backends.
+    """
+    opened = await open_store(f"sqlite:///{sqlite_path}")
+    yield opened
+    await opened.close()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """URL of an empty store: a SQLite file in tmp_path, or a fresh PostgreSQL database.
+def store_url(request: pytest.FixtureRequest, sqlite_path: Path) -> str:
+    """URL of an empty store: the SQLite file at `sqlite_path`, or a fresh PostgreSQL database.
 
     Tests using it run once per backend (ids ``[sqlite]`` and ``[postgresql]``).
     """
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'delivermon.db'}"
+        return f"sqlite:///{sqlite_path}"
     server: PgServer = request.getfixturevalue("postgresql_server")
     return server.create_database(f"test_{uuid.uuid4().hex[:16]}")
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[SqlStore]:
+    """An open, migrated store at `store_url` (so once per backend), closed at teardown."""
+    opened = await open_store(store_url)
+    yield opened
+    await opened.close()
 
 
 @pytest.fixture(scope="session")
@@ -198,6 +232,17 @@ def dovecot(dovecot_server: DovecotServer) -> DovecotAccount:
     ``ca_file`` verifies TLS. Tests using it carry ``pytest.mark.dovecot``.
     """
     return dovecot_server.account(f"fbl-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+async def serve_http() -> AsyncIterator[ServeHttp]:
+    """``await serve_http(app)`` serves an aiohttp app on a free 127.0.0.1 port.
+
+    Returns ``http://127.0.0.1:PORT`` (no trailing slash); every app served through
+    it is closed at teardown (tests/httpserve.py).
+    """
+    async with served_apps() as serve:
+        yield serve
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -19,10 +18,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Self, TypeVar
 
+from cli import delivermon_command
 from dnsserver import pick_free_port
 from prometheus_client.parser import text_string_to_metric_families
 
-SCRIPT = Path(sys.executable).with_name("delivermon")
 _T = TypeVar("_T")
 
 
@@ -55,7 +54,7 @@ class DaemonProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Self:
-        command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "monitor.cli"]
+        command = delivermon_command()
         self._log = self.log_path.open("ab")
         self._proc = subprocess.Popen(
             [

@@ -1,6 +1,10 @@
-"""A real NSD authoritative server on 127.0.0.1 for integration tests: `NsdServer`
-writes nsd.conf and zone files into a directory it owns, runs ``nsd -d`` on a free
-loopback port and reloads it with ``nsd-control`` over a unix socket (no TLS keys)."""
+"""A real NSD authoritative server on 127.0.0.1 for integration tests and benchmarks:
+`NsdServer` writes nsd.conf and zone files into a directory it owns, runs ``nsd -d`` on
+a free loopback port and reloads it with ``nsd-control`` over a unix socket (no TLS keys).
+
+The benchmarks (bench/) start it with `LOAD_OPTIONS` and serve zone files they wrote
+themselves (`add_zone_file`), and read its query counter (`query_count`).
+"""
 
 from __future__ import annotations
 
@@ -36,6 +40,14 @@ _POLL_INTERVAL = 0.005
 # sun_path is 108 bytes on Linux (104 on the BSDs); stay well below both.
 _MAX_SOCKET_PATH = 100
 _SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
+# For a server under load from a client on the same machine (the benchmarks): socket
+# buffers large enough that a burst of hundreds of queries in flight is not dropped by
+# the kernel (a drop costs the client a timeout). server-count stays 1, so NSD uses one
+# core and leaves the other to the client.
+LOAD_OPTIONS: Mapping[str, str] = {
+    "receive-buffer-size": str(8 * 1024 * 1024),
+    "send-buffer-size": str(8 * 1024 * 1024),
+}
 # NSD's log line when a zone file has errors: the zone is (or becomes, on a
 # reload) unloaded and answers SERVFAIL.
 _ZONE_ERRORS = re.compile(r"error: zone (\S+) file .* read with \d+ errors")
@@ -54,6 +66,18 @@ def find_nsd() -> Path | None:
         if os.access(candidate, os.X_OK):
             return Path(candidate)
     return None
+
+
+def nsd_version(nsd_binary: Path | None = None) -> str:
+    """The first line of ``nsd -v`` ("NSD version 4.6.1"), or "unknown"."""
+    binary = nsd_binary if nsd_binary is not None else find_nsd()
+    if binary is None:
+        return "unknown"
+    done = subprocess.run(
+        [str(binary), "-v"], capture_output=True, text=True, timeout=10, check=False
+    )
+    lines = (done.stdout or done.stderr).splitlines()
+    return lines[0] if lines else "unknown"
 
 
 def pick_free_port(host: str = HOST, attempts: int = 20) -> int:
@@ -107,9 +131,21 @@ class NsdServer:
 
     Typical use: ``add_zone(...)`` for every zone, then ``start()``; later
     ``add_zone(...)`` / ``add_broken_zone(...)`` again and ``reload()``.
+
+    `options` are more ``server:`` settings for nsd.conf (name without the colon ->
+    value), added to or replacing the defaults, e.g. `LOAD_OPTIONS`. `ready_timeout`
+    is how long a start or reload may take to become visible; many or large zones
+    take longer to load than the 10 s default allows.
     """
 
-    def __init__(self, directory: Path, *, nsd_binary: Path | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        nsd_binary: Path | None = None,
+        options: Mapping[str, str] | None = None,
+        ready_timeout: float = _READY_TIMEOUT,
+    ) -> None:
         binary = nsd_binary if nsd_binary is not None else find_nsd()
         if binary is None:
             raise NsdError("nsd not installed: apt-get install nsd")
@@ -129,6 +165,8 @@ class NsdServer:
         self._served: set[str] = set()  # origins in the config NSD last read
         self._proc: subprocess.Popen[bytes] | None = None
         self._socket_dir: Path | None = None
+        self._options = dict(options or {})
+        self._ready_timeout = ready_timeout
 
     # -- addresses ---------------------------------------------------------
 
@@ -199,6 +237,18 @@ class NsdServer:
         ]
         zone.path.write_text("\n".join([*header, *lines]) + "\n")
 
+    def add_zone_file(self, origin: str, path: Path, *, serial: int) -> None:
+        """Serve `origin` from a complete zone file the caller wrote (its own SOA and NS).
+
+        For zones written elsewhere, such as the benchmarks' generated zones: the file is
+        served as it is, where it is. `serial` is the SOA serial it carries; a start or
+        reload waits until NSD answers with it. Call `reload()` afterwards if the server
+        is already running.
+        """
+        zone = self._register(origin, broken=False)
+        zone.path = Path(path).resolve()
+        zone.serial = serial
+
     def add_broken_zone(self, origin: str) -> None:
         """Serve `origin` from a zone file that fails to parse: NSD answers SERVFAIL.
 
@@ -216,14 +266,15 @@ class NsdServer:
             raise ValueError("the root zone is not supported")
         key = name.lower()
         self._serial += 1
+        path = self._dir / (_SAFE_FILENAME.sub("_", name.rstrip(".")) + ".zone")
         zone = self._zones.get(key)
         if zone is None:
-            filename = _SAFE_FILENAME.sub("_", name.rstrip(".")) + ".zone"
-            zone = _Zone(origin=name, path=self._dir / filename, serial=self._serial, broken=broken)
+            zone = _Zone(origin=name, path=path, serial=self._serial, broken=broken)
             self._zones[key] = zone
         else:
             zone.serial = self._serial
             zone.broken = broken
+            zone.path = path
         self._dirty.add(key)
         return zone
 
@@ -365,26 +416,30 @@ class NsdServer:
 
     def _write_config(self) -> None:
         d = self._dir
+        settings = {
+            "ip-address": f"{self._host}@{self._port}",
+            "port": str(self._port),
+            "username": '""',
+            "chroot": '""',
+            "zonesdir": f'"{d}"',
+            "database": '""',
+            "pidfile": f'"{d / "nsd.pid"}"',
+            "zonelistfile": f'"{d / "zone.list"}"',
+            "xfrdfile": f'"{d / "xfrd.state"}"',
+            "xfrdir": f'"{d}"',
+            "xfrd-reload-timeout": "0",
+            "verbosity": "1",
+            "hide-version": "yes",
+            "hide-identity": "yes",
+            "server-count": "1",
+            # NSD rate-limits per source by default (RRL); tests query in bursts.
+            "rrl-ratelimit": "0",
+            "rrl-whitelist-ratelimit": "0",
+            **self._options,
+        }
         server = [
             "server:",
-            f"    ip-address: {self._host}@{self._port}",
-            f"    port: {self._port}",
-            '    username: ""',
-            '    chroot: ""',
-            f'    zonesdir: "{d}"',
-            '    database: ""',
-            f'    pidfile: "{d / "nsd.pid"}"',
-            f'    zonelistfile: "{d / "zone.list"}"',
-            f'    xfrdfile: "{d / "xfrd.state"}"',
-            f'    xfrdir: "{d}"',
-            "    xfrd-reload-timeout: 0",
-            "    verbosity: 1",
-            "    hide-version: yes",
-            "    hide-identity: yes",
-            "    server-count: 1",
-            # NSD rate-limits per source by default (RRL); tests query in bursts.
-            "    rrl-ratelimit: 0",
-            "    rrl-whitelist-ratelimit: 0",
+            *(f"    {name}: {value}" for name, value in settings.items()),
             "remote-control:",
             "    control-enable: yes",
             f'    control-interface: "{self._control_socket()}"',
@@ -394,13 +449,32 @@ class NsdServer:
             zones += ["zone:", f"    name: {zone.origin}", f'    zonefile: "{zone.path}"']
         self.config_path.write_text("\n".join([*server, *zones]) + "\n")
 
-    def _control(self, *args: str) -> None:
+    def query_count(self) -> int | None:
+        """Queries NSD has answered since it started (``nsd-control stats_noreset``).
+
+        None when there is no nsd-control or NSD was built without statistics.
+        """
+        if self._nsd_control is None or not self.running:
+            return None
+        try:
+            stats = self._control("stats_noreset")
+        except (NsdError, subprocess.TimeoutExpired):
+            return None
+        match = re.search(r"^num\.queries=(\d+)$", stats, re.MULTILINE)
+        return int(match.group(1)) if match else None
+
+    def _control(self, *args: str) -> str:
+        """Run nsd-control with `args`; return what it printed.
+
+        Raises:
+            NsdError: it failed or said "error".
+        """
         assert self._nsd_control is not None
         result = subprocess.run(
             [str(self._nsd_control), "-c", str(self.config_path), *args],
             capture_output=True,
             text=True,
-            timeout=_READY_TIMEOUT,
+            timeout=self._ready_timeout,
             check=False,
         )
         if result.returncode != 0 or result.stdout.startswith("error"):
@@ -408,6 +482,7 @@ class NsdServer:
                 f"nsd-control {' '.join(args)} failed ({result.returncode}): "
                 f"{result.stdout}{result.stderr}\n--- nsd log ---\n{self.log()}"
             )
+        return result.stdout
 
     def _log_size(self) -> int:
         try:
@@ -422,7 +497,7 @@ class NsdServer:
         log_offset: int,
         old_servers: frozenset[int] = frozenset(),
     ) -> None:
-        deadline = time.monotonic() + _READY_TIMEOUT
+        deadline = time.monotonic() + self._ready_timeout
 
         def old_servers_gone() -> bool:
             return not any(_alive_in_group(pid, self._pgid) for pid in old_servers)
@@ -441,7 +516,7 @@ class NsdServer:
                 raise NsdError(f"nsd rejected zone file(s) {rejected} on {what}:\n{self.log()}")
             if time.monotonic() > deadline:
                 raise NsdError(
-                    f"nsd not ready after {what} within {_READY_TIMEOUT}s:\n{self.log()}"
+                    f"nsd not ready after {what} within {self._ready_timeout}s:\n{self.log()}"
                 )
             time.sleep(_POLL_INTERVAL)
 

@@ -14,10 +14,8 @@ everything runs as the current user.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import grp
 import imaplib
-import ipaddress
 import os
 import pwd
 import shutil
@@ -32,6 +30,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from certs import write_tls_pair
 from dnsserver import HOST, pick_free_port
 
 DOVECOT_CANDIDATES = ("/usr/sbin/dovecot", "/usr/local/sbin/dovecot")
@@ -138,7 +137,12 @@ class DovecotServer:
             DovecotError: it did not come up; the message has the log.
         """
         if self._tls:
-            _write_self_signed(self.ca_file, self.directory / "key.pem")
+            write_tls_pair(
+                self.ca_file,
+                self.directory / "key.pem",
+                common_name="delivermon test IMAP",
+                hosts=("localhost", HOST),
+            )
         self._prepare_directories()
         for _ in range(_START_ATTEMPTS):
             imap_port = pick_free_port()
@@ -356,41 +360,3 @@ class DovecotAccount:
 
 def _quote(mailbox: str) -> str:
     return '"' + mailbox.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _write_self_signed(cert_file: Path, key_file: Path) -> None:
-    """A self-signed certificate for 127.0.0.1 and localhost (valid for a day)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "delivermon test IMAP")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_file.chmod(0o600)

@@ -22,7 +22,6 @@ old       example.org      2000 delivered 30 days ago (outside the 7 d        _o
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -33,7 +32,7 @@ from monitor.model.events import Category, Consent, Event, EventType, Provider, 
 from monitor.model.privacy import Pseudonymizer
 from monitor.risk.campaigns import OTHER, CampaignSnapshot, refresh_campaigns
 from monitor.risk.inputs import DomainFigures
-from monitor.store import Rates, SqlStore, Totals, open_store
+from monitor.store import Rates, SqlStore, Totals
 from monitor.store.rates import VolumeGuard
 
 P = Pseudonymizer(b"k" * 32)
@@ -100,11 +99,7 @@ HOURS = dt.timedelta(hours=1)
 DAYS = dt.timedelta(days=1)
 
 
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[SqlStore]:
-    opened = await open_store(store_url)
-    yield opened
-    await opened.close()
+Figures = tuple[CampaignSnapshot, dict[str, DomainFigures], list[Observation]]
 
 
 @pytest.fixture
@@ -117,9 +112,6 @@ async def refresh(store: SqlStore, config: Config) -> Figures:
         min_delivered=config.feedback.min_volume, min_sent=config.feedback.min_volume
     )
     return await refresh_campaigns(store, config, guard, Shard(), now=NOW)
-
-
-Figures = tuple[CampaignSnapshot, dict[str, DomainFigures], list[Observation]]
 
 
 @pytest.fixture

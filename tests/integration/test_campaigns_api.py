@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientSession
-from aiohttp.test_utils import TestServer
 from httpapp import api_app
+from httpserve import ServeHttp
 
 from monitor.config import CampaignConfig, Config, FeedbackConfig, HttpConfig
 from monitor.ingest.service import ingest_arf
 from monitor.model.events import Category, Consent, Event, EventType, Provider, Source
 from monitor.model.privacy import Pseudonymizer
-from monitor.store import SqlStore, open_store
+from monitor.store import SqlStore
 
 ADMIN = "admin-token-for-tests"
 INGEST = "ingest-token-for-tests"
@@ -67,25 +67,15 @@ class Api:
 
 
 @pytest.fixture
-async def store(store_url: str) -> AsyncIterator[SqlStore]:
-    opened = await open_store(store_url)
-    yield opened
-    await opened.close()
-
-
-@pytest.fixture
-async def api(store: SqlStore) -> AsyncIterator[Api]:
+async def api(store: SqlStore, serve_http: ServeHttp) -> AsyncIterator[Api]:
     config = Config(
         http=HttpConfig(admin_token=ADMIN, ingest_token=INGEST),
         feedback=FeedbackConfig(min_volume=MIN_VOLUME),
         campaigns=CONFIGURED,
     )
-    app = await api_app(config, store, P, clock=lambda: NOW)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
+    base_url = await serve_http(await api_app(config, store, P, clock=lambda: NOW))
     async with ClientSession() as session:
-        yield Api(session, str(server.make_url("")).rstrip("/"), store)
-    await server.close()
+        yield Api(session, base_url, store)
 
 
 def ev(kind: EventType, campaign: str, count: int, ago: dt.timedelta, **kw: Any) -> Event:

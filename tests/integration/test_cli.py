@@ -3,37 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli import run_cli as run
 from dnsserver import NsdServer, StartNsd
 
-SCRIPT = Path(sys.executable).with_name("delivermon")
 KEY = "abcdefghijklmnopqrstuvwxyz"
 LIST = [
     "2.0.0.127 IN A 127.0.0.2",
     "10.2.0.192 IN A 127.0.0.2",
     '10.2.0.192 IN TXT "listed for testing"',
 ]
-
-
-def run(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "monitor.cli"]
-    return subprocess.run(
-        [*command, *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-        check=False,
-    )
 
 
 def check_json(*args: str, **kw: Any) -> tuple[int, dict[str, Any]]:

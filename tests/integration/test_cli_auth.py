@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli import run_cli as run
 from dnsserver import NsdServer, StartNsd
-from test_cli import run
 from unit.test_dkim_keygen import rsa_record
 from zonefile import txt
 
@@ -35,21 +36,15 @@ def serve(nsd_factory: StartNsd, *, spf: str, dmarc: str, key_bits: int = 2048) 
     )
 
 
+def check_auth(server: str, *extra: str, **options: Any) -> subprocess.CompletedProcess[str]:
+    """``delivermon check example.com`` for selector s1 and SENDING_IP, auth checks only."""
+    argv = ["example.com", "--selector", "s1", "--sending-ip", SENDING_IP, "--checks", "auth"]
+    return run("check", *argv, "--nameserver", server, *extra, **options)
+
+
 def check(server: str, *extra: str) -> tuple[int, dict[str, Any]]:
-    proc = run(
-        "check",
-        "example.com",
-        "--selector",
-        "s1",
-        "--sending-ip",
-        SENDING_IP,
-        "--checks",
-        "auth",
-        "--nameserver",
-        server,
-        "--json",
-        *extra,
-    )
+    """`check_auth` with --json: its exit status and document."""
+    proc = check_auth(server, "--json", *extra)
     assert proc.stdout, proc.stderr
     return proc.returncode, json.loads(proc.stdout)
 
@@ -120,19 +115,7 @@ def test_unreachable_resolver_is_unknown_exit_3_never_missing(
 
 def test_human_report_shows_the_scorecard(nsd_factory: StartNsd) -> None:
     server = serve(nsd_factory, spf=f"v=spf1 ip4:{SENDING_IP} -all", dmarc="v=DMARC1; p=reject")
-    proc = run(
-        "check",
-        "example.com",
-        "--selector",
-        "s1",
-        "--sending-ip",
-        SENDING_IP,
-        "--checks",
-        "auth",
-        "--nameserver",
-        server.address,
-        env={"COLUMNS": "200"},
-    )
+    proc = check_auth(server.address, env={"COLUMNS": "200"})
     assert "Bulk-sender requirements: example.com" in proc.stdout
     assert "fcrdns_for_sending_ips" in proc.stdout
 

@@ -6,44 +6,22 @@ once; a non-ARF file is a refused line and exit 1; a missing path is exit 2.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import sqlite3
 import stat
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cli import run_cli
+from sqlitefile import stored_reports
 
-SCRIPT = Path(sys.executable).with_name("delivermon")
 PLAIN = b"From: <news@sender.example>\r\nTo: <someone@gmail.com>\r\nSubject: hi\r\n\r\nHello.\r\n"
 
 
-def run(
-    *args: str, cwd: Path, stdin: bytes | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "monitor.cli"]
-    proc = subprocess.run(
-        [*command, *args],
-        input=stdin,
-        capture_output=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-        check=False,
-    )
-    return subprocess.CompletedProcess(
-        proc.args, proc.returncode, proc.stdout.decode(), proc.stderr.decode()
-    )
-
-
-def reports_in(db: Path) -> int:
-    with contextlib.closing(sqlite3.connect(db)) as conn:
-        count: int = conn.execute("SELECT count(*) FROM feedback_reports").fetchone()[0]
-    return count
+def run(*args: str, **options: Any) -> subprocess.CompletedProcess[str]:
+    return run_cli(*args, timeout=120, **options)  # a whole corpus takes a while
 
 
 def lines(proc: subprocess.CompletedProcess[str]) -> list[list[str]]:
@@ -97,7 +75,7 @@ def test_maildir_is_stored_then_all_duplicates_with_the_key_beside_the_database(
     assert again.stdout.splitlines()[-1].endswith(f"0 stored, {n} duplicate, 0 refused")
 
     db = workdir / "data" / "delivermon.db"
-    assert reports_in(db) == n
+    assert stored_reports(db) == n
     key = workdir / "data" / "pseudonym.key"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
 
@@ -114,7 +92,7 @@ def test_non_arf_file_is_a_refused_line_and_exit_1(
     assert refused[:2] == [str(plain), "refused"]
     assert refused[2].startswith("not_multipart_report:")
     assert "someone@gmail.com" not in proc.stdout + proc.stderr
-    assert reports_in(workdir / "data" / "delivermon.db") == 1
+    assert stored_reports(workdir / "data" / "delivermon.db") == 1
 
 
 def test_stdin_dash_reads_one_message(workdir: Path, corpus_reports: list[Path]) -> None:
@@ -147,7 +125,7 @@ def test_configured_pseudonym_key_from_the_environment_is_used(
     )
     assert proc.returncode == 0, proc.stderr
     assert not (db.parent / "pseudonym.key").exists()
-    assert reports_in(db) == 1
+    assert stored_reports(db) == 1
 
 
 def test_unset_pseudonym_key_variable_is_a_config_error_not_a_new_key(

@@ -6,37 +6,21 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli import run_cli as run
 
 from monitor.model.events import Event, EventType, Provider, Source
 from monitor.model.privacy import Pseudonymizer
 from monitor.store import ReportRecord, open_store
 
-SCRIPT = Path(sys.executable).with_name("delivermon")
 KEY = "a-pseudonym-key-for-the-cli-tests"
 NOW = dt.datetime(2026, 11, 28, 12, 30, tzinfo=dt.UTC)
 ALICE = "alice@example.com"
-
-
-def run(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "monitor.cli"]
-    return subprocess.run(
-        [*command, *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=cwd,
-        input=stdin,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
-        check=False,
-    )
 
 
 def write_config(directory: Path, text: str) -> Path:

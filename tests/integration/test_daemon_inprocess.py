@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -40,6 +40,10 @@ class Clock:
         return self.now
 
 
+# A config that checks one sending domain, example.com (no DNSBL zones).
+EXAMPLE_COM = '[[domains]]\nname = "example.com"\n'
+
+
 def config_text(tmp_path: Path, zones: str = "[]", domains: str = "") -> str:
     return f"""
 [dns]
@@ -58,8 +62,11 @@ resolve_after = 2
 """
 
 
+StartDaemon = Callable[[str, Clock], Awaitable[Daemon]]
+
+
 @pytest.fixture
-async def started(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
+async def started(tmp_path: Path) -> AsyncIterator[StartDaemon]:
     daemons: list[Daemon] = []
 
     async def start(text: str, clock: Clock) -> Daemon:
@@ -98,11 +105,10 @@ async def alert(daemon: Daemon, key: str) -> tuple[AlertStatus, bool] | None:
 
 
 async def test_a_campaign_alert_resolves_when_the_campaign_goes_quiet_and_fires_again(
-    started: Callable[..., object], tmp_path: Path
+    started: StartDaemon, tmp_path: Path
 ) -> None:
     clock = Clock()
-    daemon = await started(config_text(tmp_path), clock)  # type: ignore[misc]
-    assert isinstance(daemon, Daemon)
+    daemon = await started(config_text(tmp_path), clock)
     await daemon.services.feedback.campaigns()  # the first evaluation (no data yet)
     key = "complaint_rate:weekly"
     store = daemon.store
@@ -123,12 +129,11 @@ async def test_a_campaign_alert_resolves_when_the_campaign_goes_quiet_and_fires_
 
 
 async def test_alerts_of_a_target_removed_from_the_config_are_retired(
-    started: Callable[..., object], tmp_path: Path
+    started: StartDaemon, tmp_path: Path
 ) -> None:
     clock = Clock()
-    text = config_text(tmp_path, domains='[[domains]]\nname = "example.com"\n')
-    daemon = await started(text, clock)  # type: ignore[misc]
-    assert isinstance(daemon, Daemon)
+    text = config_text(tmp_path, domains=EXAMPLE_COM)
+    daemon = await started(text, clock)
     policy = AlertPolicy()
     gone = Observation(
         "listed:192.0.2.99:zen.example",
@@ -154,10 +159,9 @@ async def test_alerts_of_a_target_removed_from_the_config_are_retired(
     assert await alert(daemon, kept.key) == (AlertStatus.FIRING, True)
 
 
-async def test_ready_without_any_dnsbl_zone(started: Callable[..., object], tmp_path: Path) -> None:
-    text = config_text(tmp_path, domains='[[domains]]\nname = "example.com"\n')
-    daemon = await started(text, Clock())  # type: ignore[misc]
-    assert isinstance(daemon, Daemon)
+async def test_ready_without_any_dnsbl_zone(started: StartDaemon, tmp_path: Path) -> None:
+    text = config_text(tmp_path, domains=EXAMPLE_COM)
+    daemon = await started(text, Clock())
     await daemon.services.dnsbl.sweep()
     daemon.scheduler.status("sweep").last_success = 1e12  # type: ignore[union-attr]
     ready, components = await Readiness(
@@ -202,12 +206,11 @@ def spf_state(record: str, at: dt.datetime) -> CheckState:
 
 
 async def test_a_record_change_is_announced_once_even_across_a_crash(
-    started: Callable[..., object], tmp_path: Path
+    started: StartDaemon, tmp_path: Path
 ) -> None:
     clock = Clock()
-    text = config_text(tmp_path, domains='[[domains]]\nname = "example.com"\n')
-    daemon = await started(text, clock)  # type: ignore[misc]
-    assert isinstance(daemon, Daemon)
+    text = config_text(tmp_path, domains=EXAMPLE_COM)
+    daemon = await started(text, clock)
     key = "record_changed:spf:example.com"
     await save(daemon, [spf_state("v=spf1 -all", T0)])
     await announce(daemon)
@@ -219,9 +222,8 @@ async def test_a_record_change_is_announced_once_even_across_a_crash(
     await daemon.stop()
 
     clock.now = T0 + dt.timedelta(minutes=30)
-    again = await started(text, clock)  # type: ignore[misc]
-    assert isinstance(again, Daemon)
-    await announce(again)
+    again = await started(text, clock)
+    await again.announce_record_changes()
     record = (await again.store.load_alerts([key]))[key]
     assert record.started_at == changed_at
     assert record.notified
@@ -232,13 +234,12 @@ async def test_a_record_change_is_announced_once_even_across_a_crash(
 
 
 async def test_states_of_a_target_dropped_by_a_reload_are_not_written_back(
-    started: Callable[..., object], tmp_path: Path
+    started: StartDaemon, tmp_path: Path
 ) -> None:
     # A sweep that began before a reload finishes after it: what it found for a
     # target the new config no longer has must not come back into the store.
-    text = config_text(tmp_path, domains='[[domains]]\nname = "example.com"\n')
-    daemon = await started(text, Clock())  # type: ignore[misc]
-    assert isinstance(daemon, Daemon)
+    text = config_text(tmp_path, domains=EXAMPLE_COM)
+    daemon = await started(text, Clock())
     gone = CheckState("old.example", CheckName.SPF, "", "ok", None, "{}", None, T0)
     kept = spf_state("v=spf1 -all", T0)
     await save(daemon, [gone, kept])

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
-from daemon import SCRIPT, DaemonProcess
+from cli import run_cli
+from daemon import DaemonProcess
 from dnsserver import pick_free_port
 
 
 def run(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "monitor.cli"]
-    return subprocess.run(
-        [*command, "run", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli("run", "--config", str(config), *args)
+
+
+def assert_exits_1_cleanly(proc: subprocess.CompletedProcess[str], message: str) -> None:
+    """Exit status 1 with `message` on stderr, and no traceback or unclosed-resource warning."""
+    assert proc.returncode == 1
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "Unclosed" not in proc.stderr
 
 
 def test_a_broken_config_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
@@ -40,10 +41,7 @@ def test_an_unreachable_store_exits_1_with_one_line(tmp_path: Path) -> None:
         '[privacy]\npseudonym_key = "0123456789abcdef0123456789abcdef"\n'
     )
     proc = run(config, "--listen", f"127.0.0.1:{pick_free_port()}")
-    assert proc.returncode == 1
-    assert "cannot start: cannot open the store" in proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert "Unclosed" not in proc.stderr
+    assert_exits_1_cleanly(proc, "cannot start: cannot open the store")
 
 
 def test_a_taken_port_exits_1(tmp_path: Path) -> None:
@@ -51,10 +49,7 @@ def test_a_taken_port_exits_1(tmp_path: Path) -> None:
     config.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "d.db"}"\n')
     with DaemonProcess(config) as first:
         proc = run(config, "--listen", f"127.0.0.1:{first.port}")
-    assert proc.returncode == 1
-    assert "address already in use" in proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert "Unclosed" not in proc.stderr
+    assert_exits_1_cleanly(proc, "address already in use")
 
 
 def test_a_bad_shard_or_listen_address_is_a_usage_error(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from dnsserver import NsdServer, StartNsd
+from resolvers import stub_resolver
 from unit.test_dkim_keygen import (
     b64,
     ed25519_public_spki,
@@ -22,7 +23,7 @@ from unit.test_dkim_keygen import (
 from zonefile import txt
 
 from checks.dkim import DkimPolicy, DkimResult, check_dkim
-from checks.dns import Nameserver, ResolverConfig, StubResolver
+from checks.dns import StubResolver
 from checks.status import CheckStatus
 
 DOMAIN = "example.com"
@@ -71,8 +72,7 @@ def server(nsd_module_factory: StartNsd) -> NsdServer:
 
 @pytest.fixture
 async def dns(server: NsdServer) -> AsyncIterator[StubResolver]:
-    config = ResolverConfig(nameservers=(Nameserver.parse(server.address),), timeout=1.0)
-    async with StubResolver(config) as resolver:
+    async with stub_resolver(server.address, timeout=1.0) as resolver:
         yield resolver
 
 
@@ -155,10 +155,7 @@ async def test_several_selectors_in_order_with_dual_signing(dns: StubResolver) -
 
 
 async def test_timeout_is_unknown_not_missing(silent_udp_port: str) -> None:
-    config = ResolverConfig(
-        nameservers=(Nameserver.parse(silent_udp_port),), timeout=0.2, attempts=1
-    )
-    async with StubResolver(config) as dns:
+    async with stub_resolver(silent_udp_port, timeout=0.2, attempts=1) as dns:
         (result,) = await check_dkim(DOMAIN, dns=dns, policy=DkimPolicy(("s1",)))
     assert result.status is CheckStatus.UNKNOWN
     assert [f.code for f in result.findings] == ["dkim.lookup_failed"]
@@ -167,8 +164,7 @@ async def test_timeout_is_unknown_not_missing(silent_udp_port: str) -> None:
 
 async def test_servfail_zone_is_unknown(nsd_factory: StartNsd) -> None:
     broken = nsd_factory(broken=[DOMAIN])
-    config = ResolverConfig(nameservers=(Nameserver.parse(broken.address),), timeout=1.0)
-    async with StubResolver(config) as dns:
+    async with stub_resolver(broken.address, timeout=1.0) as dns:
         (result,) = await check_dkim(DOMAIN, dns=dns, policy=DkimPolicy(("s1",)))
     assert result.status is CheckStatus.UNKNOWN
     assert result.findings[0].detail["reason"] == "servfail"

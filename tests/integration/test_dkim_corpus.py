@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from corpus import CORPUS
 from dnsserver import NsdServer, StartNsd
-from unit.test_dkim_corpus import ADDED, MARKERS, REPLACED, Row, expected_from_key_check, load_rows
+from resolvers import stub_resolver
+from unit.test_dkim_corpus import MARKERS, Row, expected, load_rows
 from zonefile import txt
 
 from checks.dkim import DkimPolicy, DkimResult, check_dkim
-from checks.dns import Nameserver, ResolverConfig, StubResolver
 from checks.status import CheckStatus
 
 ANONYMOUS_DOMAIN = "dkimpy.test"
@@ -58,8 +58,7 @@ def server(nsd_module_factory: StartNsd, corpus_dir: Path) -> NsdServer:
 
 async def _check(address: str, row: Row, *, wait: float = 1.0) -> DkimResult:
     selector, domain = owner(row)
-    config = ResolverConfig(nameservers=(Nameserver.parse(address),), timeout=wait, attempts=1)
-    async with StubResolver(config) as dns:
+    async with stub_resolver(address, timeout=wait, attempts=1) as dns:
         (result,) = await check_dkim(domain, dns=dns, policy=DkimPolicy((selector,)))
     return result
 
@@ -78,11 +77,7 @@ async def test_corpus_record_served_by_nsd(
         expected_status = CheckStatus.FAIL if code == "dkim.missing" else CheckStatus.UNKNOWN
         assert result.status is expected_status
         return
-    if row.key in REPLACED:
-        key_type, key_bits, codes, _why = REPLACED[row.key]
-    else:
-        key_type, key_bits, codes = expected_from_key_check(row.key_check)
-        codes = codes | ADDED.get(row.key, (set(), ""))[0]
+    key_type, key_bits, codes = expected(row)
     if key_type == "ed25519" and key_bits is not None:
         codes = codes | {"dkim.ed25519_only"}  # checked alone: no RSA selector beside it
     assert result.record == row.record

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 import pytest
 from dnsserver import NsdServer, StartNsd
+from resolvers import stub_resolver
 
 from checks.dmarc import DmarcPolicy, DmarcResult, check_dmarc
-from checks.dns import Nameserver, ResolverConfig, StubResolver
 from checks.findings import FindingSeverity
 from checks.status import CheckStatus
 
@@ -28,8 +28,7 @@ def serve(start_nsd: StartNsd, zones: dict[str, Sequence[str]], **kw: Sequence[s
 async def check(
     address: str, domain: str, policy: DmarcPolicy | None = None, *, wait: float = 2.0
 ) -> DmarcResult:
-    config = ResolverConfig(nameservers=(Nameserver.parse(address),), timeout=wait, attempts=1)
-    async with StubResolver(config) as dns:
+    async with stub_resolver(address, timeout=wait, attempts=1) as dns:
         return await check_dmarc(domain, dns=dns, policy=policy or DmarcPolicy())
 
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from corpus import CORPUS
 from dnsserver import NsdServer, StartNsd
+from resolvers import stub_resolver
 from zonefile import txt
 
 from checks.dmarc import DmarcPolicy, check_dmarc
-from checks.dns import Nameserver, ResolverConfig, StubResolver
 
 TSV = CORPUS / "records" / "checkdmarc-records.tsv"
 EXTERNAL = "elsewhere.com"
@@ -210,8 +210,7 @@ def test_every_dmarc_row_is_mapped(corpus_dir: Path) -> None:
 @pytest.mark.parametrize("row", PARAMS)
 async def test_checkdmarc_row(corpus_dir: Path, corpus_server: NsdServer, row: Row) -> None:
     expect = TABLE[row.test]
-    config = ResolverConfig(nameservers=(Nameserver.parse(corpus_server.address),), attempts=1)
-    async with StubResolver(config) as dns:
+    async with stub_resolver(corpus_server.address, attempts=1) as dns:
         result = await check_dmarc(f"r{row.line}.example.com", dns=dns, policy=DmarcPolicy())
     found = {f.code for f in result.findings}
     assert expect.present <= found, (row.record, result.findings)

@@ -11,6 +11,7 @@ import dns.message
 import dns.rrset
 import pytest
 from dnsserver import NsdServer, StartNsd
+from resolvers import stub_resolver
 
 from checks.dns import (
     Answer,
@@ -18,21 +19,11 @@ from checks.dns import (
     NoData,
     NxDomain,
     RdataType,
-    ResolverConfig,
-    StubResolver,
     Unknown,
     UnknownReason,
 )
 
 ZONE = "dnsclient.test"
-
-
-def resolver(*servers: str, **kwargs: object) -> StubResolver:
-    config = ResolverConfig(
-        nameservers=tuple(Nameserver.parse(s) for s in servers),
-        **kwargs,  # type: ignore[arg-type]  # test-only tuning passthrough
-    )
-    return StubResolver(config)
 
 
 @pytest.fixture
@@ -56,7 +47,7 @@ def server(nsd_factory: StartNsd) -> NsdServer:
 
 
 async def test_a_answer_carries_every_record_and_the_smallest_ttl(server: NsdServer) -> None:
-    async with resolver(server.address) as dns:
+    async with stub_resolver(server.address) as dns:
         outcome = await dns.query(f"a.{ZONE}", RdataType.A)
     assert isinstance(outcome, Answer)
     assert sorted(outcome.records) == ["127.0.0.2", "127.0.0.3"]
@@ -64,33 +55,33 @@ async def test_a_answer_carries_every_record_and_the_smallest_ttl(server: NsdSer
 
 
 async def test_nxdomain_carries_the_soa_negative_ttl(server: NsdServer) -> None:
-    async with resolver(server.address) as dns:
+    async with stub_resolver(server.address) as dns:
         outcome = await dns.query(f"missing.{ZONE}", RdataType.A)
     assert outcome == NxDomain(f"missing.{ZONE}", ttl=60)
 
 
 async def test_name_without_the_asked_type_is_nodata_not_nxdomain(server: NsdServer) -> None:
-    async with resolver(server.address) as dns:
+    async with stub_resolver(server.address) as dns:
         outcome = await dns.query(f"txt.{ZONE}", RdataType.A)
     assert isinstance(outcome, NoData)
 
 
 async def test_txt_strings_are_joined_without_separator(server: NsdServer) -> None:
-    async with resolver(server.address) as dns:
+    async with stub_resolver(server.address) as dns:
         outcome = await dns.query(f"txt.{ZONE}", RdataType.TXT)
     assert isinstance(outcome, Answer)
     assert outcome.records == ("v=spf1 -all",)
 
 
 async def test_aaaa_answer(server: NsdServer) -> None:
-    async with resolver(server.address) as dns:
+    async with stub_resolver(server.address) as dns:
         outcome = await dns.query(f"v6.{ZONE}", RdataType.AAAA)
     assert isinstance(outcome, Answer)
     assert outcome.records == ("2001:db8::1",)
 
 
 async def test_in_zone_cname_is_followed(server: NsdServer) -> None:
-    async with resolver(server.address) as dns:
+    async with stub_resolver(server.address) as dns:
         outcome = await dns.query(f"alias.{ZONE}", RdataType.A)
     assert isinstance(outcome, Answer)
     assert sorted(outcome.records) == ["127.0.0.2", "127.0.0.3"]
@@ -102,7 +93,7 @@ async def test_cname_to_another_zone_is_chased_with_a_new_query(
 ) -> None:
     # The target zone lives on a second server: the first answers the CNAME only.
     other = nsd_factory({"other.test": ["b IN A 127.0.0.7"]})
-    async with resolver(server.address, other.address) as dns:
+    async with stub_resolver(server.address, other.address) as dns:
         outcome = await dns.query(f"outside.{ZONE}", RdataType.A)
     assert isinstance(outcome, Answer)
     assert outcome.records == ("127.0.0.7",)
@@ -110,7 +101,7 @@ async def test_cname_to_another_zone_is_chased_with_a_new_query(
 
 
 async def test_truncated_udp_answer_is_retried_over_tcp(server: NsdServer) -> None:
-    async with resolver(server.address) as dns:
+    async with stub_resolver(server.address) as dns:
         outcome = await dns.query(f"many.{ZONE}", RdataType.A)
         fallbacks = dns.stats.tcp_fallbacks
     assert isinstance(outcome, Answer)
@@ -119,28 +110,28 @@ async def test_truncated_udp_answer_is_retried_over_tcp(server: NsdServer) -> No
 
 
 async def test_zone_not_served_is_unknown_refused(server: NsdServer) -> None:
-    async with resolver(server.address) as dns:
+    async with stub_resolver(server.address) as dns:
         outcome = await dns.query("x.not-served.test", RdataType.A)
     assert isinstance(outcome, Unknown)
     assert outcome.reason is UnknownReason.REFUSED
 
 
 async def test_zone_that_failed_to_load_is_unknown_servfail(server: NsdServer) -> None:
-    async with resolver(server.address) as dns:
+    async with stub_resolver(server.address) as dns:
         outcome = await dns.query("x.broken.test", RdataType.A)
     assert isinstance(outcome, Unknown)
     assert outcome.reason is UnknownReason.SERVFAIL
 
 
 async def test_closed_port_is_unknown_network_not_absent(closed_udp_port: str) -> None:
-    async with resolver(closed_udp_port, timeout=2.0, attempts=1) as dns:
+    async with stub_resolver(closed_udp_port, timeout=2.0, attempts=1) as dns:
         outcome = await dns.query(f"a.{ZONE}", RdataType.A)
     assert isinstance(outcome, Unknown)
     assert outcome.reason is UnknownReason.NETWORK
 
 
 async def test_silent_server_is_unknown_timeout(silent_udp_port: str) -> None:
-    async with resolver(silent_udp_port, timeout=0.2, attempts=2) as dns:
+    async with stub_resolver(silent_udp_port, timeout=0.2, attempts=2) as dns:
         outcome = await dns.query(f"a.{ZONE}", RdataType.A)
         timeouts = dns.stats.timeouts
     assert isinstance(outcome, Unknown)
@@ -149,7 +140,7 @@ async def test_silent_server_is_unknown_timeout(silent_udp_port: str) -> None:
 
 
 async def test_fails_over_to_the_next_nameserver(server: NsdServer, silent_udp_port: str) -> None:
-    async with resolver(silent_udp_port, server.address, timeout=0.2) as dns:
+    async with stub_resolver(silent_udp_port, server.address, timeout=0.2) as dns:
         first = await dns.query(f"a.{ZONE}", RdataType.A)
         sent_before = dns.stats.sent
         second = await dns.query(f"v6.{ZONE}", RdataType.AAAA)
@@ -163,13 +154,13 @@ async def test_refused_by_one_server_is_answered_by_the_next(
     nsd_factory: StartNsd, server: NsdServer
 ) -> None:
     other = nsd_factory({"unrelated.test": ["x IN A 127.0.0.2"]})
-    async with resolver(other.address, server.address) as dns:
+    async with stub_resolver(other.address, server.address) as dns:
         outcome = await dns.query(f"a.{ZONE}", RdataType.A)
     assert isinstance(outcome, Answer)
 
 
 async def test_answers_and_negative_answers_are_cached_for_their_ttl(server: NsdServer) -> None:
-    async with resolver(server.address) as dns:
+    async with stub_resolver(server.address) as dns:
         await dns.query(f"a.{ZONE}", RdataType.A)
         await dns.query(f"missing.{ZONE}", RdataType.A)
         sent = dns.stats.sent
@@ -183,11 +174,11 @@ async def test_answers_and_negative_answers_are_cached_for_their_ttl(server: Nsd
 async def test_zero_ttl_and_unknown_outcomes_are_not_cached(
     server: NsdServer, silent_udp_port: str
 ) -> None:
-    async with resolver(server.address) as dns:
+    async with stub_resolver(server.address) as dns:
         await dns.query(f"zero.{ZONE}", RdataType.A)
         await dns.query(f"zero.{ZONE}", RdataType.A)
         assert dns.stats.sent == 2
-    async with resolver(silent_udp_port, timeout=0.1, attempts=1) as dns:
+    async with stub_resolver(silent_udp_port, timeout=0.1, attempts=1) as dns:
         await dns.query(f"a.{ZONE}", RdataType.A)
         await dns.query(f"a.{ZONE}", RdataType.A)
         assert dns.stats.sent == 2
@@ -216,7 +207,7 @@ async def recorder() -> object:
 
 async def test_queries_in_flight_are_bounded(recorder: tuple[_Recorder, str]) -> None:
     protocol, address = recorder
-    async with resolver(address, timeout=0.5, attempts=1, max_in_flight=3) as dns:
+    async with stub_resolver(address, timeout=0.5, attempts=1, max_in_flight=3) as dns:
         tasks = [asyncio.create_task(dns.query(f"n{i}.{ZONE}", RdataType.A)) for i in range(10)]
         await asyncio.sleep(0.2)
         in_flight = len(protocol.received)
@@ -230,7 +221,7 @@ async def test_source_ports_and_ids_vary_and_sockets_are_recycled(
     recorder: tuple[_Recorder, str],
 ) -> None:
     protocol, address = recorder
-    async with resolver(
+    async with stub_resolver(
         address, timeout=0.05, attempts=1, sockets_per_server=2, queries_per_socket=3
     ) as dns:
         await asyncio.gather(*(dns.query(f"p{i}.{ZONE}", RdataType.A) for i in range(24)))
@@ -278,7 +269,7 @@ async def spoofer() -> Iterator[str]:
 
 
 async def test_replies_with_wrong_id_or_question_are_ignored(spoofer: str) -> None:
-    async with resolver(spoofer, timeout=1.0) as dns:
+    async with stub_resolver(spoofer, timeout=1.0) as dns:
         outcome = await dns.query(f"a.{ZONE}", RdataType.A)
         unmatched = dns.stats.unmatched_replies
     assert isinstance(outcome, Answer)
@@ -287,7 +278,7 @@ async def test_replies_with_wrong_id_or_question_are_ignored(spoofer: str) -> No
 
 
 async def test_rate_limit_spaces_queries_to_one_key(server: NsdServer) -> None:
-    async with resolver(server.address, rate_limits={"slow": 20.0}, cache_entries=0) as dns:
+    async with stub_resolver(server.address, rate_limits={"slow": 20.0}, cache_entries=0) as dns:
         start = time.monotonic()
         await asyncio.gather(
             *(dns.query(f"a.{ZONE}", RdataType.A, rate_key="slow") for _ in range(6))
@@ -327,11 +318,11 @@ async def test_query_many_gives_the_same_outcomes_as_query(
         ("bad..name.test", RdataType.A),  # not encodable
     ]
     expected = {}
-    async with resolver(server.address, cache_entries=0) as dns:
+    async with stub_resolver(server.address, cache_entries=0) as dns:
         for index, (name, rdtype) in enumerate(names):
             expected[index] = await dns.query(name, rdtype)
     got: dict[int, object] = {}
-    async with resolver(server.address, cache_entries=0) as dns:
+    async with stub_resolver(server.address, cache_entries=0) as dns:
         await dns.query_many(
             ((i, n, t, None) for i, (n, t) in enumerate(names)),
             lambda key, outcome: got.__setitem__(key, outcome),
@@ -343,7 +334,7 @@ async def test_query_many_gives_the_same_outcomes_as_query(
 
 async def test_query_many_keeps_a_bounded_window_in_flight(recorder: tuple[_Recorder, str]) -> None:
     protocol, address = recorder
-    async with resolver(address, timeout=0.3, attempts=1, max_in_flight=5) as dns:
+    async with stub_resolver(address, timeout=0.3, attempts=1, max_in_flight=5) as dns:
         task = asyncio.create_task(
             dns.query_many(((i, f"w{i}.{ZONE}", RdataType.A, None) for i in range(50)), print)
         )
@@ -358,7 +349,7 @@ async def test_query_many_timeouts_fail_over_and_are_unknown_never_absent(
     server: NsdServer, silent_udp_port: str
 ) -> None:
     got: dict[int, object] = {}
-    async with resolver(silent_udp_port, server.address, timeout=0.2) as dns:
+    async with stub_resolver(silent_udp_port, server.address, timeout=0.2) as dns:
         await dns.query_many(
             [(0, f"a.{ZONE}", RdataType.A, None), (1, f"missing.{ZONE}", RdataType.A, None)],
             lambda key, outcome: got.__setitem__(key, outcome),
@@ -366,7 +357,7 @@ async def test_query_many_timeouts_fail_over_and_are_unknown_never_absent(
     assert isinstance(got[0], Answer)
     assert isinstance(got[1], NxDomain)
     got.clear()
-    async with resolver(silent_udp_port, timeout=0.1, attempts=1) as dns:
+    async with stub_resolver(silent_udp_port, timeout=0.1, attempts=1) as dns:
         await dns.query_many(
             [(0, f"a.{ZONE}", RdataType.A, None)],
             lambda key, outcome: got.__setitem__(key, outcome),
@@ -379,13 +370,13 @@ async def test_query_many_raises_what_the_callback_raised(server: NsdServer) -> 
     def explode(key: int, outcome: object) -> None:
         raise RuntimeError("callback failed")
 
-    async with resolver(server.address) as dns:
+    async with stub_resolver(server.address) as dns:
         with pytest.raises(RuntimeError, match="callback failed"):
             await dns.query_many([(0, f"a.{ZONE}", RdataType.A, None)], explode)
 
 
 async def test_query_many_honours_rate_limits(server: NsdServer) -> None:
-    async with resolver(server.address, rate_limits={"slow": 20.0}, cache_entries=0) as dns:
+    async with stub_resolver(server.address, rate_limits={"slow": 20.0}, cache_entries=0) as dns:
         start = time.monotonic()
         await dns.query_many(
             ((i, f"a.{ZONE}", RdataType.A, "slow") for i in range(6)), lambda k, o: None

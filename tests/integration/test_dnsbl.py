@@ -11,8 +11,8 @@ import logging
 
 import pytest
 from dnsserver import NsdServer, StartNsd
+from resolvers import stub_resolver
 
-from checks.dns import Nameserver, ResolverConfig, StubResolver
 from checks.dnsbl import (
     DnsblPolicy,
     DnsblResult,
@@ -107,8 +107,7 @@ async def sweep(
     server: str, targets: list[str], zone_ids: list[str], *, self_test: bool = True, **kw: float
 ) -> dict[tuple[str, str], DnsblResult]:
     zones = [zone(z) for z in zone_ids]
-    config = ResolverConfig(nameservers=(Nameserver.parse(server),), **kw)  # type: ignore[arg-type]
-    async with StubResolver(config) as dns:
+    async with stub_resolver(server, **kw) as dns:
         health = []
         if self_test:
             for z in zones:
@@ -226,14 +225,14 @@ async def test_wildcard_zone_that_lists_the_world_is_unhealthy_and_never_listed(
     ],
 )
 async def test_self_test_reason(lists: NsdServer, zone_id: str, reason: str | None) -> None:
-    async with StubResolver(ResolverConfig((Nameserver.parse(lists.address),))) as dns:
+    async with stub_resolver(lists.address) as dns:
         (health,) = await self_test_zone(zone(zone_id), dns=dns)
     assert health.healthy is (reason is None)
     assert health.reason == reason
 
 
 async def test_ipv6_self_test_is_separate_from_ipv4(lists: NsdServer) -> None:
-    async with StubResolver(ResolverConfig((Nameserver.parse(lists.address),))) as dns:
+    async with stub_resolver(lists.address) as dns:
         health = {h.family: h for h in await self_test_zone(zone("zen.spamhaus.org"), dns=dns)}
     assert health[Family.IPV4].healthy
     assert health[Family.IPV6].healthy
@@ -287,7 +286,7 @@ async def test_dqs_key_is_used_in_queries_and_never_logged(
     server = nsd_factory({f"{key}.zen.dq.spamhaus.net": ZEN})
     dqs = zone("zen.dq.spamhaus.net").with_key(key)
     caplog.set_level(logging.DEBUG)
-    async with StubResolver(ResolverConfig((Nameserver.parse(server.address),))) as dns:
+    async with stub_resolver(server.address) as dns:
         health = await self_test_zone(dqs, dns=dns)
         policy = DnsblPolicy.with_health([dqs], health)
         (result,) = await sweep_dnsbl([parse_target("192.0.2.10")], dns=dns, policy=policy)

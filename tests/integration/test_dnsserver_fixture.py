@@ -302,6 +302,73 @@ def test_context_manager_starts_and_stops(tmp_path: Path, nsd_binary: Path) -> N
     assert not server.running
 
 
+def test_a_zone_file_written_by_the_caller_is_served_as_it_is(
+    tmp_path: Path, nsd_binary: Path
+) -> None:
+    # As the benchmarks write theirs: own SOA (serial 7, minimum 300), NS and $TTL.
+    path = tmp_path / "own.zone"
+    path.write_text(
+        f"$ORIGIN {ZONE}.\n$TTL 3600\n"
+        f"@ IN SOA ns.{ZONE}. hostmaster.{ZONE}. 7 3600 600 86400 300\n"
+        "@ IN NS ns\nns IN A 127.0.0.1\n2.0.0.127 IN A 127.0.0.2\n"
+    )
+    server = NsdServer(tmp_path / "nsd", nsd_binary=nsd_binary)
+    server.add_zone_file(ZONE, path, serial=7)
+    with server:
+        listed = query(server, f"2.0.0.127.{ZONE}")
+        missing = query(server, f"3.0.0.127.{ZONE}")
+
+    assert server.serial(ZONE) == 7
+    assert texts(listed) == ["127.0.0.2"]
+    (answer,) = listed.answer
+    assert answer.ttl == 3600
+    assert missing.authority[0].ttl == 300
+
+
+def test_start_waits_for_the_serial_a_zone_file_carries(tmp_path: Path, nsd_binary: Path) -> None:
+    path = tmp_path / "own.zone"
+    path.write_text(f"$ORIGIN {ZONE}.\n@ 60 IN SOA localhost. h.{ZONE}. 1 1 1 1 1\n@ 60 IN NS x.\n")
+    server = NsdServer(tmp_path / "nsd", nsd_binary=nsd_binary, ready_timeout=0.5)
+    server.add_zone_file(ZONE, path, serial=2)  # the file says 1: never visible
+
+    with pytest.raises(NsdError, match=r"not ready after start within 0\.5s"):
+        server.start()
+    assert not server.running
+
+
+def test_options_reach_nsd_conf_and_replace_defaults(tmp_path: Path, nsd_binary: Path) -> None:
+    options = {**dnsserver.LOAD_OPTIONS, "verbosity": "2"}
+    with NsdServer(tmp_path, nsd_binary=nsd_binary, options=options) as server:
+        config = server.config_path.read_text()
+        assert texts(query(server, f"x.{ZONE}")) == []  # REFUSED, but it answers
+
+    assert f"    receive-buffer-size: {8 * 1024 * 1024}\n" in config
+    assert f"    send-buffer-size: {8 * 1024 * 1024}\n" in config
+    assert "    verbosity: 2\n" in config
+    assert "    verbosity: 1\n" not in config
+
+
+def test_query_count_counts_the_queries_answered(nsd_factory: StartNsd) -> None:
+    server = nsd_factory({ZONE: ["* IN A 127.0.0.2"]})
+    before = server.query_count()
+    assert before is not None
+
+    for name in ("a", "b", "c"):
+        query(server, f"{name}.{ZONE}")
+
+    assert server.query_count() == before + 3
+
+
+def test_query_count_of_a_stopped_server_is_none(nsd_factory: StartNsd) -> None:
+    server = nsd_factory({ZONE: ["* IN A 127.0.0.2"]})
+    server.stop()
+    assert server.query_count() is None
+
+
+def test_nsd_version_names_nsd(nsd_binary: Path) -> None:
+    assert dnsserver.nsd_version(nsd_binary).startswith("NSD version ")
+
+
 def test_nsd_starts_within_a_second(nsd_factory: StartNsd) -> None:
     started = time.monotonic()
     nsd_factory({ZONE: ["* IN A 127.0.0.2"]})

@@ -7,22 +7,19 @@ every table empty. Row counts are read back from the database file itself.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import re
-import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from aiohttp import ClientSession
-from aiohttp.test_utils import TestServer
 from httpapp import api_app
+from httpserve import ServeHttp, post_for_json
+from sqlitefile import row_counts
 
 from monitor.config import Config, HttpConfig
 from monitor.model.privacy import Pseudonymizer
-from monitor.store import open_store
 from monitor.store.store import SqlStore
 
 TOKEN = "ingest-token-for-tests"
@@ -106,40 +103,24 @@ NO_BOUNDARY = (
 
 
 def table_counts(db: Path) -> dict[str, int]:
-    """Rows per table, read from the database file (WAL readers see committed rows)."""
-    with contextlib.closing(sqlite3.connect(db)) as conn:
-        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+    return row_counts(db, TABLES)
 
 
 EMPTY = dict.fromkeys(TABLES, 0)
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "delivermon.db"
-
-
-@pytest.fixture
-async def store(db: Path) -> AsyncIterator[SqlStore]:
-    opened = await open_store(f"sqlite:///{db}")
-    yield opened
-    await opened.close()
-
-
-@pytest.fixture
-async def start_server(store: SqlStore) -> AsyncIterator[StartServer]:
-    servers: list[TestServer] = []
-
+def start_server(sqlite_store: SqlStore, serve_http: ServeHttp) -> StartServer:
     async def start(config: Config) -> str:
-        app = await api_app(config, store, Pseudonymizer(b"k" * 32), clock=lambda: NOW)
-        server = TestServer(app, host="127.0.0.1")
-        await server.start_server()
-        servers.append(server)
-        return str(server.make_url("")).rstrip("/")
+        app = await api_app(
+            config,
+            sqlite_store,
+            Pseudonymizer(b"k" * 32),
+            clock=lambda: NOW,
+        )
+        return await serve_http(app)
 
-    yield start
-    for server in servers:
-        await server.close()
+    return start
 
 
 @pytest.fixture
@@ -154,22 +135,15 @@ async def post_arf(
     token: str | None = TOKEN,
     content_type: str = "message/rfc822",
 ) -> tuple[int, dict[str, object]]:
-    headers = {"Content-Type": content_type}
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    async with (
-        ClientSession() as session,
-        session.post(f"{base_url}/api/v1/feedback/arf", data=body, headers=headers) as response,
-    ):
-        assert response.content_type == "application/json"
-        return response.status, await response.json()
+    url = f"{base_url}/api/v1/feedback/arf"
+    return await post_for_json(url, body, token=token, headers={"Content-Type": content_type})
 
 
 # --- accepted ---------------------------------------------------------------------------
 
 
 async def test_report_is_committed_then_acknowledged_with_id_campaign_and_type(
-    base_url: str, store: SqlStore, db: Path
+    base_url: str, sqlite_store: SqlStore, sqlite_path: Path
 ) -> None:
     status, body = await post_arf(base_url, arf_report())
     assert status == 202
@@ -180,30 +154,30 @@ async def test_report_is_committed_then_acknowledged_with_id_campaign_and_type(
         False,
     )
     assert re.fullmatch(r"[0-9a-f]{32}", str(body["id"]))
-    rows = await store.counts(campaign="spring-sale")
+    rows = await sqlite_store.counts(campaign="spring-sale")
     assert sum(r.totals.complaints for r in rows) == 1
     assert {r.provider for r in rows} == {"google"}
-    assert table_counts(db)["feedback_reports"] == 1
+    assert table_counts(sqlite_path)["feedback_reports"] == 1
 
 
 async def test_resent_report_is_a_duplicate_counted_once(
-    base_url: str, store: SqlStore, db: Path
+    base_url: str, sqlite_store: SqlStore, sqlite_path: Path
 ) -> None:
     _, first = await post_arf(base_url, arf_report())
     status, again = await post_arf(base_url, arf_report())
     assert status == 202
     assert again == {**first, "duplicate": True}
-    assert sum(r.totals.complaints for r in await store.counts()) == 1
-    assert table_counts(db)["feedback_reports"] == 1
+    assert sum(r.totals.complaints for r in await sqlite_store.counts()) == 1
+    assert table_counts(sqlite_path)["feedback_reports"] == 1
 
 
 async def test_not_spam_report_is_stored_but_is_no_complaint(
-    base_url: str, store: SqlStore, db: Path
+    base_url: str, sqlite_store: SqlStore, sqlite_path: Path
 ) -> None:
     status, body = await post_arf(base_url, arf_report(feedback_type="not-spam"))
     assert (status, body["feedback_type"]) == (202, "not-spam")
-    assert sum(r.totals.complaints for r in await store.counts()) == 0
-    assert table_counts(db)["feedback_reports"] == 1
+    assert sum(r.totals.complaints for r in await sqlite_store.counts()) == 0
+    assert table_counts(sqlite_path)["feedback_reports"] == 1
 
 
 @pytest.mark.parametrize(
@@ -216,7 +190,7 @@ async def test_accepted_media_types(base_url: str, content_type: str) -> None:
 
 
 async def test_every_corpus_report_is_stored_then_recognised_as_duplicate(
-    corpus_dir: Path, base_url: str, db: Path
+    corpus_dir: Path, base_url: str, sqlite_path: Path
 ) -> None:
     files = sorted((corpus_dir / "arf").glob("*.eml"))
     first = [await post_arf(base_url, p.read_bytes()) for p in files]
@@ -224,36 +198,36 @@ async def test_every_corpus_report_is_stored_then_recognised_as_duplicate(
     assert [(s, b["duplicate"]) for s, b in first] == [(202, False)] * len(files)
     assert [(s, b["duplicate"]) for s, b in again] == [(202, True)] * len(files)
     assert [b["id"] for _, b in again] == [b["id"] for _, b in first]
-    assert table_counts(db)["feedback_reports"] == len(files)
+    assert table_counts(sqlite_path)["feedback_reports"] == len(files)
 
 
 # --- refused: nothing stored --------------------------------------------------------------
 
 
 async def test_missing_token_is_401_and_wrong_token_403_storing_nothing(
-    base_url: str, db: Path
+    base_url: str, sqlite_path: Path
 ) -> None:
     status, body = await post_arf(base_url, arf_report(), token=None)
     assert (status, body) == (401, {"error": "missing bearer token"})
     status, body = await post_arf(base_url, arf_report(), token="wrong")
     assert (status, body) == (403, {"error": "invalid token"})
-    assert table_counts(db) == EMPTY
+    assert table_counts(sqlite_path) == EMPTY
 
 
 async def test_unconfigured_ingest_token_refuses_everything(
-    start_server: StartServer, db: Path
+    start_server: StartServer, sqlite_path: Path
 ) -> None:
     base_url = await start_server(Config())
     status, _ = await post_arf(base_url, arf_report(), token="anything")
     assert status == 403
-    assert table_counts(db) == EMPTY
+    assert table_counts(sqlite_path) == EMPTY
 
 
-async def test_other_media_type_is_415(base_url: str, db: Path) -> None:
+async def test_other_media_type_is_415(base_url: str, sqlite_path: Path) -> None:
     status, body = await post_arf(base_url, arf_report(), content_type="application/json")
     assert status == 415
     assert "error" in body
-    assert table_counts(db) == EMPTY
+    assert table_counts(sqlite_path) == EMPTY
 
 
 @pytest.mark.parametrize(
@@ -264,12 +238,12 @@ async def test_other_media_type_is_415(base_url: str, db: Path) -> None:
     ],
 )
 async def test_non_arf_mail_is_422_with_reason(
-    base_url: str, db: Path, raw: bytes, reason: str
+    base_url: str, sqlite_path: Path, raw: bytes, reason: str
 ) -> None:
     status, body = await post_arf(base_url, raw)
     assert (status, body["reason"]) == (422, reason)
     assert isinstance(body["error"], str)
-    assert table_counts(db) == EMPTY
+    assert table_counts(sqlite_path) == EMPTY
 
 
 @pytest.mark.parametrize(
@@ -281,18 +255,18 @@ async def test_non_arf_mail_is_422_with_reason(
     ],
 )
 async def test_malformed_report_is_400_with_reason(
-    base_url: str, db: Path, raw: bytes, reason: str
+    base_url: str, sqlite_path: Path, raw: bytes, reason: str
 ) -> None:
     status, body = await post_arf(base_url, raw)
     assert (status, body["reason"]) == (400, reason)
-    assert table_counts(db) == EMPTY
+    assert table_counts(sqlite_path) == EMPTY
 
 
-async def test_body_over_max_body_bytes_is_413_as_json(base_url: str, db: Path) -> None:
+async def test_body_over_max_body_bytes_is_413_as_json(base_url: str, sqlite_path: Path) -> None:
     huge = arf_report() + b"x" * (65 * 1024)
     status, body = await post_arf(base_url, huge)
     assert (status, body) == (413, {"error": "request body too large"})
-    assert table_counts(db) == EMPTY
+    assert table_counts(sqlite_path) == EMPTY
 
 
 async def test_refusal_is_logged_at_warning_with_the_reason_and_no_address(

@@ -11,8 +11,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 from dnsserver import NsdServer, StartNsd
+from resolvers import stub_resolver
 
-from checks.dns import Nameserver, ResolverConfig, StubResolver
+from checks.dns import StubResolver
 from checks.host import MxHost, MxPolicy, PtrPolicy, check_mx, check_ptr
 from checks.status import CheckStatus
 
@@ -77,8 +78,7 @@ def server(nsd_module_factory: StartNsd) -> NsdServer:
 
 @pytest.fixture
 async def dns(server: NsdServer) -> AsyncIterator[StubResolver]:
-    config = ResolverConfig(nameservers=(Nameserver.parse(server.address),), timeout=1.0)
-    async with StubResolver(config) as resolver:
+    async with stub_resolver(server.address, timeout=1.0) as resolver:
         yield resolver
 
 
@@ -202,10 +202,7 @@ async def test_cname_mx_target_is_resolved_and_named(dns: StubResolver) -> None:
 
 
 async def test_timeouts_are_unknown_not_missing(silent_udp_port: str) -> None:
-    config = ResolverConfig(
-        nameservers=(Nameserver.parse(silent_udp_port),), timeout=0.2, attempts=1
-    )
-    async with StubResolver(config) as dns:
+    async with stub_resolver(silent_udp_port, timeout=0.2, attempts=1) as dns:
         ptr = await check_ptr("192.0.2.10", dns=dns, policy=PtrPolicy())
         mx = await check_mx("example.com", dns=dns, policy=MxPolicy())
     assert (ptr.status, ptr.forward_confirmed) == (CheckStatus.UNKNOWN, None)

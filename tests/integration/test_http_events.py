@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 from aiohttp import ClientSession
-from aiohttp.test_utils import TestServer
 from httpapp import api_app
+from httpserve import ServeHttp, post_for_json
 
 from monitor.config import Config, HttpConfig
 from monitor.model.events import Event
@@ -30,17 +30,14 @@ class MustNotStore:
 
 
 @pytest.fixture
-async def base_url() -> AsyncIterator[str]:
+async def base_url(serve_http: ServeHttp) -> str:
     app = await api_app(
         Config(http=HttpConfig(ingest_token=TOKEN, max_body_bytes=64 * 1024)),
         MustNotStore(),  # type: ignore[arg-type]  # never called: see the class
         Pseudonymizer(b"k" * 32),
         clock=lambda: NOW,
     )
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    yield str(server.make_url("")).rstrip("/")
-    await server.close()
+    return await serve_http(app)
 
 
 async def post(
@@ -50,14 +47,8 @@ async def post(
     token: str | None = TOKEN,
     content_type: str = "application/json",
 ) -> tuple[int, dict[str, object]]:
-    headers = {"Content-Type": content_type}
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    async with (
-        ClientSession() as session,
-        session.post(f"{base_url}/api/v1/events", data=body, headers=headers) as response,
-    ):
-        return response.status, await response.json()
+    url = f"{base_url}/api/v1/events"
+    return await post_for_json(url, body, token=token, headers={"Content-Type": content_type})
 
 
 GOOD = json.dumps({"events": [{"type": "sent", "campaign": "spring-sale", "count": 10}]})

@@ -7,17 +7,16 @@ re-sent events count once, and no address reaches the database file.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+import json
 from pathlib import Path
 
 import pytest
-from aiohttp import ClientSession
-from aiohttp.test_utils import TestServer
 from httpapp import api_app
+from httpserve import ServeHttp, post_for_json
+from sqlitefile import database_bytes
 
 from monitor.config import Config, HttpConfig
 from monitor.model.privacy import Pseudonymizer
-from monitor.store import open_store
 from monitor.store.store import SqlStore
 
 TOKEN = "ingest-token-for-tests"
@@ -26,38 +25,25 @@ ADDRESSES = ["alice@example.com", "bob@gmail.com"]
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
-    opened = await open_store(f"sqlite:///{tmp_path / 'delivermon.db'}")
-    yield opened
-    await opened.close()
-
-
-@pytest.fixture
-async def base_url(store: SqlStore) -> AsyncIterator[str]:
+async def base_url(sqlite_store: SqlStore, serve_http: ServeHttp) -> str:
     app = await api_app(
         Config(http=HttpConfig(ingest_token=TOKEN)),
-        store,
+        sqlite_store,
         Pseudonymizer(b"k" * 32),
         clock=lambda: NOW,
     )
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    yield str(server.make_url("")).rstrip("/")
-    await server.close()
+    return await serve_http(app)
 
 
 async def post(base_url: str, events: list[dict[str, object]]) -> tuple[int, dict[str, object]]:
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    async with (
-        ClientSession() as session,
-        session.post(
-            f"{base_url}/api/v1/events", json={"events": events}, headers=headers
-        ) as response,
-    ):
-        return response.status, await response.json()
+    body = json.dumps({"events": events})
+    headers = {"Content-Type": "application/json"}
+    return await post_for_json(f"{base_url}/api/v1/events", body, token=TOKEN, headers=headers)
 
 
-async def test_accepted_events_are_committed_and_counted(base_url: str, store: SqlStore) -> None:
+async def test_accepted_events_are_committed_and_counted(
+    base_url: str, sqlite_store: SqlStore
+) -> None:
     status, body = await post(
         base_url,
         [
@@ -68,7 +54,7 @@ async def test_accepted_events_are_committed_and_counted(base_url: str, store: S
         ],
     )
     assert (status, body) == (202, {"accepted": 4, "duplicates": 0})
-    rows = await store.counts(campaign="spring")
+    rows = await sqlite_store.counts(campaign="spring")
     assert sum(r.totals.sent for r in rows) == 1000
     assert sum(r.totals.delivered for r in rows) == 990
     assert sum(r.totals.complaints for r in rows) == 1
@@ -76,15 +62,17 @@ async def test_accepted_events_are_committed_and_counted(base_url: str, store: S
     assert {r.provider for r in rows if r.totals.complaints} == {"google"}
 
 
-async def test_resent_events_with_the_same_id_count_once(base_url: str, store: SqlStore) -> None:
+async def test_resent_events_with_the_same_id_count_once(
+    base_url: str, sqlite_store: SqlStore
+) -> None:
     event = {"type": "complaint", "campaign": "spring", "recipient": ADDRESSES[0], "id": "c-9"}
     assert await post(base_url, [event]) == (202, {"accepted": 1, "duplicates": 0})
     assert await post(base_url, [event]) == (202, {"accepted": 0, "duplicates": 1})
-    rows = await store.counts(campaign="spring")
+    rows = await sqlite_store.counts(campaign="spring")
     assert sum(r.totals.complaints for r in rows) == 1
 
 
-async def test_a_refused_batch_stores_nothing(base_url: str, store: SqlStore) -> None:
+async def test_a_refused_batch_stores_nothing(base_url: str, sqlite_store: SqlStore) -> None:
     status, _ = await post(
         base_url,
         [
@@ -93,23 +81,19 @@ async def test_a_refused_batch_stores_nothing(base_url: str, store: SqlStore) ->
         ],
     )
     assert status == 400
-    assert await store.counts() == ()
+    assert await sqlite_store.counts() == ()
 
 
 async def test_no_address_reaches_the_database_file(
-    base_url: str, store: SqlStore, tmp_path: Path
+    base_url: str, sqlite_store: SqlStore, sqlite_path: Path
 ) -> None:
     events = [
         {"type": "complaint", "campaign": "spring", "recipient": a, "id": f"k{i}"}
         for i, a in enumerate(ADDRESSES)
     ]
     assert (await post(base_url, events))[0] == 202
-    await store.close()  # flush the WAL into the main file too
-    data = _database_bytes(tmp_path)
+    await sqlite_store.close()  # flush the WAL into the main file too
+    data = database_bytes(sqlite_path)
     for address in ADDRESSES:
         assert address.encode() not in data
         assert address.split("@")[0].encode() not in data
-
-
-def _database_bytes(directory: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in directory.glob("delivermon.db*"))

@@ -11,14 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-import sqlite3
 import ssl
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Literal
 
 import pytest
 from dovecot import DovecotAccount
+from sqlitefile import stored_reports
 
 from monitor.config import ImapConfig
 from monitor.ingest.arf import parse_arf
@@ -66,24 +65,13 @@ class CrashAfterCommitPoller(ImapPoller):
         await super()._move(client, uid, folder)
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "delivermon.db"
-
-
-@pytest.fixture
-async def store(db_path: Path) -> AsyncIterator[SqlStore]:
-    opened = await open_store(f"sqlite:///{db_path}")
-    yield opened
-    await opened.close()
-
-
 def make_config(
     server: DovecotAccount,
     *,
     security: Security = "none",
     password: str | None = None,
     processed: str = PROCESSED,
+    **fields: object,
 ) -> ImapConfig:
     port = server.listener.imaps_port if security == "tls" else server.port
     assert port is not None
@@ -95,6 +83,7 @@ def make_config(
         password=server.password if password is None else password,
         processed_folder=processed,
         refused_folder=REFUSED,
+        **fields,  # type: ignore[arg-type]  # max_attempts, per test
     )
 
 
@@ -119,12 +108,6 @@ def make_poller(
     )
 
 
-def stored_reports(db_path: Path) -> int:
-    with sqlite3.connect(db_path) as conn:
-        (count,) = conn.execute("SELECT count(*) FROM feedback_reports").fetchone()
-    return int(count)
-
-
 def classify(files: list[Path]) -> tuple[int, int]:
     """(distinct readable reports, refused) as the parser sees the files."""
     digests: set[str] = set()
@@ -142,7 +125,7 @@ def arf_files(corpus_dir: Path) -> list[Path]:
 
 
 async def test_corpus_reports_are_stored_then_moved_and_non_reports_refused(
-    dovecot: DovecotAccount, store: SqlStore, db_path: Path, corpus_dir: Path
+    dovecot: DovecotAccount, sqlite_store: SqlStore, sqlite_path: Path, corpus_dir: Path
 ) -> None:
     files = arf_files(corpus_dir)
     for path in files:
@@ -150,10 +133,10 @@ async def test_corpus_reports_are_stored_then_moved_and_non_reports_refused(
     dovecot.append(NOT_ARF)
     readable, unreadable = classify(files)
 
-    result = await make_poller(dovecot, store, max_messages=1000).poll_once()
+    result = await make_poller(dovecot, sqlite_store, max_messages=1000).poll_once()
 
     assert result == PollResult(stored=readable, refused=unreadable + 1)
-    assert stored_reports(db_path) == readable
+    assert stored_reports(sqlite_path) == readable
     assert dovecot.messages("INBOX") == []
     assert len(dovecot.messages(PROCESSED)) == readable
     assert NOT_ARF in dovecot.messages(REFUSED)
@@ -161,13 +144,16 @@ async def test_corpus_reports_are_stored_then_moved_and_non_reports_refused(
 
 
 async def test_a_non_report_is_refused_and_stores_nothing(
-    dovecot: DovecotAccount, store: SqlStore, db_path: Path, caplog: pytest.LogCaptureFixture
+    dovecot: DovecotAccount,
+    sqlite_store: SqlStore,
+    sqlite_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     dovecot.append(NOT_ARF)
     with caplog.at_level(logging.WARNING, logger="monitor"):
-        result = await make_poller(dovecot, store).poll_once()
+        result = await make_poller(dovecot, sqlite_store).poll_once()
     assert result == PollResult(refused=1)
-    assert stored_reports(db_path) == 0
+    assert stored_reports(sqlite_path) == 0
     assert dovecot.messages(REFUSED) == [NOT_ARF]
     assert dovecot.messages(PROCESSED) == []
     assert any(r.levelno == logging.WARNING for r in caplog.records)
@@ -175,47 +161,47 @@ async def test_a_non_report_is_refused_and_stores_nothing(
 
 
 async def test_a_second_poll_finds_nothing_new(
-    dovecot: DovecotAccount, store: SqlStore, db_path: Path, corpus_dir: Path
+    dovecot: DovecotAccount, sqlite_store: SqlStore, sqlite_path: Path, corpus_dir: Path
 ) -> None:
     dovecot.append(arf_files(corpus_dir)[0].read_bytes())
-    poller = make_poller(dovecot, store)
+    poller = make_poller(dovecot, sqlite_store)
     assert await poller.poll_once() == PollResult(stored=1)
     assert await poller.poll_once() == PollResult()
-    assert stored_reports(db_path) == 1
+    assert stored_reports(sqlite_path) == 1
     assert len(dovecot.messages(PROCESSED)) == 1
 
 
 async def test_a_crash_between_commit_and_move_is_a_duplicate_on_the_next_poll(
-    dovecot: DovecotAccount, store: SqlStore, db_path: Path, corpus_dir: Path
+    dovecot: DovecotAccount, sqlite_store: SqlStore, sqlite_path: Path, corpus_dir: Path
 ) -> None:
     report = next(p for p in arf_files(corpus_dir) if "generic-rfc5965__mail-auth__001" in p.name)
     dovecot.append(report.read_bytes())
 
     with pytest.raises(SimulatedCrashError):
-        await make_poller(dovecot, store, cls=CrashAfterCommitPoller).poll_once()
+        await make_poller(dovecot, sqlite_store, cls=CrashAfterCommitPoller).poll_once()
     # Committed but not moved: the report is stored once and still in the inbox.
-    assert stored_reports(db_path) == 1
-    complaints_before = await store.counts()
+    assert stored_reports(sqlite_path) == 1
+    complaints_before = await sqlite_store.counts()
     assert len(dovecot.messages("INBOX")) == 1
     assert dovecot.messages(PROCESSED) == []
 
     # The restarted poller recognises it (raw SHA-256) and only moves it.
-    result = await make_poller(dovecot, store).poll_once()
+    result = await make_poller(dovecot, sqlite_store).poll_once()
     assert result == PollResult(duplicates=1)
-    assert stored_reports(db_path) == 1
-    assert await store.counts() == complaints_before
+    assert stored_reports(sqlite_path) == 1
+    assert await sqlite_store.counts() == complaints_before
     assert dovecot.messages("INBOX") == []
     assert len(dovecot.messages(PROCESSED)) == 1
 
 
 async def test_a_restart_with_a_reopened_store_resumes_where_it_stopped(
-    dovecot: DovecotAccount, db_path: Path, corpus_dir: Path
+    dovecot: DovecotAccount, sqlite_path: Path, corpus_dir: Path
 ) -> None:
     readable = [p for p in arf_files(corpus_dir) if _parses(p)][:5]
     for path in readable[:3]:
         dovecot.append(path.read_bytes())
 
-    first_store = await open_store(f"sqlite:///{db_path}")
+    first_store = await open_store(f"sqlite:///{sqlite_path}")
     try:
         result = await make_poller(dovecot, first_store, max_messages=2).poll_once()
     finally:
@@ -225,7 +211,7 @@ async def test_a_restart_with_a_reopened_store_resumes_where_it_stopped(
     for path in readable[3:]:
         dovecot.append(path.read_bytes())
     dovecot.append(readable[0].read_bytes())  # the provider sent one report twice
-    second_store = await open_store(f"sqlite:///{db_path}")
+    second_store = await open_store(f"sqlite:///{sqlite_path}")
     try:
         poller = make_poller(dovecot, second_store, max_messages=2)
         assert await poller.poll_once() == PollResult(stored=2, deferred=2)
@@ -233,40 +219,43 @@ async def test_a_restart_with_a_reopened_store_resumes_where_it_stopped(
         assert await poller.poll_once() == PollResult()
     finally:
         await second_store.close()
-    assert stored_reports(db_path) == 5
+    assert stored_reports(sqlite_path) == 5
     assert len(dovecot.messages(PROCESSED)) == 6
 
 
 async def test_a_store_outage_leaves_the_message_for_the_next_poll(
     dovecot: DovecotAccount,
-    store: SqlStore,
-    db_path: Path,
+    sqlite_store: SqlStore,
+    sqlite_path: Path,
     corpus_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     dovecot.append(arf_files(corpus_dir)[0].read_bytes())
-    poller = make_poller(dovecot, store)
+    poller = make_poller(dovecot, sqlite_store)
 
     async def store_down(*args: object, **kwargs: object) -> None:
         raise StoreUnavailableError("database unavailable")
 
     with monkeypatch.context() as patch:
-        patch.setattr(store, "add_report", store_down)
+        patch.setattr(sqlite_store, "add_report", store_down)
         assert await poller.poll_once() == PollResult(errors=1)
     assert len(dovecot.messages("INBOX")) == 1
     assert dovecot.messages(PROCESSED) == []
 
     assert await poller.poll_once() == PollResult(stored=1)
-    assert stored_reports(db_path) == 1
+    assert stored_reports(sqlite_path) == 1
     assert dovecot.messages("INBOX") == []
 
 
 async def test_a_wrong_password_is_a_login_error_and_moves_nothing(
-    dovecot: DovecotAccount, store: SqlStore, corpus_dir: Path, caplog: pytest.LogCaptureFixture
+    dovecot: DovecotAccount,
+    sqlite_store: SqlStore,
+    corpus_dir: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     dovecot.append(arf_files(corpus_dir)[0].read_bytes())
     wrong = "not-the-password-42"
-    poller = make_poller(dovecot, store, config=make_config(dovecot, password=wrong))
+    poller = make_poller(dovecot, sqlite_store, config=make_config(dovecot, password=wrong))
     with caplog.at_level(logging.DEBUG, logger="monitor"), pytest.raises(ImapAuthError) as info:
         await poller.poll_once()
     assert info.value.reason == "imap.login_failed"
@@ -279,22 +268,22 @@ async def test_a_wrong_password_is_a_login_error_and_moves_nothing(
 
 @pytest.mark.parametrize("security", ["tls", "starttls"])
 async def test_tls_and_starttls_connections_poll_like_plain_ones(
-    dovecot: DovecotAccount, store: SqlStore, corpus_dir: Path, security: Security
+    dovecot: DovecotAccount, sqlite_store: SqlStore, corpus_dir: Path, security: Security
 ) -> None:
     dovecot.append(arf_files(corpus_dir)[0].read_bytes())
-    poller = make_poller(dovecot, store, config=make_config(dovecot, security=security))
+    poller = make_poller(dovecot, sqlite_store, config=make_config(dovecot, security=security))
     assert await poller.poll_once() == PollResult(stored=1)
     assert len(dovecot.messages(PROCESSED)) == 1
 
 
 @pytest.mark.parametrize("security", ["tls", "starttls"])
 async def test_an_untrusted_certificate_is_refused_before_login(
-    dovecot: DovecotAccount, store: SqlStore, corpus_dir: Path, security: Security
+    dovecot: DovecotAccount, sqlite_store: SqlStore, corpus_dir: Path, security: Security
 ) -> None:
     dovecot.append(arf_files(corpus_dir)[0].read_bytes())
     poller = ImapPoller(
         make_config(dovecot, security=security),
-        store=store,
+        store=sqlite_store,
         pseudonymizer=Pseudonymizer(b"k" * 32),
         campaign_headers=(),
         store_raw=False,
@@ -308,11 +297,11 @@ async def test_an_untrusted_certificate_is_refused_before_login(
 
 
 async def test_copy_and_expunge_move_messages_when_move_is_not_used(
-    dovecot: DovecotAccount, store: SqlStore, db_path: Path, corpus_dir: Path
+    dovecot: DovecotAccount, sqlite_store: SqlStore, sqlite_path: Path, corpus_dir: Path
 ) -> None:
     dovecot.append(arf_files(corpus_dir)[0].read_bytes())
     dovecot.append(NOT_ARF)
-    poller = make_poller(dovecot, store, use_move=False)
+    poller = make_poller(dovecot, sqlite_store, use_move=False)
     assert await poller.poll_once() == PollResult(stored=1, refused=1)
     assert dovecot.messages("INBOX") == []
     assert len(dovecot.messages(PROCESSED)) == 1
@@ -321,11 +310,11 @@ async def test_copy_and_expunge_move_messages_when_move_is_not_used(
 
 
 async def test_folders_are_created_once_with_non_ascii_names_encoded(
-    dovecot: DovecotAccount, store: SqlStore, corpus_dir: Path
+    dovecot: DovecotAccount, sqlite_store: SqlStore, corpus_dir: Path
 ) -> None:
     folder = "delivermon/verarbeitet-\u00e4"  # modified UTF-7: &AOQ-
     config = make_config(dovecot, processed=folder)
-    poller = make_poller(dovecot, store, config=config)
+    poller = make_poller(dovecot, sqlite_store, config=config)
     assert await poller.poll_once() == PollResult()
     dovecot.append(arf_files(corpus_dir)[0].read_bytes())
     assert await poller.poll_once() == PollResult(stored=1)  # folders exist now: no error
@@ -335,8 +324,8 @@ async def test_folders_are_created_once_with_non_ascii_names_encoded(
 
 async def test_no_address_or_secret_reaches_the_logs(
     dovecot: DovecotAccount,
-    store: SqlStore,
-    db_path: Path,
+    sqlite_store: SqlStore,
+    sqlite_path: Path,
     corpus_dir: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -347,7 +336,7 @@ async def test_no_address_or_secret_reaches_the_logs(
         addresses.update(m.lower() for m in ADDRESS.findall(path.read_bytes()))
     dovecot.append(NOT_ARF)
     with caplog.at_level(logging.DEBUG, logger="monitor"):
-        await make_poller(dovecot, store, max_messages=1000).poll_once()
+        await make_poller(dovecot, sqlite_store, max_messages=1000).poll_once()
     logged = caplog.text.lower().encode()
     assert caplog.records  # it did log (folder creation, refusals, the summary)
     leaked = sorted(a for a in addresses if a in logged)

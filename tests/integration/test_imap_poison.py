@@ -8,63 +8,31 @@ to the refused folder; failures while the store does not answer are not counted.
 
 from __future__ import annotations
 
-import datetime as dt
 import imaplib
 import logging
 import re
-import ssl
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import test_imap
 from dovecot import DovecotAccount
+from test_imap import PROCESSED, REFUSED, make_config
 
-from monitor.config import ImapConfig
 from monitor.ingest import imap
 from monitor.ingest.imap import ImapPoller, PollResult
 from monitor.ingest.service import ArfIngestResult
-from monitor.model.privacy import Pseudonymizer
-from monitor.store import open_store
 from monitor.store.store import SqlStore
 
 pytestmark = pytest.mark.dovecot
 
-NOW = dt.datetime(2026, 11, 28, 12, tzinfo=dt.UTC)
-PROCESSED = "delivermon/processed"
-REFUSED = "delivermon/refused"
 POISON_MARK = b"X-Test-Poison: yes"
 ADDRESS = re.compile(r"[A-Za-z0-9._%+=-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
-    opened = await open_store(f"sqlite:///{tmp_path / 'delivermon.db'}")
-    yield opened
-    await opened.close()
-
-
 def make_poller(server: DovecotAccount, store: SqlStore, *, max_attempts: int = 3) -> ImapPoller:
     """A new poller each time: it keeps no state between polls, as after a restart."""
-    config = ImapConfig(
-        host=server.host,
-        port=server.port,
-        security="none",
-        username=server.username,
-        password=server.password,
-        processed_folder=PROCESSED,
-        refused_folder=REFUSED,
-        max_attempts=max_attempts,
-    )
-    return ImapPoller(
-        config,
-        store=store,
-        pseudonymizer=Pseudonymizer(b"k" * 32),
-        campaign_headers=("X-Campaign-ID",),
-        store_raw=False,
-        clock=lambda: NOW,
-        ssl_context=ssl.create_default_context(cafile=str(server.ca_file)),
-        command_timeout=10.0,
-    )
+    config = make_config(server, max_attempts=max_attempts)
+    return test_imap.make_poller(server, store, config=config)
 
 
 def poisoned(raw: bytes) -> bytes:
@@ -113,53 +81,62 @@ def first_report(corpus_dir: Path) -> bytes:
 
 @pytest.mark.usefixtures("poison_fault")
 async def test_a_poison_message_is_retried_max_attempts_times_then_refused(
-    dovecot: DovecotAccount, store: SqlStore, corpus_dir: Path, caplog: pytest.LogCaptureFixture
+    dovecot: DovecotAccount,
+    sqlite_store: SqlStore,
+    corpus_dir: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     dovecot.append(poisoned(first_report(corpus_dir)))
     with caplog.at_level(logging.DEBUG, logger="monitor"):
-        assert await make_poller(dovecot, store).poll_once() == PollResult(errors=1)
+        assert await make_poller(dovecot, sqlite_store).poll_once() == PollResult(errors=1)
         assert flags(dovecot) == [{"$DelivermonFailed1"}]
         # A new poller (a restart): the count is on the message, not in memory.
-        assert await make_poller(dovecot, store).poll_once() == PollResult(errors=1)
+        assert await make_poller(dovecot, sqlite_store).poll_once() == PollResult(errors=1)
         assert flags(dovecot) == [{"$DelivermonFailed1", "$DelivermonFailed2"}]
-        assert await make_poller(dovecot, store).poll_once() == PollResult(refused=1)
+        assert await make_poller(dovecot, sqlite_store).poll_once() == PollResult(refused=1)
     assert dovecot.messages("INBOX") == []
     assert len(dovecot.messages(REFUSED)) == 1
     assert dovecot.messages(PROCESSED) == []
     assert "too_many_failures after 3 failed attempts" in caplog.text
     assert not ADDRESS.search(caplog.text)
-    assert await make_poller(dovecot, store).poll_once() == PollResult()
+    assert await make_poller(dovecot, sqlite_store).poll_once() == PollResult()
 
 
 @pytest.mark.usefixtures("poison_fault")
 async def test_a_poison_message_does_not_hold_up_the_good_ones(
-    dovecot: DovecotAccount, store: SqlStore, corpus_dir: Path
+    dovecot: DovecotAccount, sqlite_store: SqlStore, corpus_dir: Path
 ) -> None:
     report = first_report(corpus_dir)
     dovecot.append(poisoned(report))
     dovecot.append(report)
-    assert await make_poller(dovecot, store, max_attempts=2).poll_once() == PollResult(
+    assert await make_poller(dovecot, sqlite_store, max_attempts=2).poll_once() == PollResult(
         stored=1, errors=1
     )
     assert len(dovecot.messages(PROCESSED)) == 1
-    assert await make_poller(dovecot, store, max_attempts=2).poll_once() == PollResult(refused=1)
+    assert await make_poller(dovecot, sqlite_store, max_attempts=2).poll_once() == PollResult(
+        refused=1
+    )
     assert len(dovecot.messages(REFUSED)) == 1
     assert dovecot.messages("INBOX") == []
 
 
 @pytest.mark.usefixtures("poison_fault")
 async def test_a_lowered_max_attempts_refuses_an_already_failed_message_unread(
-    dovecot: DovecotAccount, store: SqlStore, corpus_dir: Path
+    dovecot: DovecotAccount, sqlite_store: SqlStore, corpus_dir: Path
 ) -> None:
     dovecot.append(poisoned(first_report(corpus_dir)))
-    assert await make_poller(dovecot, store, max_attempts=5).poll_once() == PollResult(errors=1)
-    assert await make_poller(dovecot, store, max_attempts=1).poll_once() == PollResult(refused=1)
+    assert await make_poller(dovecot, sqlite_store, max_attempts=5).poll_once() == PollResult(
+        errors=1
+    )
+    assert await make_poller(dovecot, sqlite_store, max_attempts=1).poll_once() == PollResult(
+        refused=1
+    )
     assert len(dovecot.messages(REFUSED)) == 1
 
 
 async def test_failures_while_the_store_does_not_answer_are_not_counted(
     dovecot: DovecotAccount,
-    store: SqlStore,
+    sqlite_store: SqlStore,
     corpus_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -169,10 +146,10 @@ async def test_failures_while_the_store_does_not_answer_are_not_counted(
         raise ConnectionRefusedError("database down")
 
     with monkeypatch.context() as patch:
-        patch.setattr(store, "add_report", down)
-        patch.setattr(store, "ping", down)
+        patch.setattr(sqlite_store, "add_report", down)
+        patch.setattr(sqlite_store, "ping", down)
         for _ in range(4):  # more than max_attempts polls during the outage
-            assert await make_poller(dovecot, store).poll_once() == PollResult(errors=1)
+            assert await make_poller(dovecot, sqlite_store).poll_once() == PollResult(errors=1)
     assert flags(dovecot) == [set()]
-    assert await make_poller(dovecot, store).poll_once() == PollResult(stored=1)
+    assert await make_poller(dovecot, sqlite_store).poll_once() == PollResult(stored=1)
     assert len(dovecot.messages(PROCESSED)) == 1

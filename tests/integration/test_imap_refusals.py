@@ -7,8 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import socket
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -21,17 +19,9 @@ from monitor.ingest.imap import (
     encode_mailbox_name,
 )
 from monitor.model.privacy import Pseudonymizer
-from monitor.store import open_store
 from monitor.store.store import SqlStore
 
 NOW = dt.datetime(2026, 11, 28, 12, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> Iterator[SqlStore]:
-    opened = await open_store(f"sqlite:///{tmp_path / 'delivermon.db'}")
-    yield opened
-    await opened.close()
 
 
 def poller(store: SqlStore, config: ImapConfig, *, timeout: float = 10.0) -> ImapPoller:
@@ -56,50 +46,50 @@ def config(
 
 @pytest.mark.parametrize("host", ["imap.example.com", "192.0.2.10", "2001:db8::1", "10.0.0.1"])
 async def test_plain_imap_to_a_non_loopback_host_is_refused_at_construction(
-    store: SqlStore, host: str
+    sqlite_store: SqlStore, host: str
 ) -> None:
     with pytest.raises(ImapInsecureError) as info:
-        poller(store, config(host))
+        poller(sqlite_store, config(host))
     assert info.value.reason == "imap.plaintext_not_loopback"
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.53", "::1", "localhost"])
-async def test_plain_imap_to_loopback_is_allowed(store: SqlStore, host: str) -> None:
-    poller(store, config(host))
+async def test_plain_imap_to_loopback_is_allowed(sqlite_store: SqlStore, host: str) -> None:
+    poller(sqlite_store, config(host))
 
 
 @pytest.mark.parametrize("security", ["tls", "starttls"])
-async def test_encrypted_imap_to_any_host_is_allowed(store: SqlStore, security: str) -> None:
-    poller(store, config("imap.example.com", security=security))
+async def test_encrypted_imap_to_any_host_is_allowed(sqlite_store: SqlStore, security: str) -> None:
+    poller(sqlite_store, config("imap.example.com", security=security))
 
 
 async def test_an_unset_password_variable_is_refused_at_construction(
-    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+    sqlite_store: SqlStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("DELIVERMON_TEST_IMAP_PASSWORD", raising=False)
     with pytest.raises(ImapAuthError) as info:
-        poller(store, config("127.0.0.1", password="env:DELIVERMON_TEST_IMAP_PASSWORD"))
+        poller(sqlite_store, config("127.0.0.1", password="env:DELIVERMON_TEST_IMAP_PASSWORD"))
     assert info.value.reason == "imap.password_missing"
 
 
-async def test_a_server_that_never_greets_times_out(store: SqlStore) -> None:
+async def test_a_server_that_never_greets_times_out(sqlite_store: SqlStore) -> None:
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         port = silent.getsockname()[1]
         started = time.monotonic()
         with pytest.raises(ImapProtocolError) as info:
-            await poller(store, config("127.0.0.1", port=port), timeout=0.3).poll_once()
+            await poller(sqlite_store, config("127.0.0.1", port=port), timeout=0.3).poll_once()
     assert info.value.reason == "imap.connect_failed"
     assert time.monotonic() - started < 5
 
 
-async def test_a_refused_connection_is_a_connect_error(store: SqlStore) -> None:
+async def test_a_refused_connection_is_a_connect_error(sqlite_store: SqlStore) -> None:
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     with pytest.raises(ImapProtocolError) as info:
-        await poller(store, config("127.0.0.1", port=port)).poll_once()
+        await poller(sqlite_store, config("127.0.0.1", port=port)).poll_once()
     assert info.value.reason == "imap.connect_failed"
 
 

@@ -13,10 +13,11 @@ import re
 from pathlib import Path
 
 import pytest
+from sqlitefile import database_bytes
 
 from monitor.ingest.service import ingest_arf
 from monitor.model.privacy import Pseudonymizer
-from monitor.store import open_store
+from monitor.store import SqlStore
 
 NOW = dt.datetime(2026, 11, 28, 12, tzinfo=dt.UTC)
 ADDRESS = re.compile(rb"[A-Za-z0-9._%+=-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
@@ -27,10 +28,6 @@ def _corpus_files(corpus_dir: Path) -> list[Path]:
     return sorted((corpus_dir / "arf").glob("*.eml"))
 
 
-def _database_bytes(directory: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in directory.glob("delivermon.db*"))
-
-
 def _addresses(files: list[Path]) -> set[bytes]:
     found: set[bytes] = set()
     for path in files:
@@ -39,26 +36,23 @@ def _addresses(files: list[Path]) -> set[bytes]:
 
 
 async def test_corpus_is_stored_once_counted_right_and_leaves_no_address(
-    corpus_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    corpus_dir: Path, sqlite_store: SqlStore, sqlite_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     files = _corpus_files(corpus_dir)
     raws = [p.read_bytes() for p in files]
-    store = await open_store(f"sqlite:///{tmp_path / 'delivermon.db'}")
     pseudonymizer = Pseudonymizer(b"k" * 32)
     kwargs = {
-        "store": store,
+        "store": sqlite_store,
         "pseudonymizer": pseudonymizer,
         "campaign_headers": ("X-Campaign-ID",),
         "store_raw": False,
         "now": NOW,
     }
-    try:
-        first = [await ingest_arf(raw, **kwargs) for raw in raws]  # type: ignore[arg-type]
-        again = [await ingest_arf(raw, **kwargs) for raw in raws]  # type: ignore[arg-type]
-        rows = await store.counts()
-    finally:
-        await store.close()
+    first = [await ingest_arf(raw, **kwargs) for raw in raws]  # type: ignore[arg-type]
+    again = [await ingest_arf(raw, **kwargs) for raw in raws]  # type: ignore[arg-type]
+    rows = await sqlite_store.counts()
+    await sqlite_store.close()  # flush the WAL into the main file too
     assert not any(r.duplicate for r in first)
     assert all(r.duplicate for r in again)
     assert [r.id for r in again] == [r.id for r in first]
@@ -69,7 +63,7 @@ async def test_corpus_is_stored_once_counted_right_and_leaves_no_address(
         r.feedback_type == "auth-failure" for r in first if r.feedback_type in COMPLAINT_TYPES
     )
 
-    data = _database_bytes(tmp_path)
+    data = database_bytes(sqlite_path)
     logged = caplog.text.encode().lower()
     addresses = _addresses(files)
     assert len(addresses) > 20  # the search below is not vacuous

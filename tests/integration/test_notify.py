@@ -26,8 +26,9 @@ import pytest
 from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from certs import write_tls_pair
 from dnsserver import HOST, pick_free_port
-from dovecot import _write_self_signed
+from httpserve import ServeHttp
 
 from monitor.alerting.notify import (
     EmailNotifier,
@@ -167,7 +168,7 @@ class Certificate:
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
     directory = tmp_path_factory.mktemp("smtp-tls")
     cert = Certificate(directory / "cert.pem", directory / "key.pem")
-    _write_self_signed(cert.cert_file, cert.key_file)
+    write_tls_pair(cert.cert_file, cert.key_file, common_name="delivermon test SMTP")
     return cert
 
 
@@ -362,24 +363,16 @@ class Receiver:
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
+async def receiver(serve_http: ServeHttp) -> AsyncIterator[Receiver]:
     receiver = Receiver("")
     app = web.Application()
     app.router.add_post("/hook", receiver.hook)
     app.router.add_post("/redirect", receiver.redirect)
     app.router.add_post("/target", receiver.target)
     app.router.add_post("/slow", receiver.slow)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, HOST, 0)
-    await site.start()
-    server = site._server  # aiohttp exposes the bound port only here
-    assert server is not None
-    port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-    receiver.base = f"http://{HOST}:{port}"
+    receiver.base = await serve_http(app)
     yield receiver
-    receiver.release.set()
-    await runner.cleanup()
+    receiver.release.set()  # before serve_http closes the server: no handler left waiting
 
 
 @pytest.fixture

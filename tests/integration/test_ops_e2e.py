@@ -489,16 +489,18 @@ def stack(
 CRITICAL_RECEIVERS = {"oncall-slack", "team-email", "tickets-webhook"}
 
 
-def test_critical_listing_alert_arrives_through_the_shipped_routes(stack: Stack) -> None:
+def at_critical_receivers(stack: Stack, alertname: str) -> list[dict[str, Any]]:
+    """Wait until `alertname` has reached the three critical receivers; return what arrived."""
     wait_for(
-        lambda: (
-            {r for r, _ in stack.notifications("DelivermonListedCriticalList")}
-            == CRITICAL_RECEIVERS
-        ),
+        lambda: {r for r, _ in stack.notifications(alertname)} == CRITICAL_RECEIVERS,
         timeout=ARRIVAL,
-        what="DelivermonListedCriticalList at the three critical receivers",
+        what=f"{alertname} at the three critical receivers",
     )
-    for _, alert in stack.notifications("DelivermonListedCriticalList"):
+    return [alert for _, alert in stack.notifications(alertname)]
+
+
+def test_critical_listing_alert_arrives_through_the_shipped_routes(stack: Stack) -> None:
+    for alert in at_critical_receivers(stack, "DelivermonListedCriticalList"):
         labels = alert["labels"]
         assert labels["target"] == IP
         assert labels["zone"] == LISTING_ZONE
@@ -514,15 +516,7 @@ def test_critical_listing_alert_arrives_through_the_shipped_routes(stack: Stack)
 
 
 def test_complaint_rate_alert_arrives_with_campaign_and_provider(stack: Stack) -> None:
-    wait_for(
-        lambda: (
-            {r for r, _ in stack.notifications("DelivermonComplaintRateCritical")}
-            == CRITICAL_RECEIVERS
-        ),
-        timeout=ARRIVAL,
-        what="DelivermonComplaintRateCritical at the three critical receivers",
-    )
-    for _, alert in stack.notifications("DelivermonComplaintRateCritical"):
+    for alert in at_critical_receivers(stack, "DelivermonComplaintRateCritical"):
         labels = alert["labels"]
         assert labels["campaign"] == CAMPAIGN
         assert labels["provider"] == "other"

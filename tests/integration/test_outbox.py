@@ -32,7 +32,7 @@ from monitor.model.alerts import (
     notification_payload,
     step,
 )
-from monitor.store import SqlStore, open_store
+from monitor.store import SqlStore
 from monitor.store.schema import notifications
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
@@ -57,13 +57,6 @@ class Clock:
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as client:
         yield client
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[SqlStore]:
-    opened = await open_store(store_url)
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture

@@ -26,10 +26,9 @@ from typing import Any
 import aiohttp
 import pytest
 import surface
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from certs import pem, self_signed
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 from receiver import Receiver
 
 from monitor.config import parse_config
@@ -98,20 +97,8 @@ INLINE = {"rate_limits", "keys", "headers"}
 
 def _certificate(tmp: Path, name: str) -> str:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
     path = tmp / name
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    path.write_bytes(pem(self_signed(key, "sns.amazonaws.com")))
     return str(path)
 
 

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import pytest
 from dnsserver import NsdServer, StartNsd
+from resolvers import stub_resolver
 from zonefile import txt
 
-from checks.dns import Nameserver, ResolverConfig, StubResolver
 from checks.spf import SpfPolicy, SpfResult, check_spf
 from checks.status import CheckStatus
 
@@ -22,8 +22,7 @@ async def _check(
     wait: float = 2.0,
 ) -> SpfResult:
     address = server if isinstance(server, str) else server.address
-    config = ResolverConfig(nameservers=(Nameserver.parse(address),), timeout=wait, attempts=1)
-    async with StubResolver(config) as dns:
+    async with stub_resolver(address, timeout=wait, attempts=1) as dns:
         return await check_spf(domain, dns=dns, policy=SpfPolicy(sending_ips=tuple(ips)))
 
 

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from corpus import CORPUS
 from dnsserver import StartNsd
+from resolvers import stub_resolver
 
-from checks.dns import Nameserver, ResolverConfig, StubResolver
 from checks.spf import SpfPolicy, check_spf
 
 TABLE = "records/checkdmarc-records.tsv"
@@ -97,8 +97,7 @@ async def test_checkdmarc_spf_rows_agree(
 ) -> None:
     """Our findings agree with checkdmarc's expected error for the same record."""
     server = nsd_factory({"example.com": [f"@ IN TXT {_rdata(record)}"]})
-    config = ResolverConfig(nameservers=(Nameserver.parse(server.address),), timeout=1.0)
-    async with StubResolver(config) as dns:
+    async with stub_resolver(server.address, timeout=1.0) as dns:
         result = await check_spf("example.com", dns=dns, policy=SpfPolicy())
     codes = {f.code for f in result.findings}
     if test in STRICTER:

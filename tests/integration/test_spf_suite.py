@@ -32,13 +32,12 @@ import pytest
 import yaml
 from corpus import CORPUS
 from dnsserver import NsdServer, StartNsd
+from resolvers import stub_resolver
 
 from checks.dns import (
     DnsOutcome,
-    Nameserver,
     NxDomain,
     RdataType,
-    ResolverConfig,
     StubResolver,
     Unknown,
     UnknownReason,
@@ -214,8 +213,7 @@ async def test_rfc7208_suite(
     """Each RFC 7208 suite test gets one of its accepted results (and its explanation)."""
     test = SCENARIOS[scenario]["tests"][name]
     server = suite_servers[scenario]
-    config = ResolverConfig(nameservers=(Nameserver.parse(server.address),), timeout=1.0)
-    async with StubResolver(config) as resolver:
+    async with stub_resolver(server.address, timeout=1.0) as resolver:
         evaluation = await check_mail_from(
             test["host"], test.get("mailfrom") or "", dns=_AsRecursive(resolver), helo=test["helo"]
         )

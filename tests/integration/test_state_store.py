@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
-
-import pytest
 
 from monitor.checking.states import CheckName, CheckRun, CheckState
 from monitor.model.alerts import (
@@ -19,13 +16,6 @@ from monitor.model.alerts import (
 from monitor.store import SqlStore, open_store
 
 T0 = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[SqlStore]:
-    opened = await open_store(store_url)
-    yield opened
-    await opened.close()
 
 
 def dnsbl(status: str, at: dt.datetime, target: str = "192.0.2.1") -> CheckState:

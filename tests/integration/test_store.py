@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -35,13 +34,6 @@ def ev(kind: EventType, **kw: object) -> Event:
     fields: dict[str, object] = {"campaign": "spring", "occurred_at": NOW, "source": Source.API}
     fields.update(kw)
     return Event(kind, **fields)  # type: ignore[arg-type]  # test shorthand over typed fields
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[SqlStore]:
-    opened = await open_store(store_url)
-    yield opened
-    await opened.close()
 
 
 async def lifetime(store: SqlStore, campaign: str | None = None) -> Totals:

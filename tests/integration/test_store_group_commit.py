@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -14,20 +14,13 @@ from sqlalchemy import ColumnElement, func, select
 
 from monitor.model.events import Event, EventType, Provider, Source
 from monitor.model.privacy import Pseudonymizer
-from monitor.store import ReportRecord, SqlStore, open_store, plans
+from monitor.store import ReportRecord, SqlStore, plans
 from monitor.store.batch import PreparedEvent
 from monitor.store.models import AddResult
 from monitor.store.schema import feedback_reports, report_recipients
 
 P = Pseudonymizer(b"k" * 32)
 NOW = dt.datetime(2025, 3, 10, 10, 20, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[SqlStore]:
-    opened = await open_store(store_url)
-    yield opened
-    await opened.close()
 
 
 def _report(n: int, campaign: str = "spring") -> tuple[ReportRecord, list[Event]]:

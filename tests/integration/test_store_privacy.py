@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from pgserver import PgServer
+from sqlitefile import database_bytes
 
 from monitor.model.events import Event, EventType, Provider, Source
 from monitor.model.privacy import Pseudonymizer
@@ -52,19 +53,12 @@ async def write_everything(url: str) -> None:
     await store.close()
 
 
-def sqlite_bytes(directory: Path) -> bytes:
-    """The database, its WAL and shared-memory files, byte for byte."""
-    files = sorted(directory.glob("delivermon.db*"))
-    assert files, "the SQLite file was not where the test expects it"
-    return b"".join(path.read_bytes() for path in files)
-
-
 async def test_no_address_is_stored_anywhere(
-    store_url: str, tmp_path: Path, request: pytest.FixtureRequest
+    store_url: str, sqlite_path: Path, request: pytest.FixtureRequest
 ) -> None:
     await write_everything(store_url)
     if store_url.startswith("sqlite"):
-        content = sqlite_bytes(tmp_path)
+        content = database_bytes(sqlite_path)
     else:
         server: PgServer = request.getfixturevalue("postgresql_server")
         content = server.dump(store_url.rsplit("/", 1)[1])

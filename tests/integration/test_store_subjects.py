@@ -4,9 +4,6 @@ is stated), suppressions, retention purge and the 48-hour unsubscribe deadline."
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
-
-import pytest
 
 from monitor.model.events import BounceKind, Category, Event, EventType, Provider, Source
 from monitor.model.privacy import Pseudonymizer
@@ -17,7 +14,6 @@ from monitor.store import (
     ReportRecord,
     SqlStore,
     SuppressionReason,
-    open_store,
 )
 
 P = Pseudonymizer(b"k" * 32)
@@ -39,13 +35,6 @@ def report(sha: str, *recipients: str, received_at: dt.datetime = NOW) -> Report
         recipients=recipients, audit=ReportAudit(list_unsubscribe_https=True),
         raw=b"raw report for " + ",".join(recipients).encode(),
     )  # fmt: skip
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[SqlStore]:
-    opened = await open_store(store_url)
-    yield opened
-    await opened.close()
 
 
 async def test_export_shows_reports_events_and_suppressions_in_utc(store: SqlStore) -> None:

@@ -13,14 +13,14 @@ from urllib.parse import quote
 
 import pytest
 from aiohttp import ClientSession
-from aiohttp.test_utils import TestServer
 from httpapp import api_app
+from httpserve import ServeHttp
 
 from monitor.config import Config, HttpConfig
 from monitor.http.subjects_api import RedactingAccessLogger
 from monitor.model.events import Event, EventType, Provider, Source
 from monitor.model.privacy import Pseudonymizer
-from monitor.store import ReportRecord, SqlStore, open_store
+from monitor.store import ReportRecord, SqlStore
 
 ADMIN = "admin-token-for-tests"
 INGEST = "ingest-token-for-tests"
@@ -49,28 +49,18 @@ class Api:
             return response.status, await response.json()
 
 
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[SqlStore]:
-    opened = await open_store(store_url)
-    yield opened
-    await opened.close()
-
-
-async def start(store: SqlStore, http: HttpConfig) -> tuple[TestServer, str]:
+async def start(serve_http: ServeHttp, store: SqlStore, http: HttpConfig) -> str:
     config = Config(http=http)
     app = await api_app(config, store, P, clock=lambda: NOW)
     # As the daemon runs it: the access log must not carry the address in the path.
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server(access_log_class=RedactingAccessLogger)
-    return server, str(server.make_url("")).rstrip("/")
+    return await serve_http(app, access_log_class=RedactingAccessLogger)
 
 
 @pytest.fixture
-async def api(store: SqlStore) -> AsyncIterator[Api]:
-    server, base_url = await start(store, HttpConfig(admin_token=ADMIN, ingest_token=INGEST))
+async def api(store: SqlStore, serve_http: ServeHttp) -> AsyncIterator[Api]:
+    base_url = await start(serve_http, store, HttpConfig(admin_token=ADMIN, ingest_token=INGEST))
     async with ClientSession() as session:
         yield Api(session, base_url, store)
-    await server.close()
 
 
 def ev(
@@ -239,17 +229,14 @@ async def test_every_route_needs_its_token(
 
 
 async def test_subject_routes_refuse_everyone_when_no_admin_token_is_configured(
-    store: SqlStore,
+    store: SqlStore, serve_http: ServeHttp
 ) -> None:
-    server, base_url = await start(store, HttpConfig(ingest_token=INGEST))
-    try:
-        async with ClientSession() as session:
-            for token in (INGEST, ""):
-                headers = {"Authorization": f"Bearer {token}"}
-                async with session.get(f"{base_url}{subject(ALICE)}", headers=headers) as answer:
-                    assert answer.status == (403 if token else 401)
-    finally:
-        await server.close()
+    base_url = await start(serve_http, store, HttpConfig(ingest_token=INGEST))
+    async with ClientSession() as session:
+        for token in (INGEST, ""):
+            headers = {"Authorization": f"Bearer {token}"}
+            async with session.get(f"{base_url}{subject(ALICE)}", headers=headers) as answer:
+                assert answer.status == (403 if token else 401)
 
 
 async def test_no_address_reaches_a_log_line(api: Api, caplog: pytest.LogCaptureFixture) -> None:

@@ -14,27 +14,31 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import datetime as dt
 import hashlib
 import hmac
 import json
 import logging
 import secrets
-import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
+import sns
 from aiohttp import ClientSession, web
-from aiohttp.test_utils import TestServer
+from certs import rsa_signer
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from httpapp import api_app
-from unit.test_webhook_sns import make_signer
+from httpserve import ServeHttp, post_for_json
+from sns import CERT_NAME, CERT_URL, CORPUS_CERT_NAME, CORPUS_TOPIC, REGION, SNS_HOST, TOPIC
+from sns import TOKEN as SNS_TOKEN
+from sns import notification as sns_notification
+from sns import subscription as sns_subscription
+from sqlitefile import row_counts
 
 from monitor.config import (
     Config,
@@ -49,32 +53,12 @@ from monitor.http import context
 from monitor.http.context import confirm_subscription
 from monitor.model.errors import ConfigError
 from monitor.model.privacy import Pseudonymizer
-from monitor.store import open_store
 from monitor.store.store import SqlStore
 
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 TABLES = ("feedback_reports", "events", "event_keys", "counters", "suppressions")
 EMPTY = dict.fromkeys(TABLES, 0)
 
-REGION = "us-east-1"
-TOPIC = f"arn:aws:sns:{REGION}:123456789012:ses-feedback"
-SNS_HOST = f"sns.{REGION}.amazonaws.com"
-CERT_NAME = "SimpleNotificationService-0123456789abcdef0123456789abcdef.pem"
-CERT_URL = f"https://{SNS_HOST}/{CERT_NAME}"
-SNS_TOKEN = "2336412f37fb687f5d51e6e2425f004aed"
-SUBSCRIBE_URL = f"https://{SNS_HOST}/?Action=ConfirmSubscription&TopicArn={TOPIC}&Token={SNS_TOKEN}"
-NOTIFICATION_FIELDS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
-CONFIRMATION_FIELDS = (
-    "Message",
-    "MessageId",
-    "SubscribeURL",
-    "Timestamp",
-    "Token",
-    "TopicArn",
-    "Type",
-)
-CORPUS_TOPIC = "arn:aws:sns:eu-west-1:111111111111:example-topic"
-CORPUS_CERT_NAME = "SimpleNotificationService-a86cb10b4e1f29c941702d737128f7b6.pem"
 
 MAILGUN_KEY = secrets.token_hex(16)
 MAILGUN_KEY_ENV = "DELIVERMON_TEST_MAILGUN_SIGNING_KEY"
@@ -84,8 +68,7 @@ ADDRESSES = ("bounced@gmail.com", "other@yahoo.co.uk", "someone@outlook.com")
 
 
 def table_counts(db: Path) -> dict[str, int]:
-    with contextlib.closing(sqlite3.connect(db)) as conn:
-        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+    return row_counts(db, TABLES)
 
 
 # --- keys made at test time ---------------------------------------------------------------
@@ -94,7 +77,7 @@ def table_counts(db: Path) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def sns_signer() -> tuple[rsa.RSAPrivateKey, bytes]:
     # The same stand-in for SNS's signing certificate as the unit tests use.
-    return make_signer()
+    return rsa_signer()
 
 
 @pytest.fixture(scope="module")
@@ -110,12 +93,7 @@ def sns_sign(
     cert_url: str = CERT_URL,
 ) -> bytes:
     """The SNS POST body: the message with its string-to-sign signed (v1 SHA1, v2 SHA256)."""
-    signed = {"SignatureVersion": version, "SigningCertURL": cert_url, **message}
-    names = NOTIFICATION_FIELDS if signed["Type"] == "Notification" else CONFIRMATION_FIELDS
-    text = "".join(f"{n}\n{signed[n]}\n" for n in names if n in signed)
-    algorithm = hashes.SHA1() if version == "1" else hashes.SHA256()  # SNS v1 is SHA1
-    signature = key.sign(text.encode(), padding.PKCS1v15(), algorithm)
-    return json.dumps({**signed, "Signature": base64.b64encode(signature).decode()}).encode()
+    return json.dumps(sns.sign(message, key, version=version, cert_url=cert_url)).encode()
 
 
 def ses_bounce(*recipients: str, feedback_id: str = "0100-feedback-1") -> dict[str, Any]:
@@ -147,31 +125,6 @@ def ses_complaint(**fields: Any) -> dict[str, Any]:
             **fields,
         },
         "mail": {"timestamp": "2026-11-20T09:59:58.000Z", "messageId": "0100-mail-2"},
-    }
-
-
-def sns_notification(payload: dict[str, Any], **overrides: Any) -> dict[str, Any]:
-    return {
-        "Type": "Notification",
-        "MessageId": "95df01b4-ee98-5cb9-9903-4c221d41eb5e",
-        "TopicArn": TOPIC,
-        "Subject": "Amazon SES Email Event Notification",
-        "Message": json.dumps(payload),
-        "Timestamp": "2026-11-20T10:00:01.000Z",
-        **overrides,
-    }
-
-
-def sns_subscription(**overrides: Any) -> dict[str, Any]:
-    return {
-        "Type": "SubscriptionConfirmation",
-        "MessageId": "165545c9-2a5c-472c-8df2-7ff2be2b3b1b",
-        "Token": SNS_TOKEN,
-        "TopicArn": TOPIC,
-        "Message": "You have chosen to subscribe to the topic.",
-        "SubscribeURL": SUBSCRIBE_URL,
-        "Timestamp": "2026-11-20T10:00:01.000Z",
-        **overrides,
     }
 
 
@@ -264,30 +217,15 @@ class SnsStandIn:
 
 
 @pytest.fixture
-async def standin() -> AsyncIterator[SnsStandIn]:
+async def standin(serve_http: ServeHttp) -> SnsStandIn:
     stand_in = SnsStandIn()
     app = web.Application()
     app.router.add_get("/{tail:.*}", stand_in.handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    stand_in.url = str(server.make_url("")).rstrip("/")
-    yield stand_in
-    await server.close()
+    stand_in.url = await serve_http(app)
+    return stand_in
 
 
 # --- the app under test -------------------------------------------------------------------
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "delivermon.db"
-
-
-@pytest.fixture
-async def store(db: Path) -> AsyncIterator[SqlStore]:
-    opened = await open_store(f"sqlite:///{db}")
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture
@@ -319,9 +257,7 @@ class StartServer(Protocol):
 
 
 @pytest.fixture
-async def start_server(store: SqlStore, standin: SnsStandIn) -> AsyncIterator[StartServer]:
-    servers: list[TestServer] = []
-
+def start_server(sqlite_store: SqlStore, standin: SnsStandIn, serve_http: ServeHttp) -> StartServer:
     async def confirm_at_standin(url: str) -> int:
         # sns.<region>.amazonaws.com is unreachable from tests: same path and query, local host.
         parts = urlsplit(url)
@@ -333,19 +269,14 @@ async def start_server(store: SqlStore, standin: SnsStandIn) -> AsyncIterator[St
     async def start(webhooks: WebhooksConfig, *, max_body_bytes: int = 10 * 1024 * 1024) -> str:
         app = await api_app(
             Config(webhooks=webhooks, http=HttpConfig(max_body_bytes=max_body_bytes)),
-            store,
+            sqlite_store,
             Pseudonymizer(b"k" * 32),
             clock=lambda: NOW,
             confirm=confirm_at_standin,
         )
-        server = TestServer(app, host="127.0.0.1")
-        await server.start_server()
-        servers.append(server)
-        return str(server.make_url("")).rstrip("/")
+        return await serve_http(app)
 
-    yield start
-    for server in servers:
-        await server.close()
+    return start
 
 
 @pytest.fixture
@@ -356,14 +287,7 @@ async def base_url(start_server: StartServer, webhooks: WebhooksConfig) -> str:
 async def post(
     base_url: str, provider: str, body: bytes, headers: dict[str, str] | None = None
 ) -> tuple[int, dict[str, Any]]:
-    async with (
-        ClientSession() as session,
-        session.post(
-            f"{base_url}/api/v1/webhooks/{provider}", data=body, headers=headers or {}
-        ) as response,
-    ):
-        assert response.content_type == "application/json"
-        return response.status, await response.json()
+    return await post_for_json(f"{base_url}/api/v1/webhooks/{provider}", body, headers=headers)
 
 
 async def totals(store: SqlStore, campaign: str = "spring-sale") -> dict[str, int]:
@@ -385,12 +309,12 @@ def refusal(status: int, reason: str) -> tuple[int, str]:
 
 @pytest.mark.parametrize("provider", ["ses", "sendgrid", "mailgun", "postmark"])
 async def test_provider_without_a_section_answers_404(
-    start_server: StartServer, provider: str, db: Path
+    start_server: StartServer, provider: str, sqlite_path: Path
 ) -> None:
     base_url = await start_server(WebhooksConfig())
     status, body = await post(base_url, provider, b"{}")
     assert (status, body) == (404, {"error": "webhook not configured"})
-    assert table_counts(db) == EMPTY
+    assert table_counts(sqlite_path) == EMPTY
 
 
 @pytest.mark.parametrize(
@@ -419,10 +343,12 @@ async def test_provider_without_a_section_answers_404(
     ],
 )
 async def test_unusable_webhook_settings_fail_at_build_time(
-    hooks: WebhooksConfig, problem: str, store: SqlStore
+    hooks: WebhooksConfig, problem: str, sqlite_store: SqlStore
 ) -> None:
     with pytest.raises(ConfigError) as caught:
-        await api_app(Config(webhooks=hooks), store, Pseudonymizer(b"k" * 32), clock=lambda: NOW)
+        await api_app(
+            Config(webhooks=hooks), sqlite_store, Pseudonymizer(b"k" * 32), clock=lambda: NOW
+        )
     assert [p.split(":")[0] for p in caught.value.problems] == [problem]
 
 
@@ -432,7 +358,7 @@ async def test_unusable_webhook_settings_fail_at_build_time(
 @pytest.mark.parametrize("version", ["1", "2"])
 async def test_ses_notification_is_verified_committed_and_counted_once(
     base_url: str,
-    store: SqlStore,
+    sqlite_store: SqlStore,
     sns_signer: tuple[rsa.RSAPrivateKey, bytes],
     version: str,
 ) -> None:
@@ -440,19 +366,22 @@ async def test_ses_notification_is_verified_committed_and_counted_once(
         sns_notification(ses_bounce(ADDRESSES[0], ADDRESSES[1])), sns_signer[0], version=version
     )
     assert await post(base_url, "ses", body) == (202, {"accepted": 2, "duplicates": 0})
-    assert (await totals(store))["bounces_permanent"] == 2
+    assert (await totals(sqlite_store))["bounces_permanent"] == 2
     # SNS retries deliver the same notification again: recognised, counted once.
     assert await post(base_url, "ses", body) == (202, {"accepted": 0, "duplicates": 2})
-    assert (await totals(store))["bounces_permanent"] == 2
+    assert (await totals(sqlite_store))["bounces_permanent"] == 2
 
 
 async def test_ses_suppression_list_complaint_is_acknowledged_but_not_counted(
-    base_url: str, store: SqlStore, sns_signer: tuple[rsa.RSAPrivateKey, bytes], db: Path
+    base_url: str,
+    sqlite_store: SqlStore,
+    sns_signer: tuple[rsa.RSAPrivateKey, bytes],
+    sqlite_path: Path,
 ) -> None:
     message = sns_notification(ses_complaint(complaintSubType="OnAccountSuppressionList"))
     status, body = await post(base_url, "ses", sns_sign(message, sns_signer[0]))
     assert (status, body) == (202, {"accepted": 0, "duplicates": 0})
-    assert table_counts(db) == EMPTY
+    assert table_counts(sqlite_path) == EMPTY
 
 
 def _tampered(body: bytes) -> bytes:
@@ -513,7 +442,7 @@ def _tampered(body: bytes) -> bytes:
 )
 async def test_ses_refusals_store_nothing(
     base_url: str,
-    db: Path,
+    sqlite_path: Path,
     sns_signer: tuple[rsa.RSAPrivateKey, bytes],
     make_body: Callable[[rsa.RSAPrivateKey, rsa.RSAPrivateKey], bytes],
     expected: tuple[int, str],
@@ -523,19 +452,22 @@ async def test_ses_refusals_store_nothing(
     status, body = await post(base_url, "ses", make_body(sns_signer[0], other))
     assert (status, body["reason"]) == expected
     assert isinstance(body["error"], str)
-    assert table_counts(db) == EMPTY
+    assert table_counts(sqlite_path) == EMPTY
     assert standin.requests == []
 
 
 async def test_ses_subscription_is_confirmed_after_verification(
-    base_url: str, sns_signer: tuple[rsa.RSAPrivateKey, bytes], standin: SnsStandIn, db: Path
+    base_url: str,
+    sns_signer: tuple[rsa.RSAPrivateKey, bytes],
+    standin: SnsStandIn,
+    sqlite_path: Path,
 ) -> None:
     status, body = await post(base_url, "ses", sns_sign(sns_subscription(), sns_signer[0]))
     assert (status, body) == (202, {"confirmed": True})
     (request,) = standin.requests
     query = parse_qs(urlsplit(request).query)
     assert query == {"Action": ["ConfirmSubscription"], "TopicArn": [TOPIC], "Token": [SNS_TOKEN]}
-    assert table_counts(db) == EMPTY
+    assert table_counts(sqlite_path) == EMPTY
 
 
 @pytest.mark.parametrize(
@@ -624,7 +556,7 @@ async def test_corpus_signed_confirmation_is_confirmed_with_its_pinned_certifica
 
 
 async def test_sendgrid_batch_is_verified_committed_and_counted_once(
-    base_url: str, store: SqlStore, sendgrid_key: ec.EllipticCurvePrivateKey
+    base_url: str, sqlite_store: SqlStore, sendgrid_key: ec.EllipticCurvePrivateKey
 ) -> None:
     body = json.dumps(
         [
@@ -641,12 +573,12 @@ async def test_sendgrid_batch_is_verified_committed_and_counted_once(
         {"accepted": 4, "duplicates": 0},
     )
     expected = {"delivered": 1, "bounces_permanent": 1, "complaints": 1, "unsubscribes": 1}
-    assert await totals(store) == expected
+    assert await totals(sqlite_store) == expected
     assert await post(base_url, "sendgrid", body, headers) == (
         202,
         {"accepted": 0, "duplicates": 4},
     )
-    assert await totals(store) == expected
+    assert await totals(sqlite_store) == expected
 
 
 def _sendgrid_body() -> bytes:
@@ -691,7 +623,7 @@ def _sendgrid_body() -> bytes:
 )
 async def test_sendgrid_refusals_store_nothing(
     base_url: str,
-    db: Path,
+    sqlite_path: Path,
     sendgrid_key: ec.EllipticCurvePrivateKey,
     make_request: Callable[
         [ec.EllipticCurvePrivateKey, ec.EllipticCurvePrivateKey], tuple[bytes, dict[str, str]]
@@ -701,14 +633,14 @@ async def test_sendgrid_refusals_store_nothing(
     body, headers = make_request(sendgrid_key, ec.generate_private_key(ec.SECP256R1()))
     status, answer = await post(base_url, "sendgrid", body, headers)
     assert (status, answer["reason"]) == expected
-    assert table_counts(db) == EMPTY
+    assert table_counts(sqlite_path) == EMPTY
 
 
 # --- Mailgun ------------------------------------------------------------------------------
 
 
 async def test_mailgun_event_is_verified_committed_and_counted_once(
-    base_url: str, store: SqlStore
+    base_url: str, sqlite_store: SqlStore
 ) -> None:
     assert await post(base_url, "mailgun", mailgun_body()) == (
         202,
@@ -719,10 +651,10 @@ async def test_mailgun_event_is_verified_committed_and_counted_once(
         202,
         {"accepted": 0, "duplicates": 1},
     )
-    assert (await totals(store))["complaints"] == 1
+    assert (await totals(sqlite_store))["complaints"] == 1
 
 
-async def test_mailgun_replayed_token_is_refused(base_url: str, store: SqlStore) -> None:
+async def test_mailgun_replayed_token_is_refused(base_url: str, sqlite_store: SqlStore) -> None:
     token = secrets.token_hex(25)
     first = mailgun_body(token=token, event_id="mg-1")
     assert (await post(base_url, "mailgun", first))[0] == 202
@@ -730,7 +662,7 @@ async def test_mailgun_replayed_token_is_refused(base_url: str, store: SqlStore)
     replay = mailgun_body(token=token, event_id="mg-2", event="unsubscribed")
     status, body = await post(base_url, "mailgun", replay)
     assert (status, body["reason"]) == (403, "replayed")
-    assert await totals(store) == {
+    assert await totals(sqlite_store) == {
         "delivered": 0,
         "bounces_permanent": 0,
         "complaints": 1,
@@ -758,18 +690,18 @@ async def test_mailgun_replayed_token_is_refused(base_url: str, store: SqlStore)
     ],
 )
 async def test_mailgun_refusals_store_nothing(
-    base_url: str, db: Path, body: bytes, expected: tuple[int, str]
+    base_url: str, sqlite_path: Path, body: bytes, expected: tuple[int, str]
 ) -> None:
     status, answer = await post(base_url, "mailgun", body)
     assert (status, answer["reason"]) == expected
-    assert table_counts(db) == EMPTY
+    assert table_counts(sqlite_path) == EMPTY
 
 
 # --- Postmark -----------------------------------------------------------------------------
 
 
 async def test_postmark_record_is_committed_and_counted_once(
-    base_url: str, store: SqlStore
+    base_url: str, sqlite_store: SqlStore
 ) -> None:
     headers = {"Authorization": basic(POSTMARK_USER, POSTMARK_PASSWORD)}
     body = postmark_complaint()
@@ -781,10 +713,12 @@ async def test_postmark_record_is_committed_and_counted_once(
         202,
         {"accepted": 0, "duplicates": 1},
     )
-    assert (await totals(store))["complaints"] == 1
+    assert (await totals(sqlite_store))["complaints"] == 1
 
 
-async def test_postmark_missing_credentials_is_401_with_challenge(base_url: str, db: Path) -> None:
+async def test_postmark_missing_credentials_is_401_with_challenge(
+    base_url: str, sqlite_path: Path
+) -> None:
     async with (
         ClientSession() as session,
         session.post(f"{base_url}/api/v1/webhooks/postmark", data=postmark_complaint()) as resp,
@@ -792,7 +726,7 @@ async def test_postmark_missing_credentials_is_401_with_challenge(base_url: str,
         assert resp.status == 401
         assert resp.headers["WWW-Authenticate"].startswith("Basic ")
         assert (await resp.json())["reason"] == "missing_credentials"
-    assert table_counts(db) == EMPTY
+    assert table_counts(sqlite_path) == EMPTY
 
 
 @pytest.mark.parametrize(
@@ -808,30 +742,30 @@ async def test_postmark_missing_credentials_is_401_with_challenge(base_url: str,
     ],
 )
 async def test_postmark_wrong_credentials_store_nothing(
-    base_url: str, db: Path, authorization: str, expected: tuple[int, str]
+    base_url: str, sqlite_path: Path, authorization: str, expected: tuple[int, str]
 ) -> None:
     headers = {"Authorization": authorization}
     status, body = await post(base_url, "postmark", postmark_complaint(), headers)
     assert (status, body["reason"]) == expected
-    assert table_counts(db) == EMPTY
+    assert table_counts(sqlite_path) == EMPTY
 
 
-async def test_postmark_malformed_record_is_400(base_url: str, db: Path) -> None:
+async def test_postmark_malformed_record_is_400(base_url: str, sqlite_path: Path) -> None:
     headers = {"Authorization": basic(POSTMARK_USER, POSTMARK_PASSWORD)}
     status, body = await post(base_url, "postmark", postmark_complaint(Email="nobody"), headers)
     assert (status, body["reason"]) == (400, "malformed")
-    assert table_counts(db) == EMPTY
+    assert table_counts(sqlite_path) == EMPTY
 
 
 async def test_body_over_max_body_bytes_is_413(
-    start_server: StartServer, webhooks: WebhooksConfig, db: Path
+    start_server: StartServer, webhooks: WebhooksConfig, sqlite_path: Path
 ) -> None:
     base_url = await start_server(webhooks, max_body_bytes=64 * 1024)
     headers = {"Authorization": basic(POSTMARK_USER, POSTMARK_PASSWORD)}
     huge = postmark_complaint(Padding="x" * (65 * 1024))
     status, body = await post(base_url, "postmark", huge, headers)
     assert (status, body) == (413, {"error": "request body too large"})
-    assert table_counts(db) == EMPTY
+    assert table_counts(sqlite_path) == EMPTY
 
 
 # --- logging ------------------------------------------------------------------------------

@@ -125,17 +125,23 @@ def expected_from_key_check(key_check: str) -> tuple[str | None, int | None, set
     return known[key_check]
 
 
+def expected(row: Row) -> tuple[str | None, int | None, set[str]]:
+    """(key type, key bits, finding codes) for a key record row: the corpus's own key_check
+    column, or this file's correction of it (REPLACED), plus the codes it adds (ADDED)."""
+    if row.key in REPLACED:
+        key_type, key_bits, codes, _why = REPLACED[row.key]
+        return key_type, key_bits, codes
+    key_type, key_bits, codes = expected_from_key_check(row.key_check)
+    return key_type, key_bits, codes | ADDED.get(row.key, (set(), ""))[0]
+
+
 @pytest.mark.parametrize("row", _params())
 def test_corpus_key_record(corpus_dir: Path, row: Row) -> None:
     if row.key_check.startswith("DNS condition marker: "):
         outcome, code = MARKERS[row.record]
         assert [f.code for f in evaluate_selector("s", outcome).findings] == [code]
         return
-    if row.key in REPLACED:
-        key_type, key_bits, codes, _why = REPLACED[row.key]
-    else:
-        key_type, key_bits, codes = expected_from_key_check(row.key_check)
-        codes = codes | ADDED.get(row.key, (set(), ""))[0]
+    key_type, key_bits, codes = expected(row)
     evaluation = evaluate_key_record(row.record)
     assert (evaluation.key_type, evaluation.key_bits) == (key_type, key_bits)
     assert {f.code for f in evaluation.findings} == codes

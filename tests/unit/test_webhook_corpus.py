@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sns
+from certs import rsa_signer
 from corpus import corpus_params
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from sns import CORPUS_CERT_NAME, CORPUS_TOPIC
 
 from monitor.ingest.webhooks import (
     MailgunVerifier,
@@ -146,21 +147,7 @@ EXPECTED: dict[str, Expect] = {
     ),
 }
 
-CORPUS_TOPIC = "arn:aws:sns:eu-west-1:111111111111:example-topic"
-CORPUS_CERT_NAME = "SimpleNotificationService-a86cb10b4e1f29c941702d737128f7b6.pem"
 OUR_CERT_NAME = "SimpleNotificationService-generated-for-tests.pem"
-FIELDS = {
-    "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
-    "SubscriptionConfirmation": (
-        "Message",
-        "MessageId",
-        "SubscribeURL",
-        "Timestamp",
-        "Token",
-        "TopicArn",
-        "Type",
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -175,24 +162,12 @@ class Keys:
 
 @pytest.fixture(scope="module")
 def keys(corpus_dir: Path) -> Keys:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.test.invalid")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
+    key, cert_pem = rsa_signer()
     (test_pem,) = (corpus_dir / "webhooks" / "sns").glob("test-signing-certificate*.pem")
     certificates = PinnedCertificates.from_pem(
         {
             CORPUS_CERT_NAME: test_pem.read_bytes(),
-            OUR_CERT_NAME: cert.public_bytes(serialization.Encoding.PEM),
+            OUR_CERT_NAME: cert_pem,
         }
     )
     ecdsa = ec.generate_private_key(ec.SECP256R1())
@@ -262,15 +237,8 @@ def authenticated(path: Path, keys: Keys) -> tuple[tuple[Event, ...], str | None
             }
         region = message["TopicArn"].split(":")[3]
         topics = (message["TopicArn"],)
-        message["SigningCertURL"] = f"https://sns.{region}.amazonaws.com/{OUR_CERT_NAME}"
-        message["SignatureVersion"] = "1"
-        signed = "".join(
-            f"{f}\n{message[f]}\n" for f in FIELDS[message["Type"]] if f in message
-        ).encode()
-        signature = keys.rsa.sign(
-            signed, padding.PKCS1v15(), hashes.SHA1()
-        )  # SNS SignatureVersion 1
-        message["Signature"] = base64.b64encode(signature).decode()
+        cert_url = f"https://sns.{region}.amazonaws.com/{OUR_CERT_NAME}"
+        message = sns.sign(message, keys.rsa, version="1", cert_url=cert_url)
     outcome = handle_ses(json.dumps(message).encode(), config=ses_config(keys, *topics))
     return outcome.events, outcome.confirm_url
 

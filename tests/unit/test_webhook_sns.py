@@ -6,7 +6,6 @@ standing in for SNS's; the string-to-sign is written out here independently of t
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -14,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sns
+from certs import rsa_signer
 from corpus import corpus_params
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sns import CERT_NAME, CERT_URL, CORPUS_CERT_NAME, CORPUS_TOPIC, REGION, SUBSCRIBE_URL, TOPIC
 
 from monitor.ingest.webhooks import (
     AuthenticityRefused,
@@ -35,14 +34,6 @@ from monitor.ingest.webhooks import (
 )
 from monitor.model.events import EventType
 
-REGION = "us-east-1"
-TOPIC = f"arn:aws:sns:{REGION}:123456789012:ses-feedback"
-CERT_NAME = "SimpleNotificationService-0123456789abcdef0123456789abcdef.pem"
-CERT_URL = f"https://sns.{REGION}.amazonaws.com/{CERT_NAME}"
-SUBSCRIBE_URL = (
-    f"https://sns.{REGION}.amazonaws.com/?Action=ConfirmSubscription"
-    f"&TopicArn={TOPIC}&Token=2336412f37fb687f5d51e6e2425f004aed"
-)
 BOUNCE = {
     "notificationType": "Bounce",
     "bounce": {
@@ -54,40 +45,11 @@ BOUNCE = {
     },
     "mail": {"timestamp": "2026-11-20T09:59:58.000Z", "messageId": "0100-mail-1"},
 }
-NOTIFICATION_FIELDS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
-CONFIRMATION_FIELDS = (
-    "Message",
-    "MessageId",
-    "SubscribeURL",
-    "Timestamp",
-    "Token",
-    "TopicArn",
-    "Type",
-)
-CORPUS_CERT_URL_NAME = "SimpleNotificationService-a86cb10b4e1f29c941702d737128f7b6.pem"
-CORPUS_TOPIC = "arn:aws:sns:eu-west-1:111111111111:example-topic"
-
-
-def make_signer() -> tuple[rsa.RSAPrivateKey, bytes]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.test.invalid")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert.public_bytes(serialization.Encoding.PEM)
 
 
 @pytest.fixture(scope="module")
 def signer() -> tuple[rsa.RSAPrivateKey, bytes]:
-    return make_signer()
+    return rsa_signer()
 
 
 @pytest.fixture(scope="module")
@@ -100,41 +62,14 @@ Sign = Callable[..., dict[str, Any]]
 
 @pytest.fixture(scope="module")
 def sign(signer: tuple[rsa.RSAPrivateKey, bytes]) -> Sign:
-    def sign(message: dict[str, Any], *, version: str = "2", key: Any = None) -> dict[str, Any]:
-        signed = {"SignatureVersion": version, "SigningCertURL": CERT_URL, **message}
-        fields = NOTIFICATION_FIELDS if signed["Type"] == "Notification" else CONFIRMATION_FIELDS
-        text = "".join(f"{f}\n{signed[f]}\n" for f in fields if f in signed)
-        algorithm = hashes.SHA1() if version == "1" else hashes.SHA256()  # SNS v1 is SHA1
-        signature = (key or signer[0]).sign(text.encode(), padding.PKCS1v15(), algorithm)
-        signed["Signature"] = base64.b64encode(signature).decode()
-        return signed
+    def sign(message: dict[str, Any], *, key: Any = None, **options: str) -> dict[str, Any]:
+        return sns.sign(message, key or signer[0], **options)
 
     return sign
 
 
 def notification(**overrides: Any) -> dict[str, Any]:
-    return {
-        "Type": "Notification",
-        "MessageId": "95df01b4-ee98-5cb9-9903-4c221d41eb5e",
-        "TopicArn": TOPIC,
-        "Subject": "Amazon SES Email Event Notification",
-        "Message": json.dumps(BOUNCE),
-        "Timestamp": "2026-11-20T10:00:01.000Z",
-        **overrides,
-    }
-
-
-def subscription(**overrides: Any) -> dict[str, Any]:
-    return {
-        "Type": "SubscriptionConfirmation",
-        "MessageId": "165545c9-2a5c-472c-8df2-7ff2be2b3b1b",
-        "Token": "2336412f37fb687f5d51e6e2425f004aed",
-        "TopicArn": TOPIC,
-        "Message": "You have chosen to subscribe to the topic.",
-        "SubscribeURL": SUBSCRIBE_URL,
-        "Timestamp": "2026-11-20T10:00:01.000Z",
-        **overrides,
-    }
+    return sns.notification(BOUNCE, **overrides)
 
 
 def config(certificates: PinnedCertificates, **overrides: Any) -> SesVerifier:
@@ -333,7 +268,7 @@ def test_untrusted_certificate_urls_are_refused(
     sign: Sign, certificates: PinnedCertificates, url: str
 ) -> None:
     # The same certificate *name* is pinned, so only the URL check can refuse these.
-    message = sign({**notification(), "SigningCertURL": url})
+    message = sign(notification(), cert_url=url)
     refused(
         Reason.UNTRUSTED_CERT_URL if url else Reason.MALFORMED,
         lambda: verify_sns(message, topic_arns={TOPIC}, certificates=certificates),
@@ -345,13 +280,13 @@ def test_china_partition_certificate_host_is_accepted(
 ) -> None:
     topic = "arn:aws-cn:sns:cn-north-1:123456789012:ses-feedback"
     url = f"https://sns.cn-north-1.amazonaws.com.cn/{CERT_NAME}"
-    message = sign({**notification(TopicArn=topic), "SigningCertURL": url})
+    message = sign(notification(TopicArn=topic), cert_url=url)
     pinned = PinnedCertificates.from_pem({CERT_NAME: signer[1]})
     assert verify_sns(message, topic_arns={topic}, certificates=pinned).region == "cn-north-1"
 
 
 def test_unpinned_certificate_is_refused_and_never_fetched(sign: Sign) -> None:
-    _, other_pem = make_signer()
+    _, other_pem = rsa_signer()
     pinned = PinnedCertificates.from_pem({"SimpleNotificationService-other.pem": other_pem})
     message = sign(notification())
     refused(
@@ -392,7 +327,7 @@ def test_unusable_certificate_files_are_config_errors(tmp_path: Path) -> None:
 def test_confirmation_returns_the_checked_subscribe_url(
     sign: Sign, certificates: PinnedCertificates
 ) -> None:
-    outcome = handle_ses(json.dumps(sign(subscription())).encode(), config=config(certificates))
+    outcome = handle_ses(json.dumps(sign(sns.subscription())).encode(), config=config(certificates))
     assert outcome.confirm_url == SUBSCRIBE_URL
     assert outcome.events == ()
     assert SUBSCRIBE_URL not in repr(outcome)
@@ -401,7 +336,7 @@ def test_confirmation_returns_the_checked_subscribe_url(
 def test_unsubscribe_confirmation_yields_nothing(
     sign: Sign, certificates: PinnedCertificates
 ) -> None:
-    message = sign(subscription(Type="UnsubscribeConfirmation"))
+    message = sign(sns.subscription(Type="UnsubscribeConfirmation"))
     outcome = handle_ses(json.dumps(message).encode(), config=config(certificates))
     assert (outcome.events, outcome.confirm_url) == ((), None)
     refused(Reason.NOT_A_CONFIRMATION, lambda: confirmation_url(outcome.message))
@@ -440,7 +375,7 @@ UNSAFE_SUBSCRIBE_URLS = [
 def test_unsafe_subscribe_urls_are_refused(
     sign: Sign, certificates: PinnedCertificates, url: str
 ) -> None:
-    body = json.dumps(sign(subscription(SubscribeURL=url))).encode()
+    body = json.dumps(sign(sns.subscription(SubscribeURL=url))).encode()
     refused(Reason.UNTRUSTED_SUBSCRIBE_URL, lambda: handle_ses(body, config=config(certificates)))
 
 
@@ -454,7 +389,7 @@ def test_corpus_confirmation_verifies_with_its_test_certificate(
     corpus_dir: Path, path: Path
 ) -> None:
     (pem,) = (corpus_dir / "webhooks" / "sns").glob("test-signing-certificate*.pem")
-    pinned = PinnedCertificates.from_files(named={CORPUS_CERT_URL_NAME: pem})
+    pinned = PinnedCertificates.from_files(named={CORPUS_CERT_NAME: pem})
     message = json.loads(path.read_bytes())
     verified = verify_sns(message, topic_arns={CORPUS_TOPIC}, certificates=pinned)
     assert verified.type is SnsType.SUBSCRIPTION_CONFIRMATION
