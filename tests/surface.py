@@ -113,7 +113,8 @@ async def _daemon_routes() -> list[str]:
     from monitor.config import parse_config
     from monitor.daemon.app import Daemon, DaemonOptions
 
-    with tempfile.TemporaryDirectory() as tmp:
+    # SQLite's -wal/-shm files may outlive the stop by a moment (closed in a thread).
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         config = parse_config(
             f"""
 [dns]

@@ -60,9 +60,11 @@ def build_engine(url: URL) -> AsyncEngine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         for pragma in (
+            # First: switching a new file to WAL takes a write lock, and replicas opening
+            # one file together must wait for it, not fail with "database is locked".
+            f"busy_timeout={BUSY_TIMEOUT_MS}",
             "journal_mode=WAL",
             "synchronous=NORMAL",
-            f"busy_timeout={BUSY_TIMEOUT_MS}",
             "foreign_keys=ON",
             # An ingest batch dirties hundreds of index pages (random keys), so at the
             # default 1,000 pages nearly every commit also ran a checkpoint (copy and
