@@ -43,7 +43,7 @@ from monitor.cli import run as cli_run
 from monitor.cli import subject as cli_subject
 from monitor.cli.report import EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE, exit_code, render_human
 from monitor.config import Config, load_config
-from monitor.daemon.logs import configure_logging
+from monitor.daemon.logs import LOG_FORMATS, LOG_LEVELS, LogSetup
 from monitor.daemon.settings import build_settings
 from monitor.model.errors import ConfigError, UsageError
 
@@ -57,13 +57,18 @@ DEFAULT_CONFIG = Path("delivermon.toml")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="delivermon", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--log-level", default=None, help="DEBUG, INFO, WARNING, ERROR (run: INFO, else WARNING)"
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        default=None,
+        help="DEBUG, INFO, WARNING, ERROR; overrides [log] level (run: INFO, else WARNING)",
     )
     parser.add_argument(
         "--log-format",
-        choices=("text", "json"),
-        default=os.environ.get("DELIVERMON_LOG_FORMAT", "text"),
-        help="text, or one JSON object per line (env DELIVERMON_LOG_FORMAT)",
+        choices=LOG_FORMATS,
+        default=os.environ.get("DELIVERMON_LOG_FORMAT") or None,
+        help="text, or one JSON object per line; overrides [log] format "
+        "(env DELIVERMON_LOG_FORMAT)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -126,7 +131,13 @@ def _selector(text: str) -> str:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log-level", default=argparse.SUPPRESS, help="as above")
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        default=argparse.SUPPRESS,
+        help="as above",
+    )
     parser.add_argument("--config", type=Path, help="TOML config (default ./delivermon.toml)")
     parser.add_argument(
         "--nameserver", action="append", metavar="HOST[:PORT]", help="replaces the resolvers"
@@ -136,8 +147,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``delivermon`` console script."""
     args = build_parser().parse_args(argv)
-    level = args.log_level or getattr(args, "default_log_level", "WARNING")
-    configure_logging(level, args.log_format, _QUIET_LIBRARIES)
+    args.logs = LogSetup(
+        level=args.log_level,
+        fmt=args.log_format,
+        default_level=getattr(args, "default_log_level", "WARNING"),
+    ).install()
     try:
         handler = getattr(args, "handler", None)
         if handler is not None:  # commands registered by cli_feedback, cli_subject
@@ -156,24 +170,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
 
 
-# Libraries that log secrets or personal data at DEBUG: aioimaplib logs the IMAP LOGIN
-# line and message bodies. They never log below WARNING, whatever --log-level says.
-_QUIET_LIBRARIES = ("aioimaplib",)
-
-
 def _load(args: argparse.Namespace) -> Config:
     """``--config``, else ./delivermon.toml when present, else the defaults.
 
-    Sets ``args.config_path`` to the file read (None for the defaults), for reloads.
+    Sets ``args.config_path`` to the file read (None for the defaults), for reloads, and
+    applies its ``[log]`` section (the command line's --log-level/--log-format win).
     """
     if args.config is not None:
         args.config_path = args.config
-        return load_config(args.config)
-    if DEFAULT_CONFIG.exists():
+    elif DEFAULT_CONFIG.exists():
         args.config_path = DEFAULT_CONFIG
-        return load_config(DEFAULT_CONFIG)
-    args.config_path = None
-    return Config()
+    else:
+        args.config_path = None
+    config = load_config(args.config_path) if args.config_path is not None else Config()
+    args.logs.apply(config.log.level, config.log.format)
+    return config
 
 
 def _run(coro_factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:

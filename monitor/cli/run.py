@@ -40,5 +40,7 @@ def _cmd_run(args: argparse.Namespace, config: Config, run: Runner) -> int:
         host, _, port = args.listen.rpartition(":")
         if not host or not port.isdigit() or not 0 <= int(port) < 65536:
             raise UsageError(f"--listen must be HOST:PORT, got {args.listen!r}")
-    options = DaemonOptions(config_path=args.config_path, listen=args.listen, shard=shard)
+    options = DaemonOptions(
+        config_path=args.config_path, listen=args.listen, shard=shard, logs=args.logs
+    )
     return run(lambda: run_daemon(config, options))

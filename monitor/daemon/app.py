@@ -35,6 +35,7 @@ from monitor.config import Config, load_config
 from monitor.daemon.checkjobs import AuthJobs, DnsblJobs
 from monitor.daemon.feedbackjobs import FeedbackJobs
 from monitor.daemon.jobs import JOBS, install_jobs
+from monitor.daemon.logs import LogSetup
 from monitor.daemon.queries import Readiness, TargetQuery
 from monitor.daemon.runtime import Runtime, RuntimeHolder, build_runtime
 from monitor.daemon.scheduler import Scheduler
@@ -67,6 +68,7 @@ class DaemonOptions:
     listen: str | None = None  # --listen overrides [http] listen
     shard: Shard | None = None  # --shard overrides [cluster] shard
     grace_seconds: float = 30.0
+    logs: LogSetup | None = None  # the process's logging: [log] is applied on each reload
 
 
 def _version() -> str:
@@ -139,6 +141,8 @@ class Daemon:
             ConfigError: the config cannot run (a keyed zone without its key, a bad key file).
             StoreUnavailableError: the store cannot be opened.
         """
+        if self.options.logs is not None:
+            self.options.logs.apply(self.config.log.level, self.config.log.format)
         self._session = aiohttp.ClientSession()
         settings = build_settings(self.config, catalogue=self.catalogue, session=self._session)
         privacy = self.config.privacy
@@ -159,9 +163,11 @@ class Daemon:
         self._reload_status = ReloadStatus(True, time.time())
         await self._start_http(settings, pseudonymizer)
         self.scheduler.start()
+        log.info("config loaded", extra=_config_summary(self.options.config_path, runtime))
         log.info(
             "daemon started",
             extra={
+                "version": _version(),
                 "targets": len(runtime.plan.targets),
                 "shard": str(runtime.plan.shard),
                 "listen": self._listen(self.config),
@@ -271,6 +277,8 @@ class Daemon:
                 return self._reload_failed((f"{type(exc).__name__}: {exc}",))
             running = self.scheduler.in_flight()  # they may hold the old runtime
             self.config = config
+            if self.options.logs is not None:
+                self.options.logs.apply(config.log.level, config.log.format)
             self.runtime.swap(runtime)
             self.states.retain(targets=runtime.plan.owned, zones=_zone_ids(runtime))
             install_jobs(self.scheduler, self.services, config, runtime.plan.shard)
@@ -281,7 +289,13 @@ class Daemon:
                 log.exception("could not retire the alerts of unwatched targets")
             self._reload_status = ReloadStatus(True, time.time())
             self.metrics.config_reloads.labels("success").inc()
-            log.info("config reloaded", extra={"restart_required": list(restart)})
+            log.info(
+                "config reloaded",
+                extra={
+                    **_config_summary(path, runtime),
+                    "restart_required": list(restart),
+                },
+            )
             for spec in JOBS:
                 if spec.after_reload:
                     self.scheduler.run_soon(spec.name)
@@ -401,6 +415,20 @@ class Daemon:
 
     def _job_failed(self, job: str, exc: BaseException) -> None:
         self.metrics.errors.labels(f"job_{job}", type(exc).__name__).inc()
+
+
+def _config_summary(path: Path | None, runtime: Runtime) -> dict[str, object]:
+    """What the running config amounts to, for the start and reload lines (no secret)."""
+    config = runtime.config
+    return {
+        "config": str(path) if path is not None else "defaults",
+        "domains": len(runtime.plan.domains),
+        "targets": len(runtime.plan.targets),
+        "zones": len(runtime.plan.zones),
+        "nameservers": [str(n) for n in runtime.resolver.config.nameservers],
+        "store": config.store.url.split(":", 1)[0],
+        "notifiers": len(runtime.settings.notifiers),
+    }
 
 
 def _zone_ids(runtime: Runtime) -> frozenset[str]:
