@@ -25,6 +25,7 @@ import aiohttp
 from aiohttp import web
 
 from checks.dnsbl.catalogue import Catalogue, load_catalogue
+from checks.dnsbl.verdict import unknown_reasons
 from monitor.alerting.notify import Route
 from monitor.alerting.outbox import Outbox
 from monitor.alerting.service import AlertService
@@ -32,7 +33,7 @@ from monitor.checking.cache import StateCache
 from monitor.checking.sharding import Shard
 from monitor.checking.states import CheckName
 from monitor.config import Config, load_config
-from monitor.daemon.checkjobs import AuthJobs, DnsblJobs
+from monitor.daemon.checkjobs import AuthJobs, DnsblJobs, zones_to_test
 from monitor.daemon.feedbackjobs import FeedbackJobs
 from monitor.daemon.jobs import JOBS, install_jobs
 from monitor.daemon.logs import LogSetup
@@ -48,8 +49,14 @@ from monitor.http.subjects_api import RedactingAccessLogger
 from monitor.http.system import ReloadOutcome, SystemServices
 from monitor.http.table import DAEMON_ROUTES
 from monitor.ingest.imap import PollResult
-from monitor.metrics.collector import Metrics, MetricsSources, ReloadStatus, Scope
-from monitor.model.errors import ConfigError
+from monitor.metrics.collector import (
+    JOB_ERROR_REASONS,
+    Metrics,
+    MetricsSources,
+    ReloadStatus,
+    Scope,
+)
+from monitor.model.errors import ConfigError, MonitorError
 from monitor.model.privacy import Pseudonymizer
 from monitor.risk.campaigns import CampaignFigures
 from monitor.risk.scorer import RiskScorer
@@ -160,6 +167,7 @@ class Daemon:
         await self._load_state()
         await self._retire_unwatched()
         install_jobs(self.scheduler, self.services, self.config, runtime.plan.shard)
+        self._expect_series(runtime)
         self._reload_status = ReloadStatus(True, time.time())
         await self._start_http(settings, pseudonymizer)
         self.scheduler.start()
@@ -282,6 +290,7 @@ class Daemon:
             self.runtime.swap(runtime)
             self.states.retain(targets=runtime.plan.owned, zones=_zone_ids(runtime))
             install_jobs(self.scheduler, self.services, config, runtime.plan.shard)
+            self._expect_series(runtime)
             self._background(self._close_when_idle(old, running))
             try:
                 await self._retire_unwatched()
@@ -413,8 +422,22 @@ class Daemon:
         await self.store.forget_states(rt.plan.all_targets, checks)
         await self.store.forget_states(zone_ids, [CheckName.ZONE])
 
+    def _expect_series(self, runtime: Runtime) -> None:
+        """The event counters' series this config makes known, at 0 until their first event."""
+        components: dict[str, tuple[str, ...]] = {
+            f"job_{name}": JOB_ERROR_REASONS for name in self.scheduler.names
+        }
+        if runtime.settings.imap is not None and runtime.plan.shard.first:
+            components["imap"] = ("message_failed",)
+        self.metrics.expect(
+            zones={z.id: unknown_reasons(z) for z in zones_to_test(runtime.plan)},
+            notifiers=runtime.settings.notifiers,
+            components=components,
+        )
+
     def _job_failed(self, job: str, exc: BaseException) -> None:
-        self.metrics.errors.labels(f"job_{job}", type(exc).__name__).inc()
+        reason = "expected" if isinstance(exc, MonitorError) else "unexpected"
+        self.metrics.errors.labels(f"job_{job}", reason).inc()
 
 
 def _config_summary(path: Path | None, runtime: Runtime) -> dict[str, object]:
