@@ -43,7 +43,7 @@ from monitor.cli import run as cli_run
 from monitor.cli import subject as cli_subject
 from monitor.cli.report import EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE, exit_code, render_human
 from monitor.config import Config, load_config
-from monitor.daemon.logs import LOG_FORMATS, LOG_LEVELS, LogSetup
+from monitor.daemon.logs import LOG_FORMATS, LOG_LEVELS, LogSetup, event_loop_name
 from monitor.daemon.settings import build_settings
 from monitor.model.errors import ConfigError, UsageError
 
@@ -188,8 +188,16 @@ def _load(args: argparse.Namespace) -> Config:
 
 
 def _run(coro_factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
-    """One event loop per command; uvloop when installed unless DELIVERMON_EVENT_LOOP=asyncio."""
-    choice = os.environ.get("DELIVERMON_EVENT_LOOP", "auto")
+    """One event loop per command: uvloop (a default dependency where the platform has it)
+    unless DELIVERMON_EVENT_LOOP=asyncio; =uvloop insists on it.
+
+    Raises:
+        UsageError: DELIVERMON_EVENT_LOOP is something else, or uvloop is asked for and
+            not installed.
+    """
+    choice = os.environ.get("DELIVERMON_EVENT_LOOP", "auto").strip().lower() or "auto"
+    if choice not in ("auto", "asyncio", "uvloop"):
+        raise UsageError(f"DELIVERMON_EVENT_LOOP must be asyncio or uvloop, got {choice!r}")
     factory: Callable[[], asyncio.AbstractEventLoop] | None = None
     if choice in ("auto", "uvloop"):
         try:
@@ -207,6 +215,7 @@ def _run(coro_factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
         # The coroutine Runner.run() drives returns nothing big: on exit CPython 3.11
         # formats the main task (result included) into a message, which for a large
         # report costs a noticeable part of the run.
+        log.debug("event loop", extra={"event_loop": event_loop_name()})
         results.append(await coro_factory())
 
     with asyncio.Runner(loop_factory=factory) as runner:

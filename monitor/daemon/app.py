@@ -36,7 +36,7 @@ from monitor.config import Config, load_config
 from monitor.daemon.checkjobs import AuthJobs, DnsblJobs, zones_to_test
 from monitor.daemon.feedbackjobs import FeedbackJobs
 from monitor.daemon.jobs import JOBS, install_jobs
-from monitor.daemon.logs import LogSetup
+from monitor.daemon.logs import LogSetup, event_loop_name
 from monitor.daemon.queries import Readiness, TargetQuery
 from monitor.daemon.runtime import Runtime, RuntimeHolder, build_runtime
 from monitor.daemon.scheduler import Scheduler
@@ -176,6 +176,7 @@ class Daemon:
             "daemon started",
             extra={
                 "version": _version(),
+                "event_loop": event_loop_name(),
                 "targets": len(runtime.plan.targets),
                 "shard": str(runtime.plan.shard),
                 "listen": self._listen(self.config),

@@ -13,6 +13,7 @@ tick, aiohttp's every request, Alembic's migration context) are heard only at DE
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -27,6 +28,7 @@ __all__ = [
     "LogLevel",
     "LogSetup",
     "TextFormatter",
+    "event_loop_name",
 ]
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -156,6 +158,11 @@ class LogSetup:
 def _only_upgrades(record: logging.LogRecord) -> bool:
     """Alembic's lines at INFO: the schema upgrades it runs, not its dialect notes."""
     return record.levelno > logging.INFO or str(record.msg).startswith("Running ")
+
+
+def event_loop_name() -> str:
+    """``uvloop`` or ``asyncio``: the package of the running event loop, for the log."""
+    return type(asyncio.get_running_loop()).__module__.split(".")[0]
 
 
 def _level(text: str) -> str:

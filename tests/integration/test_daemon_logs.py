@@ -131,6 +131,8 @@ def test_two_minutes_at_the_default_level_are_start_up_lines_and_job_summaries(
     summary = next(d for d in documents if d["message"] == "sweep done")
     # an IP and a domain; the IPv4 list applies to the IP only
     assert (summary["targets"], summary["checks"], summary["unknown"]) == (2, 1, 0)
+    started = next(d for d in documents if d["message"] == "daemon started")
+    assert started["event_loop"] == "uvloop"  # the default where the platform has it
     assert {d["message"] for d in documents} >= {
         "config loaded",
         "daemon started",
