@@ -19,6 +19,7 @@ __all__ = [
     "ERROR_ANSWER_OUTSIDE_127",
     "ERROR_UNEXPECTED_CODE",
     "ERROR_ZONE_UNHEALTHY",
+    "RESOLVER_REFUSAL_REASONS",
     "DnsblResult",
     "Verdict",
     "evaluate_answer",
@@ -28,6 +29,9 @@ __all__ = [
 ERROR_ANSWER_OUTSIDE_127 = "answer_outside_127"
 ERROR_UNEXPECTED_CODE = "unexpected_code"
 ERROR_ZONE_UNHEALTHY = "zone_unhealthy"
+# A list's documented answers that refuse the resolver, not the target: a public or
+# shared resolver, too many queries from it, a query refused (DESIGN.md section 3).
+RESOLVER_REFUSAL_REASONS = frozenset({"public_resolver", "excessive_queries", "query_refused"})
 _LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
 _UNDOCUMENTED = "undocumented return code"
 

@@ -38,6 +38,7 @@ from monitor.checking.plans import DomainPlan
 from monitor.checking.report import CheckReport, write_document
 from monitor.checking.runner import CheckPlan, build_resolver, run_check, run_self_tests
 from monitor.checking.zones import select_zones
+from monitor.cli import doctor as cli_doctor
 from monitor.cli import feedback as cli_feedback
 from monitor.cli import run as cli_run
 from monitor.cli import subject as cli_subject
@@ -105,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     zones.add_argument("--no-test", action="store_true", help="do not self-test the zones")
     zones.add_argument("--json", action="store_true")
 
-    for module in (cli_run, cli_feedback, cli_subject):
+    for module in (cli_run, cli_feedback, cli_subject, cli_doctor):
         module.add_commands(sub, _common)
 
     config = sub.add_parser("config", help="configuration tools")
@@ -154,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ).install()
     try:
         handler = getattr(args, "handler", None)
-        if handler is not None:  # commands registered by cli_feedback, cli_subject
+        if handler is not None:  # commands registered by the cli_* modules
             result: int = handler(args, _load(args), _run)
             return result
         if args.command == "check":
