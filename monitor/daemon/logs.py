@@ -125,6 +125,7 @@ class LogSetup:
         self.handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
         self.level = self._default_level
         self.format = "text"
+        self._before: dict[str, int] | None = None  # levels before the first apply
 
     def install(self) -> LogSetup:
         """Replace the root logger's handlers with ours, at the command line's settings."""
@@ -137,6 +138,9 @@ class LogSetup:
 
     def apply(self, level: str | None = None, fmt: str | None = None) -> None:
         """Set the level and the format (the command line's, else these, else the defaults)."""
+        if self._before is None:
+            names = ("", *_ROUTINE, *_NEVER_BELOW_WARNING)
+            self._before = {name: logging.getLogger(name).level for name in names}
         self.level = self._forced_level or (_level(level) if level else self._default_level)
         self.format = self._forced_format or (_format(fmt) if fmt else "text")
         self.handler.setFormatter(JsonFormatter() if self.format == "json" else TextFormatter())
@@ -152,7 +156,12 @@ class LogSetup:
             logging.getLogger(name).setLevel(logging.WARNING)
 
     def remove(self) -> None:
+        """Take our handler off and put back the levels and filter found before (tests)."""
         logging.getLogger().removeHandler(self.handler)
+        logging.getLogger(_MIGRATION_LOGGER).removeFilter(_only_upgrades)
+        for name, level in (self._before or {}).items():
+            logging.getLogger(name).setLevel(level)
+        self._before = None
 
 
 def _only_upgrades(record: logging.LogRecord) -> bool:

@@ -822,7 +822,6 @@ async def running(
     doc = base_config(tmp_path, receiver)
     path = tmp_path / "delivermon.toml"
     path.write_text(to_toml(doc))
-    root_level = logging.getLogger().level
     logs = LogSetup(default_level="INFO", stream=io.StringIO())  # not installed: no output
     daemon = Daemon(
         parse_config(path.read_text()),
@@ -833,7 +832,7 @@ async def running(
         yield daemon, doc, path
     finally:
         await daemon.stop()
-        logging.getLogger().setLevel(root_level)
+        logs.remove()  # the levels it set are put back for the tests that follow
 
 
 def _special(key: str, tmp: Path) -> tuple[Change, Value] | None:

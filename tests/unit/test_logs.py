@@ -101,3 +101,12 @@ def test_a_bad_level_or_format_is_refused() -> None:
         LogSetup(level="LOUD")
     with pytest.raises(ValueError, match="log format"):
         LogSetup(fmt="xml")
+
+
+def test_removing_the_setup_puts_the_levels_back() -> None:
+    before = {n: logging.getLogger(n).level for n in ("", "apscheduler", "aiohttp.access")}
+    setup = LogSetup(default_level="ERROR", stream=io.StringIO())
+    setup.apply()
+    assert logging.getLogger("aiohttp.access").level == logging.WARNING
+    setup.remove()
+    assert {n: logging.getLogger(n).level for n in before} == before
