@@ -17,8 +17,8 @@ depends_on: str | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("events") as batch:
-        batch.add_column(sa.Column("scope", sa.String(255), nullable=True))
+    # A nullable column: ALTER TABLE ADD COLUMN on both backends, no table copy.
+    op.add_column("events", sa.Column("scope", sa.String(255), nullable=True))
 
 
 def downgrade() -> None:
