@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from checks.dns import Nameserver
 from checks.dnsbl.catalogue import load_catalogue
 from checks.findings import FINDING_CODES
-from checks.resolver import LATENCY_LIMIT, ResolverReport, ResolverStatus, UdpProbe, check_resolver
+from checks.resolver import LATENCY_LIMIT, ResolverReport, ResolverStatus
 from monitor.checking.zones import select_zones
 from monitor.cli.report import EXIT_OK, EXIT_PROBLEMS, EXIT_UNKNOWN
 from monitor.config import Config
@@ -76,6 +76,8 @@ def _cmd_doctor(args: argparse.Namespace, config: Config, run: _Run[Any]) -> int
         servers = [Nameserver.parse(ns) for ns in (args.nameserver or config.dns.nameservers)]
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+
+    from checks.resolver import UdpProbe, check_resolver  # dnspython's asyncquery
 
     async def go() -> list[ResolverReport]:
         return [

@@ -18,7 +18,6 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aiohttp
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
@@ -45,7 +44,6 @@ from monitor.cli import subject as cli_subject
 from monitor.cli.report import EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE, exit_code, render_human
 from monitor.config import Config, load_config
 from monitor.daemon.logs import LOG_FORMATS, LOG_LEVELS, LogSetup, event_loop_name
-from monitor.daemon.settings import build_settings
 from monitor.model.errors import ConfigError, UsageError
 
 __all__ = ["main"]
@@ -442,6 +440,10 @@ def _testable_zones(config: Config, catalogue: Catalogue) -> tuple[list[ZoneSpec
 def _cmd_config_check(args: argparse.Namespace) -> int:
     """Everything start checks: the file, then the settings built from it (secrets, zones
     and their keys, webhook keys and certificates, notifiers, IMAP), without side effects."""
+    import aiohttp  # the settings builder's session; imported for this command only
+
+    from monitor.daemon.settings import build_settings
+
     config = load_config(args.path)
     catalogue = load_catalogue()
 
