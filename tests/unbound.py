@@ -12,9 +12,7 @@ is the shipped one. `UnboundServer` runs ``unbound -d -p`` on it.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -26,7 +24,7 @@ import dns.exception
 import dns.message
 import dns.query
 import dns.rdatatype
-from dnsserver import HOST, pick_free_port
+from dnsserver import HOST, find_binary, pick_free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "deploy" / "unbound.conf"
@@ -53,13 +51,7 @@ class UnboundError(RuntimeError):
 
 
 def find_unbound() -> Path | None:
-    found = shutil.which("unbound")
-    if found is not None:
-        return Path(found)
-    for candidate in UNBOUND_CANDIDATES:
-        if os.access(candidate, os.X_OK):
-            return Path(candidate)
-    return None
+    return find_binary("unbound", UNBOUND_CANDIDATES)
 
 
 def loopback_config(
