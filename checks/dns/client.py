@@ -459,9 +459,22 @@ class StubResolver:
                 return False
             return True
 
+        pump_due = False
+
         def finish_one() -> None:
-            nonlocal in_flight
+            # The next queries go out once the replies that arrived together are all
+            # handled: one burst per wake-up rather than a send per reply, so the server
+            # is woken once per burst (on the 2-core benchmark VM a send that wakes an
+            # idle NSD cost several times one that finds it busy).
+            nonlocal in_flight, pump_due
             in_flight -= 1
+            if not pump_due:
+                pump_due = True
+                loop.call_soon(pump_later)
+
+        def pump_later() -> None:
+            nonlocal pump_due
+            pump_due = False
             pump()
 
         def full_path(key: _K, name: str, rdtype: RdataType, rate_key: str | None) -> None:
