@@ -247,8 +247,9 @@ def _installed(distribution: str) -> bool:
 def _calibrate_pydnsbl(
     space: Workspace, tools: list[str], args: argparse.Namespace
 ) -> tuple[dict[str, int], list[dict[str, Any]]]:
-    """pydnsbl's fastest concurrency on each loop, from one run per value on the
-    calibration targets (after an unmeasured warm-up); with one value, that value."""
+    """pydnsbl's fastest concurrency on each loop with every verdict right, from one run
+    per value on the calibration targets (after an unmeasured warm-up); with one value,
+    that value."""
     values = args.concurrency_values
     chosen = dict.fromkeys(PYDNSBL_TOOLS, values[0])
     calibration: list[dict[str, Any]] = []
@@ -256,12 +257,14 @@ def _calibrate_pydnsbl(
         return chosen, calibration
     for tool in (t for t in tools if t in PYDNSBL_TOOLS):
         _run_tool(space, tool, rep=-1, args=args, warmup=True, concurrency=values[0])
-        rates = {}
+        rates: dict[int, float | None] = {}
+        mismatches: dict[int, int] = {}  # at each value
         for value in values:
             record = _run_tool(
                 space, tool, rep=-2, args=args, warmup=False, concurrency=value, calibrate=True
             )
             rates[value] = record.checks_per_second if record.ok else None
+            mismatches[value] = (record.correctness or {}).get("mismatches", 1)
             calibration.append(
                 {
                     "tool": tool,
@@ -277,7 +280,10 @@ def _calibrate_pydnsbl(
                 f"{'' if record.ok else ' FAILED ' + record.note}",
                 file=sys.stderr,
             )
-        measured = {v: r for v, r in rates.items() if r}
+        # A setting that loses answers (errors, timeouts) is not pydnsbl at its best:
+        # only the values whose run matched the truth in every verdict are candidates.
+        measured = {v: r for v, r in rates.items() if r and not mismatches.get(v)}
+        measured = measured or {v: r for v, r in rates.items() if r}
         if measured:
             chosen[tool] = max(measured, key=lambda v: measured[v])
     return chosen, calibration
