@@ -21,6 +21,7 @@ __all__ = [
     "APPLICABLE",
     "FACTORS",
     "FACTOR_STATES",
+    "TELEMETRY_FACTORS",
     "DkimState",
     "DmarcPolicy",
     "FactorName",
@@ -29,6 +30,7 @@ __all__ = [
     "RiskInputs",
     "RiskLevel",
     "RiskScore",
+    "SndsFilter",
     "TargetKind",
     "level_for",
     "score_risk",
@@ -37,6 +39,7 @@ __all__ = [
 TargetKind = Literal["ip", "domain"]
 DmarcPolicy = Literal["none", "quarantine", "reject", "missing"]
 DkimState = Literal["ok", "weak", "missing", "revoked"]
+SndsFilter = Literal["green", "yellow", "red"]
 
 
 class RiskLevel(StrEnum):
@@ -63,6 +66,12 @@ class FactorName(StrEnum):
     DKIM_WEAK = "dkim_weak"
     FCRDNS_MISSING = "fcrdns_missing"
     ONE_CLICK_FAILING = "one_click_failing"
+    # Receiver telemetry (Gmail Postmaster Tools, Microsoft SNDS): the receivers' own view.
+    GMAIL_SPAM_RATE = "gmail_spam_rate"
+    GMAIL_COMPLIANCE = "gmail_compliance"
+    SNDS_FILTER = "snds_filter"
+    SNDS_TRAP_HITS = "snds_trap_hits"
+    SNDS_BLOCKED = "snds_blocked"
 
 
 FACTORS: tuple[FactorName, ...] = tuple(FactorName)
@@ -85,6 +94,17 @@ FACTOR_STATES: Mapping[FactorName, tuple[str, ...]] = MappingProxyType(
         FactorName.DKIM_WEAK: ("missing", "revoked", "weak", "ok", *_COMMON_STATES),
         FactorName.FCRDNS_MISSING: ("missing", "ok", *_COMMON_STATES),
         FactorName.ONE_CLICK_FAILING: ("failing", "ok", *_COMMON_STATES),
+        FactorName.GMAIL_SPAM_RATE: (
+            "below_warn",
+            "warn",
+            "critical",
+            "recovering",
+            *_COMMON_STATES,
+        ),
+        FactorName.GMAIL_COMPLIANCE: ("needs_work", "compliant", *_COMMON_STATES),
+        FactorName.SNDS_FILTER: ("red", "yellow", "green", *_COMMON_STATES),
+        FactorName.SNDS_TRAP_HITS: ("hits", "none", *_COMMON_STATES),
+        FactorName.SNDS_BLOCKED: ("blocked", "not_blocked", *_COMMON_STATES),
     }
 )
 
@@ -134,6 +154,18 @@ FCRDNS_MISSING_POINTS = 20
 ONE_CLICK_MIN_POINTS = 5
 ONE_CLICK_MAX_POINTS = 15
 
+# Receiver telemetry: each signal lifts the score to the start of its level on its own.
+GMAIL_SPAM_WARN_RATE = 0.001  # Gmail: keep the user-reported spam rate below 0.1%
+GMAIL_SPAM_CRITICAL_RATE = 0.003  # Gmail: never reach 0.3%
+GMAIL_RECOVERY_DAYS = 7  # after 0.3%: no mitigation until 7 consecutive days below it
+GMAIL_SPAM_WARN_POINTS = 20
+GMAIL_SPAM_CRITICAL_POINTS = 50
+GMAIL_COMPLIANCE_POINTS = 20
+SNDS_YELLOW_POINTS = 20
+SNDS_RED_POINTS = 50
+SNDS_TRAP_HITS_POINTS = 50
+SNDS_BLOCKED_POINTS = 80
+
 MAX_SCORE = 100
 
 # Which factors describe which kind of target; the others are "not_applicable".
@@ -146,10 +178,21 @@ _IP_FACTORS = frozenset(
         FactorName.EARLY_WARNING,
         FactorName.SPF_OWN_IP_FAIL,
         FactorName.FCRDNS_MISSING,
+        FactorName.SNDS_FILTER,
+        FactorName.SNDS_TRAP_HITS,
+        FactorName.SNDS_BLOCKED,
+    }
+)
+_IP_ONLY = frozenset(
+    {
+        FactorName.FCRDNS_MISSING,
+        FactorName.SNDS_FILTER,
+        FactorName.SNDS_TRAP_HITS,
+        FactorName.SNDS_BLOCKED,
     }
 )
 APPLICABLE: Mapping[TargetKind, frozenset[FactorName]] = MappingProxyType(
-    {"ip": _IP_FACTORS, "domain": frozenset(FACTORS) - {FactorName.FCRDNS_MISSING}}
+    {"ip": _IP_FACTORS, "domain": frozenset(FACTORS) - _IP_ONLY}
 )
 
 # The RiskInputs fields each factor reads (listings and spf_own_ip_fail apply to both kinds).
@@ -163,6 +206,11 @@ _INPUT_FIELDS: Mapping[FactorName, tuple[str, ...]] = MappingProxyType(
         FactorName.DKIM_WEAK: ("dkim",),
         FactorName.FCRDNS_MISSING: ("fcrdns",),
         FactorName.ONE_CLICK_FAILING: ("one_click_failures", "one_click_audited"),
+        FactorName.GMAIL_SPAM_RATE: ("gmail_spam_rate", "gmail_recovering"),
+        FactorName.GMAIL_COMPLIANCE: ("gmail_compliance_failing",),
+        FactorName.SNDS_FILTER: ("snds_filter",),
+        FactorName.SNDS_TRAP_HITS: ("snds_trap_hits",),
+        FactorName.SNDS_BLOCKED: ("snds_blocked",),
     }
 )
 
@@ -203,6 +251,19 @@ class RiskInputs:
     fcrdns: bool | None = None
     one_click_failures: int | None = None
     one_click_audited: int | None = None
+    # Receiver telemetry is "not_applicable" unless the source covers the target (a domain
+    # in [telemetry.gmail], an IP while [telemetry.snds] is set); then None is unknown.
+    gmail_tracked: bool = False
+    snds_tracked: bool = False
+    # Gmail Postmaster Tools (domain): the latest day's user-reported spam rate; whether a
+    # day at or above 0.3% lies within the recovery window; a compliance check failing.
+    gmail_spam_rate: float | None = None
+    gmail_recovering: bool | None = None
+    gmail_compliance_failing: bool | None = None
+    # Microsoft SNDS (IP): the latest filter result, trap hits, whether the IP is blocked.
+    snds_filter: SndsFilter | None = None
+    snds_trap_hits: int | None = None
+    snds_blocked: bool | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -214,11 +275,14 @@ class RiskInputs:
             "unsubscribe_baseline": self.unsubscribe_baseline,
             "bounce_rate": self.bounce_rate,
             "bounce_baseline": self.bounce_baseline,
+            "gmail_spam_rate": self.gmail_spam_rate,
         }
         rates |= {f"complaint_rate_daily[{i}]": r for i, r in enumerate(self.complaint_rate_daily)}
         for name, rate in rates.items():
             if rate is not None and not 0.0 <= rate <= 1.0:  # also refuses NaN
                 problems.append(f"{name} must be a fraction in 0..1 or None, not {rate!r}")
+        if self.snds_trap_hits is not None and self.snds_trap_hits < 0:
+            problems.append("snds_trap_hits must be a count, not negative")
         failures, audited = self.one_click_failures, self.one_click_audited
         if (failures is None) != (audited is None):
             problems.append("one_click_failures and one_click_audited go together")
@@ -304,6 +368,7 @@ def score_risk(inputs: RiskInputs) -> RiskScore:
     parts[FactorName.ONE_CLICK_FAILING] = _one_click(
         inputs.one_click_failures, inputs.one_click_audited
     )
+    parts |= _telemetry_parts(inputs)
     applicable = APPLICABLE[inputs.kind]
     factors: list[RiskFactor] = []
     unknown: list[FactorName] = []
@@ -444,6 +509,63 @@ def _one_click(failures: int | None, audited: int | None) -> _Part:
         return _Part(0, "ok")
     span = ONE_CLICK_MAX_POINTS - ONE_CLICK_MIN_POINTS
     return _Part(_half_up(ONE_CLICK_MIN_POINTS + span * failures / audited), "failing")
+
+
+_UNTRACKED = _Part(0, "not_applicable")
+# The receiver-telemetry factors: "not_applicable" while their source does not cover the target.
+TELEMETRY_FACTORS = frozenset(
+    {
+        FactorName.GMAIL_SPAM_RATE,
+        FactorName.GMAIL_COMPLIANCE,
+        FactorName.SNDS_FILTER,
+        FactorName.SNDS_TRAP_HITS,
+        FactorName.SNDS_BLOCKED,
+    }
+)
+
+
+def _telemetry_parts(inputs: RiskInputs) -> dict[FactorName, _Part]:
+    gmail, snds = inputs.gmail_tracked, inputs.snds_tracked
+    traps = None if inputs.snds_trap_hits is None else inputs.snds_trap_hits > 0
+    return {
+        FactorName.GMAIL_SPAM_RATE: _gmail_spam(inputs.gmail_spam_rate, inputs.gmail_recovering)
+        if gmail
+        else _UNTRACKED,
+        FactorName.GMAIL_COMPLIANCE: _flag(
+            inputs.gmail_compliance_failing, GMAIL_COMPLIANCE_POINTS, "needs_work", "compliant"
+        )
+        if gmail
+        else _UNTRACKED,
+        FactorName.SNDS_FILTER: _snds_filter(inputs.snds_filter) if snds else _UNTRACKED,
+        FactorName.SNDS_TRAP_HITS: _flag(traps, SNDS_TRAP_HITS_POINTS, "hits", "none")
+        if snds
+        else _UNTRACKED,
+        FactorName.SNDS_BLOCKED: _flag(
+            inputs.snds_blocked, SNDS_BLOCKED_POINTS, "blocked", "not_blocked"
+        )
+        if snds
+        else _UNTRACKED,
+    }
+
+
+def _gmail_spam(rate: float | None, recovering: bool | None) -> _Part:
+    """Gmail's own thresholds; below 0.3% but within the recovery window is still high."""
+    if rate is None:
+        return _Part(0, "unknown")
+    if rate >= GMAIL_SPAM_CRITICAL_RATE:
+        return _Part(GMAIL_SPAM_CRITICAL_POINTS, "critical")
+    if recovering:
+        return _Part(GMAIL_SPAM_CRITICAL_POINTS, "recovering")
+    if rate >= GMAIL_SPAM_WARN_RATE:
+        return _Part(GMAIL_SPAM_WARN_POINTS, "warn")
+    return _Part(0, "below_warn")
+
+
+def _snds_filter(result: SndsFilter | None) -> _Part:
+    if result is None:
+        return _Part(0, "unknown")
+    points = {"red": SNDS_RED_POINTS, "yellow": SNDS_YELLOW_POINTS}
+    return _Part(points.get(result, 0), result)
 
 
 def _clamp(share: float) -> float:

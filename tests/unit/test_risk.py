@@ -18,6 +18,7 @@ from monitor.risk.score import (
     APPLICABLE,
     FACTOR_STATES,
     FACTORS,
+    TELEMETRY_FACTORS,
     FactorName,
     Listing,
     RiskInputs,
@@ -391,7 +392,24 @@ def test_every_factor_is_reported_in_order_with_a_registered_code(inputs: RiskIn
         name, state = f.code.split(".")
         assert name == f.name
         assert state in FACTOR_STATES[f.name]
-        assert (state == "not_applicable") is (f.name not in APPLICABLE[inputs.kind])
+        untracked = f.name in TELEMETRY_FACTORS  # no receiver telemetry configured
+        assert (state == "not_applicable") is (f.name not in APPLICABLE[inputs.kind] or untracked)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "factors"),
+    [
+        (replace(CLEAN_DOMAIN, gmail_tracked=True), ("gmail_spam_rate", "gmail_compliance")),
+        (replace(CLEAN_IP, snds_tracked=True), ("snds_filter", "snds_trap_hits", "snds_blocked")),
+    ],
+    ids=["gmail", "snds"],
+)
+def test_tracked_telemetry_without_data_is_unknown_not_clean(
+    inputs: RiskInputs, factors: tuple[str, ...]
+) -> None:
+    result = score_risk(inputs)
+    assert {str(f) for f in result.unknown} == set(factors)
+    assert all(math.isnan(result.value(f)) for f in factors)
 
 
 def test_factor_names_are_a_closed_set_of_metric_safe_labels() -> None:
@@ -502,6 +520,30 @@ SCENARIOS = {
         domain(listings=(ZEN,), complaint_rate=0.02, dmarc_policy="missing"),
         L.CRITICAL,
     ),
+    "gmail-0.15": Scenario(
+        "Gmail spam rate 0.15% (Postmaster Tools)",
+        domain(gmail_tracked=True, gmail_spam_rate=0.0015),
+        L.ELEVATED,
+    ),
+    "gmail-0.35": Scenario(
+        "Gmail spam rate 0.35%", domain(gmail_tracked=True, gmail_spam_rate=0.0035), L.HIGH
+    ),
+    "gmail-recovering": Scenario(
+        "Gmail spam rate 0.05%, 0.4% three days ago",
+        domain(gmail_tracked=True, gmail_spam_rate=0.0005, gmail_recovering=True),
+        L.HIGH,
+    ),
+    "snds-yellow": Scenario(
+        "SNDS filter result yellow", ip(snds_tracked=True, snds_filter="yellow"), L.ELEVATED
+    ),
+    "snds-red-traps": Scenario(
+        "SNDS red with trap hits",
+        ip(snds_tracked=True, snds_filter="red", snds_trap_hits=3),
+        L.CRITICAL,
+    ),
+    "snds-blocked": Scenario(
+        "IP blocked by Outlook.com (SNDS)", ip(snds_tracked=True, snds_blocked=True), L.CRITICAL
+    ),
     "nothing-known": Scenario("IP before its first checks", UNKNOWN_IP, L.OK),
 }
 
@@ -544,7 +586,7 @@ NUMERIC_CONSTANTS = {
     name: getattr(risk, name)
     for name in dir(risk)
     if re.fullmatch(r"[A-Z][A-Z0-9_]+", name)
-    and name not in {"FACTORS", "FACTOR_STATES", "APPLICABLE"}
+    and name not in {"FACTORS", "FACTOR_STATES", "APPLICABLE", "TELEMETRY_FACTORS"}
 }
 
 
