@@ -39,6 +39,11 @@ from monitor.config.notify import (
     SmtpSecurity,
     WebhookNotifyConfig,
 )
+from monitor.config.telemetry import (
+    GmailTelemetryConfig,
+    SndsTelemetryConfig,
+    TelemetryConfig,
+)
 
 __all__ = [
     "AlertsConfig",
@@ -53,6 +58,7 @@ __all__ = [
     "EmailNotifyConfig",
     "ErrorCodeConfig",
     "FeedbackConfig",
+    "GmailTelemetryConfig",
     "HttpConfig",
     "ImapConfig",
     "LogConfig",
@@ -67,7 +73,9 @@ __all__ = [
     "SesWebhookConfig",
     "SlackNotifyConfig",
     "SmtpSecurity",
+    "SndsTelemetryConfig",
     "StoreConfig",
+    "TelemetryConfig",
     "WebhookNotifyConfig",
     "WebhooksConfig",
     "load_config",

@@ -21,6 +21,7 @@ from checks.dnsbl.catalogue import Match, Severity, ZoneKind
 from checks.dnsbl.targets import TargetError, TargetKind, parse_target
 from checks.domains import DomainError, to_a_label
 from monitor.config.notify import NotifyConfig
+from monitor.config.telemetry import TelemetryConfig
 from monitor.model.errors import ConfigError
 from monitor.model.events import Category, Consent
 
@@ -392,6 +393,7 @@ class Config(_Model):
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     notify: list[NotifyConfig] = Field(default_factory=list)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
 
 
 def parse_config(text: str, *, source: str = "config") -> Config:

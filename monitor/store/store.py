@@ -63,6 +63,7 @@ from monitor.store.schema import (
 )
 from monitor.store.state import StateRecords
 from monitor.store.subjects import SubjectRecords
+from monitor.store.telemetry import TelemetryRecords
 from monitor.store.url import async_url
 
 __all__ = ["SqlStore", "open_store"]
@@ -104,7 +105,7 @@ class _PendingReport:
     future: asyncio.Future[ReportResult]
 
 
-class SqlStore(SubjectRecords, AuditQueries, StateRecords):
+class SqlStore(SubjectRecords, AuditQueries, StateRecords, TelemetryRecords):
     """``Store`` over an async SQLAlchemy engine (aiosqlite or asyncpg)."""
 
     def __init__(self, engine: AsyncEngine) -> None:

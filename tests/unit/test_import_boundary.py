@@ -72,6 +72,7 @@ LAYERS = (
     "checking",
     "store",
     "ingest",
+    "telemetry",
     "alerting",
     "risk",
     "metrics",

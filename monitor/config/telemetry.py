@@ -1,0 +1,96 @@
+"""``[telemetry.gmail]`` and ``[telemetry.snds]``: receiver telemetry imported on schedule.
+
+Gmail Postmaster Tools API v2 (a service-account or authorized-user credentials file)
+and Microsoft SNDS (an automated-access key). Secrets are a path or ``env:NAME`` and
+are never logged; the base URLs are configurable so that tests can point them at a
+local server.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from checks.domains import DomainError, to_a_label
+from monitor.model.hosts import is_loopback_host, redact_url
+
+__all__ = [
+    "GMAIL_API_BASE",
+    "SNDS_BASE_URL",
+    "GmailTelemetryConfig",
+    "SndsTelemetryConfig",
+    "TelemetryConfig",
+]
+
+GMAIL_API_BASE = "https://gmailpostmastertools.googleapis.com"
+# The SNDS automated-access host (data.aspx and ipStatus.aspx live under it).
+SNDS_BASE_URL = "https://sendersupport.olc.protection.outlook.com/snds"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _interval(value: str) -> str:
+    from monitor.config.model import parse_duration
+
+    parse_duration(value)
+    return value
+
+
+def _base_url(value: str) -> str:
+    """An absolute https URL (plain http only for a loopback host, i.e. a test server)."""
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        parts.port  # noqa: B018 -- evaluated for its ValueError on a bad port
+    except ValueError:
+        raise ValueError("not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not host or parts.query or parts.fragment:
+        raise ValueError(f"must be an absolute https URL without a query, got {redact_url(value)}")
+    if parts.scheme == "http" and not is_loopback_host(host):
+        raise ValueError(f"{redact_url(value)} uses plain http; use https")
+    return value.rstrip("/")
+
+
+class GmailTelemetryConfig(_Model):
+    """Gmail Postmaster Tools API v2, per configured domain."""
+
+    credentials: Annotated[str, Field(min_length=1)]  # a JSON file's path, or env:NAME (content)
+    domains: list[str] | None = None  # None: every [[domains]] name
+    interval: str = "6h"
+    api_base: str = GMAIL_API_BASE
+    lookback_days: Annotated[int, Field(ge=1, le=120)] = 14  # days queried at each import
+
+    _interval_ok = field_validator("interval")(_interval)
+    _base_ok = field_validator("api_base")(_base_url)
+
+    @field_validator("domains")
+    @classmethod
+    def _domains(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        try:
+            return [to_a_label(v) for v in value]
+        except DomainError as exc:
+            raise ValueError(str(exc)) from None
+
+
+class SndsTelemetryConfig(_Model):
+    """Microsoft SNDS automated data access (the key is the whole credential)."""
+
+    key: Annotated[str, Field(min_length=1)]  # or env:NAME
+    interval: str = "1d"
+    base_url: str = SNDS_BASE_URL
+
+    _interval_ok = field_validator("interval")(_interval)
+    _base_ok = field_validator("base_url")(_base_url)
+
+
+class TelemetryConfig(_Model):
+    """A source without its section is not imported."""
+
+    gmail: GmailTelemetryConfig | None = None
+    snds: SndsTelemetryConfig | None = None

@@ -1,0 +1,193 @@
+"""Google credentials for the Postmaster Tools API: loaded with google-auth, refreshed in a
+thread (google-auth's transports are synchronous), presented as a Bearer token.
+
+A service-account key gets its token with the JWT-bearer grant, an authorized-user file
+with its refresh token; both POST to the ``token_uri`` of the credentials file. Nothing
+here logs or returns the file's content, the assertion or the token in an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import google.auth.exceptions
+import google.auth.transport
+from google.oauth2 import credentials as user_credentials
+from google.oauth2 import service_account
+
+from monitor.model.errors import ConfigError, MonitorError
+
+__all__ = [
+    "POSTMASTER_SCOPE",
+    "GoogleTokenSource",
+    "TokenError",
+    "TokenSource",
+    "load_google_credentials",
+]
+
+# The v2 scope covering domainStats.query, domainStats:batchQuery and getComplianceStatus
+# (read-only; domains.list/get would need the write-capable postmaster.domain scope).
+POSTMASTER_SCOPE = "https://www.googleapis.com/auth/postmaster.traffic.readonly"
+_TIMEOUT = 30.0
+
+
+class TokenError(MonitorError):
+    """No token: ``refused`` when the token endpoint said no (bad key, revoked grant),
+    otherwise it could not be reached. The message never carries a secret."""
+
+    def __init__(self, message: str, *, refused: bool) -> None:
+        super().__init__(message)
+        self.refused = refused
+
+
+class TokenSource(Protocol):
+    async def token(self, *, force: bool = False) -> str: ...
+
+
+class _Credentials(Protocol):
+    token: str | None
+
+    @property
+    def valid(self) -> bool: ...
+
+    def refresh(self, request: google.auth.transport.Request) -> None: ...
+
+
+def load_google_credentials(setting: str, *, key: str = "telemetry.gmail.credentials") -> Any:
+    """The credentials a ``credentials`` setting names: a file path, or ``env:NAME`` holding
+    the file's JSON content.
+
+    Raises:
+        ConfigError: unreadable, not JSON, or neither kind of credentials (no content shown).
+    """
+    if setting.startswith("env:"):
+        text = os.environ.get(setting[4:])
+        if not text:
+            raise ConfigError([f"{key}: environment variable {setting[4:]} is not set"])
+        where = f"environment variable {setting[4:]}"
+    else:
+        try:
+            text = Path(setting).read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError([f"{key}: cannot read {setting}: {type(exc).__name__}"]) from None
+        where = setting
+    try:
+        info = json.loads(text)
+    except ValueError:
+        raise ConfigError([f"{key}: {where} is not JSON"]) from None
+    if not isinstance(info, dict):
+        raise ConfigError([f"{key}: {where} is not a JSON object"])
+    return _from_info(info, key=key, where=where)
+
+
+def _from_info(info: Mapping[str, Any], *, key: str, where: str) -> Any:
+    kind = info.get("type")
+    try:
+        if kind == "service_account":
+            return service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+                info, scopes=[POSTMASTER_SCOPE]
+            )
+        if kind == "authorized_user":
+            creds = user_credentials.Credentials.from_authorized_user_info(  # type: ignore[no-untyped-call]
+                info, scopes=[POSTMASTER_SCOPE]
+            )
+            # google-auth always uses Google's endpoint for these; the file's token_uri wins.
+            token_uri = info.get("token_uri")
+            return creds.with_token_uri(token_uri) if isinstance(token_uri, str) else creds
+    except (ValueError, KeyError, google.auth.exceptions.GoogleAuthError):
+        # The library's message may quote the key material: name the problem only.
+        raise ConfigError([f"{key}: {where} is not a complete {kind} credentials file"]) from None
+    raise ConfigError(
+        [f'{key}: {where} has type {kind!r}; expected "service_account" or "authorized_user"']
+    )
+
+
+class _Response(google.auth.transport.Response):
+    def __init__(self, status: int, headers: Mapping[str, str], data: bytes) -> None:
+        self._status, self._headers, self._data = status, dict(headers), data
+
+    @property
+    def status(self) -> int:
+        return self._status
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self._headers
+
+    @property
+    def data(self) -> bytes:
+        return self._data
+
+
+class _UrllibRequest(google.auth.transport.Request):
+    """google-auth's transport interface over the standard library (runs in a thread).
+
+    google-auth's own transports need ``requests`` or ``urllib3``; the token endpoint is
+    one form POST an hour, which urllib does as well.
+    """
+
+    def __call__(
+        self,
+        url: str,
+        method: str = "GET",
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> _Response:
+        if not url.startswith(("https://", "http://")):
+            raise google.auth.exceptions.TransportError(  # type: ignore[no-untyped-call]
+                "token_uri is not an http(s) URL"
+            )
+        req = urllib.request.Request(  # noqa: S310 -- scheme checked above
+            url, data=body, method=method, headers=dict(headers or {})
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=timeout or _TIMEOUT) as answer:  # noqa: S310
+                return _Response(answer.status, dict(answer.headers), answer.read())
+        except urllib.error.HTTPError as exc:
+            return _Response(exc.code, dict(exc.headers or {}), exc.read())
+        except (OSError, ValueError) as exc:
+            raise google.auth.exceptions.TransportError(  # type: ignore[no-untyped-call]
+                type(exc).__name__
+            ) from None
+
+
+class GoogleTokenSource:
+    """A valid access token from google-auth credentials, refreshed when due (or forced)."""
+
+    def __init__(self, credentials: _Credentials) -> None:
+        self._creds = credentials
+        self._lock = asyncio.Lock()
+
+    async def token(self, *, force: bool = False) -> str:
+        async with self._lock:
+            if force or not self._creds.valid or not self._creds.token:
+                await asyncio.to_thread(self._refresh)
+            token = self._creds.token
+            if not token:
+                raise TokenError("the token endpoint returned no token", refused=True)
+            return token
+
+    def _refresh(self) -> None:
+        try:
+            self._creds.refresh(_UrllibRequest())
+        except google.auth.exceptions.RefreshError as exc:
+            retryable = bool(getattr(exc, "retryable", False))
+            raise TokenError(
+                "the token endpoint refused the credentials"
+                if not retryable
+                else "the token endpoint failed",
+                refused=not retryable,
+            ) from None
+        except google.auth.exceptions.GoogleAuthError as exc:
+            raise TokenError(
+                f"the token endpoint could not be reached ({type(exc).__name__})", refused=False
+            ) from None

@@ -1,0 +1,144 @@
+"""Microsoft SNDS automated data access: the CSV answers parsed (pure).
+
+``data.aspx?key=KEY[&date=MMDDYY]``: headerless CSV, one line per IP and activity
+period, 14 columns in this order: IP address, activity start, activity end, RCPT
+commands, DATA commands, message recipients, filter result (GREEN/YELLOW/RED),
+complaint rate (e.g. ``< 0.1%``), trap message start, trap message end, trap hits,
+sample HELO, sample MAIL FROM, comments. Times print as ``M/D/YYYY h:mm AM``.
+``ipStatus.aspx?key=KEY``: headerless CSV ``first IP,last IP,blocked (Yes),reason``.
+(SNDS FAQ and automated-access page at sendersupport.olc.protection.outlook.com/snds;
+the column order as the open-source SNDS readers use it: sndslib, AbuseIO.)
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import ipaddress
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from monitor.model.telemetry import FilterResult, SndsBlock, SndsRow
+
+__all__ = ["ParsedCsv", "blocked_ranges_for", "parse_data", "parse_ip_status"]
+
+_T = TypeVar("_T")
+_TIME_FORMATS = ("%m/%d/%Y %I:%M %p", "%m/%d/%Y %H:%M", "%m/%d/%Y")
+_MAX_TEXT = 255
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedCsv(Generic[_T]):
+    """The lines that parsed, and how many did not (reported, never guessed at)."""
+
+    items: tuple[_T, ...]
+    refused: int = 0
+
+
+def _lines(text: str) -> Iterable[list[str]]:
+    for fields in csv.reader(io.StringIO(text)):
+        if fields and any(f.strip() for f in fields):
+            yield [f.strip() for f in fields]
+
+
+def _time(value: str) -> dt.datetime | None:
+    """An SNDS time (the timezone is not documented: taken as UTC)."""
+    for fmt in _TIME_FORMATS:
+        try:
+            return dt.datetime.strptime(value, fmt).replace(tzinfo=dt.UTC)
+        except ValueError:
+            continue
+    return None
+
+
+def _count(value: str) -> int | None:
+    if value == "":
+        return 0
+    return int(value) if value.isdigit() else None
+
+
+def _ip(value: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
+def _row(fields: Sequence[str]) -> SndsRow | None:
+    if len(fields) < 11:
+        return None
+    fields = [*fields, "", "", ""][:14]
+    ip = _ip(fields[0])
+    start, end = _time(fields[1]), _time(fields[2])
+    counts = [_count(fields[i]) for i in (3, 4, 5, 10)]
+    trap_start = _time(fields[8]) if fields[8] else None
+    trap_end = _time(fields[9]) if fields[9] else None
+    if ip is None or start is None or end is None or any(c is None for c in counts):
+        return None
+    if (fields[8] and trap_start is None) or (fields[9] and trap_end is None):
+        return None  # a trap period that is not two dates: a different column layout
+    rcpt, data, recipients, traps = (c or 0 for c in counts)
+    try:
+        result: FilterResult | None = FilterResult(fields[6].lower())
+    except ValueError:
+        result = None
+    return SndsRow(
+        ip=ip,
+        activity_start=start,
+        activity_end=end,
+        rcpt_commands=rcpt,
+        data_commands=data,
+        recipients=recipients,
+        filter_result=result,
+        complaint_rate=fields[7][:_MAX_TEXT],
+        trap_start=trap_start,
+        trap_end=trap_end,
+        trap_hits=traps,
+        sample_helo=fields[11][:_MAX_TEXT],
+        sample_mail_from=fields[12][:_MAX_TEXT],
+        comments=fields[13][:_MAX_TEXT],
+    )
+
+
+def parse_data(text: str) -> ParsedCsv[SndsRow]:
+    """data.aspx's answer; an empty body is a day without data (no row, not a zero)."""
+    rows = []
+    refused = 0
+    for fields in _lines(text):
+        row = _row(fields)
+        if row is None:
+            refused += 1
+        else:
+            rows.append(row)
+    return ParsedCsv(tuple(rows), refused)
+
+
+def parse_ip_status(text: str) -> ParsedCsv[SndsBlock]:
+    """ipStatus.aspx's answer: the blocked ranges (an empty body: nothing blocked)."""
+    blocks = []
+    refused = 0
+    for fields in _lines(text):
+        first = _ip(fields[0]) if fields else None
+        last = _ip(fields[1]) if len(fields) > 1 else None
+        if first is None or last is None or len(fields) < 3:
+            refused += 1
+            continue
+        if ipaddress.ip_address(first).version != ipaddress.ip_address(last).version:
+            refused += 1
+            continue
+        reason = ",".join(fields[3:])[:_MAX_TEXT]
+        blocks.append(SndsBlock(first, last, fields[2].lower() == "yes", reason))
+    return ParsedCsv(tuple(blocks), refused)
+
+
+def blocked_ranges_for(ip: str, blocks: Iterable[SndsBlock]) -> list[SndsBlock]:
+    """The blocked ranges that contain ``ip`` (inclusive)."""
+    address = ipaddress.ip_address(ip)
+    found = []
+    for block in blocks:
+        first, last = ipaddress.ip_address(block.first_ip), ipaddress.ip_address(block.last_ip)
+        if block.blocked and first.version == address.version and first <= address <= last:  # type: ignore[operator]
+            found.append(block)
+    return found

@@ -1,0 +1,93 @@
+"""The Microsoft SNDS importer: ``data.aspx`` (per-IP activity) and ``ipStatus.aspx`` (blocked
+ranges), with the automated-access key in the query string.
+
+The key makes the URL a secret: no URL, query or exception text is logged or returned,
+only a machine reason (``http_403``, ``connection``, ``not_csv``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+from urllib.parse import urlencode
+
+import aiohttp
+
+from monitor.model.telemetry import SndsImport, SndsRow
+from monitor.telemetry.http import Retry, fetch
+from monitor.telemetry.snds import ParsedCsv, parse_data, parse_ip_status
+
+__all__ = ["SndsImporter"]
+
+_T = TypeVar("_T")
+
+
+class SndsImporter:
+    """Imports with ``key`` from ``base_url`` (``.../snds``)."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        key: str,
+        base_url: str,
+        *,
+        retry: Retry | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._session = session
+        self._key = key
+        self._base = base_url.rstrip("/")
+        self._retry = retry
+        self._sleep = sleep
+
+    async def import_once(self, days: Sequence[dt.date] = ()) -> SndsImport:
+        """The latest data (or each of ``days``, for a backfill) and the blocked ranges."""
+        reasons: dict[str, str] = {}
+        rows: list[SndsRow] | None = []
+        wanted: list[dt.date | None] = list(days) or [None]
+        for day in wanted:
+            params = {"key": self._key}
+            if day is not None:
+                params["date"] = day.strftime("%m%d%y")  # MMDDYY
+            got, reason = await self._get("data.aspx", params, parse_data)
+            if got is None or rows is None:
+                reasons["data"] = reason or reasons.get("data", "")
+                rows = None
+                continue
+            rows += got.items
+            if got.refused:
+                reasons["data"] = f"refused_lines:{got.refused}"
+        blocks, reason = await self._get("ipStatus.aspx", {"key": self._key}, parse_ip_status)
+        if reason:
+            reasons["ip_status"] = reason
+        return SndsImport(
+            tuple(rows) if rows is not None else None,
+            blocks.items if blocks is not None else None,
+            reasons,
+        )
+
+    async def _get(
+        self, page: str, params: dict[str, str], parse: Callable[[str], ParsedCsv[_T]]
+    ) -> tuple[ParsedCsv[_T] | None, str]:
+        answer = await fetch(
+            self._session,
+            "GET",
+            f"{self._base}/{page}?{urlencode(params)}",
+            retry=self._retry,
+            sleep=self._sleep,
+        )
+        if answer.status != 200:
+            return None, answer.reason
+        try:
+            text = answer.body.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            return None, "not_text"
+        if text.lstrip().startswith("<"):
+            return None, "not_csv"  # an HTML page (a sign-in or error page), not data
+        parsed = parse(text)
+        reason = f"refused_lines:{parsed.refused}" if parsed.refused else ""
+        if parsed.refused and not parsed.items:
+            return None, "not_csv"
+        return parsed, reason
