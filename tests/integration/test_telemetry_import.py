@@ -1,0 +1,284 @@
+"""The Gmail Postmaster Tools v2 and SNDS importers against local servers that implement the
+documented endpoints (tests/telemetryservers.py names the reference pages), including
+Google's token endpoint verifying the service-account JWT with the key's public half.
+Every fault comes from those servers: 401, 403, 404, 429 then 200, 500, malformed JSON,
+an empty window, pagination; SNDS empty data, a blocked range, an outage.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from httpserve import ServeHttp
+from telemetryservers import SNDS_KEY, Postmaster, Snds, compliance_rows, snds_line
+
+from monitor.model.errors import ConfigError
+from monitor.model.telemetry import FilterResult, GmailState
+from monitor.telemetry.auth import GoogleTokenSource, load_google_credentials
+from monitor.telemetry.gmailclient import GmailImporter
+from monitor.telemetry.http import Retry
+from monitor.telemetry.snds import blocked_ranges_for
+from monitor.telemetry.sndsclient import SndsImporter
+
+FAST = Retry(attempts=3, backoff=0.01, max_wait=0.05, timeout=10)
+START, END = dt.date(2026, 11, 20), dt.date(2026, 12, 3)
+D1, D2 = dt.date(2026, 11, 30), dt.date(2026, 12, 2)
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client:
+        yield client
+
+
+@pytest.fixture
+async def postmaster(serve_http: ServeHttp) -> Postmaster:
+    server = Postmaster()
+    server.url = await serve_http(server.app())
+    return server
+
+
+def write_credentials(tmp_path: Path, info: dict[str, str]) -> str:
+    path = tmp_path / "credentials.json"
+    path.write_text(json.dumps(info))
+    return str(path)
+
+
+def importer(
+    session: aiohttp.ClientSession, server: Postmaster, tmp_path: Path, *, user: bool = False
+) -> GmailImporter:
+    info = server.authorized_user_info() if user else server.service_account_info()
+    creds = load_google_credentials(write_credentials(tmp_path, info))
+    return GmailImporter(session, GoogleTokenSource(creds), server.url, retry=FAST)
+
+
+async def test_service_account_token_pages_and_compliance(
+    postmaster: Postmaster, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    postmaster.stats["example.com"] = {
+        (D1, "spam_rate"): 0.0012,
+        (D1, "auth_dkim"): 0.99,
+        (D1, "tls_outbound"): 1.0,
+        (D2, "spam_rate"): 0.0,  # a real 0 %: published, and zero
+        (D2, "delivery_reject"): 0.01,
+    }
+    postmaster.page_size = 2  # five entries: three pages, the newest day on the last one
+    postmaster.compliance["example.com"] = compliance_rows(
+        SPF="COMPLIANT", DMARC_POLICY="NEEDS_WORK"
+    )
+    [result] = await importer(session, postmaster, tmp_path).import_domains(
+        ["example.com"], START, END
+    )
+    assert result.state is GmailState.OK
+    got = {(s.day, s.metric): s.value for s in result.stats}
+    assert got == postmaster.stats["example.com"]
+    assert {(c.requirement, c.status) for c in result.compliance or ()} == {
+        ("spf", "compliant"),
+        ("dmarc_policy", "needs_work"),
+    }
+    assert postmaster.token_grants == ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
+    paths = [p for _m, p, _a in postmaster.requests]
+    assert paths == [
+        "/v2/domainStats:batchQuery",
+        "/v2/domains/example.com/domainStats:query",
+        "/v2/domains/example.com/domainStats:query",
+        "/v2/domains/example.com/complianceStatus",
+    ]
+    assert all(authed for _m, _p, authed in postmaster.requests)
+
+
+async def test_authorized_user_refresh_token(
+    postmaster: Postmaster, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    postmaster.stats["example.com"] = {(D1, "spam_rate"): 0.002}
+    [result] = await importer(session, postmaster, tmp_path, user=True).import_domains(
+        ["example.com"], START, END
+    )
+    assert (result.state, [s.value for s in result.stats]) == (GmailState.OK, [0.002])
+    assert postmaster.token_grants == ["refresh_token"]
+
+
+async def test_a_key_the_server_does_not_know_gets_no_token_and_no_rate(
+    postmaster: Postmaster, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    postmaster.stats["example.com"] = {(D1, "spam_rate"): 0.002}
+    stranger = Postmaster(key=rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    stranger.url = postmaster.url
+    creds = load_google_credentials(write_credentials(tmp_path, stranger.service_account_info()))
+    client = GmailImporter(session, GoogleTokenSource(creds), postmaster.url, retry=FAST)
+    [result] = await client.import_domains(["example.com"], START, END)
+    assert (result.state, result.reason, result.stats) == (
+        GmailState.PERMISSION_DENIED,
+        "token_refused",
+        (),
+    )
+    assert postmaster.requests == []  # nothing sent to the API without a token
+
+
+async def test_per_domain_denials_in_one_batch(
+    postmaster: Postmaster, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    postmaster.stats["example.com"] = {(D1, "spam_rate"): 0.0005}
+    postmaster.stats["denied.example"] = {(D1, "spam_rate"): 0.5}
+    postmaster.denied = {"denied.example": 403, "unknown.example": 404}
+    results = await importer(session, postmaster, tmp_path).import_domains(
+        ["example.com", "denied.example", "unknown.example"], START, END
+    )
+    assert [(r.domain, r.state, r.stats) for r in results[1:]] == [
+        ("denied.example", GmailState.PERMISSION_DENIED, ()),
+        ("unknown.example", GmailState.UNVERIFIED, ()),
+    ]
+    assert results[0].state is GmailState.OK
+
+
+async def test_429_then_200_is_retried(
+    postmaster: Postmaster, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    postmaster.stats["example.com"] = {(D1, "spam_rate"): 0.001}
+    postmaster.script = [429, 503]
+    [result] = await importer(session, postmaster, tmp_path).import_domains(
+        ["example.com"], START, END
+    )
+    assert result.state is GmailState.OK
+    assert [p for _m, p, _a in postmaster.requests].count("/v2/domainStats:batchQuery") == 3
+
+
+@pytest.mark.parametrize(
+    ("script", "reason"),
+    [([500, 500, 500], "http_500"), (["malformed"], "malformed")],
+    ids=["500", "malformed"],
+)
+async def test_an_outage_or_a_bad_answer_is_unavailable_never_zero(
+    postmaster: Postmaster,
+    session: aiohttp.ClientSession,
+    tmp_path: Path,
+    script: list[int | str],
+    reason: str,
+) -> None:
+    postmaster.stats["example.com"] = {(D1, "spam_rate"): 0.004}
+    postmaster.script = list(script)
+    [result] = await importer(session, postmaster, tmp_path).import_domains(
+        ["example.com"], START, END
+    )
+    assert (result.state, result.reason, result.stats) == (GmailState.UNAVAILABLE, reason, ())
+
+
+async def test_an_empty_window_is_no_data(
+    postmaster: Postmaster, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    postmaster.stats["example.com"] = {(dt.date(2026, 10, 1), "spam_rate"): 0.002}  # outside
+    [result] = await importer(session, postmaster, tmp_path).import_domains(
+        ["example.com"], START, END
+    )
+    assert (result.state, result.stats) == (GmailState.NO_DATA, ())
+
+
+async def test_a_revoked_token_is_refreshed_once(
+    postmaster: Postmaster, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    postmaster.stats["example.com"] = {(D1, "spam_rate"): 0.001}
+    client = importer(session, postmaster, tmp_path)
+    await client.import_domains(["example.com"], START, END)
+    postmaster.tokens.clear()  # the server forgets the token: the next call gets a 401
+    [result] = await client.import_domains(["example.com"], START, END)
+    assert result.state is GmailState.OK
+    assert len(postmaster.token_grants) == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("not json", "is not JSON"),
+        ('{"type": "service_account", "client_email": "x"}', "not a complete service_account"),
+        ('{"type": "external_account"}', "expected"),
+    ],
+)
+def test_bad_credentials_are_a_config_error_without_their_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str, problem: str
+) -> None:
+    monkeypatch.setenv("PM_CREDS", content)
+    with pytest.raises(ConfigError) as err:
+        load_google_credentials("env:PM_CREDS")
+    assert problem in str(err.value)
+    assert content not in str(err.value)
+
+
+# --- SNDS ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def snds(serve_http: ServeHttp) -> Snds:
+    server = Snds()
+    server.url = await serve_http(server.app()) + "/snds"
+    return server
+
+
+def snds_importer(
+    session: aiohttp.ClientSession, server: Snds, key: str = SNDS_KEY
+) -> SndsImporter:
+    return SndsImporter(session, key, server.url, retry=FAST)
+
+
+async def test_snds_data_and_a_blocked_range(snds: Snds, session: aiohttp.ClientSession) -> None:
+    snds.data[None] = [
+        snds_line("192.0.2.10", day=D1, result="YELLOW", traps=3),
+        snds_line("192.0.2.99", day=D1),  # in the account, not configured
+    ]
+    snds.ip_status = [
+        "192.0.2.8,192.0.2.15,Yes,Blocked due to user complaints or other evidence of spamming"
+    ]
+    result = await snds_importer(session, snds).import_once()
+    assert result.ok
+    assert result.rows is not None
+    assert result.blocks is not None
+    row = result.rows[0]
+    assert (row.ip, row.filter_result, row.trap_hits, row.recipients, row.complaint_rate) == (
+        "192.0.2.10",
+        FilterResult.YELLOW,
+        3,
+        1100,
+        "< 0.1%",
+    )
+    assert [b.first_ip for b in blocked_ranges_for("192.0.2.10", result.blocks)] == ["192.0.2.8"]
+    assert blocked_ranges_for("192.0.2.99", result.blocks) == []
+
+
+async def test_snds_empty_data_is_no_rows_not_zero(
+    snds: Snds, session: aiohttp.ClientSession
+) -> None:
+    result = await snds_importer(session, snds).import_once()
+    assert (result.rows, result.blocks, dict(result.reasons)) == ((), (), {})
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda s: setattr(s, "outage", True), "http_503"),
+        (lambda s: setattr(s, "key", "another"), "http_401"),
+        (lambda s: s.script.extend(["malformed", "malformed"]), "not_csv"),
+    ],
+    ids=["outage", "wrong-key", "html"],
+)
+async def test_snds_failures_are_unknown_and_never_name_the_key(
+    snds: Snds, session: aiohttp.ClientSession, change: object, reason: str
+) -> None:
+    snds.data[None] = [snds_line("192.0.2.10", day=D1)]
+    change(snds)  # type: ignore[operator]
+    result = await snds_importer(session, snds).import_once()
+    assert result.rows is None
+    assert result.blocks is None
+    assert result.reasons == {"data": reason, "ip_status": reason}
+    assert SNDS_KEY not in repr(result)
+
+
+async def test_snds_backfill_asks_each_day(snds: Snds, session: aiohttp.ClientSession) -> None:
+    snds.data["113026"] = [snds_line("192.0.2.10", day=D1, result="RED")]
+    result = await snds_importer(session, snds).import_once([D1, dt.date(2026, 12, 1)])
+    assert [r.filter_result for r in result.rows or ()] == [FilterResult.RED]
+    assert [d for p, d in snds.requests if p == "data.aspx"] == ["113026", "120126"]
