@@ -42,6 +42,7 @@ from monitor.daemon.runtime import Runtime, RuntimeHolder, build_runtime
 from monitor.daemon.scheduler import Scheduler
 from monitor.daemon.services import Services
 from monitor.daemon.settings import Settings, build_settings, restart_required
+from monitor.daemon.telemetryjobs import TelemetryJobs
 from monitor.http import system
 from monitor.http.context import HttpContext
 from monitor.http.routes import build_app
@@ -63,6 +64,7 @@ from monitor.risk.scorer import RiskScorer
 from monitor.store import SqlStore, open_store
 from monitor.store.errors import StoreUnavailableError
 from monitor.store.keyfile import pseudonymizer_for
+from monitor.telemetry.views import TelemetryView
 
 __all__ = ["Daemon", "DaemonOptions", "register_configured_campaigns", "run_daemon"]
 
@@ -120,6 +122,9 @@ class Daemon:
                 scope=self._scope,
                 outbox_pending=lambda: self._services.outbox.pending() if self._services else 0,
                 reload=lambda: self._reload_status,
+                telemetry=lambda: (
+                    self._services.telemetry.view() if self._services else TelemetryView()
+                ),
             ),
             version=_version(),
             catalogue_version=self.catalogue.version,
@@ -164,6 +169,7 @@ class Daemon:
         self.runtime.swap(runtime)
         self._services = self._build_services(store, pseudonymizer)
         await register_configured_campaigns(store, self.config)
+        await self.services.telemetry.load()
         await self._load_state()
         await self._retire_unwatched()
         install_jobs(self.scheduler, self.services, self.config, runtime.plan.shard)
@@ -231,7 +237,20 @@ class Daemon:
                 clock=self.clock,
                 count_poll=self._count_poll,
             ),
+            telemetry=TelemetryJobs(
+                runtime,
+                store,
+                alerts,
+                session=self._client_session,
+                refresh_risk=self.refresh_risk,
+                clock=self.clock,
+                count_failure=self.metrics.count_telemetry_failure,
+            ),
         )
+
+    def _client_session(self) -> aiohttp.ClientSession:
+        assert self._session is not None
+        return self._session
 
     async def stop(self) -> None:
         """Stop accepting, finish in-flight requests and jobs, close the store.
@@ -290,6 +309,10 @@ class Daemon:
                 self.options.logs.apply(config.log.level, config.log.format)
             self.runtime.swap(runtime)
             self.states.retain(targets=runtime.plan.owned, zones=_zone_ids(runtime))
+            try:
+                await self.services.telemetry.load()  # the domains and IPs it covers changed
+            except Exception:  # the store is down: the next import rebuilds the view
+                log.exception("could not reload the telemetry view")
             install_jobs(self.scheduler, self.services, config, runtime.plan.shard)
             self._expect_series(runtime)
             self._background(self._close_when_idle(old, running))
@@ -322,7 +345,8 @@ class Daemon:
     def refresh_risk(self) -> None:
         """Score every target of this replica from the state cache (no I/O)."""
         figures = self._services.campaigns.figures() if self._services else {}
-        self.risk.refresh(self.runtime.current.plan, self.states.snapshot(), figures)
+        telemetry = self._services.telemetry.view() if self._services else None
+        self.risk.refresh(self.runtime.current.plan, self.states.snapshot(), figures, telemetry)
 
     def _routes(self) -> Mapping[str, Route]:
         return self.runtime.current.settings.notifiers

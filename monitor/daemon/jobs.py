@@ -74,6 +74,20 @@ JOBS: tuple[JobSpec, ...] = (
         replicas=Replicas.FIRST,
         enabled=lambda c: c.imap is not None,
     ),
+    JobSpec(
+        "telemetry_gmail",
+        lambda c: c.telemetry.gmail.interval if c.telemetry.gmail else "6h",
+        lambda s: s.telemetry.gmail,
+        replicas=Replicas.FIRST,
+        enabled=lambda c: c.telemetry.gmail is not None,
+    ),
+    JobSpec(
+        "telemetry_snds",
+        lambda c: c.telemetry.snds.interval if c.telemetry.snds else "1d",
+        lambda s: s.telemetry.snds,
+        replicas=Replicas.FIRST,
+        enabled=lambda c: c.telemetry.snds is not None,
+    ),
 )
 
 

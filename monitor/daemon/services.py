@@ -14,6 +14,7 @@ from monitor.checking.cache import StateCache
 from monitor.daemon.checkjobs import AuthJobs, DnsblJobs
 from monitor.daemon.feedbackjobs import FeedbackJobs
 from monitor.daemon.runtime import RuntimeHolder
+from monitor.daemon.telemetryjobs import TelemetryJobs
 from monitor.risk.campaigns import CampaignFigures
 from monitor.risk.scorer import RiskScorer
 from monitor.store import SqlStore
@@ -33,3 +34,4 @@ class Services:
     dnsbl: DnsblJobs
     auth: AuthJobs
     feedback: FeedbackJobs
+    telemetry: TelemetryJobs

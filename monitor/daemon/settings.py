@@ -28,6 +28,7 @@ from monitor.model.errors import ConfigError
 from monitor.model.hosts import is_loopback_host
 from monitor.store.keyfile import check_key_settings
 from monitor.store.rates import VolumeGuard
+from monitor.telemetry.settings import TelemetrySettings, build_telemetry_settings
 
 __all__ = ["RESTART_KEYS", "ImapSettings", "Settings", "build_settings", "restart_required"]
 
@@ -67,6 +68,7 @@ class Settings:
     imap: ImapSettings | None
     alert_policy: AlertPolicy
     guard: VolumeGuard
+    telemetry: TelemetrySettings  # [telemetry.gmail], [telemetry.snds]
 
 
 def build_settings(
@@ -99,6 +101,7 @@ def build_settings(
         lambda: {r.notifier.name: r for r in build_notifiers(config.notify, session)}
     )
     imap = _imap(config.imap, problems)
+    telemetry = attempt(lambda: build_telemetry_settings(config))
     ingest_token = _token(config.http.ingest_token, "http.ingest_token")
     admin_token = _token(config.http.admin_token, "http.admin_token")
     if problems:
@@ -106,6 +109,7 @@ def build_settings(
     assert zones is not None
     assert webhooks is not None
     assert notifiers is not None
+    assert telemetry is not None
     alerts = config.alerts
     return Settings(
         config=config,
@@ -125,6 +129,7 @@ def build_settings(
         guard=VolumeGuard(
             min_delivered=config.feedback.min_volume, min_sent=config.feedback.min_volume
         ),
+        telemetry=telemetry,
     )
 
 

@@ -28,9 +28,12 @@ from prometheus_client.registry import Collector
 
 from monitor.checking.cache import StateSnapshot
 from monitor.checking.states import RESOLVER_REFUSED_ERRORS, CheckName, CheckState
+from monitor.metrics.telemetry import IMPORT_FAILURE_STATES, telemetry_families
+from monitor.model.telemetry import TelemetrySource
 from monitor.risk.campaigns import CampaignSnapshot
 from monitor.risk.scorer import RiskView
 from monitor.store.rates import Totals
+from monitor.telemetry.views import TelemetryView
 
 __all__ = [
     "INGEST_REFUSED_REASONS",
@@ -120,6 +123,7 @@ class MetricsSources:
     scope: Callable[[], Scope] = Scope
     outbox_pending: Callable[[], int] = lambda: 0
     reload: Callable[[], ReloadStatus] = ReloadStatus
+    telemetry: Callable[[], TelemetryView] = TelemetryView
 
 
 class Metrics:
@@ -167,6 +171,13 @@ class Metrics:
             ["outcome"],
             registry=reg,
         )
+        self.telemetry_failures = Counter(
+            "delivermon_telemetry_import_failures",
+            "Receiver-telemetry imports that did not get through, per subject (a Gmail "
+            "domain, an SNDS endpoint), by source and state.",
+            ["source", "state"],
+            registry=reg,
+        )
         # Every series whose labels are known now is exported at 0 before its first event,
         # so panels read 0, not "No data", and increase() counts the first event.
         for source in INGEST_SOURCES:
@@ -175,6 +186,9 @@ class Metrics:
                 self.ingest_refused.labels(source, reason)
         for outcome in RELOAD_OUTCOMES:
             self.config_reloads.labels(outcome)
+        for source in TelemetrySource:
+            for state in IMPORT_FAILURE_STATES:
+                self.telemetry_failures.labels(source.value, state)
         ProcessCollector(registry=reg)  # process_start_time_seconds, memory, CPU, fds
         self.registry.register(
             StateCollector(sources, version=version, catalogue_version=catalogue_version)
@@ -212,6 +226,10 @@ class Metrics:
         """One DNSBL verdict that could not be told."""
         self.dnsbl_unknown.labels(zone, reason).inc()
 
+    def count_telemetry_failure(self, source: str, state: str) -> None:
+        """One subject of a telemetry import that did not get through."""
+        self.telemetry_failures.labels(source, state).inc()
+
     def count_notification(self, notifier: str, status: str) -> None:
         """One notification attempt's outcome (``sent``, ``retry``, ``failed``)."""
         self.notifications.labels(notifier, status).inc()
@@ -243,6 +261,8 @@ class StateCollector(Collector):
         campaigns = src.campaigns()
         if campaigns is not None and scope.shard[0] == 0:
             yield from self._campaigns(campaigns, src.held_campaigns())
+        if scope.shard[0] == 0:  # imported by the first replica only
+            yield from telemetry_families(src.telemetry())
 
     def _build(self, scope: Scope, src: MetricsSources) -> Iterator[Metric]:
         info = _gauge(

@@ -55,6 +55,11 @@ class AlertKind(StrEnum):
     RISK_LEVEL = "risk_level"
     COMPLAINT_RATE = "complaint_rate"
     UNSUBSCRIBE_DEADLINE = "unsubscribe_deadline"
+    GMAIL_SPAM_RATE = "gmail_spam_rate"
+    GMAIL_COMPLIANCE = "gmail_compliance"
+    SNDS_FILTER = "snds_filter"
+    SNDS_TRAP_HITS = "snds_trap_hits"
+    SNDS_BLOCKED = "snds_blocked"
 
 
 class AlertStatus(StrEnum):

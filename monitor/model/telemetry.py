@@ -15,6 +15,9 @@ from types import MappingProxyType
 
 __all__ = [
     "GMAIL_METRICS",
+    "GMAIL_RECOVERY_DAYS",
+    "GMAIL_SPAM_CRITICAL_RATE",
+    "GMAIL_SPAM_WARN_RATE",
     "FilterResult",
     "GmailCompliance",
     "GmailDomainImport",
@@ -25,6 +28,12 @@ __all__ = [
     "SndsRow",
     "TelemetrySource",
 ]
+
+
+# Gmail's published thresholds for the user-reported spam rate (also risk constants).
+GMAIL_SPAM_WARN_RATE = 0.001  # Gmail: keep the user-reported spam rate below 0.1%
+GMAIL_SPAM_CRITICAL_RATE = 0.003  # Gmail: never reach 0.3%
+GMAIL_RECOVERY_DAYS = 7  # after 0.3%: no mitigation until 7 consecutive days below it
 
 
 class TelemetrySource(StrEnum):

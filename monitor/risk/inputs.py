@@ -15,6 +15,9 @@ from checks.dnsbl import ZoneSpec
 from checks.dnsbl.catalogue import Severity
 from monitor.checking.states import CheckName, CheckState
 from monitor.risk.score import DkimState, DmarcPolicy, Listing, RiskInputs
+from monitor.telemetry.views import TelemetryView
+
+_NO_TELEMETRY = TelemetryView()
 
 __all__ = ["DomainFigures", "build_risk_inputs"]
 
@@ -45,8 +48,10 @@ def build_risk_inputs(
     zones: Mapping[str, ZoneSpec],
     figures: DomainFigures | None = None,
     spf_for_ip: Sequence[CheckState] = (),
+    telemetry: TelemetryView = _NO_TELEMETRY,
 ) -> RiskInputs:
-    """``states``: the target's own states; ``spf_for_ip``: SPF states of domains listing it."""
+    """``states``: the target's own states; ``spf_for_ip``: SPF states of domains listing it;
+    ``telemetry``: what Gmail Postmaster Tools and SNDS last said."""
     listings: list[Listing] = []
     unknown: list[Listing] = []
     swept = False
@@ -66,6 +71,7 @@ def build_risk_inputs(
     if kind == "ip":
         ptr = by_check.get(CheckName.PTR, [])
         confirmed = ptr[0].detail_dict().get("forward_confirmed") if ptr else None
+        snds = telemetry.snds.get(target)
         return RiskInputs(
             target=target,
             kind="ip",
@@ -73,7 +79,12 @@ def build_risk_inputs(
             fcrdns=confirmed if isinstance(confirmed, bool) else None,
             listings=found,
             unknown_zones=tuple(unknown),
+            snds_tracked=telemetry.snds_tracked,
+            snds_filter=snds.filter_result.value if snds and snds.filter_result else None,
+            snds_trap_hits=snds.trap_hits if snds else None,
+            snds_blocked=snds.blocked if snds else None,
         )
+    gmail = telemetry.gmail.get(target)
     f = figures or DomainFigures()
     spf = by_check.get(CheckName.SPF, [])
     return RiskInputs(
@@ -92,6 +103,10 @@ def build_risk_inputs(
         one_click_audited=f.one_click_audited,
         listings=found,
         unknown_zones=tuple(unknown),
+        gmail_tracked=target in telemetry.gmail_tracked,
+        gmail_spam_rate=gmail.spam_rate if gmail else None,
+        gmail_recovering=(gmail.recovery_date is not None) if gmail else None,
+        gmail_compliance_failing=gmail.compliance_failing if gmail else None,
     )
 
 

@@ -16,11 +16,19 @@ from types import MappingProxyType
 from typing import Literal
 
 from checks.dnsbl.catalogue import Severity
+from monitor.model.telemetry import (
+    GMAIL_RECOVERY_DAYS,
+    GMAIL_SPAM_CRITICAL_RATE,
+    GMAIL_SPAM_WARN_RATE,
+)
 
 __all__ = [
     "APPLICABLE",
     "FACTORS",
     "FACTOR_STATES",
+    "GMAIL_RECOVERY_DAYS",
+    "GMAIL_SPAM_CRITICAL_RATE",
+    "GMAIL_SPAM_WARN_RATE",
     "TELEMETRY_FACTORS",
     "DkimState",
     "DmarcPolicy",
@@ -155,9 +163,6 @@ ONE_CLICK_MIN_POINTS = 5
 ONE_CLICK_MAX_POINTS = 15
 
 # Receiver telemetry: each signal lifts the score to the start of its level on its own.
-GMAIL_SPAM_WARN_RATE = 0.001  # Gmail: keep the user-reported spam rate below 0.1%
-GMAIL_SPAM_CRITICAL_RATE = 0.003  # Gmail: never reach 0.3%
-GMAIL_RECOVERY_DAYS = 7  # after 0.3%: no mitigation until 7 consecutive days below it
 GMAIL_SPAM_WARN_POINTS = 20
 GMAIL_SPAM_CRITICAL_POINTS = 50
 GMAIL_COMPLIANCE_POINTS = 20

@@ -17,6 +17,7 @@ from monitor.checking.states import CheckName, CheckState
 from monitor.model.alerts import Observation
 from monitor.risk.inputs import DomainFigures, build_risk_inputs
 from monitor.risk.score import score_risk
+from monitor.telemetry.views import TelemetryView
 
 __all__ = ["RiskScorer", "RiskView", "alert_level"]
 
@@ -52,9 +53,14 @@ class RiskScorer:
         return self._risk
 
     def refresh(
-        self, plan: Plan, states: StateSnapshot, figures: Mapping[str, DomainFigures]
+        self,
+        plan: Plan,
+        states: StateSnapshot,
+        figures: Mapping[str, DomainFigures],
+        telemetry: TelemetryView | None = None,
     ) -> None:
-        """Score every target of ``plan`` from ``states`` (no I/O)."""
+        """Score every target of ``plan`` from ``states`` and ``telemetry`` (no I/O)."""
+        view = telemetry or TelemetryView()
         zones = plan.zone_by_id()
         by_target: dict[str, list[CheckState]] = {}
         spf_states: dict[str, CheckState] = {}
@@ -78,6 +84,7 @@ class RiskScorer:
                         for d in plan.sending_domains.get(target.text, ())
                         if d in spf_states
                     ],
+                    telemetry=view,
                 )
             )
             needed = _RISK_NEEDS[kind] - (frozenset() if plan.zones else {CheckName.DNSBL})

@@ -38,7 +38,9 @@ from monitor.metrics.collector import Metrics, MetricsSources, ReloadStatus, Sco
 from monitor.risk.campaigns import CampaignRow, CampaignSnapshot
 from monitor.risk.scorer import RiskView
 from monitor.store.audits import AuditCounts
+from monitor.model.telemetry import FilterResult, GmailState, TelemetrySource
 from monitor.store.rates import Rates, Totals
+from monitor.telemetry.views import GmailDomainView, SndsIpView, SourceView, TelemetryView
 
 AT = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
 CHANGED = dt.datetime(2025, 2, 20, 8, 30, tzinfo=dt.UTC)
@@ -307,6 +309,7 @@ class View:
     outbox_pending: int = 0
     reload_ok: bool = True
     reload_at: float = 1_700_000_000.0
+    telemetry: TelemetryView = field(default_factory=TelemetryView)
 
     def sources(self) -> MetricsSources:
         return MetricsSources(
@@ -318,6 +321,7 @@ class View:
             scope=lambda: Scope(self.targets, self.shard, self.zone_info),
             outbox_pending=lambda: self.outbox_pending,
             reload=lambda: ReloadStatus(self.reload_ok, self.reload_at),
+            telemetry=lambda: self.telemetry,
         )
 
 
@@ -337,6 +341,41 @@ def full_view(*, shard: tuple[int, int] = (0, 1)) -> View:
         outbox_pending=2,
         reload_ok=True,
         reload_at=1_700_000_100.0,
+        telemetry=telemetry(),
+    )
+
+
+def telemetry() -> TelemetryView:
+    """A Gmail domain in its recovery window with a failing compliance check, and two SNDS IPs
+    (one configured, yellow with trap hits and blocked; one of the account, not configured)."""
+    at = dt.datetime(2026, 12, 4, 6, tzinfo=dt.UTC)
+    gmail = GmailDomainView(
+        domain=DOMAIN,
+        state=GmailState.OK,
+        spam_rate=0.0012,
+        spam_rate_day=dt.date(2026, 12, 3),
+        latest={"spam_rate": 0.0012, "auth_dkim": 0.99, "tls_outbound": 1.0},
+        recovery_date=dt.date(2026, 12, 8),
+        compliance={"spf": "compliant", "dmarc_policy": "needs_work"},
+        checked_at=at,
+    )
+    snds = {
+        IP: SndsIpView(IP, True, FilterResult.YELLOW, 3, "< 0.1%", at, True, "complaints"),
+        "192.0.2.99": SndsIpView("192.0.2.99", False, FilterResult.GREEN, 0, "", at, False),
+    }
+    return TelemetryView(
+        gmail=MappingProxyType({DOMAIN: gmail}),
+        snds=MappingProxyType(snds),
+        sources=MappingProxyType(
+            {
+                TelemetrySource.GMAIL: SourceView(TelemetrySource.GMAIL, True, at),
+                TelemetrySource.SNDS: SourceView(TelemetrySource.SNDS, False, at, "http_503"),
+            }
+        ),
+        gmail_tracked=frozenset({DOMAIN}),
+        snds_tracked=True,
+        snds_data_up=True,
+        snds_blocks_up=False,
     )
 
 
@@ -348,6 +387,7 @@ def count_every_event(metrics: Metrics) -> None:
     metrics.notifications.labels("ops-webhook", "sent").inc()
     metrics.dnsbl_unknown.labels("dnsbl-2.uceprotect.net", "public_resolver").inc()
     metrics.config_reloads.labels("success").inc()
+    metrics.count_telemetry_failure("gmail", "unavailable")
 
 
 def full_metrics(*, shard: tuple[int, int] = (0, 1)) -> Metrics:

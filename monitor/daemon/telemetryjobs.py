@@ -1,0 +1,209 @@
+"""The receiver-telemetry jobs: import Gmail Postmaster Tools and SNDS, store what came back,
+rebuild the view, re-score the risk and step the telemetry alerts.
+
+Both run on the first replica only (global work). A failed import is stored as the
+source's state (``unavailable``, ...) and then raised as a ``TelemetryImportError``, so
+the scheduler's failure counters see it; the last known values stand meanwhile.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiohttp
+
+from monitor.alerting.service import AlertService
+from monitor.alerting.telemetry import telemetry_observations
+from monitor.daemon.runtime import RuntimeHolder
+from monitor.model.errors import MonitorError
+from monitor.model.telemetry import GmailState, TelemetrySource
+from monitor.store import SqlStore
+from monitor.telemetry.auth import GoogleTokenSource
+from monitor.telemetry.gmailclient import GmailImporter
+from monitor.telemetry.http import Retry
+from monitor.telemetry.settings import GmailSettings, TelemetrySettings
+from monitor.telemetry.sndsclient import SndsImporter
+from monitor.telemetry.views import TelemetryView, build_view
+
+__all__ = ["ImportSummary", "TelemetryImportError", "TelemetryJobs", "load_view", "run_imports"]
+
+log = logging.getLogger(__name__)
+
+# How far back the view looks: the Gmail window (and at least the 7-day recovery clock),
+# and SNDS rows (one a day per IP, sometimes several).
+_SNDS_VIEW_DAYS = 30
+_RETRY = Retry(attempts=3, backoff=1.0, max_wait=30.0, timeout=60.0)
+
+
+class TelemetryImportError(MonitorError):
+    """An import that did not get through (its state is stored; no secret in the message)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImportSummary:
+    """One import: per subject (a domain; SNDS ``data``/``ip_status``) its state and reason."""
+
+    source: TelemetrySource
+    states: dict[str, tuple[str, str]]
+
+    @property
+    def failed(self) -> list[str]:
+        return [s for s, (state, _r) in self.states.items() if state == "unavailable"]
+
+
+async def run_imports(
+    store: SqlStore,
+    settings: TelemetrySettings,
+    session: aiohttp.ClientSession,
+    *,
+    now: dt.datetime,
+    source: TelemetrySource | None = None,
+    since: dt.date | None = None,
+    tokens: GoogleTokenSource | None = None,
+    retry: Retry = _RETRY,
+) -> list[ImportSummary]:
+    """Import the configured sources (or one) once and store the results; the CLI's backfill
+    (``since``) and the jobs share it."""
+    done = []
+    today = now.date()
+    gmail, snds = settings.gmail, settings.snds
+    if gmail is not None and source in (None, TelemetrySource.GMAIL):
+        start = since or today - dt.timedelta(days=gmail.config.lookback_days)
+        client = GmailImporter(
+            session,
+            tokens or GoogleTokenSource(gmail.credentials),
+            gmail.config.api_base,
+            retry=retry,
+        )
+        results = await client.import_domains(gmail.domains, start, today)
+        await store.save_gmail(results, now)
+        done.append(
+            ImportSummary(
+                TelemetrySource.GMAIL, {r.domain: (r.state.value, r.reason) for r in results}
+            )
+        )
+    if snds is not None and source in (None, TelemetrySource.SNDS):
+        days = []
+        if since is not None:
+            days = [since + dt.timedelta(days=n) for n in range((today - since).days)]
+        importer = SndsImporter(session, snds.key, snds.config.base_url, retry=retry)
+        result = await importer.import_once(days)
+        await store.save_snds(result, now)
+        done.append(
+            ImportSummary(
+                TelemetrySource.SNDS,
+                {
+                    name: ("ok" if got is not None else "unavailable", result.reasons.get(name, ""))
+                    for name, got in (("data", result.rows), ("ip_status", result.blocks))
+                },
+            )
+        )
+    return done
+
+
+async def load_view(
+    store: SqlStore, settings: TelemetrySettings, now: dt.datetime
+) -> TelemetryView:
+    """The view of what is stored, for the configured domains and IPs."""
+    gmail, snds = settings.gmail, settings.snds
+    days = max(gmail.config.lookback_days, 8) if gmail is not None else 8
+    stats = (
+        await store.gmail_stats(since=now.date() - dt.timedelta(days=days), domains=gmail.domains)
+        if gmail is not None
+        else []
+    )
+    return build_view(
+        gmail_domains=gmail.domains if gmail is not None else (),
+        stats=stats,
+        statuses=await store.telemetry_statuses(),
+        snds_ips=snds.ips if snds is not None else None,
+        snds_rows=(
+            await store.snds_rows(since=now - dt.timedelta(days=_SNDS_VIEW_DAYS))
+            if snds is not None
+            else []
+        ),
+        blocks=await store.snds_blocks() if snds is not None else [],
+    )
+
+
+class TelemetryJobs:
+    """``gmail`` and ``snds`` jobs; ``view()`` is what the metrics, risk and CLI read."""
+
+    def __init__(
+        self,
+        runtime: RuntimeHolder,
+        store: SqlStore,
+        alerts: AlertService,
+        *,
+        session: Callable[[], aiohttp.ClientSession],
+        refresh_risk: Callable[[], None],
+        clock: Callable[[], dt.datetime],
+        count_failure: Callable[[str, str], None],
+    ) -> None:
+        self._runtime = runtime
+        self._store = store
+        self._alerts = alerts
+        self._session = session
+        self._refresh_risk = refresh_risk
+        self._clock = clock
+        self._count_failure = count_failure
+        self._view = TelemetryView()
+        self._tokens: tuple[GmailSettings, GoogleTokenSource] | None = None
+
+    def view(self) -> TelemetryView:
+        return self._view
+
+    async def load(self) -> None:
+        """Rebuild the view from the store (at start, after a reload), without alerting."""
+        self._view = await load_view(
+            self._store, self._runtime.current.settings.telemetry, self._clock()
+        )
+
+    async def gmail(self) -> None:
+        await self._run(TelemetrySource.GMAIL)
+
+    async def snds(self) -> None:
+        await self._run(TelemetrySource.SNDS)
+
+    async def _run(self, source: TelemetrySource) -> None:
+        settings = self._runtime.current.settings.telemetry
+        summaries = await run_imports(
+            self._store,
+            settings,
+            self._session(),
+            now=self._clock(),
+            source=source,
+            tokens=self._token_source(settings),
+        )
+        await self.load()
+        self._refresh_risk()
+        await self._alerts.apply(telemetry_observations(self._view))
+        for summary in summaries:
+            for subject, (state, reason) in summary.states.items():
+                if state not in (GmailState.OK.value, GmailState.NO_DATA.value):
+                    self._count_failure(summary.source.value, state)
+                    log.warning(
+                        "telemetry import incomplete",
+                        extra={
+                            "source": summary.source.value,
+                            "subject": subject,
+                            "state": state,
+                            "reason": reason,
+                        },
+                    )
+            if summary.failed:
+                raise TelemetryImportError(
+                    f"{summary.source.value} import unavailable for {len(summary.failed)} "
+                    f"of {len(summary.states)}"
+                )
+
+    def _token_source(self, settings: TelemetrySettings) -> GoogleTokenSource | None:
+        """One token source per loaded credentials (kept across runs, new after a reload)."""
+        if settings.gmail is None:
+            return None
+        if self._tokens is None or self._tokens[0] is not settings.gmail:
+            self._tokens = (settings.gmail, GoogleTokenSource(settings.gmail.credentials))
+        return self._tokens[1]
