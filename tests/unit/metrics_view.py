@@ -35,10 +35,10 @@ from monitor.checking.states import (
 from monitor.checking.table import state_of
 from monitor.daemon.scheduler import JobStatus
 from monitor.metrics.collector import Metrics, MetricsSources, ReloadStatus, Scope
+from monitor.model.telemetry import FilterResult, GmailState, TelemetrySource
 from monitor.risk.campaigns import CampaignRow, CampaignSnapshot
 from monitor.risk.scorer import RiskView
 from monitor.store.audits import AuditCounts
-from monitor.model.telemetry import FilterResult, GmailState, TelemetrySource
 from monitor.store.rates import Rates, Totals
 from monitor.telemetry.views import GmailDomainView, SndsIpView, SourceView, TelemetryView
 

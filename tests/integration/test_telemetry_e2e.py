@@ -1,0 +1,157 @@
+"""Receiver telemetry end to end: ``delivermon run`` imports from local Gmail Postmaster Tools
+v2 and SNDS servers (tests/telemetryservers.py), the metrics appear in a scrape, a Gmail spam
+rate crossing 0.3 % fires one critical notification and raises the domain's risk level, an
+SNDS blocked IP fires one critical notification, and an outage yields ``unavailable``: no
+0 % rate, no resolved alert.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from daemon import DaemonProcess, fast_config, wait_for
+from receiver import Receiver
+from telemetryservers import SNDS_KEY, Postmaster, Snds, ThreadedApps, compliance_rows, snds_line
+
+DOMAIN = "example.com"
+IP = "192.0.2.10"
+OTHER_IP = "192.0.2.99"  # in the SNDS account, not configured
+
+
+def config_text(tmp_path: Path, nameserver: str, receiver: Receiver, pm: str, snds: str) -> str:
+    return fast_config(
+        nameserver=nameserver,
+        zones=[],
+        store_url=f"sqlite:///{tmp_path / 'delivermon.db'}",
+        notify_url=receiver.url,
+        extra=f"""
+[[domains]]
+name = "{DOMAIN}"
+sending_ips = ["{IP}"]
+
+[telemetry.gmail]
+credentials = "{tmp_path / "postmaster.json"}"
+api_base = "{pm}"
+interval = "2s"
+
+[telemetry.snds]
+key = "env:E2E_SNDS_KEY"
+base_url = "{snds}/snds"
+interval = "2s"
+""",
+    )
+
+
+def firing(receiver: Receiver, kind: str) -> list[dict[str, object]]:
+    return receiver.matching(kind=kind, status="firing")
+
+
+def test_imports_metrics_alerts_risk_and_an_outage(
+    tmp_path: Path, closed_udp_port: str, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    day = [today - dt.timedelta(days=n) for n in range(4)]  # day[1] is yesterday
+    pm, snds = Postmaster(), Snds()
+    pm.stats[DOMAIN] = {
+        (day[3], "spam_rate"): 0.0005,
+        (day[2], "spam_rate"): 0.0008,
+        (day[2], "auth_dkim"): 0.98,
+    }
+    pm.compliance[DOMAIN] = compliance_rows(SPF="COMPLIANT", DKIM="COMPLIANT")
+    snds.data[None] = [snds_line(IP, day=day[2]), snds_line(OTHER_IP, day=day[2], result="YELLOW")]
+    with ThreadedApps(pm.app(), snds.app()) as apps:
+        pm.url, snds.url = apps.urls[0], apps.urls[1] + "/snds"
+        (tmp_path / "postmaster.json").write_text(json.dumps(pm.service_account_info()))
+        config = tmp_path / "delivermon.toml"
+        config.write_text(
+            config_text(tmp_path, closed_udp_port, receiver, apps.urls[0], apps.urls[1])
+        )
+        monkeypatch.setenv("E2E_SNDS_KEY", SNDS_KEY)
+        with DaemonProcess(config) as daemon:
+            # 1. the first imports, in a scrape
+            wait_for(
+                lambda: daemon.value("delivermon_gmail_spam_rate", domain=DOMAIN) == 0.0008,
+                what="the Gmail spam rate in /metrics",
+            )
+            assert daemon.value("delivermon_gmail_telemetry_state", domain=DOMAIN, state="ok") == 1
+            assert daemon.value("delivermon_gmail_stat", domain=DOMAIN, metric="auth_dkim") == 0.98
+            assert (
+                daemon.value("delivermon_gmail_compliance", domain=DOMAIN, requirement="spf") == 1
+            )
+            wait_for(
+                lambda: daemon.value("delivermon_snds_blocked", ip=IP) == 0,
+                what="the SNDS import in /metrics",
+            )
+            assert daemon.value("delivermon_snds_filter_result", ip=IP, result="green") == 1
+            assert daemon.value("delivermon_snds_filter_result", ip=OTHER_IP, result="yellow") == 1
+            assert daemon.value("delivermon_snds_ip_configured", ip=OTHER_IP) == 0
+            assert daemon.value("delivermon_snds_trap_hits", ip=IP) == 0
+            assert daemon.value("delivermon_telemetry_up", source="gmail") == 1
+            assert all(authed for _m, _p, authed in pm.requests)
+            assert pm.token_grants[0] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+            risk_before = daemon.value("delivermon_blacklist_risk_score", target=DOMAIN)
+
+            # 2. Gmail publishes a day at 0.4 %: one critical notification, risk level high
+            pm.stats[DOMAIN][(day[1], "spam_rate")] = 0.004
+            alert = wait_for(lambda: firing(receiver, "gmail_spam_rate"), what="the Gmail alert")
+            assert alert[0]["severity"] == "critical"
+            assert alert[0]["labels"] == {"domain": DOMAIN}
+            assert daemon.value("delivermon_gmail_spam_rate", domain=DOMAIN) == 0.004
+            wait_for(
+                lambda: (
+                    daemon.value("delivermon_blacklist_risk_level", target=DOMAIN, level="high")
+                    == 1
+                ),
+                what="the domain's risk level high",
+            )
+            assert (daemon.value("delivermon_blacklist_risk_score", target=DOMAIN) or 0) > (
+                risk_before or 0
+            )
+            recovery = dt.datetime.combine(day[1] + dt.timedelta(days=7), dt.time(), dt.UTC)
+            assert (
+                daemon.value("delivermon_gmail_recovery_timestamp_seconds", domain=DOMAIN)
+                == recovery.timestamp()
+            )
+
+            # 3. SNDS blocks the IP's range: one critical notification
+            snds.ip_status = [
+                "192.0.2.0,192.0.2.31,Yes,"
+                "Blocked due to user complaints or other evidence of spamming"
+            ]
+            blocked = wait_for(
+                lambda: firing(receiver, "snds_blocked"), what="the SNDS block alert"
+            )
+            assert blocked[0]["severity"] == "critical"
+            assert blocked[0]["labels"] == {"ip": IP}
+            assert daemon.value("delivermon_snds_blocked", ip=IP) == 1
+
+            # 4. both services go down: unavailable, the rates stand, nothing resolves
+            pm.outage = snds.outage = True
+            wait_for(
+                lambda: (
+                    daemon.value(
+                        "delivermon_gmail_telemetry_state", domain=DOMAIN, state="unavailable"
+                    )
+                    == 1
+                ),
+                what="the Gmail state unavailable",
+            )
+            wait_for(
+                lambda: daemon.value("delivermon_telemetry_up", source="snds") == 0,
+                what="SNDS down",
+            )
+            failures = "delivermon_telemetry_import_failures_total"
+            wait_for(
+                lambda: (daemon.value(failures, source="gmail", state="unavailable") or 0) >= 2,
+                what="a second failed Gmail import",
+            )
+            assert daemon.value("delivermon_gmail_spam_rate", domain=DOMAIN) == 0.004
+            assert daemon.value("delivermon_snds_blocked", ip=IP) == 1
+            assert daemon.value("delivermon_gmail_telemetry_state", domain=DOMAIN, state="ok") == 0
+            assert len(firing(receiver, "gmail_spam_rate")) == 1
+            assert len(firing(receiver, "snds_blocked")) == 1
+            assert receiver.matching(status="resolved") == []
+            assert SNDS_KEY not in daemon.log()
