@@ -113,11 +113,14 @@ class Postmaster:
 
     def app(self) -> web.Application:
         app = web.Application()
+        self.add_routes(app)
+        return app
+
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/token", self._token)
         app.router.add_post("/v2/domainStats:batchQuery", self._batch)
         app.router.add_post("/v2/domains/{domain}/domainStats:query", self._query)
         app.router.add_get("/v2/domains/{domain}/complianceStatus", self._compliance)
-        return app
 
     async def _token(self, request: web.Request) -> web.Response:
         form = await request.post()
@@ -294,9 +297,12 @@ class Snds:
 
     def app(self) -> web.Application:
         app = web.Application()
+        self.add_routes(app)
+        return app
+
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/snds/data.aspx", self._data)
         app.router.add_get("/snds/ipStatus.aspx", self._status)
-        return app
 
     def _fault(self, request: web.Request) -> web.Response | None:
         self.requests.append((request.path.rsplit("/", 1)[-1], request.query.get("date")))

@@ -39,6 +39,8 @@ class JobSpec:
 
     ``enabled``: False removes it (e.g. IMAP without ``[imap]``). ``after_reload``: run
     it at once after a reload (the checks, so a new target or zone is seen now).
+    ``rerun_on_reload``: False keeps its schedule across a reload that leaves its interval
+    as it was (imports from rate-limited APIs must not run at every reload).
     """
 
     name: str
@@ -47,6 +49,7 @@ class JobSpec:
     replicas: Replicas = Replicas.EVERY
     enabled: Callable[[Config], bool] = lambda _c: True
     after_reload: bool = False
+    rerun_on_reload: bool = True
 
 
 JOBS: tuple[JobSpec, ...] = (
@@ -80,6 +83,7 @@ JOBS: tuple[JobSpec, ...] = (
         lambda s: s.telemetry.gmail,
         replicas=Replicas.FIRST,
         enabled=lambda c: c.telemetry.gmail is not None,
+        rerun_on_reload=False,
     ),
     JobSpec(
         "telemetry_snds",
@@ -87,12 +91,23 @@ JOBS: tuple[JobSpec, ...] = (
         lambda s: s.telemetry.snds,
         replicas=Replicas.FIRST,
         enabled=lambda c: c.telemetry.snds is not None,
+        rerun_on_reload=False,
     ),
 )
 
 
 class JobScheduler(Protocol):
-    def add(self, name: str, func: JobFunc, *, interval: float, jitter: float = 0.0) -> None: ...
+    def add(
+        self,
+        name: str,
+        func: JobFunc,
+        *,
+        interval: float,
+        jitter: float = 0.0,
+        run_now: bool = True,
+    ) -> None: ...
+
+    def interval_of(self, name: str) -> float | None: ...
 
     def remove(self, name: str) -> None: ...
 
@@ -105,9 +120,13 @@ def install_jobs(scheduler: JobScheduler, services: Services, config: Config, sh
             scheduler.remove(spec.name)
             continue
         seconds = parse_duration(spec.interval(config))
+        known = scheduler.interval_of(spec.name)
+        if not spec.rerun_on_reload and known == seconds:
+            continue  # keeps its next run: a reload is not a reason to import again
         scheduler.add(
             spec.name,
             spec.bind(services),
             interval=seconds,
             jitter=seconds * config.schedule.jitter,
+            run_now=spec.rerun_on_reload or known is None,
         )

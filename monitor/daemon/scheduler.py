@@ -96,6 +96,11 @@ class Scheduler:
     def status(self, name: str) -> JobStatus | None:
         return self._status.get(name)
 
+    def interval_of(self, name: str) -> float | None:
+        """The interval of a registered job (None: not registered)."""
+        entry = self._jobs.get(name)
+        return entry[1] if entry is not None else None
+
     def statuses(self) -> tuple[JobStatus, ...]:
         return tuple(self._status.values())
 

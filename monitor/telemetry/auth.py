@@ -9,6 +9,7 @@ here logs or returns the file's content, the assertion or the token in an error.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import urllib.error
@@ -36,6 +37,10 @@ __all__ = [
 # (read-only; domains.list/get would need the write-capable postmaster.domain scope).
 POSTMASTER_SCOPE = "https://www.googleapis.com/auth/postmaster.traffic.readonly"
 _TIMEOUT = 30.0
+# Credentials loaded, by the SHA-256 of their file's content: parsing a private key costs
+# tens of milliseconds, and a reload that keeps the file should keep the token too.
+_LOADED: dict[str, Any] = {}
+_LOADED_MAX = 8
 
 
 class TokenError(MonitorError):
@@ -78,13 +83,20 @@ def load_google_credentials(setting: str, *, key: str = "telemetry.gmail.credent
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError([f"{key}: cannot read {setting}: {type(exc).__name__}"]) from None
         where = setting
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    if digest in _LOADED:  # a reload with the same file: same credentials, token kept
+        return _LOADED[digest]
     try:
         info = json.loads(text)
     except ValueError:
         raise ConfigError([f"{key}: {where} is not JSON"]) from None
     if not isinstance(info, dict):
         raise ConfigError([f"{key}: {where} is not a JSON object"])
-    return _from_info(info, key=key, where=where)
+    credentials = _from_info(info, key=key, where=where)
+    while len(_LOADED) >= _LOADED_MAX:
+        _LOADED.pop(next(iter(_LOADED)))
+    _LOADED[digest] = credentials
+    return credentials
 
 
 def _from_info(info: Mapping[str, Any], *, key: str, where: str) -> Any:

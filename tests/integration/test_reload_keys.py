@@ -28,10 +28,13 @@ from typing import Any
 import aiohttp
 import pytest
 import surface
+from aiohttp import web
 from certs import pem, self_signed
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from httpserve import ServeHttp
 from receiver import Receiver
+from telemetryservers import SNDS_KEY, Postmaster, Snds
 
 from monitor.config import parse_config
 from monitor.daemon.app import Daemon, DaemonOptions
@@ -113,12 +116,28 @@ def _ec_key() -> str:
     return base64.b64encode(der).decode()
 
 
+_POSTMASTER = Postmaster()  # its key signs the service-account credentials below
+
+
+def _google_credentials(tmp: Path, name: str, *, token: str, user: bool = False) -> str:
+    """A credentials file for the Postmaster stand-in at ``token`` (its /token endpoint)."""
+    _POSTMASTER.url = token
+    info = _POSTMASTER.authorized_user_info() if user else _POSTMASTER.service_account_info()
+    path = tmp / name
+    path.write_text(json.dumps(info))
+    return str(path)
+
+
 ADMIN, ADMIN2 = "admin-token-one", "admin-token-two"
 INGEST, INGEST2 = "ingest-token-one", "ingest-token-two"
 MAILGUN, MAILGUN2 = "mailgun-key-one", "mailgun-key-two"
 
 
-def base_config(tmp: Path, receiver: Receiver) -> dict[str, Value]:
+def base_config(
+    tmp: Path, receiver: Receiver, telemetry: str = "http://127.0.0.1:9"
+) -> dict[str, Value]:
+    """``telemetry``: where the Postmaster and SNDS stand-ins answer (a closed port when the
+    test does not start any: nothing is imported there)."""
     return {
         "dns": {"nameservers": ["127.0.0.1:9"], "timeout": 0.2, "attempts": 1},
         "auth_dns": {"nameservers": ["127.0.0.1:9"], "timeout": 0.2, "attempts": 1},
@@ -174,6 +193,16 @@ def base_config(tmp: Path, receiver: Receiver) -> dict[str, Value]:
             "interval": "1h",
         },
         "schedule": {"jitter": 0.0},
+        "telemetry": {
+            "gmail": {
+                "credentials": _google_credentials(tmp, "postmaster.json", token=telemetry),
+                "domains": ["example.com"],
+                "interval": "6h",
+                "api_base": telemetry,
+                "lookback_days": 14,
+            },
+            "snds": {"key": SNDS_KEY, "interval": "1d", "base_url": f"{telemetry}/snds"},
+        },
         "metrics": {},
         "alerts": {},
         "cluster": {"shard": "0/1"},
@@ -801,6 +830,43 @@ EFFECTS: dict[str, tuple[Change, Probe, Value]] = {
         ("u", "p"),
     ),
     "notify[email].ca_file": (None, None, None),  # set in the test: a CA bundle file
+    # receiver telemetry: the settings built from [telemetry], the jobs' intervals
+    "telemetry.gmail.credentials": (None, None, None),  # set in the test: another file
+    "telemetry.gmail.domains": (
+        setter("telemetry.gmail.domains", ["example.org"]),
+        lambda d: rt(d).settings.telemetry.gmail.domains,
+        ("example.org",),
+    ),
+    "telemetry.gmail.interval": (
+        setter("telemetry.gmail.interval", "5h"),
+        job_interval("telemetry_gmail"),
+        18000,
+    ),
+    "telemetry.gmail.api_base": (
+        setter("telemetry.gmail.api_base", "https://postmaster.example.com"),
+        lambda d: rt(d).settings.telemetry.gmail.config.api_base,
+        "https://postmaster.example.com",
+    ),
+    "telemetry.gmail.lookback_days": (
+        setter("telemetry.gmail.lookback_days", 30),
+        lambda d: rt(d).settings.telemetry.gmail.config.lookback_days,
+        30,
+    ),
+    "telemetry.snds.key": (
+        setter("telemetry.snds.key", "another-snds-key"),
+        lambda d: rt(d).settings.telemetry.snds.key,
+        "another-snds-key",
+    ),
+    "telemetry.snds.interval": (
+        setter("telemetry.snds.interval", "12h"),
+        job_interval("telemetry_snds"),
+        43200,
+    ),
+    "telemetry.snds.base_url": (
+        setter("telemetry.snds.base_url", "https://snds.example.com/snds"),
+        lambda d: rt(d).settings.telemetry.snds.config.base_url,
+        "https://snds.example.com/snds",
+    ),
 }
 # The e-mail username goes with its password (a model rule): one change covers both.
 EFFECTS["notify[email].username"] = EFFECTS["notify[email].password"]
@@ -817,9 +883,13 @@ def test_every_config_key_has_a_reload_probe() -> None:
 
 @pytest.fixture
 async def running(
-    tmp_path: Path, receiver: Receiver
+    tmp_path: Path, receiver: Receiver, serve_http: ServeHttp
 ) -> AsyncIterator[tuple[Daemon, dict[str, Value], Path]]:
-    doc = base_config(tmp_path, receiver)
+    # The imports run at start: local stand-ins answer them at once (tests/telemetryservers.py).
+    both = web.Application()
+    _POSTMASTER.add_routes(both)
+    Snds().add_routes(both)
+    doc = base_config(tmp_path, receiver, await serve_http(both))
     path = tmp_path / "delivermon.toml"
     path.write_text(to_toml(doc))
     logs = LogSetup(default_level="INFO", stream=io.StringIO())  # not installed: no output
@@ -851,6 +921,9 @@ def _special(key: str, tmp: Path) -> tuple[Change, Value] | None:
     if key == "notify[email].ca_file":
         bundle = _certificate(tmp, "ca.pem")
         return setter("notify.2.ca_file", bundle), True
+    if key == "telemetry.gmail.credentials":
+        path = _google_credentials(tmp, "user.json", token="http://127.0.0.1:9", user=True)
+        return setter("telemetry.gmail.credentials", path), "google.oauth2.credentials"
     return None
 
 
@@ -873,6 +946,8 @@ async def test_each_reloadable_key_takes_effect(
             continue
         if key == "notify[email].ca_file":
             got = notifier(daemon, "mail").notifier._ssl_context is not None
+        elif key == "telemetry.gmail.credentials":
+            got = type(rt(daemon).settings.telemetry.gmail.credentials).__module__
         elif probe is None:  # campaigns: registered in the store
             got = await _campaign(daemon, doc)
             expected = doc["campaigns"][0]
