@@ -41,6 +41,7 @@ from monitor.cli import doctor as cli_doctor
 from monitor.cli import feedback as cli_feedback
 from monitor.cli import run as cli_run
 from monitor.cli import subject as cli_subject
+from monitor.cli import telemetry as cli_telemetry
 from monitor.cli.report import EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE, exit_code, render_human
 from monitor.config import Config, load_config
 from monitor.daemon.logs import LOG_FORMATS, LOG_LEVELS, LogSetup, event_loop_name
@@ -104,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     zones.add_argument("--no-test", action="store_true", help="do not self-test the zones")
     zones.add_argument("--json", action="store_true")
 
-    for module in (cli_run, cli_feedback, cli_subject, cli_doctor):
+    for module in (cli_run, cli_feedback, cli_subject, cli_doctor, cli_telemetry):
         module.add_commands(sub, _common)
 
     config = sub.add_parser("config", help="configuration tools")

@@ -1,0 +1,113 @@
+"""``delivermon telemetry import|status`` as an operator runs them, against the local Postmaster
+and SNDS stand-ins (tests/telemetryservers.py) and a SQLite store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cli import run_cli
+from telemetryservers import SNDS_KEY, Postmaster, Snds, ThreadedApps, compliance_rows, snds_line
+
+TODAY = dt.datetime.now(dt.UTC).date()
+DAYS = [TODAY - dt.timedelta(days=n) for n in range(12)]
+
+
+@pytest.fixture
+def servers() -> Iterator[tuple[Postmaster, Snds]]:
+    pm, snds = Postmaster(), Snds()
+    with ThreadedApps(pm.app(), snds.app()) as apps:
+        pm.url, snds.url = apps.urls[0], apps.urls[1] + "/snds"
+        yield pm, snds
+
+
+def write_config(tmp_path: Path, pm: Postmaster, snds: Snds) -> Path:
+    (tmp_path / "pm.json").write_text(json.dumps(pm.service_account_info()))
+    path = tmp_path / "delivermon.toml"
+    path.write_text(f"""
+[store]
+url = "sqlite:///{tmp_path / "d.db"}"
+
+[privacy]
+pseudonym_key = "0123456789abcdef0123456789abcdef"
+
+[[domains]]
+name = "example.com"
+sending_ips = ["192.0.2.10"]
+
+[telemetry.gmail]
+credentials = "{tmp_path / "pm.json"}"
+api_base = "{pm.url}"
+
+[telemetry.snds]
+key = "env:CLI_SNDS_KEY"
+base_url = "{snds.url}"
+""")
+    return path
+
+
+ENV = {"CLI_SNDS_KEY": SNDS_KEY}
+
+
+def test_backfill_then_status(tmp_path: Path, servers: tuple[Postmaster, Snds]) -> None:
+    pm, snds = servers
+    pm.stats["example.com"] = {(DAYS[10], "spam_rate"): 0.0035, (DAYS[2], "spam_rate"): 0.0004}
+    pm.compliance["example.com"] = compliance_rows(SPF="COMPLIANT", DMARC_ALIGNMENT="NEEDS_WORK")
+    snds.data[f"{DAYS[2]:%m%d%y}"] = [snds_line("192.0.2.10", day=DAYS[2], result="RED", traps=4)]
+    snds.ip_status = ["192.0.2.10,192.0.2.10,Yes,SpamHaus SBL/XBL"]
+    config = write_config(tmp_path, pm, snds)
+    since = DAYS[11].isoformat()
+    done = run_cli(
+        "telemetry", "import", "--since", since, "--json", "--config", str(config), env=ENV
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["imported"] == {
+        "gmail": {"example.com": {"state": "ok", "reason": ""}},
+        "snds": {"data": {"state": "ok", "reason": ""}, "ip_status": {"state": "ok", "reason": ""}},
+    }
+    assert len([p for p, _d in snds.requests if p == "data.aspx"]) == 11  # one per day
+    status = run_cli("telemetry", "status", "--json", "--config", str(config), env=ENV)
+    assert status.returncode == 0, status.stderr
+    doc = json.loads(status.stdout)
+    gmail = doc["gmail"]["example.com"]
+    assert (gmail["state"], gmail["spam_rate"], gmail["spam_rate_day"]) == (
+        "ok",
+        0.0004,
+        DAYS[2].isoformat(),
+    )
+    assert {f["code"] for f in gmail["findings"]} == {
+        "gmail.compliance_failing"
+    }  # 0.35% is >7 days old
+    ip = doc["snds"]["192.0.2.10"]
+    assert (ip["filter_result"], ip["trap_hits"], ip["blocked"]) == ("red", 4, True)
+    assert {f["code"] for f in ip["findings"]} == {
+        "snds.filter_red",
+        "snds.trap_hits",
+        "snds.blocked",
+    }
+    human = run_cli("telemetry", "status", "--config", str(config), env=ENV)
+    assert "BLOCKED" in human.stdout
+    assert SNDS_KEY not in human.stdout + human.stderr + status.stdout
+
+
+def test_an_outage_exits_1_and_a_missing_section_exits_2(
+    tmp_path: Path, servers: tuple[Postmaster, Snds]
+) -> None:
+    pm, snds = servers
+    pm.outage = True
+    config = write_config(tmp_path, pm, snds)
+    done = run_cli("telemetry", "import", "--source", "gmail", "--config", str(config), env=ENV)
+    assert done.returncode == 1
+    assert "unavailable" in done.stdout
+    bare = tmp_path / "bare.toml"
+    bare.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "e.db"}"\n')
+    refused = run_cli("telemetry", "import", "--source", "snds", "--config", str(bare))
+    assert refused.returncode == 2
+    assert "[telemetry.snds]" in refused.stderr
+    bad_date = run_cli(
+        "telemetry", "import", "--since", "yesterday", "--config", str(config), env=ENV
+    )
+    assert bad_date.returncode == 2
