@@ -235,6 +235,7 @@ DASHBOARD_LINKS = [
     ("delivermon-overview", "Overview"),
     ("delivermon-campaigns", "Campaigns"),
     ("delivermon-daemon", "Daemon"),
+    ("delivermon-telemetry", "Provider telemetry"),
 ]
 
 T = '{target=~"$target"}'
@@ -552,6 +553,8 @@ def overview() -> Panel:
             8,
         )
     )
+    p.append(lay.row("Receiver telemetry (Gmail Postmaster Tools, Microsoft SNDS)"))
+    p += receiver_panels(lay, D, '{ip=~"$target"}')
     return dashboard(
         "delivermon-overview",
         "delivermon: overview",
@@ -755,6 +758,29 @@ def campaigns() -> Panel:
                 ],
             ),
             12,
+            8,
+        )
+    )
+    p.append(
+        lay.place(
+            timeseries(
+                "Gmail's own spam rate beside the campaigns' complaint ratios by provider",
+                "delivermon_gmail_spam_rate (Gmail Postmaster Tools: user-reported spam per "
+                "sending domain, the latest day with data, a day or two late; absent without data) "
+                "beside delivermon's own complaint ratios per campaign and mailbox provider over "
+                "24 h. Gmail sends no per-message feedback to most senders, so the Postmaster rate "
+                "is the Gmail figure that counts; lines at 0.1 % and 0.3 %.",
+                [
+                    target("max by (domain) (delivermon_gmail_spam_rate)", "Gmail: {{domain}}"),
+                    target(
+                        'max by (campaign, provider) (delivermon_complaint_ratio_by_provider{campaign=~"$campaign",provider=~"$provider",window="24h"})',
+                        "{{campaign}} at {{provider}}",
+                    ),
+                ],
+                unit="percentunit",
+                lines=COMPLAINT_LINES,
+            ),
+            24,
             8,
         )
     )
@@ -1018,10 +1044,247 @@ def daemon() -> Panel:
     )
 
 
+def receiver_panels(lay: Layout, domains: str, ips: str) -> list[Panel]:
+    """Gmail's spam rate and SNDS's verdicts, for the overview and the telemetry dashboard."""
+    return [
+        lay.place(
+            timeseries(
+                "Gmail spam rate (Postmaster Tools)",
+                "delivermon_gmail_spam_rate: Gmail's user-reported spam rate of the domain for its "
+                "latest day with data (a day or two late). Absent, not 0, when Gmail has no data: "
+                "see the import state. Lines at 0.1 % (warning) and 0.3 % (critical).",
+                [target(f"max by (domain) (delivermon_gmail_spam_rate{domains})", "{{domain}}")],
+                unit="percentunit",
+                lines=COMPLAINT_LINES,
+            ),
+            12,
+            8,
+        ),
+        lay.place(
+            table(
+                "SNDS verdicts per IP",
+                "Microsoft SNDS for each IP: the filter result of its latest activity period "
+                "(delivermon_snds_filter_result), its spam-trap hits, and whether Outlook.com "
+                "blocks it (delivermon_snds_blocked). An IP without rows has no filter result.",
+                [
+                    target(
+                        f"max by (ip, result) (delivermon_snds_filter_result{ips}) == 1",
+                        instant=True,
+                    ),
+                    target(f"max by (ip) (delivermon_snds_trap_hits{ips})", instant=True),
+                    target(f"max by (ip) (delivermon_snds_blocked{ips})", instant=True),
+                ],
+                transformations=[
+                    {"id": "merge", "options": {}},
+                    {
+                        "id": "organize",
+                        "options": {
+                            "excludeByName": {"Time": True, "Value #A": True},
+                            "renameByName": {"Value #B": "trap hits", "Value #C": "blocked"},
+                        },
+                    },
+                ],
+            ),
+            12,
+            8,
+        ),
+    ]
+
+
+GD = '{domain=~"$domain"}'
+IPS = '{ip=~"$ip"}'
+
+
+def telemetry() -> Panel:
+    lay = Layout()
+    p: list[Panel] = []
+    p.append(lay.row("Gmail Postmaster Tools and Microsoft SNDS"))
+    p += receiver_panels(lay, GD, IPS)
+    p.append(lay.row("Gmail Postmaster Tools"))
+    p.append(
+        lay.place(
+            table(
+                "Import state per domain",
+                "delivermon_gmail_telemetry_state: ok, no_data (below Google's volume threshold "
+                "or not yet published), unverified, permission_denied, unavailable (outage, "
+                "throttling, unreadable answer). Only ok and no_data are current; the others keep "
+                "the last known values.",
+                [
+                    target(
+                        f"max by (domain, state) (delivermon_gmail_telemetry_state{GD}) == 1",
+                        instant=True,
+                    )
+                ],
+            ),
+            8,
+            7,
+        )
+    )
+    p.append(
+        lay.place(
+            table(
+                "Compliance (1 compliant, 0 needs work)",
+                "delivermon_gmail_compliance: Gmail's sender requirements per domain "
+                "(getComplianceStatus).",
+                [
+                    target(
+                        f"max by (domain, requirement) (delivermon_gmail_compliance{GD})",
+                        instant=True,
+                    )
+                ],
+                transformations=[
+                    {
+                        "id": "groupingToMatrix",
+                        "options": {
+                            "columnField": "requirement",
+                            "rowField": "domain",
+                            "valueField": "Value",
+                        },
+                    }
+                ],
+                steps=thresholds((None, "red"), (1, "green")),
+            ),
+            16,
+            7,
+        )
+    )
+    p.append(
+        lay.place(
+            timeseries(
+                "Authentication and TLS (Gmail's view)",
+                "delivermon_gmail_stat: the share of the domain's mail to Gmail that passed SPF, "
+                "DKIM, DMARC, and that used TLS, for each metric's latest day with data.",
+                [
+                    target(
+                        'max by (domain, metric) (delivermon_gmail_stat{domain=~"$domain",metric=~"auth_.*|tls_.*"})',
+                        "{{domain}} {{metric}}",
+                    )
+                ],
+                unit="percentunit",
+            ),
+            12,
+            8,
+        )
+    )
+    p.append(
+        lay.place(
+            timeseries(
+                "Delivery errors (Gmail's view)",
+                "delivermon_gmail_stat: the share of the domain's mail Gmail rejected or "
+                "deferred, for the latest day with data. Empty until Gmail reports errors.",
+                [
+                    target(
+                        'max by (domain, metric) (delivermon_gmail_stat{domain=~"$domain",metric=~"delivery_.*"})',
+                        "{{domain}} {{metric}}",
+                    )
+                ],
+                unit="percentunit",
+                may_be_empty=True,
+            ),
+            6,
+            8,
+        )
+    )
+    p.append(
+        lay.place(
+            table(
+                "7-day recovery clock",
+                "delivermon_gmail_recovery_timestamp_seconds: after a day at 0.3 % or more, Gmail "
+                "mitigates again only once the rate has stayed below 0.3 % for 7 days: the date it "
+                "may recover. Empty when no clock runs.",
+                [
+                    target(
+                        f"max by (domain) (delivermon_gmail_recovery_timestamp_seconds{GD}) * 1000",
+                        instant=True,
+                    )
+                ],
+                unit="dateTimeAsIsoNoDateIfToday",
+                may_be_empty=True,
+            ),
+            6,
+            8,
+        )
+    )
+    p.append(lay.row("Microsoft SNDS"))
+    p.append(
+        lay.place(
+            timeseries(
+                "Spam-trap hits",
+                "delivermon_snds_trap_hits: messages to Outlook.com spam traps in each IP's latest "
+                "activity period.",
+                [target(f"max by (ip) (delivermon_snds_trap_hits{IPS})", "{{ip}}")],
+            ),
+            12,
+            8,
+        )
+    )
+    p.append(
+        lay.place(
+            table(
+                "IPs in SNDS that are not configured",
+                "delivermon_snds_ip_configured == 0: IPs of the SNDS account that are no "
+                "[[domains]] sending_ips. Empty when every IP is configured.",
+                [target(f"max by (ip) (delivermon_snds_ip_configured{IPS}) == 0", instant=True)],
+                may_be_empty=True,
+            ),
+            12,
+            8,
+        )
+    )
+    p.append(lay.row("Imports"))
+    p.append(
+        lay.place(
+            stat(
+                "Imports up",
+                "delivermon_telemetry_up: 1 when the source's last import got through, 0 when it "
+                "failed (the last known values stand meanwhile).",
+                [target("min by (source) (delivermon_telemetry_up)", "{{source}}")],
+                steps=thresholds((None, "red"), (1, "green")),
+            ),
+            8,
+            6,
+        )
+    )
+    p.append(
+        lay.place(
+            timeseries(
+                "Import failures",
+                "delivermon_telemetry_import_failures_total: subjects (domains, SNDS endpoints) "
+                "whose import did not get through, by source and state.",
+                [
+                    target(
+                        "sum by (source, state) (increase(delivermon_telemetry_import_failures_total[1h]))",
+                        "{{source}} {{state}}",
+                    )
+                ],
+            ),
+            16,
+            6,
+        )
+    )
+    return dashboard(
+        "delivermon-telemetry",
+        "delivermon: provider telemetry",
+        "Gmail Postmaster Tools (spam rate, compliance, authentication) and Microsoft SNDS "
+        "(filter results, trap hits, blocks), as imported by delivermon.",
+        p,
+        [
+            INSTANCE,
+            variable("domain", "Domain", "label_values(delivermon_gmail_telemetry_state, domain)"),
+            variable("ip", "IP", "label_values(delivermon_snds_ip_configured, ip)"),
+        ],
+    )
+
+
 def render() -> dict[str, str]:
     return {
         f"{name}.json": json.dumps(build(), indent=2, sort_keys=True) + "\n"
-        for name, build in (("overview", overview), ("campaigns", campaigns), ("daemon", daemon))
+        for name, build in (
+            ("overview", overview),
+            ("campaigns", campaigns),
+            ("daemon", daemon),
+            ("telemetry", telemetry),
+        )
     }
 
 

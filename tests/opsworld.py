@@ -47,7 +47,8 @@ def zones() -> dict[str, list[str]]:
     }
 
 
-def write_config(path: Path, nsd: NsdServer, notify_hook: str) -> None:
+def write_config(path: Path, nsd: NsdServer, notify_hook: str, *, extra: str = "") -> None:
+    """``extra``: more sections (the ops test adds [telemetry] pointed at its stand-ins)."""
     path.write_text(
         fast_config(
             nameserver=nsd.address,
@@ -70,6 +71,7 @@ id = "{CAMPAIGN}"
 category = "commercial"
 consent = "single_opt_in"
 sending_domain = "example.com"
-""",
+"""
+            + extra,
         )
     )

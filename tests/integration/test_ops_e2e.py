@@ -70,6 +70,7 @@ from daemon import DaemonProcess, wait_for
 from dnsserver import StartNsd, pick_free_port
 from opsworld import ADMIN, BROKEN_ZONE, CAMPAIGN, INGEST, IP, LISTING_ZONE, write_config, zones
 from receiver import Receiver
+from telemetryservers import SNDS_KEY, Postmaster, Snds, ThreadedApps, compliance_rows, snds_line
 
 pytestmark = [pytest.mark.nsd, pytest.mark.prometheus]
 
@@ -317,6 +318,31 @@ class Stack:
         return alerts
 
 
+def telemetry_world() -> tuple[Postmaster, Snds]:
+    """example.com at 0.35 % yesterday (the recovery clock runs), one compliance row needing
+    work, delivery errors; the sending IP yellow with trap hits and blocked, and an IP of
+    the SNDS account that is not configured."""
+    today = dt.datetime.now(dt.UTC).date()
+    day1, day2 = today - dt.timedelta(days=1), today - dt.timedelta(days=2)
+    postmaster, snds = Postmaster(), Snds()
+    postmaster.stats["example.com"] = {
+        (day2, "spam_rate"): 0.0008,
+        (day1, "spam_rate"): 0.0035,
+        (day1, "auth_dkim"): 0.99,
+        (day1, "tls_outbound"): 1.0,
+        (day1, "delivery_reject"): 0.002,
+    }
+    postmaster.compliance["example.com"] = compliance_rows(
+        SPF="COMPLIANT", DMARC_ALIGNMENT="NEEDS_WORK"
+    )
+    snds.data[None] = [
+        snds_line(IP, day=day1, result="YELLOW", traps=2),
+        snds_line("198.51.100.77", day=day1),
+    ]
+    snds.ip_status = [f"{IP},{IP},Yes,Blocked due to user complaints or other evidence of spamming"]
+    return postmaster, snds
+
+
 @pytest.fixture(scope="module")
 def stack(
     nsd_module_factory: StartNsd, tmp_path_factory: pytest.TempPathFactory
@@ -329,8 +355,29 @@ def stack(
         hook = cleanup.enter_context(Receiver())
         notify = cleanup.enter_context(Receiver())
 
+        # Gmail Postmaster Tools and SNDS stand-ins, so the telemetry panels have data.
+        postmaster, snds = telemetry_world()
+        apps = cleanup.enter_context(ThreadedApps(postmaster.app(), snds.app()))
+        postmaster.url = apps.urls[0]
+        credentials = tmp / "postmaster.json"
+        credentials.write_text(json.dumps(postmaster.service_account_info()))
         config = tmp / "delivermon.toml"
-        write_config(config, nsd, notify.url)
+        write_config(
+            config,
+            nsd,
+            notify.url,
+            extra=f"""
+[telemetry.gmail]
+credentials = "{credentials}"
+api_base = "{apps.urls[0]}"
+interval = "5s"
+
+[telemetry.snds]
+key = "{SNDS_KEY}"
+base_url = "{apps.urls[1]}/snds"
+interval = "5s"
+""",
+        )
         daemon = DaemonProcess(config).start()
         cleanup.callback(daemon.stop)
         # Priming: the campaign's counter series exist before the volume arrives,
@@ -476,6 +523,16 @@ def test_complaint_rate_alert_arrives_with_campaign_and_provider(stack: Stack) -
     assert 0.003 <= float(ratio["value"][1]) < 0.01
 
 
+def test_snds_block_and_gmail_spam_rate_arrive_through_the_shipped_routes(stack: Stack) -> None:
+    for alert in at_critical_receivers(stack, "DelivermonSndsBlocked"):
+        assert alert["labels"]["ip"] == IP
+        assert alert["labels"]["severity"] == "critical"
+    for alert in at_critical_receivers(stack, "DelivermonGmailSpamRateCritical"):
+        assert alert["labels"]["domain"] == "example.com"
+    (rate,) = stack.query('delivermon_gmail_spam_rate{domain="example.com"}')
+    assert float(rate["value"][1]) == 0.0035
+
+
 def test_a_warning_takes_the_warning_route(stack: Stack) -> None:
     """The broken zone fails its self-test: a warning, e-mailed only (shipped routes)."""
     wait_for(
@@ -581,7 +638,7 @@ QUERIES = dashboard_queries()
 
 
 def test_every_panel_query_is_collected() -> None:
-    assert len(DASHBOARDS) == 3
+    assert len(DASHBOARDS) == 4
     assert len(QUERIES) > 40
     marked = {(q.dashboard, q.panel) for q in QUERIES if q.may_be_empty}
     assert marked >= MAY_STAY_EMPTY  # the test accepts empty only what the dashboard marks

@@ -119,7 +119,7 @@ def test_docs_parsed() -> None:
 
 
 def test_dashboards_exist() -> None:
-    assert [p.stem for p in DASHBOARDS] == ["campaigns", "daemon", "overview"]
+    assert [p.stem for p in DASHBOARDS] == ["campaigns", "daemon", "overview", "telemetry"]
     assert len(dashboard_exprs()) > 40
 
 
