@@ -1,0 +1,221 @@
+"""Postmaster v2 and SNDS answers parsed (shapes from the references named in
+tests/telemetryservers.py), the telemetry view and its alerts: no data is never 0, a
+failed import observes "unknown"."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from monitor.alerting.telemetry import telemetry_observations
+from monitor.model.telemetry import FilterResult, GmailStat, GmailState, TelemetrySource
+from monitor.store.telemetry import TelemetryStatus
+from monitor.telemetry.gmail import (
+    GmailFormatError,
+    parse_batch,
+    parse_compliance,
+    parse_error_status,
+    parse_query,
+    query_body,
+)
+from monitor.telemetry.snds import parse_data, parse_ip_status
+from monitor.telemetry.views import TelemetryView, build_view, gmail_findings
+
+DAY = {"year": 2026, "month": 12, "day": 3}
+AT = dt.datetime(2026, 12, 5, tzinfo=dt.UTC)
+
+
+def test_query_body_asks_every_metric_daily_with_the_documented_nesting() -> None:
+    body = query_body("example.com", dt.date(2026, 11, 1), dt.date(2026, 11, 7), "tok")
+    assert body["timeQuery"]["dateRanges"]["dateRanges"] == [
+        {
+            "start": {"year": 2026, "month": 11, "day": 1},
+            "end": {"year": 2026, "month": 11, "day": 7},
+        }
+    ]
+    assert body["aggregationGranularity"] == "DAILY"
+    assert body["pageToken"] == "tok"
+    spam = next(m for m in body["metricDefinitions"] if m["name"] == "spam_rate")
+    assert spam == {"name": "spam_rate", "baseMetric": {"standardMetric": "SPAM_RATE"}}
+    dkim = next(m for m in body["metricDefinitions"] if m["name"] == "auth_dkim")
+    assert dkim["filter"] == 'auth_type = "dkim"'
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"floatValue": 0.0012}, 0.0012),
+        ({"doubleValue": 0.5}, 0.5),
+        ({"intValue": "0"}, 0.0),  # int64 as a JSON string
+        ({"floatValue": 0}, 0.0),  # a published 0 is a real 0
+    ],
+)
+def test_statistic_values(value: dict[str, object], expected: float) -> None:
+    page = parse_query(
+        "example.com", {"domainStats": [{"metric": "spam_rate", "date": DAY, "value": value}]}
+    )
+    assert [s.value for s in page.stats] == [expected]
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"metric": "spam_rate", "date": DAY, "value": {"floatValue": 12.5}},  # not a ratio
+        {"metric": "spam_rate", "date": DAY, "value": {"stringValue": "x"}},
+        {"metric": "spam_rate", "date": {"year": 2026}, "value": {"floatValue": 0.1}},
+        {"metric": "unknown_metric", "date": DAY, "value": {"floatValue": 0.1}},
+        {"metric": "spam_rate", "date": DAY, "value": {"floatValue": "NaN"}},
+    ],
+)
+def test_entries_that_are_not_a_ratio_for_a_day_are_refused_never_zero(
+    entry: dict[str, object],
+) -> None:
+    page = parse_query("example.com", {"domainStats": [entry]})
+    assert (page.stats, page.refused) == ((), 1)
+
+
+@pytest.mark.parametrize("doc", [[], {"domainStats": {}}, {"nextPageToken": 3}, "x"])
+def test_a_wrong_shape_is_a_format_error(doc: object) -> None:
+    with pytest.raises(GmailFormatError):
+        parse_query("example.com", doc)
+
+
+def test_an_empty_answer_is_no_data() -> None:
+    assert parse_query("example.com", {}).stats == ()
+
+
+def test_batch_results_keep_order_and_per_entry_errors() -> None:
+    doc = {
+        "results": [
+            {"response": {}},
+            {"error": {"code": 7, "message": "no", "status": "PERMISSION_DENIED"}},
+        ]
+    }
+    first, second = parse_batch(["a.example", "b.example"], doc)
+    assert second == 7
+    assert not isinstance(first, int)
+    with pytest.raises(GmailFormatError):
+        parse_batch(["a.example"], doc)  # not one result per request
+
+
+def test_compliance_rows_and_verdicts_nested_status() -> None:
+    doc = {
+        "complianceData": {
+            "rowData": [
+                {"requirement": "SPF", "status": {"status": "COMPLIANT"}},
+                {"requirement": "DMARC_POLICY", "status": {"status": "NEEDS_WORK"}},
+                {"requirement": "DKIM", "status": {"status": "STATE_UNSPECIFIED"}},
+            ],
+            "oneClickUnsubscribeVerdict": {
+                "status": {"status": "NEEDS_WORK"},
+                "reason": "NO_UNSUB_GENERAL",
+            },
+        },
+        "subdomainComplianceData": {
+            "rowData": [{"requirement": "SPF", "status": {"status": "NEEDS_WORK"}}]
+        },
+    }
+    got = {(c.requirement, c.status) for c in parse_compliance(doc)}
+    assert got == {
+        ("spf", "needs_work"),
+        ("dmarc_policy", "needs_work"),
+        ("one_click_unsubscribe", "needs_work"),
+    }
+
+
+def test_error_status_prefers_the_reason_in_details() -> None:
+    doc = {
+        "error": {
+            "code": 403,
+            "status": "PERMISSION_DENIED",
+            "details": [
+                {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "SERVICE_DISABLED"}
+            ],
+        }
+    }
+    assert parse_error_status(doc) == "SERVICE_DISABLED"
+    assert parse_error_status({"error": {"status": "UNAUTHENTICATED"}}) == "UNAUTHENTICATED"
+    assert parse_error_status("nope") == ""
+
+
+def test_snds_lines_in_the_documented_order_and_bad_lines_counted() -> None:
+    text = (
+        "1.1.1.0,12/31/2019 8:00 AM,9/29/2020 9:00 PM,14129,14129,13025,GREEN,< 0.1%,"
+        "9/29/2020 8:07 AM,9/29/2020 12:03 PM,41,,,\r\n"
+        "192.0.2.10,12/1/2026 12:00 AM,12/1/2026 11:00 PM,5,5,5,RED,,,,0,"
+        '"helo, with comma",b@example.com,JMR\r\n'
+        "not an ip,12/1/2026 12:00 AM,12/1/2026 11:00 PM,5,5,5,RED,,,,0,,,\r\n"
+        # a trap period that is not two dates: another column layout, refused
+        "192.0.2.11,12/1/2026 12:00 AM,12/1/2026 11:00 PM,5,5,5,GREEN,,9,x,0,,,\r\n"
+        "\r\n"
+    )
+    parsed = parse_data(text)
+    assert parsed.refused == 2
+    first, second = parsed.items
+    assert (first.trap_hits, first.recipients, first.filter_result) == (
+        41,
+        13025,
+        FilterResult.GREEN,
+    )
+    assert first.activity_end == dt.datetime(2020, 9, 29, 21, 0, tzinfo=dt.UTC)
+    assert (second.sample_helo, second.comments, second.complaint_rate) == (
+        "helo, with comma",
+        "JMR",
+        "",
+    )
+
+
+def test_snds_ip_status_ranges() -> None:
+    parsed = parse_ip_status("1.1.1.0,1.1.1.1,Yes,Blocked due to user complaints\r\nbad,line\r\n")
+    assert parsed.refused == 1
+    assert [(b.first_ip, b.last_ip, b.blocked) for b in parsed.items] == [
+        ("1.1.1.0", "1.1.1.1", True)
+    ]
+
+
+def status(
+    state: str, subject: str = "example.com", source: TelemetrySource = TelemetrySource.GMAIL
+) -> TelemetryStatus:
+    return TelemetryStatus(source, subject, state, "", "{}", AT, AT)
+
+
+def view(state: str, rates: dict[dt.date, float]) -> TelemetryView:
+    return build_view(
+        gmail_domains=["example.com"],
+        stats=[GmailStat("example.com", d, "spam_rate", v) for d, v in rates.items()],
+        statuses=[status(state)],
+        snds_ips=None,
+        snds_rows=[],
+        blocks=[],
+    )
+
+
+D = [dt.date(2026, 12, 1) + dt.timedelta(days=n) for n in range(10)]
+
+
+def test_the_recovery_clock_runs_seven_days_after_the_last_day_at_0_3() -> None:
+    v = view("ok", {D[0]: 0.004, D[1]: 0.0005, D[3]: 0.0004})
+    d = v.gmail["example.com"]
+    assert (d.spam_rate, d.recovery_date) == (0.0004, D[7])
+    assert {f.code for f in gmail_findings(d)} == {"gmail.spam_rate_recovering"}
+    [rate, _compliance] = telemetry_observations(v)
+    assert (rate.active, rate.severity.value) == (True, "critical")
+    later = view("ok", {D[0]: 0.004, D[8]: 0.0004}).gmail["example.com"]
+    assert later.recovery_date is None  # D[0] + 7 is before the latest day with data
+
+
+@pytest.mark.parametrize("state", ["unavailable", "permission_denied", "unverified"])
+def test_a_failed_import_observes_unknown_and_keeps_the_rate(state: str) -> None:
+    v = view(state, {D[0]: 0.004})
+    d = v.gmail["example.com"]
+    assert (d.state, d.spam_rate) == (GmailState(state), 0.004)
+    assert [o.active for o in telemetry_observations(v)] == [None, None]
+
+
+def test_no_data_has_no_rate_and_observes_unknown() -> None:
+    v = view("no_data", {})
+    d = v.gmail["example.com"]
+    assert d.spam_rate is None
+    assert telemetry_observations(v)[0].active is None
+    assert [f.code for f in gmail_findings(d)] == ["gmail.no_data"]
