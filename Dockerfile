@@ -4,7 +4,7 @@
 #   docker run -v /path/to/delivermon.toml:/etc/delivermon/delivermon.toml:ro \
 #              -v delivermon-data:/var/lib/delivermon -p 9640:9640 delivermon
 #
-# Two stages: the builder installs delivermon with the `fast` extra (uvloop)
+# Two stages: the builder installs delivermon (uvloop comes with it on Linux)
 # into a virtual environment; the runtime stage copies only that environment
 # onto a fresh slim image and runs as an unprivileged user.
 
@@ -16,7 +16,7 @@ COPY pyproject.toml README.md ./
 COPY checks ./checks
 COPY monitor ./monitor
 RUN /opt/delivermon/bin/pip install --upgrade pip \
- && /opt/delivermon/bin/pip install '.[fast]' \
+ && /opt/delivermon/bin/pip install . \
  && /opt/delivermon/bin/python -c "import uvloop, monitor, checks"
 
 FROM python:3.11-slim

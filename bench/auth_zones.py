@@ -71,8 +71,31 @@ class AuthConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Truth:
+    """What the records say, decided by the generator from what it wrote (RFC 7208, 7489 and
+    6376 applied scenario by scenario), not by any tool under test.
+
+    ``spf_result``: check_host() for the sending IP. Void lookups are counted per DNS
+    query that comes back empty, as RFC 7208 section 4.6.4's rationale and the common
+    implementations do (so an IPv6 client through ``_spf.p3``, whose three hosts have A
+    records only, is a permerror). ``spf_valid``: the published record and everything it
+    includes or redirects to parse, exist and stay within the limits (what a static
+    checker such as checkdmarc judges; the version tag is case-insensitive like every
+    ABNF literal). ``dmarc_policy``: the p= that applies, None when no record does
+    (missing, several records), none for an invalid p= beside a valid rua. ``dkim_bits`` and
+    ``dkim_state``: the key size, and ``key``, ``testing``, ``revoked`` or ``missing``.
+    """
+
+    spf_result: str
+    spf_valid: bool
+    dmarc_policy: str | None
+    dkim_bits: int | None
+    dkim_state: str
+
+
+@dataclass(frozen=True, slots=True)
 class AuthDomain:
-    """One generated domain: its scenarios and the sending IP the tools evaluate."""
+    """One generated domain: its scenarios, the sending IP the tools evaluate, the truth."""
 
     name: str
     spf_scenario: str
@@ -81,6 +104,7 @@ class AuthDomain:
     sending_ip: str
     ip_authorised: bool
     apex_txt: tuple[str, ...]  # every TXT record at the apex, its strings joined
+    truth: Truth
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +122,14 @@ class _Spf:
     records: list[Record] = field(default_factory=list)
     authorised: list[str] = field(default_factory=list)
     unauthorised: str = ""
+    miss: str = "fail"  # the result for an address no term matches
+    valid: bool = True  # the record and what it includes parse, exist, stay within limits
+    results: dict[str, str] = field(default_factory=dict)  # exceptions: ip -> result
+
+    def result(self, ip: str, authorised: bool) -> str:
+        if ip in self.results:
+            return self.results[ip]
+        return "pass" if authorised else self.miss
 
 
 def generate_dkim_keys(directory: Path, timeout: float = 120.0) -> dict[int, str]:
@@ -143,6 +175,13 @@ def build_zones(config: AuthConfig, dkim_keys: Mapping[int, str]) -> AuthZones:
         main += dkim_records
         authorised = bool(spf.authorised) and rng.random() < config.authorised_fraction
         ip = rng.choice(spf.authorised) if authorised else spf.unauthorised
+        truth = Truth(
+            spf_result=spf.result(ip, authorised),
+            spf_valid=spf.valid,
+            dmarc_policy=_dmarc_truth(dmarc_scenario),
+            dkim_bits=_DKIM_TRUTH[dkim_scenario][0],
+            dkim_state=_DKIM_TRUTH[dkim_scenario][1],
+        )
         domains.append(
             AuthDomain(
                 name=name,
@@ -152,6 +191,7 @@ def build_zones(config: AuthConfig, dkim_keys: Mapping[int, str]) -> AuthZones:
                 sending_ip=ip,
                 ip_authorised=authorised,
                 apex_txt=tuple("".join(strings) for strings in spf.txts),
+                truth=truth,
             )
         )
     main += [(f"{SELECTOR}.dkim.p2.{SUFFIX}.", "TXT", _txt(_dkim_strings(dkim_keys[2048])))]
@@ -262,6 +302,7 @@ def _build_spf(scenario: str, index: int, name: str, rng: random.Random) -> _Spf
     out = _Spf(unauthorised=_ip(index, 14))
     apex = name + "."
     fail = rng.choice(["-all", "~all"])
+    out.miss = "fail" if fail == "-all" else "softfail"
     if scenario == "ip4_only":
         variant = rng.randrange(3)
         if variant == 0:  # host bits set below the prefix length are ignored (RFC 7208 §5.6)
@@ -271,12 +312,20 @@ def _build_spf(scenario: str, index: int, name: str, rng: random.Random) -> _Spf
         else:  # an explanation for failures, and a term after `all` that is never reached
             out.txts = [[f"v=spf1 {own} -all exp=explain.{name} ip4:{_ip(index, 14)}"]]
             out.records.append((f"explain.{apex}", "TXT", _txt(["%{i} is not one of %{d}'s"])))
+            out.miss = "fail"
         out.authorised = own_ips
     elif scenario == "includes":
         chosen = rng.sample(["p1", "p2", "p3", "p4"], rng.randint(1, 4))
         terms = [f"include:_spf.{p}.{s}" for p in chosen]
         out.txts = [[" ".join(["v=spf1", own, *terms, fail])]]
         out.authorised = own_ips + [ip for p in chosen for ip in _PROVIDER_IPS[p]]
+        # An IPv6 client (p1's) reaching p3 first: its a: and mx: hosts have A records only,
+        # three empty AAAA lookups, one over the limit of two.
+        reached = next(i for i, p in enumerate(chosen) if p in ("p1", "p4") or i == len(chosen) - 1)
+        if "p3" in chosen[:reached] or (chosen[reached] == "p3"):
+            for ip in out.authorised:
+                if ":" in ip:
+                    out.results[ip] = "permerror"
     elif scenario == "a_mx":
         variant = rng.randrange(3)
         terms = ["a mx", "a/30 mx", f"a:www.{name} mx/29"][variant]
@@ -296,6 +345,7 @@ def _build_spf(scenario: str, index: int, name: str, rng: random.Random) -> _Spf
             provider = rng.choice(["p1", "p2", "p4"])
             out.txts = [[f"v=spf1 redirect=_spf.{provider}.{s}"]]
             out.authorised = list(_PROVIDER_IPS[provider])
+            out.miss = {"p1": "softfail", "p2": "fail", "p4": "neutral"}[provider]  # its all
         else:
             out.txts = [[f"v=spf1 {own} redirect=_spf.{name}"]]
             out.records.append(
@@ -344,19 +394,25 @@ def _build_spf(scenario: str, index: int, name: str, rng: random.Random) -> _Spf
     elif scenario == "plus_all":
         out.txts = [[rng.choice(["v=spf1 +all", f"v=spf1 {own} +all", "v=spf1 all"])]]
         out.authorised = own_ips
+        out.miss = "pass"
     elif scenario == "neutral_all":
         out.txts = [[f"v=spf1 {own} include:_spf.p{rng.choice('12')}.{s} ?all"]]
         out.authorised = own_ips
+        out.miss = "neutral"
     elif scenario == "no_all":
         out.txts = [[f"v=spf1 {own} mx"]]
         out.authorised = [*own_ips, _ip(index, 9)]
+        out.miss = "neutral"  # §4.7: no match and no redirect
     elif scenario == "none":
         out.txts = [["google-site-verification=bench"], ["MS=ms12345"]][: rng.randint(0, 2)]
         if rng.random() < 0.25:  # a leading space: not an SPF record at all (RFC 7208 §4.5)
             out.txts.append([f" v=spf1 {own} -all"])
+        out.miss, out.valid = "none", False
     elif scenario == "multiple_records":
         out.txts = [[f"v=spf1 {own} -all"], [f"v=spf1 include:_spf.p1.{s} ~all"]]
         out.authorised = own_ips
+        out.results = dict.fromkeys(own_ips, "permerror")  # §4.5: two records
+        out.miss, out.valid = "permerror", False
     elif scenario == "syntax_error":
         broken = rng.choice(
             [
@@ -370,31 +426,45 @@ def _build_spf(scenario: str, index: int, name: str, rng: random.Random) -> _Spf
         )
         out.txts = [[broken]]
         out.authorised = own_ips
+        out.miss, out.valid = "permerror", False
+        if "_spf.broken" not in broken:  # §4.6: an error anywhere in the record itself
+            out.results = dict.fromkeys(own_ips, "permerror")
+        # else: the own ip4 term matches before the broken include is ever evaluated
     elif scenario == "too_many_lookups":
         # 1 + 9 (p5) + 4 (p2) = 14 DNS-querying terms; an early match still passes.
         terms = f"include:_spf.p5.{s} include:_spf.p2.{s}"
         out.txts = [[f"v=spf1 {own} {terms} {fail}"]]
         out.authorised = own_ips + _PROVIDER_IPS["p5"][:2] + _PROVIDER_IPS["p2"]
+        # p5 costs 9 lookups, so p2's addresses are reached only past the 10th: permerror.
+        out.results = dict.fromkeys(_PROVIDER_IPS["p2"], "permerror")
+        out.miss, out.valid = "permerror", False
     elif scenario == "void_lookups":
         voids = " ".join(f"a:nx{k}.{name}" for k in range(1, 4))
         order = rng.random() < 0.5
         record = f"v=spf1 {own} {voids} {fail}" if order else f"v=spf1 {voids} {own} {fail}"
         out.txts = [[record]]
         out.authorised = own_ips
+        out.miss, out.valid = "permerror", False  # the third void lookup
+        if not order:  # the voids come before the own range
+            out.results = dict.fromkeys(own_ips, "permerror")
     elif scenario == "include_without_spf":
         out.txts = [[f"v=spf1 {own} include:_spf.nospf.{s} {fail}"]]
         out.authorised = own_ips
+        out.miss, out.valid = "permerror", False  # §5.2: an include without SPF record
     elif scenario == "mx_over_10":
         out.txts = [[f"v=spf1 mx:many.{name} {own} {fail}"]]
         out.records += [(f"many.{apex}", "MX", f"{k} mx{k}.many.{apex}") for k in range(11)]
         out.records += [(f"mx{k}.many.{apex}", "A", _ip(index, 2)) for k in range(11)]
         out.authorised = own_ips
+        out.results = dict.fromkeys(own_ips, "permerror")  # the mx term comes first
+        out.miss, out.valid = "permerror", False
     elif scenario == "spf10_decoy":
         out.txts = [["v=spf10 ip4:0.0.0.0/0 +all"], [f"v=spf1 {own} {fail}"]]
         out.authorised = own_ips
     elif scenario == "redirect_nxdomain":
         out.txts = [[f"v=spf1 {own} redirect=_spf.gone.{name}"]]
         out.authorised = own_ips
+        out.miss, out.valid = "permerror", False  # §6.1: a redirect to no record
     elif scenario == "include_cname":
         # Providers often publish their SPF record behind a CNAME; TXT lookups follow it.
         provider = rng.choice(["p1", "p2", "p4"])
@@ -405,6 +475,7 @@ def _build_spf(scenario: str, index: int, name: str, rng: random.Random) -> _Spf
         # NSD is not authoritative for .invalid and answers REFUSED: a DNS error (temperror).
         out.txts = [[f"v=spf1 {own} include:_spf.unserved.invalid {fail}"]]
         out.authorised = own_ips
+        out.miss, out.valid = "temperror", False  # §5.2: a DNS error in an include
     else:
         raise ValueError(f"unknown SPF scenario {scenario}")
     return out
@@ -451,6 +522,29 @@ def _build_dmarc(name: str, rng: random.Random) -> tuple[str, list[Record]]:
         tags.append("pct=50")
     records.append((owner, "TXT", _txt(["; ".join(tags)])))
     return f"p={policy},rua={rua}", records
+
+
+def _dmarc_truth(scenario: str) -> str | None:
+    """The p= that applies. None for a missing record and for several records (RFC 7489
+    section 6.6.3: as if there were none); the tree walk finds nothing above. An invalid
+    p= with a valid rua (the ``invalid_policy`` record has one) is read as p=none (section
+    6.6.3, RFC 9989 likewise)."""
+    if scenario.startswith("p="):
+        return scenario.split(",", 1)[0][2:]
+    if scenario == "invalid_policy":
+        return "none"
+    return None
+
+
+# DKIM scenario -> (key bits, state). The CNAME leads to p2's 2048-bit key.
+_DKIM_TRUTH: dict[str, tuple[int | None, str]] = {
+    "rsa2048": (2048, "key"),
+    "rsa1024": (1024, "key"),
+    "missing": (None, "missing"),
+    "revoked": (None, "revoked"),
+    "testing": (2048, "testing"),
+    "cname": (2048, "key"),
+}
 
 
 def _build_dkim(name: str, rng: random.Random, keys: Mapping[int, str]) -> tuple[str, list[Record]]:

@@ -1,11 +1,13 @@
 """Ingest benchmark: events/s through POST /api/v1/events and ARF reports/s through
 POST /api/v1/feedback/arf, end to end into SQLite and PostgreSQL, with peak RSS.
 
-Run on demand, never in CI. Every measured run starts a fresh store and its own
-server process (bench/ingest_server.py under /usr/bin/time), drives it from this
-process with aiohttp and a bounded number of requests in flight, stops it, and
-reads the store back to check that every acknowledged (202) item is there.
-Repetitions are interleaved and every number is a median. See bench/INGEST.md.
+Run on demand, never in CI. Every measured run starts a fresh store and the real
+daemon, ``delivermon run`` (its HTTP middleware, its scheduled jobs, its default event
+loop) under /usr/bin/time, drives it from this process with aiohttp and a bounded
+number of requests in flight, stops it with SIGTERM, and reads the store back to check
+that every acknowledged (202) item is there, with the totals known from the inputs
+(bench/ingest_inputs.py: not delivermon's parser). Repetitions are interleaved and
+every number is a median. See bench/INGEST.md.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ from ingest_inputs import ArfCorpus, EventBatch, EventTotals  # noqa: E402
 from repetitions import command_line, rotated  # noqa: E402
 
 RESULTS_DIR = BENCH / "results"
-SERVER_SCRIPT = BENCH / "ingest_server.py"
+DELIVERMON = Path(sys.executable).with_name("delivermon")
+PSEUDONYM_KEY = "delivermon-bench-pseudonym-key-0001"  # shared by every run
 GNU_TIME = "/usr/bin/time"
 PY_SPY = Path(sys.executable).parent / "py-spy"
 HOST = "127.0.0.1"
@@ -360,13 +363,14 @@ def _per_request(workload: str) -> int:
 
 
 class ServerProcess:
-    """bench/ingest_server.py under /usr/bin/time in its own process group."""
+    """``delivermon run`` with a config written for the run, under /usr/bin/time, in its own
+    process group; ``server_pid`` is the daemon's own process (found under time/py-spy)."""
 
     def __init__(self, url: str, stem: Path, *, profile: Path | None) -> None:
         self.url = url
         self.port = ingest_pg.free_port()
         self.base = f"http://{HOST}:{self.port}"
-        self._pid_file = stem.with_suffix(".pid")
+        self._config = stem.with_suffix(".toml")
         self._rusage_file = stem.with_suffix(".rusage")
         self._stderr_file = stem.with_suffix(".stderr")
         self._profile = profile
@@ -375,21 +379,52 @@ class ServerProcess:
         self.server_pid: int | None = None
         self.returncode: int | None = None
 
+    def _write_config(self) -> None:
+        # The daemon as deployed for ingestion: an ingest token, the store, a configured
+        # pseudonym key (required with PostgreSQL); no DNSBL zones or domains, so its check
+        # jobs find nothing to do, while the campaigns, notify and purge jobs run as usual.
+        self._config.write_text(
+            "\n".join(
+                [
+                    "[http]",
+                    f'listen = "{HOST}:{self.port}"',
+                    f'ingest_token = "{TOKEN}"',
+                    "[store]",
+                    f"url = {json.dumps(self.url)}",
+                    "[privacy]",
+                    f'pseudonym_key = "{PSEUDONYM_KEY}"',
+                    "[dnsbl]",
+                    "zones = []",
+                    "",
+                ]
+            )
+        )
+
     def start(self) -> None:
-        argv = [
-            sys.executable, str(SERVER_SCRIPT), "--store-url", self.url, "--port", str(self.port),
-            "--token", TOKEN, "--pid-file", str(self._pid_file),
-        ]  # fmt: skip
+        self._write_config()
+        command = (
+            [str(DELIVERMON)] if DELIVERMON.exists() else [sys.executable, "-m", "monitor.cli"]
+        )
         if self._profile is not None and self._profile.suffix == ".prof":
-            argv += ["--profile", str(self._profile)]
-        elif self._profile is not None:  # py-spy samples the server as its parent
+            command = [
+                sys.executable,
+                "-m",
+                "cProfile",
+                "-o",
+                str(self._profile),
+                "-m",
+                "monitor.cli",
+            ]
+        argv = [*command, "run", "--config", str(self._config)]
+        if self._profile is not None and self._profile.suffix != ".prof":
             argv = [
                 str(PY_SPY), "record", "--rate", "250", "--format", "raw", "--nonblocking",
                 "-o", str(self._profile), "--", *argv,
             ]  # fmt: skip
         if shutil.which(GNU_TIME):
             argv = [GNU_TIME, "-f", "%M %U %S", "-o", str(self._rusage_file), *argv]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(BENCH)])}
+        env = {k: v for k, v in os.environ.items() if k != "DELIVERMON_EVENT_LOOP"}
+        env["PYTHONPATH"] = str(REPO)
         with self._stderr_file.open("wb") as err:
             self._process = subprocess.Popen(
                 argv, stdout=subprocess.DEVNULL, stderr=err, env=env, start_new_session=True
@@ -397,17 +432,16 @@ class ServerProcess:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise RuntimeError(f"server exited at start: {self.stderr_tail()}")
-            if self._pid_file.exists() and self._pid_file.read_text().strip():
-                try:
-                    with urllib.request.urlopen(f"{self.base}/healthz", timeout=5) as response:
-                        if response.status == 200:
-                            self.server_pid = int(self._pid_file.read_text())
-                            return
-                except OSError:
-                    pass
+                raise RuntimeError(f"delivermon run exited at start: {self.stderr_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.base}/healthz", timeout=5) as response:
+                    if response.status == 200:
+                        self.server_pid = _daemon_pid(self._process.pid)
+                        return
+            except OSError:
+                pass
             time.sleep(0.05)
-        raise RuntimeError("server did not answer /healthz within 60 s")
+        raise RuntimeError("delivermon run did not answer /healthz within 60 s")
 
     def cpu_seconds(self) -> float | None:
         """User + system CPU of the server process so far (from /proc)."""
@@ -460,6 +494,25 @@ class ServerProcess:
             return self._stderr_file.read_text(errors="replace")[-800:]
         except OSError:
             return ""
+
+
+def _daemon_pid(root: int) -> int:
+    """The process under ``root`` (time, py-spy) whose command line runs the daemon."""
+    pending, found = [root], root
+    while pending:
+        pid = pending.pop()
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            continue
+        program = [
+            arg for arg in cmdline[:4] if arg.endswith(b"/delivermon") or arg == b"monitor.cli"
+        ]
+        if b"run" in cmdline and program:
+            found = pid
+        pending += [int(c) for c in children]
+    return found
 
 
 # --- the client -------------------------------------------------------------------
@@ -871,9 +924,11 @@ def render_table(
 ) -> str:
     lines = [
         f"{args.events:,} events (batches of {ingest_inputs.BATCH_SIZE}) and {args.reports:,} "
-        f"ARF reports (corpus samples made unique, mean {corpus.mean_bytes:,.0f} bytes) per run; "
+        f"ARF reports ({corpus.feedback_types}, mean {corpus.mean_bytes:,.0f} bytes: written by "
+        "the benchmark, and the corpus samples with an upstream expected parse) per run; "
         f"{args.concurrency} requests in flight; medians of {args.reps} interleaved repetitions, "
-        "each on a fresh store and a fresh server process.",
+        "each on a fresh store and a fresh `delivermon run` process (its default event loop, "
+        "HTTP middleware and scheduled jobs).",
         "",
         "| backend | workload | rate (median) | min-max | target | p50 / p99 latency (ms) "
         "| server CPU busy | peak RSS (MiB) | re-sent: duplicates/s | correct |",

@@ -7,12 +7,21 @@ timestamp spread over the last 48 hours, 20 campaigns, some with a category
 and consent basis. Recipients are unique, at gmail.com, yahoo.com, outlook.com,
 icloud.com, comcast.net and example.org.
 
-ARF reports: the public corpus samples (``../shared/corpus/arf/*.eml``) round
-robin, each copy made unique by giving its outer header block a new
-``Message-ID`` (replaced if present, else added, in the sample's own line
-ending), so every raw SHA-256 differs and nothing is a duplicate. Each one is
-parsed here with delivermon's own parser to know how many complaints it must
-add (one per Original-Rcpt-To of an abuse/fraud/virus report, or one).
+ARF reports, and what each must add, from sources independent of delivermon's parser:
+
+- reports this module writes (RFC 5965 multipart/report: a text part, the
+  message/feedback-report part, the original message with its headers and a body of
+  1-4 KiB; LF or CRLF line endings), with a seeded mix of feedback types (abuse 80 %,
+  fraud, virus, not-spam, auth-failure, other) and of Original-Rcpt-To fields (none to
+  three): what they add is known from what was written;
+- the corpus samples whose upstream project publishes its expected parse
+  (``../shared/corpus/arf/*.expected.json``): their feedback type and Original-Rcpt-To
+  come from that file.
+
+The store must then hold one report per report and, for an abuse, fraud or virus
+report, one complaint per Original-Rcpt-To (one when there is none): the counting rule
+the README documents. Each copy gets a unique outer ``Message-ID``, so nothing is a
+duplicate.
 """
 
 from __future__ import annotations
@@ -145,28 +154,139 @@ def make_unique(raw: bytes, serial: int, tag: str) -> bytes:
     return head + rest
 
 
-def arf_reports(count: int, *, corpus: Path, seed: int, tag: str) -> ArfCorpus:
-    """``count`` unique reports from the corpus, in a seeded round-robin order."""
-    from monitor.ingest.arf import parse_arf  # delivermon's parser, to know what to expect
+_COMPLAINT_TYPES = frozenset({"abuse", "fraud", "virus"})
+# Feedback-Type of the written reports, with their weights.
+_FEEDBACK_TYPES = (
+    ("abuse", 80),
+    ("fraud", 4),
+    ("virus", 2),
+    ("not-spam", 6),
+    ("auth-failure", 5),
+    ("other", 3),
+)
+_RCPT_COUNTS = (0, 1, 1, 1, 1, 2, 3)
 
-    paths = sorted(corpus.glob("*.eml"))
-    if not paths:
-        raise SystemExit(f"no *.eml samples in {corpus}")
-    samples = [(p.name, p.read_bytes()) for p in paths]
-    random.Random(seed).shuffle(samples)
+
+def expected_complaints(feedback_type: str, recipients: int) -> int:
+    """The README's counting rule: abuse, fraud and virus count one complaint per
+    Original-Rcpt-To (one when there is none); other types count none."""
+    if feedback_type.lower() not in _COMPLAINT_TYPES:
+        return 0
+    return recipients or 1
+
+
+def written_report(serial: int, rng: random.Random, tag: str) -> tuple[bytes, str, int]:
+    """An RFC 5965 report written here: (raw, feedback type, Original-Rcpt-To count)."""
+    kinds, weights = zip(*_FEEDBACK_TYPES, strict=True)
+    kind = rng.choices(kinds, weights)[0]
+    count = rng.choice(_RCPT_COUNTS)
+    rcpts = [
+        f"user{serial}-{k}.{tag}@{_DOMAINS[(serial + k) % len(_DOMAINS)]}" for k in range(count)
+    ]
+    campaign = f"bench-campaign-{rng.randrange(20):02d}"
+    boundary = f"bench-{tag}-{serial}"
+    body = "\n".join(
+        f"Line {n} of the newsletter, with a link https://news.example.com/a/{n}."
+        for n in range(rng.randint(15, 60))
+    )
+    original = [
+        "Received: from mail.example.com (mail.example.com [192.0.2.10])",
+        "\tby mx.example.net with ESMTPS; Sat, 28 Nov 2026 10:00:00 +0000",
+        "From: News <news@example.com>",
+        f"To: <{rcpts[0] if rcpts else 'someone@example.net'}>",
+        "Subject: Our November offers",
+        f"Message-ID: <orig-{tag}-{serial}@example.com>",
+        f"X-Campaign-ID: {campaign}",
+        "List-Unsubscribe: <https://example.com/u/abc>",
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+        "DKIM-Signature: v=1; a=rsa-sha256; d=example.com; s=s1; c=relaxed/relaxed;",
+        "\th=from:to:subject:list-unsubscribe:list-unsubscribe-post; bh=abc=; b=def=",
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8",
+        "",
+        body,
+    ]
+    report = [
+        "Feedback-Type: " + kind,
+        "User-Agent: bench-feedback/1.0",
+        "Version: 1",
+        "Original-Mail-From: <bounce@example.com>",
+        *(f"Original-Rcpt-To: <{r}>" for r in rcpts),
+        "Arrival-Date: Sat, 28 Nov 2026 10:00:01 +0000",
+        "Source-IP: 192.0.2.10",
+        "Reported-Domain: example.com",
+    ]
+    if kind == "auth-failure":
+        report += ["Auth-Failure: dmarc", "Delivery-Result: reject"]
+    lines = [
+        "From: <fbl@feedback.example.net>",
+        "To: <fbl-reports@example.com>",
+        "Subject: FW: Our November offers",
+        "Date: Sat, 28 Nov 2026 10:05:00 +0000",
+        f"Message-ID: <bench-{tag}-{serial}@feedback.bench.invalid>",
+        "MIME-Version: 1.0",
+        f'Content-Type: multipart/report; report-type=feedback-report; boundary="{boundary}"',
+        "",
+        f"--{boundary}",
+        "Content-Type: text/plain; charset=us-ascii",
+        "",
+        "This is an email abuse report for an email message received on 28 Nov 2026.",
+        "",
+        f"--{boundary}",
+        "Content-Type: message/feedback-report",
+        "",
+        *report,
+        "",
+        f"--{boundary}",
+        "Content-Type: message/rfc822",
+        "",
+        *original,
+        "",
+        f"--{boundary}--",
+        "",
+    ]
+    newline = "\r\n" if rng.random() < 0.5 else "\n"
+    return newline.join(lines).encode(), kind, count
+
+
+def annotated_samples(corpus: Path) -> list[tuple[str, bytes, str, int]]:
+    """(name, raw, feedback type, Original-Rcpt-To count) of each corpus sample whose
+    upstream project publishes its expected parse (``*.expected.json``)."""
+    found = []
+    for expected in sorted(corpus.glob("*.expected.json")):
+        eml = expected.with_name(expected.name.removesuffix(".expected.json") + ".eml")
+        if not eml.exists():
+            continue
+        data = json.loads(expected.read_text("utf-8"))
+        rcpts = data.get("original_rcpt_to")
+        count = 0 if not rcpts else len(rcpts) if isinstance(rcpts, list) else 1
+        kind = re.sub(r"(?<!^)(?=[A-Z])", "-", str(data["feedback_type"])).lower()
+        found.append((eml.name, eml.read_bytes(), kind, count))
+    return found
+
+
+def arf_reports(count: int, *, corpus: Path, seed: int, tag: str) -> ArfCorpus:
+    """``count`` unique reports: the annotated corpus samples in turn, one report in ten,
+    and reports written here for the rest, in a seeded order."""
+    rng = random.Random(seed)
+    samples = annotated_samples(corpus)
+    if not samples:
+        raise SystemExit(f"no *.expected.json samples in {corpus}")
     reports = []
     seen: set[str] = set()
     kinds: Counter[str] = Counter()
     for serial in range(count):
-        name, template = samples[serial % len(samples)]
-        raw = make_unique(template, serial, tag)
+        if serial % 10 == 9:
+            name, template, kind, rcpts = samples[(serial // 10) % len(samples)]
+            raw = make_unique(template, serial, tag)
+        else:
+            raw, kind, rcpts = written_report(serial, rng, tag)
+            name = "written"
         digest = hashlib.sha256(raw).hexdigest()
         if digest in seen:
             raise SystemExit(f"generated a duplicate report from {name}")
         seen.add(digest)
-        parsed = parse_arf(raw)
-        complaints = (len(parsed.original_rcpt_to) or 1) if parsed.is_complaint else 0
-        kinds[parsed.feedback_type.value] += 1
-        reports.append(ArfInput(raw, name, complaints))
+        kinds[kind] += 1
+        reports.append(ArfInput(raw, name, expected_complaints(kind, rcpts)))
     mean = sum(len(r.raw) for r in reports) / len(reports) if reports else 0.0
-    return ArfCorpus(reports, [n for n, _ in samples], mean, dict(kinds))
+    return ArfCorpus(reports, ["written", *(name for name, *_ in samples)], mean, dict(kinds))

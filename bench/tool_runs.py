@@ -154,10 +154,19 @@ def delivermon_available(
     return True, ""
 
 
-def pydnsbl_argv(targets_file: Path, nameserver: str, zones: Sequence[str], out: Path) -> list[str]:
+def pydnsbl_argv(
+    targets_file: Path,
+    nameserver: str,
+    zones: Sequence[str],
+    out: Path,
+    *,
+    loop: str = "asyncio",
+    concurrency: int = 200,
+) -> list[str]:
     """The pydnsbl driver's command line (see pydnsbl_driver.py)."""
     argv = [sys.executable, str(BENCH_DIR / "pydnsbl_driver.py")]
     argv += ["--targets-file", str(targets_file), "--nameserver", nameserver, "--out", str(out)]
+    argv += ["--loop", loop, "--concurrency", str(concurrency)]
     for zone in zones:
         argv += ["--zone", zone]
     return argv
@@ -208,11 +217,19 @@ def parse_delivermon_output(path: Path) -> Verdicts:
     return verdicts
 
 
-def compare_with_truth(zones: BenchZones, verdicts: Verdicts, max_examples: int = 8) -> Correctness:
-    """Count every (target, zone) whose verdict or codes differ from the generated truth."""
+def compare_with_truth(
+    zones: BenchZones, verdicts: Verdicts, max_examples: int = 8, *, targets: int | None = None
+) -> Correctness:
+    """Count every (target, zone) whose verdict or codes differ from the generated truth.
+
+    ``targets``: only the first so many targets were swept (a calibration run).
+    """
     checks = wrong_verdict = wrong_codes = unknown = missing = 0
     examples: list[str] = []
+    swept = set(zones.targets[:targets])
     for target, zone in zones.checks():
+        if target not in swept:
+            continue
         checks += 1
         expected = zones.expected(target, zone)
         got = verdicts.get((target, zone))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
-from checks.codes import dkim, dmarc, dnsbl, host, spf
+from checks.codes import dkim, dmarc, dnsbl, host, resolver, spf
 
 __all__ = ["FINDING_CODES", "Finding", "FindingDoc", "FindingSeverity", "render_findings_doc"]
 
@@ -53,7 +53,7 @@ def _registry() -> Mapping[str, FindingDoc]:
     return MappingProxyType(codes)
 
 
-_AREAS = (dnsbl.CODES, spf.CODES, dmarc.CODES, dkim.CODES, host.CODES)
+_AREAS = (dnsbl.CODES, spf.CODES, dmarc.CODES, dkim.CODES, host.CODES, resolver.CODES)
 FINDING_CODES: Mapping[str, FindingDoc] = _registry()
 
 

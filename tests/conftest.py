@@ -12,7 +12,7 @@ import os
 import shutil
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -23,10 +23,12 @@ from dovecot import missing_prerequisite as dovecot_missing_prerequisite
 from httpserve import ServeHttp, served_apps
 from pgserver import PgServer, find_postgres_bindir, missing_prerequisite
 from receiver import Receiver
+from unbound import UnboundServer, find_unbound
 
 from monitor.store import SqlStore, open_store
 
 NSD_FIXTURES = frozenset({"nsd", "nsd_factory", "nsd_module_factory", "nsd_binary"})
+UNBOUND_FIXTURES = frozenset({"unbound_binary", "unbound_factory"})
 
 
 def require_server(found: Path | str | None, reason: str) -> None:
@@ -42,8 +44,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Tests using the NSD fixtures carry the `nsd` marker (so `-m "not nsd"` works)
     # without every test having to say it.
     for item in items:
-        if NSD_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        fixtures = getattr(item, "fixturenames", ())
+        if NSD_FIXTURES.intersection(fixtures):
             item.add_marker(pytest.mark.nsd)
+        if UNBOUND_FIXTURES.intersection(fixtures):
+            item.add_marker(pytest.mark.unbound)
 
 
 @pytest.fixture(scope="session")
@@ -108,6 +113,44 @@ def nsd_module_factory(
     """
     with _nsd_starter(nsd_binary, tmp_path_factory.mktemp("nsd")) as start_nsd:
         yield start_nsd
+
+
+@pytest.fixture(scope="session")
+def unbound_binary() -> Path:
+    """Path of Debian's unbound; skips (or fails under CI=true) when not installed."""
+    binary = find_unbound()
+    require_server(binary, "unbound not installed: apt-get install unbound")
+    assert binary is not None
+    return binary
+
+
+@pytest.fixture
+def unbound_factory(unbound_binary: Path, tmp_path: Path) -> Iterator[Callable[..., UnboundServer]]:
+    """``start_unbound(stubs=..., insecure=..., trust_anchors=...)``: the shipped
+    deploy/unbound.conf on loopback (tests/unbound.py), stopped at teardown."""
+    servers: list[UnboundServer] = []
+
+    def start(
+        *,
+        stubs: Mapping[str, str],
+        insecure: Sequence[str] = (),
+        trust_anchors: Sequence[str] = (),
+    ) -> UnboundServer:
+        server = UnboundServer(
+            tmp_path / f"unbound-{len(servers)}",
+            stubs=stubs,
+            insecure=insecure,
+            trust_anchors=trust_anchors,
+            binary=unbound_binary,
+        )
+        servers.append(server)
+        return server.start()
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.stop()
 
 
 @pytest.fixture

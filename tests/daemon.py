@@ -68,7 +68,8 @@ class DaemonProcess:
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "DELIVERMON_LOG_FORMAT": "text"},
+            # The config's [log] decides the format, not the developer's environment.
+            env={k: v for k, v in os.environ.items() if k != "DELIVERMON_LOG_FORMAT"},
         )
         wait_for(self._alive_and_listening, timeout=30, what=f"the daemon on {self.url}")
         return self

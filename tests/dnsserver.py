@@ -57,15 +57,21 @@ class NsdError(RuntimeError):
     """NSD failed to start, reload or apply a change; the message carries its log."""
 
 
-def find_nsd() -> Path | None:
-    """Return the path of the nsd binary, or None when NSD is not installed."""
-    found = shutil.which("nsd")
+def find_binary(name: str, candidates: Sequence[str]) -> Path | None:
+    """``name`` on the PATH, else the first executable of ``candidates`` (sbin is often
+    not on a user's PATH), else None."""
+    found = shutil.which(name)
     if found is not None:
         return Path(found)
-    for candidate in NSD_CANDIDATES:
+    for candidate in candidates:
         if os.access(candidate, os.X_OK):
             return Path(candidate)
     return None
+
+
+def find_nsd() -> Path | None:
+    """Return the path of the nsd binary, or None when NSD is not installed."""
+    return find_binary("nsd", NSD_CANDIDATES)
 
 
 def nsd_version(nsd_binary: Path | None = None) -> str:

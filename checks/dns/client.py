@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
+import socket
 import struct
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Protocol, TypeVar, cast, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from dns.rdatatype import RdataType
 
@@ -44,6 +45,8 @@ __all__ = [
 ]
 
 _MAX_CNAME_HOPS = 8
+_MAX_UDP = 65_535  # the largest datagram a reply can be (EDNS allows more than 512)
+_RECEIVE_BUFFER = 1 << 20
 _RCODE_FORMERR = 1
 _RCODE_SERVFAIL = 2
 _RCODE_NXDOMAIN = 3
@@ -162,15 +165,24 @@ class ResolverStats:
 _Reply = bytes | UnknownReason
 
 
-class _UdpChannel(asyncio.DatagramProtocol):
-    """One connected UDP socket and the queries waiting on it.
+class _UdpChannel:
+    """One connected, non-blocking UDP socket and the queries waiting on it.
 
-    Waiting queries are kept in send order with their deadlines; one timer per
-    socket expires them, rather than one timer per query.
+    The socket is read with ``loop.add_reader``: one wake-up drains every datagram
+    waiting, and a query goes out with one ``send`` (measured: about 2.5 times less CPU
+    per query than asyncio's and uvloop's datagram transports, which pay a callback and
+    an address tuple per datagram). Waiting queries are kept in send order with their
+    deadlines; one timer per socket expires them, rather than one timer per query.
     """
 
-    def __init__(self, stats: ResolverStats, loop: asyncio.AbstractEventLoop, tick: float) -> None:
-        self.transport: asyncio.DatagramTransport | None = None
+    def __init__(
+        self,
+        sock: socket.socket,
+        stats: ResolverStats,
+        loop: asyncio.AbstractEventLoop,
+        tick: float,
+    ) -> None:
+        self._sock = sock
         # qid -> (lower-cased question, reply callback, deadline); insertion order is deadline order
         self.pending: dict[int, tuple[bytes, Callable[[_Reply], None], float]] = {}
         self.used = 0
@@ -182,31 +194,30 @@ class _UdpChannel(asyncio.DatagramProtocol):
         self._sweeper: asyncio.TimerHandle | None = None
         self._ids = b""
         self._id_pos = 0
+        loop.add_reader(sock.fileno(), self._readable)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's UDP transport is not a subclass of asyncio.DatagramTransport.
-        self.transport = cast(asyncio.DatagramTransport, transport)
-
-    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        qid = data[0] << 8 | data[1] if len(data) >= 12 else -1
-        entry = self.pending.get(qid)
-        if entry is None or not response_matches(data, qid, entry[0]):
-            self._stats.unmatched_replies += 1
-            return
-        del self.pending[qid]
-        entry[1](data)
-        if self.retiring and not self.pending:
-            self.close()
-
-    def error_received(self, exc: Exception) -> None:
-        # ICMP errors on a connected socket (e.g. port unreachable) concern the
-        # server, not one query: everything waiting on this socket fails over.
-        self._stats.network_errors += 1
-        self._fail_all(UnknownReason.NETWORK)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self._fail_all(UnknownReason.NETWORK)
+    def _readable(self) -> None:
+        recv, pending = self._sock.recv, self.pending
+        while not self.closed:
+            try:
+                data = recv(_MAX_UDP)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                # An ICMP error on a connected socket (e.g. port unreachable) concerns
+                # the server, not one query: everything waiting on this socket fails over.
+                self._stats.network_errors += 1
+                self._fail_all(UnknownReason.NETWORK)
+                return
+            qid = data[0] << 8 | data[1] if len(data) >= 12 else -1
+            entry = pending.get(qid)
+            if entry is None or not response_matches(data, qid, entry[0]):
+                self._stats.unmatched_replies += 1
+                continue
+            del pending[qid]
+            entry[1](data)
+            if self.retiring and not pending:
+                self.close()
 
     def next_id(self) -> int:
         while True:
@@ -234,20 +245,28 @@ class _UdpChannel(asyncio.DatagramProtocol):
         callback: Callable[[_Reply], None],
     ) -> None:
         """Send; ``callback`` gets the matched reply or an :class:`UnknownReason`, exactly once."""
+        self.used += 1
+        try:
+            self._sock.send(wire)
+        except OSError:
+            # A full socket buffer, or an ICMP error reported by this send: like a lost
+            # datagram, the query fails over (never silently waits for its timeout).
+            self._stats.network_errors += 1
+            self._loop.call_soon(callback, UnknownReason.NETWORK)
+            return
         self.pending[qid] = (question, callback, self._loop.time() + timeout)
         if self._sweeper is None:
             self._sweeper = self._loop.call_later(self._tick, self._expire)
-        self.used += 1
-        assert self.transport is not None
-        self.transport.sendto(wire)
 
     def close(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
-        if self.transport is not None and not self.closed:
-            self.transport.close()
-        self.closed = True
+        if not self.closed:
+            self.closed = True
+            self._loop.remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._fail_all(UnknownReason.NETWORK)
 
     def _expire(self) -> None:
         self._sweeper = None
@@ -331,12 +350,17 @@ class _ServerPool:
     async def _open(self) -> _UdpChannel:
         loop = asyncio.get_running_loop()
         tick = max(0.01, min(0.1, self._config.timeout / 5))
-        transport, protocol = await loop.create_datagram_endpoint(
-            lambda: _UdpChannel(self._stats, loop, tick),
-            remote_addr=(self.server.host, self.server.port),
-        )
-        protocol.transport = transport  # uvloop may call connection_made only later
-        return protocol
+        family = socket.AF_INET6 if ":" in self.server.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            # A sweep keeps hundreds of replies in flight per socket: room for a burst.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER)
+            sock.connect((self.server.host, self.server.port))  # UDP: no round trip
+            return _UdpChannel(sock, self._stats, loop, tick)
+        except BaseException:
+            sock.close()
+            raise
 
     def close(self) -> None:
         for chan in self._channels + self._retired:
@@ -435,9 +459,22 @@ class StubResolver:
                 return False
             return True
 
+        pump_due = False
+
         def finish_one() -> None:
-            nonlocal in_flight
+            # The next queries go out once the replies that arrived together are all
+            # handled: one burst per wake-up rather than a send per reply, so the server
+            # is woken once per burst (on the 2-core benchmark VM a send that wakes an
+            # idle NSD cost several times one that finds it busy).
+            nonlocal in_flight, pump_due
             in_flight -= 1
+            if not pump_due:
+                pump_due = True
+                loop.call_soon(pump_later)
+
+        def pump_later() -> None:
+            nonlocal pump_due
+            pump_due = False
             pump()
 
         def full_path(key: _K, name: str, rdtype: RdataType, rate_key: str | None) -> None:

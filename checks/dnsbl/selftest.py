@@ -22,6 +22,7 @@ __all__ = [
     "REASON_LISTS_EVERYTHING",
     "REASON_TEST_POINT_NOT_LISTED",
     "ZoneHealth",
+    "self_test_name",
     "self_test_zone",
 ]
 
@@ -58,7 +59,8 @@ def family_of(zone: ZoneSpec, ip_version: int | None) -> Family:
     return Family.IPV6 if ip_version == 6 else Family.IPV4
 
 
-def _test_name(zone: ZoneSpec, point: str) -> str:
+def self_test_name(zone: ZoneSpec, point: str) -> str:
+    """The query name of a test point: a reversed address, or a name, under the zone."""
     if zone.kind is ZoneKind.IP:
         return f"{ip_query_label(ipaddress.ip_address(point))}.{zone.query_zone}"
     return f"{point}.{zone.query_zone}"
@@ -88,7 +90,7 @@ async def _test_family(
 ) -> ZoneHealth:
     points = [(p, True) for p in listed] + [(p, False) for p in not_listed]
     outcomes = await asyncio.gather(
-        *(dns.query(_test_name(zone, p), RdataType.A, rate_key=zone.id) for p, _ in points)
+        *(dns.query(self_test_name(zone, p), RdataType.A, rate_key=zone.id) for p, _ in points)
     )
     for (point, must_be_listed), outcome in zip(points, outcomes, strict=True):
         result = evaluate_answer(zone, outcome)

@@ -12,21 +12,26 @@ import ipaddress
 from dataclasses import dataclass
 from enum import StrEnum
 
-from checks.dns.outcome import Answer, DnsOutcome, NoData, NxDomain, Unknown
+from checks.dns.outcome import Answer, DnsOutcome, NoData, NxDomain, Unknown, UnknownReason
 from checks.dnsbl.catalogue import Match, ReturnCode, Severity, ZoneSpec
 
 __all__ = [
     "ERROR_ANSWER_OUTSIDE_127",
     "ERROR_UNEXPECTED_CODE",
     "ERROR_ZONE_UNHEALTHY",
+    "RESOLVER_REFUSAL_REASONS",
     "DnsblResult",
     "Verdict",
     "evaluate_answer",
+    "unknown_reasons",
 ]
 
 ERROR_ANSWER_OUTSIDE_127 = "answer_outside_127"
 ERROR_UNEXPECTED_CODE = "unexpected_code"
 ERROR_ZONE_UNHEALTHY = "zone_unhealthy"
+# A list's documented answers that refuse the resolver, not the target: a public or
+# shared resolver, too many queries from it, a query refused (DESIGN.md section 3).
+RESOLVER_REFUSAL_REASONS = frozenset({"public_resolver", "excessive_queries", "query_refused"})
 _LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
 _UNDOCUMENTED = "undocumented return code"
 
@@ -63,6 +68,18 @@ def evaluate_answer(zone: ZoneSpec, outcome: DnsOutcome) -> DnsblResult:
     if isinstance(outcome, Unknown):
         return DnsblResult(zone.id, Verdict.UNKNOWN, error=outcome.reason.value)
     return _evaluate_codes(zone, outcome)
+
+
+def unknown_reasons(zone: ZoneSpec) -> tuple[str, ...]:
+    """Every ``error`` an unknown verdict of ``zone`` can carry: the DNS failures, the
+    zone's documented error codes, and the verdict's own reasons that apply to it."""
+    reasons = [r.value for r in UnknownReason]
+    reasons += [e.reason for e in zone.errors]
+    reasons.append(ERROR_ANSWER_OUTSIDE_127)
+    if zone.match is not Match.ANY:
+        reasons.append(ERROR_UNEXPECTED_CODE)
+    reasons.append(ERROR_ZONE_UNHEALTHY)
+    return tuple(dict.fromkeys(reasons))
 
 
 def _evaluate_codes(zone: ZoneSpec, answer: Answer) -> DnsblResult:

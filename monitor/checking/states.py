@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from checks.dnsbl import DnsblTargetResult, ZoneHealth
+from checks.dnsbl.verdict import RESOLVER_REFUSAL_REASONS
 from monitor.checking.documents import JsonValue, dnsbl_doc, zone_doc
 
 __all__ = [
@@ -51,7 +52,7 @@ __all__ = [
 ]
 
 # DNSBL error codes that mean "this list refuses our resolver", not "the target is bad".
-RESOLVER_REFUSED_ERRORS = frozenset({"public_resolver", "excessive_queries", "query_refused"})
+RESOLVER_REFUSED_ERRORS = RESOLVER_REFUSAL_REASONS
 
 
 class CheckName(StrEnum):

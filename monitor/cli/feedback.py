@@ -23,7 +23,6 @@ from monitor.ingest.errors import IngestError
 from monitor.ingest.kinds import INGEST_KINDS, IngestContext, IngestKind
 from monitor.model.errors import ConfigError, UsageError
 from monitor.model.privacy import PrivacyError, Pseudonymizer
-from monitor.store.keyfile import pseudonymizer_for
 
 if TYPE_CHECKING:
     from monitor.store import SqlStore
@@ -239,6 +238,8 @@ async def open_feedback_store(config: Config) -> tuple[SqlStore, Pseudonymizer]:
     from monitor.store import StoreError, open_store  # deferred: see the note at the top
 
     try:
+        from monitor.store.keyfile import pseudonymizer_for
+
         pseudonymizer = pseudonymizer_for(config.store.url, config.privacy.pseudonym_key)
     except ConfigError as exc:
         raise UsageError("; ".join(exc.problems)) from None

@@ -18,7 +18,6 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aiohttp
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
@@ -38,13 +37,13 @@ from monitor.checking.plans import DomainPlan
 from monitor.checking.report import CheckReport, write_document
 from monitor.checking.runner import CheckPlan, build_resolver, run_check, run_self_tests
 from monitor.checking.zones import select_zones
+from monitor.cli import doctor as cli_doctor
 from monitor.cli import feedback as cli_feedback
 from monitor.cli import run as cli_run
 from monitor.cli import subject as cli_subject
 from monitor.cli.report import EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE, exit_code, render_human
 from monitor.config import Config, load_config
-from monitor.daemon.logs import configure_logging
-from monitor.daemon.settings import build_settings
+from monitor.daemon.logs import LOG_FORMATS, LOG_LEVELS, LogSetup, event_loop_name
 from monitor.model.errors import ConfigError, UsageError
 
 __all__ = ["main"]
@@ -57,13 +56,18 @@ DEFAULT_CONFIG = Path("delivermon.toml")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="delivermon", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--log-level", default=None, help="DEBUG, INFO, WARNING, ERROR (run: INFO, else WARNING)"
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        default=None,
+        help="DEBUG, INFO, WARNING, ERROR; overrides [log] level (run: INFO, else WARNING)",
     )
     parser.add_argument(
         "--log-format",
-        choices=("text", "json"),
-        default=os.environ.get("DELIVERMON_LOG_FORMAT", "text"),
-        help="text, or one JSON object per line (env DELIVERMON_LOG_FORMAT)",
+        choices=LOG_FORMATS,
+        default=os.environ.get("DELIVERMON_LOG_FORMAT") or None,
+        help="text, or one JSON object per line; overrides [log] format "
+        "(env DELIVERMON_LOG_FORMAT)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -100,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     zones.add_argument("--no-test", action="store_true", help="do not self-test the zones")
     zones.add_argument("--json", action="store_true")
 
-    for module in (cli_run, cli_feedback, cli_subject):
+    for module in (cli_run, cli_feedback, cli_subject, cli_doctor):
         module.add_commands(sub, _common)
 
     config = sub.add_parser("config", help="configuration tools")
@@ -126,7 +130,13 @@ def _selector(text: str) -> str:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log-level", default=argparse.SUPPRESS, help="as above")
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        default=argparse.SUPPRESS,
+        help="as above",
+    )
     parser.add_argument("--config", type=Path, help="TOML config (default ./delivermon.toml)")
     parser.add_argument(
         "--nameserver", action="append", metavar="HOST[:PORT]", help="replaces the resolvers"
@@ -136,11 +146,14 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``delivermon`` console script."""
     args = build_parser().parse_args(argv)
-    level = args.log_level or getattr(args, "default_log_level", "WARNING")
-    configure_logging(level, args.log_format, _QUIET_LIBRARIES)
+    args.logs = LogSetup(
+        level=args.log_level,
+        fmt=args.log_format,
+        default_level=getattr(args, "default_log_level", "WARNING"),
+    ).install()
     try:
         handler = getattr(args, "handler", None)
-        if handler is not None:  # commands registered by cli_feedback, cli_subject
+        if handler is not None:  # commands registered by the cli_* modules
             result: int = handler(args, _load(args), _run)
             return result
         if args.command == "check":
@@ -156,29 +169,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
 
 
-# Libraries that log secrets or personal data at DEBUG: aioimaplib logs the IMAP LOGIN
-# line and message bodies. They never log below WARNING, whatever --log-level says.
-_QUIET_LIBRARIES = ("aioimaplib",)
-
-
 def _load(args: argparse.Namespace) -> Config:
     """``--config``, else ./delivermon.toml when present, else the defaults.
 
-    Sets ``args.config_path`` to the file read (None for the defaults), for reloads.
+    Sets ``args.config_path`` to the file read (None for the defaults), for reloads, and
+    applies its ``[log]`` section (the command line's --log-level/--log-format win).
     """
     if args.config is not None:
         args.config_path = args.config
-        return load_config(args.config)
-    if DEFAULT_CONFIG.exists():
+    elif DEFAULT_CONFIG.exists():
         args.config_path = DEFAULT_CONFIG
-        return load_config(DEFAULT_CONFIG)
-    args.config_path = None
-    return Config()
+    else:
+        args.config_path = None
+    config = load_config(args.config_path) if args.config_path is not None else Config()
+    args.logs.apply(config.log.level, config.log.format)
+    return config
 
 
 def _run(coro_factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
-    """One event loop per command; uvloop when installed unless DELIVERMON_EVENT_LOOP=asyncio."""
-    choice = os.environ.get("DELIVERMON_EVENT_LOOP", "auto")
+    """One event loop per command: uvloop (a default dependency where the platform has it)
+    unless DELIVERMON_EVENT_LOOP=asyncio; =uvloop insists on it.
+
+    Raises:
+        UsageError: DELIVERMON_EVENT_LOOP is something else, or uvloop is asked for and
+            not installed.
+    """
+    choice = os.environ.get("DELIVERMON_EVENT_LOOP", "auto").strip().lower() or "auto"
+    if choice not in ("auto", "asyncio", "uvloop"):
+        raise UsageError(f"DELIVERMON_EVENT_LOOP must be asyncio or uvloop, got {choice!r}")
     factory: Callable[[], asyncio.AbstractEventLoop] | None = None
     if choice in ("auto", "uvloop"):
         try:
@@ -196,6 +214,7 @@ def _run(coro_factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
         # The coroutine Runner.run() drives returns nothing big: on exit CPython 3.11
         # formats the main task (result included) into a message, which for a large
         # report costs a noticeable part of the run.
+        log.debug("event loop", extra={"event_loop": event_loop_name()})
         results.append(await coro_factory())
 
     with asyncio.Runner(loop_factory=factory) as runner:
@@ -421,6 +440,10 @@ def _testable_zones(config: Config, catalogue: Catalogue) -> tuple[list[ZoneSpec
 def _cmd_config_check(args: argparse.Namespace) -> int:
     """Everything start checks: the file, then the settings built from it (secrets, zones
     and their keys, webhook keys and certificates, notifiers, IMAP), without side effects."""
+    import aiohttp  # the settings builder's session; imported for this command only
+
+    from monitor.daemon.settings import build_settings
+
     config = load_config(args.path)
     catalogue = load_catalogue()
 

@@ -9,8 +9,10 @@ from typing import Any
 
 from monitor.checking.sharding import parse_shard
 from monitor.config import Config
-from monitor.daemon.app import DaemonOptions, run_daemon
 from monitor.model.errors import UsageError
+
+# The daemon (aiohttp's server, the store, Alembic, APScheduler) is imported when `run`
+# runs, not when the CLI starts: `delivermon check` should not pay for it.
 
 __all__ = ["add_commands"]
 
@@ -40,5 +42,9 @@ def _cmd_run(args: argparse.Namespace, config: Config, run: Runner) -> int:
         host, _, port = args.listen.rpartition(":")
         if not host or not port.isdigit() or not 0 <= int(port) < 65536:
             raise UsageError(f"--listen must be HOST:PORT, got {args.listen!r}")
-    options = DaemonOptions(config_path=args.config_path, listen=args.listen, shard=shard)
+    from monitor.daemon.app import DaemonOptions, run_daemon
+
+    options = DaemonOptions(
+        config_path=args.config_path, listen=args.listen, shard=shard, logs=args.logs
+    )
     return run(lambda: run_daemon(config, options))

@@ -21,8 +21,6 @@ from monitor.model.privacy import (
     Pseudonymizer,
     normalise_address,
 )
-from monitor.store.keyfile import pseudonymizer_for
-from monitor.store.subject_documents import erasure_document, export_document
 
 if TYPE_CHECKING:
     from monitor.store import SqlStore
@@ -59,6 +57,8 @@ def load_pseudonymizer(config: Config) -> Pseudonymizer:
     Raises:
         ConfigError: see ``pseudonymizer_for``.
     """
+    from monitor.store.keyfile import pseudonymizer_for
+
     return pseudonymizer_for(config.store.url, config.privacy.pseudonym_key)
 
 
@@ -74,10 +74,14 @@ def _address(args: argparse.Namespace) -> str | None:
 
 async def _export_action(store: SqlStore, pseudonym: str) -> dict[str, object]:
 
+    from monitor.store.subject_documents import export_document
+
     return export_document(await store.export_subject(pseudonym))
 
 
 async def _erase_action(store: SqlStore, pseudonym: str) -> dict[str, object]:
+
+    from monitor.store.subject_documents import erasure_document
 
     return erasure_document(pseudonym, await store.erase_subject(pseudonym))
 

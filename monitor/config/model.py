@@ -36,6 +36,7 @@ __all__ = [
     "FeedbackConfig",
     "HttpConfig",
     "ImapConfig",
+    "LogConfig",
     "MailgunWebhookConfig",
     "MetricsConfig",
     "PostmarkWebhookConfig",
@@ -346,6 +347,19 @@ class AlertsConfig(_Model):
         return _duration_field(value)
 
 
+class LogConfig(_Model):
+    """``[log]``: the level (default INFO for ``run``, WARNING for the other commands) and
+    the format; ``--log-level``/``--log-format`` on the command line override both."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = None
+    format: Literal["text", "json"] = "text"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _level_upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
 class ClusterConfig(_Model):
     """Scale-out: this replica checks the targets whose stable hash falls in its shard."""
 
@@ -376,6 +390,7 @@ class Config(_Model):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
     notify: list[NotifyConfig] = Field(default_factory=list)
 
 

@@ -25,6 +25,7 @@ import aiohttp
 from aiohttp import web
 
 from checks.dnsbl.catalogue import Catalogue, load_catalogue
+from checks.dnsbl.verdict import unknown_reasons
 from monitor.alerting.notify import Route
 from monitor.alerting.outbox import Outbox
 from monitor.alerting.service import AlertService
@@ -32,9 +33,10 @@ from monitor.checking.cache import StateCache
 from monitor.checking.sharding import Shard
 from monitor.checking.states import CheckName
 from monitor.config import Config, load_config
-from monitor.daemon.checkjobs import AuthJobs, DnsblJobs
+from monitor.daemon.checkjobs import AuthJobs, DnsblJobs, zones_to_test
 from monitor.daemon.feedbackjobs import FeedbackJobs
 from monitor.daemon.jobs import JOBS, install_jobs
+from monitor.daemon.logs import LogSetup, event_loop_name
 from monitor.daemon.queries import Readiness, TargetQuery
 from monitor.daemon.runtime import Runtime, RuntimeHolder, build_runtime
 from monitor.daemon.scheduler import Scheduler
@@ -47,8 +49,14 @@ from monitor.http.subjects_api import RedactingAccessLogger
 from monitor.http.system import ReloadOutcome, SystemServices
 from monitor.http.table import DAEMON_ROUTES
 from monitor.ingest.imap import PollResult
-from monitor.metrics.collector import Metrics, MetricsSources, ReloadStatus, Scope
-from monitor.model.errors import ConfigError
+from monitor.metrics.collector import (
+    JOB_ERROR_REASONS,
+    Metrics,
+    MetricsSources,
+    ReloadStatus,
+    Scope,
+)
+from monitor.model.errors import ConfigError, MonitorError
 from monitor.model.privacy import Pseudonymizer
 from monitor.risk.campaigns import CampaignFigures
 from monitor.risk.scorer import RiskScorer
@@ -67,6 +75,7 @@ class DaemonOptions:
     listen: str | None = None  # --listen overrides [http] listen
     shard: Shard | None = None  # --shard overrides [cluster] shard
     grace_seconds: float = 30.0
+    logs: LogSetup | None = None  # the process's logging: [log] is applied on each reload
 
 
 def _version() -> str:
@@ -139,6 +148,8 @@ class Daemon:
             ConfigError: the config cannot run (a keyed zone without its key, a bad key file).
             StoreUnavailableError: the store cannot be opened.
         """
+        if self.options.logs is not None:
+            self.options.logs.apply(self.config.log.level, self.config.log.format)
         self._session = aiohttp.ClientSession()
         settings = build_settings(self.config, catalogue=self.catalogue, session=self._session)
         privacy = self.config.privacy
@@ -156,12 +167,16 @@ class Daemon:
         await self._load_state()
         await self._retire_unwatched()
         install_jobs(self.scheduler, self.services, self.config, runtime.plan.shard)
+        self._expect_series(runtime)
         self._reload_status = ReloadStatus(True, time.time())
         await self._start_http(settings, pseudonymizer)
         self.scheduler.start()
+        log.info("config loaded", extra=_config_summary(self.options.config_path, runtime))
         log.info(
             "daemon started",
             extra={
+                "version": _version(),
+                "event_loop": event_loop_name(),
                 "targets": len(runtime.plan.targets),
                 "shard": str(runtime.plan.shard),
                 "listen": self._listen(self.config),
@@ -271,9 +286,12 @@ class Daemon:
                 return self._reload_failed((f"{type(exc).__name__}: {exc}",))
             running = self.scheduler.in_flight()  # they may hold the old runtime
             self.config = config
+            if self.options.logs is not None:
+                self.options.logs.apply(config.log.level, config.log.format)
             self.runtime.swap(runtime)
             self.states.retain(targets=runtime.plan.owned, zones=_zone_ids(runtime))
             install_jobs(self.scheduler, self.services, config, runtime.plan.shard)
+            self._expect_series(runtime)
             self._background(self._close_when_idle(old, running))
             try:
                 await self._retire_unwatched()
@@ -281,7 +299,13 @@ class Daemon:
                 log.exception("could not retire the alerts of unwatched targets")
             self._reload_status = ReloadStatus(True, time.time())
             self.metrics.config_reloads.labels("success").inc()
-            log.info("config reloaded", extra={"restart_required": list(restart)})
+            log.info(
+                "config reloaded",
+                extra={
+                    **_config_summary(path, runtime),
+                    "restart_required": list(restart),
+                },
+            )
             for spec in JOBS:
                 if spec.after_reload:
                     self.scheduler.run_soon(spec.name)
@@ -399,8 +423,36 @@ class Daemon:
         await self.store.forget_states(rt.plan.all_targets, checks)
         await self.store.forget_states(zone_ids, [CheckName.ZONE])
 
+    def _expect_series(self, runtime: Runtime) -> None:
+        """The event counters' series this config makes known, at 0 until their first event."""
+        components: dict[str, tuple[str, ...]] = {
+            f"job_{name}": JOB_ERROR_REASONS for name in self.scheduler.names
+        }
+        if runtime.settings.imap is not None and runtime.plan.shard.first:
+            components["imap"] = ("message_failed",)
+        self.metrics.expect(
+            zones={z.id: unknown_reasons(z) for z in zones_to_test(runtime.plan)},
+            notifiers=runtime.settings.notifiers,
+            components=components,
+        )
+
     def _job_failed(self, job: str, exc: BaseException) -> None:
-        self.metrics.errors.labels(f"job_{job}", type(exc).__name__).inc()
+        reason = "expected" if isinstance(exc, MonitorError) else "unexpected"
+        self.metrics.errors.labels(f"job_{job}", reason).inc()
+
+
+def _config_summary(path: Path | None, runtime: Runtime) -> dict[str, object]:
+    """What the running config amounts to, for the start and reload lines (no secret)."""
+    config = runtime.config
+    return {
+        "config": str(path) if path is not None else "defaults",
+        "domains": len(runtime.plan.domains),
+        "targets": len(runtime.plan.targets),
+        "zones": len(runtime.plan.zones),
+        "nameservers": [str(n) for n in runtime.resolver.config.nameservers],
+        "store": config.store.url.split(":", 1)[0],
+        "notifiers": len(runtime.settings.notifiers),
+    }
 
 
 def _zone_ids(runtime: Runtime) -> frozenset[str]:

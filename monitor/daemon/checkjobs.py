@@ -40,7 +40,7 @@ from monitor.checking.table import CHECKS, states_of
 from monitor.daemon.runtime import Runtime, RuntimeHolder
 from monitor.store.state import StateRecords
 
-__all__ = ["AuthJobs", "DnsblJobs", "zones_to_test"]
+__all__ = ["AuthJobs", "DnsblJobs", "resolver_gives_no_answers", "zones_to_test"]
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,7 @@ class DnsblJobs(_Checks):
         super().__init__(runtime, store, states, alerts, clock=clock, on_checked=on_checked)
         self._count_unknown = count_unknown  # (zone, reason) of each unknown verdict
         self.health: dict[tuple[str, str], ZoneHealth] = {}
+        self.resolver_down = False  # every self-test failed on a DNS failure: said once
         self.sweeps = 0
         self._selftest_lock = asyncio.Lock()  # the sweep's first self-test and the job's
 
@@ -108,17 +109,57 @@ class DnsblJobs(_Checks):
             if only_if_untested and self.health:
                 return  # the self-test job got there first
             health = await run_self_tests(zones, rt.resolver)
-            self.health = {(h.zone, h.family.value): h for h in health}
+            previous, self.health = self.health, {(h.zone, h.family.value): h for h in health}
             owned = [h for h in health if rt.plan.shard.owns_zone(h.zone)]
             states = list(states_from_health(owned, self._clock()))
             await self._save(rt.plan, states)
             await self._alerts.apply(zone_observations(states, ()))
-            for h in health:
-                if not h.healthy:
-                    log.warning(
-                        "zone fails its self-test",
-                        extra={"zone": h.zone, "family": h.family.value, "reason": h.reason},
-                    )
+            self._log_health(rt, previous, health)
+
+    def _log_health(
+        self,
+        rt: Runtime,
+        previous: dict[tuple[str, str], ZoneHealth],
+        health: Sequence[ZoneHealth],
+    ) -> None:
+        """Log what changed: the resolver giving no answers at all (once, with the fix),
+        a zone failing or passing its self-test again; the first run's result in one line."""
+        down = resolver_gives_no_answers(health)
+        if down is not None and not self.resolver_down:
+            servers = ", ".join(str(n) for n in rt.resolver.config.nameservers)
+            log.warning(
+                "no DNSBL verdicts: the resolver %s ([dns] nameservers) gives no answers (%s), "
+                "so every zone fails its self-test and every DNSBL result is unknown. Fix: run "
+                "a local, non-forwarding recursive resolver there (e.g. apt-get install "
+                "unbound; the docker compose stack ships one) or point [dns] nameservers at "
+                "one; `delivermon doctor` checks it",
+                servers,
+                down,
+                extra={"nameservers": servers, "reason": down},
+            )
+        elif down is None and self.resolver_down:
+            log.info("the DNSBL resolver answers again")
+        self.resolver_down = down is not None
+        if down is not None:
+            return  # one line says it all; the zones are not at fault
+        for h in health:
+            old = previous.get((h.zone, h.family.value))
+            context = {"zone": h.zone, "family": h.family.value}
+            if not h.healthy and (old is None or old.healthy or old.reason != h.reason):
+                log.warning(
+                    "zone fails its self-test",
+                    extra={**context, "reason": h.reason, "test_point": h.test_point},
+                )
+            elif h.healthy and old is not None and not old.healthy:
+                log.info("zone passes its self-test again", extra=context)
+        if not previous:
+            log.info(
+                "zones self-tested",
+                extra={
+                    "healthy": sum(h.healthy for h in health),
+                    "unhealthy": sum(not h.healthy for h in health),
+                },
+            )
 
     async def sweep(self) -> None:
         rt = self._runtime.current
@@ -155,6 +196,17 @@ class DnsblJobs(_Checks):
         )
         self.sweeps += 1
         self._on_checked()
+        verdicts = [x.verdict for r in results for x in r.results]
+        log.info(
+            "sweep done",
+            extra={
+                "targets": len(results),
+                "checks": len(verdicts),
+                "listed": verdicts.count(Verdict.LISTED),
+                "unknown": verdicts.count(Verdict.UNKNOWN),
+                "seconds": round(duration, 3),
+            },
+        )
 
     async def _confirm_new_listings(
         self, rt: Runtime, policy: DnsblPolicy, results: list[DnsblTargetResult]
@@ -224,6 +276,16 @@ class AuthJobs(_Checks):
         await self._alerts.apply(record_observations(states))
         await self._alerts.announce_record_changes(plan.owned, self._states.snapshot())
         self._on_checked()
+        statuses = [s.status for s in states]
+        log.info(
+            "auth checks done",
+            extra={
+                "targets": len(runs),
+                "checks": len(statuses),
+                **{status: statuses.count(status) for status in ("ok", "warn", "fail", "unknown")},
+                "seconds": round(duration, 3),
+            },
+        )
 
     async def drift(self) -> None:
         """The published SPF, DMARC and DKIM records, re-read for changes between full checks."""
@@ -238,6 +300,19 @@ class AuthJobs(_Checks):
         await self._alerts.announce_record_changes(rt.plan.owned, self._states.snapshot())
         if changes:
             self._on_checked()
+
+
+# DNS failures (checks.dns.UnknownReason) that say nothing about a zone: when every
+# self-test ends in one of them, it is the resolver that gives no answers.
+_RESOLVER_FAILURES = frozenset({"timeout", "network", "refused", "servfail"})
+
+
+def resolver_gives_no_answers(health: Sequence[ZoneHealth]) -> str | None:
+    """The DNS failure(s) when every self-test failed on one, else None (nothing tested: None)."""
+    reasons = {h.reason for h in health if not h.healthy}
+    if not health or any(h.healthy for h in health) or not reasons <= _RESOLVER_FAILURES:
+        return None
+    return ", ".join(sorted(r for r in reasons if r is not None))
 
 
 def _current(plan: Plan, states: Sequence[CheckState]) -> list[CheckState]:

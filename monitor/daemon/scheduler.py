@@ -1,10 +1,15 @@
 """The only module that imports APScheduler: periodic jobs behind a small interface.
 
-Each job runs on its own interval with jitter, never overlaps itself
-(``max_instances=1``), and coalesces missed runs into one. Jobs are coroutines;
-the scheduler keeps their tasks so ``stop()`` can let in-flight runs finish.
-A job that raises is logged, counted by the caller's ``on_error`` and run again
-at its next time: one failing job never stops the others.
+Each job runs on its own interval with jitter, never overlaps itself, and coalesces
+missed runs into one. APScheduler only says when: each tick starts the run as a task of
+our own (or skips it while the previous run goes on), so ``stop()`` can let in-flight runs
+finish and cancel the rest without APScheduler reporting a cancelled run as a crash.
+
+A job that raises is counted by the caller's ``on_error`` and runs again at its next
+time: one failing job never stops the others. Its log says so once, not at every tick:
+the first failure is one line (an expected failure, a ``MonitorError`` such as an IMAP
+server or a database that does not answer, without a traceback; anything else with
+one), repeats of the same failure go to DEBUG, and the recovery is one line again.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from dataclasses import dataclass
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
+
+from monitor.model.errors import MonitorError
 
 __all__ = ["JobStatus", "Scheduler"]
 
@@ -39,6 +46,8 @@ class JobStatus:
     last_finished: float | None = None
     last_success: float | None = None
     last_duration: float | None = None
+    failing_since_run: int | None = None  # runs when the current streak of failures began
+    last_error: str | None = None  # "Type: message" of the latest failure, for the log
 
 
 class Scheduler:
@@ -109,10 +118,12 @@ class Scheduler:
     async def stop(self, *, grace: float = 30.0) -> None:
         """Stop scheduling, then wait (up to ``grace`` seconds) for the runs in flight."""
         scheduler, self._scheduler = self._scheduler, None
-        # Pause, not shut down, while waiting: AsyncIOExecutor.shutdown() cancels every
-        # run in flight at once, which would make the grace period meaningless.
+        # Pause first: no tick starts a run while the ones in flight finish.
         if scheduler is not None and scheduler.running:
             scheduler.pause()
+        # Ticks APScheduler has just created return at once now (no scheduler); let them,
+        # so that shutdown() has nothing left to cancel and report.
+        await asyncio.sleep(0)
         if self._tasks:
             _done, pending = await asyncio.wait(set(self._tasks), timeout=grace)
             for task in pending:
@@ -135,40 +146,66 @@ class Scheduler:
             name=name,
             max_instances=1,
             coalesce=True,
-            misfire_grace_time=max(1, int(interval)),
+            # A late tick (a busy loop) still runs, once: coalesce merges the ones it missed.
+            misfire_grace_time=None,
             replace_existing=True,
             **first,
         )
 
     def _runner(self, name: str) -> Callable[[], Awaitable[None]]:
-        async def run() -> None:
+        async def tick() -> None:
+            # APScheduler's run: start ours unless the previous one is still going.
             entry = self._jobs.get(name)
             status = self._status.get(name)
-            if entry is None or status is None or status.running:
+            if entry is None or status is None or status.running or self._scheduler is None:
                 return
-            task = asyncio.current_task()
-            assert task is not None
-            self._tasks.add(task)
             status.running = True
-            status.last_started = time.time()
-            started = time.perf_counter()
-            try:
-                await entry[0]()
-            except asyncio.CancelledError:
-                status.failures += 1  # a run cut short (shutdown) did not succeed
-                raise
-            except Exception as exc:  # the job boundary: log, count, run again next time
-                status.failures += 1
-                log.exception("job failed", extra={"job": name})
-                if self._on_error is not None:
-                    self._on_error(name, exc)
-            else:
-                status.last_success = time.time()
-            finally:
-                status.runs += 1
-                status.running = False
-                status.last_finished = time.time()
-                status.last_duration = time.perf_counter() - started
-                self._tasks.discard(task)
+            task = asyncio.get_running_loop().create_task(
+                self._run(name, entry[0], status), name=f"delivermon job {name}"
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
-        return run
+        return tick
+
+    async def _run(self, name: str, func: JobFunc, status: JobStatus) -> None:
+        status.last_started = time.time()
+        started = time.perf_counter()
+        try:
+            await func()
+        except asyncio.CancelledError:
+            status.failures += 1  # a run cut short (shutdown) did not succeed
+            raise
+        except Exception as exc:  # the job boundary: log, count, run again next time
+            status.failures += 1
+            self._log_failure(name, status, exc)
+            if self._on_error is not None:
+                self._on_error(name, exc)
+        else:
+            status.last_success = time.time()
+            if status.failing_since_run is not None:
+                log.info(
+                    "job recovered",
+                    extra={"job": name, "failed_runs": status.runs - status.failing_since_run},
+                )
+            status.failing_since_run = None
+            status.last_error = None
+        finally:
+            status.runs += 1
+            status.running = False
+            status.last_finished = time.time()
+            status.last_duration = time.perf_counter() - started
+
+    @staticmethod
+    def _log_failure(name: str, status: JobStatus, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        repeat = status.failing_since_run is not None and error == status.last_error
+        if status.failing_since_run is None:
+            status.failing_since_run = status.runs
+        status.last_error = error
+        if repeat:
+            log.debug("job failed again", extra={"job": name, "error": error})
+        elif isinstance(exc, MonitorError):  # expected and explained: no traceback
+            log.warning("job failed", extra={"job": name, "error": error})
+        else:
+            log.error("job failed", extra={"job": name}, exc_info=exc)

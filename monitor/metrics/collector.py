@@ -33,6 +33,8 @@ from monitor.risk.scorer import RiskView
 from monitor.store.rates import Totals
 
 __all__ = [
+    "INGEST_REFUSED_REASONS",
+    "JOB_ERROR_REASONS",
     "JobView",
     "Metrics",
     "MetricsSources",
@@ -44,6 +46,31 @@ __all__ = [
 NAMESPACE = "delivermon"
 # Label values of the ingest counters' ``source``: HTTP routes, IMAP, the CLI.
 INGEST_SOURCES = ("events", "arf", "ses", "sendgrid", "mailgun", "postmark", "imap")
+# ``reason`` of delivermon_ingest_refused_total: the HTTP status class of the refusal
+# (monitor/http/system.py maps statuses to these), or ``unprocessable`` from IMAP.
+INGEST_REFUSED_REASONS = (
+    "malformed",
+    "unauthorized",
+    "forbidden",
+    "not_enabled",
+    "method_not_allowed",
+    "too_large",
+    "unsupported_media_type",
+    "unprocessable",
+    "rate_limited",
+    "server_error",
+    "other",
+)
+RELOAD_OUTCOMES = ("success", "failure")
+NOTIFICATION_STATUSES = ("sent", "retry", "failed")
+# ``reason`` of delivermon_errors_total for a job: an expected failure (a MonitorError,
+# such as an IMAP server or a database that does not answer) or anything else (a bug).
+JOB_ERROR_REASONS = ("expected", "unexpected")
+RECORD_STATUSES = ("ok", "warn", "fail", "unknown")
+DMARC_POLICIES = ("none", "quarantine", "reject", "missing")
+SPF_RESULTS = ("pass", "fail", "softfail", "neutral", "none", "permerror", "temperror")
+RISK_LEVELS = ("ok", "elevated", "high", "critical")
+AUDIT_RESULTS = ("compliant", "non_compliant", "not_audited")
 
 
 class JobView(Protocol):
@@ -140,12 +167,38 @@ class Metrics:
             ["outcome"],
             registry=reg,
         )
+        # Every series whose labels are known now is exported at 0 before its first event,
+        # so panels read 0, not "No data", and increase() counts the first event.
         for source in INGEST_SOURCES:
-            self.ingest_accepted.labels(source)  # exported as 0 before the first input
+            self.ingest_accepted.labels(source)
+            for reason in INGEST_REFUSED_REASONS:
+                self.ingest_refused.labels(source, reason)
+        for outcome in RELOAD_OUTCOMES:
+            self.config_reloads.labels(outcome)
         ProcessCollector(registry=reg)  # process_start_time_seconds, memory, CPU, fds
         self.registry.register(
             StateCollector(sources, version=version, catalogue_version=catalogue_version)
         )
+
+    def expect(
+        self,
+        *,
+        zones: Mapping[str, Iterable[str]],
+        notifiers: Iterable[str],
+        components: Mapping[str, Iterable[str]],
+    ) -> None:
+        """Export at 0 the series the running config makes known (at start, on reload):
+        each zone's unknown-result reasons, each notifier's outcomes, each component's
+        error reasons. Series of a config that is gone stay (a counter is never removed)."""
+        for zone, reasons in zones.items():
+            for reason in reasons:
+                self.dnsbl_unknown.labels(zone, reason)
+        for name in notifiers:
+            for status in NOTIFICATION_STATUSES:
+                self.notifications.labels(name, status)
+        for component, reasons in components.items():
+            for reason in reasons:
+                self.errors.labels(component, reason)
 
     def accepted(self, source: str) -> None:
         """One input accepted from ``source`` (an HTTP route, IMAP, the CLI)."""
@@ -316,7 +369,7 @@ class StateCollector(Collector):
         )
         status = _gauge(
             "delivermon_record_status",
-            "Status of an authentication or host check; 1 for the current status.",
+            "Status of an authentication or host check; 1 for the current status, 0 the others.",
             ["check", "target", "item", "status"],
         )
         changed = _gauge(
@@ -327,24 +380,27 @@ class StateCollector(Collector):
         content = _gauge(
             "delivermon_record_content_changed_timestamp_seconds",
             "When the published record (SPF, DMARC, DKIM, MX, PTR names) last changed; "
-            "absent until it changes after being first seen.",
+            "0 until it changes after being first seen.",
             ["check", "target", "item"],
         )
-        for (target, check, item), at in sorted(snap.record_changed.items()):
-            if (target, check, item) in snap.states:
-                content.add_metric([check, target, item], at)
+        for key, state in sorted(snap.states.items()):
+            if state.check not in (CheckName.DNSBL, CheckName.ZONE):
+                # 0: not changed since first seen (a timestamp of 0 is never "recent")
+                content.add_metric(
+                    [state.check.value, state.target, state.item], snap.record_changed.get(key, 0)
+                )
         lookups = _gauge(
             "delivermon_spf_dns_lookups", "DNS-querying SPF terms (limit 10).", ["domain"]
         )
         voids = _gauge("delivermon_spf_void_lookups", "SPF void lookups (limit 2).", ["domain"])
         ip_result = _gauge(
             "delivermon_spf_ip_result",
-            "SPF result of each configured sending IP; 1 for the current result.",
+            "SPF result of each configured sending IP; 1 for the current result, 0 the others.",
             ["domain", "ip", "result"],
         )
         dmarc = _gauge(
             "delivermon_dmarc_policy",
-            "The domain's DMARC policy (none, quarantine, reject, missing); 1 for the current.",
+            "DMARC policy (none, quarantine, reject, missing); 1 for the current, 0 the others.",
             ["domain", "policy"],
         )
         dkim_bits = _gauge("delivermon_dkim_key_bits", "DKIM key size.", ["domain", "selector"])
@@ -368,7 +424,11 @@ class StateCollector(Collector):
                 family_healthy.add_metric([state.target, state.item], 1 if healthy else 0)
                 zone_families.setdefault(state.target, []).append(healthy)
             else:
-                status.add_metric([state.check.value, state.target, state.item, state.status], 1)
+                for value in RECORD_STATUSES:
+                    status.add_metric(
+                        [state.check.value, state.target, state.item, value],
+                        1 if value == state.status else 0,
+                    )
                 if state.changed_at is not None:
                     changed.add_metric(
                         [state.check.value, state.target, state.item],
@@ -424,10 +484,12 @@ class StateCollector(Collector):
             results = detail.get("ip_results")
             if isinstance(results, dict):
                 for ip, result in sorted(results.items()):
-                    ip_result.add_metric([state.target, ip, str(result)], 1)
+                    for value in SPF_RESULTS:
+                        ip_result.add_metric([state.target, ip, value], 1 if value == result else 0)
         elif state.check is CheckName.DMARC and state.status != "unknown":
-            policy = detail.get("policy") if detail.get("record") else "missing"
-            dmarc.add_metric([state.target, str(policy or "missing")], 1)
+            policy = str((detail.get("policy") if detail.get("record") else None) or "missing")
+            for value in DMARC_POLICIES:
+                dmarc.add_metric([state.target, value], 1 if value == policy else 0)
         elif state.check is CheckName.DKIM:
             bits = detail.get("key_bits")
             if isinstance(bits, int):
@@ -445,7 +507,7 @@ class StateCollector(Collector):
         )
         level = _gauge(
             "delivermon_blacklist_risk_level",
-            "Blacklist-risk level (ok, elevated, high, critical); 1 for the current level.",
+            "Blacklist-risk level (ok, elevated, high, critical); 1 for the current, 0 the others.",
             ["target", "level"],
         )
         factor = _gauge(
@@ -465,7 +527,8 @@ class StateCollector(Collector):
         )
         for target, risk in sorted(risks.items()):
             score.add_metric([target], risk.score)
-            level.add_metric([target, risk.level], 1)
+            for value in RISK_LEVELS:
+                level.add_metric([target, value], 1 if value == risk.level else 0)
             unknown.add_metric([target], risk.unknown_factors)
             complete.add_metric([target], 1 if risk.complete else 0)
             for name, points in sorted(risk.factors.items()):
@@ -547,14 +610,19 @@ class StateCollector(Collector):
             "Complained-about messages audited for one-click unsubscribe, by result.",
             labels=["campaign", "result"],
         )
+        audited = set()
         for a in snap.audits:
+            audited.add(a.campaign)
             if held.get(a.campaign, 0.0) > now:
-                for result in ("compliant", "non_compliant", "not_audited"):
+                for result in AUDIT_RESULTS:
                     audit.add_metric([a.campaign, result], 0)
                 continue
             audit.add_metric([a.campaign, "compliant"], a.one_click_compliant)
             audit.add_metric([a.campaign, "non_compliant"], a.audited - a.one_click_compliant)
             audit.add_metric([a.campaign, "not_audited"], a.complaint_reports - a.audited)
+        for campaign in sorted({row.campaign for row in snap.lifetime} - audited):
+            for result in AUDIT_RESULTS:  # no complaint report yet: 0, before the first
+                audit.add_metric([campaign, result], 0)
         yield audit
         count = _gauge(
             "delivermon_campaigns",

@@ -98,6 +98,9 @@ class Event:
     consent: Consent | None = None
     bounce_kind: BounceKind | None = None
     feedback_type: str | None = None  # ARF Feedback-Type for complaints (abuse, fraud, ...)
+    # What an opt-out covers, as the provider says: an SES contact list and its topics,
+    # a SendGrid unsubscribe group, a Postmark message stream. None: not said.
+    scope: str | None = None
 
     def __post_init__(self) -> None:
         if self.count < 1:

@@ -15,7 +15,12 @@ from monitor.model.events import BounceKind, Category, Consent, Event, EventType
 from monitor.model.privacy import Pseudonymizer
 from monitor.store.models import SuppressionReason
 from monitor.store.rates import floor_hour
-from monitor.store.schema import COUNTER_COLUMNS, MAX_CAMPAIGN_LENGTH, MAX_LABEL_LENGTH
+from monitor.store.schema import (
+    COUNTER_COLUMNS,
+    MAX_CAMPAIGN_LENGTH,
+    MAX_LABEL_LENGTH,
+    MAX_SCOPE_LENGTH,
+)
 
 __all__ = [
     "UNKNOWN_CATEGORY",
@@ -64,7 +69,8 @@ def prepare_events(events: Iterable[Event], pseudonymizer: Pseudonymizer) -> lis
     Raises:
         PrivacyError: a recipient is not an address.
         ValueError: an empty campaign or one over 200 characters, or a
-            feedback type over 32 (the columns' widths, on every backend).
+            feedback type over 32 or a scope over 255 (the columns' widths, on every
+            backend).
     """
     prepared = []
     for event in events:
@@ -72,6 +78,8 @@ def prepare_events(events: Iterable[Event], pseudonymizer: Pseudonymizer) -> lis
             raise ValueError(f"campaign must be 1 to {MAX_CAMPAIGN_LENGTH} characters")
         if event.feedback_type is not None and len(event.feedback_type) > MAX_LABEL_LENGTH:
             raise ValueError(f"feedback_type must be at most {MAX_LABEL_LENGTH} characters")
+        if event.scope is not None and len(event.scope) > MAX_SCOPE_LENGTH:
+            raise ValueError(f"scope must be at most {MAX_SCOPE_LENGTH} characters")
         pseudonym = None if event.recipient is None else pseudonymizer.pseudonym(event.recipient)
         key = event.idempotency_key
         key_sha256 = None if key is None else hashlib.sha256(key.encode("utf-8")).hexdigest()

@@ -143,6 +143,7 @@ class EventView:
     source: str
     bounce_kind: str | None
     feedback_type: str | None
+    scope: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,6 +95,7 @@ COLUMNS: dict[Statement, tuple[str, ...]] = {
         "source",
         "bounce_kind",
         "feedback_type",
+        "scope",
     ),
 }
 _REPORT_ID = 0
@@ -246,4 +247,5 @@ def _event_row(item: batch.PreparedEvent, bind_time: BindTime) -> Row:
         event.source.value,
         event.bounce_kind.value if event.bounce_kind else None,
         event.feedback_type,
+        event.scope,
     )

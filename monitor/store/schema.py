@@ -61,6 +61,7 @@ __all__ = [
 PSEUDONYM = 64  # hex HMAC-SHA256
 MAX_CAMPAIGN_LENGTH = 200
 MAX_LABEL_LENGTH = 32  # provider, category, consent, type, source, reason, feedback type
+MAX_SCOPE_LENGTH = 255  # an opt-out's scope (contact list and topics, group, stream)
 
 metadata = MetaData(
     naming_convention={
@@ -227,6 +228,7 @@ events = Table(
     Column("source", String(MAX_LABEL_LENGTH), nullable=False),
     Column("bounce_kind", String(MAX_LABEL_LENGTH), nullable=True),
     Column("feedback_type", String(MAX_LABEL_LENGTH), nullable=True),
+    Column("scope", String(MAX_SCOPE_LENGTH), nullable=True),  # migration 0003
     Index(None, "pseudonym", "occurred_at"),
 )
 

@@ -52,6 +52,7 @@ def export_document(export: SubjectExport) -> dict[str, object]:
                 "source": e.source,
                 "bounce_kind": e.bounce_kind,
                 "feedback_type": e.feedback_type,
+                "scope": e.scope,
             }
             for e in export.events
         ],

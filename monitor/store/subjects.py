@@ -50,6 +50,7 @@ _EVENT_VIEW = (
     events.c.source,
     events.c.bounce_kind,
     events.c.feedback_type,
+    events.c.scope,
 )
 
 

@@ -66,23 +66,16 @@ from typing import Any
 import pytest
 import yaml
 from conftest import require_server
-from daemon import DaemonProcess, fast_config, wait_for
-from dnsserver import NsdServer, StartNsd, pick_free_port
+from daemon import DaemonProcess, wait_for
+from dnsserver import StartNsd, pick_free_port
+from opsworld import ADMIN, BROKEN_ZONE, CAMPAIGN, INGEST, IP, LISTING_ZONE, write_config, zones
 from receiver import Receiver
-from unit.test_dkim_keygen import rsa_record
-from zonefile import txt
 
 pytestmark = [pytest.mark.nsd, pytest.mark.prometheus]
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "dashboards").glob("*.json"))
 
-IP = "192.0.2.10"
-LISTING_ZONE = "zen.spamhaus.org"  # catalogue severity critical
-BROKEN_ZONE = "bl.spamcop.net"  # served broken: unhealthy, its results unknown
-CAMPAIGN = "promo-7"
-INGEST = "ingest-token-for-tests"
-ADMIN = "admin-token-for-tests"
 SHORT = "1s"
 # Timeouts of the polls (deadlines, not expectations: the stack is usually
 # ready in a few seconds).
@@ -213,55 +206,6 @@ def prometheus_config(rules: list[Path], daemon: str, alertmanager: str) -> dict
 
 
 # --- DNS and the daemon -------------------------------------------------------------------
-
-
-def zones() -> dict[str, list[str]]:
-    # The catalogue's test points of zen.spamhaus.org: test_listed 127.0.0.2 and
-    # ::ffff:7f00:2 (the zone has IPv6 on; its families are self-tested separately).
-    test_points = [
-        "2.0.0.127 IN A 127.0.0.2",
-        "2.0.0.0.0.0.f.7.f.f.f.f" + ".0" * 20 + " IN A 127.0.0.2",
-    ]
-    return {
-        LISTING_ZONE: [*test_points, "10.2.0.192 IN A 127.0.0.2", '10.2.0.192 IN TXT "e2e"'],
-        "example.com": [
-            f"@ IN TXT {txt(f'v=spf1 ip4:{IP} -all')}",
-            f"_dmarc IN TXT {txt('v=DMARC1; p=reject; rua=mailto:dmarc@example.com')}",
-            f"s1._domainkey IN TXT {txt(rsa_record(2048))}",
-            "@ IN MX 10 mail.example.com.",
-            f"mail IN A {IP}",
-        ],
-        "com": [],  # the DMARC tree walk may ask _dmarc.com
-        "2.0.192.in-addr.arpa": ["10 IN PTR mail.example.com."],
-    }
-
-
-def write_config(path: Path, nsd: NsdServer, notify_hook: str) -> None:
-    path.write_text(
-        fast_config(
-            nameserver=nsd.address,
-            zones=[LISTING_ZONE, BROKEN_ZONE],
-            store_url=f"sqlite:///{path.parent / 'delivermon.db'}",
-            notify_url=notify_hook,
-            new_series_hold="3s",
-            extra=f"""
-[http]
-admin_token = "{ADMIN}"
-ingest_token = "{INGEST}"
-
-[[domains]]
-name = "example.com"
-sending_ips = ["{IP}"]
-dkim_selectors = ["s1"]
-
-[[campaigns]]
-id = "{CAMPAIGN}"
-category = "commercial"
-consent = "single_opt_in"
-sending_domain = "example.com"
-""",
-        )
-    )
 
 
 def arf_report(message_id: str) -> bytes:

@@ -17,7 +17,9 @@ import copy
 import datetime as dt
 import hashlib
 import hmac
+import io
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -33,6 +35,7 @@ from receiver import Receiver
 
 from monitor.config import parse_config
 from monitor.daemon.app import Daemon, DaemonOptions
+from monitor.daemon.logs import LogSetup
 from monitor.daemon.settings import RESTART_KEYS
 
 Value = Any
@@ -174,6 +177,7 @@ def base_config(tmp: Path, receiver: Receiver) -> dict[str, Value]:
         "metrics": {},
         "alerts": {},
         "cluster": {"shard": "0/1"},
+        "log": {},
         "notify": [
             {"kind": "webhook", "name": "hook", "url": receiver.url, "min_severity": "info"},
             {"kind": "slack", "name": "chat", "url": "https://hooks.example.com/one"},
@@ -658,6 +662,17 @@ EFFECTS: dict[str, tuple[Change, Probe, Value]] = {
         "imap-pass-2",
     ),
     "imap.interval": (setter("imap.interval", "9m"), lambda d: interval(d, "imap"), 540),
+    # logging: the process's handler and the root logger's level
+    "log.level": (
+        setter("log.level", "ERROR"),
+        lambda d: (d.options.logs.level, logging.getLogger().level),
+        ("ERROR", logging.ERROR),
+    ),
+    "log.format": (
+        setter("log.format", "json"),
+        lambda d: type(d.options.logs.handler.formatter).__name__,
+        "JsonFormatter",
+    ),
     # campaigns registered from config (store writes at reload)
     "campaigns.id": (setter("campaigns.0.id", "autumn"), None, None),
     "campaigns.category": (setter("campaigns.0.category", "transactional"), None, None),
@@ -807,14 +822,17 @@ async def running(
     doc = base_config(tmp_path, receiver)
     path = tmp_path / "delivermon.toml"
     path.write_text(to_toml(doc))
+    logs = LogSetup(default_level="INFO", stream=io.StringIO())  # not installed: no output
     daemon = Daemon(
-        parse_config(path.read_text()), DaemonOptions(config_path=path, listen="127.0.0.1:0")
+        parse_config(path.read_text()),
+        DaemonOptions(config_path=path, listen="127.0.0.1:0", logs=logs),
     )
     await daemon.start()
     try:
         yield daemon, doc, path
     finally:
         await daemon.stop()
+        logs.remove()  # the levels it set are put back for the tests that follow
 
 
 def _special(key: str, tmp: Path) -> tuple[Change, Value] | None:

@@ -384,6 +384,44 @@ async def test_ses_suppression_list_complaint_is_acknowledged_but_not_counted(
     assert table_counts(sqlite_path) == EMPTY
 
 
+async def test_an_ses_list_unsubscribe_is_an_unsubscribe_with_its_list_and_topic(
+    base_url: str, sqlite_store: SqlStore, sns_signer: tuple[rsa.RSAPrivateKey, bytes]
+) -> None:
+    # SES list management: the recipient used the unsubscribe header of a mail sent to
+    # the "Newsletter" contact list and opted out of its "Deals" topic.
+    change = {
+        "eventType": "Subscription",
+        "mail": {
+            "timestamp": "2026-11-20T09:59:58.000Z",
+            "messageId": "0100-mail-3",
+            "destination": [ADDRESSES[0]],
+            "headers": [{"name": "X-Campaign-ID", "value": "spring-sale"}],
+        },
+        "subscription": {
+            "contactList": "Newsletter",
+            "timestamp": "2026-11-20T12:00:00.000Z",
+            "source": "UnsubscribeHeader",
+            "newTopicPreferences": {
+                "unsubscribeAll": False,
+                "topicSubscriptionStatus": [{"topicName": "Deals", "subscriptionStatus": "OptOut"}],
+            },
+            "oldTopicPreferences": {
+                "unsubscribeAll": False,
+                "topicSubscriptionStatus": [{"topicName": "Deals", "subscriptionStatus": "OptIn"}],
+            },
+        },
+    }
+    body = sns_sign(sns_notification(change), sns_signer[0])
+    assert await post(base_url, "ses", body) == (202, {"accepted": 1, "duplicates": 0})
+    assert (await totals(sqlite_store))["unsubscribes"] == 1
+    export = await sqlite_store.export_subject(Pseudonymizer(b"k" * 32).pseudonym(ADDRESSES[0]))
+    assert [(e.type, e.scope) for e in export.events] == [
+        ("unsubscribe", "list=Newsletter topics=Deals")
+    ]
+    assert export.suppressed
+    assert await post(base_url, "ses", body) == (202, {"accepted": 0, "duplicates": 1})
+
+
 def _tampered(body: bytes) -> bytes:
     data = json.loads(body)
     data["Message"] = data["Message"].replace("Permanent", "Transient")

@@ -344,7 +344,7 @@ def count_every_event(metrics: Metrics) -> None:
     """Increment each event counter once, as the code that owns it does."""
     metrics.ingest_accepted.labels("events").inc()
     metrics.ingest_refused.labels("arf", "malformed").inc()
-    metrics.errors.labels("job_sweep", "TimeoutError").inc()
+    metrics.errors.labels("job_sweep", "unexpected").inc()
     metrics.notifications.labels("ops-webhook", "sent").inc()
     metrics.dnsbl_unknown.labels("dnsbl-2.uceprotect.net", "public_resolver").inc()
     metrics.config_reloads.labels("success").inc()

@@ -34,6 +34,15 @@ def test_empty_config_gives_defaults() -> None:
     assert config.domains == []
 
 
+def test_log_section_takes_a_level_in_any_case_and_text_or_json() -> None:
+    config = parse_config('[log]\nlevel = "debug"\nformat = "json"\n')
+    assert (config.log.level, config.log.format) == ("DEBUG", "json")
+    assert (Config().log.level, Config().log.format) == (None, "text")  # the command decides
+    with pytest.raises(ConfigError) as caught:
+        parse_config('[log]\nlevel = "loud"\nformat = "xml"\n')
+    assert problem_paths(caught.value) == {"log.level", "log.format"}
+
+
 def test_valid_config_parses() -> None:
     config = parse_config(
         """

@@ -1,28 +1,35 @@
-"""The Dockerfile and docker-compose.yml, checked without a container engine.
+"""The Dockerfiles and docker-compose.yml, checked without a container engine.
 
+The compose file is parsed with PyYAML and its wiring checked (the Compose client's
+own validation, ``docker compose config``, is tests/integration/test_compose_config.py).
 Every file they copy or bind-mount exists in the repository, the ports agree
-with the daemon's and the services', the health check probes /healthz, the
-image runs as a non-root user, and the compose stack is wired to the shipped
-rules, Alertmanager config and dashboards.
+with the daemon's and the services', the health checks probe /healthz and the
+resolver, the image runs as a non-root user, and the compose stack is wired to the
+shipped rules, Alertmanager config, dashboards and its own resolver (Unbound, with
+deploy/unbound.conf, which tests/integration/test_unbound.py runs).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shlex
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from monitor.config import parse_config
+
 ROOT = Path(__file__).resolve().parents[2]
 DAEMON_PORT = 9640
 
 
-def dockerfile_instructions() -> list[tuple[str, str]]:
+def dockerfile_instructions(path: Path = ROOT / "Dockerfile") -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) with line continuations joined and comments dropped."""
-    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8")
     logical: list[str] = []
     current = ""
     for line in text.splitlines():
@@ -107,9 +114,9 @@ def test_volumes_entrypoint_and_command() -> None:
     assert args_of("EXPOSE") == [str(DAEMON_PORT)]
 
 
-def test_uvloop_via_the_fast_extra() -> None:
+def test_a_plain_install_and_uvloop_is_checked_to_be_there() -> None:
     runs = " ".join(args_of("RUN"))
-    assert "'.[fast]'" in runs
+    assert "pip install . " in runs + " "  # no extra: uvloop is a default dependency
     assert "import uvloop" in runs
 
 
@@ -179,3 +186,64 @@ def test_grafana_provisioning_matches_mounts() -> None:
         (ROOT / "dashboards/provisioning/datasources/prometheus.yml").read_text("utf-8")
     )
     assert datasource["datasources"][0]["url"] == "http://prometheus:9090"
+
+
+# --- the resolver ------------------------------------------------------------------------
+
+RESOLVER = SERVICES.get("resolver", {})
+
+
+def _resolver_address() -> str:
+    return str(RESOLVER["networks"]["stack"]["ipv4_address"])
+
+
+def test_the_resolver_is_debians_unbound_on_the_official_debian_image() -> None:
+    assert RESOLVER["build"] == "deploy/resolver"
+    instructions = dockerfile_instructions(ROOT / "deploy" / "resolver" / "Dockerfile")
+    bases = [args for name, args in instructions if name == "FROM"]
+    assert len(bases) == 1
+    assert re.fullmatch(r"debian:[a-z]+-slim", bases[0])
+    runs = " ".join(args for name, args in instructions if name == "RUN")
+    assert "install -y --no-install-recommends unbound dns-root-data" in runs
+    assert "/var/lib/unbound/root.key" in runs  # the trust anchor the config reads
+    (entry,) = [args for name, args in instructions if name == "ENTRYPOINT"]
+    assert entry == '["unbound", "-d", "-p", "-c", "/etc/unbound/unbound.conf"]'
+
+
+def test_the_resolver_runs_the_shipped_config_and_is_health_checked() -> None:
+    volumes = [str(v) for v in RESOLVER["volumes"]]
+    assert "./deploy/unbound.conf:/etc/unbound/unbound.conf:ro" in volumes
+    test = RESOLVER["healthcheck"]["test"]
+    assert test == ["CMD", "unbound-control", "-c", "/etc/unbound/unbound.conf", "status"]
+    assert "ports" not in RESOLVER  # private to the stack's network
+
+
+def test_the_resolver_answers_exactly_the_stacks_network() -> None:
+    (pool,) = yaml.safe_load((ROOT / "docker-compose.yml").read_text("utf-8"))["networks"]["stack"][
+        "ipam"
+    ]["config"]
+    subnet = ipaddress.ip_network(pool["subnet"])
+    assert ipaddress.ip_address(_resolver_address()) in subnet
+    conf = (ROOT / "deploy" / "unbound.conf").read_text("utf-8")
+    allowed = re.findall(r"^\s*access-control:\s*(\S+)\s+allow\s*$", conf, re.MULTILINE)
+    assert allowed == ["127.0.0.0/8", str(subnet)]
+    assert re.search(r"^\s*access-control:\s*0\.0\.0\.0/0\s+refuse\s*$", conf, re.MULTILINE)
+    for name, service in SERVICES.items():
+        assert "stack" in service["networks"], name
+
+
+def test_delivermons_compose_config_names_the_resolver_and_waits_for_it() -> None:
+    mounts = {(svc, target): source for svc, source, target in _bind_mounts()}
+    source = mounts[("delivermon", "/etc/delivermon/delivermon.toml")]
+    assert source == "./deploy/delivermon.compose.toml"
+    config = parse_config((ROOT / source).read_text("utf-8"))
+    assert config.dns.nameservers == [f"{_resolver_address()}:53"]
+    assert SERVICES["delivermon"]["depends_on"] == {"resolver": {"condition": "service_healthy"}}
+
+
+def test_the_compose_config_is_the_example_with_the_stacks_resolver() -> None:
+    compose = tomllib.loads((ROOT / "deploy" / "delivermon.compose.toml").read_text("utf-8"))
+    example = tomllib.loads((ROOT / "examples" / "delivermon.toml").read_text("utf-8"))
+    assert example["dns"]["nameservers"] == ["127.0.0.1:53"]  # make run: the host's resolver
+    compose["dns"]["nameservers"] = example["dns"]["nameservers"]
+    assert compose == example

@@ -1,13 +1,16 @@
-"""Log formatting keeps structured context, but never aiohttp's unredacted access extras."""
+"""Log formatting keeps structured context, but never aiohttp's unredacted access extras;
+the command line, the config's [log] and the defaults decide the level and the format."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+from collections.abc import Iterator
 
 import pytest
 
-from monitor.daemon.logs import JsonFormatter, TextFormatter
+from monitor.daemon.logs import JsonFormatter, LogSetup, TextFormatter
 
 
 def record(name: str, **extra: object) -> logging.LogRecord:
@@ -35,3 +38,75 @@ def test_access_log_extras_are_dropped(formatter: logging.Formatter) -> None:
         "aiohttp.access", first_request_line="GET /api/v1/subjects/alice%40example.com HTTP/1.1"
     )
     assert "alice" not in formatter.format(rec)
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    names = ("", "apscheduler", "aiohttp.access", "alembic.runtime.migration", "aioimaplib")
+    levels = {name: logging.getLogger(name).level for name in names}
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_the_command_line_wins_over_the_config_and_the_config_over_the_default() -> None:
+    forced = LogSetup(level="debug", fmt="json", default_level="INFO", stream=io.StringIO())
+    forced.apply("ERROR", "text")
+    assert (forced.level, forced.format) == ("DEBUG", "json")
+    assert isinstance(forced.handler.formatter, JsonFormatter)
+    free = LogSetup(default_level="INFO", stream=io.StringIO())
+    free.apply(None, None)
+    assert (free.level, free.format, logging.getLogger().level) == ("INFO", "text", logging.INFO)
+    free.apply("ERROR", "json")
+    assert (free.level, free.format, logging.getLogger().level) == ("ERROR", "json", logging.ERROR)
+
+
+@pytest.mark.usefixtures("restore_logging")
+@pytest.mark.parametrize(
+    ("level", "ticks_shown"), [("INFO", False), ("WARNING", False), ("DEBUG", True)]
+)
+def test_scheduler_ticks_and_requests_are_heard_only_at_debug(
+    level: str, ticks_shown: bool
+) -> None:
+    LogSetup(stream=io.StringIO()).apply(level)
+    for name in ("apscheduler.executors.default", "aiohttp.access"):
+        assert logging.getLogger(name).isEnabledFor(logging.INFO) is ticks_shown
+    assert not logging.getLogger("aioimaplib").isEnabledFor(logging.INFO)  # never: it logs secrets
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_alembic_keeps_its_upgrade_lines_and_drops_its_dialect_notes() -> None:
+    stream = io.StringIO()
+    setup = LogSetup(default_level="INFO", stream=stream).install()
+    try:
+        migration = logging.getLogger("alembic.runtime.migration")
+        migration.info("Context impl SQLiteImpl.")
+        migration.info("Will assume non-transactional DDL.")
+        migration.info("Running upgrade 0001 -> 0002, the daemon's memory")
+    finally:
+        setup.remove()
+    assert stream.getvalue().splitlines() == [
+        "INFO alembic.runtime.migration Running upgrade 0001 -> 0002, the daemon's memory"
+    ]
+
+
+def test_json_context_never_replaces_a_stable_key() -> None:
+    doc = json.loads(JsonFormatter().format(record("monitor.x", message="forged", level="X")))
+    assert (doc["message"], doc["level"], doc["logger"]) == ("hello world", "INFO", "monitor.x")
+
+
+def test_a_bad_level_or_format_is_refused() -> None:
+    with pytest.raises(ValueError, match="log level"):
+        LogSetup(level="LOUD")
+    with pytest.raises(ValueError, match="log format"):
+        LogSetup(fmt="xml")
+
+
+def test_removing_the_setup_puts_the_levels_back() -> None:
+    before = {n: logging.getLogger(n).level for n in ("", "apscheduler", "aiohttp.access")}
+    setup = LogSetup(default_level="ERROR", stream=io.StringIO())
+    setup.apply()
+    assert logging.getLogger("aiohttp.access").level == logging.WARNING
+    setup.remove()
+    assert {n: logging.getLogger(n).level for n in before} == before

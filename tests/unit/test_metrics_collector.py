@@ -13,10 +13,10 @@ from prometheus_client import CollectorRegistry
 from checks.dkim import DkimResult
 from checks.dmarc import DmarcResult
 from checks.dnsbl import DnsblTargetResult, ZoneHealth
-from checks.dnsbl.catalogue import Severity
+from checks.dnsbl.catalogue import Severity, load_catalogue
 from checks.dnsbl.selftest import Family
 from checks.dnsbl.targets import parse_target
-from checks.dnsbl.verdict import DnsblResult, Verdict
+from checks.dnsbl.verdict import DnsblResult, Verdict, unknown_reasons
 from checks.host import PtrResult
 from checks.spf import SpfResult
 from checks.status import CheckStatus
@@ -29,7 +29,8 @@ from monitor.checking.states import (
 )
 from monitor.checking.table import state_of
 from monitor.daemon.scheduler import JobStatus
-from monitor.metrics.collector import Metrics
+from monitor.http import system
+from monitor.metrics.collector import INGEST_REFUSED_REASONS, INGEST_SOURCES, Metrics
 from monitor.risk.campaigns import CampaignRow, CampaignSnapshot
 from monitor.risk.scorer import RiskView
 from monitor.store.rates import Rates, Totals
@@ -195,11 +196,13 @@ def spf(status: CheckStatus, **fields: object) -> CheckState:
 
 
 @pytest.mark.parametrize("status", list(CheckStatus), ids=[s.value for s in CheckStatus])
-def test_record_status_is_1_for_the_current_status_only(status: CheckStatus) -> None:
+def test_record_status_is_1_for_the_current_status_and_0_for_the_others(
+    status: CheckStatus,
+) -> None:
     reg = registry(state_view([spf(status)]))
     labels = {"check": "spf", "target": mv.DOMAIN, "item": ""}
     for other in CheckStatus:
-        expected = 1 if other is status else None
+        expected = 1 if other is status else 0
         assert value(reg, "delivermon_record_status", **labels, status=other.value) == expected
 
 
@@ -229,7 +232,8 @@ def test_spf_lookups_voids_and_ip_results_are_exported() -> None:
     ip = "delivermon_spf_ip_result"
     assert value(reg, ip, domain=mv.DOMAIN, ip=mv.IP, result="pass") == 1
     assert value(reg, ip, domain=mv.DOMAIN, ip=mv.IP6, result="softfail") == 1
-    assert value(reg, ip, domain=mv.DOMAIN, ip=mv.IP, result="fail") is None
+    assert value(reg, ip, domain=mv.DOMAIN, ip=mv.IP, result="fail") == 0  # known, not current
+    assert value(reg, ip, domain=mv.DOMAIN, ip=mv.IP, result="temperror") == 0
 
 
 def test_unknown_spf_exports_no_counts() -> None:
@@ -268,7 +272,8 @@ def test_dmarc_policy(result: DmarcResult, policy: str | None) -> None:
         p: value(reg, "delivermon_dmarc_policy", domain=mv.DOMAIN, policy=p)
         for p in ("none", "quarantine", "reject", "missing")
     }
-    assert exported == {p: (1 if p == policy else None) for p in exported}
+    expected = {p: None if policy is None else int(p == policy) for p in exported}
+    assert exported == expected  # one-hot once told; absent while unknown
 
 
 @pytest.mark.parametrize(
@@ -316,7 +321,7 @@ def test_risk_score_level_and_factors_are_exported() -> None:
     reg = registry(mv.View(risk=risk))
     assert value(reg, "delivermon_blacklist_risk_score", target=mv.IP) == 55
     assert value(reg, "delivermon_blacklist_risk_level", target=mv.IP, level="high") == 1
-    assert value(reg, "delivermon_blacklist_risk_level", target=mv.IP, level="ok") is None
+    assert value(reg, "delivermon_blacklist_risk_level", target=mv.IP, level="ok") == 0
     factor = "delivermon_blacklist_risk_factor"
     assert value(reg, factor, target=mv.IP, factor="listing_major") == 50
     assert value(reg, factor, target=mv.IP, factor="fcrdns_missing") == 5
@@ -381,6 +386,47 @@ def test_campaign_info_and_one_click_audits() -> None:
     assert value(reg, audits, campaign="spring-sale", result="compliant") == 9
     assert value(reg, audits, campaign="spring-sale", result="non_compliant") == 1
     assert value(reg, audits, campaign="spring-sale", result="not_audited") == 2
+
+
+def test_a_campaign_without_complaint_reports_shows_its_audits_at_0() -> None:
+    snap = CampaignSnapshot(lifetime=(CampaignRow("quiet", "google", Totals(delivered=5)),))
+    reg = registry(mv.View(campaigns=snap))
+    for result in ("compliant", "non_compliant", "not_audited"):
+        assert value(reg, "delivermon_one_click_audits_total", campaign="quiet", result=result) == 0
+
+
+def test_counters_with_labels_known_at_start_are_exported_at_0() -> None:
+    reg = Metrics(mv.View().sources(), version="1", catalogue_version="1").registry
+    for outcome in ("success", "failure"):
+        assert value(reg, "delivermon_config_reloads_total", outcome=outcome) == 0
+    for source in INGEST_SOURCES:
+        for reason in INGEST_REFUSED_REASONS:
+            assert value(reg, "delivermon_ingest_refused_total", source=source, reason=reason) == 0
+
+
+def test_the_running_config_makes_its_series_known_at_0() -> None:
+    metrics = Metrics(mv.View().sources(), version="1", catalogue_version="1")
+    zen = load_catalogue().get("zen.spamhaus.org")
+    assert zen is not None
+    metrics.expect(
+        zones={zen.id: unknown_reasons(zen)},
+        notifiers=["ops-webhook"],
+        components={"job_sweep": ("expected", "unexpected"), "imap": ("message_failed",)},
+    )
+    reg = metrics.registry
+    unknown = "delivermon_dnsbl_unknown_results_total"
+    for reason in ("timeout", "servfail", "public_resolver", "zone_unhealthy", "unexpected_code"):
+        assert value(reg, unknown, zone=zen.id, reason=reason) == 0
+    notifications = "delivermon_notifications_total"
+    for status in ("sent", "retry", "failed"):
+        assert value(reg, notifications, notifier="ops-webhook", status=status) == 0
+    assert value(reg, "delivermon_errors_total", component="job_sweep", reason="unexpected") == 0
+    assert value(reg, "delivermon_errors_total", component="imap", reason="message_failed") == 0
+
+
+def test_every_refusal_reason_the_http_middleware_counts_is_known_at_start() -> None:
+    counted = {*system._REASONS.values(), "server_error", "other"}
+    assert counted <= set(INGEST_REFUSED_REASONS)
 
 
 CAMPAIGN_FAMILIES = {
@@ -495,6 +541,10 @@ def test_record_content_change_time_is_exported_only_for_known_states() -> None:
     name = "delivermon_record_content_changed_timestamp_seconds"
     assert value(reg, name, check="spf", target=key[0], item="") == 1_700_000_050.0
     assert value(reg, name, check="spf", target="gone.example", item="") is None
+    unchanged = next(s for s in view.states.values() if s.check is CheckName.DMARC)
+    assert unchanged.key not in view.record_changed
+    assert value(reg, name, check="dmarc", target=unchanged.target, item="") == 0
+    assert value(reg, name, check="dnsbl", target=mv.IP, item="zen.spamhaus.org") is None
 
 
 def test_ingest_sources_start_at_zero() -> None:

@@ -7,40 +7,12 @@ collector can yield has at least one sample.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from pathlib import Path
-
 import pytest
+from metricsdoc import Documented, documented
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from .metrics_view import full_metrics
-
-DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
-
-# A metric row: | `delivermon_name` | type | labels | meaning |
-_ROW = re.compile(r"^\|\s*`((?:delivermon|process)_[a-z0-9_]+)`\s*\|\s*(\w+)\s*\|([^|]*)\|")
-_BACKTICKED = re.compile(r"`([^`]+)`")
-
-
-@dataclass(frozen=True, slots=True)
-class Documented:
-    type: str
-    labels: frozenset[str]
-
-
-def documented() -> dict[str, Documented]:
-    """Rows of the doc's metric tables: the Labels column names each label in backticks."""
-    found: dict[str, Documented] = {}
-    for line in DOC.read_text("utf-8").splitlines():
-        match = _ROW.match(line)
-        if match is None:
-            continue
-        name, kind, labels = match.groups()
-        assert name not in found, f"{name} is documented twice"
-        found[name] = Documented(kind, frozenset(_BACKTICKED.findall(labels)))
-    return found
 
 
 def exposed() -> dict[str, Documented]:

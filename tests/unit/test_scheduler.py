@@ -7,11 +7,13 @@ timeout: nothing here asserts how long anything took.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
 
 from monitor.daemon.scheduler import Scheduler
+from monitor.ingest.imap import ImapProtocolError
 
 WAIT = 10.0  # upper bound for an event that is due within about one interval
 
@@ -183,3 +185,84 @@ async def test_re_adding_a_job_keeps_its_counters(scheduler: Scheduler) -> None:
     assert after.interval == 2
     assert after.runs >= 2
     assert scheduler.names == ("auth",)
+
+
+async def _settle() -> None:
+    """Let the tasks APScheduler just created take their first step."""
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("wait_first", [False, True], ids=["at-once", "after-first-step"])
+async def test_stopping_at_once_logs_no_cancelled_run(
+    scheduler: Scheduler, caplog: pytest.LogCaptureFixture, wait_first: bool
+) -> None:
+    # Runs due at start and cut short at stop are not errors: neither APScheduler nor we
+    # may log a CancelledError traceback for them.
+    never = asyncio.Event()
+
+    async def stuck() -> None:
+        await never.wait()
+
+    caplog.set_level(logging.DEBUG)
+    for name in ("selftest", "sweep", "auth"):
+        scheduler.add(name, stuck, interval=1)
+    scheduler.start()
+    if wait_first:
+        await _settle()
+    await scheduler.stop(grace=0.05)
+    problems = [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    assert problems == []
+    assert "CancelledError" not in caplog.text
+
+
+async def test_a_repeated_failure_is_one_line_and_the_recovery_another(
+    scheduler: Scheduler, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls = 0
+    recovered = asyncio.Event()
+
+    async def imap_down() -> None:
+        nonlocal calls
+        calls += 1
+        if calls <= 3:
+            raise ImapProtocolError("imap.connect_failed", "connection refused")
+        recovered.set()
+
+    caplog.set_level(logging.INFO, logger="monitor")
+    scheduler.add("imap", imap_down, interval=1)
+    scheduler.start()
+    for _ in range(3):
+        scheduler.run_soon("imap")
+        await asyncio.sleep(0.05)
+    await asyncio.wait_for(recovered.wait(), WAIT)
+    await scheduler.stop(grace=1)
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name.startswith("monitor")]
+    assert lines == [("WARNING", "job failed"), ("INFO", "job recovered")]
+    failed = next(r for r in caplog.records if r.getMessage() == "job failed")
+    assert failed.exc_info is None  # an expected failure: the reason, no traceback
+    assert failed.__dict__["error"] == "ImapProtocolError: imap.connect_failed: connection refused"
+
+
+async def test_an_unexpected_failure_keeps_its_traceback_once(
+    scheduler: Scheduler, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls = 0
+    third = asyncio.Event()
+
+    async def bug() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            third.set()
+        raise KeyError("missing")
+
+    caplog.set_level(logging.INFO, logger="monitor")
+    scheduler.add("campaigns", bug, interval=1)
+    scheduler.start()
+    while not third.is_set():
+        scheduler.run_soon("campaigns")
+        await asyncio.sleep(0.05)
+    await scheduler.stop(grace=1)
+    failures = [r for r in caplog.records if r.getMessage() == "job failed"]
+    assert [(r.levelname, r.exc_info is not None) for r in failures] == [("ERROR", True)]

@@ -176,7 +176,20 @@ def test_event_mapping(name: str, fields: dict[str, Any], expected: tuple[object
     assert (parsed.type, parsed.bounce_kind) == expected
 
 
-@pytest.mark.parametrize("name", ["accepted", "opened", "clicked", "stored", "rejected", None])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "accepted",
+        "opened",
+        "clicked",
+        "stored",
+        "rejected",
+        "list_member_uploaded",
+        "list_member_upload_error",
+        "list_uploaded",
+        None,
+    ],
+)
 def test_other_events_are_ignored(name: str | None) -> None:
     assert parse_mailgun({"event": name}) == ()
 

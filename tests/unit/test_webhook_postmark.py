@@ -208,3 +208,10 @@ def test_body_must_be_a_json_object() -> None:
     for body in (b"[]", b"nope"):
         with pytest.raises(MalformedPayload):
             parse_postmark(body)
+
+
+def test_an_unsubscribe_carries_its_message_stream() -> None:
+    (event,) = parse_postmark(record("SubscriptionChange", MessageStream="broadcast"))
+    assert event.scope == "stream=broadcast"
+    (unsaid,) = parse_postmark(record("SubscriptionChange"))
+    assert unsaid.scope is None

@@ -198,7 +198,17 @@ def test_event_mapping(name: str, fields: dict[str, Any], expected: tuple[object
 
 
 @pytest.mark.parametrize(
-    "name", ["processed", "deferred", "open", "click", "group_resubscribe", "new_thing", None]
+    "name",
+    [
+        "processed",
+        "deferred",
+        "open",
+        "click",
+        "group_resubscribe",
+        "account_status_change",
+        "new_thing",
+        None,
+    ],
 )
 def test_other_events_are_ignored(name: str | None) -> None:
     assert parse_sendgrid(body_of({"event": name, "email": None})) == ()
@@ -253,3 +263,9 @@ def test_verification_key_accepts_pem(private_key: ec.EllipticCurvePrivateKey) -
 
 def test_config_repr_hides_the_key(config: SendgridVerifier) -> None:
     assert "verification_key" not in repr(config)
+
+
+def test_a_group_unsubscribe_carries_its_group_and_a_plain_one_none() -> None:
+    (group,) = parse_sendgrid(body_of(event("group_unsubscribe", asm_group_id=7)))
+    (everything,) = parse_sendgrid(body_of(event("unsubscribe")))
+    assert (group.scope, everything.scope) == ("group=7", None)

@@ -135,10 +135,106 @@ def test_event_publishing_form_is_read() -> None:
 
 
 @pytest.mark.parametrize(
-    "kind", ["Received", "Send", "Reject", "Open", "Click", "DeliveryDelay", "Subscription"]
+    "kind", ["Received", "Send", "Reject", "Open", "Click", "DeliveryDelay", "Rendering Failure"]
 )
 def test_other_notification_types_produce_nothing(kind: str) -> None:
     assert parse_ses({"eventType": kind, "mail": MAIL}) == ()
+
+
+def preferences(unsubscribe_all: bool, **topics: str) -> dict[str, Any]:
+    return {
+        "unsubscribeAll": unsubscribe_all,
+        "topicSubscriptionStatus": [
+            {"topicName": name, "subscriptionStatus": status} for name, status in topics.items()
+        ],
+    }
+
+
+def subscription(new: dict[str, Any], old: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An SES event-publishing Subscription record, shaped as the SES developer guide's
+    example: the recipient's mail, then the contact list and the old and new preferences."""
+    change: dict[str, Any] = {
+        "contactList": "Newsletter",
+        "timestamp": "2026-11-21T08:00:17.910Z",
+        "source": "UnsubscribeHeader",
+        "newTopicPreferences": new,
+    }
+    if old is not None:
+        change["oldTopicPreferences"] = old
+    return {
+        "eventType": "Subscription",
+        "mail": {**MAIL, "destination": ["reader@gmail.com"]},
+        "subscription": change,
+    }
+
+
+@pytest.mark.parametrize(
+    ("new", "old", "scope"),
+    [
+        pytest.param(
+            preferences(True, Deals="OptOut"),
+            preferences(False, Deals="OptOut"),
+            "list=Newsletter all",
+            id="unsubscribe-all",
+        ),
+        pytest.param(
+            preferences(False, Deals="OptOut", News="OptOut", Tips="OptIn"),
+            preferences(False, Deals="OptIn", News="OptOut", Tips="OptIn"),
+            "list=Newsletter topics=Deals",
+            id="one-topic-newly-out",
+        ),
+        pytest.param(
+            preferences(False, Deals="OptOut"),
+            None,
+            "list=Newsletter topics=Deals",
+            id="no-old-preferences",
+        ),
+    ],
+)
+def test_a_subscription_opt_out_is_an_unsubscribe_with_its_list_and_topics(
+    new: dict[str, Any], old: dict[str, Any] | None, scope: str
+) -> None:
+    (event,) = parse_ses(subscription(new, old), sns_message_id="sns-9")
+    assert event.type is EventType.UNSUBSCRIBE
+    assert event.scope == scope
+    assert event.recipient == "reader@gmail.com"
+    assert event.provider is Provider.GOOGLE
+    assert event.campaign == "from-tag"
+    assert event.occurred_at == dt.datetime(2026, 11, 21, 8, 0, 17, 910000, dt.UTC)
+    assert event.idempotency_key is not None
+    assert event.idempotency_key.startswith("ses:unsubscribe:")
+    assert "reader" not in event.idempotency_key
+
+
+@pytest.mark.parametrize(
+    ("new", "old"),
+    [
+        pytest.param(
+            preferences(False, Deals="OptIn"), preferences(False, Deals="OptOut"), id="opt-in"
+        ),
+        pytest.param(preferences(True), preferences(True), id="already-out-of-all"),
+        pytest.param(
+            preferences(False, Deals="OptOut"), preferences(False, Deals="OptOut"), id="no-change"
+        ),
+    ],
+)
+def test_a_subscription_change_that_opts_out_of_nothing_new_is_no_event(
+    new: dict[str, Any], old: dict[str, Any]
+) -> None:
+    assert parse_ses(subscription(new, old)) == ()
+
+
+def test_the_same_subscription_event_twice_has_one_key() -> None:
+    first = parse_ses(subscription(preferences(True)), sns_message_id="a")
+    again = parse_ses(subscription(preferences(True)), sns_message_id="b")  # another topic
+    assert first[0].idempotency_key == again[0].idempotency_key
+
+
+def test_a_subscription_without_its_contact_list_is_refused() -> None:
+    data = subscription(preferences(True))
+    del data["subscription"]["contactList"]
+    with pytest.raises(MalformedPayload, match="contactList"):
+        parse_ses(data)
 
 
 def test_campaign_from_tag_then_header_then_unattributed() -> None:

@@ -1,9 +1,10 @@
 """Postmark webhooks: HTTP Basic credentials (Postmark signs nothing), then the record.
 
 Mapped: SpamComplaint -> complaint; SubscriptionChange with SuppressSending true ->
-unsubscribe (unless its SuppressionReason is HardBounce or SpamComplaint: those are
-counted by their Bounce/SpamComplaint record); Delivery -> delivered; Bounce -> bounce by
-Type (see ``_BOUNCE_TYPES``). Ignored: Open, Click, Inbound and non-failure bounce types.
+unsubscribe, its scope the message stream (unless its SuppressionReason is HardBounce or
+SpamComplaint: those are counted by their Bounce/SpamComplaint record); Delivery ->
+delivered; Bounce -> bounce by Type (see ``_BOUNCE_TYPES``). Ignored: Open, Click,
+Inbound and non-failure bounce types.
 """
 
 from __future__ import annotations
@@ -142,7 +143,11 @@ def parse_postmark(
             return ()  # a reactivation
         if optional_str(data, "SuppressionReason") in _COUNTED_ELSEWHERE:
             return ()
-        return _event(data, EventType.UNSUBSCRIBE, "Recipient", "ChangedAt", campaign_field)
+        stream = optional_str(data, "MessageStream")
+        scope = f"stream={stream}" if stream else None
+        return _event(
+            data, EventType.UNSUBSCRIBE, "Recipient", "ChangedAt", campaign_field, scope=scope
+        )
     if record_type == "Bounce":
         meaning = _BOUNCE_TYPES.get(_bounce_type(data))
         if meaning is None:
@@ -168,6 +173,8 @@ def _event(
     time_field: str,
     campaign_field: str,
     bounce_kind: BounceKind | None = None,
+    *,
+    scope: str | None = None,
 ) -> tuple[Event, ...]:
     recipient = recipient_address(data.get(address_field), address_field, provider=_PM)
     occurred_at = parse_iso_time(data.get(time_field), time_field, provider=_PM)
@@ -183,6 +190,7 @@ def _event(
             recipient=recipient,
             provider=provider_of_address(recipient),
             bounce_kind=bounce_kind,
+            scope=scope,
         ),
     )
 

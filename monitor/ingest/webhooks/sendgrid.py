@@ -2,7 +2,8 @@
 
 SendGrid signs ``timestamp header + raw body`` (the exact bytes: re-serialised JSON no
 longer verifies) with ECDSA P-256/SHA-256; the signature header is base64 DER. Mapped:
-spamreport -> complaint; unsubscribe, group_unsubscribe -> unsubscribe; delivered ->
+spamreport -> complaint; unsubscribe, group_unsubscribe (scope: its asm_group_id) ->
+unsubscribe; delivered ->
 delivered; bounce (type bounce -> permanent, blocked -> transient) and dropped -> bounce.
 Ignored: processed, deferred, open, click, group_resubscribe and any other event.
 """
@@ -159,6 +160,8 @@ def parse_sendgrid(body: bytes | str, *, campaign_field: str = "campaign") -> tu
         elif name == "dropped":
             bounce_kind = BounceKind.PERMANENT  # SendGrid will not send to it at all
         event_id = optional_str(data, "sg_event_id")
+        group = data.get("asm_group_id")  # the unsubscribe group of a group_unsubscribe
+        scope = f"group={group}" if name == "group_unsubscribe" and group is not None else None
         events.append(
             Event(
                 type=kind,
@@ -169,6 +172,7 @@ def parse_sendgrid(body: bytes | str, *, campaign_field: str = "campaign") -> tu
                 recipient=recipient,
                 provider=provider_of_address(recipient),
                 bounce_kind=bounce_kind,
+                scope=scope,
             )
         )
     return tuple(events)

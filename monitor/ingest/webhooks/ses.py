@@ -1,8 +1,12 @@
-"""Amazon SES notifications (via SNS) into events: Bounce, Complaint, Delivery.
+"""Amazon SES notifications (via SNS) into events: Bounce, Complaint, Delivery, Subscription.
 
 Both forms are read: ``notificationType`` (identity notifications) and ``eventType``
-(configuration-set event publishing). Other types (Received, Send, Reject, Open, Click,
-DeliveryDelay, Rendering Failure, Subscription) produce no event. Unknown fields are ignored.
+(configuration-set event publishing). A Subscription event (SES list management: a
+recipient used the unsubscribe link or header of a mail sent to a contact list) is an
+unsubscribe when it opts out of something it was not opted out of before: the whole list
+(``unsubscribeAll``) or a topic; its scope is the contact list and those topics. Other
+types (Received, Send, Reject, Open, Click, DeliveryDelay, Rendering Failure) produce no
+event (the README says why). Unknown fields are ignored.
 """
 
 from __future__ import annotations
@@ -119,7 +123,7 @@ def parse_ses(
     kind = optional_str(data, "notificationType") or optional_str(data, "eventType")
     if kind is None:
         raise MalformedPayload("neither notificationType nor eventType", provider=_SES)
-    if kind not in ("Bounce", "Complaint", "Delivery"):
+    if kind not in ("Bounce", "Complaint", "Delivery", "Subscription"):
         return ()
     mail = require_mapping(data.get("mail"), "mail", provider=_SES)
     campaign = first_campaign(
@@ -127,6 +131,20 @@ def parse_ses(
     )
     anchor_mail_id = optional_str(mail, "messageId")
 
+    if kind == "Subscription":
+        subscription = require_mapping(data.get("subscription"), "subscription", provider=_SES)
+        scope = _opt_out_scope(subscription)
+        if scope is None:
+            return ()  # an opt-in, or nothing newly opted out of
+        return _events(
+            EventType.UNSUBSCRIBE,
+            _recipients(mail, "destination", None),
+            occurred_at=_when(subscription, mail),
+            campaign=campaign,
+            anchor=f"{anchor_mail_id}:{subscription.get('timestamp')}" if anchor_mail_id else None,
+            sns_message_id=sns_message_id,
+            scope=scope,
+        )
     if kind == "Bounce":
         bounce = require_mapping(data.get("bounce"), "bounce", provider=_SES)
         raw_kind = optional_str(bounce, "bounceType")
@@ -177,6 +195,7 @@ def _events(
     sns_message_id: str | None,
     bounce_kind: BounceKind | None = None,
     feedback_type: str | None = None,
+    scope: str | None = None,
 ) -> tuple[Event, ...]:
     events = []
     for index, recipient in enumerate(recipients):
@@ -197,9 +216,53 @@ def _events(
                 provider=provider_of_address(recipient),
                 bounce_kind=bounce_kind,
                 feedback_type=feedback_type,
+                scope=scope,
             )
         )
     return tuple(events)
+
+
+_OPT_OUT = "OptOut"
+_MAX_SCOPE = 255
+
+
+def _opt_out_scope(subscription: JsonObject) -> str | None:
+    """``list=<contact list> all`` or ``list=<contact list> topics=<a,b>`` for what the
+    change newly opts out of; None when it opts out of nothing new (an opt-in).
+
+    Raises:
+        MalformedPayload: no contact list, or preferences that are not objects.
+    """
+    contact_list = optional_str(subscription, "contactList")
+    if contact_list is None:
+        raise MalformedPayload("subscription.contactList is missing", provider=_SES)
+    new = _preferences(subscription, "newTopicPreferences")
+    old = _preferences(subscription, "oldTopicPreferences")
+    if new.get("unsubscribeAll") is True and old.get("unsubscribeAll") is not True:
+        return f"list={contact_list} all"[:_MAX_SCOPE]
+    before = _opted_out_topics(old)
+    topics = [t for t in _opted_out_topics(new) if t not in before]
+    if not topics:
+        return None
+    return f"list={contact_list} topics={','.join(topics)}"[:_MAX_SCOPE]
+
+
+def _preferences(subscription: JsonObject, name: str) -> JsonObject:
+    value = subscription.get(name)
+    if value is None:
+        return {}
+    return require_mapping(value, f"subscription.{name}", provider=_SES)
+
+
+def _opted_out_topics(preferences: JsonObject) -> list[str]:
+    found = []
+    statuses = preferences.get("topicSubscriptionStatus")
+    for item in statuses if isinstance(statuses, list) else ():
+        if isinstance(item, Mapping) and item.get("subscriptionStatus") == _OPT_OUT:
+            name = item.get("topicName")
+            if isinstance(name, str) and name:
+                found.append(name)
+    return found
 
 
 def _recipients(obj: JsonObject, name: str, address_field: str | None) -> list[str]:
