@@ -8,7 +8,6 @@ body bytes). A refusal stores nothing; an acknowledgement (202) means committed.
 
 from __future__ import annotations
 
-import json
 import logging
 
 import aiohttp
@@ -31,6 +30,7 @@ from monitor.ingest.webhooks import (
     parse_postmark,
 )
 from monitor.model.events import Event
+from monitor.model.jsontext import loads_strict
 from monitor.model.privacy import PrivacyError
 from monitor.store import StoreUnavailableError
 
@@ -160,7 +160,7 @@ async def _post_mailgun(request: web.Request) -> web.Response:
 
 def _mailgun_token(body: bytes) -> str | None:
     try:
-        token = json.loads(body)["signature"]["token"]
+        token = loads_strict(body)["signature"]["token"]  # type: ignore[index]  # checked below
     except (ValueError, KeyError, TypeError):
         return None
     return token if isinstance(token, str) else None
