@@ -580,9 +580,7 @@ def _arf_report(
     feedback_type, missing, unregistered = _feedback_type(fields.get("Feedback-Type"))
     recipients = tuple(
         dict.fromkeys(
-            address
-            for value in fields.get_all("Original-Rcpt-To")
-            if (address := _address(value))
+            address for value in fields.get_all("Original-Rcpt-To") if (address := _address(value))
         )
     )
     if len(recipients) > MAX_RECIPIENTS:
