@@ -197,4 +197,4 @@ def test_the_attack_catches_an_undocumented_exception_and_a_hang() -> None:
 
 
 def test_corpus_path_is_the_shared_one() -> None:
-    assert CORPUS == Path(__file__).resolve().parents[3] / "shared" / "corpus"
+    assert Path(__file__).resolve().parents[3] / "shared" / "corpus" == CORPUS
