@@ -228,7 +228,7 @@ async def test_a_record_change_is_announced_once_even_across_a_crash(
 
     clock.now = T0 + dt.timedelta(minutes=30)
     again = await started(text, clock)
-    await again.announce_record_changes()
+    await announce(again)
     record = (await again.store.load_alerts([key]))[key]
     assert record.started_at == changed_at
     assert record.notified
