@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CONFIG ?= examples/delivermon.toml
 
-.PHONY: run check test lint bench bench-auth clean
+.PHONY: run check test lint bench bench-auth clean fuzz load soak
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -33,6 +33,19 @@ bench: $(VENV)/.installed
 bench-auth: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/auth_checks.py
+
+# Issue 12: reliability targets, not in CI; figures in docs/reliability.md.
+FUZZ_SECONDS ?= 60
+fuzz: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[fuzz]'
+	$(PY) bench/fuzz.py arf -max_total_time=$(FUZZ_SECONDS)
+	$(PY) bench/fuzz.py spf_record -max_total_time=$(FUZZ_SECONDS)
+
+load: $(VENV)/.installed
+	$(PY) bench/load.py
+
+soak: $(VENV)/.installed
+	$(PY) bench/soak.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
