@@ -1,6 +1,6 @@
 """The server process of the ingest benchmark: delivermon's aiohttp app over a real store.
 
-Builds the application exactly as the daemon will (``build_app(HttpDeps(...))``
+Builds the application exactly as the daemon will (``build_app(HttpContext(...), ...)``
 over ``open_store(url)``), serves it on 127.0.0.1:PORT with access logging off,
 writes its pid to ``--pid-file`` once it listens, and exits cleanly (store
 closed) on SIGTERM or SIGINT. The event loop is chosen like the CLI does:
@@ -25,7 +25,10 @@ from pathlib import Path
 from aiohttp import web
 
 from monitor.config import Config, HttpConfig
-from monitor.http.app import HttpDeps, build_app
+from monitor.http.context import HttpContext
+from monitor.http.routes import build_app
+from monitor.http.table import API_ROUTES
+from monitor.ingest.webhooks.settings import WebhookVerifiers
 from monitor.model.privacy import Pseudonymizer
 from monitor.store import open_store
 
@@ -43,19 +46,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+class _Settings:
+    """What the handlers read of the settings: the config, the ingest token, no webhooks."""
+
+    def __init__(self, config: Config, token: str) -> None:
+        self.config = config
+        self.ingest_token: str | None = token
+        self.admin_token: str | None = None
+        self.webhooks = WebhookVerifiers()
+
+
 def _clock() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
 async def serve(args: argparse.Namespace) -> None:
     store = await open_store(args.store_url)
-    deps = HttpDeps(
-        config=Config(http=HttpConfig(ingest_token=args.token)),
+    config = Config(http=HttpConfig(ingest_token=args.token))
+    context = HttpContext(
+        settings=lambda: _Settings(config, args.token),
         store=store,
         pseudonymizer=Pseudonymizer(PSEUDONYM_KEY),
         clock=_clock,
     )
-    runner = web.AppRunner(build_app(deps), access_log=None, handle_signals=False)
+    app = build_app(context, API_ROUTES, max_body_bytes=config.http.max_body_bytes)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
