@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 
 import aiohttp  # noqa: E402
 from dnsserver import pick_free_port  # noqa: E402
-from soak import MAILGUN_KEY, PSEUDONYM_KEY, TOKEN, mailgun_body  # noqa: E402
+from soak import MAILGUN_KEY, PSEUDONYM_KEY, TOKEN, mailgun_body, wait_healthy  # noqa: E402
 
 from monitor.ingest.parsers import parser_by_name  # noqa: E402
 
@@ -154,14 +154,7 @@ async def main() -> int:
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
-    async with aiohttp.ClientSession() as session:
-        for _ in range(300):
-            try:
-                async with session.get(base + "/healthz") as r:
-                    if r.status == 200:
-                        break
-            except aiohttp.ClientError:
-                await asyncio.sleep(0.1)
+    await wait_healthy(base)
     results = [
         await run(base, "events", args.events_rate / BATCH, args.seconds),
         await run(base, "arf", args.arf_rate, args.seconds),

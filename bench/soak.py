@@ -202,6 +202,21 @@ async def flip(nsd: NsdServer, stop: asyncio.Event, listed: set[int]) -> int:
     return flips
 
 
+async def wait_healthy(base: str, seconds: float = 60) -> None:
+    """Until the daemon at ``base`` answers /healthz (it is starting)."""
+    deadline = time.monotonic() + seconds
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            try:
+                async with session.get(base + "/healthz") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"no daemon answering at {base}")
+
+
 def read_samples(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
@@ -257,15 +272,7 @@ async def main() -> int:
             stderr=subprocess.STDOUT,
         )
         base = f"http://127.0.0.1:{port}"
-        async with aiohttp.ClientSession() as session:
-            for _ in range(300):
-                try:
-                    async with session.get(base + "/healthz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.2)
+        await wait_healthy(base)
         stop = asyncio.Event()
         totals: dict[str, int] = {}
         started = time.monotonic()
