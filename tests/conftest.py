@@ -282,6 +282,14 @@ def _record_what_leaves(monkeypatch_session: pytest.MonkeyPatch) -> Iterator[Non
     root.removeHandler(_RECORDER)
 
 
+@pytest.fixture(autouse=True)
+def _recorder_attached() -> None:
+    """The CLI's logging setup replaces the root handlers; put the recorder back."""
+    root = logging.getLogger()
+    if _RECORDER not in root.handlers:
+        root.addHandler(_RECORDER)
+
+
 @pytest.fixture(scope="session")
 def monkeypatch_session() -> Iterator[pytest.MonkeyPatch]:
     with pytest.MonkeyPatch.context() as patch:

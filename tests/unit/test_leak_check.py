@@ -13,6 +13,7 @@ def test_a_secret_and_a_recipient_address_are_found() -> None:
         ("log", b"WARNING x refused token s3cret-token-value"),
         ("body", b'{"error": "bad recipient jane.doe@example.org"}'),
         ("clean", b'{"status": "ok", "from": "delivermon@example.com"}'),
+        ("dmarc", b'{"record": "v=DMARC1; p=reject; rua=mailto:d@example.com"}'),
     ]
     problems = leaks.find_leaks(texts, {"s3cret-token-value"})
     assert [p.split(":")[0] for p in problems] == ["log", "body"]
