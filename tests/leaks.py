@@ -126,6 +126,7 @@ def find_leaks(texts: Iterable[tuple[str, bytes]], secrets: Iterable[str]) -> li
             # A DMARC rua/ruf mailbox is part of a public DNS record, not a person's data.
             published = text[max(0, match.start() - 7) : match.start()].lower() == b"mailto:"
             if not published and match.group(0).lower() not in OPERATOR_ADDRESSES:
-                problems.append(f"{where}: an address ({match.group(0)[:3].decode()}...@...)")
+                shown = ADDRESS.sub(b"<address>", where.encode()).decode()
+                problems.append(f"{shown}: an address ({match.group(0)[:3].decode()}...@...)")
                 break
     return problems
