@@ -317,6 +317,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         for problem in problems[:50]:
             reporter.write_line(f"  LEAK {problem}")
     if problems:
+        # The offending texts in full, for the developer only (the session's tmp dir).
+        found = [text for where, text in texts if leaks.find_leaks([(where, text)], secrets)]
+        (base / "leaks-found.txt").write_bytes(b"\n---\n".join(found))
+        if reporter is not None:
+            reporter.write_line(f"  the texts in full: {base / 'leaks-found.txt'}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
