@@ -25,6 +25,9 @@ ADDRESS = re.compile(rb"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-
 OPERATOR_ADDRESSES = frozenset(
     {b"delivermon@example.com", b"ops@example.com", b"hostmaster@example.com"}
 )
+# Log lines of the tests' own stand-in servers (aiosmtpd's session log shows the SMTP
+# envelope the e-mail notifier sent to the operator's address list).
+STAND_IN_LOGGERS = ("DEBUG mail.log ", "INFO mail.log ", "WARNING mail.log ")
 # Routes whose whole purpose is to return one person's data to the admin who asked.
 SUBJECT_PREFIX = b"/api/v1/subjects/"
 
@@ -64,7 +67,8 @@ def secrets_of(doc: dict[str, object]) -> Iterator[str]:
         if isinstance(v, str):
             if v.startswith("env:"):
                 v = os.environ.get(v[4:], "")
-            if len(v) >= MIN_SECRET:
+            # "aaaa..." (a test's stand-in key) also fills fingerprints and hashes by chance.
+            if len(v) >= MIN_SECRET and len(set(v)) >= 4:
                 yield v
 
     def section(name: str) -> dict[str, object]:
