@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
+import leaks
 import pytest
 from aiohttp import web
 from certs import rsa_signer
@@ -148,7 +149,7 @@ async def test_every_route_for_every_caller_gets_the_expected_status(daemon: Dae
                     method, url, headers=_headers(caller), data=b"{}"
                 ) as response:
                     status = response.status
-                    await response.read()
+                    leaks.RESPONSES.append(await response.read())
                 want = expected[caller]
                 if want == ALLOWED:
                     ok = status not in DENIED and status < 500

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
+import leaks
 import pytest
 from conftest import require_server
 from pgserver import PgServer, find_postgres_bindir, missing_prerequisite
@@ -86,6 +87,7 @@ class Client:
 
     async def ready(self) -> tuple[int, dict[str, object]]:
         async with aiohttp.ClientSession() as s, s.get(self.base + "/readyz") as r:
+            leaks.RESPONSES.append(await r.read())  # a store's error must not show its URL
             return r.status, await r.json()
 
     async def _post(self, path: str, body: bytes, content_type: str) -> int:
@@ -94,7 +96,7 @@ class Client:
             aiohttp.ClientSession() as s,
             s.post(self.base + path, data=body, headers=headers) as r,
         ):
-            await r.read()
+            leaks.RESPONSES.append(await r.read())  # the 503 bodies too
             return r.status
 
 

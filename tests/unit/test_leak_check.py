@@ -30,7 +30,12 @@ def test_config_secrets_are_read_including_env() -> None:
                 "admin_token": "env:DELIVERMON_TEST_LEAK_SECRET",
             },
             "privacy": {"pseudonym_key": "0123456789abcdef"},
-            "notify": [{"kind": "slack", "url": "https://hooks.example.com/T000/B000"}],
+            "store": {"url": "postgresql://delivermon:store-password@db.example.com/dm"},
+            "notify": [
+                {"kind": "slack", "url": "https://hooks.example.com/T000/B000"},
+                {"kind": "webhook", "url": "https://hooks.example.com/t/s3cr3t"},
+                {"kind": "email", "password": "smtp-password"},
+            ],
             "webhooks": {"postmark": {"username": "pm", "password": "pm-password"}},
         }
         assert set(leaks.secrets_of(doc)) == {
@@ -38,6 +43,9 @@ def test_config_secrets_are_read_including_env() -> None:
             "from-the-environment",
             "0123456789abcdef",
             "https://hooks.example.com/T000/B000",
+            "https://hooks.example.com/t/s3cr3t",
+            "store-password",
+            "smtp-password",
             "pm-password",
         }
     finally:
