@@ -167,7 +167,12 @@ async def test_ready_without_any_dnsbl_zone(started: StartDaemon, tmp_path: Path
     ready, components = await Readiness(
         daemon.runtime, daemon.store, daemon.scheduler, daemon.services.dnsbl
     ).check()
-    assert components["resolver"] == {"ok": True, "zones_healthy": 0, "zones_tested": 0}
+    assert components["resolver"] == {
+        "ok": True,
+        "zones_healthy": 0,
+        "zones_tested": 0,
+        "unhealthy_zones": [],
+    }
     assert ready
 
 
