@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.model.errors import MonitorError
+from monitor.model.jsontext import JsonRefused, loads_strict
 from monitor.model.telemetry import GMAIL_METRICS, GmailCompliance, GmailStat
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "GmailFormatError",
     "QueryPage",
     "batch_body",
+    "load_body",
     "parse_batch",
     "parse_compliance",
     "parse_error_status",
@@ -81,6 +83,18 @@ def batch_body(domains: Sequence[str], start: dt.date, end: dt.date) -> dict[str
     if len(domains) > BATCH_LIMIT:
         raise ValueError(f"at most {BATCH_LIMIT} domains per batch")
     return {"requests": [query_body(d, start, end) for d in domains]}
+
+
+def load_body(data: bytes) -> object:
+    """An answer's body as JSON (strict: no duplicate keys, NaN or runaway nesting).
+
+    Raises:
+        GmailFormatError: not such JSON (the message never quotes the body).
+    """
+    try:
+        return loads_strict(data)
+    except JsonRefused:
+        raise GmailFormatError("the answer is not JSON") from None
 
 
 def _obj(value: object, what: str) -> Mapping[str, Any]:

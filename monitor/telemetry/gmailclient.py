@@ -11,7 +11,6 @@ unreadable answer or no token ``unavailable``.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from urllib.parse import quote
@@ -25,6 +24,7 @@ from monitor.telemetry.gmail import (
     GmailFormatError,
     QueryPage,
     batch_body,
+    load_body,
     parse_batch,
     parse_compliance,
     parse_error_status,
@@ -151,10 +151,7 @@ class GmailImporter:
             self._force_refresh = True
             answer = await self._send(method, path, body)
         if answer.status == 200:
-            try:
-                return json.loads(answer.body)
-            except ValueError:
-                raise GmailFormatError("the answer is not JSON") from None
+            return load_body(answer.body)
         raise _Failed(*_failure(answer))
 
     async def _send(self, method: str, path: str, body: object) -> Answer:
@@ -182,8 +179,8 @@ class GmailImporter:
 def _failure(answer: Answer) -> tuple[GmailState, str]:
     status = answer.status
     try:
-        detail = parse_error_status(json.loads(answer.body)).lower()
-    except ValueError:
+        detail = parse_error_status(load_body(answer.body)).lower()
+    except GmailFormatError:
         detail = ""
     if status == 401:
         return GmailState.UNVERIFIED, "unauthenticated"

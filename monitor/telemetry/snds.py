@@ -14,15 +14,22 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from monitor.model.errors import MonitorError
 from monitor.model.telemetry import FilterResult, SndsBlock, SndsRow
 
-__all__ = ["ParsedCsv", "blocked_ranges_for", "parse_data", "parse_ip_status"]
+__all__ = [
+    "ParsedCsv",
+    "SndsFormatError",
+    "blocked_ranges_for",
+    "csv_text",
+    "parse_data",
+    "parse_ip_status",
+]
 
 _T = TypeVar("_T")
 _TIME_FORMATS = ("%m/%d/%Y %I:%M %p", "%m/%d/%Y %H:%M", "%m/%d/%Y")
@@ -37,9 +44,42 @@ class ParsedCsv(Generic[_T]):
     refused: int = 0
 
 
-def _lines(text: str) -> Iterable[list[str]]:
-    for fields in csv.reader(io.StringIO(text)):
-        if fields and any(f.strip() for f in fields):
+class SndsFormatError(MonitorError):
+    """An answer that is not SNDS's CSV (``reason``: not_text, not_csv); never quotes it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the SNDS answer is {reason.replace('_', ' ')}")
+        self.reason = reason
+
+
+def csv_text(data: bytes) -> str:
+    """An answer's body as the CSV text the parsers read.
+
+    Raises:
+        SndsFormatError: not UTF-8 (``not_text``), or an HTML page, such as a sign-in or
+            error page, instead of data (``not_csv``).
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise SndsFormatError("not_text") from None
+    if text.lstrip().startswith("<"):
+        raise SndsFormatError("not_csv")
+    return text
+
+
+def _lines(text: str) -> Iterable[list[str] | None]:
+    """Each non-blank line's fields (a CSV reader per line: a quoted HELO may hold a comma);
+    None for a line that is not CSV (a stray quote or control character)."""
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            fields = next(csv.reader([line]))
+        except (csv.Error, StopIteration):
+            yield None
+            continue
+        if any(f.strip() for f in fields):
             yield [f.strip() for f in fields]
 
 
@@ -107,7 +147,7 @@ def parse_data(text: str) -> ParsedCsv[SndsRow]:
     rows = []
     refused = 0
     for fields in _lines(text):
-        row = _row(fields)
+        row = _row(fields) if fields is not None else None
         if row is None:
             refused += 1
         else:
@@ -120,6 +160,9 @@ def parse_ip_status(text: str) -> ParsedCsv[SndsBlock]:
     blocks = []
     refused = 0
     for fields in _lines(text):
+        if fields is None:
+            refused += 1
+            continue
         first = _ip(fields[0]) if fields else None
         last = _ip(fields[1]) if len(fields) > 1 else None
         if first is None or last is None or len(fields) < 3:

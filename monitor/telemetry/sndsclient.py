@@ -17,7 +17,13 @@ import aiohttp
 
 from monitor.model.telemetry import SndsImport, SndsRow
 from monitor.telemetry.http import Retry, fetch
-from monitor.telemetry.snds import ParsedCsv, parse_data, parse_ip_status
+from monitor.telemetry.snds import (
+    ParsedCsv,
+    SndsFormatError,
+    csv_text,
+    parse_data,
+    parse_ip_status,
+)
 
 __all__ = ["SndsImporter"]
 
@@ -81,11 +87,9 @@ class SndsImporter:
         if answer.status != 200:
             return None, answer.reason
         try:
-            text = answer.body.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            return None, "not_text"
-        if text.lstrip().startswith("<"):
-            return None, "not_csv"  # an HTML page (a sign-in or error page), not data
+            text = csv_text(answer.body)
+        except SndsFormatError as exc:
+            return None, exc.reason
         parsed = parse(text)
         reason = f"refused_lines:{parsed.refused}" if parsed.refused else ""
         if parsed.refused and not parsed.items:
