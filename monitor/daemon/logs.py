@@ -36,9 +36,9 @@ LogFormat = Literal["text", "json"]
 LOG_LEVELS: tuple[str, ...] = get_args(LogLevel)
 LOG_FORMATS: tuple[str, ...] = get_args(LogFormat)
 
-# Loggers that narrate routine work at INFO: every scheduler tick, every HTTP request.
-# Shown only when the level is DEBUG.
-_ROUTINE = ("apscheduler", "aiohttp.access")
+# Loggers that narrate routine work at INFO: every scheduler tick, every HTTP request,
+# Alembic's plugin set-up at each start (alembic 1.17+). Shown only when the level is DEBUG.
+_ROUTINE = ("apscheduler", "aiohttp.access", "alembic.runtime.plugins")
 # Alembic says which database dialect it found at every start (routine), and which schema
 # upgrade it runs (news, kept).
 _MIGRATION_LOGGER = "alembic.runtime.migration"
