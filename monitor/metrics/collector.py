@@ -28,6 +28,8 @@ from prometheus_client.registry import Collector
 
 from monitor.checking.cache import StateSnapshot
 from monitor.checking.states import RESOLVER_REFUSED_ERRORS, CheckName, CheckState
+from monitor.ingest.dmarc.analysis import DmarcSnapshot
+from monitor.metrics.dmarc import dmarc_families
 from monitor.risk.campaigns import CampaignSnapshot
 from monitor.risk.scorer import RiskView
 from monitor.store.rates import Totals
@@ -120,6 +122,7 @@ class MetricsSources:
     scope: Callable[[], Scope] = Scope
     outbox_pending: Callable[[], int] = lambda: 0
     reload: Callable[[], ReloadStatus] = ReloadStatus
+    dmarc: Callable[[], DmarcSnapshot | None] = lambda: None
 
 
 class Metrics:
@@ -243,6 +246,9 @@ class StateCollector(Collector):
         campaigns = src.campaigns()
         if campaigns is not None and scope.shard[0] == 0:
             yield from self._campaigns(campaigns, src.held_campaigns())
+        dmarc = src.dmarc()
+        if dmarc is not None and scope.shard[0] == 0:  # the dmarc job runs on the first only
+            yield from dmarc_families(dmarc)
 
     def _build(self, scope: Scope, src: MetricsSources) -> Iterator[Metric]:
         info = _gauge(

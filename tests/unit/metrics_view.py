@@ -34,6 +34,7 @@ from monitor.checking.states import (
 )
 from monitor.checking.table import state_of
 from monitor.daemon.scheduler import JobStatus
+from monitor.ingest.dmarc.analysis import DmarcSnapshot, FigureKey, zero_snapshot
 from monitor.metrics.collector import Metrics, MetricsSources, ReloadStatus, Scope
 from monitor.risk.campaigns import CampaignRow, CampaignSnapshot
 from monitor.risk.scorer import RiskView
@@ -307,6 +308,7 @@ class View:
     outbox_pending: int = 0
     reload_ok: bool = True
     reload_at: float = 1_700_000_000.0
+    dmarc: DmarcSnapshot | None = None
 
     def sources(self) -> MetricsSources:
         return MetricsSources(
@@ -318,6 +320,7 @@ class View:
             scope=lambda: Scope(self.targets, self.shard, self.zone_info),
             outbox_pending=lambda: self.outbox_pending,
             reload=lambda: ReloadStatus(self.reload_ok, self.reload_at),
+            dmarc=lambda: self.dmarc,
         )
 
 
@@ -337,6 +340,21 @@ def full_view(*, shard: tuple[int, int] = (0, 1)) -> View:
         outbox_pending=2,
         reload_ok=True,
         reload_at=1_700_000_100.0,
+        dmarc=dmarc_snapshot(),
+    )
+
+
+def dmarc_snapshot() -> DmarcSnapshot:
+    """One value in each DMARC family (what the dmarc job computes)."""
+    zero = zero_snapshot([DOMAIN])
+    return DmarcSnapshot(
+        messages={**zero.messages, FigureKey(DOMAIN, "unknown", "fail", "reject"): 40},
+        reports={(DOMAIN, "google"): 3},
+        reporter_last={(DOMAIN, "google"): 1_700_000_000.0},
+        pass_ratio={(DOMAIN, "7d"): 0.99, (DOMAIN, "30d"): 0.985},
+        readiness={DOMAIN: "ready"},
+        unmonitored_selectors={DOMAIN: 1},
+        sources={(DOMAIN, "own"): 2, (DOMAIN, "forwarder"): 1, (DOMAIN, "unknown"): 5},
     )
 
 
