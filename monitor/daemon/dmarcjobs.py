@@ -22,6 +22,7 @@ from monitor.config import Config, DomainConfig
 from monitor.daemon.runtime import RuntimeHolder
 from monitor.ingest.dmarc.analysis import (
     OTHER,
+    RECENT,
     DmarcSnapshot,
     FigureKey,
     classify,
@@ -92,8 +93,10 @@ class DmarcJobs:
             for cls in ("own", "forwarder", "unknown"):
                 source_counts[(domain, cls)] = sum(1 for c in classes.values() if c == cls)
         messages, reports, reporter_last = await self._figures(config, domains)
+        recent = await self._messages(config, domains, now - RECENT)
         self._snapshot = DmarcSnapshot(
             messages=messages,
+            recent=recent,
             reports=reports,
             reporter_last=reporter_last,
             pass_ratio=ratios,
@@ -173,19 +176,27 @@ class DmarcJobs:
         found.update(await asyncio.gather(*(one(ip) for ip in todo)))
         return found
 
-    async def _figures(
-        self, config: Config, domains: Sequence[str]
-    ) -> tuple[dict[FigureKey, int], dict[tuple[str, str], int], dict[tuple[str, str], float]]:
-        """The counters' values over every stored report, with bounded labels."""
+    async def _messages(
+        self, config: Config, domains: Sequence[str], since: dt.datetime | None
+    ) -> dict[FigureKey, int]:
+        """Messages by the labels of the message families (reports since ``since``)."""
         shown = set(domains)
         sources = await self._store.dmarc_sources()
         classes = {(s.domain, s.source_ip): s.classification for s in sources}
-        totals = await self._store.dmarc_totals()
+        totals = await self._store.dmarc_totals(since)
         figures = dict(zero_snapshot([d.name for d in config.domains]).messages)
         for key, n in dmarc_figures(totals, classes).items():
             label = key.domain if key.domain in shown else OTHER
             shown_key = FigureKey(label, key.classification, key.dmarc, key.disposition)
             figures[shown_key] = figures.get(shown_key, 0) + n
+        return figures
+
+    async def _figures(
+        self, config: Config, domains: Sequence[str]
+    ) -> tuple[dict[FigureKey, int], dict[tuple[str, str], int], dict[tuple[str, str], float]]:
+        """The counters' values over every stored report, with bounded labels."""
+        shown = set(domains)
+        figures = await self._messages(config, domains, None)
         last = await self._store.dmarc_reporter_last_seen()
         report_counts = await self._store.dmarc_report_counts()
         by_reporter: dict[str, int] = {}

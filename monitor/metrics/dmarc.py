@@ -27,6 +27,16 @@ def dmarc_families(snap: DmarcSnapshot) -> Iterator[Metric]:
     for key, n in sorted(messages_items(snap)):
         messages.add_metric(list(key), n)
     yield messages
+    recent = GaugeMetricFamily(
+        "delivermon_dmarc_recent_messages",
+        "Messages in stored reports whose date range began in the last 72 hours, labelled "
+        "as delivermon_dmarc_messages_total (what the alert rules watch: it falls when a "
+        "source is authorised or its mail stops).",
+        labels=["domain", "classification", "dmarc", "disposition"],
+    )
+    for k, n in sorted(snap.recent.items()):
+        recent.add_metric([k.domain, k.classification, k.dmarc, k.disposition], n)
+    yield recent
     reports = CounterMetricFamily(
         "delivermon_dmarc_reports",
         "DMARC aggregate reports stored, by policy domain and reporter.",

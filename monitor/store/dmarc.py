@@ -238,8 +238,9 @@ class DmarcRecords:
             rows = await conn.execute(query)
             return [(str(r[0]), str(r[1]), str(r[2]), int(r[3] or 0)) for r in rows]
 
-    async def dmarc_totals(self) -> list[DmarcTotal]:
-        """All stored messages by (domain, source, reporter, dmarc, disposition)."""
+    async def dmarc_totals(self, since: dt.datetime | None = None) -> list[DmarcTotal]:
+        """Stored messages by (domain, source, reporter, dmarc, disposition), all or those of
+        reports whose range began at ``since`` or later."""
         columns = (
             dmarc_rows.c.domain,
             dmarc_rows.c.source_ip,
@@ -248,6 +249,8 @@ class DmarcRecords:
             dmarc_rows.c.disposition,
         )
         query = select(*columns, func.sum(dmarc_rows.c.messages)).group_by(*columns)
+        if since is not None:
+            query = query.where(dmarc_rows.c.begin_at >= since)
         async with self._engine.connect() as conn:
             rows = await conn.execute(query)
             return [

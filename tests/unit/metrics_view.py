@@ -349,6 +349,7 @@ def dmarc_snapshot() -> DmarcSnapshot:
     zero = zero_snapshot([DOMAIN])
     return DmarcSnapshot(
         messages={**zero.messages, FigureKey(DOMAIN, "unknown", "fail", "reject"): 40},
+        recent={**zero.recent, FigureKey(DOMAIN, "unknown", "fail", "reject"): 40},
         reports={(DOMAIN, "google"): 3},
         reporter_last={(DOMAIN, "google"): 1_700_000_000.0},
         pass_ratio={(DOMAIN, "7d"): 0.99, (DOMAIN, "30d"): 0.985},

@@ -278,7 +278,7 @@ async def domain_sources(
     return {"sources": rows[:MAX_SOURCES], "total_sources": len(rows)}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, order=True)
 class FigureKey:
     domain: str
     classification: str
@@ -314,6 +314,7 @@ class DmarcSnapshot:
     """What the ``dmarc`` job computed last: the metric families' values (bounded labels)."""
 
     messages: Mapping[FigureKey, int]
+    recent: Mapping[FigureKey, int]  # reports whose range began in the last RECENT
     reports: Mapping[tuple[str, str], int]  # (domain, reporter) -> reports stored
     reporter_last: Mapping[tuple[str, str], float]  # (domain, reporter) -> end of latest
     pass_ratio: Mapping[tuple[str, str], float]  # (domain, "7d"|"30d") -> own pass ratio
@@ -322,16 +323,21 @@ class DmarcSnapshot:
     sources: Mapping[tuple[str, str], int]  # (domain, classification) -> sources, 30 days
 
 
+RECENT = dt.timedelta(hours=72)  # a day's report arrives a day or two after the day
+
+
 def zero_snapshot(domains: Sequence[str]) -> DmarcSnapshot:
     """Every configured domain's series at 0, so rules see them before the first report."""
+    zeros = {
+        FigureKey(d, c, r, p): 0
+        for d in domains
+        for c in METRIC_CLASSIFICATIONS
+        for r in ("pass", "fail")
+        for p in sorted(_METRIC_DISPOSITIONS)
+    }
     return DmarcSnapshot(
-        messages={
-            FigureKey(d, c, r, p): 0
-            for d in domains
-            for c in METRIC_CLASSIFICATIONS
-            for r in ("pass", "fail")
-            for p in sorted(_METRIC_DISPOSITIONS)
-        },
+        messages=zeros,
+        recent=dict(zeros),
         reports={},
         reporter_last={},
         pass_ratio={},
