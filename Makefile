@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CONFIG ?= examples/delivermon.toml
 
-.PHONY: run check test lint bench bench-auth bench-ingest clean
+.PHONY: run check test lint bench bench-auth bench-ingest bench-dmarc clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -36,6 +36,16 @@ bench-auth: $(VENV)/.installed
 
 bench-ingest: $(VENV)/.installed
 	$(PY) bench/ingest.py
+
+# parsedmarc (the peer) lives in a venv of its own: it pulls in far more than we do.
+PARSEDMARC_VENV ?= .venv-parsedmarc
+$(PARSEDMARC_VENV)/.installed:
+	python3 -m venv $(PARSEDMARC_VENV)
+	$(PARSEDMARC_VENV)/bin/pip install --quiet 'parsedmarc==11.1.0'
+	touch $@
+
+bench-dmarc: $(VENV)/.installed $(PARSEDMARC_VENV)/.installed
+	$(PY) bench/dmarc.py --parsedmarc-python $(PARSEDMARC_VENV)/bin/python
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from checks.findings import Finding, FindingSeverity
 from monitor.config import Config, DmarcConfig, DomainConfig
 from monitor.store.dmarc import DmarcSource, DmarcTotal, SourceFigures
 
@@ -167,13 +168,16 @@ def selector_findings(
         if not selector or selector in monitored:
             continue
         share = messages / total
+        finding = Finding(  # registered code (checks/codes/dmarc_report.py)
+            SELECTOR_CODE,
+            FindingSeverity.WARNING,
+            f"selector {selector} signs {share:.0%} of your mail but is not monitored",
+        )
         findings.append(
             {
-                "code": SELECTOR_CODE,
-                "severity": "warning",
-                "message": (
-                    f"selector {selector} signs {share:.0%} of your mail but is not monitored"
-                ),
+                "code": finding.code,
+                "severity": finding.severity.value,
+                "message": finding.message,
                 "detail": {
                     "selector": selector,
                     "dkim_domain": dkim_domain,
