@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, insert, select
+from sqlalchemy import ColumnElement, and_, case, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.store.engine import Writer
@@ -38,6 +38,7 @@ __all__ = [
 _INSERT_REPORT = cacheable_insert(
     dmarc_reports, "ON CONFLICT (org, report_id, domain) DO NOTHING"
 ).returning(dmarc_reports.c.id)
+_INSERT_ROWS = cacheable_insert(dmarc_rows)
 _UPSERT_SOURCE = cacheable_insert(
     dmarc_sources,
     "ON CONFLICT (domain, source_ip) DO UPDATE SET classification = excluded.classification, "
@@ -160,10 +161,7 @@ class DmarcRecords:
                 )
                 return ReportResult(str(existing), True)
             if record.rows:
-                await conn.execute(
-                    insert(dmarc_rows),
-                    [_row(new_id, record, row) for row in record.rows],
-                )
+                await conn.execute(_INSERT_ROWS, [_row(new_id, record, row) for row in record.rows])
         return ReportResult(new_id, False)
 
     async def dmarc_domains(self) -> list[str]:

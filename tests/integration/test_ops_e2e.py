@@ -718,7 +718,8 @@ def test_dmarc_sources_are_classified_with_spf_served_by_nsd(stack: Stack) -> No
         "GET", "/api/v1/dmarc/domains/example.com/sources?classification=unknown", token=INGEST
     )
     assert status == 200, body
-    assert [s["ip"] for s in json.loads(body)["sources"]] == [UNKNOWN_IP]
+    (unknown,) = json.loads(body)["sources"]
+    assert (unknown["ip"], unknown["ptr"]) == (UNKNOWN_IP, "relay.example.org")  # FCrDNS
 
 
 def test_dmarc_metrics_are_in_the_scrape(stack: Stack) -> None:

@@ -91,6 +91,7 @@ class _Reader:
 
     def __init__(self, limits: Limits, on_record: Callable[[AggregateRecord], None] | None):
         self.limits = limits
+        self.max_text = limits.max_text
         self.on_record = on_record
         self.depth = 0
         self.root_seen = False
@@ -106,7 +107,9 @@ class _Reader:
         self.warnings: set[str] = set()
 
     def parser(self) -> expat.XMLParserType:
-        parser = expat.ParserCreate(namespace_separator=" ")
+        # No namespace processing: names arrive as written (local names under a default
+        # namespace, "prefix:local" otherwise), and the root's xmlns is read as an attribute.
+        parser = expat.ParserCreate()
         parser.buffer_text = True
         parser.StartDoctypeDeclHandler = _forbid_dtd
         parser.EntityDeclHandler = _forbid_dtd
@@ -116,32 +119,34 @@ class _Reader:
         parser.CharacterDataHandler = self.data
         return parser
 
-    def start(self, name: str, _attrs: object) -> None:
-        namespace, _, local = name.rpartition(" ")
+    def start(self, name: str, attrs: dict[str, str]) -> None:
+        local = name.rpartition(":")[2] if ":" in name else name
         self.depth += 1
         if self.depth > self.limits.max_depth:
             raise _refuse("too_deep", "elements nested deeper than the limit")
-        if self.depth == 1:
-            if local != "feedback":
-                raise _refuse("not_dmarc_xml", "the root element is not <feedback>")
-            self.root_seen = True
-            self.namespace = namespace
-        elif self.stack:
+        if self.stack:
             self.elements += 1
             if self.elements > self.limits.max_section_elements:
                 raise _refuse("too_many_elements", "a section has more elements than the limit")
             node = _Node(local)
             self.stack[-1].children.append(node)
             self.stack.append(node)
+        elif self.depth == 1:
+            if local != "feedback":
+                raise _refuse("not_dmarc_xml", "the root element is not <feedback>")
+            self.root_seen = True
+            prefix = name.partition(":")[0] if ":" in name else ""
+            self.namespace = attrs.get(f"xmlns:{prefix}" if prefix else "xmlns", "")
         elif self.depth == 2 and local in _SECTIONS:
             self.elements = 0
             self.stack.append(_Node(local))
 
     def data(self, text: str) -> None:
-        if self.stack:
-            node = self.stack[-1]
+        stack = self.stack
+        if stack:
+            node = stack[-1]
             node.size += len(text)
-            if node.size > self.limits.max_text:
+            if node.size > self.max_text:
                 raise _refuse("text_too_long", "an element's text is longer than the limit")
             node.text.append(text)
 
