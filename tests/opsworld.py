@@ -55,7 +55,7 @@ def zones(*spf_extra_ips: str) -> dict[str, list[str]]:
         "com": [],  # the DMARC tree walk may ask _dmarc.com
         "2.0.192.in-addr.arpa": ["10 IN PTR mail.example.com."],
         # The unknown DMARC source's forward-confirmed name (the dmarc job looks it up).
-        "0.113.203.in-addr.arpa": ["66 IN PTR relay.example.org."],
+        "113.0.203.in-addr.arpa": ["66 IN PTR relay.example.org."],
         "example.org": [f"relay IN A {UNKNOWN_IP}"],
     }
 
