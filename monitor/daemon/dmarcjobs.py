@@ -27,6 +27,7 @@ from monitor.ingest.dmarc.analysis import (
     FigureKey,
     classify,
     dmarc_figures,
+    failure_label,
     readiness,
     selector_findings,
     top_labels,
@@ -94,6 +95,10 @@ class DmarcJobs:
                 source_counts[(domain, cls)] = sum(1 for c in classes.values() if c == cls)
         messages, reports, reporter_last = await self._figures(config, domains)
         recent = await self._messages(config, domains, now - RECENT)
+        failures: dict[tuple[str, str], int] = {}
+        for (domain, token), n in (await self._store.dmarc_failure_counts()).items():
+            pair = (domain if domain in domains else OTHER, failure_label(token))
+            failures[pair] = failures.get(pair, 0) + n
         self._snapshot = DmarcSnapshot(
             messages=messages,
             recent=recent,
@@ -103,6 +108,7 @@ class DmarcJobs:
             readiness=verdicts,
             unmonitored_selectors=unmonitored,
             sources=source_counts,
+            failures=failures,
         )
         log.info("dmarc sources classified", extra={"domains": len(domains)})
 

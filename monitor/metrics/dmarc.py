@@ -78,6 +78,15 @@ def dmarc_families(snap: DmarcSnapshot) -> Iterator[Metric]:
     for domain, n in sorted(snap.unmonitored_selectors.items()):
         selectors.add_metric([domain], n)
     yield selectors
+    failures = CounterMetricFamily(
+        "delivermon_dmarc_failure_reports",
+        "DMARC failure reports (ARF auth-failure) stored, by the domain they are about and "
+        "Auth-Failure (dmarc, spf, signature, bodyhash, revoked, adsp, other).",
+        labels=["domain", "auth_failure"],
+    )
+    for (domain, token), n in sorted(snap.failures.items()):
+        failures.add_metric([domain, token], n)
+    yield failures
     sources = GaugeMetricFamily(
         "delivermon_dmarc_sources",
         "Source IPs seen in the last 30 days' reports, by policy domain and class.",

@@ -24,6 +24,7 @@ from monitor.store.schema import (
     dmarc_reports,
     dmarc_rows,
     dmarc_sources,
+    feedback_reports,
 )
 
 __all__ = [
@@ -273,6 +274,18 @@ class DmarcRecords:
         async with self._engine.connect() as conn:
             rows = await conn.execute(query)
             return {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
+
+    async def dmarc_failure_counts(self) -> dict[tuple[str, str], int]:
+        """DMARC failure (auth-failure) reports stored, by (domain, Auth-Failure)."""
+        r = feedback_reports.c
+        query = (
+            select(r.failure_domain, r.auth_failure, func.count())
+            .where(r.feedback_type == "auth-failure")
+            .group_by(r.failure_domain, r.auth_failure)
+        )
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(query)
+            return {(str(row[0] or ""), str(row[1] or "")): int(row[2]) for row in rows}
 
     async def dmarc_sources(self, domain: str | None = None) -> list[DmarcSource]:
         query = select(dmarc_sources)

@@ -84,6 +84,11 @@ class ReportRecord:
     recipients: tuple[str, ...] = ()
     audit: ReportAudit = ReportAudit()
     raw: bytes | None = None
+    # DMARC failure reports (auth-failure): the Auth-Failure token, Identity-Alignment,
+    # and the domain the report is about.
+    auth_failure: str | None = None
+    identity_alignment: str | None = None
+    failure_domain: str | None = None
 
     def __post_init__(self) -> None:
         if not _SHA256_HEX.fullmatch(self.raw_sha256):

@@ -206,6 +206,11 @@ feedback_reports = Table(
     Column("dkim_covers_list_unsubscribe", Boolean(), nullable=True),
     Column("feedback_id_valid", Boolean(), nullable=True),
     Column("raw", LargeBinary(), nullable=True),  # only with [privacy] store_raw = true
+    # DMARC failure reports (auth-failure, RFC 6591 / RFC 9991), migration 0004: what
+    # failed, and the domain the report is about (Reported-Domain, else the From's).
+    Column("auth_failure", String(MAX_LABEL_LENGTH), nullable=True),
+    Column("identity_alignment", String(MAX_LABEL_LENGTH), nullable=True),
+    Column("failure_domain", String(255), nullable=True),
 )
 
 report_recipients = Table(

@@ -351,6 +351,9 @@ def _report_row(record: ReportRecord, *, store_raw: bool) -> Row:
         audit.dkim_covers_list_unsubscribe,
         audit.feedback_id_valid,
         record.raw if store_raw else None,
+        record.auth_failure and record.auth_failure[:32],
+        record.identity_alignment,
+        record.failure_domain and record.failure_domain[:255],
     )
 
 

@@ -356,6 +356,7 @@ def dmarc_snapshot() -> DmarcSnapshot:
         readiness={DOMAIN: "ready"},
         unmonitored_selectors={DOMAIN: 1},
         sources={(DOMAIN, "own"): 2, (DOMAIN, "forwarder"): 1, (DOMAIN, "unknown"): 5},
+        failures={(DOMAIN, "dmarc"): 2},
     )
 
 

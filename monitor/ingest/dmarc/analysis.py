@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from checks.findings import Finding, FindingSeverity
@@ -325,6 +325,7 @@ class DmarcSnapshot:
     readiness: Mapping[str, str]  # domain -> verdict
     unmonitored_selectors: Mapping[str, int]
     sources: Mapping[tuple[str, str], int]  # (domain, classification) -> sources, 30 days
+    failures: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (domain, failure)
 
 
 RECENT = dt.timedelta(hours=72)  # a day's report arrives a day or two after the day
@@ -349,6 +350,14 @@ def zero_snapshot(domains: Sequence[str]) -> DmarcSnapshot:
         unmonitored_selectors=dict.fromkeys(domains, 0),
         sources={(d, c): 0 for d in domains for c in CLASSIFICATIONS},
     )
+
+
+AUTH_FAILURES = frozenset({"dmarc", "spf", "signature", "bodyhash", "revoked", "adsp"})
+
+
+def failure_label(token: str) -> str:
+    """The ``auth_failure`` label: RFC 6591 / RFC 7489 tokens, anything else ``other``."""
+    return token if token in AUTH_FAILURES else "other"
 
 
 def top_labels(counts: Mapping[str, int], keep: Sequence[str], limit: int) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""DMARC aggregate reports: the reports, their rows summed by source, the sources' classes.
+"""DMARC aggregate reports (the reports, their rows summed by source, the sources' classes)
+and the DMARC fields of failure reports.
 
 Revision ID: 0004
 Revises: 0003
@@ -22,6 +23,12 @@ _TEXT = 255
 
 
 def upgrade() -> None:
+    # DMARC failure reports are ARF reports: what failed and the domain they are about.
+    op.add_column("feedback_reports", sa.Column("auth_failure", sa.String(_LABEL), nullable=True))
+    op.add_column(
+        "feedback_reports", sa.Column("identity_alignment", sa.String(_LABEL), nullable=True)
+    )
+    op.add_column("feedback_reports", sa.Column("failure_domain", sa.String(_TEXT), nullable=True))
     op.create_table(
         "dmarc_reports",
         sa.Column("id", sa.String(32), nullable=False),
@@ -93,3 +100,7 @@ def downgrade() -> None:
     op.drop_index("ix_dmarc_reports_domain_begin_at", table_name="dmarc_reports")
     op.drop_index("ix_dmarc_reports_received_at", table_name="dmarc_reports")
     op.drop_table("dmarc_reports")
+    with op.batch_alter_table("feedback_reports") as batch:
+        batch.drop_column("failure_domain")
+        batch.drop_column("identity_alignment")
+        batch.drop_column("auth_failure")
