@@ -37,9 +37,10 @@ would need over 20 minutes.
 
 DMARC (issue 13): example.com's SPF record (served by NSD) passes 192.0.2.10 (also a
 configured sending IP) and 192.0.2.11 (SPF only). A Google aggregate report comes in
-over HTTP and a Microsoft one through ``delivermon ingest dmarc`` on the daemon's
-SQLite store, each with mail from those two, a forwarder (aligned DKIM, SPF fail) and
-an unknown sender (500 messages, rejected). The daemon's ``dmarc`` job must classify
+over HTTP, a Microsoft one through ``delivermon ingest dmarc`` on the daemon's
+SQLite store and a Yahoo one by mail through the IMAP job (Dovecot), each with mail
+from those two, a forwarder (aligned DKIM, SPF fail) and an unknown sender (250
+messages each, rejected). The daemon's ``dmarc`` job must classify
 them own, own, forwarder, unknown; the DMARC series must be in the scrape; the
 unknown-sources alert must arrive once through Alertmanager and resolve once the
 unknown IP is added to the SPF record in NSD (reclassified own).
@@ -77,8 +78,9 @@ import yaml
 from cli import run_cli
 from conftest import require_server
 from daemon import DaemonProcess, wait_for
-from dmarcreports import Row, aggregate_xml
+from dmarcreports import Row, aggregate_xml, report_mail
 from dnsserver import NsdServer, StartNsd, pick_free_port
+from dovecot import DovecotServer
 from opsworld import (
     ADMIN,
     BROKEN_ZONE,
@@ -94,7 +96,7 @@ from opsworld import (
 )
 from receiver import Receiver
 
-pytestmark = [pytest.mark.nsd, pytest.mark.prometheus]
+pytestmark = [pytest.mark.nsd, pytest.mark.prometheus, pytest.mark.dovecot]
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "dashboards").glob("*.json"))
@@ -375,7 +377,9 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(
-    nsd_module_factory: StartNsd, tmp_path_factory: pytest.TempPathFactory
+    nsd_module_factory: StartNsd,
+    tmp_path_factory: pytest.TempPathFactory,
+    dovecot_server: DovecotServer,
 ) -> Iterator[Stack]:
     prometheus_bin = binary("prometheus", "prometheus")
     alertmanager_bin = binary("prometheus-alertmanager", "prometheus-alertmanager")
@@ -387,6 +391,21 @@ def stack(
 
         config = tmp / "delivermon.toml"
         write_config(config, nsd, notify.url)
+        # The DMARC mailbox: a Yahoo report waits in it, the IMAP job routes it by content.
+        mailbox = dovecot_server.account("ops-dmarc")
+        mailbox.append(report_mail(dmarc_report("yahoo-1", "Yahoo", "dmarchelp@yahooinc.com")))
+        config.write_text(
+            config.read_text()
+            + f"""
+[imap]
+host = "{mailbox.host}"
+port = {mailbox.port}
+security = "none"
+username = "{mailbox.username}"
+password = "{mailbox.password}"
+interval = "1s"
+"""
+        )
         daemon = DaemonProcess(config).start()
         cleanup.callback(daemon.stop)
         # Priming: the campaign's counter series exist before the volume arrives,
@@ -708,10 +727,10 @@ def dmarc_sources(stack: Stack) -> dict[str, tuple[str, bool, int]]:
 
 def test_dmarc_sources_are_classified_with_spf_served_by_nsd(stack: Stack) -> None:
     expected = {
-        IP: ("own", True, 200),  # a configured sending IP
-        SPF_ONLY_IP: ("own", True, 100),  # passed by the SPF record in NSD
-        FORWARDER_IP: ("forwarder", True, 40),  # aligned DKIM, SPF fail
-        UNKNOWN_IP: ("unknown", True, 500),
+        IP: ("own", True, 300),  # a configured sending IP
+        SPF_ONLY_IP: ("own", True, 150),  # passed by the SPF record in NSD
+        FORWARDER_IP: ("forwarder", True, 60),  # aligned DKIM, SPF fail
+        UNKNOWN_IP: ("unknown", True, 750),
     }
     wait_for(lambda: dmarc_sources(stack) == expected, timeout=ARRIVAL, what="classified sources")
     status, body = stack.daemon.request(
@@ -729,18 +748,19 @@ def test_dmarc_metrics_are_in_the_scrape(stack: Stack) -> None:
             stack.daemon.value(
                 "delivermon_dmarc_messages_total", classification="unknown", **labels
             )
-            == 500
+            == 750
         ),
         timeout=ARRIVAL,
         what="the unknown sender's messages in /metrics",
     )
     own = {"domain": "example.com", "classification": "own", "dmarc": "pass", "disposition": "none"}
-    assert stack.daemon.value("delivermon_dmarc_messages_total", **own) == 300
+    assert stack.daemon.value("delivermon_dmarc_messages_total", **own) == 450
     assert stack.daemon.value("delivermon_dmarc_reports_total", reporter="google") == 1
     assert stack.daemon.value("delivermon_dmarc_reports_total", reporter="microsoft") == 1
+    assert stack.daemon.value("delivermon_dmarc_reports_total", reporter="yahoo") == 1  # IMAP
     assert stack.daemon.value("delivermon_dmarc_sources", classification="unknown") == 1
     ready = stack.daemon.value("delivermon_dmarc_policy_readiness", verdict="ready")
-    assert ready == 1  # 300 own messages, all passing: over the 100-message minimum
+    assert ready == 1  # 450 own messages, all passing: over the 100-message minimum
 
 
 def alert_notifications(stack: Stack, alertname: str, status: str) -> list[tuple[str, str]]:
