@@ -12,16 +12,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from checks.findings import Finding, FindingSeverity
 from monitor.config import Config, DmarcConfig, DomainConfig
 from monitor.store.dmarc import DmarcSource, DmarcTotal, SourceFigures
+from monitor.store.models import Store
 
 __all__ = [
     "CLASSIFICATIONS",
     "MAX_DAYS",
-    "DmarcQueries",
     "Readiness",
     "classify",
     "domain_sources",
@@ -36,24 +35,6 @@ MAX_DAYS = 366
 MAX_SOURCES = 100  # sources the API lists, most mail first
 SELECTOR_CODE = "dmarc_report.selector_unmonitored"
 _METRIC_DISPOSITIONS = frozenset({"none", "quarantine", "reject"})
-
-
-class DmarcQueries(Protocol):
-    async def dmarc_report_count(self, domain: str, since: dt.datetime | None = None) -> int: ...
-
-    async def dmarc_source_figures(
-        self, domain: str, since: dt.datetime | None = None
-    ) -> list[SourceFigures]: ...
-
-    async def dmarc_selectors(
-        self, domain: str, since: dt.datetime | None = None
-    ) -> list[tuple[str, str, int]]: ...
-
-    async def dmarc_reporter_figures(
-        self, domain: str, since: dt.datetime | None = None
-    ) -> list[tuple[str, str, str, int]]: ...
-
-    async def dmarc_sources(self, domain: str | None = None) -> list[DmarcSource]: ...
 
 
 def classify(figures: SourceFigures, *, own_ip: bool, spf_pass: bool) -> str:
@@ -194,7 +175,7 @@ def _domain_config(config: Config, domain: str) -> DomainConfig | None:
 
 
 async def _classes(
-    store: DmarcQueries, domain: str, figures: Sequence[SourceFigures], config: Config
+    store: Store, domain: str, figures: Sequence[SourceFigures], config: Config
 ) -> dict[str, tuple[str, DmarcSource | None]]:
     stored = {s.source_ip: s for s in await store.dmarc_sources(domain)}
     settings = _domain_config(config, domain)
@@ -223,7 +204,7 @@ def _source(figures: SourceFigures, cls: str, stored: DmarcSource | None) -> dic
 
 
 async def domain_summary(
-    store: DmarcQueries, domain: str, *, config: Config, now: dt.datetime, days: int
+    store: Store, domain: str, *, config: Config, now: dt.datetime, days: int
 ) -> dict[str, object] | None:
     """``GET /api/v1/dmarc/domains/{domain}``; None when no report was ever stored for it."""
     if not await store.dmarc_report_count(domain):
@@ -262,7 +243,7 @@ async def domain_summary(
 
 
 async def domain_sources(
-    store: DmarcQueries,
+    store: Store,
     domain: str,
     *,
     config: Config,
