@@ -110,7 +110,7 @@ class DmarcJobs:
             sources=source_counts,
             failures=failures,
         )
-        log.info("dmarc sources classified", extra={"domains": len(domains)})
+        log.debug("dmarc sources classified", extra={"domains": len(domains)})
 
     async def _classify_domain(
         self,
