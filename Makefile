@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CONFIG ?= examples/delivermon.toml
 
-.PHONY: run check test lint bench bench-auth bench-ingest clean fuzz load soak
+.PHONY: run check test lint bench bench-auth bench-ingest bench-dmarc clean fuzz load soak
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -36,6 +36,16 @@ bench-auth: $(VENV)/.installed
 
 bench-ingest: $(VENV)/.installed
 	$(PY) bench/ingest.py
+
+# parsedmarc (the peer) lives in a venv of its own: it pulls in far more than we do.
+PARSEDMARC_VENV ?= .venv-parsedmarc
+$(PARSEDMARC_VENV)/.installed:
+	python3 -m venv $(PARSEDMARC_VENV)
+	$(PARSEDMARC_VENV)/bin/pip install --quiet 'parsedmarc==11.1.0'
+	touch $@
+
+bench-dmarc: $(VENV)/.installed $(PARSEDMARC_VENV)/.installed
+	$(PY) bench/dmarc.py --parsedmarc-python $(PARSEDMARC_VENV)/bin/python
 
 # Issue 12: reliability targets, not in CI; figures in docs/reliability.md.
 # FUZZ_PARSERS: names from monitor/ingest/parsers.py (make fuzz FUZZ_PARSERS=dmarc_record).

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
-from checks.codes import dkim, dmarc, dnsbl, host, resolver, spf, telemetry
+from checks.codes import dkim, dmarc, dmarc_report, dnsbl, host, resolver, spf, telemetry
 
 __all__ = ["FINDING_CODES", "Finding", "FindingDoc", "FindingSeverity", "render_findings_doc"]
 
@@ -61,6 +61,7 @@ _AREAS = (
     host.CODES,
     resolver.CODES,
     telemetry.CODES,
+    dmarc_report.CODES,
 )
 FINDING_CODES: Mapping[str, FindingDoc] = _registry()
 

@@ -236,6 +236,7 @@ DASHBOARD_LINKS = [
     ("delivermon-campaigns", "Campaigns"),
     ("delivermon-daemon", "Daemon"),
     ("delivermon-telemetry", "Provider telemetry"),
+    ("delivermon-dmarc", "DMARC reports"),
 ]
 
 T = '{target=~"$target"}'
@@ -1276,6 +1277,185 @@ def telemetry() -> Panel:
     )
 
 
+DM = '{domain=~"$domain"}'
+DMQ = '{domain=~"$domain",disposition=~"quarantine|reject"}'
+
+
+def dmarc() -> Panel:
+    """What receivers saw: DMARC aggregate reports (docs/dmarc.md)."""
+    lay = Layout()
+    p: list[Panel] = [lay.row("Policy readiness")]
+    p.append(
+        lay.place(
+            table(
+                "Readiness verdict",
+                "delivermon_dmarc_policy_readiness: ready when own mail passes DMARC at least at "
+                "[dmarc] readiness_ratio over 7 and 30 days (at least [dmarc] min_messages own "
+                "messages); details per reporter in GET /api/v1/dmarc/domains/{domain}.",
+                [
+                    target(
+                        f"max by (domain, verdict) (delivermon_dmarc_policy_readiness{DM}) == 1",
+                        instant=True,
+                    )
+                ],
+            ),
+            8,
+            6,
+        )
+    )
+    p.append(
+        lay.place(
+            timeseries(
+                "Own mail passing DMARC",
+                "delivermon_dmarc_own_pass_ratio over 7 and 30 days; absent without own mail. "
+                "The line is the default readiness ratio, 98 %.",
+                [target(f"delivermon_dmarc_own_pass_ratio{DM}", "{{domain}} {{window}}")],
+                unit="percentunit",
+                lines=((0.98, "green"),),
+            ),
+            10,
+            6,
+        )
+    )
+    p.append(
+        lay.place(
+            stat(
+                "Selectors signing but not monitored",
+                "delivermon_dmarc_unmonitored_selectors: DKIM selectors passing aligned in the "
+                "reports but not in dkim_selectors (finding dmarc_report.selector_unmonitored).",
+                [target(f"sum(delivermon_dmarc_unmonitored_selectors{DM})")],
+                steps=thresholds((None, "green"), (1, "orange")),
+            ),
+            6,
+            6,
+        )
+    )
+    p.append(lay.row("Sources"))
+    p.append(
+        lay.place(
+            timeseries(
+                "Messages per day by source class",
+                "increase(delivermon_dmarc_messages_total[1d]) by classification: own (sending_ips "
+                "or SPF pass), forwarder (aligned DKIM), unknown (spoofing or an unconfigured "
+                "service), unclassified (SPF could not be evaluated yet).",
+                [
+                    target(
+                        f"sum by (domain, classification) (increase(delivermon_dmarc_messages_total{DM}[1d]))",
+                        "{{domain}} {{classification}}",
+                    )
+                ],
+            ),
+            12,
+            8,
+        )
+    )
+    p.append(
+        lay.place(
+            timeseries(
+                "Last 72 hours of reports, by class and DMARC result",
+                "delivermon_dmarc_recent_messages: what the DMARC alerts watch.",
+                [
+                    target(
+                        f"sum by (domain, classification, dmarc) (delivermon_dmarc_recent_messages{DM})",
+                        "{{domain}} {{classification}} {{dmarc}}",
+                    )
+                ],
+            ),
+            12,
+            8,
+        )
+    )
+    p.append(
+        lay.place(
+            timeseries(
+                "Quarantined or rejected, by class (last 72 hours)",
+                "Receivers' disposition quarantine or reject. Own mail here is "
+                "DelivermonDmarcOwnMailBlocked; unknown mail here is the policy working.",
+                [
+                    target(
+                        f"sum by (domain, classification, disposition) (delivermon_dmarc_recent_messages{DMQ})",
+                        "{{domain}} {{classification}} {{disposition}}",
+                    )
+                ],
+            ),
+            12,
+            8,
+        )
+    )
+    p.append(
+        lay.place(
+            table(
+                "Source IPs by class (30 days)",
+                "delivermon_dmarc_sources; the IPs themselves are in "
+                "GET /api/v1/dmarc/domains/{domain}/sources (never a metric label).",
+                [
+                    target(
+                        f"sum by (domain, classification) (delivermon_dmarc_sources{DM})",
+                        instant=True,
+                    )
+                ],
+                transformations=[
+                    {
+                        "id": "groupingToMatrix",
+                        "options": {
+                            "columnField": "classification",
+                            "rowField": "domain",
+                            "valueField": "Value",
+                        },
+                    }
+                ],
+            ),
+            12,
+            8,
+        )
+    )
+    p.append(lay.row("Reporters"))
+    p.append(
+        lay.place(
+            timeseries(
+                "Reports per day by reporter",
+                "increase(delivermon_dmarc_reports_total[1d]) by reporter (Google, Microsoft, "
+                "Yahoo, the ten others with most reports, _other).",
+                [
+                    target(
+                        f"sum by (reporter) (increase(delivermon_dmarc_reports_total{DM}[1d]))",
+                        "{{reporter}}",
+                    )
+                ],
+            ),
+            12,
+            8,
+        )
+    )
+    p.append(
+        lay.place(
+            table(
+                "Hours since each reporter's latest report ended",
+                "From delivermon_dmarc_reporter_last_report_timestamp_seconds; "
+                "DelivermonDmarcReporterSilent fires past 72 h for Google, Microsoft and Yahoo.",
+                [
+                    target(
+                        f"(time() - max by (domain, reporter) "
+                        f"(delivermon_dmarc_reporter_last_report_timestamp_seconds{DM})) / 3600",
+                        instant=True,
+                    )
+                ],
+                unit="h",
+                steps=thresholds((None, "green"), (48, "orange"), (72, "red")),
+            ),
+            12,
+            8,
+        )
+    )
+    return dashboard(
+        "delivermon-dmarc",
+        "delivermon: DMARC reports",
+        "What receivers saw: DMARC aggregate reports by source class, readiness, reporters.",
+        p,
+        [variable("domain", "Domain", "label_values(delivermon_dmarc_messages_total, domain)")],
+    )
+
+
 def render() -> dict[str, str]:
     return {
         f"{name}.json": json.dumps(build(), indent=2, sort_keys=True) + "\n"
@@ -1284,6 +1464,7 @@ def render() -> dict[str, str]:
             ("campaigns", campaigns),
             ("daemon", daemon),
             ("telemetry", telemetry),
+            ("dmarc", dmarc),
         )
     }
 

@@ -19,6 +19,11 @@ from unit.test_dkim_keygen import rsa_record
 from zonefile import txt
 
 IP = "192.0.2.10"
+# DMARC sources (issue 13): own by SPF only (in the record, not in sending_ips), a
+# forwarder (aligned DKIM, its own SPF), and an unknown sender (spoofing).
+SPF_ONLY_IP = "192.0.2.11"
+FORWARDER_IP = "198.51.100.7"
+UNKNOWN_IP = "203.0.113.66"
 LISTING_ZONE = "zen.spamhaus.org"  # catalogue severity critical
 BROKEN_ZONE = "bl.spamcop.net"  # served broken: unhealthy, its results unknown
 CAMPAIGN = "promo-7"
@@ -26,7 +31,12 @@ INGEST = "ingest-token-for-tests"
 ADMIN = "admin-token-for-tests"
 
 
-def zones() -> dict[str, list[str]]:
+def spf_record(*extra_ips: str) -> str:
+    ips = " ".join(f"ip4:{ip}" for ip in (IP, SPF_ONLY_IP, *extra_ips))
+    return f"@ IN TXT {txt(f'v=spf1 {ips} -all')}"
+
+
+def zones(*spf_extra_ips: str) -> dict[str, list[str]]:
     # The catalogue's test points of zen.spamhaus.org: test_listed 127.0.0.2 and
     # ::ffff:7f00:2 (the zone has IPv6 on; its families are self-tested separately).
     test_points = [
@@ -36,7 +46,7 @@ def zones() -> dict[str, list[str]]:
     return {
         LISTING_ZONE: [*test_points, "10.2.0.192 IN A 127.0.0.2", '10.2.0.192 IN TXT "e2e"'],
         "example.com": [
-            f"@ IN TXT {txt(f'v=spf1 ip4:{IP} -all')}",
+            spf_record(*spf_extra_ips),
             f"_dmarc IN TXT {txt('v=DMARC1; p=reject; rua=mailto:dmarc@example.com')}",
             f"s1._domainkey IN TXT {txt(rsa_record(2048))}",
             "@ IN MX 10 mail.example.com.",
@@ -44,6 +54,9 @@ def zones() -> dict[str, list[str]]:
         ],
         "com": [],  # the DMARC tree walk may ask _dmarc.com
         "2.0.192.in-addr.arpa": ["10 IN PTR mail.example.com."],
+        # The unknown DMARC source's forward-confirmed name (the dmarc job looks it up).
+        "113.0.203.in-addr.arpa": ["66 IN PTR relay.example.org."],
+        "example.org": [f"relay IN A {UNKNOWN_IP}"],
     }
 
 
@@ -65,6 +78,9 @@ ingest_token = "{INGEST}"
 name = "example.com"
 sending_ips = ["{IP}"]
 dkim_selectors = ["s1"]
+
+[dmarc]
+interval = "1s"
 
 [[campaigns]]
 id = "{CAMPAIGN}"

@@ -40,7 +40,7 @@ EXIT_REFUSED = 1
 STDIN = "-"
 
 _EPILOG = """\
-PATH is a message file, a maildir (every message in its cur/ and new/), or - for stdin.
+PATH is a message file, a maildir (every message in its cur/ and new/), or - for stdin{dirs}.
 Each message prints one line: PATH, stored / duplicate / refused (with the reason), then
 {fields}; then a summary. With --json: a JSON array, one object per message:
 {{"path", "status": "stored"|"duplicate"|"refused", "reason": null|"<code>", {json}}}.
@@ -65,8 +65,9 @@ def add_commands(
             help=f"ingest {kind.help} from files, maildirs or stdin",
             description=f"Ingest {kind.help} into the store.",
             epilog=_EPILOG.format(
-                fields=", ".join(kind.fields),
-                json=", ".join(f'"{f}"' for f in kind.fields),
+                dirs=", or a directory (its files)" if kind.plain_directories else "",
+                fields=", ".join(kind.cli_columns),
+                json=", ".join(f'"{f}"' for f in kind.cli_columns),
             ),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
@@ -96,7 +97,7 @@ class _Tally:
 
 def _cmd_ingest(args: argparse.Namespace, config: Config, run: Run[_Tally]) -> int:
     kind: IngestKind = args.kind
-    messages = list(_messages(args.paths))
+    messages = list(_messages(args.paths, plain_directories=kind.plain_directories))
     out = None if args.json else sys.stdout
     tally = run(lambda: _ingest_all(kind, messages, config, out))
     if args.json:
@@ -111,12 +112,15 @@ def _cmd_ingest(args: argparse.Namespace, config: Config, run: Run[_Tally]) -> i
     return EXIT_REFUSED if tally.refused else EXIT_OK
 
 
-def _messages(paths: list[str]) -> Iterator[_Message]:
+def _messages(paths: list[str], *, plain_directories: bool = False) -> Iterator[_Message]:
     """Every message named by the arguments, all checked before anything is ingested.
 
+    A directory that is not a maildir is its files (recursively, in name order) when
+    ``plain_directories``, else a usage error.
+
     Raises:
-        UsageError: a path that does not exist, a directory that is not a maildir,
-            or ``-`` given twice.
+        UsageError: a path that does not exist, a directory that is not a maildir
+            (unless ``plain_directories``), or ``-`` given twice.
     """
     found: list[_Message] = []
     problems: list[str] = []
@@ -129,6 +133,13 @@ def _messages(paths: list[str]) -> Iterator[_Message]:
         path = Path(text)
         if path.is_dir():
             folders = [path / "cur", path / "new"]
+            if not any(f.is_dir() for f in folders) and plain_directories:
+                found += [
+                    _Message(str(p), p)
+                    for p in sorted(path.rglob("*"))
+                    if p.is_file() and not p.name.startswith(".")
+                ]
+                continue
             if not any(f.is_dir() for f in folders):
                 problems.append(f"{text}: a directory but not a maildir (no cur/ or new/)")
                 continue
@@ -198,7 +209,7 @@ async def _ingest_one(
         tally.duplicate += 1
     else:
         tally.stored += 1
-    fields = {name: result.fields.get(name) for name in kind.fields}
+    fields = {name: result.fields.get(name) for name in kind.cli_columns}
     tally.documents.append({"path": message.label, "status": status, "reason": None, **fields})
     return "\t".join([message.label, status, *(_text(v) for v in fields.values())])
 
@@ -210,7 +221,7 @@ def _refused(kind: IngestKind, message: _Message, tally: _Tally, reason: str, wh
             "path": message.label,
             "status": "refused",
             "reason": reason,
-            **dict.fromkeys(kind.fields),
+            **dict.fromkeys(kind.cli_columns),
         }
     )
     return f"{message.label}\trefused\t{reason}: {why}"

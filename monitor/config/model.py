@@ -31,6 +31,7 @@ __all__ = [
     "ClusterConfig",
     "Config",
     "CustomZoneConfig",
+    "DmarcConfig",
     "DnsConfig",
     "DnsblConfig",
     "DomainConfig",
@@ -329,6 +330,20 @@ class MetricsConfig(_Model):
         return _duration_field(value)
 
 
+class DmarcConfig(_Model):
+    """DMARC aggregate reports: the classification job and the policy-readiness verdict."""
+
+    interval: str = "10m"  # the dmarc job: classify sources, refresh figures
+    readiness_ratio: Annotated[float, Field(gt=0, le=1)] = 0.98  # own mail passing DMARC
+    min_messages: Annotated[int, Field(ge=1)] = 100  # own messages before a verdict is given
+    ptr_lookups: Annotated[int, Field(ge=0, le=1000)] = 10  # top unknown sources per domain
+
+    @field_validator("interval")
+    @classmethod
+    def _interval_parses(cls, value: str) -> str:
+        return _duration_field(value)
+
+
 RiskLevelName = Literal["elevated", "high", "critical"]
 
 
@@ -397,6 +412,7 @@ class Config(_Model):
     log: LogConfig = Field(default_factory=LogConfig)
     notify: list[NotifyConfig] = Field(default_factory=list)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    dmarc: DmarcConfig = Field(default_factory=DmarcConfig)
 
 
 def parse_config(text: str, *, source: str = "config") -> Config:

@@ -34,6 +34,7 @@ from monitor.checking.sharding import Shard
 from monitor.checking.states import CheckName
 from monitor.config import Config, load_config
 from monitor.daemon.checkjobs import AuthJobs, DnsblJobs, zones_to_test
+from monitor.daemon.dmarcjobs import DmarcJobs
 from monitor.daemon.feedbackjobs import FeedbackJobs
 from monitor.daemon.jobs import JOBS, install_jobs
 from monitor.daemon.logs import LogSetup, event_loop_name
@@ -125,6 +126,7 @@ class Daemon:
                 telemetry=lambda: (
                     self._services.telemetry.view() if self._services else TelemetryView()
                 ),
+                dmarc=lambda: self._services.dmarc.snapshot() if self._services else None,
             ),
             version=_version(),
             catalogue_version=self.catalogue.version,
@@ -239,6 +241,7 @@ class Daemon:
             auth=AuthJobs(
                 runtime, store, self.states, alerts, clock=self.clock, on_checked=self.refresh_risk
             ),
+            dmarc=DmarcJobs(runtime, store, clock=self.clock),
             feedback=FeedbackJobs(
                 runtime,
                 store,

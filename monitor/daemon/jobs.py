@@ -71,6 +71,13 @@ JOBS: tuple[JobSpec, ...] = (
         replicas=Replicas.FIRST,
     ),
     JobSpec(
+        "dmarc",
+        lambda c: c.dmarc.interval,
+        lambda s: s.dmarc.classify,
+        replicas=Replicas.FIRST,
+        after_reload=True,
+    ),
+    JobSpec(
         "imap",
         lambda c: c.imap.interval if c.imap else "5m",
         lambda s: s.feedback.imap,

@@ -12,6 +12,7 @@ from monitor.alerting.outbox import Outbox
 from monitor.alerting.service import AlertService
 from monitor.checking.cache import StateCache
 from monitor.daemon.checkjobs import AuthJobs, DnsblJobs
+from monitor.daemon.dmarcjobs import DmarcJobs
 from monitor.daemon.feedbackjobs import FeedbackJobs
 from monitor.daemon.runtime import RuntimeHolder
 from monitor.daemon.telemetryjobs import TelemetryJobs
@@ -35,3 +36,4 @@ class Services:
     auth: AuthJobs
     feedback: FeedbackJobs
     telemetry: TelemetryJobs
+    dmarc: DmarcJobs

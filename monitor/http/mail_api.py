@@ -62,7 +62,8 @@ def kind_route(
         except StoreUnavailableError:
             log.warning("%s refused: store unavailable", kind.name)
             return json_error(503, "store unavailable, retry later")
-        body = {"id": outcome.id, "duplicate": outcome.duplicate, **outcome.fields}
+        fields = {name: outcome.fields.get(name) for name in kind.fields}
+        body = {"id": outcome.id, "duplicate": outcome.duplicate, **fields}
         return web.json_response(body, status=202)
 
     return RouteSpec("POST", path, handler, Access.INGEST, source=kind.name)

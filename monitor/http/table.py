@@ -7,7 +7,14 @@ adds the daemon's own (metrics, readiness, targets, reload). Adding a route is o
 
 from __future__ import annotations
 
-from monitor.http import campaigns_api, events_api, feedback_api, subjects_api, system
+from monitor.http import (
+    campaigns_api,
+    dmarc_api,
+    events_api,
+    feedback_api,
+    subjects_api,
+    system,
+)
 from monitor.http.routes import RouteSpec
 
 __all__ = ["API_ROUTES", "DAEMON_ROUTES"]
@@ -18,5 +25,6 @@ API_ROUTES: tuple[RouteSpec, ...] = (
     *feedback_api.ROUTES,
     *campaigns_api.ROUTES,
     *subjects_api.ROUTES,
+    *dmarc_api.ROUTES,
 )
 DAEMON_ROUTES: tuple[RouteSpec, ...] = (*API_ROUTES, *system.ROUTES)

@@ -181,6 +181,9 @@ class FeedbackReport:
     delivery_result: str | None
     dkim_domain: str | None
     dkim_selector: str | None
+    dkim_identity: str | None  # may hold an address: in memory only, never stored
+    identity_alignment: str | None  # RFC 7489 §7.3.1 / RFC 9991: "none" or dkim,spf
+    spf_dns: str | None
     original_format: OriginalFormat | None
     original_headers: Headers | None
     reporter: str | None
@@ -612,11 +615,23 @@ def _arf_report(
         delivery_result=_token(fields.get("Delivery-Result")),
         dkim_domain=_token(fields.get("DKIM-Domain")),
         dkim_selector=_bounded(fields.get("DKIM-Selector")),
+        dkim_identity=_bounded(fields.get("DKIM-Identity")),
+        identity_alignment=_alignment(fields.get("Identity-Alignment")),
+        spf_dns=_bounded(fields.get("SPF-DNS")),
         original_format=original_format,
         original_headers=original,
         reporter=reporter,
         report_fields=fields,
     )
+
+
+def _alignment(value: str | None) -> str | None:
+    """``Identity-Alignment``: a comma list of dkim/spf, or none (CFWS allowed)."""
+    if not value:
+        return None
+    text = _strip_comments(value).lower()
+    parts = sorted({p.strip() for p in text.split(",") if p.strip()})
+    return ",".join(parts)[:32] or None
 
 
 def _count(text: str) -> bool:
@@ -664,6 +679,9 @@ def _jmrp_report(
         delivery_result=None,
         dkim_domain=None,
         dkim_selector=None,
+        dkim_identity=None,
+        identity_alignment=None,
+        spf_dns=None,
         original_format=original_format,
         original_headers=original,
         reporter=reporter,

@@ -3,7 +3,8 @@
 MonitorError
 └── IngestError              input an ingestion channel refuses (``reason`` is a stable code)
     ├── WrongKindError       readable input of another kind (HTTP 422; IMAP tries the next kind)
-    │   └── NotArfError      well-formed mail that is not a feedback report
+    │   ├── NotArfError      well-formed mail that is not a feedback report
+    │   └── NotDmarcError    well-formed mail that carries no DMARC aggregate report
     └── MalformedReportError a report (or something claiming to be one) that cannot be read (400)
 
 Messages are fixed prose chosen by the parser: they never quote the input, so no
@@ -14,7 +15,13 @@ from __future__ import annotations
 
 from monitor.model.errors import ReasonedError
 
-__all__ = ["IngestError", "MalformedReportError", "NotArfError", "WrongKindError"]
+__all__ = [
+    "IngestError",
+    "MalformedReportError",
+    "NotArfError",
+    "NotDmarcError",
+    "WrongKindError",
+]
 
 
 class IngestError(ReasonedError):
@@ -27,6 +34,10 @@ class WrongKindError(IngestError):
 
 class NotArfError(WrongKindError):
     """Readable mail that is not a feedback report (a bounce, a plain message, ...)."""
+
+
+class NotDmarcError(WrongKindError):
+    """Readable mail (or data) that carries no DMARC aggregate report."""
 
 
 class MalformedReportError(IngestError):

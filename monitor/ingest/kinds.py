@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ARF",
+    "DMARC",
     "INGEST_KINDS",
     "IngestContext",
     "IngestKind",
@@ -64,14 +65,24 @@ class IngestKind:
     """One kind of mail.
 
     ``ingest`` stores it or raises an ``IngestError`` (``WrongKindError``: not this kind).
-    ``fields`` names the outcome's fields in order (the CLI's columns); on a refusal
-    they are null in ``--json`` output.
+    ``fields`` names the outcome's fields in order (the HTTP 202 body's, and the CLI's
+    columns unless ``cli_fields`` names others); on a refusal they are null in
+    ``--json`` output.
     """
 
     name: str
     ingest: Callable[[bytes, IngestContext], Awaitable[IngestOutcome]]
     fields: tuple[str, ...]
     help: str
+    cli_fields: tuple[str, ...] = ()
+    # ``delivermon ingest`` reads a directory that is not a maildir as its files (reports
+    # saved from mail or downloaded are plain files, not messages).
+    plain_directories: bool = False
+
+    @property
+    def cli_columns(self) -> tuple[str, ...]:
+        """The fields ``delivermon ingest <kind>`` prints."""
+        return self.cli_fields or self.fields
 
 
 async def _ingest_arf(raw: bytes, ctx: IngestContext) -> IngestOutcome:
@@ -100,9 +111,25 @@ ARF = IngestKind(
     "ARF feedback-loop reports (RFC 5965, Microsoft JMRP, RFC 6591 auth-failure)",
 )
 
+
+async def _ingest_dmarc(raw: bytes, ctx: IngestContext) -> IngestOutcome:
+    from monitor.ingest.dmarc.service import ingest_dmarc
+
+    return await ingest_dmarc(raw, ctx)
+
+
+DMARC = IngestKind(
+    "dmarc",
+    _ingest_dmarc,
+    ("domain", "records", "messages"),
+    "DMARC aggregate reports (RFC 7489, RFC 9990: XML, .gz, .zip or the report e-mail)",
+    cli_fields=("report",),
+    plain_directories=True,
+)
+
 # The order the IMAP poller tries them in; the first kind's refusal is reported when no
 # kind takes a message.
-INGEST_KINDS: tuple[IngestKind, ...] = (ARF,)
+INGEST_KINDS: tuple[IngestKind, ...] = (ARF, DMARC)
 
 
 def kind_named(name: str) -> IngestKind:

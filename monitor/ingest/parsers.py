@@ -22,6 +22,7 @@ from checks.dns.wire import decode_response, encode_question, response_matches
 from checks.spf.record import SpfSyntaxError
 from checks.spf.record import parse_record as parse_spf_record
 from monitor.ingest.arf import parse_arf
+from monitor.ingest.dmarc import parse_dmarc
 from monitor.ingest.errors import IngestError
 from monitor.ingest.events import parse_batch_body
 from monitor.ingest.webhooks import (
@@ -158,6 +159,21 @@ PARSERS: tuple[ParserSpec, ...] = (
         (IngestError,),
         examples=(_ARF_EXAMPLE,),
         corpus=("arf/*.eml", "bounces/*.eml"),
+    ),
+    ParserSpec(
+        "dmarc_aggregate",
+        parse_dmarc,
+        (IngestError,),
+        examples=(
+            b"<feedback><report_metadata><org_name>o</org_name><email>d@example.net</email>"
+            b"<report_id>1</report_id><date_range><begin>1</begin><end>2</end></date_range>"
+            b"</report_metadata><policy_published><domain>example.com</domain><p>none</p>"
+            b"</policy_published><record><row><source_ip>192.0.2.1</source_ip><count>1</count>"
+            b"<policy_evaluated><disposition>none</disposition><dkim>pass</dkim><spf>fail</spf>"
+            b"</policy_evaluated></row><identifiers><header_from>example.com</header_from>"
+            b"</identifiers><auth_results/></record></feedback>",
+        ),
+        corpus=("dmarc-aggregate/*/*.xml", "dmarc-aggregate/*/*.gz", "dmarc-aggregate/*/*.eml"),
     ),
     ParserSpec(
         "events",

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from email.utils import parseaddr
 
-from monitor.ingest.arf import FeedbackReport, parse_arf
+from monitor.ingest.arf import FeedbackReport, FeedbackType, parse_arf
 from monitor.ingest.attribution import attribute_campaign, provider_of
 from monitor.ingest.audit import audit_original
 from monitor.model.events import Event, EventType, Provider, Source
@@ -67,6 +68,7 @@ async def ingest_arf(
         recipients=report.original_rcpt_to,
         audit=_audit(report),
         raw=raw if store_raw else None,
+        **_failure_fields(report),
     )
     events = _complaints(report, campaign, provider, occurred) if report.is_complaint else ()
     result = await store.add_report(record, events, pseudonymizer, store_raw=store_raw)
@@ -91,6 +93,22 @@ def _complaints(
         )
         for index, recipient in enumerate(recipients)
     )
+
+
+def _failure_fields(report: FeedbackReport) -> dict[str, str | None]:
+    """A DMARC failure report's Auth-Failure, Identity-Alignment and domain (RFC 9991 §4):
+    the Reported-Domain, else the domain of the original message's From."""
+    if report.feedback_type is not FeedbackType.AUTH_FAILURE:
+        return {}
+    domain = report.reported_domains[0] if report.reported_domains else None
+    if domain is None and report.original_headers is not None:
+        sender = parseaddr(report.original_headers.get("From") or "")[1]
+        domain = sender.rpartition("@")[2].lower().rstrip(".") or None
+    return {
+        "auth_failure": report.auth_failure or "dmarc",  # absent (NetEase): read as dmarc
+        "identity_alignment": report.identity_alignment,
+        "failure_domain": domain,
+    }
 
 
 def _audit(report: FeedbackReport) -> ReportAudit:

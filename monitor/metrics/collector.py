@@ -28,6 +28,8 @@ from prometheus_client.registry import Collector
 
 from monitor.checking.cache import StateSnapshot
 from monitor.checking.states import RESOLVER_REFUSED_ERRORS, CheckName, CheckState
+from monitor.ingest.dmarc.analysis import DmarcSnapshot
+from monitor.metrics.dmarc import dmarc_families
 from monitor.metrics.telemetry import IMPORT_FAILURE_STATES, telemetry_families
 from monitor.model.telemetry import TelemetrySource
 from monitor.risk.campaigns import CampaignSnapshot
@@ -124,6 +126,7 @@ class MetricsSources:
     outbox_pending: Callable[[], int] = lambda: 0
     reload: Callable[[], ReloadStatus] = ReloadStatus
     telemetry: Callable[[], TelemetryView] = TelemetryView
+    dmarc: Callable[[], DmarcSnapshot | None] = lambda: None
 
 
 class Metrics:
@@ -263,6 +266,9 @@ class StateCollector(Collector):
             yield from self._campaigns(campaigns, src.held_campaigns())
         if scope.shard[0] == 0:  # imported by the first replica only
             yield from telemetry_families(src.telemetry())
+        dmarc = src.dmarc()
+        if dmarc is not None and scope.shard[0] == 0:  # the dmarc job runs on the first only
+            yield from dmarc_families(dmarc)
 
     def _build(self, scope: Scope, src: MetricsSources) -> Iterator[Metric]:
         info = _gauge(

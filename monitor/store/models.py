@@ -7,13 +7,16 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from monitor.model.events import Category, Consent, Event, Provider
 from monitor.model.privacy import Pseudonymizer
 from monitor.store.audits import AuditCounts
 from monitor.store.rates import DEFAULT_GUARD, CountRow, Dimension, RateRow, VolumeGuard, Window
 from monitor.store.schema import MAX_CAMPAIGN_LENGTH, MAX_LABEL_LENGTH
+
+if TYPE_CHECKING:
+    from monitor.store.dmarc import DmarcReportRecord, DmarcSource, SourceFigures
 
 __all__ = [
     "AddResult",
@@ -81,6 +84,11 @@ class ReportRecord:
     recipients: tuple[str, ...] = ()
     audit: ReportAudit = ReportAudit()
     raw: bytes | None = None
+    # DMARC failure reports (auth-failure): the Auth-Failure token, Identity-Alignment,
+    # and the domain the report is about.
+    auth_failure: str | None = None
+    identity_alignment: str | None = None
+    failure_domain: str | None = None
 
     def __post_init__(self) -> None:
         if not _SHA256_HEX.fullmatch(self.raw_sha256):
@@ -211,6 +219,25 @@ class Store(Protocol):
         *,
         store_raw: bool = False,
     ) -> ReportResult: ...
+
+    async def add_dmarc_report(self, record: DmarcReportRecord) -> ReportResult: ...
+
+    # DMARC queries (monitor.store.dmarc; the API's views read them)
+    async def dmarc_report_count(self, domain: str, since: dt.datetime | None = None) -> int: ...
+
+    async def dmarc_source_figures(
+        self, domain: str, since: dt.datetime | None = None
+    ) -> list[SourceFigures]: ...
+
+    async def dmarc_selectors(
+        self, domain: str, since: dt.datetime | None = None
+    ) -> list[tuple[str, str, int]]: ...
+
+    async def dmarc_reporter_figures(
+        self, domain: str, since: dt.datetime | None = None
+    ) -> list[tuple[str, str, str, int]]: ...
+
+    async def dmarc_sources(self, domain: str | None = None) -> list[DmarcSource]: ...
 
     async def upsert_campaign(
         self,

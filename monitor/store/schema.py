@@ -28,6 +28,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     insert,
     text,
 )
@@ -47,6 +48,9 @@ __all__ = [
     "check_runs",
     "check_state",
     "counters",
+    "dmarc_reports",
+    "dmarc_rows",
+    "dmarc_sources",
     "event_keys",
     "events",
     "feedback_reports",
@@ -202,6 +206,11 @@ feedback_reports = Table(
     Column("dkim_covers_list_unsubscribe", Boolean(), nullable=True),
     Column("feedback_id_valid", Boolean(), nullable=True),
     Column("raw", LargeBinary(), nullable=True),  # only with [privacy] store_raw = true
+    # DMARC failure reports (auth-failure, RFC 6591 / RFC 9991), migration 0004: what
+    # failed, and the domain the report is about (Reported-Domain, else the From's).
+    Column("auth_failure", String(MAX_LABEL_LENGTH), nullable=True),
+    Column("identity_alignment", String(MAX_LABEL_LENGTH), nullable=True),
+    Column("failure_domain", String(255), nullable=True),
 )
 
 report_recipients = Table(
@@ -338,4 +347,67 @@ notifications = Table(
     Column("failed_at", UtcDateTime(), nullable=True),
     Column("last_error", String(200), nullable=True),
     Index(None, "sent_at", "failed_at", "next_attempt_at"),
+)
+
+# --- DMARC aggregate reports (migration 0004) ----------------------------------------
+# One row per report, unique on (reporting org, report id, policy domain): a re-sent
+# report is a duplicate whichever channel brings it. Its records are summed into
+# dmarc_rows by source row; dmarc_sources is the daemon's classification of each source.
+MAX_DMARC_TEXT = 255
+
+dmarc_reports = Table(
+    "dmarc_reports",
+    metadata,
+    Column("id", String(32), primary_key=True),  # uuid4 hex
+    Column("org", String(MAX_DMARC_TEXT), nullable=False),  # org_name, trimmed and casefolded
+    Column("report_id", String(MAX_DMARC_TEXT), nullable=False),
+    Column("domain", String(MAX_DMARC_TEXT), nullable=False),  # policy_published domain
+    Column("org_name", String(MAX_DMARC_TEXT), nullable=False),
+    Column("reporter", String(MAX_LABEL_LENGTH * 2), nullable=False),
+    Column("begin_at", UtcDateTime(), nullable=False),
+    Column("end_at", UtcDateTime(), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False, index=True),
+    Column("records", BigInteger(), nullable=False),
+    Column("messages", BigInteger(), nullable=False),
+    Column("policy", String(MAX_LABEL_LENGTH), nullable=True),  # p as published
+    Column("flavour", String(MAX_LABEL_LENGTH), nullable=False),
+    Column("raw", LargeBinary(), nullable=True),  # only with [privacy] store_raw = true
+    UniqueConstraint("org", "report_id", "domain"),
+    Index(None, "domain", "begin_at"),
+)
+
+dmarc_rows = Table(
+    "dmarc_rows",
+    metadata,
+    Column("id", _ROW_ID, primary_key=True, autoincrement=True),
+    Column(
+        "report", String(32), ForeignKey("dmarc_reports.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("domain", String(MAX_DMARC_TEXT), nullable=False),
+    Column("begin_at", UtcDateTime(), nullable=False),
+    Column("reporter", String(MAX_LABEL_LENGTH * 2), nullable=False),
+    Column("source_ip", String(45), nullable=False),
+    Column("header_from", String(MAX_DMARC_TEXT), nullable=False),
+    Column("disposition", String(MAX_LABEL_LENGTH), nullable=False),
+    Column("dmarc", String(8), nullable=False),  # pass | fail
+    Column("dkim_aligned", Boolean(), nullable=False),  # an aligned DKIM pass
+    Column("spf_aligned", Boolean(), nullable=False),  # an aligned SPF pass
+    Column("dkim_domain", String(MAX_DMARC_TEXT), nullable=False),
+    Column("dkim_selector", String(MAX_DMARC_TEXT), nullable=False),
+    Column("dkim_result", String(MAX_LABEL_LENGTH), nullable=False),
+    Column("spf_domain", String(MAX_DMARC_TEXT), nullable=False),
+    Column("spf_result", String(MAX_LABEL_LENGTH), nullable=False),
+    Column("messages", BigInteger(), nullable=False),
+    Index(None, "domain", "begin_at"),
+    Index(None, "report"),
+)
+
+dmarc_sources = Table(
+    "dmarc_sources",
+    metadata,
+    Column("domain", String(MAX_DMARC_TEXT), primary_key=True),
+    Column("source_ip", String(45), primary_key=True),
+    Column("classification", String(MAX_LABEL_LENGTH), nullable=False),
+    Column("ptr", String(MAX_DMARC_TEXT), nullable=True),  # forward-confirmed name, if any
+    Column("classified_at", UtcDateTime(), nullable=False),
 )

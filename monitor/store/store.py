@@ -25,6 +25,7 @@ from monitor.model.events import Category, Consent, Event
 from monitor.model.privacy import Pseudonymizer
 from monitor.store import batch
 from monitor.store.audits import AuditQueries
+from monitor.store.dmarc import DmarcRecords
 from monitor.store.engine import build_engine, migrate
 from monitor.store.errors import StoreUnavailableError
 from monitor.store.models import (
@@ -105,7 +106,7 @@ class _PendingReport:
     future: asyncio.Future[ReportResult]
 
 
-class SqlStore(SubjectRecords, AuditQueries, StateRecords, TelemetryRecords):
+class SqlStore(SubjectRecords, AuditQueries, StateRecords, TelemetryRecords, DmarcRecords):
     """``Store`` over an async SQLAlchemy engine (aiosqlite or asyncpg)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -351,6 +352,9 @@ def _report_row(record: ReportRecord, *, store_raw: bool) -> Row:
         audit.dkim_covers_list_unsubscribe,
         audit.feedback_id_valid,
         record.raw if store_raw else None,
+        record.auth_failure and record.auth_failure[:32],
+        record.identity_alignment,
+        record.failure_domain and record.failure_domain[:255],
     )
 
 

@@ -35,6 +35,16 @@ labels, annotations, routes and inhibitions are the shipped ones. Without this
 the complaint alert (``for: 15m`` on a recording rule evaluated every 5 minutes)
 would need over 20 minutes.
 
+DMARC (issue 13): example.com's SPF record (served by NSD) passes 192.0.2.10 (also a
+configured sending IP) and 192.0.2.11 (SPF only). A Google aggregate report comes in
+over HTTP, a Microsoft one through ``delivermon ingest dmarc`` on the daemon's
+SQLite store and a Yahoo one by mail through the IMAP job (Dovecot), each with mail
+from those two, a forwarder (aligned DKIM, SPF fail) and an unknown sender (250
+messages each, rejected). The daemon's ``dmarc`` job must classify
+them own, own, forwarder, unknown; the DMARC series must be in the scrape; the
+unknown-sources alert must arrive once through Alertmanager and resolve once the
+unknown IP is added to the SPF record in NSD (reclassified own).
+
 Then: the critical-listing and critical complaint-rate alerts must arrive
 through Alertmanager at the receivers the shipped routes name, with their
 labels; their warning twins must be inhibited; and every query of every
@@ -65,14 +75,29 @@ from typing import Any
 
 import pytest
 import yaml
+from cli import run_cli
 from conftest import require_server
 from daemon import DaemonProcess, wait_for
-from dnsserver import StartNsd, pick_free_port
-from opsworld import ADMIN, BROKEN_ZONE, CAMPAIGN, INGEST, IP, LISTING_ZONE, write_config, zones
+from dmarcreports import Row, aggregate_xml, report_mail
+from dnsserver import NsdServer, StartNsd, pick_free_port
+from dovecot import DovecotServer
+from opsworld import (
+    ADMIN,
+    BROKEN_ZONE,
+    CAMPAIGN,
+    FORWARDER_IP,
+    INGEST,
+    IP,
+    LISTING_ZONE,
+    SPF_ONLY_IP,
+    UNKNOWN_IP,
+    write_config,
+    zones,
+)
 from receiver import Receiver
 from telemetryservers import SNDS_KEY, Postmaster, Snds, ThreadedApps, compliance_rows, snds_line
 
-pytestmark = [pytest.mark.nsd, pytest.mark.prometheus]
+pytestmark = [pytest.mark.nsd, pytest.mark.prometheus, pytest.mark.dovecot]
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "dashboards").glob("*.json"))
@@ -253,6 +278,38 @@ def arf_report(message_id: str) -> bytes:
     return "\r\n".join(lines).encode()
 
 
+def dmarc_report(report_id: str, org: str, email: str) -> bytes:
+    """Mail of example.com seen by one receiver over the last two hours."""
+    begin = int(dt.datetime.now(dt.UTC).timestamp()) - 7200
+    rows = [
+        Row(IP, 100),
+        Row(SPF_ONLY_IP, 50),
+        Row(FORWARDER_IP, 20, spf="fail", spf_domain="lists.example.net", spf_result="pass"),
+        Row(
+            UNKNOWN_IP,
+            250,
+            dkim="fail",
+            spf="fail",
+            disposition="reject",
+            dkim_result="fail",
+            spf_result="fail",
+        ),
+    ]
+    return aggregate_xml(rows, report_id=report_id, org=org, email=email, begin=begin)
+
+
+def post_dmarc(daemon: DaemonProcess, report: bytes) -> dict[str, Any]:
+    request = urllib.request.Request(
+        daemon.url + "/api/v1/dmarc/reports",
+        data=report,
+        headers={"Content-Type": "application/xml", "Authorization": f"Bearer {INGEST}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 202, response.read()
+        answer: dict[str, Any] = json.loads(response.read())
+    return answer
+
+
 def post_events(daemon: DaemonProcess, events: list[dict[str, object]]) -> None:
     status, body = daemon.request(
         "POST", "/api/v1/events", token=INGEST, body=json.dumps({"events": events}).encode()
@@ -280,6 +337,7 @@ class Stack:
     alertmanager: str  # base URL
     hook: Receiver  # Alertmanager's notifications
     notify: Receiver  # the daemon's own webhook notifier
+    nsd: NsdServer
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         url = f"{self.prometheus}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
@@ -345,7 +403,9 @@ def telemetry_world() -> tuple[Postmaster, Snds]:
 
 @pytest.fixture(scope="module")
 def stack(
-    nsd_module_factory: StartNsd, tmp_path_factory: pytest.TempPathFactory
+    nsd_module_factory: StartNsd,
+    tmp_path_factory: pytest.TempPathFactory,
+    dovecot_server: DovecotServer,
 ) -> Iterator[Stack]:
     prometheus_bin = binary("prometheus", "prometheus")
     alertmanager_bin = binary("prometheus-alertmanager", "prometheus-alertmanager")
@@ -378,12 +438,36 @@ base_url = "{apps.urls[1]}/snds"
 interval = "5s"
 """,
         )
+        # The DMARC mailbox: a Yahoo report waits in it, the IMAP job routes it by content.
+        mailbox = dovecot_server.account("ops-dmarc")
+        mailbox.append(report_mail(dmarc_report("yahoo-1", "Yahoo", "dmarchelp@yahooinc.com")))
+        config.write_text(
+            config.read_text()
+            + f"""
+[imap]
+host = "{mailbox.host}"
+port = {mailbox.port}
+security = "none"
+username = "{mailbox.username}"
+password = "{mailbox.password}"
+interval = "1s"
+"""
+        )
         daemon = DaemonProcess(config).start()
         cleanup.callback(daemon.stop)
         # Priming: the campaign's counter series exist before the volume arrives,
         # and a first ARF report creates the one-click audit series.
         post_events(daemon, [{"type": "sent", "campaign": CAMPAIGN, "count": 1}])
         post_arf(daemon, "prime")
+        # DMARC: one report over HTTP, one through the CLI into the daemon's store.
+        post_dmarc(daemon, dmarc_report("google-1", "google.com", "noreply@google.com"))
+        xml = dmarc_report("ms-1", "Outlook.com", "dmarcreport@microsoft.com")
+        (tmp / "ms-1.xml").write_bytes(xml)
+        ingested = run_cli(
+            "ingest", "dmarc", "--config", str(config), "--json", str(tmp / "ms-1.xml")
+        )
+        assert ingested.returncode == 0, ingested.stdout + ingested.stderr
+        assert json.loads(ingested.stdout)[0]["status"] == "stored"
         wait_for(
             lambda: (
                 daemon.value("delivermon_one_click_audits_total", campaign=CAMPAIGN) is not None
@@ -434,7 +518,7 @@ interval = "5s"
             tmp / "prometheus.log",
         )
         cleanup.callback(prometheus.stop)
-        stack = Stack(daemon, f"http://127.0.0.1:{prom_port}", am_url, hook, notify)
+        stack = Stack(daemon, f"http://127.0.0.1:{prom_port}", am_url, hook, notify, nsd)
         wait_for(
             lambda: ready(prometheus, f"{stack.prometheus}/-/ready"),
             timeout=STARTUP,
@@ -684,3 +768,95 @@ def test_every_panel_query_returns_data(stack: Stack, query: Query) -> None:
         stack.query(expr)  # valid and answered; empty is allowed (and marked)
         return
     wait_for(lambda: stack.query(expr), timeout=20, what=f"data for {expr}")
+
+
+# --- DMARC --------------------------------------------------------------------------------
+
+
+def dmarc_sources(stack: Stack) -> dict[str, tuple[str, bool, int]]:
+    status, body = stack.daemon.request("GET", "/api/v1/dmarc/domains/example.com", token=ADMIN)
+    assert status == 200, body
+    summary = json.loads(body)
+    return {
+        s["ip"]: (s["classification"], s["classified"], s["messages"]) for s in summary["sources"]
+    }
+
+
+def test_dmarc_sources_are_classified_with_spf_served_by_nsd(stack: Stack) -> None:
+    expected = {
+        IP: ("own", True, 300),  # a configured sending IP
+        SPF_ONLY_IP: ("own", True, 150),  # passed by the SPF record in NSD
+        FORWARDER_IP: ("forwarder", True, 60),  # aligned DKIM, SPF fail
+        UNKNOWN_IP: ("unknown", True, 750),
+    }
+    wait_for(lambda: dmarc_sources(stack) == expected, timeout=ARRIVAL, what="classified sources")
+    status, body = stack.daemon.request(
+        "GET", "/api/v1/dmarc/domains/example.com/sources?classification=unknown", token=INGEST
+    )
+    assert status == 200, body
+    (unknown,) = json.loads(body)["sources"]
+    assert (unknown["ip"], unknown["ptr"]) == (UNKNOWN_IP, "relay.example.org")  # FCrDNS
+
+
+def test_dmarc_metrics_are_in_the_scrape(stack: Stack) -> None:
+    labels = {"domain": "example.com", "dmarc": "fail", "disposition": "reject"}
+    wait_for(
+        lambda: (
+            stack.daemon.value(
+                "delivermon_dmarc_messages_total", classification="unknown", **labels
+            )
+            == 750
+        ),
+        timeout=ARRIVAL,
+        what="the unknown sender's messages in /metrics",
+    )
+    own = {"domain": "example.com", "classification": "own", "dmarc": "pass", "disposition": "none"}
+    assert stack.daemon.value("delivermon_dmarc_messages_total", **own) == 450
+    assert stack.daemon.value("delivermon_dmarc_reports_total", reporter="google") == 1
+    assert stack.daemon.value("delivermon_dmarc_reports_total", reporter="microsoft") == 1
+    assert stack.daemon.value("delivermon_dmarc_reports_total", reporter="yahoo") == 1  # IMAP
+    assert stack.daemon.value("delivermon_dmarc_sources", classification="unknown") == 1
+    ready = stack.daemon.value("delivermon_dmarc_policy_readiness", verdict="ready")
+    assert ready == 1  # 450 own messages, all passing: over the 100-message minimum
+
+
+def alert_notifications(stack: Stack, alertname: str, status: str) -> list[tuple[str, str]]:
+    """(receiver, alert fingerprint) of each ``status`` notification of ``alertname``."""
+    with stack.hook._lock:
+        bodies = list(stack.hook.received)
+    return [
+        (str(body["receiver"]), str(alert["fingerprint"]))
+        for body in bodies
+        for alert in body.get("alerts", [])  # type: ignore[attr-defined]
+        if alert["labels"].get("alertname") == alertname and alert["status"] == status
+    ]
+
+
+def test_unknown_sender_alert_fires_once_then_resolves_when_spf_authorises_it(
+    stack: Stack,
+) -> None:
+    name = "DelivermonDmarcUnknownSources"
+    wait_for(lambda: alert_notifications(stack, name, "firing"), timeout=ARRIVAL, what=name)
+    (firing,) = stack.notifications(name)
+    receiver, alert = firing
+    assert receiver == "team-email"  # a warning: the shipped warning route
+    assert alert["labels"]["domain"] == "example.com"
+    assert alert["annotations"]["runbook_url"] == "docs/runbooks.md#delivermondmarcunknownsources"
+    # The operator recognises the sender and authorises it in SPF: reclassified own.
+    for origin, records in zones(UNKNOWN_IP).items():
+        if origin == "example.com":
+            stack.nsd.add_zone(origin, records)
+    stack.nsd.reload()
+    wait_for(
+        lambda: dmarc_sources(stack)[UNKNOWN_IP][0] == "own",
+        timeout=ARRIVAL,
+        what="the authorised sender reclassified own",
+    )
+    wait_for(
+        lambda: alert_notifications(stack, name, "resolved"),
+        timeout=ARRIVAL,
+        what=f"{name} resolved",
+    )
+    fired = alert_notifications(stack, name, "firing")
+    assert len(fired) == 1, fired  # one firing notification, one alert
+    assert alert_notifications(stack, name, "resolved") == [("team-email", fired[0][1])]

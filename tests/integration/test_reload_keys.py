@@ -207,6 +207,7 @@ def base_config(
         "alerts": {},
         "cluster": {"shard": "0/1"},
         "log": {},
+        "dmarc": {},
         "notify": [
             {"kind": "webhook", "name": "hook", "url": receiver.url, "min_severity": "info"},
             {"kind": "slack", "name": "chat", "url": "https://hooks.example.com/one"},
@@ -535,6 +536,23 @@ EFFECTS: dict[str, tuple[Change, Probe, Value]] = {
             ("notify_interval", "notify"),
         )
     },
+    # the dmarc job: its interval, and the settings read by each of its runs
+    "dmarc.interval": (setter("dmarc.interval", "11m"), job_interval("dmarc"), 660),
+    "dmarc.readiness_ratio": (
+        setter("dmarc.readiness_ratio", 0.95),
+        lambda d: rt(d).config.dmarc.readiness_ratio,
+        0.95,
+    ),
+    "dmarc.min_messages": (
+        setter("dmarc.min_messages", 500),
+        lambda d: rt(d).config.dmarc.min_messages,
+        500,
+    ),
+    "dmarc.ptr_lookups": (
+        setter("dmarc.ptr_lookups", 3),
+        lambda d: rt(d).config.dmarc.ptr_lookups,
+        3,
+    ),
     "schedule.jitter": (
         setter("schedule.jitter", 0.2),
         lambda d: d.scheduler._jobs["sweep"][2],  # (func, interval, jitter, run_now)

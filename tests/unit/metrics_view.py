@@ -34,6 +34,7 @@ from monitor.checking.states import (
 )
 from monitor.checking.table import state_of
 from monitor.daemon.scheduler import JobStatus
+from monitor.ingest.dmarc.analysis import DmarcSnapshot, FigureKey, zero_snapshot
 from monitor.metrics.collector import Metrics, MetricsSources, ReloadStatus, Scope
 from monitor.model.telemetry import FilterResult, GmailState, TelemetrySource
 from monitor.risk.campaigns import CampaignRow, CampaignSnapshot
@@ -310,6 +311,7 @@ class View:
     reload_ok: bool = True
     reload_at: float = 1_700_000_000.0
     telemetry: TelemetryView = field(default_factory=TelemetryView)
+    dmarc: DmarcSnapshot | None = None
 
     def sources(self) -> MetricsSources:
         return MetricsSources(
@@ -322,6 +324,7 @@ class View:
             outbox_pending=lambda: self.outbox_pending,
             reload=lambda: ReloadStatus(self.reload_ok, self.reload_at),
             telemetry=lambda: self.telemetry,
+            dmarc=lambda: self.dmarc,
         )
 
 
@@ -342,6 +345,7 @@ def full_view(*, shard: tuple[int, int] = (0, 1)) -> View:
         reload_ok=True,
         reload_at=1_700_000_100.0,
         telemetry=telemetry(),
+        dmarc=dmarc_snapshot(),
     )
 
 
@@ -376,6 +380,22 @@ def telemetry() -> TelemetryView:
         snds_tracked=True,
         snds_data_up=True,
         snds_blocks_up=False,
+    )
+
+
+def dmarc_snapshot() -> DmarcSnapshot:
+    """One value in each DMARC family (what the dmarc job computes)."""
+    zero = zero_snapshot([DOMAIN])
+    return DmarcSnapshot(
+        messages={**zero.messages, FigureKey(DOMAIN, "unknown", "fail", "reject"): 40},
+        recent={**zero.recent, FigureKey(DOMAIN, "unknown", "fail", "reject"): 40},
+        reports={(DOMAIN, "google"): 3},
+        reporter_last={(DOMAIN, "google"): 1_700_000_000.0},
+        pass_ratio={(DOMAIN, "7d"): 0.99, (DOMAIN, "30d"): 0.985},
+        readiness={DOMAIN: "ready"},
+        unmonitored_selectors={DOMAIN: 1},
+        sources={(DOMAIN, "own"): 2, (DOMAIN, "forwarder"): 1, (DOMAIN, "unknown"): 5},
+        failures={(DOMAIN, "dmarc"): 2},
     )
 
 

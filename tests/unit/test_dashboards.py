@@ -119,7 +119,7 @@ def test_docs_parsed() -> None:
 
 
 def test_dashboards_exist() -> None:
-    assert [p.stem for p in DASHBOARDS] == ["campaigns", "daemon", "overview", "telemetry"]
+    assert [p.stem for p in DASHBOARDS] == ["campaigns", "daemon", "dmarc", "overview", "telemetry"]
     assert len(dashboard_exprs()) > 40
 
 
@@ -185,6 +185,7 @@ def test_template_variables_for_target_and_campaign() -> None:
     }
     assert "target" in names["overview"]
     assert {"campaign", "provider"} <= names["campaigns"]
+    assert "domain" in names["dmarc"]
 
 
 def test_complaint_panels_draw_the_thresholds() -> None:

@@ -1,0 +1,220 @@
+"""The daemon's ``dmarc`` job: classify each source of each domain's reported mail, look up
+the top unknown sources' forward-confirmed PTR, and compute the metric snapshot.
+
+A source is classified with delivermon's own SPF evaluator (RFC 7208 ``check_host``)
+against the domain's current record, through the auth resolver. An SPF evaluation that
+could not tell (temperror) leaves the source as it was: "could not tell" is never
+"not ours".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+
+from checks.dns import DnsClient
+from checks.host.ptr import PtrPolicy, check_ptr
+from checks.spf.evaluate import SpfOutcome, check_host
+from checks.spf.record import RecordParser
+from monitor.config import Config, DomainConfig
+from monitor.daemon.runtime import RuntimeHolder
+from monitor.ingest.dmarc.analysis import (
+    OTHER,
+    RECENT,
+    DmarcSnapshot,
+    FigureKey,
+    classify,
+    dmarc_figures,
+    failure_label,
+    readiness,
+    selector_findings,
+    top_labels,
+    zero_snapshot,
+)
+from monitor.ingest.dmarc.service import MAJOR_REPORTERS
+from monitor.store import SqlStore
+from monitor.store.dmarc import DmarcSource, SourceFigures
+
+__all__ = ["DmarcJobs"]
+
+log = logging.getLogger(__name__)
+
+_WINDOW = dt.timedelta(days=30)
+_WEEK = dt.timedelta(days=7)
+_PTR_KEPT = dt.timedelta(days=1)  # a PTR name found is looked up again after this
+_CONCURRENCY = 32  # SPF evaluations in flight
+MAX_SOURCES = 5_000  # sources evaluated per domain and run, most mail first
+MAX_DOMAINS = 100  # domains with their own label; the rest are "_other"
+MAX_REPORTERS = 10  # reporters with their own label besides the major ones
+
+
+class DmarcJobs:
+    """``classify`` (the ``dmarc`` job); ``snapshot`` is what the metrics read."""
+
+    def __init__(
+        self, runtime: RuntimeHolder, store: SqlStore, *, clock: Callable[[], dt.datetime]
+    ) -> None:
+        self._runtime = runtime
+        self._store = store
+        self._clock = clock
+        self._snapshot: DmarcSnapshot | None = None
+
+    def snapshot(self) -> DmarcSnapshot:
+        if self._snapshot is None:
+            return zero_snapshot([d.name for d in self._runtime.current.config.domains])
+        return self._snapshot
+
+    async def classify(self) -> None:
+        rt = self._runtime.current
+        config = rt.config
+        now = self._clock()
+        configured = [d.name for d in config.domains]
+        stored = await self._store.dmarc_domains()
+        domains = list(dict.fromkeys([*configured, *stored]))[:MAX_DOMAINS]
+        ratios: dict[tuple[str, str], float] = {}
+        verdicts: dict[str, str] = {}
+        unmonitored: dict[str, int] = {}
+        source_counts: dict[tuple[str, str], int] = {}
+        for domain in domains:
+            settings = next((d for d in config.domains if d.name == domain), None)
+            figures = await self._store.dmarc_source_figures(domain, now - _WINDOW)
+            classes = await self._classify_domain(domain, settings, figures, rt.auth_dns, now)
+            week = await self._store.dmarc_reporter_figures(domain, now - _WEEK)
+            month = await self._store.dmarc_reporter_figures(domain, now - _WINDOW)
+            verdict = readiness(week, month, classes, config.dmarc)
+            verdicts[domain] = verdict.verdict
+            for name, window in (("7d", verdict.week), ("30d", verdict.month)):
+                if window.ratio is not None:
+                    ratios[(domain, name)] = window.ratio
+            total = sum(f.messages for f in figures)
+            selectors = await self._store.dmarc_selectors(domain, now - _WINDOW)
+            unmonitored[domain] = len(selector_findings(settings, selectors, total))
+            for cls in ("own", "forwarder", "unknown"):
+                source_counts[(domain, cls)] = sum(1 for c in classes.values() if c == cls)
+        messages, reports, reporter_last = await self._figures(config, domains)
+        recent = await self._messages(config, domains, now - RECENT)
+        failures: dict[tuple[str, str], int] = {}
+        for (domain, token), n in (await self._store.dmarc_failure_counts()).items():
+            pair = (domain if domain in domains else OTHER, failure_label(token))
+            failures[pair] = failures.get(pair, 0) + n
+        self._snapshot = DmarcSnapshot(
+            messages=messages,
+            recent=recent,
+            reports=reports,
+            reporter_last=reporter_last,
+            pass_ratio=ratios,
+            readiness=verdicts,
+            unmonitored_selectors=unmonitored,
+            sources=source_counts,
+            failures=failures,
+        )
+        log.debug("dmarc sources classified", extra={"domains": len(domains)})
+
+    async def _classify_domain(
+        self,
+        domain: str,
+        settings: DomainConfig | None,
+        figures: Sequence[SourceFigures],
+        dns: DnsClient,
+        now: dt.datetime,
+    ) -> dict[str, str]:
+        """Each source's class (stored); sources that could not be told keep the old one."""
+        previous = {s.source_ip: s for s in await self._store.dmarc_sources(domain)}
+        own_ips = set(settings.sending_ips) if settings else set()
+        evaluated = figures[:MAX_SOURCES]
+        spf = await self._spf(
+            domain, [f.source_ip for f in evaluated if f.source_ip not in own_ips], dns
+        )
+        classes: dict[str, str] = {}
+        for f in evaluated:
+            result = spf.get(f.source_ip)
+            if result is SpfOutcome.TEMPERROR and f.source_ip in previous:
+                classes[f.source_ip] = previous[f.source_ip].classification
+                continue
+            if result is SpfOutcome.TEMPERROR:
+                continue  # unclassified until DNS can tell
+            classes[f.source_ip] = classify(
+                f, own_ip=f.source_ip in own_ips, spf_pass=result is SpfOutcome.PASS
+            )
+        ptrs = await self._ptrs(domain, evaluated, classes, previous, dns, now)
+        await self._store.save_dmarc_sources(
+            [DmarcSource(domain, ip, cls, ptrs.get(ip), now) for ip, cls in classes.items()]
+        )
+        await self._store.forget_dmarc_sources(domain, [f.source_ip for f in figures])
+        return classes
+
+    async def _spf(self, domain: str, ips: Sequence[str], dns: DnsClient) -> dict[str, SpfOutcome]:
+        parser = RecordParser()
+        limit = asyncio.Semaphore(_CONCURRENCY)
+
+        async def one(ip: str) -> tuple[str, SpfOutcome]:
+            async with limit:
+                evaluation = await check_host(
+                    ip, domain, f"postmaster@{domain}", dns=dns, helo=domain, parser=parser
+                )
+            return ip, evaluation.result
+
+        return dict(await asyncio.gather(*(one(ip) for ip in ips)))
+
+    async def _ptrs(
+        self,
+        domain: str,
+        figures: Sequence[SourceFigures],
+        classes: dict[str, str],
+        previous: dict[str, DmarcSource],
+        dns: DnsClient,
+        now: dt.datetime,
+    ) -> dict[str, str | None]:
+        """Forward-confirmed PTR names of the top unknown sources (kept a day once found)."""
+        limit = self._runtime.current.config.dmarc.ptr_lookups
+        found: dict[str, str | None] = {
+            ip: s.ptr for ip, s in previous.items() if s.ptr and now - s.classified_at < _PTR_KEPT
+        }
+        unknown = [f.source_ip for f in figures if classes.get(f.source_ip) == "unknown"]
+        todo = [ip for ip in unknown[:limit] if ip not in found]
+
+        async def one(ip: str) -> tuple[str, str | None]:
+            result = await check_ptr(ip, dns=dns, policy=PtrPolicy())
+            return ip, (result.confirmed_names[0] if result.confirmed_names else None)
+
+        found.update(await asyncio.gather(*(one(ip) for ip in todo)))
+        return found
+
+    async def _messages(
+        self, config: Config, domains: Sequence[str], since: dt.datetime | None
+    ) -> dict[FigureKey, int]:
+        """Messages by the labels of the message families (reports since ``since``)."""
+        shown = set(domains)
+        sources = await self._store.dmarc_sources()
+        classes = {(s.domain, s.source_ip): s.classification for s in sources}
+        totals = await self._store.dmarc_totals(since)
+        figures = dict(zero_snapshot([d.name for d in config.domains]).messages)
+        for key, n in dmarc_figures(totals, classes).items():
+            label = key.domain if key.domain in shown else OTHER
+            shown_key = FigureKey(label, key.classification, key.dmarc, key.disposition)
+            figures[shown_key] = figures.get(shown_key, 0) + n
+        return figures
+
+    async def _figures(
+        self, config: Config, domains: Sequence[str]
+    ) -> tuple[dict[FigureKey, int], dict[tuple[str, str], int], dict[tuple[str, str], float]]:
+        """The counters' values over every stored report, with bounded labels."""
+        shown = set(domains)
+        figures = await self._messages(config, domains, None)
+        last = await self._store.dmarc_reporter_last_seen()
+        report_counts = await self._store.dmarc_report_counts()
+        by_reporter: dict[str, int] = {}
+        for (_d, reporter), n in report_counts.items():
+            by_reporter[reporter] = by_reporter.get(reporter, 0) + n
+        labels = top_labels(by_reporter, MAJOR_REPORTERS, MAX_REPORTERS)
+        reports: dict[tuple[str, str], int] = {}
+        for (domain, reporter), n in report_counts.items():
+            pair = (domain if domain in shown else OTHER, labels[reporter])
+            reports[pair] = reports.get(pair, 0) + n
+        reporter_last: dict[tuple[str, str], float] = {}
+        for domain, reporter, end in last:
+            pair = (domain if domain in shown else OTHER, labels.get(reporter, OTHER))
+            reporter_last[pair] = max(reporter_last.get(pair, 0.0), end.timestamp())
+        return figures, reports, reporter_last

@@ -1,0 +1,152 @@
+"""The typed values of a DMARC aggregate report (RFC 7489 appendix C, RFC 9990, pre-RFC drafts).
+
+Enumerated values are normalised (``strip().lower()``, ``unknown`` -> ``temperror``,
+``error`` -> ``permerror``); a token outside the union of the schemas is kept as read
+and noted in ``warnings``, never refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+__all__ = [
+    "AggregateRecord",
+    "AggregateReport",
+    "AuthResult",
+    "Flavour",
+    "Limits",
+    "PolicyPublished",
+    "ReportMetadata",
+    "ReportRow",
+    "RowKey",
+]
+
+
+class Flavour(StrEnum):
+    """Which schema the report follows (told by namespace and elements, not by version)."""
+
+    RFC9990 = "rfc9990"  # the dmarc-2.0 namespace, or np/testing/discovery_method/generator
+    RFC7489 = "rfc7489"  # <version> present, no RFC 9990 element
+    DRAFT = "draft"  # no <version>: the pre-RFC layout most receivers still send
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Caps on what one report may cost; over any of them the report is refused."""
+
+    max_input_bytes: int = 64 * 1024 * 1024  # a file, a mail or an HTTP body
+    max_xml_bytes: int = 256 * 1024 * 1024  # decompressed XML
+    max_ratio: int = 200  # decompressed / compressed, checked past 1 MiB of output
+    max_records: int = 2_000_000
+    max_rows: int = 200_000  # distinct (source, result) rows kept in memory
+    max_depth: int = 16
+    max_section_elements: int = 2_000  # elements inside one <record> or metadata block
+    max_text: int = 64 * 1024  # characters of one element's text
+    max_mime_parts: int = 64
+    max_zip_members: int = 8
+
+
+@dataclass(frozen=True, slots=True)
+class ReportMetadata:
+    org_name: str
+    email: str
+    extra_contact_info: str | None
+    report_id: str
+    begin: dt.datetime
+    end: dt.datetime
+    errors: tuple[str, ...]
+    generator: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyPublished:
+    domain: str
+    adkim: str | None
+    aspf: str | None
+    p: str | None
+    sp: str | None
+    np: str | None
+    pct: int | None
+    fo: str | None
+    testing: str | None
+    discovery_method: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthResult:
+    """One ``auth_results`` entry: DKIM (with selector) or SPF (with scope)."""
+
+    domain: str
+    result: str
+    selector: str | None = None  # DKIM
+    scope: str | None = None  # SPF
+    human_result: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AggregateRecord:
+    """One ``<record>`` as read, handed to ``on_record`` while streaming (not kept)."""
+
+    source_ip: str
+    count: int
+    disposition: str
+    dkim: str | None  # policy_evaluated: the DMARC-aligned DKIM verdict
+    spf: str | None
+    reasons: tuple[tuple[str, str | None], ...]
+    envelope_to: str | None
+    envelope_from: str | None
+    header_from: str
+    dkim_results: tuple[AuthResult, ...]
+    spf_results: tuple[AuthResult, ...]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class RowKey:
+    """What a stored row is grouped by: records with the same key are summed."""
+
+    source_ip: str
+    header_from: str
+    disposition: str
+    dkim: str  # policy_evaluated dkim: pass | fail | "" when absent
+    spf: str
+    dkim_domain: str  # the DKIM result that speaks for the record (an aligned pass first)
+    dkim_selector: str
+    dkim_result: str
+    spf_domain: str
+    spf_result: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRow:
+    key: RowKey
+    messages: int
+    records: int
+
+
+@dataclass(frozen=True, slots=True)
+class AggregateReport:
+    """A parsed aggregate report: metadata, policy and its records summed by ``RowKey``.
+
+    ``records`` counts ``<record>`` elements, ``messages`` the sum of their counts.
+    """
+
+    flavour: Flavour
+    version: str | None
+    metadata: ReportMetadata
+    policy: PolicyPublished
+    rows: tuple[ReportRow, ...]
+    records: int
+    messages: int
+    container: str  # xml | gzip | zip | mail+gzip | ...
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def dedup_key(self) -> tuple[str, str, str]:
+        """(reporting org, report id, policy domain): a re-sent report has the same key."""
+        return (
+            self.metadata.org_name.strip().casefold(),
+            self.metadata.report_id,
+            self.policy.domain,
+        )

@@ -1,0 +1,103 @@
+"""The DMARC metric families, from the ``dmarc`` job's snapshot (``DmarcSnapshot``).
+
+Labels are bounded: configured domains (and at most 100 reported ones, the rest
+``_other``), the major reporters plus the top ten (the rest ``_other``), closed sets
+for classification, result, disposition, window and verdict. Never a source IP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from monitor.ingest.dmarc.analysis import READINESS_VERDICTS, DmarcSnapshot
+
+__all__ = ["dmarc_families"]
+
+
+def dmarc_families(snap: DmarcSnapshot) -> Iterator[Metric]:
+    messages = CounterMetricFamily(
+        "delivermon_dmarc_messages",
+        "Messages in stored DMARC aggregate reports, by policy domain, source class "
+        "(own, forwarder, unknown; unclassified until the dmarc job could tell), DMARC "
+        "result and the receiver's disposition.",
+        labels=["domain", "classification", "dmarc", "disposition"],
+    )
+    for key, n in sorted(messages_items(snap)):
+        messages.add_metric(list(key), n)
+    yield messages
+    recent = GaugeMetricFamily(
+        "delivermon_dmarc_recent_messages",
+        "Messages in stored reports whose date range began in the last 72 hours, labelled "
+        "as delivermon_dmarc_messages_total (what the alert rules watch: it falls when a "
+        "source is authorised or its mail stops).",
+        labels=["domain", "classification", "dmarc", "disposition"],
+    )
+    for k, n in sorted(snap.recent.items()):
+        recent.add_metric([k.domain, k.classification, k.dmarc, k.disposition], n)
+    yield recent
+    reports = CounterMetricFamily(
+        "delivermon_dmarc_reports",
+        "DMARC aggregate reports stored, by policy domain and reporter.",
+        labels=["domain", "reporter"],
+    )
+    for (domain, reporter), n in sorted(snap.reports.items()):
+        reports.add_metric([domain, reporter], n)
+    yield reports
+    last = GaugeMetricFamily(
+        "delivermon_dmarc_reporter_last_report_timestamp_seconds",
+        "End of the date range of the latest report from each reporter, per domain.",
+        labels=["domain", "reporter"],
+    )
+    for (domain, reporter), at in sorted(snap.reporter_last.items()):
+        last.add_metric([domain, reporter], at)
+    yield last
+    ratio = GaugeMetricFamily(
+        "delivermon_dmarc_own_pass_ratio",
+        "Share of own mail (own sources) passing DMARC over the window; absent without own mail.",
+        labels=["domain", "window"],
+    )
+    for (domain, window), value in sorted(snap.pass_ratio.items()):
+        ratio.add_metric([domain, window], value)
+    yield ratio
+    ready = GaugeMetricFamily(
+        "delivermon_dmarc_policy_readiness",
+        "Policy-readiness verdict per domain (one-hot over ready, not_ready, insufficient_data).",
+        labels=["domain", "verdict"],
+    )
+    for domain, verdict in sorted(snap.readiness.items()):
+        for name in READINESS_VERDICTS:
+            ready.add_metric([domain, name], 1.0 if name == verdict else 0.0)
+    yield ready
+    selectors = GaugeMetricFamily(
+        "delivermon_dmarc_unmonitored_selectors",
+        "DKIM selectors passing aligned in the last 30 days' reports but not in dkim_selectors.",
+        labels=["domain"],
+    )
+    for domain, n in sorted(snap.unmonitored_selectors.items()):
+        selectors.add_metric([domain], n)
+    yield selectors
+    failures = CounterMetricFamily(
+        "delivermon_dmarc_failure_reports",
+        "DMARC failure reports (ARF auth-failure) stored, by the domain they are about and "
+        "Auth-Failure (dmarc, spf, signature, bodyhash, revoked, adsp, other).",
+        labels=["domain", "auth_failure"],
+    )
+    for (domain, token), n in sorted(snap.failures.items()):
+        failures.add_metric([domain, token], n)
+    yield failures
+    sources = GaugeMetricFamily(
+        "delivermon_dmarc_sources",
+        "Source IPs seen in the last 30 days' reports, by policy domain and class.",
+        labels=["domain", "classification"],
+    )
+    for (domain, cls), n in sorted(snap.sources.items()):
+        sources.add_metric([domain, cls], n)
+    yield sources
+
+
+def messages_items(snap: DmarcSnapshot) -> list[tuple[tuple[str, str, str, str], int]]:
+    return [
+        ((k.domain, k.classification, k.dmarc, k.disposition), n) for k, n in snap.messages.items()
+    ]

@@ -1,0 +1,367 @@
+"""DMARC aggregate reports in the store: add one (idempotent), and the queries the daemon's
+classification job, the metrics and the API read.
+
+Mixed into ``SqlStore``. A report is inserted with ``ON CONFLICT DO NOTHING`` on
+(reporting org, report id, policy domain), its rows in the same transaction, so a
+report re-sent through any channel, by any replica, is stored once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, and_, case, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from monitor.store.engine import Writer
+from monitor.store.models import ReportResult
+from monitor.store.schema import (
+    MAX_DMARC_TEXT,
+    cacheable_insert,
+    dmarc_reports,
+    dmarc_rows,
+    dmarc_sources,
+    feedback_reports,
+)
+
+__all__ = [
+    "DmarcRecords",
+    "DmarcReportRecord",
+    "DmarcRowRecord",
+    "DmarcSource",
+    "DmarcTotal",
+    "SourceFigures",
+]
+
+_INSERT_REPORT = cacheable_insert(
+    dmarc_reports, "ON CONFLICT (org, report_id, domain) DO NOTHING"
+).returning(dmarc_reports.c.id)
+_INSERT_ROWS = cacheable_insert(dmarc_rows)
+_UPSERT_SOURCE = cacheable_insert(
+    dmarc_sources,
+    "ON CONFLICT (domain, source_ip) DO UPDATE SET classification = excluded.classification, "
+    "ptr = excluded.ptr, classified_at = excluded.classified_at",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DmarcRowRecord:
+    source_ip: str
+    header_from: str
+    disposition: str
+    dmarc: str  # pass | fail
+    dkim_aligned: bool
+    spf_aligned: bool
+    dkim_domain: str
+    dkim_selector: str
+    dkim_result: str
+    spf_domain: str
+    spf_result: str
+    messages: int
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class DmarcReportRecord:
+    org: str
+    report_id: str
+    domain: str
+    org_name: str
+    reporter: str
+    begin: dt.datetime
+    end: dt.datetime
+    received_at: dt.datetime
+    records: int
+    messages: int
+    policy: str | None
+    flavour: str
+    rows: tuple[DmarcRowRecord, ...]
+    raw: bytes | None = None
+
+    def __repr__(self) -> str:
+        return f"DmarcReportRecord(domain={self.domain!r}, records={self.records})"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFigures:
+    """One source's mail for a domain over a window, as the reports give it."""
+
+    source_ip: str
+    messages: int
+    dmarc_pass: int
+    dmarc_fail: int
+    dkim_aligned: int  # messages with an aligned DKIM pass
+    spf_aligned: int
+
+
+@dataclass(frozen=True, slots=True)
+class DmarcSource:
+    domain: str
+    source_ip: str
+    classification: str
+    ptr: str | None
+    classified_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DmarcTotal:
+    """Messages of one (domain, source, reporter, dmarc, disposition) over all stored reports."""
+
+    domain: str
+    source_ip: str
+    reporter: str
+    dmarc: str
+    disposition: str
+    messages: int
+
+
+def _clip(text: str) -> str:
+    return text[:MAX_DMARC_TEXT]
+
+
+class DmarcRecords:
+    """DMARC aggregate reports over an async engine."""
+
+    _engine: AsyncEngine
+    _writer: Writer
+
+    async def add_dmarc_report(self, record: DmarcReportRecord) -> ReportResult:
+        """Store the report and its rows once; a report already stored is a duplicate."""
+        new_id = uuid.uuid4().hex
+        async with self._writer.begin() as conn:
+            inserted = await conn.scalar(
+                _INSERT_REPORT,
+                {
+                    "id": new_id,
+                    "org": _clip(record.org),
+                    "report_id": _clip(record.report_id),
+                    "domain": _clip(record.domain),
+                    "org_name": _clip(record.org_name),
+                    "reporter": record.reporter,
+                    "begin_at": record.begin,
+                    "end_at": record.end,
+                    "received_at": record.received_at,
+                    "records": record.records,
+                    "messages": record.messages,
+                    "policy": record.policy,
+                    "flavour": record.flavour,
+                    "raw": record.raw,
+                },
+            )
+            if inserted is None:
+                existing = await conn.scalar(
+                    select(dmarc_reports.c.id).where(
+                        and_(
+                            dmarc_reports.c.org == _clip(record.org),
+                            dmarc_reports.c.report_id == _clip(record.report_id),
+                            dmarc_reports.c.domain == _clip(record.domain),
+                        )
+                    )
+                )
+                return ReportResult(str(existing), True)
+            if record.rows:
+                await conn.execute(_INSERT_ROWS, [_row(new_id, record, row) for row in record.rows])
+        return ReportResult(new_id, False)
+
+    async def dmarc_domains(self) -> list[str]:
+        """Every policy domain with a stored report."""
+        async with self._engine.connect() as conn:
+            found = await conn.scalars(select(dmarc_reports.c.domain).distinct())
+            return sorted(found)
+
+    async def dmarc_source_figures(
+        self, domain: str, since: dt.datetime | None = None
+    ) -> list[SourceFigures]:
+        """Per source IP: messages, DMARC pass/fail and aligned DKIM/SPF, most mail first."""
+        passed = dmarc_rows.c.dmarc == "pass"
+        query = (
+            select(
+                dmarc_rows.c.source_ip,
+                func.sum(dmarc_rows.c.messages),
+                func.sum(case((passed, dmarc_rows.c.messages), else_=0)),
+                func.sum(case((passed, 0), else_=dmarc_rows.c.messages)),
+                func.sum(case((dmarc_rows.c.dkim_aligned, dmarc_rows.c.messages), else_=0)),
+                func.sum(case((dmarc_rows.c.spf_aligned, dmarc_rows.c.messages), else_=0)),
+            )
+            .where(_window(domain, since))
+            .group_by(dmarc_rows.c.source_ip)
+            .order_by(func.sum(dmarc_rows.c.messages).desc(), dmarc_rows.c.source_ip)
+        )
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(query)
+            return [SourceFigures(str(r[0]), *(int(v or 0) for v in r[1:])) for r in rows]
+
+    async def dmarc_report_count(self, domain: str, since: dt.datetime | None = None) -> int:
+        query = (
+            select(func.count()).select_from(dmarc_reports).where(dmarc_reports.c.domain == domain)
+        )
+        if since is not None:
+            query = query.where(dmarc_reports.c.begin_at >= since)
+        async with self._engine.connect() as conn:
+            return int(await conn.scalar(query) or 0)
+
+    async def dmarc_selectors(
+        self, domain: str, since: dt.datetime | None = None
+    ) -> list[tuple[str, str, int]]:
+        """(DKIM domain, selector, messages) of aligned DKIM passes."""
+        query = (
+            select(
+                dmarc_rows.c.dkim_domain,
+                dmarc_rows.c.dkim_selector,
+                func.sum(dmarc_rows.c.messages),
+            )
+            .where(and_(_window(domain, since), dmarc_rows.c.dkim_aligned))
+            .group_by(dmarc_rows.c.dkim_domain, dmarc_rows.c.dkim_selector)
+        )
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(query)
+            return [(str(r[0]), str(r[1]), int(r[2] or 0)) for r in rows]
+
+    async def dmarc_reporter_figures(
+        self, domain: str, since: dt.datetime | None = None
+    ) -> list[tuple[str, str, str, int]]:
+        """(reporter, source IP, dmarc, messages): what each reporter saw from each source."""
+        query = (
+            select(
+                dmarc_rows.c.reporter,
+                dmarc_rows.c.source_ip,
+                dmarc_rows.c.dmarc,
+                func.sum(dmarc_rows.c.messages),
+            )
+            .where(_window(domain, since))
+            .group_by(dmarc_rows.c.reporter, dmarc_rows.c.source_ip, dmarc_rows.c.dmarc)
+        )
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(query)
+            return [(str(r[0]), str(r[1]), str(r[2]), int(r[3] or 0)) for r in rows]
+
+    async def dmarc_totals(self, since: dt.datetime | None = None) -> list[DmarcTotal]:
+        """Stored messages by (domain, source, reporter, dmarc, disposition), all or those of
+        reports whose range began at ``since`` or later."""
+        columns = (
+            dmarc_rows.c.domain,
+            dmarc_rows.c.source_ip,
+            dmarc_rows.c.reporter,
+            dmarc_rows.c.dmarc,
+            dmarc_rows.c.disposition,
+        )
+        query = select(*columns, func.sum(dmarc_rows.c.messages)).group_by(*columns)
+        if since is not None:
+            query = query.where(dmarc_rows.c.begin_at >= since)
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(query)
+            return [
+                DmarcTotal(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), int(r[5] or 0))
+                for r in rows
+            ]
+
+    async def dmarc_reporter_last_seen(self) -> list[tuple[str, str, dt.datetime]]:
+        """(domain, reporter, the end of its latest report's range)."""
+        query = select(
+            dmarc_reports.c.domain, dmarc_reports.c.reporter, func.max(dmarc_reports.c.end_at)
+        ).group_by(dmarc_reports.c.domain, dmarc_reports.c.reporter)
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(query)
+            return [(str(r[0]), str(r[1]), _aware(r[2])) for r in rows]
+
+    async def dmarc_report_counts(self) -> dict[tuple[str, str], int]:
+        """Reports stored, by (domain, reporter)."""
+        query = select(dmarc_reports.c.domain, dmarc_reports.c.reporter, func.count()).group_by(
+            dmarc_reports.c.domain, dmarc_reports.c.reporter
+        )
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(query)
+            return {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
+
+    async def dmarc_failure_counts(self) -> dict[tuple[str, str], int]:
+        """DMARC failure (auth-failure) reports stored, by (domain, Auth-Failure)."""
+        r = feedback_reports.c
+        query = (
+            select(r.failure_domain, r.auth_failure, func.count())
+            .where(r.feedback_type == "auth-failure")
+            .group_by(r.failure_domain, r.auth_failure)
+        )
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(query)
+            return {(str(row[0] or ""), str(row[1] or "")): int(row[2]) for row in rows}
+
+    async def dmarc_sources(self, domain: str | None = None) -> list[DmarcSource]:
+        query = select(dmarc_sources)
+        if domain is not None:
+            query = query.where(dmarc_sources.c.domain == domain)
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(query)
+            return [
+                DmarcSource(r.domain, r.source_ip, r.classification, r.ptr, _aware(r.classified_at))
+                for r in rows
+            ]
+
+    async def save_dmarc_sources(self, sources: Sequence[DmarcSource]) -> None:
+        if not sources:
+            return
+        async with self._writer.begin() as conn:
+            await conn.execute(
+                _UPSERT_SOURCE,
+                [
+                    {
+                        "domain": s.domain,
+                        "source_ip": s.source_ip,
+                        "classification": s.classification,
+                        "ptr": None if s.ptr is None else _clip(s.ptr),
+                        "classified_at": s.classified_at,
+                    }
+                    for s in sorted(sources, key=lambda s: (s.domain, s.source_ip))
+                ],
+            )
+
+    async def forget_dmarc_sources(self, domain: str, keep: Iterable[str]) -> None:
+        """Drop classifications of sources no longer seen for ``domain``."""
+        kept = set(keep)
+        async with self._writer.begin() as conn:
+            found = await conn.scalars(
+                select(dmarc_sources.c.source_ip).where(dmarc_sources.c.domain == domain)
+            )
+            stale = sorted(set(found) - kept)
+            for start in range(0, len(stale), 400):
+                await conn.execute(
+                    delete(dmarc_sources).where(
+                        and_(
+                            dmarc_sources.c.domain == domain,
+                            dmarc_sources.c.source_ip.in_(stale[start : start + 400]),
+                        )
+                    )
+                )
+
+
+def _window(domain: str, since: dt.datetime | None) -> ColumnElement[bool]:
+    condition = dmarc_rows.c.domain == domain
+    if since is not None:
+        condition = and_(condition, dmarc_rows.c.begin_at >= since)
+    return condition
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _row(report: str, record: DmarcReportRecord, row: DmarcRowRecord) -> dict[str, object]:
+    return {
+        "report": report,
+        "domain": _clip(record.domain),
+        "begin_at": record.begin,
+        "reporter": record.reporter,
+        "source_ip": row.source_ip,
+        "header_from": _clip(row.header_from),
+        "disposition": row.disposition[:32],
+        "dmarc": row.dmarc,
+        "dkim_aligned": row.dkim_aligned,
+        "spf_aligned": row.spf_aligned,
+        "dkim_domain": _clip(row.dkim_domain),
+        "dkim_selector": _clip(row.dkim_selector),
+        "dkim_result": row.dkim_result[:32],
+        "spf_domain": _clip(row.spf_domain),
+        "spf_result": row.spf_result[:32],
+        "messages": row.messages,
+    }

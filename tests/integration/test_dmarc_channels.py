@@ -1,0 +1,187 @@
+"""DMARC aggregate reports through every channel into SQLite and PostgreSQL: the HTTP route,
+``delivermon ingest dmarc`` and the IMAP poller (Dovecot) share one path, so a re-sent
+report is a duplicate whichever channel brings it, and a refused one stores nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from cli import run_cli
+from dmarcreports import Row, aggregate_xml, report_mail, zipped
+from dovecot import DovecotAccount
+from httpapp import api_app
+from httpserve import ServeHttp, post_for_json
+
+from monitor.config import (
+    Config,
+    DomainConfig,
+    HttpConfig,
+    ImapConfig,
+    PrivacyConfig,
+    StoreConfig,
+)
+from monitor.ingest.imap import ImapPoller
+from monitor.model.privacy import Pseudonymizer
+from monitor.store.store import SqlStore
+
+TOKEN = "ingest-token-for-dmarc-tests"
+NOW = dt.datetime(2026, 12, 5, 12, tzinfo=dt.UTC)
+KEY = "0123456789abcdef0123456789abcdef"
+ROWS = (Row("192.0.2.10", 40), Row("198.51.100.7", 3, dkim="fail", spf="fail", dkim_result="fail"))
+REPORT = aggregate_xml(ROWS, report_id="http-1")
+LAUGHS = b'<?xml version="1.0"?><!DOCTYPE f [<!ENTITY a "aaaa">]><feedback>&a;</feedback>'
+
+
+def config(store_url: str) -> Config:
+    return Config(
+        http=HttpConfig(ingest_token=TOKEN, max_body_bytes=64 * 1024),
+        store=StoreConfig(url=store_url),
+        privacy=PrivacyConfig(pseudonym_key=KEY),
+        domains=[DomainConfig(name="example.com", dkim_selectors=["s1"])],
+    )
+
+
+async def serve(serve_http: ServeHttp, store: SqlStore, store_url: str) -> str:
+    app = await api_app(config(store_url), store, Pseudonymizer(KEY.encode()), clock=lambda: NOW)
+    return await serve_http(app) + "/api/v1/dmarc/reports"
+
+
+def write_config(tmp_path: Path, store_url: str) -> Path:
+    path = tmp_path / "delivermon.toml"
+    path.write_text(f'[store]\nurl = "{store_url}"\n[privacy]\npseudonym_key = "{KEY}"\n')
+    return path
+
+
+async def test_http_contract_and_a_resent_report_is_a_duplicate(
+    serve_http: ServeHttp, store: SqlStore, store_url: str
+) -> None:
+    url = await serve(serve_http, store, store_url)
+    gz = {"Content-Type": "application/gzip"}
+    status, body = await post_for_json(url, gzip.compress(REPORT), headers=gz, token=TOKEN)
+    assert status == 202
+    assert body["duplicate"] is False
+    assert (body["domain"], body["records"], body["messages"]) == ("example.com", 2, 43)
+    # The same report again, as XML this time: the same id, a duplicate.
+    xml = {"Content-Type": "application/xml"}
+    status, again = await post_for_json(url, REPORT, headers=xml, token=TOKEN)
+    assert (status, again["duplicate"], again["id"]) == (202, True, body["id"])
+    assert await store.dmarc_report_count("example.com") == 1
+    figures = await store.dmarc_source_figures("example.com")
+    assert [(f.source_ip, f.messages, f.dmarc_pass) for f in figures] == [
+        ("192.0.2.10", 40, 40),
+        ("198.51.100.7", 3, 0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "reason"),
+    [
+        (LAUGHS, "application/xml", 422, "doctype_forbidden"),
+        (gzip.compress(REPORT)[:40], "application/gzip", 422, "gzip_truncated"),
+        (zipped("a.xml.gz", gzip.compress(REPORT)), "application/zip", 422, "nested_archive"),
+        (b"From: a@example.net\r\n\r\nhello\r\n", "message/rfc822", 422, "no_dmarc_report"),
+        (b"", "application/xml", 400, "empty"),
+        (REPORT, "text/html", 415, None),
+        (b"<feedback/>" + b" " * 70_000, "application/xml", 413, None),
+    ],
+    ids=["billion-laughs", "truncated-gzip", "nested", "not-a-report", "empty", "media", "big"],
+)
+async def test_http_refusals_store_nothing(
+    serve_http: ServeHttp,
+    store: SqlStore,
+    store_url: str,
+    body: bytes,
+    content_type: str,
+    status: int,
+    reason: str | None,
+) -> None:
+    url = await serve(serve_http, store, store_url)
+    got, answer = await post_for_json(
+        url, body, headers={"Content-Type": content_type}, token=TOKEN
+    )
+    assert got == status
+    if reason is not None:
+        assert answer["reason"] == reason
+    assert await store.dmarc_domains() == []
+
+
+async def test_http_needs_the_ingest_token(
+    serve_http: ServeHttp, store: SqlStore, store_url: str
+) -> None:
+    url = await serve(serve_http, store, store_url)
+    status, _ = await post_for_json(url, REPORT, headers={"Content-Type": "application/xml"})
+    assert status == 401
+    assert await store.dmarc_domains() == []
+
+
+async def test_cli_json_contract_files_directories_stdin_and_duplicates(
+    tmp_path: Path, store: SqlStore, store_url: str
+) -> None:
+    conf = write_config(tmp_path, store_url)
+    reports = tmp_path / "reports"
+    (reports / "sub").mkdir(parents=True)
+    (reports / "a.xml.gz").write_bytes(gzip.compress(REPORT))
+    (reports / "sub" / "b.zip").write_bytes(zipped("b.xml", aggregate_xml(ROWS, report_id="b")))
+    (reports / "bomb.xml").write_bytes(LAUGHS)
+    mail = report_mail(aggregate_xml(ROWS, report_id="c"), container="zip")
+    done = run_cli(
+        "ingest", "dmarc", "--config", str(conf), "--json", str(reports), "-", stdin=mail
+    )
+    assert done.returncode == 1, done.stderr  # one input was refused
+    documents = json.loads(done.stdout)
+    assert [(d["path"].rpartition("/")[2], d["status"], d["reason"]) for d in documents] == [
+        ("a.xml.gz", "stored", None),
+        ("bomb.xml", "refused", "doctype_forbidden"),
+        ("b.zip", "stored", None),
+        ("-", "stored", None),
+    ]
+    assert documents[0]["report"] == {
+        "org_name": "google.com",
+        "report_id": "http-1",
+        "domain": "example.com",
+        "begin": "2025-12-05T00:00:00Z",
+        "end": "2025-12-05T23:59:59Z",
+        "records": 2,
+        "messages": 43,
+    }
+    assert documents[1]["report"] is None
+    (reports / "bomb.xml").unlink()
+    again = run_cli("ingest", "dmarc", "--config", str(conf), "--json", str(reports))
+    assert again.returncode == 0, again.stderr
+    assert {d["status"] for d in json.loads(again.stdout)} == {"duplicate"}
+    assert await store.dmarc_report_count("example.com") == 3
+    missing = run_cli("ingest", "dmarc", "--config", str(conf), str(tmp_path / "nope"))
+    assert missing.returncode == 2
+
+
+@pytest.mark.dovecot
+async def test_imap_routes_reports_by_content_and_refuses_hostile_mail(
+    dovecot: DovecotAccount, store: SqlStore
+) -> None:
+    dovecot.append(report_mail(REPORT, container="zip"))
+    dovecot.append(report_mail(REPORT, container="gzip"))  # re-sent: a duplicate
+    dovecot.append(report_mail(LAUGHS))
+    poller = ImapPoller(
+        ImapConfig(
+            host=dovecot.host,
+            port=dovecot.port,
+            security="none",
+            username=dovecot.username,
+            password=dovecot.password,
+        ),
+        store=store,
+        pseudonymizer=Pseudonymizer(KEY.encode()),
+        campaign_headers=(),
+        store_raw=False,
+        clock=lambda: NOW,
+    )
+    result = await poller.poll_once()
+    assert (result.stored, result.duplicates, result.refused) == (1, 1, 1)
+    assert await store.dmarc_report_count("example.com") == 1
+    assert len(dovecot.messages("delivermon/processed")) == 2
+    assert len(dovecot.messages("delivermon/refused")) == 1

@@ -1,0 +1,61 @@
+"""DMARC failure reports (ARF auth-failure, RFC 6591 / RFC 9991) from the corpus: their
+DMARC fields are parsed, they are stored with recipients pseudonymised like complaints,
+and counted by the domain they are about and what failed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from corpus import CORPUS
+
+from monitor.ingest.arf import parse_arf
+from monitor.ingest.service import ingest_arf
+from monitor.model.privacy import Pseudonymizer
+from monitor.store.store import SqlStore
+
+NOW = dt.datetime(2026, 12, 5, 12, tzinfo=dt.UTC)
+
+
+def samples(corpus_dir: Path) -> list[Path]:
+    return sorted((corpus_dir / "arf").glob("authfailure-*.eml"))
+
+
+def test_failure_report_fields_are_parsed(corpus_dir: Path) -> None:
+    by_name = {p.name.split("__")[0] + "__" + p.name.split("__")[1]: p for p in samples(corpus_dir)}
+    rfc = parse_arf(by_name["authfailure-rfc6591__mail-auth"].read_bytes())
+    assert (rfc.auth_failure, rfc.dkim_domain, rfc.reported_domains) == (
+        "bodyhash",
+        "example.net",
+        ("example.net",),
+    )
+    netease = parse_arf(by_name["authfailure-netease__parsedmarc"].read_bytes())
+    assert (netease.auth_failure, netease.identity_alignment) == (None, "dkim,spf")
+    opendmarc = parse_arf(by_name["authfailure-opendmarc__mail-auth"].read_bytes())
+    assert opendmarc.source_ip == "148.163.85.135"  # the "(hostname)" comment dropped
+
+
+async def test_failure_reports_are_counted_by_domain_and_failure(
+    corpus_dir: Path, store: SqlStore
+) -> None:
+    assert CORPUS.is_dir()
+    for path in samples(corpus_dir):
+        result = await ingest_arf(
+            path.read_bytes(),
+            store=store,
+            pseudonymizer=Pseudonymizer(b"k" * 32),
+            campaign_headers=(),
+            store_raw=False,
+            now=NOW,
+        )
+        assert result.feedback_type == "auth-failure"
+    assert await store.dmarc_failure_counts() == {
+        ("example.com", "dmarc"): 1,  # LinkedIn
+        ("domain.de", "dmarc"): 1,
+        ("example.net", "dmarc"): 2,  # sisimai arf-18 and arf-20
+        ("cardinal.com", "dmarc"): 1,  # NetEase: no Auth-Failure, no Reported-Domain
+        ("interpublication.org", "dmarc"): 1,
+        ("example.net", "bodyhash"): 1,  # the RFC 6591 example
+    }
+    # Counted as no complaint: the complaint counters stay empty.
+    assert await store.counts() == ()

@@ -1,0 +1,233 @@
+"""Hostile DMARC input is refused at once with a stable reason; real-world oddities are read."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import zipfile
+
+import pytest
+
+from monitor.ingest.dmarc import Limits, parse_dmarc
+from monitor.ingest.errors import MalformedReportError, NotDmarcError
+
+RECORD = (
+    "<record><row><source_ip>{ip}</source_ip><count>{count}</count><policy_evaluated>"
+    "<disposition>{disposition}</disposition><dkim>pass</dkim><spf>fail</spf>"
+    "</policy_evaluated></row><identifiers><header_from>example.com</header_from></identifiers>"
+    "<auth_results><dkim><domain>example.com</domain><selector>s1</selector>"
+    "<result>pass</result></dkim><spf><domain>example.com</domain><result>fail</result></spf>"
+    "</auth_results></record>"
+)
+
+
+def report(
+    records: int = 1,
+    *,
+    begin: str = "1700000000",
+    end: str = "1700086399",
+    head: str = '<?xml version="1.0" encoding="UTF-8"?>',
+    policy: str = "<p>none</p>",
+    disposition: str = "none",
+    ip: str = "192.0.2.1",
+    extra_metadata: str = "",
+) -> bytes:
+    body = "".join(
+        RECORD.format(ip=ip, count=i + 1, disposition=disposition) for i in range(records)
+    )
+    return (
+        f"{head}<feedback><report_metadata><org_name>Example Org</org_name>"
+        f"<email>dmarc@example.net</email><report_id>r-1</report_id>"
+        f"<date_range><begin>{begin}</begin><end>{end}</end></date_range>{extra_metadata}"
+        f"</report_metadata><policy_published><domain>example.com</domain>{policy}"
+        f"</policy_published>{body}</feedback>"
+    ).encode()
+
+
+def refused(raw: bytes, limits: Limits | None = None) -> str:
+    with pytest.raises((MalformedReportError, NotDmarcError)) as exc:
+        parse_dmarc(raw, limits=limits or Limits())
+    return exc.value.reason
+
+
+def zipped(*members: tuple[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members:
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+XXE = b"""<?xml version="1.0"?><!DOCTYPE feedback [<!ENTITY x SYSTEM "file:///etc/passwd">]>
+<feedback><report_metadata><org_name>&x;</org_name></report_metadata></feedback>"""
+LAUGHS = (
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    + b"".join(
+        b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10)
+        for i in range(1, 10)
+    )
+    + b"]><feedback>&lol9;</feedback>"
+)
+ATTLIST = (
+    b'<?xml version="1.0"?><!DOCTYPE feedback [<!ATTLIST z a CDATA "x">]><feedback>'
+    + b"<z/>" * 1000
+    + b"</feedback>"
+)
+
+
+@pytest.mark.parametrize("raw", [XXE, LAUGHS, ATTLIST], ids=["xxe", "billion-laughs", "attlist"])
+def test_any_doctype_is_refused_before_an_entity_is_expanded(raw: bytes) -> None:
+    assert refused(raw) == "doctype_forbidden"
+    assert refused(gzip.compress(raw)) == "doctype_forbidden"
+
+
+def test_zip_bomb_is_stopped_by_the_ratio_cap() -> None:
+    bomb = zipped(("report.xml", report() + b" " * 50_000_000))
+    assert len(bomb) < 200_000
+    assert refused(bomb) == "compression_ratio"
+
+
+def test_gzip_bomb_is_stopped_by_the_size_cap_when_the_ratio_would_allow_it() -> None:
+    bomb = gzip.compress(report() + b" " * 20_000_000, compresslevel=1)
+    assert refused(bomb, Limits(max_xml_bytes=5_000_000, max_ratio=10**9)) == "too_large"
+    assert refused(bomb) == "compression_ratio"
+
+
+def test_zip_with_several_members_is_refused() -> None:
+    assert refused(zipped(("a.xml", report()), ("b.xml", report()))) == "zip_members"
+
+
+def test_zip_member_with_a_path_trick_is_refused() -> None:
+    assert refused(zipped(("../../etc/report.xml", report()))) == "zip_path"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        zipped(("report.xml.gz", gzip.compress(report()))),
+        zipped(("report.xml", gzip.compress(report()))),  # a gzip named .xml
+        zipped(("report.xml", zipped(("inner.xml", report())))),
+        gzip.compress(gzip.compress(report())),
+        gzip.compress(zipped(("inner.xml", report()))),
+    ],
+    ids=["zip>gz-name", "zip>gz-content", "zip>zip", "gz>gz", "gz>zip"],
+)
+def test_nested_archive_is_refused(raw: bytes) -> None:
+    assert refused(raw) == "nested_archive"
+
+
+def test_truncated_gzip_is_refused() -> None:
+    data = gzip.compress(report(50))
+    assert refused(data[: len(data) // 2]) == "gzip_truncated"
+
+
+def test_corrupt_gzip_and_zip_are_refused() -> None:
+    data = bytearray(gzip.compress(report(50)))
+    data[20:40] = b"\xff" * 20
+    assert refused(bytes(data)) == "gzip_corrupt"
+    assert refused(b"PK\x03\x04" + b"\x00" * 100) == "zip_corrupt"
+
+
+def test_garbage_after_gzip_is_refused_but_trailing_whitespace_is_read() -> None:
+    data = gzip.compress(report())
+    assert parse_dmarc(data + b"\r\n").records == 1
+    assert refused(data + b"junk") == "gzip_trailing_data"
+
+
+def test_concatenated_gzip_members_are_one_stream() -> None:
+    xml = report()
+    assert parse_dmarc(gzip.compress(xml[:100]) + gzip.compress(xml[100:])).records == 1
+
+
+@pytest.mark.parametrize(
+    ("limits", "raw", "reason"),
+    [
+        (Limits(max_records=2), report(3), "too_many_records"),
+        (Limits(max_depth=6), report().replace(b"<p>", b"<a><b><c><d><p>"), "too_deep"),
+        (
+            Limits(max_text=100),
+            report(extra_metadata="<error>" + "x" * 200 + "</error>"),
+            "text_too_long",
+        ),
+        (Limits(max_section_elements=5), report(), "too_many_elements"),
+        (Limits(max_input_bytes=100), report(), "too_large"),
+    ],
+    ids=["records", "depth", "text", "elements", "input"],
+)
+def test_oversized_counts_are_refused(limits: Limits, raw: bytes, reason: str) -> None:
+    assert refused(raw, limits) == reason
+
+
+def test_rows_are_summed_so_memory_follows_distinct_sources() -> None:
+    parsed = parse_dmarc(report(500))
+    assert (parsed.records, len(parsed.rows), parsed.messages) == (500, 1, 500 * 501 // 2)
+    assert refused(report(3).replace(b"192.0.2.1", b"192.0.2.x", 1)) == "bad_source_ip"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"   \n",
+    ],
+)
+def test_empty_input_is_refused(raw: bytes) -> None:
+    assert refused(raw) == "empty"
+
+
+def test_not_a_report_is_another_kind() -> None:
+    assert refused(b"\x00\x01binary") == "unrecognised_format"
+    mail = b"From: a@example.net\nSubject: hi\nContent-Type: text/plain\n\nhello\n"
+    assert refused(mail) == "no_dmarc_report"
+    assert refused(b"<html><body/></html>") == "not_dmarc_xml"
+
+
+# --- oddities that are read, not refused --------------------------------------------
+
+
+def test_bom_leading_whitespace_and_no_declaration_are_read() -> None:
+    assert parse_dmarc(b"\xef\xbb\xbf" + report()).records == 1
+    assert parse_dmarc(b"\r\n  " + report()).records == 1
+    assert parse_dmarc(report(head="")).records == 1
+
+
+def test_milliseconds_swapped_and_fractional_dates_are_read() -> None:
+    millis = parse_dmarc(report(begin="1700000000000", end="1700086399000")).metadata
+    assert int(millis.begin.timestamp()) == 1700000000
+    swapped = parse_dmarc(report(begin="1700086399", end="1700000000"))
+    assert int(swapped.metadata.begin.timestamp()) == 1700000000
+    assert "date_range_swapped" in swapped.warnings
+    fractional = parse_dmarc(report(begin="1700000000.0", end="1700086399.5")).metadata
+    assert int(fractional.end.timestamp()) == 1700086399
+
+
+def test_mixed_case_values_whitespace_ips_and_missing_p_are_read() -> None:
+    raw = report(disposition=" Quarantine ", ip=" 2001:DB8::1 ", policy="")
+    raw = raw.replace(b"<dkim>pass</dkim>", b"<dkim>PASS</dkim>")
+    parsed = parse_dmarc(raw)
+    row = parsed.rows[0].key
+    assert (row.source_ip, row.disposition, row.dkim) == ("2001:db8::1", "quarantine", "pass")
+    assert parsed.policy.p is None
+
+
+def test_rfc9990_namespace_lang_attributes_identities_and_unknown_tags_are_read() -> None:
+    raw = report(extra_metadata='<generator lang="en">x</generator><unknown><deep/></unknown>')
+    raw = raw.replace(b"<feedback>", b'<feedback xmlns="urn:ietf:params:xml:ns:dmarc-2.0">')
+    raw = raw.replace(b"identifiers>", b"identities>")
+    parsed = parse_dmarc(raw)
+    assert parsed.flavour == "rfc9990"
+    assert parsed.metadata.generator == "x"
+    assert parsed.rows[0].key.header_from == "example.com"
+
+
+def test_mail_with_report_as_octet_stream_attachment_is_read() -> None:
+    data = gzip.compress(report())
+    mail = (
+        b"From: dmarc@example.net\nSubject: Report domain: example.com\nMIME-Version: 1.0\n"
+        b'Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain\n\nhi\n'
+        b"--b\nContent-Type: application/octet-stream; name=example.net!example.com!1!2.xml.gz\n"
+        b"Content-Transfer-Encoding: base64\n\n" + base64.encodebytes(data) + b"--b--\n"
+    )
+    parsed = parse_dmarc(mail)
+    assert (parsed.container, parsed.records) == ("mail+gzip", 1)
