@@ -1,8 +1,9 @@
-"""``delivermon ingest arf PATH...``: feed reports from files, maildirs or stdin into the store.
+"""``delivermon ingest <kind> PATH...``: feed mail from files, maildirs or stdin into the store.
 
-Every message goes through the same path as ``POST /api/v1/feedback/arf``
-(``monitor.ingest.service.ingest_arf``), so a report counts the same whichever
-channel brought it, and a report ingested twice counts once.
+One subcommand per kind of mail in ``monitor.ingest.kinds.INGEST_KINDS`` (``arf``, ...).
+Every message goes through the same path as the kind's HTTP route and the IMAP
+poller, so a report counts the same whichever channel brought it, and a report
+ingested twice counts once.
 """
 
 from __future__ import annotations
@@ -10,14 +11,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import sys
 from collections.abc import Callable, Coroutine, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from monitor.config import Config
 from monitor.ingest.errors import IngestError
+from monitor.ingest.kinds import INGEST_KINDS, IngestContext, IngestKind
 from monitor.model.errors import ConfigError, UsageError
 from monitor.model.privacy import PrivacyError, Pseudonymizer
 
@@ -38,12 +41,13 @@ STDIN = "-"
 
 _EPILOG = """\
 PATH is a message file, a maildir (every message in its cur/ and new/), or - for stdin.
-Each message prints one line: PATH, stored / duplicate / refused (with the reason),
-campaign and feedback type; then a summary.
+Each message prints one line: PATH, stored / duplicate / refused (with the reason), then
+{fields}; then a summary. With --json: a JSON array, one object per message:
+{{"path", "status": "stored"|"duplicate"|"refused", "reason": null|"<code>", {json}}}.
 
 exit codes:
   0  every message was stored or was already stored (duplicate)
-  1  at least one message was refused (not an ARF report, or malformed)
+  1  at least one message was refused (not of this kind, or malformed)
   2  usage or configuration error (a PATH that does not exist, an unusable store)
 """
 
@@ -53,18 +57,25 @@ def add_commands(
     common: Callable[[argparse.ArgumentParser], None],
 ) -> None:
     """Register subcommands; each sets ``handler(args, config, run) -> exit code``."""
-    ingest = sub.add_parser("ingest", help="ingest feedback into the store")
+    ingest = sub.add_parser("ingest", help="ingest reports and mail into the store")
     ingest_sub = ingest.add_subparsers(dest="ingest_command", required=True)
-    arf = ingest_sub.add_parser(
-        "arf",
-        help="ingest ARF feedback reports from files, maildirs or stdin",
-        description="Ingest ARF feedback-loop reports (RFC 5965) into the store.",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    common(arf)
-    arf.add_argument("paths", nargs="+", metavar="PATH", help="file, maildir, or - for stdin")
-    arf.set_defaults(handler=_cmd_ingest_arf)
+    for kind in INGEST_KINDS:
+        command = ingest_sub.add_parser(
+            kind.name,
+            help=f"ingest {kind.help} from files, maildirs or stdin",
+            description=f"Ingest {kind.help} into the store.",
+            epilog=_EPILOG.format(
+                fields=", ".join(kind.fields),
+                json=", ".join(f'"{f}"' for f in kind.fields),
+            ),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        common(command)
+        command.add_argument(
+            "paths", nargs="+", metavar="PATH", help="file, maildir, or - for stdin"
+        )
+        command.add_argument("--json", action="store_true", help="a JSON array, one per message")
+        command.set_defaults(handler=_cmd_ingest, kind=kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,16 +91,23 @@ class _Tally:
     stored: int = 0
     duplicate: int = 0
     refused: int = 0
+    documents: list[dict[str, object]] = field(default_factory=list)
 
 
-def _cmd_ingest_arf(args: argparse.Namespace, config: Config, run: Run[_Tally]) -> int:
+def _cmd_ingest(args: argparse.Namespace, config: Config, run: Run[_Tally]) -> int:
+    kind: IngestKind = args.kind
     messages = list(_messages(args.paths))
-    tally = run(lambda: _ingest_all(messages, config, sys.stdout))
-    total = tally.stored + tally.duplicate + tally.refused
-    print(
-        f"{total} message(s): {tally.stored} stored, {tally.duplicate} duplicate, "
-        f"{tally.refused} refused"
-    )
+    out = None if args.json else sys.stdout
+    tally = run(lambda: _ingest_all(kind, messages, config, out))
+    if args.json:
+        json.dump(tally.documents, sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        total = tally.stored + tally.duplicate + tally.refused
+        print(
+            f"{total} message(s): {tally.stored} stored, {tally.duplicate} duplicate, "
+            f"{tally.refused} refused"
+        )
     return EXIT_REFUSED if tally.refused else EXIT_OK
 
 
@@ -130,15 +148,18 @@ def _messages(paths: list[str]) -> Iterator[_Message]:
     return iter(found)
 
 
-async def _ingest_all(messages: list[_Message], config: Config, out: TextIO) -> _Tally:
+async def _ingest_all(
+    kind: IngestKind, messages: list[_Message], config: Config, out: TextIO | None
+) -> _Tally:
     from monitor.store import StoreError  # deferred: see the note at the top
 
     store, pseudonymizer = await open_feedback_store(config)
     tally = _Tally()
     try:
         for message in messages:
-            line = await _ingest_one(message, store, pseudonymizer, config, tally)
-            print(line, file=out, flush=True)
+            line = await _ingest_one(kind, message, store, pseudonymizer, config, tally)
+            if out is not None:
+                print(line, file=out, flush=True)
     except StoreError as exc:  # the store failed mid-run: every line printed was committed
         raise UsageError(str(exc)) from None
     finally:
@@ -147,40 +168,56 @@ async def _ingest_all(messages: list[_Message], config: Config, out: TextIO) -> 
 
 
 async def _ingest_one(
+    kind: IngestKind,
     message: _Message,
     store: SqlStore,
     pseudonymizer: Pseudonymizer,
     config: Config,
     tally: _Tally,
 ) -> str:
-    from monitor.ingest.service import ingest_arf  # deferred: see the note at the top
-
     try:
         raw = await asyncio.to_thread(_read, message)
     except OSError as exc:
-        tally.refused += 1
-        return f"{message.label}\trefused\tunreadable: {exc.strerror or type(exc).__name__}"
+        why = exc.strerror or type(exc).__name__
+        return _refused(kind, message, tally, "unreadable", why)
+    context = IngestContext(
+        store=store,
+        pseudonymizer=pseudonymizer,
+        campaign_headers=tuple(config.feedback.campaign_headers),
+        store_raw=config.privacy.store_raw,
+        now=dt.datetime.now(dt.UTC),
+    )
     try:
-        result = await ingest_arf(
-            raw,
-            store=store,
-            pseudonymizer=pseudonymizer,
-            campaign_headers=tuple(config.feedback.campaign_headers),
-            store_raw=config.privacy.store_raw,
-            now=dt.datetime.now(dt.UTC),
-        )
+        result = await kind.ingest(raw, context)
     except IngestError as exc:
-        tally.refused += 1
-        return f"{message.label}\trefused\t{exc.reason}: {exc.message}"
+        return _refused(kind, message, tally, exc.reason, exc.message)
     except PrivacyError:
-        tally.refused += 1
-        return f"{message.label}\trefused\tinvalid_recipient: a recipient is unusable"
+        return _refused(kind, message, tally, "invalid_recipient", "a recipient is unusable")
     status = "duplicate" if result.duplicate else "stored"
     if result.duplicate:
         tally.duplicate += 1
     else:
         tally.stored += 1
-    return f"{message.label}\t{status}\t{result.campaign}\t{result.feedback_type}"
+    fields = {name: result.fields.get(name) for name in kind.fields}
+    tally.documents.append({"path": message.label, "status": status, "reason": None, **fields})
+    return "\t".join([message.label, status, *(_text(v) for v in fields.values())])
+
+
+def _refused(kind: IngestKind, message: _Message, tally: _Tally, reason: str, why: str) -> str:
+    tally.refused += 1
+    tally.documents.append(
+        {
+            "path": message.label,
+            "status": "refused",
+            "reason": reason,
+            **dict.fromkeys(kind.fields),
+        }
+    )
+    return f"{message.label}\trefused\t{reason}: {why}"
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def _read(message: _Message) -> bytes:

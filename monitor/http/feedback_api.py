@@ -16,9 +16,10 @@ from aiohttp import web
 
 from monitor.http.context import KEY_CONTEXT, HttpContext
 from monitor.http.errors import json_error
+from monitor.http.mail_api import kind_route
 from monitor.http.routes import Access, RouteSpec
-from monitor.ingest.errors import IngestError, MalformedReportError, NotArfError
-from monitor.ingest.service import ingest_arf
+from monitor.ingest.errors import WrongKindError
+from monitor.ingest.kinds import ARF
 from monitor.ingest.webhooks import (
     MalformedPayload,
     Reason,
@@ -31,7 +32,6 @@ from monitor.ingest.webhooks import (
     parse_postmark,
 )
 from monitor.model.events import Event
-from monitor.model.privacy import PrivacyError
 from monitor.store import StoreUnavailableError
 
 __all__ = ["ARF_CONTENT_TYPES", "ROUTES"]
@@ -39,51 +39,6 @@ __all__ = ["ARF_CONTENT_TYPES", "ROUTES"]
 log = logging.getLogger(__name__)
 
 ARF_CONTENT_TYPES = frozenset({"message/rfc822", "text/plain", "application/octet-stream"})
-
-
-# --- ARF --------------------------------------------------------------------------
-
-
-async def _post_arf(request: web.Request) -> web.Response:
-    context = _context(request)
-    settings = context.settings()
-    if request.content_type not in ARF_CONTENT_TYPES:
-        return json_error(
-            415, "Content-Type must be message/rfc822, text/plain or application/octet-stream"
-        )
-    raw = await request.read()  # over max_body_bytes: 413 (error middleware)
-    if not raw.strip():
-        return _refuse_arf(MalformedReportError("empty", "the message is empty"))
-    try:
-        result = await ingest_arf(
-            raw,
-            store=context.store,
-            pseudonymizer=context.pseudonymizer,
-            campaign_headers=tuple(settings.config.feedback.campaign_headers),
-            store_raw=settings.config.privacy.store_raw,
-            now=context.clock(),
-        )
-    except IngestError as exc:
-        return _refuse_arf(exc)
-    except PrivacyError:
-        return _refuse_arf(MalformedReportError("invalid_recipient", "a recipient is unusable"))
-    except StoreUnavailableError:
-        return _store_unavailable()
-    return web.json_response(
-        {
-            "id": result.id,
-            "campaign": result.campaign,
-            "feedback_type": result.feedback_type,
-            "duplicate": result.duplicate,
-        },
-        status=202,
-    )
-
-
-def _refuse_arf(exc: IngestError) -> web.Response:
-    status = 422 if isinstance(exc, NotArfError) else 400
-    log.warning("ARF report refused: %s", exc.reason)
-    return json_error(status, exc.message, reason=exc.reason)
 
 
 # --- webhooks ---------------------------------------------------------------------
@@ -226,7 +181,12 @@ def _store_unavailable() -> web.Response:
 
 
 ROUTES = (
-    RouteSpec("POST", "/api/v1/feedback/arf", _post_arf, Access.INGEST, source="arf"),
+    kind_route(
+        ARF,
+        "/api/v1/feedback/arf",
+        content_types=ARF_CONTENT_TYPES,
+        refused_status=lambda exc: 422 if isinstance(exc, WrongKindError) else 400,
+    ),
     RouteSpec("POST", "/api/v1/webhooks/ses", _post_ses, Access.PROVIDER, source="ses"),
     RouteSpec(
         "POST", "/api/v1/webhooks/sendgrid", _post_sendgrid, Access.PROVIDER, source="sendgrid"

@@ -2,7 +2,8 @@
 
 MonitorError
 └── IngestError              input an ingestion channel refuses (``reason`` is a stable code)
-    ├── NotArfError          well-formed mail that is not a feedback report (HTTP 422)
+    ├── WrongKindError       readable input of another kind (HTTP 422; IMAP tries the next kind)
+    │   └── NotArfError      well-formed mail that is not a feedback report
     └── MalformedReportError a report (or something claiming to be one) that cannot be read (400)
 
 Messages are fixed prose chosen by the parser: they never quote the input, so no
@@ -13,14 +14,18 @@ from __future__ import annotations
 
 from monitor.model.errors import ReasonedError
 
-__all__ = ["IngestError", "MalformedReportError", "NotArfError"]
+__all__ = ["IngestError", "MalformedReportError", "NotArfError", "WrongKindError"]
 
 
 class IngestError(ReasonedError):
     """Root of the ingestion refusals; ``reason`` is a stable code for metrics and tests."""
 
 
-class NotArfError(IngestError):
+class WrongKindError(IngestError):
+    """Readable input that is not of the kind this path takes (see monitor.ingest.kinds)."""
+
+
+class NotArfError(WrongKindError):
     """Readable mail that is not a feedback report (a bounce, a plain message, ...)."""
 
 

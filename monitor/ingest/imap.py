@@ -1,4 +1,5 @@
-"""The IMAP poller: reads ARF reports from a feedback-loop mailbox into the store.
+"""The IMAP poller: reads a mailbox of reports into the store, each message routed to the
+first kind of mail that takes it (``monitor.ingest.kinds``: ARF feedback reports, ...).
 
 Each message is committed to the store *before* it is moved out of the mailbox
 (to ``processed_folder``, or ``refused_folder`` for mail that is not a readable
@@ -36,7 +37,7 @@ import aioimaplib
 
 from monitor.config import ImapConfig, resolve_secret
 from monitor.ingest.errors import IngestError
-from monitor.ingest.service import ingest_arf
+from monitor.ingest.kinds import INGEST_KINDS, IngestContext, IngestKind, route_ingest
 from monitor.model.errors import MonitorError
 from monitor.model.hosts import is_loopback_host
 from monitor.model.privacy import PrivacyError, Pseudonymizer
@@ -154,6 +155,7 @@ class ImapPoller:
         command_timeout: seconds for the connection and for each IMAP command.
         use_move: use MOVE (RFC 6851) when advertised; False forces COPY + EXPUNGE.
         password: the password as read by the settings builder; None reads ``config.password``.
+        kinds: the kinds of mail the mailbox holds, tried in order (``monitor.ingest.kinds``).
 
     Raises:
         ImapInsecureError: plain IMAP to a host that is not loopback.
@@ -175,6 +177,7 @@ class ImapPoller:
         command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
         use_move: bool = True,
         password: str | None = None,
+        kinds: Sequence[IngestKind] = INGEST_KINDS,
     ) -> None:
         if config.security == "none" and not is_loopback_host(config.host):
             raise ImapInsecureError(
@@ -193,6 +196,7 @@ class ImapPoller:
         self._pseudonymizer = pseudonymizer
         self._campaign_headers = tuple(campaign_headers)
         self._store_raw = store_raw
+        self._kinds = tuple(kinds)
         self._clock = clock
         self._ssl_context = ssl_context
         self._max_messages = max_messages
@@ -282,15 +286,15 @@ class ImapPoller:
         raw = _fetched_body(response)
         if raw is None:
             return "gone"
+        context = IngestContext(
+            store=self._store,
+            pseudonymizer=self._pseudonymizer,
+            campaign_headers=self._campaign_headers,
+            store_raw=self._store_raw,
+            now=self._clock(),
+        )
         try:
-            result = await ingest_arf(
-                raw,
-                store=self._store,
-                pseudonymizer=self._pseudonymizer,
-                campaign_headers=self._campaign_headers,
-                store_raw=self._store_raw,
-                now=self._clock(),
-            )
+            result = await route_ingest(raw, context, self._kinds)
         except IngestError as exc:
             log.warning("IMAP message refused: %s", exc.reason)
             return "refused"

@@ -6,6 +6,7 @@ once; a non-ARF file is a refused line and exit 1; a missing path is exit 2.
 
 from __future__ import annotations
 
+import json
 import shutil
 import stat
 import subprocess
@@ -93,6 +94,32 @@ def test_non_arf_file_is_a_refused_line_and_exit_1(
     assert refused[2].startswith("not_multipart_report:")
     assert "someone@gmail.com" not in proc.stdout + proc.stderr
     assert stored_reports(workdir / "data" / "delivermon.db") == 1
+
+
+def test_json_output_is_one_object_per_message_with_the_kinds_fields(
+    workdir: Path, corpus_reports: list[Path]
+) -> None:
+    plain = workdir / "plain.eml"
+    plain.write_bytes(PLAIN)
+    proc = run("ingest", "arf", "--json", str(corpus_reports[0]), str(plain), cwd=workdir)
+    assert proc.returncode == 1
+    stored, refused = json.loads(proc.stdout)
+    assert (stored["path"], stored["status"], stored["reason"]) == (
+        str(corpus_reports[0]),
+        "stored",
+        None,
+    )
+    assert stored["campaign"]
+    assert stored["feedback_type"]
+    assert refused == {
+        "path": str(plain),
+        "status": "refused",
+        "reason": "not_multipart_report",
+        "campaign": None,
+        "feedback_type": None,
+    }
+    again = run("ingest", "arf", "--json", str(corpus_reports[0]), cwd=workdir)
+    assert [d["status"] for d in json.loads(again.stdout)] == ["duplicate"]
 
 
 def test_stdin_dash_reads_one_message(workdir: Path, corpus_reports: list[Path]) -> None:

@@ -275,7 +275,7 @@ async def test_refusal_is_logged_at_warning_with_the_reason_and_no_address(
     caplog.set_level(logging.DEBUG)
     status, body = await post_arf(base_url, PLAIN_MESSAGE)
     assert status == 422
-    refusals = [r for r in caplog.records if r.name == "monitor.http.feedback_api"]
+    refusals = [r for r in caplog.records if r.name == "monitor.http.mail_api"]
     assert [(r.levelno, "not_multipart_report" in r.getMessage()) for r in refusals] == [
         (logging.WARNING, True)
     ]

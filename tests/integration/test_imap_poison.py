@@ -18,7 +18,7 @@ import test_imap
 from dovecot import DovecotAccount
 from test_imap import PROCESSED, REFUSED, make_config
 
-from monitor.ingest import imap
+from monitor.ingest import service
 from monitor.ingest.imap import ImapPoller, PollResult
 from monitor.ingest.service import ArfIngestResult
 from monitor.store.store import SqlStore
@@ -48,14 +48,14 @@ def poison_fault(monkeypatch: pytest.MonkeyPatch) -> None:
     attempt is exactly what the bounded retry guards against, and no input
     produces one on purpose (the parser and the store are tested not to).
     """
-    real = imap.ingest_arf
+    real = service.ingest_arf  # the ARF kind's path, which the poller's routing reaches
 
     async def faulty(raw: bytes, **kwargs: object) -> ArfIngestResult:
         if raw.startswith(POISON_MARK):
             raise RuntimeError("injected fault")
         return await real(raw, **kwargs)  # type: ignore[arg-type]  # the real keywords
 
-    monkeypatch.setattr(imap, "ingest_arf", faulty)
+    monkeypatch.setattr(service, "ingest_arf", faulty)
 
 
 def flags(server: DovecotAccount, mailbox: str = "INBOX") -> list[set[str]]:

@@ -1,0 +1,129 @@
+"""The table of the kinds of input a mail can be: each with its one ingest path.
+
+Every channel uses it: the IMAP poller routes each message of the mailbox to the first
+kind that takes it, ``delivermon ingest <kind>`` and the HTTP route of a kind call that
+kind's path directly. A kind refuses mail that is not of its kind with a
+``WrongKindError`` (the next kind is tried), and mail of its kind that it cannot read
+with any other ``IngestError``. Adding a kind of mail is one ``IngestKind`` in
+``INGEST_KINDS`` (see docs/architecture.md, "Add a kind of mail").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from monitor.ingest.errors import WrongKindError
+from monitor.model.privacy import Pseudonymizer
+
+if TYPE_CHECKING:
+    from monitor.store.models import Store
+
+# Each kind's parser and store path are imported when it runs, not when the table is read:
+# the CLI builds its commands from this table and should not pay for them.
+
+__all__ = [
+    "ARF",
+    "INGEST_KINDS",
+    "IngestContext",
+    "IngestKind",
+    "IngestOutcome",
+    "kind_named",
+    "route_ingest",
+]
+
+# Values of a kind's fields: what the CLI prints and the API answers.
+Field = str | int | float | bool | None | list[object] | dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestContext:
+    """What every kind's ingest path needs, read from the current settings."""
+
+    store: Store
+    pseudonymizer: Pseudonymizer
+    campaign_headers: tuple[str, ...]
+    store_raw: bool
+    now: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOutcome:
+    """One stored (or already stored) input: its id and its kind's fields."""
+
+    kind: str
+    id: str
+    duplicate: bool
+    fields: Mapping[str, Field] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestKind:
+    """One kind of mail.
+
+    ``ingest`` stores it or raises an ``IngestError`` (``WrongKindError``: not this kind).
+    ``fields`` names the outcome's fields in order (the CLI's columns); on a refusal
+    they are null in ``--json`` output.
+    """
+
+    name: str
+    ingest: Callable[[bytes, IngestContext], Awaitable[IngestOutcome]]
+    fields: tuple[str, ...]
+    help: str
+
+
+async def _ingest_arf(raw: bytes, ctx: IngestContext) -> IngestOutcome:
+    from monitor.ingest.service import ingest_arf
+
+    result = await ingest_arf(
+        raw,
+        store=ctx.store,
+        pseudonymizer=ctx.pseudonymizer,
+        campaign_headers=ctx.campaign_headers,
+        store_raw=ctx.store_raw,
+        now=ctx.now,
+    )
+    return IngestOutcome(
+        "arf",
+        result.id,
+        result.duplicate,
+        {"campaign": result.campaign, "feedback_type": result.feedback_type},
+    )
+
+
+ARF = IngestKind(
+    "arf",
+    _ingest_arf,
+    ("campaign", "feedback_type"),
+    "ARF feedback-loop reports (RFC 5965, Microsoft JMRP, RFC 6591 auth-failure)",
+)
+
+# The order the IMAP poller tries them in; the first kind's refusal is reported when no
+# kind takes a message.
+INGEST_KINDS: tuple[IngestKind, ...] = (ARF,)
+
+
+def kind_named(name: str) -> IngestKind:
+    """Raises KeyError for an unknown kind."""
+    return {k.name: k for k in INGEST_KINDS}[name]
+
+
+async def route_ingest(
+    raw: bytes, ctx: IngestContext, kinds: Sequence[IngestKind] = INGEST_KINDS
+) -> IngestOutcome:
+    """Ingest ``raw`` as the first kind that takes it.
+
+    Raises:
+        IngestError: the refusal of the kind the mail is (or, when no kind takes it,
+            the first kind's ``WrongKindError``).
+    """
+    first: WrongKindError | None = None
+    for kind in kinds:
+        try:
+            return await kind.ingest(raw, ctx)
+        except WrongKindError as exc:
+            first = first or exc
+    assert first is not None, "no ingest kinds"
+    raise first
