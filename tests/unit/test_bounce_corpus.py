@@ -32,7 +32,8 @@ def _accuracy() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
         "bounce_accuracy", ROOT / "bench/bounce_accuracy.py"
     )
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["bounce_accuracy"] = module
     spec.loader.exec_module(module)
