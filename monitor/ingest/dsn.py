@@ -21,6 +21,7 @@ as flufl.bounce uses it), so a benchmark against it compares the same parsing wo
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.message
 import hashlib
@@ -29,7 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from email.policy import compat32
 
-from checks.bounces import BounceClass, Classification, classify_reply
+from checks.bounces import BounceClass, Classification, classify_reply, provider_of
 from monitor.ingest.arf import Headers
 from monitor.ingest.errors import MalformedReportError, WrongKindError
 
@@ -60,6 +61,7 @@ class BounceRecipient:
     # The reply lines of the bounce's human-readable text: what to classify when the
     # diagnostic is missing or says nothing a rule knows (Sendmail cuts it at one line).
     context: str | None = None
+    reporting_mta: str | None = None  # who wrote the bounce (Reporting-MTA, or From's domain)
 
     def __repr__(self) -> str:
         return f"BounceRecipient(delayed={self.delayed}, status={self.status!r})"
@@ -185,6 +187,7 @@ def _standard(
                 diagnostic=_bounded(_typed(fields.get("diagnostic-code"))) or context,
                 remote_mta=_typed(fields.get("remote-mta")),
                 context=context,
+                reporting_mta=reporting,
             )
         )
     return recipients, reporting
@@ -309,7 +312,8 @@ def parse_bounce(raw: bytes) -> BounceMessage:
     msg = email.message_from_bytes(raw, policy=compat32)
     if not msg.keys():
         raise MalformedReportError("undecodable", "no RFC 5322 header fields")
-    sha = hashlib.sha256(raw).hexdigest()
+    # The key of a message however it came: IMAP gives CRLF, a file or stdin often LF.
+    sha = hashlib.sha256(raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")).hexdigest()
     if msg.get_content_type() == "multipart/report":
         report_type = (msg.get_param("report-type") or "").__str__().lower()
         if report_type == "feedback-report":
@@ -338,11 +342,19 @@ def parse_bounce(raw: bytes) -> BounceMessage:
         raise MalformedReportError("no_recipient", "a bounce naming no recipient or reason")
     return BounceMessage(
         sha,
-        tuple(BounceRecipient(a, delayed, None, context, None, context) for a in named),
+        tuple(
+            BounceRecipient(a, delayed, None, context, None, context, _sender_domain(msg))
+            for a in named
+        ),
         _original_headers(msg),
         None,
         False,
     )
+
+
+def _sender_domain(msg: email.message.Message) -> str | None:
+    found = _ADDRESS.search(str(msg.get("From", "")))
+    return found.group(0).rpartition("@")[2] if found else None
 
 
 def classify_recipient(recipient: BounceRecipient) -> Classification:
@@ -354,6 +366,14 @@ def classify_recipient(recipient: BounceRecipient) -> Classification:
         remote_host=recipient.remote_mta,
         status=recipient.status,
     )
+    if recipient.reporting_mta and found.provider != "other":
+        # A signature in a text the bounce's writer composed names the writer (Gmail's
+        # own "could not connect ... support.google.com"), not the receiver: trust it
+        # only when the receiving host or domain does not contradict it.
+        known = provider_of(remote_host=recipient.remote_mta, recipient_domain=domain)
+        writer = provider_of(remote_host=recipient.reporting_mta)
+        if known == "other" and writer == found.provider:
+            found = dataclasses.replace(found, provider="other")
     if found.cls is BounceClass.UNCLASSIFIED and recipient.context:
         again = classify_reply(
             recipient.context,
@@ -362,5 +382,7 @@ def classify_recipient(recipient: BounceRecipient) -> Classification:
             status=recipient.status,
         )
         if again.cls is not BounceClass.UNCLASSIFIED:
-            return again
+            # The bounce's own text names its writer (a Gmail DSN about another site
+            # says "google"): the provider stays the one the reply and hosts give.
+            return dataclasses.replace(again, provider=found.provider)
     return found

@@ -45,7 +45,7 @@ __all__ = [
 
 NAMESPACE = "delivermon"
 # Label values of the ingest counters' ``source``: HTTP routes, IMAP, the CLI.
-INGEST_SOURCES = ("events", "arf", "ses", "sendgrid", "mailgun", "postmark", "imap")
+INGEST_SOURCES = ("events", "arf", "ses", "sendgrid", "mailgun", "postmark", "imap", "bounce")
 # ``reason`` of delivermon_ingest_refused_total: the HTTP status class of the refusal
 # (monitor/http/system.py maps statuses to these), or ``unprocessable`` from IMAP.
 INGEST_REFUSED_REASONS = (

@@ -25,6 +25,7 @@ from monitor.model.events import Category, Consent, Event
 from monitor.model.privacy import Pseudonymizer
 from monitor.store import batch
 from monitor.store.audits import AuditQueries
+from monitor.store.bounces import BounceQueries
 from monitor.store.engine import build_engine, migrate
 from monitor.store.errors import StoreUnavailableError
 from monitor.store.models import (
@@ -104,7 +105,7 @@ class _PendingReport:
     future: asyncio.Future[ReportResult]
 
 
-class SqlStore(SubjectRecords, AuditQueries, StateRecords):
+class SqlStore(SubjectRecords, AuditQueries, BounceQueries, StateRecords):
     """``Store`` over an async SQLAlchemy engine (aiosqlite or asyncpg)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
