@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
-from checks.codes import dkim, dmarc, dnsbl, host, resolver, spf
+from checks.codes import bounces, dkim, dmarc, dnsbl, host, resolver, spf
 
 __all__ = ["FINDING_CODES", "Finding", "FindingDoc", "FindingSeverity", "render_findings_doc"]
 
@@ -53,7 +53,15 @@ def _registry() -> Mapping[str, FindingDoc]:
     return MappingProxyType(codes)
 
 
-_AREAS = (dnsbl.CODES, spf.CODES, dmarc.CODES, dkim.CODES, host.CODES, resolver.CODES)
+_AREAS = (
+    dnsbl.CODES,
+    spf.CODES,
+    dmarc.CODES,
+    dkim.CODES,
+    host.CODES,
+    resolver.CODES,
+    bounces.CODES,
+)
 FINDING_CODES: Mapping[str, FindingDoc] = _registry()
 
 

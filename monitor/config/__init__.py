@@ -4,6 +4,7 @@ problem). ``model`` holds the sections, ``notify`` the ``[[notify]]`` entries.
 
 from monitor.config.model import (
     AlertsConfig,
+    BouncesConfig,
     CampaignConfig,
     ClusterConfig,
     CodeConfig,
@@ -42,6 +43,7 @@ from monitor.config.notify import (
 
 __all__ = [
     "AlertsConfig",
+    "BouncesConfig",
     "CampaignConfig",
     "ClusterConfig",
     "CodeConfig",

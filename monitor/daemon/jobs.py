@@ -68,6 +68,13 @@ JOBS: tuple[JobSpec, ...] = (
         replicas=Replicas.FIRST,
     ),
     JobSpec(
+        "mtalog",
+        lambda c: c.bounces.log_interval,
+        lambda s: s.feedback.mtalog,
+        replicas=Replicas.FIRST,
+        enabled=lambda c: bool(c.bounces.mta_logs),
+    ),
+    JobSpec(
         "imap",
         lambda c: c.imap.interval if c.imap else "5m",
         lambda s: s.feedback.imap,

@@ -14,6 +14,7 @@ from monitor.checking.cache import StateCache
 from monitor.daemon.checkjobs import AuthJobs, DnsblJobs
 from monitor.daemon.feedbackjobs import FeedbackJobs
 from monitor.daemon.runtime import RuntimeHolder
+from monitor.risk.bounces import BounceFigures
 from monitor.risk.campaigns import CampaignFigures
 from monitor.risk.scorer import RiskScorer
 from monitor.store import SqlStore
@@ -29,6 +30,7 @@ class Services:
     alerts: AlertService
     risk: RiskScorer
     campaigns: CampaignFigures
+    bounces: BounceFigures
     outbox: Outbox
     dnsbl: DnsblJobs
     auth: AuthJobs
