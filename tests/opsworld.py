@@ -47,7 +47,13 @@ def zones() -> dict[str, list[str]]:
     }
 
 
-def write_config(path: Path, nsd: NsdServer, notify_hook: str) -> None:
+def write_config(
+    path: Path, nsd: NsdServer, notify_hook: str, *, mta_log: Path | None = None
+) -> None:
+    bounces = (
+        "" if mta_log is None else f'[bounces]\nmta_logs = ["{mta_log}"]\nlog_interval = "1s"\n'
+    )
+
     path.write_text(
         fast_config(
             nameserver=nsd.address,
@@ -70,6 +76,7 @@ id = "{CAMPAIGN}"
 category = "commercial"
 consent = "single_opt_in"
 sending_domain = "example.com"
-""",
+"""
+            + bounces,
         )
     )
