@@ -7,10 +7,11 @@ so a reply counts the same whichever channel brought it.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
-from checks.bounces import BounceClass, Classification
+from checks.bounces import BounceClass, Classification, classify_reply
 from monitor.ingest.arf import redact_addresses
 from monitor.ingest.attribution import attribute_campaign
 from monitor.ingest.dsn import classify_recipient, parse_bounce
@@ -18,7 +19,13 @@ from monitor.model.events import BounceDetail, BounceKind, Event, EventType, Pro
 from monitor.model.privacy import Pseudonymizer
 from monitor.store.models import Store
 
-__all__ = ["BounceIngestResult", "bounce_detail", "bounce_event", "ingest_bounce"]
+__all__ = [
+    "BounceIngestResult",
+    "bounce_detail",
+    "bounce_event",
+    "ingest_bounce",
+    "with_reply",
+]
 
 MAX_REPLY = 1000  # characters of a reply kept with its event
 
@@ -77,6 +84,30 @@ def bounce_event(
         provider=Provider(found.provider),
         bounce_kind=bounce_kind(found, deferral=deferral),
         bounce=bounce_detail(found, deferral=deferral, reply=reply),
+    )
+
+
+def with_reply(
+    event: Event,
+    reply: object,
+    *,
+    status: object = None,
+    remote_host: object = None,
+    deferral: bool = False,
+) -> Event:
+    """``event`` (an ESP's bounce or deferral) with the receiver's reply classified and kept.
+
+    The ESP's own bounce kind stays (it knows whether it will retry); the provider is the
+    classifier's when the recipient's domain did not tell. Non-string inputs are ignored.
+    """
+    text = reply if isinstance(reply, str) and reply.strip() else None
+    code = status if isinstance(status, str) and status.strip() else None
+    host = remote_host if isinstance(remote_host, str) and remote_host.strip() else None
+    domain = (event.recipient or "").rpartition("@")[2] or None
+    found = classify_reply(text or "", recipient_domain=domain, remote_host=host, status=code)
+    provider = event.provider if event.provider is not Provider.OTHER else Provider(found.provider)
+    return dataclasses.replace(
+        event, provider=provider, bounce=bounce_detail(found, deferral=deferral, reply=text)
     )
 
 
