@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CONFIG ?= examples/delivermon.toml
 
-.PHONY: run check test lint bench bench-auth bench-ingest bounce-accuracy clean
+.PHONY: run check test lint bench bench-auth bench-ingest bounce-accuracy bench-bounces clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -36,6 +36,10 @@ bench-auth: $(VENV)/.installed
 
 bench-ingest: $(VENV)/.installed
 	$(PY) bench/ingest.py
+
+bench-bounces: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) bench/bounce_parse.py
 
 bounce-accuracy: $(VENV)/.installed
 	$(PY) bench/bounce_accuracy.py

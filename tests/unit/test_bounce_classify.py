@@ -150,3 +150,12 @@ def test_every_rule_cites_a_document() -> None:
 )
 def test_provider(host: str | None, domain: str | None, text: str, provider: str) -> None:
     assert provider_of(remote_host=host, recipient_domain=domain, text=text) == provider
+
+
+def test_docs_bounces_is_the_table() -> None:
+    from pathlib import Path
+
+    from checks.bounces.doc import render
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "bounces.md"
+    assert doc.read_text(encoding="utf-8") == render()
