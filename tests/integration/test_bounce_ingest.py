@@ -224,3 +224,31 @@ async def test_imap_routes_bounces_and_reports_and_refuses_the_rest(
     counted = classes(await store.bounce_counts())
     assert counted[("google", "auth_failure_dmarc", "")] == (1, 0)
     assert counted[("other", "transient_other", "")] == (0, 1)
+
+
+async def test_no_address_of_the_corpus_reaches_the_database(
+    sqlite_store: SqlStore, sqlite_path: Path, corpus_dir: Path
+) -> None:
+    from sqlitefile import database_bytes
+
+    from monitor.ingest.dsn import parse_bounce
+    from monitor.ingest.errors import IngestError
+
+    stored = 0
+    recipients: set[bytes] = set()
+    for path in sorted((corpus_dir / "bounces").glob("*.eml")):
+        raw = path.read_bytes()
+        try:
+            recipients |= {
+                r.recipient.lower().encode() for r in parse_bounce(raw).recipients if r.recipient
+            }
+            await BOUNCE.ingest(raw, ctx(sqlite_store))
+            stored += 1
+        except IngestError:
+            continue
+    assert stored >= 75
+    assert len(recipients) >= 50  # distinct: the corpus reuses a few
+    await sqlite_store.close()
+    content = database_bytes(sqlite_path).lower()
+    assert [r for r in recipients if r in content] == []
+    assert PSEUDONYMS.pseudonym(next(iter(recipients)).decode()).encode() in content
