@@ -116,26 +116,33 @@ def bounce_findings(
                 },
             )
         )
-    for provider, n in sorted(ratelimit.items()):
-        if n >= thresholds.ratelimit:
-            findings.append(
-                Finding(
-                    "bounce.reputation_ratelimit",
-                    FindingSeverity.WARNING,
-                    f"{n} reputation rate-limit replies from {provider}",
-                    {"provider": provider, "count": n},
+    per_provider = (
+        (
+            "bounce.reputation_ratelimit",
+            FindingSeverity.WARNING,
+            ratelimit,
+            thresholds.ratelimit,
+            "reputation rate-limit replies",
+        ),
+        (
+            "bounce.dmarc_rejected",
+            FindingSeverity.CRITICAL,
+            dmarc,
+            thresholds.dmarc,
+            "DMARC rejection(s)",
+        ),
+    )
+    for code, severity, counted, line, what in per_provider:
+        for provider, n in sorted(counted.items()):
+            if n >= line:
+                findings.append(
+                    Finding(
+                        code,
+                        severity,
+                        f"{n} {what} at {provider}",
+                        {"provider": provider, "count": n},
+                    )
                 )
-            )
-    for provider, n in sorted(dmarc.items()):
-        if n >= thresholds.dmarc:
-            findings.append(
-                Finding(
-                    "bounce.dmarc_rejected",
-                    FindingSeverity.CRITICAL,
-                    f"{n} DMARC rejection(s) at {provider}",
-                    {"provider": provider, "count": n},
-                )
-            )
     for campaign, n in sorted(dead.items()):
         total = attempts.get(campaign, 0)
         if total < thresholds.min_volume:
