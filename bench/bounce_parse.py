@@ -163,6 +163,17 @@ def main(argv: list[str] | None = None) -> int:
         cells = " / ".join(f"{a}/{n}" for a, n in right.values())
         print(f"| {tool} | {rate:,.0f} | {cpu:.2f} | {rss:.0f} | {cells} |")
     print()
+    names, _messages = _load(args.corpus)
+    for tool in TOOLS:
+        answers = runs[tool][0]["answers"]
+        assert isinstance(answers, list)
+        wrong = [
+            f"{name} ({e} read as {a})"
+            for name, a, e in zip(names, answers, expected, strict=True)
+            if a != e
+        ]
+        print(f"{tool} misreads: {', '.join(wrong) if wrong else 'none'}")
+    print()
     base = rates["flufl.bounce"]
     print(
         f"ratios to flufl.bounce: delivermon-parse {rates['delivermon-parse'] / base:.2f}x, "
