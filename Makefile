@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CONFIG ?= examples/delivermon.toml
 
-.PHONY: run check test lint bench bench-auth bench-ingest bounce-accuracy bench-bounces clean
+.PHONY: run check test lint bench bench-auth bench-ingest bounce-accuracy bench-bounces clean fuzz load soak
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -43,6 +43,22 @@ bench-bounces: $(VENV)/.installed
 
 bounce-accuracy: $(VENV)/.installed
 	$(PY) bench/bounce_accuracy.py
+
+# Issue 12: reliability targets, not in CI; figures in docs/reliability.md.
+# FUZZ_PARSERS: names from monitor/ingest/parsers.py (make fuzz FUZZ_PARSERS=dmarc_record).
+FUZZ_SECONDS ?= 60
+FUZZ_PARSERS ?= arf spf_record
+fuzz: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[fuzz]'
+	for name in $(FUZZ_PARSERS); do \
+		$(PY) bench/fuzz.py $$name -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
+
+load: $(VENV)/.installed
+	$(PY) bench/load.py
+
+soak: $(VENV)/.installed
+	$(PY) bench/soak.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -8,6 +8,7 @@ A test needing a missing server binary skips with the install hint, except under
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import socket
@@ -15,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
+import leaks
 import pytest
 from corpus import CORPUS, MISSING
 from dnsserver import HOST, NsdServer, StartNsd, find_nsd
@@ -293,3 +295,83 @@ def receiver() -> Iterator[Receiver]:
     """A webhook receiver on 127.0.0.1 (tests/receiver.py), stopped at teardown."""
     with Receiver() as running:
         yield running
+
+
+# --- nothing secret or personal leaves the process (issue 12) -------------------------------
+
+_RECORDER = leaks.Recorder()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _record_what_leaves(monkeypatch_session: pytest.MonkeyPatch) -> Iterator[None]:
+    """Keep every log record of the run, and the secrets of every config an in-process
+    daemon or app was built from, for the check at the end of the session."""
+    import httpapp
+
+    import monitor.daemon.app as daemon_app
+
+    def recording(build):  # type: ignore[no-untyped-def]
+        def build_settings(config, *args, **kwargs):  # type: ignore[no-untyped-def]
+            leaks.SECRETS.update(leaks.secrets_of(config.model_dump(mode="json", by_alias=True)))
+            return build(config, *args, **kwargs)
+
+        return build_settings
+
+    for module in (daemon_app, httpapp):
+        monkeypatch_session.setattr(module, "build_settings", recording(module.build_settings))
+    root = logging.getLogger()
+    root.addHandler(_RECORDER)
+    yield
+    root.removeHandler(_RECORDER)
+
+
+@pytest.fixture(autouse=True)
+def _recorder_attached() -> None:
+    """The CLI's logging setup replaces the root handlers; put the recorder back."""
+    root = logging.getLogger()
+    if _RECORDER not in root.handlers:
+        root.addHandler(_RECORDER)
+
+
+@pytest.fixture(scope="session")
+def monkeypatch_session() -> Iterator[pytest.MonkeyPatch]:
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when a log line, an API body or a daemon log holds a secret or an address."""
+    if not _RECORDER.lines and not leaks.RESPONSES:
+        return  # collection only, or nothing ran
+    base = session.config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
+    logs = sorted(base.rglob("*.log"))
+    secrets = leaks.SECRETS | leaks.config_secrets(base.rglob("*.toml"))
+    texts = [
+        (f"log record {line[:60]!r}", line.encode())
+        for line in _RECORDER.lines
+        if not line.startswith(leaks.STAND_IN_LOGGERS)
+    ]
+    texts += [(f"API body {i}", body) for i, body in enumerate(leaks.RESPONSES)]
+    texts += [(f"daemon log {p.name}", p.read_bytes()) for p in logs if _is_daemon_log(p)]
+    problems = leaks.find_leaks(texts, secrets)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    summary = (
+        f"leak check: {len(_RECORDER.lines)} log records, {len(leaks.RESPONSES)} API bodies, "
+        f"{len(logs)} log files, {len(secrets)} secrets: {len(problems)} problem(s)"
+    )
+    if reporter is not None:
+        reporter.write_line(summary)
+        for problem in problems[:50]:
+            reporter.write_line(f"  LEAK {problem}")
+    if problems:
+        # The offending texts in full, for the developer only (the session's tmp dir).
+        found = [text for where, text in texts if leaks.find_leaks([(where, text)], secrets)]
+        (base / "leaks-found.txt").write_bytes(b"\n---\n".join(found))
+        if reporter is not None:
+            reporter.write_line(f"  the texts in full: {base / 'leaks-found.txt'}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _is_daemon_log(path: Path) -> bool:
+    # DaemonProcess logs (CONFIG.PORT.log); server logs (NSD, PostgreSQL) are not ours.
+    return path.suffix == ".log" and path.stem.rpartition(".")[2].isdigit()

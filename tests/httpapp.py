@@ -15,6 +15,7 @@ from monitor.daemon.app import register_configured_campaigns
 from monitor.daemon.settings import build_settings
 from monitor.http.context import Confirmer, HttpContext, confirm_subscription
 from monitor.http.routes import build_app
+from monitor.http.snscerts import SnsCertificateFetcher
 from monitor.http.table import API_ROUTES
 from monitor.model.privacy import Pseudonymizer
 from monitor.store.models import Store
@@ -27,6 +28,7 @@ async def api_app(
     *,
     clock: Callable[[], dt.datetime],
     confirm: Confirmer = confirm_subscription,
+    sns_certificates: SnsCertificateFetcher | None = None,
 ) -> web.Application:
     """Start it with aiohttp's TestServer; ``[[campaigns]]`` are registered at startup."""
     session = aiohttp.ClientSession()
@@ -41,6 +43,7 @@ async def api_app(
         pseudonymizer=pseudonymizer,
         clock=clock,
         confirm=confirm,
+        sns_certificates=sns_certificates or SnsCertificateFetcher(),
     )
     app = build_app(context, API_ROUTES, max_body_bytes=config.http.max_body_bytes)
 

@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
+import leaks
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 from dnsserver import HOST
@@ -63,4 +64,7 @@ async def post_for_json(
         session.post(url, data=body, headers=sent) as response,
     ):
         assert response.content_type == "application/json"
+        body = await response.read()
+        if "/api/v1/subjects/" not in url:  # a subject export is that person's data
+            leaks.RESPONSES.append(body)
         return response.status, await response.json()

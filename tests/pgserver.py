@@ -74,6 +74,7 @@ class PgServer:
         self._as_root = os.geteuid() == 0
         self.directory = Path(tempfile.mkdtemp(prefix="delivermon-pg-"))
         self.port = 0
+        self._options = ""
         if self._as_root:
             user = pwd.getpwnam(SERVER_USER)
             os.chown(self.directory, user.pw_uid, user.pw_gid)
@@ -118,18 +119,34 @@ class PgServer:
                 f"-p {self.port} -k {self.directory} -c listen_addresses={HOST} "
                 f"{durability} -c max_connections=200"
             )
+            self._options = options
             try:
-                self._run(
-                    self._server_command(
-                        "pg_ctl", "-D", str(self._data), "-l", str(self._log), "-w",
-                        "-t", str(int(_TIMEOUT)), "-o", options, "start",
-                    ),
-                    "pg_ctl start",
-                )  # fmt: skip
+                self.resume()
                 return self
             except PgError as exc:
                 last = exc
         raise PgError(f"PostgreSQL did not start after {_START_ATTEMPTS} ports") from last
+
+    def resume(self) -> None:
+        """Start the server again on its port, with its data (after ``pause``).
+
+        Raises:
+            PgError: it did not start.
+        """
+        self._run(
+            self._server_command(
+                "pg_ctl", "-D", str(self._data), "-l", str(self._log), "-w",
+                "-t", str(int(_TIMEOUT)), "-o", self._options, "start",
+            ),
+            "pg_ctl start",
+        )  # fmt: skip
+
+    def pause(self) -> None:
+        """Stop the server (fast shutdown: connections cut), keeping its data and port."""
+        self._run(
+            self._server_command("pg_ctl", "-D", str(self._data), "-m", "fast", "-w", "stop"),
+            "pg_ctl stop",
+        )
 
     def version(self) -> str:
         done = subprocess.run(

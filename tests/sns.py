@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 REGION = "us-east-1"
 TOPIC = f"arn:aws:sns:{REGION}:123456789012:ses-feedback"
 SNS_HOST = f"sns.{REGION}.amazonaws.com"
-CERT_NAME = "SimpleNotificationService-0123456789abcdef0123456789abcdef.pem"
+CERT_NAME = "SimpleNotificationService-f3ecfb7224c7233fe7bb5f59f96de52f.pem"
 CERT_URL = f"https://{SNS_HOST}/{CERT_NAME}"
 TOKEN = "2336412f37fb687f5d51e6e2425f004aed"
 SUBSCRIBE_URL = f"https://{SNS_HOST}/?Action=ConfirmSubscription&TopicArn={TOPIC}&Token={TOKEN}"

@@ -623,6 +623,9 @@ class StubResolver:
                     pool.server, qid, build_query(qid, question, edns=edns), question
                 )
                 reply = tcp if isinstance(tcp, UnknownReason) else _decode(tcp, question, rdtype)
+                if not isinstance(reply, UnknownReason) and reply.truncated:
+                    # Truncated over TCP too: its (empty) answer section is not NODATA.
+                    reply = UnknownReason.TRUNCATED
             if isinstance(reply, UnknownReason):
                 last = reply
             elif reply.rcode in (0, _RCODE_NXDOMAIN):

@@ -23,6 +23,7 @@ class UnknownReason(StrEnum):
     REFUSED = "refused"
     NETWORK = "network"
     MALFORMED = "malformed"
+    TRUNCATED = "truncated"  # truncated over TCP as well: the answer never arrived whole
     FORMERR = "formerr"
     NOTIMP = "notimp"
     BAD_RCODE = "bad_rcode"

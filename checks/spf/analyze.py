@@ -93,13 +93,17 @@ class SpfResult:
 class _Report:
     findings: list[Finding] = field(default_factory=list)
     unknown: bool = False
+    # What was added, for the duplicate check: a list scan made a domain with thousands of
+    # sending IPs (a finding each) quadratic.
+    _seen: set[tuple[object, ...]] = field(default_factory=set)
 
     def add(
         self, code: str, severity: FindingSeverity, message: str, **detail: str | int | None
     ) -> None:
-        finding = Finding(code, severity, message, MappingProxyType(dict(detail)))
-        if finding not in self.findings:
-            self.findings.append(finding)
+        key = (code, severity, message, tuple(sorted(detail.items())))
+        if key not in self._seen:
+            self._seen.add(key)
+            self.findings.append(Finding(code, severity, message, MappingProxyType(dict(detail))))
 
 
 async def check_spf(domain: str, *, dns: DnsClient, policy: SpfPolicy) -> SpfResult:

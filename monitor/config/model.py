@@ -222,8 +222,11 @@ class FeedbackConfig(_Model):
 
 class SesWebhookConfig(_Model):
     topic_arns: list[str] = Field(default_factory=list)  # empty: every message is refused
-    certificate_files: list[str] = Field(default_factory=list)  # pinned PEM files; nothing fetched
+    certificate_files: list[str] = Field(default_factory=list)  # pinned PEM files
     campaign_field: str = "campaign"  # SES message tag naming the campaign
+    # Fetch a signing certificate that is not pinned from its SigningCertURL (the topic's
+    # https://sns.<region>.amazonaws.com/SimpleNotificationService-<hex>.pem only).
+    fetch_certificates: bool = True
 
 
 class SendgridWebhookConfig(_Model):

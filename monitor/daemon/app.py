@@ -168,6 +168,7 @@ class Daemon:
         await register_configured_campaigns(store, self.config)
         await self._load_state()
         await self._retire_unwatched()
+        await self._release_claims(runtime.plan.shard)
         install_jobs(self.scheduler, self.services, self.config, runtime.plan.shard)
         self._expect_series(runtime)
         self._reload_status = ReloadStatus(True, time.time())
@@ -184,6 +185,19 @@ class Daemon:
                 "listen": self._listen(self.config),
             },
         )
+
+    async def _release_claims(self, shard: Shard) -> None:
+        """A single replica finding outbox rows claimed finds its killed predecessor's: they
+        are sent now, not after their lease. With several replicas a claim may be a live
+        one's, so there the lease decides (docs/reliability.md)."""
+        if shard.count != 1:
+            return
+        released = await self.store.release_claims()
+        if released:
+            log.warning(
+                "notifications claimed by a previous run are due again",
+                extra={"count": released},
+            )
 
     def _build_services(self, store: SqlStore, pseudonymizer: Pseudonymizer) -> Services:
         runtime = self.runtime

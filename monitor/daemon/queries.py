@@ -55,6 +55,10 @@ class Readiness:
                 "ok": resolver_ok,
                 "zones_healthy": sum(1 for h in health if h.healthy),
                 "zones_tested": len(health),
+                # Which zones fail their self-test: their verdicts are unknown, never clean.
+                "unhealthy_zones": list[JsonValue](
+                    sorted({h.zone for h in health if not h.healthy})
+                ),
             }
             ready &= resolver_ok
             sweep = self._scheduler.status("sweep")

@@ -41,6 +41,7 @@ from monitor.http.context import KEY_CONTEXT
 from monitor.http.errors import json_error
 from monitor.http.routes import Access, RouteSpec
 from monitor.model.events import Category, Consent
+from monitor.model.jsontext import loads_strict
 from monitor.store.audits import AUDIT_FIELDS, AuditCounts
 from monitor.store.models import Campaign
 from monitor.store.rates import (
@@ -132,7 +133,7 @@ async def _put_campaign(request: web.Request) -> web.Response:
     errors: list[dict[str, str]] = []
     if not CAMPAIGN_ID.fullmatch(campaign_id):
         errors.append({"field": "id", "message": "1 to 128 printable ASCII characters, no spaces"})
-    body = await request.json()
+    body = loads_strict(await request.read())
     try:
         item = CampaignIn.model_validate(body)
     except ValidationError as exc:

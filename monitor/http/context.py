@@ -1,6 +1,6 @@
 """What every handler reaches through ``request.app[KEY_CONTEXT]``: the live settings, the
 store, the clock, and the long-lived HTTP state (Mailgun's replay cache, the SNS
-subscription confirmer). Built once by the composition root.
+subscription confirmer, the SNS certificate cache). Built once by the composition root.
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import aiohttp
 from aiohttp import web
 
 from monitor.config import Config
+from monitor.http.outbound import OutboundPolicy, outbound_get
+from monitor.http.snscerts import SnsCertificateFetcher
 from monitor.ingest.webhooks import TokenCache
 from monitor.ingest.webhooks.settings import WebhookVerifiers
 from monitor.model.privacy import Pseudonymizer
@@ -51,14 +52,21 @@ class HttpSettings(Protocol):
     def webhooks(self) -> WebhookVerifiers: ...
 
 
-async def confirm_subscription(url: str) -> int:
-    """GET a verified SubscribeURL: no redirects followed, a 5 s timeout; the HTTP status."""
-    timeout = aiohttp.ClientTimeout(total=CONFIRM_TIMEOUT_SECONDS)
-    async with (
-        aiohttp.ClientSession(timeout=timeout) as session,
-        session.get(url, allow_redirects=False) as response,
-    ):
-        return response.status
+async def confirm_subscription(url: str, *, policy: OutboundPolicy | None = None) -> int:
+    """GET a verified SubscribeURL: public addresses only, no redirects followed, a 5 s
+    timeout (``monitor.http.outbound``); the HTTP status.
+
+    Raises:
+        OutboundRefused: the host resolves to a non-public address (nothing was sent).
+        aiohttp.ClientError, TimeoutError: no answer.
+    """
+    response = await outbound_get(
+        url,
+        policy=policy or OutboundPolicy(),
+        seconds=CONFIRM_TIMEOUT_SECONDS,
+        max_bytes=64 * 1024,
+    )
+    return response.status
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +77,7 @@ class HttpContext:
     clock: Callable[[], dt.datetime]
     mailgun_tokens: TokenCache = field(default_factory=TokenCache)  # outlives reloads
     confirm: Confirmer = confirm_subscription
+    sns_certificates: SnsCertificateFetcher = field(default_factory=SnsCertificateFetcher)
 
 
 KEY_CONTEXT = web.AppKey("context", HttpContext)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+
+from monitor.model.jsontext import JsonRefused
+from monitor.store.errors import StoreUnavailableError
 
 __all__ = ["error_middleware", "json_error"]
 
@@ -28,8 +30,12 @@ async def error_middleware(request: web.Request, handler: _Handler) -> web.Strea
             raise
         reason = exc.reason if exc.status != 413 else "request body too large"
         return json_error(exc.status, reason.lower())
-    except json.JSONDecodeError:
-        return json_error(400, "body is not valid JSON")
+    except JsonRefused as exc:
+        return json_error(400, "body is not valid JSON", reason=exc.reason)
+    except StoreUnavailableError:
+        # The store did not answer or refused the write: nothing was stored, retry later.
+        log.warning("request refused: store unavailable", extra={"path": request.path})
+        return json_error(503, "store unavailable, retry later")
     except Exception:
         # The boundary that keeps the daemon alive: log, answer 500, carry on.
         log.exception("unhandled error in %s %s", request.method, request.path)

@@ -6,148 +6,14 @@ nothing of it is stored; re-sent events with the same idempotency key count once
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Sequence
-from typing import Annotated
-
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from monitor.http.context import KEY_CONTEXT
 from monitor.http.errors import json_error
 from monitor.http.routes import Access, RouteSpec
-from monitor.ingest.providers import provider_of_address
-from monitor.model.events import Category, Consent, Event, EventType, Provider, Source
-from monitor.model.privacy import PrivacyError, normalise_address
+from monitor.ingest.events import MAX_BATCH, EventIn, parse_batch, parse_batch_body
 
 __all__ = ["MAX_BATCH", "ROUTES", "EventIn", "parse_batch"]
-
-MAX_BATCH = 10_000
-_CAMPAIGN = r"^[\x21-\x3f\x41-\x7e]{1,128}$"  # printable ASCII, no space, no @: a metric label
-
-
-class EventIn(BaseModel):
-    """One event of the request body (DESIGN.md §2)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    type: EventType
-    campaign: Annotated[str, Field(pattern=_CAMPAIGN)]
-    count: Annotated[int, Field(ge=1, le=1_000_000)] = 1
-    recipient: Annotated[str, Field(max_length=320)] | None = None
-    category: Category | None = None
-    consent: Consent | None = None
-    provider: Provider | None = None
-    timestamp: AwareDatetime | None = None
-    id: Annotated[str, Field(min_length=1, max_length=256)] | None = None
-
-
-class BatchIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    events: Annotated[list[dict[str, object]], Field(min_length=1, max_length=MAX_BATCH)]
-
-
-class _ValidBatchIn(BaseModel):
-    """A body whose events are all valid, validated in one call (the common case)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    events: Annotated[list[EventIn], Field(min_length=1, max_length=MAX_BATCH)]
-
-
-_EVENTS = TypeAdapter(list[EventIn])
-
-
-def parse_batch(body: object, now: dt.datetime) -> tuple[list[Event], list[dict[str, object]]]:
-    """Events of a request body, or the per-item errors that refuse it (never both)."""
-    # Fast path: body and events in one call, when every event is a dict (as BatchIn
-    # requires). Anything it refuses goes the long way, which builds the errors.
-    items = _valid_events(body)
-    if items is None:
-        try:
-            batch = BatchIn.model_validate(body)
-        except ValidationError as exc:
-            return [], [
-                {"index": None, "field": _loc(e["loc"]), "message": e["msg"]} for e in exc.errors()
-            ]
-        try:
-            items = _EVENTS.validate_python(batch.events)
-        except ValidationError:
-            return _parse_each(batch.events, now)
-    events: list[Event] = []
-    errors: list[dict[str, object]] = []
-    for index, item in enumerate(items):
-        if item.recipient is not None:
-            try:
-                normalise_address(item.recipient)
-            except PrivacyError:
-                errors.append(
-                    {"index": index, "field": "recipient", "message": "not an e-mail address"}
-                )
-                continue
-        events.append(_event(item, now))
-    return ([], errors) if errors else (events, [])
-
-
-def _valid_events(body: object) -> list[EventIn] | None:
-    """The events of a body that is valid as a whole, else None."""
-    if not isinstance(body, dict):
-        return None
-    raw = body.get("events")
-    if not isinstance(raw, list) or not all(type(item) is dict for item in raw):
-        return None
-    try:
-        return _ValidBatchIn.model_validate(body).events
-    except ValidationError:
-        return None
-
-
-def _parse_each(
-    raw_events: Sequence[dict[str, object]], now: dt.datetime
-) -> tuple[list[Event], list[dict[str, object]]]:
-    """One model per event, collecting every event's errors with its index."""
-    events: list[Event] = []
-    errors: list[dict[str, object]] = []
-    for index, raw in enumerate(raw_events):
-        try:
-            item = EventIn.model_validate(raw)
-            if item.recipient is not None:
-                normalise_address(item.recipient)
-        except ValidationError as exc:
-            errors += [
-                {"index": index, "field": _loc(e["loc"]), "message": e["msg"]} for e in exc.errors()
-            ]
-            continue
-        except PrivacyError:
-            errors.append(
-                {"index": index, "field": "recipient", "message": "not an e-mail address"}
-            )
-            continue
-        events.append(_event(item, now))
-    return ([], errors) if errors else (events, [])
-
-
-def _event(item: EventIn, now: dt.datetime) -> Event:
-    provider = item.provider or (
-        provider_of_address(item.recipient) if item.recipient else Provider.OTHER
-    )
-    return Event(
-        type=item.type,
-        campaign=item.campaign,
-        occurred_at=(item.timestamp or now).astimezone(dt.UTC),
-        source=Source.API,
-        idempotency_key=item.id,
-        count=item.count,
-        recipient=item.recipient,
-        provider=provider,
-        category=item.category,
-        consent=item.consent,
-    )
-
-
-def _loc(loc: Sequence[int | str]) -> str:
-    return ".".join(str(part) for part in loc)
 
 
 def refuse(errors: list[dict[str, object]]) -> web.Response:
@@ -158,8 +24,7 @@ async def _post_events(request: web.Request) -> web.Response:
     context = request.app[KEY_CONTEXT]
     if request.content_type != "application/json":
         return json_error(415, "Content-Type must be application/json")
-    body = await request.json()
-    events, errors = parse_batch(body, context.clock())
+    events, errors = parse_batch_body(await request.read(), context.clock())
     if errors:
         return refuse(errors)
     result = await context.store.add_events(events, context.pseudonymizer)

@@ -8,7 +8,6 @@ body bytes). A refusal stores nothing; an acknowledgement (202) means committed.
 
 from __future__ import annotations
 
-import json
 import logging
 
 import aiohttp
@@ -22,16 +21,20 @@ from monitor.ingest.errors import WrongKindError
 from monitor.ingest.kinds import ARF, BOUNCE
 from monitor.ingest.webhooks import (
     MalformedPayload,
+    PinnedCertificates,
     Reason,
+    SesVerifier,
     SnsType,
     WebhookRefused,
     check_postmark_credentials,
+    fetchable_cert_url,
     handle_mailgun,
     handle_sendgrid,
     handle_ses,
     parse_postmark,
 )
 from monitor.model.events import Event
+from monitor.model.jsontext import loads_strict
 from monitor.store import StoreUnavailableError
 
 __all__ = ["ARF_CONTENT_TYPES", "ROUTES"]
@@ -51,7 +54,8 @@ async def _post_ses(request: web.Request) -> web.Response:
         return _not_configured()
     body = await request.read()
     try:
-        outcome = handle_ses(body, config=verifier, now=context.clock())
+        certificates = await _sns_certificates(context, verifier, body)
+        outcome = handle_ses(body, config=verifier, now=context.clock(), certificates=certificates)
     except WebhookRefused as exc:
         return _refuse_webhook(exc)
     if outcome.confirm_url is not None:
@@ -61,11 +65,35 @@ async def _post_ses(request: web.Request) -> web.Response:
     return await _store_events(request, outcome.events)
 
 
+async def _sns_certificates(
+    context: HttpContext, verifier: SesVerifier, body: bytes
+) -> PinnedCertificates | None:
+    """The pinned certificates plus, when the message's is not pinned and fetching is on,
+    the one its SigningCertURL names (fetched, cached); None: the pinned ones as they are.
+
+    Raises:
+        AuthenticityRefused, CertificateUnavailable: from the fetcher.
+    """
+    if not verifier.fetch_certificates:
+        return None
+    try:
+        message = loads_strict(body)
+    except ValueError:
+        return None  # handle_ses refuses it with its reason
+    if not isinstance(message, dict):
+        return None
+    url = fetchable_cert_url(message, topic_arns=verifier.topic_arns)
+    if url is None or verifier.certificates.lookup(url):
+        return None
+    keys = await context.sns_certificates.keys(url)
+    return verifier.certificates.with_keys(url, keys)
+
+
 async def _confirm(request: web.Request, url: str) -> web.Response:
     """Confirm an SNS subscription whose signature, host and Action were checked."""
     try:
         status = await _context(request).confirm(url)
-    except (aiohttp.ClientError, TimeoutError) as exc:
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:  # OSError: OutboundRefused
         log.warning("SNS subscription confirmation failed: %s", type(exc).__name__)
         return json_error(502, "subscription confirmation failed: no answer from SNS")
     if status != 200:
@@ -115,7 +143,7 @@ async def _post_mailgun(request: web.Request) -> web.Response:
 
 def _mailgun_token(body: bytes) -> str | None:
     try:
-        token = json.loads(body)["signature"]["token"]
+        token = loads_strict(body)["signature"]["token"]  # type: ignore[index]  # checked below
     except (ValueError, KeyError, TypeError):
         return None
     return token if isinstance(token, str) else None
@@ -163,6 +191,8 @@ def _refuse_webhook(exc: WebhookRefused) -> web.Response:
     log.warning("%s webhook refused: %s", exc.provider.value, exc.reason.value)
     if isinstance(exc, MalformedPayload):
         return json_error(400, exc.message, reason=exc.reason.value)
+    if exc.reason is Reason.CERTIFICATE_UNAVAILABLE:
+        return json_error(503, exc.message, reason=exc.reason.value)  # nothing stored: retry
     if exc.reason is Reason.MISSING_CREDENTIALS:
         response = json_error(401, exc.message, reason=exc.reason.value)
         response.headers["WWW-Authenticate"] = 'Basic realm="delivermon"'

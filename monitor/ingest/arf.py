@@ -16,6 +16,7 @@ MalformedReportError (it cannot be read; HTTP 400)
     ``missing_boundary``          multipart without a boundary parameter
     ``no_mime_parts``             multipart whose boundary never occurs
     ``too_many_parts``            more than ``MAX_PARTS`` top-level parts
+    ``too_many_recipients``       more than ``MAX_RECIPIENTS`` distinct Original-Rcpt-To
     ``bad_feedback_report_part``  a message/feedback-report part without any ARF field
 
 The MIME walk is deliberately small and hand-written: only the top-level parts are
@@ -40,6 +41,7 @@ from monitor.ingest.errors import MalformedReportError, NotArfError
 
 __all__ = [
     "MAX_PARTS",
+    "MAX_RECIPIENTS",
     "FeedbackReport",
     "FeedbackType",
     "Headers",
@@ -52,6 +54,7 @@ __all__ = [
 ]
 
 MAX_PARTS = 64
+MAX_RECIPIENTS = 100  # distinct Original-Rcpt-To addresses in one report
 _MAX_VALUE = 512  # bound on the free-text fields we keep (user agent, selector, ...)
 _MAX_MAILBOX = 2048  # an address is at most 320 characters; allow a display name besides
 
@@ -576,8 +579,13 @@ def _arf_report(
 ) -> FeedbackReport:
     feedback_type, missing, unregistered = _feedback_type(fields.get("Feedback-Type"))
     recipients = tuple(
-        address for value in fields.get_all("Original-Rcpt-To") if (address := _address(value))
+        dict.fromkeys(
+            address for value in fields.get_all("Original-Rcpt-To") if (address := _address(value))
+        )
     )
+    if len(recipients) > MAX_RECIPIENTS:
+        # Each recipient is a complaint: a report claiming thousands is not one report.
+        raise MalformedReportError("too_many_recipients", "too many Original-Rcpt-To fields")
     incidents = (fields.get("Incidents") or "").strip()
     # RFC 5965 §3.2: Arrival-Date replaces the historic Received-Date.
     arrival = fields.get("Arrival-Date") or fields.get("Received-Date")
@@ -597,7 +605,8 @@ def _arf_report(
         original_envelope_id=_bounded(fields.get("Original-Envelope-Id")),
         original_mail_from=_address(fields.get("Original-Mail-From")),
         original_rcpt_to=recipients,
-        incidents=int(incidents) if incidents.isdigit() else 1,
+        # ASCII digits only ("²".isdigit() is true, int() refuses it), and few of them.
+        incidents=int(incidents) if _count(incidents) else 1,
         authentication_results=tuple(v for v in fields.get_all("Authentication-Results") if v),
         auth_failure=_token(fields.get("Auth-Failure")),
         delivery_result=_token(fields.get("Delivery-Result")),
@@ -608,6 +617,12 @@ def _arf_report(
         reporter=reporter,
         report_fields=fields,
     )
+
+
+def _count(text: str) -> bool:
+    """ASCII digits, at most nine: ``"²".isdigit()`` is true and ``int()`` refuses it, and
+    ``int()`` refuses (or is slow on) thousands of digits."""
+    return 0 < len(text) <= 9 and text.isascii() and text.isdigit()
 
 
 def _is_jmrp(top: Headers, original: Headers, reporter: str | None) -> bool:

@@ -7,6 +7,7 @@ MonitorError
 ├── StoreError       the store cannot be used (monitor.store.errors)
 ├── ImapError        the IMAP mailbox cannot be polled (monitor.ingest.imap)
 └── ReasonedError    a refusal or failure with a stable ``reason`` code
+    ├── JsonRefused  a body that is not acceptable JSON (monitor.model.jsontext)
     ├── IngestError  (monitor.ingest.errors)
     └── NotifyError  (monitor.alerting.notify.errors)
 """

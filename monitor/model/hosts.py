@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
-__all__ = ["check_webhook_url", "is_loopback_host", "redact_url"]
+__all__ = ["check_webhook_url", "is_loopback_host", "is_public_address", "redact_url"]
 
 
 def is_loopback_host(host: str) -> bool:
@@ -17,6 +17,22 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def is_public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """A globally routable unicast address: not loopback, private (RFC 1918, ULA), link-local
+    (169.254.0.0/16 holds cloud metadata services), shared (100.64.0.0/10), multicast,
+    reserved or unspecified. IPv4-mapped and NAT64-style IPv6 forms are judged by the IPv4
+    address they carry."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return is_public_address(address.ipv4_mapped)
+        if address in _NAT64:
+            return is_public_address(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return address.is_global and not address.is_multicast
+
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
 def redact_url(url: str) -> str:

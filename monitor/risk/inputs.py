@@ -45,8 +45,11 @@ def build_risk_inputs(
     zones: Mapping[str, ZoneSpec],
     figures: DomainFigures | None = None,
     spf_for_ip: Sequence[CheckState] = (),
+    spf_results: Sequence[Mapping[str, object]] | None = None,
 ) -> RiskInputs:
-    """``states``: the target's own states; ``spf_for_ip``: SPF states of domains listing it."""
+    """``states``: the target's own states; ``spf_for_ip``: SPF states of domains listing it,
+    or ``spf_results``: their ``ip_results`` already read (``spf_ip_results``), which a
+    caller scoring thousands of a domain's IPs reads once rather than once per IP."""
     listings: list[Listing] = []
     unknown: list[Listing] = []
     swept = False
@@ -69,7 +72,12 @@ def build_risk_inputs(
         return RiskInputs(
             target=target,
             kind="ip",
-            spf_own_ip_fail=_ip_spf(target, spf_for_ip),
+            spf_own_ip_fail=_ip_spf(
+                target,
+                spf_results
+                if spf_results is not None
+                else [r for r in map(spf_ip_results, spf_for_ip) if r is not None],
+            ),
             fcrdns=confirmed if isinstance(confirmed, bool) else None,
             listings=found,
             unknown_zones=tuple(unknown),
@@ -112,12 +120,16 @@ def _domain_spf(state: CheckState) -> bool | None:
     return _spf_verdict([str(v) for v in results.values()])
 
 
-def _ip_spf(ip: str, spf_states: Sequence[CheckState]) -> bool | None:
-    results = []
-    for state in spf_states:
-        found = state.detail_dict().get("ip_results")
-        if state.status != "unknown" and isinstance(found, dict) and ip in found:
-            results.append(str(found[ip]))
+def spf_ip_results(state: CheckState) -> Mapping[str, object] | None:
+    """A known SPF state's ``ip_results`` (sending IP -> RFC 7208 result), else None."""
+    if state.status == "unknown":
+        return None
+    found = state.detail_dict().get("ip_results")
+    return found if isinstance(found, dict) else None
+
+
+def _ip_spf(ip: str, spf_results: Sequence[Mapping[str, object]]) -> bool | None:
+    results = [str(found[ip]) for found in spf_results if ip in found]
     return _spf_verdict(results) if results else None
 
 

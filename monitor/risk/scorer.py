@@ -15,7 +15,7 @@ from monitor.checking.cache import StateSnapshot
 from monitor.checking.plans import Plan
 from monitor.checking.states import CheckName, CheckState
 from monitor.model.alerts import Observation
-from monitor.risk.inputs import DomainFigures, build_risk_inputs
+from monitor.risk.inputs import DomainFigures, build_risk_inputs, spf_ip_results
 from monitor.risk.score import score_risk
 
 __all__ = ["RiskScorer", "RiskView", "alert_level"]
@@ -57,11 +57,11 @@ class RiskScorer:
         """Score every target of ``plan`` from ``states`` (no I/O)."""
         zones = plan.zone_by_id()
         by_target: dict[str, list[CheckState]] = {}
-        spf_states: dict[str, CheckState] = {}
+        spf_results: dict[str, Mapping[str, object]] = {}  # domain -> ip_results, read once
         for state in states.states.values():
             by_target.setdefault(state.target, []).append(state)
-            if state.check is CheckName.SPF:
-                spf_states[state.target] = state
+            if state.check is CheckName.SPF and (found := spf_ip_results(state)) is not None:
+                spf_results[state.target] = found
         risk: dict[str, RiskView] = {}
         for target in plan.targets:
             kind = target.kind.value
@@ -73,10 +73,10 @@ class RiskScorer:
                     own,
                     zones=zones,
                     figures=figures.get(target.text),
-                    spf_for_ip=[
-                        spf_states[d]
+                    spf_results=[
+                        spf_results[d]
                         for d in plan.sending_domains.get(target.text, ())
-                        if d in spf_states
+                        if d in spf_results
                     ],
                 )
             )

@@ -13,10 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncpg
+import sqlalchemy.exc
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event, text
@@ -24,6 +27,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from monitor.store.errors import StoreUnavailableError
 from monitor.store.plans import Plan
 from monitor.store.runners import run_in_sqlite_thread, run_on_sqlalchemy, run_on_sqlite3
 
@@ -34,6 +38,7 @@ __all__ = [
     "Writer",
     "build_engine",
     "migrate",
+    "unavailable_on_failure",
 ]
 
 BUSY_TIMEOUT_MS = 30_000
@@ -111,21 +116,64 @@ class Writer:
 
     @contextlib.asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
-        if self._lock is None:
-            async with self._engine.begin() as conn:
+        """A write transaction.
+
+        Raises:
+            StoreUnavailableError: the database is unreachable, refused the write, or its
+                disk is full (nothing was committed).
+        """
+        with unavailable_on_failure():
+            if self._lock is None:
+                async with self._engine.begin() as conn:
+                    yield conn
+                return
+            async with self._lock, self._engine.begin() as conn:
                 yield conn
-            return
-        async with self._lock, self._engine.begin() as conn:
-            yield conn
 
     async def run(self, plan: Plan[T]) -> T:
         """Run a write plan as one transaction (``monitor.store.plans``).
 
         On SQLite the whole transaction is one call in the driver's thread; elsewhere
         each statement is awaited through SQLAlchemy.
+
+        Raises:
+            StoreUnavailableError: as ``begin``.
         """
-        if self._lock is None:
-            async with self._engine.begin() as conn:
-                return await run_on_sqlalchemy(conn, plan)
-        async with self._lock, self._engine.connect() as conn:
-            return await run_in_sqlite_thread(conn, functools.partial(run_on_sqlite3, plan=plan))
+        with unavailable_on_failure():
+            if self._lock is None:
+                async with self._engine.begin() as conn:
+                    return await run_on_sqlalchemy(conn, plan)
+            async with self._lock, self._engine.connect() as conn:
+                return await run_in_sqlite_thread(
+                    conn, functools.partial(run_on_sqlite3, plan=plan)
+                )
+
+
+# What "the database is not there or cannot take the write" looks like from each driver:
+# a refused or dropped connection (OSError, asyncpg's connection errors), SQLAlchemy's
+# wrappers of those, and SQLite's "disk is full", "unable to open", "locked".
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    sqlite3.OperationalError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.DisconnectionError,
+    sqlalchemy.exc.TimeoutError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+)
+
+
+@contextlib.contextmanager
+def unavailable_on_failure() -> Iterator[None]:
+    """Turn a driver's "not reachable / cannot write" into ``StoreUnavailableError``
+    (which the HTTP layer answers with 503: nothing acknowledged, retry later)."""
+    try:
+        yield
+    except StoreUnavailableError:
+        raise
+    except _UNAVAILABLE as exc:
+        detail = "disk full" if "full" in str(exc).lower() else type(exc).__name__
+        raise StoreUnavailableError(f"store unavailable: {detail}") from exc

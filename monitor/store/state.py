@@ -5,7 +5,8 @@ Mixed into ``SqlStore``. State and alert rows are written only by the replica th
 owns the target (sharding), so a read-then-upsert inside one transaction does not
 race. Outbox rows are claimed with a lease (``claimed_until``): whichever replica
 claims a row first sends it; a replica that dies mid-send leaves a lease that
-expires, and the row is sent again (at-least-once, never lost).
+expires, and the row is sent again (at-least-once, never lost). A single replica
+releases the leases at its start (``release_claims``): nobody else can hold them.
 """
 
 from __future__ import annotations
@@ -341,6 +342,22 @@ class StateRecords:
             await conn.execute(
                 update(notifications).where(notifications.c.id == item_id).values(**values)
             )
+
+    async def release_claims(self) -> int:
+        """Make every claimed, unfinished notification due again; returns how many.
+
+        Only for a daemon that knows no other replica is sending (a single replica at its
+        start): the claims it finds are its killed predecessor's, whose sends never
+        completed, or completed without being marked.
+        """
+        n = notifications.c
+        async with self._writer.begin() as conn:
+            result = await conn.execute(
+                update(notifications)
+                .where(n.sent_at.is_(None), n.failed_at.is_(None), n.claimed_until.is_not(None))
+                .values(claimed_until=None)
+            )
+        return result.rowcount
 
     async def outbox_counts(self) -> dict[str, int]:
         """Outbox rows by state: pending, sent, failed."""

@@ -366,7 +366,7 @@ async def test_put_needs_json(api: Api) -> None:
     status, _ = await api.call("PUT", "/api/v1/campaigns/c1", body=body, content_type="text/plain")
     assert status == 415
     status, doc = await api.call("PUT", "/api/v1/campaigns/c1", body="{nope")
-    assert (status, doc) == (400, {"error": "body is not valid JSON"})
+    assert (status, doc) == (400, {"error": "body is not valid JSON", "reason": "not_json"})
 
 
 # --- auth ---------------------------------------------------------------------

@@ -68,7 +68,7 @@ async def test_non_json_content_type_is_415(base_url: str) -> None:
 
 async def test_malformed_json_is_400(base_url: str) -> None:
     status, body = await post(base_url, "{not json")
-    assert (status, body) == (400, {"error": "body is not valid JSON"})
+    assert (status, body) == (400, {"error": "body is not valid JSON", "reason": "not_json"})
 
 
 async def test_body_over_the_limit_is_413_as_json(base_url: str) -> None:

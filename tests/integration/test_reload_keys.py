@@ -616,6 +616,11 @@ EFFECTS: dict[str, tuple[Change, Probe, Value]] = {
         lambda d: len(hooks(d).ses.certificates._keys),  # certificates pinned, by file name
         None,
     ),
+    "webhooks.ses.fetch_certificates": (
+        setter("webhooks.ses.fetch_certificates", False),
+        lambda d: hooks(d).ses.fetch_certificates,
+        False,
+    ),
     "webhooks.ses.campaign_field": (
         setter("webhooks.ses.campaign_field", "mailing"),
         lambda d: hooks(d).ses.campaign_field,

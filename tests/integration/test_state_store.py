@@ -109,6 +109,14 @@ async def test_alerts_and_outbox_survive_reopening(store_url: str) -> None:
         # an expired lease (a replica died mid-send) makes the row due again
         (after_crash,) = await store.claim_notifications(T0 + dt.timedelta(minutes=5), lease=lease)
         assert after_crash.id == retry.id
+        # a single replica starting finds its killed predecessor's claim: due again now
+        assert await store.claim_notifications(T0 + dt.timedelta(minutes=5), lease=lease) == []
+        assert await store.release_claims() == 1
+        (released,) = await store.claim_notifications(T0 + dt.timedelta(minutes=5), lease=lease)
+        assert released.id == retry.id
+        assert await store.release_claims() == 1  # claimed again just now
+        await store.finish_notification(released.id, sent_at=T0)
+        assert await store.release_claims() == 0  # sent rows are never released
     finally:
         await store.close()
 

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from httpapp import api_app
 from httpserve import ServeHttp, post_for_json
+from outbound import loopback_policy
 from sns import CERT_NAME, CERT_URL, CORPUS_CERT_NAME, CORPUS_TOPIC, REGION, SNS_HOST, TOPIC
 from sns import TOKEN as SNS_TOKEN
 from sns import notification as sns_notification
@@ -264,7 +265,11 @@ def start_server(sqlite_store: SqlStore, standin: SnsStandIn, serve_http: ServeH
         assert parts.scheme == "https"
         assert parts.netloc.startswith("sns.")
         assert parts.netloc.endswith(".amazonaws.com")
-        return await confirm_subscription(f"{standin.url}{parts.path or '/'}?{parts.query}")
+        port = urlsplit(standin.url).port
+        policy = loopback_policy({"sns-standin.test": "127.0.0.1"})
+        return await confirm_subscription(
+            f"http://sns-standin.test:{port}{parts.path or '/'}?{parts.query}", policy=policy
+        )
 
     async def start(webhooks: WebhooksConfig, *, max_body_bytes: int = 10 * 1024 * 1024) -> str:
         app = await api_app(

@@ -661,3 +661,14 @@ def test_the_idempotency_key_ignores_line_endings() -> None:
     )
     crlf = lf.replace(b"\n", b"\r\n")
     assert parse_arf(lf).raw_sha256 == parse_arf(crlf).raw_sha256
+
+
+@pytest.mark.parametrize(
+    ("incidents", "expected"),
+    [("\u00b2", 1), ("9" * 5000, 1), ("7", 7)],
+    ids=["superscript", "5000-digits", "seven"],
+)
+def test_incidents_that_int_refuses_are_read_as_one(incidents: str, expected: int) -> None:
+    """Found by the hostile-input tests: "²".isdigit() is true and int() refuses it, as it
+    refuses 5,000 digits (a 500 before)."""
+    assert report_with(f"Incidents: {incidents}\n").incidents == expected

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from monitor.http.events_api import _parse_each, parse_batch
+from monitor.ingest.events import _parse_each, parse_batch
 
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
 GOOD = {"type": "sent", "campaign": "c1", "count": 3, "id": "k1"}

@@ -35,6 +35,7 @@ def test_refusals_share_the_root(cls: type[WebhookError]) -> None:
 
 def test_reason_codes_are_stable() -> None:
     assert {r.value for r in Reason} == {
+        "certificate_unavailable",
         "malformed",
         "missing_credentials",
         "wrong_credentials",

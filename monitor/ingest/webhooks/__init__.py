@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from monitor.ingest.webhooks.errors import (
     AuthenticityRefused,
+    CertificateUnavailable,
     CredentialsRefused,
     MalformedPayload,
     Reason,
@@ -37,12 +38,15 @@ from monitor.ingest.webhooks.sns import (
     PinnedCertificates,
     SnsMessage,
     SnsType,
+    certificate_keys,
     confirmation_url,
+    fetchable_cert_url,
     verify_sns,
 )
 
 __all__ = [
     "AuthenticityRefused",
+    "CertificateUnavailable",
     "CredentialsRefused",
     "MailgunVerifier",
     "MalformedPayload",
@@ -60,8 +64,10 @@ __all__ = [
     "WebhookConfigError",
     "WebhookError",
     "WebhookRefused",
+    "certificate_keys",
     "check_postmark_credentials",
     "confirmation_url",
+    "fetchable_cert_url",
     "handle_mailgun",
     "handle_postmark",
     "handle_sendgrid",

@@ -8,8 +8,10 @@ WebhookError                 root; ``.reason`` (a :class:`Reason`) and ``.provid
     ├── AuthenticityRefused  not proven to come from the provider (403): bad_signature,
     │                        unsigned, unsupported_signature_version, stale_timestamp,
     │                        replayed, foreign_topic, untrusted_cert_url, unknown_certificate
-    └── UnsafeConfirmation   an SNS SubscribeURL not to fetch (SSRF): untrusted_subscribe_url,
-                             not_a_confirmation
+    ├── UnsafeConfirmation   an SNS SubscribeURL not to fetch (SSRF): untrusted_subscribe_url,
+    │                        not_a_confirmation
+    └── CertificateUnavailable  the SNS signing certificate could not be fetched just now
+                             (HTTP 503, SNS retries): certificate_unavailable
 
 Messages are fixed prose: they never echo submitted values, so no recipient address (or
 attacker-chosen URL) reaches a log line or an HTTP error. Key on ``reason``, not on prose.
@@ -25,6 +27,7 @@ from monitor.model.events import Source
 
 __all__ = [
     "AuthenticityRefused",
+    "CertificateUnavailable",
     "CredentialsRefused",
     "MalformedPayload",
     "Reason",
@@ -49,6 +52,7 @@ class Reason(StrEnum):
     FOREIGN_TOPIC = "foreign_topic"
     UNTRUSTED_CERT_URL = "untrusted_cert_url"
     UNKNOWN_CERTIFICATE = "unknown_certificate"
+    CERTIFICATE_UNAVAILABLE = "certificate_unavailable"
     UNTRUSTED_SUBSCRIBE_URL = "untrusted_subscribe_url"
     NOT_A_CONFIRMATION = "not_a_confirmation"
     BAD_CONFIG = "bad_config"
@@ -99,3 +103,10 @@ class AuthenticityRefused(WebhookRefused):
 
 class UnsafeConfirmation(WebhookRefused):
     """An SNS SubscribeURL that must not be fetched."""
+
+
+class CertificateUnavailable(WebhookRefused):
+    """The signing certificate's host did not answer in time (or answered 5xx): try later."""
+
+    def __init__(self, message: str, *, provider: Source) -> None:
+        super().__init__(Reason.CERTIFICATE_UNAVAILABLE, message, provider=provider)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from email.utils import parseaddr
@@ -15,6 +14,7 @@ from email.utils import parseaddr
 from monitor.ingest.attribution import sanitise_campaign
 from monitor.ingest.webhooks.errors import MalformedPayload
 from monitor.model.events import UNATTRIBUTED, Source
+from monitor.model.jsontext import JsonRefused, loads_strict
 
 __all__ = [
     "JsonObject",
@@ -44,12 +44,12 @@ def resolve_now(now: dt.datetime | None) -> dt.datetime:
 
 
 def load_json(body: bytes | str, *, provider: Source) -> object:
-    """Parse a JSON body; refuse bytes that are not UTF-8 JSON."""
+    """Parse a JSON body strictly (``monitor.model.jsontext``: UTF-8, no duplicate keys, at
+    most 64 levels deep, numbers in range); any refusal is ``MalformedPayload``."""
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        # json.JSONDecodeError is a ValueError; the message would quote the body.
-        raise MalformedPayload("body is not valid JSON", provider=provider) from None
+        return loads_strict(body)
+    except JsonRefused as exc:
+        raise MalformedPayload(f"body refused: {exc.reason}", provider=provider) from None
 
 
 def require_mapping(value: object, name: str, *, provider: Source) -> JsonObject:

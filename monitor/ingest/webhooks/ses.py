@@ -59,6 +59,7 @@ class SesVerifier:
     campaign_field: str = "campaign"  # SES message tag naming the campaign
     campaign_headers: tuple[str, ...] = ("X-Campaign-ID",)
     max_age: dt.timedelta | None = None  # SNS retries for hours; idempotency keys dedupe
+    fetch_certificates: bool = True  # fetch a certificate that is not pinned (SigningCertURL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +71,16 @@ class SesOutcome:
     confirm_url: str | None = field(default=None, repr=False)
 
 
-def handle_ses(body: bytes, *, config: SesVerifier, now: dt.datetime | None = None) -> SesOutcome:
+def handle_ses(
+    body: bytes,
+    *,
+    config: SesVerifier,
+    now: dt.datetime | None = None,
+    certificates: PinnedCertificates | None = None,
+) -> SesOutcome:
     """Verify an SNS POST body and turn it into events (or a checked confirmation URL).
+
+    ``certificates`` replaces the pinned ones (the HTTP layer passes them plus a fetched one).
 
     Raises:
         MalformedPayload, AuthenticityRefused: from :func:`verify_sns` or the notification.
@@ -80,7 +89,7 @@ def handle_ses(body: bytes, *, config: SesVerifier, now: dt.datetime | None = No
     message = verify_sns(
         require_mapping(load_json(body, provider=_SES), "SNS message", provider=_SES),
         topic_arns=config.topic_arns,
-        certificates=config.certificates,
+        certificates=certificates if certificates is not None else config.certificates,
         now=now,
         max_age=config.max_age,
     )

@@ -47,11 +47,17 @@ def build_webhook_verifiers(config: Config) -> WebhookVerifiers:
                 certificates=PinnedCertificates.from_files(hooks.ses.certificate_files),
                 campaign_field=hooks.ses.campaign_field,
                 campaign_headers=tuple(config.feedback.campaign_headers),
+                fetch_certificates=hooks.ses.fetch_certificates,
             )
         except WebhookConfigError as exc:
             problems.append(f"webhooks.ses.certificate_files: {exc.message}")
-        if not hooks.ses.topic_arns or not hooks.ses.certificate_files:
-            log.warning("webhooks.ses needs topic_arns and certificate_files: all refused")
+        if not hooks.ses.topic_arns:
+            log.warning("webhooks.ses has no topic_arns: every message is refused")
+        elif not hooks.ses.certificate_files and not hooks.ses.fetch_certificates:
+            log.warning(
+                "webhooks.ses has no certificate_files and fetch_certificates = false: "
+                "every message is refused"
+            )
     if hooks.sendgrid is not None:
         key = _secret(hooks.sendgrid.verification_key, "sendgrid.verification_key", problems)
         if key is not None:

@@ -1,8 +1,10 @@
-"""Amazon SNS message verification against pinned certificates, and the SubscribeURL guard.
+"""Amazon SNS message verification, the SigningCertURL and SubscribeURL guards.
 
-Nothing here fetches anything: signing certificates come from files the operator pins
-(``[webhooks.ses] certificate_files``), and :func:`confirmation_url` only *checks* the
-SubscribeURL; the caller performs the GET (no redirects, a timeout).
+Nothing here fetches anything. Signing certificates come from files the operator pins
+(``[webhooks.ses] certificate_files``) or, unless ``fetch_certificates = false``, from
+the URL :func:`fetchable_cert_url` approves (the HTTP layer fetches it: no redirects, size-
+and time-limited, cached). :func:`confirmation_url` only *checks* the SubscribeURL; the
+caller performs the GET.
 """
 
 from __future__ import annotations
@@ -43,7 +45,9 @@ __all__ = [
     "SnsMessage",
     "SnsType",
     "canonical_string",
+    "certificate_keys",
     "confirmation_url",
+    "fetchable_cert_url",
     "sns_host",
     "verify_sns",
 ]
@@ -58,6 +62,9 @@ _TOPIC_ARN = re.compile(
     r"arn:aws(?:-cn|-us-gov)?:sns:(?P<region>[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}):[0-9]{12}:[A-Za-z0-9_.-]{1,256}"
 )
 _CERT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,200}\.pem")
+# What SNS itself serves (AWS's SDK validators and every SigningCertURL seen): one file at
+# the root of the regional endpoint, named after a hex digest. Only these are fetched.
+_FETCHABLE_PATH = re.compile(r"/SimpleNotificationService-[0-9a-f]{16,64}\.pem")
 
 
 class SnsType(StrEnum):
@@ -145,6 +152,10 @@ class PinnedCertificates:
 
     def __len__(self) -> int:
         return len(self._keys)
+
+    def with_keys(self, url: str, keys: Sequence[RSAPublicKey]) -> PinnedCertificates:
+        """These certificates, plus ``keys`` for ``url`` (a fetched certificate)."""
+        return PinnedCertificates({**self._keys, url: tuple(keys)})
 
     def lookup(self, url: str) -> tuple[RSAPublicKey, ...]:
         """The pinned keys for a (validated) certificate URL; empty when none is pinned."""
@@ -242,7 +253,7 @@ def verify_sns(
     if not keys:
         raise AuthenticityRefused(
             Reason.UNKNOWN_CERTIFICATE,
-            "the signing certificate is not pinned in certificate_files (it is never fetched)",
+            "the signing certificate is neither pinned nor fetched",
             provider=_SES,
         )
     signature = _decode_signature(message.get("Signature"))
@@ -293,6 +304,37 @@ def _strict_https_parts(url: str) -> SplitResult | None:
     if parts.scheme != "https" or port is not None:
         return None
     return parts
+
+
+def fetchable_cert_url(message: Mapping[str, object], *, topic_arns: Collection[str]) -> str | None:
+    """The SigningCertURL to fetch for ``message``, or None.
+
+    Only for a message of an allowed topic whose URL passes the SigningCertURL check for
+    the topic's region and names ``/SimpleNotificationService-<hex>.pem``: an attacker
+    cannot make the daemon fetch anything else. None means "do not fetch"; the
+    verification that follows then refuses the message with its own reason.
+    """
+    topic_arn = message.get("TopicArn")
+    url = message.get("SigningCertURL")
+    if not isinstance(topic_arn, str) or not isinstance(url, str) or topic_arn not in topic_arns:
+        return None
+    arn = _TOPIC_ARN.fullmatch(topic_arn)
+    if arn is None:
+        return None
+    try:
+        _check_cert_url(url, arn["region"])
+    except AuthenticityRefused:
+        return None
+    return url if _FETCHABLE_PATH.fullmatch(urlsplit(url).path) else None
+
+
+def certificate_keys(pem: bytes) -> tuple[RSAPublicKey, ...]:
+    """The RSA keys of a fetched signing certificate (PEM).
+
+    Raises:
+        WebhookConfigError: no PEM certificate, or not RSA.
+    """
+    return _rsa_keys(pem, "the fetched signing certificate")
 
 
 def _check_cert_url(url: str, region: str) -> None:
