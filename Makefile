@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CONFIG ?= examples/delivermon.toml
 
-.PHONY: run check test lint bench bench-auth bench-ingest bench-dmarc clean fuzz load soak
+.PHONY: run check test lint bench bench-auth bench-ingest bench-dmarc bounce-accuracy bench-bounces clean fuzz load soak
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -46,6 +46,13 @@ $(PARSEDMARC_VENV)/.installed:
 
 bench-dmarc: $(VENV)/.installed $(PARSEDMARC_VENV)/.installed
 	$(PY) bench/dmarc.py --parsedmarc-python $(PARSEDMARC_VENV)/bin/python
+
+bench-bounces: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) bench/bounce_parse.py
+
+bounce-accuracy: $(VENV)/.installed
+	$(PY) bench/bounce_accuracy.py
 
 # Issue 12: reliability targets, not in CI; figures in docs/reliability.md.
 # FUZZ_PARSERS: names from monitor/ingest/parsers.py (make fuzz FUZZ_PARSERS=dmarc_record).

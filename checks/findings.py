@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
-from checks.codes import dkim, dmarc, dmarc_report, dnsbl, host, resolver, spf, telemetry
+from checks.codes import bounces, dkim, dmarc, dmarc_report, dnsbl, host, resolver, spf, telemetry
 
 __all__ = ["FINDING_CODES", "Finding", "FindingDoc", "FindingSeverity", "render_findings_doc"]
 
@@ -62,6 +62,7 @@ _AREAS = (
     resolver.CODES,
     telemetry.CODES,
     dmarc_report.CODES,
+    bounces.CODES,
 )
 FINDING_CODES: Mapping[str, FindingDoc] = _registry()
 

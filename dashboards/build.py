@@ -744,6 +744,48 @@ def campaigns() -> Panel:
             8,
         )
     )
+    p.append(lay.row("Bounces and deferrals by the class of the receiver's reply"))
+    for title, metric in (
+        ("Bounces per hour by class and provider", "delivermon_bounces_classified_total"),
+        ("Deferrals per hour by class and provider", "delivermon_deferrals_classified_total"),
+    ):
+        p.append(
+            lay.place(
+                timeseries(
+                    title,
+                    f"sum by (provider, class) (increase({metric}[1h])): blocklisted, "
+                    "reputation_ratelimit, auth_failure_dmarc, ... (README, Bounces and deferrals).",
+                    [
+                        target(
+                            f"sum by (provider, class) (increase({metric}{C}[1h]))",
+                            "{{provider}} {{class}}",
+                        )
+                    ],
+                ),
+                8,
+                8,
+            )
+        )
+    p.append(
+        lay.place(
+            table(
+                "Active bounce findings",
+                "delivermon_bounce_finding: a receiver citing a block list (with the sweep's "
+                "verdict), reputation rate limiting, DMARC rejections, dead addresses "
+                "(docs/findings.md, bounce.*).",
+                [
+                    target(
+                        "max by (code, provider, blocklist, sweep, campaign) "
+                        "(delivermon_bounce_finding == 1)",
+                        instant=True,
+                    )
+                ],
+                may_be_empty=True,
+            ),
+            8,
+            8,
+        )
+    )
     p.append(
         lay.place(
             table(

@@ -112,13 +112,19 @@ class DaemonProcess:
         return self.request("GET", path, token=token)
 
     def request(
-        self, method: str, path: str, *, token: str | None = None, body: bytes | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        body: bytes | None = None,
+        content_type: str = "application/json",
     ) -> tuple[int, bytes]:
         req = urllib.request.Request(self.url + path, method=method, data=body)
         if token:
             req.add_header("Authorization", f"Bearer {token}")
         if body is not None:
-            req.add_header("Content-Type", "application/json")
+            req.add_header("Content-Type", content_type)
         try:
             with urllib.request.urlopen(req, timeout=10) as response:
                 status, answer = response.status, response.read()

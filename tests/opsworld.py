@@ -60,8 +60,15 @@ def zones(*spf_extra_ips: str) -> dict[str, list[str]]:
     }
 
 
-def write_config(path: Path, nsd: NsdServer, notify_hook: str, *, extra: str = "") -> None:
-    """``extra``: more sections (the ops test adds [telemetry] pointed at its stand-ins)."""
+def write_config(
+    path: Path, nsd: NsdServer, notify_hook: str, *, extra: str = "", mta_log: Path | None = None
+) -> None:
+    """``extra``: more sections (the ops test adds [telemetry] pointed at its stand-ins);
+    ``mta_log``: a Postfix log the mtalog job follows."""
+    bounces = (
+        "" if mta_log is None else f'[bounces]\nmta_logs = ["{mta_log}"]\nlog_interval = "1s"\n'
+    )
+
     path.write_text(
         fast_config(
             nameserver=nsd.address,
@@ -88,6 +95,7 @@ category = "commercial"
 consent = "single_opt_in"
 sending_domain = "example.com"
 """
-            + extra,
+            + extra
+            + bounces,
         )
     )

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from monitor.config import Config
-from monitor.ingest.errors import IngestError
+from monitor.ingest.errors import IngestError, WrongKindError
 from monitor.ingest.kinds import INGEST_KINDS, IngestContext, IngestKind
 from monitor.model.errors import ConfigError, UsageError
 from monitor.model.privacy import PrivacyError, Pseudonymizer
@@ -43,10 +43,10 @@ _EPILOG = """\
 PATH is a message file, a maildir (every message in its cur/ and new/), or - for stdin{dirs}.
 Each message prints one line: PATH, stored / duplicate / refused (with the reason), then
 {fields}; then a summary. With --json: a JSON array, one object per message:
-{{"path", "status": "stored"|"duplicate"|"refused", "reason": null|"<code>", {json}}}.
+{{"path", "status": "stored"|"duplicate"|"refused"{other}, "reason": null|"<code>", {json}}}.
 
 exit codes:
-  0  every message was stored or was already stored (duplicate)
+  0  every message was stored or was already stored (duplicate){other_exit}
   1  at least one message was refused (not of this kind, or malformed)
   2  usage or configuration error (a PATH that does not exist, an unusable store)
 """
@@ -68,6 +68,13 @@ def add_commands(
                 dirs=", or a directory (its files)" if kind.plain_directories else "",
                 fields=", ".join(kind.cli_columns),
                 json=", ".join(f'"{f}"' for f in kind.cli_columns),
+                other=f'|"{kind.wrong_kind_status}"' if kind.wrong_kind_status else "",
+                other_exit=(
+                    f", or is readable mail of another kind ({kind.wrong_kind_status}, "
+                    "with the reason: autoreply, delivered, ...)"
+                    if kind.wrong_kind_status
+                    else ""
+                ),
             ),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
@@ -92,6 +99,7 @@ class _Tally:
     stored: int = 0
     duplicate: int = 0
     refused: int = 0
+    other: int = 0  # readable mail of another kind, answered as such (not a refusal)
     documents: list[dict[str, object]] = field(default_factory=list)
 
 
@@ -104,10 +112,11 @@ def _cmd_ingest(args: argparse.Namespace, config: Config, run: Run[_Tally]) -> i
         json.dump(tally.documents, sys.stdout, ensure_ascii=False)
         sys.stdout.write("\n")
     else:
-        total = tally.stored + tally.duplicate + tally.refused
+        total = tally.stored + tally.duplicate + tally.refused + tally.other
+        other = f", {tally.other} {kind.wrong_kind_status}" if kind.wrong_kind_status else ""
         print(
             f"{total} message(s): {tally.stored} stored, {tally.duplicate} duplicate, "
-            f"{tally.refused} refused"
+            f"{tally.refused} refused{other}"
         )
     return EXIT_REFUSED if tally.refused else EXIT_OK
 
@@ -200,6 +209,19 @@ async def _ingest_one(
     )
     try:
         result = await kind.ingest(raw, context)
+    except WrongKindError as exc:
+        if kind.wrong_kind_status is None:
+            return _refused(kind, message, tally, exc.reason, exc.message)
+        tally.other += 1
+        tally.documents.append(
+            {
+                "path": message.label,
+                "status": kind.wrong_kind_status,
+                "reason": exc.reason,
+                **_empty(kind),
+            }
+        )
+        return f"{message.label}\t{kind.wrong_kind_status}\t{exc.reason}"
     except IngestError as exc:
         return _refused(kind, message, tally, exc.reason, exc.message)
     except PrivacyError:
@@ -221,10 +243,14 @@ def _refused(kind: IngestKind, message: _Message, tally: _Tally, reason: str, wh
             "path": message.label,
             "status": "refused",
             "reason": reason,
-            **dict.fromkeys(kind.cli_columns),
+            **_empty(kind),
         }
     )
     return f"{message.label}\trefused\t{reason}: {why}"
+
+
+def _empty(kind: IngestKind) -> dict[str, object]:
+    return {**dict.fromkeys(kind.cli_columns), **kind.empty_fields}
 
 
 def _text(value: object) -> str:

@@ -37,6 +37,7 @@ from monitor.checking.plans import DomainPlan
 from monitor.checking.report import CheckReport, write_document
 from monitor.checking.runner import CheckPlan, build_resolver, run_check, run_self_tests
 from monitor.checking.zones import select_zones
+from monitor.cli import bounce as cli_bounce
 from monitor.cli import doctor as cli_doctor
 from monitor.cli import feedback as cli_feedback
 from monitor.cli import run as cli_run
@@ -105,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     zones.add_argument("--no-test", action="store_true", help="do not self-test the zones")
     zones.add_argument("--json", action="store_true")
 
-    for module in (cli_run, cli_feedback, cli_subject, cli_doctor, cli_telemetry):
+    for module in (cli_run, cli_feedback, cli_subject, cli_doctor, cli_telemetry, cli_bounce):
         module.add_commands(sub, _common)
 
     config = sub.add_parser("config", help="configuration tools")

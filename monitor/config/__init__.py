@@ -4,6 +4,7 @@ problem). ``model`` holds the sections, ``notify`` the ``[[notify]]`` entries.
 
 from monitor.config.model import (
     AlertsConfig,
+    BouncesConfig,
     CampaignConfig,
     ClusterConfig,
     CodeConfig,
@@ -48,6 +49,7 @@ from monitor.config.telemetry import (
 
 __all__ = [
     "AlertsConfig",
+    "BouncesConfig",
     "CampaignConfig",
     "ClusterConfig",
     "CodeConfig",

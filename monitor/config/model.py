@@ -27,6 +27,7 @@ from monitor.model.events import Category, Consent
 
 __all__ = [
     "AlertsConfig",
+    "BouncesConfig",
     "CampaignConfig",
     "ClusterConfig",
     "Config",
@@ -366,6 +367,23 @@ class AlertsConfig(_Model):
         return _duration_field(value)
 
 
+class BouncesConfig(_Model):
+    """``[bounces]``: when classified bounces and deferrals become findings (docs/findings.md)."""
+
+    window: Literal["1h", "24h", "7d"] = "1h"  # the findings look at this window
+    ratelimit_threshold: Annotated[int, Field(ge=1)] = 10  # reputation replies per provider
+    dmarc_threshold: Annotated[int, Field(ge=1)] = 1  # DMARC rejections per provider
+    hard_bounce_rate: Annotated[float, Field(gt=0, lt=1)] = 0.02  # dead addresses per attempt
+    # Postfix/Exim logs the daemon follows (rotation-safe); each attempt becomes an event.
+    mta_logs: list[str] = Field(default_factory=list)
+    log_interval: str = "10s"
+
+    @field_validator("log_interval")
+    @classmethod
+    def _interval_parses(cls, value: str) -> str:
+        return _duration_field(value)
+
+
 class LogConfig(_Model):
     """``[log]``: the level (default INFO for ``run``, WARNING for the other commands) and
     the format; ``--log-level``/``--log-format`` on the command line override both."""
@@ -408,6 +426,7 @@ class Config(_Model):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    bounces: BouncesConfig = Field(default_factory=BouncesConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     notify: list[NotifyConfig] = Field(default_factory=list)

@@ -60,6 +60,7 @@ from monitor.metrics.collector import (
 )
 from monitor.model.errors import ConfigError, MonitorError
 from monitor.model.privacy import Pseudonymizer
+from monitor.risk.bounces import BounceFigures
 from monitor.risk.campaigns import CampaignFigures
 from monitor.risk.scorer import RiskScorer
 from monitor.store import SqlStore, open_store
@@ -119,6 +120,7 @@ class Daemon:
                 risk=self.risk.snapshot,
                 campaigns=lambda: self._services.campaigns.snapshot() if self._services else None,
                 held_campaigns=lambda: self._services.campaigns.held() if self._services else {},
+                bounces=lambda: self._services.bounces.snapshot() if self._services else None,
                 jobs=self.scheduler.statuses,
                 scope=self._scope,
                 outbox_pending=lambda: self._services.outbox.pending() if self._services else 0,
@@ -221,6 +223,7 @@ class Daemon:
             clock=self.clock,
         )
         campaigns = CampaignFigures(store)
+        bounces = BounceFigures(store)
         return Services(
             runtime=runtime,
             store=store,
@@ -228,6 +231,7 @@ class Daemon:
             alerts=alerts,
             risk=self.risk,
             campaigns=campaigns,
+            bounces=bounces,
             outbox=outbox,
             dnsbl=DnsblJobs(
                 runtime,
@@ -246,6 +250,8 @@ class Daemon:
                 runtime,
                 store,
                 campaigns,
+                bounces,
+                self.states,
                 alerts,
                 self.risk,
                 outbox,

@@ -3,15 +3,20 @@ the retention purge, and the IMAP feedback mailbox."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 from monitor.alerting.outbox import Outbox
 from monitor.alerting.service import AlertService
+from monitor.checking.cache import StateCache
 from monitor.daemon.runtime import RuntimeHolder
 from monitor.ingest.imap import ImapPoller, PollResult
+from monitor.ingest.mtalog import LogFollower, store_lines
 from monitor.model.privacy import Pseudonymizer
+from monitor.risk.bounces import BounceFigures
 from monitor.risk.campaigns import CampaignFigures
 from monitor.risk.scorer import RiskScorer
 from monitor.store import SqlStore
@@ -32,6 +37,8 @@ class FeedbackJobs:
         runtime: RuntimeHolder,
         store: SqlStore,
         campaigns: CampaignFigures,
+        bounces: BounceFigures,
+        states: StateCache,
         alerts: AlertService,
         risk: RiskScorer,
         outbox: Outbox,
@@ -44,6 +51,8 @@ class FeedbackJobs:
         self._runtime = runtime
         self._store = store
         self._campaigns = campaigns
+        self._bounces = bounces
+        self._states = states
         self._alerts = alerts
         self._risk = risk
         self._outbox = outbox
@@ -52,6 +61,7 @@ class FeedbackJobs:
         self._clock = clock
         self._count_poll = count_poll
         self._first_campaign_run = True
+        self._followers: dict[Path, LogFollower] = {}
 
     async def campaigns(self) -> None:
         """Campaign figures from the store, complaint and deadline alerts, then the risk."""
@@ -59,6 +69,14 @@ class FeedbackJobs:
         config = rt.config
         observations = await self._campaigns.refresh(
             config, rt.settings.guard, rt.plan.shard, self._clock()
+        )
+        snapshot = self._campaigns.snapshot()
+        await self._bounces.refresh(
+            config,
+            states=self._states.snapshot(),
+            zones=rt.settings.zones,
+            labels=snapshot.info if snapshot is not None else (),
+            now=self._clock(),
         )
         await self._outbox.count_pending()
         observations += await self._alerts.quiet_campaigns(
@@ -70,6 +88,21 @@ class FeedbackJobs:
         self._first_campaign_run = False
         self._refresh_risk()
         await self._alerts.apply(self._risk.observations(config.alerts.risk_level))
+
+    async def mtalog(self) -> None:
+        """Read the new lines of each ``[bounces] mta_logs`` file (across rotation) into
+        the store: each delivery attempt one event, keyed by its line."""
+        paths = [Path(p) for p in self._runtime.current.config.bounces.mta_logs]
+        for gone in set(self._followers) - set(paths):
+            self._followers.pop(gone).close()
+        stored = 0
+        for path in paths:
+            follower = self._followers.setdefault(path, LogFollower(path))
+            lines = await asyncio.to_thread(follower.read_new)
+            if lines:
+                stored += await store_lines(lines, self._store, self._pseudonymizer, self._clock())
+        if stored:
+            log.info("mta log lines stored", extra={"events": stored})
 
     async def purge(self) -> None:
         """Delete per-person data older than ``[privacy] retention_days``."""

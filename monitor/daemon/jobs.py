@@ -78,6 +78,13 @@ JOBS: tuple[JobSpec, ...] = (
         after_reload=True,
     ),
     JobSpec(
+        "mtalog",
+        lambda c: c.bounces.log_interval,
+        lambda s: s.feedback.mtalog,
+        replicas=Replicas.FIRST,
+        enabled=lambda c: bool(c.bounces.mta_logs),
+    ),
+    JobSpec(
         "imap",
         lambda c: c.imap.interval if c.imap else "5m",
         lambda s: s.feedback.imap,

@@ -16,6 +16,7 @@ from monitor.daemon.dmarcjobs import DmarcJobs
 from monitor.daemon.feedbackjobs import FeedbackJobs
 from monitor.daemon.runtime import RuntimeHolder
 from monitor.daemon.telemetryjobs import TelemetryJobs
+from monitor.risk.bounces import BounceFigures
 from monitor.risk.campaigns import CampaignFigures
 from monitor.risk.scorer import RiskScorer
 from monitor.store import SqlStore
@@ -31,6 +32,7 @@ class Services:
     alerts: AlertService
     risk: RiskScorer
     campaigns: CampaignFigures
+    bounces: BounceFigures
     outbox: Outbox
     dnsbl: DnsblJobs
     auth: AuthJobs

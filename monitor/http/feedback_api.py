@@ -18,7 +18,7 @@ from monitor.http.errors import json_error
 from monitor.http.mail_api import kind_route
 from monitor.http.routes import Access, RouteSpec
 from monitor.ingest.errors import WrongKindError
-from monitor.ingest.kinds import ARF
+from monitor.ingest.kinds import ARF, BOUNCE
 from monitor.ingest.webhooks import (
     MalformedPayload,
     PinnedCertificates,
@@ -214,6 +214,12 @@ ROUTES = (
     kind_route(
         ARF,
         "/api/v1/feedback/arf",
+        content_types=ARF_CONTENT_TYPES,
+        refused_status=lambda exc: 422 if isinstance(exc, WrongKindError) else 400,
+    ),
+    kind_route(
+        BOUNCE,
+        "/api/v1/bounces",
         content_types=ARF_CONTENT_TYPES,
         refused_status=lambda exc: 422 if isinstance(exc, WrongKindError) else 400,
     ),

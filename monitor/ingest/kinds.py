@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ARF",
+    "BOUNCE",
     "DMARC",
     "INGEST_KINDS",
     "IngestContext",
@@ -84,6 +85,13 @@ class IngestKind:
         """The fields ``delivermon ingest <kind>`` prints."""
         return self.cli_fields or self.fields
 
+    # The status the CLI gives readable mail of another kind (its ``WrongKindError``):
+    # None reports it "refused" (exit 1); a name (bounce: "not_a_bounce") reports it so,
+    # as an answer rather than a failure (exit 0). Nothing is stored either way.
+    wrong_kind_status: str | None = None
+    # Field values shown when nothing was stored (default: null).
+    empty_fields: Mapping[str, Field] = field(default_factory=dict)
+
 
 async def _ingest_arf(raw: bytes, ctx: IngestContext) -> IngestOutcome:
     from monitor.ingest.service import ingest_arf
@@ -127,9 +135,38 @@ DMARC = IngestKind(
     plain_directories=True,
 )
 
+
+async def _ingest_bounce(raw: bytes, ctx: IngestContext) -> IngestOutcome:
+    from monitor.ingest.bounces import ingest_bounce
+
+    result = await ingest_bounce(
+        raw,
+        store=ctx.store,
+        pseudonymizer=ctx.pseudonymizer,
+        campaign_headers=ctx.campaign_headers,
+        now=ctx.now,
+    )
+    return IngestOutcome(
+        "bounce",
+        result.id,
+        result.duplicate,
+        {"campaign": result.campaign, "bounces": list(result.bounces)},
+    )
+
+
+BOUNCE = IngestKind(
+    "bounce",
+    _ingest_bounce,
+    ("campaign", "bounces"),
+    "bounce messages (RFC 3464 DSNs and the Exim, qmail, Sendmail, Exchange, Gmail and "
+    "Yahoo formats), each failed or delayed recipient's reply classified",
+    wrong_kind_status="not_a_bounce",
+    empty_fields={"bounces": []},
+)
+
 # The order the IMAP poller tries them in; the first kind's refusal is reported when no
 # kind takes a message.
-INGEST_KINDS: tuple[IngestKind, ...] = (ARF, DMARC)
+INGEST_KINDS: tuple[IngestKind, ...] = (ARF, DMARC, BOUNCE)
 
 
 def kind_named(name: str) -> IngestKind:

@@ -23,8 +23,10 @@ from checks.spf.record import SpfSyntaxError
 from checks.spf.record import parse_record as parse_spf_record
 from monitor.ingest.arf import parse_arf
 from monitor.ingest.dmarc import parse_dmarc
+from monitor.ingest.dsn import parse_bounce
 from monitor.ingest.errors import IngestError
 from monitor.ingest.events import parse_batch_body
+from monitor.ingest.mtalog import attempt_events
 from monitor.ingest.webhooks import (
     MalformedPayload,
     PinnedCertificates,
@@ -174,6 +176,25 @@ PARSERS: tuple[ParserSpec, ...] = (
             b"</identifiers><auth_results/></record></feedback>",
         ),
         corpus=("dmarc-aggregate/*/*.xml", "dmarc-aggregate/*/*.gz", "dmarc-aggregate/*/*.eml"),
+    ),
+    ParserSpec(
+        "bounce",
+        parse_bounce,
+        (IngestError,),
+        examples=(_ARF_EXAMPLE,),
+        corpus=("bounces/*.eml", "arf/*.eml"),
+    ),
+    ParserSpec(
+        "mtalog",
+        lambda data: attempt_events(data.decode("utf-8", "replace").splitlines(), _EPOCH),
+        (),
+        examples=(
+            b"Dec  5 12:00:01 mx postfix/smtp[1]: 4A1B: to=<a@example.org>, "
+            b"relay=mx.example.org[192.0.2.1]:25, dsn=5.1.1, status=bounced (host "
+            b"mx.example.org[192.0.2.1] said: 550 5.1.1 unknown (in reply to RCPT TO command))\n"
+            b"2026-12-05 12:00:05 1tAbCd-000AbC-Xy == b@example.org R=r T=t defer (-45): "
+            b"H=mx.example.org [192.0.2.2]: 421 4.7.0 try later\n",
+        ),
     ),
     ParserSpec(
         "events",

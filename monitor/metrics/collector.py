@@ -26,12 +26,14 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from checks.findings import FINDING_CODES
 from monitor.checking.cache import StateSnapshot
 from monitor.checking.states import RESOLVER_REFUSED_ERRORS, CheckName, CheckState
 from monitor.ingest.dmarc.analysis import DmarcSnapshot
 from monitor.metrics.dmarc import dmarc_families
 from monitor.metrics.telemetry import IMPORT_FAILURE_STATES, telemetry_families
 from monitor.model.telemetry import TelemetrySource
+from monitor.risk.bounces import BounceSnapshot
 from monitor.risk.campaigns import CampaignSnapshot
 from monitor.risk.scorer import RiskView
 from monitor.store.rates import Totals
@@ -50,7 +52,8 @@ __all__ = [
 
 NAMESPACE = "delivermon"
 # Label values of the ingest counters' ``source``: HTTP routes, IMAP, the CLI.
-INGEST_SOURCES = ("events", "arf", "ses", "sendgrid", "mailgun", "postmark", "imap")
+BOUNCE_FINDING_CODES = tuple(c for c in FINDING_CODES if c.startswith("bounce."))
+INGEST_SOURCES = ("events", "arf", "ses", "sendgrid", "mailgun", "postmark", "imap", "bounce")
 # ``reason`` of delivermon_ingest_refused_total: the HTTP status class of the refusal
 # (monitor/http/system.py maps statuses to these), or ``unprocessable`` from IMAP.
 INGEST_REFUSED_REASONS = (
@@ -120,6 +123,7 @@ class MetricsSources:
     states: Callable[[], StateSnapshot] = StateSnapshot
     risk: Callable[[], Mapping[str, RiskView]] = dict
     campaigns: Callable[[], CampaignSnapshot | None] = lambda: None
+    bounces: Callable[[], BounceSnapshot | None] = lambda: None
     held_campaigns: Callable[[], Mapping[str, float]] = dict
     jobs: Callable[[], Iterable[JobView]] = tuple
     scope: Callable[[], Scope] = Scope
@@ -269,6 +273,9 @@ class StateCollector(Collector):
         dmarc = src.dmarc()
         if dmarc is not None and scope.shard[0] == 0:  # the dmarc job runs on the first only
             yield from dmarc_families(dmarc)
+        bounces = src.bounces()
+        if bounces is not None and scope.shard[0] == 0:
+            yield from self._bounces(bounces, src.held_campaigns())
 
     def _build(self, scope: Scope, src: MetricsSources) -> Iterator[Metric]:
         info = _gauge(
@@ -561,6 +568,64 @@ class StateCollector(Collector):
                 if not math.isnan(points):
                     factor.add_metric([target, name], points)
         yield from (score, level, factor, unknown, complete)
+
+    @staticmethod
+    def _bounces(snap: BounceSnapshot, held: Mapping[str, float]) -> Iterator[Metric]:
+        labels = ["campaign", "provider", "class"]
+        bounces = CounterMetricFamily(
+            "delivermon_bounces_classified",
+            "Bounces by campaign, mailbox provider and the class of the receiver's reply.",
+            labels=labels,
+        )
+        deferrals = CounterMetricFamily(
+            "delivermon_deferrals_classified",
+            "Deferrals (the sender retries) by campaign, provider and the reply's class.",
+            labels=labels,
+        )
+        now = time.time()
+        for (campaign, provider, cls), (b, d) in sorted(snap.lifetime.items()):
+            zero = held.get(campaign, 0.0) > now  # shown at 0 first (see CampaignFigures)
+            bounces.add_metric([campaign, provider, cls], 0 if zero else b)
+            deferrals.add_metric([campaign, provider, cls], 0 if zero else d)
+        yield bounces
+        yield deferrals
+        ratio = _gauge(
+            "delivermon_bounce_class_ratio",
+            "Bounces and deferrals of a class per delivery attempt over [bounces] window; "
+            "absent below the volume guard.",
+            [*labels, "window"],
+        )
+        for (campaign, provider, cls), value in sorted(snap.ratios.items()):
+            ratio.add_metric([campaign, provider, cls, snap.window], value)
+        yield ratio
+        finding = _gauge(
+            "delivermon_bounce_finding",
+            "1 for each active bounce finding (docs/findings.md, bounce.*) over [bounces] window.",
+            ["code", "provider", "blocklist", "sweep", "campaign"],
+        )
+        active = _gauge(
+            "delivermon_bounce_findings",
+            "Active bounce findings by code (0 when none).",
+            ["code"],
+        )
+        per_code = dict.fromkeys(BOUNCE_FINDING_CODES, 0)
+        for f in snap.findings:
+            info = f.detail
+            finding.add_metric(
+                [
+                    f.code,
+                    str(info.get("provider") or ""),
+                    str(info.get("blocklist") or ""),
+                    str(info.get("sweep") or ""),
+                    str(info.get("campaign") or ""),
+                ],
+                1,
+            )
+            per_code[f.code] = per_code.get(f.code, 0) + 1
+        for code, n in sorted(per_code.items()):
+            active.add_metric([code], n)
+        yield finding
+        yield active
 
     @staticmethod
     def _campaigns(snap: CampaignSnapshot, held: Mapping[str, float]) -> Iterator[Metric]:

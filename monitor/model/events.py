@@ -14,6 +14,7 @@ from enum import StrEnum
 
 __all__ = [
     "UNATTRIBUTED",
+    "BounceDetail",
     "BounceKind",
     "Category",
     "Consent",
@@ -59,6 +60,8 @@ class Provider(StrEnum):
     MICROSOFT = "microsoft"
     APPLE = "apple"
     COMCAST = "comcast"
+    GMX = "gmx"  # GMX, web.de, mail.com (United Internet)
+    MAILRU = "mailru"
     OTHER = "other"
 
 
@@ -69,12 +72,34 @@ class Source(StrEnum):
     SENDGRID = "sendgrid"
     MAILGUN = "mailgun"
     POSTMARK = "postmark"
+    DSN = "dsn"  # a bounce message (RFC 3464 or a plain-text bounce)
+    MTALOG = "mtalog"  # a Postfix or Exim log line
 
 
 class BounceKind(StrEnum):
     PERMANENT = "permanent"
     TRANSIENT = "transient"
     UNDETERMINED = "undetermined"
+
+
+@dataclass(frozen=True, slots=True)
+class BounceDetail:
+    """What a receiver answered, classified (``checks.bounces``): kept with a bounce event.
+
+    ``deferral``: the sender will retry (4xx, a delay notice); counted per class, never
+    as a bounce. ``reply`` has every address masked before it gets here.
+    """
+
+    cls: str  # a checks.bounces.BounceClass value
+    deferral: bool = False
+    status: str | None = None  # basic reply code
+    enhanced: str | None = None  # RFC 3463 code
+    blocklist: str | None = None
+    reply: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.reply is not None and "@" in self.reply:
+            raise ValueError("a stored reply must have its addresses masked")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +126,7 @@ class Event:
     # What an opt-out covers, as the provider says: an SES contact list and its topics,
     # a SendGrid unsubscribe group, a Postmark message stream. None: not said.
     scope: str | None = None
+    bounce: BounceDetail | None = None  # the classified reply of a bounce or deferral
 
     def __post_init__(self) -> None:
         if self.count < 1:

@@ -28,6 +28,7 @@ __all__ = [
     "CampaignLabels",
     "CounterKey",
     "PreparedEvent",
+    "bounce_counter_rows",
     "counter_deltas",
     "counter_rows",
     "deadline_candidates",
@@ -154,6 +155,8 @@ def _group_counts(
         row[column] += event.count
 
     for item in accepted:
+        if item.event.bounce is not None and item.event.bounce.deferral:
+            continue  # a retry in progress is not a bounce (bounce_counters counts it)
         add(item.event, _COLUMN_INDEX[counter_column(item.event)])
     for item in violating:
         add(item.event, _VIOLATIONS)
@@ -186,6 +189,29 @@ def counter_rows(
     return [(*key[:4], bind_time(key[4]), *grouped[key]) for key in sorted(grouped)]
 
 
+def bounce_counter_rows(
+    accepted: Iterable[PreparedEvent], bind_time: Callable[[dt.datetime], object]
+) -> list[tuple[object, ...]]:
+    """Bounces and deferrals with a classified reply, summed per (campaign, provider,
+    class, list, hour): upsert rows in key order (``bounce_counters``)."""
+    grouped: dict[tuple[str, str, str, str, dt.datetime], list[int]] = {}
+    for item in accepted:
+        detail = item.event.bounce
+        if detail is None:
+            continue
+        event = item.event
+        key = (
+            event.campaign,
+            event.provider.value,
+            detail.cls,
+            detail.blocklist or "",
+            floor_hour(event.occurred_at),
+        )
+        row = grouped.setdefault(key, [0, 0])
+        row[1 if detail.deferral else 0] += event.count
+    return [(*key[:4], bind_time(key[4]), *grouped[key]) for key in sorted(grouped)]
+
+
 _SUPPRESSING = {
     EventType.COMPLAINT: SuppressionReason.COMPLAINT,
     EventType.UNSUBSCRIBE: SuppressionReason.UNSUBSCRIBE,
@@ -193,6 +219,8 @@ _SUPPRESSING = {
 
 
 def suppression_reason(event: Event) -> SuppressionReason | None:
+    if event.bounce is not None and event.bounce.deferral:
+        return None
     if event.type is EventType.BOUNCE and event.bounce_kind is BounceKind.PERMANENT:
         return SuppressionReason.BOUNCE
     return _SUPPRESSING.get(event.type)

@@ -19,7 +19,7 @@ from typing import Any, TypeAlias, TypeVar
 from monitor.model.events import Category, Consent, EventType
 from monitor.store import batch
 from monitor.store.models import AddResult, ReportResult
-from monitor.store.schema import COUNTER_COLUMNS
+from monitor.store.schema import BOUNCE_COUNTER_COLUMNS, COUNTER_COLUMNS
 
 __all__ = [
     "COLUMNS",
@@ -50,6 +50,7 @@ class Statement(StrEnum):
     UPSERT_SUPPRESSIONS = "upsert_suppressions"  # keeps the earliest first_at
     OPTED_OUT = "opted_out"  # pseudonym IN rows -> (pseudonym, earliest opt-out)
     UPSERT_COUNTERS = "upsert_counters"  # adds to the hour's counters
+    UPSERT_BOUNCE_COUNTERS = "upsert_bounce_counters"  # per class and list
     INSERT_EVENTS = "insert_events"
 
 
@@ -89,6 +90,14 @@ COLUMNS: dict[Statement, tuple[str, ...]] = {
         "bucket",
         *COUNTER_COLUMNS,
     ),
+    Statement.UPSERT_BOUNCE_COUNTERS: (
+        "campaign",
+        "provider",
+        "bounce_class",
+        "blocklist",
+        "bucket",
+        *BOUNCE_COUNTER_COLUMNS,
+    ),
     Statement.INSERT_EVENTS: (
         "pseudonym",
         "type",
@@ -99,6 +108,11 @@ COLUMNS: dict[Statement, tuple[str, ...]] = {
         "bounce_kind",
         "feedback_type",
         "scope",
+        "bounce_class",
+        "blocklist",
+        "reply_status",
+        "reply_enhanced",
+        "reply_text",
     ),
 }
 _REPORT_ID = 0
@@ -164,9 +178,12 @@ def add_events_plan(
         pseudonyms = sorted({i.pseudonym for i in candidates if i.pseudonym is not None})
         opted_out = yield Query(Statement.OPTED_OUT, [(p,) for p in pseudonyms])
         violating = batch.violating_sends(candidates, dict(opted_out))
-    yield Query(
-        Statement.UPSERT_COUNTERS, batch.counter_rows(accepted, labels, violating, bind_time)
-    )
+    counted = batch.counter_rows(accepted, labels, violating, bind_time)
+    if counted:
+        yield Query(Statement.UPSERT_COUNTERS, counted)
+    bounces = batch.bounce_counter_rows(accepted, bind_time)
+    if bounces:
+        yield Query(Statement.UPSERT_BOUNCE_COUNTERS, bounces)
     personal = [_event_row(i, bind_time) for i in accepted if i.pseudonym is not None]
     if personal:
         yield Query(Statement.INSERT_EVENTS, personal)
@@ -241,9 +258,11 @@ def _bind_report(row: Row, bind_time: BindTime) -> Row:
 
 def _event_row(item: batch.PreparedEvent, bind_time: BindTime) -> Row:
     event = item.event
+    detail = event.bounce
+    deferral = detail is not None and detail.deferral
     return (
         item.pseudonym,
-        event.type.value,
+        "deferral" if deferral else event.type.value,
         event.campaign,
         event.provider.value,
         bind_time(event.occurred_at),
@@ -251,4 +270,9 @@ def _event_row(item: batch.PreparedEvent, bind_time: BindTime) -> Row:
         event.bounce_kind.value if event.bounce_kind else None,
         event.feedback_type,
         event.scope,
+        *(
+            (None,) * 5
+            if detail is None
+            else (detail.cls, detail.blocklist, detail.status, detail.enhanced, detail.reply)
+        ),
     )

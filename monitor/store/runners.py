@@ -22,7 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from monitor.store.models import SuppressionReason
 from monitor.store.plans import COLUMNS, Plan, Query, Row, Statement
 from monitor.store.schema import (
+    BOUNCE_COUNTER_COLUMNS,
     COUNTER_COLUMNS,
+    bounce_counters,
     cacheable_insert,
     campaigns,
     counters,
@@ -43,6 +45,7 @@ _INSERTS: dict[Statement, Table] = {
     Statement.CLAIM_KEYS: event_keys,
     Statement.UPSERT_SUPPRESSIONS: suppressions,
     Statement.UPSERT_COUNTERS: counters,
+    Statement.UPSERT_BOUNCE_COUNTERS: bounce_counters,
     Statement.INSERT_EVENTS: events,
 }
 # The text after VALUES (...): the same syntax on SQLite 3.35+ and PostgreSQL.
@@ -56,6 +59,12 @@ _ON_CONFLICT = {
     Statement.UPSERT_COUNTERS: (
         "ON CONFLICT (campaign, provider, category, consent, bucket) DO UPDATE SET "
         + ", ".join(f"{name} = counters.{name} + excluded.{name}" for name in COUNTER_COLUMNS)
+    ),
+    Statement.UPSERT_BOUNCE_COUNTERS: (
+        "ON CONFLICT (campaign, provider, bounce_class, blocklist, bucket) DO UPDATE SET "
+        + ", ".join(
+            f"{name} = bounce_counters.{name} + excluded.{name}" for name in BOUNCE_COUNTER_COLUMNS
+        )
     ),
 }
 # The columns the inserts that return rows return (what the transaction inserted).

@@ -36,6 +36,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.type_api import _BindProcessorType
 
 __all__ = [
+    "BOUNCE_COUNTER_COLUMNS",
     "COUNTER_COLUMNS",
     "MAX_ALERT_KEY_LENGTH",
     "MAX_CAMPAIGN_LENGTH",
@@ -43,6 +44,7 @@ __all__ = [
     "MAX_TARGET_LENGTH",
     "UtcDateTime",
     "alerts",
+    "bounce_counters",
     "cacheable_insert",
     "campaigns",
     "check_runs",
@@ -238,7 +240,32 @@ events = Table(
     Column("bounce_kind", String(MAX_LABEL_LENGTH), nullable=True),
     Column("feedback_type", String(MAX_LABEL_LENGTH), nullable=True),
     Column("scope", String(MAX_SCOPE_LENGTH), nullable=True),  # migration 0003
+    # The receiver's classified reply of a bounce or deferral (migration 0006); the
+    # reply text has every address masked.
+    Column("bounce_class", String(MAX_LABEL_LENGTH), nullable=True),
+    Column("blocklist", String(MAX_LABEL_LENGTH), nullable=True),
+    Column("reply_status", String(3), nullable=True),
+    Column("reply_enhanced", String(9), nullable=True),
+    Column("reply_text", Text(), nullable=True),
     Index(None, "pseudonym", "occurred_at"),
+)
+
+# Bounces and deferrals per campaign x provider x class x named list x hour (migration
+# 0006): the rates per class and the "a receiver cites a list" findings read them.
+BOUNCE_COUNTER_COLUMNS = ("bounces", "deferrals")
+bounce_counters = Table(
+    "bounce_counters",
+    metadata,
+    Column("campaign", String(MAX_CAMPAIGN_LENGTH), primary_key=True),
+    Column("provider", String(MAX_LABEL_LENGTH), primary_key=True),
+    Column("bounce_class", String(MAX_LABEL_LENGTH), primary_key=True),
+    Column("blocklist", String(MAX_LABEL_LENGTH), primary_key=True),  # "" when none
+    Column("bucket", UtcDateTime(), primary_key=True),  # start of the UTC hour
+    *(
+        Column(name, BigInteger(), nullable=False, server_default="0")
+        for name in BOUNCE_COUNTER_COLUMNS
+    ),
+    Index(None, "bucket"),
 )
 
 # Keys are stored as SHA-256 of the caller's key: fixed width, and a caller who

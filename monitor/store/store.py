@@ -25,6 +25,7 @@ from monitor.model.events import Category, Consent, Event
 from monitor.model.privacy import Pseudonymizer
 from monitor.store import batch
 from monitor.store.audits import AuditQueries
+from monitor.store.bounces import BounceQueries
 from monitor.store.dmarc import DmarcRecords
 from monitor.store.engine import build_engine, migrate
 from monitor.store.errors import StoreUnavailableError
@@ -106,7 +107,9 @@ class _PendingReport:
     future: asyncio.Future[ReportResult]
 
 
-class SqlStore(SubjectRecords, AuditQueries, StateRecords, TelemetryRecords, DmarcRecords):
+class SqlStore(
+    SubjectRecords, AuditQueries, BounceQueries, StateRecords, TelemetryRecords, DmarcRecords
+):
     """``Store`` over an async SQLAlchemy engine (aiosqlite or asyncpg)."""
 
     def __init__(self, engine: AsyncEngine) -> None:

@@ -65,6 +65,7 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -310,6 +311,60 @@ def post_dmarc(daemon: DaemonProcess, report: bytes) -> dict[str, Any]:
     return answer
 
 
+GMAIL_BURST = 12  # above [bounces] ratelimit_threshold (10)
+
+
+def gmail_deferral(n: int) -> str:
+    """A Postfix log line: Gmail defers a message with 421 4.7.28 (rate limited)."""
+    return (
+        f"Dec  5 12:00:{n:02d} mx postfix/smtp[101]: 4A1B2C{n:02X}: to=<reader{n}@gmail.com>, "
+        "relay=gmail-smtp-in.l.google.com[192.0.2.27]:25, delay=1, delays=0/0/0/1, dsn=4.7.28, "
+        "status=deferred (host gmail-smtp-in.l.google.com[192.0.2.27] said: 421-4.7.28 Gmail "
+        f"has detected an unusual rate of unsolicited mail originating from your IP address {IP}. "
+        "- gsmtp (in reply to end of DATA command))"
+    )
+
+
+def spamhaus_dsn() -> bytes:
+    """An RFC 3464 DSN: Exchange Online refused the campaign's mail citing Spamhaus for IP."""
+    lines = [
+        "From: MAILER-DAEMON@example.com (Mail Delivery System)",
+        "To: <news@example.com>",
+        "Subject: Undelivered Mail Returned to Sender",
+        "MIME-Version: 1.0",
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b2"',
+        "",
+        "--b2",
+        "Content-Type: text/plain",
+        "",
+        "Your message could not be delivered.",
+        "",
+        "--b2",
+        "Content-Type: message/delivery-status",
+        "",
+        "Reporting-MTA: dns; mx.example.com",
+        "",
+        "Final-Recipient: rfc822; someone@example.org",
+        "Action: failed",
+        "Status: 5.7.1",
+        "Remote-MTA: dns; example-org.mail.protection.outlook.com",
+        f"Diagnostic-Code: smtp; 550 5.7.1 Service unavailable, Client host [{IP}] blocked "
+        f"using Spamhaus. To request removal from this list see "
+        f"https://www.spamhaus.org/query/ip/{IP} (AS3130).",
+        "",
+        "--b2",
+        "Content-Type: text/rfc822-headers",
+        "",
+        "From: <news@example.com>",
+        "To: <someone@example.org>",
+        f"X-Campaign-ID: {CAMPAIGN}",
+        "",
+        "--b2--",
+        "",
+    ]
+    return "\r\n".join(lines).encode()
+
+
 def post_events(daemon: DaemonProcess, events: list[dict[str, object]]) -> None:
     status, body = daemon.request(
         "POST", "/api/v1/events", token=INGEST, body=json.dumps({"events": events}).encode()
@@ -422,10 +477,13 @@ def stack(
         credentials = tmp / "postmaster.json"
         credentials.write_text(json.dumps(postmaster.service_account_info()))
         config = tmp / "delivermon.toml"
+        mail_log = tmp / "mail.log"
+        mail_log.write_text("")
         write_config(
             config,
             nsd,
             notify.url,
+            mta_log=mail_log,
             extra=f"""
 [telemetry.gmail]
 credentials = "{credentials}"
@@ -551,6 +609,18 @@ interval = "1s"
         ]
         post_events(daemon, events)
         post_arf(daemon, "second")
+        # Receivers answer: a burst of Gmail 4.7.28 deferrals in the followed MTA log, and
+        # a Microsoft rejection citing Spamhaus for the listed sending IP, as a DSN.
+        with mail_log.open("a") as log:
+            log.writelines(gmail_deferral(n) + "\n" for n in range(GMAIL_BURST))
+        status, body = daemon.request(
+            "POST",
+            "/api/v1/bounces",
+            token=INGEST,
+            body=spamhaus_dsn(),
+            content_type="message/rfc822",
+        )
+        assert status == 202, body
         # One refused ingest request (no token) and one reload, for the daemon dashboard.
         assert daemon.request("POST", "/api/v1/events", body=b"{}")[0] == 401
         status, body = daemon.request("POST", "/-/reload", token=ADMIN)
@@ -560,6 +630,52 @@ interval = "1s"
 
 
 # --- alerts -------------------------------------------------------------------------------
+
+
+def test_gmail_rate_limit_burst_raises_its_finding_and_one_notification(stack: Stack) -> None:
+    finding = {"code": "bounce.reputation_ratelimit", "provider": "google"}
+    wait_for(
+        lambda: stack.notifications("DelivermonReputationRateLimited"),
+        timeout=ARRIVAL,
+        what="DelivermonReputationRateLimited",
+    )
+    assert stack.daemon.value("delivermon_bounce_finding", **finding) == 1
+    deferred = stack.daemon.value(
+        "delivermon_deferrals_classified_total",
+        **{"provider": "google", "class": "reputation_ratelimit"},
+    )
+    assert deferred == GMAIL_BURST
+    time.sleep(3)  # a second notification would come within Alertmanager's 1 s group_interval
+    sent = stack.notifications("DelivermonReputationRateLimited")
+    assert [receiver for receiver, _ in sent] == ["team-email"]  # a warning: one route
+    labels = sent[0][1]["labels"]
+    assert {k: labels[k] for k in ("code", "provider", "severity")} == {
+        **finding,
+        "severity": "warning",
+    }
+
+
+def test_spamhaus_citation_raises_its_finding_joined_with_the_sweep(stack: Stack) -> None:
+    alerts = at_critical_receivers(stack, "DelivermonReceiverCitesBlocklist")
+    time.sleep(3)
+    alerts = [a for _, a in stack.notifications("DelivermonReceiverCitesBlocklist")]
+    assert len(alerts) == len(CRITICAL_RECEIVERS)  # one notification per critical receiver
+    for alert in alerts:
+        labels = alert["labels"]
+        assert (labels["provider"], labels["blocklist"], labels["sweep"]) == (
+            "microsoft",
+            "spamhaus",
+            "listed",  # the sweep lists the IP the reply names on zen.spamhaus.org
+        )
+        assert labels["severity"] == "critical"
+    assert (
+        stack.daemon.value(
+            "delivermon_bounces_classified_total",
+            **{"campaign": CAMPAIGN, "provider": "microsoft", "class": "blocklisted"},
+        )
+        == 1
+    )
+
 
 CRITICAL_RECEIVERS = {"oncall-slack", "team-email", "tickets-webhook"}
 

@@ -205,6 +205,7 @@ def base_config(
         },
         "metrics": {},
         "alerts": {},
+        "bounces": {"mta_logs": [str(tmp / "mail.log")]},
         "cluster": {"shard": "0/1"},
         "log": {},
         "dmarc": {},
@@ -619,6 +620,37 @@ EFFECTS: dict[str, tuple[Change, Probe, Value]] = {
         setter("alerts.complaint_window", "7d"),
         lambda d: rt(d).config.alerts.complaint_window,
         "7d",
+    ),
+    # [bounces]: read by the campaigns job and the mtalog job on each run
+    "bounces.window": (
+        setter("bounces.window", "24h"),
+        lambda d: rt(d).config.bounces.window,
+        "24h",
+    ),
+    "bounces.ratelimit_threshold": (
+        setter("bounces.ratelimit_threshold", 50),
+        lambda d: rt(d).config.bounces.ratelimit_threshold,
+        50,
+    ),
+    "bounces.dmarc_threshold": (
+        setter("bounces.dmarc_threshold", 3),
+        lambda d: rt(d).config.bounces.dmarc_threshold,
+        3,
+    ),
+    "bounces.hard_bounce_rate": (
+        setter("bounces.hard_bounce_rate", 0.05),
+        lambda d: rt(d).config.bounces.hard_bounce_rate,
+        0.05,
+    ),
+    "bounces.mta_logs": (
+        setter("bounces.mta_logs", ["/nonexistent/other.log"]),
+        lambda d: rt(d).config.bounces.mta_logs,
+        ["/nonexistent/other.log"],
+    ),
+    "bounces.log_interval": (
+        setter("bounces.log_interval", "45s"),
+        job_interval("mtalog"),
+        45.0,
     ),
     # webhook verifiers (rebuilt by the settings builder)
     "webhooks.ses.topic_arns": (

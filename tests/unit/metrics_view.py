@@ -20,6 +20,7 @@ from checks.dnsbl.catalogue import Severity
 from checks.dnsbl.selftest import Family
 from checks.dnsbl.targets import parse_target
 from checks.dnsbl.verdict import DnsblResult, Verdict
+from checks.findings import Finding, FindingSeverity
 from checks.host import MxResult, PtrResult
 from checks.host.mx import MxHost
 from checks.spf import SpfResult
@@ -37,6 +38,7 @@ from monitor.daemon.scheduler import JobStatus
 from monitor.ingest.dmarc.analysis import DmarcSnapshot, FigureKey, zero_snapshot
 from monitor.metrics.collector import Metrics, MetricsSources, ReloadStatus, Scope
 from monitor.model.telemetry import FilterResult, GmailState, TelemetrySource
+from monitor.risk.bounces import BounceSnapshot
 from monitor.risk.campaigns import CampaignRow, CampaignSnapshot
 from monitor.risk.scorer import RiskView
 from monitor.store.audits import AuditCounts
@@ -276,6 +278,24 @@ def campaigns() -> CampaignSnapshot:
     )
 
 
+def bounces() -> BounceSnapshot:
+    blocked = Finding(
+        "bounce.blocklist_cited",
+        FindingSeverity.CRITICAL,
+        "1 refusal citing spamhaus",
+        {"provider": "microsoft", "blocklist": "spamhaus", "sweep": "listed", "ip": IP},
+    )
+    return BounceSnapshot(
+        window="1h",
+        lifetime={
+            ("spring-sale", "google", "reputation_ratelimit"): (0, 25),
+            ("spring-sale", "microsoft", "blocklisted"): (3, 0),
+        },
+        ratios={("spring-sale", "google", "reputation_ratelimit"): 0.0125},
+        findings=(blocked,),
+    )
+
+
 def jobs() -> tuple[JobStatus, ...]:
     return (
         JobStatus(
@@ -302,6 +322,7 @@ class View:
     runs: dict[tuple[str, str], CheckRun] = field(default_factory=dict)
     risk: dict[str, RiskView] = field(default_factory=dict)
     campaigns: CampaignSnapshot | None = None
+    bounces: BounceSnapshot | None = None
     held_campaigns: dict[str, float] = field(default_factory=dict)
     zone_info: dict[str, tuple[str, bool]] = field(default_factory=dict)
     jobs: Callable[[], tuple[JobStatus, ...]] = tuple
@@ -319,6 +340,7 @@ class View:
             risk=lambda: self.risk,
             campaigns=lambda: self.campaigns,
             held_campaigns=lambda: self.held_campaigns,
+            bounces=lambda: self.bounces,
             jobs=self.jobs,
             scope=lambda: Scope(self.targets, self.shard, self.zone_info),
             outbox_pending=lambda: self.outbox_pending,
@@ -337,6 +359,7 @@ def full_view(*, shard: tuple[int, int] = (0, 1)) -> View:
         runs=runs(),
         risk=risk(),
         campaigns=campaigns(),
+        bounces=bounces(),
         zone_info=dict(ZONE_INFO),
         jobs=jobs,
         targets={IP: "ip", IP6: "ip", DOMAIN: "domain"},

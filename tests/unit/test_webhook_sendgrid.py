@@ -201,7 +201,6 @@ def test_event_mapping(name: str, fields: dict[str, Any], expected: tuple[object
     "name",
     [
         "processed",
-        "deferred",
         "open",
         "click",
         "group_resubscribe",

@@ -135,7 +135,7 @@ def test_event_publishing_form_is_read() -> None:
 
 
 @pytest.mark.parametrize(
-    "kind", ["Received", "Send", "Reject", "Open", "Click", "DeliveryDelay", "Rendering Failure"]
+    "kind", ["Received", "Send", "Reject", "Open", "Click", "Rendering Failure"]
 )
 def test_other_notification_types_produce_nothing(kind: str) -> None:
     assert parse_ses({"eventType": kind, "mail": MAIL}) == ()

@@ -14,6 +14,7 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from monitor.ingest.bounces import with_reply
 from monitor.ingest.providers import provider_of_address
 from monitor.ingest.webhooks.errors import (
     AuthenticityRefused,
@@ -127,18 +128,26 @@ def parse_mailgun(
     variables = data.get("user-variables")
     custom = variables.get(campaign_field) if isinstance(variables, Mapping) else None
     event_id = optional_str(data, "id")
-    return (
-        Event(
-            type=kind,
-            campaign=first_campaign([custom, data.get("tags")]),
-            occurred_at=parse_unix_time(data.get("timestamp"), "timestamp", provider=_MG),
-            source=_MG,
-            idempotency_key=None if event_id is None else f"mailgun:{kind.value}:{event_id}",
-            recipient=recipient,
-            provider=provider_of_address(recipient),
-            bounce_kind=bounce_kind,
-        ),
+    event = Event(
+        type=kind,
+        campaign=first_campaign([custom, data.get("tags")]),
+        occurred_at=parse_unix_time(data.get("timestamp"), "timestamp", provider=_MG),
+        source=_MG,
+        idempotency_key=None if event_id is None else f"mailgun:{kind.value}:{event_id}",
+        recipient=recipient,
+        provider=provider_of_address(recipient),
+        bounce_kind=bounce_kind,
     )
+    if kind is EventType.BOUNCE:
+        status = data.get("delivery-status")
+        if isinstance(status, Mapping):
+            code = status.get("code")
+            message = status.get("message") or status.get("description")
+            reply = f"{code} {message}" if isinstance(code, int) and message else message
+            event = with_reply(event, reply, status=status.get("enhanced-code"))
+        else:
+            event = with_reply(event, None)
+    return (event,)
 
 
 def handle_mailgun(

@@ -16,6 +16,7 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from monitor.ingest.bounces import with_reply
 from monitor.ingest.providers import provider_of_address
 from monitor.ingest.webhooks.errors import (
     CredentialsRefused,
@@ -153,7 +154,8 @@ def parse_postmark(
         if meaning is None:
             return ()
         if isinstance(meaning, BounceKind):
-            return _event(data, EventType.BOUNCE, "Email", "BouncedAt", campaign_field, meaning)
+            (event,) = _event(data, EventType.BOUNCE, "Email", "BouncedAt", campaign_field, meaning)
+            return (with_reply(event, data.get("Details") or data.get("Description")),)
         return _event(data, meaning, "Email", "BouncedAt", campaign_field)
     return ()
 

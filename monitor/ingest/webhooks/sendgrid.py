@@ -20,6 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from monitor.ingest.bounces import with_reply
 from monitor.ingest.providers import provider_of_address
 from monitor.ingest.webhooks.errors import (
     AuthenticityRefused,
@@ -58,6 +59,7 @@ _TYPES = {
     "delivered": EventType.DELIVERED,
     "bounce": EventType.BOUNCE,
     "dropped": EventType.BOUNCE,
+    "deferred": EventType.BOUNCE,  # a deferral: kept with its reply, never counted a bounce
 }
 _BOUNCE_TYPES = {"bounce": BounceKind.PERMANENT, "blocked": BounceKind.TRANSIENT}
 
@@ -159,22 +161,27 @@ def parse_sendgrid(body: bytes | str, *, campaign_field: str = "campaign") -> tu
             )
         elif name == "dropped":
             bounce_kind = BounceKind.PERMANENT  # SendGrid will not send to it at all
+        elif name == "deferred":
+            bounce_kind = BounceKind.TRANSIENT
         event_id = optional_str(data, "sg_event_id")
         group = data.get("asm_group_id")  # the unsubscribe group of a group_unsubscribe
         scope = f"group={group}" if name == "group_unsubscribe" and group is not None else None
-        events.append(
-            Event(
-                type=kind,
-                campaign=first_campaign([data.get(campaign_field), data.get("category")]),
-                occurred_at=parse_unix_time(data.get("timestamp"), "timestamp", provider=_SG),
-                source=_SG,
-                idempotency_key=None if event_id is None else f"sendgrid:{event_id}",
-                recipient=recipient,
-                provider=provider_of_address(recipient),
-                bounce_kind=bounce_kind,
-                scope=scope,
-            )
+        event = Event(
+            type=kind,
+            campaign=first_campaign([data.get(campaign_field), data.get("category")]),
+            occurred_at=parse_unix_time(data.get("timestamp"), "timestamp", provider=_SG),
+            source=_SG,
+            idempotency_key=None if event_id is None else f"sendgrid:{event_id}",
+            recipient=recipient,
+            provider=provider_of_address(recipient),
+            bounce_kind=bounce_kind,
+            scope=scope,
         )
+        if kind is EventType.BOUNCE:
+            # The receiver's reply: "reason" (bounce, dropped), "response" (deferred).
+            reply = data.get("response") if name == "deferred" else data.get("reason")
+            event = with_reply(event, reply, status=data.get("status"), deferral=name == "deferred")
+        events.append(event)
     return tuple(events)
 
 

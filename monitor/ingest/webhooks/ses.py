@@ -15,6 +15,7 @@ import datetime as dt
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from monitor.ingest.bounces import with_reply
 from monitor.ingest.providers import provider_of_address
 from monitor.ingest.webhooks.errors import MalformedPayload
 from monitor.ingest.webhooks.fields import (
@@ -132,7 +133,7 @@ def parse_ses(
     kind = optional_str(data, "notificationType") or optional_str(data, "eventType")
     if kind is None:
         raise MalformedPayload("neither notificationType nor eventType", provider=_SES)
-    if kind not in ("Bounce", "Complaint", "Delivery", "Subscription"):
+    if kind not in ("Bounce", "Complaint", "Delivery", "Subscription", "DeliveryDelay"):
         return ()
     mail = require_mapping(data.get("mail"), "mail", provider=_SES)
     campaign = first_campaign(
@@ -158,7 +159,7 @@ def parse_ses(
         bounce = require_mapping(data.get("bounce"), "bounce", provider=_SES)
         raw_kind = optional_str(bounce, "bounceType")
         found = _recipients(bounce, "bouncedRecipients", "emailAddress")
-        return _events(
+        events = _events(
             EventType.BOUNCE,
             found,
             occurred_at=_when(bounce, mail),
@@ -167,6 +168,21 @@ def parse_ses(
             sns_message_id=sns_message_id,
             bounce_kind=_BOUNCE_KINDS.get(raw_kind or "", BounceKind.UNDETERMINED),
         )
+        return _with_replies(events, bounce, "bouncedRecipients", deferral=False)
+    if kind == "DeliveryDelay":
+        # A retry in progress: a deferral, counted per class of the receiver's reply.
+        delay = require_mapping(data.get("deliveryDelay"), "deliveryDelay", provider=_SES)
+        found = _recipients(delay, "delayedRecipients", "emailAddress")
+        events = _events(
+            EventType.BOUNCE,
+            found,
+            occurred_at=_when(delay, mail),
+            campaign=campaign,
+            anchor=f"{anchor_mail_id}:delay:{delay.get('timestamp')}" if anchor_mail_id else None,
+            sns_message_id=sns_message_id,
+            bounce_kind=BounceKind.TRANSIENT,
+        )
+        return _with_replies(events, delay, "delayedRecipients", deferral=True)
     if kind == "Complaint":
         complaint = require_mapping(data.get("complaint"), "complaint", provider=_SES)
         feedback_type = optional_str(complaint, "complaintFeedbackType")
@@ -272,6 +288,26 @@ def _opted_out_topics(preferences: JsonObject) -> list[str]:
             if isinstance(name, str) and name:
                 found.append(name)
     return found
+
+
+def _with_replies(
+    events: tuple[Event, ...], detail: JsonObject, name: str, *, deferral: bool
+) -> tuple[Event, ...]:
+    """Each recipient's ``diagnosticCode`` and ``status`` (SES bounced/delayedRecipients)."""
+    items = detail.get(name)
+    entries = [i for i in items if isinstance(i, Mapping)] if isinstance(items, list) else []
+    return (
+        tuple(
+            with_reply(
+                event,
+                entry.get("diagnosticCode"),
+                status=entry.get("status"),
+                deferral=deferral,
+            )
+            for event, entry in zip(events, entries, strict=False)
+        )
+        + events[len(entries) :]
+    )
 
 
 def _recipients(obj: JsonObject, name: str, address_field: str | None) -> list[str]:

@@ -1,0 +1,160 @@
+"""Findings from classified bounces over a window: pure, the daemon passes its view.
+
+* ``bounce.blocklist_cited``: a receiver cited a list; joined with the DNSBL sweep's
+  verdicts for the IPs the replies name (``sweep``: listed, not_listed, not_in_sweep).
+* ``bounce.reputation_ratelimit``: reputation rate limiting at a provider (a burst).
+* ``bounce.dmarc_rejected``: DMARC rejections at a provider.
+* ``bounce.hard_bounce_rate``: a campaign's dead-address share above the line.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from checks.findings import Finding, FindingSeverity
+
+__all__ = ["BounceCount", "BounceThresholds", "bounce_findings", "cited_ips"]
+
+_IP = re.compile(r"(?<![\w.:])(\d{1,3}(?:\.\d{1,3}){3})(?![\w.])")
+
+
+@dataclass(frozen=True, slots=True)
+class BounceCount:
+    campaign: str
+    provider: str
+    cls: str
+    blocklist: str  # "" when not blocklisted
+    bounces: int
+    deferrals: int
+
+
+@dataclass(frozen=True, slots=True)
+class BounceThresholds:
+    ratelimit: int = 10
+    dmarc: int = 1
+    hard_bounce_rate: float = 0.02
+    min_volume: int = 1000
+
+
+def cited_ips(reply: str) -> set[str]:
+    """The IPv4 addresses a reply names (the blocked client host)."""
+    found = set()
+    for text in _IP.findall(reply):
+        try:
+            address = ipaddress.IPv4Address(text)
+        except ValueError:
+            continue
+        if not address.is_loopback:
+            found.add(str(address))
+    return found
+
+
+def _sweep(
+    blocklist: str, ips: set[str], verdicts: Mapping[str, Mapping[str, str]]
+) -> tuple[str, str | None]:
+    """(listed | not_listed | not_in_sweep, the IP it is about)."""
+    per_ip = verdicts.get(blocklist)
+    if not per_ip:
+        return "not_in_sweep", next(iter(sorted(ips)), None)
+    for ip in sorted(ips):
+        if per_ip.get(ip) == "listed":
+            return "listed", ip
+    asked = sorted(ip for ip in ips if ip in per_ip)
+    if asked:
+        return "not_listed", asked[0]
+    return "not_in_sweep", next(iter(sorted(ips)), None)
+
+
+def bounce_findings(
+    counts: Iterable[BounceCount],
+    *,
+    attempts: Mapping[str, int],
+    cited: Mapping[tuple[str, str], set[str]],
+    verdicts: Mapping[str, Mapping[str, str]],
+    thresholds: BounceThresholds,
+) -> tuple[Finding, ...]:
+    """The findings over one window.
+
+    ``attempts``: per campaign, delivered plus bounced (the hard-bounce denominator);
+    ``cited``: (provider, blocklist) -> IPs the replies named; ``verdicts``: blocklist
+    name -> IP -> the sweep's verdict on that operator's zones (listed wins).
+    """
+    rows = list(counts)
+    findings: list[Finding] = []
+    lists: dict[tuple[str, str], int] = {}
+    ratelimit: dict[str, int] = {}
+    dmarc: dict[str, int] = {}
+    dead: dict[str, int] = {}
+    for r in rows:
+        total = r.bounces + r.deferrals
+        if r.cls == "blocklisted":
+            key = (r.provider, r.blocklist or "unknown")
+            lists[key] = lists.get(key, 0) + total
+        elif r.cls == "reputation_ratelimit":
+            ratelimit[r.provider] = ratelimit.get(r.provider, 0) + total
+        elif r.cls == "auth_failure_dmarc":
+            dmarc[r.provider] = dmarc.get(r.provider, 0) + total
+        elif r.cls == "mailbox_unknown":
+            dead[r.campaign] = dead.get(r.campaign, 0) + r.bounces
+    for (provider, blocklist), n in sorted(lists.items()):
+        sweep, ip = _sweep(blocklist, cited.get((provider, blocklist), set()), verdicts)
+        where = "a provider's internal list" if sweep == "not_in_sweep" else f"list {blocklist}"
+        findings.append(
+            Finding(
+                "bounce.blocklist_cited",
+                FindingSeverity.CRITICAL,
+                f"{n} refusal(s) by {provider} citing {where} ({blocklist}); sweep: {sweep}",
+                {
+                    "provider": provider,
+                    "blocklist": blocklist,
+                    "sweep": sweep,
+                    "ip": ip,
+                    "count": n,
+                },
+            )
+        )
+    per_provider = (
+        (
+            "bounce.reputation_ratelimit",
+            FindingSeverity.WARNING,
+            ratelimit,
+            thresholds.ratelimit,
+            "reputation rate-limit replies",
+        ),
+        (
+            "bounce.dmarc_rejected",
+            FindingSeverity.CRITICAL,
+            dmarc,
+            thresholds.dmarc,
+            "DMARC rejection(s)",
+        ),
+    )
+    for code, severity, counted, line, what in per_provider:
+        for provider, n in sorted(counted.items()):
+            if n >= line:
+                findings.append(
+                    Finding(
+                        code,
+                        severity,
+                        f"{n} {what} at {provider}",
+                        {"provider": provider, "count": n},
+                    )
+                )
+    for campaign, n in sorted(dead.items()):
+        total = attempts.get(campaign, 0)
+        if total < thresholds.min_volume:
+            continue  # below the volume guard a rate says nothing
+        rate = n / total
+        if rate >= thresholds.hard_bounce_rate:
+            findings.append(
+                Finding(
+                    "bounce.hard_bounce_rate",
+                    FindingSeverity.WARNING,
+                    f"{rate:.2%} of campaign {campaign}'s attempts hit a dead address",
+                    {"campaign": campaign, "count": n, "attempts": total},
+                )
+            )
+    return tuple(findings)

@@ -1,0 +1,124 @@
+"""``delivermon bounce classify|log``: one receiver reply classified; MTA logs into the store.
+
+``classify`` needs no config and no store (the classifier is pure). ``log`` reads Postfix
+or Exim log lines from files (``--follow``: keep reading, across rotation) or stdin and
+stores each delivery attempt that bounced or was deferred as a classified event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from checks.bounces import classify_reply
+from monitor.config import Config
+from monitor.model.errors import UsageError
+
+__all__ = ["add_commands"]
+
+_T = TypeVar("_T")
+Run = Callable[[Callable[[], Coroutine[Any, Any, _T]]], _T]
+
+_CLASSIFY_EPILOG = """\
+TEXT is one SMTP reply as the receiver gave it (a DSN's Diagnostic-Code, an MTA log's
+reply); - reads it from stdin. With --json one object:
+{"class", "provider", "blocklist", "status", "enhanced", "permanent"}.
+
+exit codes:
+  0  classified (the class may be "unclassified": no rule matched)
+  2  usage error (no text)
+"""
+
+_LOG_EPILOG = """\
+PATH is a Postfix or Exim main log (plain text), or - for stdin. Each delivery attempt
+that bounced or was deferred is stored as one classified event (source "mtalog"), keyed
+by the log line, so reading a file again counts nothing twice. Sent lines, arrivals and
+lines of other programs are skipped. With --follow the command keeps reading new lines,
+also after the file is rotated (renamed or truncated), until interrupted.
+
+exit codes:
+  0  every line was read (lines that are not delivery attempts are skipped, not errors)
+  2  usage or configuration error (a PATH that does not exist, an unusable store)
+"""
+
+
+def add_commands(
+    sub: Any,  # argparse's private _SubParsersAction
+    common: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    bounce = sub.add_parser("bounce", help="classify bounces; read MTA logs")
+    bounce_sub = bounce.add_subparsers(dest="bounce_command", required=True)
+    classify = bounce_sub.add_parser(
+        "classify",
+        help="classify one SMTP reply (class, provider, blocklist)",
+        epilog=_CLASSIFY_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    common(classify)
+    classify.add_argument("text", metavar="TEXT", help="the reply, or - for stdin")
+    classify.add_argument("--recipient-domain", metavar="DOMAIN", help="the recipient's domain")
+    classify.add_argument("--json", action="store_true", help="one JSON object")
+    classify.set_defaults(handler=_cmd_classify)
+
+    log = bounce_sub.add_parser(
+        "log",
+        help="store the bounces and deferrals of Postfix/Exim log lines",
+        epilog=_LOG_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    common(log)
+    log.add_argument("paths", nargs="+", metavar="PATH", help="log file, or - for stdin")
+    log.add_argument("--follow", action="store_true", help="keep reading, across rotation")
+    log.add_argument("--json", action="store_true", help="one JSON object per stored event")
+    log.set_defaults(handler=_cmd_log)
+
+
+def _cmd_classify(args: argparse.Namespace, config: Config, run: Run[Any]) -> int:
+    del config, run  # the classifier is pure
+    text = sys.stdin.read() if args.text == "-" else args.text
+    if not text.strip():
+        raise UsageError("no reply text to classify")
+    found = classify_reply(text, recipient_domain=args.recipient_domain)
+    document = found.document()
+    if args.json:
+        print(json.dumps(document))
+    else:
+        print("\t".join("-" if v is None else str(v).lower() for v in document.values()))
+    return 0
+
+
+def _cmd_log(args: argparse.Namespace, config: Config, run: Run[int]) -> int:
+    from monitor.cli.feedback import open_feedback_store
+    from monitor.ingest.mtalog import follow_logs  # deferred: the store is heavy to import
+
+    paths: list[Path | None] = []
+    for text in args.paths:
+        if text == "-":
+            paths.append(None)
+        elif Path(text).is_file() or args.follow:
+            paths.append(Path(text))
+        else:
+            raise UsageError(f"{text}: no such file")
+
+    def emit(document: dict[str, object]) -> None:
+        if args.json:
+            print(json.dumps(document), flush=True)
+
+    async def go() -> int:
+        store, pseudonymizer = await open_feedback_store(config)
+        try:
+            return await follow_logs(paths, store, pseudonymizer, follow=args.follow, emit=emit)
+        finally:
+            await store.close()
+
+    try:
+        stored: int = run(go)
+    except KeyboardInterrupt:
+        return 0
+    if not args.json:
+        print(f"{stored} new event(s) stored (bounces, deferrals and deliveries)")
+    return 0

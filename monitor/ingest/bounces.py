@@ -1,0 +1,151 @@
+"""Bounces and deferrals into events: one classified reply per failed or delayed recipient.
+
+The one code path behind ``delivermon ingest bounce``, ``POST /api/v1/bounces`` and the
+IMAP poller (DSNs), and the event builder the MTA log reader and the ESP webhooks use,
+so a reply counts the same whichever channel brought it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+
+from checks.bounces import BounceClass, Classification, classify_reply
+from monitor.ingest.arf import redact_addresses
+from monitor.ingest.attribution import attribute_campaign
+from monitor.ingest.dsn import classify_recipient, parse_bounce
+from monitor.model.events import BounceDetail, BounceKind, Event, EventType, Provider, Source
+from monitor.model.privacy import Pseudonymizer
+from monitor.store.models import Store
+
+__all__ = [
+    "BounceIngestResult",
+    "bounce_detail",
+    "bounce_event",
+    "ingest_bounce",
+    "with_reply",
+]
+
+MAX_REPLY = 1000  # characters of a reply kept with its event
+
+
+@dataclass(frozen=True, slots=True)
+class BounceIngestResult:
+    id: str
+    campaign: str
+    duplicate: bool
+    bounces: tuple[dict[str, object], ...]  # the classify --json documents, per recipient
+
+
+def bounce_detail(found: Classification, *, deferral: bool, reply: str | None) -> BounceDetail:
+    """The stored part of a classified reply; every address in ``reply`` is masked."""
+    text = None if not reply else redact_addresses(" ".join(reply.split()))[:MAX_REPLY]
+    return BounceDetail(
+        cls=found.cls.value,
+        deferral=deferral,
+        status=found.status,
+        enhanced=found.enhanced,
+        blocklist=found.blocklist,
+        reply=text,
+    )
+
+
+def bounce_kind(found: Classification, *, deferral: bool) -> BounceKind:
+    """Permanent only for a dead address: a block on the sender (a list, the reputation,
+    the authentication) says nothing about the recipient and must not suppress them."""
+    if deferral or found.permanent is False:
+        return BounceKind.TRANSIENT
+    if found.cls is BounceClass.MAILBOX_UNKNOWN:
+        return BounceKind.PERMANENT
+    if found.cls is BounceClass.UNCLASSIFIED:
+        return BounceKind.UNDETERMINED
+    return BounceKind.TRANSIENT
+
+
+def bounce_event(
+    found: Classification,
+    *,
+    deferral: bool,
+    reply: str | None,
+    campaign: str,
+    occurred_at: dt.datetime,
+    source: Source,
+    key: str,
+    recipient: str | None,
+) -> Event:
+    return Event(
+        type=EventType.BOUNCE,
+        campaign=campaign,
+        occurred_at=occurred_at,
+        source=source,
+        idempotency_key=key,
+        recipient=recipient,
+        provider=Provider(found.provider),
+        bounce_kind=bounce_kind(found, deferral=deferral),
+        bounce=bounce_detail(found, deferral=deferral, reply=reply),
+    )
+
+
+def with_reply(
+    event: Event,
+    reply: object,
+    *,
+    status: object = None,
+    remote_host: object = None,
+    deferral: bool = False,
+) -> Event:
+    """``event`` (an ESP's bounce or deferral) with the receiver's reply classified and kept.
+
+    The ESP's own bounce kind stays (it knows whether it will retry); the provider is the
+    classifier's when the recipient's domain did not tell. Non-string inputs are ignored.
+    """
+    text = reply if isinstance(reply, str) and reply.strip() else None
+    code = status if isinstance(status, str) and status.strip() else None
+    host = remote_host if isinstance(remote_host, str) and remote_host.strip() else None
+    domain = (event.recipient or "").rpartition("@")[2] or None
+    found = classify_reply(text or "", recipient_domain=domain, remote_host=host, status=code)
+    provider = event.provider if event.provider is not Provider.OTHER else Provider(found.provider)
+    return dataclasses.replace(
+        event, provider=provider, bounce=bounce_detail(found, deferral=deferral, reply=text)
+    )
+
+
+async def ingest_bounce(
+    raw: bytes,
+    *,
+    store: Store,
+    pseudonymizer: Pseudonymizer,
+    campaign_headers: tuple[str, ...],
+    now: dt.datetime,
+) -> BounceIngestResult:
+    """Store one bounce message's events once (its normalised SHA-256 is the key).
+
+    Raises:
+        NotBounceError: an auto-reply, a delivery report, an ARF report, plain mail.
+        MalformedReportError: empty, undecodable, or a bounce naming nothing.
+        PrivacyError: a recipient that is not an address (nothing is stored).
+    """
+    bounce = parse_bounce(raw)
+    campaign = attribute_campaign(bounce.original_headers, campaign_headers=campaign_headers)
+    occurred = now  # when the receiver's answer reached us: the findings' windows
+    documents = []
+    events = []
+    for index, recipient in enumerate(bounce.recipients):
+        found = classify_recipient(recipient)
+        documents.append(found.document())
+        events.append(
+            bounce_event(
+                found,
+                deferral=recipient.delayed,
+                reply=recipient.diagnostic,
+                campaign=campaign,
+                occurred_at=occurred,
+                source=Source.DSN,
+                key=f"{bounce.raw_sha256}:{index}",
+                recipient=recipient.recipient,
+            )
+        )
+    result = await store.add_events(events, pseudonymizer)
+    duplicate = result.accepted == 0 and result.duplicates > 0
+    return BounceIngestResult(bounce.raw_sha256[:32], campaign, duplicate, tuple(documents))

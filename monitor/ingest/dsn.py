@@ -1,0 +1,388 @@
+"""Bounce messages (RFC 3464 DSNs and the common non-standard formats) into a typed value.
+
+``parse_bounce(raw)`` is a pure function: bytes in, a frozen :class:`BounceMessage` out,
+or a refusal with a stable reason code:
+
+NotBounceError (readable mail that is not a failure or delay notice; CLI ``not_a_bounce``)
+    ``feedback_report``   an ARF report (``report-type=feedback-report``)
+    ``delivered``         a DSN whose recipients were all delivered, relayed or expanded
+    ``autoreply``         an RFC 3834 auto-reply (vacation, "Automatic reply:")
+    ``not_a_bounce``      ordinary mail
+MalformedReportError
+    ``empty``             no bytes, or only white space
+    ``undecodable``       no RFC 5322 header fields
+    ``no_recipient``      a bounce that names no failed or delayed recipient
+
+A bounce is recognised first, an auto-reply only after: Postfix and Exim DSNs carry
+``Auto-Submitted: auto-replied`` too (RFC 3834 §5 leaves it to the generator). The
+standard library's ``email`` parser reads the MIME structure (the ``compat32`` policy,
+as flufl.bounce uses it), so a benchmark against it compares the same parsing work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email
+import email.message
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from email.policy import compat32
+
+from checks.bounces import BounceClass, Classification, classify_reply, provider_of
+from monitor.ingest.arf import Headers
+from monitor.ingest.errors import MalformedReportError, WrongKindError
+
+__all__ = [
+    "BounceMessage",
+    "BounceRecipient",
+    "NotBounceError",
+    "classify_recipient",
+    "parse_bounce",
+]
+
+_MAX_DIAGNOSTIC = 1000  # a reply is at most a few lines; bound what is kept
+
+
+class NotBounceError(WrongKindError):
+    """Readable mail that is not a bounce: an auto-reply, a delivery report, ordinary mail."""
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class BounceRecipient:
+    """One recipient's failure or delay. ``recipient`` is a raw address (memory only)."""
+
+    recipient: str | None
+    delayed: bool
+    status: str | None  # the DSN Status (RFC 3463), e.g. "5.1.1"
+    diagnostic: str | None  # the receiver's reply, as the bounce quotes it
+    remote_mta: str | None
+    # The reply lines of the bounce's human-readable text: what to classify when the
+    # diagnostic is missing or says nothing a rule knows (Sendmail cuts it at one line).
+    context: str | None = None
+    reporting_mta: str | None = None  # who wrote the bounce (Reporting-MTA, or From's domain)
+
+    def __repr__(self) -> str:
+        return f"BounceRecipient(delayed={self.delayed}, status={self.status!r})"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class BounceMessage:
+    raw_sha256: str
+    recipients: tuple[BounceRecipient, ...]
+    original_headers: Headers | None
+    reporting_mta: str | None
+    standard: bool  # an RFC 3464 delivery-status part (else a plain-text bounce)
+
+    def __repr__(self) -> str:
+        return f"BounceMessage(recipients={len(self.recipients)}, standard={self.standard})"
+
+
+_DSN_TYPES = ("message/delivery-status", "message/global-delivery-status")
+_FAILED = ("fail", "error")  # opensmtpd writes "error"; any case (RFC 3464 §2.3.3)
+_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+_FROM_DAEMON = re.compile(
+    r"mailer-daemon|postmaster@|mail delivery (?:subsystem|system)|mail administrator|"
+    r"\bmailer\b|mdaemon|microsoftexchange",
+    re.IGNORECASE,
+)
+_BOUNCE_SUBJECT = re.compile(
+    r"undeliver|returned mail|delivery status notification|delivery (?:failure|failed)|"
+    r"failure notice|mail delivery failed|could not be delivered|non.?delivery|"
+    r"delivery (?:has been )?delayed|delayed mail|warning: could not send|"
+    r"mail system error|delivery problem|notification d'etat|unzustellbar|"
+    r"nondeliverable|message not delivered|rejected:",
+    re.IGNORECASE,
+)
+_DELAY_TEXT = re.compile(
+    r"warning message only|do not need to resend|still being retried|will (?:keep )?(?:re)?try|"
+    r"delivery (?:has been )?delayed|delayed mail|could not send message for past|"
+    r"\(delay\)|delivery to the following recipients? (?:has been|is) delayed",
+    re.IGNORECASE,
+)
+_AUTOREPLY_SUBJECT = re.compile(
+    r"^\s*(?:auto(?:matic)?[ -]?(?:reply|response|antwort)|out of (?:the )?office|"
+    r"abwesenheit|away\b|vacation)",
+    re.IGNORECASE,
+)
+# Where a plain-text bounce starts quoting the original message.
+_ORIGINAL_MARKER = re.compile(
+    r"^(?:-+ ?(?:this is a copy of|below this line is a copy|original message|"
+    r"the header of the original|original message headers|returned message|"
+    r"included message)|--- ?below this line|received: from )",
+    re.IGNORECASE | re.MULTILINE,
+)
+# A line that carries a receiver's reply: a reply code, or a lead-in naming one.
+_REPLY_LINE = re.compile(
+    r"(?:^|[\s:>(])[45]\d\d(?:[\s-]|$)|[45]\.\d\.\d{1,3}|remote host said|said:|smtp error|"
+    r"diagnostic|reason:",
+    re.IGNORECASE,
+)
+
+
+def _text_of(part: email.message.Message) -> str:
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return payload.decode(charset, "replace")
+    except LookupError:
+        return payload.decode("utf-8", "replace")
+
+
+def _fields(block: email.message.Message) -> list[tuple[str, str]]:
+    return [(k, " ".join(str(v).split())) for k, v in block.items()]
+
+
+def _field_blocks(part: email.message.Message) -> list[list[tuple[str, str]]]:
+    """A delivery-status part's blocks (per-message first), each a list of fields."""
+    payload = part.get_payload()
+    if isinstance(payload, list):  # compat32 parses each block as a header-only message
+        return [_fields(block) for block in payload if isinstance(block, email.message.Message)]
+    text = _text_of(part) if part.get("Content-Transfer-Encoding") else str(payload)
+    blocks: list[list[tuple[str, str]]] = []
+    for chunk in re.split(r"\n\s*\n", text.replace("\r\n", "\n").strip()):
+        parsed = email.message_from_string(chunk.strip() + "\n", policy=compat32)
+        blocks.append([(k, " ".join(str(v).split())) for k, v in parsed.items()])
+    return [b for b in blocks if b]
+
+
+def _typed(value: str | None) -> str | None:
+    """The value after an RFC 3464 type prefix (``rfc822;``, ``dns;``), stripped."""
+    if not value:
+        return None
+    _type, sep, rest = value.partition(";")
+    return (rest if sep else value).strip().strip("<>").strip() or None
+
+
+def _address(value: str | None) -> str | None:
+    found = _ADDRESS.search(value or "")
+    return found.group(0) if found else None
+
+
+def _standard(
+    blocks: list[list[tuple[str, str]]], context: str | None
+) -> tuple[list[BounceRecipient], str | None] | None:
+    if not blocks:
+        return None
+    per_message = {k.lower(): v for k, v in blocks[0]}
+    reporting = _typed(per_message.get("reporting-mta"))
+    recipients = []
+    for block in blocks[1:] if len(blocks) > 1 else blocks:
+        fields = {k.lower(): v for k, v in block}
+        action = (fields.get("action") or "").strip().lower()
+        delayed = action.startswith("delay")
+        if not delayed and not action.startswith(_FAILED):
+            continue
+        status = re.match(r"\s*([245]\.\d{1,3}\.\d{1,3})", fields.get("status") or "")
+        recipients.append(
+            BounceRecipient(
+                recipient=_address(
+                    fields.get("final-recipient") or fields.get("original-recipient")
+                ),
+                delayed=delayed,
+                status=status.group(1) if status else None,
+                diagnostic=_bounded(_typed(fields.get("diagnostic-code"))) or context,
+                remote_mta=_typed(fields.get("remote-mta")),
+                context=context,
+                reporting_mta=reporting,
+            )
+        )
+    return recipients, reporting
+
+
+def _has_action(block: list[tuple[str, str]]) -> bool:
+    return any(name.lower() == "action" for name, _ in block)
+
+
+_TEXT_DSN = re.compile(r"^(?:Reporting-MTA|Final-Recipient|Original-Recipient):", re.I | re.M)
+
+
+def _text_blocks(text: str) -> list[list[tuple[str, str]]] | None:
+    """DSN field blocks pasted in a text body (a report whose MIME boundary is broken)."""
+    start = _TEXT_DSN.search(text)
+    if start is None:
+        return None
+    blocks: list[list[tuple[str, str]]] = []
+    for chunk in re.split(r"\n\s*\n", text[start.start() :].replace("\r\n", "\n")):
+        parsed = email.message_from_string(chunk.strip() + "\n", policy=compat32)
+        fields = [(k, " ".join(str(v).split())) for k, v in parsed.items()]
+        if not fields:
+            break
+        blocks.append(fields)
+    return blocks or None
+
+
+def _bounded(value: str | None) -> str | None:
+    if not value:
+        return None
+    return " ".join(value.split())[:_MAX_DIAGNOSTIC] or None
+
+
+def _human_text(msg: email.message.Message) -> str:
+    """The bounce's own text (not the quoted original), plain text preferred."""
+    texts: list[str] = []
+    html: list[str] = []
+    if not msg.is_multipart() and msg.get_content_maintype() != "text":
+        texts.append(str(msg.get_payload()))  # broken MIME (boundary never used): the raw body
+    for part in msg.walk():
+        ctype = part.get_content_type()
+        if ctype in ("message/rfc822", "text/rfc822-headers") or ctype in _DSN_TYPES:
+            break  # the quoted original (and everything after it) is not the bounce's text
+        if ctype == "text/plain":
+            texts.append(_text_of(part))
+        elif ctype == "text/html":
+            html.append(re.sub(r"<[^>]+>", " ", _text_of(part)))
+    text = "\n".join(texts) if any(t.strip() for t in texts) else "\n".join(html)
+    marker = _ORIGINAL_MARKER.search(text)
+    return text[: marker.start()] if marker else text
+
+
+def _reply_lines(msg: email.message.Message) -> str | None:
+    """The lines of a plain-text bounce that quote the receiver's reply."""
+    text = _human_text(msg)
+    lines = [line.strip() for line in text.splitlines()]
+    picked = [i for i, line in enumerate(lines) if line and _REPLY_LINE.search(line)]
+    if not picked:
+        return _bounded(" ".join(line for line in lines if line))
+    # A reply continues on the following indented/non-empty lines.
+    chosen: list[str] = []
+    for start in picked:
+        for line in lines[start : start + 4]:
+            if not line:
+                break
+            if line not in chosen:
+                chosen.append(line)
+    return _bounded(" ".join(chosen))
+
+
+def _looks_like_bounce(msg: email.message.Message) -> bool:
+    if msg.get("X-Failed-Recipients"):
+        return True
+    sender = f"{msg.get('From', '')} {msg.get('Return-Path', '')}"
+    subject = str(msg.get("Subject", ""))
+    if _BOUNCE_SUBJECT.search(subject) and not _AUTOREPLY_SUBJECT.search(subject):
+        return True
+    if _FROM_DAEMON.search(sender):
+        text = _human_text(msg)
+        return bool(re.search(r"deliver|recipient|mailbox|undeliver|failed", text, re.I))
+    return False
+
+
+def _is_autoreply(msg: email.message.Message) -> bool:
+    auto = str(msg.get("Auto-Submitted", "")).strip().lower()
+    return bool(
+        auto.startswith("auto-replied")
+        or _AUTOREPLY_SUBJECT.search(str(msg.get("Subject", "")))
+        or msg.get("X-Autoreply")
+        or msg.get("X-Autorespond")
+        or str(msg.get("X-Apple-Action", "")).lower().startswith("vacation")
+        or str(msg.get("Precedence", "")).lower().startswith("auto_reply")
+    )
+
+
+def _original_headers(msg: email.message.Message) -> Headers | None:
+    for part in msg.walk():
+        ctype = part.get_content_type()
+        if ctype == "message/rfc822":
+            inner = part.get_payload()
+            if isinstance(inner, list) and inner and isinstance(inner[0], email.message.Message):
+                return Headers.from_pairs(_fields(inner[0]))
+        if ctype == "text/rfc822-headers":
+            parsed = email.message_from_string(_text_of(part), policy=compat32)
+            return Headers.from_pairs((k, str(v)) for k, v in parsed.items())
+    return None
+
+
+def _failed_recipients(msg: email.message.Message, text: str) -> list[str]:
+    listed = str(msg.get("X-Failed-Recipients", ""))
+    found = _ADDRESS.findall(listed) if listed else []
+    if not found:
+        # The first addresses the bounce's own text names (the recipients it reports).
+        found = _ADDRESS.findall(text)[:1]
+    return list(dict.fromkeys(found))
+
+
+def parse_bounce(raw: bytes) -> BounceMessage:
+    """Read one bounce; see the module's docstring for the refusals."""
+    if not raw.strip():
+        raise MalformedReportError("empty", "the message is empty")
+    msg = email.message_from_bytes(raw, policy=compat32)
+    if not msg.keys():
+        raise MalformedReportError("undecodable", "no RFC 5322 header fields")
+    # The key of a message however it came: IMAP gives CRLF, a file or stdin often LF.
+    sha = hashlib.sha256(raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")).hexdigest()
+    if msg.get_content_type() == "multipart/report":
+        report_type = (msg.get_param("report-type") or "").__str__().lower()
+        if report_type == "feedback-report":
+            raise NotBounceError("feedback_report", "an ARF feedback report, not a bounce")
+    context = _reply_lines(msg)
+    blocks = next(
+        (_field_blocks(p) for p in msg.walk() if p.get_content_type() in _DSN_TYPES), None
+    )
+    if blocks is None:
+        blocks = _text_blocks(_human_text(msg))  # a DSN whose MIME structure is broken
+    standard = _standard(blocks or [], context)
+    if standard is not None and (standard[0] or any(_has_action(b) for b in blocks or [])):
+        recipients, reporting = standard
+        if not recipients:
+            raise NotBounceError("delivered", "a delivery report without failures")
+        return BounceMessage(sha, tuple(recipients), _original_headers(msg), reporting, True)
+    if not _looks_like_bounce(msg):
+        if _is_autoreply(msg):
+            raise NotBounceError("autoreply", "an automatic reply, not a bounce")
+        raise NotBounceError("not_a_bounce", "not a bounce message")
+    text = _human_text(msg)
+    delayed = bool(_DELAY_TEXT.search(text) or _DELAY_TEXT.search(str(msg.get("Subject", ""))))
+    addresses = _failed_recipients(msg, text)
+    named: Iterable[str | None] = addresses or [None]
+    if not addresses and context is None:
+        raise MalformedReportError("no_recipient", "a bounce naming no recipient or reason")
+    return BounceMessage(
+        sha,
+        tuple(
+            BounceRecipient(a, delayed, None, context, None, context, _sender_domain(msg))
+            for a in named
+        ),
+        _original_headers(msg),
+        None,
+        False,
+    )
+
+
+def _sender_domain(msg: email.message.Message) -> str | None:
+    found = _ADDRESS.search(str(msg.get("From", "")))
+    return found.group(0).rpartition("@")[2] if found else None
+
+
+def classify_recipient(recipient: BounceRecipient) -> Classification:
+    """The class of one recipient's failure: its diagnostic, else the bounce's own text."""
+    domain = (recipient.recipient or "").rpartition("@")[2] or None
+    found = classify_reply(
+        recipient.diagnostic or "",
+        recipient_domain=domain,
+        remote_host=recipient.remote_mta,
+        status=recipient.status,
+    )
+    if recipient.reporting_mta and found.provider != "other":
+        # A signature in a text the bounce's writer composed names the writer (Gmail's
+        # own "could not connect ... support.google.com"), not the receiver: trust it
+        # only when the receiving host or domain does not contradict it.
+        known = provider_of(remote_host=recipient.remote_mta, recipient_domain=domain)
+        writer = provider_of(remote_host=recipient.reporting_mta)
+        if known == "other" and writer == found.provider:
+            found = dataclasses.replace(found, provider="other")
+    if found.cls is BounceClass.UNCLASSIFIED and recipient.context:
+        again = classify_reply(
+            recipient.context,
+            recipient_domain=domain,
+            remote_host=recipient.remote_mta,
+            status=recipient.status,
+        )
+        if again.cls is not BounceClass.UNCLASSIFIED:
+            # The bounce's own text names its writer (a Gmail DSN about another site
+            # says "google"): the provider stays the one the reply and hosts give.
+            return dataclasses.replace(again, provider=found.provider)
+    return found

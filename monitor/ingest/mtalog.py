@@ -1,0 +1,291 @@
+"""Postfix and Exim log lines into events: each delivery attempt's outcome and reply.
+
+For senders that run their own MTA: every attempt that bounced or was deferred becomes a
+bounce event with its classified reply (the same ``bounce_event`` as a DSN), every
+successful delivery a ``delivered`` event (the rates' denominator). Other lines (arrivals,
+connections, queue management, other programs) are skipped.
+
+Formats: Postfix ``postfix/smtp[pid]: QUEUEID: to=<rcpt>, relay=host[ip]:port, ...,
+dsn=X.Y.Z, status=sent|deferred|bounced|expired (detail)`` (also lmtp, error, local,
+virtual, pipe); Exim main log flags ``=>`` delivered, ``->`` delivered (same delivery),
+``**`` failed, ``==`` deferred ("retry time not reached" lines are not attempts).
+
+``LogFollower`` reads a file's new lines across rotation: a renamed file is read to its
+end before the new one is opened; a truncated file (copytruncate) is read again from the
+start. Each line's SHA-256 is its event key, so a line read twice counts once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from checks.bounces import classify_reply, provider_of
+from monitor.ingest.bounces import bounce_event
+from monitor.model.events import UNATTRIBUTED, Event, EventType, Provider, Source
+from monitor.model.privacy import Pseudonymizer
+from monitor.store.models import Store
+
+__all__ = ["Attempt", "LogFollower", "attempt_events", "follow_logs", "parse_line"]
+
+_POSTFIX = re.compile(
+    r"postfix(?:-[\w]+)?(?:/[\w.-]+)*/(?:smtp|lmtp|error|local|virtual|pipe|retry)\[\d+\]: "
+    r"(?P<qid>[0-9A-Za-z]+): to=<(?P<rcpt>[^>]*)>,(?P<rest>.*)$"
+)
+_POSTFIX_STATUS = re.compile(
+    r"\bstatus=(?P<status>sent|deferred|bounced|expired)(?: \((?P<detail>.*)\))?\s*$"
+)
+_POSTFIX_DSN = re.compile(r"\bdsn=(?P<dsn>[245]\.\d{1,3}\.\d{1,3})")
+_POSTFIX_RELAY = re.compile(r"\brelay=(?P<host>[^\[,\s]+)")
+_POSTFIX_HOST = re.compile(r"^host (?P<host>\S+?)\[[^\]]*\] said: ")
+_IN_REPLY = re.compile(r"\s*\(in reply to [^)]*\)\s*$")
+_EXIM = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?: [+-]\d{4})?(?: \[\d+\])? "
+    r"(?P<id>[\w]{6}-[\w]{6,11}-[\w]{2,4}) (?P<flag>=>|->|\*\*|==) (?P<rcpt>\S+)(?P<rest>.*)$"
+)
+_EXIM_REPLY = re.compile(r"(?<=: )[245]\d\d[\s-].*$")
+_EXIM_HOST = re.compile(r"(?:\bH=|\bhost )(?P<host>[^\s\[]+) \[")
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Attempt:
+    """One delivery attempt of one recipient. ``recipient`` is raw (memory only)."""
+
+    recipient: str
+    outcome: str  # delivered, bounced, deferred
+    reply: str | None
+    dsn: str | None
+    remote_host: str | None
+
+    def __repr__(self) -> str:
+        return f"Attempt(outcome={self.outcome!r}, dsn={self.dsn!r})"
+
+
+def _address(text: str) -> str:
+    return text.strip().strip("<>")
+
+
+def _postfix(match: re.Match[str]) -> Attempt | None:
+    rest = match.group("rest")
+    status = _POSTFIX_STATUS.search(rest)
+    if status is None:
+        return None
+    outcome = {"sent": "delivered", "bounced": "bounced", "expired": "bounced"}.get(
+        status.group("status"), "deferred"
+    )
+    detail = status.group("detail") or ""
+    host = _POSTFIX_HOST.match(detail)
+    relay = _POSTFIX_RELAY.search(rest)
+    remote = host.group("host") if host else (relay.group("host") if relay else None)
+    if remote in ("none", "local"):
+        remote = None
+    reply = _IN_REPLY.sub("", detail[host.end() :] if host else detail) or None
+    dsn = _POSTFIX_DSN.search(rest)
+    return Attempt(
+        _address(match.group("rcpt")), outcome, reply, dsn.group("dsn") if dsn else None, remote
+    )
+
+
+def _exim(match: re.Match[str]) -> Attempt | None:
+    flag, rest = match.group("flag"), match.group("rest")
+    if flag in ("=>", "->"):
+        return Attempt(_address(match.group("rcpt")), "delivered", None, None, None)
+    if "retry time not reached" in rest:
+        return None  # no attempt was made
+    host = _EXIM_HOST.search(rest)
+    reply = _EXIM_REPLY.search(rest)
+    return Attempt(
+        _address(match.group("rcpt")),
+        "bounced" if flag == "**" else "deferred",
+        reply.group(0) if reply else (rest.strip() or None),
+        None,
+        host.group("host") if host else None,
+    )
+
+
+def parse_line(line: str) -> Attempt | None:
+    """The delivery attempt a Postfix or Exim log line records, or None."""
+    postfix = _POSTFIX.search(line)
+    if postfix is not None:
+        return _postfix(postfix)
+    exim = _EXIM.match(line)
+    if exim is not None:
+        return _exim(exim)
+    return None
+
+
+def attempt_events(lines: Sequence[str], now: dt.datetime) -> list[Event]:
+    """Events of the lines that record a delivery attempt (each keyed by its line)."""
+    events = []
+    for line in lines:
+        attempt = parse_line(line.rstrip("\r\n"))
+        if attempt is None or "@" not in attempt.recipient:
+            continue
+        key = hashlib.sha256(line.strip().encode("utf-8", "replace")).hexdigest()
+        domain = attempt.recipient.rpartition("@")[2]
+        if attempt.outcome == "delivered":
+            provider = provider_of(recipient_domain=domain)
+            events.append(
+                Event(
+                    type=EventType.DELIVERED,
+                    campaign=UNATTRIBUTED,
+                    occurred_at=now,
+                    source=Source.MTALOG,
+                    idempotency_key=key,
+                    recipient=attempt.recipient,
+                    provider=Provider(provider),
+                )
+            )
+            continue
+        reply = attempt.reply or attempt.dsn or ""
+        found = classify_reply(
+            reply, recipient_domain=domain, remote_host=attempt.remote_host, status=attempt.dsn
+        )
+        events.append(
+            bounce_event(
+                found,
+                deferral=attempt.outcome == "deferred",
+                reply=attempt.reply,
+                campaign=UNATTRIBUTED,
+                occurred_at=now,
+                source=Source.MTALOG,
+                key=key,
+                recipient=attempt.recipient,
+            )
+        )
+    return events
+
+
+class LogFollower:
+    """New lines of one log file, across rotation (rename or truncate)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[str] | None = None
+        self._inode: int | None = None
+        self._partial = ""
+
+    def _open(self) -> bool:
+        try:
+            self._file = self.path.open(encoding="utf-8", errors="replace", newline="")
+        except FileNotFoundError:
+            return False
+        self._inode = os.fstat(self._file.fileno()).st_ino
+        return True
+
+    def read_new(self) -> list[str]:
+        """Complete lines written since the last call (a partial last line waits)."""
+        if self._file is None and not self._open():
+            return []
+        assert self._file is not None
+        lines = self._drain()
+        try:
+            current = self.path.stat()
+        except FileNotFoundError:
+            return lines  # rotated away, not yet re-created: keep the old file
+        if current.st_ino != self._inode:  # renamed: the old file is read to its end
+            self._file.close()
+            self._file = None
+            self._partial = ""
+            if self._open():
+                lines += self._drain()
+        elif current.st_size < self._file.tell():  # truncated in place
+            self._file.seek(0)
+            self._partial = ""
+            lines += self._drain()
+        return lines
+
+    def _drain(self) -> list[str]:
+        assert self._file is not None
+        data = self._partial + self._file.read()
+        *complete, self._partial = data.split("\n")
+        return [line for line in complete if line.strip()]
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+async def store_lines(
+    lines: Sequence[str],
+    store: Store,
+    pseudonymizer: Pseudonymizer,
+    now: dt.datetime,
+    emit: Callable[[dict[str, object]], None] | None = None,
+) -> int:
+    """Store the attempts of ``lines``; returns how many events were new."""
+    events = attempt_events(lines, now)
+    if not events:
+        return 0
+    result = await store.add_events(events, pseudonymizer)
+    if emit is not None:
+        for event in events:
+            if event.bounce is not None:
+                emit(
+                    {
+                        "provider": event.provider.value,
+                        "class": event.bounce.cls,
+                        "deferral": event.bounce.deferral,
+                        "status": event.bounce.status,
+                        "enhanced": event.bounce.enhanced,
+                        "blocklist": event.bounce.blocklist,
+                    }
+                )
+    return result.accepted
+
+
+async def follow_logs(
+    paths: Sequence[Path | None],
+    store: Store,
+    pseudonymizer: Pseudonymizer,
+    *,
+    follow: bool,
+    emit: Callable[[dict[str, object]], None] | None = None,
+    poll: float = 0.5,
+    batch: int = 500,
+) -> int:
+    """Read the logs (None: stdin) into the store; with ``follow`` until cancelled.
+
+    Returns the events newly stored (a line read before counts nothing).
+    """
+    stored = 0
+
+    async def flush(lines: list[str]) -> None:
+        nonlocal stored
+        for start in range(0, len(lines), batch):
+            chunk = lines[start : start + batch]
+            stored += await store_lines(chunk, store, pseudonymizer, dt.datetime.now(dt.UTC), emit)
+
+    if None in paths:
+        while lines := await asyncio.to_thread(_stdin_lines, batch):
+            await flush(lines)
+    followers = [LogFollower(p) for p in paths if p is not None]
+    try:
+        while followers:
+            for follower in followers:
+                await flush(await asyncio.to_thread(follower.read_new))
+            if not follow:
+                break
+            await asyncio.sleep(poll)
+    finally:
+        for follower in followers:
+            follower.close()
+    return stored
+
+
+def _stdin_lines(limit: int) -> list[str]:
+    lines = []
+    for line in sys.stdin:
+        lines.append(line)
+        if len(lines) >= limit:
+            break
+    return lines

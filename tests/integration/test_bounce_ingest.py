@@ -1,0 +1,254 @@
+"""Bounces through every channel into a real store: the ingest path (SQLite and PostgreSQL),
+POST /api/v1/bounces, the IMAP poller against Dovecot, and Postfix/Exim log lines.
+
+Each stored bounce keeps its class, list, codes and reply with every address masked;
+a delay notice is a deferral (counted per class, never as a bounce); the same message or
+log line again counts nothing; what is not a bounce stores nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ssl
+from pathlib import Path
+
+import pytest
+from dovecot import DovecotAccount
+from httpapp import api_app
+from httpserve import ServeHttp, post_for_json
+from sqlalchemy import select
+
+from monitor.config import Config, HttpConfig, ImapConfig
+from monitor.ingest.imap import ImapPoller, PollResult
+from monitor.ingest.kinds import BOUNCE, IngestContext
+from monitor.ingest.mtalog import LogFollower, follow_logs, store_lines
+from monitor.model.privacy import Pseudonymizer
+from monitor.store.schema import events
+from monitor.store.store import SqlStore
+
+NOW = dt.datetime(2026, 12, 5, 12, tzinfo=dt.UTC)
+TOKEN = "ingest-token-for-tests"
+PSEUDONYMS = Pseudonymizer(b"k" * 32)
+GMAIL_DMARC = "auth-dmarc__sisimai__lhost-postfix-70.eml"
+DELAYED = "delayed__sisimai__rfc3464-55.eml"
+TWO_RECIPIENTS = "mailbox-unknown__sisimai__lhost-postfix-13.eml"
+AUTOREPLY = "not-a-bounce__sisimai__rfc3834-01.eml"
+
+POSTFIX_LINES = [
+    "Dec  5 12:00:01 mx postfix/smtp[101]: 4A1B2C3D: to=<one@gmail.com>, "
+    "relay=gmail-smtp-in.l.google.com[192.0.2.27]:25, delay=1, delays=0/0/0/1, dsn=4.7.28, "
+    "status=deferred (host gmail-smtp-in.l.google.com[192.0.2.27] said: 421-4.7.28 Gmail has "
+    "detected an unusual rate of unsolicited mail originating from your IP address. - gsmtp "
+    "(in reply to end of DATA command))",
+    "Dec  5 12:00:02 mx postfix/smtp[101]: 4A1B2C3E: to=<two@example.net>, "
+    "relay=mx.example.net[192.0.2.50]:25, delay=1, delays=0/0/0/1, dsn=5.7.1, status=bounced "
+    "(host mx.example.net[192.0.2.50] said: 554 5.7.1 Service unavailable; Client host "
+    "[192.0.2.10] blocked using zen.spamhaus.org (in reply to RCPT TO command))",
+    "Dec  5 12:00:03 mx postfix/smtp[101]: 4A1B2C3F: to=<three@example.org>, "
+    "relay=mx.example.org[192.0.2.51]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, "
+    "status=sent (250 2.0.0 Ok: queued as 123)",
+    "Dec  5 12:00:04 mx postfix/qmgr[99]: 4A1B2C3F: removed",
+]
+EXIM_LINES = [
+    "2026-12-05 12:00:05 1tAbCd-000AbC-Xy ** four@yahoo.com R=dnslookup T=remote_smtp "
+    "H=mta6.am0.yahoodns.net [192.0.2.240]: SMTP error from remote mail server after RCPT "
+    "TO:<four@yahoo.com>: 554 delivery error: dd This user doesn't have a yahoo.com account "
+    "(four@yahoo.com) [0] - mta1061.mail.ne1.yahoo.com",
+    "2026-12-05 12:00:06 1tAbCd-000AbD-Xy == five@yahoo.com R=dnslookup T=remote_smtp "
+    "defer (-53): retry time not reached for any host for 'yahoo.com'",
+]
+
+
+def ctx(store: SqlStore) -> IngestContext:
+    return IngestContext(
+        store=store,
+        pseudonymizer=PSEUDONYMS,
+        campaign_headers=("X-Campaign-ID",),
+        store_raw=False,
+        now=NOW,
+    )
+
+
+async def event_rows(store: SqlStore) -> list[dict[str, object]]:
+    async with store._engine.connect() as conn:  # the test reads what was written
+        rows = (await conn.execute(select(events))).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def classes(rows: object) -> dict[tuple[str, str, str], tuple[int, int]]:
+    return {(r.provider, r.cls, r.blocklist): (r.bounces, r.deferrals) for r in rows}  # type: ignore[attr-defined]
+
+
+async def test_dsns_are_classified_stored_once_and_masked(
+    store: SqlStore, corpus_dir: Path
+) -> None:
+    bounces = corpus_dir / "bounces"
+    outcome = await BOUNCE.ingest((bounces / GMAIL_DMARC).read_bytes(), ctx(store))
+    assert not outcome.duplicate
+    assert outcome.fields["bounces"] == [
+        {
+            "class": "auth_failure_dmarc",
+            "provider": "google",
+            "blocklist": None,
+            "status": "550",
+            "enhanced": "5.7.26",
+            "permanent": True,
+        }
+    ]
+    again = await BOUNCE.ingest((bounces / GMAIL_DMARC).read_bytes(), ctx(store))
+    assert again.duplicate
+    assert again.id == outcome.id
+    await BOUNCE.ingest((bounces / DELAYED).read_bytes(), ctx(store))
+    two = await BOUNCE.ingest((bounces / TWO_RECIPIENTS).read_bytes(), ctx(store))
+    assert [b["class"] for b in two.fields["bounces"]] == ["mailbox_unknown", "mailbox_full"]  # type: ignore[union-attr, index]
+
+    counted = classes(await store.bounce_counts())
+    assert counted[("google", "auth_failure_dmarc", "")] == (1, 0)
+    assert counted[("other", "transient_other", "")] == (0, 1)  # the delay: a deferral
+    assert counted[("other", "mailbox_unknown", "")] == (1, 0)
+    totals = [r.totals for r in await store.counts()]
+    # Three failures are bounces; the delay is not; only the dead address is permanent.
+    assert sum(t.bounces_permanent + t.bounces_transient for t in totals) == 3
+    assert sum(t.bounces_permanent for t in totals) == 1
+    rows = await event_rows(store)
+    assert {r["type"] for r in rows} == {"bounce", "deferral"}
+    assert all(r["reply_text"] and "@" not in str(r["reply_text"]) for r in rows)
+    assert any(r["reply_enhanced"] == "5.7.26" for r in rows)
+
+
+async def test_what_is_not_a_bounce_stores_nothing(store: SqlStore, corpus_dir: Path) -> None:
+    from monitor.ingest.dsn import NotBounceError
+
+    with pytest.raises(NotBounceError) as refused:
+        await BOUNCE.ingest((corpus_dir / "bounces" / AUTOREPLY).read_bytes(), ctx(store))
+    assert refused.value.reason == "autoreply"
+    assert await store.bounce_counts() == ()
+    assert await event_rows(store) == []
+
+
+async def test_postfix_and_exim_lines_become_events_once(store: SqlStore) -> None:
+    new = await store_lines(POSTFIX_LINES + EXIM_LINES, store, PSEUDONYMS, NOW)
+    assert new == 4  # deferral, two bounces, one delivery; qmgr and "retry time" lines skipped
+    assert await store_lines(POSTFIX_LINES + EXIM_LINES, store, PSEUDONYMS, NOW) == 0
+    counted = classes(await store.bounce_counts())
+    assert counted == {
+        ("google", "reputation_ratelimit", ""): (0, 1),
+        ("other", "blocklisted", "spamhaus"): (1, 0),
+        ("yahoo", "mailbox_unknown", ""): (1, 0),
+    }
+    assert sum(r.totals.delivered for r in await store.counts()) == 1
+
+
+async def test_a_followed_log_is_read_across_rename_and_truncation(
+    sqlite_store: SqlStore, tmp_path: Path
+) -> None:
+    log = tmp_path / "mail.log"
+    log.write_text(POSTFIX_LINES[0] + "\n" + POSTFIX_LINES[1][:40])  # a line half written
+    follower = LogFollower(log)
+    assert follower.read_new() == [POSTFIX_LINES[0]]
+    with log.open("a") as f:
+        f.write(POSTFIX_LINES[1][40:] + "\n")
+    log.rename(tmp_path / "mail.log.1")  # logrotate: rename, then a new file
+    log.write_text(EXIM_LINES[0] + "\n")
+    assert follower.read_new() == [POSTFIX_LINES[1], EXIM_LINES[0]]
+    log.write_text("")  # copytruncate
+    with log.open("a") as f:
+        f.write(POSTFIX_LINES[2] + "\n")
+    assert follower.read_new() == [POSTFIX_LINES[2]]
+    follower.close()
+
+    assert (
+        await follow_logs([tmp_path / "mail.log.1", log], sqlite_store, PSEUDONYMS, follow=False)
+        == 3
+    )
+    assert len(await sqlite_store.bounce_counts()) == 2
+
+
+async def test_post_bounces_route(
+    sqlite_store: SqlStore, serve_http: ServeHttp, corpus_dir: Path
+) -> None:
+    config = Config(http=HttpConfig(ingest_token=TOKEN))
+    url = await serve_http(await api_app(config, sqlite_store, PSEUDONYMS, clock=lambda: NOW))
+    raw = (corpus_dir / "bounces" / GMAIL_DMARC).read_bytes()
+    headers = {"Content-Type": "message/rfc822"}
+    status, body = await post_for_json(f"{url}/api/v1/bounces", raw, token=TOKEN, headers=headers)
+    assert status == 202
+    assert body["duplicate"] is False
+    assert [b["class"] for b in body["bounces"]] == ["auth_failure_dmarc"]  # type: ignore[union-attr]
+    status, again = await post_for_json(f"{url}/api/v1/bounces", raw, token=TOKEN, headers=headers)
+    assert (status, again["duplicate"]) == (202, True)
+    auto = (corpus_dir / "bounces" / AUTOREPLY).read_bytes()
+    status, refused = await post_for_json(
+        f"{url}/api/v1/bounces", auto, token=TOKEN, headers=headers
+    )
+    assert (status, refused["reason"]) == (422, "autoreply")
+    status, _ = await post_for_json(f"{url}/api/v1/bounces", raw, token=None, headers=headers)
+    assert status in (401, 403)
+    assert classes(await sqlite_store.bounce_counts()) == {
+        ("google", "auth_failure_dmarc", ""): (1, 0)
+    }
+
+
+@pytest.mark.dovecot
+async def test_imap_routes_bounces_and_reports_and_refuses_the_rest(
+    dovecot: DovecotAccount, store: SqlStore, corpus_dir: Path
+) -> None:
+    bounces = corpus_dir / "bounces"
+    dovecot.append((bounces / GMAIL_DMARC).read_bytes())
+    dovecot.append((bounces / DELAYED).read_bytes())
+    dovecot.append((bounces / AUTOREPLY).read_bytes())
+    dovecot.append(next((corpus_dir / "arf").glob("*.eml")).read_bytes())
+    port = dovecot.port
+    assert port is not None
+    poller = ImapPoller(
+        ImapConfig(
+            host=dovecot.host,
+            port=port,
+            security="none",
+            username=dovecot.username,
+            password=dovecot.password,
+            processed_folder="done",
+            refused_folder="refused",
+        ),
+        store=store,
+        pseudonymizer=PSEUDONYMS,
+        campaign_headers=("X-Campaign-ID",),
+        store_raw=False,
+        clock=lambda: NOW,
+        ssl_context=ssl.create_default_context(cafile=str(dovecot.ca_file)),
+        command_timeout=10.0,
+    )
+    result = await poller.poll_once()
+    assert result == PollResult(stored=3, refused=1)
+    assert len(dovecot.messages("refused")) == 1
+    counted = classes(await store.bounce_counts())
+    assert counted[("google", "auth_failure_dmarc", "")] == (1, 0)
+    assert counted[("other", "transient_other", "")] == (0, 1)
+
+
+async def test_no_address_of_the_corpus_reaches_the_database(
+    sqlite_store: SqlStore, sqlite_path: Path, corpus_dir: Path
+) -> None:
+    from sqlitefile import database_bytes
+
+    from monitor.ingest.dsn import parse_bounce
+    from monitor.ingest.errors import IngestError
+
+    stored = 0
+    recipients: set[bytes] = set()
+    for path in sorted((corpus_dir / "bounces").glob("*.eml")):
+        raw = path.read_bytes()
+        try:
+            recipients |= {
+                r.recipient.lower().encode() for r in parse_bounce(raw).recipients if r.recipient
+            }
+            await BOUNCE.ingest(raw, ctx(sqlite_store))
+            stored += 1
+        except IngestError:
+            continue
+    assert stored >= 75
+    assert len(recipients) >= 50  # distinct: the corpus reuses a few
+    await sqlite_store.close()
+    content = database_bytes(sqlite_path).lower()
+    assert [r for r in recipients if r in content] == []
+    assert PSEUDONYMS.pseudonym(next(iter(recipients)).decode()).encode() in content

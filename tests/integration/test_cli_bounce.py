@@ -1,0 +1,132 @@
+"""``delivermon bounce classify``, ``ingest bounce`` and ``bounce log`` as an operator runs them.
+
+Pins the fixed contracts: the classify document, the ingest document per message with
+its statuses (stored, duplicate, refused, not_a_bounce) and exit codes, and a followed
+log file read into the store across a rotation.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+from cli import delivermon_command, run_cli
+
+GMAIL_DMARC = "auth-dmarc__sisimai__lhost-postfix-70.eml"
+AUTOREPLY = "not-a-bounce__sisimai__rfc3834-01.eml"
+SPAMHAUS = (
+    "554 5.7.1 Service unavailable; Client host [192.0.2.10] blocked using zen.spamhaus.org; "
+    "https://www.spamhaus.org/query/ip/192.0.2.10"
+)
+DEFERRAL = (
+    "Dec  5 12:00:01 mx postfix/smtp[101]: 4A1B2C3D: to=<one@gmail.com>, "
+    "relay=gmail-smtp-in.l.google.com[192.0.2.27]:25, delay=1, delays=0/0/0/1, dsn=4.7.28, "
+    "status=deferred (host gmail-smtp-in.l.google.com[192.0.2.27] said: 421-4.7.28 Gmail has "
+    "detected an unusual rate of unsolicited mail originating from your IP address. - gsmtp "
+    "(in reply to end of DATA command))"
+)
+
+
+def workdir(tmp_path: Path) -> Path:
+    (tmp_path / "delivermon.toml").write_text('[store]\nurl = "sqlite:///data/delivermon.db"\n')
+    return tmp_path
+
+
+def test_classify_json_document() -> None:
+    proc = run_cli("bounce", "classify", "--json", SPAMHAUS)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {
+        "class": "blocklisted",
+        "provider": "other",
+        "blocklist": "spamhaus",
+        "status": "554",
+        "enhanced": "5.7.1",
+        "permanent": True,
+    }
+    stdin = run_cli(
+        "bounce", "classify", "--json", "--recipient-domain", "gmail.com", "-", stdin="421 4.7.28"
+    )
+    assert json.loads(stdin.stdout)["class"] == "reputation_ratelimit"
+    assert json.loads(stdin.stdout)["provider"] == "google"
+    assert run_cli("bounce", "classify", "-", stdin="").returncode == 2
+
+
+def test_ingest_bounce_statuses_and_exit_codes(tmp_path: Path, corpus_dir: Path) -> None:
+    cwd = workdir(tmp_path)
+    bounces = corpus_dir / "bounces"
+    garbage = tmp_path / "garbage.eml"
+    garbage.write_bytes(b"\n\n")
+    dmarc, auto = str(bounces / GMAIL_DMARC), str(bounces / AUTOREPLY)
+
+    first = run_cli("ingest", "bounce", "--json", dmarc, auto, cwd=cwd)
+    assert first.returncode == 0, first.stderr  # not_a_bounce is an answer, not a refusal
+    documents = json.loads(first.stdout)
+    assert [(d["status"], d["reason"]) for d in documents] == [
+        ("stored", None),
+        ("not_a_bounce", "autoreply"),
+    ]
+    assert documents[0]["bounces"] == [
+        {
+            "class": "auth_failure_dmarc",
+            "provider": "google",
+            "blocklist": None,
+            "status": "550",
+            "enhanced": "5.7.26",
+            "permanent": True,
+        }
+    ]
+    assert documents[1]["bounces"] == []
+    assert {"path", "status", "reason", "bounces"} <= set(documents[0])
+
+    again = run_cli("ingest", "bounce", "--json", dmarc, str(garbage), cwd=cwd)
+    assert again.returncode == 1
+    assert [d["status"] for d in json.loads(again.stdout)] == ["duplicate", "refused"]
+    assert run_cli("ingest", "bounce", str(tmp_path / "missing"), cwd=cwd).returncode == 2
+
+
+def test_bounce_log_follows_a_rotated_file(tmp_path: Path) -> None:
+    cwd = workdir(tmp_path)
+    log = tmp_path / "mail.log"
+    log.write_text(DEFERRAL + "\n")
+    proc = subprocess.Popen(
+        [*delivermon_command(), "bounce", "log", "--follow", "--json", str(log)],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        db = cwd / "data" / "delivermon.db"
+        _wait_rows(db, 1)
+        log.rename(tmp_path / "mail.log.1")
+        log.write_text(DEFERRAL.replace("4A1B2C3D", "4A1B2C3E") + "\n")
+        _wait_rows(db, 2)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert [json.loads(line)["class"] for line in out.splitlines()] == ["reputation_ratelimit"] * 2
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT provider, bounce_class, deferrals FROM bounce_counters"
+        ).fetchall()
+    assert rows == [("google", "reputation_ratelimit", 2)]
+    assert "@" not in err
+
+
+def _wait_rows(db: Path, n: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if db.exists():
+            try:
+                with sqlite3.connect(db) as conn:
+                    found = conn.execute("SELECT sum(deferrals) FROM bounce_counters").fetchone()
+                if found and found[0] and found[0] >= n:
+                    return
+            except sqlite3.OperationalError:
+                pass  # the schema is being created
+        time.sleep(0.2)
+    raise AssertionError(f"{n} deferral(s) not stored within {timeout}s")

@@ -1,0 +1,59 @@
+"""Bounce findings (checks.bounces.findings): thresholds, the sweep join, the volume guard."""
+
+from __future__ import annotations
+
+from checks.bounces.findings import BounceCount, BounceThresholds, bounce_findings, cited_ips
+
+T = BounceThresholds(ratelimit=10, dmarc=1, hard_bounce_rate=0.02, min_volume=1000)
+
+
+def codes(findings: tuple[object, ...]) -> list[tuple[str, dict[str, object]]]:
+    return [(f.code, dict(f.detail)) for f in findings]  # type: ignore[attr-defined]
+
+
+def test_cited_ips_skip_versions_and_loopback() -> None:
+    text = "554 5.7.1 Client host [192.0.2.10] blocked; 4.16.55.1; 127.0.0.2; v1.2.3.4.5"
+    assert cited_ips(text) == {"192.0.2.10", "4.16.55.1"}
+
+
+def test_blocklist_joined_with_the_sweep() -> None:
+    rows = [
+        BounceCount("c", "other", "blocklisted", "spamhaus", 2, 0),
+        BounceCount("c", "microsoft", "blocklisted", "microsoft", 1, 0),
+        BounceCount("c", "yahoo", "blocklisted", "spamcop", 1, 0),
+    ]
+    found = bounce_findings(
+        rows,
+        attempts={},
+        cited={
+            ("other", "spamhaus"): {"192.0.2.10"},
+            ("microsoft", "microsoft"): {"192.0.2.10"},
+            ("yahoo", "spamcop"): {"192.0.2.11"},
+        },
+        verdicts={"spamhaus": {"192.0.2.10": "listed"}, "spamcop": {"192.0.2.11": "not_listed"}},
+        thresholds=T,
+    )
+    sweeps = {(d["provider"], d["blocklist"]): d["sweep"] for _c, d in codes(found)}
+    assert sweeps == {
+        ("other", "spamhaus"): "listed",
+        ("microsoft", "microsoft"): "not_in_sweep",  # a provider's internal list
+        ("yahoo", "spamcop"): "not_listed",
+    }
+    internal = next(f for f in found if f.detail["blocklist"] == "microsoft")
+    assert "internal list" in internal.message
+
+
+def test_thresholds_and_volume_guard() -> None:
+    rows = [
+        BounceCount("c", "google", "reputation_ratelimit", "", 0, 9),
+        BounceCount("c", "google", "auth_failure_dmarc", "", 1, 0),
+        BounceCount("big", "other", "mailbox_unknown", "", 30, 0),
+        BounceCount("small", "other", "mailbox_unknown", "", 30, 0),
+    ]
+    found = bounce_findings(
+        rows, attempts={"big": 1000, "small": 999}, cited={}, verdicts={}, thresholds=T
+    )
+    assert [c for c, _ in codes(found)] == ["bounce.dmarc_rejected", "bounce.hard_bounce_rate"]
+    more = [*rows, BounceCount("d", "google", "reputation_ratelimit", "", 1, 0)]
+    found = bounce_findings(more, attempts={}, cited={}, verdicts={}, thresholds=T)
+    assert ("bounce.reputation_ratelimit", {"provider": "google", "count": 10}) in codes(found)
