@@ -30,6 +30,7 @@ from checks.findings import FINDING_CODES
 from monitor.checking.cache import StateSnapshot
 from monitor.checking.states import RESOLVER_REFUSED_ERRORS, CheckName, CheckState
 from monitor.ingest.dmarc.analysis import DmarcSnapshot
+from monitor.ingest.kinds import INGEST_KINDS
 from monitor.metrics.dmarc import dmarc_families
 from monitor.metrics.telemetry import IMPORT_FAILURE_STATES, telemetry_families
 from monitor.model.telemetry import TelemetrySource
@@ -53,7 +54,11 @@ __all__ = [
 NAMESPACE = "delivermon"
 # Label values of the ingest counters' ``source``: HTTP routes, IMAP, the CLI.
 BOUNCE_FINDING_CODES = tuple(c for c in FINDING_CODES if c.startswith("bounce."))
-INGEST_SOURCES = ("events", "arf", "ses", "sendgrid", "mailgun", "postmark", "imap", "bounce")
+# Every kind of mail (its route and its CLI command count under its name) is one.
+_WEBHOOKS = ("ses", "sendgrid", "mailgun", "postmark")
+INGEST_SOURCES = tuple(
+    dict.fromkeys(("events", *(kind.name for kind in INGEST_KINDS), *_WEBHOOKS, "imap"))
+)
 # ``reason`` of delivermon_ingest_refused_total: the HTTP status class of the refusal
 # (monitor/http/system.py maps statuses to these), or ``unprocessable`` from IMAP.
 INGEST_REFUSED_REASONS = (

@@ -30,6 +30,7 @@ from monitor.checking.states import (
 from monitor.checking.table import state_of
 from monitor.daemon.scheduler import JobStatus
 from monitor.http import system
+from monitor.http.table import DAEMON_ROUTES
 from monitor.metrics.collector import INGEST_REFUSED_REASONS, INGEST_SOURCES, Metrics
 from monitor.risk.campaigns import CampaignRow, CampaignSnapshot
 from monitor.risk.scorer import RiskView
@@ -402,6 +403,13 @@ def test_counters_with_labels_known_at_start_are_exported_at_0() -> None:
     for source in INGEST_SOURCES:
         for reason in INGEST_REFUSED_REASONS:
             assert value(reg, "delivermon_ingest_refused_total", source=source, reason=reason) == 0
+
+
+def test_every_ingestion_route_counts_under_a_source_known_at_start() -> None:
+    """A route added with a new ``source`` (a new kind of mail) gets 0-valued series."""
+    sources = {spec.source for spec in DAEMON_ROUTES if spec.source}
+    assert {"dmarc", "bounce", "arf", "events"} <= sources
+    assert sources <= set(INGEST_SOURCES)
 
 
 def test_the_running_config_makes_its_series_known_at_0() -> None:
