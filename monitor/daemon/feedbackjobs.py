@@ -14,7 +14,7 @@ from monitor.alerting.service import AlertService
 from monitor.checking.cache import StateCache
 from monitor.daemon.runtime import RuntimeHolder
 from monitor.ingest.imap import ImapPoller, PollResult
-from monitor.ingest.mtalog import LogFollower, store_lines
+from monitor.ingest.mtalog import LogFollower, log_zone, store_lines
 from monitor.model.privacy import Pseudonymizer
 from monitor.risk.bounces import BounceFigures
 from monitor.risk.campaigns import CampaignFigures
@@ -91,8 +91,10 @@ class FeedbackJobs:
 
     async def mtalog(self) -> None:
         """Read the new lines of each ``[bounces] mta_logs`` file (across rotation) into
-        the store: each delivery attempt one event, keyed by its line."""
-        paths = [Path(p) for p in self._runtime.current.config.bounces.mta_logs]
+        the store: each delivery attempt one event, keyed by its line, at the line's own time."""
+        config = self._runtime.current.config.bounces
+        paths = [Path(p) for p in config.mta_logs]
+        zone = log_zone(config.log_timezone)
         for gone in set(self._followers) - set(paths):
             self._followers.pop(gone).close()
         stored = 0
@@ -100,7 +102,9 @@ class FeedbackJobs:
             follower = self._followers.setdefault(path, LogFollower(path))
             lines = await asyncio.to_thread(follower.read_new)
             if lines:
-                stored += await store_lines(lines, self._store, self._pseudonymizer, self._clock())
+                stored += await store_lines(
+                    lines, self._store, self._pseudonymizer, self._clock(), zone=zone
+                )
         if stored:
             log.info("mta log lines stored", extra={"events": stored})
 
