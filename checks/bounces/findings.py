@@ -19,6 +19,10 @@ from checks.findings import Finding, FindingSeverity
 __all__ = ["BounceCount", "BounceThresholds", "bounce_findings", "cited_ips"]
 
 _IP = re.compile(r"(?<![\w.:])(\d{1,3}(?:\.\d{1,3}){3})(?![\w.])")
+# IPv6 candidates (an address or a network such as 2001:db8::/32); ipaddress decides.
+_IP6 = re.compile(r"(?<![\w.])((?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}(?:/\d{1,3})?)(?![\w:.])", re.I)
+
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +44,8 @@ class BounceThresholds:
 
 
 def cited_ips(reply: str) -> set[str]:
-    """The IPv4 addresses a reply names (the blocked client host)."""
+    """The IP addresses a reply names (the blocked client host): IPv4, and IPv6 addresses
+    or networks (``2001:db8::/32``: a receiver blocking a whole range), compressed."""
     found = set()
     for text in _IP.findall(reply):
         try:
@@ -49,7 +54,33 @@ def cited_ips(reply: str) -> set[str]:
             continue
         if not address.is_loopback:
             found.add(str(address))
+    for text in _IP6.findall(reply):
+        try:
+            network = ipaddress.IPv6Network(text, strict=False)
+        except ValueError:
+            continue
+        if network.network_address.is_loopback or network.network_address.is_unspecified:
+            continue
+        found.add(str(network) if "/" in text else str(network.network_address))
     return found
+
+
+def _address(text: str) -> _Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None  # a domain target of a domain list
+
+
+def _covered(cited: str, per_ip: Mapping[str, str]) -> list[str]:
+    """The swept IPs (keys of ``per_ip``) that a cited address or network covers."""
+    try:
+        network = ipaddress.ip_network(cited, strict=False)
+    except ValueError:
+        return []
+    return sorted(
+        ip for ip in per_ip if (address := _address(ip)) is not None and address in network
+    )
 
 
 def _sweep(
@@ -59,10 +90,10 @@ def _sweep(
     per_ip = verdicts.get(blocklist)
     if not per_ip:
         return "not_in_sweep", next(iter(sorted(ips)), None)
-    for ip in sorted(ips):
-        if per_ip.get(ip) == "listed":
+    asked = [ip for cited in sorted(ips) for ip in _covered(cited, per_ip)]
+    for ip in asked:
+        if per_ip[ip] == "listed":
             return "listed", ip
-    asked = sorted(ip for ip in ips if ip in per_ip)
     if asked:
         return "not_listed", asked[0]
     return "not_in_sweep", next(iter(sorted(ips)), None)

@@ -3,7 +3,8 @@
 CODES: dict[str, tuple[str, str]] = {
     "bounce.blocklist_cited": (
         "A receiver refused mail citing a block list. 'sweep' says what delivermon's own "
-        "DNSBL sweep shows for the IP the reply names: 'listed' (the sweep agrees), "
+        "DNSBL sweep shows for the IP the reply names (IPv4 or IPv6; a cited IPv6 network "
+        "covers the swept addresses inside it): 'listed' (the sweep agrees), "
         "'not_listed' (the sweep asks that list and finds no listing: a listing just "
         "lifted, or another IP), 'not_in_sweep' (the list is not one the sweep asks, or it "
         "is the provider's internal list: only the receivers' answers show it).",

@@ -123,6 +123,10 @@ class AlertService:
                 due.append((record_change_observation(state), at))
         await self.apply((), due)
 
+    async def firing(self, kinds: Sequence[AlertKind]) -> list[AlertRecord]:
+        """The alerts of ``kinds`` firing now (to observe the ones whose cause went away)."""
+        return await self._store.firing_alerts(kinds)
+
     async def quiet_campaigns(
         self, observed: Sequence[Observation], *, shard: Shard, window: str
     ) -> list[Observation]:

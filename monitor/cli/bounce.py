@@ -93,7 +93,7 @@ def _cmd_classify(args: argparse.Namespace, config: Config, run: Run[Any]) -> in
 
 def _cmd_log(args: argparse.Namespace, config: Config, run: Run[int]) -> int:
     from monitor.cli.feedback import open_feedback_store
-    from monitor.ingest.mtalog import follow_logs  # deferred: the store is heavy to import
+    from monitor.ingest.mtalog import follow_logs, log_zone  # deferred: the store is heavy
 
     paths: list[Path | None] = []
     for text in args.paths:
@@ -111,7 +111,14 @@ def _cmd_log(args: argparse.Namespace, config: Config, run: Run[int]) -> int:
     async def go() -> int:
         store, pseudonymizer = await open_feedback_store(config)
         try:
-            return await follow_logs(paths, store, pseudonymizer, follow=args.follow, emit=emit)
+            return await follow_logs(
+                paths,
+                store,
+                pseudonymizer,
+                follow=args.follow,
+                emit=emit,
+                zone=log_zone(config.bounces.log_timezone),
+            )
         finally:
             await store.close()
 

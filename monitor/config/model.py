@@ -10,6 +10,7 @@ import ipaddress
 import os
 import re
 import tomllib
+import zoneinfo
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -377,11 +378,26 @@ class BouncesConfig(_Model):
     # Postfix/Exim logs the daemon follows (rotation-safe); each attempt becomes an event.
     mta_logs: list[str] = Field(default_factory=list)
     log_interval: str = "10s"
+    # The zone of log timestamps that name none (classic syslog, Exim without
+    # log_timezone): "local" (the host's zone) or an IANA name such as "UTC".
+    log_timezone: str = "local"
 
     @field_validator("log_interval")
     @classmethod
     def _interval_parses(cls, value: str) -> str:
         return _duration_field(value)
+
+    @field_validator("log_timezone")
+    @classmethod
+    def _zone_known(cls, value: str) -> str:
+        if value != "local":
+            try:
+                zoneinfo.ZoneInfo(value)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(
+                    f'unknown time zone {value!r}: "local" or an IANA name such as "UTC"'
+                ) from exc
+        return value
 
 
 class LogConfig(_Model):

@@ -294,6 +294,7 @@ class Daemon:
         if self.runtime.started:
             await self.runtime.current.close()
         if self._services is not None:
+            self._services.feedback.close()
             await self._services.store.close()
         log.info("daemon stopped")
 

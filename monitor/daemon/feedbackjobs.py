@@ -9,12 +9,13 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from monitor.alerting.bounces import BOUNCE_KINDS, bounce_observations
 from monitor.alerting.outbox import Outbox
 from monitor.alerting.service import AlertService
 from monitor.checking.cache import StateCache
 from monitor.daemon.runtime import RuntimeHolder
 from monitor.ingest.imap import ImapPoller, PollResult
-from monitor.ingest.mtalog import LogFollower, store_lines
+from monitor.ingest.mtalog import LogFollower, log_zone, store_lines
 from monitor.model.privacy import Pseudonymizer
 from monitor.risk.bounces import BounceFigures
 from monitor.risk.campaigns import CampaignFigures
@@ -64,14 +65,14 @@ class FeedbackJobs:
         self._followers: dict[Path, LogFollower] = {}
 
     async def campaigns(self) -> None:
-        """Campaign figures from the store, complaint and deadline alerts, then the risk."""
+        """Campaign and bounce figures from the store, their alerts, then the risk."""
         rt = self._runtime.current
         config = rt.config
         observations = await self._campaigns.refresh(
             config, rt.settings.guard, rt.plan.shard, self._clock()
         )
         snapshot = self._campaigns.snapshot()
-        await self._bounces.refresh(
+        bounces = await self._bounces.refresh(
             config,
             states=self._states.snapshot(),
             zones=rt.settings.zones,
@@ -86,13 +87,28 @@ class FeedbackJobs:
         # campaign that appears later and crosses a line at once is news.
         await self._alerts.apply(observations, baseline_allowed=self._first_campaign_run)
         self._first_campaign_run = False
+        if rt.plan.shard.first:
+            # The bounce findings are over the whole store, not a shard: one replica
+            # announces them. They count replies received, so a first sight is news.
+            await self._alerts.apply(
+                bounce_observations(
+                    bounces.findings,
+                    await self._alerts.firing(BOUNCE_KINDS),
+                    attempts=bounces.attempts,
+                    min_volume=config.feedback.min_volume,
+                    window=bounces.window,
+                ),
+                baseline_allowed=False,
+            )
         self._refresh_risk()
         await self._alerts.apply(self._risk.observations(config.alerts.risk_level))
 
     async def mtalog(self) -> None:
         """Read the new lines of each ``[bounces] mta_logs`` file (across rotation) into
-        the store: each delivery attempt one event, keyed by its line."""
-        paths = [Path(p) for p in self._runtime.current.config.bounces.mta_logs]
+        the store: each delivery attempt one event, keyed by its line, at the line's own time."""
+        config = self._runtime.current.config.bounces
+        paths = [Path(p) for p in config.mta_logs]
+        zone = log_zone(config.log_timezone)
         for gone in set(self._followers) - set(paths):
             self._followers.pop(gone).close()
         stored = 0
@@ -100,9 +116,17 @@ class FeedbackJobs:
             follower = self._followers.setdefault(path, LogFollower(path))
             lines = await asyncio.to_thread(follower.read_new)
             if lines:
-                stored += await store_lines(lines, self._store, self._pseudonymizer, self._clock())
+                stored += await store_lines(
+                    lines, self._store, self._pseudonymizer, self._clock(), zone=zone
+                )
         if stored:
             log.info("mta log lines stored", extra={"events": stored})
+
+    def close(self) -> None:
+        """Close the followed MTA logs (at stop: the jobs have finished)."""
+        for follower in self._followers.values():
+            follower.close()
+        self._followers.clear()
 
     async def purge(self) -> None:
         """Delete per-person data older than ``[privacy] retention_days``."""

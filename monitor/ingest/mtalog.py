@@ -13,6 +13,13 @@ virtual, pipe); Exim main log flags ``=>`` delivered, ``->`` delivered (same del
 ``LogFollower`` reads a file's new lines across rotation: a renamed file is read to its
 end before the new one is opened; a truncated file (copytruncate) is read again from the
 start. Each line's SHA-256 is its event key, so a line read twice counts once.
+
+An event's time is the line's own timestamp (``line_time``): an ISO 8601 / RFC 3339 one
+(Postfix ``maillog_file`` with long timestamps, rsyslog's high-precision format, Exim's
+``YYYY-MM-DD HH:MM:SS [+ZZZZ]``) as given, in ``[bounces] log_timezone`` when it names no
+offset; a classic syslog ``Mon DD HH:MM:SS`` one in ``log_timezone``, in the current year
+unless that puts it more than a day ahead of now (then the year before: a December line
+read in January). A line with no timestamp delivermon knows takes the time it is read.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import hashlib
 import os
 import re
 import sys
+import zoneinfo
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +42,77 @@ from monitor.model.events import UNATTRIBUTED, Event, EventType, Provider, Sourc
 from monitor.model.privacy import Pseudonymizer
 from monitor.store.models import Store
 
-__all__ = ["Attempt", "LogFollower", "attempt_events", "follow_logs", "parse_line"]
+__all__ = [
+    "Attempt",
+    "LogFollower",
+    "attempt_events",
+    "follow_logs",
+    "line_time",
+    "log_zone",
+    "parse_line",
+]
+
+# The zone of timestamps that name none: None is the host's local time (with its DST rules).
+LogZone = dt.tzinfo | None
+
+_ISO_TIME = re.compile(
+    r"^(?P<date>\d{4}-\d\d-\d\d)[T ](?P<time>\d\d:\d\d:\d\d)(?P<frac>\.\d{1,9})?"
+    r"(?P<zone>Z|[+-]\d\d:?\d\d| [+-]\d{4}(?= ))?(?=\s)",
+    re.IGNORECASE,
+)
+_SYSLOG_TIME = re.compile(
+    r"^(?P<mon>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) {1,2}(?P<day>\d{1,2}) "
+    r"(?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d)(?=\s)"
+)
+_MONTHS = {  # syslog's month names are English whatever the locale
+    m: n
+    for n, m in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
+_AHEAD = dt.timedelta(days=1)  # a syslog line dated further ahead is from last year
+
+
+def log_zone(name: str) -> LogZone:
+    """``[bounces] log_timezone`` (validated by the config): ``"local"`` (the host's zone,
+    None) or an IANA zone name."""
+    return None if name == "local" else zoneinfo.ZoneInfo(name)
+
+
+def _aware(naive: dt.datetime, zone: LogZone) -> dt.datetime:
+    # A naive datetime's astimezone() reads it as the host's local time (DST included).
+    local = naive.replace(tzinfo=zone) if zone is not None else naive.astimezone()
+    return local.astimezone(dt.UTC)
+
+
+def line_time(line: str, now: dt.datetime, zone: LogZone = None) -> dt.datetime | None:
+    """When the line says it was written (UTC), or None when it carries no known stamp."""
+    iso = _ISO_TIME.match(line)
+    if iso is not None:
+        frac = (iso.group("frac") or "")[:7]  # fromisoformat takes up to microseconds
+        offset = (iso.group("zone") or "").strip()
+        try:
+            moment = dt.datetime.fromisoformat(
+                f"{iso.group('date')}T{iso.group('time')}{frac}{offset}"
+            )
+        except ValueError:
+            return None
+        return moment.astimezone(dt.UTC) if moment.tzinfo else _aware(moment, zone)
+    classic = _SYSLOG_TIME.match(line)
+    if classic is None:
+        return None
+    fields = (_MONTHS[classic.group("mon")], int(classic.group("day")))
+    clock = (int(classic.group("h")), int(classic.group("m")), int(classic.group("s")))
+    year = (now.astimezone(zone) if zone is not None else now.astimezone()).year
+    for candidate in (year, year - 1):
+        try:
+            moment = _aware(dt.datetime(candidate, *fields, *clock), zone)
+        except ValueError:  # Feb 29 of a common year, or 24:00:00
+            continue
+        if moment - now <= _AHEAD:
+            return moment
+    return None
+
 
 _POSTFIX = re.compile(
     r"postfix(?:-[\w]+)?(?:/[\w.-]+)*/(?:smtp|lmtp|error|local|virtual|pipe|retry)\[\d+\]: "
@@ -122,14 +200,16 @@ def parse_line(line: str) -> Attempt | None:
     return None
 
 
-def attempt_events(lines: Sequence[str], now: dt.datetime) -> list[Event]:
-    """Events of the lines that record a delivery attempt (each keyed by its line)."""
+def attempt_events(lines: Sequence[str], now: dt.datetime, zone: LogZone = None) -> list[Event]:
+    """Events of the lines that record a delivery attempt (each keyed by its line), at
+    the line's own time (``line_time``; ``now`` when it has none)."""
     events = []
     for line in lines:
         attempt = parse_line(line.rstrip("\r\n"))
         if attempt is None or "@" not in attempt.recipient:
             continue
         key = hashlib.sha256(line.strip().encode("utf-8", "replace")).hexdigest()
+        at = line_time(line.lstrip(), now, zone) or now
         domain = attempt.recipient.rpartition("@")[2]
         if attempt.outcome == "delivered":
             provider = provider_of(recipient_domain=domain)
@@ -137,7 +217,7 @@ def attempt_events(lines: Sequence[str], now: dt.datetime) -> list[Event]:
                 Event(
                     type=EventType.DELIVERED,
                     campaign=UNATTRIBUTED,
-                    occurred_at=now,
+                    occurred_at=at,
                     source=Source.MTALOG,
                     idempotency_key=key,
                     recipient=attempt.recipient,
@@ -155,7 +235,7 @@ def attempt_events(lines: Sequence[str], now: dt.datetime) -> list[Event]:
                 deferral=attempt.outcome == "deferred",
                 reply=attempt.reply,
                 campaign=UNATTRIBUTED,
-                occurred_at=now,
+                occurred_at=at,
                 source=Source.MTALOG,
                 key=key,
                 recipient=attempt.recipient,
@@ -221,9 +301,11 @@ async def store_lines(
     pseudonymizer: Pseudonymizer,
     now: dt.datetime,
     emit: Callable[[dict[str, object]], None] | None = None,
+    *,
+    zone: LogZone = None,
 ) -> int:
     """Store the attempts of ``lines``; returns how many events were new."""
-    events = attempt_events(lines, now)
+    events = attempt_events(lines, now, zone)
     if not events:
         return 0
     result = await store.add_events(events, pseudonymizer)
@@ -252,6 +334,7 @@ async def follow_logs(
     emit: Callable[[dict[str, object]], None] | None = None,
     poll: float = 0.5,
     batch: int = 500,
+    zone: LogZone = None,
 ) -> int:
     """Read the logs (None: stdin) into the store; with ``follow`` until cancelled.
 
@@ -263,7 +346,9 @@ async def follow_logs(
         nonlocal stored
         for start in range(0, len(lines), batch):
             chunk = lines[start : start + batch]
-            stored += await store_lines(chunk, store, pseudonymizer, dt.datetime.now(dt.UTC), emit)
+            stored += await store_lines(
+                chunk, store, pseudonymizer, dt.datetime.now(dt.UTC), emit, zone=zone
+            )
 
     if None in paths:
         while lines := await asyncio.to_thread(_stdin_lines, batch):

@@ -60,6 +60,10 @@ class AlertKind(StrEnum):
     SNDS_FILTER = "snds_filter"
     SNDS_TRAP_HITS = "snds_trap_hits"
     SNDS_BLOCKED = "snds_blocked"
+    BOUNCE_BLOCKLIST_CITED = "bounce_blocklist_cited"
+    BOUNCE_REPUTATION_RATELIMIT = "bounce_reputation_ratelimit"
+    BOUNCE_DMARC_REJECTED = "bounce_dmarc_rejected"
+    BOUNCE_HARD_BOUNCE_RATE = "bounce_hard_bounce_rate"
 
 
 class AlertStatus(StrEnum):

@@ -30,12 +30,15 @@ OTHER = "_other"
 class BounceSnapshot:
     """``lifetime``: (campaign label, provider, class) -> (bounces, deferrals);
     ``ratios``: (campaign label, provider, class) -> bounces and deferrals per attempt
-    over ``window`` (absent below the volume guard); ``findings`` over the window."""
+    over ``window`` (absent below the volume guard); ``findings`` over the window;
+    ``attempts``: campaign id -> delivery attempts in the window (what the
+    hard-bounce rate divides by)."""
 
     window: str = "1h"
     lifetime: Mapping[tuple[str, str, str], tuple[int, int]] = field(default_factory=dict)
     ratios: Mapping[tuple[str, str, str], float] = field(default_factory=dict)
     findings: tuple[Finding, ...] = ()
+    attempts: Mapping[str, int] = field(default_factory=dict)
 
 
 def _list_names(zone: ZoneSpec) -> set[str]:
@@ -130,5 +133,5 @@ class BounceFigures:
                 min_volume=guard,
             ),
         )
-        self._snapshot = BounceSnapshot(window.value, lifetime, ratios, findings)
+        self._snapshot = BounceSnapshot(window.value, lifetime, ratios, findings, per_campaign)
         return self._snapshot

@@ -315,9 +315,11 @@ GMAIL_BURST = 12  # above [bounces] ratelimit_threshold (10)
 
 
 def gmail_deferral(n: int) -> str:
-    """A Postfix log line: Gmail defers a message with 421 4.7.28 (rate limited)."""
+    """A Postfix log line (long timestamp, now: the event's time is the line's): Gmail
+    defers a message with 421 4.7.28 (rate limited)."""
+    stamp = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
     return (
-        f"Dec  5 12:00:{n:02d} mx postfix/smtp[101]: 4A1B2C{n:02X}: to=<reader{n}@gmail.com>, "
+        f"{stamp} mx postfix/smtp[101]: 4A1B2C{n:02X}: to=<reader{n}@gmail.com>, "
         "relay=gmail-smtp-in.l.google.com[192.0.2.27]:25, delay=1, delays=0/0/0/1, dsn=4.7.28, "
         "status=deferred (host gmail-smtp-in.l.google.com[192.0.2.27] said: 421-4.7.28 Gmail "
         f"has detected an unusual rate of unsolicited mail originating from your IP address {IP}. "

@@ -652,6 +652,11 @@ EFFECTS: dict[str, tuple[Change, Probe, Value]] = {
         job_interval("mtalog"),
         45.0,
     ),
+    "bounces.log_timezone": (
+        setter("bounces.log_timezone", "Europe/Berlin"),
+        lambda d: rt(d).config.bounces.log_timezone,
+        "Europe/Berlin",
+    ),
     # webhook verifiers (rebuilt by the settings builder)
     "webhooks.ses.topic_arns": (
         setter("webhooks.ses.topic_arns", ["arn:aws:sns:eu-west-1:123456789012:two"]),

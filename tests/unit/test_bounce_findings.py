@@ -16,6 +16,37 @@ def test_cited_ips_skip_versions_and_loopback() -> None:
     assert cited_ips(text) == {"192.0.2.10", "4.16.55.1"}
 
 
+def test_cited_ipv6_addresses_and_networks() -> None:
+    text = (
+        "550 5.7.1 [2001:DB8:0:0::11] blocked using zen.spamhaus.org; range 2001:db8::/32 "
+        "listed; ::1 and :: skipped; at 12:00:01 said: 421-4.7.28 dsn=5.7.1"
+    )
+    assert cited_ips(text) == {"2001:db8::11", "2001:db8::/32"}
+
+
+def test_ipv6_citations_are_joined_with_the_sweep() -> None:
+    def sweep(cited: set[str], verdicts: dict[str, str]) -> tuple[object, object]:
+        (found,) = bounce_findings(
+            [BounceCount("c", "other", "blocklisted", "spamhaus", 1, 0)],
+            attempts={},
+            cited={("other", "spamhaus"): cited},
+            verdicts={"spamhaus": verdicts},
+            thresholds=T,
+        )
+        return found.detail["sweep"], found.detail["ip"]
+
+    # the swept target written in full, the reply's compressed: the same address
+    assert sweep({"2001:db8::11"}, {"2001:0db8:0000:0000:0000:0000:0000:0011": "listed"}) == (
+        "listed",
+        "2001:0db8:0000:0000:0000:0000:0000:0011",
+    )
+    # a cited network covers the swept addresses inside it; listed wins
+    swept = {"2001:db8::10": "not_listed", "2001:db8:1::20": "listed", "192.0.2.10": "listed"}
+    assert sweep({"2001:db8::/32"}, swept) == ("listed", "2001:db8:1::20")
+    assert sweep({"2001:db8::/48"}, swept) == ("not_listed", "2001:db8::10")
+    assert sweep({"2001:db9::1"}, swept) == ("not_in_sweep", "2001:db9::1")
+
+
 def test_blocklist_joined_with_the_sweep() -> None:
     rows = [
         BounceCount("c", "other", "blocklisted", "spamhaus", 2, 0),
