@@ -394,11 +394,7 @@ def _lower(value: str | None) -> str | None:
 
 def _build_record(node: _Node, warnings: set[str]) -> AggregateRecord:
     row = node.child("row") or _Node("row")
-    source = "".join((row.get("source_ip") or "").split())
-    try:
-        source_ip = str(ipaddress.ip_address(source))
-    except ValueError:
-        raise _refuse("bad_source_ip", "a record's source_ip is not an IP address") from None
+    source_ip = _source_ip(row.get("source_ip") or "")
     count_text = row.get("count") or ""
     if not count_text.isdigit():
         raise _refuse("bad_count", "a record's count is not a non-negative integer")
@@ -422,6 +418,15 @@ def _build_record(node: _Node, warnings: set[str]) -> AggregateRecord:
         dkim_results=tuple(_auth(n, warnings, dkim=True) for n in auth.all("dkim")),
         spf_results=tuple(_auth(n, warnings, dkim=False) for n in auth.all("spf")),
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _source_ip(text: str) -> str:
+    """The address in canonical form (cached: a report repeats its sources many times)."""
+    try:
+        return str(ipaddress.ip_address("".join(text.split())))
+    except ValueError:
+        raise _refuse("bad_source_ip", "a record's source_ip is not an IP address") from None
 
 
 def _auth(node: _Node, warnings: set[str], *, dkim: bool) -> AuthResult:
