@@ -21,6 +21,7 @@ from checks.spf.record import RecordParser
 from monitor.config import Config, DomainConfig
 from monitor.daemon.runtime import RuntimeHolder
 from monitor.ingest.dmarc.analysis import (
+    FAILURE_SETTLE,
     OTHER,
     RECENT,
     DmarcSnapshot,
@@ -31,6 +32,7 @@ from monitor.ingest.dmarc.analysis import (
     readiness,
     selector_findings,
     top_labels,
+    zero_failures,
     zero_snapshot,
 )
 from monitor.ingest.dmarc.service import MAJOR_REPORTERS
@@ -95,8 +97,9 @@ class DmarcJobs:
                 source_counts[(domain, cls)] = sum(1 for c in classes.values() if c == cls)
         messages, reports, reporter_last = await self._figures(config, domains)
         recent = await self._messages(config, domains, now - RECENT)
-        failures: dict[tuple[str, str], int] = {}
-        for (domain, token), n in (await self._store.dmarc_failure_counts()).items():
+        failures = dict(zero_failures(configured))
+        tally = await self._store.tally_dmarc_failures(now - FAILURE_SETTLE)
+        for (domain, token), n in tally.items():
             pair = (domain if domain in domains else OTHER, failure_label(token))
             failures[pair] = failures.get(pair, 0) + n
         self._snapshot = DmarcSnapshot(

@@ -50,6 +50,7 @@ __all__ = [
     "check_runs",
     "check_state",
     "counters",
+    "dmarc_failure_tally",
     "dmarc_reports",
     "dmarc_rows",
     "dmarc_sources",
@@ -62,6 +63,7 @@ __all__ = [
     "sqlite_datetime",
     "state_changes",
     "suppressions",
+    "tally_watermarks",
 ]
 
 PSEUDONYM = 64  # hex HMAC-SHA256
@@ -437,4 +439,23 @@ dmarc_sources = Table(
     Column("classification", String(MAX_LABEL_LENGTH), nullable=False),
     Column("ptr", String(MAX_DMARC_TEXT), nullable=True),  # forward-confirmed name, if any
     Column("classified_at", UtcDateTime(), nullable=False),
+)
+
+# DMARC failure reports counted once each, by the dmarc job, and never purged: the
+# reports themselves are per-person data (retention, erasure), their count is not, so
+# delivermon_dmarc_failure_reports_total never falls (migration 0007).
+dmarc_failure_tally = Table(
+    "dmarc_failure_tally",
+    metadata,
+    Column("domain", String(MAX_DMARC_TEXT), primary_key=True),
+    Column("auth_failure", String(MAX_LABEL_LENGTH), primary_key=True),
+    Column("reports", BigInteger(), nullable=False),
+)
+
+# How far a tally has counted: rows received up to ``at`` are in it.
+tally_watermarks = Table(
+    "tally_watermarks",
+    metadata,
+    Column("name", String(MAX_LABEL_LENGTH), primary_key=True),
+    Column("at", UtcDateTime(), nullable=False),
 )

@@ -27,6 +27,7 @@ from monitor.store import batch
 from monitor.store.audits import AuditQueries
 from monitor.store.bounces import BounceQueries
 from monitor.store.dmarc import DmarcRecords
+from monitor.store.dmarc_tally import DmarcTally
 from monitor.store.engine import build_engine, migrate
 from monitor.store.errors import StoreUnavailableError
 from monitor.store.models import (
@@ -108,7 +109,13 @@ class _PendingReport:
 
 
 class SqlStore(
-    SubjectRecords, AuditQueries, BounceQueries, StateRecords, TelemetryRecords, DmarcRecords
+    SubjectRecords,
+    AuditQueries,
+    BounceQueries,
+    StateRecords,
+    TelemetryRecords,
+    DmarcRecords,
+    DmarcTally,
 ):
     """``Store`` over an async SQLAlchemy engine (aiosqlite or asyncpg)."""
 

@@ -59,3 +59,41 @@ async def test_failure_reports_are_counted_by_domain_and_failure(
     }
     # Counted as no complaint: the complaint counters stay empty.
     assert await store.counts() == ()
+
+
+async def test_the_failure_tally_counts_each_report_once_and_never_falls(
+    corpus_dir: Path, store: SqlStore
+) -> None:
+    """The metric's source: the retention purge deletes the reports, not their count."""
+    paths = samples(corpus_dir)
+    raws = {path: path.read_bytes() for path in paths}
+
+    async def ingest(path: Path, at: dt.datetime) -> None:
+        await ingest_arf(
+            raws[path],
+            store=store,
+            pseudonymizer=Pseudonymizer(b"k" * 32),
+            campaign_headers=(),
+            store_raw=False,
+            now=at,
+        )
+
+    for path in paths[1:]:
+        await ingest(path, NOW)
+    assert await store.tally_dmarc_failures(NOW - dt.timedelta(seconds=1)) == {}
+    counted = await store.tally_dmarc_failures(NOW + dt.timedelta(minutes=1))
+    assert counted == await store.dmarc_failure_counts()
+    assert sum(counted.values()) == len(paths) - 1
+    # Asked again for the same span: nothing is added twice.
+    assert await store.tally_dmarc_failures(NOW + dt.timedelta(minutes=1)) == counted
+
+    purged = await store.purge(NOW + dt.timedelta(days=1))
+    assert purged.reports == len(paths) - 1
+    assert await store.dmarc_failure_counts() == {}
+    assert await store.tally_dmarc_failures(NOW + dt.timedelta(days=2)) == counted
+
+    later = NOW + dt.timedelta(days=3)
+    await ingest(paths[0], later)
+    after = await store.tally_dmarc_failures(later + dt.timedelta(minutes=1))
+    assert sum(after.values()) == len(paths)
+    assert all(after[key] >= n for key, n in counted.items())

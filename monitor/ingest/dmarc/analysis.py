@@ -330,10 +330,19 @@ def zero_snapshot(domains: Sequence[str]) -> DmarcSnapshot:
         readiness=dict.fromkeys(domains, "insufficient_data"),
         unmonitored_selectors=dict.fromkeys(domains, 0),
         sources={(d, c): 0 for d in domains for c in CLASSIFICATIONS},
+        failures=zero_failures(domains),
     )
 
 
 AUTH_FAILURES = frozenset({"dmarc", "spf", "signature", "bodyhash", "revoked", "adsp"})
+# Failure reports are counted once they are this old: every transaction that stored one
+# received earlier has committed by then (see SqlStore.tally_dmarc_failures).
+FAILURE_SETTLE = dt.timedelta(minutes=1)
+
+
+def zero_failures(domains: Sequence[str]) -> dict[tuple[str, str], int]:
+    """Every configured domain's failure-report series at 0 (alerts use ``increase``)."""
+    return {(d, f): 0 for d in domains for f in (*sorted(AUTH_FAILURES), "other")}
 
 
 def failure_label(token: str) -> str:
