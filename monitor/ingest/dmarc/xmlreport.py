@@ -17,6 +17,7 @@ import functools
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Iterator
+from sys import intern
 from xml.parsers import expat
 
 from checks.domains import registered_domain
@@ -461,19 +462,21 @@ def _speaking_dkim(record: AggregateRecord) -> AuthResult | None:
 
 
 def _row_key(record: AggregateRecord) -> RowKey:
+    # The keys are kept until the report ends and their strings repeat across rows
+    # (domains, selectors, results): interned, a row costs its key's slots, not ten strings.
     dkim = _speaking_dkim(record)
     spf = record.spf_results[0] if record.spf_results else None
     return RowKey(
-        source_ip=record.source_ip,
-        header_from=record.header_from,
-        disposition=record.disposition,
-        dkim=record.dkim or "",
-        spf=record.spf or "",
-        dkim_domain=dkim.domain if dkim else "",
-        dkim_selector=(dkim.selector or "") if dkim else "",
-        dkim_result=dkim.result if dkim else "",
-        spf_domain=spf.domain if spf else "",
-        spf_result=spf.result if spf else "",
+        source_ip=intern(record.source_ip),
+        header_from=intern(record.header_from),
+        disposition=intern(record.disposition),
+        dkim=intern(record.dkim or ""),
+        spf=intern(record.spf or ""),
+        dkim_domain=intern(dkim.domain) if dkim else "",
+        dkim_selector=intern(dkim.selector or "") if dkim else "",
+        dkim_result=intern(dkim.result) if dkim else "",
+        spf_domain=intern(spf.domain) if spf else "",
+        spf_result=intern(spf.result) if spf else "",
     )
 
 
