@@ -52,16 +52,15 @@ Chunks = Callable[[], Iterator[bytes]]
 
 
 class _Node:
-    __slots__ = ("children", "name", "size", "text")
+    __slots__ = ("children", "name", "text")
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.text: list[str] = []
-        self.size = 0
+        self.text = ""  # expat buffers text: one piece per element, most of the time
         self.children: list[_Node] = []
 
     def value(self) -> str:
-        return "".join(self.text).strip()
+        return self.text.strip()
 
     def child(self, name: str) -> _Node | None:
         for node in self.children:
@@ -70,10 +69,10 @@ class _Node:
         return None
 
     def get(self, name: str) -> str | None:
-        node = self.child(name)
-        if node is None:
-            return None
-        return node.value() or None
+        for node in self.children:
+            if node.name == name:
+                return node.text.strip() or None
+        return None
 
     def all(self, name: str) -> list[_Node]:
         return [node for node in self.children if node.name == name]
@@ -93,6 +92,8 @@ class _Reader:
     def __init__(self, limits: Limits, on_record: Callable[[AggregateRecord], None] | None):
         self.limits = limits
         self.max_text = limits.max_text
+        self.max_depth = limits.max_depth
+        self.max_elements = limits.max_section_elements
         self.on_record = on_record
         self.depth = 0
         self.root_seen = False
@@ -121,18 +122,20 @@ class _Reader:
         return parser
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
-        local = name.rpartition(":")[2] if ":" in name else name
         self.depth += 1
-        if self.depth > self.limits.max_depth:
+        if self.depth > self.max_depth:
             raise _refuse("too_deep", "elements nested deeper than the limit")
-        if self.stack:
+        stack = self.stack
+        if stack:  # inside a section: the hot path, one call per element of a record
             self.elements += 1
-            if self.elements > self.limits.max_section_elements:
+            if self.elements > self.max_elements:
                 raise _refuse("too_many_elements", "a section has more elements than the limit")
-            node = _Node(local)
-            self.stack[-1].children.append(node)
-            self.stack.append(node)
-        elif self.depth == 1:
+            node = _Node(name.rpartition(":")[2])
+            stack[-1].children.append(node)
+            stack.append(node)
+            return
+        local = name.rpartition(":")[2]
+        if self.depth == 1:
             if local != "feedback":
                 raise _refuse("not_dmarc_xml", "the root element is not <feedback>")
             self.root_seen = True
@@ -146,10 +149,9 @@ class _Reader:
         stack = self.stack
         if stack:
             node = stack[-1]
-            node.size += len(text)
-            if node.size > self.max_text:
+            node.text += text
+            if len(node.text) > self.max_text:
                 raise _refuse("text_too_long", "an element's text is longer than the limit")
-            node.text.append(text)
 
     def end(self, _name: str) -> None:
         self.depth -= 1
