@@ -56,6 +56,8 @@ PEERS = {"delivermon-parse": "parsedmarc", "delivermon-store": "parsedmarc-save"
 RESULTS_DIR = BENCH / "results"
 DEFAULT_PARSEDMARC = REPO / ".venv-parsedmarc" / "bin" / "python"
 BEGIN = 1_764_892_800
+TARGET_RATIO = 5  # issue 13: at least 5x parsedmarc's rate
+FLAT_MIB = 10  # "memory that does not grow with report size", with room for noise
 
 
 # --- inputs ---------------------------------------------------------------------------
@@ -353,6 +355,17 @@ def _print(
             f"{row['seconds']:.1f} | {row['peak_rss_mib']:.0f} |"
         )
     print()
+    for tool, peer in PEERS.items():
+        ratio = table[peer]["seconds"] / table[tool]["seconds"]
+        verdict = "PASS" if ratio >= TARGET_RATIO else "FAIL"
+        print(f"target: {tool} at least {TARGET_RATIO}x {peer}: {ratio:.1f}x {verdict}")
+    if len(big) > 1:
+        growth = big[-1]["peak_rss_mib"] - big[0]["peak_rss_mib"]
+        verdict = "PASS" if growth <= FLAT_MIB else "FAIL"
+        print(
+            f"target: peak RSS flat from {big[0]['xml_mb']} to {big[-1]['xml_mb']} MB of XML "
+            f"(at most {FLAT_MIB} MiB more): {growth:+.0f} MiB {verdict}"
+        )
     print("every tool agreed with the generator" if not wrong else f"{wrong} disagreements")
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.store.engine import Writer
 from monitor.store.models import ReportResult
+from monitor.store.plans import BindTime, Plan, Query, Statement
 from monitor.store.schema import (
     MAX_DMARC_TEXT,
     cacheable_insert,
@@ -36,10 +37,8 @@ __all__ = [
     "SourceFigures",
 ]
 
-_INSERT_REPORT = cacheable_insert(
-    dmarc_reports, "ON CONFLICT (org, report_id, domain) DO NOTHING"
-).returning(dmarc_reports.c.id)
-_INSERT_ROWS = cacheable_insert(dmarc_rows)
+# Rows per INSERT statement: the bind values held at once, whatever the report's size.
+ROW_BATCH = 1000
 _UPSERT_SOURCE = cacheable_insert(
     dmarc_sources,
     "ON CONFLICT (domain, source_ip) DO UPDATE SET classification = excluded.classification, "
@@ -126,44 +125,15 @@ class DmarcRecords:
 
     _engine: AsyncEngine
     _writer: Writer
+    _bind_time: BindTime
 
     async def add_dmarc_report(self, record: DmarcReportRecord) -> ReportResult:
-        """Store the report and its rows once; a report already stored is a duplicate."""
-        new_id = uuid.uuid4().hex
-        async with self._writer.begin() as conn:
-            inserted = await conn.scalar(
-                _INSERT_REPORT,
-                {
-                    "id": new_id,
-                    "org": _clip(record.org),
-                    "report_id": _clip(record.report_id),
-                    "domain": _clip(record.domain),
-                    "org_name": _clip(record.org_name),
-                    "reporter": record.reporter,
-                    "begin_at": record.begin,
-                    "end_at": record.end,
-                    "received_at": record.received_at,
-                    "records": record.records,
-                    "messages": record.messages,
-                    "policy": record.policy,
-                    "flavour": record.flavour,
-                    "raw": record.raw,
-                },
-            )
-            if inserted is None:
-                existing = await conn.scalar(
-                    select(dmarc_reports.c.id).where(
-                        and_(
-                            dmarc_reports.c.org == _clip(record.org),
-                            dmarc_reports.c.report_id == _clip(record.report_id),
-                            dmarc_reports.c.domain == _clip(record.domain),
-                        )
-                    )
-                )
-                return ReportResult(str(existing), True)
-            if record.rows:
-                await conn.execute(_INSERT_ROWS, [_row(new_id, record, row) for row in record.rows])
-        return ReportResult(new_id, False)
+        """Store the report and its rows once; a report already stored is a duplicate.
+
+        One transaction (a refusal or failure stores nothing); on SQLite one hand-off
+        to the driver's thread for the whole of it (``Writer.run``).
+        """
+        return await self._writer.run(_add_report_plan(record, self._bind_time))
 
     async def dmarc_domains(self) -> list[str]:
         """Every policy domain with a stored report."""
@@ -346,22 +316,54 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
-def _row(report: str, record: DmarcReportRecord, row: DmarcRowRecord) -> dict[str, object]:
-    return {
-        "report": report,
-        "domain": _clip(record.domain),
-        "begin_at": record.begin,
-        "reporter": record.reporter,
-        "source_ip": row.source_ip,
-        "header_from": _clip(row.header_from),
-        "disposition": row.disposition[:32],
-        "dmarc": row.dmarc,
-        "dkim_aligned": row.dkim_aligned,
-        "spf_aligned": row.spf_aligned,
-        "dkim_domain": _clip(row.dkim_domain),
-        "dkim_selector": _clip(row.dkim_selector),
-        "dkim_result": row.dkim_result[:32],
-        "spf_domain": _clip(row.spf_domain),
-        "spf_result": row.spf_result[:32],
-        "messages": row.messages,
-    }
+def _add_report_plan(record: DmarcReportRecord, bind_time: BindTime) -> Plan[ReportResult]:
+    new_id = uuid.uuid4().hex
+    key = (_clip(record.org), _clip(record.report_id), _clip(record.domain))
+    inserted = yield Query(
+        Statement.INSERT_DMARC_REPORT,
+        [
+            (
+                new_id,
+                *key,
+                _clip(record.org_name),
+                record.reporter,
+                bind_time(record.begin),
+                bind_time(record.end),
+                bind_time(record.received_at),
+                record.records,
+                record.messages,
+                record.policy,
+                record.flavour,
+                record.raw,
+            )
+        ],
+    )
+    if not inserted:
+        found = yield Query(Statement.FIND_DMARC_REPORT, [key])
+        return ReportResult(str(found[0][0]), True)
+    head = (new_id, key[2], bind_time(record.begin), record.reporter)
+    rows = record.rows
+    for start in range(0, len(rows), ROW_BATCH):
+        yield Query(
+            Statement.INSERT_DMARC_ROWS,
+            [_row(head, row) for row in rows[start : start + ROW_BATCH]],
+        )
+    return ReportResult(new_id, False)
+
+
+def _row(head: tuple[object, ...], row: DmarcRowRecord) -> tuple[object, ...]:
+    return (
+        *head,
+        row.source_ip,
+        _clip(row.header_from),
+        row.disposition[:32],
+        row.dmarc,
+        row.dkim_aligned,
+        row.spf_aligned,
+        _clip(row.dkim_domain),
+        _clip(row.dkim_selector),
+        row.dkim_result[:32],
+        _clip(row.spf_domain),
+        row.spf_result[:32],
+        row.messages,
+    )

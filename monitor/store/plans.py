@@ -52,6 +52,9 @@ class Statement(StrEnum):
     UPSERT_COUNTERS = "upsert_counters"  # adds to the hour's counters
     UPSERT_BOUNCE_COUNTERS = "upsert_bounce_counters"  # per class and list
     INSERT_EVENTS = "insert_events"
+    INSERT_DMARC_REPORT = "insert_dmarc_report"  # ON CONFLICT (org, report_id, domain) ... id
+    FIND_DMARC_REPORT = "find_dmarc_report"  # (org, report_id, domain) -> (id,)
+    INSERT_DMARC_ROWS = "insert_dmarc_rows"
 
 
 # Bind columns of each statement (for the IN queries: the column compared).
@@ -113,6 +116,41 @@ COLUMNS: dict[Statement, tuple[str, ...]] = {
         "reply_status",
         "reply_enhanced",
         "reply_text",
+    ),
+    Statement.INSERT_DMARC_REPORT: (
+        "id",
+        "org",
+        "report_id",
+        "domain",
+        "org_name",
+        "reporter",
+        "begin_at",
+        "end_at",
+        "received_at",
+        "records",
+        "messages",
+        "policy",
+        "flavour",
+        "raw",
+    ),
+    Statement.FIND_DMARC_REPORT: ("org", "report_id", "domain"),
+    Statement.INSERT_DMARC_ROWS: (
+        "report",
+        "domain",
+        "begin_at",
+        "reporter",
+        "source_ip",
+        "header_from",
+        "disposition",
+        "dmarc",
+        "dkim_aligned",
+        "spf_aligned",
+        "dkim_domain",
+        "dkim_selector",
+        "dkim_result",
+        "spf_domain",
+        "spf_result",
+        "messages",
     ),
 }
 _REPORT_ID = 0

@@ -28,6 +28,8 @@ from monitor.store.schema import (
     cacheable_insert,
     campaigns,
     counters,
+    dmarc_reports,
+    dmarc_rows,
     event_keys,
     events,
     feedback_reports,
@@ -47,10 +49,13 @@ _INSERTS: dict[Statement, Table] = {
     Statement.UPSERT_COUNTERS: counters,
     Statement.UPSERT_BOUNCE_COUNTERS: bounce_counters,
     Statement.INSERT_EVENTS: events,
+    Statement.INSERT_DMARC_REPORT: dmarc_reports,
+    Statement.INSERT_DMARC_ROWS: dmarc_rows,
 }
 # The text after VALUES (...): the same syntax on SQLite 3.35+ and PostgreSQL.
 _ON_CONFLICT = {
     Statement.INSERT_REPORTS: "ON CONFLICT (raw_sha256) DO NOTHING",
+    Statement.INSERT_DMARC_REPORT: "ON CONFLICT (org, report_id, domain) DO NOTHING",
     Statement.CLAIM_KEYS: "ON CONFLICT DO NOTHING",
     Statement.UPSERT_SUPPRESSIONS: (
         "ON CONFLICT (pseudonym, reason) DO UPDATE SET first_at = excluded.first_at"
@@ -70,6 +75,7 @@ _ON_CONFLICT = {
 # The columns the inserts that return rows return (what the transaction inserted).
 _RETURNING = {
     Statement.INSERT_REPORTS: ("id",),
+    Statement.INSERT_DMARC_REPORT: ("id",),
     Statement.CLAIM_KEYS: ("source", "key_sha256"),
 }
 
@@ -118,7 +124,26 @@ async def run_on_sqlalchemy(conn: AsyncConnection, plan: Plan[T]) -> T:
         return result
 
 
+# Lookups by a whole key, one row of values per lookup.
+_SQLALCHEMY_KEYED: dict[Statement, Executable] = {
+    Statement.FIND_DMARC_REPORT: select(dmarc_reports.c.id).where(
+        dmarc_reports.c.org == bindparam("org"),
+        dmarc_reports.c.report_id == bindparam("report_id"),
+        dmarc_reports.c.domain == bindparam("domain"),
+    ),
+}
+
+
 async def _execute_sqlalchemy(conn: AsyncConnection, query: Query) -> list[Row]:
+    keyed = _SQLALCHEMY_KEYED.get(query.statement)
+    if keyed is not None:
+        names = COLUMNS[query.statement]
+        found_keyed: list[Row] = []
+        for row in query.rows:
+            found_keyed += [
+                tuple(r) for r in await conn.execute(keyed, dict(zip(names, row, strict=True)))
+            ]
+        return found_keyed
     select_stmt = _SQLALCHEMY_SELECTS.get(query.statement)
     if select_stmt is not None:
         values = [row[0] for row in query.rows]
@@ -163,6 +188,11 @@ _SELECTS = {
     Statement.CAMPAIGN_LABELS: "SELECT id, category, consent FROM campaigns WHERE id IN",
     Statement.OPTED_OUT: "SELECT pseudonym, min(first_at) FROM suppressions WHERE pseudonym IN",
 }
+_KEYED = {
+    Statement.FIND_DMARC_REPORT: (
+        "SELECT id FROM dmarc_reports WHERE org = ? AND report_id = ? AND domain = ?"
+    ),
+}
 _OPTED_OUT_TAIL = " AND reason IN ({}) GROUP BY pseudonym".format(", ".join("?" * len(_OPT_OUTS)))
 
 
@@ -188,6 +218,9 @@ def _execute_sqlite3(db: sqlite3.Connection, query: Query) -> list[Row]:
     statement, rows = query.statement, query.rows
     if not rows:
         return []
+    keyed = _KEYED.get(statement)
+    if keyed is not None:
+        return [found for row in rows for found in db.execute(keyed, row).fetchall()]
     if statement in _SQLALCHEMY_SELECTS:
         found: list[Row] = []
         for chunk in _chunks(rows):

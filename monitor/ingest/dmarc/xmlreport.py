@@ -17,6 +17,7 @@ import functools
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Iterator
+from sys import intern
 from xml.parsers import expat
 
 from checks.domains import registered_domain
@@ -51,16 +52,15 @@ Chunks = Callable[[], Iterator[bytes]]
 
 
 class _Node:
-    __slots__ = ("children", "name", "size", "text")
+    __slots__ = ("children", "name", "text")
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.text: list[str] = []
-        self.size = 0
+        self.text = ""  # expat buffers text: one piece per element, most of the time
         self.children: list[_Node] = []
 
     def value(self) -> str:
-        return "".join(self.text).strip()
+        return self.text.strip()
 
     def child(self, name: str) -> _Node | None:
         for node in self.children:
@@ -69,10 +69,10 @@ class _Node:
         return None
 
     def get(self, name: str) -> str | None:
-        node = self.child(name)
-        if node is None:
-            return None
-        return node.value() or None
+        for node in self.children:
+            if node.name == name:
+                return node.text.strip() or None
+        return None
 
     def all(self, name: str) -> list[_Node]:
         return [node for node in self.children if node.name == name]
@@ -92,6 +92,8 @@ class _Reader:
     def __init__(self, limits: Limits, on_record: Callable[[AggregateRecord], None] | None):
         self.limits = limits
         self.max_text = limits.max_text
+        self.max_depth = limits.max_depth
+        self.max_elements = limits.max_section_elements
         self.on_record = on_record
         self.depth = 0
         self.root_seen = False
@@ -120,18 +122,20 @@ class _Reader:
         return parser
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
-        local = name.rpartition(":")[2] if ":" in name else name
         self.depth += 1
-        if self.depth > self.limits.max_depth:
+        if self.depth > self.max_depth:
             raise _refuse("too_deep", "elements nested deeper than the limit")
-        if self.stack:
+        stack = self.stack
+        if stack:  # inside a section: the hot path, one call per element of a record
             self.elements += 1
-            if self.elements > self.limits.max_section_elements:
+            if self.elements > self.max_elements:
                 raise _refuse("too_many_elements", "a section has more elements than the limit")
-            node = _Node(local)
-            self.stack[-1].children.append(node)
-            self.stack.append(node)
-        elif self.depth == 1:
+            node = _Node(name.rpartition(":")[2])
+            stack[-1].children.append(node)
+            stack.append(node)
+            return
+        local = name.rpartition(":")[2]
+        if self.depth == 1:
             if local != "feedback":
                 raise _refuse("not_dmarc_xml", "the root element is not <feedback>")
             self.root_seen = True
@@ -145,10 +149,9 @@ class _Reader:
         stack = self.stack
         if stack:
             node = stack[-1]
-            node.size += len(text)
-            if node.size > self.max_text:
+            node.text += text
+            if len(node.text) > self.max_text:
                 raise _refuse("text_too_long", "an element's text is longer than the limit")
-            node.text.append(text)
 
     def end(self, _name: str) -> None:
         self.depth -= 1
@@ -394,11 +397,7 @@ def _lower(value: str | None) -> str | None:
 
 def _build_record(node: _Node, warnings: set[str]) -> AggregateRecord:
     row = node.child("row") or _Node("row")
-    source = "".join((row.get("source_ip") or "").split())
-    try:
-        source_ip = str(ipaddress.ip_address(source))
-    except ValueError:
-        raise _refuse("bad_source_ip", "a record's source_ip is not an IP address") from None
+    source_ip = _source_ip(row.get("source_ip") or "")
     count_text = row.get("count") or ""
     if not count_text.isdigit():
         raise _refuse("bad_count", "a record's count is not a non-negative integer")
@@ -422,6 +421,15 @@ def _build_record(node: _Node, warnings: set[str]) -> AggregateRecord:
         dkim_results=tuple(_auth(n, warnings, dkim=True) for n in auth.all("dkim")),
         spf_results=tuple(_auth(n, warnings, dkim=False) for n in auth.all("spf")),
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _source_ip(text: str) -> str:
+    """The address in canonical form (cached: a report repeats its sources many times)."""
+    try:
+        return str(ipaddress.ip_address("".join(text.split())))
+    except ValueError:
+        raise _refuse("bad_source_ip", "a record's source_ip is not an IP address") from None
 
 
 def _auth(node: _Node, warnings: set[str], *, dkim: bool) -> AuthResult:
@@ -456,19 +464,21 @@ def _speaking_dkim(record: AggregateRecord) -> AuthResult | None:
 
 
 def _row_key(record: AggregateRecord) -> RowKey:
+    # The keys are kept until the report ends and their strings repeat across rows
+    # (domains, selectors, results): interned, a row costs its key's slots, not ten strings.
     dkim = _speaking_dkim(record)
     spf = record.spf_results[0] if record.spf_results else None
     return RowKey(
-        source_ip=record.source_ip,
-        header_from=record.header_from,
-        disposition=record.disposition,
-        dkim=record.dkim or "",
-        spf=record.spf or "",
-        dkim_domain=dkim.domain if dkim else "",
-        dkim_selector=(dkim.selector or "") if dkim else "",
-        dkim_result=dkim.result if dkim else "",
-        spf_domain=spf.domain if spf else "",
-        spf_result=spf.result if spf else "",
+        source_ip=intern(record.source_ip),
+        header_from=intern(record.header_from),
+        disposition=intern(record.disposition),
+        dkim=intern(record.dkim or ""),
+        spf=intern(record.spf or ""),
+        dkim_domain=intern(dkim.domain) if dkim else "",
+        dkim_selector=intern(dkim.selector or "") if dkim else "",
+        dkim_result=intern(dkim.result) if dkim else "",
+        spf_domain=intern(spf.domain) if spf else "",
+        spf_result=intern(spf.result) if spf else "",
     )
 
 
