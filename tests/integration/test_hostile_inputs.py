@@ -76,7 +76,12 @@ def _headers(route: RouteSpec, content_type: str | None = None) -> dict[str, str
 
 
 def _content_type(route: RouteSpec) -> str:
-    return "message/rfc822" if route.path.endswith("/arf") else "application/json"
+    """A media type the route accepts, so the body limit, not a 415, is what answers."""
+    if route.path.endswith(("/arf", "/bounces")):
+        return "message/rfc822"
+    if route.path.startswith("/api/v1/dmarc/"):
+        return "application/xml"
+    return "application/json"
 
 
 # One app and store for the module: a refusal stores nothing, so the tests can share them

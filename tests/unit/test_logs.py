@@ -7,6 +7,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +111,16 @@ def test_removing_the_setup_puts_the_levels_back() -> None:
     assert logging.getLogger("aiohttp.access").level == logging.WARNING
     setup.remove()
     assert {n: logging.getLogger(n).level for n in before} == before
+
+
+def test_every_migration_summary_is_one_log_line() -> None:
+    """Alembic logs a revision's summary (its docstring's first paragraph) at INFO on
+    upgrade; a summary over two lines is a log line without a level or logger."""
+    from alembic.script import ScriptDirectory
+
+    import monitor.store
+
+    location = Path(monitor.store.__file__).parent / "migrations"
+    scripts = list(ScriptDirectory(str(location)).walk_revisions())
+    assert len(scripts) >= 7
+    assert [s.revision for s in scripts if "\n" in s.doc] == []

@@ -1,5 +1,6 @@
-"""DMARC aggregate reports (the reports, their rows summed by source, the sources' classes)
-and the DMARC fields of failure reports.
+"""DMARC aggregate reports, their rows summed by source, and failure reports' DMARC fields.
+
+Alembic logs the first paragraph of this docstring at INFO on upgrade: keep it one line.
 
 Revision ID: 0004
 Revises: 0003
