@@ -430,6 +430,7 @@ class Daemon:
             readiness=Readiness(self.runtime, services.store, self.scheduler, services.dnsbl),
             targets=TargetQuery(self.runtime, services.store, self.risk),
             reload=self.reload,
+            telemetry=services.telemetry.view,
         )
         self._runner = web.AppRunner(
             app,

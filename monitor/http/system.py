@@ -1,5 +1,5 @@
-"""The daemon's own routes: /healthz, /metrics, /readyz, /api/v1/targets, /-/reload, and a
-middleware that counts ingestion accepted and refused by source and reason.
+"""The daemon's own routes: /healthz, /metrics, /readyz, /api/v1/targets, /api/v1/telemetry,
+/-/reload, and a middleware that counts ingestion accepted and refused by source and reason.
 
 Handlers reach the daemon's services through ``KEY_SYSTEM``, typed by narrow protocols,
 so this module does not import the composition root.
@@ -18,6 +18,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from monitor.checking.documents import JsonValue
 from monitor.http.errors import json_error
 from monitor.http.routes import KEY_INGEST_SOURCES, Access, Handler, RouteSpec
+from monitor.telemetry.documents import status_document
+from monitor.telemetry.views import TelemetryView
 
 __all__ = [
     "HEALTH_ROUTES",
@@ -55,6 +57,7 @@ class SystemServices:
     readiness: Readiness
     targets: TargetQuery
     reload: Reloader
+    telemetry: Callable[[], TelemetryView]  # what the last imports (or the store) say
 
 
 KEY_SYSTEM = web.AppKey("system", SystemServices)
@@ -91,6 +94,11 @@ async def _target(request: web.Request) -> web.Response:
     return web.json_response(docs[0])
 
 
+async def _telemetry(request: web.Request) -> web.Response:
+    """The ``delivermon telemetry status --json`` document, from the daemon's current view."""
+    return web.json_response(status_document(request.app[KEY_SYSTEM].telemetry()))
+
+
 async def _reload(request: web.Request) -> web.Response:
     outcome = await request.app[KEY_SYSTEM].reload()
     body = {
@@ -107,6 +115,7 @@ ROUTES = (
     RouteSpec("GET", "/readyz", _readyz, Access.PUBLIC),
     RouteSpec("GET", "/api/v1/targets", _targets, Access.PUBLIC),
     RouteSpec("GET", "/api/v1/targets/{target}", _target, Access.PUBLIC),
+    RouteSpec("GET", "/api/v1/telemetry", _telemetry, Access.READ),
     RouteSpec("POST", "/-/reload", _reload, Access.ADMIN),
 )
 

@@ -2,7 +2,7 @@
 v2 and SNDS servers (tests/telemetryservers.py), the metrics appear in a scrape, a Gmail spam
 rate crossing 0.3 % fires one critical notification and raises the domain's risk level, an
 SNDS blocked IP fires one critical notification, and an outage yields ``unavailable``: no
-0 % rate, no resolved alert.
+0 % rate, no resolved alert. ``GET /api/v1/telemetry`` shows the same view as the metrics.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from telemetryservers import SNDS_KEY, Postmaster, Snds, ThreadedApps, complianc
 DOMAIN = "example.com"
 IP = "192.0.2.10"
 OTHER_IP = "192.0.2.99"  # in the SNDS account, not configured
+TOKEN = "telemetry-e2e-ingest-token"
 
 
 def config_text(tmp_path: Path, nameserver: str, receiver: Receiver, pm: str, snds: str) -> str:
@@ -28,6 +29,9 @@ def config_text(tmp_path: Path, nameserver: str, receiver: Receiver, pm: str, sn
         store_url=f"sqlite:///{tmp_path / 'delivermon.db'}",
         notify_url=receiver.url,
         extra=f"""
+[http]
+ingest_token = "{TOKEN}"
+
 [[domains]]
 name = "{DOMAIN}"
 sending_ips = ["{IP}"]
@@ -155,3 +159,21 @@ def test_imports_metrics_alerts_risk_and_an_outage(
             assert len(firing(receiver, "snds_blocked")) == 1
             assert receiver.matching(status="resolved") == []
             assert SNDS_KEY not in daemon.log()
+
+            # 5. the JSON API shows the same view, to either token only
+            assert daemon.request("GET", "/api/v1/telemetry")[0] == 401
+            status, body = daemon.request("GET", "/api/v1/telemetry", token=TOKEN)
+            assert status == 200
+            document = json.loads(body)
+            assert document["version"] == 1
+            assert document["sources"]["gmail"]["up"] is False
+            assert document["sources"]["snds"]["up"] is False
+            gmail = document["gmail"][DOMAIN]
+            assert (gmail["state"], gmail["spam_rate"]) == ("unavailable", 0.004)
+            assert gmail["recovery_date"] == (day[1] + dt.timedelta(days=7)).isoformat()
+            assert {"gmail.spam_rate_high", "gmail.unavailable"} <= {
+                f["code"] for f in gmail["findings"]
+            }
+            assert document["snds"][IP]["blocked"] is True
+            assert document["snds"][OTHER_IP]["configured"] is False
+            assert SNDS_KEY not in body.decode()
