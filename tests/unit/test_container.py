@@ -247,3 +247,14 @@ def test_the_compose_config_is_the_example_with_the_stacks_resolver() -> None:
     assert example["dns"]["nameservers"] == ["127.0.0.1:53"]  # make run: the host's resolver
     compose["dns"]["nameservers"] = example["dns"]["nameservers"]
     assert compose == example
+
+
+def test_the_compose_config_keeps_the_examples_commented_sections() -> None:
+    # The parsed comparison above cannot see comments; the commented [dmarc],
+    # [telemetry.*] and [[notify]] examples a user uncomments must match too.
+    def after_nameservers(path: Path) -> str:
+        text = path.read_text("utf-8")
+        return text.split("\nnameservers = ", 1)[1].split("\n", 1)[1]
+
+    compose = after_nameservers(ROOT / "deploy" / "delivermon.compose.toml")
+    assert compose == after_nameservers(ROOT / "examples" / "delivermon.toml")
