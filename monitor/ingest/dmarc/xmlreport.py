@@ -54,8 +54,6 @@ _AUTH_RESULTS = frozenset(
 _ALIASES = {"unknown": "temperror", "error": "permerror"}
 _MS_THRESHOLD = 100_000_000_000  # an epoch past year 5138 in seconds is milliseconds
 _DECLARED = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
-# RowKey's fields, in its order: rows are summed in a dict keyed by these plain tuples.
-_Key = tuple[str, str, str, str, str, str, str, str, str, str]
 # The elements the pull parser reports (start and end), in any namespace or none.
 _EVENT_TAGS = tuple(f"{{*}}{name}" for name in ("feedback", *sorted(_SECTIONS)))
 _IS_SECTION = " or ".join(f"local-name() = '{name}'" for name in sorted(_SECTIONS))
@@ -65,6 +63,8 @@ _INVALID_CHAR = frozenset(
 )
 
 Chunks = Callable[[], Iterator[bytes]]
+# Bytes per feed: the tree between two reads holds about this much XML's sections.
+_FEED = 64 * 1024
 
 
 class _Node:
@@ -227,17 +227,18 @@ class _Reader:
         self.policy_node: _Node | None = None
         self.records = 0
         self.messages = 0
-        self.rows: dict[_Key, list[int]] = {}  # RowKey's fields: tuples hash and sort in C
+        self.rows: dict[RowKey, list[int]] = {}  # tuples: hashed, compared and sorted in C
         self.warnings: set[str] = set()
 
     def feed(self, chunk: bytes) -> None:
         if not self.prolog.done:
             self.prolog.feed(chunk)
-        try:
-            self.parser.feed(chunk)
-        except etree.XMLSyntaxError as exc:
-            self._failed(exc)
-        self._sections()
+        for start in range(0, len(chunk), _FEED):
+            try:
+                self.parser.feed(chunk[start : start + _FEED])
+            except etree.XMLSyntaxError as exc:
+                self._failed(exc)
+            self._sections()
 
     def close(self) -> None:
         self.prolog.close()
@@ -323,7 +324,7 @@ class _Reader:
                 raise _refuse("too_many_rows", "more distinct source rows than the limit")
             # Kept until the report ends, their strings repeating across rows (domains,
             # selectors, results): interned, a row costs its key's slots, not ten strings.
-            self.rows[_interned(key)] = [count, 1]
+            self.rows[RowKey._make(map(intern, key))] = [count, 1]
         else:
             row[0] += count
             row[1] += 1
@@ -338,7 +339,7 @@ class _Reader:
         metadata = _build_metadata(self.metadata_node, self.warnings)
         policy = _build_policy(self.policy_node, self.warnings)
         rows = tuple(
-            ReportRow(RowKey(*key), messages, records)
+            ReportRow(key, messages, records)
             for key, (messages, records) in sorted(self.rows.items())
         )
         return AggregateReport(
@@ -636,7 +637,7 @@ def _record_fields(record: Element) -> _Fields:
     )
 
 
-def _row_of(fields: _Fields, warnings: set[str]) -> tuple[_Key, int]:
+def _row_of(fields: _Fields, warnings: set[str]) -> tuple[RowKey, int]:
     """The record's ``RowKey`` fields and its count.
 
     Raises:
@@ -656,14 +657,17 @@ def _row_of(fields: _Fields, warnings: set[str]) -> tuple[_Key, int]:
     ]
     dkim = _speaking_dkim(dkims, header_from)
     spf = spfs[0] if spfs else ("", "")
-    key = (
+    key = RowKey(
         source_ip,
         header_from,
         _token(fields.disposition, _DISPOSITIONS, warnings, "disposition") or "none",
         _token(fields.dkim, _VERDICTS, warnings, "verdict") or "",
         _token(fields.spf, _VERDICTS, warnings, "verdict") or "",
-        *dkim,
-        *spf,
+        dkim[0],
+        dkim[1],
+        dkim[2],
+        spf[0],
+        spf[1],
     )
     return key, int(fields.count_text)
 
@@ -683,18 +687,18 @@ def _speaking_dkim(results: list[tuple[str, str, str]], header_from: str) -> tup
     return "", "", ""
 
 
-def _record_of(fields: _Fields, key: _Key, count: int) -> AggregateRecord:
+def _record_of(fields: _Fields, key: RowKey, count: int) -> AggregateRecord:
     """The whole record, for ``on_record`` (its tokens are the key's)."""
     return AggregateRecord(
-        source_ip=key[0],
+        source_ip=key.source_ip,
         count=count,
-        disposition=key[2],
-        dkim=key[3] or None,
-        spf=key[4] or None,
+        disposition=key.disposition,
+        dkim=key.dkim or None,
+        spf=key.spf or None,
         reasons=tuple((kind.lower(), comment or None) for kind, comment in fields.reasons),
         envelope_to=fields.envelope_to.lower() or None,
         envelope_from=fields.envelope_from.lower() or None,
-        header_from=key[1],
+        header_from=key.header_from,
         dkim_results=tuple(
             AuthResult(
                 domain.lower(), _normal(result) or "none", selector or None, None, human or None
@@ -730,10 +734,6 @@ def _org(domain: str) -> str:
 
 def _aligned(domain: str, header_from: str) -> bool:
     return bool(domain) and _org(domain) == _org(header_from)
-
-
-def _interned(key: _Key) -> _Key:
-    return cast(_Key, tuple(map(intern, key)))
 
 
 def iter_chunks(data: bytes, size: int = 256 * 1024) -> Iterable[bytes]:
