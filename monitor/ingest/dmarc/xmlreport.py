@@ -338,10 +338,10 @@ class _Reader:
             raise _refuse("missing_field", "no <policy_published>")
         metadata = _build_metadata(self.metadata_node, self.warnings)
         policy = _build_policy(self.policy_node, self.warnings)
-        rows = tuple(
-            ReportRow(key, messages, records)
-            for key, (messages, records) in sorted(self.rows.items())
-        )
+        # Each row's sums are let go as its ReportRow is made (and no (key, sums) pairs):
+        # the largest report's rows are never held twice.
+        summed = self.rows
+        rows = tuple(ReportRow(key, *summed.pop(key)) for key in sorted(summed))
         return AggregateReport(
             flavour=self._flavour(metadata, self.policy_node),
             version=self.version,
