@@ -272,3 +272,11 @@ def test_unknown_elements_between_records_are_skipped_in_every_chunk() -> None:
     assert len(raw) > 4 * 256 * 1024
     parsed = parse_dmarc(raw)  # plain XML: gzip of this repetition is over the ratio cap
     assert (parsed.records, parsed.messages) == (1500, 1500)
+
+
+def test_libxml2s_own_caps_answer_with_the_same_reasons_anywhere_in_the_report() -> None:
+    # Nesting is capped everywhere (16); text outside a section only by libxml2 (10 MB).
+    deep = b"<extension>" * 300 + b"</extension>" * 300
+    assert refused(report().replace(b"</feedback>", deep + b"</feedback>")) == "too_deep"
+    text = b"<extension>" + b"x" * 11_000_000 + b"</extension>"
+    assert refused(report().replace(b"</feedback>", text + b"</feedback>")) == "text_too_long"
