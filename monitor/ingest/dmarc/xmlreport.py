@@ -5,10 +5,10 @@ entities, DTDs and the network off; expat reads the prolog first, so a DOCTYPE (
 any entity or ATTLIST declaration) is refused before libxml2 sees the root, and a root
 other than ``<feedback>`` at once. Each top-level section (``report_metadata``,
 ``policy_published``, ``version``, each ``record``) is read as it ends and deleted, so
-the tree holds one chunk's sections at a time; records are summed by ``RowKey``, so
-memory follows the number of distinct rows, not the size of the report. After every
-chunk the limits (depth, elements per section, text length) are checked by XPath over
-what the chunk added. Elements are matched by local name: RFC 7489, RFC 9990
+the tree holds about 64 KiB of XML's sections at a time; records are summed by
+``RowKey``, so memory follows the number of distinct rows, not the size of the report.
+After every 64 KiB fed the limits (depth, elements per section, text length) are
+checked by XPath over what it added. Elements are matched by local name: RFC 7489, RFC 9990
 (``urn:ietf:params:xml:ns:dmarc-2.0``) and the pre-RFC drafts share one path. Refusals
 are ``MalformedReportError`` with the reason codes listed in docs/dmarc.md.
 """
