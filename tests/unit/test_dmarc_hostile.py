@@ -231,3 +231,52 @@ def test_mail_with_report_as_octet_stream_attachment_is_read() -> None:
     )
     parsed = parse_dmarc(mail)
     assert (parsed.container, parsed.records) == ("mail+gzip", 1)
+
+
+# --- past the first 256 KiB chunk -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("late", "reason"),
+    [
+        (
+            b"<record><a><b><c><d><e><f><g><h><i><j><k><l><m><n><o>"
+            b"</o></n></m></l></k></j></i></h></g></f></e></d></c></b></a></record>",
+            "too_deep",
+        ),
+        (b"<record>" + b"<x/>" * 2001 + b"</record>", "too_many_elements"),
+        (b"<record><x>" + b"y" * 70_000 + b"</x></record>", "text_too_long"),
+        (RECORD.format(ip="192.0.2.1", count="-1", disposition="none").encode(), "bad_count"),
+        (b"<record><row><source_ip>1</source_ip></row></record><broken", "bad_source_ip"),
+    ],
+    ids=["depth", "elements", "text", "count", "bad-record-before-malformed-xml"],
+)
+def test_limits_and_bad_records_are_refused_in_any_chunk(late: bytes, reason: str) -> None:
+    raw = report(2000).replace(b"</feedback>", late + b"</feedback>")
+    assert len(raw) > 2 * 256 * 1024
+    assert refused(raw) == reason
+    assert refused(gzip.compress(raw)) == reason
+
+
+def test_unknown_elements_between_records_are_skipped_in_every_chunk() -> None:
+    body = b"".join(
+        RECORD.format(ip="192.0.2.1", count=1, disposition="none").encode()
+        + b"<extension><deep><deeper>"
+        + b"<z/>" * 50
+        + b"</deeper></deep></extension>"
+        for _ in range(1500)
+    )
+    raw = report(0).replace(
+        b"</feedback>", body + b"<extension>" + b"<z/>" * 300_000 + b"</extension></feedback>"
+    )
+    assert len(raw) > 4 * 256 * 1024
+    parsed = parse_dmarc(raw)  # plain XML: gzip of this repetition is over the ratio cap
+    assert (parsed.records, parsed.messages) == (1500, 1500)
+
+
+def test_libxml2s_own_caps_answer_with_the_same_reasons_anywhere_in_the_report() -> None:
+    # Nesting is capped everywhere (16); text outside a section only by libxml2 (10 MB).
+    deep = b"<extension>" * 300 + b"</extension>" * 300
+    assert refused(report().replace(b"</feedback>", deep + b"</feedback>")) == "too_deep"
+    text = b"<extension>" + b"x" * 11_000_000 + b"</extension>"
+    assert refused(report().replace(b"</feedback>", text + b"</feedback>")) == "text_too_long"

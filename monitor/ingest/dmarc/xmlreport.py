@@ -1,12 +1,16 @@
 """Streaming, hardened parse of DMARC aggregate XML into an ``AggregateReport``.
 
-Expat is driven directly: a DOCTYPE (and so any entity or ATTLIST default) is refused
-at once, and only one top-level section (``report_metadata``, ``policy_published`` or
-one ``record``) is held as a small tree at a time. Records are summed by ``RowKey`` as
-they end, so memory follows the number of distinct rows, not the size of the report.
-Elements are matched by local name: RFC 7489, RFC 9990 (``urn:ietf:params:xml:ns:dmarc-2.0``)
-and the pre-RFC drafts share one path. Refusals are ``MalformedReportError`` with the
-reason codes listed in docs/dmarc.md.
+libxml2 (lxml's pull parser) builds the tree in C from the decompressed chunks, with
+entities, DTDs and the network off; expat reads the prolog first, so a DOCTYPE (and so
+any entity or ATTLIST declaration) is refused before libxml2 sees the root, and a root
+other than ``<feedback>`` at once. Each top-level section (``report_metadata``,
+``policy_published``, ``version``, each ``record``) is read as it ends and deleted, so
+the tree holds about 64 KiB of XML's sections at a time; records are summed by
+``RowKey``, so memory follows the number of distinct rows, not the size of the report.
+After every 64 KiB fed the limits (depth, elements per section, text length) are
+checked by XPath over what it added. Elements are matched by local name: RFC 7489, RFC 9990
+(``urn:ietf:params:xml:ns:dmarc-2.0``) and the pre-RFC drafts share one path. Refusals
+are ``MalformedReportError`` with the reason codes listed in docs/dmarc.md.
 """
 
 from __future__ import annotations
@@ -18,7 +22,10 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterable, Iterator
 from sys import intern
+from typing import NamedTuple, NoReturn, cast
 from xml.parsers import expat
+
+from lxml import etree
 
 from checks.domains import registered_domain
 from monitor.ingest.dmarc.model import (
@@ -47,17 +54,28 @@ _AUTH_RESULTS = frozenset(
 _ALIASES = {"unknown": "temperror", "error": "permerror"}
 _MS_THRESHOLD = 100_000_000_000  # an epoch past year 5138 in seconds is milliseconds
 _DECLARED = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+# The elements the pull parser reports (start and end), in any namespace or none.
+_EVENT_TAGS = tuple(f"{{*}}{name}" for name in ("feedback", *sorted(_SECTIONS)))
+_IS_SECTION = " or ".join(f"local-name() = '{name}'" for name in sorted(_SECTIONS))
+# libxml2's errors for a byte or character that may not be there: expat's INVALID_TOKEN.
+_INVALID_CHAR = frozenset(
+    {etree.ErrorTypes.ERR_INVALID_CHAR, etree.ErrorTypes.ERR_INVALID_ENCODING}
+)
 
 Chunks = Callable[[], Iterator[bytes]]
+# Bytes per feed: the tree between two reads holds about this much XML's sections.
+_FEED = 64 * 1024
 
 
 class _Node:
+    """A small section (metadata, policy) as plain values, read once its element ended."""
+
     __slots__ = ("children", "name", "text")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, text: str = "", children: list[_Node] | None = None) -> None:
         self.name = name
-        self.text = ""  # expat buffers text: one piece per element, most of the time
-        self.children: list[_Node] = []
+        self.text = text
+        self.children = children if children is not None else []
 
     def value(self) -> str:
         return self.text.strip()
@@ -78,6 +96,27 @@ class _Node:
         return [node for node in self.children if node.name == name]
 
 
+Element = etree._Element  # lxml names its element type privately
+
+
+@functools.lru_cache(maxsize=1024)
+def _local(tag: str) -> str:
+    """``{namespace}name`` -> ``name`` (cached: a report repeats a few dozen tags)."""
+    return tag.rpartition("}")[2]
+
+
+def _text(element: Element) -> str:
+    """The element's own text (between its children too), as expat handed it over."""
+    text = element.text or ""
+    if len(element):
+        text += "".join(child.tail or "" for child in element)
+    return text
+
+
+def _node(element: Element) -> _Node:
+    return _Node(_local(element.tag), _text(element), [_node(child) for child in element])
+
+
 def _refuse(reason: str, message: str) -> MalformedReportError:
     return MalformedReportError(reason, message)
 
@@ -86,109 +125,212 @@ def _forbid_dtd(*_args: object) -> None:
     raise _refuse("doctype_forbidden", "a DOCTYPE or entity declaration (never needed by DMARC)")
 
 
+class _RootSeen(Exception):  # noqa: N818 (a signal out of expat's handler, not an error)
+    pass
+
+
+class _Prolog:
+    """expat over the bytes up to the root element's start tag, and no further.
+
+    A DOCTYPE there (and so any entity or ATTLIST declaration) is refused before libxml2
+    has the root, and a root other than ``<feedback>`` at once, as the expat parser did.
+    """
+
+    def __init__(self) -> None:
+        self.done = False
+        self.parser = expat.ParserCreate()
+        self.parser.StartDoctypeDeclHandler = _forbid_dtd
+        self.parser.EntityDeclHandler = _forbid_dtd
+        self.parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+        self.parser.StartElementHandler = self._root
+
+    @staticmethod
+    def _root(name: str, _attrs: dict[str, str]) -> None:
+        if name.rpartition(":")[2] != "feedback":
+            raise _refuse("not_dmarc_xml", "the root element is not <feedback>")
+        raise _RootSeen
+
+    def feed(self, chunk: bytes) -> None:
+        try:
+            self.parser.Parse(chunk, False)
+        except _RootSeen:
+            self.done = True
+
+    def close(self) -> None:
+        if not self.done:
+            self.parser.Parse(b"", True)  # raises: the document ended before any element
+            raise _refuse("not_dmarc_xml", "no <feedback> element")
+
+
+@functools.lru_cache(maxsize=16)
+def _guards(limits: Limits) -> tuple[tuple[etree.XPath, str, str], ...]:
+    """XPath checks (compiled once per limits) over the tree the chunks have built so far."""
+    sections = f"/*/*[{_IS_SECTION}]"
+    return (
+        (
+            etree.XPath(f"boolean({'/*' * (limits.max_depth + 1)})"),
+            "too_deep",
+            "elements nested deeper than the limit",
+        ),
+        (
+            etree.XPath(
+                f"boolean({sections}[count(descendant::*) > {limits.max_section_elements}])"
+            ),
+            "too_many_elements",
+            "a section has more elements than the limit",
+        ),
+        (
+            etree.XPath(
+                # A section's whole text first (one string per section), its text nodes
+                # only when that is over the limit.
+                f"boolean({sections}[string-length(.) > {limits.max_text}]"
+                f"/descendant-or-self::*/text()[string-length(.) > {limits.max_text}])"
+            ),
+            "text_too_long",
+            "an element's text is longer than the limit",
+        ),
+    )
+
+
+def _resource_limit(exc: etree.XMLSyntaxError) -> MalformedReportError | None:
+    """libxml2's own caps (depth 256, 10 MB of text) are above ours: the same refusal."""
+    message = str(exc).lower()
+    if "excessive depth" in message:
+        return _refuse("too_deep", "elements nested deeper than the limit")
+    if "text node too long" in message or "huge text node" in message:
+        return _refuse("text_too_long", "an element's text is longer than the limit")
+    return None
+
+
 class _Reader:
-    """One pass of expat over the chunks: the sections as they end, summed at the end."""
+    """One pass of libxml2 over the chunks: the sections as they end, summed at the end."""
 
     def __init__(self, limits: Limits, on_record: Callable[[AggregateRecord], None] | None):
         self.limits = limits
-        self.max_text = limits.max_text
-        self.max_depth = limits.max_depth
-        self.max_elements = limits.max_section_elements
+        self.guards = _guards(limits)
         self.on_record = on_record
-        self.depth = 0
-        self.root_seen = False
+        self.prolog = _Prolog()
+        self.parser = etree.XMLPullParser(
+            events=("start", "end"),
+            tag=_EVENT_TAGS,
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            huge_tree=False,
+            remove_comments=True,
+            remove_pis=True,
+        )
+        self.root: Element | None = None
         self.namespace = ""
-        self.stack: list[_Node] = []
-        self.elements = 0
         self.version: str | None = None
         self.metadata_node: _Node | None = None
         self.policy_node: _Node | None = None
         self.records = 0
         self.messages = 0
-        self.rows: dict[RowKey, list[int]] = {}
+        self.rows: dict[RowKey, list[int]] = {}  # tuples: hashed, compared and sorted in C
         self.warnings: set[str] = set()
 
-    def parser(self) -> expat.XMLParserType:
-        # No namespace processing: names arrive as written (local names under a default
-        # namespace, "prefix:local" otherwise), and the root's xmlns is read as an attribute.
-        parser = expat.ParserCreate()
-        parser.buffer_text = True
-        parser.StartDoctypeDeclHandler = _forbid_dtd
-        parser.EntityDeclHandler = _forbid_dtd
-        parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-        parser.StartElementHandler = self.start
-        parser.EndElementHandler = self.end
-        parser.CharacterDataHandler = self.data
-        return parser
+    def feed(self, chunk: bytes) -> None:
+        if not self.prolog.done:
+            self.prolog.feed(chunk)
+        for start in range(0, len(chunk), _FEED):
+            try:
+                self.parser.feed(chunk[start : start + _FEED])
+            except etree.XMLSyntaxError as exc:
+                self._failed(exc)
+            self._sections()
 
-    def start(self, name: str, attrs: dict[str, str]) -> None:
-        self.depth += 1
-        if self.depth > self.max_depth:
-            raise _refuse("too_deep", "elements nested deeper than the limit")
-        stack = self.stack
-        if stack:  # inside a section: the hot path, one call per element of a record
-            self.elements += 1
-            if self.elements > self.max_elements:
-                raise _refuse("too_many_elements", "a section has more elements than the limit")
-            node = _Node(name.rpartition(":")[2])
-            stack[-1].children.append(node)
-            stack.append(node)
-            return
-        local = name.rpartition(":")[2]
-        if self.depth == 1:
-            if local != "feedback":
-                raise _refuse("not_dmarc_xml", "the root element is not <feedback>")
-            self.root_seen = True
-            prefix = name.partition(":")[0] if ":" in name else ""
-            self.namespace = attrs.get(f"xmlns:{prefix}" if prefix else "xmlns", "")
-        elif self.depth == 2 and local in _SECTIONS:
-            self.elements = 0
-            self.stack.append(_Node(local))
+    def close(self) -> None:
+        self.prolog.close()
+        try:
+            self.parser.close()
+        except etree.XMLSyntaxError as exc:
+            self._failed(exc)
+        self._sections(final=True)
 
-    def data(self, text: str) -> None:
-        stack = self.stack
-        if stack:
-            node = stack[-1]
-            node.text += text
-            if len(node.text) > self.max_text:
-                raise _refuse("text_too_long", "an element's text is longer than the limit")
+    def _failed(self, exc: etree.XMLSyntaxError) -> NoReturn:
+        """What came before the error is read first: expat refused in document order, so
+        a limit or a bad record before the error is the reason, as it was."""
+        self._sections()
+        raise _resource_limit(exc) or exc
 
-    def end(self, _name: str) -> None:
-        self.depth -= 1
-        if not self.stack:
+    def _sections(self, *, final: bool = False) -> None:
+        """Check what the chunk added against the limits, read the sections that ended,
+        and drop them (and anything else finished under the root)."""
+        # Only element start and end events are asked for: each is (event, element).
+        events = cast(list[tuple[str, Element]], list(self.parser.read_events()))
+        root = self.root
+        if root is None:
+            if not events:
+                return
+            root = self._start(events[0][1])
+        if len(root):  # emptied after the last chunk's sections: nothing new to check
+            for guard, reason, message in self.guards:
+                if guard(root):
+                    raise _refuse(reason, message)
+        ended = None
+        for event, element in events:
+            if event == "end" and element.getparent() is root:
+                ended = element
+                self._section(element)
+        if final or (len(root) > 0 and root[-1] is ended):
+            del root[:]
             return
-        node = self.stack.pop()
-        if self.stack:
-            return
-        if node.name == "record":
-            self._record(node)
-        elif node.name == "report_metadata":
-            self.metadata_node = node
-        elif node.name == "policy_published":
-            self.policy_node = node
+        if len(root) > 1:
+            del root[:-1]
+        last = root[-1] if len(root) else None
+        if last is not None and _local(last.tag) not in _SECTIONS:
+            # An element DMARC does not define, still open: what of it ended is never read.
+            while len(last):
+                if len(last) > 1:
+                    del last[:-1]
+                last = last[-1]
+
+    def _start(self, root: Element) -> Element:
+        tree = root.getroottree()
+        info = tree.docinfo
+        if info.internalDTD is not None or info.externalDTD is not None or info.system_url:
+            _forbid_dtd()  # the prolog refused it already; never read past one
+        root = tree.getroot()
+        if _local(root.tag) != "feedback":
+            raise _refuse("not_dmarc_xml", "the root element is not <feedback>")
+        self.root = root
+        self.namespace = root.tag[1:].partition("}")[0] if root.tag.startswith("{") else ""
+        return root
+
+    def _section(self, element: Element) -> None:
+        name = _local(element.tag)
+        if name == "record":
+            self._record(element)
+        elif name == "report_metadata":
+            self.metadata_node = _node(element)
+        elif name == "policy_published":
+            self.policy_node = _node(element)
         else:
-            self.version = node.value() or None
+            self.version = _text(element).strip() or None
 
-    def _record(self, node: _Node) -> None:
-        record = _build_record(node, self.warnings)
+    def _record(self, element: Element) -> None:
+        fields = _record_fields(element)
+        key, count = _row_of(fields, self.warnings)
         self.records += 1
         if self.records > self.limits.max_records:
             raise _refuse("too_many_records", "more <record> elements than the limit")
-        self.messages += record.count
+        self.messages += count
         if self.on_record is not None:
-            self.on_record(record)
-        key = _row_key(record)
+            self.on_record(_record_of(fields, key, count))
         row = self.rows.get(key)
         if row is None:
             if len(self.rows) >= self.limits.max_rows:
                 raise _refuse("too_many_rows", "more distinct source rows than the limit")
-            self.rows[key] = [record.count, 1]
+            # Kept until the report ends, their strings repeating across rows (domains,
+            # selectors, results): interned, a row costs its key's slots, not ten strings.
+            self.rows[RowKey._make(map(intern, key))] = [count, 1]
         else:
-            row[0] += record.count
+            row[0] += count
             row[1] += 1
 
     def report(self, container: str) -> AggregateReport:
-        if not self.root_seen:
+        if self.root is None:
             raise _refuse("not_dmarc_xml", "no <feedback> element")
         if self.metadata_node is None:
             raise _refuse("missing_field", "no <report_metadata>")
@@ -196,10 +338,10 @@ class _Reader:
             raise _refuse("missing_field", "no <policy_published>")
         metadata = _build_metadata(self.metadata_node, self.warnings)
         policy = _build_policy(self.policy_node, self.warnings)
-        rows = tuple(
-            ReportRow(key, messages, records)
-            for key, (messages, records) in sorted(self.rows.items())
-        )
+        # Each row's sums are let go as its ReportRow is made (and no (key, sums) pairs):
+        # the largest report's rows are never held twice.
+        summed = self.rows
+        rows = tuple(ReportRow(key, *summed.pop(key)) for key in sorted(summed))
         return AggregateReport(
             flavour=self._flavour(metadata, self.policy_node),
             version=self.version,
@@ -240,8 +382,8 @@ def parse_aggregate_xml(
     """
     try:
         return _parse_once(chunks(), limits, container, on_record)
-    except expat.ExpatError as exc:
-        if exc.code != expat.errors.codes[expat.errors.XML_ERROR_INVALID_TOKEN]:
+    except (expat.ExpatError, etree.XMLSyntaxError) as exc:
+        if not _invalid_char(exc):
             raise _malformed(exc) from None
         first = exc
     replaced = _Replaced(chunks())
@@ -249,7 +391,7 @@ def parse_aggregate_xml(
         raise _malformed(first) from None
     try:
         report = _parse_once(iter(replaced), limits, container, on_record)
-    except expat.ExpatError:
+    except (expat.ExpatError, etree.XMLSyntaxError):
         raise _malformed(first) from None
     if not replaced.count:
         raise _malformed(first)
@@ -263,7 +405,6 @@ def _parse_once(
     on_record: Callable[[AggregateRecord], None] | None,
 ) -> AggregateReport:
     reader = _Reader(limits, on_record)
-    parser = reader.parser()
     first = True
     for chunk in chunks:
         if first:
@@ -271,10 +412,10 @@ def _parse_once(
             if not chunk:
                 continue
             first = False
-        parser.Parse(chunk, False)
+        reader.feed(chunk)
     if first:
         raise _refuse("empty", "no XML in the report")
-    parser.Parse(b"", True)
+    reader.close()
     return reader.report(container)
 
 
@@ -304,7 +445,13 @@ class _Replaced:
         yield tail.encode()
 
 
-def _malformed(exc: expat.ExpatError) -> MalformedReportError:
+def _invalid_char(exc: expat.ExpatError | etree.XMLSyntaxError) -> bool:
+    if isinstance(exc, expat.ExpatError):
+        return exc.code == expat.errors.codes[expat.errors.XML_ERROR_INVALID_TOKEN]
+    return exc.code in _INVALID_CHAR  # type: ignore[attr-defined]  # lxml-stubs 0.5 lacks it
+
+
+def _malformed(exc: expat.ExpatError | etree.XMLSyntaxError) -> MalformedReportError:
     return _refuse("xml_malformed", f"not well-formed XML (line {exc.lineno})")
 
 
@@ -317,11 +464,16 @@ def _with_warning(report: AggregateReport, warning: str) -> AggregateReport:
 # --- sections ----------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=256)
+def _normal(value: str) -> str:
+    token = value.strip().lower()
+    return _ALIASES.get(token, token)
+
+
 def _token(value: str | None, known: frozenset[str], warnings: set[str], what: str) -> str | None:
     if value is None:
         return None
-    token = value.strip().lower()
-    token = _ALIASES.get(token, token)
+    token = _normal(value)
     if token and token not in known:
         warnings.add(f"unknown_{what}")
     return token or None
@@ -395,31 +547,174 @@ def _lower(value: str | None) -> str | None:
     return None if value is None else value.lower()
 
 
-def _build_record(node: _Node, warnings: set[str]) -> AggregateRecord:
-    row = node.child("row") or _Node("row")
-    source_ip = _source_ip(row.get("source_ip") or "")
-    count_text = row.get("count") or ""
-    if not count_text.isdigit():
+class _Fields(NamedTuple):
+    """One ``<record>``'s values as read (stripped, "" when absent), before any check."""
+
+    source_ip: str
+    count_text: str
+    disposition: str
+    dkim: str  # policy_evaluated
+    spf: str
+    reasons: list[tuple[str, str]]  # (type, comment)
+    envelope_to: str
+    envelope_from: str
+    header_from: str
+    dkim_results: list[tuple[str, str, str, str]]  # (domain, result, selector, human_result)
+    spf_results: list[tuple[str, str, str, str]]  # (domain, result, scope, human_result)
+
+
+def _texts(element: Element) -> dict[str, str]:
+    """Each local name among the children -> the own text of its first child of that name."""
+    found: dict[str, str] = {}
+    for child in element:
+        name = _local(child.tag)
+        if name not in found:  # its own text, stripped ("" for None)
+            found[name] = (_text(child) if len(child) else child.text or "").strip()
+    return found
+
+
+def _auth_fields(element: Element, third: str) -> tuple[str, str, str, str]:
+    """(domain, result, selector or scope, human_result) of one DKIM or SPF result."""
+    get = _texts(element).get
+    return get("domain", ""), get("result", ""), get(third, ""), get("human_result", "")
+
+
+def _record_fields(record: Element) -> _Fields:
+    """Read one ``<record>`` straight off libxml2's tree, the first child of each name
+    (the hot path: one loop per level, no intermediate values)."""
+    row = identifiers = identities = auth = None
+    for part in record:
+        name = _local(part.tag)
+        if name == "row":
+            row = part if row is None else row
+        elif name == "identifiers":
+            identifiers = part if identifiers is None else identifiers
+        elif name == "identities":
+            identities = part if identities is None else identities
+        elif name == "auth_results":
+            auth = part if auth is None else auth
+    values: dict[str, str] = {}
+    evaluated = None
+    if row is not None:
+        for child in row:
+            name = _local(child.tag)
+            if name == "policy_evaluated":
+                evaluated = child if evaluated is None else evaluated
+            elif name not in values:
+                values[name] = (_text(child) if len(child) else child.text or "").strip()
+    reasons = []
+    policy: dict[str, str] = {}
+    if evaluated is not None:
+        for child in evaluated:
+            name = _local(child.tag)
+            if name == "reason":
+                reason = _texts(child)
+                reasons.append((reason.get("type", ""), reason.get("comment", "")))
+            elif name not in policy:
+                policy[name] = (_text(child) if len(child) else child.text or "").strip()
+    chosen = identifiers if identifiers is not None else identities
+    ids = _texts(chosen) if chosen is not None else {}
+    dkim_results, spf_results = [], []
+    if auth is not None:
+        for child in auth:
+            name = _local(child.tag)
+            if name == "dkim":
+                dkim_results.append(_auth_fields(child, "selector"))
+            elif name == "spf":
+                spf_results.append(_auth_fields(child, "scope"))
+    return _Fields(
+        values.get("source_ip", ""),
+        values.get("count", ""),
+        policy.get("disposition", ""),
+        policy.get("dkim", ""),
+        policy.get("spf", ""),
+        reasons,
+        ids.get("envelope_to", ""),
+        ids.get("envelope_from", ""),
+        ids.get("header_from", ""),
+        dkim_results,
+        spf_results,
+    )
+
+
+def _row_of(fields: _Fields, warnings: set[str]) -> tuple[RowKey, int]:
+    """The record's ``RowKey`` fields and its count.
+
+    Raises:
+        MalformedReportError: ``bad_source_ip``, ``bad_count``.
+    """
+    source_ip = _source_ip(fields.source_ip)
+    if not fields.count_text.isdigit():
         raise _refuse("bad_count", "a record's count is not a non-negative integer")
-    evaluated = row.child("policy_evaluated") or _Node("policy_evaluated")
-    disposition = _token(evaluated.get("disposition"), _DISPOSITIONS, warnings, "disposition")
-    identifiers = node.child("identifiers") or node.child("identities") or _Node("identifiers")
-    auth = node.child("auth_results") or _Node("auth_results")
+    header_from = fields.header_from.lower()
+    dkims = [
+        (domain.lower(), _token(result, _AUTH_RESULTS, warnings, "result") or "none", selector)
+        for domain, result, selector, _human in fields.dkim_results
+    ]
+    spfs = [
+        (domain.lower(), _token(result, _AUTH_RESULTS, warnings, "result") or "none")
+        for domain, result, _scope, _human in fields.spf_results
+    ]
+    dkim = _speaking_dkim(dkims, header_from)
+    spf = spfs[0] if spfs else ("", "")
+    key = RowKey(
+        source_ip,
+        header_from,
+        _token(fields.disposition, _DISPOSITIONS, warnings, "disposition") or "none",
+        _token(fields.dkim, _VERDICTS, warnings, "verdict") or "",
+        _token(fields.spf, _VERDICTS, warnings, "verdict") or "",
+        dkim[0],
+        dkim[1],
+        dkim[2],
+        spf[0],
+        spf[1],
+    )
+    return key, int(fields.count_text)
+
+
+def _speaking_dkim(results: list[tuple[str, str, str]], header_from: str) -> tuple[str, str, str]:
+    """(domain, selector, result) of the DKIM result that speaks for the record: an aligned
+    pass, else a pass, else the first."""
+    for domain, result, selector in results:
+        if result == "pass" and _aligned(domain, header_from):
+            return domain, selector, result
+    for domain, result, selector in results:
+        if result == "pass":
+            return domain, selector, result
+    if results:
+        domain, result, selector = results[0]
+        return domain, selector, result
+    return "", "", ""
+
+
+def _record_of(fields: _Fields, key: RowKey, count: int) -> AggregateRecord:
+    """The whole record, for ``on_record`` (its tokens are the key's)."""
     return AggregateRecord(
-        source_ip=source_ip,
-        count=int(count_text),
-        disposition=disposition or "none",
-        dkim=_token(evaluated.get("dkim"), _VERDICTS, warnings, "verdict"),
-        spf=_token(evaluated.get("spf"), _VERDICTS, warnings, "verdict"),
-        reasons=tuple(
-            ((reason.get("type") or "").lower(), reason.get("comment"))
-            for reason in evaluated.all("reason")
+        source_ip=key.source_ip,
+        count=count,
+        disposition=key.disposition,
+        dkim=key.dkim or None,
+        spf=key.spf or None,
+        reasons=tuple((kind.lower(), comment or None) for kind, comment in fields.reasons),
+        envelope_to=fields.envelope_to.lower() or None,
+        envelope_from=fields.envelope_from.lower() or None,
+        header_from=key.header_from,
+        dkim_results=tuple(
+            AuthResult(
+                domain.lower(), _normal(result) or "none", selector or None, None, human or None
+            )
+            for domain, result, selector, human in fields.dkim_results
         ),
-        envelope_to=_lower(identifiers.get("envelope_to")),
-        envelope_from=_lower(identifiers.get("envelope_from")),
-        header_from=(identifiers.get("header_from") or "").lower(),
-        dkim_results=tuple(_auth(n, warnings, dkim=True) for n in auth.all("dkim")),
-        spf_results=tuple(_auth(n, warnings, dkim=False) for n in auth.all("spf")),
+        spf_results=tuple(
+            AuthResult(
+                domain.lower(),
+                _normal(result) or "none",
+                None,
+                scope.lower() or None,
+                human or None,
+            )
+            for domain, result, scope, human in fields.spf_results
+        ),
     )
 
 
@@ -432,16 +727,6 @@ def _source_ip(text: str) -> str:
         raise _refuse("bad_source_ip", "a record's source_ip is not an IP address") from None
 
 
-def _auth(node: _Node, warnings: set[str], *, dkim: bool) -> AuthResult:
-    return AuthResult(
-        domain=(node.get("domain") or "").lower(),
-        result=_token(node.get("result"), _AUTH_RESULTS, warnings, "result") or "none",
-        selector=node.get("selector") if dkim else None,
-        scope=None if dkim else _lower(node.get("scope")),
-        human_result=node.get("human_result"),
-    )
-
-
 @functools.lru_cache(maxsize=4096)
 def _org(domain: str) -> str:
     return registered_domain(domain) or domain if domain else ""
@@ -449,37 +734,6 @@ def _org(domain: str) -> str:
 
 def _aligned(domain: str, header_from: str) -> bool:
     return bool(domain) and _org(domain) == _org(header_from)
-
-
-def _speaking_dkim(record: AggregateRecord) -> AuthResult | None:
-    """The DKIM result that speaks for the record: an aligned pass, else a pass, else the first."""
-    results = record.dkim_results
-    for result in results:
-        if result.result == "pass" and _aligned(result.domain, record.header_from):
-            return result
-    for result in results:
-        if result.result == "pass":
-            return result
-    return results[0] if results else None
-
-
-def _row_key(record: AggregateRecord) -> RowKey:
-    # The keys are kept until the report ends and their strings repeat across rows
-    # (domains, selectors, results): interned, a row costs its key's slots, not ten strings.
-    dkim = _speaking_dkim(record)
-    spf = record.spf_results[0] if record.spf_results else None
-    return RowKey(
-        source_ip=intern(record.source_ip),
-        header_from=intern(record.header_from),
-        disposition=intern(record.disposition),
-        dkim=intern(record.dkim or ""),
-        spf=intern(record.spf or ""),
-        dkim_domain=intern(dkim.domain) if dkim else "",
-        dkim_selector=intern(dkim.selector or "") if dkim else "",
-        dkim_result=intern(dkim.result) if dkim else "",
-        spf_domain=intern(spf.domain) if spf else "",
-        spf_result=intern(spf.result) if spf else "",
-    )
 
 
 def iter_chunks(data: bytes, size: int = 256 * 1024) -> Iterable[bytes]:
