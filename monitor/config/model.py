@@ -339,6 +339,9 @@ class DmarcConfig(_Model):
     readiness_ratio: Annotated[float, Field(gt=0, le=1)] = 0.98  # own mail passing DMARC
     min_messages: Annotated[int, Field(ge=1)] = 100  # own messages before a verdict is given
     ptr_lookups: Annotated[int, Field(ge=0, le=1000)] = 10  # top unknown sources per domain
+    # Aggregate reports received longer ago are deleted (after the counters counted them):
+    # 400 days keeps a year to compare with and the readiness and source windows (30 days).
+    retention_days: Annotated[int, Field(ge=1, le=3650)] = 400
 
     @field_validator("interval")
     @classmethod

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from checks.dns import DnsClient
 from checks.host.ptr import PtrPolicy, check_ptr
@@ -29,6 +29,7 @@ from monitor.ingest.dmarc.analysis import (
     classify,
     dmarc_figures,
     failure_label,
+    metric_disposition,
     readiness,
     selector_findings,
     top_labels,
@@ -38,6 +39,7 @@ from monitor.ingest.dmarc.analysis import (
 from monitor.ingest.dmarc.service import MAJOR_REPORTERS
 from monitor.store import SqlStore
 from monitor.store.dmarc import DmarcSource, SourceFigures
+from monitor.store.dmarc_tally import MessageTallyKey
 
 __all__ = ["DmarcJobs"]
 
@@ -73,6 +75,8 @@ class DmarcJobs:
         config = rt.config
         now = self._clock()
         configured = [d.name for d in config.domains]
+        # The reports to count this run: stored before the sources are classified below.
+        uncounted = await self._store.uncounted_dmarc_reports()
         stored = await self._store.dmarc_domains()
         domains = list(dict.fromkeys([*configured, *stored]))[:MAX_DOMAINS]
         ratios: dict[tuple[str, str], float] = {}
@@ -95,8 +99,9 @@ class DmarcJobs:
             unmonitored[domain] = len(selector_findings(settings, selectors, total))
             for cls in ("own", "forwarder", "unknown"):
                 source_counts[(domain, cls)] = sum(1 for c in classes.values() if c == cls)
-        messages, reports, reporter_last = await self._figures(config, domains)
-        recent = await self._messages(config, domains, now - RECENT)
+        messages, recent, reports, reporter_last = await self._figures(
+            config, domains, now, uncounted
+        )
         failures = dict(zero_failures(configured))
         tally = await self._store.tally_dmarc_failures(now - FAILURE_SETTLE)
         for (domain, token), n in tally.items():
@@ -186,12 +191,15 @@ class DmarcJobs:
         return found
 
     async def _messages(
-        self, config: Config, domains: Sequence[str], since: dt.datetime | None
+        self,
+        config: Config,
+        domains: Sequence[str],
+        since: dt.datetime,
+        classes: Mapping[tuple[str, str], str],
     ) -> dict[FigureKey, int]:
-        """Messages by the labels of the message families (reports since ``since``)."""
+        """Messages of the reports whose range began at ``since`` or later, by the labels
+        of the message families and the sources' current classes."""
         shown = set(domains)
-        sources = await self._store.dmarc_sources()
-        classes = {(s.domain, s.source_ip): s.classification for s in sources}
         totals = await self._store.dmarc_totals(since)
         figures = dict(zero_snapshot([d.name for d in config.domains]).messages)
         for key, n in dmarc_figures(totals, classes).items():
@@ -200,24 +208,56 @@ class DmarcJobs:
             figures[shown_key] = figures.get(shown_key, 0) + n
         return figures
 
+    async def _count(
+        self,
+        config: Config,
+        now: dt.datetime,
+        uncounted: Sequence[str],
+        classes: Mapping[tuple[str, str], str],
+    ) -> tuple[dict[MessageTallyKey, int], dict[tuple[str, str], int]]:
+        """Count the reports ``uncounted`` (each source with its class now), then purge the
+        counted reports older than ``[dmarc] retention_days``; the whole tallies."""
+        tallies = await self._store.tally_dmarc_reports(
+            uncounted, lambda domain, ip: classes.get((domain, ip), "unclassified")
+        )
+        days = config.dmarc.retention_days
+        purged = await self._store.purge_dmarc_reports(now - dt.timedelta(days=days))
+        if purged:
+            log.info("dmarc aggregate reports purged", extra={"reports": purged, "days": days})
+        return tallies
+
     async def _figures(
-        self, config: Config, domains: Sequence[str]
-    ) -> tuple[dict[FigureKey, int], dict[tuple[str, str], int], dict[tuple[str, str], float]]:
-        """The counters' values over every stored report, with bounded labels."""
+        self, config: Config, domains: Sequence[str], now: dt.datetime, uncounted: Sequence[str]
+    ) -> tuple[
+        dict[FigureKey, int],
+        dict[FigureKey, int],
+        dict[tuple[str, str], int],
+        dict[tuple[str, str], float],
+    ]:
+        """The counters' values (every report ever counted), the recent messages and the
+        reporters' last reports, with bounded labels."""
         shown = set(domains)
-        figures = await self._messages(config, domains, None)
+        sources = await self._store.dmarc_sources()
+        classes = {(s.domain, s.source_ip): s.classification for s in sources}
+        message_tally, report_tally = await self._count(config, now, uncounted, classes)
+        recent = await self._messages(config, domains, now - RECENT, classes)
+        figures = dict(zero_snapshot([d.name for d in config.domains]).messages)
+        for (domain, cls, dmarc, disposition), n in message_tally.items():
+            key = FigureKey(
+                domain if domain in shown else OTHER, cls, dmarc, metric_disposition(disposition)
+            )
+            figures[key] = figures.get(key, 0) + n
         last = await self._store.dmarc_reporter_last_seen()
-        report_counts = await self._store.dmarc_report_counts()
         by_reporter: dict[str, int] = {}
-        for (_d, reporter), n in report_counts.items():
+        for (_d, reporter), n in report_tally.items():
             by_reporter[reporter] = by_reporter.get(reporter, 0) + n
         labels = top_labels(by_reporter, MAJOR_REPORTERS, MAX_REPORTERS)
         reports: dict[tuple[str, str], int] = {}
-        for (domain, reporter), n in report_counts.items():
+        for (domain, reporter), n in report_tally.items():
             pair = (domain if domain in shown else OTHER, labels[reporter])
             reports[pair] = reports.get(pair, 0) + n
         reporter_last: dict[tuple[str, str], float] = {}
         for domain, reporter, end in last:
             pair = (domain if domain in shown else OTHER, labels.get(reporter, OTHER))
             reporter_last[pair] = max(reporter_last.get(pair, 0.0), end.timestamp())
-        return figures, reports, reporter_last
+        return figures, recent, reports, reporter_last

@@ -19,9 +19,10 @@ __all__ = ["dmarc_families"]
 def dmarc_families(snap: DmarcSnapshot) -> Iterator[Metric]:
     messages = CounterMetricFamily(
         "delivermon_dmarc_messages",
-        "Messages in stored DMARC aggregate reports, by policy domain, source class "
-        "(own, forwarder, unknown; unclassified until the dmarc job could tell), DMARC "
-        "result and the receiver's disposition.",
+        "Messages in the DMARC aggregate reports stored, each report counted once by the "
+        "dmarc job, by policy domain, the source's class then (own, forwarder, unknown; "
+        "unclassified when the job could not tell), DMARC result and the receiver's "
+        "disposition. Purged reports stay counted.",
         labels=["domain", "classification", "dmarc", "disposition"],
     )
     for key, n in sorted(messages_items(snap)):
@@ -39,7 +40,8 @@ def dmarc_families(snap: DmarcSnapshot) -> Iterator[Metric]:
     yield recent
     reports = CounterMetricFamily(
         "delivermon_dmarc_reports",
-        "DMARC aggregate reports stored, by policy domain and reporter.",
+        "DMARC aggregate reports stored, by policy domain and reporter (each counted once "
+        "by the dmarc job; purged reports stay counted).",
         labels=["domain", "reporter"],
     )
     for (domain, reporter), n in sorted(snap.reports.items()):

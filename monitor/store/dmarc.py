@@ -236,15 +236,6 @@ class DmarcRecords:
             rows = await conn.execute(query)
             return [(str(r[0]), str(r[1]), _aware(r[2])) for r in rows]
 
-    async def dmarc_report_counts(self) -> dict[tuple[str, str], int]:
-        """Reports stored, by (domain, reporter)."""
-        query = select(dmarc_reports.c.domain, dmarc_reports.c.reporter, func.count()).group_by(
-            dmarc_reports.c.domain, dmarc_reports.c.reporter
-        )
-        async with self._engine.connect() as conn:
-            rows = await conn.execute(query)
-            return {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
-
     async def dmarc_failure_counts(self) -> dict[tuple[str, str], int]:
         """DMARC failure (auth-failure) reports stored, by (domain, Auth-Failure)."""
         r = feedback_reports.c

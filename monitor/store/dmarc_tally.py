@@ -1,18 +1,22 @@
-"""DMARC failure reports counted once each, in a tally the retention purge leaves alone.
+"""DMARC reports counted once each, in tallies the purges leave alone.
 
-Mixed into ``SqlStore``. The reports are per-person data: the retention purge and an
-erasure delete them, so counting the stored rows would make
-``delivermon_dmarc_failure_reports_total`` fall (and Prometheus read the fall as a counter
-reset, then count the remainder again). The ``dmarc`` job (one replica) instead adds the
-reports received since its last run to a tally, in one transaction with its watermark.
+Mixed into ``SqlStore``. Failure reports are per-person data: the retention purge and an
+erasure delete them; aggregate reports are purged after ``[dmarc] retention_days``. So
+counting the stored rows would make ``delivermon_dmarc_failure_reports_total``,
+``delivermon_dmarc_messages_total`` and ``delivermon_dmarc_reports_total`` fall (and
+Prometheus read the fall as a counter reset, then count the remainder again). The
+``dmarc`` job (one replica) instead adds the reports received since its last run to a
+tally, in one transaction with its watermark (failure reports) or with each report's
+``counted`` mark (aggregate reports); an aggregate report is purged only once counted.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from monitor.store.engine import Writer
 from monitor.store.schema import (
@@ -20,13 +24,30 @@ from monitor.store.schema import (
     MAX_LABEL_LENGTH,
     cacheable_insert,
     dmarc_failure_tally,
+    dmarc_message_tally,
+    dmarc_report_tally,
+    dmarc_reports,
+    dmarc_rows,
     feedback_reports,
     tally_watermarks,
 )
 
-__all__ = ["DmarcTally"]
+__all__ = ["DmarcTally", "MessageTallyKey"]
 
 _WATERMARK = "dmarc_failures"
+_TALLY_BATCH = 500  # aggregate reports counted or deleted per transaction
+# (domain, classification, dmarc, disposition as reported)
+MessageTallyKey = tuple[str, str, str, str]
+_ADD_MESSAGES = cacheable_insert(
+    dmarc_message_tally,
+    "ON CONFLICT (domain, classification, dmarc, disposition) DO UPDATE "
+    "SET messages = dmarc_message_tally.messages + excluded.messages",
+)
+_ADD_REPORTS = cacheable_insert(
+    dmarc_report_tally,
+    "ON CONFLICT (domain, reporter) DO UPDATE "
+    "SET reports = dmarc_report_tally.reports + excluded.reports",
+)
 _ADD = cacheable_insert(
     dmarc_failure_tally,
     "ON CONFLICT (domain, auth_failure) DO UPDATE "
@@ -38,6 +59,7 @@ _SET_WATERMARK = cacheable_insert(
 
 
 class DmarcTally:
+    _engine: AsyncEngine
     _writer: Writer
 
     async def tally_dmarc_failures(self, until: dt.datetime) -> dict[tuple[str, str], int]:
@@ -73,10 +95,101 @@ class DmarcTally:
                             for (d, a), n in added.items()
                         ],
                     )
-                await _set_watermark(conn, until)
+                await _set_watermark(conn, until, _WATERMARK)
             rows = await conn.execute(select(dmarc_failure_tally))
             return {(row.domain, row.auth_failure): int(row.reports) for row in rows}
 
+    async def uncounted_dmarc_reports(self) -> list[str]:
+        """Ids of the aggregate reports ``tally_dmarc_reports`` has not counted yet."""
+        query = select(dmarc_reports.c.id).where(dmarc_reports.c.counted.is_(False))
+        async with self._engine.connect() as conn:
+            return list(await conn.scalars(query))
 
-async def _set_watermark(conn: AsyncConnection, at: dt.datetime) -> None:
-    await conn.execute(_SET_WATERMARK, [{"name": _WATERMARK, "at": at}])
+    async def tally_dmarc_reports(
+        self, ids: Sequence[str], classify: Callable[[str, str], str]
+    ) -> tuple[dict[MessageTallyKey, int], dict[tuple[str, str], int]]:
+        """Add the reports ``ids`` not counted yet to the tallies and mark them counted;
+        return both whole tallies: messages by (domain, classification, dmarc, disposition
+        as reported) and reports by (domain, reporter).
+
+        ``classify(domain, source_ip)`` names each row's class, as the counter labels it
+        from then on: the caller takes ``ids`` (``uncounted_dmarc_reports``) before it
+        classifies, so every source of them has had its chance; a report stored since is
+        counted by the next call. A batch of reports per transaction, each counted with
+        its mark, so a report is never counted twice.
+        """
+        p, r = dmarc_reports.c, dmarc_rows.c
+        for start in range(0, len(ids), _TALLY_BATCH):
+            async with self._writer.begin() as conn:
+                batch = list(
+                    await conn.scalars(
+                        select(p.id).where(
+                            p.id.in_(ids[start : start + _TALLY_BATCH]), p.counted.is_(False)
+                        )
+                    )
+                )
+                if not batch:
+                    continue
+                columns = (r.domain, r.source_ip, r.dmarc, r.disposition)
+                rows = await conn.execute(
+                    select(*columns, func.sum(r.messages))
+                    .where(r.report.in_(batch))
+                    .group_by(*columns)
+                )
+                messages: dict[MessageTallyKey, int] = {}
+                for domain, ip, dmarc, disposition, n in rows:
+                    key = (domain, classify(domain, ip), dmarc, disposition[:MAX_LABEL_LENGTH])
+                    messages[key] = messages.get(key, 0) + int(n or 0)
+                if messages:
+                    await conn.execute(
+                        _ADD_MESSAGES,
+                        [
+                            {"domain": d, "classification": c, "dmarc": m, "disposition": x}
+                            | {"messages": n}
+                            for (d, c, m, x), n in messages.items()
+                        ],
+                    )
+                reports = await conn.execute(
+                    select(p.domain, p.reporter, func.count())
+                    .where(p.id.in_(batch))
+                    .group_by(p.domain, p.reporter)
+                )
+                added = [{"domain": d, "reporter": rep, "reports": int(n)} for d, rep, n in reports]
+                await conn.execute(_ADD_REPORTS, added)
+                await conn.execute(
+                    update(dmarc_reports).where(p.id.in_(batch)).values(counted=True)
+                )
+        async with self._engine.connect() as conn:
+            message_tally = {
+                (row.domain, row.classification, row.dmarc, row.disposition): int(row.messages)
+                for row in await conn.execute(select(dmarc_message_tally))
+            }
+            report_tally = {
+                (row.domain, row.reporter): int(row.reports)
+                for row in await conn.execute(select(dmarc_report_tally))
+            }
+        return message_tally, report_tally
+
+    async def purge_dmarc_reports(self, before: dt.datetime) -> int:
+        """Delete the aggregate reports (and their rows) received before ``before`` that
+        ``tally_dmarc_reports`` has counted, a batch per transaction; return how many."""
+        p = dmarc_reports.c
+        purged = 0
+        while True:
+            async with self._writer.begin() as conn:
+                ids = list(
+                    await conn.scalars(
+                        select(p.id)
+                        .where(p.counted.is_(True), p.received_at < before)
+                        .limit(_TALLY_BATCH)
+                    )
+                )
+                if not ids:
+                    return purged
+                await conn.execute(delete(dmarc_rows).where(dmarc_rows.c.report.in_(ids)))
+                await conn.execute(delete(dmarc_reports).where(p.id.in_(ids)))
+                purged += len(ids)
+
+
+async def _set_watermark(conn: AsyncConnection, at: dt.datetime, name: str) -> None:
+    await conn.execute(_SET_WATERMARK, [{"name": name, "at": at}])

@@ -29,6 +29,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     insert,
     text,
 )
@@ -51,6 +52,8 @@ __all__ = [
     "check_state",
     "counters",
     "dmarc_failure_tally",
+    "dmarc_message_tally",
+    "dmarc_report_tally",
     "dmarc_reports",
     "dmarc_rows",
     "dmarc_sources",
@@ -401,6 +404,9 @@ dmarc_reports = Table(
     Column("policy", String(MAX_LABEL_LENGTH), nullable=True),  # p as published
     Column("flavour", String(MAX_LABEL_LENGTH), nullable=False),
     Column("raw", LargeBinary(), nullable=True),  # only with [privacy] store_raw = true
+    # In dmarc_message_tally and dmarc_report_tally yet (migration 0008): the dmarc job
+    # counts uncounted reports, the purge deletes only counted ones.
+    Column("counted", Boolean(), nullable=False, server_default=false(), index=True),
     UniqueConstraint("org", "report_id", "domain"),
     Index(None, "domain", "begin_at"),
 )
@@ -449,6 +455,29 @@ dmarc_failure_tally = Table(
     metadata,
     Column("domain", String(MAX_DMARC_TEXT), primary_key=True),
     Column("auth_failure", String(MAX_LABEL_LENGTH), primary_key=True),
+    Column("reports", BigInteger(), nullable=False),
+)
+
+# DMARC aggregate reports counted once each, by the dmarc job, with the classification
+# the job gave each source when it counted it; kept when the reports are purged
+# (``[dmarc] retention_days``), so delivermon_dmarc_messages_total and
+# delivermon_dmarc_reports_total never fall and a reclassified source moves nothing
+# already counted (migration 0008). ``disposition`` as reported (``pass`` included).
+dmarc_message_tally = Table(
+    "dmarc_message_tally",
+    metadata,
+    Column("domain", String(MAX_DMARC_TEXT), primary_key=True),
+    Column("classification", String(MAX_LABEL_LENGTH), primary_key=True),
+    Column("dmarc", String(8), primary_key=True),
+    Column("disposition", String(MAX_LABEL_LENGTH), primary_key=True),
+    Column("messages", BigInteger(), nullable=False),
+)
+
+dmarc_report_tally = Table(
+    "dmarc_report_tally",
+    metadata,
+    Column("domain", String(MAX_DMARC_TEXT), primary_key=True),
+    Column("reporter", String(MAX_LABEL_LENGTH * 2), primary_key=True),
     Column("reports", BigInteger(), nullable=False),
 )
 

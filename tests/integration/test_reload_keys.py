@@ -554,6 +554,11 @@ EFFECTS: dict[str, tuple[Change, Probe, Value]] = {
         lambda d: rt(d).config.dmarc.ptr_lookups,
         3,
     ),
+    "dmarc.retention_days": (
+        setter("dmarc.retention_days", 60),
+        lambda d: rt(d).config.dmarc.retention_days,
+        60,
+    ),
     "schedule.jitter": (
         setter("schedule.jitter", 0.2),
         lambda d: d.scheduler._jobs["sweep"][2],  # (func, interval, jitter, run_now)
