@@ -32,10 +32,11 @@ from monitor.store.schema import (
     tally_watermarks,
 )
 
-__all__ = ["DmarcTally", "MessageTallyKey"]
+__all__ = ["UNCOUNTED_PER_RUN", "DmarcTally", "MessageTallyKey"]
 
 _WATERMARK = "dmarc_failures"
 _TALLY_BATCH = 500  # aggregate reports counted or deleted per transaction
+UNCOUNTED_PER_RUN = 10_000  # aggregate reports the dmarc job counts per run, at most
 # (domain, classification, dmarc, disposition as reported)
 MessageTallyKey = tuple[str, str, str, str]
 _ADD_MESSAGES = cacheable_insert(
@@ -99,9 +100,11 @@ class DmarcTally:
             rows = await conn.execute(select(dmarc_failure_tally))
             return {(row.domain, row.auth_failure): int(row.reports) for row in rows}
 
-    async def uncounted_dmarc_reports(self) -> list[str]:
-        """Ids of the aggregate reports ``tally_dmarc_reports`` has not counted yet."""
-        query = select(dmarc_reports.c.id).where(dmarc_reports.c.counted.is_(False))
+    async def uncounted_dmarc_reports(self, limit: int = UNCOUNTED_PER_RUN) -> list[str]:
+        """Ids of the aggregate reports ``tally_dmarc_reports`` has not counted yet, at most
+        ``limit``, those received first first (a backlog is counted over several runs)."""
+        p = dmarc_reports.c
+        query = select(p.id).where(p.counted.is_(False)).order_by(p.received_at).limit(limit)
         async with self._engine.connect() as conn:
             return list(await conn.scalars(query))
 

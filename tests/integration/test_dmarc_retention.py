@@ -132,9 +132,14 @@ async def test_a_purge_bigger_than_a_batch_takes_every_counted_report(store: Sql
     for n in range(1_203):  # more than two batches of 500
         raw = report(f"r{n}", [Row(OWN_IP, 1)], begin=T0)
         assert not await ingest(store, raw, T0)
+    # Counted at most `limit` per run, first received first: a backlog takes several runs.
+    first = await store.uncounted_dmarc_reports(limit=1_000)
+    messages, reports = await store.tally_dmarc_reports(first, own_else_unknown)
+    assert messages == {("example.com", "own", "pass", "none"): 1_000}
     messages, reports = await tally(store, own_else_unknown)
     assert messages == {("example.com", "own", "pass", "none"): 1_203}
     assert reports == {("example.com", "google"): 1_203}
+    assert await store.uncounted_dmarc_reports() == []
     assert await store.purge_dmarc_reports(T0 + dt.timedelta(seconds=1)) == 1_203
     assert await store.dmarc_report_count("example.com") == 0
     assert await tally(store, own_else_unknown) == (messages, reports)
