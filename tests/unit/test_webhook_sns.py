@@ -6,6 +6,7 @@ standing in for SNS's; the string-to-sign is written out here independently of t
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -16,6 +17,8 @@ import pytest
 import sns
 from certs import rsa_signer
 from corpus import corpus_params
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sns import CERT_NAME, CERT_URL, CORPUS_CERT_NAME, CORPUS_TOPIC, REGION, SUBSCRIBE_URL, TOPIC
 
@@ -399,3 +402,33 @@ def test_corpus_confirmation_verifies_with_its_test_certificate(
         Reason.BAD_SIGNATURE,
         lambda: verify_sns(tampered, topic_arns={CORPUS_TOPIC}, certificates=pinned),
     )
+
+
+_RSA_KEY_INFO = bytes.fromhex("2a864886f70d0101010500")  # rsaEncryption OID, NULL
+
+
+def _unknown_algorithm(der: bytes) -> bytes:
+    assert der.count(_RSA_KEY_INFO) == 1
+    return der.replace(_RSA_KEY_INFO, bytes.fromhex("2a864886f70d01017f0500"))
+
+
+def _broken_key(der: bytes) -> bytes:
+    # After the algorithm: BIT STRING (03, length, 00 unused bits), then the RSA key's
+    # SEQUENCE (30), whose tag becomes an INTEGER's (02).
+    at = der.index(_RSA_KEY_INFO) + len(_RSA_KEY_INFO)
+    assert der[at] == 0x03
+    tag = der.index(b"\x00\x30", at) + 1
+    return der[:tag] + b"\x02" + der[tag + 1 :]
+
+
+@pytest.mark.parametrize("mutate", [_unknown_algorithm, _broken_key], ids=["unknown", "broken"])
+def test_a_certificate_whose_key_cannot_be_read_is_a_config_error(
+    signer: tuple[rsa.RSAPrivateKey, bytes], mutate: Callable[[bytes], bytes]
+) -> None:
+    # Found by the hostile-input test on mutated corpus certificates: cryptography raised
+    # UnsupportedAlgorithm from public_key(), past the documented WebhookConfigError.
+    der = x509.load_pem_x509_certificate(signer[1]).public_bytes(serialization.Encoding.DER)
+    body = base64.encodebytes(mutate(der)).decode()
+    broken = f"-----BEGIN CERTIFICATE-----\n{body}-----END CERTIFICATE-----\n".encode()
+    with pytest.raises(WebhookConfigError, match="not an RSA certificate"):
+        PinnedCertificates.from_pem({CERT_NAME: broken})

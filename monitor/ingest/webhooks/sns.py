@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -173,7 +173,11 @@ def _rsa_keys(pem: bytes, name: str) -> tuple[RSAPublicKey, ...]:
         certificates = x509.load_pem_x509_certificates(pem)
     except ValueError:
         raise WebhookConfigError(f"{name!r} holds no PEM certificate", provider=_SES) from None
-    keys = tuple(c.public_key() for c in certificates)
+    try:
+        keys = tuple(c.public_key() for c in certificates)
+    except (ValueError, UnsupportedAlgorithm):
+        # A key cryptography cannot read (an unknown algorithm or a broken encoding).
+        raise WebhookConfigError(f"{name!r} is not an RSA certificate", provider=_SES) from None
     rsa = tuple(k for k in keys if isinstance(k, RSAPublicKey))
     if not rsa or len(rsa) != len(keys):
         raise WebhookConfigError(f"{name!r} is not an RSA certificate", provider=_SES)
