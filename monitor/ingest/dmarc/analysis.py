@@ -206,7 +206,7 @@ def _source(figures: SourceFigures, cls: str, stored: DmarcSource | None) -> dic
 async def domain_summary(
     store: Store, domain: str, *, config: Config, now: dt.datetime, days: int
 ) -> dict[str, object] | None:
-    """``GET /api/v1/dmarc/domains/{domain}``; None when no report was ever stored for it."""
+    """``GET /api/v1/dmarc/domains/{domain}``; None when no report for it is stored."""
     if not await store.dmarc_report_count(domain):
         return None
     since = now - dt.timedelta(days=days)
@@ -250,7 +250,7 @@ async def domain_sources(
     since: dt.datetime,
     classification: str | None,
 ) -> dict[str, object] | None:
-    """``GET /api/v1/dmarc/domains/{domain}/sources``; None when no report was ever stored."""
+    """``GET /api/v1/dmarc/domains/{domain}/sources``; None when no report for it is stored."""
     if not await store.dmarc_report_count(domain):
         return None
     figures = await store.dmarc_source_figures(domain, since)
