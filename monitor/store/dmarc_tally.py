@@ -124,11 +124,14 @@ class DmarcTally:
         p, r = dmarc_reports.c, dmarc_rows.c
         for start in range(0, len(ids), _TALLY_BATCH):
             async with self._writer.begin() as conn:
+                # Claimed first: a concurrent transaction marking the same reports waits for
+                # this one's row locks, then finds them counted (never counted twice).
                 batch = list(
                     await conn.scalars(
-                        select(p.id).where(
-                            p.id.in_(ids[start : start + _TALLY_BATCH]), p.counted.is_(False)
-                        )
+                        update(dmarc_reports)
+                        .where(p.id.in_(ids[start : start + _TALLY_BATCH]), p.counted.is_(False))
+                        .values(counted=True)
+                        .returning(p.id)
                     )
                 )
                 if not batch:
@@ -159,9 +162,6 @@ class DmarcTally:
                 )
                 added = [{"domain": d, "reporter": rep, "reports": int(n)} for d, rep, n in reports]
                 await conn.execute(_ADD_REPORTS, added)
-                await conn.execute(
-                    update(dmarc_reports).where(p.id.in_(batch)).values(counted=True)
-                )
         async with self._engine.connect() as conn:
             message_tally = {
                 (row.domain, row.classification, row.dmarc, row.disposition): int(row.messages)

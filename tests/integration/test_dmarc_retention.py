@@ -7,6 +7,7 @@ source then: purging the reports, or reclassifying a source, changes no counted 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -126,6 +127,21 @@ async def test_a_report_stored_after_the_job_took_its_ids_waits_for_the_next_run
         ("example.com", "unknown", "pass", "none"): 4,
     }
     assert reports == {("example.com", "google"): 2}
+
+
+async def test_two_tallies_at_once_count_each_report_once(store: SqlStore) -> None:
+    # One replica runs the job; two at once (a misconfigured cluster) still count once:
+    # each batch claims its reports (counted = true) before it counts them.
+    for n in range(700):
+        assert not await ingest(store, report(f"r{n}", [Row(OWN_IP, 1)], begin=T0), T0)
+    ids = await store.uncounted_dmarc_reports()
+    await asyncio.gather(
+        store.tally_dmarc_reports(ids, own_else_unknown),
+        store.tally_dmarc_reports(ids[::-1], own_else_unknown),
+    )
+    messages, reports = await tally(store, own_else_unknown)
+    assert messages == {("example.com", "own", "pass", "none"): 700}
+    assert reports == {("example.com", "google"): 700}
 
 
 async def test_a_purge_bigger_than_a_batch_takes_every_counted_report(store: SqlStore) -> None:
