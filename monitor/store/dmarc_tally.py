@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from monitor.store.engine import Writer
@@ -35,6 +35,7 @@ from monitor.store.schema import (
 __all__ = ["UNCOUNTED_PER_RUN", "DmarcTally", "MessageTallyKey"]
 
 _WATERMARK = "dmarc_failures"
+_LOCK = 0x646D61726366  # "dmarcf": the failure tally's transaction, one at a time
 _TALLY_BATCH = 500  # aggregate reports counted or deleted per transaction
 UNCOUNTED_PER_RUN = 10_000  # aggregate reports the dmarc job counts per run, at most
 # (domain, classification, dmarc, disposition as reported)
@@ -73,6 +74,10 @@ class DmarcTally:
         """
         r = feedback_reports.c
         async with self._writer.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Two tallies at once (SQLite's writer lock does this there) would both read
+                # the same watermark and count the same reports twice.
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
             since = await conn.scalar(
                 select(tally_watermarks.c.at).where(tally_watermarks.c.name == _WATERMARK)
             )

@@ -4,6 +4,7 @@ and counted by the domain they are about and what failed."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
 
@@ -97,3 +98,21 @@ async def test_the_failure_tally_counts_each_report_once_and_never_falls(
     after = await store.tally_dmarc_failures(later + dt.timedelta(minutes=1))
     assert sum(after.values()) == len(paths)
     assert all(after[key] >= n for key, n in counted.items())
+
+
+async def test_two_failure_tallies_at_once_count_each_report_once(
+    corpus_dir: Path, store: SqlStore
+) -> None:
+    for path in samples(corpus_dir):
+        await ingest_arf(
+            path.read_bytes(),
+            store=store,
+            pseudonymizer=Pseudonymizer(b"k" * 32),
+            campaign_headers=(),
+            store_raw=False,
+            now=NOW,
+        )
+    until = NOW + dt.timedelta(minutes=1)
+    await asyncio.gather(*(store.tally_dmarc_failures(until) for _ in range(4)))
+    counted = await store.tally_dmarc_failures(until)
+    assert counted == await store.dmarc_failure_counts()
