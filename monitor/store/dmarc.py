@@ -9,6 +9,7 @@ report re-sent through any channel, by any replica, is stored once.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -76,7 +77,9 @@ class DmarcReportRecord:
     messages: int
     policy: str | None
     flavour: str
-    rows: tuple[DmarcRowRecord, ...]
+    # Read once, as the rows are written: a generator keeps a large report's rows from
+    # being held twice (the parser's and these).
+    rows: Iterable[DmarcRowRecord]
     raw: bytes | None = None
 
     def __repr__(self) -> str:
@@ -333,12 +336,9 @@ def _add_report_plan(record: DmarcReportRecord, bind_time: BindTime) -> Plan[Rep
         found = yield Query(Statement.FIND_DMARC_REPORT, [key])
         return ReportResult(str(found[0][0]), True)
     head = (new_id, key[2], bind_time(record.begin), record.reporter)
-    rows = record.rows
-    for start in range(0, len(rows), ROW_BATCH):
-        yield Query(
-            Statement.INSERT_DMARC_ROWS,
-            [_row(head, row) for row in rows[start : start + ROW_BATCH]],
-        )
+    rows = iter(record.rows)
+    while batch := [_row(head, row) for row in itertools.islice(rows, ROW_BATCH)]:
+        yield Query(Statement.INSERT_DMARC_ROWS, batch)
     return ReportResult(new_id, False)
 
 

@@ -125,7 +125,7 @@ async def ingest_dmarc(raw: bytes, ctx: IngestContext) -> IngestOutcome:
         messages=report.messages,
         policy=report.policy.p,
         flavour=report.flavour.value,
-        rows=tuple(_row(report, row) for row in report.rows),
+        rows=(_row(report, row) for row in report.rows),
         raw=raw if ctx.store_raw else None,
     )
     result = await ctx.store.add_dmarc_report(record)
