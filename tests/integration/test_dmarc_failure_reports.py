@@ -11,11 +11,22 @@ from pathlib import Path
 from corpus import CORPUS
 
 from monitor.ingest.arf import parse_arf
-from monitor.ingest.service import ingest_arf
+from monitor.ingest.service import ArfIngestResult, ingest_arf
 from monitor.model.privacy import Pseudonymizer
 from monitor.store.store import SqlStore
 
 NOW = dt.datetime(2026, 12, 5, 12, tzinfo=dt.UTC)
+
+
+async def ingest(store: SqlStore, raw: bytes, at: dt.datetime) -> ArfIngestResult:
+    return await ingest_arf(
+        raw,
+        store=store,
+        pseudonymizer=Pseudonymizer(b"k" * 32),
+        campaign_headers=(),
+        store_raw=False,
+        now=at,
+    )
 
 
 def samples(corpus_dir: Path) -> list[Path]:
@@ -41,14 +52,7 @@ async def test_failure_reports_are_counted_by_domain_and_failure(
 ) -> None:
     assert CORPUS.is_dir()
     for path in samples(corpus_dir):
-        result = await ingest_arf(
-            path.read_bytes(),
-            store=store,
-            pseudonymizer=Pseudonymizer(b"k" * 32),
-            campaign_headers=(),
-            store_raw=False,
-            now=NOW,
-        )
+        result = await ingest(store, path.read_bytes(), NOW)
         assert result.feedback_type == "auth-failure"
     assert await store.dmarc_failure_counts() == {
         ("example.com", "dmarc"): 1,  # LinkedIn
@@ -67,20 +71,8 @@ async def test_the_failure_tally_counts_each_report_once_and_never_falls(
 ) -> None:
     """The metric's source: the retention purge deletes the reports, not their count."""
     paths = samples(corpus_dir)
-    raws = {path: path.read_bytes() for path in paths}
-
-    async def ingest(path: Path, at: dt.datetime) -> None:
-        await ingest_arf(
-            raws[path],
-            store=store,
-            pseudonymizer=Pseudonymizer(b"k" * 32),
-            campaign_headers=(),
-            store_raw=False,
-            now=at,
-        )
-
     for path in paths[1:]:
-        await ingest(path, NOW)
+        await ingest(store, path.read_bytes(), NOW)
     assert await store.tally_dmarc_failures(NOW - dt.timedelta(seconds=1)) == {}
     counted = await store.tally_dmarc_failures(NOW + dt.timedelta(minutes=1))
     assert counted == await store.dmarc_failure_counts()
@@ -94,7 +86,7 @@ async def test_the_failure_tally_counts_each_report_once_and_never_falls(
     assert await store.tally_dmarc_failures(NOW + dt.timedelta(days=2)) == counted
 
     later = NOW + dt.timedelta(days=3)
-    await ingest(paths[0], later)
+    await ingest(store, paths[0].read_bytes(), later)
     after = await store.tally_dmarc_failures(later + dt.timedelta(minutes=1))
     assert sum(after.values()) == len(paths)
     assert all(after[key] >= n for key, n in counted.items())
@@ -104,14 +96,7 @@ async def test_two_failure_tallies_at_once_count_each_report_once(
     corpus_dir: Path, store: SqlStore
 ) -> None:
     for path in samples(corpus_dir):
-        await ingest_arf(
-            path.read_bytes(),
-            store=store,
-            pseudonymizer=Pseudonymizer(b"k" * 32),
-            campaign_headers=(),
-            store_raw=False,
-            now=NOW,
-        )
+        await ingest(store, path.read_bytes(), NOW)
     until = NOW + dt.timedelta(minutes=1)
     await asyncio.gather(*(store.tally_dmarc_failures(until) for _ in range(4)))
     counted = await store.tally_dmarc_failures(until)
