@@ -170,6 +170,23 @@ def iter_lines(path: Path) -> Iterator[str]:
 PSEUDONYM_KEY = "0123456789abcdef0123456789abcdef"
 
 
+def offline_config(store_url: str, *, zones: Sequence[str] = (), extra: str = "") -> str:
+    """A daemon config whose DNS is a closed loopback port (every query "could not tell",
+    quickly), for tests that call the jobs themselves. ``extra`` is appended."""
+    return f"""
+[dns]
+nameservers = ["127.0.0.1:9"]
+timeout = 0.2
+attempts = 1
+[dnsbl]
+zones = {json.dumps(list(zones))}
+[store]
+url = "{store_url}"
+[privacy]
+pseudonym_key = "{PSEUDONYM_KEY}"
+{extra}"""
+
+
 def fast_config(
     *,
     nameserver: str,

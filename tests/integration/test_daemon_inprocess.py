@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import pytest
+from daemon import offline_config
 
 from checks.dnsbl.catalogue import load_catalogue
 from monitor.checking.plans import build_plan
@@ -45,22 +46,12 @@ class Clock:
 EXAMPLE_COM = '[[domains]]\nname = "example.com"\n'
 
 
-def config_text(tmp_path: Path, zones: str = "[]", domains: str = "") -> str:
-    return f"""
-[dns]
-nameservers = ["127.0.0.1:9"]
-timeout = 0.2
-attempts = 1
-[dnsbl]
-zones = {zones}
-[store]
-url = "sqlite:///{tmp_path / "d.db"}"
-[privacy]
-pseudonym_key = "0123456789abcdef0123456789abcdef"
-[alerts]
-resolve_after = 2
-{domains}
-"""
+def config_text(tmp_path: Path, zones: Sequence[str] = (), domains: str = "") -> str:
+    return offline_config(
+        f"sqlite:///{tmp_path / 'd.db'}",
+        zones=zones,
+        extra=f"[alerts]\nresolve_after = 2\n{domains}",
+    )
 
 
 StartDaemon = Callable[[str, Clock], Awaitable[Daemon]]

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from alembic import command
 from alembic.config import Config
+from daemon import offline_config
 from dmarcreports import Row, aggregate_xml
 from sqlalchemy import Connection, insert
 
@@ -239,23 +240,15 @@ class Clock:
 def config_text(tmp_path: Path, sending_ips: list[str]) -> str:
     # DNS at a closed loopback port: SPF cannot tell, so a source not in sending_ips
     # stays "unclassified"; one in sending_ips is "own" without DNS.
-    return f"""
-[dns]
-nameservers = ["127.0.0.1:9"]
-timeout = 0.2
-attempts = 1
-[dnsbl]
-zones = []
-[store]
-url = "sqlite:///{tmp_path / "d.db"}"
-[privacy]
-pseudonym_key = "0123456789abcdef0123456789abcdef"
-[dmarc]
+    return offline_config(
+        f"sqlite:///{tmp_path / 'd.db'}",
+        extra=f"""[dmarc]
 retention_days = 30
 [[domains]]
 name = "example.com"
 sending_ips = {sending_ips!r}
-"""
+""",
+    )
 
 
 @pytest.fixture
