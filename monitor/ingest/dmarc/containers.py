@@ -27,6 +27,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = b"PK\x03\x04"
 _EMPTY_ZIP = b"PK\x05\x06"
 _STEP = 256 * 1024
+_IN_STEP = 64 * 1024  # compressed bytes handed to zlib at a time
 _RATIO_AFTER = 1024 * 1024  # below this much output the ratio says nothing
 _NOT_REPORT_PARTS = frozenset({"text/plain", "text/html", "multipart/alternative"})
 
@@ -133,15 +134,24 @@ def _gunzip(data: bytes, limits: Limits) -> Iterator[bytes]:
     """Decompress gzip members with a cap on output and ratio.
 
     Concatenated members are legal (RFC 1952 §2.2); trailing whitespace after the last
-    member is tolerated (Mimecast sends a CRLF there); anything else is refused.
+    member is tolerated (Mimecast sends a CRLF there); anything else is refused. The
+    input goes to zlib a slice at a time: what zlib has not used yet
+    (``unconsumed_tail``) is a copy, small for a slice, as large as the input for all of it.
     """
     total = 0
-    rest = data
+    view = memoryview(data)
+    start = 0
     first = True
-    while rest:
+    while start < len(view):
         decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        buffer = rest
-        while buffer and not decoder.eof:
+        at = start
+        buffer: bytes | memoryview = b""
+        while not decoder.eof:
+            if not buffer:
+                if at >= len(view):
+                    break
+                buffer = view[at : at + _IN_STEP]
+                at += len(buffer)
             try:
                 out = decoder.decompress(buffer, _STEP)
             except zlib.error:
@@ -161,9 +171,9 @@ def _gunzip(data: bytes, limits: Limits) -> Iterator[bytes]:
             total += len(out)
             _check_size(total, len(data), limits)
             yield out
-        rest = decoder.unused_data
-        if not rest.startswith(GZIP_MAGIC):
-            if rest.strip():
+        start = at - len(decoder.unused_data)  # where the next member would begin
+        if view[start : start + len(GZIP_MAGIC)] != GZIP_MAGIC:
+            if bytes(view[start:]).strip():
                 raise _refuse("gzip_trailing_data", "data after the gzip stream")
             return
 
