@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 _WINDOW = dt.timedelta(days=30)
 _WEEK = dt.timedelta(days=7)
 _PTR_KEPT = dt.timedelta(days=1)  # a PTR name found is looked up again after this
+STAGE_KEPT = dt.timedelta(days=1)  # staged rows of an unfinished report deleted after this
 _CONCURRENCY = 32  # SPF evaluations in flight
 MAX_SOURCES = 5_000  # sources evaluated per domain and run, most mail first
 MAX_DOMAINS = 100  # domains with their own label; the rest are "_other"
@@ -224,6 +225,11 @@ class DmarcJobs:
         purged = await self._store.purge_dmarc_reports(now - dt.timedelta(days=days))
         if purged:
             log.info("dmarc aggregate reports purged", extra={"reports": purged, "days": days})
+        # Rows a large report staged before its process was killed (a live report
+        # stages and stores within minutes).
+        stale = await self._store.purge_dmarc_stage(now - STAGE_KEPT)
+        if stale:
+            log.warning("dmarc staged rows of unfinished reports deleted", extra={"rows": stale})
         return tallies
 
     async def _figures(

@@ -13,6 +13,7 @@ import itertools
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, and_, case, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,6 +25,7 @@ from monitor.store.schema import (
     MAX_DMARC_TEXT,
     cacheable_insert,
     dmarc_reports,
+    dmarc_row_stage,
     dmarc_rows,
     dmarc_sources,
     feedback_reports,
@@ -47,8 +49,9 @@ _UPSERT_SOURCE = cacheable_insert(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class DmarcRowRecord:
+class DmarcRowRecord(NamedTuple):
+    """One row of a report as stored (a tuple: made by the thousand per large report)."""
+
     source_ip: str
     header_from: str
     disposition: str
@@ -81,6 +84,9 @@ class DmarcReportRecord:
     # being held twice (the parser's and these).
     rows: Iterable[DmarcRowRecord]
     raw: bytes | None = None
+    # The load id under which ``stage_dmarc_rows`` handed over the report's other rows
+    # (a report with more distinct rows than the parser holds at once), or None.
+    stage: str | None = None
 
     def __repr__(self) -> str:
         return f"DmarcReportRecord(domain={self.domain!r}, records={self.records})"
@@ -137,6 +143,29 @@ class DmarcRecords:
         to the driver's thread for the whole of it (``Writer.run``).
         """
         return await self._writer.run(_add_report_plan(record, self._bind_time))
+
+    async def stage_dmarc_rows(
+        self, load: str, rows: Iterable[DmarcRowRecord], at: dt.datetime
+    ) -> None:
+        """Hand over a batch of a large report's rows ahead of the report (one short
+        transaction); ``add_dmarc_report`` with ``stage=load`` sums them into the report.
+
+        Raises:
+            StoreUnavailableError: as ``add_dmarc_report``.
+        """
+        await self._writer.run(_stage_plan(load, rows, self._bind_time(at)))
+
+    async def drop_dmarc_stage(self, load: str) -> None:
+        """Delete what ``stage_dmarc_rows`` handed over under ``load`` (a refused report)."""
+        await self._writer.run(_drop_stage_plan(load))
+
+    async def purge_dmarc_stage(self, before: dt.datetime) -> int:
+        """Delete staged rows older than ``before``: what a process killed mid-report left."""
+        async with self._writer.begin() as conn:
+            result = await conn.execute(
+                delete(dmarc_row_stage).where(dmarc_row_stage.c.staged_at < before)
+            )
+            return int(result.rowcount or 0)
 
     async def dmarc_domains(self) -> list[str]:
         """Every policy domain with a stored report."""
@@ -333,13 +362,33 @@ def _add_report_plan(record: DmarcReportRecord, bind_time: BindTime) -> Plan[Rep
         ],
     )
     if not inserted:
+        if record.stage is not None:
+            yield Query(Statement.DROP_DMARC_STAGE, [(record.stage,)])
         found = yield Query(Statement.FIND_DMARC_REPORT, [key])
         return ReportResult(str(found[0][0]), True)
     head = (new_id, key[2], bind_time(record.begin), record.reporter)
-    rows = iter(record.rows)
-    while batch := [_row(head, row) for row in itertools.islice(rows, ROW_BATCH)]:
-        yield Query(Statement.INSERT_DMARC_ROWS, batch)
+    if record.stage is None:
+        rows = iter(record.rows)
+        while batch := [_row(head, row) for row in itertools.islice(rows, ROW_BATCH)]:
+            yield Query(Statement.INSERT_DMARC_ROWS, batch)
+        return ReportResult(new_id, False)
+    # The rows still in memory join the staged ones, and all are summed by row: a row
+    # handed over in several batches is one row of the report, as if summed in memory.
+    yield from _stage_plan(record.stage, record.rows, bind_time(record.received_at))
+    yield Query(Statement.MOVE_DMARC_STAGE, [(*head, record.stage)])
+    yield Query(Statement.DROP_DMARC_STAGE, [(record.stage,)])
     return ReportResult(new_id, False)
+
+
+def _stage_plan(load: str, rows: Iterable[DmarcRowRecord], at: object) -> Plan[None]:
+    head = (load, at)
+    remaining = iter(rows)
+    while batch := [_row(head, row) for row in itertools.islice(remaining, ROW_BATCH)]:
+        yield Query(Statement.INSERT_DMARC_STAGE, batch)
+
+
+def _drop_stage_plan(load: str) -> Plan[None]:
+    yield Query(Statement.DROP_DMARC_STAGE, [(load,)])
 
 
 def _row(head: tuple[object, ...], row: DmarcRowRecord) -> tuple[object, ...]:

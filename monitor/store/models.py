@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
@@ -16,7 +16,7 @@ from monitor.store.rates import DEFAULT_GUARD, CountRow, Dimension, RateRow, Vol
 from monitor.store.schema import MAX_CAMPAIGN_LENGTH, MAX_LABEL_LENGTH
 
 if TYPE_CHECKING:
-    from monitor.store.dmarc import DmarcReportRecord, DmarcSource, SourceFigures
+    from monitor.store.dmarc import DmarcReportRecord, DmarcRowRecord, DmarcSource, SourceFigures
 
 __all__ = [
     "AddResult",
@@ -221,6 +221,14 @@ class Store(Protocol):
     ) -> ReportResult: ...
 
     async def add_dmarc_report(self, record: DmarcReportRecord) -> ReportResult: ...
+
+    async def stage_dmarc_rows(
+        self, load: str, rows: Iterable[DmarcRowRecord], at: dt.datetime
+    ) -> None: ...
+
+    async def drop_dmarc_stage(self, load: str) -> None: ...
+
+    async def purge_dmarc_stage(self, before: dt.datetime) -> int: ...
 
     # DMARC queries (monitor.store.dmarc; the API's views read them)
     async def dmarc_report_count(self, domain: str, since: dt.datetime | None = None) -> int: ...

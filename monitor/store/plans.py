@@ -23,6 +23,7 @@ from monitor.store.schema import BOUNCE_COUNTER_COLUMNS, COUNTER_COLUMNS
 
 __all__ = [
     "COLUMNS",
+    "DMARC_ROW_COLUMNS",
     "BindTime",
     "PendingReport",
     "Plan",
@@ -55,7 +56,25 @@ class Statement(StrEnum):
     INSERT_DMARC_REPORT = "insert_dmarc_report"  # ON CONFLICT (org, report_id, domain) ... id
     FIND_DMARC_REPORT = "find_dmarc_report"  # (org, report_id, domain) -> (id,)
     INSERT_DMARC_ROWS = "insert_dmarc_rows"
+    INSERT_DMARC_STAGE = "insert_dmarc_stage"  # a large report's rows, batch by batch
+    MOVE_DMARC_STAGE = "move_dmarc_stage"  # a load's staged rows, summed, into dmarc_rows
+    DROP_DMARC_STAGE = "drop_dmarc_stage"  # (load,): its staged rows deleted
 
+
+# What tells one DMARC row from another within a report (staged rows are summed by it).
+DMARC_ROW_COLUMNS = (
+    "source_ip",
+    "header_from",
+    "disposition",
+    "dmarc",
+    "dkim_aligned",
+    "spf_aligned",
+    "dkim_domain",
+    "dkim_selector",
+    "dkim_result",
+    "spf_domain",
+    "spf_result",
+)
 
 # Bind columns of each statement (for the IN queries: the column compared).
 COLUMNS: dict[Statement, tuple[str, ...]] = {
@@ -139,19 +158,17 @@ COLUMNS: dict[Statement, tuple[str, ...]] = {
         "domain",
         "begin_at",
         "reporter",
-        "source_ip",
-        "header_from",
-        "disposition",
-        "dmarc",
-        "dkim_aligned",
-        "spf_aligned",
-        "dkim_domain",
-        "dkim_selector",
-        "dkim_result",
-        "spf_domain",
-        "spf_result",
+        *DMARC_ROW_COLUMNS,
         "messages",
     ),
+    Statement.INSERT_DMARC_STAGE: (
+        "load",
+        "staged_at",
+        *DMARC_ROW_COLUMNS,
+        "messages",
+    ),
+    Statement.MOVE_DMARC_STAGE: ("report", "domain", "begin_at", "reporter", "load"),
+    Statement.DROP_DMARC_STAGE: ("load",),
 }
 _REPORT_ID = 0
 _REPORT_SHA = 1

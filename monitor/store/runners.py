@@ -16,19 +16,31 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable, Table, bindparam, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    String,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.store.models import SuppressionReason
-from monitor.store.plans import COLUMNS, Plan, Query, Row, Statement
+from monitor.store.plans import COLUMNS, DMARC_ROW_COLUMNS, Plan, Query, Row, Statement
 from monitor.store.schema import (
     BOUNCE_COUNTER_COLUMNS,
     COUNTER_COLUMNS,
+    UtcDateTime,
     bounce_counters,
     cacheable_insert,
     campaigns,
     counters,
     dmarc_reports,
+    dmarc_row_stage,
     dmarc_rows,
     event_keys,
     events,
@@ -51,6 +63,7 @@ _INSERTS: dict[Statement, Table] = {
     Statement.INSERT_EVENTS: events,
     Statement.INSERT_DMARC_REPORT: dmarc_reports,
     Statement.INSERT_DMARC_ROWS: dmarc_rows,
+    Statement.INSERT_DMARC_STAGE: dmarc_row_stage,
 }
 # The text after VALUES (...): the same syntax on SQLite 3.35+ and PostgreSQL.
 _ON_CONFLICT = {
@@ -134,7 +147,40 @@ _SQLALCHEMY_KEYED: dict[Statement, Executable] = {
 }
 
 
+def _move_stage() -> Executable:
+    """A load's staged rows, summed by row, into ``dmarc_rows`` under the report."""
+    stage = dmarc_row_stage.c
+    keys = [stage[name] for name in DMARC_ROW_COLUMNS]
+    head: list[ColumnElement[Any]] = [
+        bindparam("report", type_=String()),
+        bindparam("domain", type_=String()),
+        bindparam("begin_at", type_=UtcDateTime()),
+        bindparam("reporter", type_=String()),
+    ]
+    summed = (
+        select(*head, *keys, func.sum(stage.messages))
+        .where(stage.load == bindparam("load"))
+        .group_by(*keys)
+    )
+    return insert(dmarc_rows).from_select(COLUMNS[Statement.INSERT_DMARC_ROWS], summed)
+
+
+# Statements run once per row of bind values, returning nothing.
+_SQLALCHEMY_EACH: dict[Statement, Executable] = {
+    Statement.MOVE_DMARC_STAGE: _move_stage(),
+    Statement.DROP_DMARC_STAGE: delete(dmarc_row_stage).where(
+        dmarc_row_stage.c.load == bindparam("load")
+    ),
+}
+
+
 async def _execute_sqlalchemy(conn: AsyncConnection, query: Query) -> list[Row]:
+    each = _SQLALCHEMY_EACH.get(query.statement)
+    if each is not None:
+        names = COLUMNS[query.statement]
+        for row in query.rows:
+            await conn.execute(each, dict(zip(names, row, strict=True)))
+        return []
     keyed = _SQLALCHEMY_KEYED.get(query.statement)
     if keyed is not None:
         names = COLUMNS[query.statement]
@@ -193,6 +239,15 @@ _KEYED = {
         "SELECT id FROM dmarc_reports WHERE org = ? AND report_id = ? AND domain = ?"
     ),
 }
+_ROW_KEYS = ", ".join(DMARC_ROW_COLUMNS)
+_MOVE_INTO = ", ".join(COLUMNS[Statement.INSERT_DMARC_ROWS])
+_EACH = {
+    Statement.MOVE_DMARC_STAGE: (
+        f"INSERT INTO dmarc_rows ({_MOVE_INTO}) SELECT ?, ?, ?, ?, {_ROW_KEYS}, sum(messages) "  # noqa: S608
+        f"FROM dmarc_row_stage WHERE load = ? GROUP BY {_ROW_KEYS}"
+    ),
+    Statement.DROP_DMARC_STAGE: "DELETE FROM dmarc_row_stage WHERE load = ?",
+}
 _OPTED_OUT_TAIL = " AND reason IN ({}) GROUP BY pseudonym".format(", ".join("?" * len(_OPT_OUTS)))
 
 
@@ -217,6 +272,11 @@ def _sqlite_time(value: str) -> dt.datetime:
 def _execute_sqlite3(db: sqlite3.Connection, query: Query) -> list[Row]:
     statement, rows = query.statement, query.rows
     if not rows:
+        return []
+    each = _EACH.get(statement)
+    if each is not None:
+        for row in rows:
+            db.execute(each, row)
         return []
     keyed = _KEYED.get(statement)
     if keyed is not None:

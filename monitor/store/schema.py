@@ -55,6 +55,7 @@ __all__ = [
     "dmarc_message_tally",
     "dmarc_report_tally",
     "dmarc_reports",
+    "dmarc_row_stage",
     "dmarc_rows",
     "dmarc_sources",
     "event_keys",
@@ -435,6 +436,31 @@ dmarc_rows = Table(
     Column("messages", BigInteger(), nullable=False),
     Index(None, "domain", "begin_at"),
     Index(None, "report"),
+)
+
+# The rows of a report too large to sum in memory, handed over in batches (each its own
+# transaction) under a load id; the report's own transaction sums them into dmarc_rows
+# and deletes them (migration 0009). What a killed process left is purged a day later.
+# No index: the table holds only the reports being stored, and every row written here
+# is read once, by the statement that moves its whole load.
+dmarc_row_stage = Table(
+    "dmarc_row_stage",
+    metadata,
+    Column("id", _ROW_ID, primary_key=True, autoincrement=True),
+    Column("load", String(32), nullable=False),
+    Column("staged_at", UtcDateTime(), nullable=False),
+    Column("source_ip", String(45), nullable=False),
+    Column("header_from", String(MAX_DMARC_TEXT), nullable=False),
+    Column("disposition", String(MAX_LABEL_LENGTH), nullable=False),
+    Column("dmarc", String(8), nullable=False),
+    Column("dkim_aligned", Boolean(), nullable=False),
+    Column("spf_aligned", Boolean(), nullable=False),
+    Column("dkim_domain", String(MAX_DMARC_TEXT), nullable=False),
+    Column("dkim_selector", String(MAX_DMARC_TEXT), nullable=False),
+    Column("dkim_result", String(MAX_LABEL_LENGTH), nullable=False),
+    Column("spf_domain", String(MAX_DMARC_TEXT), nullable=False),
+    Column("spf_result", String(MAX_LABEL_LENGTH), nullable=False),
+    Column("messages", BigInteger(), nullable=False),
 )
 
 dmarc_sources = Table(

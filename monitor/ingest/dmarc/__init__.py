@@ -20,10 +20,12 @@ from monitor.ingest.dmarc.model import (
     ReportMetadata,
     ReportRow,
     RowKey,
+    RowSink,
 )
 from monitor.ingest.dmarc.xmlreport import parse_aggregate_xml
 
 __all__ = [
+    "DEFAULT_LIMITS",
     "AggregateRecord",
     "AggregateReport",
     "AuthResult",
@@ -33,6 +35,7 @@ __all__ = [
     "ReportMetadata",
     "ReportRow",
     "RowKey",
+    "RowSink",
     "parse_dmarc",
 ]
 
@@ -44,8 +47,10 @@ def parse_dmarc(
     *,
     limits: Limits = DEFAULT_LIMITS,
     on_record: Callable[[AggregateRecord], None] | None = None,
+    sink: RowSink | None = None,
 ) -> AggregateReport:
-    """The aggregate report in ``raw``; ``on_record`` sees each ``<record>`` as it is read.
+    """The aggregate report in ``raw``; ``on_record`` sees each ``<record>`` as it is read,
+    ``sink`` takes the summed rows in batches as they are read (see ``RowSink``).
 
     Raises:
         MalformedReportError: a report that cannot be read or is refused as hostile
@@ -58,4 +63,5 @@ def parse_dmarc(
         limits=limits,
         container=payload.container,
         on_record=on_record,
+        sink=sink,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 __all__ = [
     "AggregateRecord",
@@ -22,6 +22,7 @@ __all__ = [
     "ReportMetadata",
     "ReportRow",
     "RowKey",
+    "RowSink",
 ]
 
 
@@ -42,6 +43,8 @@ class Limits:
     max_ratio: int = 200  # decompressed / compressed, checked past 1 MiB of output
     max_records: int = 2_000_000
     max_rows: int = 200_000  # distinct (source, result) rows kept in memory
+    # With a ``RowSink``: distinct rows held before they are handed over to it.
+    hand_over_rows: int = 4_096
     max_depth: int = 16
     max_section_elements: int = 2_000  # elements inside one <record> or metadata block
     max_text: int = 64 * 1024  # characters of one element's text
@@ -122,8 +125,9 @@ class RowKey(NamedTuple):
     spf_result: str
 
 
-@dataclass(frozen=True, slots=True)
-class ReportRow:
+class ReportRow(NamedTuple):
+    """A row's sums (a tuple: made by the thousand and left alone by the collector)."""
+
     key: RowKey
     messages: int
     records: int
@@ -145,6 +149,9 @@ class AggregateReport:
     messages: int
     container: str  # xml | gzip | zip | mail+gzip | ...
     warnings: tuple[str, ...] = field(default=())
+    # Rows handed over to a ``RowSink`` during the parse (then ``rows`` holds the rest,
+    # and a row may have been handed over in several parts: sum them by key).
+    handed_over: int = 0
 
     @property
     def dedup_key(self) -> tuple[str, str, str]:
@@ -154,3 +161,19 @@ class AggregateReport:
             self.metadata.report_id,
             self.policy.domain,
         )
+
+
+class RowSink(Protocol):
+    """Takes a report's summed rows while it is parsed, so memory does not follow the
+    number of distinct rows (``parse_dmarc(raw, sink=...)``).
+
+    ``rows`` is called with at most ``Limits.hand_over_rows`` rows at a time, once the
+    policy is known; the same key may come again in a later batch (its sums go on).
+    ``restart`` is called when the parse starts over (a second read of invalid UTF-8):
+    what was handed over until then is to be forgotten. Either may raise to stop the
+    parse; the exception comes out of ``parse_dmarc`` as it is.
+    """
+
+    def rows(self, policy: PolicyPublished, rows: list[ReportRow]) -> None: ...
+
+    def restart(self) -> None: ...

@@ -3,17 +3,29 @@ and store it once (deduplicated by reporting org, report id and policy domain).
 
 The one code path behind ``POST /api/v1/dmarc/reports``, ``delivermon ingest dmarc``
 and the IMAP poller (``monitor.ingest.kinds``).
+
+A report with more distinct rows than ``Limits.hand_over_rows`` is parsed in a thread
+that hands its rows to the store in batches as it reads them (``_Stage``: each batch a
+short transaction into a staging table); the report's own transaction then sums them
+into its rows. Memory stays at one batch whatever the report's size, and the store's
+writer is never held for the length of a parse.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import functools
+import uuid
+from collections.abc import Coroutine
 
 from checks.domains import registered_domain
-from monitor.ingest.dmarc import AggregateReport, parse_dmarc
+from monitor.ingest.dmarc import AggregateReport, PolicyPublished, parse_dmarc
 from monitor.ingest.dmarc.model import ReportRow
 from monitor.ingest.kinds import IngestContext, IngestOutcome
+from monitor.model.errors import MonitorError
+from monitor.store import Store
 from monitor.store.dmarc import DmarcReportRecord, DmarcRowRecord
 
 __all__ = ["MAJOR_REPORTERS", "ingest_dmarc", "reporter_of"]
@@ -59,15 +71,13 @@ def _aligned(identity: str, header_from: str, mode: str | None) -> bool:
     return _org(identity) == _org(header_from)
 
 
-def _row(report: AggregateReport, row: ReportRow) -> DmarcRowRecord:
+def _row(policy: PolicyPublished, row: ReportRow) -> DmarcRowRecord:
     key = row.key
-    header_from = key.header_from or report.policy.domain
+    header_from = key.header_from or policy.domain
     dkim_aligned = key.dkim_result == "pass" and _aligned(
-        key.dkim_domain, header_from, report.policy.adkim
+        key.dkim_domain, header_from, policy.adkim
     )
-    spf_aligned = key.spf_result == "pass" and _aligned(
-        key.spf_domain, header_from, report.policy.aspf
-    )
+    spf_aligned = key.spf_result == "pass" and _aligned(key.spf_domain, header_from, policy.aspf)
     # The receiver's own verdict as policy_evaluated gives it; else from auth_results.
     verdict = "pass" in (key.dkim, key.spf)
     passed = verdict if key.dkim or key.spf else dkim_aligned or spf_aligned
@@ -100,17 +110,84 @@ def _summary(report: AggregateReport) -> dict[str, object]:
     }
 
 
+class _InThread(Exception):  # noqa: N818 (a signal out of the parse, not an error)
+    """A report parsed on the loop has more rows than one batch: parse it in a thread."""
+
+
+class _NoStage:
+    """The sink of a parse on the event loop, which must not wait for the store."""
+
+    def rows(self, policy: PolicyPublished, rows: list[ReportRow]) -> None:
+        raise _InThread
+
+    def restart(self) -> None:
+        pass
+
+
+class _Stage:
+    """Hands a report's rows to the store while a thread parses it (``RowSink``).
+
+    Called in the parse's thread: each batch is written on the event loop and waited
+    for, so at most one batch is in memory and a store failure stops the parse.
+    """
+
+    def __init__(self, store: Store, loop: asyncio.AbstractEventLoop, now: dt.datetime):
+        self.store = store
+        self.loop = loop
+        self.now = now
+        self.load = uuid.uuid4().hex
+        self.used = False
+        self.stopped = False
+
+    def rows(self, policy: PolicyPublished, rows: list[ReportRow]) -> None:
+        if self.stopped:
+            raise asyncio.CancelledError  # the ingest was abandoned: stop parsing
+        records = [_row(policy, row) for row in rows]
+        del rows
+        self.used = True
+        self._wait(self.store.stage_dmarc_rows(self.load, records, self.now))
+
+    def restart(self) -> None:
+        if self.used:
+            self._wait(self.store.drop_dmarc_stage(self.load))
+            self.used = False
+
+    def _wait(self, write: Coroutine[object, object, None]) -> None:
+        asyncio.run_coroutine_threadsafe(write, self.loop).result()
+
+    async def drop(self) -> None:
+        """Forget what was staged (the report was refused or could not be stored)."""
+        self.stopped = True
+        if self.used:
+            await self.store.drop_dmarc_stage(self.load)
+
+
+async def _parse(raw: bytes, ctx: IngestContext) -> tuple[AggregateReport, _Stage | None]:
+    if len(raw) <= _THREAD_AFTER:
+        try:
+            return parse_dmarc(raw, sink=_NoStage()), None
+        except _InThread:
+            pass
+    stage = _Stage(ctx.store, asyncio.get_running_loop(), ctx.now)
+    try:
+        return await asyncio.to_thread(parse_dmarc, raw, sink=stage), stage
+    except BaseException:
+        # Refused, or the store failed mid-report: what was staged goes (if the store
+        # is down too, the dmarc job's purge deletes it later).
+        with contextlib.suppress(MonitorError):
+            await stage.drop()
+        raise
+
+
 async def ingest_dmarc(raw: bytes, ctx: IngestContext) -> IngestOutcome:
     """Store the aggregate report in ``raw`` once.
 
     Raises:
         NotDmarcError: readable mail or data without an aggregate report (422).
         MalformedReportError: a report that cannot be read, or hostile input (422).
+        StoreUnavailableError: the store could not take it (nothing was stored).
     """
-    if len(raw) > _THREAD_AFTER:
-        report = await asyncio.to_thread(parse_dmarc, raw)
-    else:
-        report = parse_dmarc(raw)
+    report, stage = await _parse(raw, ctx)
     meta = report.metadata
     record = DmarcReportRecord(
         org=report.dedup_key[0],
@@ -125,10 +202,17 @@ async def ingest_dmarc(raw: bytes, ctx: IngestContext) -> IngestOutcome:
         messages=report.messages,
         policy=report.policy.p,
         flavour=report.flavour.value,
-        rows=(_row(report, row) for row in report.rows),
+        rows=(_row(report.policy, row) for row in report.rows),
         raw=raw if ctx.store_raw else None,
+        stage=stage.load if stage is not None and stage.used else None,
     )
-    result = await ctx.store.add_dmarc_report(record)
+    try:
+        result = await ctx.store.add_dmarc_report(record)
+    except BaseException:
+        if stage is not None:
+            with contextlib.suppress(MonitorError):
+                await stage.drop()
+        raise
     return IngestOutcome(
         "dmarc",
         result.id,

@@ -6,7 +6,9 @@ any entity or ATTLIST declaration) is refused before libxml2 sees the root, and 
 other than ``<feedback>`` at once. Each top-level section (``report_metadata``,
 ``policy_published``, ``version``, each ``record``) is read as it ends and deleted, so
 the tree holds about 64 KiB of XML's sections at a time; records are summed by
-``RowKey``, so memory follows the number of distinct rows, not the size of the report.
+``RowKey``, and with a ``RowSink`` the rows summed so far are handed over each time there
+are ``Limits.hand_over_rows`` of them, so memory follows neither the size of the report
+nor its number of distinct rows.
 After every 64 KiB fed the limits (depth, elements per section, text length) are
 checked by XPath over what it added. Elements are matched by local name: RFC 7489, RFC 9990
 (``urn:ietf:params:xml:ns:dmarc-2.0``) and the pre-RFC drafts share one path. Refusals
@@ -38,6 +40,7 @@ from monitor.ingest.dmarc.model import (
     ReportMetadata,
     ReportRow,
     RowKey,
+    RowSink,
 )
 from monitor.ingest.errors import MalformedReportError
 
@@ -205,8 +208,16 @@ def _resource_limit(exc: etree.XMLSyntaxError) -> MalformedReportError | None:
 class _Reader:
     """One pass of libxml2 over the chunks: the sections as they end, summed at the end."""
 
-    def __init__(self, limits: Limits, on_record: Callable[[AggregateRecord], None] | None):
+    def __init__(
+        self,
+        limits: Limits,
+        on_record: Callable[[AggregateRecord], None] | None,
+        sink: RowSink | None = None,
+    ):
         self.limits = limits
+        self.sink = sink
+        self.policy: PolicyPublished | None = None
+        self.handed_over = 0
         self.guards = _guards(limits)
         self.on_record = on_record
         self.prolog = _Prolog()
@@ -227,7 +238,11 @@ class _Reader:
         self.policy_node: _Node | None = None
         self.records = 0
         self.messages = 0
-        self.rows: dict[RowKey, list[int]] = {}  # tuples: hashed, compared and sorted in C
+        # Messages and records per row, in two dicts of ints: tuples of strings and ints
+        # are left alone by the garbage collector once it has seen them, where a list of
+        # sums per row is scanned by every collection for as long as it lives.
+        self.rows: dict[RowKey, int] = {}  # tuples: hashed, compared and sorted in C
+        self.row_records: dict[RowKey, int] = {}
         self.warnings: set[str] = set()
 
     def feed(self, chunk: bytes) -> None:
@@ -306,6 +321,7 @@ class _Reader:
             self.metadata_node = _node(element)
         elif name == "policy_published":
             self.policy_node = _node(element)
+            self.policy = None
         else:
             self.version = _text(element).strip() or None
 
@@ -318,16 +334,35 @@ class _Reader:
         self.messages += count
         if self.on_record is not None:
             self.on_record(_record_of(fields, key, count))
-        row = self.rows.get(key)
-        if row is None:
-            if len(self.rows) >= self.limits.max_rows:
+        rows = self.rows
+        summed = rows.get(key)
+        if summed is None:
+            if len(rows) >= self.limits.max_rows:
                 raise _refuse("too_many_rows", "more distinct source rows than the limit")
             # Kept until the report ends, their strings repeating across rows (domains,
             # selectors, results): interned, a row costs its key's slots, not ten strings.
-            self.rows[RowKey._make(map(intern, key))] = [count, 1]
+            key = RowKey._make(map(intern, key))
+            rows[key] = count
+            self.row_records[key] = 1
+            if len(rows) >= self.limits.hand_over_rows and self.sink is not None:
+                self._hand_over(self.sink)
         else:
-            row[0] += count
-            row[1] += 1
+            rows[key] = summed + count
+            self.row_records[key] += 1
+
+    def _hand_over(self, sink: RowSink) -> None:
+        """The rows summed so far to the sink, once the policy they are read against is
+        known (a report that puts its records first keeps them until then)."""
+        if self.policy_node is None:
+            return
+        if self.policy is None:
+            self.policy = _build_policy(self.policy_node, self.warnings)
+        summed, records = self.rows, self.row_records
+        self.rows, self.row_records = {}, {}
+        rows = [ReportRow(key, messages, records[key]) for key, messages in summed.items()]
+        del summed, records
+        self.handed_over += len(rows)
+        sink.rows(self.policy, rows)
 
     def report(self, container: str) -> AggregateReport:
         if self.root is None:
@@ -340,8 +375,8 @@ class _Reader:
         policy = _build_policy(self.policy_node, self.warnings)
         # Each row's sums are let go as its ReportRow is made (and no (key, sums) pairs):
         # the largest report's rows are never held twice.
-        summed = self.rows
-        rows = tuple(ReportRow(key, *summed.pop(key)) for key in sorted(summed))
+        summed, records = self.rows, self.row_records
+        rows = tuple(ReportRow(key, summed.pop(key), records.pop(key)) for key in sorted(summed))
         return AggregateReport(
             flavour=self._flavour(metadata, self.policy_node),
             version=self.version,
@@ -352,6 +387,7 @@ class _Reader:
             messages=self.messages,
             container=container,
             warnings=tuple(sorted(self.warnings)),
+            handed_over=self.handed_over,
         )
 
     def _flavour(self, metadata: ReportMetadata, policy: _Node) -> Flavour:
@@ -370,8 +406,12 @@ def parse_aggregate_xml(
     limits: Limits,
     container: str = "xml",
     on_record: Callable[[AggregateRecord], None] | None = None,
+    sink: RowSink | None = None,
 ) -> AggregateReport:
     """Parse the XML that ``chunks()`` yields (it may be called twice; see below).
+
+    With a ``sink``, rows are handed over to it in batches as they are read (``RowSink``)
+    and the report's ``rows`` are what was left.
 
     A document that declares no encoding (or UTF-8) but holds invalid UTF-8 is read a
     second time with the bad bytes replaced (warning ``invalid_utf8``), as receivers
@@ -381,7 +421,7 @@ def parse_aggregate_xml(
         MalformedReportError: not well-formed, a DOCTYPE, over a limit, not a report.
     """
     try:
-        return _parse_once(chunks(), limits, container, on_record)
+        return _parse_once(chunks(), limits, container, on_record, sink)
     except (expat.ExpatError, etree.XMLSyntaxError) as exc:
         if not _invalid_char(exc):
             raise _malformed(exc) from None
@@ -389,8 +429,10 @@ def parse_aggregate_xml(
     replaced = _Replaced(chunks())
     if not replaced.utf8:
         raise _malformed(first) from None
+    if sink is not None:
+        sink.restart()
     try:
-        report = _parse_once(iter(replaced), limits, container, on_record)
+        report = _parse_once(iter(replaced), limits, container, on_record, sink)
     except (expat.ExpatError, etree.XMLSyntaxError):
         raise _malformed(first) from None
     if not replaced.count:
@@ -403,8 +445,9 @@ def _parse_once(
     limits: Limits,
     container: str,
     on_record: Callable[[AggregateRecord], None] | None,
+    sink: RowSink | None,
 ) -> AggregateReport:
-    reader = _Reader(limits, on_record)
+    reader = _Reader(limits, on_record, sink)
     first = True
     for chunk in chunks:
         if first:

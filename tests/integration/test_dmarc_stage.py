@@ -1,0 +1,146 @@
+"""A report with more distinct rows than the parser holds at once (``Limits.hand_over_rows``)
+is handed to the store in batches while it is parsed, staged, and summed into its rows by
+the report's own transaction: the stored rows are the same as a parse held in memory
+gives, once, through both ways a report reaches the thread (a large body, and a small
+gzip whose rows outgrow one batch on the event loop). A refusal after rows were staged,
+a duplicate, and a parse started over (invalid UTF-8) leave nothing staged and nothing
+counted twice. SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+from collections import Counter
+
+import pytest
+from dmarcreports import Row, aggregate_xml
+from sqlalchemy import func, select
+
+from monitor.ingest.dmarc import DEFAULT_LIMITS, parse_dmarc
+from monitor.ingest.dmarc.service import ingest_dmarc
+from monitor.ingest.errors import MalformedReportError
+from monitor.ingest.kinds import IngestContext
+from monitor.model.privacy import Pseudonymizer
+from monitor.store.dmarc import DmarcRowRecord
+from monitor.store.schema import dmarc_row_stage, dmarc_rows
+from monitor.store.store import SqlStore
+
+NOW = dt.datetime(2026, 12, 5, 12, tzinfo=dt.UTC)
+# Distinct sources: more than two batches' worth, and each source twice, a batch apart,
+# so the same row is handed over in two batches and must be summed back into one.
+SOURCES = 2 * DEFAULT_LIMITS.hand_over_rows + 300
+
+
+def context(store: SqlStore) -> IngestContext:
+    return IngestContext(
+        store=store,
+        pseudonymizer=Pseudonymizer(b"k" * 32),
+        campaign_headers=(),
+        store_raw=False,
+        now=NOW,
+    )
+
+
+def source(n: int) -> str:
+    return f"2001:db8::{n + 1:x}"  # RFC 3849, in the normal form the parser gives
+
+
+def rows() -> list[Row]:
+    first = [Row(source(n), n % 7 + 1) for n in range(SOURCES)]
+    again = [Row(source(n), 2) for n in range(SOURCES)]
+    return first + again
+
+
+def want() -> Counter[str]:
+    sums: Counter[str] = Counter()
+    for row in rows():
+        sums[row.ip] += row.count
+    return sums
+
+
+async def stored_rows(store: SqlStore) -> int:
+    async with store._engine.connect() as conn:
+        return int(await conn.scalar(select(func.count()).select_from(dmarc_rows)) or 0)
+
+
+async def staged_rows(store: SqlStore) -> int:
+    async with store._engine.connect() as conn:
+        return int(await conn.scalar(select(func.count()).select_from(dmarc_row_stage)) or 0)
+
+
+@pytest.mark.parametrize("container", ["xml", "gzip"])
+async def test_large_report_is_staged_and_stored_as_one_report(
+    store: SqlStore, container: str
+) -> None:
+    xml = aggregate_xml(rows(), report_id=f"stage-{container}")
+    body = xml if container == "xml" else gzip.compress(xml)
+    # The XML is over the size parsed in a thread, the gzip under it: its rows
+    # outgrow one batch on the event loop and it is parsed again in a thread.
+    assert (len(body) > 256 * 1024) == (container == "xml")
+    in_memory = parse_dmarc(body)  # no sink: every row summed in memory
+    assert in_memory.handed_over == 0
+    assert len(in_memory.rows) == SOURCES
+
+    first = await ingest_dmarc(body, context(store))
+    assert not first.duplicate
+    assert first.fields["records"] == 2 * SOURCES
+    assert first.fields["messages"] == sum(want().values())
+    figures = await store.dmarc_source_figures("example.com")
+    assert {f.source_ip: f.messages for f in figures} == want()
+    assert await stored_rows(store) == SOURCES  # one row per source: the parts were summed
+    assert await staged_rows(store) == 0
+
+    again = await ingest_dmarc(body, context(store))
+    assert again.duplicate
+    assert again.id == first.id
+    assert await stored_rows(store) == SOURCES
+    assert await staged_rows(store) == 0
+    assert await store.dmarc_report_count("example.com") == 1
+
+
+async def test_refusal_after_rows_were_staged_stores_nothing(store: SqlStore) -> None:
+    bad = [*rows(), Row("not-an-address", 1)]
+    with pytest.raises(MalformedReportError) as refused:
+        await ingest_dmarc(aggregate_xml(bad, report_id="stage-bad"), context(store))
+    assert refused.value.reason == "bad_source_ip"
+    assert await store.dmarc_report_count("example.com") == 0
+    assert await stored_rows(store) == 0
+    assert await staged_rows(store) == 0
+
+
+async def test_parse_started_over_counts_staged_rows_once(store: SqlStore) -> None:
+    # Invalid UTF-8 after the first batches were handed over: the report is read a
+    # second time with the byte replaced, and what the first read staged is dropped.
+    xml = aggregate_xml(rows(), report_id="stage-utf8")
+    body = xml.replace(b"</feedback>", b"<note>caf\xe9</note></feedback>")
+    outcome = await ingest_dmarc(body, context(store))
+    assert not outcome.duplicate
+    figures = await store.dmarc_source_figures("example.com")
+    assert {f.source_ip: f.messages for f in figures} == want()
+    assert await stored_rows(store) == SOURCES
+    assert await staged_rows(store) == 0
+
+
+async def test_rows_left_staged_by_a_killed_process_are_purged(store: SqlStore) -> None:
+    row = DmarcRowRecord(
+        source_ip=source(1),
+        header_from="example.com",
+        disposition="none",
+        dmarc="pass",
+        dkim_aligned=True,
+        spf_aligned=True,
+        dkim_domain="example.com",
+        dkim_selector="s1",
+        dkim_result="pass",
+        spf_domain="example.com",
+        spf_result="pass",
+        messages=3,
+    )
+    await store.stage_dmarc_rows("old-load", [row, row], NOW - dt.timedelta(days=2))
+    await store.stage_dmarc_rows("live-load", [row], NOW)
+    assert await store.purge_dmarc_stage(NOW - dt.timedelta(days=1)) == 2
+    assert await staged_rows(store) == 1
+    await store.drop_dmarc_stage("live-load")
+    assert await staged_rows(store) == 0
+    assert await stored_rows(store) == 0
