@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
+from cli import run_cli
 from dmarcreports import Row, aggregate_xml
 from sqlalchemy import func, select
 
@@ -97,6 +100,29 @@ async def test_large_report_is_staged_and_stored_as_one_report(
     assert await stored_rows(store) == SOURCES
     assert await staged_rows(store) == 0
     assert await store.dmarc_report_count("example.com") == 1
+
+
+async def test_cli_process_stages_a_large_report(
+    tmp_path: Path, store: SqlStore, store_url: str
+) -> None:
+    # A real `delivermon ingest dmarc` process (its default event loop, uvloop): the
+    # parse thread hands its batches to that loop while the loop waits for the parse.
+    conf = tmp_path / "delivermon.toml"
+    conf.write_text(f'[store]\nurl = "{store_url}"\n[privacy]\npseudonym_key = "{"k" * 32}"\n')
+    path = tmp_path / "large.xml.gz"
+    path.write_bytes(gzip.compress(aggregate_xml(rows(), report_id="stage-cli")))
+    done = run_cli("ingest", "dmarc", "--config", str(conf), "--json", str(path))
+    assert done.returncode == 0, done.stderr
+    [document] = json.loads(done.stdout)
+    assert document["status"] == "stored"
+    assert (document["report"]["records"], document["report"]["messages"]) == (
+        2 * SOURCES,
+        sum(want().values()),
+    )
+    figures = await store.dmarc_source_figures("example.com")
+    assert {f.source_ip: f.messages for f in figures} == want()
+    assert await stored_rows(store) == SOURCES
+    assert await staged_rows(store) == 0
 
 
 async def test_refusal_after_rows_were_staged_stores_nothing(store: SqlStore) -> None:
