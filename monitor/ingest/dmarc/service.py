@@ -131,10 +131,9 @@ class _Stage:
     for, so at most one batch is in memory and a store failure stops the parse.
     """
 
-    def __init__(self, store: Store, loop: asyncio.AbstractEventLoop, now: dt.datetime):
+    def __init__(self, store: Store, loop: asyncio.AbstractEventLoop):
         self.store = store
         self.loop = loop
-        self.now = now
         self.load = uuid.uuid4().hex
         self.used = False
         self.stopped = False
@@ -145,7 +144,10 @@ class _Stage:
         records = [_row(policy, row) for row in rows]
         del rows
         self.used = True
-        self._wait(self.store.stage_dmarc_rows(self.load, records, self.now))
+        # Stamped with the wall clock, not the ingest's (a caller's clock may be set back):
+        # the dmarc job deletes staged rows a day old by the wall clock.
+        at = dt.datetime.now(dt.UTC)
+        self._wait(self.store.stage_dmarc_rows(self.load, records, at))
 
     def restart(self) -> None:
         if self.used:
@@ -168,7 +170,7 @@ async def _parse(raw: bytes, ctx: IngestContext) -> tuple[AggregateReport, _Stag
             return parse_dmarc(raw, sink=_NoStage()), None
         except _InThread:
             pass
-    stage = _Stage(ctx.store, asyncio.get_running_loop(), ctx.now)
+    stage = _Stage(ctx.store, asyncio.get_running_loop())
     try:
         return await asyncio.to_thread(parse_dmarc, raw, sink=stage), stage
     except BaseException:
