@@ -116,16 +116,5 @@ def bounce_observations(
         if record.kind is AlertKind.BOUNCE_HARD_BOUNCE_RATE:
             n = attempts.get(record.labels.get("campaign", ""), 0)
             active = None if 0 < n < min_volume else False
-        found.append(
-            Observation(
-                key=record.key,
-                kind=record.kind,
-                active=active,
-                severity=record.severity,
-                labels=record.labels,
-                title=record.title,
-                text=record.text,
-                resolved_title=_resolved_title(record.kind, record.labels, window),
-            )
-        )
+        found.append(record.observed(active, _resolved_title(record.kind, record.labels, window)))
     return found

@@ -142,15 +142,7 @@ class AlertService:
             if record.key in seen or not shard.owns_campaign(campaign):
                 continue
             quiet.append(
-                Observation(
-                    key=record.key,
-                    kind=record.kind,
-                    active=False,
-                    severity=record.severity,
-                    labels=record.labels,
-                    title=record.title,
-                    resolved_title=f"Campaign {campaign}: no traffic in the last {window}",
-                )
+                record.observed(False, f"Campaign {campaign}: no traffic in the last {window}")
             )
         return quiet
 

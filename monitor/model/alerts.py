@@ -122,6 +122,20 @@ class AlertRecord:
     fire_times: tuple[dt.datetime, ...]
     updated_at: dt.datetime
 
+    def observed(self, active: bool | None, resolved_title: str) -> Observation:
+        """What a check that no longer sees this alert's subject observes: the alert as
+        it is (key, kind, severity, labels, texts) with ``active`` as given."""
+        return Observation(
+            key=self.key,
+            kind=self.kind,
+            active=active,
+            severity=self.severity,
+            labels=self.labels,
+            title=self.title,
+            text=self.text,
+            resolved_title=resolved_title,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Transition:
