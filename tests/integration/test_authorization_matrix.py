@@ -22,6 +22,7 @@ from aiohttp import web
 from certs import rsa_signer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from daemon import offline_config
 from sns import CERT_NAME, TOPIC
 
 from monitor.config import parse_config
@@ -69,20 +70,12 @@ def _config(tmp_path: Path) -> str:
         .public_key()
         .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
-    return f"""
-[dns]
-nameservers = ["127.0.0.1:9"]
-timeout = 0.2
-attempts = 1
-[dnsbl]
-zones = []
+    return offline_config(
+        f"sqlite:///{tmp_path / 'd.db'}",
+        extra=f"""
 [http]
 ingest_token = "{INGEST}"
 admin_token = "{ADMIN}"
-[store]
-url = "sqlite:///{tmp_path / "d.db"}"
-[privacy]
-pseudonym_key = "0123456789abcdef0123456789abcdef"
 [webhooks.ses]
 topic_arns = ["{TOPIC}"]
 certificate_files = ["{cert}"]
@@ -93,7 +86,8 @@ signing_key = "matrix-mailgun-key"
 [webhooks.postmark]
 username = "pm"
 password = "matrix-postmark-password"
-"""
+""",
+    )
 
 
 @pytest.fixture

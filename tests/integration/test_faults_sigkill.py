@@ -21,7 +21,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from daemon import PSEUDONYM_KEY, DaemonProcess
+from daemon import DaemonProcess, offline_config
 from sqlitefile import row_counts
 
 from monitor.ingest.parsers import parser_by_name
@@ -33,20 +33,13 @@ ARF = parser_by_name("arf").examples[0]
 
 def _config(tmp_path: Path) -> Path:
     path = tmp_path / "sigkill.toml"
-    path.write_text(f"""
-[dns]
-nameservers = ["127.0.0.1:9"]
-[dnsbl]
-zones = []
+    extra = f"""
 [http]
 ingest_token = "{TOKEN}"
-[store]
-url = "sqlite:///{tmp_path / "d.db"}"
-[privacy]
-pseudonym_key = "{PSEUDONYM_KEY}"
 [webhooks.mailgun]
 signing_key = "{MAILGUN_KEY}"
-""")
+"""
+    path.write_text(offline_config(f"sqlite:///{tmp_path / 'd.db'}", extra=extra))
     return path
 
 

@@ -21,6 +21,7 @@ import aiohttp
 import leaks
 import pytest
 from conftest import require_server
+from daemon import offline_config
 from pgserver import PgServer, find_postgres_bindir, missing_prerequisite
 
 from monitor.config import parse_config
@@ -32,20 +33,7 @@ ARF = parser_by_name("arf").examples[0]
 
 
 def _config(store_url: str) -> str:
-    return f"""
-[dns]
-nameservers = ["127.0.0.1:9"]
-timeout = 0.2
-attempts = 1
-[dnsbl]
-zones = []
-[http]
-ingest_token = "{TOKEN}"
-[store]
-url = "{store_url}"
-[privacy]
-pseudonym_key = "0123456789abcdef0123456789abcdef"
-"""
+    return offline_config(store_url, extra=f'[http]\ningest_token = "{TOKEN}"\n')
 
 
 @contextlib.asynccontextmanager
