@@ -140,6 +140,18 @@ def test_concatenated_gzip_members_are_one_stream() -> None:
     assert parse_dmarc(gzip.compress(xml[:100]) + gzip.compress(xml[100:])).records == 1
 
 
+def test_gzip_members_longer_than_what_zlib_is_handed_at_a_time() -> None:
+    # zlib gets the input 64 KiB at a time: stored (level 0) members of 180 KB and more,
+    # the second beginning inside a slice, then whitespace or junk after the last one.
+    xml = report(600)
+    cut = len(xml) // 3 + 12_345
+    data = gzip.compress(xml[:cut], compresslevel=0) + gzip.compress(xml[cut:], compresslevel=0)
+    assert len(data) > 3 * 64 * 1024
+    assert parse_dmarc(data + b"\r\n").records == 600
+    assert refused(data + b"junk") == "gzip_trailing_data"
+    assert refused(data[:-5]) == "gzip_truncated"
+
+
 @pytest.mark.parametrize(
     ("limits", "raw", "reason"),
     [
