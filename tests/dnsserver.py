@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import re
 import shutil
 import signal
@@ -86,25 +87,40 @@ def nsd_version(nsd_binary: Path | None = None) -> str:
     return lines[0] if lines else "unknown"
 
 
-def pick_free_port(host: str = HOST, attempts: int = 20) -> int:
-    """Return a port that is free for both UDP and TCP on `host` right now.
+def _ephemeral_ports() -> tuple[int, int]:
+    """The range the kernel draws clients' source ports from (Linux's default if unknown)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
 
-    The kernel picks a free UDP port; it is only accepted if TCP can bind the
-    same number too, otherwise another process raced us and we try again.
+
+def pick_free_port(host: str = HOST, attempts: int = 50) -> int:
+    """Return a port that is free for both UDP and TCP on `host` right now, outside the
+    range the kernel gives clients' source ports.
+
+    A client that connects on loopback to a port nobody listens on yet, from a source
+    port equal to it, is connected to itself (TCP simultaneous open): its request comes
+    back as the answer ("BadStatusLine: GET /healthz") and the server then cannot bind.
+    A server port outside the ephemeral range cannot be a client's source port.
 
     Raises:
         OSError: no port was free for both protocols after `attempts` tries.
     """
-    for _ in range(attempts):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind((host, 0))
-            port: int = udp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind((host, port))
-                except OSError:
-                    continue
-                return port
+    low, _high = _ephemeral_ports()
+    candidates = range(10_000, low) if low > 11_000 else range(1024, 10_000)
+    for port in random.sample(candidates, attempts):
+        with (
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp,
+            socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp,
+        ):
+            try:
+                udp.bind((host, port))
+                tcp.bind((host, port))
+            except OSError:
+                continue
+            return port
     raise OSError(f"no port free for both UDP and TCP on {host} after {attempts} tries")
 
 
