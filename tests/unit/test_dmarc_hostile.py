@@ -140,6 +140,21 @@ def test_concatenated_gzip_members_are_one_stream() -> None:
     assert parse_dmarc(gzip.compress(xml[:100]) + gzip.compress(xml[100:])).records == 1
 
 
+def test_zip_whose_directory_points_before_the_file_is_refused() -> None:
+    # The end record says the central directory starts 3 bytes further than it does:
+    # zipfile then reads the member's header at offset -3 (ValueError: negative seek).
+    data = bytearray(zipped(("r.xml", report())))
+    end = data.rindex(b"PK\x05\x06")
+    offset = int.from_bytes(data[end + 16 : end + 20], "little")
+    data[end + 16 : end + 20] = (offset + 3).to_bytes(4, "little")
+    assert refused(bytes(data)) == "zip_corrupt"
+
+
+def test_unknown_declared_encoding_is_refused() -> None:
+    # expat raises LookupError for an encoding Python has no codec for.
+    assert refused(report(head='<?xml version="1.0" encoding="TTF-8"?>')) == "xml_malformed"
+
+
 def test_gzip_members_longer_than_what_zlib_is_handed_at_a_time() -> None:
     # zlib gets the input 64 KiB at a time: stored (level 0) members of 180 KB and more,
     # the second beginning inside a slice, then whitespace or junk after the last one.

@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import Message
+from typing import IO
 
 from monitor.ingest.dmarc.model import Limits
 from monitor.ingest.errors import MalformedReportError, NotDmarcError
@@ -231,15 +232,28 @@ def _zip_member(data: bytes, limits: Limits) -> zipfile.ZipInfo:
     return info
 
 
+# What zipfile raises on a damaged archive once its directory was read: a bad local
+# header, a data offset before the file's start (ValueError: negative seek), a broken
+# deflate stream or a short member.
+_ZIP_BROKEN = (zipfile.BadZipFile, ValueError, OSError, zlib.error, EOFError)
+
+
+def _open_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> IO[bytes]:
+    try:
+        return archive.open(info)
+    except _ZIP_BROKEN:
+        raise _refuse("zip_corrupt", "the zip member is corrupt") from None
+
+
 def _unzip(data: bytes, limits: Limits) -> Iterator[bytes]:
     info = _zip_member(data, limits)
     total = 0
-    with _open_zip(data) as archive, archive.open(info) as member:
+    with _open_zip(data) as archive, _open_member(archive, info) as member:
         first = True
         while True:
             try:
                 out = member.read(_STEP)
-            except (zipfile.BadZipFile, zlib.error, EOFError):
+            except _ZIP_BROKEN:
                 raise _refuse("zip_corrupt", "the zip member is corrupt") from None
             if not out:
                 return

@@ -158,11 +158,21 @@ class _Prolog:
             self.parser.Parse(chunk, False)
         except _RootSeen:
             self.done = True
+        except LookupError:
+            raise _unknown_encoding() from None
 
     def close(self) -> None:
         if not self.done:
-            self.parser.Parse(b"", True)  # raises: the document ended before any element
+            try:
+                self.parser.Parse(b"", True)  # raises: the document ended before any element
+            except LookupError:
+                raise _unknown_encoding() from None
             raise _refuse("not_dmarc_xml", "no <feedback> element")
+
+
+def _unknown_encoding() -> MalformedReportError:
+    """expat raises LookupError for an encoding declaration Python has no codec for."""
+    return _refuse("xml_malformed", "not well-formed XML (an unknown encoding is declared)")
 
 
 @functools.lru_cache(maxsize=16)
