@@ -1,16 +1,33 @@
 """DMARC aggregate reports written for tests and the benchmark: the XML, gzip/zip, the mail.
 
-``Row`` is one ``<record>``; ``aggregate_xml`` writes an RFC 7489 report around rows.
+``Row`` is one ``<record>``; ``aggregate_xml`` writes an RFC 7489 report around rows;
+``ingest_context`` is what the store tests ingest them with.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import gzip
 import io
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from monitor.ingest.kinds import IngestContext
+from monitor.model.privacy import Pseudonymizer
+from monitor.store.models import Store
+
+
+def ingest_context(store: Store, now: dt.datetime) -> IngestContext:
+    """An ``IngestContext`` over ``store`` as received at ``now`` (no raw bodies kept)."""
+    return IngestContext(
+        store=store,
+        pseudonymizer=Pseudonymizer(b"k" * 32),
+        campaign_headers=(),
+        store_raw=False,
+        now=now,
+    )
 
 
 @dataclass(frozen=True, slots=True)

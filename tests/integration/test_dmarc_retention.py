@@ -16,15 +16,13 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from daemon import offline_config
-from dmarcreports import Row, aggregate_xml
+from dmarcreports import Row, aggregate_xml, ingest_context
 from sqlalchemy import Connection, insert
 
 from monitor.config import parse_config
 from monitor.daemon.app import Daemon, DaemonOptions
 from monitor.ingest.dmarc.analysis import FigureKey
 from monitor.ingest.dmarc.service import ingest_dmarc
-from monitor.ingest.kinds import IngestContext
-from monitor.model.privacy import Pseudonymizer
 from monitor.store import open_store
 from monitor.store.engine import build_engine
 from monitor.store.schema import dmarc_reports, dmarc_rows
@@ -50,14 +48,7 @@ def report(
 
 async def ingest(store: SqlStore, raw: bytes, at: dt.datetime) -> bool:
     """Store ``raw`` as received at ``at``; whether it was a duplicate."""
-    context = IngestContext(
-        store=store,
-        pseudonymizer=Pseudonymizer(b"k" * 32),
-        campaign_headers=(),
-        store_raw=False,
-        now=at,
-    )
-    return (await ingest_dmarc(raw, context)).duplicate
+    return (await ingest_dmarc(raw, ingest_context(store, at))).duplicate
 
 
 def own_else_unknown(_domain: str, ip: str) -> str:

@@ -17,14 +17,13 @@ from pathlib import Path
 
 import pytest
 from cli import run_cli
-from dmarcreports import Row, aggregate_xml
+from dmarcreports import Row, aggregate_xml, ingest_context
 from sqlalchemy import func, select
 
 from monitor.ingest.dmarc import DEFAULT_LIMITS, parse_dmarc
 from monitor.ingest.dmarc.service import ingest_dmarc
 from monitor.ingest.errors import MalformedReportError
 from monitor.ingest.kinds import IngestContext
-from monitor.model.privacy import Pseudonymizer
 from monitor.store.dmarc import DmarcRowRecord
 from monitor.store.schema import dmarc_row_stage, dmarc_rows
 from monitor.store.store import SqlStore
@@ -36,13 +35,7 @@ SOURCES = 2 * DEFAULT_LIMITS.hand_over_rows + 300
 
 
 def context(store: SqlStore) -> IngestContext:
-    return IngestContext(
-        store=store,
-        pseudonymizer=Pseudonymizer(b"k" * 32),
-        campaign_headers=(),
-        store_raw=False,
-        now=NOW,
-    )
+    return ingest_context(store, NOW)
 
 
 def source(n: int) -> str:

@@ -9,12 +9,11 @@ import datetime as dt
 import gzip
 
 import pytest
-from dmarcreports import Row, aggregate_xml
+from dmarcreports import Row, aggregate_xml, ingest_context
 
 from monitor.ingest.dmarc.service import ingest_dmarc
 from monitor.ingest.errors import MalformedReportError
 from monitor.ingest.kinds import IngestContext
-from monitor.model.privacy import Pseudonymizer
 from monitor.store.dmarc import ROW_BATCH
 from monitor.store.store import SqlStore
 
@@ -23,13 +22,7 @@ SOURCES = 2 * ROW_BATCH + 7  # three statements' worth, the last one partly full
 
 
 def context(store: SqlStore) -> IngestContext:
-    return IngestContext(
-        store=store,
-        pseudonymizer=Pseudonymizer(b"k" * 32),
-        campaign_headers=(),
-        store_raw=False,
-        now=NOW,
-    )
+    return ingest_context(store, NOW)
 
 
 def rows() -> list[Row]:
