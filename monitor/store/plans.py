@@ -19,7 +19,7 @@ from typing import Any, TypeAlias, TypeVar
 from monitor.model.events import Category, Consent, EventType
 from monitor.store import batch
 from monitor.store.models import AddResult, ReportResult
-from monitor.store.schema import BOUNCE_COUNTER_COLUMNS, COUNTER_COLUMNS
+from monitor.store.schema import BOUNCE_COUNTER_COLUMNS, COUNTER_COLUMNS, DMARC_ROW_KEYS
 
 __all__ = [
     "COLUMNS",
@@ -62,19 +62,7 @@ class Statement(StrEnum):
 
 
 # What tells one DMARC row from another within a report (staged rows are summed by it).
-DMARC_ROW_COLUMNS = (
-    "source_ip",
-    "header_from",
-    "disposition",
-    "dmarc",
-    "dkim_aligned",
-    "spf_aligned",
-    "dkim_domain",
-    "dkim_selector",
-    "dkim_result",
-    "spf_domain",
-    "spf_result",
-)
+DMARC_ROW_COLUMNS = DMARC_ROW_KEYS
 
 # Bind columns of each statement (for the IN queries: the column compared).
 COLUMNS: dict[Statement, tuple[str, ...]] = {

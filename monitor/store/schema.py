@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -39,6 +40,7 @@ from sqlalchemy.sql.type_api import _BindProcessorType
 __all__ = [
     "BOUNCE_COUNTER_COLUMNS",
     "COUNTER_COLUMNS",
+    "DMARC_ROW_KEYS",
     "MAX_ALERT_KEY_LENGTH",
     "MAX_CAMPAIGN_LENGTH",
     "MAX_LABEL_LENGTH",
@@ -412,6 +414,30 @@ dmarc_reports = Table(
     Index(None, "domain", "begin_at"),
 )
 
+
+def _dmarc_row_columns() -> list[Column[Any]]:
+    """A DMARC row's own columns (new objects each call), the same in ``dmarc_rows`` and
+    ``dmarc_row_stage``: staged rows move into ``dmarc_rows`` column for column."""
+    return [
+        Column("source_ip", String(45), nullable=False),
+        Column("header_from", String(MAX_DMARC_TEXT), nullable=False),
+        Column("disposition", String(MAX_LABEL_LENGTH), nullable=False),
+        Column("dmarc", String(8), nullable=False),  # pass | fail
+        Column("dkim_aligned", Boolean(), nullable=False),  # an aligned DKIM pass
+        Column("spf_aligned", Boolean(), nullable=False),  # an aligned SPF pass
+        Column("dkim_domain", String(MAX_DMARC_TEXT), nullable=False),
+        Column("dkim_selector", String(MAX_DMARC_TEXT), nullable=False),
+        Column("dkim_result", String(MAX_LABEL_LENGTH), nullable=False),
+        Column("spf_domain", String(MAX_DMARC_TEXT), nullable=False),
+        Column("spf_result", String(MAX_LABEL_LENGTH), nullable=False),
+        Column("messages", BigInteger(), nullable=False),
+    ]
+
+
+# What tells one row of a report from another (all its columns but the sum).
+DMARC_ROW_KEYS = tuple(c.name for c in _dmarc_row_columns() if c.name != "messages")
+
+
 dmarc_rows = Table(
     "dmarc_rows",
     metadata,
@@ -422,18 +448,7 @@ dmarc_rows = Table(
     Column("domain", String(MAX_DMARC_TEXT), nullable=False),
     Column("begin_at", UtcDateTime(), nullable=False),
     Column("reporter", String(MAX_LABEL_LENGTH * 2), nullable=False),
-    Column("source_ip", String(45), nullable=False),
-    Column("header_from", String(MAX_DMARC_TEXT), nullable=False),
-    Column("disposition", String(MAX_LABEL_LENGTH), nullable=False),
-    Column("dmarc", String(8), nullable=False),  # pass | fail
-    Column("dkim_aligned", Boolean(), nullable=False),  # an aligned DKIM pass
-    Column("spf_aligned", Boolean(), nullable=False),  # an aligned SPF pass
-    Column("dkim_domain", String(MAX_DMARC_TEXT), nullable=False),
-    Column("dkim_selector", String(MAX_DMARC_TEXT), nullable=False),
-    Column("dkim_result", String(MAX_LABEL_LENGTH), nullable=False),
-    Column("spf_domain", String(MAX_DMARC_TEXT), nullable=False),
-    Column("spf_result", String(MAX_LABEL_LENGTH), nullable=False),
-    Column("messages", BigInteger(), nullable=False),
+    *_dmarc_row_columns(),
     Index(None, "domain", "begin_at"),
     Index(None, "report"),
 )
@@ -449,18 +464,7 @@ dmarc_row_stage = Table(
     Column("id", _ROW_ID, primary_key=True, autoincrement=True),
     Column("load", String(32), nullable=False),
     Column("staged_at", UtcDateTime(), nullable=False),
-    Column("source_ip", String(45), nullable=False),
-    Column("header_from", String(MAX_DMARC_TEXT), nullable=False),
-    Column("disposition", String(MAX_LABEL_LENGTH), nullable=False),
-    Column("dmarc", String(8), nullable=False),
-    Column("dkim_aligned", Boolean(), nullable=False),
-    Column("spf_aligned", Boolean(), nullable=False),
-    Column("dkim_domain", String(MAX_DMARC_TEXT), nullable=False),
-    Column("dkim_selector", String(MAX_DMARC_TEXT), nullable=False),
-    Column("dkim_result", String(MAX_LABEL_LENGTH), nullable=False),
-    Column("spf_domain", String(MAX_DMARC_TEXT), nullable=False),
-    Column("spf_result", String(MAX_LABEL_LENGTH), nullable=False),
-    Column("messages", BigInteger(), nullable=False),
+    *_dmarc_row_columns(),
 )
 
 dmarc_sources = Table(
