@@ -29,7 +29,12 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from monitor.store.errors import StoreUnavailableError
 from monitor.store.plans import Plan
-from monitor.store.runners import run_in_sqlite_thread, run_on_sqlalchemy, run_on_sqlite3
+from monitor.store.runners import (
+    run_in_sqlite_thread,
+    run_on_sqlalchemy,
+    run_on_sqlite3,
+    sqlite_driver,
+)
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
@@ -108,11 +113,19 @@ class Writer:
     SQLite has one writer anyway: letting several pooled connections race for it
     makes the losers sleep in SQLite's busy handler (seconds at the tail). An
     asyncio lock queues them in order instead. PostgreSQL writes run concurrently.
+
+    On SQLite, ``run`` keeps one connection for its plans rather than checking one out
+    of the pool for each: a checkout and its reset on return are hand-offs to the
+    driver's thread and back, which cost more than a small plan's own work. The kept
+    connection is let go (and the next plan opens another) when SQLite raises, and
+    ``close`` returns it before the engine is disposed.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine.execution_options(**{WRITE: True})
         self._lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self._kept: AsyncConnection | None = None
+        self._driver: Any = None  # the kept connection's aiosqlite connection
 
     @contextlib.asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
@@ -143,10 +156,34 @@ class Writer:
             if self._lock is None:
                 async with self._engine.begin() as conn:
                     return await run_on_sqlalchemy(conn, plan)
-            async with self._lock, self._engine.connect() as conn:
-                return await run_in_sqlite_thread(
-                    conn, functools.partial(run_on_sqlite3, plan=plan)
-                )
+            async with self._lock:
+                if self._kept is None:
+                    self._kept = await self._engine.connect()
+                    self._driver = await sqlite_driver(self._kept)
+                try:
+                    return await run_in_sqlite_thread(
+                        self._driver, functools.partial(run_on_sqlite3, plan=plan)
+                    )
+                except sqlite3.Error:
+                    # The plan was rolled back; the connection may not be fit for the
+                    # next one (an I/O error, a full disk): the next plan opens another.
+                    await self._let_go()
+                    raise
+
+    async def close(self) -> None:
+        """Return the kept SQLite connection to the pool (before the engine is disposed)."""
+        if self._lock is None:
+            return
+        async with self._lock:
+            await self._let_go()
+
+    async def _let_go(self) -> None:
+        kept, self._kept, self._driver = self._kept, None, None
+        if kept is not None:
+            # Closing returns it to the pool, whose reset may fail on a broken connection:
+            # the pool then discards it, and nothing here is left to undo.
+            with contextlib.suppress(Exception):
+                await kept.close()
 
 
 # What "the database is not there or cannot take the write" looks like from each driver:

@@ -49,7 +49,7 @@ from monitor.store.schema import (
     suppressions,
 )
 
-__all__ = ["run_in_sqlite_thread", "run_on_sqlalchemy", "run_on_sqlite3"]
+__all__ = ["run_in_sqlite_thread", "run_on_sqlalchemy", "run_on_sqlite3", "sqlite_driver"]
 
 T = TypeVar("T")
 _OPT_OUTS = (SuppressionReason.UNSUBSCRIBE.value, SuppressionReason.COMPLAINT.value)
@@ -327,10 +327,15 @@ def _drive_sqlite3(db: sqlite3.Connection, plan: Plan[T]) -> T:
         return result
 
 
-async def run_in_sqlite_thread(
-    conn: AsyncConnection, function: Callable[[sqlite3.Connection], T]
-) -> T:
-    """Call ``function`` with the sqlite3 connection behind ``conn``, in aiosqlite's thread.
+async def sqlite_driver(conn: AsyncConnection) -> Any:
+    """The aiosqlite connection behind ``conn`` (for ``run_in_sqlite_thread``)."""
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection  # aiosqlite.Connection (the adapter is untyped)
+
+
+async def run_in_sqlite_thread(driver: Any, function: Callable[[sqlite3.Connection], T]) -> T:
+    """Call ``function`` with the sqlite3 connection behind ``driver`` (an
+    aiosqlite connection, from ``sqlite_driver``), in aiosqlite's thread.
 
     One hand-off for the whole call. aiosqlite runs each of its connections' calls in
     that connection's own thread, one at a time, through ``_execute``; SQLAlchemy's
@@ -338,7 +343,5 @@ async def run_in_sqlite_thread(
     does not wrap. The store tests run every write through here on SQLite, so an
     aiosqlite release that changes these names fails them.
     """
-    raw = await conn.get_raw_connection()
-    driver: Any = raw.driver_connection  # aiosqlite.Connection (the adapter is untyped)
     result: T = await driver._execute(function, driver._conn)
     return result

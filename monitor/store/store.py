@@ -137,6 +137,7 @@ class SqlStore(
     async def close(self) -> None:
         if self._report_task is not None:
             await self._report_task  # answer the reports already queued
+        await self._writer.close()
         await self._engine.dispose()
 
     async def ping(self) -> None:
