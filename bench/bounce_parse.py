@@ -26,12 +26,13 @@ import argparse
 import csv
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from repetitions import own_peak_rss_kib
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "bounces"
 TOOLS = ("flufl.bounce", "delivermon-parse", "delivermon")
@@ -88,7 +89,7 @@ def worker(tool: str, corpus: Path, rounds: int) -> dict[str, object]:
         "messages": len(messages) * rounds,
         "wall": wall,
         "cpu": cpu,
-        "rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "rss_kib": own_peak_rss_kib(),
         "answers": answers,
     }
 

@@ -34,7 +34,6 @@ import json
 import os
 import platform
 import random
-import resource
 import statistics
 import subprocess
 import sys
@@ -49,7 +48,7 @@ for path in (str(REPO), str(REPO / "tests"), str(BENCH)):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-from repetitions import command_line, rotated  # noqa: E402
+from repetitions import command_line, own_peak_rss_kib, rotated  # noqa: E402
 
 TOOLS = ("parsedmarc", "parsedmarc-save", "delivermon-parse", "delivermon-store")
 BREAKDOWN = "delivermon-breakdown"  # one instrumented delivermon-store run, not a tool
@@ -242,7 +241,7 @@ def worker(tool: str, files: list[Path], workdir: Path) -> None:
         out = _parsedmarc_worker(files, workdir / "output" if tool == "parsedmarc-save" else None)
     else:
         out = _delivermon_worker(files, tool == "delivermon-store", workdir)
-    out["maxrss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out["maxrss_kib"] = own_peak_rss_kib()
     json.dump(out, sys.stdout)
 
 

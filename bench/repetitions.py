@@ -51,3 +51,25 @@ def progress(rep: int, reps: int, tool: str, rate: str, record: Measured) -> Non
         f"{'' if record.ok else 'FAILED ' + record.note}",
         file=sys.stderr,
     )
+
+
+def own_peak_rss_kib() -> int:
+    """This process's peak resident set (KiB) since it was started: ``VmHWM`` of its
+    address space.
+
+    Not ``getrusage(RUSAGE_SELF).ru_maxrss``: Linux carries that over fork and exec, so
+    a worker started by a benchmark that holds 70 MiB reports at least 70 MiB however
+    little it uses itself. The address space ``exec`` makes is new, and so is its
+    high-water mark.
+
+    Raises:
+        RuntimeError: no ``/proc/self/status`` (not Linux).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    raise RuntimeError("peak RSS is read from /proc/self/status (Linux only)")

@@ -91,6 +91,8 @@ def measure_process(
             time.sleep(0.005)
         wall = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
+    # Without GNU time: wait4's ru_maxrss, which on Linux also counts the peak of the
+    # address space the child was forked from (this process's), so it can only overstate.
     peak_kib, cpu = rusage.ru_maxrss, rusage.ru_utime + rusage.ru_stime
     if use_gnu_time and not timed_out:
         parsed = _parse_gnu_time(rusage_path)
