@@ -20,11 +20,13 @@ from cli import run_cli
 from dmarcreports import Row, aggregate_xml, ingest_context
 from sqlalchemy import func, select
 
+from monitor.daemon.dmarcjobs import STAGE_KEPT
 from monitor.ingest.dmarc import DEFAULT_LIMITS, parse_dmarc
 from monitor.ingest.dmarc.service import ingest_dmarc
 from monitor.ingest.errors import MalformedReportError
 from monitor.ingest.kinds import IngestContext
-from monitor.store.dmarc import DmarcRowRecord
+from monitor.store.dmarc import DmarcReportRecord, DmarcRowRecord
+from monitor.store.models import ReportResult
 from monitor.store.schema import dmarc_row_stage, dmarc_rows
 from monitor.store.store import SqlStore
 
@@ -163,3 +165,29 @@ async def test_rows_left_staged_by_a_killed_process_are_purged(store: SqlStore) 
     await store.drop_dmarc_stage("live-load")
     assert await staged_rows(store) == 0
     assert await stored_rows(store) == 0
+
+
+async def test_a_purge_while_a_report_is_staged_spares_its_rows(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The dmarc job's purge runs between the report's last batch and its own
+    # transaction (called from here at that moment: the race, without its timing),
+    # and the ingest's clock is three days behind the job's. Staged rows carry the
+    # wall clock, not the ingest's, so the purge leaves them to the report.
+    store_report = store.add_dmarc_report
+    purged: list[int] = []
+
+    async def purge_first(record: DmarcReportRecord) -> ReportResult:
+        assert await staged_rows(store) > 0  # the race's moment: rows staged, not stored
+        purged.append(await store.purge_dmarc_stage(dt.datetime.now(dt.UTC) - STAGE_KEPT))
+        return await store_report(record)
+
+    monkeypatch.setattr(store, "add_dmarc_report", purge_first)
+    behind = ingest_context(store, dt.datetime.now(dt.UTC) - dt.timedelta(days=3))
+    outcome = await ingest_dmarc(aggregate_xml(rows(), report_id="stage-race"), behind)
+    assert purged == [0]
+    assert not outcome.duplicate
+    figures = await store.dmarc_source_figures("example.com")
+    assert {f.source_ip: f.messages for f in figures} == want()
+    assert await stored_rows(store) == SOURCES
+    assert await staged_rows(store) == 0
