@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import functools
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -69,11 +70,11 @@ def build_engine(url: URL) -> AsyncEngine:
         # Let us emit BEGIN ourselves (pysqlite's implicit BEGIN is DEFERRED).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        # First: switching a new file to WAL takes a write lock, and replicas opening one
+        # file together must wait for it, not fail with "database is locked".
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        dbapi_connection.run_async(_switch_to_wal)
         for pragma in (
-            # First: switching a new file to WAL takes a write lock, and replicas opening
-            # one file together must wait for it, not fail with "database is locked".
-            f"busy_timeout={BUSY_TIMEOUT_MS}",
-            "journal_mode=WAL",
             "synchronous=NORMAL",
             "foreign_keys=ON",
             # An ingest batch dirties hundreds of index pages (random keys), so at the
@@ -90,6 +91,28 @@ def build_engine(url: URL) -> AsyncEngine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+async def _switch_to_wal(connection: Any) -> None:
+    """``PRAGMA journal_mode=WAL`` on an aiosqlite connection, retried while SQLite says
+    the file is busy, for as long as ``busy_timeout``.
+
+    SQLite answers the switch with SQLITE_BUSY at once, without its busy handler, when
+    another connection holds the write lock of a file not yet in WAL mode: what
+    replicas opening one new file together do to each other.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            cursor = await connection.execute("PRAGMA journal_mode=WAL")
+            await cursor.close()
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(pause)
+        pause = min(2 * pause, 0.1)
 
 
 def _upgrade(conn: Connection) -> None:
