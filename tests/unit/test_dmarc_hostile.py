@@ -155,6 +155,21 @@ def test_unknown_declared_encoding_is_refused() -> None:
     assert refused(report(head='<?xml version="1.0" encoding="TTF-8"?>')) == "xml_malformed"
 
 
+@pytest.mark.parametrize("encoding", ["UTF-7", "Shift_JIS", "EUC-JP", "GB2312", "Big5"])
+def test_a_declared_multi_byte_encoding_expat_cannot_read_is_refused(encoding: str) -> None:
+    # Python has a codec for these, but expat reads only single-byte ones through it
+    # (ValueError: multi-byte encodings are not supported); found by `make fuzz`.
+    head = f'<?xml version="1.0" encoding="{encoding}"?>'
+    assert refused(report(head=head)) == "xml_malformed"
+
+
+def test_utf16_reports_are_read() -> None:
+    # The multi-byte encoding XML requires readers to know (with its byte order mark).
+    text = report().decode().replace("UTF-8", "UTF-16")
+    parsed = parse_dmarc(text.encode("utf-16"))
+    assert (parsed.records, parsed.messages) == (1, 1)
+
+
 def test_gzip_members_longer_than_what_zlib_is_handed_at_a_time() -> None:
     # zlib gets the input 64 KiB at a time: stored (level 0) members of 180 KB and more,
     # the second beginning inside a slice, then whitespace or junk after the last one.

@@ -158,21 +158,26 @@ class _Prolog:
             self.parser.Parse(chunk, False)
         except _RootSeen:
             self.done = True
-        except LookupError:
-            raise _unknown_encoding() from None
+        except (LookupError, ValueError):
+            raise _unreadable_encoding() from None
 
     def close(self) -> None:
         if not self.done:
             try:
                 self.parser.Parse(b"", True)  # raises: the document ended before any element
-            except LookupError:
-                raise _unknown_encoding() from None
+            except (LookupError, ValueError):
+                raise _unreadable_encoding() from None
             raise _refuse("not_dmarc_xml", "no <feedback> element")
 
 
-def _unknown_encoding() -> MalformedReportError:
-    """expat raises LookupError for an encoding declaration Python has no codec for."""
-    return _refuse("xml_malformed", "not well-formed XML (an unknown encoding is declared)")
+def _unreadable_encoding() -> MalformedReportError:
+    """expat raises LookupError for an encoding declaration Python has no codec for, and
+    ValueError for one whose codec is multi-byte (Shift_JIS, UTF-7: expat reads only
+    UTF-8, UTF-16 and single-byte encodings)."""
+    return _refuse(
+        "xml_malformed",
+        "not readable XML (an encoding other than UTF-8, UTF-16 or a single-byte one is declared)",
+    )
 
 
 @functools.lru_cache(maxsize=16)
