@@ -57,7 +57,7 @@ bounce-accuracy: $(VENV)/.installed
 # Issue 12: reliability targets, not in CI; figures in docs/reliability.md.
 # FUZZ_PARSERS: names from monitor/ingest/parsers.py (make fuzz FUZZ_PARSERS=dmarc_record).
 FUZZ_SECONDS ?= 60
-FUZZ_PARSERS ?= arf spf_record
+FUZZ_PARSERS ?= arf spf_record dmarc_aggregate
 fuzz: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e '.[fuzz]'
 	for name in $(FUZZ_PARSERS); do \

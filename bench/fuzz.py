@@ -3,7 +3,8 @@
 
 Seeds are the table's examples and its corpus files. Any exception other than the
 parser's documented refusal is a crash: libFuzzer stops and writes the input to
-``crash-*``. ``make fuzz`` runs the ARF and SPF parsers for FUZZ_SECONDS each. Not in CI.
+``crash-*``. ``make fuzz`` runs the ARF, SPF and DMARC aggregate report parsers for
+FUZZ_SECONDS each. Not in CI.
 """
 
 from __future__ import annotations
