@@ -128,7 +128,7 @@ def _text_of(part: email.message.Message) -> str:
     charset = part.get_content_charset() or "utf-8"
     try:
         return payload.decode(charset, "replace")
-    except LookupError:
+    except (LookupError, ValueError):  # no such codec; a NUL in the name (ValueError)
         return payload.decode("utf-8", "replace")
 
 
