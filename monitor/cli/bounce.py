@@ -8,7 +8,9 @@ stores each delivery attempt that bounced or was deferred as a classified event.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import signal
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -38,7 +40,8 @@ PATH is a Postfix or Exim main log (plain text), or - for stdin. Each delivery a
 that bounced or was deferred is stored as one classified event (source "mtalog"), keyed
 by the log line, so reading a file again counts nothing twice. Sent lines, arrivals and
 lines of other programs are skipped. With --follow the command keeps reading new lines,
-also after the file is rotated (renamed or truncated), until interrupted.
+also after the file is rotated (renamed or truncated), until SIGINT (Ctrl-C) or
+SIGTERM: the lines read so far are stored, then the command exits 0.
 
 exit codes:
   0  every line was read (lines that are not delivery attempts are skipped, not errors)
@@ -109,6 +112,15 @@ def _cmd_log(args: argparse.Namespace, config: Config, run: Run[int]) -> int:
             print(json.dumps(document), flush=True)
 
     async def go() -> int:
+        stop = asyncio.Event()
+        if args.follow and None not in paths:
+            # SIGINT and SIGTERM end the follow between two batches: a batch being
+            # written is finished, never cancelled half-way. With stdin (-) among the
+            # paths Ctrl-C keeps asyncio's default (the task is cancelled): a read of
+            # stdin blocks in a thread no event can wake.
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
         store, pseudonymizer = await open_feedback_store(config)
         try:
             return await follow_logs(
@@ -118,6 +130,7 @@ def _cmd_log(args: argparse.Namespace, config: Config, run: Run[int]) -> int:
                 follow=args.follow,
                 emit=emit,
                 zone=log_zone(config.bounces.log_timezone),
+                stop=stop,
             )
         finally:
             await store.close()

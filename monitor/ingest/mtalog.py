@@ -25,6 +25,7 @@ read in January). A line with no timestamp delivermon knows takes the time it is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -335,8 +336,13 @@ async def follow_logs(
     poll: float = 0.5,
     batch: int = 500,
     zone: LogZone = None,
+    stop: asyncio.Event | None = None,
 ) -> int:
-    """Read the logs (None: stdin) into the store; with ``follow`` until cancelled.
+    """Read the logs (None: stdin) into the store; with ``follow`` until ``stop`` is set
+    (or the task is cancelled).
+
+    ``stop`` is only looked at between passes: a batch being written when it is set is
+    written to the end, and one more pass reads what the files held when it was set.
 
     Returns the events newly stored (a line read before counts nothing).
     """
@@ -356,11 +362,18 @@ async def follow_logs(
     followers = [LogFollower(p) for p in paths if p is not None]
     try:
         while followers:
+            # Set before this pass: the pass is the last, and reads what was written
+            # before the signal.
+            stopping = stop is not None and stop.is_set()
             for follower in followers:
                 await flush(await asyncio.to_thread(follower.read_new))
-            if not follow:
+            if not follow or stopping:
                 break
-            await asyncio.sleep(poll)
+            if stop is None:
+                await asyncio.sleep(poll)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), poll)
     finally:
         for follower in followers:
             follower.close()

@@ -14,6 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from cli import delivermon_command, run_cli
 
 GMAIL_DMARC = "auth-dmarc__sisimai__lhost-postfix-70.eml"
@@ -88,7 +89,8 @@ def test_ingest_bounce_statuses_and_exit_codes(tmp_path: Path, corpus_dir: Path)
     assert run_cli("ingest", "bounce", str(tmp_path / "missing"), cwd=cwd).returncode == 2
 
 
-def test_bounce_log_follows_a_rotated_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["int", "term"])
+def test_bounce_log_follows_a_rotated_file(tmp_path: Path, stop_signal: signal.Signals) -> None:
     cwd = workdir(tmp_path)
     log = tmp_path / "mail.log"
     log.write_text(DEFERRAL + "\n")
@@ -105,16 +107,33 @@ def test_bounce_log_follows_a_rotated_file(tmp_path: Path) -> None:
         log.rename(tmp_path / "mail.log.1")
         log.write_text(DEFERRAL.replace("4A1B2C3D", "4A1B2C3E") + "\n")
         _wait_rows(db, 2)
+        # Written just before the signal: the command's last pass still reads it.
+        with log.open("a") as f:
+            f.write(DEFERRAL.replace("4A1B2C3D", "4A1B2C3F") + "\n")
     finally:
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-    assert [json.loads(line)["class"] for line in out.splitlines()] == ["reputation_ratelimit"] * 2
+        proc.send_signal(stop_signal)
+        out, err = _ended(proc)
+    assert proc.returncode == 0, err
+    assert [json.loads(line)["class"] for line in out.splitlines()] == ["reputation_ratelimit"] * 3
     with sqlite3.connect(db) as conn:
         rows = conn.execute(
             "SELECT provider, bounce_class, deferrals FROM bounce_counters"
         ).fetchall()
-    assert rows == [("google", "reputation_ratelimit", 2)]
+    assert rows == [("google", "reputation_ratelimit", 3)]
     assert "@" not in err
+
+
+def _ended(proc: subprocess.Popen[str], timeout: float = 30.0) -> tuple[str, str]:
+    """The process's output once it exited; killed (and the test failed) if it does not
+    exit within ``timeout``, so that no process outlives its test."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(
+            f"still running {timeout:.0f} s after the signal; stdout {out!r}, stderr {err!r}"
+        ) from None
 
 
 def _wait_rows(db: Path, n: int, timeout: float = 30.0) -> None:
