@@ -359,21 +359,19 @@ async def follow_logs(
     if None in paths:
         while lines := await asyncio.to_thread(_stdin_lines, batch):
             await flush(lines)
+    stop = stop or asyncio.Event()  # none given: only cancellation ends a follow
     followers = [LogFollower(p) for p in paths if p is not None]
     try:
         while followers:
             # Set before this pass: the pass is the last, and reads what was written
             # before the signal.
-            stopping = stop is not None and stop.is_set()
+            stopping = stop.is_set()
             for follower in followers:
                 await flush(await asyncio.to_thread(follower.read_new))
             if not follow or stopping:
                 break
-            if stop is None:
-                await asyncio.sleep(poll)
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), poll)
+            with contextlib.suppress(TimeoutError):  # the poll interval, or the stop
+                await asyncio.wait_for(stop.wait(), poll)
     finally:
         for follower in followers:
             follower.close()
