@@ -91,9 +91,19 @@ async def open_store(url: str) -> SqlStore:
     # SQLAlchemy; whatever the driver, a store that cannot open is unavailable.
     except Exception as exc:
         await engine.dispose()
-        raise StoreUnavailableError(f"cannot open the store: {type(exc).__name__}") from exc
+        where = parsed.render_as_string(hide_password=True)
+        raise StoreUnavailableError(f"cannot open the store {where}: {_cause(exc)}") from exc
     log.info("store opened", extra={"store": parsed.render_as_string(hide_password=True)})
     return SqlStore(engine)
+
+
+def _cause(exc: BaseException) -> str:
+    """The driver's own words for why (SQLAlchemy wraps them), on one short line: the
+    drivers' messages name files, hosts and users, never passwords."""
+    root = getattr(exc, "orig", None) or exc
+    words = str(root).strip().splitlines()
+    detail = words[0][:200] if words else ""
+    return f"{type(root).__name__}: {detail}" if detail else type(root).__name__
 
 
 # Group commit of feedback reports: at most this many reports per transaction.

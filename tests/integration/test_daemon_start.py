@@ -42,6 +42,22 @@ def test_an_unreachable_store_exits_1_with_one_line(tmp_path: Path) -> None:
     )
     proc = run(config, "--listen", f"127.0.0.1:{pick_free_port()}")
     assert_exits_1_cleanly(proc, "cannot start: cannot open the store")
+    # Where, and the driver's reason (not only its exception's name).
+    assert "postgresql+asyncpg://delivermon@127.0.0.1:1/delivermon" in proc.stderr
+    assert "Connect call failed" in proc.stderr or "refused" in proc.stderr.lower()
+
+
+def test_a_store_file_that_cannot_be_created_says_where_and_why(tmp_path: Path) -> None:
+    config = tmp_path / "delivermon.toml"
+    missing = tmp_path / "no-such-directory" / "d.db"
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{missing}"\n'
+        '[privacy]\npseudonym_key = "0123456789abcdef0123456789abcdef"\n'
+    )
+    proc = run(config, "--listen", f"127.0.0.1:{pick_free_port()}")
+    assert_exits_1_cleanly(proc, "cannot start: cannot open the store")
+    assert str(missing) in proc.stderr
+    assert "unable to open database file" in proc.stderr
 
 
 def test_a_taken_port_exits_1(tmp_path: Path) -> None:
