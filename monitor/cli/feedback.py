@@ -13,6 +13,7 @@ import asyncio
 import datetime as dt
 import json
 import sys
+import traceback
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,7 +116,7 @@ def _cmd_ingest(args: argparse.Namespace, config: Config, run: Run[_Tally]) -> i
         total = tally.stored + tally.duplicate + tally.refused + tally.other
         other = f", {tally.other} {kind.wrong_kind_status}" if kind.wrong_kind_status else ""
         print(
-            f"{total} message(s): {tally.stored} stored, {tally.duplicate} duplicate, "
+            f"{total} input(s): {tally.stored} stored, {tally.duplicate} duplicate, "
             f"{tally.refused} refused{other}"
         )
     return EXIT_REFUSED if tally.refused else EXIT_OK
@@ -226,6 +227,16 @@ async def _ingest_one(
         return _refused(kind, message, tally, exc.reason, exc.message)
     except PrivacyError:
         return _refused(kind, message, tally, "invalid_recipient", "a recipient is unusable")
+    except Exception as exc:
+        from monitor.store import StoreError  # deferred: see the note at the top
+
+        if isinstance(exc, StoreError):
+            raise
+        # A fault of ours, not of the input: say so for this input, with the traceback
+        # for a bug report, and go on, so every input stored so far is still reported.
+        print(f"delivermon: internal error on {message.label}:", file=sys.stderr)
+        traceback.print_exc(file=sys.stderr)
+        return _refused(kind, message, tally, "internal_error", f"{type(exc).__name__} (a bug)")
     status = "duplicate" if result.duplicate else "stored"
     if result.duplicate:
         tally.duplicate += 1

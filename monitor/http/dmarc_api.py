@@ -16,8 +16,8 @@ from monitor.http.errors import json_error
 from monitor.http.mail_api import kind_route
 from monitor.http.routes import Access, RouteSpec
 from monitor.ingest.dmarc.analysis import (
-    CLASSIFICATIONS,
     MAX_DAYS,
+    METRIC_CLASSIFICATIONS,
     domain_sources,
     domain_summary,
 )
@@ -67,8 +67,9 @@ async def _get_domain(request: web.Request) -> web.Response:
 async def _get_sources(request: web.Request) -> web.Response:
     context = request.app[KEY_CONTEXT]
     classification = request.query.get("classification")
-    if classification is not None and classification not in CLASSIFICATIONS:
-        return json_error(400, f"classification must be one of: {', '.join(CLASSIFICATIONS)}")
+    if classification is not None and classification not in METRIC_CLASSIFICATIONS:
+        choices = ", ".join(METRIC_CLASSIFICATIONS)
+        return json_error(400, f"classification must be one of: {choices}")
     since_text = request.query.get("since")
     now = context.clock()
     since = now - dt.timedelta(days=_DEFAULT_DAYS)

@@ -68,7 +68,7 @@ def test_maildir_is_stored_then_all_duplicates_with_the_key_beside_the_database(
     assert {row[1] for row in rows} == {"stored"}
     assert all(len(row) == 4 and row[2] and row[3] for row in rows)  # campaign, feedback type
     n = len(corpus_reports)
-    assert first.stdout.splitlines()[-1] == (f"{n} message(s): {n} stored, 0 duplicate, 0 refused")
+    assert first.stdout.splitlines()[-1] == (f"{n} input(s): {n} stored, 0 duplicate, 0 refused")
 
     again = run("ingest", "arf", str(maildir), cwd=workdir)
     assert again.returncode == 0, again.stderr

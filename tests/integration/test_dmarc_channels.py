@@ -5,14 +5,17 @@ report is a duplicate whichever channel brings it, and a refused one stores noth
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import gzip
 import json
+import logging
 from pathlib import Path
 
 import pytest
+from aiohttp import ClientSession
 from cli import run_cli
-from dmarcreports import Row, aggregate_xml, report_mail, zipped
+from dmarcreports import Row, aggregate_xml, ingest_context, report_mail, zipped
 from dovecot import DovecotAccount
 from httpapp import api_app
 from httpserve import ServeHttp, post_for_json
@@ -25,7 +28,9 @@ from monitor.config import (
     PrivacyConfig,
     StoreConfig,
 )
+from monitor.ingest.dmarc.service import ingest_dmarc
 from monitor.ingest.imap import ImapPoller
+from monitor.ingest.kinds import DMARC, IngestContext, IngestOutcome
 from monitor.model.privacy import Pseudonymizer
 from monitor.store.store import SqlStore
 
@@ -34,7 +39,18 @@ NOW = dt.datetime(2026, 12, 5, 12, tzinfo=dt.UTC)
 KEY = "0123456789abcdef0123456789abcdef"
 ROWS = (Row("192.0.2.10", 40), Row("198.51.100.7", 3, dkim="fail", spf="fail", dkim_result="fail"))
 REPORT = aggregate_xml(ROWS, report_id="http-1")
+HUGE_COUNT = aggregate_xml([Row("192.0.2.10", 10**20)], report_id="huge")
+LONG_ID = aggregate_xml(ROWS, report_id="x" * 256)
+FUTURE = aggregate_xml(ROWS, report_id="future", begin=int(NOW.timestamp()) + 2 * 86_400)
 LAUGHS = b'<?xml version="1.0"?><!DOCTYPE f [<!ENTITY a "aaaa">]><feedback>&a;</feedback>'
+
+
+def two_reports_mail() -> bytes:
+    """A report mail with a second report attached after the first (RFC 7489: one)."""
+    one = report_mail(REPORT)
+    second = report_mail(aggregate_xml(ROWS, report_id="http-2"))
+    attachment = second[second.index(b"--b1\r\nContent-Type: application/gzip") :]
+    return one.replace(b"--b1--\r\n", attachment.partition(b"--b1--")[0] + b"--b1--\r\n")
 
 
 def config(store_url: str) -> Config:
@@ -85,11 +101,27 @@ async def test_http_contract_and_a_resent_report_is_a_duplicate(
         (gzip.compress(REPORT)[:40], "application/gzip", 422, "gzip_truncated"),
         (zipped("a.xml.gz", gzip.compress(REPORT)), "application/zip", 422, "nested_archive"),
         (b"From: a@example.net\r\n\r\nhello\r\n", "message/rfc822", 422, "no_dmarc_report"),
+        (HUGE_COUNT, "application/xml", 422, "bad_count"),
+        (LONG_ID, "application/xml", 422, "field_too_long"),
+        (FUTURE, "application/xml", 422, "bad_date"),
+        (two_reports_mail(), "message/rfc822", 422, "several_reports"),
         (b"", "application/xml", 400, "empty"),
         (REPORT, "text/html", 415, None),
         (b"<feedback/>" + b" " * 70_000, "application/xml", 413, None),
     ],
-    ids=["billion-laughs", "truncated-gzip", "nested", "not-a-report", "empty", "media", "big"],
+    ids=[
+        "billion-laughs",
+        "truncated-gzip",
+        "nested",
+        "not-a-report",
+        "count-over-int64",
+        "report-id-longer-than-stored",
+        "dated-in-the-future",
+        "two-reports-in-one-mail",
+        "empty",
+        "media",
+        "big",
+    ],
 )
 async def test_http_refusals_store_nothing(
     serve_http: ServeHttp,
@@ -157,6 +189,119 @@ async def test_cli_json_contract_files_directories_stdin_and_duplicates(
     assert await store.dmarc_report_count("example.com") == 3
     missing = run_cli("ingest", "dmarc", "--config", str(conf), str(tmp_path / "nope"))
     assert missing.returncode == 2
+
+
+async def test_cli_goes_on_after_a_refused_input_and_reports_every_one(
+    tmp_path: Path, store: SqlStore, store_url: str
+) -> None:
+    # A count over 2^63 used to reach SQLite: OverflowError ended the run with a
+    # traceback, the first report stored but never reported, the third never read.
+    conf = write_config(tmp_path, store_url)
+    (tmp_path / "a.xml").write_bytes(aggregate_xml(ROWS, report_id="a"))
+    (tmp_path / "b.xml").write_bytes(HUGE_COUNT)
+    (tmp_path / "c.xml").write_bytes(aggregate_xml(ROWS, report_id="c"))
+    paths = [str(tmp_path / name) for name in ("a.xml", "b.xml", "c.xml")]
+    done = run_cli("ingest", "dmarc", "--config", str(conf), "--json", *paths)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    documents = json.loads(done.stdout)
+    assert [(d["status"], d["reason"]) for d in documents] == [
+        ("stored", None),
+        ("refused", "bad_count"),
+        ("stored", None),
+    ]
+    assert await store.dmarc_report_count("example.com") == 2
+    plain = run_cli("ingest", "dmarc", "--config", str(conf), *paths)
+    assert plain.stdout.splitlines()[-1] == "3 input(s): 0 stored, 2 duplicate, 1 refused"
+
+
+async def test_cli_answers_a_bug_on_one_input_as_internal_error_and_goes_on(
+    tmp_path: Path, store: SqlStore, store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # No input is known to hit a bug, so one is made: the kind's ingest raises for the
+    # second input (a stand-in for a fault that cannot be produced otherwise).
+    from monitor.cli.feedback import _ingest_all, _Message
+    from monitor.config import load_config
+
+    async def faulty(raw: bytes, ctx: IngestContext) -> IngestOutcome:
+        if b"report_id>b<" in raw:
+            raise RuntimeError("a bug")
+        return await DMARC.ingest(raw, ctx)
+
+    kind = dataclasses.replace(DMARC, ingest=faulty)
+    messages = []
+    for name in ("a", "b", "c"):
+        path = tmp_path / f"{name}.xml"
+        path.write_bytes(aggregate_xml(ROWS, report_id=name))
+        messages.append(_Message(str(path), path))
+    conf = load_config(write_config(tmp_path, store_url))
+    tally = await _ingest_all(kind, messages, conf, None)
+    assert [(d["status"], d["reason"]) for d in tally.documents] == [
+        ("stored", None),
+        ("refused", "internal_error"),
+        ("stored", None),
+    ]
+    assert "RuntimeError: a bug" in capsys.readouterr().err
+    assert await store.dmarc_report_count("example.com") == 2
+
+
+async def test_api_counts_sources_the_job_has_not_classified_as_unclassified(
+    serve_http: ServeHttp, store: SqlStore, store_url: str
+) -> None:
+    url = await serve(serve_http, store, store_url)
+    status, _ = await post_for_json(
+        url, REPORT, headers={"Content-Type": "application/xml"}, token=TOKEN
+    )
+    assert status == 202
+    domain_url = url.replace("/reports", "/domains/example.com")
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with ClientSession() as session:
+        async with session.get(domain_url, params={"days": "366"}, headers=auth) as response:
+            assert response.status == 200
+            summary = await response.json()
+        found = {}
+        for cls in ("own", "forwarder", "unknown", "unclassified"):
+            async with session.get(
+                domain_url + "/sources",
+                params={"classification": cls, "since": "2025-01-01T00:00:00Z"},
+                headers=auth,
+            ) as response:
+                assert response.status == 200
+                found[cls] = [s["ip"] for s in (await response.json())["sources"]]
+    # No dmarc job has run: nothing is known, whatever the reports alone suggest.
+    assert summary["classifications"] == {
+        "own": 0,
+        "forwarder": 0,
+        "unknown": 0,
+        "unclassified": 43,
+    }
+    assert {s["ip"]: (s["classification"], s["classified"]) for s in summary["sources"]} == {
+        "192.0.2.10": ("forwarder", False),  # provisional: DKIM aligned
+        "198.51.100.7": ("unknown", False),
+    }
+    assert found == {
+        "own": [],
+        "forwarder": [],
+        "unknown": [],
+        "unclassified": ["192.0.2.10", "198.51.100.7"],
+    }
+
+
+async def test_what_was_odd_about_a_stored_report_is_logged(
+    store: SqlStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    odd = aggregate_xml(ROWS, report_id="odd-1").replace(
+        b"<header_from>example.com<", b"<header_from>caf\xe9.example.com<"
+    )
+    caplog.set_level(logging.INFO, logger="monitor.ingest.dmarc.service")
+    outcome = await ingest_dmarc(odd, ingest_context(store, NOW))
+    assert not outcome.duplicate
+    (line,) = [r.getMessage() for r in caplog.records if "warnings" in r.getMessage()]
+    assert line == "DMARC report odd-1 from google.com stored with warnings: invalid_utf8"
+    caplog.clear()
+    again = await ingest_dmarc(odd, ingest_context(store, NOW))
+    assert again.duplicate
+    assert not [r for r in caplog.records if "warnings" in r.getMessage()]
 
 
 @pytest.mark.dovecot

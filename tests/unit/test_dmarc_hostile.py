@@ -10,6 +10,7 @@ import zipfile
 import pytest
 
 from monitor.ingest.dmarc import Limits, parse_dmarc
+from monitor.ingest.dmarc.xmlreport import MAX_COUNT
 from monitor.ingest.errors import MalformedReportError, NotDmarcError
 
 RECORD = (
@@ -322,3 +323,103 @@ def test_libxml2s_own_caps_answer_with_the_same_reasons_anywhere_in_the_report()
     assert refused(report().replace(b"</feedback>", deep + b"</feedback>")) == "too_deep"
     text = b"<extension>" + b"x" * 11_000_000 + b"</extension>"
     assert refused(report().replace(b"</feedback>", text + b"</feedback>")) == "text_too_long"
+
+
+def one_record(count: str) -> bytes:
+    return report(0).replace(
+        b"</feedback>",
+        RECORD.format(ip="192.0.2.1", count=count, disposition="none").encode() + b"</feedback>",
+    )
+
+
+def test_counts_up_to_the_bound_are_read() -> None:
+    assert parse_dmarc(one_record(str(MAX_COUNT))).messages == MAX_COUNT
+    assert parse_dmarc(one_record("000042")).messages == 42
+
+
+@pytest.mark.parametrize(
+    "count",
+    [str(MAX_COUNT + 1), "1" + "0" * 20, "9" * 5000, "\u0665", "\u00b2", "4\u0662"],
+    ids=[
+        "over-bound",
+        "over-int64",
+        "over-int-digits-limit",
+        "arabic-indic",
+        "superscript",
+        "mixed",
+    ],
+)
+def test_counts_past_the_bound_or_not_ascii_digits_are_refused(count: str) -> None:
+    # Before the bound, 10^20 reached the store and SQLite raised OverflowError (a crash
+    # of `ingest dmarc`, a 500 over HTTP); Unicode digits were read as numbers.
+    assert refused(one_record(count)) == "bad_count"
+
+
+@pytest.mark.parametrize("begin", ["-5", "1e400", "inf", "nan"])
+def test_dates_before_1970_or_not_finite_are_refused(begin: str) -> None:
+    assert refused(report(begin=begin)) == "bad_date"
+
+
+def test_a_pct_that_is_not_a_percentage_is_ignored() -> None:
+    for pct in ("9" * 5000, "\u0665\u0660", "1000"):
+        parsed = parse_dmarc(report(policy=f"<p>none</p><pct>{pct}</pct>"))
+        assert parsed.policy.pct is None
+    assert parse_dmarc(report(policy="<p>none</p><pct>50</pct>")).policy.pct == 50
+
+
+def test_identifying_fields_longer_than_the_store_keeps_are_refused() -> None:
+    long_id = report().replace(b"<report_id>r-1<", b"<report_id>" + b"r" * 256 + b"<")
+    assert refused(long_id) == "field_too_long"
+    kept = report().replace(b"<report_id>r-1<", b"<report_id>" + b"r" * 255 + b"<")
+    assert parse_dmarc(kept).metadata.report_id == "r" * 255
+    long_org = report().replace(b"Example Org", b"o" * 256)
+    assert refused(long_org) == "field_too_long"
+    for length, kept in ((253, True), (254, False)):  # RFC 1035: 253 characters at most
+        domain = (".".join(["a" * 63] * 3) + "." + "b" * (length - 192)).encode()
+        assert len(domain) == length
+        raw = report().replace(
+            b"<policy_published><domain>example.com<", b"<policy_published><domain>" + domain + b"<"
+        )
+        if kept:
+            assert parse_dmarc(raw).policy.domain == domain.decode()
+        else:
+            assert refused(raw) == "field_too_long"
+
+
+@pytest.mark.parametrize("section", ["report_metadata", "policy_published"])
+def test_a_second_metadata_or_policy_section_is_refused(section: str) -> None:
+    raw = report()
+    start = raw.index(f"<{section}>".encode())
+    end = raw.index(f"</{section}>".encode()) + len(section) + 3
+    twice = (
+        raw[:end]
+        + raw[start:end].replace(b"r-1", b"r-2").replace(b"example.com", b"example.org")
+        + raw[end:]
+    )
+    assert refused(twice) == "duplicate_section"
+
+
+def test_a_mail_with_two_reports_is_refused_not_cut_to_the_first() -> None:
+    parts = []
+    for n, data in enumerate((report(), report().replace(b"r-1", b"r-2"))):
+        parts.append(
+            f"--b1\r\nContent-Type: application/gzip\r\nContent-Transfer-Encoding: base64\r\n"
+            f'Content-Disposition: attachment; filename="r{n}.xml.gz"\r\n\r\n'
+            + base64.encodebytes(gzip.compress(data)).decode()
+        )
+    mail = (
+        "From: dmarc@example.net\r\nTo: rua@example.com\r\nSubject: Report\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n'
+        + "\r\n".join(parts)
+        + "\r\n--b1--\r\n"
+    ).encode()
+    assert refused(mail) == "several_reports"
+    one = mail.replace(
+        mail[
+            mail.index(b"--b1\r\nContent-Type", mail.index(b"r0.xml.gz")) : mail.index(
+                b"\r\n--b1--"
+            )
+        ],
+        b"",
+    )
+    assert parse_dmarc(one).metadata.report_id == "r-1"

@@ -189,6 +189,13 @@ async def _classes(
     }
 
 
+def _class_of(found: tuple[str, DmarcSource | None]) -> str:
+    """The class a source is counted and filtered under: the job's, else ``unclassified``
+    (its provisional class is only shown, marked ``"classified": false``)."""
+    cls, stored = found
+    return cls if stored is not None else "unclassified"
+
+
 def _source(figures: SourceFigures, cls: str, stored: DmarcSource | None) -> dict[str, object]:
     return {
         "ip": figures.source_ip,
@@ -231,8 +238,8 @@ async def domain_summary(
         "dmarc_pass": sum(f.dmarc_pass for f in figures),
         "dmarc_fail": sum(f.dmarc_fail for f in figures),
         "classifications": {
-            name: sum(f.messages for f in figures if classes[f.source_ip][0] == name)
-            for name in CLASSIFICATIONS
+            name: sum(f.messages for f in figures if _class_of(classes[f.source_ip]) == name)
+            for name in METRIC_CLASSIFICATIONS
         },
         "sources": [_source(f, *classes[f.source_ip]) for f in figures[:MAX_SOURCES]],
         "readiness": verdict.document(),
@@ -258,7 +265,7 @@ async def domain_sources(
     rows = []
     for f in figures:
         cls, source = classes[f.source_ip]
-        if classification is None or cls == classification:
+        if classification is None or _class_of((cls, source)) == classification:
             rows.append(_source(f, cls, source))
     return {"sources": rows[:MAX_SOURCES], "total_sources": len(rows)}
 

@@ -95,6 +95,7 @@ def _from_mail(raw: bytes, limits: Limits) -> Payload:
     if not message.keys():
         raise NotDmarcError("unrecognised_format", "neither XML, gzip, zip nor a mail message")
     parts = 0
+    found: Payload | None = None
     for part in message.walk():
         parts += 1
         if parts > limits.max_mime_parts:
@@ -107,10 +108,15 @@ def _from_mail(raw: bytes, limits: Limits) -> Payload:
         kind = _kind(data)
         if kind is None or (kind == "xml" and not _is_attachment_xml(part, data)):
             continue
-        payload = Payload(f"mail+{kind}", data, kind)
-        _check_archive(payload, limits)
-        return payload
-    raise NotDmarcError("no_dmarc_report", "the mail carries no DMARC aggregate report")
+        if found is not None:
+            # RFC 7489 §7.2.1.1: "The aggregate report itself MUST be included in one of
+            # the parts." Taking the first would drop the other's mail without a word.
+            raise _refuse("several_reports", "the mail carries more than one report")
+        found = Payload(f"mail+{kind}", data, kind)
+    if found is None:
+        raise NotDmarcError("no_dmarc_report", "the mail carries no DMARC aggregate report")
+    _check_archive(found, limits)
+    return found
 
 
 def _decoded(part: Message) -> bytes:

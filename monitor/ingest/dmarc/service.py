@@ -17,12 +17,14 @@ import asyncio
 import contextlib
 import datetime as dt
 import functools
+import logging
 import uuid
 from collections.abc import Coroutine
 
 from checks.domains import registered_domain
 from monitor.ingest.dmarc import AggregateReport, PolicyPublished, parse_dmarc
 from monitor.ingest.dmarc.model import ReportRow
+from monitor.ingest.errors import MalformedReportError
 from monitor.ingest.kinds import IngestContext, IngestOutcome
 from monitor.model.errors import MonitorError
 from monitor.store import Store
@@ -30,6 +32,11 @@ from monitor.store.dmarc import DmarcReportRecord, DmarcRowRecord
 
 __all__ = ["MAJOR_REPORTERS", "ingest_dmarc", "reporter_of"]
 
+log = logging.getLogger(__name__)
+
+# A report whose period ends later than this after its arrival is refused (clock skew
+# and time zones aside, a period is reported once it has ended).
+_FUTURE_SKEW = dt.timedelta(days=1)
 # Parsing is CPU work: past this size it runs in a thread so the loop keeps serving.
 _THREAD_AFTER = 256 * 1024
 
@@ -95,6 +102,11 @@ def _row(policy: PolicyPublished, row: ReportRow) -> DmarcRowRecord:
         spf_result=key.spf_result,
         messages=row.messages,
     )
+
+
+def _printable(text: str) -> str:
+    """A report's own text for a log line: 64 characters at most, no control characters."""
+    return "".join(c if c.isprintable() else "?" for c in text[:64])
 
 
 def _summary(report: AggregateReport) -> dict[str, object]:
@@ -191,6 +203,13 @@ async def ingest_dmarc(raw: bytes, ctx: IngestContext) -> IngestOutcome:
     """
     report, stage = await _parse(raw, ctx)
     meta = report.metadata
+    if meta.end > ctx.now + _FUTURE_SKEW:
+        # A receiver reports a period after it ends: this one would sit in every
+        # "last N days" window until its dates come, as mail nobody has seen yet.
+        if stage is not None:
+            with contextlib.suppress(MonitorError):
+                await stage.drop()
+        raise MalformedReportError("bad_date", "date_range ends in the future")
     record = DmarcReportRecord(
         org=report.dedup_key[0],
         report_id=meta.report_id,
@@ -215,6 +234,15 @@ async def ingest_dmarc(raw: bytes, ctx: IngestContext) -> IngestOutcome:
             with contextlib.suppress(MonitorError):
                 await stage.drop()
         raise
+    if report.warnings and not result.duplicate:
+        # What was accepted but odd (invalid UTF-8 replaced, unknown result tokens, a
+        # swapped date range): the report id and the codes, never its content.
+        log.info(
+            "DMARC report %s from %s stored with warnings: %s",
+            _printable(meta.report_id),
+            _printable(meta.org_name),
+            ", ".join(report.warnings),
+        )
     return IngestOutcome(
         "dmarc",
         result.id,

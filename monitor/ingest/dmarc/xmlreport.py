@@ -44,7 +44,7 @@ from monitor.ingest.dmarc.model import (
 )
 from monitor.ingest.errors import MalformedReportError
 
-__all__ = ["NAMESPACE_9990", "parse_aggregate_xml"]
+__all__ = ["MAX_COUNT", "MAX_IDENTIFIER", "NAMESPACE_9990", "parse_aggregate_xml"]
 
 NAMESPACE_9990 = "urn:ietf:params:xml:ns:dmarc-2.0"
 _SECTIONS = frozenset({"report_metadata", "policy_published", "record", "version"})
@@ -55,6 +55,14 @@ _AUTH_RESULTS = frozenset(
     {"none", "pass", "fail", "softfail", "neutral", "policy", "temperror", "permerror"}
 )
 _ALIASES = {"unknown": "temperror", "error": "permerror"}
+# A record's count above this (about 10^12 messages from one source) is refused: with at
+# most Limits.max_records records, a report's sum stays far below 2^63.
+MAX_COUNT = 2**40
+# org_name and report_id (with the policy domain, the report's identity) longer than this
+# are refused: the store keeps this many characters of them.
+MAX_IDENTIFIER = 255
+_MAX_DOMAIN = 253  # RFC 1035: a domain name's presentation form, without the final dot
+_COUNT_DIGITS = 24  # longer digit strings (leading zeros aside) are not read at all
 _MS_THRESHOLD = 100_000_000_000  # an epoch past year 5138 in seconds is milliseconds
 _DECLARED = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 # The elements the pull parser reports (start and end), in any namespace or none.
@@ -333,10 +341,13 @@ class _Reader:
         if name == "record":
             self._record(element)
         elif name == "report_metadata":
+            if self.metadata_node is not None:
+                raise _refuse("duplicate_section", "more than one <report_metadata>")
             self.metadata_node = _node(element)
         elif name == "policy_published":
+            if self.policy_node is not None:
+                raise _refuse("duplicate_section", "more than one <policy_published>")
             self.policy_node = _node(element)
-            self.policy = None
         else:
             self.version = _text(element).strip() or None
 
@@ -542,8 +553,10 @@ def _epoch(value: str | None, what: str) -> int:
         raise _refuse("missing_field", f"no date_range {what}")
     try:
         number = int(float(value))
-    except ValueError:
+    except (ValueError, OverflowError):  # not a number, NaN, infinite
         raise _refuse("bad_date", f"date_range {what} is not a number") from None
+    if number < 0:
+        raise _refuse("bad_date", f"date_range {what} is before 1970")
     return number // 1000 if number > _MS_THRESHOLD else number
 
 
@@ -562,6 +575,11 @@ def _build_metadata(node: _Node, warnings: set[str]) -> ReportMetadata:
         raise _refuse("missing_field", "no org_name and no email")
     if not report_id:
         raise _refuse("missing_field", "no report_id")
+    if len(org_name.strip()) > MAX_IDENTIFIER or len(report_id) > MAX_IDENTIFIER:
+        # They identify the report (with the domain): cut, two reports would be one.
+        raise _refuse(
+            "field_too_long", f"org_name or report_id longer than {MAX_IDENTIFIER} characters"
+        )
     dates = node.child("date_range")
     if dates is None:
         raise _refuse("missing_field", "no date_range")
@@ -585,6 +603,8 @@ def _build_policy(node: _Node, warnings: set[str]) -> PolicyPublished:
     domain = (node.get("domain") or "").lower().rstrip(".")
     if not domain:
         raise _refuse("missing_field", "no policy_published domain")
+    if len(domain) > _MAX_DOMAIN:
+        raise _refuse("field_too_long", f"policy_published domain longer than {_MAX_DOMAIN}")
     pct = node.get("pct")
     disposition = _DISPOSITIONS - {"pass"}
     return PolicyPublished(
@@ -594,7 +614,7 @@ def _build_policy(node: _Node, warnings: set[str]) -> PolicyPublished:
         p=_token(node.get("p"), disposition, warnings, "policy"),
         sp=_token(node.get("sp"), disposition, warnings, "policy"),
         np=_token(node.get("np"), disposition, warnings, "policy"),
-        pct=int(pct) if pct is not None and pct.isdigit() else None,
+        pct=int(pct) if pct and pct.isascii() and pct.isdigit() and len(pct) <= 3 else None,
         fo=node.get("fo"),
         testing=_lower(node.get("testing")),
         discovery_method=_lower(node.get("discovery_method")),
@@ -702,8 +722,14 @@ def _row_of(fields: _Fields, warnings: set[str]) -> tuple[RowKey, int]:
         MalformedReportError: ``bad_source_ip``, ``bad_count``.
     """
     source_ip = _source_ip(fields.source_ip)
-    if not fields.count_text.isdigit():
+    count_text = fields.count_text
+    # ASCII digits only (str.isdigit also takes other scripts' digits and superscripts),
+    # and a bound that keeps every sum within the store's 64-bit integers.
+    if not (count_text.isascii() and count_text.isdigit()) or len(count_text) > _COUNT_DIGITS:
         raise _refuse("bad_count", "a record's count is not a non-negative integer")
+    count = int(count_text)
+    if count > MAX_COUNT:
+        raise _refuse("bad_count", f"a record's count is above {MAX_COUNT}")
     header_from = fields.header_from.lower()
     dkims = [
         (domain.lower(), _token(result, _AUTH_RESULTS, warnings, "result") or "none", selector)
@@ -727,7 +753,7 @@ def _row_of(fields: _Fields, warnings: set[str]) -> tuple[RowKey, int]:
         spf[0],
         spf[1],
     )
-    return key, int(fields.count_text)
+    return key, count
 
 
 def _speaking_dkim(results: list[tuple[str, str, str]], header_from: str) -> tuple[str, str, str]:
