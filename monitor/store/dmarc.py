@@ -140,9 +140,11 @@ class DmarcRecords:
         """Store the report and its rows once; a report already stored is a duplicate.
 
         One transaction (a refusal or failure stores nothing); on SQLite one hand-off
-        to the driver's thread for the whole of it (``Writer.run``).
+        to the driver's thread for the whole of it, or none for a report of at most
+        ``ROW_BATCH`` records with nothing staged (``Writer.run``'s ``small``).
         """
-        return await self._writer.run(_add_report_plan(record, self._bind_time))
+        small = record.stage is None and record.records <= ROW_BATCH
+        return await self._writer.run(_add_report_plan(record, self._bind_time), small=small)
 
     async def stage_dmarc_rows(
         self, load: str, rows: Iterable[DmarcRowRecord], at: dt.datetime

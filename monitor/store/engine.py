@@ -3,8 +3,9 @@ and the Alembic upgrade run at start.
 
 SQLite runs in WAL mode (readers never block the writer), ``synchronous=NORMAL``
 (durable across process crashes; WAL keeps it consistent across power loss),
-a checkpoint every 4,000 WAL pages (16 MiB) rather than SQLite's 1,000, and write
-transactions start with ``BEGIN IMMEDIATE``, so two writers queue on
+a checkpoint every 4,000 WAL pages (16 MiB) rather than SQLite's 1,000 (small plans run
+in the event loop's thread checkpoint every ``CHECKPOINT_EVERY`` commits instead, see
+``Writer``), and write transactions start with ``BEGIN IMMEDIATE``, so two writers queue on
 ``busy_timeout`` instead of failing when one upgrades its read lock.
 """
 
@@ -31,14 +32,19 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from monitor.store.errors import StoreUnavailableError
 from monitor.store.plans import Plan
 from monitor.store.runners import (
+    WriteLockTaken,
+    checkpoint,
     run_in_sqlite_thread,
     run_on_sqlalchemy,
     run_on_sqlite3,
+    run_on_sqlite3_at_once,
+    sqlite3_of,
     sqlite_driver,
 )
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
+    "CHECKPOINT_EVERY",
     "WAL_AUTOCHECKPOINT_PAGES",
     "WRITE",
     "Writer",
@@ -49,6 +55,9 @@ __all__ = [
 
 BUSY_TIMEOUT_MS = 30_000
 WAL_AUTOCHECKPOINT_PAGES = 4_000
+# Small plans run in the event loop's thread commit without a checkpoint; every this many
+# of them, one passive checkpoint runs in the driver's thread instead.
+CHECKPOINT_EVERY = 100
 # Execution option marking a write transaction (BEGIN IMMEDIATE on SQLite).
 WRITE = "delivermon_write"
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -61,7 +70,9 @@ def build_engine(url: URL) -> AsyncEngine:
     """An async engine for an ``async_url()`` URL (aiosqlite or asyncpg)."""
     if url.get_backend_name() != "sqlite":
         return create_async_engine(url, pool_pre_ping=True)
-    engine = create_async_engine(url)
+    # Not bound to the thread that opened it: the writer runs small plans on its kept
+    # connection from the event loop's thread (SQLAlchemy sets this for files anyway).
+    engine = create_async_engine(url, connect_args={"check_same_thread": False})
     sync_engine = engine.sync_engine
 
     # DBAPI objects are untyped here (the aiosqlite adapter), hence Any.
@@ -142,6 +153,13 @@ class Writer:
     driver's thread and back, which cost more than a small plan's own work. The kept
     connection is let go (and the next plan opens another) when SQLite raises, and
     ``close`` returns it before the engine is disposed.
+
+    A plan its caller marks ``small`` runs in the event loop's own thread, as parses
+    of small reports do: the hand-off to the driver's thread and back cost more than
+    such a plan's work (measured on the DMARC ingest, bench/DMARC.md). It never
+    waits there: when another process holds the write lock, it runs in the driver's
+    thread as any other plan, and its commit runs no checkpoint (every
+    ``CHECKPOINT_EVERY`` of them, one runs in the driver's thread).
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -149,6 +167,7 @@ class Writer:
         self._lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
         self._kept: AsyncConnection | None = None
         self._driver: Any = None  # the kept connection's aiosqlite connection
+        self._unchecked = 0  # small plans committed since the last checkpoint
 
     @contextlib.asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
@@ -166,11 +185,13 @@ class Writer:
             async with self._lock, self._engine.begin() as conn:
                 yield conn
 
-    async def run(self, plan: Plan[T]) -> T:
+    async def run(self, plan: Plan[T], *, small: bool = False) -> T:
         """Run a write plan as one transaction (``monitor.store.plans``).
 
-        On SQLite the whole transaction is one call in the driver's thread; elsewhere
-        each statement is awaited through SQLAlchemy.
+        On SQLite the whole transaction is one call in the driver's thread, or with
+        ``small`` (a plan of at most a few thousand rows) in the event loop's thread
+        when the write lock is free; elsewhere each statement is awaited through
+        SQLAlchemy.
 
         Raises:
             StoreUnavailableError: as ``begin``.
@@ -184,6 +205,16 @@ class Writer:
                     self._kept = await self._engine.connect()
                     self._driver = await sqlite_driver(self._kept)
                 try:
+                    if small:
+                        with contextlib.suppress(WriteLockTaken):
+                            result = run_on_sqlite3_at_once(
+                                sqlite3_of(self._driver),
+                                plan,
+                                busy_timeout_ms=BUSY_TIMEOUT_MS,
+                                autocheckpoint=WAL_AUTOCHECKPOINT_PAGES,
+                            )
+                            await self._committed_small()
+                            return result
                     return await run_in_sqlite_thread(
                         self._driver, functools.partial(run_on_sqlite3, plan=plan)
                     )
@@ -192,6 +223,16 @@ class Writer:
                     # next one (an I/O error, a full disk): the next plan opens another.
                     await self._let_go()
                     raise
+
+    async def _committed_small(self) -> None:
+        """Count a small plan's commit; every ``CHECKPOINT_EVERY``, checkpoint in the
+        driver's thread. The plan is committed: a failed checkpoint is left to the next."""
+        self._unchecked += 1
+        if self._unchecked < CHECKPOINT_EVERY:
+            return
+        self._unchecked = 0
+        with contextlib.suppress(sqlite3.Error):
+            await run_in_sqlite_thread(self._driver, checkpoint)
 
     async def close(self) -> None:
         """Return the kept SQLite connection to the pool (before the engine is disposed)."""

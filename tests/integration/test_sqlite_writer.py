@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,9 @@ import pytest
 from monitor.model.events import Event, EventType, Source
 from monitor.model.privacy import Pseudonymizer
 from monitor.store import AddResult, SqlStore, StoreUnavailableError, open_store
+from monitor.store.dmarc import DmarcRowRecord, _stage_plan
+from monitor.store.engine import CHECKPOINT_EVERY
+from monitor.store.plans import Plan, Query, Statement
 
 P = Pseudonymizer(b"k" * 32)
 NOW = dt.datetime(2025, 3, 10, 10, 20, tzinfo=dt.UTC)
@@ -96,3 +100,88 @@ async def test_opening_waits_for_a_connection_holding_the_write_lock_of_a_new_fi
         assert check.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     finally:
         check.close()
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size
+
+
+def _plan(seen: list[int], load: str = "none") -> Plan[None]:
+    """A one-statement write plan that notes the thread it runs in."""
+    seen.append(threading.get_ident())
+    yield Query(Statement.DROP_DMARC_STAGE, [(load,)])
+
+
+async def test_a_small_plan_runs_in_the_loops_thread_any_other_in_the_drivers(
+    sqlite_store: SqlStore,
+) -> None:
+    seen: list[int] = []
+    await sqlite_store._writer.run(_plan(seen), small=True)
+    await sqlite_store._writer.run(_plan(seen))
+    loop_thread = threading.get_ident()
+    assert seen[0] == loop_thread
+    assert seen[1] != loop_thread
+
+
+async def test_a_small_plan_waits_in_the_drivers_thread_while_another_holds_the_lock(
+    sqlite_store: SqlStore, sqlite_path: Path
+) -> None:
+    # Another process's writer, as a second replica on the same file: the small plan
+    # must not wait for it in the event loop, which would stop everything else.
+    holder = sqlite3.connect(sqlite_path, isolation_level=None)
+    seen: list[int] = []
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        writing = asyncio.create_task(sqlite_store._writer.run(_plan(seen), small=True))
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        await asyncio.sleep(0.3)
+        late = loop.time() - began - 0.3
+        assert late < 0.2, f"the event loop stalled for {late:.2f} s"
+        assert not writing.done()
+        holder.execute("COMMIT")
+    finally:
+        holder.close()
+    await asyncio.wait_for(writing, timeout=30)
+    assert len(seen) == 1
+    assert seen[0] != threading.get_ident()  # waited for the lock in the driver's thread
+
+
+async def test_small_commits_are_checkpointed_in_the_drivers_thread(
+    sqlite_store: SqlStore, sqlite_path: Path
+) -> None:
+    # A small plan commits without SQLite's automatic checkpoint (it would copy and
+    # fsync in the event loop); one runs every CHECKPOINT_EVERY of them instead. The
+    # WAL file keeps the size of its longest run between checkpoints, so past them it
+    # stops growing with the commits.
+    wal = Path(f"{sqlite_path}-wal")
+    rows = [
+        DmarcRowRecord(
+            f"192.0.2.{i}",
+            "example.com",
+            "none",
+            "pass",
+            True,
+            True,
+            "example.com",
+            "s1",
+            "pass",
+            "example.com",
+            "pass",
+            1,
+        )
+        for i in range(40)
+    ]
+    at = dt.datetime.now(dt.UTC)
+
+    async def commit(n: int) -> None:
+        for i in range(n):
+            await sqlite_store._writer.run(
+                _stage_plan(f"load-{i}", rows, sqlite_store._bind_time(at)), small=True
+            )
+
+    assert CHECKPOINT_EVERY == 100
+    await commit(50)
+    half = _size(wal)
+    await commit(200)  # 250 in all: checkpoints after the 100th and the 200th
+    assert _size(wal) < 3 * half, (half, _size(wal))
