@@ -277,7 +277,7 @@ def _check(tool: str, got: dict[str, list[int]], truth: dict[str, tuple[int, int
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reports", type=int, default=300)
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--big", default="10,100", help="sizes in MB of the RSS reports")
     parser.add_argument("--seed", type=int, default=20261205)
     parser.add_argument("--parsedmarc-python", default=str(DEFAULT_PARSEDMARC))
