@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from monitor.model.errors import MonitorError
 from monitor.store.models import SuppressionReason
 from monitor.store.plans import COLUMNS, DMARC_ROW_COLUMNS, Plan, Query, Row, Statement
 from monitor.store.schema import (
@@ -319,8 +320,9 @@ def run_on_sqlite3(db: sqlite3.Connection, plan: Plan[T]) -> T:
     return _transaction(db, plan)
 
 
-class WriteLockTaken(Exception):  # noqa: N818 (a signal to the caller, not an error)
-    """Another connection holds SQLite's write lock: the plan was not started."""
+class WriteLockTaken(MonitorError):  # noqa: N818 (a signal to the caller, not an error)
+    """Another connection holds SQLite's write lock: the plan was not started (caught by
+    ``Writer.run``, which then runs the plan in the driver's thread; never seen outside)."""
 
 
 def run_on_sqlite3_at_once(
