@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from rich.table import Table
 
 from checks.dkim import DkimPolicy
+from checks.dns import Nameserver
 from checks.dnsbl import (
     CatalogueError,
     Target,
@@ -44,7 +45,7 @@ from monitor.cli import run as cli_run
 from monitor.cli import subject as cli_subject
 from monitor.cli import telemetry as cli_telemetry
 from monitor.cli.report import EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE, exit_code, render_human
-from monitor.config import Config, load_config
+from monitor.config import Config, load_config, with_nameservers
 from monitor.daemon.logs import LOG_FORMATS, LOG_LEVELS, LogSetup, event_loop_name
 from monitor.model.errors import ConfigError, UsageError
 
@@ -123,6 +124,14 @@ def _ip(text: str) -> str:
         raise argparse.ArgumentTypeError(f"not an IP address: {text!r}") from None
 
 
+def _nameserver(text: str) -> str:
+    try:
+        Nameserver.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _selector(text: str) -> str:
     try:
         DkimPolicy(selectors=(text,))
@@ -141,7 +150,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--config", type=Path, help="TOML config (default ./delivermon.toml)")
     parser.add_argument(
-        "--nameserver", action="append", metavar="HOST[:PORT]", help="replaces the resolvers"
+        "--nameserver",
+        action="append",
+        type=_nameserver,
+        metavar="HOST[:PORT]",
+        help="replaces the resolvers ([dns] and [auth_dns] nameservers)",
     )
 
 
@@ -185,7 +198,7 @@ def _load(args: argparse.Namespace) -> Config:
         args.config_path = None
     config = load_config(args.config_path) if args.config_path is not None else Config()
     args.logs.apply(config.log.level, config.log.format)
-    return config
+    return with_nameservers(config, getattr(args, "nameserver", None) or ())
 
 
 def _run(coro_factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:

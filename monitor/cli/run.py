@@ -45,6 +45,10 @@ def _cmd_run(args: argparse.Namespace, config: Config, run: Runner) -> int:
     from monitor.daemon.app import DaemonOptions, run_daemon
 
     options = DaemonOptions(
-        config_path=args.config_path, listen=args.listen, shard=shard, logs=args.logs
+        config_path=args.config_path,
+        listen=args.listen,
+        shard=shard,
+        logs=args.logs,
+        nameservers=tuple(args.nameserver or ()),
     )
     return run(lambda: run_daemon(config, options))

@@ -32,6 +32,7 @@ from monitor.config.model import (
     parse_config,
     parse_duration,
     resolve_secret,
+    with_nameservers,
 )
 from monitor.config.notify import (
     EmailNotifyConfig,
@@ -86,4 +87,5 @@ __all__ = [
     "parse_config",
     "parse_duration",
     "resolve_secret",
+    "with_nameservers",
 ]

@@ -11,6 +11,7 @@ import os
 import re
 import tomllib
 import zoneinfo
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -54,6 +55,7 @@ __all__ = [
     "parse_config",
     "parse_duration",
     "resolve_secret",
+    "with_nameservers",
 ]
 
 _DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
@@ -469,6 +471,18 @@ def parse_config(text: str, *, source: str = "config") -> Config:
         raise ConfigError(
             [_describe(err["loc"], err["msg"]) for err in exc.errors()], source=source
         ) from None
+
+
+def with_nameservers(config: Config, nameservers: Sequence[str]) -> Config:
+    """``--nameserver``: ``nameservers`` replace the lists of ``[dns]`` and, when set,
+    ``[auth_dns]`` (each address already checked with ``Nameserver.parse``)."""
+    if not nameservers:
+        return config
+    servers = list(nameservers)
+    update: dict[str, object] = {"dns": config.dns.model_copy(update={"nameservers": servers})}
+    if config.auth_dns is not None:
+        update["auth_dns"] = config.auth_dns.model_copy(update={"nameservers": servers})
+    return config.model_copy(update=update)
 
 
 def load_config(path: Path) -> Config:

@@ -32,7 +32,7 @@ from monitor.alerting.service import AlertService
 from monitor.checking.cache import StateCache
 from monitor.checking.sharding import Shard
 from monitor.checking.states import CheckName
-from monitor.config import Config, load_config
+from monitor.config import Config, load_config, with_nameservers
 from monitor.daemon.checkjobs import AuthJobs, DnsblJobs, zones_to_test
 from monitor.daemon.dmarcjobs import DmarcJobs
 from monitor.daemon.feedbackjobs import FeedbackJobs
@@ -78,6 +78,7 @@ class DaemonOptions:
     config_path: Path | None = None
     listen: str | None = None  # --listen overrides [http] listen
     shard: Shard | None = None  # --shard overrides [cluster] shard
+    nameservers: tuple[str, ...] = ()  # --nameserver overrides [dns]/[auth_dns] nameservers
     grace_seconds: float = 30.0
     logs: LogSetup | None = None  # the process's logging: [log] is applied on each reload
 
@@ -312,7 +313,7 @@ class Daemon:
                 path = self.options.config_path
                 if path is None:
                     raise ConfigError(["no config file to reload (started without --config)"])
-                config = load_config(path)
+                config = with_nameservers(load_config(path), self.options.nameservers)
                 assert self._session is not None
                 settings = build_settings(config, catalogue=self.catalogue, session=self._session)
                 runtime = build_runtime(settings, self.options.shard)

@@ -25,10 +25,10 @@ LISTED = [*TEST_POINTS, "10.2.0.192 IN A 127.0.0.2", '10.2.0.192 IN TXT "spam se
 ADMIN = "admin-token-for-tests"
 
 
-def write_config(path: Path, nsd: NsdServer, receiver: Receiver, *, zones: list[str]) -> None:
+def write_config(path: Path, nameserver: str, receiver: Receiver, *, zones: list[str]) -> None:
     path.write_text(
         fast_config(
-            nameserver=nsd.address,
+            nameserver=nameserver,
             zones=zones,
             store_url=f"sqlite:///{path.parent / 'delivermon.db'}",
             notify_url=receiver.url,
@@ -66,7 +66,7 @@ def test_listing_is_announced_once_resolved_once_and_never_again_after_restart(
     tmp_path: Path, nsd: NsdServer, receiver: Receiver
 ) -> None:
     config = tmp_path / "delivermon.toml"
-    write_config(config, nsd, receiver, zones=[ZONE])
+    write_config(config, nsd.address, receiver, zones=[ZONE])
     with DaemonProcess(config) as daemon:
         wait_for(lambda: listed_value(daemon) == 0, what="a clean first sweep in /metrics")
         # Ready once that sweep has completed (its results are in the view slightly before).
@@ -119,7 +119,7 @@ def test_a_listing_present_at_the_first_check_is_recorded_not_announced(
 ) -> None:
     nsd = nsd_factory({ZONE: LISTED})
     config = tmp_path / "delivermon.toml"
-    write_config(config, nsd, receiver, zones=[ZONE])
+    write_config(config, nsd.address, receiver, zones=[ZONE])
     with DaemonProcess(config) as daemon:
         wait_for(lambda: listed_value(daemon) == 1, what="the listing in /metrics")
         wait_sweeps(daemon, 3)
@@ -131,10 +131,10 @@ def test_reload_swaps_a_valid_config_and_keeps_the_old_one_when_broken(
 ) -> None:
     nsd = nsd_factory({ZONE: TEST_POINTS, "bl2.e2e.test": TEST_POINTS})
     config = tmp_path / "delivermon.toml"
-    write_config(config, nsd, receiver, zones=[ZONE])
+    write_config(config, nsd.address, receiver, zones=[ZONE])
     with DaemonProcess(config) as daemon:
         wait_for(lambda: listed_value(daemon) == 0, what="a first sweep")
-        write_config(config, nsd, receiver, zones=[ZONE, "bl2.e2e.test"])
+        write_config(config, nsd.address, receiver, zones=[ZONE, "bl2.e2e.test"])
         daemon.signal(signal.SIGHUP)
         wait_for(
             lambda: daemon.value("delivermon_dnsbl_listed", target=IP, zone="bl2.e2e.test") == 0,
@@ -155,12 +155,31 @@ def test_reload_swaps_a_valid_config_and_keeps_the_old_one_when_broken(
         assert daemon.stop() == 0
 
 
+def test_nameserver_option_replaces_the_configs_resolvers_and_outlives_a_reload(
+    tmp_path: Path, nsd_factory: StartNsd, receiver: Receiver
+) -> None:
+    # The config's resolver is a dead port: only the one given with --nameserver can
+    # answer. `run` used to accept the option and ignore it.
+    nsd = nsd_factory({ZONE: TEST_POINTS, "bl2.e2e.test": TEST_POINTS})
+    config = tmp_path / "delivermon.toml"
+    dead = "127.0.0.1:9"  # discard: nothing answers DNS there
+    write_config(config, dead, receiver, zones=[ZONE])
+    with DaemonProcess(config, extra_args=("--nameserver", nsd.address)) as daemon:
+        wait_for(lambda: listed_value(daemon) == 0, what="a clean sweep through NSD")
+        write_config(config, dead, receiver, zones=[ZONE, "bl2.e2e.test"])
+        daemon.signal(signal.SIGHUP)
+        wait_for(
+            lambda: daemon.value("delivermon_dnsbl_listed", target=IP, zone="bl2.e2e.test") == 0,
+            what="the zone added by SIGHUP, checked through NSD",
+        )
+
+
 def test_readyz_says_which_component_fails(
     tmp_path: Path, nsd_factory: StartNsd, receiver: Receiver
 ) -> None:
     nsd = nsd_factory({ZONE: TEST_POINTS})
     config = tmp_path / "delivermon.toml"
-    write_config(config, nsd, receiver, zones=[ZONE])
+    write_config(config, nsd.address, receiver, zones=[ZONE])
     with DaemonProcess(config) as daemon:
         wait_for(lambda: daemon.get("/readyz")[0] == 200, what="readiness")
         nsd.stop()  # the resolver stops answering: self-tests fail, results are unknown
@@ -179,7 +198,7 @@ def test_complaints_above_the_critical_line_alert_and_raise_the_risk(
     tmp_path: Path, nsd: NsdServer, receiver: Receiver
 ) -> None:
     config = tmp_path / "delivermon.toml"
-    write_config(config, nsd, receiver, zones=[ZONE])
+    write_config(config, nsd.address, receiver, zones=[ZONE])
     config.write_text(
         config.read_text().replace("[http]\n", '[http]\ningest_token = "ingest-token-for-tests"\n')
         + '\n[[campaigns]]\nid = "promo-7"\ncategory = "commercial"\n'
@@ -302,7 +321,7 @@ def test_the_imap_job_ingests_the_feedback_mailbox(
     dovecot.append(arf_report)
     dovecot.append(NOT_ARF)
     config = tmp_path / "delivermon.toml"
-    write_config(config, nsd, receiver, zones=[ZONE])
+    write_config(config, nsd.address, receiver, zones=[ZONE])
     config.write_text(
         config.read_text()
         + f"""
