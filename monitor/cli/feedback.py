@@ -147,7 +147,7 @@ def _messages(paths: list[str], *, plain_directories: bool = False) -> Iterator[
                 found += [
                     _Message(str(p), p)
                     for p in sorted(path.rglob("*"))
-                    if p.is_file() and not p.name.startswith(".")
+                    if p.is_file() and not _hidden(p.relative_to(path))
                 ]
                 continue
             if not any(f.is_dir() for f in folders):
@@ -167,6 +167,11 @@ def _messages(paths: list[str], *, plain_directories: bool = False) -> Iterator[
     if problems:
         raise UsageError("cannot ingest:\n" + "\n".join(f"  - {p}" for p in problems))
     return iter(found)
+
+
+def _hidden(relative: Path) -> bool:
+    """A file or a folder on its way whose name starts with a dot (.Trash, .DS_Store)."""
+    return any(part.startswith(".") for part in relative.parts)
 
 
 async def _ingest_all(

@@ -160,6 +160,10 @@ async def test_cli_json_contract_files_directories_stdin_and_duplicates(
     (reports / "a.xml.gz").write_bytes(gzip.compress(REPORT))
     (reports / "sub" / "b.zip").write_bytes(zipped("b.xml", aggregate_xml(ROWS, report_id="b")))
     (reports / "bomb.xml").write_bytes(LAUGHS)
+    # Hidden files and folders are not read (.Trash, .DS_Store, an editor's swap file).
+    (reports / ".hidden.xml").write_bytes(LAUGHS)
+    (reports / ".Trash").mkdir()
+    (reports / ".Trash" / "old.xml").write_bytes(LAUGHS)
     mail = report_mail(aggregate_xml(ROWS, report_id="c"), container="zip")
     done = run_cli(
         "ingest", "dmarc", "--config", str(conf), "--json", str(reports), "-", stdin=mail
