@@ -38,10 +38,11 @@ exit codes:
 _LOG_EPILOG = """\
 PATH is a Postfix or Exim main log (plain text), or - for stdin. Each delivery attempt
 that bounced or was deferred is stored as one classified event (source "mtalog"), keyed
-by the log line, so reading a file again counts nothing twice. Sent lines, arrivals and
-lines of other programs are skipped. With --follow the command keeps reading new lines,
-also after the file is rotated (renamed or truncated), until SIGINT (Ctrl-C) or
-SIGTERM: the lines read so far are stored, then the command exits 0.
+by the log line, so reading a file again counts nothing twice; a sent line is stored as a
+delivery. Arrivals, lines of other programs, and attempts to a recipient that is not a
+full address (root@localhost: a local delivery) are skipped. With --follow the command
+keeps reading new lines, also after the file is rotated (renamed or truncated), until
+SIGINT (Ctrl-C) or SIGTERM: the lines read so far are stored, then the command exits 0.
 
 exit codes:
   0  every line was read (lines that are not delivery attempts are skipped, not errors)

@@ -11,6 +11,7 @@ NotBounceError (readable mail that is not a failure or delay notice; CLI ``not_a
 MalformedReportError
     ``empty``             no bytes, or only white space
     ``undecodable``       no RFC 5322 header fields
+    ``too_deep``          MIME parts nested too deep for the standard library to read
     ``no_recipient``      a bounce that names no failed or delayed recipient
 
 A bounce is recognised first, an auto-reply only after: Postfix and Exim DSNs carry
@@ -307,6 +308,13 @@ def _failed_recipients(msg: email.message.Message, text: str) -> list[str]:
 
 def parse_bounce(raw: bytes) -> BounceMessage:
     """Read one bounce; see the module's docstring for the refusals."""
+    try:
+        return _parse_bounce(raw)
+    except RecursionError:  # the standard library parses MIME nesting recursively
+        raise MalformedReportError("too_deep", "MIME parts nested too deep to read") from None
+
+
+def _parse_bounce(raw: bytes) -> BounceMessage:
     if not raw.strip():
         raise MalformedReportError("empty", "the message is empty")
     msg = email.message_from_bytes(raw, policy=compat32)

@@ -40,7 +40,7 @@ from typing import IO
 from checks.bounces import classify_reply, provider_of
 from monitor.ingest.bounces import bounce_event
 from monitor.model.events import UNATTRIBUTED, Event, EventType, Provider, Source
-from monitor.model.privacy import Pseudonymizer
+from monitor.model.privacy import PrivacyError, Pseudonymizer, normalise_address
 from monitor.store.models import Store
 
 __all__ = [
@@ -201,13 +201,23 @@ def parse_line(line: str) -> Attempt | None:
     return None
 
 
+def _storable(recipient: str) -> bool:
+    """A recipient the store can pseudonymise: local deliveries such as ``root@localhost``
+    are not (their domain has no dot) and are not outbound mail either."""
+    try:
+        normalise_address(recipient)
+    except PrivacyError:
+        return False
+    return True
+
+
 def attempt_events(lines: Sequence[str], now: dt.datetime, zone: LogZone = None) -> list[Event]:
     """Events of the lines that record a delivery attempt (each keyed by its line), at
     the line's own time (``line_time``; ``now`` when it has none)."""
     events = []
     for line in lines:
         attempt = parse_line(line.rstrip("\r\n"))
-        if attempt is None or "@" not in attempt.recipient:
+        if attempt is None or not _storable(attempt.recipient):
             continue
         key = hashlib.sha256(line.strip().encode("utf-8", "replace")).hexdigest()
         at = line_time(line.lstrip(), now, zone) or now
@@ -379,9 +389,12 @@ async def follow_logs(
 
 
 def _stdin_lines(limit: int) -> list[str]:
+    """Up to ``limit`` lines of stdin, read as bytes and decoded as the files are (bytes
+    that are not UTF-8 replaced): the text layer's decoding depends on the locale, and
+    under a C locale it hands over surrogates that cannot be stored."""
     lines = []
-    for line in sys.stdin:
-        lines.append(line)
+    for raw in sys.stdin.buffer:
+        lines.append(raw.decode("utf-8", "replace"))
         if len(lines) >= limit:
             break
     return lines

@@ -149,3 +149,37 @@ def _wait_rows(db: Path, n: int, timeout: float = 30.0) -> None:
                 pass  # the schema is being created
         time.sleep(0.2)
     raise AssertionError(f"{n} deferral(s) not stored within {timeout}s")
+
+
+LOCAL = (
+    "Dec  5 12:00:02 mx postfix/local[102]: 5B2C3D4E: to=<root@localhost>, relay=local, "
+    "delay=0, delays=0/0/0/0, dsn=5.2.2, status=bounced (cannot update mailbox: quota)"
+)
+
+
+def _deferrals(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        found = conn.execute("SELECT sum(deferrals) FROM bounce_counters").fetchone()
+    return int(found[0] or 0)
+
+
+def test_bounce_log_skips_a_local_recipient_and_keeps_the_other_lines(tmp_path: Path) -> None:
+    # root@localhost has no dotted domain to pseudonymise: the line used to raise
+    # PrivacyError out of the batch, exit 1 with a traceback, and store nothing at all.
+    cwd = workdir(tmp_path)
+    log = tmp_path / "mail.log"
+    log.write_text(DEFERRAL + "\n" + LOCAL + "\n" + DEFERRAL.replace("4A1B2C3D", "4A1B2C3E") + "\n")
+    done = run_cli("bounce", "log", str(log), cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert _deferrals(cwd / "data" / "delivermon.db") == 2
+
+
+def test_bounce_log_reads_stdin_bytes_that_are_not_utf8(tmp_path: Path) -> None:
+    # Under the C locale the text layer handed over surrogates, which SQLite could not
+    # take: the batch failed with UnicodeEncodeError. Bytes are decoded as files are.
+    cwd = workdir(tmp_path)
+    line = DEFERRAL.encode().replace(b"unusual rate", b"unusual \xff\xfe rate")
+    done = run_cli("bounce", "log", "-", cwd=cwd, stdin=line + b"\n", env={"LC_ALL": "C"})
+    assert done.returncode == 0, done.stderr
+    assert _deferrals(cwd / "data" / "delivermon.db") == 1

@@ -91,7 +91,10 @@ def _check_archive(payload: Payload, limits: Limits) -> None:
 
 
 def _from_mail(raw: bytes, limits: Limits) -> Payload:
-    message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    try:
+        message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    except RecursionError:  # the standard library parses MIME nesting recursively
+        raise _refuse("too_deep", "MIME parts nested too deep to read") from None
     if not message.keys():
         raise NotDmarcError("unrecognised_format", "neither XML, gzip, zip nor a mail message")
     parts = 0
