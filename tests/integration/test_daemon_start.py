@@ -79,3 +79,13 @@ def test_a_bad_shard_or_listen_address_is_a_usage_error(tmp_path: Path) -> None:
         assert proc.returncode == 2
         assert expected in proc.stderr
     assert not (tmp_path / "d.db").exists()  # refused before anything was opened
+
+
+def test_a_malformed_nameserver_option_is_a_usage_error(tmp_path: Path) -> None:
+    # Checked when the command line is read, before the config or the store are touched.
+    config = tmp_path / "delivermon.toml"
+    config.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "d.db"}"\n')
+    proc = run(config, "--nameserver", "not-an-ip", "--listen", f"127.0.0.1:{pick_free_port()}")
+    assert proc.returncode == 2
+    assert "argument --nameserver: nameserver must be an IP address" in proc.stderr
+    assert not (tmp_path / "d.db").exists()
