@@ -12,7 +12,10 @@ MalformedReportError
     ``empty``             no bytes, or only white space
     ``undecodable``       no RFC 5322 header fields
     ``too_deep``          MIME parts nested too deep for the standard library to read
-    ``no_recipient``      a bounce that names no failed or delayed recipient
+    ``no_recipient``      a bounce that names neither a recipient nor any reply text
+
+A bounce that names a reply but no recipient (no Final-Recipient, no address in its
+text) is read with ``recipient=None``: the failure counts, nobody can be suppressed.
 
 A bounce is recognised first, an auto-reply only after: Postfix and Exim DSNs carry
 ``Auto-Submitted: auto-replied`` too (RFC 3834 §5 leaves it to the generator). The

@@ -252,3 +252,59 @@ async def test_no_address_of_the_corpus_reaches_the_database(
     content = database_bytes(sqlite_path).lower()
     assert [r for r in recipients if r in content] == []
     assert PSEUDONYMS.pseudonym(next(iter(recipients)).decode()).encode() in content
+
+
+NAMELESS_DSN = b"""From: MAILER-DAEMON@mx.example.com
+To: sender@example.com
+Subject: Undelivered Mail Returned to Sender
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="b"
+
+--b
+Content-Type: text/plain
+
+This is the mail system at host mx.example.com.
+--b
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.com
+
+Action: failed
+Status: 5.1.1
+Diagnostic-Code: smtp; 550 5.1.1 user unknown
+--b--
+"""
+EMPTY_BOUNCE = b"""From: MAILER-DAEMON@mx.example.com
+To: sender@example.com
+Subject: Undelivered Mail Returned to Sender
+MIME-Version: 1.0
+
+"""
+
+
+async def test_a_bounce_naming_no_recipient_counts_but_suppresses_nobody(
+    store: SqlStore,
+) -> None:
+    """The receiver's failure happened, so the rates count it; with no address behind it
+    there is no per-person event and nobody to suppress. A bounce that names neither a
+    recipient nor any reply is refused, and stores nothing."""
+    from monitor.ingest.errors import MalformedReportError
+    from monitor.store.schema import suppressions
+
+    outcome = await BOUNCE.ingest(NAMELESS_DSN, ctx(store))
+    assert [(b["class"], b["permanent"]) for b in outcome.fields["bounces"]] == [  # type: ignore[union-attr, index]
+        ("mailbox_unknown", True)
+    ]
+    totals = [r.totals for r in await store.counts()]
+    assert sum(t.bounces_permanent for t in totals) == 1
+    assert classes(await store.bounce_counts()) == {("other", "mailbox_unknown", ""): (1, 0)}
+    assert await event_rows(store) == []
+    async with store._engine.connect() as conn:  # the test reads what was written
+        assert (await conn.execute(select(suppressions))).all() == []
+    assert (await BOUNCE.ingest(NAMELESS_DSN, ctx(store))).duplicate
+
+    with pytest.raises(MalformedReportError) as refused:
+        await BOUNCE.ingest(EMPTY_BOUNCE, ctx(store))
+    assert refused.value.reason == "no_recipient"
+    assert sum(r.totals.bounces_permanent for r in await store.counts()) == 1
+    assert len(await store.bounce_counts()) == 1
