@@ -40,9 +40,12 @@ PATH is a Postfix or Exim main log (plain text), or - for stdin. Each delivery a
 that bounced or was deferred is stored as one classified event (source "mtalog"), keyed
 by the log line, so reading a file again counts nothing twice; a sent line is stored as a
 delivery. Arrivals, lines of other programs, and attempts to a recipient that is not a
-full address (root@localhost: a local delivery) are skipped. With --follow the command
-keeps reading new lines, also after the file is rotated (renamed or truncated), until
-SIGINT (Ctrl-C) or SIGTERM: the lines read so far are stored, then the command exits 0.
+full address (root@localhost: a local delivery) are skipped, and so are attempts whose
+timestamp names no real moment (Dec 32, Feb 29 of a common year) or lies more than a day
+ahead, with a warning on stderr. Without --follow a last line with no newline is read as
+complete. With --follow the command keeps reading new lines, also after the file is
+rotated (renamed or truncated), until SIGINT (Ctrl-C) or SIGTERM: the lines read so far
+are stored, then the command exits 0; a last line with no newline waits for the rest.
 
 exit codes:
   0  every line was read (lines that are not delivery attempts are skipped, not errors)

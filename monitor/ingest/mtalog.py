@@ -12,7 +12,9 @@ virtual, pipe); Exim main log flags ``=>`` delivered, ``->`` delivered (same del
 
 ``LogFollower`` reads a file's new lines across rotation: a renamed file is read to its
 end before the new one is opened; a truncated file (copytruncate) is read again from the
-start. Each line's SHA-256 is its event key, so a line read twice counts once.
+start, also when it has grown back to its old size or beyond before the next read (its
+first bytes are no longer the ones read before). Each line's SHA-256 is its event key,
+so a line read twice counts once.
 
 An event's time is the line's own timestamp (``line_time``): an ISO 8601 / RFC 3339 one
 (Postfix ``maillog_file`` with long timestamps, rsyslog's high-precision format, Exim's
@@ -20,6 +22,9 @@ An event's time is the line's own timestamp (``line_time``): an ISO 8601 / RFC 3
 offset; a classic syslog ``Mon DD HH:MM:SS`` one in ``log_timezone``, in the current year
 unless that puts it more than a day ahead of now (then the year before: a December line
 read in January). A line with no timestamp delivermon knows takes the time it is read.
+A line whose stamp names no real moment (``Dec 32 25:61:61``, ``Feb 29`` in a common
+year, ``2026-13-01``) or lies more than a day ahead of now is skipped with a warning: it
+cannot be placed in any window, and the time it is read would be a guess.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import hashlib
+import logging
 import os
 import re
 import sys
@@ -39,6 +45,7 @@ from typing import IO
 
 from checks.bounces import classify_reply, provider_of
 from monitor.ingest.bounces import bounce_event
+from monitor.ingest.errors import MalformedReportError
 from monitor.model.events import UNATTRIBUTED, Event, EventType, Provider, Source
 from monitor.model.privacy import PrivacyError, Pseudonymizer, normalise_address
 from monitor.store.models import Store
@@ -73,6 +80,8 @@ _MONTHS = {  # syslog's month names are English whatever the locale
 }
 _AHEAD = dt.timedelta(days=1)  # a syslog line dated further ahead is from last year
 
+log = logging.getLogger(__name__)
+
 
 def log_zone(name: str) -> LogZone:
     """``[bounces] log_timezone`` (validated by the config): ``"local"`` (the host's zone,
@@ -87,7 +96,13 @@ def _aware(naive: dt.datetime, zone: LogZone) -> dt.datetime:
 
 
 def line_time(line: str, now: dt.datetime, zone: LogZone = None) -> dt.datetime | None:
-    """When the line says it was written (UTC), or None when it carries no known stamp."""
+    """When the line says it was written (UTC), or None when it carries no known stamp.
+
+    Raises:
+        MalformedReportError: ``bad_timestamp``, a stamp that names no real moment
+            (``Dec 32``, ``25:61:61``, ``Feb 29`` of a common year) or, for an ISO
+            stamp, one more than a day ahead of ``now``.
+    """
     iso = _ISO_TIME.match(line)
     if iso is not None:
         frac = (iso.group("frac") or "")[:7]  # fromisoformat takes up to microseconds
@@ -97,8 +112,11 @@ def line_time(line: str, now: dt.datetime, zone: LogZone = None) -> dt.datetime 
                 f"{iso.group('date')}T{iso.group('time')}{frac}{offset}"
             )
         except ValueError:
-            return None
-        return moment.astimezone(dt.UTC) if moment.tzinfo else _aware(moment, zone)
+            raise _impossible(iso.group(0)) from None
+        moment = moment.astimezone(dt.UTC) if moment.tzinfo else _aware(moment, zone)
+        if moment - now > _AHEAD:
+            raise _impossible(iso.group(0))
+        return moment
     classic = _SYSLOG_TIME.match(line)
     if classic is None:
         return None
@@ -112,7 +130,11 @@ def line_time(line: str, now: dt.datetime, zone: LogZone = None) -> dt.datetime 
             continue
         if moment - now <= _AHEAD:
             return moment
-    return None
+    raise _impossible(classic.group(0))
+
+
+def _impossible(stamp: str) -> MalformedReportError:
+    return MalformedReportError("bad_timestamp", f"no such moment: {stamp.strip()[:40]}")
 
 
 _POSTFIX = re.compile(
@@ -213,14 +235,20 @@ def _storable(recipient: str) -> bool:
 
 def attempt_events(lines: Sequence[str], now: dt.datetime, zone: LogZone = None) -> list[Event]:
     """Events of the lines that record a delivery attempt (each keyed by its line), at
-    the line's own time (``line_time``; ``now`` when it has none)."""
+    the line's own time (``line_time``; ``now`` when it has none). Attempts whose stamp
+    is impossible are skipped, with one warning per call naming the first stamp."""
     events = []
+    impossible: list[str] = []
     for line in lines:
         attempt = parse_line(line.rstrip("\r\n"))
         if attempt is None or not _storable(attempt.recipient):
             continue
         key = hashlib.sha256(line.strip().encode("utf-8", "replace")).hexdigest()
-        at = line_time(line.lstrip(), now, zone) or now
+        try:
+            at = line_time(line.lstrip(), now, zone) or now
+        except MalformedReportError as refused:
+            impossible.append(refused.message)
+            continue
         domain = attempt.recipient.rpartition("@")[2]
         if attempt.outcome == "delivered":
             provider = provider_of(recipient_domain=domain)
@@ -252,7 +280,17 @@ def attempt_events(lines: Sequence[str], now: dt.datetime, zone: LogZone = None)
                 recipient=attempt.recipient,
             )
         )
+    if impossible:
+        log.warning(
+            "%d MTA log line(s) skipped: a timestamp that names no real moment or lies "
+            "more than a day ahead (first: %s)",
+            len(impossible),
+            impossible[0],
+        )
     return events
+
+
+_HEAD = 256  # bytes: the start of a file, compared to tell a rewrite from an append
 
 
 class LogFollower:
@@ -263,6 +301,7 @@ class LogFollower:
         self._file: IO[str] | None = None
         self._inode: int | None = None
         self._partial = ""
+        self._head = b""
 
     def _open(self) -> bool:
         try:
@@ -270,18 +309,22 @@ class LogFollower:
         except FileNotFoundError:
             return False
         self._inode = os.fstat(self._file.fileno()).st_ino
+        self._head = b""
         return True
 
-    def read_new(self) -> list[str]:
-        """Complete lines written since the last call (a partial last line waits)."""
+    def read_new(self, *, final: bool = False) -> list[str]:
+        """Complete lines written since the last call. A partial last line waits for the
+        rest, unless ``final``: the file is read once, and its last line is complete."""
         if self._file is None and not self._open():
             return []
         assert self._file is not None
+        if self._rewritten():  # truncated and written again since the last read
+            self._restart()
         lines = self._drain()
         try:
             current = self.path.stat()
         except FileNotFoundError:
-            return lines  # rotated away, not yet re-created: keep the old file
+            return lines + self._rest(final)  # rotated away, not yet re-created
         if current.st_ino != self._inode:  # renamed: the old file is read to its end
             self._file.close()
             self._file = None
@@ -289,14 +332,34 @@ class LogFollower:
             if self._open():
                 lines += self._drain()
         elif current.st_size < self._file.tell():  # truncated in place
-            self._file.seek(0)
-            self._partial = ""
+            self._restart()
             lines += self._drain()
-        return lines
+        return lines + self._rest(final)
+
+    def _rewritten(self) -> bool:
+        """The file's first bytes differ from the ones read: truncated, then written again
+        (copytruncate), perhaps to the old size or beyond, between two reads."""
+        assert self._file is not None
+        if not self._head:
+            return False
+        now = os.pread(self._file.fileno(), _HEAD, 0)
+        return now[: len(self._head)] != self._head[: len(now)] or len(now) < len(self._head)
+
+    def _restart(self) -> None:
+        assert self._file is not None
+        self._file.seek(0)
+        self._partial = ""
+        self._head = b""
+
+    def _rest(self, final: bool) -> list[str]:
+        rest, self._partial = (self._partial, "") if final else ("", self._partial)
+        return [rest] if rest.strip() else []
 
     def _drain(self) -> list[str]:
         assert self._file is not None
         data = self._partial + self._file.read()
+        if len(self._head) < _HEAD:
+            self._head = os.pread(self._file.fileno(), _HEAD, 0)
         *complete, self._partial = data.split("\n")
         return [line for line in complete if line.strip()]
 
@@ -377,7 +440,7 @@ async def follow_logs(
             # before the signal.
             stopping = stop.is_set()
             for follower in followers:
-                await flush(await asyncio.to_thread(follower.read_new))
+                await flush(await asyncio.to_thread(follower.read_new, final=not follow))
             if not follow or stopping:
                 break
             with contextlib.suppress(TimeoutError):  # the poll interval, or the stop

@@ -164,6 +164,43 @@ async def test_a_followed_log_is_read_across_rename_and_truncation(
     assert len(await sqlite_store.bounce_counts()) == 2
 
 
+def test_a_log_rewritten_to_the_same_size_or_beyond_is_read_from_its_start(
+    tmp_path: Path,
+) -> None:
+    """copytruncate, then the MTA writes as much as before (or more) before the next read:
+    the size alone cannot tell, the file's first bytes do."""
+    log = tmp_path / "mail.log"
+    first, second = POSTFIX_LINES[0], POSTFIX_LINES[1]
+    log.write_text(first + "\n")
+    follower = LogFollower(log)
+    try:
+        assert follower.read_new() == [first]
+        same_size = first.replace("one@gmail.com", "won@gmail.com")
+        assert len(same_size) == len(first)
+        log.write_text(same_size + "\n")  # truncated and rewritten: the same size
+        assert follower.read_new() == [same_size]
+        log.write_text(second + "\n" + first + "\n")  # again, and longer than before
+        assert follower.read_new() == [second, first]
+        with log.open("a") as f:  # an append is still only the new line
+            f.write(EXIM_LINES[0] + "\n")
+        assert follower.read_new() == [EXIM_LINES[0]]
+    finally:
+        follower.close()
+
+
+async def test_a_last_line_without_a_newline_is_read_unless_following(
+    sqlite_store: SqlStore, tmp_path: Path
+) -> None:
+    log = tmp_path / "mail.log"
+    log.write_text(POSTFIX_LINES[0] + "\n" + POSTFIX_LINES[1])  # no newline at the end
+    follower = LogFollower(log)
+    try:
+        assert follower.read_new() == [POSTFIX_LINES[0]]  # following: it may be half written
+    finally:
+        follower.close()
+    assert await follow_logs([log], sqlite_store, PSEUDONYMS, follow=False) == 2
+
+
 async def test_post_bounces_route(
     sqlite_store: SqlStore, serve_http: ServeHttp, corpus_dir: Path
 ) -> None:

@@ -9,6 +9,7 @@ import datetime as dt
 import pytest
 
 from monitor.config import parse_config
+from monitor.ingest.errors import MalformedReportError
 from monitor.ingest.mtalog import attempt_events, line_time, log_zone
 from monitor.model.errors import ConfigError
 
@@ -57,11 +58,47 @@ def test_the_year_rolls_over_the_way_syslog_readers_expect() -> None:
     assert line_time("Dec 31 23:00:00 mx x", NEW_YEAR, BERLIN) == utc(2026, 12, 31, 22)
 
 
-def test_a_day_that_does_not_exist_in_either_year_is_no_timestamp() -> None:
-    assert line_time("Feb 29 10:00:00 mx x", NEW_YEAR, UTC) is None  # 2027, 2026: common
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Feb 29 10:00:00 mx x",  # neither 2027 nor 2026 has one
+        "Dec 32 10:00:00 mx x",
+        "Dec  5 25:61:61 mx x",
+        "2026-02-30T10:00:00Z mx x",
+        "2026-13-01 10:00:00 1abcde-000001-AB ** a@example.com",
+        "2027-01-02T00:31:00Z mx x",  # an ISO stamp more than a day ahead
+    ],
+)
+def test_a_stamp_that_names_no_real_moment_is_refused(line: str) -> None:
+    with pytest.raises(MalformedReportError) as refused:
+        line_time(line, NEW_YEAR, UTC)
+    assert refused.value.reason == "bad_timestamp"
+    assert line.split(" mx")[0].split(" 1abcde")[0] in refused.value.message
+
+
+def test_a_stamp_that_exists_is_read_and_no_stamp_is_none() -> None:
     assert line_time("Feb 29 10:00:00 mx x", utc(2028, 3, 1), UTC) == utc(2028, 2, 29, 10)
-    assert line_time("2026-02-30T10:00:00Z mx x", NEW_YEAR, UTC) is None
+    assert line_time("2027-01-02T00:29:00Z mx x", NEW_YEAR, UTC) == utc(2027, 1, 2, 0, 29)
     assert line_time("mx postfix/smtp[1]: no stamp", NEW_YEAR, UTC) is None
+
+
+def test_attempts_with_an_impossible_stamp_are_skipped_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = utc(2026, 12, 6, 9)
+    lines = [
+        DEFERRAL.format(stamp="Dec 32 25:61:61"),
+        DEFERRAL.format(stamp="Feb 29 12:00:00"),
+        DEFERRAL.format(stamp="Dec  5 12:00:01"),
+    ]
+    with caplog.at_level("WARNING", logger="monitor.ingest.mtalog"):
+        events = attempt_events(lines, now, UTC)
+    assert [e.occurred_at for e in events] == [utc(2026, 12, 5, 12, 0, 1)]
+    assert [r.getMessage() for r in caplog.records] == [
+        "2 MTA log line(s) skipped: a timestamp that names no real moment or lies more "
+        "than a day ahead (first: no such moment: Dec 32 25:61:61)"
+    ]
+    assert "reader@" not in caplog.text
 
 
 def test_local_means_the_hosts_zone(monkeypatch: pytest.MonkeyPatch) -> None:
