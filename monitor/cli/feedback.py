@@ -289,15 +289,19 @@ async def open_feedback_store(config: Config) -> tuple[SqlStore, Pseudonymizer]:
         UsageError: the store cannot be opened, or no pseudonym key can be had.
     """
     from monitor.store import StoreError, open_store  # deferred: see the note at the top
+    from monitor.store.keyfile import check_store_key, store_key
 
     try:
-        from monitor.store.keyfile import pseudonymizer_for
-
-        pseudonymizer = pseudonymizer_for(config.store.url, config.privacy.pseudonym_key)
+        key = store_key(config.store.url, config.privacy.pseudonym_key)
     except ConfigError as exc:
         raise UsageError("; ".join(exc.problems)) from None
     try:
         store = await open_store(config.store.url)
     except StoreError as exc:
         raise UsageError(str(exc)) from None
-    return store, pseudonymizer
+    try:
+        await check_store_key(store, key, dt.datetime.now(dt.UTC))
+    except ConfigError as exc:
+        await store.close()
+        raise UsageError("; ".join(exc.problems)) from None
+    return store, key.pseudonymizer

@@ -1,14 +1,18 @@
-"""``delivermon subject export|erase EMAIL``: one person's data, by their pseudonym.
+"""``delivermon subject export|erase EMAIL``: one person's data, by their pseudonym;
+``delivermon subject accept-key``: key the store with the current pseudonym key.
 
-Both print JSON (the same documents as ``GET|DELETE /api/v1/subjects/{email}``) and
-never the address. ``EMAIL`` may be ``-`` to read it from stdin, which keeps it out
-of the process list and the shell history. Exit codes: 0 done; 1 the store could not
-be reached; 2 not an address, or a config error.
+Export and erase print JSON (the same documents as ``GET|DELETE /api/v1/subjects/{email}``)
+and never the address. ``EMAIL`` may be ``-`` to read it from stdin, which keeps it out
+of the process list and the shell history. Both refuse a pseudonym key other than the
+one the store's data was made with (``monitor.store.keyfile.check_store_key``): under
+another key they would find nobody. Exit codes: 0 done; 1 the store could not be
+reached; 2 not an address, or a config error (a lost or changed key among them).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 from collections.abc import Callable, Coroutine
@@ -18,7 +22,6 @@ from monitor.cli.report import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE
 from monitor.config import Config
 from monitor.model.privacy import (
     PrivacyError,
-    Pseudonymizer,
     normalise_address,
 )
 
@@ -28,7 +31,7 @@ if TYPE_CHECKING:
 # The store (SQLAlchemy, Alembic) and the HTTP module's documents are imported when a
 # subject command runs, not when the CLI starts: `delivermon check` should not pay for them.
 
-__all__ = ["add_commands", "load_pseudonymizer"]
+__all__ = ["add_commands"]
 
 _T = TypeVar("_T")
 _Run = Callable[[Callable[[], Coroutine[Any, Any, _T]]], _T]
@@ -49,17 +52,24 @@ def add_commands(
         parser.add_argument("email", metavar="EMAIL", help="the address, or - to read it on stdin")
         common(parser)
         parser.set_defaults(handler=handler)
+    accept = actions.add_parser(
+        "accept-key",
+        help="key the store with the current pseudonym key, after the old one was lost",
+        description=_ACCEPT_KEY,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    common(accept)
+    accept.set_defaults(handler=_accept_key)
 
 
-def load_pseudonymizer(config: Config) -> Pseudonymizer:
-    """The shared resolver (``monitor.store.keyfile.pseudonymizer_for``), so keys never diverge.
-
-    Raises:
-        ConfigError: see ``pseudonymizer_for``.
-    """
-    from monitor.store.keyfile import pseudonymizer_for
-
-    return pseudonymizer_for(config.store.url, config.privacy.pseudonym_key)
+_ACCEPT_KEY = """\
+Record the current pseudonym key ([privacy] pseudonym_key, or the key file beside a
+SQLite database, created if missing) as the key of the store's data. The daemon and
+these commands refuse to start with a key other than the recorded one. Run this only
+when the old key is lost for good: what was stored under it can no longer be matched
+to anyone. Suppressions made under it stop applying, subject exports and erasures miss
+those rows, and the retention purge deletes the events and reports in time.
+"""
 
 
 def _address(args: argparse.Namespace) -> str | None:
@@ -102,15 +112,18 @@ def _subject(
 ) -> int:
     """Check the address, open the store, run ``action`` on the pseudonym, print its JSON."""
     from monitor.store import StoreUnavailableError, open_store
+    from monitor.store.keyfile import check_store_key, store_key
 
     address = _address(args)
     if address is None:
         return EXIT_USAGE
-    pseudonym = load_pseudonymizer(config).pseudonym(address)
+    key = store_key(config.store.url, config.privacy.pseudonym_key)
+    pseudonym = key.pseudonymizer.pseudonym(address)
 
     async def go() -> dict[str, object]:
         store = await open_store(config.store.url)
         try:
+            await check_store_key(store, key, dt.datetime.now(dt.UTC))
             return await action(store, pseudonym)
         finally:
             await store.close()
@@ -122,4 +135,29 @@ def _subject(
         return EXIT_PROBLEMS
     json.dump(document, sys.stdout, indent=2)
     sys.stdout.write("\n")
+    return EXIT_OK
+
+
+def _accept_key(args: argparse.Namespace, config: Config, run: _Run[None]) -> int:
+    del args
+    from monitor.store import StoreUnavailableError, open_store
+    from monitor.store.keyfile import store_key
+
+    key = store_key(config.store.url, config.privacy.pseudonym_key)
+
+    async def go() -> None:
+        store = await open_store(config.store.url)
+        try:
+            await store.replace_pseudonym_key(
+                key.pseudonymizer.fingerprint(), dt.datetime.now(dt.UTC)
+            )
+        finally:
+            await store.close()
+
+    try:
+        run(go)
+    except StoreUnavailableError as exc:
+        print(f"delivermon: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    print(f"the store's data is now keyed with the pseudonym key of {key.origin}")
     return EXIT_OK

@@ -65,7 +65,7 @@ from monitor.risk.campaigns import CampaignFigures
 from monitor.risk.scorer import RiskScorer
 from monitor.store import SqlStore, open_store
 from monitor.store.errors import StoreUnavailableError
-from monitor.store.keyfile import pseudonymizer_for
+from monitor.store.keyfile import check_store_key, store_key
 from monitor.telemetry.views import TelemetryView
 
 __all__ = ["Daemon", "DaemonOptions", "register_configured_campaigns", "run_daemon"]
@@ -163,9 +163,11 @@ class Daemon:
         self._session = aiohttp.ClientSession()
         settings = build_settings(self.config, catalogue=self.catalogue, session=self._session)
         privacy = self.config.privacy
-        pseudonymizer = pseudonymizer_for(self.config.store.url, privacy.pseudonym_key)
+        key = store_key(self.config.store.url, privacy.pseudonym_key)
+        pseudonymizer = key.pseudonymizer
         store = await open_store(self.config.store.url)
         try:
+            await check_store_key(store, key, self.clock())
             runtime = build_runtime(settings, self.options.shard)
             await runtime.open()
         except BaseException:

@@ -64,6 +64,11 @@ class Pseudonymizer:
     def __repr__(self) -> str:
         return "Pseudonymizer(key=<redacted>)"
 
+    def fingerprint(self) -> str:
+        """An HMAC under the key of a fixed label: the same for the same key, and it
+        tells nothing of the key (the store records it to notice a lost or changed key)."""
+        return hmac.new(self.key, b"delivermon pseudonym key check", hashlib.sha256).hexdigest()
+
     def pseudonym(self, address: str) -> str:
         """Raises PrivacyError for something that is not an address."""
         normalised = normalise_address(address).encode("utf-8")

@@ -3,15 +3,26 @@ SQLite database, created once."""
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.config import resolve_secret
 from monitor.model.errors import ConfigError
 from monitor.model.privacy import PrivacyError, Pseudonymizer, load_or_create_key
 from monitor.store.errors import StoreUrlError
+from monitor.store.subjects import KeyCheck, SubjectRecords
 from monitor.store.url import async_url
 
-__all__ = ["KEY_FILE_NAME", "check_key_settings", "pseudonymizer_for"]
+__all__ = [
+    "KEY_FILE_NAME",
+    "StoreKey",
+    "check_key_settings",
+    "check_store_key",
+    "pseudonymizer_for",
+    "store_key",
+]
 
 KEY_FILE_NAME = "pseudonym.key"
 
@@ -32,7 +43,21 @@ def check_key_settings(store_url: str, configured_key: str | None) -> list[str]:
     return problems
 
 
+@dataclass(frozen=True, slots=True)
+class StoreKey:
+    """A pseudonymizer and where its key came from (for ``check_store_key``'s message)."""
+
+    pseudonymizer: Pseudonymizer
+    origin: str  # "[privacy] pseudonym_key", or the key file's path
+    created: bool  # the key file did not exist: this call created it
+
+
 def pseudonymizer_for(store_url: str, configured_key: str | None) -> Pseudonymizer:
+    """``store_key(...).pseudonymizer``."""
+    return store_key(store_url, configured_key).pseudonymizer
+
+
+def store_key(store_url: str, configured_key: str | None) -> StoreKey:
     """The one way every part of delivermon (daemon, CLIs) gets its pseudonymizer.
 
     ``[privacy] pseudonym_key`` (or ``env:NAME``) when set; otherwise the 0600
@@ -56,13 +81,42 @@ def pseudonymizer_for(store_url: str, configured_key: str | None) -> Pseudonymiz
     database = parsed.database if parsed.get_backend_name() == "sqlite" else None
     try:
         if key is not None:
-            return Pseudonymizer(key.encode("utf-8"))
+            return StoreKey(Pseudonymizer(key.encode("utf-8")), "[privacy] pseudonym_key", False)
         if not database:
             raise ConfigError(
                 ["privacy.pseudonym_key: required with PostgreSQL (every replica needs the same)"]
             )
         directory = Path(database).parent
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return Pseudonymizer(load_or_create_key(None, directory / KEY_FILE_NAME))
+        path = directory / KEY_FILE_NAME
+        existed = path.exists()
+        return StoreKey(Pseudonymizer(load_or_create_key(None, path)), str(path), not existed)
     except (PrivacyError, OSError) as exc:
         raise ConfigError([f"privacy: {exc}"]) from None
+
+
+async def check_store_key(store: SubjectRecords, key: StoreKey, now: dt.datetime) -> None:
+    """Refuse a key other than the one the store's pseudonyms were made with.
+
+    Raises:
+        ConfigError: the store recorded another key's fingerprint, or the key file was
+            created just now while the store already holds pseudonyms.
+    """
+    found = await store.check_pseudonym_key(
+        key.pseudonymizer.fingerprint(), key_is_new=key.created, now=now
+    )
+    if found in (KeyCheck.MATCHES, KeyCheck.RECORDED):
+        return
+    if key.created:  # not left behind: the next start would take it for the store's own
+        os.unlink(key.origin)  # a small file, once, at start: no thread needed
+        what = f"the pseudonym key file {key.origin} is missing, and the store holds pseudonyms"
+    else:
+        what = f"the pseudonym key ({key.origin}) is not the one this store's data was made with"
+    raise ConfigError(
+        [
+            f"privacy.pseudonym_key: {what}; with this key, suppressions, subject exports and "
+            "erasures would find nobody. Restore the old key (from a backup of the key "
+            "file or of the setting), or, if it is lost for good, run `delivermon subject "
+            'accept-key` to key the store with this one (docs/deploy.md, "The pseudonym key")'
+        ]
+    )

@@ -68,6 +68,7 @@ __all__ = [
     "report_recipients",
     "sqlite_datetime",
     "state_changes",
+    "store_keys",
     "suppressions",
     "tally_watermarks",
 ]
@@ -517,4 +518,15 @@ tally_watermarks = Table(
     metadata,
     Column("name", String(MAX_LABEL_LENGTH), primary_key=True),
     Column("at", UtcDateTime(), nullable=False),
+)
+
+# The fingerprint of the key the store's pseudonyms are made with (an HMAC under the key,
+# which reveals nothing of it): a lost or changed key is refused at start instead of
+# quietly making pseudonyms that match nobody (migration 0010).
+store_keys = Table(
+    "store_keys",
+    metadata,
+    Column("name", String(MAX_LABEL_LENGTH), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
 )

@@ -7,6 +7,7 @@ by address. Suppressions survive erasure and retention: they honour opt-outs.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 
 from sqlalchemy import delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -22,14 +23,34 @@ from monitor.store.models import (
     SuppressionView,
 )
 from monitor.store.schema import (
+    cacheable_insert,
     event_keys,
     events,
     feedback_reports,
     report_recipients,
+    store_keys,
     suppressions,
 )
 
-__all__ = ["SubjectRecords"]
+__all__ = ["KeyCheck", "SubjectRecords"]
+
+_PSEUDONYM_KEY = "pseudonym"
+_RECORD_KEY = cacheable_insert(store_keys, "ON CONFLICT (name) DO NOTHING")
+_REPLACE_KEY = cacheable_insert(
+    store_keys,
+    "ON CONFLICT (name) DO UPDATE SET fingerprint = excluded.fingerprint, "
+    "recorded_at = excluded.recorded_at",
+)
+
+
+class KeyCheck(enum.Enum):
+    """What the store says of the pseudonym key it is opened with (``check_pseudonym_key``)."""
+
+    MATCHES = "matches"  # the key the store's pseudonyms were made with
+    RECORDED = "recorded"  # the first key used with this store: recorded now
+    OTHER_KEY = "other_key"  # the store's pseudonyms were made with another key
+    UNKNOWN_KEY = "unknown_key"  # a key just created, and pseudonyms already stored
+
 
 _REPORT_VIEW = (
     feedback_reports.c.id,
@@ -120,6 +141,47 @@ class SubjectRecords:
         async with self._engine.connect() as conn:
             found = await conn.scalar(select(exists().where(suppressions.c.pseudonym == pseudonym)))
         return bool(found)
+
+    async def check_pseudonym_key(
+        self, fingerprint: str, *, key_is_new: bool, now: dt.datetime
+    ) -> KeyCheck:
+        """Compare the key's fingerprint with the one recorded; record it on first use.
+
+        A store that has no fingerprint yet (created before migration 0010) takes the
+        key it is opened with, unless that key was created just now while pseudonyms
+        are already stored: then the key they were made with has been lost.
+        """
+        async with self._writer.begin() as conn:
+            recorded = await conn.scalar(
+                select(store_keys.c.fingerprint).where(store_keys.c.name == _PSEUDONYM_KEY)
+            )
+            if recorded is not None:
+                return KeyCheck.MATCHES if recorded == fingerprint else KeyCheck.OTHER_KEY
+            if key_is_new and await conn.scalar(
+                select(
+                    exists(select(events.c.id))
+                    | exists(select(suppressions.c.pseudonym))
+                    | exists(select(report_recipients.c.pseudonym))
+                )
+            ):
+                return KeyCheck.UNKNOWN_KEY
+            await conn.execute(
+                _RECORD_KEY,
+                {"name": _PSEUDONYM_KEY, "fingerprint": fingerprint, "recorded_at": now},
+            )
+            again = await conn.scalar(  # another replica may have recorded one meanwhile
+                select(store_keys.c.fingerprint).where(store_keys.c.name == _PSEUDONYM_KEY)
+            )
+        return KeyCheck.RECORDED if again == fingerprint else KeyCheck.OTHER_KEY
+
+    async def replace_pseudonym_key(self, fingerprint: str, now: dt.datetime) -> None:
+        """Record ``fingerprint`` as the store's key, whatever was recorded before
+        (``delivermon subject accept-key``, after the old key was lost)."""
+        async with self._writer.begin() as conn:
+            await conn.execute(
+                _REPLACE_KEY,
+                {"name": _PSEUDONYM_KEY, "fingerprint": fingerprint, "recorded_at": now},
+            )
 
     async def purge(self, before: dt.datetime) -> PurgeResult:
         """Retention: delete events, reports (raw ones too) and idempotency keys older than

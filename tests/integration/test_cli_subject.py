@@ -152,3 +152,57 @@ def test_without_a_configured_key_one_is_created_beside_a_relative_database(
     second = as_json(run("subject", "erase", ALICE, "--config", str(config), cwd=tmp_path))
     assert second["subject"] == first["subject"]
     assert second["removed"] == {"reports": 1, "events": 2}
+
+
+def test_a_lost_key_file_is_refused_until_restored_or_accepted(tmp_path: Path) -> None:
+    """The key file beside the database is lost: a new key would make pseudonyms that match
+    nobody (Alice would read as never suppressed). It is refused, and no new key file is
+    left behind; restoring the file, or `subject accept-key`, lets the store be used."""
+    config = write_config(tmp_path, '[store]\nurl = "sqlite:///data/delivermon.db"\n')
+    first = as_json(run("subject", "export", ALICE, "--config", str(config), cwd=tmp_path))
+    key_file = tmp_path / "data" / "pseudonym.key"
+    seed(
+        f"sqlite:///{tmp_path / 'data' / 'delivermon.db'}",
+        Pseudonymizer(key_file.read_bytes().strip()),
+    )
+    saved = key_file.read_bytes()
+    key_file.unlink()
+
+    refused = run("subject", "export", ALICE, "--config", str(config), cwd=tmp_path)
+    assert refused.returncode == 2, refused.stderr
+    assert "pseudonym.key is missing, and the store holds pseudonyms" in refused.stderr
+    assert "subject accept-key" in refused.stderr
+    assert not key_file.exists()
+    # the same for the daemon: it refuses to start
+    daemon = run("run", "--config", str(config), "--listen", "127.0.0.1:0", cwd=tmp_path)
+    assert daemon.returncode == 2, daemon.stderr
+    assert "pseudonym.key is missing" in daemon.stderr
+    assert not key_file.exists()
+
+    key_file.write_bytes(saved)  # restored from a backup
+    key_file.chmod(0o600)
+    back = as_json(run("subject", "export", ALICE, "--config", str(config), cwd=tmp_path))
+    assert back["subject"] == first["subject"]
+    assert back["suppressed"] is True
+
+    key_file.unlink()  # lost for good: the operator accepts a new key
+    accepted = run("subject", "accept-key", "--config", str(config), cwd=tmp_path)
+    assert accepted.returncode == 0, accepted.stderr
+    assert key_file.exists()
+    after = as_json(run("subject", "export", ALICE, "--config", str(config), cwd=tmp_path))
+    assert after["subject"] != first["subject"]
+    assert (after["events"], after["suppressed"]) == ([], False)  # what the old key made
+
+
+def test_a_changed_configured_key_is_refused(configured: Path) -> None:
+    cwd = configured.parent
+    as_json(run("subject", "export", ALICE, "--config", str(configured), cwd=cwd))  # recorded
+    text = configured.read_text().replace(KEY, "another-pseudonym-key-entirely")
+    configured.write_text(text)
+    proc = run("subject", "erase", ALICE, "--config", str(configured), cwd=cwd)
+    assert proc.returncode == 2, proc.stderr
+    assert "the pseudonym key ([privacy] pseudonym_key) is not the one" in proc.stderr
+    assert "another-pseudonym-key" not in proc.stderr
+    configured.write_text(text.replace("another-pseudonym-key-entirely", KEY))
+    doc = as_json(run("subject", "erase", ALICE, "--config", str(configured), cwd=cwd))
+    assert doc["removed"] == {"reports": 1, "events": 2}

@@ -174,3 +174,35 @@ async def test_an_opt_out_and_a_late_send_in_one_batch_are_caught(store: SqlStor
     )
     (row,) = await store.counts()
     assert row.totals.unsubscribe_violations == 1
+
+
+async def test_the_pseudonym_key_is_recorded_and_another_one_refused(store: SqlStore) -> None:
+    from monitor.store.subjects import KeyCheck
+
+    other = Pseudonymizer(b"o" * 32)
+    assert P.fingerprint() != other.fingerprint()
+    assert P.key.decode() not in P.fingerprint()
+    check = store.check_pseudonym_key
+    assert await check(P.fingerprint(), key_is_new=False, now=NOW) is KeyCheck.RECORDED
+    assert await check(P.fingerprint(), key_is_new=True, now=NOW) is KeyCheck.MATCHES
+    assert await check(other.fingerprint(), key_is_new=False, now=NOW) is KeyCheck.OTHER_KEY
+    await store.replace_pseudonym_key(other.fingerprint(), NOW)
+    assert await check(other.fingerprint(), key_is_new=False, now=NOW) is KeyCheck.MATCHES
+    assert await check(P.fingerprint(), key_is_new=False, now=NOW) is KeyCheck.OTHER_KEY
+
+
+async def test_a_store_from_before_key_records_takes_its_key_unless_it_was_just_made(
+    store: SqlStore,
+) -> None:
+    """Stores made before migration 0010 recorded no key: the key they are opened with is
+    theirs, unless that key was created just now while pseudonyms are already stored."""
+    from monitor.store.subjects import KeyCheck
+
+    await store.add_events([ev(EventType.UNSUBSCRIBE, recipient=ALICE)], P)
+    new = Pseudonymizer(b"n" * 32)
+    assert await store.check_pseudonym_key(new.fingerprint(), key_is_new=True, now=NOW) is (
+        KeyCheck.UNKNOWN_KEY
+    )
+    assert await store.check_pseudonym_key(P.fingerprint(), key_is_new=False, now=NOW) is (
+        KeyCheck.RECORDED
+    )
