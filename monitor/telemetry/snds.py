@@ -156,7 +156,8 @@ def parse_data(text: str) -> ParsedCsv[SndsRow]:
 
 
 def parse_ip_status(text: str) -> ParsedCsv[SndsBlock]:
-    """ipStatus.aspx's answer: the blocked ranges (an empty body: nothing blocked)."""
+    """ipStatus.aspx's answer: the blocked ranges (an empty body: nothing blocked). A range
+    written high to low is read low to high; a line that is not a range is refused."""
     blocks = []
     refused = 0
     for fields in _lines(text):
@@ -168,9 +169,12 @@ def parse_ip_status(text: str) -> ParsedCsv[SndsBlock]:
         if first is None or last is None or len(fields) < 3:
             refused += 1
             continue
-        if ipaddress.ip_address(first).version != ipaddress.ip_address(last).version:
+        low, high = ipaddress.ip_address(first), ipaddress.ip_address(last)
+        if low.version != high.version:
             refused += 1
             continue
+        if high < low:  # type: ignore[operator]  # the same family, checked above
+            first, last = last, first  # a range written high to low is still that range
         reason = ",".join(fields[3:])[:_MAX_TEXT]
         blocks.append(SndsBlock(first, last, fields[2].lower() == "yes", reason))
     return ParsedCsv(tuple(blocks), refused)

@@ -68,6 +68,10 @@ class SndsImporter:
         blocks, reason = await self._get("ipStatus.aspx", {"key": self._key}, parse_ip_status)
         if reason:
             reasons["ip_status"] = reason
+        if blocks is not None and blocks.refused:
+            # A line that could not be read may be the range that blocks one of our IPs:
+            # the list clears nobody. The last list that read whole stands meanwhile.
+            blocks = None
         return SndsImport(
             tuple(rows) if rows is not None else None,
             blocks.items if blocks is not None else None,

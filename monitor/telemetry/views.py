@@ -125,7 +125,10 @@ def build_view(
     if snds_ips is not None:
         data = by_status.get((TelemetrySource.SNDS, "data"))
         ip_status = by_status.get((TelemetrySource.SNDS, "ip_status"))
-        snds = _snds(set(snds_ips), snds_rows, blocks if ip_status is not None else None)
+        # The block list is known once a fetch of it has got through (the last one kept
+        # while later fetches fail); before that an empty table says nothing.
+        fetched = ip_status is not None and ip_status.last_ok_at is not None
+        snds = _snds(set(snds_ips), snds_rows, blocks if fetched else None)
         sources[TelemetrySource.SNDS] = _snds_source(data, ip_status)
     return TelemetryView(
         MappingProxyType(gmail),

@@ -249,6 +249,23 @@ async def test_snds_data_and_a_blocked_range(snds: Snds, session: aiohttp.Client
     assert blocked_ranges_for("192.0.2.99", result.blocks) == []
 
 
+async def test_snds_block_list_with_an_unreadable_line_clears_nobody(
+    snds: Snds, session: aiohttp.ClientSession
+) -> None:
+    """A range written high to low is that range; a line that is not a range may be the
+    one that blocks our IP, so that answer is no block list at all (the last one stands)."""
+    snds.data[None] = [snds_line("192.0.2.10", day=D1)]
+    snds.ip_status = ["192.0.2.13,192.0.2.11,Yes,written high to low"]
+    result = await snds_importer(session, snds).import_once()
+    assert result.blocks is not None
+    assert [b.first_ip for b in blocked_ranges_for("192.0.2.12", result.blocks)] == ["192.0.2.11"]
+    snds.ip_status = ["192.0.2.8,192.0.2.9,Yes,fine", "192.0.2.10,2001:db8::11,Yes,mixed"]
+    result = await snds_importer(session, snds).import_once()
+    assert result.blocks is None
+    assert result.rows is not None
+    assert result.reasons == {"ip_status": "refused_lines:1"}
+
+
 async def test_snds_empty_data_is_no_rows_not_zero(
     snds: Snds, session: aiohttp.ClientSession
 ) -> None:

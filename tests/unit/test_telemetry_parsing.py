@@ -219,3 +219,31 @@ def test_no_data_has_no_rate_and_observes_unknown() -> None:
     assert d.spam_rate is None
     assert telemetry_observations(v)[0].active is None
     assert [f.code for f in gmail_findings(d)] == ["gmail.no_data"]
+
+
+def test_a_block_list_never_fetched_is_unknown_and_a_fetched_one_stands() -> None:
+    """ipStatus.aspx failed on every import so far: no IP may read as "not blocked"
+    (metric absent; the risk input takes ``blocked`` None as unknown); once a fetch got
+    through, its list stands."""
+    from monitor.metrics.telemetry import telemetry_families
+
+    def snds_view(last_ok: dt.datetime | None) -> TelemetryView:
+        return build_view(
+            gmail_domains=[],
+            stats=[],
+            statuses=[
+                status("ok", "data", TelemetrySource.SNDS),
+                TelemetryStatus(
+                    TelemetrySource.SNDS, "ip_status", "unavailable", "http_500", "{}", AT, last_ok
+                ),
+            ],
+            snds_ips=["192.0.2.12"],
+            snds_rows=[],
+            blocks=[],
+        )
+
+    never = snds_view(None)
+    assert never.snds["192.0.2.12"].blocked is None
+    blocked = [f for f in telemetry_families(never) if f.name == "delivermon_snds_blocked"]
+    assert [s.value for f in blocked for s in f.samples] == []
+    assert snds_view(AT - dt.timedelta(days=1)).snds["192.0.2.12"].blocked is False
