@@ -74,6 +74,8 @@ class Postmaster:
     compliance: dict[str, dict[str, Any]] = field(default_factory=dict)
     denied: dict[str, int] = field(default_factory=dict)  # domain -> 403 or 404
     page_size: int | None = None  # the server's page size, below the request's (pagination)
+    # domain -> entries answered as they are, whatever the window (a server that errs)
+    raw_entries: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     script: list[Fault] = field(default_factory=list)
     outage: bool = False
     refresh_token: str = "refresh-token-for-tests"
@@ -202,7 +204,7 @@ class Postmaster:
             }
             for (day, metric), value in sorted(self.stats.get(domain, {}).items())
             if start <= day <= end and metric in names
-        ]
+        ] + self.raw_entries.get(domain, [])
         size = min(int(body.get("pageSize", 10)), self.page_size or 200)
         offset = int(_b64d(body["pageToken"]).decode()) if body.get("pageToken") else 0
         page: dict[str, Any] = {}

@@ -52,7 +52,9 @@ class QueryPage:
 
     stats: tuple[GmailStat, ...]
     next_page_token: str | None
-    refused: int = 0  # entries with an unknown metric, a bad date or a value outside 0..1
+    # Entries with an unknown metric, a bad date or a value outside 0..1, a day outside the
+    # window asked for, or a ``name`` of another domain: never stored, counted.
+    refused: int = 0
 
 
 def _date(day: dt.date) -> dict[str, int]:
@@ -103,8 +105,12 @@ def _obj(value: object, what: str) -> Mapping[str, Any]:
     return value
 
 
-def parse_query(domain: str, doc: object) -> QueryPage:
-    """A ``QueryDomainStatsResponse``; an empty object is a window without data.
+def parse_query(
+    domain: str, doc: object, window: tuple[dt.date, dt.date] | None = None
+) -> QueryPage:
+    """A ``QueryDomainStatsResponse``; an empty object is a window without data. With
+    ``window`` (the dates asked for, inclusive) a day outside it is refused: a date in the
+    future would otherwise stand as the latest day.
 
     Raises:
         GmailFormatError: not the documented shape.
@@ -120,7 +126,7 @@ def parse_query(domain: str, doc: object) -> QueryPage:
     refused = 0
     for entry in entries:
         stat = _stat(domain, _obj(entry, "a domainStats entry"))
-        if stat is None:
+        if stat is None or (window is not None and not window[0] <= stat.day <= window[1]):
             refused += 1
         else:
             stats.append(stat)
@@ -130,6 +136,13 @@ def parse_query(domain: str, doc: object) -> QueryPage:
 def _stat(domain: str, entry: Mapping[str, Any]) -> GmailStat | None:
     metric = entry.get("metric")
     if metric not in GMAIL_METRICS:
+        return None
+    name = entry.get("name")  # "domains/{domain}/domainStats/{id}", when given
+    if (
+        isinstance(name, str)
+        and name.startswith("domains/")
+        and name.split("/")[1].lower().rstrip(".") != domain.lower().rstrip(".")
+    ):
         return None
     day = _parse_date(entry.get("date"))
     value = _number(entry.get("value"))
@@ -165,7 +178,9 @@ def _number(value: object) -> float | None:
     return None
 
 
-def parse_batch(domains: Sequence[str], doc: object) -> list[QueryPage | int]:
+def parse_batch(
+    domains: Sequence[str], doc: object, window: tuple[dt.date, dt.date] | None = None
+) -> list[QueryPage | int]:
     """A ``BatchQueryDomainStatsResponse``: per request (same order) a page or its error's
     google.rpc code (7 PERMISSION_DENIED, 16 UNAUTHENTICATED, 5 NOT_FOUND, ...).
 
@@ -182,7 +197,7 @@ def parse_batch(domains: Sequence[str], doc: object) -> list[QueryPage | int]:
             code = _obj(entry["error"], "a batch error").get("code")
             found.append(code if isinstance(code, int) and not isinstance(code, bool) else 2)
         else:
-            found.append(parse_query(domain, entry.get("response", {})))
+            found.append(parse_query(domain, entry.get("response", {}), window))
     return found
 
 

@@ -84,7 +84,7 @@ class GmailImporter:
     ) -> list[GmailDomainImport]:
         try:
             doc = await self._post("/v2/domainStats:batchQuery", batch_body(domains, start, end))
-            pages = parse_batch(domains, doc)
+            pages = parse_batch(domains, doc, (start, end))
         except _Failed as failed:
             return [GmailDomainImport(d, failed.state, reason=failed.reason) for d in domains]
         except GmailFormatError:
@@ -105,12 +105,14 @@ class GmailImporter:
                     raise _Failed(*_RPC_STATES[first])
                 first = await self._query(domain, start, end, None)  # retried alone
             stats = list(first.stats)
+            refused = first.refused
             token, pages = first.next_page_token, 1
             while token is not None:
                 if pages >= _MAX_PAGES:
                     raise _Failed(GmailState.UNAVAILABLE, "too_many_pages")
                 page = await self._query(domain, start, end, token)
                 stats += page.stats
+                refused += page.refused
                 token, pages = page.next_page_token, pages + 1
         except _Failed as failed:
             return GmailDomainImport(domain, failed.state, reason=failed.reason)
@@ -123,13 +125,17 @@ class GmailImporter:
             GmailState.OK if unique else GmailState.NO_DATA,
             stats=tuple(sorted(unique.values(), key=_order)),
             compliance=compliance,
+            # Reported beside the state, as SNDS reports its unreadable lines: a day whose
+            # value was refused is not stored, and the day before it stays the latest.
+            reason=f"refused_entries:{refused}" if refused else "",
         )
 
     async def _query(
         self, domain: str, start: dt.date, end: dt.date, token: str | None
     ) -> QueryPage:
         path = f"/v2/domains/{quote(domain, safe='')}/domainStats:query"
-        return parse_query(domain, await self._post(path, query_body(domain, start, end, token)))
+        doc = await self._post(path, query_body(domain, start, end, token))
+        return parse_query(domain, doc, (start, end))
 
     async def _compliance(self, domain: str) -> tuple[GmailCompliance, ...] | None:
         try:

@@ -179,6 +179,41 @@ async def test_an_empty_window_is_no_data(
     assert (result.state, result.stats) == (GmailState.NO_DATA, ())
 
 
+@pytest.mark.parametrize(
+    ("name", "day", "value"),
+    [
+        pytest.param("example.com", END + dt.timedelta(days=5), 0.0, id="after-the-window"),
+        pytest.param("other.example", D2, 0.0, id="another-domains-entry"),
+        pytest.param("example.com", D2, 1.5, id="not-a-ratio"),
+        pytest.param("example.com", D2, "abc", id="not-a-number"),
+    ],
+)
+async def test_an_entry_that_cannot_be_this_domains_day_is_refused_and_reported(
+    postmaster: Postmaster,
+    session: aiohttp.ClientSession,
+    tmp_path: Path,
+    name: str,
+    day: dt.date,
+    value: object,
+) -> None:
+    """A 0 % dated after the window (or another domain's, or no ratio at all) must not
+    become the latest day and hide the 0.5 % before it; the refusal is reported."""
+    postmaster.stats["example.com"] = {(D1, "spam_rate"): 0.005}
+    postmaster.raw_entries["example.com"] = [
+        {
+            "name": f"domains/{name}/domainStats/{day:%Y%m%d}-spam_rate",
+            "metric": "spam_rate",
+            "date": {"year": day.year, "month": day.month, "day": day.day},
+            "value": {"floatValue": value},
+        }
+    ]
+    [result] = await importer(session, postmaster, tmp_path).import_domains(
+        ["example.com"], START, END
+    )
+    assert (result.state, result.reason) == (GmailState.OK, "refused_entries:1")
+    assert [(s.day, s.value) for s in result.stats if s.metric == "spam_rate"] == [(D1, 0.005)]
+
+
 async def test_a_revoked_token_is_refreshed_once(
     postmaster: Postmaster, session: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
