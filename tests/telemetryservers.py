@@ -74,6 +74,7 @@ class Postmaster:
     compliance: dict[str, dict[str, Any]] = field(default_factory=dict)
     denied: dict[str, int] = field(default_factory=dict)  # domain -> 403 or 404
     page_size: int | None = None  # the server's page size, below the request's (pagination)
+    token_answer: dict[str, Any] | None = None  # answered to every valid grant instead
     # domain -> entries answered as they are, whatever the window (a server that errs)
     raw_entries: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     script: list[Fault] = field(default_factory=list)
@@ -144,6 +145,8 @@ class Postmaster:
             return web.json_response(
                 {"error": "invalid_grant", "error_description": problem}, status=400
             )
+        if self.token_answer is not None:
+            return web.json_response(self.token_answer)
         token = "ya29." + secrets.token_urlsafe(24)
         self.tokens.add(token)
         return web.json_response(

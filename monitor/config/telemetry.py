@@ -22,6 +22,7 @@ __all__ = [
     "GmailTelemetryConfig",
     "SndsTelemetryConfig",
     "TelemetryConfig",
+    "https_url",
 ]
 
 GMAIL_API_BASE = "https://gmailpostmastertools.googleapis.com"
@@ -40,7 +41,7 @@ def _interval(value: str) -> str:
     return value
 
 
-def _base_url(value: str) -> str:
+def https_url(value: str) -> str:
     """An absolute https URL (plain http only for a loopback host, i.e. a test server)."""
     try:
         parts = urlsplit(value)
@@ -65,7 +66,7 @@ class GmailTelemetryConfig(_Model):
     lookback_days: Annotated[int, Field(ge=1, le=120)] = 14  # days queried at each import
 
     _interval_ok = field_validator("interval")(_interval)
-    _base_ok = field_validator("api_base")(_base_url)
+    _base_ok = field_validator("api_base")(https_url)
 
     @field_validator("domains")
     @classmethod
@@ -86,7 +87,7 @@ class SndsTelemetryConfig(_Model):
     base_url: str = SNDS_BASE_URL
 
     _interval_ok = field_validator("interval")(_interval)
-    _base_ok = field_validator("base_url")(_base_url)
+    _base_ok = field_validator("base_url")(https_url)
 
 
 class TelemetryConfig(_Model):

@@ -23,6 +23,7 @@ import google.auth.transport
 from google.oauth2 import credentials as user_credentials
 from google.oauth2 import service_account
 
+from monitor.config.telemetry import https_url
 from monitor.model.errors import ConfigError, MonitorError
 
 __all__ = [
@@ -101,6 +102,15 @@ def load_google_credentials(setting: str, *, key: str = "telemetry.gmail.credent
 
 def _from_info(info: Mapping[str, Any], *, key: str, where: str) -> Any:
     kind = info.get("type")
+    token_uri = info.get("token_uri")
+    if token_uri is not None:
+        # The refresh token, the client secret or the signed assertion go there.
+        try:
+            https_url(token_uri if isinstance(token_uri, str) else "")
+        except ValueError:
+            raise ConfigError(
+                [f"{key}: {where} has a token_uri that is not https (http only to a loopback host)"]
+            ) from None
     try:
         if kind == "service_account":
             return service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
@@ -184,8 +194,10 @@ class GoogleTokenSource:
             if force or not self._creds.valid or not self._creds.token:
                 await asyncio.to_thread(self._refresh)
             token = self._creds.token
-            if not token:
-                raise TokenError("the token endpoint returned no token", refused=True)
+            if not isinstance(token, str) or not token:
+                # An answer without a usable access_token is the endpoint's fault, not a
+                # refusal of the credentials: "unavailable", not "verify the domain".
+                raise TokenError("the token endpoint returned no usable token", refused=False)
             return token
 
     def _refresh(self) -> None:

@@ -10,6 +10,7 @@ unreadable answer or no token ``unavailable``.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -170,7 +171,6 @@ class GmailImporter:
                 raise _Failed(state, "token_refused" if exc.refused else "token_failed") from None
             return {"Authorization": f"Bearer {token}"}
 
-        kwargs = {"sleep": self._sleep} if self._sleep is not None else {}
         return await fetch(
             self._session,
             method,
@@ -178,7 +178,7 @@ class GmailImporter:
             headers=headers,
             json_body=body,
             retry=self._retry,
-            **kwargs,
+            sleep=self._sleep or asyncio.sleep,
         )
 
 

@@ -1,8 +1,10 @@
 """One HTTP exchange with retries: 429 and 5xx (and connection failures) are retried with
 exponential backoff, honouring ``Retry-After`` up to a cap; any other answer is final.
 
-Errors carry a short machine reason (``http_503``, ``connection``), never the URL: the
-SNDS key travels in the query string.
+Errors carry a short machine reason (``http_503``, ``connection``, ``too_large``), never
+the URL: the SNDS key travels in the query string. A body over ``MAX_BODY`` is not read
+further (``too_large``, final): the largest documented answers, 100 domains' page of
+Postmaster statistics or a day of SNDS data for a large account, are a few MB.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from typing import Any
 
 import aiohttp
 
-__all__ = ["DEFAULT_RETRY", "RETRY_STATUSES", "Answer", "Retry", "fetch"]
+__all__ = ["DEFAULT_RETRY", "MAX_BODY", "RETRY_STATUSES", "Answer", "Retry", "fetch"]
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_BODY = 32 * 1024 * 1024
+_CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +40,12 @@ class Answer:
     status: int | None
     body: bytes = b""
     attempts: int = 1
+    too_large: bool = False  # the body went over the cap: status is None, body empty
 
     @property
     def reason(self) -> str:
+        if self.too_large:
+            return "too_large"
         return "connection" if self.status is None else f"http_{self.status}"
 
 
@@ -62,6 +69,7 @@ async def fetch(
     json_body: Any = None,
     retry: Retry | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    max_body: int = MAX_BODY,
 ) -> Answer:
     """``method url``, retried as the module says. ``headers`` is awaited before each try
     (a token source may refresh in between)."""
@@ -79,7 +87,10 @@ async def fetch(
                 timeout=aiohttp.ClientTimeout(total=retry.timeout),
                 allow_redirects=False,
             ) as response:
-                answer = Answer(response.status, await response.read(), attempt + 1)
+                body = await _read(response, max_body)
+                if body is None:
+                    return Answer(None, b"", attempt + 1, too_large=True)
+                answer = Answer(response.status, body, attempt + 1)
                 answer_headers = response.headers
         except (aiohttp.ClientError, TimeoutError):
             answer = Answer(None, b"", attempt + 1)
@@ -88,3 +99,17 @@ async def fetch(
         if attempt + 1 < retry.attempts:
             await sleep(_wait(answer_headers, attempt, retry))
     return answer
+
+
+async def _read(response: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The body, or None as soon as it is known to be longer than ``limit``."""
+    if response.content_length is not None and response.content_length > limit:
+        return None
+    parts = []
+    size = 0
+    while chunk := await response.content.read(_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            return None
+        parts.append(chunk)
+    return b"".join(parts)

@@ -226,12 +226,36 @@ async def test_a_revoked_token_is_refreshed_once(
     assert len(postmaster.token_grants) == 2
 
 
+@pytest.mark.parametrize("answer", [{"access_token": 5}, {"access_token": ""}])
+async def test_a_token_answer_without_a_usable_token_is_unavailable(
+    postmaster: Postmaster, session: aiohttp.ClientSession, tmp_path: Path, answer: object
+) -> None:
+    """The endpoint's fault, not a refusal of the credentials: "unavailable", never
+    "unverified" (which sends the operator to verify the domain)."""
+    postmaster.stats["example.com"] = {(D1, "spam_rate"): 0.001}
+    postmaster.token_answer = answer  # type: ignore[assignment]
+    [result] = await importer(session, postmaster, tmp_path).import_domains(
+        ["example.com"], START, END
+    )
+    assert (result.state, result.reason) == (GmailState.UNAVAILABLE, "token_failed")
+
+
 @pytest.mark.parametrize(
     ("content", "problem"),
     [
         ("not json", "is not JSON"),
         ('{"type": "service_account", "client_email": "x"}', "not a complete service_account"),
         ('{"type": "external_account"}', "expected"),
+        (
+            '{"type": "authorized_user", "client_id": "i", "client_secret": "s", '
+            '"refresh_token": "r", "token_uri": "http://192.0.2.1/token"}',
+            "token_uri that is not https",
+        ),
+        (
+            '{"type": "authorized_user", "client_id": "i", "client_secret": "s", '
+            '"refresh_token": "r", "token_uri": "ftp://127.0.0.1/x"}',
+            "token_uri that is not https",
+        ),
     ],
 )
 def test_bad_credentials_are_a_config_error_without_their_content(
@@ -334,3 +358,51 @@ async def test_snds_backfill_asks_each_day(snds: Snds, session: aiohttp.ClientSe
     result = await snds_importer(session, snds).import_once([D1, dt.date(2026, 12, 1)])
     assert [r.filter_result for r in result.rows or ()] == [FilterResult.RED]
     assert [d for p, d in snds.requests if p == "data.aspx"] == ["113026", "120126"]
+
+
+async def test_a_body_over_the_cap_is_too_large_final_and_not_read_whole(
+    serve_http: ServeHttp, session: aiohttp.ClientSession
+) -> None:
+    """With and without a Content-Length; over the cap is final (no retry), at the cap is
+    read. The importers turn it into "unavailable (too_large)", never a parse of half."""
+    from aiohttp import web
+
+    from monitor.telemetry.http import fetch
+
+    hits: list[str] = []
+
+    async def sized(request: web.Request) -> web.Response:
+        hits.append("sized")
+        return web.Response(body=b"x" * 5000)
+
+    async def chunked(request: web.Request) -> web.StreamResponse:
+        hits.append("chunked")
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for _ in range(10):
+            await response.write(b"y" * 1000)
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/sized", sized)
+    app.router.add_get("/chunked", chunked)
+    url = await serve_http(app)
+    for path in ("/sized", "/chunked"):
+        answer = await fetch(session, "GET", url + path, retry=FAST, max_body=4096)
+        assert (answer.status, answer.reason, answer.body) == (None, "too_large", b"")
+    assert hits == ["sized", "chunked"]
+    whole = await fetch(session, "GET", url + "/sized", retry=FAST, max_body=5000)
+    assert (whole.status, len(whole.body)) == (200, 5000)
+
+
+async def test_an_snds_answer_over_32_mib_is_unavailable(
+    snds: Snds, session: aiohttp.ClientSession
+) -> None:
+    line = snds_line("192.0.2.10", day=D1)
+    snds.data[None] = [line] * (33 * 1024 * 1024 // len(line) + 1)
+    result = await snds_importer(session, snds).import_once()
+    assert result.rows is None
+    assert result.reasons["data"] == "too_large"
+    assert result.blocks is not None  # the other page is read as usual
