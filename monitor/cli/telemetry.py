@@ -1,7 +1,8 @@
 """``delivermon telemetry import|status``: receiver telemetry outside the daemon's schedule.
 
 ``import [--source gmail|snds] [--since DATE]`` imports once (a backfill from DATE:
-Gmail's window starts there, SNDS is asked for each day) and stores it as the daemon's
+Gmail's window starts there, or at the usual ``lookback_days`` when that is earlier; SNDS
+is asked for each day) and stores it as the daemon's
 jobs do; ``status`` prints what each source last returned, per domain and IP, with its
 findings. ``--json`` prints a document. Exit codes: 0 done (every subject got through);
 1 a subject did not (or the store could not be reached); 2 usage or config error.
@@ -53,7 +54,12 @@ def add_commands(
     actions = telemetry.add_subparsers(dest="telemetry_command", required=True)
     importing = actions.add_parser("import", help="import once now (a backfill with --since)")
     importing.add_argument("--source", choices=[s.value for s in TelemetrySource])
-    importing.add_argument("--since", type=_date, metavar="DATE", help="first day, YYYY-MM-DD")
+    importing.add_argument(
+        "--since",
+        type=_date,
+        metavar="DATE",
+        help="first day, YYYY-MM-DD (widens the lookback, never narrows it)",
+    )
     importing.add_argument("--json", action="store_true")
     common(importing)
     importing.set_defaults(handler=_import)

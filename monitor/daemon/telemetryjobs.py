@@ -71,7 +71,10 @@ async def run_imports(
     today = now.date()
     gmail, snds = settings.gmail, settings.snds
     if gmail is not None and source in (None, TelemetrySource.GMAIL):
-        start = since or today - dt.timedelta(days=gmail.config.lookback_days)
+        # A backfill widens the window, never narrows it: a --since inside the lookback
+        # would leave the days before it out, and a domain with data would read no_data.
+        start = today - dt.timedelta(days=gmail.config.lookback_days)
+        start = min(since, start) if since is not None else start
         client = GmailImporter(
             session,
             tokens or GoogleTokenSource(gmail.credentials),

@@ -115,3 +115,23 @@ def test_an_outage_exits_1_and_a_missing_section_exits_2(
         "telemetry", "import", "--since", "yesterday", "--config", str(config), env=ENV
     )
     assert bad_date.returncode == 2
+
+
+def test_a_since_inside_the_lookback_keeps_the_whole_lookback(
+    tmp_path: Path, servers: tuple[Postmaster, Snds]
+) -> None:
+    """--since today asks Gmail from the usual lookback on, not from today: a domain with
+    data three days ago stays "ok" with its rate, never "no_data"."""
+    pm, snds = servers
+    pm.stats["example.com"] = {(DAYS[3], "spam_rate"): 0.0015}
+    config = write_config(tmp_path, pm, snds)
+    done = run_cli(
+        "telemetry", "import", "--source", "gmail", "--since", TODAY.isoformat(),
+        "--json", "--config", str(config), env=ENV,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["imported"]["gmail"]["example.com"]["state"] == "ok"
+    status = json.loads(
+        run_cli("telemetry", "status", "--json", "--config", str(config), env=ENV).stdout
+    )
+    assert status["gmail"]["example.com"]["spam_rate"] == 0.0015
