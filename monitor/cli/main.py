@@ -44,7 +44,15 @@ from monitor.cli import feedback as cli_feedback
 from monitor.cli import run as cli_run
 from monitor.cli import subject as cli_subject
 from monitor.cli import telemetry as cli_telemetry
-from monitor.cli.report import EXIT_OK, EXIT_UNKNOWN, EXIT_USAGE, exit_code, render_human
+from monitor.cli.report import (
+    EXIT_BROKEN_PIPE,
+    EXIT_OK,
+    EXIT_UNKNOWN,
+    EXIT_USAGE,
+    exit_code,
+    render_human,
+    stdout_console,
+)
 from monitor.config import Config, load_config, with_nameservers
 from monitor.daemon.logs import LOG_FORMATS, LOG_LEVELS, LogSetup, event_loop_name
 from monitor.model.errors import ConfigError, UsageError
@@ -167,21 +175,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         default_level=getattr(args, "default_log_level", "WARNING"),
     ).install()
     try:
-        handler = getattr(args, "handler", None)
-        if handler is not None:  # commands registered by the cli_* modules
-            result: int = handler(args, _load(args), _run)
-            return result
-        if args.command == "check":
-            return _cmd_check(args)
-        if args.command == "zones":
-            return _cmd_zones(args)
-        return _cmd_config_check(args)
+        result = _dispatch(args)
+        sys.stdout.flush()  # here, where a reader that went away can still be told apart
+        return result
+    except BrokenPipeError:
+        # stdout's reader went away (`| head`): no traceback, and no exit code that means
+        # something else (1 is "problems found"); 141 is what a shell shows for SIGPIPE.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except ConfigError as exc:
         print(f"delivermon: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (UsageError, CatalogueError) as exc:
         print(f"delivermon: {exc}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    handler = getattr(args, "handler", None)
+    if handler is not None:  # commands registered by the cli_* modules
+        result: int = handler(args, _load(args), _run)
+        return result
+    if args.command == "check":
+        return _cmd_check(args)
+    if args.command == "zones":
+        return _cmd_zones(args)
+    return _cmd_config_check(args)
 
 
 def _load(args: argparse.Namespace) -> Config:
@@ -317,7 +336,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if args.json:
         write_document(report, sys.stdout)
     else:
-        render_human(report, Console(), show_clean=args.all)
+        render_human(report, stdout_console(), show_clean=args.all)
     return exit_code(report)
 
 
@@ -419,7 +438,7 @@ def _cmd_zones(args: argparse.Namespace) -> int:
                 needs,
                 status,
             )
-        Console().print(table)
+        stdout_console().print(table)
     if args.no_test:
         return EXIT_OK
     healthy = all(h.healthy for hs in health.values() for h in hs)

@@ -21,18 +21,21 @@ from monitor.checking.report import CheckReport
 from monitor.checking.states import CheckName
 
 __all__ = [
+    "EXIT_BROKEN_PIPE",
     "EXIT_OK",
     "EXIT_PROBLEMS",
     "EXIT_UNKNOWN",
     "EXIT_USAGE",
     "exit_code",
     "render_human",
+    "stdout_console",
 ]
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
 EXIT_UNKNOWN = 3
+EXIT_BROKEN_PIPE = 141  # stdout closed by its reader (128 + SIGPIPE, as a shell shows it)
 _R = TypeVar("_R")
 
 
@@ -61,13 +64,33 @@ _VERDICT_STYLE = {
 }
 
 
+class _StdoutConsole(Console):
+    def on_broken_pipe(self) -> None:
+        # rich exits 1 here, which means "problems found": the CLI's main answers 141.
+        raise BrokenPipeError
+
+
+def stdout_console() -> Console:
+    """The console for a command's output: text is never read as markup (a reason such as
+    "[Errno 111]" or "[dns]" is printed as it is), a pipe or file gets 200 columns rather
+    than rich's 80 (tables squeezed to a few letters per column otherwise), and a reader
+    that goes away raises ``BrokenPipeError``."""
+    console = _StdoutConsole(markup=False, highlight=False)
+    if not console.is_terminal:
+        console = _StdoutConsole(markup=False, highlight=False, width=200)
+    return console
+
+
 def render_human(report: CheckReport, console: Console, *, show_clean: bool = False) -> None:
     """Tables for people: unhealthy zones, then every listing and unknown, then a summary."""
     bad_zones = [h for h in report.health if not h.healthy]
     if report.health and len(bad_zones) == len(report.health):
         console.print(
-            "[yellow]No zone passed its self-test: is the resolver reachable and allowed to "
-            "query the lists? (see [dns] nameservers; use a local, non-forwarding resolver)[/]"
+            Text(
+                "No zone passed its self-test: is the resolver reachable and allowed to "
+                "query the lists? (see [dns] nameservers; use a local, non-forwarding resolver)",
+                style="yellow",
+            )
         )
     if bad_zones:
         table = Table(title="Unhealthy zones (their results are unknown)", title_justify="left")
@@ -105,12 +128,16 @@ def render_human(report: CheckReport, console: Console, *, show_clean: bool = Fa
     _render_auth(report, console)
     zones = len({h.zone for h in report.health})
     console.print(
-        f"{len(report.targets)} target(s), {zones} zone(s): "
-        f"[bold red]{counts[Verdict.LISTED]} listed[/], "
-        f"[yellow]{counts[Verdict.UNKNOWN]} unknown[/], "
-        f"[green]{counts[Verdict.NOT_LISTED]} not listed[/]; "
-        f"{clean_targets} target(s) clean on every zone asked. "
-        f"Catalogue {report.catalogue_version}."
+        Text.assemble(
+            f"{len(report.targets)} target(s), {zones} zone(s): ",
+            (f"{counts[Verdict.LISTED]} listed", "bold red"),
+            ", ",
+            (f"{counts[Verdict.UNKNOWN]} unknown", "yellow"),
+            ", ",
+            (f"{counts[Verdict.NOT_LISTED]} not listed", "green"),
+            f"; {clean_targets} target(s) clean on every zone asked. "
+            f"Catalogue {report.catalogue_version}.",
+        )
     )
 
 

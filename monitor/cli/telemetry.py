@@ -175,6 +175,8 @@ def _print_status(document: dict[str, Any]) -> None:
     for source, info in document["sources"].items():
         up = {True: "up", False: "FAILING", None: "never imported"}[info["up"]]
         print(f"{source}: {up}; last success {info['last_success'] or 'never'}")
+        for finding in info["findings"]:
+            print(f"         {finding['severity']:8} {finding['code']}: {finding['message']}")
     for domain, d in document["gmail"].items():
         rate = (
             f"{d['spam_rate']:.3%} on {d['spam_rate_day']}"
@@ -187,6 +189,7 @@ def _print_status(document: dict[str, Any]) -> None:
     for ip, v in document["snds"].items():
         result = (v["filter_result"] or "no data").upper()
         blocked = {True: "BLOCKED", False: "not blocked", None: "block list unknown"}[v["blocked"]]
-        print(f"snds   {ip:32} {result:8} traps {v['trap_hits']}  {blocked}")
+        traps = "no data" if v["trap_hits"] is None else v["trap_hits"]
+        print(f"snds   {ip:32} {result:8} traps {traps}  {blocked}")
         for finding in v["findings"]:
             print(f"         {finding['severity']:8} {finding['code']}: {finding['message']}")

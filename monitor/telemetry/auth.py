@@ -76,7 +76,7 @@ def load_google_credentials(setting: str, *, key: str = "telemetry.gmail.credent
     if setting.startswith("env:"):
         text = os.environ.get(setting[4:])
         if not text:
-            raise ConfigError([f"{key}: environment variable {setting[4:]} is not set"])
+            raise ConfigError([f"{key}: environment variable {setting[4:]} is not set or empty"])
         where = f"environment variable {setting[4:]}"
     else:
         try:

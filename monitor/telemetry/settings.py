@@ -82,7 +82,9 @@ def build_telemetry_settings(config: Config) -> TelemetrySettings:
         setting = config.telemetry.snds.key
         key = resolve_secret(setting)
         if key is None:
-            problems.append(f"telemetry.snds.key: environment variable {setting[4:]} is not set")
+            problems.append(
+                f"telemetry.snds.key: environment variable {setting[4:]} is not set or empty"
+            )
         else:
             snds = SndsSettings(config.telemetry.snds, key, sending_ips(config))
     if problems:

@@ -53,16 +53,18 @@ class SndsFormatError(MonitorError):
 
 
 def csv_text(data: bytes) -> str:
-    """An answer's body as the CSV text the parsers read.
+    """An answer's body as the CSV text the parsers read. A byte that is not UTF-8 (in a
+    sample HELO or MAIL FROM, which the sender's servers wrote) is replaced: the fields
+    that count are ASCII, and one such byte must not lose the whole day.
 
     Raises:
-        SndsFormatError: not UTF-8 (``not_text``), or an HTML page, such as a sign-in or
-            error page, instead of data (``not_csv``).
+        SndsFormatError: not text at all, such as UTF-16 or binary (a NUL byte:
+            ``not_text``), or an HTML page, such as a sign-in or error page, instead of
+            data (``not_csv``).
     """
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise SndsFormatError("not_text") from None
+    if b"\x00" in data:
+        raise SndsFormatError("not_text")
+    text = data.decode("utf-8-sig", "replace")
     if text.lstrip().startswith("<"):
         raise SndsFormatError("not_csv")
     return text

@@ -105,6 +105,15 @@ def test_unreachable_resolver_exits_3_never_0(silent_udp_port: str, tmp_path: Pa
     )
     assert code == 3
     assert doc["targets"][0]["dnsbl"][0]["verdict"] == "unknown"
+    # The table for people, through a pipe: text printed as it is (not read as markup:
+    # "[dns]" stays), and columns wide enough to read the reason whole.
+    human = run(
+        "check", "--checks", "dnsbl", "192.0.2.1", "--config", str(config),
+        "--nameserver", silent_udp_port, "--zone", "bl.cli.test",
+    )  # fmt: skip
+    assert human.returncode == 3
+    assert "(see [dns] nameservers;" in human.stdout
+    assert "zone_unhealthy" in human.stdout
 
 
 def test_targets_file_with_comments_and_domain_targets(server: NsdServer, tmp_path: Path) -> None:
@@ -240,3 +249,25 @@ def test_debug_logging_never_enables_aioimaplib_debug_output() -> None:
     # `config check` configures logging like every command; --log-level DEBUG on top.
     main(["--log-level", "DEBUG", "config", "check", "examples/delivermon.toml"])
     assert logging.getLogger("aioimaplib").getEffectiveLevel() == logging.WARNING
+
+
+def test_a_reader_that_goes_away_is_exit_141_without_a_traceback(tmp_path: Path) -> None:
+    """`delivermon zones | head -1`: the pipe's read end is closed before delivermon
+    writes (it is still starting), so its first write meets EPIPE. No traceback, and not
+    exit 1 or 3, which mean "problems found" and "could not tell"."""
+    import subprocess
+
+    from cli import delivermon_command
+
+    proc = subprocess.Popen(
+        [*delivermon_command(), "zones", "--no-test"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    proc.stdout.close()
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 141, err
+    assert b"Traceback" not in err
+    assert b"BrokenPipe" not in err

@@ -247,3 +247,17 @@ def test_a_block_list_never_fetched_is_unknown_and_a_fetched_one_stands() -> Non
     blocked = [f for f in telemetry_families(never) if f.name == "delivermon_snds_blocked"]
     assert [s.value for f in blocked for s in f.samples] == []
     assert snds_view(AT - dt.timedelta(days=1)).snds["192.0.2.12"].blocked is False
+
+
+def test_snds_text_one_bad_byte_is_replaced_and_utf16_is_not_text() -> None:
+    from monitor.telemetry.snds import SndsFormatError, csv_text
+
+    line = "192.0.2.10,12/1/2026 12:00 AM,12/1/2026 11:00 PM,5,5,5,RED,,,,0,h\xe9lo,,\r\n"
+    parsed = parse_data(csv_text(line.encode("latin-1")))
+    assert [(r.ip, r.filter_result, r.sample_helo) for r in parsed.items] == [
+        ("192.0.2.10", FilterResult.RED, "h\ufffdlo")
+    ]
+    for body in (line.encode("utf-16"), b"\x00\x01binary"):
+        with pytest.raises(SndsFormatError) as refused:
+            csv_text(body)
+        assert refused.value.reason == "not_text"
