@@ -69,6 +69,12 @@ def test_the_compose_client_accepts_the_stack_with_its_health_checked_resolver(
     assert {"resolver", "delivermon", "prometheus", "alertmanager", "grafana"} <= set(services)
     assert services["resolver"]["healthcheck"]["test"][:2] == ["CMD", "unbound-control"]
     assert services["delivermon"]["depends_on"]["resolver"]["condition"] == "service_healthy"
+    # SIGKILL must not come before delivermon's own shutdown grace has run out.
+    from monitor.daemon.app import DaemonOptions
+
+    grace = services["delivermon"]["stop_grace_period"]
+    assert grace.endswith("s")
+    assert float(grace[:-1]) >= DaemonOptions().grace_seconds + 5
 
 
 def test_the_compose_client_refuses_a_wrong_key(compose: list[str]) -> None:
