@@ -106,6 +106,7 @@ class Daemon:
         catalogue: Catalogue | None = None,
     ) -> None:
         self.config = config  # the running config (swapped on reload)
+        self._started_config = config  # what the restart-only keys were bound to
         self.options = options
         self.clock = clock
         self.catalogue = catalogue or load_catalogue()
@@ -321,7 +322,9 @@ class Daemon:
                 runtime = build_runtime(settings, self.options.shard)
             except ConfigError as exc:
                 return self._reload_failed(exc.problems)
-            restart = restart_required(old.config, config)
+            # Against what the process started with, not the last reload: a change still
+            # waiting for a restart is named again by every reload until then.
+            restart = restart_required(self._started_config, config)
             try:
                 # Store writes first: if the store fails, nothing has been swapped yet.
                 await register_configured_campaigns(self.store, config)

@@ -1051,6 +1051,13 @@ async def test_restart_only_keys_are_named_and_keep_their_running_value(
     outcome = await daemon.reload()
     assert outcome.ok
     assert set(outcome.restart_required) == RESTART
+    # A second reload of the same file: still running the old values, still said.
+    again = await daemon.reload()
+    assert set(again.restart_required) == RESTART
+    # Back to the values it started with: nothing to restart for.
+    path.write_text(to_toml(base))
+    assert (await daemon.reload()).restart_required == ()
+    path.write_text(to_toml(doc))
     # what the running parts use is still what they started with
     assert daemon.services.feedback._pseudonymizer.pseudonym("someone@example.com") == pseudonym
     assert not (tmp_path / "other.db").exists()  # the running store stays the one opened
