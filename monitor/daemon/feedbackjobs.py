@@ -63,6 +63,7 @@ class FeedbackJobs:
         self._count_poll = count_poll
         self._first_campaign_run = True
         self._followers: dict[Path, LogFollower] = {}
+        self._log_errors: dict[Path, str] = {}  # the last error of each log, said once
 
     async def campaigns(self) -> None:
         """Campaign and bounce figures from the store, their alerts, then the risk."""
@@ -114,7 +115,18 @@ class FeedbackJobs:
         stored = 0
         for path in paths:
             follower = self._followers.setdefault(path, LogFollower(path))
-            lines = await asyncio.to_thread(follower.read_new)
+            try:
+                lines = await asyncio.to_thread(follower.read_new)
+            except OSError as exc:  # unreadable, or no longer a file: say so once, go on
+                error = f"{type(exc).__name__}: {exc.strerror or exc}"
+                if self._log_errors.get(path) != error:
+                    log.warning("cannot read an mta log", extra={"path": str(path), "error": error})
+                    self._log_errors[path] = error
+                follower.close()
+                self._followers.pop(path, None)
+                continue
+            if self._log_errors.pop(path, None) is not None:
+                log.info("mta log readable again", extra={"path": str(path)})
             if lines:
                 stored += await store_lines(
                     lines, self._store, self._pseudonymizer, self._clock(), zone=zone

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import aiohttp
@@ -101,6 +102,7 @@ def build_settings(
         lambda: {r.notifier.name: r for r in build_notifiers(config.notify, session)}
     )
     imap = _imap(config.imap, problems)
+    _mta_logs(config.bounces.mta_logs, problems)
     telemetry = attempt(lambda: build_telemetry_settings(config))
     ingest_token = _token(config.http.ingest_token, "http.ingest_token")
     admin_token = _token(config.http.admin_token, "http.admin_token")
@@ -145,6 +147,17 @@ def _token(value: str | None, key: str) -> str | None:
     if token is None:
         log.warning("%s names an unset environment variable: its routes refuse every request", key)
     return token
+
+
+def _mta_logs(paths: Sequence[str], problems: list[str]) -> None:
+    """A path that is there but is no file is a mistake; one not there yet (a log the MTA
+    has not written) is read once it appears, and said so."""
+    for text in paths:
+        path = Path(text)
+        if path.exists() and not path.is_file():
+            problems.append(f"bounces.mta_logs: {text} is not a file (a directory?)")
+        elif not path.exists():
+            log.warning("bounces.mta_logs: %s does not exist (yet): it is read once it does", text)
 
 
 def _imap(config: ImapConfig | None, problems: list[str]) -> ImapSettings | None:

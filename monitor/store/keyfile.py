@@ -40,7 +40,28 @@ def check_key_settings(store_url: str, configured_key: str | None) -> list[str]:
         problems.append(
             "privacy.pseudonym_key: required with PostgreSQL (every replica needs the same)"
         )
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        problem = _directory_problem(Path(parsed.database).parent)
+        if problem is not None:
+            problems.append(f"store.url: {problem}")
     return problems
+
+
+def _directory_problem(directory: Path) -> str | None:
+    """Why the SQLite database's directory cannot be used or created, or None."""
+    existing = directory
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"cannot create the database directory {directory}: {existing} is not a directory"
+    if existing == directory:
+        if not os.access(directory, os.W_OK | os.X_OK):
+            return f"the database directory {directory} is not writable"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        return f"cannot create the database directory {directory}: {existing} is not writable"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +108,9 @@ def store_key(store_url: str, configured_key: str | None) -> StoreKey:
                 ["privacy.pseudonym_key: required with PostgreSQL (every replica needs the same)"]
             )
         directory = Path(database).parent
+        problem = _directory_problem(directory)
+        if problem is not None:
+            raise ConfigError([f"store.url: {problem}"])
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = directory / KEY_FILE_NAME
         existed = path.exists()

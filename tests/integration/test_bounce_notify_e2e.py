@@ -165,3 +165,33 @@ async def test_each_resolves_once_when_the_window_has_passed(
     assert len(sent(receiver, CITED, "resolved")) == 1
     assert len(sent(receiver, RATELIMIT)) == 1
     assert len(receiver.received) == 4, receiver.received
+
+
+def test_an_mta_log_that_cannot_be_read_is_one_warning_and_its_return_one_line(
+    tmp_path: Path, closed_udp_port: str, receiver: Receiver
+) -> None:
+    """The followed log is replaced by a directory while the daemon runs: one WARNING
+    line (no traceback, the job does not fail), and one line once it is a file again."""
+    log = tmp_path / "mail.log"
+    log.write_text("")
+    config = tmp_path / "delivermon.toml"
+    config.write_text(config_text(tmp_path, closed_udp_port, receiver.url, log))
+
+    def mtalog_runs(daemon: DaemonProcess) -> float:
+        return daemon.value("delivermon_job_runs_total", task="mtalog", outcome="success") or 0
+
+    with DaemonProcess(config) as daemon:
+        wait_for(lambda: mtalog_runs(daemon) >= 1, what="a first mtalog run")
+        log.unlink()
+        log.mkdir()
+        runs = mtalog_runs(daemon)
+        wait_for(lambda: mtalog_runs(daemon) >= runs + 3, what="three mtalog runs")
+        log.rmdir()
+        log.write_text(lines(dt.datetime.now(dt.UTC)))
+        wait_for(lambda: "mta log readable again" in daemon.log(), what="the recovery line")
+        failures = daemon.value("delivermon_job_runs_total", task="mtalog", outcome="failure")
+        text = daemon.log()
+    assert text.count("cannot read an mta log") == 1, text
+    assert "IsADirectoryError" in text
+    assert "Traceback" not in text
+    assert not failures

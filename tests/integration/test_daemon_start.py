@@ -89,3 +89,32 @@ def test_a_malformed_nameserver_option_is_a_usage_error(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "argument --nameserver: nameserver must be an IP address" in proc.stderr
     assert not (tmp_path / "d.db").exists()
+
+
+def test_config_check_and_run_refuse_a_database_path_under_a_file(tmp_path: Path) -> None:
+    """`config check` validates the way `run` starts: a SQLite path below a file (a typo)
+    is refused by both, naming store.url, before anything is created."""
+    (tmp_path / "secret.pem").write_text("not a directory\n")
+    config = tmp_path / "delivermon.toml"
+    config.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "secret.pem" / "sub" / "d.db"}"\n')
+    for proc in (
+        run_cli("config", "check", str(config)),
+        run(config, "--listen", f"127.0.0.1:{pick_free_port()}"),
+    ):
+        assert proc.returncode == 2, proc.stderr
+        assert "store.url: cannot create the database directory" in proc.stderr
+        assert f"{tmp_path / 'secret.pem'} is not a directory" in proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
+def test_mta_logs_a_directory_is_refused_and_a_missing_file_said(tmp_path: Path) -> None:
+    base = f'[store]\nurl = "sqlite:///{tmp_path / "d.db"}"\n[bounces]\n'
+    config = tmp_path / "delivermon.toml"
+    config.write_text(base + f'mta_logs = ["{tmp_path}"]\n')
+    proc = run_cli("config", "check", str(config))
+    assert proc.returncode == 2, proc.stderr
+    assert f"bounces.mta_logs: {tmp_path} is not a file" in proc.stderr
+    config.write_text(base + f'mta_logs = ["{tmp_path / "mail.log"}"]\n')
+    proc = run_cli("config", "check", str(config))
+    assert proc.returncode == 0, proc.stderr
+    assert f"{tmp_path / 'mail.log'} does not exist (yet)" in proc.stderr
