@@ -107,6 +107,16 @@ class TargetQuery:
             )
             risk = risks.get(name)
             if risk is not None:
-                doc["risk"] = {"score": risk.score, "level": risk.level}
+                doc["risk"] = {
+                    "score": risk.score,
+                    "level": risk.level,
+                    # With unknown factors the score is a lower bound: "ok" with every
+                    # input unknown says nothing, and the document must show that.
+                    "unknown": list(risk.unknown),
+                    "factors": [
+                        {"name": name, "points": points, "code": code}
+                        for name, points, code in risk.details
+                    ],
+                }
             docs.append(doc)
         return docs

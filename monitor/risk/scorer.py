@@ -41,6 +41,8 @@ class RiskView:
     complete: bool = True
     unknown_factors: int = 0
     unknown_listing: bool = False  # a zone that could list the target could not tell
+    unknown: tuple[str, ...] = ()  # the unknown factors' names (len: unknown_factors)
+    details: tuple[tuple[str, int, str], ...] = ()  # each factor: name, points, state code
 
 
 class RiskScorer:
@@ -95,6 +97,8 @@ class RiskScorer:
                 complete=needed <= {s.check for s in own},
                 unknown_factors=len(scored.unknown),
                 unknown_listing=any(f.value in _LISTING_FACTORS for f in scored.unknown),
+                unknown=tuple(f.value for f in scored.unknown),
+                details=tuple((f.name.value, f.points, f.code) for f in scored.factors),
             )
         self._risk = MappingProxyType(risk)
 

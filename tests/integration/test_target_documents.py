@@ -108,3 +108,31 @@ def test_the_api_target_equals_the_cli_target_and_both_follow_the_schema(
     assert isinstance(single, dict)
     target_schema.validate(single)
     assert single["dnsbl"][0]["verdict"] == "listed"
+
+
+def test_a_risk_scored_from_unknown_inputs_says_which_are_unknown(
+    closed_udp_port: str, receiver: Receiver, tmp_path: Path
+) -> None:
+    """No resolver answers: every listing factor is unknown. The API's risk must not be a
+    bare "ok": it names the unknown factors (the score is a lower bound) and every factor
+    with its points, and validates against the schema."""
+    config = write_config(tmp_path / "delivermon.toml", closed_udp_port, receiver)
+    with DaemonProcess(config) as daemon:
+
+        def scored() -> dict[str, Any] | None:
+            doc = daemon.json(f"/api/v1/targets/{IP}")
+            assert isinstance(doc, dict)
+            return doc if "risk" in doc else None
+
+        doc = wait_for(scored, what="the IP's risk scored")
+    schema("target-v1.schema.json").validate(doc)
+    risk = doc["risk"]
+    assert (risk["score"], risk["level"]) == (0, "ok")
+    assert {"listing_critical", "listing_major", "early_warning"} <= set(risk["unknown"])
+    by_name = {f["name"]: f for f in risk["factors"]}
+    assert by_name["listing_critical"] == {
+        "name": "listing_critical",
+        "points": 0,
+        "code": "listing_critical.unknown",
+    }
+    assert set(risk["unknown"]) <= set(by_name)
