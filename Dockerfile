@@ -38,6 +38,8 @@ COPY examples/delivermon.toml /etc/delivermon/delivermon.toml.example
 # directory: /var/lib/delivermon/data/delivermon.db, on the data volume (with
 # the generated pseudonym key beside it unless [privacy] pseudonym_key is set).
 WORKDIR /var/lib/delivermon
+# `docker compose exec delivermon delivermon doctor` (or check, ...) reads the same file as run
+ENV DELIVERMON_CONFIG=/etc/delivermon/delivermon.toml
 VOLUME ["/etc/delivermon", "/var/lib/delivermon"]
 USER 10001:10001
 EXPOSE 9640

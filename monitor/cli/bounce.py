@@ -69,7 +69,7 @@ def add_commands(
     classify.add_argument("text", metavar="TEXT", help="the reply, or - for stdin")
     classify.add_argument("--recipient-domain", metavar="DOMAIN", help="the recipient's domain")
     classify.add_argument("--json", action="store_true", help="one JSON object")
-    classify.set_defaults(handler=_cmd_classify)
+    classify.set_defaults(handler=_cmd_classify, says_config=False)  # needs no config
 
     log = bounce_sub.add_parser(
         "log",

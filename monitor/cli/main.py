@@ -62,6 +62,7 @@ __all__ = ["main"]
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 DEFAULT_CONFIG = Path("delivermon.toml")
+CONFIG_ENV = "DELIVERMON_CONFIG"  # the container image sets it to its config's path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -204,17 +205,28 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace) -> Config:
-    """``--config``, else ./delivermon.toml when present, else the defaults.
+    """``--config``, else ``$DELIVERMON_CONFIG``, else ./delivermon.toml when present, else
+    the defaults (said on stderr: a command run from the wrong directory would otherwise
+    check the built-in resolver and lists, not the operator's).
 
     Sets ``args.config_path`` to the file read (None for the defaults), for reloads, and
     applies its ``[log]`` section (the command line's --log-level/--log-format win).
     """
+    from_env = os.environ.get(CONFIG_ENV)
     if args.config is not None:
         args.config_path = args.config
+    elif from_env:
+        args.config_path = Path(from_env)
     elif DEFAULT_CONFIG.exists():
         args.config_path = DEFAULT_CONFIG
     else:
         args.config_path = None
+        if getattr(args, "says_config", True):
+            print(
+                f"delivermon: no config file (--config, ${CONFIG_ENV}, or ./{DEFAULT_CONFIG} "
+                f"in {Path.cwd()}): using the built-in defaults",
+                file=sys.stderr,
+            )
     config = load_config(args.config_path) if args.config_path is not None else Config()
     args.logs.apply(config.log.level, config.log.format)
     return with_nameservers(config, getattr(args, "nameserver", None) or ())

@@ -271,3 +271,21 @@ def test_a_reader_that_goes_away_is_exit_141_without_a_traceback(tmp_path: Path)
     assert proc.returncode == 141, err
     assert b"Traceback" not in err
     assert b"BrokenPipe" not in err
+
+
+def test_without_a_config_file_the_defaults_are_said_and_delivermon_config_is_read(
+    tmp_path: Path,
+) -> None:
+    """From a directory with no delivermon.toml, a command says it runs on the built-in
+    defaults; $DELIVERMON_CONFIG names the file when --config does not (the image sets it)."""
+    proc = run("zones", "--no-test", "--json", cwd=tmp_path)
+    assert proc.returncode in (0, 3), proc.stderr
+    assert "no config file (--config, $DELIVERMON_CONFIG, or ./delivermon.toml" in proc.stderr
+    assert "using the built-in defaults" in proc.stderr
+    config = tmp_path / "elsewhere.toml"
+    config.write_text("[dns]\ntimout = 1.0\n")  # a typo: refused, so the file was read
+    proc = run("zones", "--no-test", cwd=tmp_path, env={"DELIVERMON_CONFIG": str(config)})
+    assert proc.returncode == 2, proc.stderr
+    assert "dns.timout" in proc.stderr
+    classify = run("bounce", "classify", "550 5.1.1 user unknown", cwd=tmp_path)
+    assert "no config file" not in classify.stderr  # it needs none

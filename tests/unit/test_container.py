@@ -112,6 +112,8 @@ def test_volumes_entrypoint_and_command() -> None:
         '["run", "--config", "/etc/delivermon/delivermon.toml", "--listen", "0.0.0.0:9640"]'
     ]
     assert args_of("EXPOSE") == [str(DAEMON_PORT)]
+    # `docker compose exec delivermon delivermon doctor` reads the file run reads
+    assert "DELIVERMON_CONFIG=/etc/delivermon/delivermon.toml" in args_of("ENV")
 
 
 def test_a_plain_install_and_uvloop_is_checked_to_be_there() -> None:
