@@ -7,8 +7,8 @@ of it is stored. Pure: the HTTP route reads the body and stores what this return
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from typing import Annotated
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -66,7 +66,8 @@ def parse_batch(body: object, now: dt.datetime) -> tuple[list[Event], list[dict[
             batch = BatchIn.model_validate(body)
         except ValidationError as exc:
             return [], [
-                {"index": None, "field": _loc(e["loc"]), "message": e["msg"]} for e in exc.errors()
+                {"index": None, "field": _loc(e["loc"]), "message": _message(e)}
+                for e in exc.errors()
             ]
         try:
             items = _EVENTS.validate_python(batch.events)
@@ -113,7 +114,8 @@ def _parse_each(
                 normalise_address(item.recipient)
         except ValidationError as exc:
             errors += [
-                {"index": index, "field": _loc(e["loc"]), "message": e["msg"]} for e in exc.errors()
+                {"index": index, "field": _loc(e["loc"]), "message": _message(e)}
+                for e in exc.errors()
             ]
             continue
         except PrivacyError:
@@ -145,6 +147,16 @@ def _event(item: EventIn, now: dt.datetime) -> Event:
 
 def _loc(loc: Sequence[int | str]) -> str:
     return ".".join(str(part) for part in loc)
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    """pydantic's message, in the API's words where it would name a class or a pattern."""
+    kind, loc = error.get("type"), tuple(error.get("loc", ()))
+    if kind == "model_type" and not loc:
+        return 'the body must be a JSON object: {"events": [{"type": ..., "campaign": ...}]}'
+    if kind == "string_pattern_mismatch" and loc[-1:] == ("campaign",):
+        return "1 to 128 printable ASCII characters, without spaces or @"
+    return str(error.get("msg", "invalid"))
 
 
 def parse_batch_body(body: bytes, now: dt.datetime) -> tuple[list[Event], list[dict[str, object]]]:

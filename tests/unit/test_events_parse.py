@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -63,3 +64,28 @@ def test_a_campaign_that_looks_like_an_address_is_refused() -> None:
     events, errors = parse_batch({"events": [GOOD, item]}, NOW)
     assert events == []
     assert [(e["index"], e["field"]) for e in errors] == [(1, "campaign")]
+
+
+def test_the_readme_example_body_is_accepted_and_errors_speak_the_apis_words() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
+    section = readme[readme.index("**The events body**") :]
+    example = section[
+        section.index("```json") + 7 : section.index("```", section.index("```json") + 7)
+    ]
+    events, errors = parse_batch(json.loads(example), NOW)
+    assert errors == []
+    assert [e.type.value for e in events] == ["sent", "delivered", "unsubscribe"]
+    assert events[0].count == 5000
+    # A list instead of the object, and a campaign with a space: no class names, no regex.
+    _, errors = parse_batch([{"type": "delivered"}], NOW)
+    assert errors[0]["message"].startswith('the body must be a JSON object: {"events"')
+    _, errors = parse_batch({"events": [{"type": "sent", "campaign": "a b"}]}, NOW)
+    assert errors == [
+        {
+            "index": 0,
+            "field": "campaign",
+            "message": "1 to 128 printable ASCII characters, without spaces or @",
+        }
+    ]
