@@ -145,7 +145,12 @@ def _token(value: str | None, key: str) -> str | None:
         return None
     token = resolve_secret(value)
     if token is None:
-        log.warning("%s names an unset environment variable: its routes refuse every request", key)
+        log.warning(
+            "%s names the environment variable %s, which is not set (or empty): its routes "
+            "refuse every request",
+            key,
+            value.removeprefix("env:"),
+        )
     return token
 
 

@@ -118,3 +118,17 @@ def test_mta_logs_a_directory_is_refused_and_a_missing_file_said(tmp_path: Path)
     proc = run_cli("config", "check", str(config))
     assert proc.returncode == 0, proc.stderr
     assert f"{tmp_path / 'mail.log'} does not exist (yet)" in proc.stderr
+
+
+def test_a_token_from_an_unset_variable_names_the_variable(tmp_path: Path) -> None:
+    config = tmp_path / "delivermon.toml"
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path / "d.db"}"\n'
+        '[http]\ningest_token = "env:DELIVERMON_TEST_UNSET_TOKEN"\n'
+    )
+    proc = run_cli("config", "check", str(config))
+    assert proc.returncode == 0, proc.stderr
+    assert "http.ingest_token names the environment variable DELIVERMON_TEST_UNSET_TOKEN" in (
+        proc.stderr
+    )
+    assert "refuse every request" in proc.stderr
