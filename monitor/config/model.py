@@ -6,14 +6,16 @@ be given as ``"env:NAME"`` and are read from the environment.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import re
 import tomllib
+import typing
 import zoneinfo
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -70,7 +72,10 @@ def parse_duration(text: str) -> int:
     """
     match = _DURATION.match(text.strip())
     if not match or int(match.group(1)) == 0:
-        raise ValueError(f"duration must be positive, like 30s, 15m, 2h or 1d; got {text!r}")
+        raise ValueError(
+            f"a duration is a whole number above 0 and a unit (s, m, h, d), like 30s, 15m, "
+            f"2h or 1d; got {text!r}"
+        )
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
@@ -503,4 +508,34 @@ def _describe(loc: tuple[int | str, ...], msg: str) -> str:
     msg = msg.removeprefix("Value error, ")
     if msg == "Extra inputs are not permitted":
         msg = "unknown key"
+        known = _keys_at(loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.75)
+        if close:
+            msg += f" (did you mean {close[0]}?)"
     return f"{path}: {msg}"
+
+
+def _keys_at(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the model accepts at ``loc`` (a table's fields), [] when it cannot tell."""
+    model: Any = Config
+    for part in loc:
+        if isinstance(part, int):
+            continue  # an array of tables: the same model for every item
+        field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
+        if field is None:
+            return []
+        model = _model_in(field.annotation)
+        if model is None:
+            return []
+    return list(model.model_fields) if hasattr(model, "model_fields") else []
+
+
+def _model_in(annotation: Any) -> Any:
+    """The pydantic model inside ``X``, ``X | None``, ``list[X]`` or ``tuple[X, ...]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import errno
 import logging
 import signal
 import time
@@ -552,7 +553,10 @@ async def run_daemon(config: Config, options: DaemonOptions) -> int:
         await daemon.start()
     except (StoreUnavailableError, OSError) as exc:
         # Expected start-up failures (database down, port taken) get one clear line.
-        log.error("cannot start: %s", exc)
+        hint = ""
+        if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+            hint = " (another process listens there: choose another [http] listen or --listen)"
+        log.error("cannot start: %s%s", exc, hint)
         await daemon.stop()
         return 1
     except BaseException:

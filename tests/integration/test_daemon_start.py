@@ -66,6 +66,7 @@ def test_a_taken_port_exits_1(tmp_path: Path) -> None:
     with DaemonProcess(config) as first:
         proc = run(config, "--listen", f"127.0.0.1:{first.port}")
     assert_exits_1_cleanly(proc, "address already in use")
+    assert "choose another [http] listen or --listen" in proc.stderr
 
 
 def test_a_bad_shard_or_listen_address_is_a_usage_error(tmp_path: Path) -> None:
@@ -132,3 +133,16 @@ def test_a_token_from_an_unset_variable_names_the_variable(tmp_path: Path) -> No
         proc.stderr
     )
     assert "refuse every request" in proc.stderr
+
+
+def test_an_unreadable_pinned_certificate_names_the_path_and_why(tmp_path: Path) -> None:
+    config = tmp_path / "delivermon.toml"
+    missing = tmp_path / "certs" / "nope.pem"
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path / "d.db"}"\n'
+        f'[webhooks.ses]\ntopic_arns = ["arn:aws:sns:us-east-1:123456789012:t"]\n'
+        f'certificate_files = ["{missing}"]\n'
+    )
+    proc = run_cli("config", "check", str(config))
+    assert proc.returncode == 2, proc.stderr
+    assert f"certificate file '{missing}' cannot be read: No such file or directory" in proc.stderr

@@ -305,3 +305,26 @@ def test_select_zones_invalid_custom_zone_is_a_config_error() -> None:
     with pytest.raises(ConfigError) as info:
         select_zones(config, CATALOGUE)
     assert all(p.startswith("dnsbl.custom_zones.uri.example.net") for p in info.value.problems)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("[dns]\ntimout = 1.0\n", "dns.timout: unknown key (did you mean timeout?)"),
+        (
+            '[[domains]]\nname = "example.com"\nsending_ip = ["192.0.2.1"]\n',
+            "domains.0.sending_ip: unknown key (did you mean sending_ips?)",
+        ),
+        ("[dns]\nzzz = 1\n", "dns.zzz: unknown key"),
+        (
+            '[dnsbl]\ninterval = "5 minutes"\n',
+            "dnsbl.interval: a duration is a whole number above 0 and a unit (s, m, h, d)",
+        ),
+    ],
+)
+def test_a_mistyped_key_or_duration_says_what_was_meant(text: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        parse_config(text)
+    assert any(p.startswith(problem) for p in refused.value.problems), refused.value.problems
+    if "did you mean" not in problem and "unknown key" in problem:
+        assert "did you mean" not in str(refused.value)

@@ -144,9 +144,10 @@ class PinnedCertificates:
         ]:
             try:
                 pems[name] = path.read_bytes()
-            except OSError:
+            except OSError as exc:
                 raise WebhookConfigError(
-                    f"certificate file {path.name!r} cannot be read", provider=_SES
+                    f"certificate file {str(path)!r} cannot be read: {exc.strerror or exc}",
+                    provider=_SES,
                 ) from None
         return cls.from_pem(pems)
 
