@@ -69,11 +69,11 @@ def add_commands(
     status.set_defaults(handler=_status)
 
 
-def _settings(config: Config, source: str | None) -> Any:
+def _settings(config: Config, source: str | None, *, secrets: bool = True) -> Any:
     from monitor.telemetry.settings import build_telemetry_settings
 
     try:
-        settings = build_telemetry_settings(config)
+        settings = build_telemetry_settings(config, secrets=secrets)
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"delivermon: {problem}", file=sys.stderr)
@@ -147,7 +147,7 @@ def _status(args: argparse.Namespace, config: Config, run: _Run[Any]) -> int:
     from monitor.store import StoreUnavailableError, open_store
     from monitor.telemetry.documents import status_document
 
-    settings = _settings(config, None)
+    settings = _settings(config, None, secrets=False)  # it shows what is stored
     if settings is None:
         return EXIT_USAGE
 

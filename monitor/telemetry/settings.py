@@ -62,13 +62,20 @@ def sending_ips(config: Config) -> tuple[str, ...]:
     return tuple(sorted({ip for d in config.domains for ip in d.sending_ips}))
 
 
-def build_telemetry_settings(config: Config) -> TelemetrySettings:
-    """Raises ConfigError with every problem (unreadable credentials, an unset variable)."""
+def build_telemetry_settings(config: Config, *, secrets: bool = True) -> TelemetrySettings:
+    """Raises ConfigError with every problem (unreadable credentials, an unset variable).
+
+    ``secrets=False`` reads neither the credentials nor the key (``telemetry status``
+    shows what is stored and needs only the domains and IPs): ``credentials`` is None
+    and ``key`` empty.
+    """
     problems: list[str] = []
     gmail = snds = None
     if config.telemetry.gmail is not None:
         try:
-            credentials = load_google_credentials(config.telemetry.gmail.credentials)
+            credentials = (
+                load_google_credentials(config.telemetry.gmail.credentials) if secrets else None
+            )
         except ConfigError as exc:
             problems += exc.problems
         else:
@@ -80,7 +87,7 @@ def build_telemetry_settings(config: Config) -> TelemetrySettings:
             gmail = GmailSettings(config.telemetry.gmail, credentials, domains)
     if config.telemetry.snds is not None:
         setting = config.telemetry.snds.key
-        key = resolve_secret(setting)
+        key = resolve_secret(setting) if secrets else ""
         if key is None:
             problems.append(
                 f"telemetry.snds.key: environment variable {setting[4:]} is not set or empty"

@@ -135,3 +135,20 @@ def test_a_since_inside_the_lookback_keeps_the_whole_lookback(
         run_cli("telemetry", "status", "--json", "--config", str(config), env=ENV).stdout
     )
     assert status["gmail"]["example.com"]["spam_rate"] == 0.0015
+
+
+def test_status_needs_no_secret(tmp_path: Path, servers: tuple[Postmaster, Snds]) -> None:
+    """status shows what is stored: it runs without the SNDS key's variable and with the
+    credentials file gone (import still needs both)."""
+    pm, snds = servers
+    snds.data[None] = [snds_line("192.0.2.10", day=DAYS[1], result="YELLOW")]
+    config = write_config(tmp_path, pm, snds)
+    done = run_cli("telemetry", "import", "--source", "snds", "--config", str(config), env=ENV)
+    assert done.returncode == 0, done.stderr
+    (tmp_path / "pm.json").unlink()
+    status = run_cli("telemetry", "status", "--json", "--config", str(config))
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["snds"]["192.0.2.10"]["filter_result"] == "yellow"
+    refused = run_cli("telemetry", "import", "--config", str(config))
+    assert refused.returncode == 2
+    assert "CLI_SNDS_KEY" in refused.stderr
