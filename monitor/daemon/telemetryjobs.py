@@ -8,6 +8,7 @@ the scheduler's failure counters see it; the last known values stand meanwhile.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from monitor.alerting.service import AlertService
 from monitor.alerting.telemetry import telemetry_observations
 from monitor.daemon.runtime import RuntimeHolder
 from monitor.model.errors import MonitorError
-from monitor.model.telemetry import GmailState, TelemetrySource
+from monitor.model.telemetry import GmailDomainImport, GmailState, SndsImport, TelemetrySource
 from monitor.store import SqlStore
 from monitor.telemetry.auth import GoogleTokenSource
 from monitor.telemetry.gmailclient import GmailImporter
@@ -36,6 +37,9 @@ log = logging.getLogger(__name__)
 # and SNDS rows (one a day per IP, sometimes several).
 _SNDS_VIEW_DAYS = 30
 _RETRY = Retry(attempts=3, backoff=1.0, max_wait=30.0, timeout=60.0)
+# One source's whole import (every page, domain and day): a server that takes requests
+# and never answers would otherwise hold the job (and the CLI) for 3 minutes per request.
+IMPORT_DEADLINE = 600.0
 
 
 class TelemetryImportError(MonitorError):
@@ -64,9 +68,11 @@ async def run_imports(
     since: dt.date | None = None,
     tokens: GoogleTokenSource | None = None,
     retry: Retry = _RETRY,
+    deadline: float = IMPORT_DEADLINE,
 ) -> list[ImportSummary]:
     """Import the configured sources (or one) once and store the results; the CLI's backfill
-    (``since``) and the jobs share it."""
+    (``since``) and the jobs share it. A source not done within ``deadline`` seconds is
+    stored as unavailable (``deadline``) for each of its subjects."""
     done = []
     today = now.date()
     gmail, snds = settings.gmail, settings.snds
@@ -81,7 +87,14 @@ async def run_imports(
             gmail.config.api_base,
             retry=retry,
         )
-        results = await client.import_domains(gmail.domains, start, today)
+        try:
+            async with asyncio.timeout(deadline):
+                results = await client.import_domains(gmail.domains, start, today)
+        except TimeoutError:
+            results = [
+                GmailDomainImport(d, GmailState.UNAVAILABLE, reason="deadline")
+                for d in gmail.domains
+            ]
         await store.save_gmail(results, now)
         done.append(
             ImportSummary(
@@ -93,7 +106,11 @@ async def run_imports(
         if since is not None:
             days = [since + dt.timedelta(days=n) for n in range((today - since).days)]
         importer = SndsImporter(session, snds.key, snds.config.base_url, retry=retry)
-        result = await importer.import_once(days)
+        try:
+            async with asyncio.timeout(deadline):
+                result = await importer.import_once(days)
+        except TimeoutError:
+            result = SndsImport(None, None, {"data": "deadline", "ip_status": "deadline"})
         await store.save_snds(result, now)
         done.append(
             ImportSummary(

@@ -406,3 +406,55 @@ async def test_an_snds_answer_over_32_mib_is_unavailable(
     assert result.rows is None
     assert result.reasons["data"] == "too_large"
     assert result.blocks is not None  # the other page is read as usual
+
+
+async def test_a_server_that_never_answers_is_cut_at_the_import_deadline(
+    serve_http: ServeHttp,
+    session: aiohttp.ClientSession,
+    sqlite_store: object,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It takes each request and never answers: the whole import ends at its deadline,
+    stored as unavailable (deadline), never as data."""
+    import asyncio
+
+    from aiohttp import web
+
+    from monitor.config import parse_config
+    from monitor.daemon.telemetryjobs import run_imports
+    from monitor.telemetry.settings import build_telemetry_settings
+
+    async def hang(request: web.Request) -> web.Response:
+        await asyncio.sleep(3600)
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_get("/snds/{page}", hang)
+    url = await serve_http(app)
+    monkeypatch.setenv("DEADLINE_SNDS_KEY", SNDS_KEY)
+    config = parse_config(
+        '[[domains]]\nname = "example.com"\nsending_ips = ["192.0.2.10"]\n'
+        f'[telemetry.snds]\nkey = "env:DEADLINE_SNDS_KEY"\nbase_url = "{url}/snds"\n'
+    )
+    settings = build_telemetry_settings(config)
+    now = dt.datetime.now(dt.UTC)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    [summary] = await run_imports(
+        sqlite_store,  # type: ignore[arg-type]
+        settings,
+        session,
+        now=now,
+        retry=Retry(attempts=3, backoff=0.01, max_wait=0.05, timeout=60),
+        deadline=0.5,
+    )
+    assert loop.time() - began < 10
+    assert summary.states == {
+        "data": ("unavailable", "deadline"),
+        "ip_status": ("unavailable", "deadline"),
+    }
+    statuses = await sqlite_store.telemetry_statuses()  # type: ignore[attr-defined]
+    assert {(s.subject, s.state, s.reason) for s in statuses} == {
+        ("data", "unavailable", "deadline"),
+        ("ip_status", "unavailable", "deadline"),
+    }
