@@ -51,14 +51,17 @@ class Readiness:
         if rt.plan.targets:
             in_use = bool(zones_in_use(rt.plan.targets, rt.plan.zones))
             resolver_ok = not in_use or (bool(health) and any(h.healthy for h in health))
+            # Counted by zone, as listed: a zone is unhealthy when its self-test fails for
+            # any family it is asked in (IPv4, IPv6), and so zones_healthy plus the
+            # unhealthy ones is zones_tested.
+            tested = {h.zone for h in health}
+            unhealthy = {h.zone for h in health if not h.healthy}
             components["resolver"] = {
                 "ok": resolver_ok,
-                "zones_healthy": sum(1 for h in health if h.healthy),
-                "zones_tested": len(health),
+                "zones_healthy": len(tested - unhealthy),
+                "zones_tested": len(tested),
                 # Which zones fail their self-test: their verdicts are unknown, never clean.
-                "unhealthy_zones": list[JsonValue](
-                    sorted({h.zone for h in health if not h.healthy})
-                ),
+                "unhealthy_zones": list[JsonValue](sorted(unhealthy)),
             }
             ready &= resolver_ok
             sweep = self._scheduler.status("sweep")

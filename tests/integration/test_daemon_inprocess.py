@@ -266,3 +266,27 @@ def test_a_zone_is_self_tested_by_its_owner_even_when_no_target_there_uses_it() 
     for shard in (0, 1):
         if shard != owner:
             assert "zen.spamhaus.org" not in tested[shard]
+
+
+async def test_readiness_counts_zones_as_it_lists_them(
+    started: StartDaemon, tmp_path: Path
+) -> None:
+    """A zone asked for IPv4 and IPv6 addresses is one zone in zones_tested, as in
+    unhealthy_zones (the self-tests fail: no resolver answers)."""
+    text = config_text(
+        tmp_path,
+        zones=["zen.spamhaus.org"],
+        domains='[[domains]]\nname = "example.com"\nsending_ips = ["192.0.2.1", "2001:db8::1"]\n',
+    )
+    daemon = await started(text, Clock())
+    await daemon.services.dnsbl.selftest()
+    assert {h.family.value for h in daemon.services.dnsbl.health.values()} == {"ipv4", "ipv6"}
+    _ready, components = await Readiness(
+        daemon.runtime, daemon.store, daemon.scheduler, daemon.services.dnsbl
+    ).check()
+    assert components["resolver"] == {
+        "ok": False,
+        "zones_healthy": 0,
+        "zones_tested": 1,
+        "unhealthy_zones": ["zen.spamhaus.org"],
+    }
