@@ -138,6 +138,10 @@ def _render(reports: Sequence[ResolverReport], write: Callable[[str], object]) -
         for check in report.checks:
             mark = {"ok": "ok", "problem": "PROBLEM", "unknown": "unknown"}[check.status]
             write(f"  {mark:<8} {_LABELS.get(check.name, check.name):<16} {check.summary}\n")
+        done = {c.name for c in report.checks}
+        for name, label in _LABELS.items():  # the checks a failed one before them ruled out
+            if name not in done:
+                write(f"  {'not run':<8} {label:<16} not tested: an earlier check failed\n")
         todo = dict.fromkeys(
             f.code for c in report.checks if c.status is not ResolverStatus.OK for f in c.findings
         )

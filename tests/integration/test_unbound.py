@@ -233,6 +233,9 @@ def test_doctor_prints_what_to_do(closed_udp_port: str) -> None:
     assert done.returncode == 1
     assert "What to do:" in done.stdout
     assert "apt-get install unbound" in done.stdout
+    # The checks a failed "answers" rules out are listed as not run, not left out.
+    for label in ("recursion", "lists accept it", "DNSSEC", "latency"):
+        assert f"not run  {label}" in done.stdout
 
 
 @pytest.mark.parametrize("option", [["--max-latency-ms", "0"], ["--nameserver", "dns.example"]])
