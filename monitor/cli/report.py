@@ -127,6 +127,14 @@ def render_human(report: CheckReport, console: Console, *, show_clean: bool = Fa
         console.print(table)
     _render_auth(report, console)
     zones = len({h.zone for h in report.health})
+    if not any(t.results for t in report.targets):
+        # No DNSBL verdict at all (--checks auth, or no zone applies): "clean on every
+        # zone asked" would be true of nothing.
+        console.print(
+            f"{len(report.targets)} target(s): no DNSBL zone asked. "
+            f"Catalogue {report.catalogue_version}."
+        )
+        return
     console.print(
         Text.assemble(
             f"{len(report.targets)} target(s), {zones} zone(s): ",
@@ -215,6 +223,7 @@ def _render_auth(report: CheckReport, console: Console) -> None:
                 _codes_of(mx.findings),
             )
         console.print(table)
+        _render_messages(_auth_findings(results), console)
         card = results.get(CheckName.COMPLIANCE)
         if isinstance(card, Scorecard):
             _render_scorecard(domain, card, console)
@@ -229,6 +238,32 @@ def _render_auth(report: CheckReport, console: Console) -> None:
                 ptr.ip, _status(ptr.status), ", ".join(ptr.names), _codes_of(ptr.findings)
             )
         console.print(table)
+
+
+def _auth_findings(results: Mapping[CheckName, object]) -> list[Finding]:
+    found: list[Finding] = []
+    for name in (
+        CheckName.SPF,
+        CheckName.ENVELOPE_SPF,
+        CheckName.DMARC,
+        CheckName.DKIM,
+        CheckName.MX,
+    ):
+        value = results.get(name)
+        for result in value if isinstance(value, tuple) else (value,):
+            findings = getattr(result, "findings", ())
+            found += [f for f in findings if f.severity != "info"]
+    return found
+
+
+def _render_messages(findings: list[Finding], console: Console) -> None:
+    """What each finding code in the table means, once per code: the codes alone sent a
+    reader to docs/findings.md."""
+    seen: dict[str, Finding] = {}
+    for finding in findings:
+        seen.setdefault(finding.code, finding)
+    for code, finding in seen.items():
+        console.print(Text(f"  {finding.severity.value} {code}: {finding.message}"))
 
 
 def _render_scorecard(domain: str, card: Scorecard, console: Console) -> None:

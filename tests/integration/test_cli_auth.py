@@ -111,6 +111,11 @@ def test_unreachable_resolver_is_unknown_exit_3_never_missing(
     codes = {f["code"] for f in target["spf"]["findings"]}
     assert "spf.missing" not in codes
     assert {r["status"] for r in target["compliance"]["rows"]} == {"unknown"}
+    # for people, each finding code of the table is followed by what it means
+    human = check_auth(silent_udp_port, "--config", str(config))
+    assert "warning spf.lookup_failed: the SPF record of example.com could not be fetched" in (
+        human.stdout
+    )
 
 
 def test_human_report_shows_the_scorecard(nsd_factory: StartNsd) -> None:
@@ -118,6 +123,9 @@ def test_human_report_shows_the_scorecard(nsd_factory: StartNsd) -> None:
     proc = check_auth(server.address, env={"COLUMNS": "200"})
     assert "Bulk-sender requirements: example.com" in proc.stdout
     assert "fcrdns_for_sending_ips" in proc.stdout
+    # no DNSBL zone was asked, so no target is called clean
+    assert "clean on every zone asked" not in proc.stdout
+    assert "no DNSBL zone asked" in proc.stdout
 
 
 @pytest.mark.parametrize("bad", ["--checks=nope", "--sending-ip=not-an-ip", "--selector=a..b"])
