@@ -155,6 +155,8 @@ class _UrllibRequest(google.auth.transport.Request):
     one form POST an hour, which urllib does as well.
     """
 
+    last_status: int | None = None  # of the last answer: 200 with an error is a bad answer
+
     def __call__(
         self,
         url: str,
@@ -173,8 +175,10 @@ class _UrllibRequest(google.auth.transport.Request):
         )
         try:
             with urllib.request.urlopen(req, timeout=timeout or _TIMEOUT) as answer:  # noqa: S310
+                self.last_status = answer.status
                 return _Response(answer.status, dict(answer.headers), answer.read())
         except urllib.error.HTTPError as exc:
+            self.last_status = exc.code
             return _Response(exc.code, dict(exc.headers or {}), exc.read())
         except (OSError, ValueError) as exc:
             raise google.auth.exceptions.TransportError(  # type: ignore[no-untyped-call]
@@ -194,17 +198,20 @@ class GoogleTokenSource:
             if force or not self._creds.valid or not self._creds.token:
                 await asyncio.to_thread(self._refresh)
             token = self._creds.token
-            if not isinstance(token, str) or not token:
+            if not isinstance(token, str) or not _usable(token):
                 # An answer without a usable access_token is the endpoint's fault, not a
                 # refusal of the credentials: "unavailable", not "verify the domain".
                 raise TokenError("the token endpoint returned no usable token", refused=False)
             return token
 
     def _refresh(self) -> None:
+        request = _UrllibRequest()
         try:
-            self._creds.refresh(_UrllibRequest())
+            self._creds.refresh(request)
         except google.auth.exceptions.RefreshError as exc:
-            retryable = bool(getattr(exc, "retryable", False))
+            # Refused is an error answer (invalid_grant, ...); a 200 that google-auth
+            # cannot use (no access_token) is the endpoint's fault.
+            retryable = bool(getattr(exc, "retryable", False)) or request.last_status == 200
             raise TokenError(
                 "the token endpoint refused the credentials"
                 if not retryable
@@ -215,3 +222,20 @@ class GoogleTokenSource:
             raise TokenError(
                 f"the token endpoint could not be reached ({type(exc).__name__})", refused=False
             ) from None
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            # google-auth reading an answer of the wrong shape: a JSON array, an expires_in
+            # that is no number.
+            raise TokenError(
+                f"the token endpoint's answer is not usable ({type(exc).__name__})", refused=False
+            ) from None
+
+
+def _usable(token: object) -> bool:
+    """A bearer token that can go into a header: visible ASCII, no space, CR or LF."""
+    return (
+        isinstance(token, str)
+        and bool(token)
+        and token.isascii()
+        and token.isprintable()
+        and " " not in token
+    )

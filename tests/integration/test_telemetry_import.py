@@ -226,7 +226,17 @@ async def test_a_revoked_token_is_refreshed_once(
     assert len(postmaster.token_grants) == 2
 
 
-@pytest.mark.parametrize("answer", [{"access_token": 5}, {"access_token": ""}])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"access_token": 5},
+        {"access_token": ""},
+        {},  # no access_token at all, in a 200
+        [1, 2],
+        {"access_token": "ya29.x", "expires_in": "soon"},
+        {"access_token": "ya29.x\r\nX-Injected: 1", "expires_in": 3599},
+    ],
+)
 async def test_a_token_answer_without_a_usable_token_is_unavailable(
     postmaster: Postmaster, session: aiohttp.ClientSession, tmp_path: Path, answer: object
 ) -> None:
