@@ -340,6 +340,11 @@ def _parse_bounce(raw: bytes) -> BounceMessage:
         recipients, reporting = standard
         if not recipients:
             raise NotBounceError("delivered", "a delivery report without failures")
+        if all(
+            r.recipient is None and r.status is None and r.diagnostic is None for r in recipients
+        ):
+            # "Action: failed" and nothing else: no one, no code, no reply to count.
+            raise MalformedReportError("no_recipient", "a bounce naming no recipient or reason")
         return BounceMessage(sha, tuple(recipients), _original_headers(msg), reporting, True)
     if not _looks_like_bounce(msg):
         if _is_autoreply(msg):

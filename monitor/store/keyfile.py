@@ -41,7 +41,11 @@ def check_key_settings(store_url: str, configured_key: str | None) -> list[str]:
             "privacy.pseudonym_key: required with PostgreSQL (every replica needs the same)"
         )
     if parsed.get_backend_name() == "sqlite" and parsed.database:
-        problem = _directory_problem(Path(parsed.database).parent)
+        problem = (
+            f"{parsed.database} is a directory, not a database file"
+            if Path(parsed.database).is_dir()
+            else _directory_problem(Path(parsed.database).parent)
+        )
         if problem is not None:
             problems.append(f"store.url: {problem}")
     return problems
@@ -133,7 +137,11 @@ async def check_store_key(store: SubjectRecords, key: StoreKey, now: dt.datetime
         return
     if key.created:  # not left behind: the next start would take it for the store's own
         os.unlink(key.origin)  # a small file, once, at start: no thread needed
-        what = f"the pseudonym key file {key.origin} is missing, and the store holds pseudonyms"
+        what = f"the pseudonym key file {key.origin} is missing" + (
+            ", and the store holds pseudonyms"
+            if found is KeyCheck.UNKNOWN_KEY
+            else ", and the store recorded another key"
+        )
     else:
         what = f"the pseudonym key ({key.origin}) is not the one this store's data was made with"
     raise ConfigError(

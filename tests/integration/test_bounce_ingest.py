@@ -345,3 +345,29 @@ async def test_a_bounce_naming_no_recipient_counts_but_suppresses_nobody(
     assert refused.value.reason == "no_recipient"
     assert sum(r.totals.bounces_permanent for r in await store.counts()) == 1
     assert len(await store.bounce_counts()) == 1
+
+
+BARE_DSN = b"""From: MAILER-DAEMON@mx.example.com
+To: sender@example.com
+Subject: Undelivered Mail Returned to Sender
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="b"
+
+--b
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.com
+
+Action: failed
+--b--
+"""
+
+
+async def test_a_dsn_with_only_an_action_is_refused_like_a_bare_bounce(store: SqlStore) -> None:
+    from monitor.ingest.errors import MalformedReportError
+
+    with pytest.raises(MalformedReportError) as refused:
+        await BOUNCE.ingest(BARE_DSN, ctx(store))
+    assert refused.value.reason == "no_recipient"
+    assert await store.bounce_counts() == ()
+    assert sum(r.totals.bounces_undetermined for r in await store.counts()) == 0

@@ -170,7 +170,7 @@ def test_a_lost_key_file_is_refused_until_restored_or_accepted(tmp_path: Path) -
 
     refused = run("subject", "export", ALICE, "--config", str(config), cwd=tmp_path)
     assert refused.returncode == 2, refused.stderr
-    assert "pseudonym.key is missing, and the store holds pseudonyms" in refused.stderr
+    assert "pseudonym.key is missing, and the store recorded another key" in refused.stderr
     assert "subject accept-key" in refused.stderr
     assert not key_file.exists()
     # the same for the daemon: it refuses to start

@@ -95,6 +95,12 @@ def test_a_malformed_nameserver_option_is_a_usage_error(tmp_path: Path) -> None:
 def test_config_check_and_run_refuse_a_database_path_under_a_file(tmp_path: Path) -> None:
     """`config check` validates the way `run` starts: a SQLite path below a file (a typo)
     is refused by both, naming store.url, before anything is created."""
+    (tmp_path / "a-directory").mkdir()
+    config = tmp_path / "delivermon.toml"
+    config.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "a-directory"}"\n')
+    proc = run_cli("config", "check", str(config))
+    assert proc.returncode == 2, proc.stderr
+    assert f"store.url: {tmp_path / 'a-directory'} is a directory" in proc.stderr
     (tmp_path / "secret.pem").write_text("not a directory\n")
     config = tmp_path / "delivermon.toml"
     config.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "secret.pem" / "sub" / "d.db"}"\n')
