@@ -24,7 +24,8 @@ def authorize(request: web.Request, *tokens: str | None) -> web.Response | None:
         response = json_error(401, "missing bearer token")
         response.headers["WWW-Authenticate"] = 'Bearer realm="delivermon"'
         return response
-    presented = given.strip().encode()
+    # Header bytes that are not UTF-8 arrive as surrogates: they match no token (403).
+    presented = given.strip().encode("utf-8", "replace")
     for token in tokens:
         if token and hmac.compare_digest(presented, token.encode()):
             return None

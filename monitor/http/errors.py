@@ -3,17 +3,42 @@
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from monitor.model.jsontext import JsonRefused
+from monitor.store.engine import is_unavailable
 from monitor.store.errors import StoreUnavailableError
 
-__all__ = ["error_middleware", "json_error"]
+__all__ = [
+    "CLIENT_ABORTED",
+    "ClientFaultFilter",
+    "error_middleware",
+    "json_error",
+    "quiet_client_faults",
+    "redacted_path",
+]
+
+# Set on the answer to a request whose client went away before it was read: the ingest
+# counter counts it as client_aborted, not as a failure of the daemon.
+CLIENT_ABORTED = web.ResponseKey("client_aborted", bool)
 
 log = logging.getLogger(__name__)
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+_PERSONAL_PREFIXES = ("/api/v1/subjects/", "/api/v1/suppressions/")
+
+
+def redacted_path(path: str) -> str:
+    """``path`` for a log line: the address in a subject's or suppression's path replaced
+    (``path`` decoded, so an encoded prefix such as ``%73ubjects`` is caught too)."""
+    prefix = next((p for p in _PERSONAL_PREFIXES if path.startswith(p)), None)
+    return f"{prefix}redacted" if prefix is not None else path
 
 
 def json_error(status: int, message: str, **extra: object) -> web.Response:
@@ -32,11 +57,68 @@ async def error_middleware(request: web.Request, handler: _Handler) -> web.Strea
         return json_error(exc.status, reason.lower())
     except JsonRefused as exc:
         return json_error(400, "body is not valid JSON", reason=exc.reason)
+    except RequestPayloadError:
+        # A Content-Encoding that does not decode (a corrupt gzip body), a broken chunk.
+        return json_error(400, "the body could not be read as sent", reason="bad_body")
     except StoreUnavailableError:
-        # The store did not answer or refused the write: nothing was stored, retry later.
-        log.warning("request refused: store unavailable", extra={"path": request.path})
-        return json_error(503, "store unavailable, retry later")
-    except Exception:
+        return _store_unavailable(request)
+    except ConnectionResetError:
+        if request.transport is None or request.transport.is_closing():
+            # The client went away mid-request: nothing was stored, no one to answer.
+            log.info("client went away", extra={"path": redacted_path(request.path)})
+            response = json_error(400, "client went away")
+            response[CLIENT_ABORTED] = True
+            return response
+        return _store_unavailable(request)
+    except Exception as exc:
+        if is_unavailable(exc):  # a read the store could not answer: as for writes
+            return _store_unavailable(request)
         # The boundary that keeps the daemon alive: log, answer 500, carry on.
-        log.exception("unhandled error in %s %s", request.method, request.path)
+        log.exception("unhandled error in %s %s", request.method, redacted_path(request.path))
         return json_error(500, "internal error")
+
+
+def _store_unavailable(request: web.Request) -> web.Response:
+    # The store did not answer or refused the write: nothing was stored, retry later.
+    log.warning("request refused: store unavailable", extra={"path": redacted_path(request.path)})
+    return json_error(503, "store unavailable, retry later")
+
+
+_CLIENT_FAULTS = (HttpProcessingError, RequestPayloadError, ConnectionResetError, zlib.error)
+
+
+class ClientFaultFilter(logging.Filter):
+    """aiohttp's own log of a request its parser refused (a malformed header, a body that
+    does not decode, a client gone) as one INFO line naming the error's type only.
+
+    aiohttp logs these at ERROR with a traceback whose text quotes the raw header or
+    request line: a bearer token with one bad byte, an address in a path, at the default
+    level. The client's mistake is neither an error of the daemon nor a reason to log
+    its bytes.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.exc_info or record.exc_info[1] is None:
+            return True
+        error: BaseException | None = record.exc_info[1]
+        seen: list[BaseException] = []
+        while error is not None and len(seen) < 8:
+            seen.append(error)
+            error = error.__cause__ or error.__context__
+        fault = next((e for e in seen if isinstance(e, _CLIENT_FAULTS)), None)
+        if fault is None:
+            return True
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        record.msg, record.args = (
+            "refused a request its client sent malformed (%s)",
+            (type(fault).__name__,),
+        )
+        record.exc_info = record.exc_text = None
+        return True
+
+
+def quiet_client_faults() -> None:
+    """Install ``ClientFaultFilter`` on aiohttp's server logger (once)."""
+    logger = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, ClientFaultFilter) for f in logger.filters):
+        logger.addFilter(ClientFaultFilter())

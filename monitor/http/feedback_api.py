@@ -18,6 +18,7 @@ from monitor.http.errors import json_error
 from monitor.http.mail_api import kind_route
 from monitor.http.routes import Access, RouteSpec
 from monitor.ingest.errors import WrongKindError
+from monitor.ingest.events import MAX_AHEAD
 from monitor.ingest.kinds import ARF, BOUNCE
 from monitor.ingest.webhooks import (
     MalformedPayload,
@@ -170,6 +171,15 @@ async def _store_events(request: web.Request, events: tuple[Event, ...]) -> web.
     accepted = duplicates = 0
     if events:
         context = _context(request)
+        latest = context.clock() + MAX_AHEAD
+        if any(e.occurred_at > latest for e in events):
+            # It would sit in every "last hour" window until it came.
+            return _refuse_webhook(
+                MalformedPayload(
+                    "an event time more than a day ahead of the server's clock",
+                    provider=events[0].source,
+                )
+            )
         try:
             result = await context.store.add_events(events, context.pseudonymizer)
         except ValueError:  # PrivacyError too: an unusable recipient or campaign, nothing stored

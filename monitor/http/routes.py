@@ -18,7 +18,7 @@ from aiohttp.typedefs import Middleware
 
 from monitor.http.auth import authorize
 from monitor.http.context import KEY_CONTEXT, HttpContext
-from monitor.http.errors import error_middleware
+from monitor.http.errors import error_middleware, quiet_client_faults
 
 __all__ = ["KEY_INGEST_SOURCES", "KEY_ROUTES", "Access", "Handler", "RouteSpec", "build_app"]
 
@@ -66,6 +66,7 @@ def build_app(
 
     ``middlewares`` run outside the JSON error middleware (they see final statuses).
     """
+    quiet_client_faults()
     app = web.Application(
         client_max_size=max_body_bytes, middlewares=[*middlewares, error_middleware]
     )

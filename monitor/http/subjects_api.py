@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import cast
 
 from aiohttp import web
 from aiohttp.web_log import AccessLogger
@@ -20,7 +21,7 @@ from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 
 from monitor.http.context import KEY_CONTEXT
-from monitor.http.errors import json_error
+from monitor.http.errors import json_error, redacted_path
 from monitor.http.routes import Access, RouteSpec
 from monitor.model.privacy import PrivacyError
 from monitor.store.subject_documents import SUBJECT_PREFIX, erasure_document, export_document
@@ -28,8 +29,6 @@ from monitor.store.subject_documents import SUBJECT_PREFIX, erasure_document, ex
 __all__ = ["ROUTES", "RedactingAccessLogger"]
 
 log = logging.getLogger(__name__)
-
-_PERSONAL_PREFIXES = ("/api/v1/subjects/", "/api/v1/suppressions/")
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
@@ -91,8 +90,20 @@ async def _get_suppression(request: web.Request) -> web.Response:
     )
 
 
+class _Shown:
+    """The request as the access log shows it: its path redacted, never its query."""
+
+    def __init__(self, request: BaseRequest, path: str) -> None:
+        self._request = request
+        self.path = self.path_qs = path
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._request, name)
+
+
 class RedactingAccessLogger(AccessLogger):
-    """aiohttp's access log, with the address in subject and suppression paths replaced.
+    """aiohttp's access log, with the address in subject and suppression paths replaced
+    and no query string (a token put there by mistake, though refused, is not logged).
 
     ``/api/v1/subjects/alice%40example.com`` is logged as ``/api/v1/subjects/redacted``;
     pass it as ``access_log_class`` to ``web.AppRunner`` (or ``web.run_app``).
@@ -100,13 +111,8 @@ class RedactingAccessLogger(AccessLogger):
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
         # request.path is decoded, so an encoded prefix (%73ubjects) is caught too.
-        prefix = next((p for p in _PERSONAL_PREFIXES if request.path.startswith(p)), None)
-        if prefix is not None:
-            try:
-                request = request.clone(rel_url=f"{prefix}redacted")
-            except RuntimeError:
-                return  # a body was read, the request cannot be cloned: no line, no address
-        super().log(request, response, time)
+        shown = redacted_path(request.path)
+        super().log(cast(BaseRequest, _Shown(request, shown)), response, time)
 
 
 ROUTES = (

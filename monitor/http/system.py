@@ -16,7 +16,7 @@ from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from monitor.checking.documents import JsonValue
-from monitor.http.errors import json_error
+from monitor.http.errors import CLIENT_ABORTED, json_error
 from monitor.http.routes import KEY_INGEST_SOURCES, Access, Handler, RouteSpec
 from monitor.telemetry.documents import status_document
 from monitor.telemetry.views import TelemetryView
@@ -158,7 +158,10 @@ def ingest_metrics_middleware(counter: IngestCounter) -> Middleware:
         except Exception:
             _count(counter, source, 500)
             raise
-        _count(counter, source, response.status)
+        if response.get(CLIENT_ABORTED, False):
+            counter.refused(source, "client_aborted")
+        else:
+            _count(counter, source, response.status)
         return response
 
     return middleware

@@ -17,9 +17,10 @@ from monitor.model.events import Category, Consent, Event, EventType, Provider, 
 from monitor.model.jsontext import loads_strict
 from monitor.model.privacy import PrivacyError, normalise_address
 
-__all__ = ["MAX_BATCH", "EventIn", "parse_batch", "parse_batch_body"]
+__all__ = ["MAX_AHEAD", "MAX_BATCH", "EventIn", "parse_batch", "parse_batch_body"]
 
 MAX_BATCH = 10_000
+MAX_AHEAD = dt.timedelta(days=1)  # clocks drift; an event further ahead is refused
 _CAMPAIGN = r"^[\x21-\x3f\x41-\x7e]{1,128}$"  # printable ASCII, no space, no @: a metric label
 
 
@@ -84,8 +85,26 @@ def parse_batch(body: object, now: dt.datetime) -> tuple[list[Event], list[dict[
                     {"index": index, "field": "recipient", "message": "not an e-mail address"}
                 )
                 continue
+        problem = _time_problem(item, now)
+        if problem is not None:
+            errors.append({"index": index, "field": "timestamp", "message": problem})
+            continue
         events.append(_event(item, now))
     return ([], errors) if errors else (events, [])
+
+
+def _time_problem(item: EventIn, now: dt.datetime) -> str | None:
+    """Why ``item``'s timestamp cannot be counted, or None. A moment far ahead would sit in
+    every "last hour" window until it came; one with no UTC equivalent cannot be stored."""
+    if item.timestamp is None:
+        return None
+    try:
+        moment = item.timestamp.astimezone(dt.UTC)
+    except OverflowError:
+        return "out of range"
+    if moment - now > MAX_AHEAD:
+        return "more than a day ahead of the server's clock"
+    return None
 
 
 def _valid_events(body: object) -> list[EventIn] | None:
@@ -122,6 +141,10 @@ def _parse_each(
             errors.append(
                 {"index": index, "field": "recipient", "message": "not an e-mail address"}
             )
+            continue
+        problem = _time_problem(item, now)
+        if problem is not None:
+            errors.append({"index": index, "field": "timestamp", "message": problem})
             continue
         events.append(_event(item, now))
     return ([], errors) if errors else (events, [])

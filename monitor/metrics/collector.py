@@ -72,6 +72,7 @@ INGEST_REFUSED_REASONS = (
     "unprocessable",
     "rate_limited",
     "server_error",
+    "client_aborted",
     "other",
 )
 RELOAD_OUTCOMES = ("success", "failure")

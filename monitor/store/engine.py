@@ -49,6 +49,7 @@ __all__ = [
     "WRITE",
     "Writer",
     "build_engine",
+    "is_unavailable",
     "migrate",
     "unavailable_on_failure",
 ]
@@ -265,6 +266,11 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.AdminShutdownError,
 )
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` is a driver's "not reachable / cannot write" (a read's, too)."""
+    return isinstance(exc, _UNAVAILABLE)
 
 
 @contextlib.contextmanager

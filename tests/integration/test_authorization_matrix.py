@@ -174,3 +174,122 @@ async def test_the_matrix_fails_for_a_route_it_cannot_classify(daemon: Daemon) -
     runner.app.router.add_get("/undeclared", handler)
     unclassified = [(m, p) for m, p, spec in _served_routes(daemon) if spec is None]
     assert unclassified == [("GET", "/undeclared")]
+
+
+async def test_a_token_that_is_not_utf8_is_refused_not_a_server_error(daemon: Daemon) -> None:
+    """Raw bytes 0xff 0xfe after "Bearer " (aiohttp hands them over as surrogates): a 403
+    like any other wrong token, never a 500 with a traceback."""
+    import asyncio
+
+    for path in ("/api/v1/campaigns", "/api/v1/subjects/someone%40example.org"):
+        reader, writer = await asyncio.open_connection("127.0.0.1", daemon.listen_port)
+        writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n".encode()
+            + b"Authorization: Bearer \xff\xfe\r\n\r\n"
+        )
+        await writer.drain()
+        answer = await reader.read()
+        writer.close()
+        assert answer.split(b"\r\n", 1)[0] == b"HTTP/1.1 403 Forbidden", answer[:200]
+
+
+async def _metric(daemon: Daemon, line_start: str) -> float:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(f"http://127.0.0.1:{daemon.listen_port}/metrics") as r,
+    ):
+        text = await r.text()
+    found = [ln for ln in text.splitlines() if ln.startswith(line_start)]
+    return float(found[0].rsplit(" ", 1)[1]) if found else 0.0
+
+
+async def test_a_client_that_goes_away_or_a_corrupt_gzip_is_no_server_error(
+    daemon: Daemon, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A sender that drops the connection mid-body is counted client_aborted (the
+    'server_error' reason reads as 'the daemon failed'); a gzip body that does not decode
+    is a 400 bad_body. Neither logs an ERROR."""
+    import asyncio
+
+    port = daemon.listen_port
+    with caplog.at_level("INFO"):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {INGEST}\r\nContent-Length: 100000\r\n\r\n".encode()
+            + b'{"events": ['
+        )
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        writer.transport.abort()
+        for _ in range(50):
+            await asyncio.sleep(0.1)
+            if "client went away" in caplog.text:
+                break
+        async with (
+            aiohttp.ClientSession() as s,
+            s.post(
+                f"http://127.0.0.1:{port}/api/v1/events",
+                data=b"\x1f\x8b" + b"\0" * 18,
+                headers={
+                    "Authorization": f"Bearer {INGEST}",
+                    "Content-Type": "application/json",
+                    "Content-Encoding": "gzip",
+                },
+            ) as r,
+        ):
+            assert (r.status, (await r.json())["reason"]) == (400, "bad_body")
+    prefix = 'delivermon_ingest_refused_total{reason="%s",source="events"}'
+    assert await _metric(daemon, prefix % "client_aborted") == 1
+    assert await _metric(daemon, prefix % "server_error") == 0
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []
+    del reader
+
+
+async def test_a_token_in_a_header_aiohttp_refuses_is_not_logged(
+    daemon: Daemon, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A control byte after the admin token: aiohttp's parser refuses the request (400)
+    and used to log the raw header, token included, at ERROR."""
+    import asyncio
+
+    with caplog.at_level("DEBUG"):
+        reader, writer = await asyncio.open_connection("127.0.0.1", daemon.listen_port)
+        writer.write(
+            b"GET /api/v1/campaigns HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            + f"Authorization: Bearer {ADMIN}\x01\r\n\r\n".encode()
+        )
+        await writer.drain()
+        answer = await reader.read()
+        writer.close()
+        await asyncio.sleep(0.1)
+    assert b" 400 " in answer.split(b"\r\n", 1)[0]  # aiohttp answers HTTP/1.0 here
+    assert ADMIN not in caplog.text
+    assert [r for r in caplog.records if r.levelno >= 40] == []
+
+
+async def test_the_access_log_shows_no_query_string(
+    daemon: Daemon, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A token put in the query string by mistake is refused (401) and not logged."""
+    with caplog.at_level("DEBUG"):
+        async with (
+            aiohttp.ClientSession() as s,
+            s.get(
+                f"http://127.0.0.1:{daemon.listen_port}/api/v1/campaigns?access_token={INGEST}"
+            ) as r,
+        ):
+            assert r.status == 401
+        async with (
+            aiohttp.ClientSession() as s,
+            s.get(
+                f"http://127.0.0.1:{daemon.listen_port}/api/v1/suppressions/someone@example.org",
+                headers={"Authorization": f"Bearer {INGEST}"},
+            ) as r,
+        ):
+            assert r.status == 200
+    access = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+    assert any("GET /api/v1/campaigns HTTP/1.1" in line for line in access), access
+    assert any("/api/v1/suppressions/redacted" in line for line in access), access
+    assert INGEST not in caplog.text
+    assert "someone@example.org" not in caplog.text

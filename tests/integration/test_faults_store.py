@@ -104,7 +104,7 @@ def own_postgresql() -> Iterator[PgServer]:
 
 @pytest.mark.postgresql
 async def test_postgresql_stopped_gives_503_and_ingestion_resumes_without_restart(
-    own_postgresql: PgServer,
+    own_postgresql: PgServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     url = own_postgresql.create_database("faults")
     async with _daemon(url) as (daemon, base):
@@ -119,6 +119,19 @@ async def test_postgresql_stopped_gives_503_and_ingestion_resumes_without_restar
         status, body = await client.ready()
         assert status == 503
         assert body["components"]["store"]["ok"] is False  # type: ignore[index]
+        # A person's look-up while the store is away: 503, and the log line that says so
+        # names the route, never the address in its path.
+        with caplog.at_level("WARNING", logger="monitor.http.errors"):
+            async with (
+                aiohttp.ClientSession() as s,
+                s.get(
+                    f"{base}/api/v1/suppressions/locked.person@example.net",
+                    headers={"Authorization": f"Bearer {TOKEN}"},
+                ) as r,
+            ):
+                assert r.status == 503
+        assert "store unavailable" in caplog.text
+        assert all("locked.person" not in str(r.__dict__) for r in caplog.records)
 
         own_postgresql.resume()
         assert await client.events() == 202

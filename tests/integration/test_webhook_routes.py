@@ -800,6 +800,22 @@ async def test_postmark_malformed_record_is_400(base_url: str, sqlite_path: Path
     assert table_counts(sqlite_path) == EMPTY
 
 
+@pytest.mark.parametrize(
+    "stamp",
+    ["9999-12-31T23:00:00Z", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"],
+    ids=["far-future", "before-year-1-in-utc", "after-year-9999-in-utc"],
+)
+async def test_postmark_time_out_of_range_or_far_ahead_is_400(
+    base_url: str, sqlite_path: Path, stamp: str
+) -> None:
+    """Was a 500 (OverflowError), which Postmark retries for hours, or a 202 that counted
+    the event in every "last hour" window until the year 9999."""
+    headers = {"Authorization": basic(POSTMARK_USER, POSTMARK_PASSWORD)}
+    status, body = await post(base_url, "postmark", postmark_complaint(BouncedAt=stamp), headers)
+    assert (status, body["reason"]) == (400, "malformed")
+    assert table_counts(sqlite_path) == EMPTY
+
+
 async def test_body_over_max_body_bytes_is_413(
     start_server: StartServer, webhooks: WebhooksConfig, sqlite_path: Path
 ) -> None:

@@ -89,3 +89,21 @@ def test_the_readme_example_body_is_accepted_and_errors_speak_the_apis_words() -
             "message": "1 to 128 printable ASCII characters, without spaces or @",
         }
     ]
+
+
+@pytest.mark.parametrize(
+    ("stamp", "message"),
+    [
+        ("0001-01-01T00:00:00+14:00", "out of range"),
+        ("9999-12-31T23:59:59-14:00", "out of range"),
+        ("9999-12-31T00:00:00Z", "more than a day ahead of the server's clock"),
+        ("2026-11-29T13:00:00Z", "more than a day ahead of the server's clock"),
+    ],
+)
+def test_a_timestamp_out_of_range_or_far_ahead_refuses_the_batch(stamp: str, message: str) -> None:
+    body = {"events": [GOOD, {"type": "complaint", "campaign": "c1", "timestamp": stamp}]}
+    events, errors = parse_batch(body, NOW)
+    assert events == []
+    assert errors == [{"index": 1, "field": "timestamp", "message": message}]
+    ahead = {"type": "sent", "campaign": "c1", "timestamp": "2026-11-29T11:00:00Z"}
+    assert len(parse_batch({"events": [ahead]}, NOW)[0]) == 1  # clocks drift: a day is fine

@@ -88,9 +88,14 @@ def parse_iso_time(value: object, name: str, *, provider: Source) -> dt.datetime
         raise MalformedPayload(f"{name} is missing or not a string", provider=provider)
     try:
         parsed = dt.datetime.fromisoformat(value.strip())
+        # In UTC now: 0001-01-01T00:00+14:00 has no UTC moment (OverflowError).
+        return (parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)).astimezone(
+            dt.UTC
+        )
     except ValueError:
         raise MalformedPayload(f"{name} is not an ISO 8601 time", provider=provider) from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
+    except OverflowError:
+        raise MalformedPayload(f"{name} is out of range", provider=provider) from None
 
 
 def parse_unix_time(value: object, name: str, *, provider: Source) -> dt.datetime:
