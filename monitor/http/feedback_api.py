@@ -239,6 +239,11 @@ ROUTES = (
     ),
     RouteSpec("POST", "/api/v1/webhooks/mailgun", _post_mailgun, Access.PROVIDER, source="mailgun"),
     RouteSpec(
-        "POST", "/api/v1/webhooks/postmark", _post_postmark, Access.PROVIDER, source="postmark"
+        "POST",
+        "/api/v1/webhooks/postmark",
+        _post_postmark,
+        Access.PROVIDER,
+        source="postmark",
+        checks_before_body=True,  # Basic credentials first: a stranger's body is never read
     ),
 )

@@ -9,6 +9,7 @@ authorisation tests walk the same table.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -18,7 +19,7 @@ from aiohttp.typedefs import Middleware
 
 from monitor.http.auth import authorize
 from monitor.http.context import KEY_CONTEXT, HttpContext
-from monitor.http.errors import error_middleware, quiet_client_faults
+from monitor.http.errors import error_middleware, json_error, quiet_client_faults
 
 __all__ = ["KEY_INGEST_SOURCES", "KEY_ROUTES", "Access", "Handler", "RouteSpec", "build_app"]
 
@@ -48,9 +49,30 @@ class RouteSpec:
     handler: Handler
     access: Access
     source: str | None = None  # delivermon_ingest_*_total{source}: an ingestion route
+    # The handler checks the caller from the headers before it reads the body (Postmark's
+    # Basic credentials): the body is not read ahead of that check.
+    checks_before_body: bool = False
 
 
 KEY_ROUTES = web.AppKey("routes", tuple[RouteSpec, ...])
+
+# Bodies read at once, and how long one may take: what holds memory is bounded by
+# BODY_SLOTS x max_body_bytes, and a client that sends one byte a second holds a slot
+# for BODY_SECONDS at most.
+BODY_SLOTS = 16
+BODY_SECONDS = 30.0
+
+
+@dataclass(slots=True)
+class BodyLimits:
+    max_bytes: int
+    slots: asyncio.Semaphore
+    seconds: float = BODY_SECONDS
+
+
+KEY_BODIES = web.AppKey("bodies", BodyLimits)
+
+
 # (method, path) -> source, of the ingestion routes
 KEY_INGEST_SOURCES = web.AppKey("ingest_sources", dict[tuple[str, str], str])
 
@@ -71,6 +93,7 @@ def build_app(
         client_max_size=max_body_bytes, middlewares=[*middlewares, error_middleware]
     )
     app[KEY_CONTEXT] = context
+    app[KEY_BODIES] = BodyLimits(max_body_bytes, asyncio.Semaphore(BODY_SLOTS))
     table = tuple(routes)
     app[KEY_ROUTES] = table
     app[KEY_INGEST_SOURCES] = {(s.method, s.path): s.source for s in table if s.source}
@@ -83,21 +106,45 @@ def build_app(
 
 
 def _guarded(spec: RouteSpec) -> Handler:
-    if spec.access in (Access.PUBLIC, Access.PROVIDER):
-        return spec.handler
     handler = spec.handler
     access = spec.access
+    if access is Access.PUBLIC:
+        return handler
 
     async def guarded(request: web.Request) -> web.StreamResponse:
-        settings = request.app[KEY_CONTEXT].settings()
-        tokens = {
-            Access.INGEST: (settings.ingest_token,),
-            Access.ADMIN: (settings.admin_token,),
-            Access.READ: (settings.admin_token, settings.ingest_token),
-        }[access]
-        denied = authorize(request, *tokens)
-        if denied is not None:
-            return denied
+        limits = request.app[KEY_BODIES]
+        length = request.content_length
+        if length is not None and length > limits.max_bytes:
+            # Declared too large: refused before a byte of it is read.
+            return json_error(413, "request body too large")
+        if access is not Access.PROVIDER:
+            settings = request.app[KEY_CONTEXT].settings()
+            tokens = {
+                Access.INGEST: (settings.ingest_token,),
+                Access.ADMIN: (settings.admin_token,),
+                Access.READ: (settings.admin_token, settings.ingest_token),
+            }[access]
+            denied = authorize(request, *tokens)
+            if denied is not None:
+                return denied
+        if not spec.checks_before_body:
+            slow = await _read_body(request, limits)
+            if slow is not None:
+                return slow
         return await handler(request)
 
     return guarded
+
+
+async def _read_body(request: web.Request, limits: BodyLimits) -> web.Response | None:
+    """Read the body now (the handler's ``read()`` then returns it), holding one of the
+    slots, within ``limits.seconds``; the 408 to send when it took longer."""
+    if not request.body_exists:
+        return None
+    async with limits.slots:
+        try:
+            async with asyncio.timeout(limits.seconds):
+                await request.read()
+        except TimeoutError:
+            return json_error(408, "request body too slow")
+    return None

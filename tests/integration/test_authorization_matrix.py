@@ -293,3 +293,58 @@ async def test_the_access_log_shows_no_query_string(
     assert any("/api/v1/suppressions/redacted" in line for line in access), access
     assert INGEST not in caplog.text
     assert "someone@example.org" not in caplog.text
+
+
+async def test_a_declared_oversized_body_is_413_before_it_is_sent(daemon: Daemon) -> None:
+    """Content-Length: 10 GB and no body at all: the answer comes at once (the server
+    does not wait for bytes it would refuse), on a provider route with no credentials."""
+    import asyncio
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", daemon.listen_port)
+    writer.write(
+        b"POST /api/v1/webhooks/mailgun HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 10000000000\r\n\r\n"
+    )
+    await writer.drain()
+    async with asyncio.timeout(5):
+        status = await reader.readline()
+    writer.close()
+    assert b" 413 " in status
+
+
+async def test_a_body_that_trickles_in_is_408_and_frees_its_slot(daemon: Daemon) -> None:
+    """One byte at a time, slower than the body deadline (set to 1 s here; 30 s by
+    default): 408, and the next request is served."""
+    import asyncio
+
+    from monitor.http.routes import KEY_BODIES
+
+    runner = daemon._runner
+    assert runner is not None
+    runner.app[KEY_BODIES].seconds = 1.0
+    reader, writer = await asyncio.open_connection("127.0.0.1", daemon.listen_port)
+    writer.write(
+        b"POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"Authorization: Bearer {INGEST}\r\nContent-Length: 1000\r\n\r\n".encode()
+    )
+    status = b""
+    async with asyncio.timeout(10):
+        for _ in range(20):
+            writer.write(b" ")
+            await writer.drain()
+            try:
+                status = await asyncio.wait_for(reader.readline(), 0.5)
+            except TimeoutError:
+                continue
+            break
+    writer.close()
+    assert b" 408 " in status, status
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(
+            f"http://127.0.0.1:{daemon.listen_port}/api/v1/events",
+            json={"events": [{"type": "sent", "campaign": "c1"}]},
+            headers={"Authorization": f"Bearer {INGEST}"},
+        ) as r,
+    ):
+        assert r.status == 202
