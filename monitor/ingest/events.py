@@ -10,7 +10,15 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    TypeAdapter,
+    ValidationError,
+)
 
 from monitor.ingest.providers import provider_of_address
 from monitor.model.events import Category, Consent, Event, EventType, Provider, Source
@@ -31,7 +39,7 @@ class EventIn(BaseModel):
 
     type: EventType
     campaign: Annotated[str, Field(pattern=_CAMPAIGN)]
-    count: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    count: Annotated[StrictInt, Field(ge=1, le=1_000_000)] = 1  # not true, 1.0 or "1"
     recipient: Annotated[str, Field(max_length=320)] | None = None
     category: Category | None = None
     consent: Consent | None = None

@@ -107,3 +107,9 @@ def test_a_timestamp_out_of_range_or_far_ahead_refuses_the_batch(stamp: str, mes
     assert errors == [{"index": 1, "field": "timestamp", "message": message}]
     ahead = {"type": "sent", "campaign": "c1", "timestamp": "2026-11-29T11:00:00Z"}
     assert len(parse_batch({"events": [ahead]}, NOW)[0]) == 1  # clocks drift: a day is fine
+
+
+@pytest.mark.parametrize("count", [True, 1.0, 1e2, "3"])
+def test_count_is_a_json_integer(count: object) -> None:
+    _, errors = parse_batch({"events": [{"type": "sent", "campaign": "c1", "count": count}]}, NOW)
+    assert [(e["index"], e["field"]) for e in errors] == [(0, "count")]
