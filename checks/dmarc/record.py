@@ -189,7 +189,9 @@ class _Builder:
                 value=value,
             )
         )
-        if tag == "pct" and value.isdigit():
+        # ASCII digits, few of them: "²".isdigit() is true and int() refuses it, and a
+        # 5,000-digit pct would pass int()'s digit limit.
+        if tag == "pct" and value.isascii() and value.isdigit() and len(value) <= 3:
             self.pct = int(value)
             if self.pct < 100:
                 self.findings.append(

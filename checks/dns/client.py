@@ -121,7 +121,7 @@ class Nameserver:
 
 
 def _parse_port(text: str, whole: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
+    if not (text.isascii() and text.isdigit()) or len(text) > 5 or not 0 < int(text) < 65536:
         raise ValueError(f"bad port in nameserver {whole!r}")
     return int(text)
 

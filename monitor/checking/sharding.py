@@ -60,6 +60,6 @@ def parse_shard(text: str) -> Shard:
         ValueError: not INDEX/COUNT with 0 <= INDEX < COUNT.
     """
     index, sep, count = text.partition("/")
-    if not sep or not index.isdigit() or not count.isdigit():
+    if not sep or not (index + count).isascii() or not index.isdigit() or not count.isdigit():
         raise ValueError(f"shard must be INDEX/COUNT, like 0/2; got {text!r}")
     return Shard(int(index), int(count))

@@ -40,7 +40,7 @@ def _cmd_run(args: argparse.Namespace, config: Config, run: Runner) -> int:
         raise UsageError(str(exc)) from None
     if args.listen is not None:
         host, _, port = args.listen.rpartition(":")
-        if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        if not host or not (port.isascii() and port.isdigit()) or not 0 <= int(port) < 65536:
             raise UsageError(f"--listen must be HOST:PORT, got {args.listen!r}")
     from monitor.daemon.app import DaemonOptions, run_daemon
 

@@ -43,7 +43,10 @@ _DEFAULT_DAYS = 30
 def _days(value: str | None) -> int | None:
     if value is None:
         return _DEFAULT_DAYS
-    return int(value) if value.isdigit() and 1 <= int(value) <= MAX_DAYS else None
+    # ASCII digits, few of them: not a full-width or superscript digit, nor past int()'s
+    # digit limit.
+    digits = value.isascii() and value.isdigit() and len(value) <= 6
+    return int(value) if digits and 1 <= int(value) <= MAX_DAYS else None
 
 
 def _domain(request: web.Request) -> str:

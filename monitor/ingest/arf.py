@@ -406,7 +406,7 @@ def _parse_ip(value: str | None) -> str | None:
         return str(ipaddress.ip_address(candidate))
     except ValueError:
         host, _, port = candidate.rpartition(":")  # 192.0.2.1:25
-        if port.isdigit() and host.count(":") == 0:
+        if port.isascii() and port.isdigit() and host.count(":") == 0:
             try:
                 return str(ipaddress.ip_address(host))
             except ValueError:

@@ -495,7 +495,7 @@ def _search_uids(response: _Response) -> list[int]:
     uids: set[int] = set()
     for line in response.lines[:-1]:  # the last line is the tagged status text
         tokens = bytes(line).split()
-        if tokens and all(t.isdigit() for t in tokens):
+        if tokens and all(t.isascii() and t.isdigit() for t in tokens):
             uids.update(int(t) for t in tokens)
     return sorted(uids)
 

@@ -55,7 +55,7 @@ DEFAULT_RETRY = Retry()
 def _wait(answer_headers: Mapping[str, str], attempt: int, retry: Retry) -> float:
     wait = retry.backoff * (2**attempt)
     after = answer_headers.get("Retry-After", "")
-    if after.isdigit():
+    if after.isascii() and after.isdigit():
         wait = max(wait, float(after))
     return float(min(wait, retry.max_wait))
 

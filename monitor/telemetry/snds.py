@@ -98,7 +98,7 @@ def _time(value: str) -> dt.datetime | None:
 def _count(value: str) -> int | None:
     if value == "":
         return 0
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def _ip(value: str) -> str | None:

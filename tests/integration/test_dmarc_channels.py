@@ -263,6 +263,9 @@ async def test_api_counts_sources_the_job_has_not_classified_as_unclassified(
         async with session.get(domain_url, params={"days": "366"}, headers=auth) as response:
             assert response.status == 200
             summary = await response.json()
+        for days in ("²", "\uff15", "9" * 5000, "0"):  # a superscript, a full-width 5
+            async with session.get(domain_url, params={"days": days}, headers=auth) as response:
+                assert response.status == 400, days
         found = {}
         for cls in ("own", "forwarder", "unknown", "unclassified"):
             async with session.get(

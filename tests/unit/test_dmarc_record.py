@@ -202,3 +202,12 @@ def test_policy_findings(text: str, applied: Policy, expected: set[str]) -> None
     found = policy_findings(applied, record, effective_policy(record))
     assert {f.code for f in found} == expected
     assert all(f.severity is FindingSeverity.WARNING for f in found)
+
+
+@pytest.mark.parametrize("pct", ["\u00b2", "\uff15\uff10", "9" * 5000, "-1", ""])
+def test_a_pct_that_is_not_a_small_ascii_number_is_no_pct_and_no_crash(pct: str) -> None:
+    """A published record is anyone's text: "²".isdigit() is true and int() refuses it, a
+    5,000-digit value passes int()'s digit limit. Both used to raise ValueError."""
+    record = parse_record(f"v=DMARC1; p=reject; pct={pct}")
+    assert record is not None
+    assert record.pct is None

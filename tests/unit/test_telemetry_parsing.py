@@ -261,3 +261,18 @@ def test_snds_text_one_bad_byte_is_replaced_and_utf16_is_not_text() -> None:
         with pytest.raises(SndsFormatError) as refused:
             csv_text(body)
         assert refused.value.reason == "not_text"
+
+
+def test_snds_counts_that_are_not_ascii_digits_refuse_the_line_not_the_answer() -> None:
+    good = "192.0.2.10,12/1/2026 12:00 AM,12/1/2026 11:00 PM,5,5,5,RED,,,,0,,,\r\n"
+    odd = "192.0.2.11,12/1/2026 12:00 AM,12/1/2026 11:00 PM,\u00b2,5,5,RED,,,,0,,,\r\n"
+    parsed = parse_data(good + odd)
+    assert ([r.ip for r in parsed.items], parsed.refused) == (["192.0.2.10"], 1)
+
+
+def test_a_retry_after_that_is_not_ascii_digits_is_ignored() -> None:
+    from monitor.telemetry.http import Retry, _wait
+
+    retry = Retry(attempts=3, backoff=1.0, max_wait=60.0)
+    assert _wait({"Retry-After": "\u00b2"}, 0, retry) == 1.0
+    assert _wait({"Retry-After": "7"}, 0, retry) == 7.0

@@ -125,7 +125,7 @@ def _raise_for_status(status: int, where: str, retry_after: float | None) -> Non
 
 def _retry_after(value: str | None) -> float | None:
     # RFC 9110 §10.2.3 also allows an HTTP-date; only the delta-seconds form is honoured.
-    if value is None or not value.strip().isdigit():
+    if value is None or not (value.strip().isascii() and value.strip().isdigit()):
         return None
     return float(value.strip())
 
