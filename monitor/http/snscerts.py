@@ -8,7 +8,10 @@ host, ``/SimpleNotificationService-<hex>.pem``, a configured topic), through
 now. Results are cached per URL: a good certificate until it expires (at most
 ``CACHE_SECONDS``), a refusal for ``NEGATIVE_SECONDS`` (so a flood of messages naming a bad
 URL costs one request), with at most ``CACHE_ENTRIES`` URLs kept. A host that does not
-answer is not cached: the message is answered 503 and SNS retries it.
+answer is not cached: the message is answered 503 and SNS retries it. At most
+``FETCH_BUDGET`` fetches are made in any ``FETCH_WINDOW`` seconds, whatever the URLs: a
+sender naming a new certificate in each message (before any signature can be checked)
+gets 503s, not one outbound request each. SNS itself uses one certificate for months.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 
 import aiohttp
@@ -36,6 +39,7 @@ from monitor.model.events import Source
 
 __all__ = [
     "CACHE_ENTRIES",
+    "FETCH_BUDGET",
     "FETCH_SECONDS",
     "MAX_PEM_BYTES",
     "SnsCertificateFetcher",
@@ -48,6 +52,8 @@ MAX_PEM_BYTES = 16 * 1024  # SNS's certificates are under 2 KiB
 CACHE_ENTRIES = 64
 CACHE_SECONDS = 24 * 3600.0
 NEGATIVE_SECONDS = 300.0
+FETCH_BUDGET = 10
+FETCH_WINDOW = 600.0
 _SES = Source.SES
 
 Keys = tuple[RSAPublicKey, ...]
@@ -68,6 +74,8 @@ class SnsCertificateFetcher:
         self._seconds = seconds
         self._cache: OrderedDict[str, tuple[float, Keys | AuthenticityRefused]] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
+        self._recent: deque[float] = deque()  # when the fetches of the window began
+        self._said_over = False
         self.fetches = 0  # requests made (the cache's effect shows here)
 
     async def keys(self, url: str) -> Keys:
@@ -109,6 +117,23 @@ class SnsCertificateFetcher:
             self._cache.popitem(last=False)
 
     async def _fetch(self, url: str) -> Keys | AuthenticityRefused:
+        now = self._clock()
+        while self._recent and now - self._recent[0] >= FETCH_WINDOW:
+            self._recent.popleft()
+        if len(self._recent) >= FETCH_BUDGET:
+            if not self._said_over:
+                log.warning(
+                    "SNS signing certificates: %d fetches in %d s, no more until the window "
+                    "moves (messages naming new certificates get 503)",
+                    FETCH_BUDGET,
+                    int(FETCH_WINDOW),
+                )
+                self._said_over = True
+            raise CertificateUnavailable(
+                "too many signing certificates fetched lately; retry later", provider=_SES
+            )
+        self._said_over = False
+        self._recent.append(now)
         self.fetches += 1
         try:
             response = await outbound_get(

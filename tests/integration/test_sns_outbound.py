@@ -405,3 +405,26 @@ async def test_a_subscribe_host_resolving_to_loopback_is_never_connected(
     assert status == 502
     assert policy.resolver.asked == [SNS_HOST]  # type: ignore[union-attr]
     assert aws[0].requests == []
+
+
+async def test_certificate_fetches_are_budgeted_whatever_the_urls(
+    aws: tuple[FakeAws, Path],
+    signer: rsa.RSAPrivateKey,
+    serve_http: ServeHttp,
+    sqlite_store: SqlStore,
+) -> None:
+    """A sender naming a new certificate in each message (before any signature can be
+    checked), at a host that answers 503 (never cached): after FETCH_BUDGET fetches in
+    the window, the rest get 503 with no outbound request."""
+    from monitor.http.snscerts import FETCH_BUDGET
+
+    fake = aws[0]
+    fake.status = 503
+    base = await _serve(serve_http, sqlite_store, SnsCertificateFetcher(_policy(aws)))
+    answers = []
+    for n in range(FETCH_BUDGET + 3):
+        url = f"https://{SNS_HOST}/SimpleNotificationService-{n:032x}.pem"
+        status, body = await _post(base, sign(notification(BOUNCE), signer, cert_url=url))
+        answers.append((status, body["reason"]))
+    assert answers == [(503, "certificate_unavailable")] * (FETCH_BUDGET + 3)
+    assert len(fake.requests) == FETCH_BUDGET
