@@ -359,7 +359,7 @@ class _Reader:
             raise _refuse("too_many_records", "more <record> elements than the limit")
         self.messages += count
         if self.on_record is not None:
-            self.on_record(_record_of(fields, key, count))
+            self.on_record(_record_of(fields, RowKey._make(key), count))
         rows = self.rows
         summed = rows.get(key)
         if summed is None:
@@ -641,25 +641,46 @@ class _Fields(NamedTuple):
     spf_results: list[tuple[str, str, str, str]]  # (domain, result, scope, human_result)
 
 
-def _texts(element: Element) -> dict[str, str]:
-    """Each local name among the children -> the own text of its first child of that name."""
-    found: dict[str, str] = {}
-    for child in element:
-        name = _local(child.tag)
-        if name not in found:  # its own text, stripped ("" for None)
-            found[name] = (_text(child) if len(child) else child.text or "").strip()
-    return found
+def _own(element: Element) -> str:
+    """The element's own text, stripped ("" when it has none)."""
+    if len(element):
+        return _text(element).strip()
+    text = element.text
+    return text.strip() if text else ""
 
 
 def _auth_fields(element: Element, third: str) -> tuple[str, str, str, str]:
-    """(domain, result, selector or scope, human_result) of one DKIM or SPF result."""
-    get = _texts(element).get
-    return get("domain", ""), get("result", ""), get(third, ""), get("human_result", "")
+    """(domain, result, selector or scope, human_result) of one DKIM or SPF result, each
+    the first child of that name."""
+    domain = result = other = human = None
+    for child in element:
+        name = _local(child.tag)
+        if name == "domain":
+            domain = _own(child) if domain is None else domain
+        elif name == "result":
+            result = _own(child) if result is None else result
+        elif name == third:
+            other = _own(child) if other is None else other
+        elif name == "human_result":
+            human = _own(child) if human is None else human
+    return domain or "", result or "", other or "", human or ""
+
+
+def _reason(element: Element) -> tuple[str, str]:
+    """(type, comment) of one ``policy_evaluated/reason``."""
+    kind = comment = None
+    for child in element:
+        name = _local(child.tag)
+        if name == "type":
+            kind = _own(child) if kind is None else kind
+        elif name == "comment":
+            comment = _own(child) if comment is None else comment
+    return kind or "", comment or ""
 
 
 def _record_fields(record: Element) -> _Fields:
     """Read one ``<record>`` straight off libxml2's tree, the first child of each name
-    (the hot path: one loop per level, no intermediate values)."""
+    (the hot path: one loop per level, only the names read, no intermediate values)."""
     row = identifiers = identities = auth = None
     for part in record:
         name = _local(part.tag)
@@ -671,27 +692,39 @@ def _record_fields(record: Element) -> _Fields:
             identities = part if identities is None else identities
         elif name == "auth_results":
             auth = part if auth is None else auth
-    values: dict[str, str] = {}
-    evaluated = None
+    source_ip = count = disposition = dkim = spf = evaluated = None
+    reasons = []
     if row is not None:
         for child in row:
             name = _local(child.tag)
-            if name == "policy_evaluated":
+            if name == "source_ip":
+                source_ip = _own(child) if source_ip is None else source_ip
+            elif name == "count":
+                count = _own(child) if count is None else count
+            elif name == "policy_evaluated":
                 evaluated = child if evaluated is None else evaluated
-            elif name not in values:
-                values[name] = (_text(child) if len(child) else child.text or "").strip()
-    reasons = []
-    policy: dict[str, str] = {}
     if evaluated is not None:
         for child in evaluated:
             name = _local(child.tag)
-            if name == "reason":
-                reason = _texts(child)
-                reasons.append((reason.get("type", ""), reason.get("comment", "")))
-            elif name not in policy:
-                policy[name] = (_text(child) if len(child) else child.text or "").strip()
+            if name == "disposition":
+                disposition = _own(child) if disposition is None else disposition
+            elif name == "dkim":
+                dkim = _own(child) if dkim is None else dkim
+            elif name == "spf":
+                spf = _own(child) if spf is None else spf
+            elif name == "reason":
+                reasons.append(_reason(child))
+    envelope_to = envelope_from = header_from = None
     chosen = identifiers if identifiers is not None else identities
-    ids = _texts(chosen) if chosen is not None else {}
+    if chosen is not None:
+        for child in chosen:
+            name = _local(child.tag)
+            if name == "header_from":
+                header_from = _own(child) if header_from is None else header_from
+            elif name == "envelope_from":
+                envelope_from = _own(child) if envelope_from is None else envelope_from
+            elif name == "envelope_to":
+                envelope_to = _own(child) if envelope_to is None else envelope_to
     dkim_results, spf_results = [], []
     if auth is not None:
         for child in auth:
@@ -701,28 +734,36 @@ def _record_fields(record: Element) -> _Fields:
             elif name == "spf":
                 spf_results.append(_auth_fields(child, "scope"))
     return _Fields(
-        values.get("source_ip", ""),
-        values.get("count", ""),
-        policy.get("disposition", ""),
-        policy.get("dkim", ""),
-        policy.get("spf", ""),
+        source_ip or "",
+        count or "",
+        disposition or "",
+        dkim or "",
+        spf or "",
         reasons,
-        ids.get("envelope_to", ""),
-        ids.get("envelope_from", ""),
-        ids.get("header_from", ""),
+        envelope_to or "",
+        envelope_from or "",
+        header_from or "",
         dkim_results,
         spf_results,
     )
 
 
+@functools.lru_cache(maxsize=1024)
+def _checked(value: str, known: frozenset[str]) -> tuple[str, bool]:
+    """(the token, whether it is outside ``known``): ``_token`` for the hot path, cached."""
+    token = _normal(value)
+    return token, bool(token) and token not in known
+
+
 def _row_of(fields: _Fields, warnings: set[str]) -> tuple[RowKey, int]:
-    """The record's ``RowKey`` fields and its count.
+    """The record's ``RowKey`` fields (as a plain tuple: the rows dict takes it as a key)
+    and its count.
 
     Raises:
         MalformedReportError: ``bad_source_ip``, ``bad_count``.
     """
-    source_ip = _source_ip(fields.source_ip)
-    count_text = fields.count_text
+    ip, count_text, disposition, dkim, spf, _reasons, _to, _from, header_from, dkims, spfs = fields
+    source_ip = _source_ip(ip)
     # ASCII digits only (str.isdigit also takes other scripts' digits and superscripts),
     # and a bound that keeps every sum within the store's 64-bit integers.
     if not (count_text.isascii() and count_text.isdigit()) or len(count_text) > _COUNT_DIGITS:
@@ -730,30 +771,43 @@ def _row_of(fields: _Fields, warnings: set[str]) -> tuple[RowKey, int]:
     count = int(count_text)
     if count > MAX_COUNT:
         raise _refuse("bad_count", f"a record's count is above {MAX_COUNT}")
-    header_from = fields.header_from.lower()
-    dkims = [
-        (domain.lower(), _token(result, _AUTH_RESULTS, warnings, "result") or "none", selector)
-        for domain, result, selector, _human in fields.dkim_results
-    ]
-    spfs = [
-        (domain.lower(), _token(result, _AUTH_RESULTS, warnings, "result") or "none")
-        for domain, result, _scope, _human in fields.spf_results
-    ]
-    dkim = _speaking_dkim(dkims, header_from)
-    spf = spfs[0] if spfs else ("", "")
-    key = RowKey(
+    header_from = header_from.lower()
+    signatures = []
+    for domain, result, selector, _human in dkims:
+        token, odd = _checked(result, _AUTH_RESULTS)
+        if odd:
+            warnings.add("unknown_result")
+        signatures.append((domain.lower(), token or "none", selector))
+    spf_domain = spf_result = ""
+    for n, (domain, result, _scope, _human) in enumerate(spfs):
+        token, odd = _checked(result, _AUTH_RESULTS)
+        if odd:
+            warnings.add("unknown_result")
+        if n == 0:
+            spf_domain, spf_result = domain.lower(), token or "none"
+    disposition, odd = _checked(disposition, _DISPOSITIONS)
+    if odd:
+        warnings.add("unknown_disposition")
+    dkim, odd = _checked(dkim, _VERDICTS)
+    if odd:
+        warnings.add("unknown_verdict")
+    spf, odd = _checked(spf, _VERDICTS)
+    if odd:
+        warnings.add("unknown_verdict")
+    dkim_domain, dkim_selector, dkim_result = _speaking_dkim(signatures, header_from)
+    key = (
         source_ip,
         header_from,
-        _token(fields.disposition, _DISPOSITIONS, warnings, "disposition") or "none",
-        _token(fields.dkim, _VERDICTS, warnings, "verdict") or "",
-        _token(fields.spf, _VERDICTS, warnings, "verdict") or "",
-        dkim[0],
-        dkim[1],
-        dkim[2],
-        spf[0],
-        spf[1],
+        disposition or "none",
+        dkim,
+        spf,
+        dkim_domain,
+        dkim_selector,
+        dkim_result,
+        spf_domain,
+        spf_result,
     )
-    return key, count
+    return key, count  # type: ignore[return-value]  # a plain tuple equal to its RowKey
 
 
 def _speaking_dkim(results: list[tuple[str, str, str]], header_from: str) -> tuple[str, str, str]:
