@@ -42,6 +42,9 @@ __all__ = [
 
 # Rows per INSERT statement: the bind values held at once, whatever the report's size.
 ROW_BATCH = 1000
+# A report's rows with the report: its domain, range and reporter are not repeated on
+# each row (migration 0011), and the window's index is the report's (domain, begin_at).
+_ROWS = dmarc_rows.join(dmarc_reports, dmarc_rows.c.report == dmarc_reports.c.id)
 _UPSERT_SOURCE = cacheable_insert(
     dmarc_sources,
     "ON CONFLICT (domain, source_ip) DO UPDATE SET classification = excluded.classification, "
@@ -189,6 +192,7 @@ class DmarcRecords:
                 func.sum(case((dmarc_rows.c.dkim_aligned, dmarc_rows.c.messages), else_=0)),
                 func.sum(case((dmarc_rows.c.spf_aligned, dmarc_rows.c.messages), else_=0)),
             )
+            .select_from(_ROWS)
             .where(_window(domain, since))
             .group_by(dmarc_rows.c.source_ip)
             .order_by(func.sum(dmarc_rows.c.messages).desc(), dmarc_rows.c.source_ip)
@@ -216,6 +220,7 @@ class DmarcRecords:
                 dmarc_rows.c.dkim_selector,
                 func.sum(dmarc_rows.c.messages),
             )
+            .select_from(_ROWS)
             .where(and_(_window(domain, since), dmarc_rows.c.dkim_aligned))
             .group_by(dmarc_rows.c.dkim_domain, dmarc_rows.c.dkim_selector)
         )
@@ -229,13 +234,14 @@ class DmarcRecords:
         """(reporter, source IP, dmarc, messages): what each reporter saw from each source."""
         query = (
             select(
-                dmarc_rows.c.reporter,
+                dmarc_reports.c.reporter,
                 dmarc_rows.c.source_ip,
                 dmarc_rows.c.dmarc,
                 func.sum(dmarc_rows.c.messages),
             )
+            .select_from(_ROWS)
             .where(_window(domain, since))
-            .group_by(dmarc_rows.c.reporter, dmarc_rows.c.source_ip, dmarc_rows.c.dmarc)
+            .group_by(dmarc_reports.c.reporter, dmarc_rows.c.source_ip, dmarc_rows.c.dmarc)
         )
         async with self._engine.connect() as conn:
             rows = await conn.execute(query)
@@ -245,15 +251,17 @@ class DmarcRecords:
         """Stored messages by (domain, source, reporter, dmarc, disposition), all or those of
         reports whose range began at ``since`` or later."""
         columns = (
-            dmarc_rows.c.domain,
+            dmarc_reports.c.domain,
             dmarc_rows.c.source_ip,
-            dmarc_rows.c.reporter,
+            dmarc_reports.c.reporter,
             dmarc_rows.c.dmarc,
             dmarc_rows.c.disposition,
         )
-        query = select(*columns, func.sum(dmarc_rows.c.messages)).group_by(*columns)
+        query = (
+            select(*columns, func.sum(dmarc_rows.c.messages)).select_from(_ROWS).group_by(*columns)
+        )
         if since is not None:
-            query = query.where(dmarc_rows.c.begin_at >= since)
+            query = query.where(dmarc_reports.c.begin_at >= since)
         async with self._engine.connect() as conn:
             rows = await conn.execute(query)
             return [
@@ -331,9 +339,11 @@ class DmarcRecords:
 
 
 def _window(domain: str, since: dt.datetime | None) -> ColumnElement[bool]:
-    condition = dmarc_rows.c.domain == domain
+    """The rows of ``domain``'s reports whose range began at ``since`` or later (over
+    ``_ROWS``: the report's domain and range are kept once, on the report)."""
+    condition = dmarc_reports.c.domain == domain
     if since is not None:
-        condition = and_(condition, dmarc_rows.c.begin_at >= since)
+        condition = and_(condition, dmarc_reports.c.begin_at >= since)
     return condition
 
 
@@ -368,7 +378,7 @@ def _add_report_plan(record: DmarcReportRecord, bind_time: BindTime) -> Plan[Rep
             yield Query(Statement.DROP_DMARC_STAGE, [(record.stage,)])
         found = yield Query(Statement.FIND_DMARC_REPORT, [key])
         return ReportResult(str(found[0][0]), True)
-    head = (new_id, key[2], bind_time(record.begin), record.reporter)
+    head = (new_id,)
     if record.stage is None:
         rows = iter(record.rows)
         while batch := [_row(head, row) for row in itertools.islice(rows, ROW_BATCH)]:
@@ -377,7 +387,7 @@ def _add_report_plan(record: DmarcReportRecord, bind_time: BindTime) -> Plan[Rep
     # The rows still in memory join the staged ones, and all are summed by row: a row
     # handed over in several batches is one row of the report, as if summed in memory.
     yield from _stage_plan(record.stage, record.rows, bind_time(record.received_at))
-    yield Query(Statement.MOVE_DMARC_STAGE, [(*head, record.stage)])
+    yield Query(Statement.MOVE_DMARC_STAGE, [(new_id, record.stage)])
     yield Query(Statement.DROP_DMARC_STAGE, [(record.stage,)])
     return ReportResult(new_id, False)
 

@@ -141,9 +141,10 @@ class DmarcTally:
                 )
                 if not batch:
                     continue
-                columns = (r.domain, r.source_ip, r.dmarc, r.disposition)
+                columns = (p.domain, r.source_ip, r.dmarc, r.disposition)
                 rows = await conn.execute(
                     select(*columns, func.sum(r.messages))
+                    .select_from(dmarc_rows.join(dmarc_reports, r.report == p.id))
                     .where(r.report.in_(batch))
                     .group_by(*columns)
                 )

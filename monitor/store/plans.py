@@ -143,9 +143,6 @@ COLUMNS: dict[Statement, tuple[str, ...]] = {
     Statement.FIND_DMARC_REPORT: ("org", "report_id", "domain"),
     Statement.INSERT_DMARC_ROWS: (
         "report",
-        "domain",
-        "begin_at",
-        "reporter",
         *DMARC_ROW_COLUMNS,
         "messages",
     ),
@@ -155,7 +152,7 @@ COLUMNS: dict[Statement, tuple[str, ...]] = {
         *DMARC_ROW_COLUMNS,
         "messages",
     ),
-    Statement.MOVE_DMARC_STAGE: ("report", "domain", "begin_at", "reporter", "load"),
+    Statement.MOVE_DMARC_STAGE: ("report", "load"),
     Statement.DROP_DMARC_STAGE: ("load",),
 }
 _REPORT_ID = 0

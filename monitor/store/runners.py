@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import (
-    ColumnElement,
     Executable,
     String,
     Table,
@@ -35,7 +34,6 @@ from monitor.store.plans import COLUMNS, DMARC_ROW_COLUMNS, Plan, Query, Row, St
 from monitor.store.schema import (
     BOUNCE_COUNTER_COLUMNS,
     COUNTER_COLUMNS,
-    UtcDateTime,
     bounce_counters,
     cacheable_insert,
     campaigns,
@@ -161,14 +159,8 @@ def _move_stage() -> Executable:
     """A load's staged rows, summed by row, into ``dmarc_rows`` under the report."""
     stage = dmarc_row_stage.c
     keys = [stage[name] for name in DMARC_ROW_COLUMNS]
-    head: list[ColumnElement[Any]] = [
-        bindparam("report", type_=String()),
-        bindparam("domain", type_=String()),
-        bindparam("begin_at", type_=UtcDateTime()),
-        bindparam("reporter", type_=String()),
-    ]
     summed = (
-        select(*head, *keys, func.sum(stage.messages))
+        select(bindparam("report", type_=String()), *keys, func.sum(stage.messages))
         .where(stage.load == bindparam("load"))
         .group_by(*keys)
     )
@@ -253,7 +245,7 @@ _ROW_KEYS = ", ".join(DMARC_ROW_COLUMNS)
 _MOVE_INTO = ", ".join(COLUMNS[Statement.INSERT_DMARC_ROWS])
 _EACH = {
     Statement.MOVE_DMARC_STAGE: (
-        f"INSERT INTO dmarc_rows ({_MOVE_INTO}) SELECT ?, ?, ?, ?, {_ROW_KEYS}, sum(messages) "  # noqa: S608
+        f"INSERT INTO dmarc_rows ({_MOVE_INTO}) SELECT ?, {_ROW_KEYS}, sum(messages) "  # noqa: S608
         f"FROM dmarc_row_stage WHERE load = ? GROUP BY {_ROW_KEYS}"
     ),
     Statement.DROP_DMARC_STAGE: "DELETE FROM dmarc_row_stage WHERE load = ?",

@@ -446,11 +446,7 @@ dmarc_rows = Table(
     Column(
         "report", String(32), ForeignKey("dmarc_reports.id", ondelete="CASCADE"), nullable=False
     ),
-    Column("domain", String(MAX_DMARC_TEXT), nullable=False),
-    Column("begin_at", UtcDateTime(), nullable=False),
-    Column("reporter", String(MAX_LABEL_LENGTH * 2), nullable=False),
     *_dmarc_row_columns(),
-    Index(None, "domain", "begin_at"),
     Index(None, "report"),
 )
 

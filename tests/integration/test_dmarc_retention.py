@@ -17,7 +17,7 @@ from alembic import command
 from alembic.config import Config
 from daemon import offline_config
 from dmarcreports import Row, aggregate_xml, ingest_context
-from sqlalchemy import Connection, insert
+from sqlalchemy import Boolean, Connection, Integer, String, column, insert, select, table
 
 from monitor.config import parse_config
 from monitor.daemon.app import Daemon, DaemonOptions
@@ -25,7 +25,7 @@ from monitor.ingest.dmarc.analysis import FigureKey
 from monitor.ingest.dmarc.service import ingest_dmarc
 from monitor.store import open_store
 from monitor.store.engine import build_engine
-from monitor.store.schema import dmarc_reports, dmarc_rows
+from monitor.store.schema import UtcDateTime, dmarc_reports
 from monitor.store.store import SqlStore
 from monitor.store.url import async_url
 
@@ -162,6 +162,25 @@ def _upgrade_to(conn: Connection, revision: str) -> None:
     command.upgrade(config, revision)
 
 
+# dmarc_rows as migrations 0004 to 0010 made it (0011 took domain, begin_at and reporter
+# off it): a row written then must read the same after the upgrade.
+OLD_DMARC_ROWS = table(
+    "dmarc_rows",
+    column("report", String()),
+    column("domain", String()),
+    column("begin_at", UtcDateTime()),
+    column("reporter", String()),
+    *(column(name, String()) for name in ("source_ip", "header_from", "disposition", "dmarc")),
+    column("dkim_aligned", Boolean()),
+    column("spf_aligned", Boolean()),
+    *(
+        column(name, String())
+        for name in ("dkim_domain", "dkim_selector", "dkim_result", "spf_domain", "spf_result")
+    ),
+    column("messages", Integer()),
+)
+
+
 async def test_reports_stored_before_the_upgrade_are_counted_by_the_first_tally(
     store_url: str,
 ) -> None:
@@ -186,7 +205,7 @@ async def test_reports_stored_before_the_upgrade_are_counted_by_the_first_tally(
             )
         )
         await conn.execute(
-            insert(dmarc_rows).values(
+            insert(OLD_DMARC_ROWS).values(
                 report="r1",
                 domain="example.com",
                 begin_at=T0,
@@ -208,6 +227,11 @@ async def test_reports_stored_before_the_upgrade_are_counted_by_the_first_tally(
     await engine.dispose()
     store = await open_store(store_url)  # migrates to head: the report is not counted yet
     try:
+        # Read through its report since 0011: the window, the reporter, the domain.
+        figures = await store.dmarc_source_figures("example.com", T0)
+        assert [(f.source_ip, f.messages, f.dmarc_pass) for f in figures] == [(OWN_IP, 9, 9)]
+        assert await store.dmarc_source_figures("example.com", T0 + dt.timedelta(hours=1)) == []
+        assert await store.dmarc_reporter_figures("example.com") == [("google", OWN_IP, "pass", 9)]
         assert await store.purge_dmarc_reports(T0 + dt.timedelta(days=1)) == 0
         messages, reports = await tally(store, own_else_unknown)
         assert messages == {("example.com", "own", "pass", "none"): 9}
@@ -215,6 +239,51 @@ async def test_reports_stored_before_the_upgrade_are_counted_by_the_first_tally(
         assert await store.purge_dmarc_reports(T0 + dt.timedelta(days=1)) == 1
     finally:
         await store.close()
+
+
+async def test_a_downgrade_from_0011_gives_each_row_its_report_values_again(
+    store_url: str,
+) -> None:
+    store = await open_store(store_url)
+    try:
+        ctx = ingest_context(store, T0 + dt.timedelta(days=2))
+        xml = report("down", [Row(OWN_IP, 4), Row(OTHER_IP, 3, dkim="fail", spf="fail")], begin=T0)
+        await ingest_dmarc(xml, ctx)
+    finally:
+        await store.close()
+    engine = build_engine(async_url(store_url))
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_downgrade_to, "0010")
+            rows = await conn.execute(
+                select(
+                    OLD_DMARC_ROWS.c.domain,
+                    OLD_DMARC_ROWS.c.begin_at,
+                    OLD_DMARC_ROWS.c.reporter,
+                    OLD_DMARC_ROWS.c.source_ip,
+                ).order_by(OLD_DMARC_ROWS.c.source_ip)
+            )
+            assert [tuple(r) for r in rows] == [
+                ("example.com", T0, "google", OWN_IP),
+                ("example.com", T0, "google", OTHER_IP),
+            ]
+    finally:
+        await engine.dispose()
+    store = await open_store(store_url)  # and up again
+    try:
+        figures = await store.dmarc_source_figures("example.com")
+        assert sorted((f.source_ip, f.messages) for f in figures) == [(OWN_IP, 4), (OTHER_IP, 3)]
+    finally:
+        await store.close()
+
+
+def _downgrade_to(conn: Connection, revision: str) -> None:
+    config = Config()
+    config.set_main_option(
+        "script_location", str(Path(__file__).parents[2] / "monitor" / "store" / "migrations")
+    )
+    config.attributes["connection"] = conn
+    command.downgrade(config, revision)
 
 
 # --- the dmarc job, in the daemon -------------------------------------------------------
