@@ -254,6 +254,18 @@ def test_mixed_case_values_whitespace_ips_and_missing_p_are_read() -> None:
     assert parsed.policy.p is None
 
 
+def test_an_ipv4_mapped_source_is_its_ipv4_address_and_one_row_with_it() -> None:
+    body = RECORD.format(ip="::ffff:192.0.2.10", count=3, disposition="none")
+    body += RECORD.format(ip=" 192.0.2.10 ", count=4, disposition="none")
+    raw = report(records=0).replace(b"</feedback>", body.encode() + b"</feedback>")
+    parsed = parse_dmarc(raw)
+    assert [(row.key.source_ip, row.messages, row.records) for row in parsed.rows] == [
+        ("192.0.2.10", 7, 2)
+    ]
+    other = parse_dmarc(report(ip="::ffff:0:192.0.2.10"))  # IPv4-translated: not mapped
+    assert other.rows[0].key.source_ip == "::ffff:0:c000:20a"
+
+
 def test_rfc9990_namespace_lang_attributes_identities_and_unknown_tags_are_read() -> None:
     raw = report(extra_metadata='<generator lang="en">x</generator><unknown><deep/></unknown>')
     raw = raw.replace(b"<feedback>", b'<feedback xmlns="urn:ietf:params:xml:ns:dmarc-2.0">')

@@ -858,11 +858,17 @@ def _record_of(fields: _Fields, key: RowKey, count: int) -> AggregateRecord:
 
 @functools.lru_cache(maxsize=4096)
 def _source_ip(text: str) -> str:
-    """The address in canonical form (cached: a report repeats its sources many times)."""
+    """The address in canonical form (cached: a report repeats its sources many times);
+    an IPv4-mapped IPv6 address (``::ffff:192.0.2.10``, as some receivers write a source
+    that reached them over IPv4) is that IPv4 address, so it meets its ``sending_ips``
+    entry and its other rows."""
     try:
-        return str(ipaddress.ip_address("".join(text.split())))
+        address = ipaddress.ip_address("".join(text.split()))
     except ValueError:
         raise _refuse("bad_source_ip", "a record's source_ip is not an IP address") from None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
 
 
 @functools.lru_cache(maxsize=4096)
