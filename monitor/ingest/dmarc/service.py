@@ -81,10 +81,20 @@ def _aligned(identity: str, header_from: str, mode: str | None) -> bool:
 def _row(policy: PolicyPublished, row: ReportRow) -> DmarcRowRecord:
     key = row.key
     header_from = key.header_from or policy.domain
-    dkim_aligned = key.dkim_result == "pass" and _aligned(
-        key.dkim_domain, header_from, policy.adkim
-    )
-    spf_aligned = key.spf_result == "pass" and _aligned(key.spf_domain, header_from, policy.aspf)
+    # Aligned passes from auth_results; a record that lists no DKIM (SPF) result there
+    # has only the receiver's policy_evaluated verdict, which is the aligned result.
+    if key.dkim_result:
+        dkim_aligned = key.dkim_result == "pass" and _aligned(
+            key.dkim_domain, header_from, policy.adkim
+        )
+    else:
+        dkim_aligned = key.dkim == "pass"
+    if key.spf_result:
+        spf_aligned = key.spf_result == "pass" and _aligned(
+            key.spf_domain, header_from, policy.aspf
+        )
+    else:
+        spf_aligned = key.spf == "pass"
     # The receiver's own verdict as policy_evaluated gives it; else from auth_results.
     verdict = "pass" in (key.dkim, key.spf)
     passed = verdict if key.dkim or key.spf else dkim_aligned or spf_aligned
