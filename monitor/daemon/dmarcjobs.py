@@ -198,7 +198,7 @@ class DmarcJobs:
         since: dt.datetime,
         classes: Mapping[tuple[str, str], str],
     ) -> dict[FigureKey, int]:
-        """Messages of the reports whose range began at ``since`` or later, by the labels
+        """Messages of the reports whose range ends at ``since`` or later, by the labels
         of the message families and the sources' current classes."""
         shown = set(domains)
         totals = await self._store.dmarc_totals(since)

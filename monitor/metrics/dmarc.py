@@ -30,7 +30,7 @@ def dmarc_families(snap: DmarcSnapshot) -> Iterator[Metric]:
     yield messages
     recent = GaugeMetricFamily(
         "delivermon_dmarc_recent_messages",
-        "Messages in stored reports whose date range began in the last 72 hours, labelled "
+        "Messages in stored reports whose date range reaches into the last 72 hours, labelled "
         "as delivermon_dmarc_messages_total (what the alert rules watch: it falls when a "
         "source is authorised or its mail stops).",
         labels=["domain", "classification", "dmarc", "disposition"],

@@ -43,7 +43,7 @@ __all__ = [
 # Rows per INSERT statement: the bind values held at once, whatever the report's size.
 ROW_BATCH = 1000
 # A report's rows with the report: its domain, range and reporter are not repeated on
-# each row (migration 0011), and the window's index is the report's (domain, begin_at).
+# each row (migration 0011), and the window's index is the report's (domain, end_at).
 _ROWS = dmarc_rows.join(dmarc_reports, dmarc_rows.c.report == dmarc_reports.c.id)
 _UPSERT_SOURCE = cacheable_insert(
     dmarc_sources,
@@ -206,7 +206,7 @@ class DmarcRecords:
             select(func.count()).select_from(dmarc_reports).where(dmarc_reports.c.domain == domain)
         )
         if since is not None:
-            query = query.where(dmarc_reports.c.begin_at >= since)
+            query = query.where(dmarc_reports.c.end_at >= since)
         async with self._engine.connect() as conn:
             return int(await conn.scalar(query) or 0)
 
@@ -249,7 +249,7 @@ class DmarcRecords:
 
     async def dmarc_totals(self, since: dt.datetime | None = None) -> list[DmarcTotal]:
         """Stored messages by (domain, source, reporter, dmarc, disposition), all or those of
-        reports whose range began at ``since`` or later."""
+        reports whose range ends at ``since`` or later."""
         columns = (
             dmarc_reports.c.domain,
             dmarc_rows.c.source_ip,
@@ -261,7 +261,7 @@ class DmarcRecords:
             select(*columns, func.sum(dmarc_rows.c.messages)).select_from(_ROWS).group_by(*columns)
         )
         if since is not None:
-            query = query.where(dmarc_reports.c.begin_at >= since)
+            query = query.where(dmarc_reports.c.end_at >= since)
         async with self._engine.connect() as conn:
             rows = await conn.execute(query)
             return [
@@ -339,11 +339,13 @@ class DmarcRecords:
 
 
 def _window(domain: str, since: dt.datetime | None) -> ColumnElement[bool]:
-    """The rows of ``domain``'s reports whose range began at ``since`` or later (over
-    ``_ROWS``: the report's domain and range are kept once, on the report)."""
+    """The rows of ``domain``'s reports whose range reaches into the window from
+    ``since`` (ends at ``since`` or later: a daily report, sent once its day is over, is
+    in a one-day window the day after); over ``_ROWS``, the report's domain and range
+    being kept once, on the report."""
     condition = dmarc_reports.c.domain == domain
     if since is not None:
-        condition = and_(condition, dmarc_reports.c.begin_at >= since)
+        condition = and_(condition, dmarc_reports.c.end_at >= since)
     return condition
 
 

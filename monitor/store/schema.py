@@ -412,7 +412,7 @@ dmarc_reports = Table(
     # counts uncounted reports, the purge deletes only counted ones.
     Column("counted", Boolean(), nullable=False, server_default=false(), index=True),
     UniqueConstraint("org", "report_id", "domain"),
-    Index(None, "domain", "begin_at"),
+    Index(None, "domain", "end_at"),  # windows: the reports whose range reaches into one
 )
 
 

@@ -42,3 +42,26 @@ async def test_a_record_without_auth_results_is_aligned_as_policy_evaluated_says
     )
     figures = {f.source_ip: f for f in await store.dmarc_source_figures("example.com")}
     assert (figures["192.0.2.3"].dkim_aligned, figures["192.0.2.3"].dmarc_pass) == (0, 5)
+
+
+async def test_a_window_holds_the_reports_whose_range_reaches_into_it(store: SqlStore) -> None:
+    # NOW is 01:30 on Dec 5: yesterday's daily report (Dec 4, whole day) arrived just now,
+    # the one of Dec 2 two days ago.
+    yesterday = int(dt.datetime(2026, 12, 4, tzinfo=dt.UTC).timestamp())
+    older = int(dt.datetime(2026, 12, 2, tzinfo=dt.UTC).timestamp())
+    for report_id, begin, ip in (("dec4", yesterday, "192.0.2.4"), ("dec2", older, "192.0.2.2")):
+        xml = aggregate_xml([Row(ip, 10)], report_id=report_id, begin=begin)
+        await ingest_dmarc(xml, ingest_context(store, NOW))
+    day = NOW - dt.timedelta(days=1)
+    assert [f.source_ip for f in await store.dmarc_source_figures("example.com", day)] == [
+        "192.0.2.4"
+    ]
+    assert await store.dmarc_report_count("example.com", day) == 1
+    assert await store.dmarc_reporter_figures("example.com", day) == [
+        ("google", "192.0.2.4", "pass", 10)
+    ]
+    assert [t.source_ip for t in await store.dmarc_totals(day)] == ["192.0.2.4"]
+    # The end of a range is in its window: Dec 2's ended at 23:59:59.
+    end_of_dec2 = dt.datetime(2026, 12, 2, 23, 59, 59, tzinfo=dt.UTC)
+    assert await store.dmarc_report_count("example.com", end_of_dec2) == 2
+    assert await store.dmarc_report_count("example.com", end_of_dec2 + dt.timedelta(seconds=1)) == 1

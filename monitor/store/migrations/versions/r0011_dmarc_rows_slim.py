@@ -1,9 +1,11 @@
-"""DMARC rows without their report's domain, range start and reporter.
+"""DMARC rows without their report's domain, range start and reporter; windows by end.
 
 Each row of an aggregate report repeated three of the report's own values (the policy
 domain, ``begin_at`` and the reporter) and was indexed by (domain, begin_at). The
-queries now join the report, whose (domain, begin_at) index selects the window, and
-each stored row is three values and one index entry smaller (bench/DMARC.md).
+queries now join the report, and each stored row is three values and one index entry
+smaller (bench/DMARC.md). A window holds the reports whose range reaches into it (ends
+in it or later), not only those that began in it, so the reports' index is now
+(domain, end_at).
 
 Revision ID: 0011
 Revises: 0010
@@ -26,6 +28,8 @@ _REPORTER = 64
 
 
 def upgrade() -> None:
+    op.drop_index("ix_dmarc_reports_domain_begin_at", table_name="dmarc_reports")
+    op.create_index("ix_dmarc_reports_domain_end_at", "dmarc_reports", ["domain", "end_at"])
     op.drop_index("ix_dmarc_rows_domain_begin_at", table_name="dmarc_rows")
     with op.batch_alter_table("dmarc_rows") as batch:
         batch.drop_column("reporter")
@@ -49,3 +53,5 @@ def downgrade() -> None:
         batch.alter_column("begin_at", existing_type=_TS, nullable=False)
         batch.alter_column("reporter", existing_type=sa.String(_REPORTER), nullable=False)
     op.create_index("ix_dmarc_rows_domain_begin_at", "dmarc_rows", ["domain", "begin_at"])
+    op.drop_index("ix_dmarc_reports_domain_end_at", table_name="dmarc_reports")
+    op.create_index("ix_dmarc_reports_domain_begin_at", "dmarc_reports", ["domain", "begin_at"])
