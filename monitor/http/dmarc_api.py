@@ -17,6 +17,8 @@ from monitor.http.mail_api import kind_route
 from monitor.http.routes import Access, RouteSpec
 from monitor.ingest.dmarc.analysis import (
     MAX_DAYS,
+    MAX_SOURCES,
+    MAX_SOURCES_LIMIT,
     METRIC_CLASSIFICATIONS,
     domain_sources,
     domain_summary,
@@ -49,6 +51,14 @@ def _days(value: str | None) -> int | None:
     return int(value) if digits and 1 <= int(value) <= MAX_DAYS else None
 
 
+def _count(value: str | None, default: int, low: int, high: int) -> int | None:
+    """A query parameter's integer in [low, high] (ASCII digits only), else None."""
+    if value is None:
+        return default
+    digits = value.isascii() and value.isdigit() and len(value) <= 9
+    return int(value) if digits and low <= int(value) <= high else None
+
+
 def _domain(request: web.Request) -> str:
     return request.match_info["domain"].strip().lower().rstrip(".")
 
@@ -73,6 +83,12 @@ async def _get_sources(request: web.Request) -> web.Response:
     if classification is not None and classification not in METRIC_CLASSIFICATIONS:
         choices = ", ".join(METRIC_CLASSIFICATIONS)
         return json_error(400, f"classification must be one of: {choices}")
+    limit = _count(request.query.get("limit"), MAX_SOURCES, 1, MAX_SOURCES_LIMIT)
+    if limit is None:
+        return json_error(400, f"limit must be an integer from 1 to {MAX_SOURCES_LIMIT}")
+    offset = _count(request.query.get("offset"), 0, 0, 100_000_000)
+    if offset is None:
+        return json_error(400, "offset must be a non-negative integer")
     since_text = request.query.get("since")
     now = context.clock()
     since = now - dt.timedelta(days=_DEFAULT_DAYS)
@@ -89,6 +105,8 @@ async def _get_sources(request: web.Request) -> web.Response:
         config=context.settings().config,
         since=since,
         classification=classification,
+        limit=limit,
+        offset=offset,
     )
     if sources is None:
         return json_error(404, "no DMARC report for this domain")

@@ -294,6 +294,45 @@ async def test_api_counts_sources_the_job_has_not_classified_as_unclassified(
     }
 
 
+async def test_sources_are_paged_past_the_first_hundred(
+    serve_http: ServeHttp, store: SqlStore, store_url: str
+) -> None:
+    url = await serve(serve_http, store, store_url)
+    # 250 sources (RFC 3849), each with a message count of its own: the order is known.
+    many = [Row(f"2001:db8::{n:x}", 1000 - n) for n in range(1, 251)]
+    status, _ = await post_for_json(
+        url,
+        gzip.compress(aggregate_xml(many, report_id="many")),  # within the test's body cap
+        headers={"Content-Type": "application/gzip"},
+        token=TOKEN,
+    )
+    assert status == 202
+    sources_url = url.replace("/reports", "/domains/example.com/sources")
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    since = {"since": "2025-01-01T00:00:00Z"}
+    pages = {}
+    async with ClientSession() as session:
+        for name, params in {
+            "default": {},
+            "all": {"limit": "1000"},
+            "last": {"limit": "100", "offset": "200"},
+            "past": {"offset": "250"},
+        }.items():
+            async with session.get(sources_url, params=since | params, headers=auth) as response:
+                assert response.status == 200
+                pages[name] = await response.json()
+        for bad in ({"limit": "0"}, {"limit": "10001"}, {"limit": "x"}, {"offset": "-1"}):
+            async with session.get(sources_url, params=since | bad, headers=auth) as response:
+                assert response.status == 400, bad
+    want = [row.ip for row in many]
+    assert [s["ip"] for s in pages["default"]["sources"]] == want[:100]
+    assert [s["ip"] for s in pages["all"]["sources"]] == want
+    assert [s["ip"] for s in pages["last"]["sources"]] == want[200:]
+    assert pages["past"]["sources"] == []
+    assert {p["total_sources"] for p in pages.values()} == {250}
+    assert (pages["last"]["offset"], pages["last"]["limit"]) == (200, 100)
+
+
 async def test_what_was_odd_about_a_stored_report_is_logged(
     store: SqlStore, caplog: pytest.LogCaptureFixture
 ) -> None:

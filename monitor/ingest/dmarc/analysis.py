@@ -32,7 +32,8 @@ __all__ = [
 
 CLASSIFICATIONS = ("own", "forwarder", "unknown")
 MAX_DAYS = 366
-MAX_SOURCES = 100  # sources the API lists, most mail first
+MAX_SOURCES = 100  # sources the API lists, most mail first (/sources: by default)
+MAX_SOURCES_LIMIT = 10_000  # /sources?limit= at most
 SELECTOR_CODE = "dmarc_report.selector_unmonitored"
 _METRIC_DISPOSITIONS = frozenset({"none", "quarantine", "reject"})
 
@@ -256,8 +257,11 @@ async def domain_sources(
     config: Config,
     since: dt.datetime,
     classification: str | None,
+    limit: int = MAX_SOURCES,
+    offset: int = 0,
 ) -> dict[str, object] | None:
-    """``GET /api/v1/dmarc/domains/{domain}/sources``; None when no report for it is stored."""
+    """``GET /api/v1/dmarc/domains/{domain}/sources``, the ``limit`` sources from ``offset``
+    on (most mail first); None when no report for the domain is stored."""
     if not await store.dmarc_report_count(domain):
         return None
     figures = await store.dmarc_source_figures(domain, since)
@@ -267,7 +271,12 @@ async def domain_sources(
         cls, source = classes[f.source_ip]
         if classification is None or _class_of((cls, source)) == classification:
             rows.append(_source(f, cls, source))
-    return {"sources": rows[:MAX_SOURCES], "total_sources": len(rows)}
+    return {
+        "sources": rows[offset : offset + limit],
+        "total_sources": len(rows),
+        "offset": offset,
+        "limit": limit,
+    }
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -306,7 +315,7 @@ class DmarcSnapshot:
     """What the ``dmarc`` job computed last: the metric families' values (bounded labels)."""
 
     messages: Mapping[FigureKey, int]
-    recent: Mapping[FigureKey, int]  # reports whose range began in the last RECENT
+    recent: Mapping[FigureKey, int]  # reports whose range reaches into the last RECENT
     reports: Mapping[tuple[str, str], int]  # (domain, reporter) -> reports stored
     reporter_last: Mapping[tuple[str, str], float]  # (domain, reporter) -> end of latest
     pass_ratio: Mapping[tuple[str, str], float]  # (domain, "7d"|"30d") -> own pass ratio
