@@ -46,6 +46,8 @@ ahead, with a warning on stderr. Without --follow a last line with no newline is
 complete. With --follow the command keeps reading new lines, also after the file is
 rotated (renamed or truncated), until SIGINT (Ctrl-C) or SIGTERM: the lines read so far
 are stored, then the command exits 0; a last line with no newline waits for the rest.
+With --json each bounce or deferral read is printed as one JSON object, also one read
+before (it is not stored again); the summary line without --json counts new events.
 
 exit codes:
   0  every line was read (lines that are not delivery attempts are skipped, not errors)
@@ -80,7 +82,11 @@ def add_commands(
     common(log)
     log.add_argument("paths", nargs="+", metavar="PATH", help="log file, or - for stdin")
     log.add_argument("--follow", action="store_true", help="keep reading, across rotation")
-    log.add_argument("--json", action="store_true", help="one JSON object per stored event")
+    log.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per bounce or deferral read (also on a re-read: stored once)",
+    )
     log.set_defaults(handler=_cmd_log)
 
 
