@@ -1,7 +1,8 @@
 """Findings from classified bounces over a window: pure, the daemon passes its view.
 
 * ``bounce.blocklist_cited``: a receiver cited a list; joined with the DNSBL sweep's
-  verdicts for the IPs the replies name (``sweep``: listed, not_listed, not_in_sweep).
+  verdicts for the IPs the replies name (``sweep``: listed, not_listed, unknown,
+  not_in_sweep).
 * ``bounce.reputation_ratelimit``: reputation rate limiting at a provider (a burst).
 * ``bounce.dmarc_rejected``: DMARC rejections at a provider.
 * ``bounce.hard_bounce_rate``: a campaign's dead-address share above the line.
@@ -86,17 +87,28 @@ def _covered(cited: str, per_ip: Mapping[str, str]) -> list[str]:
 def _sweep(
     blocklist: str, ips: set[str], verdicts: Mapping[str, Mapping[str, str]]
 ) -> tuple[str, str | None]:
-    """(listed | not_listed | not_in_sweep, the IP it is about)."""
+    """(listed | not_listed | unknown | not_in_sweep, the IP it is about).
+
+    ``verdicts[blocklist]`` is present (perhaps empty) when the sweep asks that list:
+    ``unknown`` when it has no answer yet for the IPs, or could not tell (listed wins,
+    then could-not-tell: it is never read as not listed).
+    """
+    first = next(iter(sorted(ips)), None)
     per_ip = verdicts.get(blocklist)
+    if per_ip is None:
+        return "not_in_sweep", first
     if not per_ip:
-        return "not_in_sweep", next(iter(sorted(ips)), None)
+        return "unknown", first
     asked = [ip for cited in sorted(ips) for ip in _covered(cited, per_ip)]
     for ip in asked:
         if per_ip[ip] == "listed":
             return "listed", ip
+    for ip in asked:
+        if per_ip[ip] != "not_listed":
+            return "unknown", ip
     if asked:
         return "not_listed", asked[0]
-    return "not_in_sweep", next(iter(sorted(ips)), None)
+    return "not_in_sweep", first
 
 
 def bounce_findings(

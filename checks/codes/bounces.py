@@ -5,9 +5,11 @@ CODES: dict[str, tuple[str, str]] = {
         "A receiver refused mail citing a block list. 'sweep' says what delivermon's own "
         "DNSBL sweep shows for the IP the reply names (IPv4 or IPv6; a cited IPv6 network "
         "covers the swept addresses inside it): 'listed' (the sweep agrees), "
-        "'not_listed' (the sweep asks that list and finds no listing: a listing just "
-        "lifted, or another IP), 'not_in_sweep' (the list is not one the sweep asks, or it "
-        "is the provider's internal list: only the receivers' answers show it).",
+        "'not_listed' (the sweep asks that list about the IP and finds no listing: a "
+        "listing just lifted), 'unknown' (the sweep asks that list but has no answer for "
+        "the IP yet, or could not tell: never read as not listed), 'not_in_sweep' (the "
+        "list is not one the sweep asks, the IP is not one it asks about, or it is the "
+        "provider's internal list: only the receivers' answers show it).",
         "Stop sending from the named IP to that provider, find the cause (compromised "
         "host, bad list source, volume spike), then request removal where the reply says. "
         "For a provider's internal list use its sender support form (Microsoft: "

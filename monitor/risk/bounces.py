@@ -47,9 +47,10 @@ def _list_names(zone: ZoneSpec) -> set[str]:
 
 
 def sweep_verdicts(states: StateSnapshot, zones: Sequence[ZoneSpec]) -> dict[str, dict[str, str]]:
-    """Blocklist name -> IP -> the sweep's verdict over that operator's zones (listed wins)."""
+    """Blocklist name -> IP -> the sweep's verdict over that operator's zones (listed wins);
+    every list a configured zone belongs to has its entry, empty before any answer."""
     names = {zone.id: _list_names(zone) for zone in zones}
-    verdicts: dict[str, dict[str, str]] = {}
+    verdicts: dict[str, dict[str, str]] = {name: {} for found in names.values() for name in found}
     for state in states.states.values():
         if state.check is not CheckName.DNSBL:
             continue

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from checks.bounces.findings import BounceCount, BounceThresholds, bounce_findings, cited_ips
+from checks.dnsbl.catalogue import generic_zone
+from monitor.checking.cache import StateSnapshot
+from monitor.checking.states import CheckName, CheckState
+from monitor.risk.bounces import sweep_verdicts
 
 T = BounceThresholds(ratelimit=10, dmarc=1, hard_bounce_rate=0.02, min_volume=1000)
 
@@ -47,6 +53,30 @@ def test_ipv6_citations_are_joined_with_the_sweep() -> None:
     assert sweep({"2001:db9::1"}, swept) == ("not_in_sweep", "2001:db9::1")
 
 
+def test_a_swept_list_without_an_answer_is_unknown_never_not_listed() -> None:
+    def sweep(cited: set[str], verdicts: dict[str, dict[str, str]]) -> tuple[object, object]:
+        (found,) = bounce_findings(
+            [BounceCount("c", "other", "blocklisted", "spamhaus", 1, 0)],
+            attempts={},
+            cited={("other", "spamhaus"): cited},
+            verdicts=verdicts,
+            thresholds=T,
+        )
+        return found.detail["sweep"], found.detail["ip"]
+
+    # The sweep asks the list but has no state yet (a resolver down since the start).
+    assert sweep({"192.0.2.10"}, {"spamhaus": {}}) == ("unknown", "192.0.2.10")
+    # It could not tell for the cited IP; listed elsewhere in a cited network still wins.
+    could_not_tell = {"192.0.2.10": "unknown", "192.0.2.11": "not_listed"}
+    assert sweep({"192.0.2.10"}, {"spamhaus": could_not_tell}) == ("unknown", "192.0.2.10")
+    assert sweep({"192.0.2.0/24"}, {"spamhaus": could_not_tell}) == ("unknown", "192.0.2.10")
+    assert sweep({"192.0.2.11"}, {"spamhaus": could_not_tell}) == ("not_listed", "192.0.2.11")
+    with_listed = {**could_not_tell, "192.0.2.12": "listed"}
+    assert sweep({"192.0.2.0/24"}, {"spamhaus": with_listed}) == ("listed", "192.0.2.12")
+    # A list the sweep does not ask stays not_in_sweep.
+    assert sweep({"192.0.2.10"}, {"spamcop": {}}) == ("not_in_sweep", "192.0.2.10")
+
+
 def test_blocklist_joined_with_the_sweep() -> None:
     rows = [
         BounceCount("c", "other", "blocklisted", "spamhaus", 2, 0),
@@ -88,3 +118,14 @@ def test_thresholds_and_volume_guard() -> None:
     more = [*rows, BounceCount("d", "google", "reputation_ratelimit", "", 1, 0)]
     found = bounce_findings(more, attempts={}, cited={}, verdicts={}, thresholds=T)
     assert ("bounce.reputation_ratelimit", {"provider": "google", "count": 10}) in codes(found)
+
+
+def test_every_swept_list_has_its_entry_before_any_answer() -> None:
+    zones = [generic_zone("zen.spamhaus.org"), generic_zone("bl.spamcop.net")]
+    assert sweep_verdicts(StateSnapshot(), zones) == {"spamhaus": {}, "spamcop": {}}
+    at = dt.datetime(2026, 12, 7, tzinfo=dt.UTC)
+    state = CheckState(
+        "192.0.2.10", CheckName.DNSBL, "zen.spamhaus.org", "unknown", None, "{}", None, at
+    )
+    snapshot = StateSnapshot({("192.0.2.10", "dnsbl", "zen.spamhaus.org"): state})
+    assert sweep_verdicts(snapshot, zones)["spamhaus"] == {"192.0.2.10": "unknown"}
