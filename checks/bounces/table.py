@@ -217,9 +217,9 @@ _PROVIDER_RULES = (
 # DNSBL citations: MTA defaults name the list ("blocked using zen.spamhaus.org", Exim's
 # "in a black list at", Sendmail's "listed at"); URLs name the operator.
 _LISTED = (
-    r"blocked using|in a black ?list|black ?listed|block ?listed|\blisted (?:at|in|on|by)\b|"
+    r"blocked using|in a black ?list|black ?listed|block ?listed|(?<!not )\blisted (?:at|in|on|by)\b|"  # noqa: E501
     r"\bdnsbl\b|\brbl\b|\bblacklist|blocked by ldap:|dnsbl-lookup|is in [\w'.-]+ list|"
-    r"(?:spamhaus|spamcop|barracuda|uceprotect|sorbs|abuseat)\S*\s"
+    r"(?:spamhaus|spamcop|barracuda|uceprotect|sorbs|abuseat)\S*(?:\s|$)"
 )
 _DNSBL_RULES = (
     _r(B.BLOCKLISTED, _LISTED, "postfix-rbl"),
@@ -260,6 +260,23 @@ _GENERIC_RULES = (
         r"(?<!disk space)(?<!system storage)\bquota\b|over ?quota|mailbox (?:is )?full|mailbox size limit|"  # noqa: E501
         r"storage (?:space|allocation)|boite .{0,30}pleine|mailbox .{0,20}full",
         "rfc3463",
+    ),
+    # The sender's side refused (RFC 3463 X.1.7/X.1.8, the MAIL FROM stage, an allow list
+    # we are not on): nothing about the recipient, who must not be taken for dead. So is
+    # RFC 5321's stock 550 text under a policy code (5.7.x: "not authorised").
+    _r(
+        B.POLICY_OTHER,
+        r"sender address rejected|domain of sender address|sender (?:domain|address) "
+        r"(?:must|does not|doesn't|is not|not)|in reply to mail from|(?:white|allow) ?list|"
+        r"\bdnswl\b",
+        "rfc5321",
+    ),
+    _r(B.POLICY_OTHER, None, "rfc3463", enhanced=r"^[45]\.1\.[78]$"),
+    _r(
+        B.POLICY_OTHER,
+        r"requested action not taken: mailbox unavailable",
+        "rfc5321",
+        enhanced=r"^5\.7\.\d+$",
     ),
     _r(
         B.MAILBOX_UNKNOWN,

@@ -152,6 +152,56 @@ def test_provider(host: str | None, domain: str | None, text: str, provider: str
     assert provider_of(remote_host=host, recipient_domain=domain, text=text) == provider
 
 
+@pytest.mark.parametrize(
+    ("raw", "cls", "blocklist"),
+    [
+        # The sender's side refused: nothing about the recipient, who stays deliverable.
+        (
+            "550 5.1.8 <bounces@example.com>: Sender address rejected: Domain not found",
+            B.POLICY_OTHER,
+            None,
+        ),
+        (
+            "553 5.1.8 <b@example.com>... Domain of sender address b@example.com does not exist",
+            B.POLICY_OTHER,
+            None,
+        ),
+        ("550 5.1.7 Bad sender address syntax", B.POLICY_OTHER, None),
+        ("550 <x@example.org> not found (in reply to MAIL FROM command)", B.POLICY_OTHER, None),
+        # RFC 5321's stock 550 text under a policy code; an allow list we are not on.
+        ("550 5.7.1 Requested action not taken: mailbox unavailable", B.POLICY_OTHER, None),
+        (
+            "550 5.7.1 <x@example.org> does not exist in our whitelist of senders",
+            B.POLICY_OTHER,
+            None,
+        ),
+        ("550 5.7.1 Your IP is not listed in our whitelist", B.POLICY_OTHER, None),
+        ("550 not listed in DNSWL", B.POLICY_OTHER, None),
+        # Still the recipient's: the stock text without a policy code, a 5.1.1.
+        ("550 Requested action not taken: mailbox unavailable", B.MAILBOX_UNKNOWN, None),
+        (
+            "550 5.1.1 <x@example.org>: Recipient address rejected: User unknown",
+            B.MAILBOX_UNKNOWN,
+            None,
+        ),
+        # A list named as the reply's last word; a citation at the MAIL FROM stage.
+        ("550 5.7.1 Message rejected by Spamhaus", B.BLOCKLISTED, "spamhaus"),
+        ("550 5.7.1 Message rejected by Spamhaus.", B.BLOCKLISTED, "spamhaus"),
+        (
+            "554 5.7.1 Client host [192.0.2.1] blocked using zen.spamhaus.org "
+            "(in reply to MAIL FROM command)",
+            B.BLOCKLISTED,
+            "spamhaus",
+        ),
+    ],
+)
+def test_senders_side_refusals_and_allow_lists_are_not_dead_addresses(
+    raw: str, cls: BounceClass, blocklist: str | None
+) -> None:
+    found = classify_reply(raw, recipient_domain="example.org")
+    assert (found.cls, found.blocklist) == (cls, blocklist)
+
+
 def test_docs_bounces_is_the_table() -> None:
     from pathlib import Path
 
