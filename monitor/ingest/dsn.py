@@ -354,7 +354,9 @@ def _parse_bounce(raw: bytes) -> BounceMessage:
     delayed = bool(_DELAY_TEXT.search(text) or _DELAY_TEXT.search(str(msg.get("Subject", ""))))
     addresses = _failed_recipients(msg, text)
     named: Iterable[str | None] = addresses or [None]
-    if not addresses and context is None:
+    if not addresses and not any(_REPLY_LINE.search(line) for line in text.splitlines()):
+        # No one and no receiver's reply: "Sorry." under a bounce's subject, a person's
+        # mail, a broken message. The text alone is nothing to count.
         raise MalformedReportError("no_recipient", "a bounce naming no recipient or reason")
     return BounceMessage(
         sha,

@@ -347,6 +347,35 @@ async def test_a_bounce_naming_no_recipient_counts_but_suppresses_nobody(
     assert len(await store.bounce_counts()) == 1
 
 
+# Bounce-looking mail with no one and no receiver's reply in it: a text of its own
+# ("Sorry."), a person's mail under a bounce's subject, a broken multipart.
+TEXT_ONLY_BOUNCES = (
+    b"From: MAILER-DAEMON@mx.example.com\nSubject: Mail delivery failed\n\nSorry.\n",
+    b"From: someone@example.org\nSubject: Undelivered Mail Returned to Sender\n\n"
+    b"did you get my mail?\n",
+    b"From: MAILER-DAEMON@mx.example.com\nSubject: Delivery Status Notification (Failure)\n"
+    b'MIME-Version: 1.0\nContent-Type: multipart/report; boundary="b"\n\ngarbage\n',
+)
+
+
+@pytest.mark.parametrize("raw", TEXT_ONLY_BOUNCES, ids=["sorry", "person", "broken"])
+async def test_a_bounce_with_neither_recipient_nor_reply_is_refused(
+    store: SqlStore, raw: bytes
+) -> None:
+    from monitor.ingest.errors import MalformedReportError
+
+    with pytest.raises(MalformedReportError) as refused:
+        await BOUNCE.ingest(raw, ctx(store))
+    assert refused.value.reason == "no_recipient"
+    assert await store.bounce_counts() == ()
+    assert sum(r.totals.bounces_undetermined for r in await store.counts()) == 0
+    # With a reply in its text, the same nameless mail counts (and suppresses nobody).
+    replied = raw.replace(b"\n\n", b"\n\n550 5.1.1 user unknown\n", 1)
+    outcome = await BOUNCE.ingest(replied, ctx(store))
+    assert [b["class"] for b in outcome.fields["bounces"]] == ["mailbox_unknown"]  # type: ignore[union-attr]
+    assert await event_rows(store) == []
+
+
 BARE_DSN = b"""From: MAILER-DAEMON@mx.example.com
 To: sender@example.com
 Subject: Undelivered Mail Returned to Sender
