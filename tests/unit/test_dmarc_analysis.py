@@ -59,6 +59,18 @@ def test_readiness_needs_volume_then_the_ratio_in_both_windows() -> None:
     }
 
 
+def test_readiness_needs_own_mail_this_week_and_the_share_at_every_reporter() -> None:
+    month = [("google", "192.0.2.1", "pass", 500)]
+    # All of it ended more than 7 days ago: nothing says how the streams do now.
+    assert readiness([], month, OWN, POLICY).verdict == "insufficient_data"
+    assert readiness(month, month, OWN, POLICY).verdict == "ready"
+    # 98.5 % overall, but all of Yahoo's own mail failed (and was quarantined there).
+    yahoo = [("yahoo", "192.0.2.1", "fail", 3)]
+    found = readiness(month + yahoo, month + yahoo, OWN, POLICY)
+    assert (found.verdict, found.month.ratio) == ("not_ready", 500 / 503)
+    assert found.document()["would_hit_own"] is True
+
+
 def test_selectors_passing_but_not_configured_are_findings() -> None:
     domain = DomainConfig(name="example.com", dkim_selectors=["s1"])
     found = selector_findings(

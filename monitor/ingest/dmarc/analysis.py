@@ -80,7 +80,8 @@ class Window:
 @dataclass(frozen=True, slots=True)
 class Readiness:
     """Would p=quarantine/reject have hit own mail? ``verdict``: ready, not_ready,
-    insufficient_data (fewer own messages than ``min_messages`` in 30 days)."""
+    insufficient_data (fewer own messages than ``min_messages`` in 30 days, or none in
+    the last 7)."""
 
     verdict: str
     week: Window
@@ -122,9 +123,15 @@ def readiness(
             figures = by_reporter.setdefault(reporter, [0, 0])
             figures[0] += n
             figures[1] += n if dmarc == "fail" else 0
-    if thirty.own_messages < policy.min_messages:
+    at_each = all(
+        (messages - failing) / messages >= policy.readiness_ratio
+        for messages, failing in by_reporter.values()
+        if messages
+    )
+    if thirty.own_messages < policy.min_messages or not seven.own_messages:
+        # No own mail this week says nothing about the streams as they are now.
         verdict = "insufficient_data"
-    elif all(w.ratio is None or w.ratio >= policy.readiness_ratio for w in (seven, thirty)):
+    elif at_each and all((w.ratio or 0.0) >= policy.readiness_ratio for w in (seven, thirty)):
         verdict = "ready"
     else:
         verdict = "not_ready"
