@@ -1428,7 +1428,8 @@ def dmarc() -> Panel:
         lay.place(
             table(
                 "Source IPs by class (30 days)",
-                "delivermon_dmarc_sources; the IPs themselves are in "
+                "delivermon_dmarc_sources (unclassified: not told yet, SPF could not tell); the "
+                "IPs themselves are in "
                 "GET /api/v1/dmarc/domains/{domain}/sources (never a metric label).",
                 [
                     target(

@@ -100,6 +100,11 @@ class DmarcJobs:
             unmonitored[domain] = len(selector_findings(settings, selectors, total))
             for cls in ("own", "forwarder", "unknown"):
                 source_counts[(domain, cls)] = sum(1 for c in classes.values() if c == cls)
+            # Never told (DNS down since they first came, or past MAX_SOURCES): counted as
+            # such, never as none of the others.
+            source_counts[(domain, "unclassified")] = sum(
+                1 for f in figures if f.source_ip not in classes
+            )
         messages, recent, reports, reporter_last = await self._figures(
             config, domains, now, uncounted
         )

@@ -342,6 +342,13 @@ async def test_the_job_counts_with_the_class_of_the_day_and_purges_after_retenti
     assert snap.messages[key("own")] == 100
     assert snap.messages[key("unclassified", "fail")] == 50  # SPF could not tell
     assert snap.reports[("example.com", "google")] == 1
+    # The source count says so too: one not told, never read as no unknown source.
+    assert {c: n for (d, c), n in snap.sources.items() if d == "example.com"} == {
+        "own": 1,
+        "forwarder": 0,
+        "unknown": 0,
+        "unclassified": 1,
+    }
 
     # The other source becomes "own" (added to sending_ips): what was counted stays where
     # it was counted; the 72-hour gauge and new reports follow the new class.

@@ -352,7 +352,7 @@ def zero_snapshot(domains: Sequence[str]) -> DmarcSnapshot:
         pass_ratio={},
         readiness=dict.fromkeys(domains, "insufficient_data"),
         unmonitored_selectors=dict.fromkeys(domains, 0),
-        sources={(d, c): 0 for d in domains for c in CLASSIFICATIONS},
+        sources={(d, c): 0 for d in domains for c in METRIC_CLASSIFICATIONS},
         failures=zero_failures(domains),
     )
 
