@@ -1281,7 +1281,7 @@ def telemetry() -> Panel:
                 "Imports up",
                 "delivermon_telemetry_up: 1 when the source's last import got through, 0 when it "
                 "failed (the last known values stand meanwhile).",
-                [target("min by (source) (delivermon_telemetry_up)", "{{source}}")],
+                [target(f"min by (source) (delivermon_telemetry_up{INST})", "{{source}}")],
                 steps=thresholds((None, "red"), (1, "green")),
             ),
             8,
@@ -1296,7 +1296,8 @@ def telemetry() -> Panel:
                 "whose import did not get through, by source and state.",
                 [
                     target(
-                        "sum by (source, state) (increase(delivermon_telemetry_import_failures_total[1h]))",
+                        "sum by (source, state) "
+                        f"(increase(delivermon_telemetry_import_failures_total{INST}[1h]))",
                         "{{source}} {{state}}",
                     )
                 ],
