@@ -142,7 +142,9 @@ _POSTFIX = re.compile(
     r"(?P<qid>[0-9A-Za-z]+): to=<(?P<rcpt>[^>]*)>,(?P<rest>.*)$"
 )
 _POSTFIX_STATUS = re.compile(
-    r"\bstatus=(?P<status>sent|deferred|bounced|expired)(?: \((?P<detail>.*)\))?\s*$"
+    # "status=expired, returned to sender (...)": a message given up after the queue time.
+    r"\bstatus=(?P<status>sent|deferred|bounced|expired)(?:, returned to sender)?"
+    r"(?: \((?P<detail>.*)\))?\s*$"
 )
 _POSTFIX_DSN = re.compile(r"\bdsn=(?P<dsn>[245]\.\d{1,3}\.\d{1,3})")
 _POSTFIX_RELAY = re.compile(r"\brelay=(?P<host>[^\[,\s]+)")
@@ -203,8 +205,9 @@ def _exim(match: re.Match[str]) -> Attempt | None:
         return None  # no attempt was made
     host = _EXIM_HOST.search(rest)
     reply = _EXIM_REPLY.search(rest)
+    # "** a@example.org: Unrouteable address": no router named, the colon ends the address.
     return Attempt(
-        _address(match.group("rcpt")),
+        _address(match.group("rcpt").removesuffix(":")),
         "bounced" if flag == "**" else "deferred",
         reply.group(0) if reply else (rest.strip() or None),
         None,
