@@ -94,7 +94,11 @@ class OriginalFormat(StrEnum):
     INLINE = "inline"  # the original's headers pasted into a text part
 
 
-_ADDRESS = re.compile(r"[^\s<>\"'(),;:\[\]]*@[^\s<>\"'(),;\[\]]*")
+# A quoted local part ("john doe"@example.org, RFC 5321 §4.1.2) first, whole; then any
+# token with an '@'.
+_ADDRESS = re.compile(
+    r'"[^"\r\n]{0,255}"@[^\s<>"\'(),;\[\]]*|[^\s<>"\'(),;:\[\]]*@[^\s<>"\'(),;\[\]]*'
+)
 
 
 def redact_addresses(text: str) -> str:

@@ -624,6 +624,9 @@ def test_redact_addresses() -> None:
     assert redact_addresses("mailfrom=a.b+c=d@x.example; ok") == "<redacted>; ok"
     assert redact_addresses("To: <a@x.example>, b@y.example") == "To: <<redacted>>, <redacted>"
     assert redact_addresses("no address here") == "no address here"
+    quoted = '550 5.1.1 <"john doe"@example.org>: said "no" to x@example.org'
+    assert redact_addresses(quoted) == '550 5.1.1 <<redacted>>: said "no" to <redacted>'
+    assert redact_addresses('"a"@example.org "b" c@example.org') == '<redacted> "b" <redacted>'
 
 
 # --- the header list ------------------------------------------------------------------
