@@ -97,7 +97,7 @@ class OriginalFormat(StrEnum):
 # A quoted local part ("john doe"@example.org, RFC 5321 §4.1.2) first, whole; then any
 # token with an '@'.
 _ADDRESS = re.compile(
-    r'"[^"\r\n]{0,255}"@[^\s<>"\'(),;\[\]]*|[^\s<>"\'(),;:\[\]]*@[^\s<>"\'(),;\[\]]*'
+    r'"(?:[^"\\\r\n]|\\.){0,255}"@[^\s<>"\'(),;\[\]]*|[^\s<>"\'(),;:\[\]]*@[^\s<>"\'(),;\[\]]*'
 )
 
 

@@ -85,7 +85,10 @@ class BounceMessage:
 
 _DSN_TYPES = ("message/delivery-status", "message/global-delivery-status")
 _FAILED = ("fail", "error")  # opensmtpd writes "error"; any case (RFC 3464 §2.3.3)
-_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+# A dot-atom local part, or a quoted one ("john doe"@, with \-escapes: RFC 5321 §4.1.2).
+_ADDRESS = re.compile(
+    r'(?:"(?:[^"\\\r\n]|\\.){1,64}"|[\w.!#$%&\'*+/=?^`{|}~-]+)@[\w-]+(?:\.[\w-]+)+'
+)
 _FROM_DAEMON = re.compile(
     r"mailer-daemon|postmaster@|mail delivery (?:subsystem|system)|mail administrator|"
     r"\bmailer\b|mdaemon|microsoftexchange",

@@ -152,7 +152,8 @@ _POSTFIX_HOST = re.compile(r"^host (?P<host>\S+?)\[[^\]]*\] said: ")
 _IN_REPLY = re.compile(r"\s*\(in reply to [^)]*\)\s*$")
 _EXIM = re.compile(
     r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?: [+-]\d{4})?(?: \[\d+\])? "
-    r"(?P<id>[\w]{6}-[\w]{6,11}-[\w]{2,4}) (?P<flag>=>|->|\*\*|==) (?P<rcpt>\S+)(?P<rest>.*)$"
+    r"(?P<id>[\w]{6}-[\w]{6,11}-[\w]{2,4}) (?P<flag>=>|->|\*\*|==) "
+    r'(?P<rcpt>"(?:[^"\\]|\\.)*"@\S+|\S+)(?P<rest>.*)$'
 )
 _EXIM_REPLY = re.compile(r"(?<=: )[245]\d\d[\s-].*$")
 _EXIM_HOST = re.compile(r"(?:\bH=|\bhost )(?P<host>[^\s\[]+) \[")

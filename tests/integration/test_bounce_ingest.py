@@ -392,6 +392,32 @@ Action: failed
 """
 
 
+QUOTED_DSN = b"""From: MAILER-DAEMON@mx.example.com
+To: sender@example.com
+Subject: Undelivered Mail Returned to Sender
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="b"
+
+--b
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.com
+
+Final-Recipient: rfc822; "john doe"@example.org
+Action: failed
+Status: 5.1.1
+Diagnostic-Code: smtp; 550 5.1.1 user unknown
+--b--
+"""
+
+
+async def test_a_quoted_local_part_is_the_recipient_and_is_suppressed(store: SqlStore) -> None:
+    outcome = await BOUNCE.ingest(QUOTED_DSN, ctx(store))
+    assert [b["class"] for b in outcome.fields["bounces"]] == ["mailbox_unknown"]  # type: ignore[union-attr, index]
+    assert len(await event_rows(store)) == 1
+    assert await store.is_suppressed(PSEUDONYMS.pseudonym('"john doe"@example.org'))
+
+
 async def test_a_dsn_with_only_an_action_is_refused_like_a_bare_bounce(store: SqlStore) -> None:
     from monitor.ingest.errors import MalformedReportError
 

@@ -627,6 +627,8 @@ def test_redact_addresses() -> None:
     quoted = '550 5.1.1 <"john doe"@example.org>: said "no" to x@example.org'
     assert redact_addresses(quoted) == '550 5.1.1 <<redacted>>: said "no" to <redacted>'
     assert redact_addresses('"a"@example.org "b" c@example.org') == '<redacted> "b" <redacted>'
+    escaped = r'550 5.1.1 <"john\"doe smith"@example.org> unknown'
+    assert redact_addresses(escaped) == "550 5.1.1 <<redacted>> unknown"
 
 
 # --- the header list ------------------------------------------------------------------

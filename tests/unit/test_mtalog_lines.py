@@ -39,6 +39,10 @@ EXIM = "2026-12-07 01:10:01 1rAbcD-000010-AB {flag} {rest}"
             ("y2@example.org", "bounced", None),
         ),
         (
+            EXIM.format(flag="**", rest='"john doe"@example.org: Unrouteable address'),
+            ('"john doe"@example.org', "bounced", None),
+        ),
+        (
             EXIM.format(flag="==", rest="y3@example.org: retry time not reached"),
             None,
         ),
