@@ -40,6 +40,7 @@ DMARC_CONTENT_TYPES = frozenset(
     }
 )
 _DEFAULT_DAYS = 30
+_MAX_OFFSET = 100_000_000  # far past any domain's sources; bounds the digits read
 
 
 def _days(value: str | None) -> int | None:
@@ -86,9 +87,9 @@ async def _get_sources(request: web.Request) -> web.Response:
     limit = _count(request.query.get("limit"), MAX_SOURCES, 1, MAX_SOURCES_LIMIT)
     if limit is None:
         return json_error(400, f"limit must be an integer from 1 to {MAX_SOURCES_LIMIT}")
-    offset = _count(request.query.get("offset"), 0, 0, 100_000_000)
+    offset = _count(request.query.get("offset"), 0, 0, _MAX_OFFSET)
     if offset is None:
-        return json_error(400, "offset must be a non-negative integer")
+        return json_error(400, f"offset must be an integer from 0 to {_MAX_OFFSET}")
     since_text = request.query.get("since")
     now = context.clock()
     since = now - dt.timedelta(days=_DEFAULT_DAYS)
