@@ -12,8 +12,8 @@ poll, marked with the IMAP keyword ``$DelivermonFailed<N>`` (its N-th failure).
 The count lives on the message itself, so it survives restarts and follows the
 message whatever its UID or the mailbox's UIDVALIDITY; after ``[imap]
 max_attempts`` failures the message is moved to ``refused_folder``. A failure
-while the store is unavailable (it does not answer a ping) is an outage, not
-the message's fault, and is not counted.
+while the store is unavailable (it says so, refusing the write, or it does not
+answer a ping) is an outage, not the message's fault, and is not counted.
 
 ImapError (a MonitorError)        ``reason`` is a stable code
 ├── ImapInsecureError             plain IMAP to a host that is not loopback
@@ -41,6 +41,7 @@ from monitor.ingest.kinds import INGEST_KINDS, IngestContext, IngestKind, route_
 from monitor.model.errors import MonitorError
 from monitor.model.hosts import is_loopback_host
 from monitor.model.privacy import PrivacyError, Pseudonymizer
+from monitor.store.errors import StoreUnavailableError
 from monitor.store.models import Store
 
 __all__ = [
@@ -115,7 +116,9 @@ class PollResult:
 
 
 # What became of one message; "error" and "gone" leave it where it is.
-_Outcome = Literal["stored", "duplicate", "refused", "error", "gone"]
+# "outage": the store said it cannot take the message (StoreUnavailableError), whatever
+# a ping says (a full disk or a held write lock still answers reads).
+_Outcome = Literal["stored", "duplicate", "refused", "error", "outage", "gone"]
 
 
 class _Response(Protocol):
@@ -253,7 +256,9 @@ class ImapPoller:
                 outcome = await self._ingest(client, uid)
             if outcome == "gone":
                 continue
-            if outcome == "error" and await self._store_answers():
+            if outcome == "outage":
+                outcome = "error"  # left for the next poll, and not the message's fault
+            elif outcome == "error" and await self._store_answers():
                 outcome = await self._count_failure(client, uid, message.failures + 1)
             if outcome != "error":  # an error leaves the message for the next poll
                 refused = outcome == "refused"
@@ -301,6 +306,9 @@ class ImapPoller:
         except PrivacyError:  # a reported recipient that is not an address
             log.warning("IMAP message refused: %s", "invalid_recipient")
             return "refused"
+        except StoreUnavailableError:
+            log.warning("IMAP message left in the mailbox: the store cannot take it now")
+            return "outage"
         except Exception as exc:  # keep polling; the message stays for a retry
             # The type only: a database error's text can carry row values.
             log.error("IMAP message left in the mailbox: %s", type(exc).__name__)

@@ -231,6 +231,10 @@ async def test_a_store_outage_leaves_the_message_for_the_next_poll(
     corpus_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """A store that refuses the write while it still answers a ping (a full disk, a
+    write lock held past the busy timeout) is an outage: the message waits, however many
+    polls it takes, and never counts towards max_attempts. The refusal is injected: a
+    full disk or a 30-second lock per poll cannot be made here in reasonable time."""
     dovecot.append(arf_files(corpus_dir)[0].read_bytes())
     poller = make_poller(dovecot, sqlite_store)
 
@@ -239,9 +243,11 @@ async def test_a_store_outage_leaves_the_message_for_the_next_poll(
 
     with monkeypatch.context() as patch:
         patch.setattr(sqlite_store, "add_report", store_down)
-        assert await poller.poll_once() == PollResult(errors=1)
+        for _ in range(poller._config.max_attempts + 1):
+            assert await poller.poll_once() == PollResult(errors=1)
     assert len(dovecot.messages("INBOX")) == 1
     assert dovecot.messages(PROCESSED) == []
+    assert dovecot.messages(REFUSED) == []
 
     assert await poller.poll_once() == PollResult(stored=1)
     assert stored_reports(sqlite_path) == 1
