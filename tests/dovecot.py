@@ -96,9 +96,10 @@ class DovecotServer:
     self-signed certificate for 127.0.0.1 whose path is ``ca_file``.
     """
 
-    def __init__(self, binary: Path, *, tls: bool = False) -> None:
+    def __init__(self, binary: Path, *, tls: bool = False, separator: str = "/") -> None:
         self._binary = binary
         self._tls = tls
+        self._separator = separator  # the namespace's hierarchy separator (Dovecot's: ".")
         # mkdtemp, not pytest's tmp_path: unix sockets live in base_dir and
         # sun_path is only 108 bytes.
         self.directory = Path(tempfile.mkdtemp(prefix="dm-dovecot-"))
@@ -202,7 +203,7 @@ class DovecotServer:
         names = []
         for line in data:
             if isinstance(line, bytes):
-                names.append(line.rsplit(b' "/" ', 1)[-1].strip(b'"').decode())
+                names.append(line.rsplit(b'" ', 1)[-1].strip(b'"').decode())
         return names
 
     @contextlib.contextmanager
@@ -261,7 +262,7 @@ first_valid_uid = 1
 mail_location = maildir:{d / "mail"}/%u
 namespace inbox {{
   inbox = yes
-  separator = /
+  separator = {self._separator}
 }}
 passdb {{
   driver = static

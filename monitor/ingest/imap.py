@@ -126,6 +126,18 @@ class _Response(Protocol):
     lines: list[bytes | bytearray]
 
 
+# A LIST "" "" answer: (flags) "delimiter" "" (or NIL: a flat server).
+_DELIMITER = re.compile(rb'^\([^)]*\) (?:"((?:\\.|[^"\\])+)"|NIL) ')
+
+
+def _on_server(name: str, delimiter: str | None) -> str:
+    """A configured folder name ("delivermon/processed": levels written with "/") in the
+    server's own hierarchy ("delivermon.processed" where the delimiter is ".")."""
+    if not delimiter or delimiter == "/":
+        return name
+    return name.replace("/", delimiter)
+
+
 def encode_mailbox_name(name: str) -> str:
     """A mailbox name as an IMAP quoted string, non-ASCII in modified UTF-7 (RFC 3501 §5.1.3)."""
     out: list[str] = []
@@ -226,14 +238,38 @@ class ImapPoller:
         client = await self._connect()
         try:
             await self._login(client)
-            for folder in (self._config.processed_folder, self._config.refused_folder):
+            delimiter = await self._delimiter(client)
+            processed, refused, mailbox = (
+                _on_server(name, delimiter)
+                for name in (
+                    self._config.processed_folder,
+                    self._config.refused_folder,
+                    self._config.mailbox,
+                )
+            )
+            for folder in (processed, refused):
                 await self._ensure_folder(client, folder)
-            await self._command(client.select(encode_mailbox_name(self._config.mailbox)), "SELECT")
-            return await self._poll_selected(client)
+            await self._command(client.select(encode_mailbox_name(mailbox)), "SELECT")
+            return await self._poll_selected(client, processed, refused)
         finally:
             await self._logout(client)
 
-    async def _poll_selected(self, client: aioimaplib.IMAP4) -> PollResult:
+    async def _delimiter(self, client: aioimaplib.IMAP4) -> str | None:
+        """The server's hierarchy delimiter (RFC 3501 §6.3.8: LIST "" ""), None if it
+        gives none."""
+        response = await self._command(client.list('""', '""'), "LIST", check=False)
+        if response.result != "OK":
+            return None
+        for line in response.lines:
+            found = _DELIMITER.match(line) if isinstance(line, bytes) else None
+            if found is not None and found.group(1) is not None:
+                # One character, perhaps quoted with a backslash before it: its last byte.
+                return found.group(1)[-1:].decode("ascii", "replace")
+        return None
+
+    async def _poll_selected(
+        self, client: aioimaplib.IMAP4, processed: str, refused: str
+    ) -> PollResult:
         # UNDELETED: a message copied to its folder and flagged by the COPY
         # fallback, but not yet expunged, is done already.
         response = await self._command(client.uid_search("UNDELETED", charset=None), "SEARCH")
@@ -261,11 +297,7 @@ class ImapPoller:
             elif outcome == "error" and await self._store_answers():
                 outcome = await self._count_failure(client, uid, message.failures + 1)
             if outcome != "error":  # an error leaves the message for the next poll
-                refused = outcome == "refused"
-                config = self._config
-                await self._move(
-                    client, uid, config.refused_folder if refused else config.processed_folder
-                )
+                await self._move(client, uid, refused if outcome == "refused" else processed)
             tally[outcome] += 1
         result = PollResult(
             stored=tally["stored"],

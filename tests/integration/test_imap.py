@@ -12,11 +12,13 @@ import datetime as dt
 import logging
 import re
 import ssl
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
 import pytest
-from dovecot import DovecotAccount
+from dovecot import DovecotAccount, DovecotServer
 from logformats import in_both_formats
 from sqlitefile import stored_reports
 
@@ -252,6 +254,27 @@ async def test_a_store_outage_leaves_the_message_for_the_next_poll(
     assert await poller.poll_once() == PollResult(stored=1)
     assert stored_reports(sqlite_path) == 1
     assert dovecot.messages("INBOX") == []
+
+
+@pytest.fixture(scope="module")
+def dotted_dovecot(dovecot_binary: Path) -> Iterator[DovecotServer]:
+    """A Dovecot whose hierarchy separator is ".", Dovecot's own default for maildir."""
+    with DovecotServer(dovecot_binary, tls=True, separator=".") as server:
+        yield server
+
+
+async def test_the_folders_follow_the_servers_hierarchy_delimiter(
+    dotted_dovecot: DovecotServer, sqlite_store: SqlStore, corpus_dir: Path
+) -> None:
+    account = dotted_dovecot.account(f"dot-{uuid.uuid4().hex[:12]}")
+    readable = [p for p in arf_files(corpus_dir) if _parses(p)]
+    account.append(readable[0].read_bytes())
+    account.append(b"Subject: hello\r\n\r\nnot a report\r\n")
+    # The defaults, delivermon/processed and delivermon/refused, on a "." server.
+    assert await make_poller(account, sqlite_store).poll_once() == PollResult(stored=1, refused=1)
+    assert len(account.messages("delivermon.processed")) == 1
+    assert len(account.messages("delivermon.refused")) == 1
+    assert account.messages("INBOX") == []
 
 
 async def test_a_wrong_password_is_a_login_error_and_moves_nothing(
