@@ -153,13 +153,17 @@ async def test_a_purge_bigger_than_a_batch_takes_every_counted_report(store: Sql
     assert await tally(store, own_else_unknown) == (messages, reports)
 
 
-def _upgrade_to(conn: Connection, revision: str) -> None:
+def _migrations(conn: Connection) -> Config:
     config = Config()
     config.set_main_option(
         "script_location", str(Path(__file__).parents[2] / "monitor" / "store" / "migrations")
     )
     config.attributes["connection"] = conn
-    command.upgrade(config, revision)
+    return config
+
+
+def _upgrade_to(conn: Connection, revision: str) -> None:
+    command.upgrade(_migrations(conn), revision)
 
 
 # dmarc_rows as migrations 0004 to 0010 made it (0011 took domain, begin_at and reporter
@@ -278,12 +282,7 @@ async def test_a_downgrade_from_0011_gives_each_row_its_report_values_again(
 
 
 def _downgrade_to(conn: Connection, revision: str) -> None:
-    config = Config()
-    config.set_main_option(
-        "script_location", str(Path(__file__).parents[2] / "monitor" / "store" / "migrations")
-    )
-    config.attributes["connection"] = conn
-    command.downgrade(config, revision)
+    command.downgrade(_migrations(conn), revision)
 
 
 # --- the dmarc job, in the daemon -------------------------------------------------------
