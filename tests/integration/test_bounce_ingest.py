@@ -376,39 +376,27 @@ async def test_a_bounce_with_neither_recipient_nor_reply_is_refused(
     assert await event_rows(store) == []
 
 
-BARE_DSN = b"""From: MAILER-DAEMON@mx.example.com
-To: sender@example.com
-Subject: Undelivered Mail Returned to Sender
-MIME-Version: 1.0
-Content-Type: multipart/report; report-type=delivery-status; boundary="b"
-
---b
-Content-Type: message/delivery-status
-
-Reporting-MTA: dns; mx.example.com
-
-Action: failed
---b--
-"""
+def delivery_status(recipient_fields: bytes) -> bytes:
+    """A DSN whose only part is a delivery-status with ``recipient_fields`` for its one
+    recipient block."""
+    return (
+        b"From: MAILER-DAEMON@mx.example.com\n"
+        b"To: sender@example.com\n"
+        b"Subject: Undelivered Mail Returned to Sender\n"
+        b"MIME-Version: 1.0\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
+        b"--b\nContent-Type: message/delivery-status\n\n"
+        b"Reporting-MTA: dns; mx.example.com\n\n" + recipient_fields + b"--b--\n"
+    )
 
 
-QUOTED_DSN = b"""From: MAILER-DAEMON@mx.example.com
-To: sender@example.com
-Subject: Undelivered Mail Returned to Sender
-MIME-Version: 1.0
-Content-Type: multipart/report; report-type=delivery-status; boundary="b"
+BARE_DSN = delivery_status(b"Action: failed\n")
 
---b
-Content-Type: message/delivery-status
 
-Reporting-MTA: dns; mx.example.com
-
-Final-Recipient: rfc822; "john doe"@example.org
-Action: failed
-Status: 5.1.1
-Diagnostic-Code: smtp; 550 5.1.1 user unknown
---b--
-"""
+QUOTED_DSN = delivery_status(
+    b'Final-Recipient: rfc822; "john doe"@example.org\n'
+    b"Action: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\n"
+)
 
 
 async def test_a_quoted_local_part_is_the_recipient_and_is_suppressed(store: SqlStore) -> None:
