@@ -13,6 +13,7 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from checks.dns import DnsClient
 from checks.host.ptr import PtrPolicy, check_ptr
@@ -26,6 +27,7 @@ from monitor.ingest.dmarc.analysis import (
     RECENT,
     DmarcSnapshot,
     FigureKey,
+    Readiness,
     classify,
     dmarc_figures,
     failure_label,
@@ -49,10 +51,18 @@ _WINDOW = dt.timedelta(days=30)
 _WEEK = dt.timedelta(days=7)
 _PTR_KEPT = dt.timedelta(days=1)  # a PTR name found is looked up again after this
 STAGE_KEPT = dt.timedelta(days=1)  # staged rows of an unfinished report deleted after this
-_CONCURRENCY = 32  # SPF evaluations in flight
+_CONCURRENCY = 32  # SPF evaluations in flight, all domains together
+_DOMAINS_IN_FLIGHT = 8  # domains classified side by side
 MAX_SOURCES = 5_000  # sources evaluated per domain and run, most mail first
 MAX_DOMAINS = 100  # domains with their own label; the rest are "_other"
 MAX_REPORTERS = 10  # reporters with their own label besides the major ones
+
+
+@dataclass(frozen=True, slots=True)
+class _DomainFigures:
+    verdict: Readiness
+    unmonitored: int  # selectors seen passing and not monitored
+    sources: dict[str, int]  # sources by class, "unclassified" included
 
 
 class DmarcJobs:
@@ -84,27 +94,33 @@ class DmarcJobs:
         verdicts: dict[str, str] = {}
         unmonitored: dict[str, int] = {}
         source_counts: dict[tuple[str, str], int] = {}
-        for domain in domains:
-            settings = next((d for d in config.domains if d.name == domain), None)
-            figures = await self._store.dmarc_source_figures(domain, now - _WINDOW)
-            classes = await self._classify_domain(domain, settings, figures, rt.auth_dns, now)
-            week = await self._store.dmarc_reporter_figures(domain, now - _WEEK)
-            month = await self._store.dmarc_reporter_figures(domain, now - _WINDOW)
-            verdict = readiness(week, month, classes, config.dmarc)
-            verdicts[domain] = verdict.verdict
-            for name, window in (("7d", verdict.week), ("30d", verdict.month)):
+        # Domains side by side, so one whose DNS times out does not hold up the rest (one
+        # after another, a hundred domains with the resolver down took minutes); the SPF
+        # evaluations of all of them share one bound.
+        spf_limit = asyncio.Semaphore(_CONCURRENCY)
+        domain_limit = asyncio.Semaphore(_DOMAINS_IN_FLIGHT)
+
+        async def one(domain: str) -> _DomainFigures:
+            async with domain_limit:
+                return await self._domain(domain, config, rt.auth_dns, now, spf_limit)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(one(domain)) for domain in domains]
+        except ExceptionGroup as failed:
+            # The first failure, as a run one domain at a time would have raised it (the
+            # scheduler logs a known one, a store outage, without a traceback); the other
+            # domains were cancelled.
+            raise failed.exceptions[0] from None
+        for domain, task in zip(domains, tasks, strict=True):
+            done = task.result()
+            verdicts[domain] = done.verdict.verdict
+            for name, window in (("7d", done.verdict.week), ("30d", done.verdict.month)):
                 if window.ratio is not None:
                     ratios[(domain, name)] = window.ratio
-            total = sum(f.messages for f in figures)
-            selectors = await self._store.dmarc_selectors(domain, now - _WINDOW)
-            unmonitored[domain] = len(selector_findings(settings, selectors, total))
-            for cls in ("own", "forwarder", "unknown"):
-                source_counts[(domain, cls)] = sum(1 for c in classes.values() if c == cls)
-            # Never told (DNS down since they first came, or past MAX_SOURCES): counted as
-            # such, never as none of the others.
-            source_counts[(domain, "unclassified")] = sum(
-                1 for f in figures if f.source_ip not in classes
-            )
+            unmonitored[domain] = done.unmonitored
+            for cls, n in done.sources.items():
+                source_counts[(domain, cls)] = n
         messages, recent, reports, reporter_last = await self._figures(
             config, domains, now, uncounted
         )
@@ -126,6 +142,35 @@ class DmarcJobs:
         )
         log.debug("dmarc sources classified", extra={"domains": len(domains)})
 
+    async def _domain(
+        self,
+        domain: str,
+        config: Config,
+        dns: DnsClient,
+        now: dt.datetime,
+        spf_limit: asyncio.Semaphore,
+    ) -> _DomainFigures:
+        """One domain's sources classified, its readiness and its figures."""
+        settings = next((d for d in config.domains if d.name == domain), None)
+        figures = await self._store.dmarc_source_figures(domain, now - _WINDOW)
+        classes = await self._classify_domain(domain, settings, figures, dns, now, spf_limit)
+        week = await self._store.dmarc_reporter_figures(domain, now - _WEEK)
+        month = await self._store.dmarc_reporter_figures(domain, now - _WINDOW)
+        total = sum(f.messages for f in figures)
+        selectors = await self._store.dmarc_selectors(domain, now - _WINDOW)
+        sources = {
+            cls: sum(1 for c in classes.values() if c == cls)
+            for cls in ("own", "forwarder", "unknown")
+        }
+        # Never told (DNS down since they first came, or past MAX_SOURCES): counted as
+        # such, never as none of the others.
+        sources["unclassified"] = sum(1 for f in figures if f.source_ip not in classes)
+        return _DomainFigures(
+            verdict=readiness(week, month, classes, config.dmarc),
+            unmonitored=len(selector_findings(settings, selectors, total)),
+            sources=sources,
+        )
+
     async def _classify_domain(
         self,
         domain: str,
@@ -133,13 +178,14 @@ class DmarcJobs:
         figures: Sequence[SourceFigures],
         dns: DnsClient,
         now: dt.datetime,
+        spf_limit: asyncio.Semaphore,
     ) -> dict[str, str]:
         """Each source's class (stored); sources that could not be told keep the old one."""
         previous = {s.source_ip: s for s in await self._store.dmarc_sources(domain)}
         own_ips = set(settings.sending_ips) if settings else set()
         evaluated = figures[:MAX_SOURCES]
         spf = await self._spf(
-            domain, [f.source_ip for f in evaluated if f.source_ip not in own_ips], dns
+            domain, [f.source_ip for f in evaluated if f.source_ip not in own_ips], dns, spf_limit
         )
         classes: dict[str, str] = {}
         for f in evaluated:
@@ -159,9 +205,10 @@ class DmarcJobs:
         await self._store.forget_dmarc_sources(domain, [f.source_ip for f in figures])
         return classes
 
-    async def _spf(self, domain: str, ips: Sequence[str], dns: DnsClient) -> dict[str, SpfOutcome]:
+    async def _spf(
+        self, domain: str, ips: Sequence[str], dns: DnsClient, limit: asyncio.Semaphore
+    ) -> dict[str, SpfOutcome]:
         parser = RecordParser()
-        limit = asyncio.Semaphore(_CONCURRENCY)
 
         async def one(ip: str) -> tuple[str, SpfOutcome]:
             async with limit:
