@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from email.utils import parseaddr
 
-from monitor.ingest.arf import FeedbackReport, FeedbackType, parse_arf
+from monitor.ingest.arf import FeedbackReport, FeedbackType, parse_arf, redact_addresses
 from monitor.ingest.attribution import attribute_campaign, provider_of
 from monitor.ingest.audit import audit_original
 from monitor.model.events import Event, EventType, Provider, Source
@@ -64,7 +64,7 @@ async def ingest_arf(
         arrival_date=report.arrival_date,
         source_ip=report.source_ip,
         reporter=report.reporter,
-        user_agent=report.user_agent,
+        user_agent=report.user_agent and redact_addresses(report.user_agent),
         recipients=report.original_rcpt_to,
         audit=_audit(report),
         raw=raw if store_raw else None,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from httpapp import api_app
 from httpserve import ServeHttp, post_for_json
-from sqlitefile import row_counts
+from sqlitefile import database_bytes, row_counts
 
 from monitor.config import Config, HttpConfig
 from monitor.model.privacy import Pseudonymizer
@@ -38,7 +38,11 @@ StartServer = Callable[[Config], Awaitable[str]]
 
 
 def arf_report(
-    *, campaign: str = "spring-sale", feedback_type: str = "abuse", message_id: str = "m-1"
+    *,
+    campaign: str = "spring-sale",
+    feedback_type: str = "abuse",
+    message_id: str = "m-1",
+    user_agent: str = "SomeGenerator/1.0",
 ) -> bytes:
     """An RFC 5965 report (after RFC 5965 appendix B.1) about one original message."""
     lines = [
@@ -58,7 +62,7 @@ def arf_report(
         "Content-Type: message/feedback-report",
         "",
         f"Feedback-Type: {feedback_type}",
-        "User-Agent: SomeGenerator/1.0",
+        f"User-Agent: {user_agent}",
         "Version: 1",
         "Original-Mail-From: <news@sender.example>",
         f"Original-Rcpt-To: <{RECIPIENT}>",
@@ -169,6 +173,18 @@ async def test_resent_report_is_a_duplicate_counted_once(
     assert again == {**first, "duplicate": True}
     assert sum(r.totals.complaints for r in await sqlite_store.counts()) == 1
     assert table_counts(sqlite_path)["feedback_reports"] == 1
+
+
+async def test_an_address_in_the_user_agent_is_not_stored(
+    base_url: str, sqlite_store: SqlStore, sqlite_path: Path
+) -> None:
+    agent = "Feedback loop for abuse.desk@mailbox.example (v2)"
+    status, _ = await post_arf(base_url, arf_report(user_agent=agent))
+    assert status == 202
+    await sqlite_store.close()  # the WAL into the main file too
+    data = database_bytes(sqlite_path)
+    assert b"Feedback loop for <redacted> (v2)" in data  # the rest of it is kept
+    assert b"abuse.desk" not in data
 
 
 async def test_not_spam_report_is_stored_but_is_no_complaint(
