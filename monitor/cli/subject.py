@@ -46,7 +46,7 @@ def add_commands(
     actions = subject.add_subparsers(dest="subject_command", required=True)
     for name, summary, handler in (
         ("export", "print everything stored about EMAIL as JSON", _export),
-        ("erase", "delete EMAIL's reports and events; the suppression marker stays", _erase),
+        ("erase", "delete EMAIL's events and report links; the suppression marker stays", _erase),
     ):
         parser = actions.add_parser(name, help=summary)
         parser.add_argument("email", metavar="EMAIL", help="the address, or - to read it on stdin")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.store.engine import Writer
@@ -111,10 +111,14 @@ class SubjectRecords:
         return SubjectExport(pseudonym, report_views, event_views, suppression_views)
 
     async def erase_subject(self, pseudonym: str) -> EraseResult:
-        """Delete the person's reports and events; keep the suppression marker and say so.
+        """Delete the person's events and their link to each report, with each report's
+        raw copy; keep the suppression marker and say so.
 
         GDPR Art. 17(3) / 21: the pseudonymous marker is what keeps honouring the
-        opt-out; without it the next import would mail the person again.
+        opt-out; without it the next import would mail the person again. What is left of
+        a report names no one (its other recipients keep their links): its SHA-256 makes
+        the same report re-sent a duplicate, where it would be stored and linked to the
+        person again; the retention purge deletes it like any other.
         """
         async with self._writer.begin() as conn:
             found = await conn.execute(
@@ -125,13 +129,16 @@ class SubjectRecords:
             report_ids = sorted(found.scalars())
             reports = 0
             if report_ids:
+                unlinked = await conn.execute(
+                    delete(report_recipients).where(report_recipients.c.pseudonym == pseudonym)
+                )
+                reports = unlinked.rowcount
+                # The raw message names every recipient.
                 await conn.execute(
-                    delete(report_recipients).where(report_recipients.c.report_id.in_(report_ids))
+                    update(feedback_reports)
+                    .where(feedback_reports.c.id.in_(report_ids))
+                    .values(raw=None)
                 )
-                deleted = await conn.execute(
-                    delete(feedback_reports).where(feedback_reports.c.id.in_(report_ids))
-                )
-                reports = deleted.rowcount
             deleted = await conn.execute(delete(events).where(events.c.pseudonym == pseudonym))
             kept = await conn.scalar(select(exists().where(suppressions.c.pseudonym == pseudonym)))
         return EraseResult(reports=reports, events=deleted.rowcount, suppression_kept=bool(kept))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy import select
+
 from monitor.model.events import BounceKind, Category, Event, EventType, Provider, Source
 from monitor.model.privacy import Pseudonymizer
 from monitor.store import (
@@ -15,6 +17,7 @@ from monitor.store import (
     SqlStore,
     SuppressionReason,
 )
+from monitor.store.schema import feedback_reports
 
 P = Pseudonymizer(b"k" * 32)
 NOW = dt.datetime(2025, 3, 10, 10, 20, tzinfo=dt.UTC)
@@ -78,6 +81,27 @@ async def test_erase_deletes_reports_and_events_and_keeps_the_suppression(store:
     assert await store.is_suppressed(P.pseudonym(ALICE))
     assert len((await store.export_subject(P.pseudonym(BOB))).reports) == 1
     assert await store.counts() == counts_before  # aggregates hold no person
+
+
+async def test_erasure_unlinks_a_shared_report_and_its_resending_links_no_one_again(
+    store: SqlStore,
+) -> None:
+    shared = report("c3" * 32, ALICE, BOB)
+    complaints = [ev(EventType.COMPLAINT, source=Source.ARF, recipient=who) for who in (ALICE, BOB)]
+    first = await store.add_report(shared, complaints, P)
+
+    assert (await store.erase_subject(P.pseudonym(ALICE))).reports == 1
+
+    # Bob's link to the report stays; the raw copy (which named Alice too) does not.
+    assert len((await store.export_subject(P.pseudonym(BOB))).reports) == 1
+    async with store._engine.connect() as conn:  # the test reads what was written
+        raw = await conn.scalar(select(feedback_reports.c.raw))
+    assert raw is None
+    # The same report re-sent (a feedback loop's retry) is the duplicate it is, and
+    # links Alice to nothing again.
+    again = await store.add_report(shared, complaints, P)
+    assert (again.id, again.duplicate) == (first.id, True)
+    assert (await store.export_subject(P.pseudonym(ALICE))).reports == ()
 
 
 async def test_erasing_someone_never_suppressed_says_no_marker_was_kept(store: SqlStore) -> None:
