@@ -140,6 +140,16 @@ class ReportView:
     source_ip: str | None
     reporter: str | None
     user_agent: str | None
+    # The complained-about message's audit (None: could not be told).
+    list_unsubscribe_https: bool | None = None
+    list_unsubscribe_one_click: bool | None = None
+    dkim_covers_list_unsubscribe: bool | None = None
+    feedback_id_valid: bool | None = None
+    # A DMARC failure report's.
+    auth_failure: str | None = None
+    identity_alignment: str | None = None
+    failure_domain: str | None = None
+    raw_stored: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +162,12 @@ class EventView:
     bounce_kind: str | None
     feedback_type: str | None
     scope: str | None = None
+    # A bounce's or deferral's classified reply (every address in it masked).
+    bounce_class: str | None = None
+    blocklist: str | None = None
+    reply_status: str | None = None
+    reply_enhanced: str | None = None
+    reply_text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

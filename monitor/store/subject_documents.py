@@ -40,6 +40,14 @@ def export_document(export: SubjectExport) -> dict[str, object]:
                 "source_ip": r.source_ip,
                 "reporter": r.reporter,
                 "user_agent": r.user_agent,
+                "list_unsubscribe_https": r.list_unsubscribe_https,
+                "list_unsubscribe_one_click": r.list_unsubscribe_one_click,
+                "dkim_covers_list_unsubscribe": r.dkim_covers_list_unsubscribe,
+                "feedback_id_valid": r.feedback_id_valid,
+                "auth_failure": r.auth_failure,
+                "identity_alignment": r.identity_alignment,
+                "failure_domain": r.failure_domain,
+                "raw_stored": r.raw_stored,
             }
             for r in export.reports
         ],
@@ -53,6 +61,11 @@ def export_document(export: SubjectExport) -> dict[str, object]:
                 "bounce_kind": e.bounce_kind,
                 "feedback_type": e.feedback_type,
                 "scope": e.scope,
+                "bounce_class": e.bounce_class,
+                "blocklist": e.blocklist,
+                "reply_status": e.reply_status,
+                "reply_enhanced": e.reply_enhanced,
+                "reply_text": e.reply_text,
             }
             for e in export.events
         ],

@@ -62,7 +62,20 @@ _REPORT_VIEW = (
     feedback_reports.c.source_ip,
     feedback_reports.c.reporter,
     feedback_reports.c.user_agent,
+    feedback_reports.c.list_unsubscribe_https,
+    feedback_reports.c.list_unsubscribe_one_click,
+    feedback_reports.c.dkim_covers_list_unsubscribe,
+    feedback_reports.c.feedback_id_valid,
+    feedback_reports.c.auth_failure,
+    feedback_reports.c.identity_alignment,
+    feedback_reports.c.failure_domain,
+    # The raw message is not exported (it names the report's other recipients too);
+    # whether one is kept is.
+    feedback_reports.c.raw.is_not(None).label("raw_stored"),
 )
+# Every column of a report but its key, its SHA-256 and the raw message; every column of
+# an event but its row id and the pseudonym (tests/integration/test_store_subjects.py
+# checks both lists against the tables).
 _EVENT_VIEW = (
     events.c.type,
     events.c.campaign,
@@ -72,6 +85,11 @@ _EVENT_VIEW = (
     events.c.bounce_kind,
     events.c.feedback_type,
     events.c.scope,
+    events.c.bounce_class,
+    events.c.blocklist,
+    events.c.reply_status,
+    events.c.reply_enhanced,
+    events.c.reply_text,
 )
 
 
@@ -93,7 +111,10 @@ class SubjectRecords:
                 .where(feedback_reports.c.id.in_(reported))
                 .order_by(feedback_reports.c.received_at, feedback_reports.c.id)
             )
-            report_views = tuple(ReportView(*row) for row in reports)
+            report_views = tuple(
+                ReportView(**{**row._asdict(), "raw_stored": bool(row.raw_stored)})
+                for row in reports
+            )
             found = await conn.execute(
                 select(*_EVENT_VIEW)
                 .where(events.c.pseudonym == pseudonym)

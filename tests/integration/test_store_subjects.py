@@ -4,10 +4,19 @@ is stated), suppressions, retention purge and the 48-hour unsubscribe deadline."
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import fields
 
 from sqlalchemy import select
 
-from monitor.model.events import BounceKind, Category, Event, EventType, Provider, Source
+from monitor.model.events import (
+    BounceDetail,
+    BounceKind,
+    Category,
+    Event,
+    EventType,
+    Provider,
+    Source,
+)
 from monitor.model.privacy import Pseudonymizer
 from monitor.store import (
     EraseResult,
@@ -17,7 +26,9 @@ from monitor.store import (
     SqlStore,
     SuppressionReason,
 )
-from monitor.store.schema import feedback_reports
+from monitor.store.models import EventView, ReportView, SubjectExport
+from monitor.store.schema import events, feedback_reports
+from monitor.store.subject_documents import export_document
 
 P = Pseudonymizer(b"k" * 32)
 NOW = dt.datetime(2025, 3, 10, 10, 20, tzinfo=dt.UTC)
@@ -61,6 +72,59 @@ async def test_export_shows_reports_events_and_suppressions_in_utc(store: SqlSto
         (SuppressionReason.COMPLAINT, NOW)
     ]
     assert export.events[0].occurred_at.tzinfo is dt.UTC
+
+
+def test_the_export_holds_every_column_but_keys_pseudonyms_and_the_raw_message() -> None:
+    """A column added to a table the export reads is in the export, or this fails."""
+    reports = {c.name for c in feedback_reports.columns} - {"raw_sha256", "raw"}
+    assert {f.name for f in fields(ReportView)} == reports | {"raw_stored"}
+    event_columns = {c.name for c in events.columns} - {"id", "pseudonym"}
+    assert {f.name for f in fields(EventView)} == event_columns
+    empty = export_document(
+        SubjectExport(
+            "p" * 64,
+            (ReportView("r", NOW, None, "abuse", "spring", "yahoo", None, None, None),),
+            (EventView("bounce", "spring", "google", NOW, "api", None, None),),
+            (),
+        )
+    )
+    assert set(empty["reports"][0]) == reports | {"raw_stored"}  # type: ignore[index]
+    assert set(empty["events"][0]) == event_columns  # type: ignore[index]
+
+
+async def test_the_export_shows_a_bounce_reply_and_a_failure_report(store: SqlStore) -> None:
+    reply = "550 5.7.1 Service unavailable; client [192.0.2.10] blocked using Spamhaus"
+    bounce = BounceDetail(
+        "blocklist", status="550", enhanced="5.7.1", blocklist="spamhaus", reply=reply
+    )
+    await store.add_events(
+        [ev(EventType.BOUNCE, recipient=ALICE, bounce_kind=BounceKind.PERMANENT, bounce=bounce)],
+        P,
+    )
+    failure = ReportRecord(
+        raw_sha256="d4" * 32, received_at=NOW, feedback_type="auth-failure", campaign="spring",
+        recipients=(ALICE,), auth_failure="dmarc", identity_alignment="dkim",
+        failure_domain="example.com", raw=b"raw",
+    )  # fmt: skip
+    await store.add_report(failure, [], P, store_raw=True)
+    doc = export_document(await store.export_subject(P.pseudonym(ALICE)))
+    (event,) = doc["events"]  # type: ignore[misc]
+    assert {
+        k: event[k] for k in ("bounce_class", "blocklist", "reply_status", "reply_enhanced")
+    } == {
+        "bounce_class": "blocklist",
+        "blocklist": "spamhaus",
+        "reply_status": "550",
+        "reply_enhanced": "5.7.1",
+    }
+    assert event["reply_text"] == reply
+    (report_doc,) = doc["reports"]  # type: ignore[misc]
+    assert {k: report_doc[k] for k in ("auth_failure", "identity_alignment", "failure_domain")} == {
+        "auth_failure": "dmarc",
+        "identity_alignment": "dkim",
+        "failure_domain": "example.com",
+    }
+    assert report_doc["raw_stored"] is True
 
 
 async def test_erase_deletes_reports_and_events_and_keeps_the_suppression(store: SqlStore) -> None:
