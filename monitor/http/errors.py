@@ -16,6 +16,7 @@ from monitor.store.errors import StoreUnavailableError
 
 __all__ = [
     "CLIENT_ABORTED",
+    "SKIPPED_ITEMS",
     "ClientFaultFilter",
     "error_middleware",
     "json_error",
@@ -26,6 +27,9 @@ __all__ = [
 # Set on the answer to a request whose client went away before it was read: the ingest
 # counter counts it as client_aborted, not as a failure of the daemon.
 CLIENT_ABORTED = web.ResponseKey("client_aborted", bool)
+# Set on an accepted answer that skipped items of a batch it could not read (SendGrid):
+# how many, for the ingest counter.
+SKIPPED_ITEMS = web.ResponseKey("skipped_items", int)
 
 log = logging.getLogger(__name__)
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

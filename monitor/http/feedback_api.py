@@ -14,7 +14,7 @@ import aiohttp
 from aiohttp import web
 
 from monitor.http.context import KEY_CONTEXT, HttpContext
-from monitor.http.errors import json_error
+from monitor.http.errors import SKIPPED_ITEMS, json_error
 from monitor.http.mail_api import kind_route
 from monitor.http.routes import Access, RouteSpec
 from monitor.ingest.errors import WrongKindError
@@ -25,6 +25,7 @@ from monitor.ingest.webhooks import (
     PinnedCertificates,
     Reason,
     SesVerifier,
+    SkippedItem,
     SnsType,
     WebhookRefused,
     check_postmark_credentials,
@@ -111,10 +112,18 @@ async def _post_sendgrid(request: web.Request) -> web.Response:
         return _not_configured()
     body = await request.read()
     try:
-        events = handle_sendgrid(body, request.headers, config=verifier, now=context.clock())
+        batch = handle_sendgrid(body, request.headers, config=verifier, now=context.clock())
     except WebhookRefused as exc:
         return _refuse_webhook(exc)
-    return await _store_events(request, events)
+    if batch.skipped:
+        first = batch.skipped[0]
+        log.warning(
+            "sendgrid webhook: %d item(s) skipped, the rest stored; first: item %d: %s",
+            len(batch.skipped),
+            first.index,
+            first.message,
+        )
+    return await _store_events(request, batch.events, skipped=batch.skipped)
 
 
 async def _post_mailgun(request: web.Request) -> web.Response:
@@ -166,8 +175,11 @@ async def _post_postmark(request: web.Request) -> web.Response:
     return await _store_events(request, events)
 
 
-async def _store_events(request: web.Request, events: tuple[Event, ...]) -> web.Response:
-    """Commit the events, then acknowledge (202); a re-delivered event is a duplicate."""
+async def _store_events(
+    request: web.Request, events: tuple[Event, ...], *, skipped: tuple[SkippedItem, ...] = ()
+) -> web.Response:
+    """Commit the events, then acknowledge (202); a re-delivered event is a duplicate.
+    The items of the batch that could not be read (``skipped``) are named in the answer."""
     accepted = duplicates = 0
     if events:
         context = _context(request)
@@ -189,7 +201,12 @@ async def _store_events(request: web.Request, events: tuple[Event, ...]) -> web.
         except StoreUnavailableError:
             return _store_unavailable()
         accepted, duplicates = result.accepted, result.duplicates
-    return web.json_response({"accepted": accepted, "duplicates": duplicates}, status=202)
+    answer: dict[str, object] = {"accepted": accepted, "duplicates": duplicates}
+    if skipped:
+        answer["skipped"] = [{"index": item.index, "error": item.message} for item in skipped]
+    response = web.json_response(answer, status=202)
+    response[SKIPPED_ITEMS] = len(skipped)
+    return response
 
 
 def _context(request: web.Request) -> HttpContext:

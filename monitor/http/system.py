@@ -16,7 +16,7 @@ from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from monitor.checking.documents import JsonValue
-from monitor.http.errors import CLIENT_ABORTED, json_error
+from monitor.http.errors import CLIENT_ABORTED, SKIPPED_ITEMS, json_error
 from monitor.http.routes import KEY_INGEST_SOURCES, Access, Handler, RouteSpec
 from monitor.telemetry.documents import status_document
 from monitor.telemetry.views import TelemetryView
@@ -140,10 +140,12 @@ class IngestCounter(Protocol):
 
     def refused(self, source: str, reason: str) -> None: ...
 
+    def skipped(self, source: str, items: int) -> None: ...
+
 
 def ingest_metrics_middleware(counter: IngestCounter) -> Middleware:
     """Count each request to an ingestion route (a route with a ``source``): accepted (2xx)
-    or refused by reason (the status class)."""
+    or refused by reason (the status class); and the items an accepted batch skipped."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -162,6 +164,9 @@ def ingest_metrics_middleware(counter: IngestCounter) -> Middleware:
             counter.refused(source, "client_aborted")
         else:
             _count(counter, source, response.status)
+        skipped = response.get(SKIPPED_ITEMS, 0)
+        if skipped:
+            counter.skipped(source, skipped)
         return response
 
     return middleware

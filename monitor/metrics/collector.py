@@ -56,6 +56,8 @@ NAMESPACE = "delivermon"
 BOUNCE_FINDING_CODES = tuple(c for c in FINDING_CODES if c.startswith("bounce."))
 # Every kind of mail (its route and its CLI command count under its name) is one.
 _WEBHOOKS = ("ses", "sendgrid", "mailgun", "postmark")
+# Webhooks that post several events at once and skip the items they cannot read.
+BATCH_WEBHOOKS = ("sendgrid",)
 INGEST_SOURCES = tuple(
     dict.fromkeys(("events", *(kind.name for kind in INGEST_KINDS), *_WEBHOOKS, "imap"))
 )
@@ -160,6 +162,13 @@ class Metrics:
             ["source", "reason"],
             registry=reg,
         )
+        self.ingest_skipped = Counter(
+            "delivermon_ingest_skipped_items",
+            "Items of an accepted webhook batch that could not be read and were skipped "
+            "(the rest stored), by source.",
+            ["source"],
+            registry=reg,
+        )
         self.errors = Counter(
             "delivermon_errors",
             "Unexpected errors caught at a boundary that keeps the daemon running.",
@@ -197,6 +206,8 @@ class Metrics:
             self.ingest_accepted.labels(source)
             for reason in INGEST_REFUSED_REASONS:
                 self.ingest_refused.labels(source, reason)
+        for source in BATCH_WEBHOOKS:
+            self.ingest_skipped.labels(source)
         for outcome in RELOAD_OUTCOMES:
             self.config_reloads.labels(outcome)
         for source in TelemetrySource:
@@ -234,6 +245,10 @@ class Metrics:
     def refused(self, source: str, reason: str) -> None:
         """One input refused (nothing stored), with the reason."""
         self.ingest_refused.labels(source, reason).inc()
+
+    def skipped(self, source: str, items: int) -> None:
+        """Items of an accepted batch from ``source`` skipped as unreadable."""
+        self.ingest_skipped.labels(source).inc(items)
 
     def count_dnsbl_unknown(self, zone: str, reason: str) -> None:
         """One DNSBL verdict that could not be told."""

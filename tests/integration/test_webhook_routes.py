@@ -32,6 +32,7 @@ from aiohttp import ClientSession, web
 from certs import rsa_signer
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from daemon import offline_config
 from httpapp import api_app
 from httpserve import ServeHttp, post_for_json
 from outbound import loopback_policy
@@ -49,7 +50,9 @@ from monitor.config import (
     SendgridWebhookConfig,
     SesWebhookConfig,
     WebhooksConfig,
+    parse_config,
 )
+from monitor.daemon.app import Daemon, DaemonOptions
 from monitor.http import context
 from monitor.http.context import confirm_subscription
 from monitor.model.errors import ConfigError
@@ -622,6 +625,51 @@ async def test_sendgrid_batch_is_verified_committed_and_counted_once(
         {"accepted": 0, "duplicates": 4},
     )
     assert await totals(sqlite_store) == expected
+
+
+async def test_a_sendgrid_batch_skips_an_unreadable_item_stores_the_rest_and_counts_it(
+    tmp_path: Path, sendgrid_key: ec.EllipticCurvePrivateKey
+) -> None:
+    """SendGrid re-posts a refused batch until it gives up: refusing the batch for one
+    item it cannot read would lose every good event in it. Through the daemon, so the
+    metric is the one a scrape reads."""
+    der = sendgrid_key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    extra = f'[webhooks.sendgrid]\nverification_key = "{base64.b64encode(der).decode()}"\n'
+    text = offline_config(f"sqlite:///{tmp_path / 'd.db'}", extra=extra)
+    daemon = Daemon(parse_config(text), DaemonOptions(listen="127.0.0.1:0"), clock=lambda: NOW)
+    await daemon.start()
+    try:
+        base = f"http://127.0.0.1:{daemon.listen_port}"
+        body = json.dumps(
+            [
+                sendgrid_event("delivered", ADDRESSES[0]),
+                sendgrid_event("dropped", "", reason="Invalid"),  # as SendGrid sends it
+                sendgrid_event("spamreport", ADDRESSES[1]),
+            ]
+        ).encode()
+        status, answer = await post(base, "sendgrid", body, sendgrid_headers(sendgrid_key, body))
+        assert (status, answer) == (
+            202,
+            {
+                "accepted": 2,
+                "duplicates": 0,
+                "skipped": [{"index": 1, "error": "sendgrid: email is not an address"}],
+            },
+        )
+        assert await totals(daemon.store) == {
+            "delivered": 1,
+            "bounces_permanent": 0,
+            "complaints": 1,
+            "unsubscribes": 0,
+        }
+        async with ClientSession() as session, session.get(f"{base}/metrics") as response:
+            scraped = await response.text()
+        assert 'delivermon_ingest_skipped_items_total{source="sendgrid"} 1.0' in scraped
+        assert 'delivermon_ingest_accepted_total{source="sendgrid"} 1.0' in scraped
+    finally:
+        await daemon.stop()
 
 
 def _sendgrid_body() -> bytes:

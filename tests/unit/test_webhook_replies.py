@@ -100,7 +100,7 @@ def test_sendgrid_bounce_and_deferred_keep_reason_and_response() -> None:
             },
         ]
     )
-    blocked, deferred = parse_sendgrid(body)
+    blocked, deferred = parse_sendgrid(body).events
     assert blocked.bounce is not None
     assert (blocked.bounce.cls, blocked.bounce.blocklist) == ("blocklisted", "microsoft")
     assert deferred.bounce is not None

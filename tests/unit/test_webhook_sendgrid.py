@@ -49,7 +49,7 @@ def signed_headers(
     return {SIGNATURE_HEADER: base64.b64encode(signature).decode(), TIMESTAMP_HEADER: stamp}
 
 
-def body_of(*events: dict[str, Any]) -> bytes:
+def body_of(*events: object) -> bytes:
     return json.dumps(list(events)).encode()
 
 
@@ -79,7 +79,9 @@ def test_signed_batch_is_accepted(
     private_key: ec.EllipticCurvePrivateKey, config: SendgridVerifier
 ) -> None:
     body = body_of(event("delivered"), event("spamreport"))
-    events = handle_sendgrid(body, signed_headers(private_key, body), config=config, now=NOW)
+    batch = handle_sendgrid(body, signed_headers(private_key, body), config=config, now=NOW)
+    assert batch.skipped == ()
+    events = batch.events
     assert [e.type for e in events] == [EventType.DELIVERED, EventType.COMPLAINT]
     assert events[0].source is Source.SENDGRID
     assert events[0].provider is Provider.GOOGLE
@@ -91,7 +93,7 @@ def test_header_names_are_case_insensitive(
 ) -> None:
     body = body_of(event("delivered"))
     headers = {k.lower(): v for k, v in signed_headers(private_key, body).items()}
-    assert len(handle_sendgrid(body, headers, config=config, now=NOW)) == 1
+    assert len(handle_sendgrid(body, headers, config=config, now=NOW).events) == 1
 
 
 def test_tampered_body_is_bad_signature(
@@ -166,7 +168,7 @@ def test_freshness_window(
     body = body_of(event("spamreport"))
     headers = signed_headers(private_key, body, signed_at)
     if accepted:
-        assert handle_sendgrid(body, headers, config=config, now=NOW)
+        assert handle_sendgrid(body, headers, config=config, now=NOW).events
     else:
         refused(Reason.STALE_TIMESTAMP, body, headers, config)
 
@@ -174,9 +176,26 @@ def test_freshness_window(
 def test_signed_but_malformed_body_is_malformed(
     private_key: ec.EllipticCurvePrivateKey, config: SendgridVerifier
 ) -> None:
-    for body in (b"{}", b"not json", body_of(event("delivered", email=None))):
+    for body in (b"{}", b"not json", b'"[]"'):
         with pytest.raises(MalformedPayload):
             handle_sendgrid(body, signed_headers(private_key, body), config=config, now=NOW)
+
+
+def test_an_unreadable_item_is_skipped_and_named_and_the_rest_are_read() -> None:
+    body = body_of(
+        event("delivered"),
+        event("dropped", email="", reason="Invalid"),  # SendGrid's own, for a bad address
+        "not an object",
+        event("spamreport", timestamp="yesterday"),
+        event("spamreport"),
+    )
+    batch = parse_sendgrid(body)
+    assert [e.type for e in batch.events] == [EventType.DELIVERED, EventType.COMPLAINT]
+    assert [(item.index, item.message) for item in batch.skipped] == [
+        (1, "sendgrid: email is not an address"),
+        (2, "sendgrid: event is not a JSON object"),
+        (3, "sendgrid: timestamp is not a Unix time"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -193,7 +212,7 @@ def test_signed_but_malformed_body_is_malformed(
     ],
 )
 def test_event_mapping(name: str, fields: dict[str, Any], expected: tuple[object, object]) -> None:
-    (parsed,) = parse_sendgrid(body_of(event(name, **fields)))
+    (parsed,) = parse_sendgrid(body_of(event(name, **fields))).events
     assert (parsed.type, parsed.bounce_kind) == expected
 
 
@@ -210,7 +229,7 @@ def test_event_mapping(name: str, fields: dict[str, Any], expected: tuple[object
     ],
 )
 def test_other_events_are_ignored(name: str | None) -> None:
-    assert parse_sendgrid(body_of({"event": name, "email": None})) == ()
+    assert parse_sendgrid(body_of({"event": name, "email": None})).events == ()
 
 
 @pytest.mark.parametrize(
@@ -225,12 +244,12 @@ def test_other_events_are_ignored(name: str | None) -> None:
     ],
 )
 def test_campaign_attribution(fields: dict[str, Any], campaign: str) -> None:
-    (parsed,) = parse_sendgrid(body_of(event("delivered", **fields)))
+    (parsed,) = parse_sendgrid(body_of(event("delivered", **fields))).events
     assert parsed.campaign == campaign
 
 
 def test_campaign_field_name_is_configurable() -> None:
-    (parsed,) = parse_sendgrid(body_of(event("delivered", cmp="c-2")), campaign_field="cmp")
+    (parsed,) = parse_sendgrid(body_of(event("delivered", cmp="c-2")), campaign_field="cmp").events
     assert parsed.campaign == "c-2"
 
 
@@ -265,6 +284,6 @@ def test_config_repr_hides_the_key(config: SendgridVerifier) -> None:
 
 
 def test_a_group_unsubscribe_carries_its_group_and_a_plain_one_none() -> None:
-    (group,) = parse_sendgrid(body_of(event("group_unsubscribe", asm_group_id=7)))
-    (everything,) = parse_sendgrid(body_of(event("unsubscribe")))
+    (group,) = parse_sendgrid(body_of(event("group_unsubscribe", asm_group_id=7))).events
+    (everything,) = parse_sendgrid(body_of(event("unsubscribe"))).events
     assert (group.scope, everything.scope) == ("group=7", None)

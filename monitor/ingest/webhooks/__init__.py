@@ -28,7 +28,9 @@ from monitor.ingest.webhooks.postmark import (
 )
 from monitor.ingest.webhooks.replay import ReplayCache, TokenCache
 from monitor.ingest.webhooks.sendgrid import (
+    SendgridBatch,
     SendgridVerifier,
+    SkippedItem,
     handle_sendgrid,
     load_verification_key,
     parse_sendgrid,
@@ -54,9 +56,11 @@ __all__ = [
     "PostmarkVerifier",
     "Reason",
     "ReplayCache",
+    "SendgridBatch",
     "SendgridVerifier",
     "SesOutcome",
     "SesVerifier",
+    "SkippedItem",
     "SnsMessage",
     "SnsType",
     "TokenCache",

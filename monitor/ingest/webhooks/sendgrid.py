@@ -42,7 +42,9 @@ from monitor.model.events import BounceKind, Event, EventType, Source
 __all__ = [
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
+    "SendgridBatch",
     "SendgridVerifier",
+    "SkippedItem",
     "handle_sendgrid",
     "load_verification_key",
     "parse_sendgrid",
@@ -136,53 +138,85 @@ def verify_sendgrid(
         )
 
 
-def parse_sendgrid(body: bytes | str, *, campaign_field: str = "campaign") -> tuple[Event, ...]:
+@dataclass(frozen=True, slots=True)
+class SkippedItem:
+    """An item of a batch that could not be read (its position from 0, and why)."""
+
+    index: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendgridBatch:
+    events: tuple[Event, ...]
+    skipped: tuple[SkippedItem, ...] = ()
+
+
+def parse_sendgrid(body: bytes | str, *, campaign_field: str = "campaign") -> SendgridBatch:
     """Events of a (verified) SendGrid batch: a JSON array of event objects.
 
+    An item that cannot be read (not an object; a mapped event without a valid ``email``
+    or ``timestamp``, as SendGrid sends for a ``dropped`` invalid address) is skipped and
+    named in ``skipped``; the rest are read. Refused whole, SendGrid would re-post the
+    same batch until it gave up, and every good event in it would be lost.
+
     Raises:
-        MalformedPayload: not an array of objects, or a mapped event without a valid
-            ``email`` or ``timestamp`` (the batch is refused whole).
+        MalformedPayload: not JSON, or not an array.
     """
     batch = load_json(body, provider=_SG)
     if not isinstance(batch, list):
         raise MalformedPayload("the body is not a JSON array", provider=_SG)
     events = []
-    for item in batch:
-        data = require_mapping(item, "event", provider=_SG)
-        name = optional_str(data, "event")
-        kind = _TYPES.get(name or "")
-        if kind is None:
+    skipped = []
+    for index, item in enumerate(batch):
+        try:
+            event = _event(item, campaign_field)
+        except MalformedPayload as exc:
+            skipped.append(SkippedItem(index, exc.message))
             continue
-        recipient = recipient_address(data.get("email"), "email", provider=_SG)
-        bounce_kind = None
-        if name == "bounce":
-            bounce_kind = _BOUNCE_TYPES.get(
-                optional_str(data, "type") or "", BounceKind.UNDETERMINED
-            )
-        elif name == "dropped":
-            bounce_kind = BounceKind.PERMANENT  # SendGrid will not send to it at all
-        elif name == "deferred":
-            bounce_kind = BounceKind.TRANSIENT
-        event_id = optional_str(data, "sg_event_id")
-        group = data.get("asm_group_id")  # the unsubscribe group of a group_unsubscribe
-        scope = f"group={group}" if name == "group_unsubscribe" and group is not None else None
-        event = Event(
-            type=kind,
-            campaign=first_campaign([data.get(campaign_field), data.get("category")]),
-            occurred_at=parse_unix_time(data.get("timestamp"), "timestamp", provider=_SG),
-            source=_SG,
-            idempotency_key=None if event_id is None else f"sendgrid:{event_id}",
-            recipient=recipient,
-            provider=provider_of_address(recipient),
-            bounce_kind=bounce_kind,
-            scope=scope,
-        )
-        if kind is EventType.BOUNCE:
-            # The receiver's reply: "reason" (bounce, dropped), "response" (deferred).
-            reply = data.get("response") if name == "deferred" else data.get("reason")
-            event = with_reply(event, reply, status=data.get("status"), deferral=name == "deferred")
-        events.append(event)
-    return tuple(events)
+        if event is not None:
+            events.append(event)
+    return SendgridBatch(tuple(events), tuple(skipped))
+
+
+def _event(item: object, campaign_field: str) -> Event | None:
+    """One item's event; None for an event type not mapped.
+
+    Raises:
+        MalformedPayload: not an object, or no valid ``email`` or ``timestamp``.
+    """
+    data = require_mapping(item, "event", provider=_SG)
+    name = optional_str(data, "event")
+    kind = _TYPES.get(name or "")
+    if kind is None:
+        return None
+    recipient = recipient_address(data.get("email"), "email", provider=_SG)
+    bounce_kind = None
+    if name == "bounce":
+        bounce_kind = _BOUNCE_TYPES.get(optional_str(data, "type") or "", BounceKind.UNDETERMINED)
+    elif name == "dropped":
+        bounce_kind = BounceKind.PERMANENT  # SendGrid will not send to it at all
+    elif name == "deferred":
+        bounce_kind = BounceKind.TRANSIENT
+    event_id = optional_str(data, "sg_event_id")
+    group = data.get("asm_group_id")  # the unsubscribe group of a group_unsubscribe
+    scope = f"group={group}" if name == "group_unsubscribe" and group is not None else None
+    event = Event(
+        type=kind,
+        campaign=first_campaign([data.get(campaign_field), data.get("category")]),
+        occurred_at=parse_unix_time(data.get("timestamp"), "timestamp", provider=_SG),
+        source=_SG,
+        idempotency_key=None if event_id is None else f"sendgrid:{event_id}",
+        recipient=recipient,
+        provider=provider_of_address(recipient),
+        bounce_kind=bounce_kind,
+        scope=scope,
+    )
+    if kind is EventType.BOUNCE:
+        # The receiver's reply: "reason" (bounce, dropped), "response" (deferred).
+        reply = data.get("response") if name == "deferred" else data.get("reason")
+        event = with_reply(event, reply, status=data.get("status"), deferral=name == "deferred")
+    return event
 
 
 def handle_sendgrid(
@@ -191,7 +225,7 @@ def handle_sendgrid(
     *,
     config: SendgridVerifier,
     now: dt.datetime | None = None,
-) -> tuple[Event, ...]:
+) -> SendgridBatch:
     """Verify a SendGrid POST (raw body, request headers) and return its events.
 
     Raises:
