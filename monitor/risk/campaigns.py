@@ -170,12 +170,8 @@ async def refresh_campaigns(
             rates[(lab, name)] = compute_rates(t, guard)
         for (lab, provider), t in per_provider.items():
             provider_rates[(lab, provider, name)] = compute_rates(t, guard)
-    info = {}
-    for lab in labels:
-        c = campaigns.get(lab)
-        category = c.category.value if c and c.category else "unknown"
-        consent = c.consent.value if c and c.consent else "unknown"
-        info[lab] = (category, consent)
+    # Registered labels, else the ones the campaign's events carried (the same as the API).
+    info = await store.campaign_labels(sorted(labels))
     all_campaigns = {r.campaign for r in lifetime}
     snapshot = CampaignSnapshot(
         lifetime=tuple(CampaignRow(c, p, t) for (c, p), t in sorted(totals.items())),

@@ -73,6 +73,10 @@ __all__ = ["SqlStore", "open_store"]
 
 log = logging.getLogger(__name__)
 _DIMENSIONS = (counters.c.campaign, counters.c.provider, counters.c.category, counters.c.consent)
+# A counter row's category or consent when its events carried none and the campaign had
+# none registered (batch.UNKNOWN_CATEGORY, Consent.UNKNOWN).
+_UNKNOWN = batch.UNKNOWN_CATEGORY
+_IN_CHUNK = 500  # campaign ids per IN (...) list
 _OPT_OUTS = (SuppressionReason.UNSUBSCRIBE.value, SuppressionReason.COMPLAINT.value)
 
 
@@ -291,6 +295,9 @@ class SqlStore(
         """Counter sums per campaign x provider x category x consent.
 
         Hourly buckets: a bucket counts when its start is in ``[floor_hour(since), until)``.
+        Counts recorded without a category (or consent) take the campaign's, as
+        ``campaign_labels`` resolves it now: a campaign registered after its first events,
+        or labelled only on its sends, is not split into a labelled and an "unknown" part.
         """
         query = select(
             *_DIMENSIONS, *(func.sum(counters.c[name]).label(name) for name in COUNTER_COLUMNS)
@@ -306,7 +313,7 @@ class SqlStore(
         async with self._engine.connect() as conn:
             result = await conn.execute(query)
             rows = result.all()
-        return tuple(
+        found = [
             CountRow(
                 row.campaign,
                 row.provider,
@@ -316,7 +323,54 @@ class SqlStore(
                 Totals(**{name: int(row._mapping[name] or 0) for name in COUNTER_COLUMNS}),
             )
             for row in rows
-        )
+        ]
+        unlabelled = {r.campaign for r in found if _UNKNOWN in (r.category, r.consent)}
+        if not unlabelled:
+            return tuple(found)
+        labels = await self.campaign_labels(sorted(unlabelled))
+        merged: dict[tuple[str, str, str, str], Totals] = {}
+        for r in found:
+            category, consent = labels.get(r.campaign, (_UNKNOWN, _UNKNOWN))
+            key = (
+                r.campaign,
+                r.provider,
+                category if r.category == _UNKNOWN else r.category,
+                consent if r.consent == _UNKNOWN else r.consent,
+            )
+            merged[key] = merged.get(key, Totals()) + r.totals
+        return tuple(CountRow(*key, totals) for key, totals in sorted(merged.items()))
+
+    async def campaign_labels(self, campaign_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """Each campaign's (category, consent): the registered one, else the one its
+        counted events carried if they carried exactly one, else ``unknown``."""
+        found: dict[str, tuple[str, str]] = {}
+        async with self._engine.connect() as conn:
+            for start in range(0, len(campaign_ids), _IN_CHUNK):
+                chunk = list(campaign_ids[start : start + _IN_CHUNK])
+                registered = {
+                    row.id: (row.category, row.consent)
+                    for row in await conn.execute(
+                        select(campaigns.c.id, campaigns.c.category, campaigns.c.consent).where(
+                            campaigns.c.id.in_(chunk)
+                        )
+                    )
+                }
+                seen: dict[str, tuple[set[str], set[str]]] = {c: (set(), set()) for c in chunk}
+                for row in await conn.execute(
+                    select(counters.c.campaign, counters.c.category, counters.c.consent)
+                    .where(counters.c.campaign.in_(chunk))
+                    .distinct()
+                ):
+                    seen[row.campaign][0].add(row.category)
+                    seen[row.campaign][1].add(row.consent)
+                for campaign in chunk:
+                    category, consent = registered.get(campaign, (None, None))
+                    categories, consents = seen[campaign]
+                    found[campaign] = (
+                        category or _only_label(categories),
+                        consent or _only_label(consents),
+                    )
+        return found
 
     async def rates(
         self,
@@ -338,6 +392,12 @@ class SqlStore(
 
 if TYPE_CHECKING:
     _IMPLEMENTS: type[Store] = SqlStore  # mypy checks the protocol here
+
+
+def _only_label(values: set[str]) -> str:
+    """The one label other than ``unknown`` in ``values``, else ``unknown``."""
+    known = values - {_UNKNOWN}
+    return known.pop() if len(known) == 1 else _UNKNOWN
 
 
 def _same_time(value: dt.datetime) -> dt.datetime:

@@ -224,3 +224,16 @@ async def test_a_store_without_events_gives_empty_figures(store: SqlStore, confi
     snapshot, domains, observations = await refresh(store, config)
     assert (snapshot.lifetime, snapshot.campaigns_total, snapshot.campaigns_other) == ((), 0, 0)
     assert (domains, observations) == ({}, [])
+
+
+async def test_an_unregistered_campaign_is_labelled_as_its_events_were(
+    store: SqlStore, config: Config
+) -> None:
+    labelled = Event(
+        EventType.SENT, "newsletter", NOW - HOURS, Source.API, count=500,
+        category=Category.COMMERCIAL, consent=Consent.SINGLE_OPT_IN,
+    )  # fmt: skip
+    await store.add_events([labelled, ev(EventType.DELIVERED, "newsletter", HOURS, 500)], P)
+    snapshot, _, _ = await refresh(store, config)
+    # delivermon_campaign_info says what the rates API says, not "unknown".
+    assert snapshot.info == {"newsletter": ("commercial", "single_opt_in")}

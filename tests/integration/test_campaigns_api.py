@@ -302,6 +302,59 @@ async def test_events_after_registration_are_counted_under_its_labels(api: Api) 
     assert {"campaign": "loyalty", "consent": "existing_customer"}.items() <= groups[0].items()
 
 
+async def test_events_without_labels_take_those_their_campaign_carried(api: Api) -> None:
+    """The README's own example labels only the sends: the deliveries and the complaint of
+    the same unregistered campaign must not make an "unknown" group of their own."""
+    await api.store.add_events(
+        [
+            ev(EventType.SENT, "c-cat", 200, MINUTES, category=Category.TRANSACTIONAL),
+            ev(EventType.DELIVERED, "c-cat", 200, MINUTES),
+            ev(EventType.COMPLAINT, "c-cat", 1, MINUTES),
+        ],
+        P,
+    )
+    for window in ("1h", "lifetime"):
+        _, doc = await api.call("GET", "/api/v1/rates?group_by=campaign,category")
+        (group,) = doc["windows"][window]["groups"]
+        assert (group["category"], group["sent"], group["delivered"], group["complaints"]) == (
+            "transactional",
+            200,
+            200,
+            1,
+        )
+        assert group["complaint_rate"] == pytest.approx(1 / 200)
+    # Two categories carried: which one an unlabelled count belongs to cannot be told.
+    await api.store.add_events(
+        [ev(EventType.SENT, "c-cat", 5, MINUTES, category=Category.COMMERCIAL)], P
+    )
+    _, doc = await api.call("GET", "/api/v1/rates?group_by=category")
+    groups = {g["category"]: g["delivered"] for g in doc["windows"]["1h"]["groups"]}
+    assert groups == {"commercial": 0, "transactional": 0, "unknown": 200}
+
+
+async def test_a_campaign_registered_after_its_events_takes_them_under_its_labels(
+    api: Api,
+) -> None:
+    await api.store.add_events(
+        [
+            ev(EventType.DELIVERED, "late", 300, MINUTES),
+            ev(EventType.COMPLAINT, "late", 2, MINUTES),
+        ],
+        P,
+    )
+    body = {"category": "commercial", "consent": "double_opt_in"}
+    assert (await api.call("PUT", "/api/v1/campaigns/late", body=body))[0] == 200
+    await api.store.add_events([ev(EventType.DELIVERED, "late", 100, MINUTES)], P)
+    _, doc = await api.call("GET", "/api/v1/rates?campaign=late&group_by=category,consent")
+    (group,) = doc["windows"]["1h"]["groups"]
+    assert (group["category"], group["consent"], group["delivered"], group["complaints"]) == (
+        "commercial",
+        "double_opt_in",
+        400,
+        2,
+    )
+
+
 async def test_campaigns_from_config_are_registered_at_startup(api: Api, store: SqlStore) -> None:
     registered = await store.get_campaign("receipts")
     assert registered is not None
