@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from checks.domains import DomainError, to_a_label
 from monitor.http.context import KEY_CONTEXT
-from monitor.http.errors import json_error
+from monitor.http.errors import json_error, repeated_query
 from monitor.http.routes import Access, RouteSpec
 from monitor.model.events import Category, Consent
 from monitor.model.jsontext import loads_strict
@@ -195,6 +195,8 @@ def _audit_json(counts: AuditCounts | None) -> dict[str, int]:
 
 async def _get_rates(request: web.Request) -> web.Response:
     deps = request.app[KEY_CONTEXT]
+    if (twice := repeated_query(request, ("campaign",))) is not None:
+        return twice
     by = _group_by(request.query.getall("group_by", []))
     if by is None:
         return json_error(400, "group_by takes campaign, provider, category and/or consent")

@@ -12,7 +12,7 @@ import datetime as dt
 from aiohttp import web
 
 from monitor.http.context import KEY_CONTEXT
-from monitor.http.errors import json_error
+from monitor.http.errors import json_error, repeated_query
 from monitor.http.mail_api import kind_route
 from monitor.http.routes import Access, RouteSpec
 from monitor.ingest.dmarc.analysis import (
@@ -60,12 +60,17 @@ def _count(value: str | None, default: int, low: int, high: int) -> int | None:
     return int(value) if digits and low <= int(value) <= high else None
 
 
+_SOURCES_QUERY = ("classification", "limit", "offset", "since")
+
+
 def _domain(request: web.Request) -> str:
     return request.match_info["domain"].strip().lower().rstrip(".")
 
 
 async def _get_domain(request: web.Request) -> web.Response:
     context = request.app[KEY_CONTEXT]
+    if (twice := repeated_query(request, ("days",))) is not None:
+        return twice
     days = _days(request.query.get("days"))
     if days is None:
         return json_error(400, f"days must be an integer from 1 to {MAX_DAYS}")
@@ -80,6 +85,8 @@ async def _get_domain(request: web.Request) -> web.Response:
 
 async def _get_sources(request: web.Request) -> web.Response:
     context = request.app[KEY_CONTEXT]
+    if (twice := repeated_query(request, _SOURCES_QUERY)) is not None:
+        return twice
     classification = request.query.get("classification")
     if classification is not None and classification not in METRIC_CLASSIFICATIONS:
         choices = ", ".join(METRIC_CLASSIFICATIONS)

@@ -22,6 +22,7 @@ __all__ = [
     "json_error",
     "quiet_client_faults",
     "redacted_path",
+    "repeated_query",
 ]
 
 # Set on the answer to a request whose client went away before it was read: the ingest
@@ -47,6 +48,15 @@ def redacted_path(path: str) -> str:
 
 def json_error(status: int, message: str, **extra: object) -> web.Response:
     return web.json_response({"error": message, **extra}, status=status)
+
+
+def repeated_query(request: web.Request, names: tuple[str, ...]) -> web.Response | None:
+    """A 400 naming the first of ``names`` given more than once in the query string (which
+    of two values was meant cannot be told), else None."""
+    for name in names:
+        if len(request.query.getall(name, [])) > 1:
+            return json_error(400, f"{name} is given more than once")
+    return None
 
 
 @web.middleware

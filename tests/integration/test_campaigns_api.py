@@ -246,6 +246,11 @@ async def test_an_unknown_group_by_dimension_is_400(api: Api) -> None:
     assert "error" in doc
 
 
+async def test_a_campaign_filter_given_twice_is_400(api: Api) -> None:
+    status, doc = await api.call("GET", "/api/v1/rates?campaign=spring&campaign=welcome")
+    assert (status, doc) == (400, {"error": "campaign is given more than once"})
+
+
 async def test_unsubscribe_deadline_violations_are_counted_per_campaign(api: Api) -> None:
     alice = "alice@example.com"
     await api.store.add_events(

@@ -324,6 +324,13 @@ async def test_sources_are_paged_past_the_first_hundred(
         for bad in ({"limit": "0"}, {"limit": "10001"}, {"limit": "x"}, {"offset": "-1"}):
             async with session.get(sources_url, params=since | bad, headers=auth) as response:
                 assert response.status == 400, bad
+        # Which of two values was meant cannot be told: refused, not the first one taken.
+        twice = [("limit", "10"), ("limit", "20")]
+        async with session.get(sources_url, params=twice, headers=auth) as response:
+            assert (response.status, await response.json()) == (
+                400,
+                {"error": "limit is given more than once"},
+            )
     want = [row.ip for row in many]
     assert [s["ip"] for s in pages["default"]["sources"]] == want[:100]
     assert [s["ip"] for s in pages["all"]["sources"]] == want
