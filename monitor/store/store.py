@@ -15,9 +15,10 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import RowMapping, Table, and_, func, select
+from sqlalchemy import URL, RowMapping, Table, and_, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -88,6 +89,7 @@ async def open_store(url: str) -> SqlStore:
         StoreUnavailableError: the database cannot be reached or migrated.
     """
     parsed = async_url(url)
+    _make_sqlite_directory(parsed)
     engine = build_engine(parsed)
     try:
         await migrate(engine)
@@ -99,6 +101,28 @@ async def open_store(url: str) -> SqlStore:
         raise StoreUnavailableError(f"cannot open the store {where}: {_cause(exc)}") from exc
     log.info("store opened", extra={"store": parsed.render_as_string(hide_password=True)})
     return SqlStore(engine)
+
+
+def _make_sqlite_directory(parsed: URL) -> None:
+    """Create a SQLite database's directory (0700, as the key file beside it gets), so a
+    first start into a fresh data directory works whether or not the key is configured.
+
+    Raises:
+        StoreUnavailableError: the directory cannot be made.
+    """
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return
+    if database.startswith("file:"):
+        return  # a URI filename: SQLite's own syntax, left to it
+    directory = Path(database).parent
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        where = parsed.render_as_string(hide_password=True)
+        raise StoreUnavailableError(
+            f"cannot open the store {where}: cannot create {directory}: {exc.strerror}"
+        ) from exc
 
 
 def _cause(exc: BaseException) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import stat
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -63,6 +65,23 @@ async def test_replicas_starting_together_migrate_once(store_url: str) -> None:
     for opened in stores:
         await opened.ping()
         await opened.close()
+
+
+async def test_a_sqlite_store_in_a_directory_not_made_yet_makes_it(tmp_path: Path) -> None:
+    """As the generated key file's directory is made: a first start into a fresh data
+    directory must not depend on whether the key is configured."""
+    path = tmp_path / "data" / "deeper" / "delivermon.db"
+    store = await open_store(f"sqlite:///{path}")
+    await store.close()
+    assert path.is_file()
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+async def test_a_sqlite_directory_that_cannot_be_made_is_a_clear_refusal(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(StoreUnavailableError, match=r"cannot create .*a-file/sub: Not a directory"):
+        await open_store(f"sqlite:///{blocker / 'sub' / 'd.db'}")
 
 
 async def test_the_same_event_twice_is_counted_once(store: SqlStore) -> None:
