@@ -42,14 +42,15 @@ def _matches(rule: Rule, reply: Reply, provider: str) -> bool:
         return False
     if rule.enhanced is not None and not (reply.enhanced and rule.enhanced.search(reply.enhanced)):
         return False
-    return rule.text is None or rule.text.search(reply.text) is not None
+    return rule.text is None or rule.text.search(rule.readable(reply.text)) is not None
 
 
 def _blocklist(rule: Rule, reply: Reply, provider: str) -> str:
     if rule.blocklist is not None:
         return rule.blocklist
+    text = rule.readable(reply.text)
     for pattern, name in BLOCKLIST_NAMES:
-        if pattern.search(reply.text):
+        if pattern.search(text):
             return name
     return _OWN_LISTS.get(provider, "unknown")
 

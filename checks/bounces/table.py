@@ -36,7 +36,8 @@ class BounceClass(StrEnum):
 class Rule:
     """``text`` (and ``enhanced``, when given) must match; ``providers`` limits the rule to
     replies from those providers. ``blocklist``: the list a ``blocklisted`` rule names
-    (None: taken from the text by ``BLOCKLIST_NAMES``, else the provider's own)."""
+    (None: taken from the text by ``BLOCKLIST_NAMES``, else the provider's own).
+    ``ignore``: what of the text the rule does not read (a negated citation)."""
 
     cls: BounceClass
     text: re.Pattern[str] | None
@@ -44,6 +45,11 @@ class Rule:
     providers: frozenset[str] | None = None
     blocklist: str | None = None
     enhanced: re.Pattern[str] | None = None
+    ignore: re.Pattern[str] | None = None
+
+    def readable(self, text: str) -> str:
+        """``text`` less what the rule ignores."""
+        return text if self.ignore is None else self.ignore.sub(" ", text)
 
 
 B = BounceClass
@@ -57,6 +63,7 @@ def _r(
     providers: str | None = None,
     blocklist: str | None = None,
     enhanced: str | None = None,
+    ignore: str | None = None,
 ) -> Rule:
     return Rule(
         cls,
@@ -65,6 +72,7 @@ def _r(
         None if providers is None else frozenset(providers.split()),
         blocklist,
         None if enhanced is None else re.compile(enhanced),
+        None if ignore is None else re.compile(ignore),
     )
 
 
@@ -221,13 +229,22 @@ _LISTED = (
     r"\bdnsbl\b|\brbl\b|\bblacklist|blocked by ldap:|dnsbl-lookup|is in [\w'.-]+ list|"
     r"(?:spamhaus|spamcop|barracuda|uceprotect|sorbs|abuseat)\S*(?:\s|$)"
 )
+# A list the reply says the sender is *not* on ("is not listed in zen.spamhaus.org"): no
+# citation, and never the list named.
+_NOT_LISTED = r"\bnot (?:been |currently )?listed (?:at|in|on|by) [^\s,;()]+"
 _DNSBL_RULES = (
-    _r(B.BLOCKLISTED, _LISTED, "postfix-rbl"),
-    _r(B.BLOCKLISTED, r"spamhaus\.org/(?:query|sbl|xbl|pbl|dbl|lookup)", "spamhaus"),
+    _r(B.BLOCKLISTED, _LISTED, "postfix-rbl", ignore=_NOT_LISTED),
+    _r(
+        B.BLOCKLISTED,
+        r"spamhaus\.org/(?:query|sbl|xbl|pbl|dbl|lookup)",
+        "spamhaus",
+        ignore=_NOT_LISTED,
+    ),
     _r(
         B.BLOCKLISTED,
         r"uceprotect-level|spamcop\.net/bl|barracudacentral|proofpoint\.com/dnsbl",
         "dnsbl-operators",
+        ignore=_NOT_LISTED,
     ),
 )
 

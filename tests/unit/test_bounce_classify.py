@@ -177,6 +177,18 @@ def test_provider(host: str | None, domain: str | None, text: str, provider: str
         ),
         ("550 5.7.1 Your IP is not listed in our whitelist", B.POLICY_OTHER, None),
         ("550 not listed in DNSWL", B.POLICY_OTHER, None),
+        # A list the sender is said not to be on is not cited; one it is on still is.
+        (
+            "550 5.7.1 Your IP 192.0.2.1 is not listed in zen.spamhaus.org but rejected by policy",
+            B.POLICY_OTHER,
+            None,
+        ),
+        ("550 5.7.1 Rejected: not listed in Spamhaus; contact postmaster", B.UNCLASSIFIED, None),
+        (
+            "554 5.7.1 not listed in bl.spamcop.net, but blocked using zen.spamhaus.org",
+            B.BLOCKLISTED,
+            "spamhaus",
+        ),
         # Still the recipient's: the stock text without a policy code, a 5.1.1.
         ("550 Requested action not taken: mailbox unavailable", B.MAILBOX_UNKNOWN, None),
         (
