@@ -399,8 +399,10 @@ class Daemon:
         accepted = result.stored + result.duplicates
         if accepted:
             self.metrics.ingest_accepted.labels("imap").inc(accepted)
-        if result.refused:
-            self.metrics.ingest_refused.labels("imap", "unprocessable").inc(result.refused)
+        for reason, n in result.reasons.items():
+            # As the HTTP routes count them: too large is too_large, the rest unprocessable.
+            label = "too_large" if reason == "too_large" else "unprocessable"
+            self.metrics.ingest_refused.labels("imap", label).inc(n)
         if result.errors:
             self.metrics.errors.labels("imap", "message_failed").inc(result.errors)
 

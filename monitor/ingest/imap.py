@@ -29,8 +29,8 @@ import datetime as dt
 import logging
 import re
 import ssl
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 import aioimaplib
@@ -106,13 +106,16 @@ class _Listed:
 
 @dataclass(frozen=True, slots=True)
 class PollResult:
-    """What one poll did. ``deferred``: messages left for the next poll by the per-poll bound."""
+    """What one poll did. ``deferred``: messages left for the next poll by the per-poll
+    bound, or because the store could not take them. ``reasons``: the refused ones by
+    reason (``too_large``, ``too_many_failures`` or the ingest's reason code)."""
 
     stored: int = 0
     duplicates: int = 0
     refused: int = 0
     errors: int = 0
     deferred: int = 0
+    reasons: Mapping[str, int] = field(default_factory=dict, compare=False)
 
 
 # What became of one message; "error" and "gone" leave it where it is.
@@ -277,27 +280,44 @@ class ImapPoller:
         batch, deferred = uids[: self._max_messages], len(uids) - self._max_messages
         listed = await self._list(client, batch)
         tally = dict.fromkeys(("stored", "duplicate", "refused", "error"), 0)
-        for uid in batch:
+        reasons: dict[str, int] = {}
+        for position, uid in enumerate(batch):
             message = listed.get(uid)
             if message is None:
                 continue  # expunged by someone else meanwhile
             outcome: _Outcome
+            reason: str | None = None
             if message.size > self._max_message_bytes:
-                log.warning("IMAP message refused: %s", "too_large")
-                outcome = "refused"
+                outcome, reason = "refused", "too_large"
             elif message.failures >= self._config.max_attempts:  # e.g. the limit was lowered
-                log.warning("IMAP message refused: %s", "too_many_failures")
-                outcome = "refused"
+                outcome, reason = "refused", "too_many_failures"
             else:
-                outcome = await self._ingest(client, uid)
+                outcome, reason = await self._ingest(client, uid)
             if outcome == "gone":
                 continue
             if outcome == "outage":
-                outcome = "error"  # left for the next poll, and not the message's fault
-            elif outcome == "error" and await self._store_answers():
+                # Left for the next poll, and not the message's fault; nor is the rest of
+                # the batch: the store cannot take it now, so it is not offered it.
+                tally["error"] += 1
+                left = len(batch) - position - 1
+                deferred = max(deferred, 0) + left
+                log.warning(
+                    "IMAP poll stopped: the store cannot take messages now; "
+                    "%d left in the mailbox for the next poll",
+                    left + 1,
+                )
+                break
+            if outcome == "error" and await self._store_answers():
                 outcome = await self._count_failure(client, uid, message.failures + 1)
+                reason = "too_many_failures" if outcome == "refused" else None
             if outcome != "error":  # an error leaves the message for the next poll
-                await self._move(client, uid, refused if outcome == "refused" else processed)
+                folder = refused if outcome == "refused" else processed
+                if outcome == "refused":
+                    # Its UID in the polled mailbox and the reason: never an address.
+                    why = reason or "unknown"
+                    log.warning("IMAP message UID %d refused (%s), moved to %s", uid, why, folder)
+                    reasons[why] = reasons.get(why, 0) + 1
+                await self._move(client, uid, folder)
             tally[outcome] += 1
         result = PollResult(
             stored=tally["stored"],
@@ -305,6 +325,7 @@ class ImapPoller:
             refused=tally["refused"],
             errors=tally["error"],
             deferred=max(deferred, 0),
+            reasons=reasons,
         )
         if result != PollResult():
             log.info(
@@ -317,12 +338,13 @@ class ImapPoller:
             )
         return result
 
-    async def _ingest(self, client: aioimaplib.IMAP4, uid: int) -> _Outcome:
-        """Fetch one message (without setting \\Seen) and ingest it."""
+    async def _ingest(self, client: aioimaplib.IMAP4, uid: int) -> tuple[_Outcome, str | None]:
+        """Fetch one message (without setting \\Seen) and ingest it; the outcome, and a
+        refusal's reason."""
         response = await self._command(client.uid("FETCH", str(uid), "(BODY.PEEK[])"), "FETCH")
         raw = _fetched_body(response)
         if raw is None:
-            return "gone"
+            return "gone", None
         context = IngestContext(
             store=self._store,
             pseudonymizer=self._pseudonymizer,
@@ -333,19 +355,16 @@ class ImapPoller:
         try:
             result = await route_ingest(raw, context, self._kinds)
         except IngestError as exc:
-            log.warning("IMAP message refused: %s", exc.reason)
-            return "refused"
+            return "refused", exc.reason
         except PrivacyError:  # a reported recipient that is not an address
-            log.warning("IMAP message refused: %s", "invalid_recipient")
-            return "refused"
+            return "refused", "invalid_recipient"
         except StoreUnavailableError:
-            log.warning("IMAP message left in the mailbox: the store cannot take it now")
-            return "outage"
+            return "outage", None
         except Exception as exc:  # keep polling; the message stays for a retry
             # The type only: a database error's text can carry row values.
-            log.error("IMAP message left in the mailbox: %s", type(exc).__name__)
-            return "error"
-        return "duplicate" if result.duplicate else "stored"
+            log.error("IMAP message UID %d left in the mailbox: %s", uid, type(exc).__name__)
+            return "error", None
+        return ("duplicate" if result.duplicate else "stored"), None
 
     async def _store_answers(self) -> bool:
         """Whether the store answers: if not, a failure is an outage, not a poison message."""
@@ -364,9 +383,7 @@ class ImapPoller:
         ``max_attempts`` failures it goes to the refused folder, for a person to look at.
         """
         if failures >= self._config.max_attempts:
-            log.warning(
-                "IMAP message refused: %s after %d failed attempts", "too_many_failures", failures
-            )
+            log.warning("IMAP message UID %d failed %d times: refusing it", uid, failures)
             return "refused"
         response = await self._command(
             client.uid("STORE", str(uid), "+FLAGS.SILENT", f"({FAILURE_KEYWORD}{failures})"),

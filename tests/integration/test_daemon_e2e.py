@@ -320,6 +320,7 @@ def test_the_imap_job_ingests_the_feedback_mailbox(
     ).encode()
     dovecot.append(arf_report)
     dovecot.append(NOT_ARF)
+    dovecot.append(b"Subject: big\r\n\r\n" + b"x" * (10 * 1024 * 1024 + 1))  # over the cap
     config = tmp_path / "delivermon.toml"
     write_config(config, nsd.address, receiver, zones=[ZONE])
     config.write_text(
@@ -349,10 +350,17 @@ interval = "1s"
             what="the plain message refused",
         )
         wait_for(
+            lambda: (
+                daemon.value("delivermon_ingest_refused_total", source="imap", reason="too_large")
+                == 1
+            ),
+            what="the message over 10 MiB refused as too large",
+        )
+        wait_for(
             lambda: daemon.value("delivermon_complaints_total", campaign="promo-imap") == 1,
             what="the complaint counted for its campaign",
         )
     assert dovecot.messages() == []
     assert len(dovecot.messages("delivermon/processed")) == 1
-    assert len(dovecot.messages("delivermon/refused")) == 1
+    assert len(dovecot.messages("delivermon/refused")) == 2
     assert "complainer@example.net" not in daemon.log()

@@ -156,10 +156,14 @@ async def test_a_non_report_is_refused_and_stores_nothing(
     with caplog.at_level(logging.WARNING, logger="monitor"):
         result = await make_poller(dovecot, sqlite_store).poll_once()
     assert result == PollResult(refused=1)
+    (reason,) = result.reasons
+    assert result.reasons == {reason: 1}
     assert stored_reports(sqlite_path) == 0
     assert dovecot.messages(REFUSED) == [NOT_ARF]
     assert dovecot.messages(PROCESSED) == []
-    assert any(r.levelno == logging.WARNING for r in caplog.records)
+    # The log line says which message (its UID in the mailbox), why, and where it went.
+    (line,) = [r.getMessage() for r in caplog.records if "refused (" in r.getMessage()]
+    assert line == f"IMAP message UID 1 refused ({reason}), moved to {REFUSED}"
     assert b"someone@example.net" not in caplog.text.encode()
 
 
@@ -232,27 +236,36 @@ async def test_a_store_outage_leaves_the_message_for_the_next_poll(
     sqlite_path: Path,
     corpus_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A store that refuses the write while it still answers a ping (a full disk, a
     write lock held past the busy timeout) is an outage: the message waits, however many
     polls it takes, and never counts towards max_attempts. The refusal is injected: a
     full disk or a 30-second lock per poll cannot be made here in reasonable time."""
-    dovecot.append(arf_files(corpus_dir)[0].read_bytes())
+    for path in arf_files(corpus_dir)[:3]:
+        dovecot.append(path.read_bytes())
     poller = make_poller(dovecot, sqlite_store)
+    tried = 0
 
     async def store_down(*args: object, **kwargs: object) -> None:
+        nonlocal tried
+        tried += 1
         raise StoreUnavailableError("database unavailable")
 
-    with monkeypatch.context() as patch:
+    with monkeypatch.context() as patch, caplog.at_level(logging.WARNING, logger="monitor"):
         patch.setattr(sqlite_store, "add_report", store_down)
         for _ in range(poller._config.max_attempts + 1):
-            assert await poller.poll_once() == PollResult(errors=1)
-    assert len(dovecot.messages("INBOX")) == 1
+            # The first message finds the store down: the other two are not offered it.
+            assert await poller.poll_once() == PollResult(errors=1, deferred=2)
+    assert tried == poller._config.max_attempts + 1
+    stopped = [r for r in caplog.records if "IMAP poll stopped" in r.getMessage()]
+    assert len(stopped) == poller._config.max_attempts + 1  # once a poll, not once a message
+    assert len(dovecot.messages("INBOX")) == 3
     assert dovecot.messages(PROCESSED) == []
     assert dovecot.messages(REFUSED) == []
 
-    assert await poller.poll_once() == PollResult(stored=1)
-    assert stored_reports(sqlite_path) == 1
+    assert await poller.poll_once() == PollResult(stored=3)
+    assert stored_reports(sqlite_path) == 3
     assert dovecot.messages("INBOX") == []
 
 

@@ -93,11 +93,13 @@ async def test_a_poison_message_is_retried_max_attempts_times_then_refused(
         # A new poller (a restart): the count is on the message, not in memory.
         assert await make_poller(dovecot, sqlite_store).poll_once() == PollResult(errors=1)
         assert flags(dovecot) == [{"$DelivermonFailed1", "$DelivermonFailed2"}]
-        assert await make_poller(dovecot, sqlite_store).poll_once() == PollResult(refused=1)
+        last = await make_poller(dovecot, sqlite_store).poll_once()
+    assert (last, last.reasons) == (PollResult(refused=1), {"too_many_failures": 1})
     assert dovecot.messages("INBOX") == []
     assert len(dovecot.messages(REFUSED)) == 1
     assert dovecot.messages(PROCESSED) == []
-    assert "too_many_failures after 3 failed attempts" in caplog.text
+    assert "failed 3 times: refusing it" in caplog.text
+    assert "refused (too_many_failures)" in caplog.text
     assert not ADDRESS.search(caplog.text)
     assert await make_poller(dovecot, sqlite_store).poll_once() == PollResult()
 
