@@ -38,6 +38,7 @@ from email.utils import parseaddr, parsedate_tz
 from enum import StrEnum
 
 from monitor.ingest.errors import MalformedReportError, NotArfError
+from monitor.model.privacy import PrivacyError, normalise_address
 
 __all__ = [
     "MAX_PARTS",
@@ -434,8 +435,11 @@ def _address(value: str | None) -> str | None:
         address = value.rpartition("<")[2].rstrip(">").strip()
     else:
         address = parseaddr(value)[1].strip() or value.strip().strip("<>").strip()
-    local, at, domain = address.rpartition("@")
-    if not at or not local or not domain or any(c.isspace() for c in address):
+    try:
+        # What cannot be pseudonymised (a@b@example.com) is no recipient: the report is
+        # still read, and counted, without it.
+        normalise_address(address)
+    except PrivacyError:
         return None
     return address[:320]
 

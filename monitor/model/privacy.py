@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import stat
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ from monitor.model.errors import MonitorError
 __all__ = ["PrivacyError", "Pseudonymizer", "load_or_create_key", "normalise_address"]
 
 _KEY_BYTES = 32
+# What an unquoted local part cannot hold: a second '@' ("a@b@example.com"), a space, a
+# control character.
+_UNQUOTED_BAD = re.compile(r"[@\s\x00-\x1f\x7f]")
 
 
 class PrivacyError(MonitorError, ValueError):
@@ -38,12 +42,16 @@ def normalise_address(address: str) -> str:
     merge distinct people at some providers.
 
     Raises:
-        PrivacyError: no '@', an empty part, or an invalid domain.
+        PrivacyError: no '@', an empty part, an unquoted local part with an '@', a space
+            or a control character in it (RFC 5321 §4.1.2), or an invalid domain.
     """
     text = address.strip().strip("<>").strip()
     local, at, domain = text.rpartition("@")
     if not at or not local or not domain:
         raise PrivacyError("not an e-mail address")
+    quoted = len(local) > 1 and local.startswith('"') and local.endswith('"')
+    if not quoted and _UNQUOTED_BAD.search(local):
+        raise PrivacyError("not an e-mail address: invalid local part")
     try:
         domain = to_a_label(domain)
     except DomainError:

@@ -187,6 +187,16 @@ async def test_an_address_in_the_user_agent_is_not_stored(
     assert b"abuse.desk" not in data
 
 
+async def test_a_recipient_that_is_no_address_is_dropped_and_the_complaint_kept(
+    base_url: str, sqlite_store: SqlStore, sqlite_path: Path
+) -> None:
+    status, body = await post_arf(base_url, arf_report().replace(b"victim@", b"victim@x@"))
+    assert (status, body["duplicate"]) == (202, False)
+    assert sum(r.totals.complaints for r in await sqlite_store.counts()) == 1
+    counts = table_counts(sqlite_path)
+    assert (counts["report_recipients"], counts["suppressions"]) == (0, 0)
+
+
 async def test_not_spam_report_is_stored_but_is_no_complaint(
     base_url: str, sqlite_store: SqlStore, sqlite_path: Path
 ) -> None:

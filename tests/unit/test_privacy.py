@@ -35,7 +35,19 @@ def test_normalise_address(raw: str, normal: str) -> None:
     assert normalise_address(raw) == normal
 
 
-@pytest.mark.parametrize("bad", ["", "alice", "@example.com", "alice@", "alice@-bad-.example"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "alice",
+        "@example.com",
+        "alice@",
+        "alice@-bad-.example",
+        "a@b@example.com",  # a second '@' outside quotes
+        "john doe@example.com",
+        "tab\there@example.com",
+    ],
+)
 def test_non_addresses_are_refused(bad: str) -> None:
     with pytest.raises(PrivacyError):
         normalise_address(bad)
