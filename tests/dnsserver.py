@@ -389,6 +389,21 @@ class NsdServer:
         self._port = port
         self._spawn_and_wait()
 
+    def stop_keeping_port(self) -> None:
+        """Stop NSD, to be started again on the same port by ``start_again`` (a resolver
+        outage: queries to the port meanwhile get ICMP port unreachable)."""
+        self._terminate()
+
+    def start_again(self) -> None:
+        """Start NSD again on the port it had before ``stop_keeping_port``.
+
+        Raises:
+            NsdError: it did not start (the port was taken meanwhile, say).
+        """
+        if self._proc is not None or not self._port:
+            raise NsdError("start_again() needs a server stopped by stop_keeping_port()")
+        self._spawn_and_wait()
+
     def stop(self) -> None:
         """Stop NSD (SIGTERM, then SIGKILL to its process group on timeout)."""
         self._terminate()

@@ -11,6 +11,7 @@ Failures come back as :class:`Unknown` values, never as exceptions.
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import os
 import socket
@@ -205,9 +206,12 @@ class _UdpChannel:
                 return
             except OSError:
                 # An ICMP error on a connected socket (e.g. port unreachable) concerns
-                # the server, not one query: everything waiting on this socket fails over.
+                # the server, not one query: everything waiting on this socket fails
+                # over, and the socket is done with. uvloop never calls this reader
+                # again after such an error: kept, every later query on it would time
+                # out though the server answers again. The pool opens a fresh one.
                 self._stats.network_errors += 1
-                self._fail_all(UnknownReason.NETWORK)
+                self.close()
                 return
             qid = data[0] << 8 | data[1] if len(data) >= 12 else -1
             entry = pending.get(qid)
@@ -248,11 +252,14 @@ class _UdpChannel:
         self.used += 1
         try:
             self._sock.send(wire)
-        except OSError:
+        except OSError as exc:
             # A full socket buffer, or an ICMP error reported by this send: like a lost
-            # datagram, the query fails over (never silently waits for its timeout).
+            # datagram, the query fails over (never silently waits for its timeout). After
+            # an ICMP error the socket is done with, as in _readable.
             self._stats.network_errors += 1
             self._loop.call_soon(callback, UnknownReason.NETWORK)
+            if not isinstance(exc, BlockingIOError) and exc.errno != errno.ENOBUFS:
+                self.close()
             return
         self.pending[qid] = (question, callback, self._loop.time() + timeout)
         if self._sweeper is None:

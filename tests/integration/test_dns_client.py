@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import dns.message
 import dns.rrset
 import pytest
+import uvloop
 from dnsserver import NsdServer, StartNsd
 from resolvers import stub_resolver
 
@@ -128,6 +129,32 @@ async def test_closed_port_is_unknown_network_not_absent(closed_udp_port: str) -
         outcome = await dns.query(f"a.{ZONE}", RdataType.A)
     assert isinstance(outcome, Unknown)
     assert outcome.reason is UnknownReason.NETWORK
+
+
+@pytest.mark.parametrize(
+    "loop_factory", [asyncio.new_event_loop, uvloop.new_event_loop], ids=["asyncio", "uvloop"]
+)
+def test_a_resolver_that_comes_back_is_answered_again_on_every_loop(
+    server: NsdServer, loop_factory: Callable[[], asyncio.AbstractEventLoop]
+) -> None:
+    """Queries to a stopped resolver get ICMP port unreachable; once it answers again, so
+    must the sockets that saw the error (under uvloop, such a socket was read no more and
+    every query after the outage timed out until a restart)."""
+    name = f"a.{ZONE}"
+
+    async def outage_and_recovery() -> None:
+        async with stub_resolver(server.address, timeout=0.5, attempts=1, cache_entries=0) as dns:
+            assert isinstance(await dns.query(name, RdataType.A), Answer)
+            server.stop_keeping_port()
+            for _ in range(3):
+                down = await dns.query(name, RdataType.A)
+                assert isinstance(down, Unknown), down  # never an answer, never absent
+            await asyncio.to_thread(server.start_again)
+            back = [await dns.query(name, RdataType.A) for _ in range(8)]
+            assert all(isinstance(outcome, Answer) for outcome in back), back
+
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(outage_and_recovery())
 
 
 async def test_silent_server_is_unknown_timeout(silent_udp_port: str) -> None:
