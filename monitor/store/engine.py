@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -169,6 +170,39 @@ class Writer:
         self._kept: AsyncConnection | None = None
         self._driver: Any = None  # the kept connection's aiosqlite connection
         self._unchecked = 0  # small plans committed since the last checkpoint
+        self._file = DatabaseFile.of(engine.url)
+        # When the last write was refused as unavailable (time.monotonic()), if none has
+        # succeeded since, and why: readiness reads them, as a read-only ping cannot tell.
+        self.failed_at: float | None = None
+        self.last_failure = ""
+
+    def check_file(self) -> None:
+        """Raises StoreUnavailableError when the SQLite database file this store opened is
+        no longer at its path (deleted, or replaced by another file)."""
+        if self._file is not None:
+            self._file.check()
+
+    @contextlib.contextmanager
+    def _watched(self) -> Iterator[None]:
+        """A write: refusals as ``StoreUnavailableError`` (``unavailable_on_failure``),
+        remembered for readiness; a commit into a file no longer at the database's path
+        is refused too, as nothing written there would be found again."""
+        try:
+            with unavailable_on_failure():
+                yield
+                self.check_file()
+        except StoreUnavailableError as exc:
+            self.failed_at = time.monotonic()
+            self.last_failure = str(exc)
+            raise
+        self.failed_at = None
+
+    def check_writable(self, within: float) -> None:
+        """Raises StoreUnavailableError when the database file is gone or replaced, or the
+        last write (less than ``within`` seconds ago, none succeeding since) was refused."""
+        self.check_file()
+        if self.failed_at is not None and time.monotonic() - self.failed_at < within:
+            raise StoreUnavailableError(f"the last write was refused: {self.last_failure}")
 
     @contextlib.asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
@@ -178,7 +212,7 @@ class Writer:
             StoreUnavailableError: the database is unreachable, refused the write, or its
                 disk is full (nothing was committed).
         """
-        with unavailable_on_failure():
+        with self._watched():
             if self._lock is None:
                 async with self._engine.begin() as conn:
                     yield conn
@@ -197,7 +231,7 @@ class Writer:
         Raises:
             StoreUnavailableError: as ``begin``.
         """
-        with unavailable_on_failure():
+        with self._watched():
             if self._lock is None:
                 async with self._engine.begin() as conn:
                     return await run_on_sqlalchemy(conn, plan)
@@ -251,6 +285,47 @@ class Writer:
                 await kept.close()
 
 
+class DatabaseFile:
+    """A SQLite database's path and the file it named when the store opened it.
+
+    A process holding the database open keeps writing into the file it opened, even once
+    that file is deleted or replaced at its path: such writes would be acknowledged and
+    then lost at the next start, which opens whatever is at the path.
+    """
+
+    def __init__(self, path: Path, identity: tuple[int, int]) -> None:
+        self.path = path
+        self.identity = identity
+
+    @classmethod
+    def of(cls, url: URL) -> DatabaseFile | None:
+        """The file of a SQLite URL's database as it is now; None for PostgreSQL, an
+        in-memory database, or a file not there yet (a new database)."""
+        database = url.database
+        if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+            return None
+        if database.startswith("file:"):
+            return None
+        try:
+            found = os.stat(database)
+        except OSError:
+            return None
+        return cls(Path(database), (found.st_dev, found.st_ino))
+
+    def check(self) -> None:
+        """Raises StoreUnavailableError when the path names another file, or none."""
+        try:
+            found = os.stat(self.path)
+        except OSError:
+            raise StoreUnavailableError(
+                f"store unavailable: the database file {self.path} is gone"
+            ) from None
+        if (found.st_dev, found.st_ino) != self.identity:
+            raise StoreUnavailableError(
+                f"store unavailable: the database file {self.path} was replaced"
+            )
+
+
 # What "the database is not there or cannot take the write" looks like from each driver:
 # a refused or dropped connection (OSError, asyncpg's connection errors), SQLAlchemy's
 # wrappers of those, and SQLite's "disk is full", "unable to open", "locked".
@@ -270,7 +345,23 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 
 def is_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` is a driver's "not reachable / cannot write" (a read's, too)."""
-    return isinstance(exc, _UNAVAILABLE)
+    return isinstance(exc, _UNAVAILABLE) or _broken_connection(exc)
+
+
+def _broken_connection(exc: BaseException) -> bool:
+    """asyncpg's own "another operation is in progress" on a pooled connection that a
+    server shutdown left half-way (SQLAlchemy wraps it as an InternalError): the server
+    went away under it, as a dropped connection."""
+    if not isinstance(exc, sqlalchemy.exc.InternalError):
+        return False
+    cause: BaseException | None = exc
+    for _ in range(4):  # SQLAlchemy's wrapper, the adaptor's, asyncpg's
+        if cause is None:
+            return False
+        if isinstance(cause, asyncpg.exceptions.InternalClientError):
+            return True
+        cause = getattr(cause, "orig", None) or cause.__cause__
+    return False
 
 
 @contextlib.contextmanager
@@ -281,6 +372,8 @@ def unavailable_on_failure() -> Iterator[None]:
         yield
     except StoreUnavailableError:
         raise
-    except _UNAVAILABLE as exc:
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
         detail = "disk full" if "full" in str(exc).lower() else type(exc).__name__
         raise StoreUnavailableError(f"store unavailable: {detail}") from exc

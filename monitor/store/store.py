@@ -78,6 +78,7 @@ _DIMENSIONS = (counters.c.campaign, counters.c.provider, counters.c.category, co
 # none registered (batch.UNKNOWN_CATEGORY, Consent.UNKNOWN).
 _UNKNOWN = batch.UNKNOWN_CATEGORY
 _IN_CHUNK = 500  # campaign ids per IN (...) list
+_WRITE_FAILURE_KEPT = 60.0  # seconds a refused write keeps the store not ready
 _OPT_OUTS = (SuppressionReason.UNSUBSCRIBE.value, SuppressionReason.COMPLAINT.value)
 
 
@@ -179,7 +180,11 @@ class SqlStore(
         await self._engine.dispose()
 
     async def ping(self) -> None:
-        """Raises StoreUnavailableError when the database does not answer."""
+        """Raises StoreUnavailableError when the database does not answer, its SQLite file
+        is no longer at its path, or a write was refused in the last minute and none has
+        succeeded since (a read-only probe would not tell: a full disk, a file made
+        read-only)."""
+        self._writer.check_writable(_WRITE_FAILURE_KEPT)
         try:
             async with self._engine.connect() as conn:
                 await conn.execute(select(1))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import uuid
@@ -189,12 +190,56 @@ async def test_sqlite_on_a_full_disk_refuses_cleanly_and_recovers(tmp_path: Path
             assert 202 not in statuses[-3:]
             assert set(statuses) <= {202, 503}, statuses  # a clear refusal, never a 500
             assert 503 in statuses
+            # A read-only probe still gets its answer from a full disk: readiness says the
+            # store is not ready because the writes are refused.
+            status, body = await client.ready()
+            assert status == 503
+            assert body["components"]["store"]["ok"] is False  # type: ignore[index]
             filler.unlink()  # space returns
             assert await client.events() == 202
             assert await client.report() == 202
+            status, body = await client.ready()
+            assert body["components"]["store"] == {"ok": True}  # type: ignore[index]
             delivered = sum(r.totals.delivered for r in await daemon.store.counts(campaign="c"))
             assert delivered == client.acknowledged_events
         with contextlib.closing(sqlite3.connect(db)) as conn:
             assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
             reports = conn.execute("SELECT count(*) FROM feedback_reports").fetchone()[0]
         assert reports == client.acknowledged_reports
+
+
+# --- SQLite's file removed under the daemon ------------------------------------------------
+
+
+async def test_a_sqlite_file_removed_while_running_acknowledges_nothing_more(
+    tmp_path: Path,
+) -> None:
+    """The process keeps writing into the file it opened, deleted or not: 202 there would
+    be lost at the next start, which opens whatever is at the path then."""
+    data = tmp_path / "data"
+    db = data / "delivermon.db"
+    async with _daemon(f"sqlite:///{db}") as (_, base):
+        client = Client(base)
+        assert await client.events() == 202
+        shutil.rmtree(data)
+        assert await client.events() == 503
+        assert await client.report() == 503
+        status, body = await client.ready()
+        assert status == 503
+        assert body["components"]["store"]["ok"] is False  # type: ignore[index]
+    assert client.acknowledged_events == 5
+
+
+async def test_a_sqlite_file_replaced_while_running_acknowledges_nothing_more(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "delivermon.db"
+    async with _daemon(f"sqlite:///{db}") as (_, base):
+        client = Client(base)
+        assert await client.events() == 202
+        moved = tmp_path / "moved.db"
+        db.rename(moved)  # the open file lives on under another name...
+        sqlite3.connect(db).close()  # ...and another file is at the path
+        assert await client.events() == 503
+        status, _ = await client.ready()
+        assert status == 503

@@ -266,11 +266,12 @@ async def test_a_bad_recipient_refuses_the_whole_batch_and_stores_nothing(store:
 
 
 async def test_ping_answers_and_an_unreachable_database_is_unavailable(
-    store: SqlStore, store_url: str
+    store: SqlStore, store_url: str, tmp_path: Path
 ) -> None:
     await store.ping()
     if store_url.startswith("sqlite"):
-        bad = "sqlite:////nonexistent-dir/x/delivermon.db"
+        (tmp_path / "a-file").write_text("")  # a directory that cannot be made
+        bad = f"sqlite:///{tmp_path / 'a-file' / 'x' / 'delivermon.db'}"
     else:
         bad = store_url.rsplit("/", 1)[0] + "/no_such_database"
     with pytest.raises(StoreUnavailableError):
