@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import zlib
 from collections.abc import Awaitable, Callable
 
@@ -16,13 +17,16 @@ from monitor.store.errors import StoreUnavailableError
 
 __all__ = [
     "CLIENT_ABORTED",
+    "KEY_REFUSALS",
     "SKIPPED_ITEMS",
     "ClientFaultFilter",
+    "RefusalLog",
     "error_middleware",
     "json_error",
     "quiet_client_faults",
     "redacted_path",
     "repeated_query",
+    "store_unavailable",
 ]
 
 # Set on the answer to a request whose client went away before it was read: the ingest
@@ -93,8 +97,44 @@ async def error_middleware(request: web.Request, handler: _Handler) -> web.Strea
 
 
 def _store_unavailable(request: web.Request) -> web.Response:
-    # The store did not answer or refused the write: nothing was stored, retry later.
-    log.warning("request refused: store unavailable", extra={"path": redacted_path(request.path)})
+    return store_unavailable(request, "request")
+
+
+class RefusalLog:
+    """ "Refused: store unavailable" said at WARNING once a minute, with how many more
+    there were since; the others at DEBUG. An outage under load refuses every request:
+    a line each (24,000 in a 40-second PostgreSQL stop) would bury the rest of the log."""
+
+    def __init__(self, every: float = 60.0) -> None:
+        self._every = every
+        self._last: float | None = None
+        self._quiet = 0
+
+    def refused(self, what: str, path: str) -> None:
+        now = time.monotonic()
+        if self._last is not None and now - self._last < self._every:
+            self._quiet += 1
+            log.debug("%s refused: store unavailable", what, extra={"path": path})
+            return
+        log.warning(
+            "%s refused: store unavailable (%d more refused since the last such line)",
+            what,
+            self._quiet,
+            extra={"path": path},
+        )
+        self._last, self._quiet = now, 0
+
+
+KEY_REFUSALS = web.AppKey("store_refusals", RefusalLog)
+
+
+def store_unavailable(request: web.Request, what: str) -> web.Response:
+    """503: the store did not answer or refused the write; nothing was stored, retry later."""
+    refusals = request.app.get(KEY_REFUSALS)
+    if refusals is None:  # an app built without build_app
+        log.warning("%s refused: store unavailable", what)
+    else:
+        refusals.refused(what, redacted_path(request.path))
     return json_error(503, "store unavailable, retry later")
 
 

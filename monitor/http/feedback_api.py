@@ -14,7 +14,7 @@ import aiohttp
 from aiohttp import web
 
 from monitor.http.context import KEY_CONTEXT, HttpContext
-from monitor.http.errors import SKIPPED_ITEMS, json_error
+from monitor.http.errors import SKIPPED_ITEMS, json_error, store_unavailable
 from monitor.http.mail_api import kind_route
 from monitor.http.routes import Access, RouteSpec
 from monitor.ingest.errors import WrongKindError
@@ -199,7 +199,7 @@ async def _store_events(
                 MalformedPayload("a recipient or campaign is unusable", provider=events[0].source)
             )
         except StoreUnavailableError:
-            return _store_unavailable()
+            return store_unavailable(request, "feedback")
         accepted, duplicates = result.accepted, result.duplicates
     answer: dict[str, object] = {"accepted": accepted, "duplicates": duplicates}
     if skipped:
@@ -229,12 +229,6 @@ def _refuse_webhook(exc: WebhookRefused) -> web.Response:
 
 def _not_configured() -> web.Response:
     return json_error(404, "webhook not configured")
-
-
-def _store_unavailable() -> web.Response:
-    # 503 so the sender retries later; nothing was acknowledged.
-    log.warning("feedback refused: store unavailable")
-    return json_error(503, "store unavailable, retry later")
 
 
 ROUTES = (

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from monitor.http.context import KEY_CONTEXT
-from monitor.http.errors import json_error
+from monitor.http.errors import json_error, store_unavailable
 from monitor.http.routes import Access, RouteSpec
 from monitor.ingest.errors import IngestError, MalformedReportError
 from monitor.ingest.kinds import IngestContext, IngestKind
@@ -60,8 +60,7 @@ def kind_route(
         except IngestError as exc:
             return _refuse(kind, exc, refused_status(exc))
         except StoreUnavailableError:
-            log.warning("%s refused: store unavailable", kind.name)
-            return json_error(503, "store unavailable, retry later")
+            return store_unavailable(request, kind.name)
         fields = {name: outcome.fields.get(name) for name in kind.fields}
         body = {"id": outcome.id, "duplicate": outcome.duplicate, **fields}
         return web.json_response(body, status=202)

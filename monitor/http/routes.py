@@ -19,7 +19,13 @@ from aiohttp.typedefs import Middleware
 
 from monitor.http.auth import authorize
 from monitor.http.context import KEY_CONTEXT, HttpContext
-from monitor.http.errors import error_middleware, json_error, quiet_client_faults
+from monitor.http.errors import (
+    KEY_REFUSALS,
+    RefusalLog,
+    error_middleware,
+    json_error,
+    quiet_client_faults,
+)
 
 __all__ = ["KEY_INGEST_SOURCES", "KEY_ROUTES", "Access", "Handler", "RouteSpec", "build_app"]
 
@@ -93,6 +99,7 @@ def build_app(
         client_max_size=max_body_bytes, middlewares=[*middlewares, error_middleware]
     )
     app[KEY_CONTEXT] = context
+    app[KEY_REFUSALS] = RefusalLog()
     app[KEY_BODIES] = BodyLimits(max_body_bytes, asyncio.Semaphore(BODY_SLOTS))
     table = tuple(routes)
     app[KEY_ROUTES] = table

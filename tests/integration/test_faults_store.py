@@ -114,15 +114,20 @@ async def test_postgresql_stopped_gives_503_and_ingestion_resumes_without_restar
         assert await client.report() == 202
 
         own_postgresql.pause()
-        for _ in range(3):
-            assert await client.events() == 503
-            assert await client.report() == 503
+        with caplog.at_level("WARNING", logger="monitor.http"):
+            for _ in range(3):
+                assert await client.events() == 503
+                assert await client.report() == 503
+        # Said once, not once a request (the rest at DEBUG, counted in the next line).
+        said = [r for r in caplog.records if "store unavailable" in r.getMessage()]
+        assert [r.levelname for r in said] == ["WARNING"]
+        caplog.clear()
         status, body = await client.ready()
         assert status == 503
         assert body["components"]["store"]["ok"] is False  # type: ignore[index]
         # A person's look-up while the store is away: 503, and the log line that says so
         # names the route, never the address in its path.
-        with caplog.at_level("WARNING", logger="monitor.http.errors"):
+        with caplog.at_level("DEBUG", logger="monitor.http.errors"):
             async with (
                 aiohttp.ClientSession() as s,
                 s.get(
