@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import faulthandler
 import ipaddress
 import json
 import logging
@@ -169,6 +170,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``delivermon`` console script."""
+    # A fatal signal (SIGSEGV, SIGBUS: e.g. SQLite's memory-mapped -shm file made
+    # unwritable under it) dies with a Python traceback on stderr instead of silently.
+    faulthandler.enable()
     args = build_parser().parse_args(argv)
     args.logs = LogSetup(
         level=args.log_level,
