@@ -147,9 +147,16 @@ class AlertService:
         return quiet
 
     async def retire_unwatched(
-        self, *, targets: frozenset[str], zones: frozenset[str], shard: Shard
+        self,
+        *,
+        targets: frozenset[str],
+        zones: frozenset[str],
+        shard: Shard,
+        items: Mapping[tuple[str, str], frozenset[str]] | None = None,
     ) -> None:
-        """Resolve the firing alerts of targets and zones no longer configured."""
+        """Resolve the firing alerts of targets and zones no longer configured, and of the
+        items ``items`` no longer lists for their (target, check)."""
+        watched = items or {}
         now = self._clock()
         records = []
         announcements = []
@@ -163,6 +170,11 @@ class AlertService:
                 gone = f"{target} removed from the config"
             elif zone and zone not in zones and shard.owns_zone(zone):
                 gone = f"zone {zone} removed from the config"
+            elif target and shard.owns_target(target):
+                check, item = record.labels.get("check", ""), record.labels.get("item", "")
+                listed = watched.get((target, check))
+                if listed is not None and item not in listed:
+                    gone = f"{check} {item} of {target} removed from the config"
             if gone is None:
                 continue
             transition = retire(record, now, gone)

@@ -103,17 +103,34 @@ class StateCache:
         new_runs = {**snap.runs, **{(r.check, r.target): r for r in runs}}
         self._snapshot = StateSnapshot(snap.states, snap.record_changed, MappingProxyType(new_runs))
 
-    def retain(self, *, targets: frozenset[str], zones: frozenset[str]) -> None:
-        """Forget states of targets and zones no longer checked here (after a reload)."""
+    def retain(
+        self,
+        *,
+        targets: frozenset[str],
+        zones: frozenset[str],
+        items: Mapping[tuple[str, str], frozenset[str]] | None = None,
+    ) -> None:
+        """Forget states of targets and zones no longer checked here (after a reload), and
+        of the items ``items`` no longer lists for their (target, check): a DKIM selector
+        or an envelope domain removed from the config."""
         snap = self._snapshot
+        watched = items or {}
+
+        def item_kept(key: tuple[str, str, str]) -> bool:
+            listed = watched.get((key[0], key[1]))
+            return listed is None or key[2] in listed
 
         def kept(s: CheckState) -> bool:
             if s.check is CheckName.ZONE:
                 return s.target in zones
-            return s.target in targets and (s.check is not CheckName.DNSBL or s.item in zones)
+            if s.target not in targets or not item_kept(s.key):
+                return False
+            return s.check is not CheckName.DNSBL or s.item in zones
 
         self._snapshot = StateSnapshot(
             MappingProxyType({k: s for k, s in snap.states.items() if kept(s)}),
-            MappingProxyType({k: t for k, t in snap.record_changed.items() if k[0] in targets}),
+            MappingProxyType(
+                {k: t for k, t in snap.record_changed.items() if k[0] in targets and item_kept(k)}
+            ),
             MappingProxyType({k: r for k, r in snap.runs.items() if r.target in targets}),
         )

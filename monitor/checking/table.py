@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -45,6 +45,7 @@ __all__ = [
     "spec",
     "state_of",
     "states_of",
+    "watched_items",
 ]
 
 R = TypeVar("R")
@@ -328,3 +329,15 @@ def state_of(name: CheckName, target: str, result: object, at: dt.datetime) -> C
     """The state of one result of a table check (one DKIM selector, one envelope domain)."""
     (state,) = spec(name).states(target, result, at)
     return state
+
+
+def watched_items(domains: Iterable[DomainPlan]) -> dict[tuple[str, str], frozenset[str]]:
+    """(target, check) -> the items its "many" checks are configured for (a domain's DKIM
+    selectors, envelope domains): a state, series or alert of any other item of theirs is
+    of a selector or domain removed from the config."""
+    return {
+        (plan.domain, spec.name.value): frozenset(spec.items(plan))
+        for plan in domains
+        for spec in CHECKS
+        if spec.items is not None
+    }

@@ -33,6 +33,7 @@ from monitor.alerting.service import AlertService
 from monitor.checking.cache import StateCache
 from monitor.checking.sharding import Shard
 from monitor.checking.states import CheckName
+from monitor.checking.table import watched_items
 from monitor.config import Config, load_config, with_nameservers
 from monitor.daemon.checkjobs import AuthJobs, DnsblJobs, zones_to_test
 from monitor.daemon.dmarcjobs import DmarcJobs
@@ -339,7 +340,11 @@ class Daemon:
             if self.options.logs is not None:
                 self.options.logs.apply(config.log.level, config.log.format)
             self.runtime.swap(runtime)
-            self.states.retain(targets=runtime.plan.owned, zones=_zone_ids(runtime))
+            self.states.retain(
+                targets=runtime.plan.owned,
+                zones=_zone_ids(runtime),
+                items=_watched_items(runtime),
+            )
             try:
                 await self.services.telemetry.load()  # the domains and IPs it covers changed
             except Exception:  # the store is down: the next import rebuilds the view
@@ -467,19 +472,21 @@ class Daemon:
         changes = await self.store.last_record_changes()
         runs = [r for r in await self.store.check_runs() if r.target in owned]
         self.states.load(states, changes, runs)
-        self.states.retain(targets=owned, zones=_zone_ids(rt))
+        self.states.retain(targets=owned, zones=_zone_ids(rt), items=_watched_items(rt))
         self.refresh_risk()
 
     async def _retire_unwatched(self) -> None:
         """Resolve alerts, and forget states, of targets and zones no longer configured."""
         rt = self.runtime.current
         zone_ids = _zone_ids(rt)
+        watched = _watched_items(rt)
         await self.services.alerts.retire_unwatched(
-            targets=rt.plan.all_targets, zones=zone_ids, shard=rt.plan.shard
+            targets=rt.plan.all_targets, zones=zone_ids, shard=rt.plan.shard, items=watched
         )
         checks = [c for c in CheckName if c is not CheckName.ZONE]
         await self.store.forget_states(rt.plan.all_targets, checks)
         await self.store.forget_states(zone_ids, [CheckName.ZONE])
+        await self.store.forget_items(watched)
 
     def _expect_series(self, runtime: Runtime) -> None:
         """The event counters' series this config makes known, at 0 until their first event."""
@@ -515,6 +522,10 @@ def _config_summary(path: Path | None, runtime: Runtime) -> dict[str, object]:
 
 def _zone_ids(runtime: Runtime) -> frozenset[str]:
     return frozenset(z.id for z in runtime.plan.zones)
+
+
+def _watched_items(runtime: Runtime) -> dict[tuple[str, str], frozenset[str]]:
+    return watched_items(runtime.plan.all_domains.values())
 
 
 async def register_configured_campaigns(store: SqlStore, config: Config) -> None:

@@ -36,7 +36,7 @@ from monitor.checking.states import (
     states_from_dnsbl,
     states_from_health,
 )
-from monitor.checking.table import CHECKS, states_of
+from monitor.checking.table import CHECKS, states_of, watched_items
 from monitor.daemon.runtime import Runtime, RuntimeHolder
 from monitor.store.state import StateRecords
 
@@ -313,14 +313,22 @@ def resolver_gives_no_answers(health: Sequence[ZoneHealth]) -> str | None:
 
 
 def _current(plan: Plan, states: Sequence[CheckState]) -> list[CheckState]:
-    """The states whose target (and zone) the current plan still checks."""
+    """The states whose target (and zone, selector, envelope domain) the current plan
+    still checks."""
     owned = plan.owned
     zones = {z.id for z in plan.zones}
+    items = watched_items(plan.all_domains.values())
+
+    def item_kept(s: CheckState) -> bool:
+        listed = items.get((s.target, s.check.value))
+        return listed is None or s.item in listed
+
     return [
         s
         for s in states
         if (s.target in zones if s.check is CheckName.ZONE else s.target in owned)
         and (s.check is not CheckName.DNSBL or s.item in zones)
+        and item_kept(s)
     ]
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from sqlalchemy import (
@@ -156,6 +156,26 @@ class StateRecords:
                         check_state.c.target.in_(gone[start : start + _CHUNK]),
                         check_state.c.check.in_(names),
                     )
+                )
+        return len(gone)
+
+    async def forget_items(self, watched: Mapping[tuple[str, str], frozenset[str]]) -> int:
+        """Delete the states of items their (target, check) no longer lists in ``watched``
+        (a DKIM selector, an envelope domain removed from the config)."""
+        checks = sorted({check for _target, check in watched})
+        if not checks:
+            return 0
+        c = check_state.c
+        async with self._writer.begin() as conn:
+            found = await conn.execute(select(c.target, c.check, c.item).where(c.check.in_(checks)))
+            gone = [
+                (target, check, item)
+                for target, check, item in found
+                if (target, check) in watched and item not in watched[(target, check)]
+            ]
+            for target, check, item in gone:
+                await conn.execute(
+                    delete(check_state).where(c.target == target, c.check == check, c.item == item)
                 )
         return len(gone)
 

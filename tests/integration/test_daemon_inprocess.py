@@ -17,6 +17,7 @@ import pytest
 from daemon import offline_config
 
 from checks.dnsbl.catalogue import load_catalogue
+from monitor.alerting.rules import record_observations as observe_records
 from monitor.checking.plans import build_plan
 from monitor.checking.sharding import Shard
 from monitor.checking.states import CheckName, CheckState
@@ -290,3 +291,50 @@ async def test_readiness_counts_zones_as_it_lists_them(
         "zones_tested": 1,
         "unhealthy_zones": ["zen.spamhaus.org"],
     }
+
+
+async def test_a_selector_and_an_envelope_domain_removed_by_a_reload_are_forgotten(
+    started: StartDaemon, tmp_path: Path
+) -> None:
+    """Their states, their series (the state cache feeds the metrics and the risk) and
+    their alerts go, as a removed target's do; a check begun before the reload does not
+    write them back."""
+    before = (
+        EXAMPLE_COM + 'dkim_selectors = ["s1", "s2"]\nenvelope_domains = ["bounce.example.com"]\n'
+    )
+    daemon = await started(config_text(tmp_path, domains=before), Clock())
+    s1, s2 = (
+        CheckState("example.com", CheckName.DKIM, sel, "fail", None, "{}", None, T0)
+        for sel in ("s1", "s2")
+    )
+    envelope = CheckState(
+        "example.com", CheckName.ENVELOPE_SPF, "bounce.example.com", "ok", None, "{}", None, T0
+    )
+    await save(daemon, [s1, s2, envelope])
+    broken = [o for o in record_observations(daemon) if o.labels.get("item") in ("s1", "s2")]
+    policy = AlertPolicy()
+    for obs in broken:
+        base = step(None, Observation(obs.key, obs.kind, False, labels=obs.labels), T0, policy)
+        fired = step(base.record, obs, T0, policy)
+        assert fired.record is not None
+        await daemon.store.save_alerts([fired.record], [], now=T0)
+
+    (tmp_path / "delivermon.toml").write_text(
+        config_text(tmp_path, domains=EXAMPLE_COM + 'dkim_selectors = ["s1"]\n')
+    )
+    assert (await daemon.reload()).ok
+    await save(daemon, [s1, s2, envelope])  # a run that began before the reload
+
+    assert daemon.states.get(("example.com", "dkim", "s1")) is not None
+    assert daemon.states.get(("example.com", "dkim", "s2")) is None
+    assert daemon.states.get(("example.com", "envelope_spf", "bounce.example.com")) is None
+    many = (CheckName.DKIM, CheckName.ENVELOPE_SPF)
+    stored = await daemon.store.latest_states(targets={"example.com"})
+    assert {(s.check, s.item) for s in stored if s.check in many} == {(CheckName.DKIM, "s1")}
+    keys = {o.labels["item"]: o.key for o in broken}
+    assert await alert(daemon, keys["s2"]) == (AlertStatus.RESOLVED, True)
+    assert await alert(daemon, keys["s1"]) == (AlertStatus.FIRING, True)
+
+
+def record_observations(daemon: Daemon) -> list[Observation]:
+    return observe_records(daemon.states.snapshot().states.values())
