@@ -1005,7 +1005,8 @@ def daemon() -> Panel:
             timeseries(
                 "Ingest accepted and refused",
                 "delivermon_ingest_accepted_total by source and delivermon_ingest_refused_total by "
-                "source and reason, per second.",
+                "source and reason, per second; and the items of accepted batches skipped as "
+                "unreadable (delivermon_ingest_skipped_items_total).",
                 [
                     target(
                         f"sum by (source) (rate(delivermon_ingest_accepted_total{INST}[$__rate_interval]))",
@@ -1014,6 +1015,10 @@ def daemon() -> Panel:
                     target(
                         f"sum by (source, reason) (rate(delivermon_ingest_refused_total{INST}[$__rate_interval]))",
                         "refused {{source}} {{reason}}",
+                    ),
+                    target(
+                        f"sum by (source) (rate(delivermon_ingest_skipped_items_total{INST}[$__rate_interval]))",
+                        "skipped items {{source}}",
                     ),
                 ],
                 unit="reqps",
