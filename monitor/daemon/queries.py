@@ -62,6 +62,10 @@ class Readiness:
                 "zones_tested": len(tested),
                 # Which zones fail their self-test: their verdicts are unknown, never clean.
                 "unhealthy_zones": list[JsonValue](sorted(unhealthy)),
+                # And in which family: an IPv6 failure leaves the zone's IPv4 verdicts told.
+                "unhealthy_families": list[JsonValue](
+                    sorted(f"{h.zone}/{h.family.value}" for h in health if not h.healthy)
+                ),
             }
             ready &= resolver_ok
             sweep = self._scheduler.status("sweep")

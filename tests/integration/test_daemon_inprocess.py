@@ -165,6 +165,7 @@ async def test_ready_without_any_dnsbl_zone(started: StartDaemon, tmp_path: Path
         "zones_healthy": 0,
         "zones_tested": 0,
         "unhealthy_zones": [],
+        "unhealthy_families": [],
     }
     assert ready
 
@@ -290,6 +291,8 @@ async def test_readiness_counts_zones_as_it_lists_them(
         "zones_healthy": 0,
         "zones_tested": 1,
         "unhealthy_zones": ["zen.spamhaus.org"],
+        # Each family that failed, as the zone's verdicts in the other may still be told.
+        "unhealthy_families": ["zen.spamhaus.org/ipv4", "zen.spamhaus.org/ipv6"],
     }
 
 
