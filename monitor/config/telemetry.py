@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from checks.domains import DomainError, to_a_label
 from monitor.model.hosts import is_loopback_host, redact_url
@@ -41,6 +41,23 @@ def _interval(value: str) -> str:
     return value
 
 
+# The shortest import interval against the real services: Gmail's data is daily and its
+# API has a daily quota; SNDS publishes once a day. A loopback stand-in (a test server)
+# may be asked more often.
+MIN_INTERVAL_SECONDS = 60
+
+
+def _interval_for(interval: str, base: str) -> None:
+    from monitor.config.model import parse_duration
+
+    host = urlsplit(base).hostname or ""
+    if parse_duration(interval) < MIN_INTERVAL_SECONDS and not is_loopback_host(host):
+        raise ValueError(
+            f"interval {interval!r} is under a minute: the service publishes its data "
+            "daily (shorter intervals only for a loopback stand-in)"
+        )
+
+
 def https_url(value: str) -> str:
     """An absolute https URL (plain http only for a loopback host, i.e. a test server)."""
     try:
@@ -68,6 +85,11 @@ class GmailTelemetryConfig(_Model):
     _interval_ok = field_validator("interval")(_interval)
     _base_ok = field_validator("api_base")(https_url)
 
+    @model_validator(mode="after")
+    def _not_too_often(self) -> GmailTelemetryConfig:
+        _interval_for(self.interval, self.api_base)
+        return self
+
     @field_validator("domains")
     @classmethod
     def _domains(cls, value: list[str] | None) -> list[str] | None:
@@ -88,6 +110,11 @@ class SndsTelemetryConfig(_Model):
 
     _interval_ok = field_validator("interval")(_interval)
     _base_ok = field_validator("base_url")(https_url)
+
+    @model_validator(mode="after")
+    def _not_too_often(self) -> SndsTelemetryConfig:
+        _interval_for(self.interval, self.base_url)
+        return self
 
 
 class TelemetryConfig(_Model):

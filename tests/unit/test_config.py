@@ -328,3 +328,26 @@ def test_a_mistyped_key_or_duration_says_what_was_meant(text: str, problem: str)
     assert any(p.startswith(problem) for p in refused.value.problems), refused.value.problems
     if "did you mean" not in problem and "unknown key" in problem:
         assert "did you mean" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "accepted"),
+    [
+        ('[telemetry.snds]\nkey = "k"\ninterval = "1s"\n', False),
+        ('[telemetry.gmail]\ncredentials = "/c.json"\ninterval = "59s"\n', False),
+        ('[telemetry.snds]\nkey = "k"\ninterval = "1m"\n', True),
+        # A loopback stand-in (a test server) may be asked as often as its test likes.
+        (
+            '[telemetry.snds]\nkey = "k"\ninterval = "2s"\nbase_url = "http://127.0.0.1:9/snds"\n',
+            True,
+        ),
+    ],
+)
+def test_telemetry_is_not_imported_more_than_once_a_minute_from_the_services(
+    text: str, accepted: bool
+) -> None:
+    if accepted:
+        parse_config(text)
+        return
+    with pytest.raises(ConfigError, match=r"interval .* is under a minute"):
+        parse_config(text)
