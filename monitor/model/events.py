@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 __all__ = [
+    "MAX_SCOPE_LENGTH",
     "UNATTRIBUTED",
     "BounceDetail",
     "BounceKind",
@@ -25,6 +26,7 @@ __all__ = [
 ]
 
 UNATTRIBUTED = "unattributed"
+MAX_SCOPE_LENGTH = 255  # an opt-out's scope (contact list and topics, group, stream)
 
 
 class EventType(StrEnum):

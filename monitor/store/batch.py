@@ -11,7 +11,14 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from monitor.model.events import BounceKind, Category, Consent, Event, EventType
+from monitor.model.events import (
+    MAX_SCOPE_LENGTH,
+    BounceKind,
+    Category,
+    Consent,
+    Event,
+    EventType,
+)
 from monitor.model.privacy import Pseudonymizer
 from monitor.store.models import SuppressionReason
 from monitor.store.rates import floor_hour
@@ -19,7 +26,6 @@ from monitor.store.schema import (
     COUNTER_COLUMNS,
     MAX_CAMPAIGN_LENGTH,
     MAX_LABEL_LENGTH,
-    MAX_SCOPE_LENGTH,
 )
 
 __all__ = [

@@ -37,6 +37,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.type_api import _BindProcessorType
 
+from monitor.model.events import MAX_SCOPE_LENGTH
+
 __all__ = [
     "BOUNCE_COUNTER_COLUMNS",
     "COUNTER_COLUMNS",
@@ -76,7 +78,6 @@ __all__ = [
 PSEUDONYM = 64  # hex HMAC-SHA256
 MAX_CAMPAIGN_LENGTH = 200
 MAX_LABEL_LENGTH = 32  # provider, category, consent, type, source, reason, feedback type
-MAX_SCOPE_LENGTH = 255  # an opt-out's scope (contact list and topics, group, stream)
 
 metadata = MetaData(
     naming_convention={

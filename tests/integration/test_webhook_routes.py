@@ -647,6 +647,7 @@ async def test_a_sendgrid_batch_skips_an_unreadable_item_stores_the_rest_and_cou
                 sendgrid_event("delivered", ADDRESSES[0]),
                 sendgrid_event("dropped", "", reason="Invalid"),  # as SendGrid sends it
                 sendgrid_event("spamreport", ADDRESSES[1]),
+                sendgrid_event("delivered", "a@b@example.com"),  # no address to pseudonymise
             ]
         ).encode()
         status, answer = await post(base, "sendgrid", body, sendgrid_headers(sendgrid_key, body))
@@ -655,7 +656,10 @@ async def test_a_sendgrid_batch_skips_an_unreadable_item_stores_the_rest_and_cou
             {
                 "accepted": 2,
                 "duplicates": 0,
-                "skipped": [{"index": 1, "error": "sendgrid: email is not an address"}],
+                "skipped": [
+                    {"index": 1, "error": "sendgrid: email is not an address"},
+                    {"index": 3, "error": "sendgrid: email is not an address"},
+                ],
             },
         )
         assert await totals(daemon.store) == {
@@ -666,7 +670,7 @@ async def test_a_sendgrid_batch_skips_an_unreadable_item_stores_the_rest_and_cou
         }
         async with ClientSession() as session, session.get(f"{base}/metrics") as response:
             scraped = await response.text()
-        assert 'delivermon_ingest_skipped_items_total{source="sendgrid"} 1.0' in scraped
+        assert 'delivermon_ingest_skipped_items_total{source="sendgrid"} 2.0' in scraped
         assert 'delivermon_ingest_accepted_total{source="sendgrid"} 1.0' in scraped
     finally:
         await daemon.stop()

@@ -188,6 +188,8 @@ def test_an_unreadable_item_is_skipped_and_named_and_the_rest_are_read() -> None
         "not an object",
         event("spamreport", timestamp="yesterday"),
         event("spamreport"),
+        event("delivered", email="a@b@example.com"),  # an '@' the store cannot pseudonymise
+        event("group_unsubscribe", asm_group_id="9" * 300),  # a scope over 255 characters
     )
     batch = parse_sendgrid(body)
     assert [e.type for e in batch.events] == [EventType.DELIVERED, EventType.COMPLAINT]
@@ -195,6 +197,20 @@ def test_an_unreadable_item_is_skipped_and_named_and_the_rest_are_read() -> None
         (1, "sendgrid: email is not an address"),
         (2, "sendgrid: event is not a JSON object"),
         (3, "sendgrid: timestamp is not a Unix time"),
+        (5, "sendgrid: email is not an address"),
+        (6, "sendgrid: asm_group_id is too long"),
+    ]
+
+
+def test_an_item_timestamped_more_than_a_day_ahead_is_skipped(
+    private_key: ec.EllipticCurvePrivateKey, config: SendgridVerifier
+) -> None:
+    ahead = int((NOW + dt.timedelta(days=2)).timestamp())
+    body = body_of(event("delivered"), event("spamreport", timestamp=ahead))
+    batch = handle_sendgrid(body, signed_headers(private_key, body), config=config, now=NOW)
+    assert [e.type for e in batch.events] == [EventType.DELIVERED]
+    assert [(i.index, i.message) for i in batch.skipped] == [
+        (1, "sendgrid: timestamp is more than a day ahead of the server's clock")
     ]
 
 

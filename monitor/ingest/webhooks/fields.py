@@ -15,6 +15,7 @@ from monitor.ingest.attribution import sanitise_campaign
 from monitor.ingest.webhooks.errors import MalformedPayload
 from monitor.model.events import UNATTRIBUTED, Source
 from monitor.model.jsontext import JsonRefused, loads_strict
+from monitor.model.privacy import PrivacyError, normalise_address
 
 __all__ = [
     "JsonObject",
@@ -79,6 +80,10 @@ def recipient_address(value: object, name: str, *, provider: Source) -> str:
         text = parseaddr(text)[1]
     if "@" not in text or any(c.isspace() for c in text):
         raise MalformedPayload(f"{name} is not an address", provider=provider)
+    try:
+        normalise_address(text)  # what the store will pseudonymise: refused here, by name
+    except PrivacyError:
+        raise MalformedPayload(f"{name} is not an address", provider=provider) from None
     return text
 
 

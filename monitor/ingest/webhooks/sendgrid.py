@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from monitor.ingest.bounces import with_reply
+from monitor.ingest.events import MAX_AHEAD
 from monitor.ingest.providers import provider_of_address
 from monitor.ingest.webhooks.errors import (
     AuthenticityRefused,
@@ -37,7 +38,7 @@ from monitor.ingest.webhooks.fields import (
     require_mapping,
     resolve_now,
 )
-from monitor.model.events import BounceKind, Event, EventType, Source
+from monitor.model.events import MAX_SCOPE_LENGTH, BounceKind, Event, EventType, Source
 
 __all__ = [
     "SIGNATURE_HEADER",
@@ -150,6 +151,12 @@ class SkippedItem:
 class SendgridBatch:
     events: tuple[Event, ...]
     skipped: tuple[SkippedItem, ...] = ()
+    indexes: tuple[int, ...] = ()  # each event's position in the posted array
+
+
+_AHEAD = MalformedPayload(
+    "timestamp is more than a day ahead of the server's clock", provider=Source.SENDGRID
+)
 
 
 def parse_sendgrid(body: bytes | str, *, campaign_field: str = "campaign") -> SendgridBatch:
@@ -168,6 +175,7 @@ def parse_sendgrid(body: bytes | str, *, campaign_field: str = "campaign") -> Se
         raise MalformedPayload("the body is not a JSON array", provider=_SG)
     events = []
     skipped = []
+    indexes = []
     for index, item in enumerate(batch):
         try:
             event = _event(item, campaign_field)
@@ -176,7 +184,8 @@ def parse_sendgrid(body: bytes | str, *, campaign_field: str = "campaign") -> Se
             continue
         if event is not None:
             events.append(event)
-    return SendgridBatch(tuple(events), tuple(skipped))
+            indexes.append(index)
+    return SendgridBatch(tuple(events), tuple(skipped), tuple(indexes))
 
 
 def _event(item: object, campaign_field: str) -> Event | None:
@@ -201,6 +210,8 @@ def _event(item: object, campaign_field: str) -> Event | None:
     event_id = optional_str(data, "sg_event_id")
     group = data.get("asm_group_id")  # the unsubscribe group of a group_unsubscribe
     scope = f"group={group}" if name == "group_unsubscribe" and group is not None else None
+    if scope is not None and len(scope) > MAX_SCOPE_LENGTH:
+        raise MalformedPayload("asm_group_id is too long", provider=_SG)
     event = Event(
         type=kind,
         campaign=first_campaign([data.get(campaign_field), data.get("category")]),
@@ -240,7 +251,19 @@ def handle_sendgrid(
         max_age=config.max_age,
         max_skew=config.max_skew,
     )
-    return parse_sendgrid(body, campaign_field=config.campaign_field)
+    batch = parse_sendgrid(body, campaign_field=config.campaign_field)
+    # An event further ahead than a clock can drift would sit in every "last hour"
+    # window until it came: skipped, as an item that cannot be read.
+    latest = resolve_now(now) + MAX_AHEAD
+    late = {i for i, e in enumerate(batch.events) if e.occurred_at > latest}
+    if not late:
+        return batch
+    skipped = [*batch.skipped, *(SkippedItem(batch.indexes[i], _AHEAD.message) for i in late)]
+    return SendgridBatch(
+        tuple(e for i, e in enumerate(batch.events) if i not in late),
+        tuple(sorted(skipped, key=lambda item: item.index)),
+        tuple(x for i, x in enumerate(batch.indexes) if i not in late),
+    )
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
