@@ -229,9 +229,13 @@ _LISTED = (
     r"\bdnsbl\b|\brbl\b|\bblacklist|blocked by ldap:|dnsbl-lookup|is in [\w'.-]+ list|"
     r"(?:spamhaus|spamcop|barracuda|uceprotect|sorbs|abuseat)\S*(?:\s|$)"
 )
-# A list the reply says the sender is *not* on ("is not listed in zen.spamhaus.org"): no
+# A list the reply says the sender is *not* on ("is not listed in zen.spamhaus.org",
+# "isn't listed in", "is no longer listed in", "was not found in", "is not on"): no
 # citation, and never the list named.
-_NOT_LISTED = r"\bnot (?:been |currently )?listed (?:at|in|on|by) [^\s,;()]+"
+_NOT_LISTED = (
+    r"(?:\bnot|n't|\bno longer)\s+(?:been\s+|currently\s+)?(?:listed|found)\s+(?:at|in|on|by)\s+"
+    r"[^\s,;()]+|\bnot\s+on\s+[^\s,;()]+"
+)
 _DNSBL_RULES = (
     _r(B.BLOCKLISTED, _LISTED, "postfix-rbl", ignore=_NOT_LISTED),
     _r(

@@ -184,6 +184,10 @@ def test_provider(host: str | None, domain: str | None, text: str, provider: str
             None,
         ),
         ("550 5.7.1 Rejected: not listed in Spamhaus; contact postmaster", B.UNCLASSIFIED, None),
+        ("550 5.7.1 192.0.2.1 isn't listed in zen.spamhaus.org", B.UNCLASSIFIED, None),
+        ("550 5.7.1 192.0.2.1 is no longer listed in zen.spamhaus.org", B.UNCLASSIFIED, None),
+        ("550 5.7.1 192.0.2.1 was not found in zen.spamhaus.org", B.UNCLASSIFIED, None),
+        ("550 5.7.1 Your address is not on zen.spamhaus.org", B.UNCLASSIFIED, None),
         (
             "554 5.7.1 not listed in bl.spamcop.net, but blocked using zen.spamhaus.org",
             B.BLOCKLISTED,
