@@ -51,8 +51,8 @@ _WINDOW = dt.timedelta(days=30)
 _WEEK = dt.timedelta(days=7)
 _PTR_KEPT = dt.timedelta(days=1)  # a PTR name found is looked up again after this
 STAGE_KEPT = dt.timedelta(days=1)  # staged rows of an unfinished report deleted after this
-_CONCURRENCY = 32  # SPF evaluations in flight, all domains together
-_DOMAINS_IN_FLIGHT = 8  # domains classified side by side
+_CONCURRENCY = 128  # SPF evaluations in flight, all domains together
+_DOMAINS_IN_FLIGHT = 32  # domains classified side by side
 MAX_SOURCES = 5_000  # sources evaluated per domain and run, most mail first
 MAX_DOMAINS = 100  # domains with their own label; the rest are "_other"
 MAX_REPORTERS = 10  # reporters with their own label besides the major ones
