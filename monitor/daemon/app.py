@@ -66,6 +66,7 @@ from monitor.risk.bounces import BounceFigures
 from monitor.risk.campaigns import CampaignFigures
 from monitor.risk.scorer import RiskScorer
 from monitor.store import SqlStore, open_store
+from monitor.store.engine import is_unavailable
 from monitor.store.errors import StoreUnavailableError
 from monitor.store.keyfile import check_store_key, store_key
 from monitor.telemetry.views import TelemetryView
@@ -354,8 +355,13 @@ class Daemon:
             self._background(self._close_when_idle(old, running))
             try:
                 await self._retire_unwatched()
-            except Exception:  # the new config is live; retiring is retried at the next reload
-                log.exception("could not retire the alerts of unwatched targets")
+            except Exception as exc:  # the new config is live; retried at the next reload
+                if isinstance(exc, StoreUnavailableError) or is_unavailable(exc):
+                    log.warning(
+                        "could not retire the alerts of unwatched targets: store unavailable"
+                    )
+                else:
+                    log.exception("could not retire the alerts of unwatched targets")
             self._reload_status = ReloadStatus(True, time.time())
             self.metrics.config_reloads.labels("success").inc()
             log.info(
@@ -502,7 +508,8 @@ class Daemon:
         )
 
     def _job_failed(self, job: str, exc: BaseException) -> None:
-        reason = "expected" if isinstance(exc, MonitorError) else "unexpected"
+        expected = isinstance(exc, MonitorError) or is_unavailable(exc)
+        reason = "expected" if expected else "unexpected"
         self.metrics.errors.labels(f"job_{job}", reason).inc()
 
 

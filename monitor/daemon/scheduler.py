@@ -25,6 +25,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.model.errors import MonitorError
+from monitor.store.engine import is_unavailable
 
 __all__ = ["JobStatus", "Scheduler"]
 
@@ -204,13 +205,18 @@ class Scheduler:
     @staticmethod
     def _log_failure(name: str, status: JobStatus, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"
+        if is_unavailable(exc):
+            # A read the database did not answer (a write says so as StoreUnavailableError):
+            # expected, and its text would carry the SQL; the driver's exception names it.
+            cause = getattr(exc, "orig", None) or exc
+            error = f"store unavailable: {type(cause).__name__}"
         repeat = status.failing_since_run is not None and error == status.last_error
         if status.failing_since_run is None:
             status.failing_since_run = status.runs
         status.last_error = error
         if repeat:
             log.debug("job failed again", extra={"job": name, "error": error})
-        elif isinstance(exc, MonitorError):  # expected and explained: no traceback
+        elif isinstance(exc, MonitorError) or is_unavailable(exc):  # expected: no traceback
             log.warning("job failed", extra={"job": name, "error": error})
         else:
             log.error("job failed", extra={"job": name}, exc_info=exc)

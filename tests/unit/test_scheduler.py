@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from monitor.daemon.scheduler import Scheduler
 from monitor.ingest.imap import ImapProtocolError
@@ -266,3 +268,32 @@ async def test_an_unexpected_failure_keeps_its_traceback_once(
     await scheduler.stop(grace=1)
     failures = [r for r in caplog.records if r.getMessage() == "job failed"]
     assert [(r.levelname, r.exc_info is not None) for r in failures] == [("ERROR", True)]
+
+
+async def test_a_database_that_cannot_be_opened_is_an_expected_failure(
+    scheduler: Scheduler, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """A job's read on a new connection to a SQLite file whose directory is gone (the
+    driver's own OperationalError, wrapped by SQLAlchemy): one WARNING naming the store,
+    no traceback, and not the SQL the exception's text carries."""
+    # SQLAlchemy's own driver for it, in this thread: the same OperationalError as
+    # aiosqlite's, without its worker thread outliving the test's event loop.
+    engine = create_engine(f"sqlite:///{tmp_path / 'gone' / 'd.db'}")
+    done = asyncio.Event()
+
+    async def read() -> None:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        finally:
+            done.set()
+
+    caplog.set_level(logging.INFO, logger="monitor")
+    scheduler.add("campaigns", read, interval=60)
+    scheduler.start()
+    await asyncio.wait_for(done.wait(), WAIT)
+    await scheduler.stop(grace=1)
+    engine.dispose()
+    (failed,) = [r for r in caplog.records if r.getMessage() == "job failed"]
+    assert (failed.levelname, failed.exc_info) == ("WARNING", None)
+    assert failed.__dict__["error"] == "store unavailable: OperationalError"
