@@ -115,8 +115,8 @@ class WindowJson(FiguresJson):
 
 class CampaignJson(FiguresJson):
     campaign: str
-    category: str | None
-    consent: str | None
+    category: str
+    consent: str
     sending_domain: str | None
     registered: bool
     windows: dict[str, WindowJson]
@@ -267,10 +267,11 @@ def _campaign_document(
     (total,) = group_rows(lifetime, (), guard)
     return {
         "campaign": campaign_id,
-        # Registered labels win; otherwise the one the counted events carried, if unique.
+        # Registered labels win; otherwise the one the counted events carried, if unique;
+        # else "unknown", as the rates and delivermon_campaign_info say (store.campaign_labels).
         "category": registered.category.value
         if registered and registered.category
-        else _only(r.category for r in lifetime if r.category != "unknown"),
+        else _only(r.category for r in lifetime),
         "consent": registered.consent.value
         if registered and registered.consent
         else _only(r.consent for r in lifetime),
@@ -281,9 +282,10 @@ def _campaign_document(
     }
 
 
-def _only(values: Iterable[str]) -> str | None:
-    distinct = set(values)
-    return distinct.pop() if len(distinct) == 1 else None
+def _only(values: Iterable[str]) -> str:
+    """The one label other than "unknown" among ``values``, else "unknown"."""
+    distinct = set(values) - {"unknown"}
+    return distinct.pop() if len(distinct) == 1 else "unknown"
 
 
 def _group_document(row: RateRow, by: Sequence[Dimension]) -> dict[str, object]:
