@@ -96,15 +96,15 @@ class OriginalFormat(StrEnum):
 
 
 # A quoted local part ("john doe"@example.org, RFC 5321 §4.1.2) first, whole; then any
-# token with an '@'.
+# token with an '@', or with one percent-encoded ("%40", as in a URL's query).
 _ADDRESS = re.compile(
-    r'"(?:[^"\\\r\n]|\\.){0,255}"@[^\s<>"\'(),;\[\]]*|[^\s<>"\'(),;:\[\]]*@[^\s<>"\'(),;\[\]]*'
+    r'"(?:[^"\\\r\n]|\\.){0,255}"@[^\s<>"\'(),;\[\]]*|[^\s<>"\'(),;:\[\]]*(?:@|%40)[^\s<>"\'(),;\[\]]*'
 )
 
 
 def redact_addresses(text: str) -> str:
-    """``text`` with every token containing '@' replaced by ``<redacted>``."""
-    return _ADDRESS.sub("<redacted>", text) if "@" in text else text
+    """``text`` with every token containing '@' (or '%40') replaced by ``<redacted>``."""
+    return _ADDRESS.sub("<redacted>", text) if "@" in text or "%40" in text else text
 
 
 @dataclass(frozen=True, slots=True, repr=False)

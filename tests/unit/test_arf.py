@@ -629,6 +629,8 @@ def test_redact_addresses() -> None:
     assert redact_addresses('"a"@example.org "b" c@example.org') == '<redacted> "b" <redacted>'
     escaped = r'550 5.1.1 <"john\"doe smith"@example.org> unknown'
     assert redact_addresses(escaped) == "550 5.1.1 <<redacted>> unknown"
+    # Percent-encoded, as in a URL's query string.
+    assert redact_addresses("Agent (for dave%40example.org)") == "Agent (for <redacted>)"
 
 
 # --- the header list ------------------------------------------------------------------
