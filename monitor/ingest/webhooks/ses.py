@@ -35,7 +35,7 @@ from monitor.ingest.webhooks.sns import (
     confirmation_url,
     verify_sns,
 )
-from monitor.model.events import BounceKind, Event, EventType, Source
+from monitor.model.events import MAX_SCOPE_LENGTH, BounceKind, Event, EventType, Source
 
 __all__ = ["SesOutcome", "SesVerifier", "handle_ses", "parse_ses"]
 
@@ -248,7 +248,6 @@ def _events(
 
 
 _OPT_OUT = "OptOut"
-_MAX_SCOPE = 255
 
 
 def _opt_out_scope(subscription: JsonObject) -> str | None:
@@ -264,12 +263,12 @@ def _opt_out_scope(subscription: JsonObject) -> str | None:
     new = _preferences(subscription, "newTopicPreferences")
     old = _preferences(subscription, "oldTopicPreferences")
     if new.get("unsubscribeAll") is True and old.get("unsubscribeAll") is not True:
-        return f"list={contact_list} all"[:_MAX_SCOPE]
+        return f"list={contact_list} all"[:MAX_SCOPE_LENGTH]
     before = _opted_out_topics(old)
     topics = [t for t in _opted_out_topics(new) if t not in before]
     if not topics:
         return None
-    return f"list={contact_list} topics={','.join(topics)}"[:_MAX_SCOPE]
+    return f"list={contact_list} topics={','.join(topics)}"[:MAX_SCOPE_LENGTH]
 
 
 def _preferences(subscription: JsonObject, name: str) -> JsonObject:
