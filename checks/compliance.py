@@ -101,12 +101,15 @@ def _spf_passes(results: Sequence[SpfResult]) -> ComplianceRow:
         return _row(name, who, RowStatus.UNKNOWN, "no sending IPs configured to evaluate")
     outcome = {ip: [r.ip_results[ip] for r in results if ip in r.ip_results] for ip in ips}
     failing = [ip for ip, got in outcome.items() if "pass" not in got]
-    if any("temperror" in outcome[ip] for ip in failing):
-        return _row(name, who, RowStatus.UNKNOWN, f"SPF evaluation hit a DNS error ({where})")
-    if failing:
+    # An IP whose every result is certain and none a pass fails the row, whatever a DNS
+    # error did to another IP; an IP left with a temperror could still pass.
+    certain = [ip for ip in failing if "temperror" not in outcome[ip]]
+    if certain:
         return _row(
-            name, who, RowStatus.FAIL, f"SPF ({where}) does not pass for {', '.join(failing)}"
+            name, who, RowStatus.FAIL, f"SPF ({where}) does not pass for {', '.join(certain)}"
         )
+    if failing:
+        return _row(name, who, RowStatus.UNKNOWN, f"SPF evaluation hit a DNS error ({where})")
     return _row(name, who, RowStatus.PASS, f"SPF ({where}) passes for {len(ips)} sending IP(s)")
 
 

@@ -183,6 +183,19 @@ def test_certain_ip_results_decide_the_spf_row_despite_an_unknown_branch() -> No
     assert row(card(spf=spf(status=UNKNOWN)), "spf_passes_for_sending_ips") is RowStatus.PASS
 
 
+def test_a_certain_failure_decides_the_spf_row_despite_another_ips_dns_error() -> None:
+    # 192.0.2.11 fails for certain (a term before the broken include decided it); a DNS
+    # error leaves 192.0.2.10 open, but the row fails whatever it would have been.
+    mixed = spf(**{"192_0_2_10": "temperror", "192_0_2_11": "fail"})
+    scorecard = card(spf=mixed)
+    assert row(scorecard, "spf_passes_for_sending_ips") is RowStatus.FAIL
+    assert scorecard.compliant is False
+    neutral = spf(**{"192_0_2_10": "temperror", "192_0_2_11": "neutral"})
+    assert row(card(spf=neutral), "spf_passes_for_sending_ips") is RowStatus.FAIL
+    open_only = spf(**{"192_0_2_10": "temperror", "192_0_2_11": "pass"})
+    assert row(card(spf=open_only), "spf_passes_for_sending_ips") is RowStatus.UNKNOWN
+
+
 def test_envelope_domains_decide_the_spf_row_when_configured() -> None:
     envelope = SpfResult(
         "bounce.example.com", OK, "v=spf1 -all", 0, 0, {"192.0.2.10": "fail"}, None, ()
