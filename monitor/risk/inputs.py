@@ -21,7 +21,10 @@ _NO_TELEMETRY = TelemetryView()
 
 __all__ = ["DomainFigures", "build_risk_inputs"]
 
-_SPF_BAD = frozenset({"fail", "softfail"})
+# RFC 7208 results that certainly do not pass: receivers (and DMARC, RFC 7489 §4.2)
+# take all of them as SPF not passing. permerror is the domain's own broken record, and
+# none its missing one; only temperror (a DNS failure) leaves it open.
+_SPF_BAD = frozenset({"fail", "softfail", "neutral", "none", "permerror"})
 _SPF_GOOD = frozenset({"pass"})
 _DKIM_ORDER: tuple[DkimState, ...] = ("ok", "weak", "revoked", "missing")
 
@@ -123,7 +126,7 @@ def _spf_verdict(results: Sequence[str]) -> bool | None:
         return True
     if results and all(r in _SPF_GOOD for r in results):
         return False
-    return None  # neutral, none, errors: could not tell that it passes or fails
+    return None  # a temperror: could not tell that it passes or fails
 
 
 def _domain_spf(state: CheckState) -> bool | None:

@@ -157,11 +157,13 @@ def test_ip_without_a_ptr_check_has_fcrdns_unknown() -> None:
         (["pass", "fail"], True),
         (["pass"], False),
         (["pass", "pass"], False),
-        (["neutral"], None),
-        (["none"], None),
+        (["neutral"], True),
+        (["none"], True),
+        (["permerror"], True),
+        (["pass", "neutral"], True),
+        (["temperror", "permerror"], True),
         (["temperror"], None),
-        (["permerror"], None),
-        (["pass", "neutral"], None),
+        (["pass", "temperror"], None),
     ],
     ids=lambda v: "+".join(v) if isinstance(v, list) else str(v),
 )
@@ -193,11 +195,23 @@ def test_ip_spf_ignores_unknown_spf_checks_and_domains_not_listing_it() -> None:
     [
         (CheckStatus.OK, {IP: "pass", mv.IP6: "pass"}, False),
         (CheckStatus.WARN, {IP: "pass", mv.IP6: "softfail"}, True),
-        (CheckStatus.OK, {IP: "neutral"}, None),
+        (CheckStatus.OK, {IP: "neutral"}, True),
+        (CheckStatus.FAIL, {IP: "permerror", mv.IP6: "permerror"}, True),
+        (CheckStatus.FAIL, {IP: "none"}, True),
+        (CheckStatus.OK, {IP: "pass", mv.IP6: "temperror"}, None),
         (CheckStatus.OK, {}, None),
         (CheckStatus.UNKNOWN, {IP: "fail"}, None),
     ],
-    ids=["all-pass", "one-softfail", "neutral", "no-ips", "unknown"],
+    ids=[
+        "all-pass",
+        "one-softfail",
+        "neutral",
+        "permerror",
+        "no-record",
+        "temperror",
+        "no-ips",
+        "unknown",
+    ],
 )
 def test_domain_spf_for_its_own_ips(
     status: CheckStatus, ip_results: dict[str, str], fail: bool | None
