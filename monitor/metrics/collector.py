@@ -535,6 +535,9 @@ class StateCollector(Collector):
             void = detail.get("void_lookups")
             if isinstance(void, int):
                 voids.add_metric([state.target], void)
+        if state.check is CheckName.SPF:
+            # Each IP's result, also from a run that hit a DNS error: temperror for the IPs
+            # it left open, and the others as certain as ever (SPF stops at an error).
             results = detail.get("ip_results")
             if isinstance(results, dict):
                 for ip, result in sorted(results.items()):

@@ -130,18 +130,19 @@ def _spf_verdict(results: Sequence[str]) -> bool | None:
 
 
 def _domain_spf(state: CheckState) -> bool | None:
-    if state.status == "unknown":
-        return None
-    results = state.detail_dict().get("ip_results")
-    if not isinstance(results, dict) or not results:
+    results = spf_ip_results(state)
+    if not results:
         return None
     return _spf_verdict([str(v) for v in results.values()])
 
 
 def spf_ip_results(state: CheckState) -> Mapping[str, object] | None:
-    """A known SPF state's ``ip_results`` (sending IP -> RFC 7208 result), else None."""
-    if state.status == "unknown":
-        return None
+    """An SPF state's ``ip_results`` (sending IP -> RFC 7208 result), else None.
+
+    Read whatever the check's status: an evaluation that hit a DNS error says
+    ``temperror`` for the IPs it could not decide, and its other results are as certain
+    as in a run without one (SPF stops at the first error).
+    """
     found = state.detail_dict().get("ip_results")
     return found if isinstance(found, dict) else None
 

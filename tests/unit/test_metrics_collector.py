@@ -237,6 +237,21 @@ def test_spf_lookups_voids_and_ip_results_are_exported() -> None:
     assert value(reg, ip, domain=mv.DOMAIN, ip=mv.IP, result="temperror") == 0
 
 
+def test_an_spf_run_that_hit_a_dns_error_still_exports_each_ips_result() -> None:
+    # One IP passed before the evaluation reached a broken include; the other is open.
+    state = spf(
+        CheckStatus.UNKNOWN,
+        dns_lookups=3,
+        ip_results=MappingProxyType({mv.IP: "pass", mv.IP6: "temperror"}),
+    )
+    reg = registry(state_view([state]))
+    ip = "delivermon_spf_ip_result"
+    assert value(reg, ip, domain=mv.DOMAIN, ip=mv.IP, result="pass") == 1
+    assert value(reg, ip, domain=mv.DOMAIN, ip=mv.IP6, result="temperror") == 1
+    assert value(reg, ip, domain=mv.DOMAIN, ip=mv.IP6, result="pass") == 0
+    assert value(reg, "delivermon_spf_dns_lookups", domain=mv.DOMAIN) is None
+
+
 def test_unknown_spf_exports_no_counts() -> None:
     reg = registry(state_view([spf(CheckStatus.UNKNOWN, record=None, dns_lookups=0)]))
     assert value(reg, "delivermon_spf_dns_lookups", domain=mv.DOMAIN) is None

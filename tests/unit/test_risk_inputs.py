@@ -176,14 +176,17 @@ def test_ip_spf_from_the_domains_that_list_it(results: list[str], fail: bool | N
     assert inputs.spf_own_ip_fail is fail
 
 
-def test_ip_spf_ignores_unknown_spf_checks_and_domains_not_listing_it() -> None:
+def test_ip_spf_ignores_open_results_and_domains_not_listing_it() -> None:
     spf_states = [
-        spf("a.example", CheckStatus.UNKNOWN, {IP: "fail"}),
+        spf("a.example", CheckStatus.UNKNOWN, {IP: "temperror"}),
         spf("b.example", CheckStatus.OK, {"198.51.100.1": "fail"}),
     ]
     assert (
         build_risk_inputs(IP, "ip", [], zones=ZONES, spf_for_ip=spf_states).spf_own_ip_fail is None
     )
+    # A run that hit a DNS error still decided this IP: its fail is certain.
+    decided = [spf("a.example", CheckStatus.UNKNOWN, {IP: "fail", "198.51.100.1": "temperror"})]
+    assert build_risk_inputs(IP, "ip", [], zones=ZONES, spf_for_ip=decided).spf_own_ip_fail is True
     assert build_risk_inputs(IP, "ip", [], zones=ZONES).spf_own_ip_fail is None
 
 
@@ -200,7 +203,8 @@ def test_ip_spf_ignores_unknown_spf_checks_and_domains_not_listing_it() -> None:
         (CheckStatus.FAIL, {IP: "none"}, True),
         (CheckStatus.OK, {IP: "pass", mv.IP6: "temperror"}, None),
         (CheckStatus.OK, {}, None),
-        (CheckStatus.UNKNOWN, {IP: "fail"}, None),
+        (CheckStatus.UNKNOWN, {IP: "fail", mv.IP6: "temperror"}, True),
+        (CheckStatus.UNKNOWN, {IP: "temperror"}, None),
     ],
     ids=[
         "all-pass",
@@ -210,6 +214,7 @@ def test_ip_spf_ignores_unknown_spf_checks_and_domains_not_listing_it() -> None:
         "no-record",
         "temperror",
         "no-ips",
+        "unknown-with-a-certain-fail",
         "unknown",
     ],
 )
