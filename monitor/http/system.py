@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from checks.dnsbl.targets import TargetError, parse_target
 from monitor.checking.documents import JsonValue
 from monitor.http.errors import CLIENT_ABORTED, SKIPPED_ITEMS, json_error
 from monitor.http.routes import KEY_INGEST_SOURCES, Access, Handler, RouteSpec
@@ -88,7 +89,14 @@ async def _targets(request: web.Request) -> web.Response:
 
 
 async def _target(request: web.Request) -> web.Response:
-    docs = await request.app[KEY_SYSTEM].targets.documents(request.match_info["target"])
+    raw = request.match_info["target"]
+    try:
+        # As the config and the CLI spell it: a domain lower-case, without its root dot
+        # (A-labels), an IP address in its shortest form.
+        name = parse_target(raw).text
+    except TargetError:
+        name = raw
+    docs = await request.app[KEY_SYSTEM].targets.documents(name)
     if not docs:
         return json_error(404, "not a configured target")
     return web.json_response(docs[0])

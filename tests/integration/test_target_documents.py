@@ -100,6 +100,8 @@ def test_the_api_target_equals_the_cli_target_and_both_follow_the_schema(
 
         api = wait_for(documents, what="every target checked by the daemon")
         single = daemon.json(f"/api/v1/targets/{IP}")
+        # A domain is the same target in any case and with its root dot.
+        spelled = daemon.json("/api/v1/targets/Example.COM.")
     for name, doc in api.items():
         target_schema.validate(doc)
         assert doc.pop("checked_at")
@@ -108,6 +110,8 @@ def test_the_api_target_equals_the_cli_target_and_both_follow_the_schema(
     assert isinstance(single, dict)
     target_schema.validate(single)
     assert single["dnsbl"][0]["verdict"] == "listed"
+    assert isinstance(spelled, dict)
+    assert spelled["target"] == "example.com"
 
 
 def test_a_risk_scored_from_unknown_inputs_says_which_are_unknown(
