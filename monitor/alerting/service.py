@@ -59,6 +59,10 @@ class AlertService:
         self._policy = policy
         self._on_queued = on_queued  # e.g. run the notify job soon
         self._lock = asyncio.Lock()
+        # Keys observed since start, told or not: a state first told after an earlier
+        # "could not tell" (a list failing its self-test at first) came after the
+        # watching began, so it is news and not a pre-existing state.
+        self._observed: set[str] = set()
 
     async def apply(
         self,
@@ -70,7 +74,9 @@ class AlertService:
         """Step each alert and queue its announcements in the outbox, in one transaction.
 
         ``baseline_allowed``: a first observation of a key may be a pre-existing state
-        (recorded, not announced); False when it cannot be (see ``step``).
+        (recorded, not announced); False when it cannot be (see ``step``). It can be
+        only at the first observation of the key since start: one that follows
+        observations that could not tell (no alert record then) is news.
         """
         if not observations and not one_shots:
             return
@@ -81,8 +87,13 @@ class AlertService:
             records: list[AlertRecord] = []
             announcements: list[_Announcement] = []
             for obs in observations:
+                first = obs.key not in self._observed
                 transition = step(
-                    prev.get(obs.key), obs, now, policy, baseline_allowed=baseline_allowed
+                    prev.get(obs.key),
+                    obs,
+                    now,
+                    policy,
+                    baseline_allowed=baseline_allowed and first,
                 )
                 if transition.record is None:
                     continue
@@ -94,6 +105,8 @@ class AlertService:
                 records.append(record)
                 announcements.append(self._announcement(record, AlertStatus.FIRING))
             await self._save(records, announcements, now)
+            # Once saved: a key whose first told state could not be stored is still first.
+            self._observed.update(obs.key for obs in observations)
 
     async def announce_record_changes(self, owned: Iterable[str], states: StateSnapshot) -> None:
         """Announce each change of a published record once, from the stored history.

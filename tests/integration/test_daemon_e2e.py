@@ -58,6 +58,10 @@ def wait_sweeps(daemon: DaemonProcess, more: int) -> None:
     wait_for(lambda: sweeps(daemon) >= start + more, what=f"{more} more sweeps")
 
 
+def sent(daemon: DaemonProcess) -> float | None:
+    return daemon.value("delivermon_notifications_total", notifier="webhook", status="sent")
+
+
 def listed_value(daemon: DaemonProcess) -> float | None:
     return daemon.value("delivermon_dnsbl_listed", target=IP, zone=ZONE)
 
@@ -102,10 +106,11 @@ def test_listing_is_announced_once_resolved_once_and_never_again_after_restart(
         )
         wait_sweeps(daemon, 3)
         assert len(receiver.matching(kind="listed")) == 2
-        assert len(receiver.received) == 2, receiver.received
-        assert (
-            daemon.value("delivermon_notifications_total", notifier="webhook", status="sent") == 2
-        )
+        # The listing raised the IP's risk level too, which is announced as well.
+        kinds = [m["kind"] for m in receiver.received]
+        assert set(kinds) <= {"listed", "risk_level"}, receiver.received
+        assert len(receiver.matching(kind="risk_level", status="firing")) == 1
+        wait_for(lambda: sent(daemon) == len(receiver.received), what="every notification counted")
 
     # A restart: state comes back from the store; nothing is re-sent.
     with DaemonProcess(config) as again:
@@ -124,6 +129,32 @@ def test_a_listing_present_at_the_first_check_is_recorded_not_announced(
         wait_for(lambda: listed_value(daemon) == 1, what="the listing in /metrics")
         wait_sweeps(daemon, 3)
         assert receiver.matching(kind="listed") == []
+
+
+def test_a_listing_first_told_after_the_list_could_not_tell_is_announced(
+    tmp_path: Path, nsd_factory: StartNsd, receiver: Receiver
+) -> None:
+    # The list is not served at first: its self-test fails and every verdict on it is
+    # unknown. Minutes of watching later it answers, with the IP listed: that is news,
+    # not a state present at the first check.
+    nsd = nsd_factory({"example.com": ['@ IN TXT "v=spf1 -all"']})
+    config = tmp_path / "delivermon.toml"
+    write_config(config, nsd.address, receiver, zones=[ZONE])
+    with DaemonProcess(config) as daemon:
+        wait_for(
+            lambda: daemon.value("delivermon_dnsbl_zone_healthy", zone=ZONE) == 0,
+            what="the list's failed self-test",
+        )
+        wait_sweeps(daemon, 2)
+        assert listed_value(daemon) is None  # unknown: no verdict
+        nsd.add_zone(ZONE, LISTED)
+        nsd.reload()
+        firing = wait_for(
+            lambda: receiver.matching(kind="listed", status="firing"),
+            what="the listing notification",
+        )
+        assert firing[0]["key"] == f"listed:{IP}:{ZONE}"
+        assert listed_value(daemon) == 1
 
 
 def test_reload_swaps_a_valid_config_and_keeps_the_old_one_when_broken(
