@@ -8,6 +8,8 @@ or a registered resolver, where to delist, and its RFC 5782 §5 test points.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -16,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
+from checks.domains import DomainError, to_a_label
 from checks.errors import ChecksError
 
 __all__ = [
@@ -34,6 +37,9 @@ __all__ = [
 
 KEY_PLACEHOLDER = "{key}"
 _E = TypeVar("_E", bound=StrEnum)
+# A domain list's test point: one or more LDH labels ("test", "invalid", "dbltest.com").
+_NAME_POINT = re.compile(r"[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63})*")
+_LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
 
 
 class CatalogueError(ChecksError):
@@ -212,7 +218,11 @@ def parse_zone(entry: Mapping[str, Any], *, custom: bool = False) -> ZoneSpec:
     zone_id = str(entry.get("id", "")).lower().rstrip(".")
     if not zone_id:
         problems.append("missing id")
+    else:
+        zone_id = zone_name(zone_id, "id", problems)
     query_zone = str(entry.get("query_zone", zone_id)).lower().rstrip(".")
+    if query_zone != zone_id:
+        query_zone = zone_name(query_zone, "query_zone", problems)
     kind = _enum(ZoneKind, entry.get("kind", "ip"), "kind", problems)
     match = _enum(Match, entry.get("match", "any"), "match", problems)
     severity = _enum(Severity, entry.get("severity", "major"), "severity", problems)
@@ -224,7 +234,10 @@ def parse_zone(entry: Mapping[str, Any], *, custom: bool = False) -> ZoneSpec:
         ErrorCode(value=str(e["value"]), reason=str(e["reason"]), meaning=str(e.get("meaning", "")))
         for e in entry.get("error", ())
         if _has(e, ("value", "reason"), zone_id, problems)
+        and _answer(e["value"], f"error value {e['value']!r}", zone_id, problems)
     )
+    if kind is not None:
+        _test_points(entry, kind, zone_id, problems)
     if match is Match.EXACT and not codes:
         problems.append(f"{zone_id}: match = 'exact' needs at least one code")
     if problems or kind is None or match is None or severity is None:
@@ -278,16 +291,74 @@ def _has(entry: Mapping[str, Any], keys: Iterable[str], zone_id: str, problems: 
     return not missing
 
 
+def zone_name(name: str, what: str, problems: list[str]) -> str:
+    """``name`` as a zone to query under (A-labels, lower-case), or a problem; a key's
+    placeholder stands for one label."""
+    try:
+        if KEY_PLACEHOLDER in name:
+            to_a_label(name.replace(KEY_PLACEHOLDER, "key"))
+            return name.lower().rstrip(".")
+        return to_a_label(name)
+    except DomainError as exc:
+        problems.append(f"{what}: {exc}")
+        return name
+
+
+def _answer(value: object, what: str, zone_id: str, problems: list[str]) -> bool:
+    """A return code a list answers with: an IPv4 address in 127.0.0.0/8 (RFC 5782 §2.1;
+    delivermon reads any other answer as an error of the list, never as a code)."""
+    try:
+        address = ipaddress.IPv4Address(str(value))
+    except ValueError:
+        problems.append(f"{zone_id}: {what} is not an IPv4 address")
+        return False
+    if address not in _LOOPBACK:
+        problems.append(f"{zone_id}: {what} is outside 127.0.0.0/8, so no answer can match it")
+        return False
+    return True
+
+
+def _test_points(
+    entry: Mapping[str, Any], kind: ZoneKind, zone_id: str, problems: list[str]
+) -> None:
+    """RFC 5782 §5 test points of the zone's kind: IPv4 and IPv6 addresses in their own
+    lists for an IP list, names for a domain list."""
+    checks: tuple[tuple[str, int], ...]  # (key, IP version or 0 for a name)
+    if kind is ZoneKind.IP:
+        checks = (("test_listed", 4), ("test_not_listed", 4))
+        checks += (("test_listed_v6", 6), ("test_not_listed_v6", 6))
+    else:
+        checks = (("test_listed", 0), ("test_not_listed", 0))
+    for key, version in checks:
+        for point in entry.get(key, ()):
+            if version:
+                try:
+                    good = ipaddress.ip_address(str(point)).version == version
+                except ValueError:
+                    good = False
+                expected = f"an IPv{version} address"
+            else:
+                good = isinstance(point, str) and _NAME_POINT.fullmatch(point) is not None
+                expected = "a domain name"
+            if not good:
+                problems.append(f"{zone_id}: {key} {point!r} is not {expected}")
+
+
 def _code(
     entry: Mapping[str, Any], match: Match | None, zone_id: str, problems: list[str]
 ) -> ReturnCode:
     severity = entry.get("severity")
     sev = _enum(Severity, severity, "code severity", problems) if severity is not None else None
-    if match is Match.BITMASK and not isinstance(entry.get("bit"), int):
+    bit = entry.get("bit")
+    if match is Match.BITMASK and not isinstance(bit, int):
         problems.append(f"{zone_id}: bitmask codes need an integer 'bit'")
+    if bit is not None and (not isinstance(bit, int) or not 0 < bit < 256):
+        # A mask over the answer's last octet (127.0.0.x & bit).
+        problems.append(f"{zone_id}: code bit {bit!r} is not a mask of the last octet (1-255)")
     if match is not Match.BITMASK and "value" not in entry:
         problems.append(f"{zone_id}: codes need a 'value'")
-    bit = entry.get("bit")
+    if "value" in entry:
+        _answer(entry["value"], f"code value {entry['value']!r}", zone_id, problems)
     return ReturnCode(
         meaning=str(entry.get("meaning", "")),
         value=str(entry["value"]) if "value" in entry else None,

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+import logging
+from collections.abc import Iterable, Sequence
 
-from checks.dnsbl.catalogue import Catalogue, CatalogueError, ZoneSpec, generic_zone, parse_zone
+from checks.dnsbl.catalogue import (
+    Catalogue,
+    CatalogueError,
+    ZoneSpec,
+    generic_zone,
+    parse_zone,
+    zone_name,
+)
 from monitor.config import Config, CustomZoneConfig, resolve_secret
 from monitor.model.errors import ConfigError
 
 __all__ = ["select_zones"]
+
+log = logging.getLogger(__name__)
 
 
 def select_zones(
@@ -23,12 +34,24 @@ def select_zones(
         ConfigError: a custom zone is invalid or a keyed zone has no key.
     """
     problems: list[str] = []
-    custom = {}
+    custom: dict[str, ZoneSpec] = {}
     for entry in config.dnsbl.custom_zones:
         try:
-            custom[entry.id.lower().rstrip(".")] = _custom_zone(entry)
+            zone = _custom_zone(entry)
         except CatalogueError as exc:
             problems.extend(f"dnsbl.custom_zones.{entry.id}: {p}" for p in exc.problems)
+            continue
+        if zone.id in custom:
+            problems.append(f"dnsbl.custom_zones: {zone.id} is defined twice")
+        custom[zone.id] = zone
+        if (listed := catalogue.get(zone.id)) is not None:
+            log.warning(
+                "custom zone %s replaces the catalogue's entry of that name (%s list there, "
+                "%s list here)",
+                zone.id,
+                listed.kind.value,
+                zone.kind.value,
+            )
     names: Sequence[str]
     if override:
         names = override
@@ -36,11 +59,13 @@ def select_zones(
         names = config.dnsbl.zones
     else:
         names = [z.id for z in catalogue.recommended()]
+    known = {z.id for z in catalogue.zones} | set(custom)
     zones: list[ZoneSpec] = []
     seen: set[str] = set()
     for name in names:
-        wanted = name.lower().rstrip(".")
+        wanted = zone_name(name, f"dnsbl.zones: {name!r}", problems)
         zone = custom.get(wanted) or catalogue.get(wanted) or generic_zone(wanted)
+        known.add(wanted)
         if zone.id in seen:
             continue
         seen.add(zone.id)
@@ -58,9 +83,39 @@ def select_zones(
                 problems.extend(exc.problems)
                 continue
         zones.append(zone)
+    asked = set(config.dnsbl.zones) if config.dnsbl.zones is not None else set()
+    for unused in sorted(set(custom) - {z.id for z in zones} - asked):
+        if not override:
+            log.warning("custom zone %s is not in [dnsbl] zones: it is never asked", unused)
+    _named_settings(config, catalogue, known, problems)
     if problems:
         raise ConfigError(problems)
     return tuple(zones)
+
+
+def _named_settings(
+    config: Config, catalogue: Catalogue, zones: set[str], problems: list[str]
+) -> None:
+    """Settings keyed by a zone's or a key's name: a name nothing uses is a typo that
+    would silently disable the setting."""
+    for name in config.dns.rate_limits:
+        if name.lower().rstrip(".") not in zones:
+            problems.append(
+                f"dns.rate_limits: {name!r} is no zone delivermon knows (the catalogue, "
+                f"[[dnsbl.custom_zones]], [dnsbl] zones){_hint(name, zones)}"
+            )
+    keys = {z.key_name for z in catalogue.zones if z.key_name}
+    for name in config.dnsbl.keys:
+        if name not in keys:
+            problems.append(
+                f"dnsbl.keys: {name!r} is no key a zone uses (known: {', '.join(sorted(keys))})"
+                f"{_hint(name, keys)}"
+            )
+
+
+def _hint(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name.lower(), sorted(known), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _custom_zone(entry: CustomZoneConfig) -> ZoneSpec:

@@ -168,6 +168,21 @@ def test_broken_config_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
     assert run("check", "192.0.2.1", "--config", str(config)).returncode == 2
 
 
+def test_a_custom_zone_whose_test_point_is_no_address_is_a_config_error(tmp_path: Path) -> None:
+    # It used to pass `config check` and then crash every zone's self-test.
+    config = tmp_path / "bad.toml"
+    config.write_text(
+        '[dnsbl]\nzones = ["crash.test"]\n'
+        '[[dnsbl.custom_zones]]\nid = "crash.test"\ntest_listed = ["notanip"]\n'
+    )
+    proc = run("config", "check", str(config))
+    assert proc.returncode == 2
+    assert "test_listed 'notanip' is not an IPv4 address" in proc.stderr
+    proc = run("check", "192.0.2.1", "--config", str(config))
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+
+
 def test_unknown_option_is_a_usage_error() -> None:
     assert run("check", "--no-such-flag", "192.0.2.1").returncode == 2
 

@@ -303,3 +303,37 @@ def test_parse_zone_defaults_give_an_rfc5782_ipv4_zone() -> None:
     assert spec.query_zone == "bl.example.net"
     assert spec.test_listed == ("127.0.0.2",)
     assert spec.test_not_listed == ("127.0.0.1",)
+
+
+def test_parse_zone_refuses_test_points_codes_and_names_that_can_never_work() -> None:
+    # Each would only show at run time: a self-test that crashes, or a code no answer
+    # can match.
+    entry = {
+        "id": "crash.example",
+        "query_zone": "not a zone!!",
+        "match": "bitmask",
+        "code": [{"bit": 4096}, {"bit": -1}, {"bit": 3}],
+        "error": [{"value": "banana", "reason": "odd"}, {"value": "10.0.0.1", "reason": "odd"}],
+        "test_listed": ["notanip"],
+        "test_not_listed": ["::1"],
+        "test_listed_v6": ["127.0.0.2"],
+    }
+    with pytest.raises(CatalogueError) as info:
+        parse_zone(entry, custom=True)
+    problems = info.value.problems
+    assert any(p.startswith("query_zone: 'not a zone!!'") for p in problems)
+    assert sum("is not a mask of the last octet" in p for p in problems) == 2
+    assert any("error value 'banana' is not an IPv4 address" in p for p in problems)
+    assert any("error value '10.0.0.1' is outside 127.0.0.0/8" in p for p in problems)
+    assert any("test_listed 'notanip' is not an IPv4 address" in p for p in problems)
+    assert any("test_not_listed '::1' is not an IPv4 address" in p for p in problems)
+    assert any("test_listed_v6 '127.0.0.2' is not an IPv6 address" in p for p in problems)
+    assert len(problems) == 8
+
+
+def test_parse_zone_takes_a_name_in_any_script_as_its_a_labels() -> None:
+    assert parse_zone({"id": "ипбл.example"}, custom=True).id == "xn--90anko.example"
+    with pytest.raises(CatalogueError, match="numeric top-level"):
+        parse_zone({"id": "127.0.0.1"}, custom=True)
+    with pytest.raises(CatalogueError):
+        parse_zone({"id": "a..b.example"}, custom=True)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from checks.dns.outcome import Answer, RdataType
@@ -223,6 +225,46 @@ def test_select_zones_unknown_zone_is_a_generic_ipv4_zone() -> None:
     assert not zone.ipv6
     assert zone.match is Match.ANY
     assert zone.custom
+
+
+def test_select_zones_refuses_a_zone_name_that_is_no_name() -> None:
+    with pytest.raises(ConfigError) as info:
+        select_zones(
+            parse_config('[dnsbl]\nzones = ["not a zone!!", "..", "ok.example"]'), CATALOGUE
+        )
+    assert len(info.value.problems) == 2
+    assert all(p.startswith("dnsbl.zones: ") for p in info.value.problems)
+
+
+def test_select_zones_refuses_settings_named_for_nothing() -> None:
+    # A typo in a name-keyed setting would silently disable it.
+    config = parse_config(
+        '[dns.rate_limits]\n"zen.spamhuas.org" = 5\n"bl.spamcop.net" = 2\n'
+        '[dnsbl.keys]\nspamhaus_dq = "abc"'
+    )
+    with pytest.raises(ConfigError) as info:
+        select_zones(config, CATALOGUE)
+    rate, key = info.value.problems
+    assert rate.startswith("dns.rate_limits: 'zen.spamhuas.org' is no zone")
+    assert "did you mean 'zen.spamhaus.org'?" in rate
+    assert key.startswith("dnsbl.keys: 'spamhaus_dq' is no key")
+    assert "did you mean 'spamhaus_dqs'?" in key
+
+
+def test_select_zones_says_when_a_custom_zone_replaces_the_catalogues(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config = parse_config(
+        '[dnsbl]\nzones = ["zen.spamhaus.org"]\n'
+        '[[dnsbl.custom_zones]]\nid = "zen.spamhaus.org"\nkind = "domain"\n'
+        '[[dnsbl.custom_zones]]\nid = "unused.example"\n'
+    )
+    with caplog.at_level(logging.WARNING):
+        (zone,) = select_zones(config, CATALOGUE)
+    assert zone.kind is ZoneKind.DOMAIN
+    said = [r.getMessage() for r in caplog.records]
+    assert any("zen.spamhaus.org replaces the catalogue's entry" in m for m in said), said
+    assert any("unused.example is not in [dnsbl] zones" in m for m in said), said
 
 
 def test_select_zones_keyed_zone_without_key_names_the_key(
