@@ -500,7 +500,18 @@ def load_config(path: Path) -> Config:
         text = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"cannot read: {exc}"], source=str(path)) from None
-    return parse_config(text, source=str(path))
+    config = parse_config(text, source=str(path))
+    if not config.model_fields_set:
+        # Most often a file caught half-written (an editor, config management): taken as
+        # "all defaults", a reload would drop every domain, target and token.
+        raise ConfigError(
+            [
+                "the file sets nothing (empty, or only comments): to run on the built-in "
+                "defaults, give no config file"
+            ],
+            source=str(path),
+        )
+    return config
 
 
 def _describe(loc: tuple[int | str, ...], msg: str) -> str:

@@ -183,6 +183,22 @@ def test_reload_swaps_a_valid_config_and_keeps_the_old_one_when_broken(
         wait_sweeps(daemon, 2)  # still running the previous config
         assert daemon.value("delivermon_dnsbl_listed", target=IP, zone="bl2.e2e.test") == 0
         assert daemon.request("POST", "/-/reload")[0] == 401
+
+        # An empty file (one caught half-written) is refused too, not read as "defaults":
+        # the zones, the targets and the admin token stay.
+        write_config(config, nsd.address, receiver, zones=[ZONE, "bl2.e2e.test"])
+        assert daemon.request("POST", "/-/reload", token=ADMIN)[0] == 200
+        config.write_text("")
+        daemon.signal(signal.SIGHUP)
+        wait_for(
+            lambda: daemon.value("delivermon_config_last_reload_successful") == 0,
+            what="the refused reload of an empty file",
+        )
+        status, body = daemon.request("POST", "/-/reload", token=ADMIN)
+        assert status == 400, body  # the admin token is still the running config's
+        assert "sets nothing" in json.loads(body)["problems"][0]
+        wait_sweeps(daemon, 2)
+        assert daemon.value("delivermon_dnsbl_listed", target=IP, zone="bl2.e2e.test") == 0
         assert daemon.stop() == 0
 
 

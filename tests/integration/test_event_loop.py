@@ -26,7 +26,7 @@ def test_a_plain_install_brings_uvloop_on_this_platform() -> None:
 
 
 def loop_of(env: dict[str, str], tmp_path: Path) -> tuple[int, str | None, str]:
-    (tmp_path / "delivermon.toml").write_text("")
+    (tmp_path / "delivermon.toml").write_text('[log]\nlevel = "info"\n')
     done = run_cli(
         "--log-level", "debug", "--log-format", "json", "config", "check", "delivermon.toml",
         cwd=tmp_path,
@@ -53,7 +53,7 @@ def test_the_event_loop_setting_is_the_loop_that_runs(
 
 
 def test_an_unknown_event_loop_is_a_usage_error(tmp_path: Path) -> None:
-    (tmp_path / "delivermon.toml").write_text("")
+    (tmp_path / "delivermon.toml").write_text('[log]\nlevel = "info"\n')
     done = run_cli(
         "config", "check", "delivermon.toml", cwd=tmp_path, env={"DELIVERMON_EVENT_LOOP": "trio"}
     )
