@@ -582,16 +582,23 @@ class StateCollector(Collector):
             "1 once every check the score draws on has run for the target (it may alert).",
             ["target"],
         )
+        unknown_listing = _gauge(
+            "delivermon_blacklist_risk_unknown_listing",
+            "1 while a list that could list the target cannot tell: a lower score then "
+            "does not mean a listing ended.",
+            ["target"],
+        )
         for target, risk in sorted(risks.items()):
             score.add_metric([target], risk.score)
             for value in RISK_LEVELS:
                 level.add_metric([target, value], 1 if value == risk.level else 0)
             unknown.add_metric([target], risk.unknown_factors)
             complete.add_metric([target], 1 if risk.complete else 0)
+            unknown_listing.add_metric([target], 1 if risk.unknown_listing else 0)
             for name, points in sorted(risk.factors.items()):
                 if not math.isnan(points):
                     factor.add_metric([target, name], points)
-        yield from (score, level, factor, unknown, complete)
+        yield from (score, level, factor, unknown, complete, unknown_listing)
 
     @staticmethod
     def _bounces(snap: BounceSnapshot, held: Mapping[str, float]) -> Iterator[Metric]:

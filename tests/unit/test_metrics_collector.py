@@ -343,6 +343,16 @@ def test_risk_score_level_and_factors_are_exported() -> None:
     assert value(reg, factor, target=mv.IP, factor="fcrdns_missing") == 5
 
 
+def test_a_list_that_cannot_tell_is_exported_as_an_unknown_listing() -> None:
+    risk = {
+        mv.IP: RiskView(0, "ok", {"listing_major": math.nan}, unknown_listing=True),
+        mv.DOMAIN: RiskView(0, "ok", {"dmarc_weak": 0.0}),
+    }
+    reg = registry(mv.View(risk=risk))
+    assert value(reg, "delivermon_blacklist_risk_unknown_listing", target=mv.IP) == 1
+    assert value(reg, "delivermon_blacklist_risk_unknown_listing", target=mv.DOMAIN) == 0
+
+
 def test_unknown_risk_factor_is_omitted_not_zero() -> None:
     risk = {mv.DOMAIN: RiskView(0, "ok", {"complaint_rate": math.nan, "dmarc_weak": 0.0})}
     reg = registry(mv.View(risk=risk))
