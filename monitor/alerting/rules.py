@@ -94,7 +94,9 @@ def dnsbl_observations(
 def zone_observations(
     health: Iterable[CheckState], dnsbl: Iterable[CheckState]
 ) -> list[Observation]:
-    """Zone self-tests, and lists that refuse our resolver (from a sweep's error codes)."""
+    """Zone self-tests, and lists that refuse our resolver (from a sweep's error codes, or
+    a self-test's)."""
+    health = list(health)
     found = [
         Observation(
             key=f"zone_unhealthy:{state.target}:{state.item}",
@@ -113,6 +115,16 @@ def zone_observations(
         if state.check is CheckName.ZONE
     ]
     refused: dict[str, bool | None] = {}
+    for state in health:
+        # Its test points answered with a refusal (Spamhaus's 127.255.255.254 to a public
+        # resolver answers every name so): the sweep's results are then zone_unhealthy,
+        # and only the self-test shows why.
+        if (
+            state.check is CheckName.ZONE
+            and state.status == "unhealthy"
+            and state.detail_dict().get("reason") in RESOLVER_REFUSED_ERRORS
+        ):
+            refused[state.target] = True
     for state in dnsbl:
         if state.check is not CheckName.DNSBL:
             continue

@@ -477,6 +477,10 @@ class StateCollector(Collector):
                 healthy = state.status == "healthy"
                 family_healthy.add_metric([state.target, state.item], 1 if healthy else 0)
                 zone_families.setdefault(state.target, []).append(healthy)
+                if not healthy and detail.get("reason") in RESOLVER_REFUSED_ERRORS:
+                    # The test points got the refusal: every sweep result is then
+                    # zone_unhealthy, and only the self-test says why.
+                    refused_zones[state.target] = True
             else:
                 for value in RECORD_STATUSES:
                     status.add_metric(

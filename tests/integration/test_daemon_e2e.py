@@ -157,6 +157,23 @@ def test_a_listing_first_told_after_the_list_could_not_tell_is_announced(
         assert listed_value(daemon) == 1
 
 
+def test_a_list_refusing_our_resolver_at_its_test_points_is_resolver_refused(
+    tmp_path: Path, nsd_factory: StartNsd, receiver: Receiver
+) -> None:
+    # What Spamhaus answers a public resolver, for every name: 127.255.255.254.
+    nsd = nsd_factory({"zen.spamhaus.org": ["* IN A 127.255.255.254"]})
+    config = tmp_path / "delivermon.toml"
+    write_config(config, nsd.address, receiver, zones=["zen.spamhaus.org"])
+    with DaemonProcess(config) as daemon:
+        wait_for(
+            lambda: daemon.value("delivermon_dnsbl_zone_healthy", zone="zen.spamhaus.org") == 0,
+            what="the failed self-test",
+        )
+        wait_sweeps(daemon, 1)
+        assert daemon.value("delivermon_dnsbl_resolver_refused", zone="zen.spamhaus.org") == 1
+        assert daemon.value("delivermon_dnsbl_listed", target=IP, zone="zen.spamhaus.org") is None
+
+
 def test_reload_swaps_a_valid_config_and_keeps_the_old_one_when_broken(
     tmp_path: Path, nsd_factory: StartNsd, receiver: Receiver
 ) -> None:

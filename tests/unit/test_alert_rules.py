@@ -130,6 +130,16 @@ def test_resolver_refused_follows_the_sweeps_error_codes() -> None:
     }
 
 
+def test_a_self_test_answered_with_a_refusal_raises_resolver_refused() -> None:
+    # Spamhaus answers 127.255.255.254 to every name a public resolver asks, test points
+    # included: the sweep's results are then only zone_unhealthy.
+    refused = ZoneHealth("zen.spamhaus.org", Family.IPV4, False, "public_resolver", "127.0.0.2")
+    timeout = ZoneHealth("bl.spamcop.net", Family.IPV4, False, "timeout", "127.0.0.2")
+    found = by_key(zone_observations(states_from_health([refused, timeout], LATER), []))
+    assert found["resolver_refused:zen.spamhaus.org"].active is True
+    assert "resolver_refused:bl.spamcop.net" not in found  # a timeout says nothing
+
+
 @pytest.mark.parametrize("error", sorted(RESOLVER_REFUSED_ERRORS))
 def test_every_refusal_code_raises_resolver_refused(error: str) -> None:
     states = dnsbl_state(mv.IP, DnsblResult("zen.spamhaus.org", Verdict.UNKNOWN, error=error))
