@@ -48,6 +48,7 @@ rotated (renamed or truncated), until SIGINT (Ctrl-C) or SIGTERM: the lines read
 are stored, then the command exits 0; a last line with no newline waits for the rest.
 With --json each bounce or deferral read is printed as one JSON object, also one read
 before (it is not stored again); the summary line without --json counts new events.
+Lines are read and stored 500 at a time: memory does not grow with the file.
 
 exit codes:
   0  every line was read (lines that are not delivery attempts are skipped, not errors)

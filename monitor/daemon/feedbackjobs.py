@@ -29,9 +29,18 @@ log = logging.getLogger(__name__)
 # Sent notifications are kept this long in the outbox (for the record), then purged.
 _SENT_NOTIFICATIONS_KEPT = dt.timedelta(days=30)
 
+# An mtalog run reads at most 20 batches of 5,000 lines of each log: 100,000 lines, at the
+# default 10 s interval 10,000 lines a second.
+_LOG_BATCH = 5_000
+_LOG_BATCHES = 20
+
 
 class FeedbackJobs:
-    """``campaigns``, ``purge`` and ``imap``; ``refresh_risk`` re-scores from the cache."""
+    """``campaigns``, ``mtalog``, ``purge`` and ``imap``; ``refresh_risk`` re-scores from
+    the cache."""
+
+    log_batch = _LOG_BATCH  # MTA log lines read and stored at once
+    log_batches = _LOG_BATCHES  # batches of each MTA log one mtalog run reads at most
 
     def __init__(
         self,
@@ -106,7 +115,12 @@ class FeedbackJobs:
 
     async def mtalog(self) -> None:
         """Read the new lines of each ``[bounces] mta_logs`` file (across rotation) into
-        the store: each delivery attempt one event, keyed by its line, at the line's own time."""
+        the store: each delivery attempt one event, keyed by its line, at the line's own time.
+
+        A batch of ``log_batch`` lines is read and stored before the next, up to
+        ``log_batches`` batches of each file a run: memory does not grow with the file, and
+        a backlog (the whole file after a start: no position is kept, and a line read
+        again counts once) is caught up over the next runs."""
         config = self._runtime.current.config.bounces
         paths = [Path(p) for p in config.mta_logs]
         zone = log_zone(config.log_timezone)
@@ -115,24 +129,30 @@ class FeedbackJobs:
         stored = 0
         for path in paths:
             follower = self._followers.setdefault(path, LogFollower(path))
-            try:
-                lines = await asyncio.to_thread(follower.read_new)
-            except OSError as exc:  # unreadable, or no longer a file: say so once, go on
-                error = f"{type(exc).__name__}: {exc.strerror or exc}"
-                if self._log_errors.get(path) != error:
-                    log.warning("cannot read an mta log", extra={"path": str(path), "error": error})
-                    self._log_errors[path] = error
-                follower.close()
-                self._followers.pop(path, None)
-                continue
-            if self._log_errors.pop(path, None) is not None:
-                log.info("mta log readable again", extra={"path": str(path)})
-            if lines:
-                stored += await store_lines(
-                    lines, self._store, self._pseudonymizer, self._clock(), zone=zone
-                )
+            for _batch in range(self.log_batches):
+                try:
+                    lines = await asyncio.to_thread(follower.read_new, limit=self.log_batch)
+                except OSError as exc:  # unreadable, or no longer a file: say so once, go on
+                    self._log_failed(path, exc)
+                    follower.close()
+                    self._followers.pop(path, None)
+                    break
+                if self._log_errors.pop(path, None) is not None:
+                    log.info("mta log readable again", extra={"path": str(path)})
+                if lines:
+                    stored += await store_lines(
+                        lines, self._store, self._pseudonymizer, self._clock(), zone=zone
+                    )
+                if len(lines) < self.log_batch:
+                    break  # read to its end
         if stored:
             log.info("mta log lines stored", extra={"events": stored})
+
+    def _log_failed(self, path: Path, exc: OSError) -> None:
+        error = f"{type(exc).__name__}: {exc.strerror or exc}"
+        if self._log_errors.get(path) != error:
+            log.warning("cannot read an mta log", extra={"path": str(path), "error": error})
+            self._log_errors[path] = error
 
     def close(self) -> None:
         """Close the followed MTA logs (at stop: the jobs have finished)."""

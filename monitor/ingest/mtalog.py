@@ -13,8 +13,10 @@ virtual, pipe); Exim main log flags ``=>`` delivered, ``->`` delivered (same del
 ``LogFollower`` reads a file's new lines across rotation: a renamed file is read to its
 end before the new one is opened; a truncated file (copytruncate) is read again from the
 start, also when it has grown back to its old size or beyond before the next read (its
-first bytes are no longer the ones read before). Each line's SHA-256 is its event key,
-so a line read twice counts once.
+first bytes are no longer the ones read before). It hands the lines over in batches (at
+most ``limit`` a read, the file read 1 MiB at a time), so its memory does not grow with
+the file: the caller stores a batch before it reads the next. Each line's SHA-256 is its
+event key, so a line read twice counts once.
 
 An event's time is the line's own timestamp (``line_time``): an ISO 8601 / RFC 3339 one
 (Postfix ``maillog_file`` with long timestamps, rsyslog's high-precision format, Exim's
@@ -38,6 +40,7 @@ import os
 import re
 import sys
 import zoneinfo
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +54,7 @@ from monitor.model.privacy import PrivacyError, Pseudonymizer, normalise_address
 from monitor.store.models import Store
 
 __all__ = [
+    "BATCH",
     "Attempt",
     "LogFollower",
     "attempt_events",
@@ -295,36 +299,56 @@ def attempt_events(lines: Sequence[str], now: dt.datetime, zone: LogZone = None)
 
 
 _HEAD = 256  # bytes: the start of a file, compared to tell a rewrite from an append
+_PIECE = 1 << 20  # bytes read from a file at once
+_LONGEST = 1 << 20  # bytes: a longer "line" is no log line (a run of NULs after a crash)
+BATCH = 5_000  # lines handed over by one read, by default
 
 
 class LogFollower:
-    """New lines of one log file, across rotation (rename or truncate)."""
+    """New lines of one log file, across rotation (rename or truncate), a batch at a time.
+
+    Memory does not grow with the file: it is read in pieces of 1 MiB; the complete lines
+    of a piece wait for the next reads when a batch is full, and a partial last line for
+    its end. A "line" over 1 MiB is skipped to its end, with a warning.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file: IO[str] | None = None
+        self._file: IO[bytes] | None = None
         self._inode: int | None = None
-        self._partial = ""
+        self._lines: deque[str] = deque()  # complete lines read, not yet handed over
+        self._partial = b""
+        self._overlong = False  # skipping the rest of a line over _LONGEST bytes
         self._head = b""
 
     def _open(self) -> bool:
         try:
-            self._file = self.path.open(encoding="utf-8", errors="replace", newline="")
+            self._file = self.path.open("rb")
         except FileNotFoundError:
             return False
         self._inode = os.fstat(self._file.fileno()).st_ino
         self._head = b""
         return True
 
-    def read_new(self, *, final: bool = False) -> list[str]:
-        """Complete lines written since the last call. A partial last line waits for the
-        rest, unless ``final``: the file is read once, and its last line is complete."""
+    def read_new(self, *, final: bool = False, limit: int = BATCH) -> list[str]:
+        """Complete lines written since the last call, at most ``limit``: the others come
+        on the next calls (fewer than ``limit`` lines: the file was read to its end). A
+        partial last line waits for the rest, unless ``final``: the file is read once,
+        and its last line is complete.
+
+        Raises:
+            ValueError: ``limit`` is below 1.
+        """
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
         if self._file is None and not self._open():
             return []
         assert self._file is not None
         if self._rewritten():  # truncated and written again since the last read
             self._restart()
-        lines = self._drain()
+        lines = self._drain(limit)
+        if len(lines) >= limit:
+            return lines  # not at the end: rotation is looked for once it is reached
         try:
             current = self.path.stat()
         except FileNotFoundError:
@@ -332,12 +356,14 @@ class LogFollower:
         if current.st_ino != self._inode:  # renamed: the old file is read to its end
             self._file.close()
             self._file = None
-            self._partial = ""
+            self._partial, self._overlong = b"", False
             if self._open():
-                lines += self._drain()
+                lines += self._drain(limit - len(lines))
         elif current.st_size < self._file.tell():  # truncated in place
             self._restart()
-            lines += self._drain()
+            lines += self._drain(limit - len(lines))
+        if len(lines) >= limit:
+            return lines
         return lines + self._rest(final)
 
     def _rewritten(self) -> bool:
@@ -350,22 +376,58 @@ class LogFollower:
         return now[: len(self._head)] != self._head[: len(now)] or len(now) < len(self._head)
 
     def _restart(self) -> None:
+        """Read the file again from its start. Lines read before and not yet handed over
+        were written: they still are."""
         assert self._file is not None
         self._file.seek(0)
-        self._partial = ""
+        self._partial, self._overlong = b"", False
         self._head = b""
 
     def _rest(self, final: bool) -> list[str]:
-        rest, self._partial = (self._partial, "") if final else ("", self._partial)
-        return [rest] if rest.strip() else []
+        if not final:
+            return []
+        rest, self._partial = self._partial, b""
+        text = rest.decode("utf-8", "replace")
+        return [text] if text.strip() else []
 
-    def _drain(self) -> list[str]:
+    def _drain(self, limit: int) -> list[str]:
+        """Up to ``limit`` complete lines, reading a piece at a time until there are."""
         assert self._file is not None
-        data = self._partial + self._file.read()
+        lines: list[str] = []
+        while True:
+            while self._lines and len(lines) < limit:
+                lines.append(self._lines.popleft())
+            if len(lines) >= limit:
+                break
+            piece = self._file.read(_PIECE)
+            if not piece:
+                break
+            self._split(piece)
         if len(self._head) < _HEAD:
             self._head = os.pread(self._file.fileno(), _HEAD, 0)
-        *complete, self._partial = data.split("\n")
-        return [line for line in complete if line.strip()]
+        return lines
+
+    def _split(self, piece: bytes) -> None:
+        """The complete lines of ``piece`` to the queue; its partial last line kept."""
+        if self._overlong:  # the rest of a line too long to keep: skipped to its end
+            end = piece.find(b"\n")
+            if end < 0:
+                return
+            piece, self._overlong = piece[end + 1 :], False
+        *complete, self._partial = (self._partial + piece).split(b"\n")
+        for raw in complete:
+            # Bytes that are not UTF-8 are replaced, line by line: a newline is never
+            # part of a multi-byte sequence.
+            line = raw.decode("utf-8", "replace")
+            if line.strip():
+                self._lines.append(line)
+        if len(self._partial) > _LONGEST:
+            log.warning(
+                "an MTA log line longer than %d bytes skipped (not a log line?)",
+                _LONGEST,
+                extra={"path": str(self.path)},
+            )
+            self._partial, self._overlong = b"", True
 
     def close(self) -> None:
         if self._file is not None:
@@ -415,23 +477,23 @@ async def follow_logs(
     zone: LogZone = None,
     stop: asyncio.Event | None = None,
 ) -> int:
-    """Read the logs (None: stdin) into the store; with ``follow`` until ``stop`` is set
-    (or the task is cancelled).
+    """Read the logs (None: stdin) into the store, ``batch`` lines at a time (each batch
+    stored before the next is read); with ``follow`` until ``stop`` is set (or the task
+    is cancelled).
 
     ``stop`` is only looked at between passes: a batch being written when it is set is
-    written to the end, and one more pass reads what the files held when it was set.
+    written to the end, and the files are read on (a batch at a time) to the end they
+    had when it was set, or later.
 
     Returns the events newly stored (a line read before counts nothing).
     """
     stored = 0
 
-    async def flush(lines: list[str]) -> None:
+    async def flush(lines: list[str]) -> None:  # one batch: at most ``batch`` lines
         nonlocal stored
-        for start in range(0, len(lines), batch):
-            chunk = lines[start : start + batch]
-            stored += await store_lines(
-                chunk, store, pseudonymizer, dt.datetime.now(dt.UTC), emit, zone=zone
-            )
+        stored += await store_lines(
+            lines, store, pseudonymizer, dt.datetime.now(dt.UTC), emit, zone=zone
+        )
 
     if None in paths:
         while lines := await asyncio.to_thread(_stdin_lines, batch):
@@ -443,8 +505,13 @@ async def follow_logs(
             # Set before this pass: the pass is the last, and reads what was written
             # before the signal.
             stopping = stop.is_set()
+            behind = False  # a file gave a whole batch: it may hold more
             for follower in followers:
-                await flush(await asyncio.to_thread(follower.read_new, final=not follow))
+                lines = await asyncio.to_thread(follower.read_new, final=not follow, limit=batch)
+                await flush(lines)
+                behind = behind or len(lines) >= batch
+            if behind:
+                continue  # read on, a batch at a time, before waiting or ending
             if not follow or stopping:
                 break
             with contextlib.suppress(TimeoutError):  # the poll interval, or the stop

@@ -13,12 +13,14 @@ import ssl
 from pathlib import Path
 
 import pytest
+from daemon import offline_config
 from dovecot import DovecotAccount
 from httpapp import api_app
 from httpserve import ServeHttp, post_for_json
 from sqlalchemy import select
 
-from monitor.config import Config, HttpConfig, ImapConfig
+from monitor.config import Config, HttpConfig, ImapConfig, parse_config
+from monitor.daemon.app import Daemon, DaemonOptions
 from monitor.ingest.imap import ImapPoller, PollResult
 from monitor.ingest.kinds import BOUNCE, IngestContext
 from monitor.ingest.mtalog import LogFollower, follow_logs, store_lines
@@ -224,6 +226,136 @@ async def test_post_bounces_route(
     assert classes(await sqlite_store.bounce_counts()) == {
         ("google", "auth_failure_dmarc", ""): (1, 0)
     }
+
+
+def delivered(n: int) -> str:
+    """A Postfix delivery line of its own (a recipient and queue id per ``n``)."""
+    return (
+        f"Dec  5 12:{n // 60 % 60:02d}:{n % 60:02d} mx postfix/smtp[101]: 7C{n:06X}: "
+        f"to=<reader{n}@example.org>, relay=mx.example.org[192.0.2.51]:25, delay=1, "
+        "delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 123)"
+    )
+
+
+def read_all(follower: LogFollower, limit: int) -> list[list[str]]:
+    """The batches a follower hands over until one is short (the file's end)."""
+    batches = [follower.read_new(limit=limit)]
+    while len(batches[-1]) == limit:
+        batches.append(follower.read_new(limit=limit))
+    return batches
+
+
+def test_a_log_is_handed_over_a_batch_at_a_time_each_line_once(tmp_path: Path) -> None:
+    """A read hands over at most its limit; the rest comes on the next reads, across the
+    1 MiB pieces the file is read in, a half-written last line once it is whole."""
+    log = tmp_path / "mail.log"
+    lines = [delivered(n) for n in range(12_000)]  # about 2.4 MB: three pieces
+    log.write_text("\n".join(lines) + "\n" + lines[0][:40])
+    follower = LogFollower(log)
+    try:
+        batches = read_all(follower, 1_000)
+        assert [len(b) for b in batches] == [1_000] * 12 + [0]
+        assert [line for batch in batches for line in batch] == lines
+        with log.open("a") as f:
+            f.write(lines[0][40:] + "\n")
+        assert follower.read_new(limit=1_000) == [lines[0]]
+    finally:
+        follower.close()
+
+
+def test_lines_not_yet_handed_over_survive_a_rotation(tmp_path: Path) -> None:
+    """Rotated between two batches: the old file's lines still come, once each, before
+    the new file's (a rename), or before what was written after a copytruncate."""
+    log = tmp_path / "mail.log"
+    old = [delivered(n) for n in range(12)]
+    log.write_text("".join(f"{line}\n" for line in old))
+    follower = LogFollower(log)
+    try:
+        assert follower.read_new(limit=5) == old[:5]
+        log.rename(tmp_path / "mail.log.1")
+        new = [delivered(n) for n in range(100, 103)]
+        log.write_text("".join(f"{line}\n" for line in new))
+        assert follower.read_new(limit=5) == old[5:10]
+        assert follower.read_new(limit=5) == old[10:] + new
+        assert follower.read_new(limit=5) == []
+
+        more = [delivered(n) for n in range(200, 212)]
+        with log.open("a") as f:
+            f.write("".join(f"{line}\n" for line in more))
+        assert follower.read_new(limit=5) == more[:5]
+        log.write_text(delivered(300) + "\n")  # copytruncate, then a line of its own
+        assert [line for batch in read_all(follower, 5) for line in batch] == [
+            *more[5:],
+            delivered(300),
+        ]
+    finally:
+        follower.close()
+
+
+def test_a_line_without_end_is_skipped_not_kept(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A file of NULs (a crash before the log was written) has no newline: the "line" is
+    not held in memory to its end, it is skipped with a warning, and the next one read."""
+    log = tmp_path / "mail.log"
+    with log.open("wb") as f:
+        f.write(b"\0" * (3 << 20) + b"\n" + delivered(1).encode() + b"\n")
+    follower = LogFollower(log)
+    try:
+        with caplog.at_level("WARNING", logger="monitor.ingest.mtalog"):
+            assert follower.read_new() == [delivered(1)]
+    finally:
+        follower.close()
+    assert "longer than 1048576 bytes skipped" in caplog.text
+
+
+async def test_the_cli_reader_stores_each_line_of_a_long_log_once(
+    sqlite_store: SqlStore, tmp_path: Path
+) -> None:
+    """``bounce log`` (follow_logs) stores a batch before it reads the next: every line
+    of a file of many batches once, its last line (no newline) too, and again nothing."""
+    log = tmp_path / "mail.log"
+    log.write_text("\n".join(delivered(n) for n in range(1_234)))
+    assert await follow_logs([log], sqlite_store, PSEUDONYMS, follow=False, batch=100) == 1_234
+    assert sum(r.totals.delivered for r in await sqlite_store.counts()) == 1_234
+    assert await follow_logs([log], sqlite_store, PSEUDONYMS, follow=False, batch=100) == 0
+
+
+async def test_the_mtalog_job_reads_a_bounded_part_a_run_and_each_line_once(
+    tmp_path: Path,
+) -> None:
+    """The daemon's follower reads a log from its start, a batch at a time, at most
+    ``log_batches`` batches a run: a long log is caught up over several runs. A restart
+    (new followers) reads it again from the start and counts nothing twice."""
+    log = tmp_path / "mail.log"
+    text = offline_config(
+        f"sqlite:///{tmp_path / 'd.db'}",
+        extra=f'[bounces]\nmta_logs = ["{log}"]\nlog_interval = "1h"\n',
+    )
+    config = tmp_path / "delivermon.toml"
+    config.write_text(text)
+    daemon = Daemon(parse_config(text), DaemonOptions(config_path=config, listen="127.0.0.1:0"))
+    await daemon.start()
+    try:
+        await daemon.scheduler.stop()  # the test runs the job itself, and only the test
+        log.write_text("".join(f"{delivered(n)}\n" for n in range(19)))
+        feedback = daemon.services.feedback
+        feedback.log_batch, feedback.log_batches = 4, 2
+
+        async def delivered_stored() -> int:
+            return sum(r.totals.delivered for r in await daemon.store.counts())
+
+        seen = []
+        for _run in range(4):
+            await feedback.mtalog()
+            seen.append(await delivered_stored())
+        assert seen == [8, 16, 19, 19]
+        feedback.close()  # as after a restart: no position kept, the log read again
+        for _run in range(3):
+            await feedback.mtalog()
+        assert await delivered_stored() == 19
+    finally:
+        await daemon.stop()
 
 
 @pytest.mark.dovecot
