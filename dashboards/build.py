@@ -1268,12 +1268,17 @@ def telemetry() -> Panel:
     )
     p.append(
         lay.place(
-            table(
+            stat(
                 "IPs in SNDS that are not configured",
-                "delivermon_snds_ip_configured == 0: IPs of the SNDS account that are no "
-                "[[domains]] sending_ips. Empty when every IP is configured.",
-                [target(f"max by (ip) (delivermon_snds_ip_configured{IPS}) == 0", instant=True)],
-                may_be_empty=True,
+                "delivermon_snds_unconfigured_ips: IPs of the SNDS account that are no "
+                "[[domains]] sending_ips, by the filter result of their latest period, and "
+                "delivermon_snds_unconfigured_blocked_ips: how many of them Outlook.com blocks. "
+                "Counted, not named (the account may hold a whole network): the telemetry "
+                "API lists them.",
+                [
+                    target("max by (result) (delivermon_snds_unconfigured_ips)", "{{result}}"),
+                    target("max(delivermon_snds_unconfigured_blocked_ips)", "blocked"),
+                ],
             ),
             12,
             8,

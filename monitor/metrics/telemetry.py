@@ -1,8 +1,9 @@
 """Receiver-telemetry metric families, from the telemetry view at scrape time.
 
-Bounded labels: the configured Gmail domains, the IPs of the SNDS account (the
-configured sending IPs and the account's others), fixed state and metric sets. A rate
-is absent when there is no data; never 0 for "no data".
+Bounded labels: the configured Gmail domains, the configured sending IPs, fixed state
+and metric sets. The IPs SNDS reports that are not configured (the account may hold a
+whole network) are counted, never named. A rate is absent when there is no data; never 0
+for "no data".
 """
 
 from __future__ import annotations
@@ -107,30 +108,54 @@ def _gmail(view: TelemetryView) -> Iterator[Metric]:
 def _snds(view: TelemetryView) -> Iterator[Metric]:
     result = _gauge(
         "delivermon_snds_filter_result",
-        "SNDS filter result of the IP's latest period; 1 for the current result, 0 the others.",
+        "SNDS filter result of the configured IP's latest period; 1 for the current result, "
+        "0 the others.",
         ["ip", "result"],
     )
     traps = _gauge(
-        "delivermon_snds_trap_hits", "SNDS spam-trap hits in the IP's latest period.", ["ip"]
+        "delivermon_snds_trap_hits",
+        "SNDS spam-trap hits in the configured IP's latest period.",
+        ["ip"],
     )
     blocked = _gauge(
         "delivermon_snds_blocked",
-        "1 when an SNDS blocked range covers the IP, 0 when none does; absent before the "
-        "first IP-status import.",
+        "1 when an SNDS blocked range covers the configured IP, 0 when none does; absent "
+        "before the first IP-status import.",
         ["ip"],
     )
     configured = _gauge(
         "delivermon_snds_ip_configured",
-        "1 for a configured sending IP, 0 for an IP of the SNDS account that is not one.",
+        "1 for each configured sending IP while SNDS is imported (the IPs the other SNDS "
+        "families may name).",
         ["ip"],
     )
     period = _gauge(
         "delivermon_snds_activity_end_timestamp_seconds",
-        "End of the IP's latest SNDS activity period.",
+        "End of the configured IP's latest SNDS activity period.",
         ["ip"],
     )
+    others = _gauge(
+        "delivermon_snds_unconfigured_ips",
+        "IPs SNDS reports that are no configured sending IP, by the filter result of their "
+        "latest period (unknown: a value SNDS does not document); absent before the first "
+        "data import.",
+        ["result"],
+    )
+    others_blocked = _gauge(
+        "delivermon_snds_unconfigured_blocked_ips",
+        "IPs SNDS reports that are no configured sending IP and that an SNDS blocked range "
+        "covers; absent before the first data and IP-status imports.",
+        [],
+    )
+    if view.snds_others is not None:
+        for name, count in view.snds_others.by_result.items():
+            others.add_metric([name], count)
+        if view.snds_others.blocked is not None:
+            others_blocked.add_metric([], view.snds_others.blocked)
     for ip, v in sorted(view.snds.items()):
-        configured.add_metric([ip], 1 if v.configured else 0)
+        if not v.configured:
+            continue  # counted above: an IP the config does not name is no label
+        configured.add_metric([ip], 1)
         if v.filter_result is not None:
             for value in FilterResult:
                 result.add_metric([ip, value.value], 1 if value is v.filter_result else 0)
@@ -140,4 +165,4 @@ def _snds(view: TelemetryView) -> Iterator[Metric]:
             blocked.add_metric([ip], 1 if v.blocked else 0)
         if v.activity_end is not None:
             period.add_metric([ip], v.activity_end.timestamp())
-    yield from (result, traps, blocked, configured, period)
+    yield from (result, traps, blocked, configured, period, others, others_blocked)

@@ -29,8 +29,10 @@ from monitor.store.telemetry import TelemetryStatus
 from monitor.telemetry.snds import blocked_ranges_for
 
 __all__ = [
+    "OTHERS_RESULTS",
     "GmailDomainView",
     "SndsIpView",
+    "SndsOthersView",
     "SourceView",
     "TelemetryView",
     "build_view",
@@ -76,6 +78,23 @@ class SndsIpView:
 
 
 @dataclass(frozen=True, slots=True)
+class SndsOthersView:
+    """The IPs SNDS reports that are no configured sending IP, counted: the account may
+    hold a whole network, so the metrics name only configured IPs and count the others.
+
+    ``by_result``: how many have each filter result in their latest period (``unknown``:
+    a value SNDS did not document); ``blocked``: how many a blocked range covers (None:
+    the block list was never imported)."""
+
+    by_result: Mapping[str, int] = field(default_factory=dict)
+    blocked: int | None = None
+
+
+# The ``result`` values of SndsOthersView.by_result: the filter results, and unknown.
+OTHERS_RESULTS = (*(r.value for r in FilterResult), "unknown")
+
+
+@dataclass(frozen=True, slots=True)
 class SourceView:
     """A source's last import: ``up`` False when it failed (wholly or in part)."""
 
@@ -96,6 +115,9 @@ class TelemetryView:
     # it fails, the last known values stand but say nothing new.
     snds_data_up: bool | None = None
     snds_blocks_up: bool | None = None
+    # The IPs of ``snds`` that are not configured, counted; None until a data import got
+    # through (or without [telemetry.snds]).
+    snds_others: SndsOthersView | None = None
 
 
 def build_view(
@@ -122,6 +144,7 @@ def build_view(
             [by_status.get((TelemetrySource.GMAIL, d)) for d in gmail_domains]
         )
     snds: dict[str, SndsIpView] = {}
+    others = None
     if snds_ips is not None:
         data = by_status.get((TelemetrySource.SNDS, "data"))
         ip_status = by_status.get((TelemetrySource.SNDS, "ip_status"))
@@ -130,6 +153,8 @@ def build_view(
         fetched = ip_status is not None and ip_status.last_ok_at is not None
         snds = _snds(set(snds_ips), snds_rows, blocks if fetched else None)
         sources[TelemetrySource.SNDS] = _snds_source(data, ip_status)
+        if data is not None and data.last_ok_at is not None:  # else no count is known
+            others = _others(snds.values(), blocks_known=fetched)
     return TelemetryView(
         MappingProxyType(gmail),
         MappingProxyType(snds),
@@ -138,6 +163,7 @@ def build_view(
         snds_tracked=snds_ips is not None,
         snds_data_up=_up(by_status.get((TelemetrySource.SNDS, "data"))),
         snds_blocks_up=_up(by_status.get((TelemetrySource.SNDS, "ip_status"))),
+        snds_others=others,
     )
 
 
@@ -226,6 +252,16 @@ def _snds(
             block_reason=ranges[0].reason if ranges else "",
         )
     return views
+
+
+def _others(views: Iterable[SndsIpView], *, blocks_known: bool) -> SndsOthersView:
+    by_result = dict.fromkeys(OTHERS_RESULTS, 0)
+    blocked = 0
+    for view in views:
+        if not view.configured:
+            by_result[view.filter_result.value if view.filter_result else "unknown"] += 1
+            blocked += bool(view.blocked)
+    return SndsOthersView(MappingProxyType(by_result), blocked if blocks_known else None)
 
 
 _STATE_FINDINGS = {

@@ -90,8 +90,14 @@ def test_imports_metrics_alerts_risk_and_an_outage(
                 what="the SNDS import in /metrics",
             )
             assert daemon.value("delivermon_snds_filter_result", ip=IP, result="green") == 1
-            assert daemon.value("delivermon_snds_filter_result", ip=OTHER_IP, result="yellow") == 1
-            assert daemon.value("delivermon_snds_ip_configured", ip=OTHER_IP) == 0
+            # An IP the config does not name is counted, never a label.
+            assert (
+                daemon.value("delivermon_snds_filter_result", ip=OTHER_IP, result="yellow") is None
+            )
+            assert daemon.value("delivermon_snds_ip_configured", ip=OTHER_IP) is None
+            assert daemon.value("delivermon_snds_ip_configured", ip=IP) == 1
+            assert daemon.value("delivermon_snds_unconfigured_ips", result="yellow") == 1
+            assert daemon.value("delivermon_snds_unconfigured_ips", result="green") == 0
             assert daemon.value("delivermon_snds_trap_hits", ip=IP) == 0
             assert daemon.value("delivermon_telemetry_up", source="gmail") == 1
             assert all(authed for _m, _p, authed in pm.requests)

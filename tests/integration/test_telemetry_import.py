@@ -468,3 +468,67 @@ async def test_a_server_that_never_answers_is_cut_at_the_import_deadline(
         ("data", "unavailable", "deadline"),
         ("ip_status", "unavailable", "deadline"),
     }
+
+
+async def test_snds_series_name_only_configured_ips_and_count_the_others(
+    snds: Snds, tmp_path: Path
+) -> None:
+    """An SNDS account that reports many IPs the config does not name (an ESP's network):
+    the metrics name only the configured IP and count the others by filter result and
+    block; the telemetry document still lists each of them."""
+    from daemon import offline_config
+    from prometheus_client import CollectorRegistry
+
+    from monitor.config import parse_config
+    from monitor.daemon.app import Daemon, DaemonOptions
+    from monitor.telemetry.documents import status_document
+
+    day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=2)
+    configured = "192.0.2.10"
+    others = [f"198.51.100.{n}" for n in range(200)] + [f"203.0.113.{n}" for n in range(100)]
+    results = ["RED"] * 12 + ["YELLOW"] * 30 + ["GREEN"] * 257 + ["PURPLE"]  # one undocumented
+    snds.data[None] = [snds_line(configured, day=day, result="YELLOW", traps=2)] + [
+        snds_line(ip, day=day, result=result, traps=1)
+        for ip, result in zip(others, results, strict=True)
+    ]
+    snds.ip_status = [
+        "192.0.2.8,192.0.2.15,Yes,Blocked due to user complaints",
+        "203.0.113.0,203.0.113.9,Yes,Blocked due to user complaints",
+    ]
+    text = offline_config(
+        f"sqlite:///{tmp_path / 'd.db'}",
+        extra=(
+            f'[[domains]]\nname = "example.com"\nsending_ips = ["{configured}"]\n'
+            f'[telemetry.snds]\nkey = "{SNDS_KEY}"\nbase_url = "{snds.url}"\n'
+        ),
+    )
+    config = tmp_path / "delivermon.toml"
+    config.write_text(text)
+    daemon = Daemon(parse_config(text), DaemonOptions(config_path=config, listen="127.0.0.1:0"))
+    await daemon.start()
+    try:
+        await daemon.scheduler.stop()  # the test runs the import itself
+        await daemon.services.telemetry.snds()
+        registry: CollectorRegistry = daemon.metrics.registry
+        named = {
+            sample.labels["ip"]
+            for family in registry.collect()
+            for sample in family.samples
+            if sample.name.startswith("delivermon_snds_") and "ip" in sample.labels
+        }
+        assert named == {configured}
+        value = registry.get_sample_value
+        assert value("delivermon_snds_filter_result", {"ip": configured, "result": "yellow"}) == 1
+        assert value("delivermon_snds_trap_hits", {"ip": configured}) == 2
+        assert value("delivermon_snds_blocked", {"ip": configured}) == 1
+        assert {
+            result: value("delivermon_snds_unconfigured_ips", {"result": result})
+            for result in ("green", "yellow", "red", "unknown")
+        } == {"green": 257, "yellow": 30, "red": 12, "unknown": 1}
+        assert value("delivermon_snds_unconfigured_blocked_ips") == 10
+        document = status_document(daemon.services.telemetry.view())
+        assert len(document["snds"]) == 301  # the API lists every IP, named
+        assert document["snds"]["203.0.113.5"]["configured"] is False
+        assert document["snds"]["203.0.113.5"]["blocked"] is True
+    finally:
+        await daemon.stop()

@@ -43,7 +43,13 @@ from monitor.risk.campaigns import CampaignRow, CampaignSnapshot
 from monitor.risk.scorer import RiskView
 from monitor.store.audits import AuditCounts
 from monitor.store.rates import Rates, Totals
-from monitor.telemetry.views import GmailDomainView, SndsIpView, SourceView, TelemetryView
+from monitor.telemetry.views import (
+    GmailDomainView,
+    SndsIpView,
+    SndsOthersView,
+    SourceView,
+    TelemetryView,
+)
 
 AT = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
 CHANGED = dt.datetime(2025, 2, 20, 8, 30, tzinfo=dt.UTC)
@@ -403,6 +409,9 @@ def telemetry() -> TelemetryView:
         snds_tracked=True,
         snds_data_up=True,
         snds_blocks_up=False,
+        snds_others=SndsOthersView(
+            MappingProxyType({"green": 1, "yellow": 0, "red": 0, "unknown": 0}), 0
+        ),
     )
 
 
