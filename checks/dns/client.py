@@ -515,6 +515,7 @@ class StubResolver:
                 or reply.truncated
                 or reply.cname_chain
                 or reply.cname_target is not None
+                or reply.referral
                 or reply.rcode not in (0, _RCODE_NXDOMAIN)
             ):
                 full_path(key, name, rdtype, rate_key)
@@ -635,6 +636,8 @@ class StubResolver:
                     reply = UnknownReason.TRUNCATED
             if isinstance(reply, UnknownReason):
                 last = reply
+            elif reply.referral:
+                last = UnknownReason.REFERRAL  # another nameserver may recurse
             elif reply.rcode in (0, _RCODE_NXDOMAIN):
                 return reply
             elif reply.rcode == _RCODE_FORMERR and edns:

@@ -29,6 +29,7 @@ class UnknownReason(StrEnum):
     BAD_RCODE = "bad_rcode"
     INVALID_NAME = "invalid_name"
     CNAME_LOOP = "cname_loop"
+    REFERRAL = "referral"  # the server does not recurse: it referred us elsewhere
 
 
 @dataclass(frozen=True, slots=True)

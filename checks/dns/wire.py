@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 FLAG_TC = 0x0200
+_FLAG_AA = 0x0400
 _EDNS_PAYLOAD = 1232  # DNS flag day 2020 recommendation: avoids IP fragmentation
 _OPT_RR = b"\x00" + struct.pack("!HHIH", 41, _EDNS_PAYLOAD, 0, 0)
 _HEADER = struct.Struct("!HHHHHH")
@@ -43,6 +44,7 @@ _RCODE_NOERROR = 0
 _RCODE_NXDOMAIN = 3
 _TYPE_CNAME = 5
 _TYPE_SOA = 6
+_TYPE_NS = 2
 _CLASS_IN = 1
 _FAST_TYPES = frozenset({RdataType.A, RdataType.AAAA, RdataType.TXT})
 
@@ -75,6 +77,9 @@ class DecodedResponse:
     negative_ttl: int
     cname_chain: tuple[str, ...] = ()
     cname_target: str | None = None
+    # No answer, no SOA, NS records in the authority section, not authoritative: a
+    # referral (RFC 2308 §2.2), which a server that does not recurse gives; not NODATA.
+    referral: bool = False
 
 
 def encode_name(name: str) -> bytes:
@@ -169,8 +174,17 @@ def _decode(data: bytes, question: bytes, rdtype: int) -> DecodedResponse:
     if rdtype in _FAST_TYPES:
         fast = _decode_simple_answer(data, 12 + len(question), ancount, nscount, rdtype, rcode)
         if fast is not None:
-            return fast
-    return _decode_full(data, rdtype, rcode)
+            return _referral(fast, flags) if fast.referral else fast
+    full = _decode_full(data, rdtype, rcode)
+    return _referral(full, flags) if full.referral else full
+
+
+def _referral(reply: DecodedResponse, flags: int) -> DecodedResponse:
+    """A reply whose authority section looks like a referral is one unless the server
+    says it is authoritative (then it is an odd NODATA, as it was read before)."""
+    if flags & _FLAG_AA:
+        return DecodedResponse(reply.rcode, False, (), 0, reply.negative_ttl)
+    return reply
 
 
 def _decode_simple_answer(
@@ -210,6 +224,7 @@ def _decode_simple_answer(
     if records:
         return DecodedResponse(rcode, False, tuple(records), ttl, 0)
     negative_ttl = 0
+    soa = ns = False
     for _ in range(nscount):
         pos = _skip_name(data, pos)
         rtype, _rclass, rttl, rdlen = _RR_FIXED.unpack_from(data, pos)
@@ -218,9 +233,12 @@ def _decode_simple_answer(
             # RFC 2308 §5: negative TTL is min(SOA TTL, SOA MINIMUM); MINIMUM is the last field.
             (minimum,) = struct.unpack_from("!I", data, pos + rdlen - 4)
             negative_ttl = min(rttl, minimum)
+            soa = True
             break
+        ns = ns or rtype == _TYPE_NS
         pos += rdlen
-    return DecodedResponse(rcode, False, (), 0, negative_ttl)
+    referral = rcode == _RCODE_NOERROR and ns and not soa
+    return DecodedResponse(rcode, False, (), 0, negative_ttl, referral=referral)
 
 
 def _txt_text(data: bytes, pos: int, end: int) -> str:
@@ -257,12 +275,18 @@ def _decode_full(data: bytes, rdtype: int, rcode: int) -> DecodedResponse:
         current = cname[0].target
         chain.append(current.to_text(omit_final_dot=True))
     negative_ttl = 0
+    soa = ns = False
     for rrset in msg.authority:
         if rrset.rdtype == RdataType.SOA:
             negative_ttl = min(rrset.ttl, rrset[0].minimum)
+            soa = True
             break
+        ns = ns or rrset.rdtype == RdataType.NS
     target = chain[-1] if chain and rcode == _RCODE_NOERROR else None
-    return DecodedResponse(rcode, False, (), 0, negative_ttl, tuple(chain), target)
+    referral = rcode == _RCODE_NOERROR and target is None and ns and not soa
+    return DecodedResponse(
+        rcode, False, (), 0, negative_ttl, tuple(chain), target, referral=referral
+    )
 
 
 def _rdata_text(rd: dns.rdata.Rdata) -> str:

@@ -301,7 +301,7 @@ class AuthJobs(_Checks):
 
 # DNS failures (checks.dns.UnknownReason) that say nothing about a zone: when every
 # self-test ends in one of them, it is the resolver that gives no answers.
-_RESOLVER_FAILURES = frozenset({"timeout", "network", "refused", "servfail"})
+_RESOLVER_FAILURES = frozenset({"timeout", "network", "refused", "servfail", "referral"})
 
 
 def resolver_gives_no_answers(health: Sequence[ZoneHealth]) -> str | None:

@@ -40,6 +40,8 @@ def server(nsd_factory: StartNsd) -> NsdServer:
                 "alias IN CNAME a",
                 "outside IN CNAME b.other.test.",
                 "zero 0 IN A 127.0.0.9",
+                # A delegation NSD does not serve: a query below it gets a referral.
+                "deleg IN NS ns.elsewhere.invalid.",
                 *many,
             ],
         },
@@ -108,6 +110,25 @@ async def test_truncated_udp_answer_is_retried_over_tcp(server: NsdServer) -> No
     assert isinstance(outcome, Answer)
     assert len(outcome.records) == 150
     assert fallbacks == 1
+
+
+@pytest.mark.parametrize("rdtype", [RdataType.A, RdataType.TXT, RdataType.MX])
+async def test_a_referral_is_unknown_never_nodata(server: NsdServer, rdtype: RdataType) -> None:
+    # NSD does not recurse: below a delegation it answers NOERROR, no answer, the NS
+    # records in the authority section (RFC 2308 §2.2). A list served so would read as
+    # "not listed" if that were taken for NODATA.
+    async with stub_resolver(server.address) as dns:
+        outcome = await dns.query(f"5.113.0.203.deleg.{ZONE}", rdtype)
+        many: dict[int, object] = {}
+        await dns.query_many(
+            [(0, f"6.113.0.203.deleg.{ZONE}", rdtype, None)],
+            lambda key, found: many.__setitem__(key, found),
+        )
+    assert isinstance(outcome, Unknown)
+    assert outcome.reason is UnknownReason.REFERRAL
+    (found,) = many.values()
+    assert isinstance(found, Unknown)
+    assert found.reason is UnknownReason.REFERRAL
 
 
 async def test_zone_not_served_is_unknown_refused(server: NsdServer) -> None:
@@ -343,6 +364,7 @@ async def test_query_many_gives_the_same_outcomes_as_query(
         ("x.broken.test", RdataType.A),  # SERVFAIL: full path
         ("x.not-served.test", RdataType.A),  # REFUSED: full path
         ("bad..name.test", RdataType.A),  # not encodable
+        (f"x.deleg.{ZONE}", RdataType.A),  # a referral: full path
     ]
     expected = {}
     async with stub_resolver(server.address, cache_entries=0) as dns:
