@@ -105,14 +105,17 @@ def render_human(report: CheckReport, console: Console, *, show_clean: bool = Fa
     for col in ("codes", "meaning / error", "severity", "reason"):
         table.add_column(col, overflow="fold")
     counts = dict.fromkeys(Verdict, 0)
-    clean_targets = 0
+    clean_targets = unasked = 0
     for target in report.targets:
         rows = [r for r in target.results if show_clean or r.verdict is not Verdict.NOT_LISTED]
         for r in target.results:
             counts[r.verdict] += 1
-        if not rows:
+        # From the verdicts, not from what is shown: clean is "asked, and not listed on
+        # any zone", and a target no zone applies to was asked nothing.
+        if not target.results:
+            unasked += 1
+        elif all(r.verdict is Verdict.NOT_LISTED for r in target.results):
             clean_targets += 1
-            continue
         for r in rows:
             table.add_row(
                 target.target.text,
@@ -143,8 +146,9 @@ def render_human(report: CheckReport, console: Console, *, show_clean: bool = Fa
             (f"{counts[Verdict.UNKNOWN]} unknown", "yellow"),
             ", ",
             (f"{counts[Verdict.NOT_LISTED]} not listed", "green"),
-            f"; {clean_targets} target(s) clean on every zone asked. "
-            f"Catalogue {report.catalogue_version}.",
+            f"; {clean_targets} target(s) clean on every zone asked"
+            + (f", {unasked} asked no zone (none applies to them)" if unasked else "")
+            + f". Catalogue {report.catalogue_version}.",
         )
     )
 

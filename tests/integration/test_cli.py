@@ -233,6 +233,21 @@ def test_human_report_shows_listings_and_a_summary(server: NsdServer) -> None:
     assert "1 target(s) clean" in proc.stdout
 
 
+@pytest.mark.parametrize("show_all", [False, True], ids=["listings", "all"])
+def test_the_summary_counts_clean_targets_from_verdicts_not_rows(
+    server: NsdServer, show_all: bool
+) -> None:
+    # --all shows the clean rows too, which used to make a clean target count as not
+    # clean; an IPv6 address no IPv4 list applies to was counted clean on nothing.
+    args = ["192.0.2.1", "2001:db8::10", "--nameserver", server.address, "--zone", "bl.cli.test"]
+    proc = run(
+        "check", "--checks", "dnsbl", *args, *(["--all"] if show_all else []),
+        env={"COLUMNS": "200"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "1 target(s) clean on every zone asked, 1 asked no zone" in proc.stdout
+
+
 def test_config_domains_and_sending_ips_are_the_default_targets(
     server: NsdServer, tmp_path: Path
 ) -> None:
