@@ -459,6 +459,34 @@ class Config(_Model):
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     dmarc: DmarcConfig = Field(default_factory=DmarcConfig)
 
+    @field_validator("domains")
+    @classmethod
+    def _domains_once(cls, value: list[DomainConfig]) -> list[DomainConfig]:
+        _once([d.name for d in value], "domain", "[[domains]] entries")
+        return value
+
+    @field_validator("campaigns")
+    @classmethod
+    def _campaigns_once(cls, value: list[CampaignConfig]) -> list[CampaignConfig]:
+        _once([c.id for c in value], "campaign", "[[campaigns]] entries")
+        return value
+
+
+def _once(names: Sequence[str], what: str, where: str) -> None:
+    """Refuse a name given twice: one entry would silently replace the other's settings.
+
+    Raises:
+        ValueError: naming each name given twice and where.
+    """
+    seen: dict[str, int] = {}
+    twice = []
+    for index, name in enumerate(names):
+        if name in seen:
+            twice.append(f"{what} {name!r} in entries {seen[name]} and {index}")
+        seen.setdefault(name, index)
+    if twice:
+        raise ValueError(f"each {what} once, in one of the {where}: {'; '.join(twice)}")
+
 
 def parse_config(text: str, *, source: str = "config") -> Config:
     """Parse and validate TOML text.

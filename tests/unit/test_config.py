@@ -393,3 +393,19 @@ def test_telemetry_is_not_imported_more_than_once_a_minute_from_the_services(
         return
     with pytest.raises(ConfigError, match=r"interval .* is under a minute"):
         parse_config(text)
+
+
+def test_a_domain_or_campaign_configured_twice_is_refused() -> None:
+    # The last entry used to win silently: the first one's selectors and IPs were dropped.
+    with pytest.raises(ConfigError) as info:
+        parse_config(
+            '[[domains]]\nname = "example.com"\ndkim_selectors = ["s1"]\n'
+            '[[domains]]\nname = "Example.COM."\nsending_ips = ["192.0.2.10"]\n'
+            '[[campaigns]]\nid = "spring"\ncategory = "commercial"\n'
+            '[[campaigns]]\nid = "spring"\ncategory = "transactional"\n'
+        )
+    domains, campaigns = info.value.problems
+    assert domains.startswith("domains: ")
+    assert "'example.com' in entries 0 and 1" in domains
+    assert campaigns.startswith("campaigns: ")
+    assert "'spring' in entries 0 and 1" in campaigns
