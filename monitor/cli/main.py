@@ -1,4 +1,4 @@
-"""The ``delivermon`` command line: check, zones, config check.
+"""The ``delivermon`` command line: the daemon, one-shot checks, ingestion, GDPR and ops tools.
 
 Exit codes (DESIGN.md §2): 0 healthy; 1 problems found; 2 usage or config
 error; 3 no problems found but some results unknown.
@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import faulthandler
+import importlib.metadata
 import ipaddress
 import json
 import logging
@@ -68,6 +69,11 @@ CONFIG_ENV = "DELIVERMON_CONFIG"  # the container image sets it to its config's 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="delivermon", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"delivermon {importlib.metadata.version('delivermon')}",
+    )
     parser.add_argument(
         "--log-level",
         type=str.upper,
@@ -158,7 +164,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         help="as above",
     )
-    parser.add_argument("--config", type=Path, help="TOML config (default ./delivermon.toml)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help=f"TOML config (default ${CONFIG_ENV}, else ./delivermon.toml when present, "
+        "else the built-in defaults)",
+    )
     parser.add_argument(
         "--nameserver",
         action="append",
@@ -174,6 +185,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # unwritable under it) dies with a Python traceback on stderr instead of silently.
     faulthandler.enable()
     args = build_parser().parse_args(argv)
+    try:
+        # Checked for every command, not only those that start an event loop: a typo in
+        # it would otherwise go unnoticed until one does.
+        _event_loop_choice()
+    except UsageError as exc:
+        print(f"delivermon: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     args.logs = LogSetup(
         level=args.log_level,
         fmt=args.log_format,
@@ -236,6 +254,18 @@ def _load(args: argparse.Namespace) -> Config:
     return with_nameservers(config, getattr(args, "nameserver", None) or ())
 
 
+def _event_loop_choice() -> str:
+    """DELIVERMON_EVENT_LOOP: auto (unset or empty), asyncio or uvloop, in any case.
+
+    Raises:
+        UsageError: anything else.
+    """
+    choice = os.environ.get("DELIVERMON_EVENT_LOOP", "auto").strip().lower() or "auto"
+    if choice not in ("auto", "asyncio", "uvloop"):
+        raise UsageError(f"DELIVERMON_EVENT_LOOP must be asyncio or uvloop, got {choice!r}")
+    return choice
+
+
 def _run(coro_factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
     """One event loop per command: uvloop (a default dependency where the platform has it)
     unless DELIVERMON_EVENT_LOOP=asyncio; =uvloop insists on it.
@@ -244,9 +274,7 @@ def _run(coro_factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
         UsageError: DELIVERMON_EVENT_LOOP is something else, or uvloop is asked for and
             not installed.
     """
-    choice = os.environ.get("DELIVERMON_EVENT_LOOP", "auto").strip().lower() or "auto"
-    if choice not in ("auto", "asyncio", "uvloop"):
-        raise UsageError(f"DELIVERMON_EVENT_LOOP must be asyncio or uvloop, got {choice!r}")
+    choice = _event_loop_choice()
     factory: Callable[[], asyncio.AbstractEventLoop] | None = None
     if choice in ("auto", "uvloop"):
         try:

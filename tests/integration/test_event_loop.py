@@ -59,3 +59,22 @@ def test_an_unknown_event_loop_is_a_usage_error(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "DELIVERMON_EVENT_LOOP must be asyncio or uvloop" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["zones", "--no-test"], ["bounce", "classify", "550 5.1.1 user unknown"]],
+    ids=["zones", "bounce-classify"],
+)
+def test_an_unknown_event_loop_is_refused_by_commands_that_start_none(
+    command: list[str], tmp_path: Path
+) -> None:
+    done = run_cli(*command, cwd=tmp_path, env={"DELIVERMON_EVENT_LOOP": "foo"})
+    assert done.returncode == 2
+    assert "DELIVERMON_EVENT_LOOP must be asyncio or uvloop, got 'foo'" in done.stderr
+
+
+def test_version_is_the_installed_distributions() -> None:
+    done = run_cli("--version")
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"delivermon {importlib.metadata.version('delivermon')}"
