@@ -527,7 +527,10 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
 
     async def go() -> None:
         async with aiohttp.ClientSession() as session:
-            build_settings(config, catalogue=catalogue, session=session)
+            try:
+                build_settings(config, catalogue=catalogue, session=session)
+            except ConfigError as exc:  # the file's problems too, under its name
+                raise ConfigError(exc.problems, source=str(args.path)) from None
 
     _run(go)
     print(f"{args.path}: OK")

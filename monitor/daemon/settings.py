@@ -106,6 +106,11 @@ def build_settings(
     telemetry = attempt(lambda: build_telemetry_settings(config))
     ingest_token = _token(config.http.ingest_token, "http.ingest_token")
     admin_token = _token(config.http.admin_token, "http.admin_token")
+    if ingest_token is not None and ingest_token == admin_token:
+        problems.append(
+            "http.ingest_token and http.admin_token are the same token: whoever can post "
+            "reports could also reload the config and read or erase a person's data"
+        )
     if problems:
         raise ConfigError(problems)
     assert zones is not None

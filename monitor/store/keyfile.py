@@ -25,13 +25,21 @@ __all__ = [
 ]
 
 KEY_FILE_NAME = "pseudonym.key"
+MIN_KEY_BYTES = 16  # what Pseudonymizer takes
 
 
 def check_key_settings(store_url: str, configured_key: str | None) -> list[str]:
     """The problems ``pseudonymizer_for`` would raise on, without creating any file."""
     problems = []
-    if configured_key and resolve_secret(configured_key) is None:
-        problems.append(f"privacy.pseudonym_key: {configured_key} is not set")
+    if configured_key:
+        key = resolve_secret(configured_key)
+        if key is None:
+            problems.append(f"privacy.pseudonym_key: {configured_key} is not set")
+        elif len(key.encode("utf-8")) < MIN_KEY_BYTES:
+            problems.append(
+                f"privacy.pseudonym_key: at least {MIN_KEY_BYTES} bytes "
+                "(e.g. the output of 'openssl rand -hex 32')"
+            )
     try:
         parsed = async_url(store_url)
     except StoreUrlError as exc:

@@ -183,6 +183,19 @@ def test_a_custom_zone_whose_test_point_is_no_address_is_a_config_error(tmp_path
     assert "Traceback" not in proc.stderr
 
 
+def test_weak_or_shared_secrets_are_config_errors_named_by_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "secrets.toml"
+    config.write_text(
+        '[http]\ningest_token = "one-token-for-both-roles-123"\n'
+        'admin_token = "one-token-for-both-roles-123"\n[privacy]\npseudonym_key = "k"\n'
+    )
+    proc = run("config", "check", str(config))
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"delivermon: {config}: 2 problem(s):")
+    assert "privacy.pseudonym_key: at least 16 bytes" in proc.stderr
+    assert "http.ingest_token and http.admin_token are the same token" in proc.stderr
+
+
 def test_unknown_option_is_a_usage_error() -> None:
     assert run("check", "--no-such-flag", "192.0.2.1").returncode == 2
 
