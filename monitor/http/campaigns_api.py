@@ -345,7 +345,7 @@ def _iso(moment: dt.datetime | None) -> str | None:
 
 ROUTES = (
     RouteSpec("PUT", "/api/v1/campaigns/{id}", _put_campaign, Access.ADMIN),
-    RouteSpec("GET", "/api/v1/campaigns", _list_campaigns, Access.READ),
-    RouteSpec("GET", "/api/v1/campaigns/{id}", _get_campaign, Access.READ),
-    RouteSpec("GET", "/api/v1/rates", _get_rates, Access.READ),
+    RouteSpec("GET", "/api/v1/campaigns", _list_campaigns, Access.READ, query=()),
+    RouteSpec("GET", "/api/v1/campaigns/{id}", _get_campaign, Access.READ, query=()),
+    RouteSpec("GET", "/api/v1/rates", _get_rates, Access.READ, query=("group_by", "campaign")),
 )

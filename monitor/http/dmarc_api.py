@@ -132,6 +132,12 @@ ROUTES = (
         content_types=DMARC_CONTENT_TYPES,
         refused_status=lambda exc: 400 if exc.reason == "empty" else 422,
     ),
-    RouteSpec("GET", "/api/v1/dmarc/domains/{domain}", _get_domain, Access.READ),
-    RouteSpec("GET", "/api/v1/dmarc/domains/{domain}/sources", _get_sources, Access.READ),
+    RouteSpec("GET", "/api/v1/dmarc/domains/{domain}", _get_domain, Access.READ, query=("days",)),
+    RouteSpec(
+        "GET",
+        "/api/v1/dmarc/domains/{domain}/sources",
+        _get_sources,
+        Access.READ,
+        query=_SOURCES_QUERY,
+    ),
 )

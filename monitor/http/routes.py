@@ -58,6 +58,10 @@ class RouteSpec:
     # The handler checks the caller from the headers before it reads the body (Postmark's
     # Basic credentials): the body is not read ahead of that check.
     checks_before_body: bool = False
+    # The query parameters the route reads: any other is a 400 (a typo would otherwise
+    # be answered as if the parameter had not been given). None: not checked, as on the
+    # ingestion routes, whose URLs a sender may give parameters of its own.
+    query: tuple[str, ...] | None = None
 
 
 KEY_ROUTES = web.AppKey("routes", tuple[RouteSpec, ...])
@@ -134,6 +138,13 @@ def _guarded(spec: RouteSpec) -> Handler:
             denied = authorize(request, *tokens)
             if denied is not None:
                 return denied
+        if spec.query is not None:
+            unknown = sorted(set(request.query) - set(spec.query))
+            if unknown:
+                takes = ", ".join(spec.query) or "none"
+                return json_error(
+                    400, f"unknown query parameter {unknown[0]!r} (this route takes: {takes})"
+                )
         if not spec.checks_before_body:
             slow = await _read_body(request, limits)
             if slow is not None:

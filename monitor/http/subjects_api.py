@@ -116,7 +116,7 @@ class RedactingAccessLogger(AccessLogger):
 
 
 ROUTES = (
-    RouteSpec("GET", "/api/v1/subjects/{email}", _export_subject, Access.ADMIN),
+    RouteSpec("GET", "/api/v1/subjects/{email}", _export_subject, Access.ADMIN, query=()),
     RouteSpec("DELETE", "/api/v1/subjects/{email}", _erase_subject, Access.ADMIN),
-    RouteSpec("GET", "/api/v1/suppressions/{email}", _get_suppression, Access.READ),
+    RouteSpec("GET", "/api/v1/suppressions/{email}", _get_suppression, Access.READ, query=()),
 )

@@ -123,7 +123,7 @@ ROUTES = (
     RouteSpec("GET", "/readyz", _readyz, Access.PUBLIC),
     RouteSpec("GET", "/api/v1/targets", _targets, Access.PUBLIC),
     RouteSpec("GET", "/api/v1/targets/{target}", _target, Access.PUBLIC),
-    RouteSpec("GET", "/api/v1/telemetry", _telemetry, Access.READ),
+    RouteSpec("GET", "/api/v1/telemetry", _telemetry, Access.READ, query=()),
     RouteSpec("POST", "/-/reload", _reload, Access.ADMIN),
 )
 

@@ -252,6 +252,19 @@ async def test_a_campaign_filter_given_twice_is_400(api: Api) -> None:
     assert (status, doc) == (400, {"error": "campaign is given more than once"})
 
 
+async def test_an_unknown_query_parameter_is_400_not_ignored(api: Api) -> None:
+    # A typo used to be answered with the default grouping, as if nothing were asked.
+    status, doc = await api.call("GET", "/api/v1/rates?groupby=campaign")
+    assert (status, doc) == (
+        400,
+        {"error": "unknown query parameter 'groupby' (this route takes: group_by, campaign)"},
+    )
+    status, _ = await api.call("GET", "/api/v1/campaigns?page=2")
+    assert status == 400
+    status, _ = await api.call("GET", "/api/v1/rates?group_by=campaign")
+    assert status == 200
+
+
 async def test_unsubscribe_deadline_violations_are_counted_per_campaign(api: Api) -> None:
     alice = "alice@example.com"
     await api.store.add_events(

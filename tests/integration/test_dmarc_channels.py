@@ -324,6 +324,9 @@ async def test_sources_are_paged_past_the_first_hundred(
         for bad in ({"limit": "0"}, {"limit": "10001"}, {"limit": "x"}, {"offset": "-1"}):
             async with session.get(sources_url, params=since | bad, headers=auth) as response:
                 assert response.status == 400, bad
+        async with session.get(sources_url, params={"classfication": "own"}, headers=auth) as r:
+            assert r.status == 400
+            assert "unknown query parameter 'classfication'" in (await r.json())["error"]
         # Which of two values was meant cannot be told: refused, not the first one taken.
         twice = [("limit", "10"), ("limit", "20")]
         async with session.get(sources_url, params=twice, headers=auth) as response:
