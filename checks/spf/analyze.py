@@ -253,7 +253,9 @@ def _void_findings(walk: TreeWalk, families: frozenset[int], report: _Report) ->
 def _policy_findings(tree: SpfNode, walk: TreeWalk, report: _Report) -> None:
     for problem in walk.problems:
         detail = dict(problem.detail)
-        message = _TREE_MESSAGES[problem.code].format(domain=problem.domain, **detail)
+        message = _TREE_MESSAGES[problem.code].format(
+            domain=problem.domain, root=tree.domain, **detail
+        )
         report.add(
             problem.code, _TREE_SEVERITY[problem.code], message, domain=problem.domain, **detail
         )
@@ -307,7 +309,8 @@ def _effective_record(tree: SpfNode, walk: TreeWalk) -> tuple[str, SpfRecord] | 
 
 
 _TREE_MESSAGES = {
-    "spf.include_failed": "{term} in {domain}'s tree: {reason}",
+    # {domain} is the name the term points at; {root} the domain checked.
+    "spf.include_failed": "{term} in {root}'s SPF tree: {reason} at {domain}",
     "spf.mx_too_many_hosts": "{term} in {domain} has {hosts} MX hosts; RFC 7208 allows 10",
     "spf.plus_all": "{domain} has {term}: any host passes SPF as this domain",
     "spf.macro_unresolved": "{term} in {domain} uses macros and cannot be followed statically",

@@ -307,3 +307,16 @@ async def test_ipv6_void_lookups_fail_only_senders_that_use_ipv6(nsd_factory: St
     (error,) = [f for f in with_v6.findings if f.code == "spf.too_many_void_lookups"]
     assert error.severity.value == "error"
     assert with_v6.status is CheckStatus.FAIL
+
+
+async def test_a_failed_include_is_said_in_the_checked_domains_tree(nsd_factory: StartNsd) -> None:
+    # It used to say "include:example.net in example.net's tree": the include's target
+    # where the checked domain belongs.
+    server = nsd_factory(
+        {"example.com": [f"@ IN TXT {txt('v=spf1 include:example.net -all')}"], "example.net": []}
+    )
+    result = await _check(server)
+    (finding,) = [f for f in result.findings if f.code == "spf.include_failed"]
+    assert finding.message == (
+        "include:example.net in example.com's SPF tree: no SPF record at example.net"
+    )
