@@ -19,6 +19,13 @@ CODES: dict[str, tuple[str, str]] = {
         "§4.10: receivers discard all of them, as if none were published there.",
         "Delete all but one; merge what you need (e.g. several rua addresses) into one record.",
     ),
+    "dmarc.not_a_record": (
+        "A TXT record at a _dmarc name looks meant as DMARC but is not one: it does not "
+        "start with 'v=DMARC1' followed by ';' (or the end), e.g. 'p=reject; v=DMARC1', "
+        "'v=DMARC1 p=reject' or 'v=dmarc1; p=reject' (DMARC1 is case-sensitive). RFC 9989 "
+        "§4.10: receivers take only records that start so, and ignore this one.",
+        "Rewrite it as 'v=DMARC1; p=...; ...': v=DMARC1 first, then a semicolon.",
+    ),
     "dmarc.syntax_error": (
         "Part of the record is not tag=value syntax (RFC 9989 formal definition); receivers "
         "ignore that part, so whatever it meant to say is lost. The detail names the term.",

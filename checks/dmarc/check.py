@@ -281,6 +281,18 @@ def _walk_findings(walk: TreeWalk) -> tuple[Finding, ...]:
             )
         elif step.outcome is StepOutcome.FAILED:
             findings.append(_lookup_failed(step.query_name, step.reason or "", "tree walk"))
+        if step.outcome is StepOutcome.NONE and step.discarded:
+            text = step.discarded[0]
+            shown = text if len(text) <= 120 else text[:117] + "..."
+            findings.append(
+                Finding(
+                    "dmarc.not_a_record",
+                    FindingSeverity.ERROR,
+                    f"{step.query_name} has a TXT record meant as DMARC that is none: {shown!r} "
+                    "(a record starts with 'v=DMARC1;'); receivers ignore it",
+                    {"name": step.query_name, "record": shown},
+                )
+            )
     return tuple(findings)
 
 

@@ -47,6 +47,10 @@ class WalkStep:
     outcome: StepOutcome
     record: DmarcRecord | None = None
     reason: str | None = None  # UnknownReason value when FAILED
+    # TXT strings that look meant as DMARC ("DMARC1" in any case, or "v=dmarc..."), and
+    # are none (v=DMARC1 not first, no ';' after it, dmarc1 in lower case): receivers
+    # ignore them, so a step with only these has no record.
+    discarded: tuple[str, ...] = ()
 
     @property
     def query_name(self) -> str:
@@ -99,6 +103,16 @@ def select_record(txt_records: Sequence[str]) -> tuple[StepOutcome, DmarcRecord 
     return StepOutcome.RECORD, parse_record(dmarc[0])
 
 
+def meant_as_dmarc(txt_records: Sequence[str]) -> tuple[str, ...]:
+    """The TXT strings that look meant as a DMARC record but are not one."""
+    return tuple(
+        text
+        for text in txt_records
+        if not is_dmarc_record(text)
+        and ("dmarc1" in text.lower() or text.lstrip().lower().startswith("v=dmarc"))
+    )
+
+
 def _ends_walk(step: WalkStep) -> bool:
     # RFC 9989 §4.10 steps 2 and 6: a single record with psd=y or psd=n stops the walk.
     return step.record is not None and step.record.psd in ("y", "n")
@@ -118,7 +132,7 @@ async def tree_walk(domain: str, dns: DnsClient) -> TreeWalk:
             break
         records = outcome.records if isinstance(outcome, Answer) else ()
         kind, record = select_record(records)
-        step = WalkStep(name, kind, record)
+        step = WalkStep(name, kind, record, discarded=meant_as_dmarc(records))
         steps.append(step)
         if _ends_walk(step):
             break

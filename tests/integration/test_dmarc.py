@@ -384,3 +384,26 @@ async def test_identity_with_own_psd_n_aligns_only_by_psl(nsd_factory: StartNsd)
     result = await check(server.address, "example.com", DmarcPolicy(("bounce.example.com",)))
     assert dict(result.alignment) == {"spf:bounce.example.com": "not_aligned"}
     assert {"dmarc.identity_not_aligned", "dmarc.psl_alignment_differs"} <= codes(result)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["p=reject; v=DMARC1", "v=DMARC1 p=reject", "v=dmarc1; p=reject"],
+    ids=["version-not-first", "no-semicolon", "lower-case"],
+)
+async def test_a_record_meant_as_dmarc_that_is_none_is_named(
+    nsd_factory: StartNsd, text: str
+) -> None:
+    server = serve(nsd_factory, {"example.com": [f'_dmarc IN TXT "{text}"']})
+    result = await check(server.address, "example.com")
+    # Receivers ignore it: it reads as missing, and the finding says what is there.
+    assert {"dmarc.not_a_record", "dmarc.missing"} <= codes(result)
+    (finding,) = [f for f in result.findings if f.code == "dmarc.not_a_record"]
+    assert finding.detail == {"name": "_dmarc.example.com", "record": text}
+    assert result.status is CheckStatus.FAIL
+
+
+async def test_an_unrelated_txt_beside_no_record_is_not_named(nsd_factory: StartNsd) -> None:
+    server = serve(nsd_factory, {"example.com": ['_dmarc IN TXT "google-site-verification=x"']})
+    result = await check(server.address, "example.com")
+    assert "dmarc.not_a_record" not in codes(result)
