@@ -79,6 +79,7 @@ class Postmaster:
     raw_entries: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     script: list[Fault] = field(default_factory=list)
     outage: bool = False
+    token_failure: int | None = None  # the token endpoint answers this status, plain text
     refresh_token: str = "refresh-token-for-tests"
     tokens: set[str] = field(default_factory=set)
     token_grants: list[str] = field(default_factory=list)  # grant_type of each token request
@@ -131,6 +132,8 @@ class Postmaster:
         self.token_grants.append(grant)
         if self.outage:
             return web.json_response({"error": "temporarily_unavailable"}, status=503)
+        if self.token_failure is not None:
+            return web.Response(text="Internal Server Error", status=self.token_failure)
         if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
             problem = self._verify_assertion(str(form.get("assertion", "")))
         elif grant == "refresh_token":

@@ -209,9 +209,12 @@ class GoogleTokenSource:
         try:
             self._creds.refresh(request)
         except google.auth.exceptions.RefreshError as exc:
-            # Refused is an error answer (invalid_grant, ...); a 200 that google-auth
-            # cannot use (no access_token) is the endpoint's fault.
-            retryable = bool(getattr(exc, "retryable", False)) or request.last_status == 200
+            # Refused is a client error answer (400 invalid_grant, 401 invalid_client);
+            # a 200 google-auth cannot use (no access_token), a 5xx, a 429 or no answer is
+            # the endpoint's fault, whatever google-auth thinks worth retrying.
+            status = request.last_status
+            client_error = status is not None and 400 <= status < 500 and status != 429
+            retryable = bool(getattr(exc, "retryable", False)) or not client_error
             raise TokenError(
                 "the token endpoint refused the credentials"
                 if not retryable

@@ -121,6 +121,21 @@ async def test_a_key_the_server_does_not_know_gets_no_token_and_no_rate(
     assert postmaster.requests == []  # nothing sent to the API without a token
 
 
+@pytest.mark.parametrize("status", [500, 502, 429])
+async def test_a_token_endpoint_that_fails_is_unavailable_not_a_refusal(
+    postmaster: Postmaster, session: aiohttp.ClientSession, tmp_path: Path, status: int
+) -> None:
+    # A 5xx (or 429) without an OAuth error is the endpoint's outage: "fix the
+    # permissions" would send the operator the wrong way.
+    postmaster.stats["example.com"] = {(D1, "spam_rate"): 0.002}
+    postmaster.token_failure = status
+    [result] = await importer(session, postmaster, tmp_path).import_domains(
+        ["example.com"], START, END
+    )
+    assert result.state is GmailState.UNAVAILABLE, result
+    assert postmaster.requests == []
+
+
 async def test_per_domain_denials_in_one_batch(
     postmaster: Postmaster, session: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
