@@ -8,10 +8,11 @@ from checks.bounces.providers import provider_of
 from checks.bounces.reply import Reply, parse_reply
 from checks.bounces.table import BLOCKLIST_NAMES, CODE_RULES, RULES, BounceClass, Rule
 
-__all__ = ["Classification", "classify_reply"]
+__all__ = ["OWN_LIST_NAMES", "Classification", "classify_reply"]
 
 # The lists a provider keeps itself, named when a blocklisted reply names no other list.
 _OWN_LISTS = {"microsoft": "microsoft", "gmx": "gmx", "comcast": "comcast", "yahoo": "yahoo"}
+OWN_LIST_NAMES = frozenset(_OWN_LISTS.values())
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from checks.bounces.classify import OWN_LIST_NAMES
 from checks.findings import Finding, FindingSeverity
 
 __all__ = ["BounceCount", "BounceThresholds", "bounce_findings", "cited_ips"]
@@ -84,6 +85,18 @@ def _covered(cited: str, per_ip: Mapping[str, str]) -> list[str]:
     )
 
 
+def _where(blocklist: str, sweep: str) -> str:
+    """The cited list in words: a provider's own, one the reply does not name, or a named
+    public list (which the sweep may not ask)."""
+    if blocklist in OWN_LIST_NAMES:
+        return "the provider's internal list"
+    if blocklist == "unknown":
+        return "a list it does not name"
+    if sweep == "not_in_sweep":
+        return f"list {blocklist}, which the sweep does not ask"
+    return f"list {blocklist}"
+
+
 def _sweep(
     blocklist: str, ips: set[str], verdicts: Mapping[str, Mapping[str, str]]
 ) -> tuple[str, str | None]:
@@ -144,7 +157,7 @@ def bounce_findings(
             dead[r.campaign] = dead.get(r.campaign, 0) + r.bounces
     for (provider, blocklist), n in sorted(lists.items()):
         sweep, ip = _sweep(blocklist, cited.get((provider, blocklist), set()), verdicts)
-        where = "a provider's internal list" if sweep == "not_in_sweep" else f"list {blocklist}"
+        where = _where(blocklist, sweep)
         findings.append(
             Finding(
                 "bounce.blocklist_cited",

@@ -104,6 +104,24 @@ def test_blocklist_joined_with_the_sweep() -> None:
     assert "internal list" in internal.message
 
 
+def test_a_public_list_the_sweep_does_not_ask_is_not_called_internal() -> None:
+    rows = [
+        BounceCount("c", "other", "blocklisted", "sorbs", 1, 0),
+        BounceCount("c", "other", "blocklisted", "unknown", 1, 0),
+    ]
+    found = bounce_findings(
+        rows,
+        attempts={},
+        cited={("other", "sorbs"): {"192.0.2.10"}, ("other", "unknown"): {"192.0.2.10"}},
+        verdicts={},
+        thresholds=T,
+    )
+    said = {f.detail["blocklist"]: f.message for f in found}
+    assert "citing list sorbs, which the sweep does not ask" in said["sorbs"]
+    assert "citing a list it does not name" in said["unknown"]
+    assert not any("internal" in m for m in said.values())
+
+
 def test_thresholds_and_volume_guard() -> None:
     rows = [
         BounceCount("c", "google", "reputation_ratelimit", "", 0, 9),
