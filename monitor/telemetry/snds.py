@@ -122,10 +122,14 @@ def _row(fields: Sequence[str]) -> SndsRow | None:
     if (fields[8] and trap_start is None) or (fields[9] and trap_end is None):
         return None  # a trap period that is not two dates: a different column layout
     rcpt, data, recipients, traps = (c or 0 for c in counts)
-    try:
-        result: FilterResult | None = FilterResult(fields[6].lower())
-    except ValueError:
-        result = None
+    result: FilterResult | None = None
+    if fields[6].strip():
+        try:
+            result = FilterResult(fields[6].strip().lower())
+        except ValueError:
+            # A value SNDS does not document: stored as "no result" it would replace a
+            # period's red with what reads as all clear. Refused, and counted as such.
+            return None
     return SndsRow(
         ip=ip,
         activity_start=start,

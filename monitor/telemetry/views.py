@@ -83,7 +83,7 @@ class SndsOthersView:
     hold a whole network, so the metrics name only configured IPs and count the others.
 
     ``by_result``: how many have each filter result in their latest period (``unknown``:
-    a value SNDS did not document); ``blocked``: how many a blocked range covers (None:
+    none given); ``blocked``: how many a blocked range covers (None:
     the block list was never imported)."""
 
     by_result: Mapping[str, int] = field(default_factory=dict)

@@ -501,7 +501,7 @@ async def test_snds_series_name_only_configured_ips_and_count_the_others(
     day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=2)
     configured = "192.0.2.10"
     others = [f"198.51.100.{n}" for n in range(200)] + [f"203.0.113.{n}" for n in range(100)]
-    results = ["RED"] * 12 + ["YELLOW"] * 30 + ["GREEN"] * 257 + ["PURPLE"]  # one undocumented
+    results = ["RED"] * 12 + ["YELLOW"] * 30 + ["GREEN"] * 257 + [""]  # one without a result
     snds.data[None] = [snds_line(configured, day=day, result="YELLOW", traps=2)] + [
         snds_line(ip, day=day, result=result, traps=1)
         for ip, result in zip(others, results, strict=True)

@@ -166,6 +166,21 @@ def test_snds_lines_in_the_documented_order_and_bad_lines_counted() -> None:
     )
 
 
+def test_an_snds_filter_result_it_does_not_document_refuses_the_row() -> None:
+    # Read as "no result", ORANGE replaced a period's RED with what looks all clear.
+    period = "12/1/2026 12:00 AM,12/1/2026 11:00 PM,5,5,5"
+    parsed = parse_data(
+        f"192.0.2.10,{period},ORANGE,,,,0,,,\r\n"
+        f"192.0.2.11,{period},,,,,0,,,\r\n"
+        f"192.0.2.12,{period}, Yellow ,,,,0,,,\r\n"
+    )
+    assert parsed.refused == 1
+    assert [(r.ip, r.filter_result) for r in parsed.items] == [
+        ("192.0.2.11", None),  # none given
+        ("192.0.2.12", FilterResult.YELLOW),
+    ]
+
+
 def test_snds_ip_status_ranges() -> None:
     parsed = parse_ip_status("1.1.1.0,1.1.1.1,Yes,Blocked due to user complaints\r\nbad,line\r\n")
     assert parsed.refused == 1
