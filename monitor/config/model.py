@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import json
 import os
 import re
 import tomllib
@@ -17,7 +18,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from checks.dkim import DkimPolicy
 from checks.dns import Nameserver
@@ -377,6 +385,15 @@ class AlertsConfig(_Model):
     def _window_parses(cls, value: str) -> str:
         return _duration_field(value)
 
+    @model_validator(mode="after")
+    def _warning_below_critical(self) -> AlertsConfig:
+        if self.complaint_warning >= self.complaint_critical:
+            raise ValueError(
+                f"complaint_warning ({self.complaint_warning}) must be below "
+                f"complaint_critical ({self.complaint_critical})"
+            )
+        return self
+
 
 class BouncesConfig(_Model):
     """``[bounces]``: when classified bounces and deferrals become findings (docs/findings.md)."""
@@ -499,7 +516,9 @@ def parse_config(text: str, *, source: str = "config") -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"not valid TOML: {exc}"], source=source) from None
     try:
-        return Config.model_validate(raw)
+        # Strict, as JSON: a TOML string is no number or boolean ("1", "yes" were taken as
+        # 1 and True), while names still read as their enums.
+        return Config.model_validate_json(json.dumps(raw, default=str), strict=True)
     except ValidationError as exc:
         raise ConfigError(
             [_describe(err["loc"], err["msg"]) for err in exc.errors()], source=source

@@ -409,3 +409,26 @@ def test_a_domain_or_campaign_configured_twice_is_refused() -> None:
     assert "'example.com' in entries 0 and 1" in domains
     assert campaigns.startswith("campaigns: ")
     assert "'spring' in entries 0 and 1" in campaigns
+
+
+def test_a_string_is_no_number_or_boolean() -> None:
+    # Lax parsing took timeout = "1" as 1.0 and notify_existing = "yes" as true: a value
+    # quoted by mistake, or a word the setting does not know, went through unseen.
+    with pytest.raises(ConfigError) as info:
+        parse_config('[dns]\ntimeout = "1"\nattempts = "3"\n[alerts]\nnotify_existing = "yes"\n')
+    assert [p.split(":")[0] for p in info.value.problems] == [
+        "dns.timeout",
+        "dns.attempts",
+        "alerts.notify_existing",
+    ]
+    # Names still read as what they name; an integer is a number.
+    config = parse_config(
+        '[dns]\ntimeout = 1\n[[dnsbl.custom_zones]]\nid = "bl.example.net"\nkind = "domain"\n'
+    )
+    assert config.dns.timeout == 1.0
+    assert config.dnsbl.custom_zones[0].kind is ZoneKind.DOMAIN
+
+
+def test_the_complaint_warning_must_be_below_the_critical_line() -> None:
+    with pytest.raises(ConfigError, match=r"complaint_warning \(0\.5\) must be below"):
+        parse_config("[alerts]\ncomplaint_warning = 0.5\ncomplaint_critical = 0.1\n")
