@@ -187,7 +187,15 @@ class DomainConfig(_Model):
     @field_validator("sending_ips")
     @classmethod
     def _ips_parse(cls, value: list[str]) -> list[str]:
-        return [str(ipaddress.ip_address(v)) for v in value]
+        parsed, bad = [], []
+        for text in value:
+            try:
+                parsed.append(str(ipaddress.ip_address(text)))
+            except ValueError:
+                bad.append(repr(text))
+        if bad:  # every one at once, not the first
+            raise ValueError(f"not IP addresses (one address each, no networks): {', '.join(bad)}")
+        return parsed
 
     @field_validator("dkim_selectors")
     @classmethod

@@ -432,3 +432,15 @@ def test_a_string_is_no_number_or_boolean() -> None:
 def test_the_complaint_warning_must_be_below_the_critical_line() -> None:
     with pytest.raises(ConfigError, match=r"complaint_warning \(0\.5\) must be below"):
         parse_config("[alerts]\ncomplaint_warning = 0.5\ncomplaint_critical = 0.1\n")
+
+
+def test_every_bad_sending_ip_is_named_at_once() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(
+            '[[domains]]\nname = "example.com"\n'
+            'sending_ips = ["300.1.1.1", "192.0.2.10", "192.0.2.0/24"]\n'
+        )
+    (problem,) = info.value.problems
+    assert "'300.1.1.1'" in problem
+    assert "'192.0.2.0/24'" in problem
+    assert "'192.0.2.10'" not in problem
