@@ -501,14 +501,22 @@ def _health_text(health: list[ZoneHealth] | None) -> str:
 
 
 def _testable_zones(config: Config, catalogue: Catalogue) -> tuple[list[ZoneSpec], dict[str, str]]:
-    """Catalogue zones plus custom ones; keyed zones without a key cannot be tested."""
+    """Catalogue zones, custom ones and the configured names that are neither (generic
+    lists); keyed zones without a key cannot be tested.
+
+    Raises:
+        ConfigError: a problem of the config other than a missing key.
+    """
     untestable: dict[str, str] = {}
     testable: list[ZoneSpec] = []
     ids = [z.id for z in catalogue.zones] + [c.id for c in config.dnsbl.custom_zones]
-    for zone_id in ids:
+    ids += [name for name in config.dnsbl.zones or () if name.lower().rstrip(".") not in ids]
+    for zone_id in dict.fromkeys(ids):
         try:
             (selected,) = select_zones(config, catalogue, [zone_id])
-        except ConfigError:
+        except ConfigError as exc:
+            if not all("needs a key" in p for p in exc.problems):
+                raise
             untestable[zone_id] = "no key configured"
             continue
         testable.append(selected)

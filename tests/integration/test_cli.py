@@ -284,6 +284,22 @@ def test_zones_command_self_tests_the_catalogue(server: NsdServer) -> None:
     assert not any("sorbs" in name for name in zones)
 
 
+def test_zones_command_lists_configured_generic_zones_too(
+    server: NsdServer, tmp_path: Path
+) -> None:
+    # A configured name that is neither in the catalogue nor custom is a generic list the
+    # daemon asks: `zones --config` left it out.
+    config = tmp_path / "delivermon.toml"
+    config.write_text('[dnsbl]\nzones = ["bl.cli.test"]\n')
+    proc = run("zones", "--json", "--nameserver", server.address, "--config", str(config))
+    zones = {z["zone"]: z for z in json.loads(proc.stdout)["zones"]}
+    assert zones["bl.cli.test"]["healthy"] is True
+    config.write_text('[dns.rate_limits]\n"zen.spamhuas.org" = 5\n')
+    proc = run("zones", "--no-test", "--config", str(config))
+    assert proc.returncode == 2
+    assert "did you mean 'zen.spamhaus.org'" in proc.stderr
+
+
 def test_debug_logging_never_enables_aioimaplib_debug_output() -> None:
     import logging
 
