@@ -283,13 +283,23 @@ _GENERIC_RULES = (
         "rfc3463",
     ),
     # The sender's side refused (RFC 3463 X.1.7/X.1.8, the MAIL FROM stage, an allow list
-    # we are not on): nothing about the recipient, who must not be taken for dead. So is
-    # RFC 5321's stock 550 text under a policy code (5.7.x: "not authorised").
+    # we are not on, Exim's "Sender verify failed"): nothing about the recipient, who must
+    # not be taken for dead. So is RFC 5321's stock 550 text under a policy code (5.7.x:
+    # "not authorised").
     _r(
         B.POLICY_OTHER,
         r"sender address rejected|domain of sender address|sender (?:domain|address) "
         r"(?:must|does not|doesn't|is not|not)|in reply to mail from|(?:white|allow) ?list|"
-        r"\bdnswl\b",
+        r"\bdnswl\b|sender verif|sender (?:was )?rejected",
+        "rfc5321",
+    ),
+    # So is a refusal of our own host: its HELO name, its reverse DNS, the client itself
+    # ("HELO name does not exist", "your IP address is not recognized"), read before the
+    # dead-address wording it shares.
+    _r(
+        B.POLICY_OTHER,
+        r"\b(?:helo|ehlo)\b(?!=)|client host|your (?:ip|host|hostname|server|mail server|domain)\b|"
+        r"reverse (?:dns|hostname|lookup)|ptr record|\brdns\b",
         "rfc5321",
     ),
     _r(B.POLICY_OTHER, None, "rfc3463", enhanced=r"^[45]\.1\.[78]$"),
@@ -298,6 +308,16 @@ _GENERIC_RULES = (
         r"requested action not taken: mailbox unavailable",
         "rfc5321",
         enhanced=r"^5\.7\.\d+$",
+    ),
+    # Under a policy code (5.7.x), "does not exist" or "not recognized" that names no
+    # recipient is about what the policy checked (our domain, our host), not a mailbox.
+    _r(
+        B.POLICY_OTHER,
+        r"^(?!.*\b(?:user|recipient|rcpt|mailbox|account)).*(?:(?:does not|doesn't|not) exist|"
+        r"not recogni[sz]ed|unrouteable address|(?:host or )?domain (?:name )?not found|"
+        r"no such domain)",
+        "rfc3463",
+        enhanced=r"^[45]\.7\.\d+$",
     ),
     _r(
         B.MAILBOX_UNKNOWN,

@@ -168,6 +168,32 @@ def test_provider(host: str | None, domain: str | None, text: str, provider: str
         ),
         ("550 5.1.7 Bad sender address syntax", B.POLICY_OTHER, None),
         ("550 <x@example.org> not found (in reply to MAIL FROM command)", B.POLICY_OTHER, None),
+        # Our own sender, HELO name or host refused, in the words a dead address uses too.
+        (
+            "550-Verification failed for <bounces@example.com> 550-Unrouteable address "
+            "550 Sender verify failed",
+            B.POLICY_OTHER,
+            None,
+        ),
+        (
+            "550 5.1.0 <bounces@example.com> sender rejected: domain does not exist",
+            B.POLICY_OTHER,
+            None,
+        ),
+        (
+            "550 5.7.1 Your IP address 192.0.2.10 is not recognized, reverse DNS lookup failed",
+            B.POLICY_OTHER,
+            None,
+        ),
+        ("550 Rejected: HELO name does not exist", B.POLICY_OTHER, None),
+        (
+            "550 5.7.0 Our system has determined your domain does not exist in DNS (HELO)",
+            B.POLICY_OTHER,
+            None,
+        ),
+        ("550 5.7.1 Domain does not exist", B.POLICY_OTHER, None),
+        # A policy code with the recipient named is still the recipient's.
+        ("550 5.7.1 Recipient does not exist", B.MAILBOX_UNKNOWN, None),
         # RFC 5321's stock 550 text under a policy code; an allow list we are not on.
         ("550 5.7.1 Requested action not taken: mailbox unavailable", B.POLICY_OTHER, None),
         (
