@@ -100,11 +100,27 @@ class OriginalFormat(StrEnum):
 _ADDRESS = re.compile(
     r'"(?:[^"\\\r\n]|\\.){0,255}"@[^\s<>"\'(),;\[\]]*|[^\s<>"\'(),;:\[\]]*(?:@|%40)[^\s<>"\'(),;\[\]]*'
 )
+# The same with HTML character references, as an HTML bounce may write an address
+# ("john&#46;smith&#64;example&#46;org"): the '@' as "&#64;", "&#x40;" or "&commat;",
+# any character of the token as a reference. Each '&' is read one way only (a reference,
+# or the character alone), so a token that is no address fails without backtracking.
+_AT = r"(?:@|%40|&#0*64;|&#[xX]0*40;|&commat;)"
+_REFERENCE = r"&#?\w+;|&(?!#?\w+;)"
+_BEFORE_AT = rf"(?:[^\s<>\"'(),;:\[\]&]|{_REFERENCE})*"
+_AFTER_AT = rf"(?:[^\s<>\"'(),;\[\]&]|{_REFERENCE})*"
+_ADDRESS_WITH_REFERENCES = re.compile(
+    rf'"(?:[^"\\\r\n]|\\.){{0,255}}"{_AT}{_AFTER_AT}|{_BEFORE_AT}{_AT}{_AFTER_AT}'
+)
+_AT_SIGN = re.compile(_AT)
 
 
 def redact_addresses(text: str) -> str:
-    """``text`` with every token containing '@' (or '%40') replaced by ``<redacted>``."""
-    return _ADDRESS.sub("<redacted>", text) if "@" in text or "%40" in text else text
+    """``text`` with every token containing '@' (or '%40', or an HTML reference to it:
+    '&#64;', '&#x40;', '&commat;') replaced by ``<redacted>``."""
+    if not _AT_SIGN.search(text):
+        return text
+    found = _ADDRESS_WITH_REFERENCES if "&" in text else _ADDRESS
+    return found.sub("<redacted>", text)
 
 
 @dataclass(frozen=True, slots=True, repr=False)

@@ -14,8 +14,10 @@ MalformedReportError
     ``too_deep``          MIME parts nested too deep for the standard library to read
     ``no_recipient``      a bounce that names neither a recipient nor any reply text
 
-A bounce that names a reply but no recipient (no Final-Recipient, no address in its
-text) is read with ``recipient=None``: the failure counts, nobody can be suppressed.
+A bounce that names a reply but no recipient (no Final-Recipient, no X-Failed-Recipients,
+no recipient in a plain-text format its text is read for) is read with ``recipient=None``:
+the failure counts, nobody can be suppressed. An address of our own (the bounce's To, the
+returned message's From, a MAIL FROM) is never a recipient.
 
 A bounce is recognised first, an auto-reply only after: Postfix and Exim DSNs carry
 ``Auto-Submitted: auto-replied`` too (RFC 3834 §5 leaves it to the generator). The
@@ -30,9 +32,9 @@ import email
 import email.message
 import hashlib
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from email.policy import compat32
+from html import unescape
 
 from checks.bounces import BounceClass, Classification, classify_reply, provider_of
 from monitor.ingest.arf import Headers
@@ -89,6 +91,43 @@ _FAILED = ("fail", "error")  # opensmtpd writes "error"; any case (RFC 3464 §2.
 _ADDRESS = re.compile(
     r'(?:"(?:[^"\\\r\n]|\\.){1,64}"|[\w.!#$%&\'*+/=?^`{|}~-]+)@[\w-]+(?:\.[\w-]+)+'
 )
+_A = _ADDRESS.pattern
+# Where a plain-text bounce names a failed recipient, at the start of a line: qmail's and
+# Postfix's "<addr>:" paragraphs (Postfix: "<addr>: host ... said:", "<addr> (expanded
+# from <alias>):"; GMX quotes it: '"addr":'), Sendmail's "<addr>... reason" and "<addr>"
+# alone, all unindented (an indented "<addr>:" continues a quoted reply); an address
+# alone on its line under "the following address(es) failed" (Exim, Gmail; Exchange:
+# "addr<mailto:addr>", "addr on <date>"); a "Recipient:" or "Final-Recipient:" field.
+_RECIPIENT_LINE = re.compile(
+    rf"(?:[<\"](?P<bracketed>{_A})[>\"](?:[ \t]*\(expanded from [^)\n]*\))?[ \t]*"
+    rf"(?::|\.\.\.|$)|[ \t]*(?P<bare>{_A}):?[ \t]*(?:$|<mailto:|on[ \t])|"
+    rf"[ \t]*(?:final-)?recipient:[ \t]*(?:rfc822[ \t]*;[ \t]*)?<?(?P<field>{_A})|"
+    rf"[ \t]*original-recipient:[ \t]*(?:rfc822[ \t]*;[ \t]*)?<?(?P<original>{_A}))",
+    re.IGNORECASE,
+)
+# Anywhere in a line: a session transcript's (or Exim's "after RCPT TO:<addr>") recipient,
+# IMail's "undeliverable to addr".
+_RCPT_TO = re.compile(
+    rf"rcpt to:[ \t]*<(?P<rcpt>{_A})>|undeliverable to:?[ \t]*<?(?P<to>{_A})", re.I
+)
+# A transcript's next command ("--> DATA", ">>> RCPT To:"): the end of a RCPT's exchange.
+_COMMAND_LINE = re.compile(r"^\s*(?:-->|>>>)")
+# Our own addresses as a bounce's text names them: the MAIL FROM of a transcript, "your
+# message from <addr>", Exim's "envelope-from <addr>". Never a failed recipient.
+_SENDER_IN_TEXT = re.compile(rf"(?:\bfrom:?|envelope-from)\s*<({_A})>", re.I)
+# The bounce's own fields naming its writer and its recipient (the original's sender),
+# and the returned message's fields naming its sender.
+_OWN_FIELDS = (
+    "From",
+    "Sender",
+    "Reply-To",
+    "Return-Path",
+    "To",
+    "Delivered-To",
+    "X-Original-To",
+    "Envelope-To",
+)
+_ORIGINAL_SENDER_FIELDS = ("From", "Sender", "Reply-To", "Return-Path")
 _FROM_DAEMON = re.compile(
     r"mailer-daemon|postmaster@|mail delivery (?:subsystem|system)|mail administrator|"
     r"\bmailer\b|mdaemon|microsoftexchange",
@@ -240,8 +279,8 @@ def _human_text(msg: email.message.Message) -> str:
             break  # the quoted original (and everything after it) is not the bounce's text
         if ctype == "text/plain":
             texts.append(_text_of(part))
-        elif ctype == "text/html":
-            html.append(re.sub(r"<[^>]+>", " ", _text_of(part)))
+        elif ctype == "text/html":  # its text: tags dropped, "&#64;" read as "@"
+            html.append(unescape(re.sub(r"<[^>]+>", " ", _text_of(part))))
     text = "\n".join(texts) if any(t.strip() for t in texts) else "\n".join(html)
     marker = _ORIGINAL_MARKER.search(text)
     return text[: marker.start()] if marker else text
@@ -249,11 +288,13 @@ def _human_text(msg: email.message.Message) -> str:
 
 def _reply_lines(msg: email.message.Message) -> str | None:
     """The lines of a plain-text bounce that quote the receiver's reply."""
-    text = _human_text(msg)
-    lines = [line.strip() for line in text.splitlines()]
+    lines = [line.strip() for line in _human_text(msg).splitlines()]
+    return _quoted_reply(lines) or _bounded(" ".join(line for line in lines if line))
+
+
+def _quoted_reply(lines: list[str]) -> str | None:
+    """The reply ``lines`` quote (a reply line and the non-empty ones after it), or None."""
     picked = [i for i, line in enumerate(lines) if line and _REPLY_LINE.search(line)]
-    if not picked:
-        return _bounded(" ".join(line for line in lines if line))
     # A reply continues on the following indented/non-empty lines.
     chosen: list[str] = []
     for start in picked:
@@ -303,13 +344,59 @@ def _original_headers(msg: email.message.Message) -> Headers | None:
     return None
 
 
-def _failed_recipients(msg: email.message.Message, text: str) -> list[str]:
-    listed = str(msg.get("X-Failed-Recipients", ""))
-    found = _ADDRESS.findall(listed) if listed else []
-    if not found:
-        # The first addresses the bounce's own text names (the recipients it reports).
-        found = _ADDRESS.findall(text)[:1]
-    return list(dict.fromkeys(found))
+def _own_addresses(msg: email.message.Message, text: str) -> set[str]:
+    """Addresses that are ours, never a failed recipient: the bounce's writer and its
+    recipient (our envelope sender), the returned message's sender, a MAIL FROM."""
+    values = [str(v) for name in _OWN_FIELDS for v in msg.get_all(name) or ()]
+    original = _original_headers(msg)
+    if original is not None:
+        values += [v for name in _ORIGINAL_SENDER_FIELDS for v in original.get_all(name)]
+    own = {a.lower() for value in values for a in _ADDRESS.findall(value)}
+    return own | {a.lower() for a in _SENDER_IN_TEXT.findall(text)}
+
+
+def _named_recipient(line: str) -> tuple[str, str] | None:
+    """The recipient ``line`` names and how: ``listed`` (a format above), ``original`` (an
+    Original-Recipient field) or ``rcpt`` (a transcript's RCPT); None when it names none."""
+    found = _RECIPIENT_LINE.match(line)
+    if found is not None:
+        if found["original"]:
+            return found["original"], "original"
+        return found["bracketed"] or found["bare"] or found["field"], "listed"
+    rcpt = _RCPT_TO.search(line)
+    if rcpt is not None:
+        return (rcpt["rcpt"], "rcpt") if rcpt["rcpt"] else (rcpt["to"], "listed")
+    return None
+
+
+def _failed_recipients(msg: email.message.Message, text: str) -> dict[str, str | None]:
+    """Each failed recipient of a plain-text bounce, with the reply its own paragraph
+    quotes (None: it quotes none): X-Failed-Recipients, else those the text names in a
+    format above (an Original-Recipient only when it names no other), never one of our
+    own addresses. An address merely mentioned is not taken: no recipient is better than
+    the wrong one (the sender, suppressed for a failure that was not theirs)."""
+    own = _own_addresses(msg, text)
+    named = [_named_recipient(line.rstrip()) for line in text.splitlines()]
+    lines = [line.strip() for line in text.splitlines()]
+    failed: dict[str, str] = {}  # lower case: as first written
+    originals: dict[str, str] = {}
+    paragraphs: dict[str, list[str]] = {}
+    for start, found in enumerate(named):
+        if found is None or found[0].lower() in own:
+            continue
+        address, how = found[0].lower(), found[1]
+        end = start + 1  # a paragraph: to a blank line or the next line naming a recipient
+        while end < len(lines) and lines[end] and named[end] is None:
+            if how == "rcpt" and _COMMAND_LINE.match(lines[end]):
+                break
+            end += 1
+        if how == "rcpt" and not any(_REPLY_LINE.search(line) for line in lines[start:end]):
+            continue  # a RCPT the receiver accepted
+        (originals if how == "original" else failed).setdefault(address, found[0])
+        paragraphs.setdefault(address, []).extend(lines[start:end])
+    listed = _ADDRESS.findall(str(msg.get("X-Failed-Recipients", "")))
+    chosen = {a.lower(): a for a in listed} or failed or originals
+    return {spelt: _quoted_reply(paragraphs.get(key, [])) for key, spelt in chosen.items()}
 
 
 def parse_bounce(raw: bytes) -> BounceMessage:
@@ -355,17 +442,31 @@ def _parse_bounce(raw: bytes) -> BounceMessage:
         raise NotBounceError("not_a_bounce", "not a bounce message")
     text = _human_text(msg)
     delayed = bool(_DELAY_TEXT.search(text) or _DELAY_TEXT.search(str(msg.get("Subject", ""))))
-    addresses = _failed_recipients(msg, text)
-    named: Iterable[str | None] = addresses or [None]
-    if not addresses and not any(_REPLY_LINE.search(line) for line in text.splitlines()):
+    replies = _failed_recipients(msg, text)
+    if not replies and not any(_REPLY_LINE.search(line) for line in text.splitlines()):
         # No one and no receiver's reply: "Sorry." under a bounce's subject, a person's
         # mail, a broken message. The text alone is nothing to count.
         raise MalformedReportError("no_recipient", "a bounce naming no recipient or reason")
+    named: dict[str | None, str | None] = {None: None}
+    if replies:
+        named = dict(replies.items())
+    writer = _sender_domain(msg)
+    # A recipient's own paragraph quotes its reply; with several recipients the bounce's
+    # whole text is read for one only when it gives none (another's reply is not theirs).
+    shared = len(named) == 1
     return BounceMessage(
         sha,
         tuple(
-            BounceRecipient(a, delayed, None, context, None, context, _sender_domain(msg))
-            for a in named
+            BounceRecipient(
+                a,
+                delayed,
+                None,
+                own or context,
+                None,
+                context if shared else own or context,
+                writer,
+            )
+            for a, own in named.items()
         ),
         _original_headers(msg),
         None,

@@ -546,3 +546,62 @@ async def test_a_dsn_with_only_an_action_is_refused_like_a_bare_bounce(store: Sq
     assert refused.value.reason == "no_recipient"
     assert await store.bounce_counts() == ()
     assert sum(r.totals.bounces_undetermined for r in await store.counts()) == 0
+
+
+QMAIL_FROM_SENDER = b"""From: MAILER-DAEMON@mx.example.net
+Subject: failure notice
+
+Hi. This is the qmail-send program at mx.example.net.
+I'm afraid I wasn't able to deliver your message from <news@example.com> to the following addresses.
+This is a permanent error; I've given up. Sorry it didn't work out.
+
+<qa@example.net>:
+192.0.2.1 does not like recipient.
+Remote host said: 550 5.1.1 unknown user
+
+<qb@example.net>:
+192.0.2.1 does not like recipient.
+Remote host said: 550 5.1.1 unknown user
+"""
+
+
+async def test_a_plain_text_bounce_suppresses_its_recipients_not_the_sender(
+    store: SqlStore,
+) -> None:
+    """qmail names the sender first ("your message from <addr>"): the first address of
+    the text is not the recipient; each of its "<addr>:" paragraphs is."""
+    outcome = await BOUNCE.ingest(QMAIL_FROM_SENDER, ctx(store))
+    assert [b["class"] for b in outcome.fields["bounces"]] == ["mailbox_unknown"] * 2  # type: ignore[union-attr]
+    assert await store.is_suppressed(PSEUDONYMS.pseudonym("qa@example.net"))
+    assert await store.is_suppressed(PSEUDONYMS.pseudonym("qb@example.net"))
+    assert not await store.is_suppressed(PSEUDONYMS.pseudonym("news@example.com"))
+
+
+HTML_NDR = b"""From: postmaster@mx.example.org
+To: bounces@example.com
+Subject: Undeliverable: Hello
+X-Failed-Recipients: john.smith@example.org
+MIME-Version: 1.0
+Content-Type: text/html; charset=us-ascii
+
+<html><body>
+<p><b>Delivery has failed to these recipients or groups:</b></p>
+<p>550 5.1.1 RESOLVER.ADR.RecipNotFound;
+John Q. Smith (john&#46;smith&#64;example&#46;org) wasn't found</p>
+</body></html>
+"""
+
+
+async def test_an_address_an_html_bounce_writes_with_entities_is_not_stored(
+    sqlite_store: SqlStore, sqlite_path: Path
+) -> None:
+    from sqlitefile import database_bytes
+
+    outcome = await BOUNCE.ingest(HTML_NDR, ctx(sqlite_store))
+    assert [b["class"] for b in outcome.fields["bounces"]] == ["mailbox_unknown"]  # type: ignore[union-attr]
+    [row] = await event_rows(sqlite_store)
+    assert "<redacted>" in str(row["reply_text"])
+    await sqlite_store.close()
+    content = database_bytes(sqlite_path).lower()
+    for written in (b"john.smith", b"john&#46;smith", b"smith&#64;", b"smith@"):
+        assert written not in content

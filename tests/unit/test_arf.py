@@ -633,6 +633,26 @@ def test_redact_addresses() -> None:
     assert redact_addresses("Agent (for dave%40example.org)") == "Agent (for <redacted>)"
 
 
+@pytest.mark.parametrize(
+    "written",
+    [
+        "john&#46;smith&#64;example&#46;org",
+        "john.smith&#064;example.org",
+        "john.smith&#x40;example.org",
+        "john.smith&#X40;example.org",
+        "john.smith&commat;example.org",
+    ],
+)
+def test_redact_addresses_written_with_html_character_references(written: str) -> None:
+    """An HTML bounce may write the '@' (and the dots) as character references."""
+    assert redact_addresses(f"John Q. Smith ({written}) unknown") == (
+        "John Q. Smith (<redacted>) unknown"
+    )
+    assert redact_addresses("AT&T &amp; Co. &#8212; no address") == (
+        "AT&T &amp; Co. &#8212; no address"
+    )
+
+
 # --- the header list ------------------------------------------------------------------
 
 
