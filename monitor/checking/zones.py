@@ -64,8 +64,18 @@ def select_zones(
     seen: set[str] = set()
     for name in names:
         wanted = zone_name(name, f"dnsbl.zones: {name!r}", problems)
-        zone = custom.get(wanted) or catalogue.get(wanted) or generic_zone(wanted)
+        found = custom.get(wanted) or catalogue.get(wanted)
+        if found is None:
+            found = generic_zone(wanted)
+            if hint := _hint(wanted, (z.id for z in catalogue.zones)):
+                # Allowed (any RFC 5782 list can be asked), but most likely a typo.
+                log.warning(
+                    "zone %s is not in the catalogue: asked as a generic IPv4 list%s",
+                    wanted,
+                    hint,
+                )
         known.add(wanted)
+        zone = found
         if zone.id in seen:
             continue
         seen.add(zone.id)
@@ -114,7 +124,9 @@ def _named_settings(
 
 
 def _hint(name: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name.lower(), sorted(known), n=1)
+    # Close: a letter or two off (0.6, difflib's default, took bl.example.net for
+    # bl.spamcop.net).
+    close = difflib.get_close_matches(name.lower(), sorted(known), n=1, cutoff=0.85)
     return f"; did you mean {close[0]!r}?" if close else ""
 
 

@@ -267,6 +267,20 @@ def test_select_zones_says_when_a_custom_zone_replaces_the_catalogues(
     assert any("unused.example is not in [dnsbl] zones" in m for m in said), said
 
 
+def test_select_zones_says_when_a_generic_zone_looks_like_a_catalogue_typo(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config = parse_config('[dnsbl]\nzones = ["dbl.spamhuas.org", "bl.example.net"]\n')
+    with caplog.at_level(logging.WARNING):
+        zones = select_zones(config, CATALOGUE)
+    assert [z.kind for z in zones] == [ZoneKind.IP, ZoneKind.IP]  # generic, as documented
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [
+        "zone dbl.spamhuas.org is not in the catalogue: asked as a generic IPv4 list; "
+        "did you mean 'dbl.spamhaus.org'?"
+    ]
+
+
 def test_select_zones_keyed_zone_without_key_names_the_key(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
