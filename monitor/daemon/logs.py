@@ -43,8 +43,10 @@ _ROUTINE = ("apscheduler", "aiohttp.access", "alembic.runtime.plugins")
 # upgrade it runs (news, kept).
 _MIGRATION_LOGGER = "alembic.runtime.migration"
 # Libraries that log secrets or personal data at DEBUG: aioimaplib logs the IMAP LOGIN
-# line and message bodies. They never log below WARNING, whatever the level says.
-_NEVER_BELOW_WARNING = ("aioimaplib",)
+# line and message bodies; aiosqlite logs every statement with its bound values (the
+# stored rows: raw reports with store_raw, bounce texts, telemetry samples). They never
+# log below WARNING, whatever the level says.
+_NEVER_BELOW_WARNING = ("aioimaplib", "aiosqlite")
 
 # Attributes every LogRecord has; anything else came from ``extra``.
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {

@@ -310,6 +310,27 @@ def test_debug_logging_never_enables_aioimaplib_debug_output() -> None:
     assert logging.getLogger("aioimaplib").getEffectiveLevel() == logging.WARNING
 
 
+def test_debug_logging_does_not_print_the_stored_rows(tmp_path: Path) -> None:
+    """At --log-level DEBUG aiosqlite logs every statement with its bound values; the
+    daemon's own DEBUG lines come through, aiosqlite's (the stored report, here with
+    store_raw) do not."""
+    from dmarcreports import Row, aggregate_xml
+
+    report = tmp_path / "report.xml"
+    report.write_bytes(aggregate_xml([Row("192.0.2.77", 3)], report_id="debug-rows-1"))
+    config = tmp_path / "delivermon.toml"
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path / "d.db"}"\n'
+        f'[privacy]\npseudonym_key = "{"ab" * 16}"\nstore_raw = true\n'
+    )
+    proc = run("--log-level", "DEBUG", "ingest", "dmarc", "--config", str(config), str(report))
+    assert proc.returncode == 0, proc.stderr
+    assert "DEBUG" in proc.stderr  # the level took effect
+    assert "DEBUG aiosqlite" not in proc.stderr
+    assert "192.0.2.77" not in proc.stderr
+    assert "debug-rows-1" not in proc.stderr
+
+
 def test_a_reader_that_goes_away_is_exit_141_without_a_traceback(tmp_path: Path) -> None:
     """`delivermon zones | head -1`: the pipe's read end is closed before delivermon
     writes (it is still starting), so its first write meets EPIPE. No traceback, and not

@@ -43,7 +43,14 @@ def test_access_log_extras_are_dropped(formatter: logging.Formatter) -> None:
 
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
-    names = ("", "apscheduler", "aiohttp.access", "alembic.runtime.migration", "aioimaplib")
+    names = (
+        "",
+        "apscheduler",
+        "aiohttp.access",
+        "alembic.runtime.migration",
+        "aioimaplib",
+        "aiosqlite",
+    )
     levels = {name: logging.getLogger(name).level for name in names}
     yield
     for name, level in levels.items():
@@ -74,6 +81,7 @@ def test_scheduler_ticks_and_requests_are_heard_only_at_debug(
     for name in ("apscheduler.executors.default", "aiohttp.access"):
         assert logging.getLogger(name).isEnabledFor(logging.INFO) is ticks_shown
     assert not logging.getLogger("aioimaplib").isEnabledFor(logging.INFO)  # never: it logs secrets
+    assert not logging.getLogger("aiosqlite").isEnabledFor(logging.INFO)  # never: stored rows
 
 
 @pytest.mark.usefixtures("restore_logging")
