@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import ipaddress
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -56,6 +57,15 @@ _DOMAINS_IN_FLIGHT = 32  # domains classified side by side
 MAX_SOURCES = 5_000  # sources evaluated per domain and run, most mail first
 MAX_DOMAINS = 100  # domains with their own label; the rest are "_other"
 MAX_REPORTERS = 10  # reporters with their own label besides the major ones
+
+
+def _plain_address(text: str) -> bool:
+    """An IPv4 or IPv6 address without an IPv6 zone (``fe80::1%eth0``)."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return not (isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +193,16 @@ class DmarcJobs:
         """Each source's class (stored); sources that could not be told keep the old one."""
         previous = {s.source_ip: s for s in await self._store.dmarc_sources(domain)}
         own_ips = set(settings.sending_ips) if settings else set()
-        evaluated = figures[:MAX_SOURCES]
+        # A stored source that is not a plain address (a scoped IPv6 address stored
+        # before ingest refused them) stays unclassified: SPF and PTR cannot take it, and
+        # one such row must not stop the run for every domain.
+        evaluated = [f for f in figures[:MAX_SOURCES] if _plain_address(f.source_ip)]
+        if len(evaluated) < len(figures[:MAX_SOURCES]):
+            log.warning(
+                "DMARC sources of %s left unclassified: not plain IP addresses (%d)",
+                domain,
+                len(figures[:MAX_SOURCES]) - len(evaluated),
+            )
         spf = await self._spf(
             domain, [f.source_ip for f in evaluated if f.source_ip not in own_ips], dns, spf_limit
         )

@@ -81,3 +81,74 @@ pseudonym_key = "{PSEUDONYM_KEY}"
     finally:
         transport.close()
         await daemon.stop()
+
+
+async def test_a_stored_source_that_is_not_a_plain_address_stops_no_run(
+    tmp_path: Path, closed_udp_port: str
+) -> None:
+    """A scoped IPv6 source (``fe80::1%eth0``), as ingest stored it before it refused
+    them, is left unclassified: the run finishes and classifies the other sources and
+    domains, where SPF's macro code used to raise and fail the whole run, every run."""
+    from monitor.store.dmarc import DmarcReportRecord, DmarcRowRecord
+
+    text = f"""
+[dns]
+nameservers = ["{closed_udp_port}"]
+timeout = 1
+attempts = 1
+[dnsbl]
+zones = []
+[store]
+url = "sqlite:///{tmp_path / "d.db"}"
+[privacy]
+pseudonym_key = "{PSEUDONYM_KEY}"
+[[domains]]
+name = "a.example"
+sending_ips = ["198.51.100.7"]
+[[domains]]
+name = "b.example"
+sending_ips = ["198.51.100.8"]
+"""
+    daemon = Daemon(
+        parse_config(text),
+        DaemonOptions(config_path=None, listen="127.0.0.1:0", grace_seconds=1),
+        clock=lambda: NOW,
+    )
+    await daemon.start()
+    try:
+        raw = aggregate_xml(
+            [Row("198.51.100.7", 5)], domain="a.example", begin=int(BEGIN.timestamp())
+        )
+        await ingest_dmarc(raw, ingest_context(daemon.store, NOW))
+
+        def row(ip: str) -> DmarcRowRecord:
+            return DmarcRowRecord(
+                ip, "b.example", "none", "fail", False, False, "", "", "", "", "", 3
+            )
+
+        await daemon.store.add_dmarc_report(
+            DmarcReportRecord(
+                org="google.com",
+                report_id="legacy",
+                domain="b.example",
+                org_name="google.com",
+                reporter="google",
+                begin=BEGIN,
+                end=BEGIN + dt.timedelta(days=1),
+                received_at=NOW,
+                records=2,
+                messages=6,
+                policy="none",
+                flavour="rfc7489",
+                rows=[row("fe80::1%eth0"), row("198.51.100.8")],
+            )
+        )
+        await daemon.services.dmarc.classify()  # raised AddressValueError before
+        sources = daemon.services.dmarc.snapshot().sources
+        assert sources[("a.example", "own")] == 1
+        assert sources[("b.example", "own")] == 1
+        assert sources[("b.example", "unclassified")] == 1
+        stored = {s.source_ip: s.classification for s in await daemon.store.dmarc_sources()}
+        assert stored == {"198.51.100.7": "own", "198.51.100.8": "own"}
+    finally:
+        await daemon.stop()

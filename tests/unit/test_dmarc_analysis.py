@@ -81,6 +81,9 @@ def test_selectors_passing_but_not_configured_are_findings() -> None:
     ]
     assert found[0]["message"] == "selector s2 signs 40% of your mail but is not monitored"
     assert selector_findings(None, [("example.com", "s2", 400)], 1000) == []
+    # Selectors are DNS labels: a configured "S1" is the reported "s1".
+    upper = DomainConfig(name="example.com", dkim_selectors=["S1"])
+    assert selector_findings(upper, [("example.com", "s1", 600)], 1000) == []
 
 
 def test_reporter_labels_are_bounded() -> None:

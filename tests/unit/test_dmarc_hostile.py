@@ -435,3 +435,52 @@ def test_a_mail_with_two_reports_is_refused_not_cut_to_the_first() -> None:
         b"",
     )
     assert parse_dmarc(one).metadata.report_id == "r-1"
+
+
+def test_a_scoped_ipv6_source_is_refused() -> None:
+    """``fe80::1%eth0``: Python's ipaddress reads the zone, SPF and PTR cannot take it,
+    and a zone means nothing outside the receiver's host."""
+    with pytest.raises(MalformedReportError) as refused:
+        parse_dmarc(report(ip="fe80::1%eth0"))
+    assert refused.value.reason == "bad_source_ip"
+
+
+def _one_record(auth: str, header_from: str = "strict.example") -> bytes:
+    record = (
+        "<record><row><source_ip>192.0.2.5</source_ip><count>10</count>"
+        "<policy_evaluated><disposition>none</disposition><dkim>pass</dkim><spf>pass</spf>"
+        f"</policy_evaluated></row><identifiers><header_from>{header_from}</header_from>"
+        f"</identifiers><auth_results>{auth}</auth_results></record>"
+    )
+    return report(records=0).replace(b"</feedback>", record.encode() + b"</feedback>")
+
+
+def test_the_dkim_result_read_is_the_from_domains_own_pass_before_a_relaxed_one() -> None:
+    """With ``adkim=s`` only d=strict.example aligns; a relaxed-aligned pass listed first
+    (d=mail.strict.example) must not hide it. Selectors are DNS labels: lower case."""
+    raw = _one_record(
+        "<dkim><domain>mail.strict.example</domain><selector>m1</selector>"
+        "<result>pass</result></dkim>"
+        "<dkim><domain>Strict.Example</domain><selector>S1</selector>"
+        "<result>pass</result></dkim>"
+    )
+    key = parse_dmarc(raw).rows[0].key
+    assert (key.dkim_domain, key.dkim_selector, key.dkim_result) == (
+        "strict.example",
+        "s1",
+        "pass",
+    )
+
+
+def test_the_spf_result_read_is_the_mail_from_one_not_a_helo_one_listed_first() -> None:
+    raw = _one_record(
+        "<spf><domain>helo.other.example</domain><scope>helo</scope><result>fail</result></spf>"
+        "<spf><domain>strict.example</domain><scope>mfrom</scope><result>pass</result></spf>"
+    )
+    key = parse_dmarc(raw).rows[0].key
+    assert (key.spf_domain, key.spf_result) == ("strict.example", "pass")
+    only_helo = _one_record(
+        "<spf><domain>helo.example</domain><scope>helo</scope><result>pass</result></spf>"
+    )
+    key = parse_dmarc(only_helo).rows[0].key
+    assert (key.spf_domain, key.spf_result) == ("helo.example", "pass")

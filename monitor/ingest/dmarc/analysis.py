@@ -151,10 +151,10 @@ def selector_findings(
     """Selectors that pass aligned in the reports but are not in ``dkim_selectors``."""
     if domain is None or not total:
         return []
-    monitored = set(domain.dkim_selectors)
+    monitored = {s.lower() for s in domain.dkim_selectors}  # DNS labels: no case
     findings: list[dict[str, object]] = []
     for dkim_domain, selector, messages in sorted(selectors, key=lambda s: (-s[2], s[1])):
-        if not selector or selector in monitored:
+        if not selector or selector.lower() in monitored:
             continue
         share = messages / total
         finding = Finding(  # registered code (checks/codes/dmarc_report.py)

@@ -777,14 +777,18 @@ def _row_of(fields: _Fields, warnings: set[str]) -> tuple[RowKey, int]:
         token, odd = _checked(result, _AUTH_RESULTS)
         if odd:
             warnings.add("unknown_result")
-        signatures.append((domain.lower(), token or "none", selector))
+        # A selector is a DNS label: s1 and S1 are one selector (RFC 6376 §3.1, RFC 4343).
+        signatures.append((domain.lower(), token or "none", selector.lower()))
     spf_domain = spf_result = ""
-    for n, (domain, result, _scope, _human) in enumerate(spfs):
+    spoken = False  # an mfrom (or unscoped) result speaks for the record over a helo one
+    for n, (domain, result, scope, _human) in enumerate(spfs):
         token, odd = _checked(result, _AUTH_RESULTS)
         if odd:
             warnings.add("unknown_result")
-        if n == 0:
+        mfrom = not scope or scope.lower() == "mfrom"
+        if n == 0 or (mfrom and not spoken):
             spf_domain, spf_result = domain.lower(), token or "none"
+            spoken = mfrom
     disposition, odd = _checked(disposition, _DISPOSITIONS)
     if odd:
         warnings.add("unknown_disposition")
@@ -811,8 +815,12 @@ def _row_of(fields: _Fields, warnings: set[str]) -> tuple[RowKey, int]:
 
 
 def _speaking_dkim(results: list[tuple[str, str, str]], header_from: str) -> tuple[str, str, str]:
-    """(domain, selector, result) of the DKIM result that speaks for the record: an aligned
-    pass, else a pass, else the first."""
+    """(domain, selector, result) of the DKIM result that speaks for the record: a pass of
+    the From domain itself (aligned strictly too), else an aligned pass (relaxed), else a
+    pass, else the first."""
+    for domain, result, selector in results:
+        if result == "pass" and domain == header_from:
+            return domain, selector, result
     for domain, result, selector in results:
         if result == "pass" and _aligned(domain, header_from):
             return domain, selector, result
@@ -866,6 +874,10 @@ def _source_ip(text: str) -> str:
         address = ipaddress.ip_address("".join(text.split()))
     except ValueError:
         raise _refuse("bad_source_ip", "a record's source_ip is not an IP address") from None
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+        # fe80::1%eth0: a zone is local to the receiver, and the SPF and PTR code (and
+        # every other consumer of a stored source) cannot take it.
+        raise _refuse("bad_source_ip", "a record's source_ip carries an IPv6 zone")
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return str(address.ipv4_mapped)
     return str(address)
