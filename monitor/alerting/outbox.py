@@ -24,13 +24,18 @@ from monitor.alerting.notify import (
 )
 from monitor.store.state import OutboxItem, StateRecords
 
-__all__ = ["Outbox", "OutboxSender", "notification_from_payload"]
+__all__ = ["OUTBOX_RETRY", "Outbox", "OutboxSender", "notification_from_payload"]
 
 log = logging.getLogger(__name__)
 # Longer than any send can take (a notifier's timeout is at most 300 s per request or
 # SMTP step), so a row being sent is never claimed by another replica meanwhile.
 # Replicas' clocks must agree to well within this (NTP).
 LEASE = dt.timedelta(minutes=15)
+# The daemon's retries ride out a destination's outage of half an hour to an hour: waits
+# of 2, 4, ... 256 s, then 300 s, 19 of them (3,810 s before jitter's factor of 0.5 to
+# 1). With the inline default (5 attempts, 15 to 30 s in all) a Slack blip or a receiver's
+# deploy lost the alert change for good.
+OUTBOX_RETRY = RetryPolicy(attempts=20)
 
 
 def notification_from_payload(payload: str) -> Notification:
@@ -70,7 +75,7 @@ class OutboxSender:
         self._routes = routes
         self._on_outcome = on_outcome  # (notifier, sent|retry|failed), for the metrics
         self._clock = clock
-        self._policy = policy or RetryPolicy()
+        self._policy = policy or OUTBOX_RETRY
         self._jitter = jitter
 
     async def send_due(self) -> int:

@@ -320,11 +320,27 @@ class StateRecords:
     ) -> list[OutboxItem]:
         """Claim due, unsent notifications for ``lease``; another replica skips them meanwhile."""
         n = notifications.c
+        earlier = notifications.alias("earlier")
+        # A key's notifications reach a notifier in the order they were queued: a row
+        # waits while an older one for the same key and notifier is neither sent nor
+        # failed, so a retried "firing" never arrives after the "resolved" behind it.
+        waiting = (
+            select(earlier.c.id)
+            .where(
+                earlier.c.key == n.key,
+                earlier.c.notifier == n.notifier,
+                earlier.c.id < n.id,
+                earlier.c.sent_at.is_(None),
+                earlier.c.failed_at.is_(None),
+            )
+            .exists()
+        )
         due = and_(
             n.sent_at.is_(None),
             n.failed_at.is_(None),
             n.next_attempt_at <= now,
             or_(n.claimed_until.is_(None), n.claimed_until < now),
+            ~waiting,
         )
         claimed: list[OutboxItem] = []
         async with self._writer.begin() as conn:

@@ -153,6 +153,55 @@ async def test_http_500_is_retried_when_due_then_delivered(
     assert counted(metrics, "sent") == 1
 
 
+async def test_a_keys_notifications_reach_a_notifier_in_the_order_they_were_queued(
+    store: SqlStore, metrics: Metrics, receiver: Receiver, session: aiohttp.ClientSession
+) -> None:
+    """A "firing" in its back-off holds back the "resolved" queued after it for the same
+    key and notifier: sent first, the resolved one would be followed by the stale firing,
+    and a receiver pairing by key would end on "firing" for a listing that ended."""
+    receiver.statuses = [500]
+    await queue(store, HOOK)
+    clock = Clock()
+    out = sender(store, metrics, clock, webhook(receiver, session))
+    assert await out.send_due() == 0  # the firing: 500, retried later
+    rec = dataclasses.replace(record(), status=AlertStatus.RESOLVED, ended_at=clock.now)
+    resolved = notification_payload(rec, AlertStatus.RESOLVED)
+    await store.save_alerts([rec], [(KEY, "resolved", resolved, [HOOK])], now=clock.now)
+    assert await out.send_due() == 0  # due, but behind the firing in its back-off
+    assert len(receiver.received) == 1
+    clock.advance(seconds=60)
+    # Both in one pass, the resolved one claimed only once the firing was marked sent.
+    assert await out.send_due() == 2
+    assert [b["status"] for b in receiver.received] == ["firing", "firing", "resolved"]
+    assert await store.outbox_counts() == {"pending": 0, "sent": 2, "failed": 0}
+
+
+async def test_the_daemons_retries_outlast_a_half_hour_outage(
+    store: SqlStore, metrics: Metrics, receiver: Receiver, session: aiohttp.ClientSession
+) -> None:
+    """The outbox's default policy (OUTBOX_RETRY): a destination answering 500 for 30
+    minutes still gets the notification once it is back, with the shortest waits (jitter
+    at its low end); the inline policy's 5 attempts gave up after 15 to 30 s."""
+    receiver.statuses = [500] * 100
+    await queue(store, HOOK)
+    clock = Clock()
+    out = OutboxSender(
+        store, webhook(receiver, session), metrics.count_notification, clock=clock,
+        jitter=lambda: 0.0,
+    )  # fmt: skip
+    while clock.now - T0 < dt.timedelta(minutes=30):
+        assert await out.send_due() == 0
+        clock.advance(seconds=10)
+    assert await store.outbox_counts() == {"pending": 1, "sent": 0, "failed": 0}
+    tries = len(receiver.received)
+    assert tries >= 15
+    receiver.statuses = []
+    clock.advance(seconds=300)  # the longest wait of the policy
+    assert await out.send_due() == 1
+    assert await store.outbox_counts() == {"pending": 0, "sent": 1, "failed": 0}
+    assert counted(metrics, "retry") == tries
+
+
 async def test_http_400_fails_for_good_and_is_never_retried(
     store: SqlStore, metrics: Metrics, receiver: Receiver, session: aiohttp.ClientSession
 ) -> None:
