@@ -484,3 +484,22 @@ def test_the_spf_result_read_is_the_mail_from_one_not_a_helo_one_listed_first() 
     )
     key = parse_dmarc(only_helo).rows[0].key
     assert (key.spf_domain, key.spf_result) == ("helo.example", "pass")
+
+
+def test_a_policy_domain_is_an_a_label_and_junk_is_refused() -> None:
+    def with_domain(domain: str) -> bytes:
+        return report().replace(
+            b"<policy_published><domain>example.com<",
+            b"<policy_published><domain>" + domain.encode() + b"<",
+        )
+
+    assert parse_dmarc(with_domain("B\u00fccher.Example.")).policy.domain == "xn--bcher-kva.example"
+    for junk in (
+        "x@y.example",
+        "a/b.example",
+        "192.0.2.1",
+        "a..example",
+        "example .com",
+        "*.example",
+    ):
+        assert refused(with_domain(junk)) == "bad_domain", junk

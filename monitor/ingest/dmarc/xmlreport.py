@@ -29,7 +29,7 @@ from xml.parsers import expat
 
 from lxml import etree
 
-from checks.domains import registered_domain
+from checks.domains import DomainError, registered_domain, to_a_label
 from monitor.ingest.dmarc.model import (
     AggregateRecord,
     AggregateReport,
@@ -605,6 +605,12 @@ def _build_policy(node: _Node, warnings: set[str]) -> PolicyPublished:
         raise _refuse("missing_field", "no policy_published domain")
     if len(domain) > _MAX_DOMAIN:
         raise _refuse("field_too_long", f"policy_published domain longer than {_MAX_DOMAIN}")
+    try:
+        # As the config spells its domains (IDNs as A-labels), so a report meets its
+        # domain's settings; junk ("a/b", "x@y", an IP address) is no domain's report.
+        domain = to_a_label(domain)
+    except DomainError:
+        raise _refuse("bad_domain", "policy_published domain is not a domain name") from None
     pct = node.get("pct")
     disposition = _DISPOSITIONS - {"pass"}
     return PolicyPublished(
