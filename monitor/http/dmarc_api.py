@@ -11,6 +11,7 @@ import datetime as dt
 
 from aiohttp import web
 
+from checks.domains import DomainError, to_a_label
 from monitor.http.context import KEY_CONTEXT
 from monitor.http.errors import json_error, repeated_query
 from monitor.http.mail_api import kind_route
@@ -64,7 +65,13 @@ _SOURCES_QUERY = ("classification", "limit", "offset", "since")
 
 
 def _domain(request: web.Request) -> str:
-    return request.match_info["domain"].strip().lower().rstrip(".")
+    """The path's domain as reports are stored: its A-label, in any case, root dot or not
+    (a name that is not a domain is looked up as given, and found in no report)."""
+    text = request.match_info["domain"].strip()
+    try:
+        return to_a_label(text)
+    except DomainError:
+        return text.lower().rstrip(".")
 
 
 async def _get_domain(request: web.Request) -> web.Response:

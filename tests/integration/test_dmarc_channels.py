@@ -275,6 +275,11 @@ async def test_api_counts_sources_the_job_has_not_classified_as_unclassified(
             ) as response:
                 assert response.status == 200
                 found[cls] = [s["ip"] for s in (await response.json())["sources"]]
+        # The path's domain in another case, with its root dot: the same domain.
+        spelled = url.replace("/reports", "/domains/Example.COM.")
+        async with session.get(spelled, params={"days": "366"}, headers=auth) as response:
+            assert response.status == 200
+            assert (await response.json()) == summary
     # No dmarc job has run: nothing is known, whatever the reports alone suggest.
     assert summary["classifications"] == {
         "own": 0,
@@ -292,6 +297,26 @@ async def test_api_counts_sources_the_job_has_not_classified_as_unclassified(
         "unknown": [],
         "unclassified": ["192.0.2.10", "198.51.100.7"],
     }
+
+
+async def test_an_idn_policy_domain_is_stored_and_asked_for_as_its_a_label(
+    serve_http: ServeHttp, store: SqlStore, store_url: str
+) -> None:
+    """The config keeps an IDN as its A-label: a report naming the domain in Unicode is
+    stored under the A-label, and the API finds it by either spelling."""
+    url = await serve(serve_http, store, store_url)
+    raw = aggregate_xml(ROWS, report_id="idn-1", domain="B\u00fccher.example")
+    status, body = await post_for_json(
+        url, raw, headers={"Content-Type": "application/xml"}, token=TOKEN
+    )
+    assert (status, body["domain"]) == (202, "xn--bcher-kva.example")
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with ClientSession() as session:
+        for spelled in ("b\u00fccher.example", "XN--BCHER-KVA.example."):
+            domain_url = url.replace("/reports", f"/domains/{spelled}")
+            async with session.get(domain_url, headers=auth) as response:
+                assert response.status == 200, spelled
+                assert (await response.json())["domain"] == "xn--bcher-kva.example"
 
 
 async def test_sources_are_paged_past_the_first_hundred(
