@@ -26,6 +26,7 @@ from monitor.model.alerts import (
     AlertRecord,
     AlertStatus,
     Observation,
+    held_for_flapping,
     notification_payload,
     one_shot,
     retire,
@@ -100,6 +101,18 @@ class AlertService:
                 records.append(transition.record)
                 if transition.announce is not None:
                     announcements.append(self._announcement(transition.record, transition.announce))
+                elif held_for_flapping(transition.record, now):
+                    # Recorded and not announced: say so, or the operator sees the state
+                    # in the API and metrics with no notification and no reason.
+                    log.warning(
+                        "alert held back: flapping",
+                        extra={
+                            "key": obs.key,
+                            "firings": len(transition.record.fire_times),
+                            "flap_limit": policy.flap_limit,
+                            "announced_if_still_firing_at": (now + policy.flap_window).isoformat(),
+                        },
+                    )
             for obs, at in one_shots:
                 record = one_shot(obs, now, at)
                 records.append(record)

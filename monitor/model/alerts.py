@@ -39,6 +39,7 @@ __all__ = [
     "Observation",
     "Severity",
     "Transition",
+    "held_for_flapping",
     "notification_payload",
     "one_shot",
     "retire",
@@ -283,6 +284,18 @@ def _still_firing(
         and prev.text == obs.text
     )
     return Transition(None if unchanged else record)
+
+
+def held_for_flapping(record: AlertRecord, now: dt.datetime) -> bool:
+    """A firing that ``step`` just recorded without announcing it because the key fired
+    more than ``flap_limit`` times in the window (a pre-existing state has no firing
+    instants; see ``_fire``)."""
+    return (
+        record.status is AlertStatus.FIRING
+        and not record.notified
+        and bool(record.fire_times)
+        and record.started_at == now
+    )
 
 
 def retire(record: AlertRecord, now: dt.datetime, reason: str) -> Transition:
