@@ -246,6 +246,8 @@ async def test_unconfigured_ingest_token_refuses_everything(
     base_url = await start_server(Config())
     status, _ = await post_arf(base_url, arf_report(), token="anything")
     assert status == 403
+    status, _ = await post_arf(base_url, arf_report(), token=None)
+    assert status == 401  # README: 401 without a token, 403 with one, configured or not
     assert table_counts(sqlite_path) == EMPTY
 
 
