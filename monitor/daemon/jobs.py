@@ -126,6 +126,18 @@ class JobScheduler(Protocol):
     def remove(self, name: str) -> None: ...
 
 
+def _over_the_store_file(func: JobFunc, services: Services) -> JobFunc:
+    """A run that ended with the SQLite file gone from its path did not succeed: it read
+    and wrote the deleted file, and the next start opens another. Readiness says so
+    already; the job's own status (and DelivermonChecksStale) now agrees."""
+
+    async def run() -> None:
+        await func()
+        services.store.check_file()
+
+    return run
+
+
 def install_jobs(scheduler: JobScheduler, services: Services, config: Config, shard: Shard) -> None:
     """Add (or re-add, keeping their history) every job this replica runs; remove the rest."""
     for spec in JOBS:
@@ -139,7 +151,7 @@ def install_jobs(scheduler: JobScheduler, services: Services, config: Config, sh
             continue  # keeps its next run: a reload is not a reason to import again
         scheduler.add(
             spec.name,
-            spec.bind(services),
+            _over_the_store_file(spec.bind(services), services),
             interval=seconds,
             jitter=seconds * config.schedule.jitter,
             run_now=spec.rerun_on_reload or known is None,

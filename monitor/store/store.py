@@ -179,6 +179,11 @@ class SqlStore(
         await self._writer.close()
         await self._engine.dispose()
 
+    def check_file(self) -> None:
+        """Raises StoreUnavailableError when the SQLite file this store opened is no longer
+        at its path (deleted or replaced); nothing on PostgreSQL."""
+        self._writer.check_file()
+
     async def ping(self) -> None:
         """Raises StoreUnavailableError when the database does not answer, its SQLite file
         is no longer at its path, or a write was refused in the last minute and none has

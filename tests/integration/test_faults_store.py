@@ -8,6 +8,7 @@ store is back, without a restart; what was acknowledged is stored exactly once.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -223,7 +224,7 @@ async def test_a_sqlite_file_removed_while_running_acknowledges_nothing_more(
     be lost at the next start, which opens whatever is at the path then."""
     data = tmp_path / "data"
     db = data / "delivermon.db"
-    async with _daemon(f"sqlite:///{db}") as (_, base):
+    async with _daemon(f"sqlite:///{db}") as (daemon, base):
         client = Client(base)
         assert await client.events() == 202
         shutil.rmtree(data)
@@ -232,6 +233,20 @@ async def test_a_sqlite_file_removed_while_running_acknowledges_nothing_more(
         status, body = await client.ready()
         assert status == 503
         assert body["components"]["store"]["ok"] is False  # type: ignore[index]
+        # A job's run over the deleted file does not count as a success either (its
+        # reads still answer from the open file): its status, and the stale-job alert
+        # built on it, agree with readiness.
+        before = daemon.scheduler.status("campaigns")
+        assert before is not None
+        runs = before.runs
+        daemon.scheduler.run_soon("campaigns")
+        for _ in range(200):
+            if before.runs > runs:
+                break
+            await asyncio.sleep(0.05)
+        assert before.runs > runs
+        assert before.failing_since_run is not None
+        assert "StoreUnavailableError" in (before.last_error or "")
     assert client.acknowledged_events == 5
 
 
