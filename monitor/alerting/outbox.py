@@ -91,11 +91,7 @@ class OutboxSender:
     async def _send(self, item: OutboxItem) -> bool:
         route = self._routes.get(item.notifier)
         if route is None:
-            await self._store.finish_notification(
-                item.id, failed_at=self._clock(), error="notifier no longer configured"
-            )
-            self._on_outcome(item.notifier, "failed")
-            return False
+            return await self._fail(item, "notifier no longer configured")
         try:
             notification = notification_from_payload(item.payload)
             await route.notifier.send(notification)
@@ -111,7 +107,13 @@ class OutboxSender:
             self._on_outcome(item.notifier, "retry")
             log.warning(
                 "notification not delivered, will retry",
-                extra={"notifier": item.notifier, "reason": exc.reason, "in_seconds": round(wait)},
+                extra={
+                    "notifier": item.notifier,
+                    "key": item.key,
+                    "status": item.status,
+                    "reason": exc.reason,
+                    "in_seconds": round(wait),
+                },
             )
             return False
         except NotifyPermanentError as exc:
@@ -126,8 +128,16 @@ class OutboxSender:
     async def _fail(self, item: OutboxItem, reason: str) -> bool:
         await self._store.finish_notification(item.id, failed_at=self._clock(), error=reason[:200])
         self._on_outcome(item.notifier, "failed")
+        # The key and status: what the destination never learnt (runbook
+        # DelivermonNotificationsFailing reads them from here).
         log.error(
-            "notification failed for good", extra={"notifier": item.notifier, "reason": reason}
+            "notification failed for good",
+            extra={
+                "notifier": item.notifier,
+                "key": item.key,
+                "status": item.status,
+                "reason": reason,
+            },
         )
         return False
 

@@ -203,13 +203,20 @@ async def test_the_daemons_retries_outlast_a_half_hour_outage(
 
 
 async def test_http_400_fails_for_good_and_is_never_retried(
-    store: SqlStore, metrics: Metrics, receiver: Receiver, session: aiohttp.ClientSession
+    store: SqlStore,
+    metrics: Metrics,
+    receiver: Receiver,
+    session: aiohttp.ClientSession,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     receiver.statuses = [400]
     await queue(store, HOOK)
     clock = Clock()
     out = sender(store, metrics, clock, webhook(receiver, session))
     assert await out.send_due() == 0
+    # The log names what the destination never learnt (the runbook reads it there).
+    (given_up,) = [r for r in caplog.records if r.getMessage() == "notification failed for good"]
+    assert (given_up.key, given_up.status, given_up.reason) == (KEY, "firing", "http.status_400")  # type: ignore[attr-defined]
     clock.advance(days=1)
     assert await out.send_due() == 0
     assert len(receiver.received) == 1
