@@ -201,7 +201,12 @@ class DomainConfig(_Model):
     @classmethod
     def _selectors_valid(cls, value: list[str]) -> list[str]:
         DkimPolicy(selectors=tuple(value))  # raises ValueError naming the bad ones
-        return value
+        # DNS labels: S1 is s1 (RFC 4343), one check and one alert key for both.
+        lowered = [v.lower() for v in value]
+        twice = sorted({v for v in lowered if lowered.count(v) > 1})
+        if twice:
+            raise ValueError(f"selector given twice (case does not count): {', '.join(twice)}")
+        return lowered
 
     @field_validator("envelope_domains", "dkim_domains")
     @classmethod

@@ -425,6 +425,17 @@ def test_a_domain_or_campaign_configured_twice_is_refused() -> None:
     assert "'spring' in entries 0 and 1" in campaigns
 
 
+def test_dkim_selectors_are_lower_case_and_one_given_twice_is_refused() -> None:
+    # DNS labels: "S1" and "s1" are one key; two checks and two alert keys for it
+    # announced one resolved and the other firing on a reload that changed the case.
+    config = parse_config('[[domains]]\nname = "example.com"\ndkim_selectors = ["S1", "a0"]\n')
+    assert config.domains[0].dkim_selectors == ["s1", "a0"]
+    with pytest.raises(ConfigError) as info:
+        parse_config('[[domains]]\nname = "example.com"\ndkim_selectors = ["s1", "S1"]\n')
+    (problem,) = info.value.problems
+    assert "selector given twice (case does not count): s1" in problem
+
+
 def test_a_string_is_no_number_or_boolean() -> None:
     # Lax parsing took timeout = "1" as 1.0 and notify_existing = "yes" as true: a value
     # quoted by mistake, or a word the setting does not know, went through unseen.

@@ -461,7 +461,7 @@ def test_the_dkim_result_read_is_the_from_domains_own_pass_before_a_relaxed_one(
     raw = _one_record(
         "<dkim><domain>mail.strict.example</domain><selector>m1</selector>"
         "<result>pass</result></dkim>"
-        "<dkim><domain>Strict.Example</domain><selector>S1</selector>"
+        "<dkim><domain>Strict.Example.</domain><selector>S1</selector>"
         "<result>pass</result></dkim>"
     )
     key = parse_dmarc(raw).rows[0].key

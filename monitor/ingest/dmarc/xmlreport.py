@@ -777,14 +777,15 @@ def _row_of(fields: _Fields, warnings: set[str]) -> tuple[RowKey, int]:
     count = int(count_text)
     if count > MAX_COUNT:
         raise _refuse("bad_count", f"a record's count is above {MAX_COUNT}")
-    header_from = header_from.lower()
+    # Names compare without case and without a root dot (example.com. is example.com).
+    header_from = header_from.lower().rstrip(".")
     signatures = []
     for domain, result, selector, _human in dkims:
         token, odd = _checked(result, _AUTH_RESULTS)
         if odd:
             warnings.add("unknown_result")
         # A selector is a DNS label: s1 and S1 are one selector (RFC 6376 §3.1, RFC 4343).
-        signatures.append((domain.lower(), token or "none", selector.lower()))
+        signatures.append((domain.lower().rstrip("."), token or "none", selector.lower()))
     spf_domain = spf_result = ""
     spoken = False  # an mfrom (or unscoped) result speaks for the record over a helo one
     for n, (domain, result, scope, _human) in enumerate(spfs):
@@ -793,7 +794,7 @@ def _row_of(fields: _Fields, warnings: set[str]) -> tuple[RowKey, int]:
             warnings.add("unknown_result")
         mfrom = not scope or scope.lower() == "mfrom"
         if n == 0 or (mfrom and not spoken):
-            spf_domain, spf_result = domain.lower(), token or "none"
+            spf_domain, spf_result = domain.lower().rstrip("."), token or "none"
             spoken = mfrom
     disposition, odd = _checked(disposition, _DISPOSITIONS)
     if odd:
