@@ -84,6 +84,11 @@ def test_selectors_passing_but_not_configured_are_findings() -> None:
     # Selectors are DNS labels: a configured "S1" is the reported "s1".
     upper = DomainConfig(name="example.com", dkim_selectors=["S1"])
     assert selector_findings(upper, [("example.com", "s1", 600)], 1000) == []
+    # A monitored selector name signing as another domain: that key is not checked.
+    other = selector_findings(domain, [("mail.example.com", "s1", 800)], 1000)
+    assert [f["message"] for f in other] == [
+        "selector s1 of mail.example.com signs 80% of your mail but is not monitored"
+    ]
 
 
 def test_reporter_labels_are_bounded() -> None:

@@ -148,19 +148,23 @@ def readiness(
 def selector_findings(
     domain: DomainConfig | None, selectors: Sequence[tuple[str, str, int]], total: int
 ) -> list[dict[str, object]]:
-    """Selectors that pass aligned in the reports but are not in ``dkim_selectors``."""
+    """Selectors that pass aligned in the reports whose keys delivermon does not check:
+    not in ``dkim_selectors``, or signing as another domain (``d=mail.example.com`` for
+    example.com: the checks read ``<selector>._domainkey.<domain>`` only)."""
     if domain is None or not total:
         return []
     monitored = {s.lower() for s in domain.dkim_selectors}  # DNS labels: no case
     findings: list[dict[str, object]] = []
     for dkim_domain, selector, messages in sorted(selectors, key=lambda s: (-s[2], s[1])):
-        if not selector or selector.lower() in monitored:
+        own = dkim_domain in ("", domain.name)
+        if not selector or (own and selector.lower() in monitored):
             continue
         share = messages / total
+        signer = "" if own else f" of {dkim_domain}"
         finding = Finding(  # registered code (checks/codes/dmarc_report.py)
             SELECTOR_CODE,
             FindingSeverity.WARNING,
-            f"selector {selector} signs {share:.0%} of your mail but is not monitored",
+            f"selector {selector}{signer} signs {share:.0%} of your mail but is not monitored",
         )
         findings.append(
             {
