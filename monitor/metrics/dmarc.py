@@ -74,7 +74,7 @@ def dmarc_families(snap: DmarcSnapshot) -> Iterator[Metric]:
     yield ready
     selectors = GaugeMetricFamily(
         "delivermon_dmarc_unmonitored_selectors",
-        "DKIM selectors passing aligned in the last 30 days' reports but not in dkim_selectors.",
+        "DKIM selectors passing aligned in the last 30 days' reports whose keys are not checked.",
         labels=["domain"],
     )
     for domain, n in sorted(snap.unmonitored_selectors.items()):
