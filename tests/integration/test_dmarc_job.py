@@ -36,14 +36,13 @@ class Recorder(asyncio.DatagramProtocol):
             self.all_asked.set()
 
 
-async def test_a_domain_whose_dns_never_answers_holds_up_no_other(tmp_path: Path) -> None:
-    loop = asyncio.get_running_loop()
-    transport, recorder = await loop.create_datagram_endpoint(Recorder, local_addr=("127.0.0.1", 0))
-    port = transport.get_extra_info("sockname")[1]
+def job_daemon(tmp_path: Path, nameserver: str, *, timeout: int, extra: str = "") -> Daemon:
+    """A daemon on a SQLite store of its own, its DNS at ``nameserver`` (no cache, one
+    attempt), no DNSBL zones, the clock at NOW."""
     text = f"""
 [dns]
-nameservers = ["127.0.0.1:{port}"]
-timeout = 20
+nameservers = ["{nameserver}"]
+timeout = {timeout}
 attempts = 1
 cache_entries = 0
 [dnsbl]
@@ -52,12 +51,19 @@ zones = []
 url = "sqlite:///{tmp_path / "d.db"}"
 [privacy]
 pseudonym_key = "{PSEUDONYM_KEY}"
-"""
-    daemon = Daemon(
+{extra}"""
+    return Daemon(
         parse_config(text),
         DaemonOptions(config_path=None, listen="127.0.0.1:0", grace_seconds=1),
         clock=lambda: NOW,
     )
+
+
+async def test_a_domain_whose_dns_never_answers_holds_up_no_other(tmp_path: Path) -> None:
+    loop = asyncio.get_running_loop()
+    transport, recorder = await loop.create_datagram_endpoint(Recorder, local_addr=("127.0.0.1", 0))
+    port = transport.get_extra_info("sockname")[1]
+    daemon = job_daemon(tmp_path, f"127.0.0.1:{port}", timeout=20)
     await daemon.start()
     try:
         for n, domain in enumerate(sorted(DOMAINS)):
@@ -91,29 +97,11 @@ async def test_a_stored_source_that_is_not_a_plain_address_stops_no_run(
     domains, where SPF's macro code used to raise and fail the whole run, every run."""
     from monitor.store.dmarc import DmarcReportRecord, DmarcRowRecord
 
-    text = f"""
-[dns]
-nameservers = ["{closed_udp_port}"]
-timeout = 1
-attempts = 1
-[dnsbl]
-zones = []
-[store]
-url = "sqlite:///{tmp_path / "d.db"}"
-[privacy]
-pseudonym_key = "{PSEUDONYM_KEY}"
-[[domains]]
-name = "a.example"
-sending_ips = ["198.51.100.7"]
-[[domains]]
-name = "b.example"
-sending_ips = ["198.51.100.8"]
-"""
-    daemon = Daemon(
-        parse_config(text),
-        DaemonOptions(config_path=None, listen="127.0.0.1:0", grace_seconds=1),
-        clock=lambda: NOW,
+    domains = "".join(
+        f'[[domains]]\nname = "{name}"\nsending_ips = ["{ip}"]\n'
+        for name, ip in (("a.example", "198.51.100.7"), ("b.example", "198.51.100.8"))
     )
+    daemon = job_daemon(tmp_path, closed_udp_port, timeout=1, extra=domains)
     await daemon.start()
     try:
         raw = aggregate_xml(
