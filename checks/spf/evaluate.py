@@ -216,7 +216,7 @@ class _Evaluation:
             receiver=receiver,
             timestamp=int(time.time()),
         )
-        self._validated: tuple[str, ...] | None = None
+        self._validated: tuple[tuple[str, ...], str | None] | None = None
         self.parser = RecordParser()
 
     # -- records -----------------------------------------------------------
@@ -301,32 +301,48 @@ class _Evaluation:
         return False
 
     async def _ptr(self, target: str) -> bool:
-        """§5.5: some validated name of <ip> is <target> or ends in ".<target>"."""
+        """§5.5: some validated name of <ip> is <target> or ends in ".<target>".
+
+        §5.5 has a receiver treat a DNS error here as "no match". A lookup that failed
+        for delivermon says nothing about what a receiver's resolver gets, so unless a
+        validated name matches anyway the result is a temperror, never a fail or a pass
+        decided by the terms after it.
+        """
         wanted = target.lower().rstrip(".")
-        for name in await self._validated_names(wanted, count_void=True):
+        names, failed = await self._validated_names(wanted, count_void=True)
+        for name in names:
             if name == wanted or name.endswith("." + wanted):
                 return True
+        if failed is not None:
+            raise _Stop(SpfOutcome.TEMPERROR, f"ptr:{wanted} could not be decided: {failed}")
         return False
 
-    async def _validated_names(self, suffix: str | None, *, count_void: bool) -> tuple[str, ...]:
-        """Names of <ip>'s first 10 PTR records whose addresses include <ip> (§5.5)."""
+    async def _validated_names(
+        self, suffix: str | None, *, count_void: bool
+    ) -> tuple[tuple[str, ...], str | None]:
+        """Names of <ip>'s first 10 PTR records whose addresses include <ip> (§5.5), and
+        which lookup failed (None when none did): the PTR lookup, or the address lookup
+        of a name that might have validated."""
         reverse = self.ip.reverse_pointer
         outcome = await self.dns.query(reverse, RdataType.PTR)
         if isinstance(outcome, Unknown):
-            return ()  # §5.5: a DNS error on the PTR lookup: no match
+            return (), f"PTR lookup for {reverse} failed"
         if not isinstance(outcome, Answer):
             if count_void:
                 self._count_void()
-            return ()
+            return (), None
         names = [n.lower().rstrip(".") for n in outcome.records[:MAX_NAMES]]
         validated: list[str] = []
+        failed = None
         for name in names:
             if suffix is not None and not (name == suffix or name.endswith("." + suffix)):
                 continue
             found = await self.dns.query(name, self._address_type)
-            if isinstance(found, Answer) and self._in_any(found.records, None):
+            if isinstance(found, Unknown):
+                failed = failed or f"{self._address_type.name} lookup for {name} failed"
+            elif isinstance(found, Answer) and self._in_any(found.records, None):
                 validated.append(name)
-        return tuple(validated)
+        return tuple(validated), failed
 
     # -- DNS and budget ----------------------------------------------------
 
@@ -381,19 +397,29 @@ class _Evaluation:
         return expand(tokens, values)
 
     async def _p_value(self, domain: str) -> str:
-        """%{p} (§7.3): <domain> if validated, else a subdomain of it, else any, else "unknown"."""
+        """%{p} (§7.3): <domain> if validated, else a subdomain of it, else any, else
+        "unknown". A failed lookup makes any answer but <domain> itself a guess: a
+        temperror (see ``_ptr``)."""
         if self._validated is None:
             self._validated = await self._validated_names(None, count_void=False)
-        names = self._validated
+        names, failed = self._validated
         wanted = domain.lower()
         for candidate in (n for n in names if n == wanted):
             return candidate
+        if failed is not None:
+            raise _Stop(SpfOutcome.TEMPERROR, f"%{{p}} could not be decided: {failed}")
         for candidate in (n for n in names if n.endswith("." + wanted)):
             return candidate
         return names[0] if names else "unknown"
 
     async def _explain(self, tokens: tuple[MacroToken, ...], domain: str) -> str | None:
         """§6.2: the explanation; any DNS or syntax problem means no explanation."""
+        try:
+            return await self._explanation(tokens, domain)
+        except _Stop:  # %{p} undecided: the fail stands, without its explanation
+            return None
+
+    async def _explanation(self, tokens: tuple[MacroToken, ...], domain: str) -> str | None:
         target = await self._target(tokens, domain)
         if target is None:
             return None

@@ -320,3 +320,44 @@ async def test_a_failed_include_is_said_in_the_checked_domains_tree(nsd_factory:
     assert finding.message == (
         "include:example.net in example.com's SPF tree: no SPF record at example.net"
     )
+
+
+REVERSE = "2.0.192.in-addr.arpa"
+
+
+async def test_ptr_decided_by_a_confirmed_name_passes(nsd_factory: StartNsd) -> None:
+    """The control for the two below: the same zones with every lookup answered."""
+    server = nsd_factory(
+        {
+            "example.com": [f"@ IN TXT {txt('v=spf1 ptr -all')}", f"mail IN A {IP}"],
+            REVERSE: ["10 IN PTR mail.example.com."],
+        }
+    )
+    result = await _check(server, ips=[IP])
+    assert result.ip_results == {IP: "pass"}
+
+
+async def test_a_failed_ptr_lookup_is_unknown_not_a_fail(nsd_factory: StartNsd) -> None:
+    """RFC 7208 §5.5 lets a receiver read a DNS error as "no match" (so "-all" fails the
+    IP); delivermon's own resolver failing says nothing of the receiver's: temperror."""
+    server = nsd_factory(
+        {"example.com": [f"@ IN TXT {txt('v=spf1 ptr -all')}", f"mail IN A {IP}"]},
+        broken=[REVERSE],
+    )
+    result = await _check(server, ips=[IP])
+    assert result.ip_results == {IP: "temperror"}
+    assert result.status is CheckStatus.UNKNOWN
+    assert "spf.sending_ip_not_permitted" not in _codes(result)
+
+
+async def test_a_failed_address_lookup_of_a_ptr_name_is_unknown(nsd_factory: StartNsd) -> None:
+    server = nsd_factory(
+        {
+            "example.com": [f"@ IN TXT {txt('v=spf1 ptr:example.net -all')}"],
+            REVERSE: ["10 IN PTR mail.example.net."],
+        },
+        broken=["example.net"],
+    )
+    result = await _check(server, ips=[IP])
+    assert result.ip_results == {IP: "temperror"}
+    assert result.status is CheckStatus.UNKNOWN

@@ -246,3 +246,31 @@ async def test_mx_hosts_without_addresses_are_void_lookups() -> None:
 def test_policy_rejects_a_sending_ip_that_is_not_an_ip() -> None:
     with pytest.raises(ValueError, match="does not appear to be"):
         SpfPolicy(sending_ips=("mail.example.com",))
+
+
+async def test_a_failed_ptr_lookup_is_a_temperror_unless_a_name_confirms() -> None:
+    zone: dict[tuple[str, str], list[str] | UnknownReason] = {
+        **_txt("example.com", "v=spf1 ptr -all"),
+        ("1.2.0.192.in-addr.arpa", "PTR"): UnknownReason.TIMEOUT,
+    }
+    assert await _host(zone) is SpfOutcome.TEMPERROR
+    # One name's address lookup failing does not matter when another name confirms.
+    zone[("1.2.0.192.in-addr.arpa", "PTR")] = ["a.example.com.", "b.example.com."]
+    zone[("a.example.com", "A")] = UnknownReason.SERVFAIL
+    zone[("b.example.com", "A")] = ["192.0.2.1"]
+    assert await _host(zone) is SpfOutcome.PASS
+    del zone[("b.example.com", "A")]
+    assert await _host(zone) is SpfOutcome.TEMPERROR
+
+
+async def test_an_undecided_p_macro_is_a_temperror_in_a_term_and_no_explanation() -> None:
+    zone: dict[tuple[str, str], list[str] | UnknownReason] = {
+        **_txt("example.com", "v=spf1 exists:%{p}._spf.example.com -all exp=why.example.com"),
+        ("1.2.0.192.in-addr.arpa", "PTR"): UnknownReason.TIMEOUT,
+        ("why.example.com", "TXT"): ["sent from %{p}"],
+    }
+    assert await _host(zone) is SpfOutcome.TEMPERROR
+    zone[("example.com", "TXT")] = ["v=spf1 -all exp=why.example.com"]
+    evaluation = await check_host("192.0.2.1", "example.com", "u@example.com", dns=FakeDns(zone))
+    assert evaluation.result is SpfOutcome.FAIL
+    assert evaluation.explanation is None
