@@ -85,10 +85,13 @@ def _row(
 
 
 def _spf_passes(results: Sequence[SpfResult]) -> ComplianceRow:
-    """Every sending IP passes under (at least one of) the evaluated SPF domains.
+    """Every sending IP passes under (at least one of) the evaluated SPF domains, and every
+    evaluated domain passes (at least one of) the sending IPs.
 
-    Decided from the per-IP results where there are some: a failed lookup in an
-    unrelated branch does not make a certain per-IP result unknown.
+    Which IP sends with which envelope domain is not configured, so one IP failing at one
+    domain fails nothing; a domain no sending IP passes at (no record, a permerror, no IP
+    of ours) fails all mail sent with it. Decided from the per-IP results where there are
+    some: a failed lookup in an unrelated branch does not make a certain result unknown.
     """
     name, who = "spf_passes_for_sending_ips", (GMAIL, YAHOO, MICROSOFT)
     where = ", ".join(r.domain for r in results)
@@ -104,13 +107,34 @@ def _spf_passes(results: Sequence[SpfResult]) -> ComplianceRow:
     # An IP whose every result is certain and none a pass fails the row, whatever a DNS
     # error did to another IP; an IP left with a temperror could still pass.
     certain = [ip for ip in failing if "temperror" not in outcome[ip]]
+    unusable, undecided = _domains_no_ip_passes(results)
+    problems = []
     if certain:
-        return _row(
-            name, who, RowStatus.FAIL, f"SPF ({where}) does not pass for {', '.join(certain)}"
-        )
-    if failing:
+        problems.append(f"SPF ({where}) does not pass for {', '.join(certain)}")
+    if unusable:
+        problems.append(f"no sending IP passes SPF at {', '.join(unusable)}")
+    if problems:
+        return _row(name, who, RowStatus.FAIL, "; ".join(problems))
+    if failing or undecided:
         return _row(name, who, RowStatus.UNKNOWN, f"SPF evaluation hit a DNS error ({where})")
     return _row(name, who, RowStatus.PASS, f"SPF ({where}) passes for {len(ips)} sending IP(s)")
+
+
+def _domains_no_ip_passes(results: Sequence[SpfResult]) -> tuple[list[str], list[str]]:
+    """The evaluated domains where certainly no sending IP passes (with the reason), and
+    those where none passed but a DNS error leaves it open."""
+    unusable, undecided = [], []
+    for r in results:
+        got = set(r.ip_results.values())
+        if "pass" in got:
+            continue
+        if "temperror" in got or (not got and r.status is CheckStatus.UNKNOWN):
+            undecided.append(r.domain)
+        elif got:
+            unusable.append(f"{r.domain} ({'/'.join(sorted(got))})")
+        elif r.record is None:
+            unusable.append(f"{r.domain} (no record)")
+    return unusable, undecided
 
 
 def _usable_keys(dkim: Sequence[DkimResult]) -> list[DkimResult]:

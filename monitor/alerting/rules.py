@@ -162,7 +162,7 @@ def record_observations(states: Iterable[CheckState]) -> list[Observation]:
     found = []
     for state in states:
         severity = _RECORD_SEVERITY.get(state.check)
-        if severity is None:
+        if severity is None or _own_envelope(state):
             continue
         where = f"{state.check.value}:{state.target}:{state.item}".rstrip(":")
         name = state.check.value.upper() + (f" ({state.item})" if state.item else "")
@@ -210,8 +210,15 @@ def record_change_observations(changes: Iterable[StateChange]) -> list[Observati
     return [
         record_change_observation(change.new)
         for change in changes
-        if change.record_changed and change.new.check in _RECORD_SEVERITY
+        if change.record_changed
+        and change.new.check in _RECORD_SEVERITY
+        and not _own_envelope(change.new)
     ]
+
+
+def _own_envelope(state: CheckState) -> bool:
+    """The domain as its own envelope domain: its SPF check's alerts cover it."""
+    return state.check is CheckName.ENVELOPE_SPF and state.item == state.target
 
 
 def _finding_codes(state: CheckState) -> list[str]:

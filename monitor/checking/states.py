@@ -111,12 +111,25 @@ class StateChange:
 
     @property
     def record_changed(self) -> bool:
-        return (
-            self.old is not None
-            and self.old.fingerprint is not None
-            and self.new.fingerprint is not None
-            and self.old.fingerprint != self.new.fingerprint
+        return self.old is not None and fingerprint_changed(
+            self.old.status, self.old.fingerprint, self.new.status, self.new.fingerprint
         )
+
+
+def fingerprint_changed(
+    old_status: str | None, old: str | None, new_status: str, new: str | None
+) -> bool:
+    """Whether the published record changed between two states of one check: its
+    fingerprint differs, a record appearing or going away (a second SPF record, a deleted
+    DKIM key: no fingerprint) included. A state that could not tell and knew no record
+    before (``unknown``, no fingerprint; the store keeps the last known fingerprint
+    across a failure) is neither side of a change; a first-seen state (``old_status``
+    None) is not a change."""
+    if old_status is None or old == new:
+        return False
+    return not (
+        (old_status == "unknown" and old is None) or (new_status == "unknown" and new is None)
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from checks.dkim import DkimPolicy, DkimResult, check_dkim
 from checks.dmarc import DmarcPolicy, DmarcResult, check_dmarc
 from checks.dns import DnsClient
 from checks.dnsbl import TargetKind
+from checks.findings import FindingSeverity
 from checks.host import MxPolicy, MxResult, PtrPolicy, PtrResult, check_mx, check_ptr
 from checks.spf import SpfPolicy, SpfResult, check_spf
 from checks.status import CheckStatus
@@ -164,6 +165,26 @@ async def _envelope_spf(ctx: CheckContext) -> tuple[SpfResult, ...]:
     return tuple(found)
 
 
+_NOT_PERMITTED = "spf.sending_ip_not_permitted"
+
+
+def _envelope_status(r: SpfResult) -> CheckStatus:
+    """An envelope domain's status: its SPF check's, except that sending IPs not passing
+    there are a ``warn`` while another sending IP passes. Which IP sends with which
+    envelope domain is not configured; a domain no sending IP passes at (or whose record
+    is broken) fails every message sent with it, and is ``fail`` (the scorecard's rule)."""
+    if r.status is not CheckStatus.FAIL or "pass" not in r.ip_results.values():
+        return r.status
+    serious = (FindingSeverity.ERROR, FindingSeverity.CRITICAL)
+    if any(f.severity in serious and f.code != _NOT_PERMITTED for f in r.findings):
+        return CheckStatus.FAIL
+    return CheckStatus.UNKNOWN if "temperror" in r.ip_results.values() else CheckStatus.WARN
+
+
+def _envelope_doc(r: SpfResult) -> dict[str, JsonValue]:
+    return {**spf_doc(r), "status": _envelope_status(r).value}
+
+
 async def _own_or_check(domain: str, own: object, dns: DnsClient, policy: SpfPolicy) -> SpfResult:
     if isinstance(own, SpfResult) and own.domain == domain:
         return own
@@ -254,12 +275,13 @@ CHECKS: tuple[CheckSpec[Any], ...] = (
         CheckName.ENVELOPE_SPF,
         TargetKind.DOMAIN,
         _envelope_spf,
-        spf_doc,
-        _status,
+        _envelope_doc,
+        _envelope_status,
         item=lambda r: r.domain,
         fingerprint=_record,
         items=_envelopes,
         after=(CheckName.SPF,),
+        alert=Severity.CRITICAL,  # not for the domain itself: its SPF check's alert covers it
     ),
     CheckSpec(
         CheckName.DMARC,

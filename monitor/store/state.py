@@ -23,6 +23,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    not_,
     or_,
     select,
     tuple_,
@@ -30,7 +31,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from monitor.checking.states import CheckName, CheckRun, CheckState, StateChange
+from monitor.checking.states import (
+    CheckName,
+    CheckRun,
+    CheckState,
+    StateChange,
+    fingerprint_changed,
+)
 from monitor.model.alerts import AlertKind, AlertRecord, AlertStatus, Severity
 from monitor.store.engine import Writer
 from monitor.store.schema import (
@@ -196,10 +203,11 @@ class StateRecords:
                     item=row["item"],
                     old_status=row["old_status"],
                     new_status=row["new_status"],
-                    record_changed=(
-                        row["old_fingerprint"] is not None
-                        and row["new_fingerprint"] is not None
-                        and row["old_fingerprint"] != row["new_fingerprint"]
+                    record_changed=fingerprint_changed(
+                        row["old_status"],
+                        row["old_fingerprint"],
+                        row["new_status"],
+                        row["new_fingerprint"],
                     ),
                     at=row["at"],
                 )
@@ -211,10 +219,11 @@ class StateRecords:
         c = state_changes.c
         query = (
             select(c.target, c.check, c.item, func.max(c.at))
-            .where(
-                c.old_fingerprint.is_not(None),
-                c.new_fingerprint.is_not(None),
-                c.old_fingerprint != c.new_fingerprint,
+            .where(  # fingerprint_changed, in SQL
+                c.old_status.is_not(None),
+                c.old_fingerprint.is_distinct_from(c.new_fingerprint),
+                not_(and_(c.old_status == "unknown", c.old_fingerprint.is_(None))),
+                not_(and_(c.new_status == "unknown", c.new_fingerprint.is_(None))),
             )
             .group_by(c.target, c.check, c.item)
         )

@@ -14,7 +14,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import pytest
-from daemon import offline_config
+from daemon import PSEUDONYM_KEY, offline_config
+from dnsserver import StartNsd
+from zonefile import txt
 
 from checks.dnsbl.catalogue import load_catalogue
 from monitor.alerting.rules import record_observations as observe_records
@@ -341,3 +343,57 @@ async def test_a_selector_and_an_envelope_domain_removed_by_a_reload_are_forgott
 
 def record_observations(daemon: Daemon) -> list[Observation]:
     return observe_records(daemon.states.snapshot().states.values())
+
+
+async def test_an_envelope_domain_no_sending_ip_passes_at_alerts_and_fails_the_scorecard(
+    nsd_factory: StartNsd, started: StartDaemon, tmp_path: Path
+) -> None:
+    """Which sending IP uses which envelope domain is not configured: an IP that does not
+    pass at one envelope domain is a warning there, a domain where no sending IP passes a
+    broken one (every message sent with it fails SPF), alerted as the SPF record is."""
+    server = nsd_factory(
+        {
+            "example.com": [
+                f"@ IN TXT {txt('v=spf1 ip4:192.0.2.10 ip4:192.0.2.11 -all')}",
+                f"bounce IN TXT {txt('v=spf1 ip4:192.0.2.10 -all')}",
+                f"other IN TXT {txt('v=spf1 ip4:198.51.100.1 -all')}",
+                "nospf IN A 192.0.2.1",
+            ]
+        }
+    )
+    envelopes = ["example.com", "bounce.example.com", "other.example.com", "nospf.example.com"]
+    text = f"""
+[dns]
+nameservers = ["{server.address}"]
+timeout = 1
+attempts = 1
+[dnsbl]
+zones = []
+[store]
+url = "sqlite:///{tmp_path / "d.db"}"
+[privacy]
+pseudonym_key = "{PSEUDONYM_KEY}"
+[[domains]]
+name = "example.com"
+sending_ips = ["192.0.2.10", "192.0.2.11"]
+envelope_domains = {json.dumps(envelopes)}
+"""
+    daemon = await started(text, Clock())
+    await daemon.services.auth.auth()
+
+    def status(check: str, item: str = "") -> str | None:
+        state = daemon.states.get(("example.com", check, item))
+        return None if state is None else state.status
+
+    assert status("spf") == "ok"
+    assert status("envelope_spf", "example.com") == "ok"
+    assert status("envelope_spf", "bounce.example.com") == "warn"  # .10 passes, .11 does not
+    assert status("envelope_spf", "other.example.com") == "fail"
+    assert status("envelope_spf", "nospf.example.com") == "fail"
+    assert status("compliance") == "fail"
+    prefix = "record_broken:envelope_spf:example.com:"
+    keys = [prefix + d for d in envelopes]
+    found = await daemon.store.load_alerts(keys)
+    firing = {k for k, r in found.items() if r.status is AlertStatus.FIRING}
+    assert firing == {prefix + "other.example.com", prefix + "nospf.example.com"}
+    assert prefix + "example.com" not in found  # the SPF check's own alert covers it

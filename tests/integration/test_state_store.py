@@ -136,3 +136,40 @@ async def test_a_record_change_across_a_dns_failure_is_still_seen(store: SqlStor
     later = T0 + dt.timedelta(hours=1)
     (change,) = await store.save_states([spf("b" * 64, later)])
     assert change.record_changed
+
+
+def _spf_state(status: str, record: str | None, at: dt.datetime, target: str) -> CheckState:
+    return CheckState(target, CheckName.SPF, "", status, None, "{}", record, at)
+
+
+async def test_a_record_deleted_or_published_is_a_record_change(store: SqlStore) -> None:
+    """A second SPF record or a deleted DKIM key leaves no fingerprint: the record went away,
+    which is a change. Could not tell with no record known before is not one."""
+    t1, t2, t3 = (T0 + dt.timedelta(hours=h) for h in (1, 2, 3))
+    deleted, published, unseen = "deleted.example", "published.example", "unseen.example"
+    await store.save_states(
+        [
+            _spf_state("ok", "a" * 64, T0, deleted),
+            _spf_state("fail", None, T0, published),
+            _spf_state("unknown", None, T0, unseen),
+        ]
+    )
+    changes = await store.save_states(
+        [
+            _spf_state("fail", None, t1, deleted),
+            _spf_state("ok", "b" * 64, t1, published),
+            _spf_state("ok", "c" * 64, t1, unseen),  # first known record: not a change
+        ]
+    )
+    assert {c.new.target: c.record_changed for c in changes} == {
+        deleted: True,
+        published: True,
+        unseen: False,
+    }
+    # Through a DNS failure (the store keeps the last fingerprint) and back: no change.
+    await store.save_states([_spf_state("unknown", None, t2, published)])
+    assert await store.save_states([_spf_state("ok", "b" * 64, t3, published)]) != []
+    last = await store.last_record_changes()
+    assert {k[0]: v for k, v in last.items()} == {deleted: t1, published: t1}
+    history = await store.state_history(deleted)
+    assert [h.record_changed for h in history] == [True, False]

@@ -251,19 +251,25 @@ def test_record_changed_only_for_a_changed_fingerprint_of_a_record_check() -> No
         StateChange(spf, _with(spf, fingerprint="f" * 64, checked_at=LATER)),  # changed
         StateChange(dmarc, _with(dmarc, status="fail", checked_at=LATER)),  # status only
         StateChange(None, dkim),  # first seen: nothing to compare
-        StateChange(_with(mx, fingerprint=None), mx),  # no old fingerprint
-        StateChange(ptr, _with(ptr, fingerprint=None)),  # PTR gone: no new fingerprint
+        StateChange(_with(mx, status="unknown", fingerprint=None), mx),  # none known before
+        StateChange(dmarc, _with(dmarc, status="unknown", fingerprint=None)),  # could not tell
         StateChange(listed, _with(listed, status="not_listed")),  # not a record check
         StateChange(ptr, _with(ptr, fingerprint="e" * 64)),  # changed PTR names
+        StateChange(_with(mx, status="fail", fingerprint=None), mx),  # MX published
+        StateChange(dkim, _with(dkim, status="fail", fingerprint=None)),  # key deleted
     ]
-    first, second = record_change_observations(changes)
+    first, *others = record_change_observations(changes)
     assert (first.key, first.kind, first.active, first.severity) == (
         f"record_changed:spf:{mv.DOMAIN}",
         AlertKind.RECORD_CHANGED,
         True,
         Severity.INFO,
     )
-    assert second.key == f"record_changed:ptr:{mv.IP}"
+    assert [o.key for o in others] == [
+        f"record_changed:ptr:{mv.IP}",
+        f"record_changed:mx:{mv.DOMAIN}",
+        f"record_changed:dkim:{mv.DOMAIN}:s1",
+    ]
 
 
 def test_record_changed_key_carries_the_dkim_selector() -> None:

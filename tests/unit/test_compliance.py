@@ -204,3 +204,30 @@ def test_envelope_domains_decide_the_spf_row_when_configured() -> None:
         "example.com", spf=spf(), dmarc=dmarc(), dkim=[dkim()], ptr=[ptr()], envelope_spf=[envelope]
     )
     assert row(scorecard, "spf_passes_for_sending_ips") is RowStatus.FAIL
+
+
+def _envelope(domain: str, result: str, record: str | None = "v=spf1 -all") -> SpfResult:
+    status = UNKNOWN if result == "temperror" else (OK if result == "pass" else FAIL)
+    return SpfResult(domain, status, record, 0, 0, {"192.0.2.10": result}, None, ())
+
+
+def test_an_envelope_domain_no_sending_ip_passes_at_fails_the_spf_row() -> None:
+    """One envelope domain passing the IP does not hide another that passes no sending IP:
+    all mail sent with that one fails SPF."""
+    good = _envelope("bounce.example.com", "pass")
+    scorecard = card(envelope_spf=[good])
+    assert row(scorecard, "spf_passes_for_sending_ips") is RowStatus.PASS
+    for broken in (
+        _envelope("nospf.example.net", "none", record=None),
+        _envelope("split.example.net", "permerror", record="v=spf1 ip4:192.0.2.10-all"),
+        _envelope("other.example.net", "fail"),
+    ):
+        scorecard = card(envelope_spf=[good, broken])
+        (found,) = [r for r in scorecard.rows if r.requirement == "spf_passes_for_sending_ips"]
+        assert found.status is RowStatus.FAIL, broken.domain
+        assert f"no sending IP passes SPF at {broken.domain}" in found.detail
+        assert scorecard.compliant is False
+    undecided = _envelope("slow.example.net", "temperror")
+    scorecard = card(envelope_spf=[good, undecided])
+    assert row(scorecard, "spf_passes_for_sending_ips") is RowStatus.UNKNOWN
+    assert scorecard.compliant is None
