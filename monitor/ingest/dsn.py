@@ -27,11 +27,14 @@ as flufl.bounce uses it), so a benchmark against it compares the same parsing wo
 
 from __future__ import annotations
 
+import binascii
 import dataclasses
 import email
 import email.message
 import hashlib
+import quopri
 import re
+import unicodedata
 from dataclasses import dataclass
 from email.policy import compat32
 from html import unescape
@@ -88,7 +91,13 @@ class BounceMessage:
 _DSN_TYPES = ("message/delivery-status", "message/global-delivery-status")
 _FAILED = ("fail", "error")  # opensmtpd writes "error"; any case (RFC 3464 §2.3.3)
 # A dot-atom local part, or a quoted one ("john doe"@, with \-escapes: RFC 5321 §4.1.2).
+# Never the tail of a longer token: not after a character a local part may hold, a
+# combining mark (NFD "o\u0308"), an unreadable byte (a surrogate) or its replacement, so
+# an address whose "ü" was lost finds no address rather than another person's ("ller@"
+# of "Müller@").
 _ADDRESS = re.compile(
+    r"(?<![\w.!#$%&'*+/=?^`{|}~\-\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff"
+    r"\ufe20-\ufe2f\ufffd\udc80-\udcff])"
     r'(?:"(?:[^"\\\r\n]|\\.){1,64}"|[\w.!#$%&\'*+/=?^`{|}~-]+)@[\w-]+(?:\.[\w-]+)+'
 )
 _A = _ADDRESS.pattern
@@ -178,29 +187,74 @@ def _text_of(part: email.message.Message) -> str:
         return payload.decode("utf-8", "replace")
 
 
+def _utf8(value: str) -> str:
+    """A header value as the parser left it (8-bit bytes as surrogates: an SMTPUTF8 MTA
+    writes UTF-8 addresses, RFC 6533) in characters; undecodable bytes become U+FFFD."""
+    text = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return unicodedata.normalize("NFC", text)  # an NFD "o\u0308" is one letter, "ö"
+
+
 def _fields(block: email.message.Message) -> list[tuple[str, str]]:
-    return [(k, " ".join(str(v).split())) for k, v in block.items()]
+    # raw_items: compat32's items() turn a value with 8-bit bytes into a Header that
+    # prints each byte as U+FFFD
+    return [(k, " ".join(_utf8(str(v)).split())) for k, v in block.raw_items()]
 
 
 def _field_blocks(part: email.message.Message) -> list[list[tuple[str, str]]]:
     """A delivery-status part's blocks (per-message first), each a list of fields."""
     payload = part.get_payload()
-    if isinstance(payload, list):  # compat32 parses each block as a header-only message
+    if isinstance(payload, list) and part.get_content_type() == "message/delivery-status":
+        # compat32 parses each block as a header-only message
         return [_fields(block) for block in payload if isinstance(block, email.message.Message)]
-    text = _text_of(part) if part.get("Content-Transfer-Encoding") else str(payload)
+    if isinstance(payload, list):
+        # message/global-delivery-status (RFC 6533) is parsed as one embedded message: the
+        # per-message block its header, the recipients' blocks its body (which may be in
+        # base64 or quoted-printable: RFC 6533 allows any encoding).
+        inner = next((m for m in payload if isinstance(m, email.message.Message)), None)
+        if inner is None:
+            return []
+        body = inner.get_payload(decode=True)  # the body's bytes, as they came
+        body = body if isinstance(body, bytes) else b""
+        encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+        if encoding in ("base64", "quoted-printable") and not inner.keys():
+            text = _decoded(body, encoding)
+        else:
+            head = "\n".join(f"{k}: {v}" for k, v in inner.raw_items())
+            text = _utf8(head) + "\n\n" + body.decode("utf-8", "replace")
+    else:
+        text = _text_of(part) if part.get("Content-Transfer-Encoding") else _utf8(str(payload))
     blocks: list[list[tuple[str, str]]] = []
     for chunk in re.split(r"\n\s*\n", text.replace("\r\n", "\n").strip()):
         parsed = email.message_from_string(chunk.strip() + "\n", policy=compat32)
-        blocks.append([(k, " ".join(str(v).split())) for k, v in parsed.items()])
+        blocks.append(_fields(parsed))
     return [b for b in blocks if b]
 
 
+def _decoded(body: bytes, encoding: str) -> str:
+    try:
+        raw = binascii.a2b_base64(body) if encoding == "base64" else quopri.decodestring(body)
+    except (binascii.Error, ValueError):
+        return ""
+    return raw.decode("utf-8", "replace")
+
+
 def _typed(value: str | None) -> str | None:
-    """The value after an RFC 3464 type prefix (``rfc822;``, ``dns;``), stripped."""
+    """The value after an RFC 3464 type prefix (``rfc822;``, ``dns;``), stripped; in a
+    ``utf-8`` typed address (RFC 6533 §3) the ``\\x{HEX}`` escapes are read."""
     if not value:
         return None
-    _type, sep, rest = value.partition(";")
+    kind, sep, rest = value.partition(";")
+    if sep and kind.strip().lower() == "utf-8":
+        rest = _UTF8_ESCAPE.sub(_unescaped, rest)
     return (rest if sep else value).strip().strip("<>").strip() or None
+
+
+_UTF8_ESCAPE = re.compile(r"\\x\{([0-9A-Fa-f]{1,6})\}")
+
+
+def _unescaped(found: re.Match[str]) -> str:
+    code = int(found.group(1), 16)
+    return chr(code) if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else "\ufffd"
 
 
 def _address(value: str | None) -> str | None:
@@ -226,7 +280,7 @@ def _standard(
         recipients.append(
             BounceRecipient(
                 recipient=_address(
-                    fields.get("final-recipient") or fields.get("original-recipient")
+                    _typed(fields.get("final-recipient") or fields.get("original-recipient"))
                 ),
                 delayed=delayed,
                 status=status.group(1) if status else None,

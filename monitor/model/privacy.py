@@ -15,6 +15,7 @@ import os
 import re
 import secrets
 import stat
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +35,8 @@ class PrivacyError(MonitorError, ValueError):
 
 
 def normalise_address(address: str) -> str:
-    """Canonical form of an address for pseudonyms: trimmed, domain as lower-case A-label.
+    """Canonical form of an address for pseudonyms: trimmed, domain as lower-case A-label,
+    local part in Unicode NFC.
 
     The local part is lower-cased too: RFC 5321 lets it be case-sensitive, but
     no large mailbox provider treats it so, and a complaint must match the send.
@@ -56,7 +58,8 @@ def normalise_address(address: str) -> str:
         domain = to_a_label(domain)
     except DomainError:
         raise PrivacyError("not an e-mail address: invalid domain") from None
-    return f"{local.lower()}@{domain}"
+    # RFC 6530 §10.1: a non-ASCII local part is compared in NFC (an NFD "o\u0308" is "ö")
+    return f"{unicodedata.normalize('NFC', local).lower()}@{domain}"
 
 
 @dataclass(frozen=True, slots=True)

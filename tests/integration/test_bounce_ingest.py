@@ -8,6 +8,7 @@ log line again counts nothing; what is not a bounce stores nothing.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import ssl
 from pathlib import Path
@@ -605,3 +606,71 @@ async def test_an_address_an_html_bounce_writes_with_entities_is_not_stored(
     content = database_bytes(sqlite_path).lower()
     for written in (b"john.smith", b"john&#46;smith", b"smith&#64;", b"smith@"):
         assert written not in content
+
+
+def _global_dsn(recipients: bytes, encoding: str | None = None) -> bytes:
+    """A message/global-delivery-status DSN (RFC 6533, from an SMTPUTF8 MTA): UTF-8 in its
+    fields, the whole part possibly base64 or quoted-printable."""
+    body = b"Reporting-MTA: dns; mx.example.com\n\n" + recipients
+    head = b"Content-Type: message/global-delivery-status\n"
+    if encoding == "base64":
+        head += b"Content-Transfer-Encoding: base64\n"
+        body = base64.encodebytes(body)
+    return (
+        b"From: MAILER-DAEMON@mx.example.com\nTo: sender@example.com\n"
+        b"Subject: Undelivered Mail Returned to Sender\nMIME-Version: 1.0\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
+        b"--b\nContent-Type: text/plain\n\nThe mail system could not deliver.\n\n"
+        b"--b\n" + head + b"\n" + body + b"\n--b--\n"
+    )
+
+
+FAILED = b"Action: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\n"
+JOERG = "Jörg.Müller@example.org"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        delivery_status(f"Final-Recipient: rfc822; {JOERG}\n".encode() + FAILED),
+        _global_dsn(f"Final-Recipient: rfc822; {JOERG}\n".encode() + FAILED),
+        _global_dsn(f"Final-Recipient: rfc822; {JOERG}\n".encode() + FAILED, "base64"),
+        _global_dsn(b"Final-Recipient: utf-8; J\\x{F6}rg.M\\x{FC}ller@example.org\n" + FAILED),
+    ],
+    ids=["delivery-status-utf8", "global", "global-base64", "utf-8-type-escapes"],
+)
+async def test_a_non_ascii_recipient_is_the_one_suppressed(store: SqlStore, raw: bytes) -> None:
+    """The bytes of an SMTPUTF8 address used to be lost before the address was read, and
+    the tail after them ("ller@example.org") was stored and suppressed: another person."""
+    await BOUNCE.ingest(raw, ctx(store))
+    assert await store.is_suppressed(PSEUDONYMS.pseudonym(JOERG))
+    assert not await store.is_suppressed(PSEUDONYMS.pseudonym("ller@example.org"))
+    assert len(await event_rows(store)) == 1
+
+
+async def test_a_global_dsn_reads_every_recipient_block(store: SqlStore) -> None:
+    second = b"\nFinal-Recipient: rfc822; other@example.org\n" + FAILED
+    await BOUNCE.ingest(
+        _global_dsn(b"Final-Recipient: rfc822; one@example.org\n" + FAILED + second), ctx(store)
+    )
+    assert await store.is_suppressed(PSEUDONYMS.pseudonym("one@example.org"))
+    assert await store.is_suppressed(PSEUDONYMS.pseudonym("other@example.org"))
+
+
+async def test_an_unreadable_byte_in_a_local_part_names_nobody(store: SqlStore) -> None:
+    """Latin-1 where UTF-8 belongs: the address cannot be read, so no one is named (the
+    bounce still counts), never the readable tail of it."""
+    raw = delivery_status(
+        "Final-Recipient: rfc822; Jörg.Müller@example.org\n".encode("latin-1") + FAILED
+    )
+    await BOUNCE.ingest(raw, ctx(store))
+    assert not await store.is_suppressed(PSEUDONYMS.pseudonym("ller@example.org"))
+    assert not await store.is_suppressed(PSEUDONYMS.pseudonym("rg.m@example.org"))
+
+
+async def test_an_nfd_recipient_is_read_whole_and_is_its_nfc_self(store: SqlStore) -> None:
+    nfd = "Jo\u0308rg.Mu\u0308ller@example.org"
+    await BOUNCE.ingest(
+        delivery_status(f"Final-Recipient: rfc822; {nfd}\n".encode() + FAILED), ctx(store)
+    )
+    assert await store.is_suppressed(PSEUDONYMS.pseudonym(JOERG))

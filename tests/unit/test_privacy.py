@@ -29,6 +29,9 @@ KEY = b"k" * 32
         ("alice+news@example.com", "alice+news@example.com"),
         ("bob@Bücher.example", "bob@xn--bcher-kva.example"),
         ('"odd@local"@example.com', '"odd@local"@example.com'),
+        # RFC 6530 §10.1: NFD and NFC spellings are one address (one pseudonym)
+        ("Jo\u0308rg@bücher.example", "j\u00f6rg@xn--bcher-kva.example"),
+        ("J\u00d6RG@BÜCHER.example", "j\u00f6rg@xn--bcher-kva.example"),
     ],
 )
 def test_normalise_address(raw: str, normal: str) -> None:
