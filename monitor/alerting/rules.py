@@ -233,9 +233,10 @@ def _finding_codes(state: CheckState) -> list[str]:
 
 
 def risk_observation(
-    target: str, score: int | None, level: str | None, threshold: str
+    target: str, score: int | None, level: str | None, threshold: str, *, lower_bound: bool = False
 ) -> Observation:
-    """Risk level at or above ``threshold`` (elevated, high, critical); None is unknown."""
+    """Risk level at or above ``threshold`` (elevated, high, critical); None is unknown.
+    ``lower_bound``: a listing factor could not tell, so the level is at least ``level``."""
     active = None if level is None else RISK_LEVELS.index(level) >= RISK_LEVELS.index(threshold)
     severity = Severity.CRITICAL if level == "critical" else Severity.WARNING
     return Observation(
@@ -247,6 +248,7 @@ def risk_observation(
         title=f"Blacklist risk of {target} is {level} ({score}/100)",
         text="See the risk factors in delivermon_blacklist_risk_factor and docs/risk.md.",
         resolved_title=f"Blacklist risk of {target} is back below {threshold}",
+        lower_bound=lower_bound,
     )
 
 

@@ -95,7 +95,12 @@ class AlertPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Observation:
-    """What a check saw for one alert key: ``active`` None means could not tell."""
+    """What a check saw for one alert key: ``active`` None means could not tell.
+
+    ``lower_bound``: some inputs could not tell, so the severity is at least this one (a
+    risk score with a list that stopped answering); a firing alert of a higher severity
+    stands as it is, neither lowered nor announced again when the inputs tell again.
+    """
 
     key: str
     kind: AlertKind
@@ -105,6 +110,7 @@ class Observation:
     title: str = ""
     text: str = ""
     resolved_title: str = ""
+    lower_bound: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +281,9 @@ def _still_firing(
         # The flapping stopped with the problem present: it has lasted a whole
         # window, so it is announced now (and its resolution will be too).
         return Transition(replace(record, notified=True), AlertStatus.FIRING)
+    if obs.lower_bound and obs.severity.rank < prev.severity.rank:
+        # Not a drop: what could not tell may still be what made it worse.
+        return Transition(None if prev.clear_count == 0 else replace(prev, clear_count=0))
     if escalated and prev.notified:
         return Transition(record, AlertStatus.FIRING)
     unchanged = (

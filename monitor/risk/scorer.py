@@ -105,7 +105,9 @@ class RiskScorer:
     def observations(self, threshold: str) -> list[Observation]:
         """One risk-level alert observation per target (unknown when it cannot be told)."""
         return [
-            risk_observation(t, r.score, alert_level(r, threshold), threshold)
+            risk_observation(
+                t, r.score, alert_level(r, threshold), threshold, lower_bound=r.unknown_listing
+            )
             for t, r in self._risk.items()
         ]
 

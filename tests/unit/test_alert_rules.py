@@ -39,6 +39,7 @@ from monitor.checking.states import (
 )
 from monitor.checking.table import state_of
 from monitor.model.alerts import AlertKind, Observation, Severity
+from monitor.risk.scorer import RiskScorer, RiskView
 
 from . import metrics_view as mv
 
@@ -302,6 +303,17 @@ def test_risk_level_is_active_at_or_above_the_threshold(
     obs = risk_observation(mv.IP, None if level is None else 50, level, threshold)
     assert (obs.key, obs.kind, obs.active) == (f"risk_level:{mv.IP}", AlertKind.RISK_LEVEL, active)
     assert obs.labels == {"target": mv.IP, "level": level or "unknown"}
+
+
+def test_a_risk_scored_with_a_listing_unknown_is_observed_as_a_lower_bound() -> None:
+    scorer = RiskScorer()
+    scorer._risk = {  # what refresh() leaves: one target with a list that could not tell
+        mv.IP: RiskView(70, "high", {}, unknown_listing=True),
+        mv.DOMAIN: RiskView(70, "high", {}),
+    }
+    found = {o.key: o for o in scorer.observations("high")}
+    assert found[f"risk_level:{mv.IP}"].lower_bound
+    assert not found[f"risk_level:{mv.DOMAIN}"].lower_bound
 
 
 def test_risk_level_severity_is_critical_only_at_critical() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 
@@ -123,6 +124,25 @@ def test_escalation_is_announced_again_but_not_a_downgrade() -> None:
     assert down.announce is None
     assert down.record is not None
     assert down.record.severity is Severity.WARNING
+
+
+def test_a_lower_bound_below_the_firing_severity_neither_lowers_nor_re_announces() -> None:
+    """A risk score whose list stopped answering reads lower (a lower bound): the critical
+    alert stands, and the list answering again is not an escalation to announce."""
+    base = step(None, obs(False), T0, POLICY).record
+    fired = step(base, obs(True, Severity.CRITICAL), T0, POLICY)
+    assert fired.announce is F
+    assert fired.record is not None
+    bound = dataclasses.replace(obs(True, Severity.WARNING), title="lower", lower_bound=True)
+    held = step(fired.record, bound, T0 + dt.timedelta(minutes=5), POLICY)
+    assert held.record is None
+    assert held.announce is None
+    back = step(fired.record, obs(True, Severity.CRITICAL), T0 + dt.timedelta(minutes=10), POLICY)
+    assert back.announce is None
+    # A lower bound above the firing severity is an escalation like any other.
+    warning = step(base, obs(True, Severity.WARNING), T0, POLICY).record
+    up = dataclasses.replace(obs(True, Severity.CRITICAL), lower_bound=True)
+    assert step(warning, up, T0, POLICY).announce is F
 
 
 def test_an_unchanged_firing_alert_needs_no_write() -> None:
