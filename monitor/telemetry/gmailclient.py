@@ -120,7 +120,8 @@ class GmailImporter:
         except GmailFormatError:
             return GmailDomainImport(domain, GmailState.UNAVAILABLE, reason="malformed")
         compliance = await self._compliance(domain)
-        unique = {(s.day, s.metric): s for s in stats}  # a page repeated: same day, same value
+        unique, conflicting = _one_per_day(stats)
+        refused += conflicting
         return GmailDomainImport(
             domain,
             GmailState.OK if unique else GmailState.NO_DATA,
@@ -199,3 +200,28 @@ def _failure(answer: Answer) -> tuple[GmailState, str]:
 
 def _order(stat: GmailStat) -> tuple[dt.date, str]:
     return (stat.day, stat.metric)
+
+
+# Metrics where a higher value is the worse one (the others are success or TLS rates).
+_HIGHER_IS_WORSE = frozenset(
+    {"spam_rate", "delivery_error", "delivery_reject", "delivery_temp_fail"}
+)
+
+
+def _one_per_day(stats: Sequence[GmailStat]) -> tuple[dict[tuple[dt.date, str], GmailStat], int]:
+    """One value per (day, metric): a page repeated gives the same value twice; two values
+    that differ keep the worse (a spam rate of 0.42 % must not read as 0 because its
+    entry came first) and the other is counted as refused."""
+    unique: dict[tuple[dt.date, str], GmailStat] = {}
+    conflicting = 0
+    for stat in stats:
+        key = (stat.day, stat.metric)
+        seen = unique.get(key)
+        if seen is None:
+            unique[key] = stat
+        elif seen.value != stat.value:
+            conflicting += 1
+            higher = stat.value > seen.value
+            if higher == (stat.metric in _HIGHER_IS_WORSE):
+                unique[key] = stat
+    return unique, conflicting

@@ -149,16 +149,35 @@ def _row(fields: Sequence[str]) -> SndsRow | None:
 
 
 def parse_data(text: str) -> ParsedCsv[SndsRow]:
-    """data.aspx's answer; an empty body is a day without data (no row, not a zero)."""
-    rows = []
+    """data.aspx's answer; an empty body is a day without data (no row, not a zero).
+
+    Two lines for one IP and activity period are one line repeated when they are equal;
+    when they differ, the worse is kept (filter result, then trap hits) and the other is
+    counted as refused: the last line must not turn a period's red into green.
+    """
+    rows: dict[tuple[str, dt.datetime, dt.datetime], SndsRow] = {}
     refused = 0
     for fields in _lines(text):
         row = _row(fields) if fields is not None else None
         if row is None:
             refused += 1
-        else:
-            rows.append(row)
-    return ParsedCsv(tuple(rows), refused)
+            continue
+        key = (row.ip, row.activity_start, row.activity_end)
+        seen = rows.get(key)
+        if seen is None:
+            rows[key] = row
+        elif seen != row:
+            refused += 1
+            if _badness(row) > _badness(seen):
+                rows[key] = row
+    return ParsedCsv(tuple(rows.values()), refused)
+
+
+_FILTER_RANK = {None: 0, FilterResult.GREEN: 1, FilterResult.YELLOW: 2, FilterResult.RED: 3}
+
+
+def _badness(row: SndsRow) -> tuple[int, int]:
+    return _FILTER_RANK[row.filter_result], row.trap_hits
 
 
 def parse_ip_status(text: str) -> ParsedCsv[SndsBlock]:

@@ -547,3 +547,48 @@ async def test_snds_series_name_only_configured_ips_and_count_the_others(
         assert document["snds"]["203.0.113.5"]["blocked"] is True
     finally:
         await daemon.stop()
+
+
+@pytest.mark.parametrize("red_first", [True, False], ids=["red-first", "green-first"])
+async def test_two_differing_snds_lines_for_one_period_keep_the_worse(
+    snds: Snds, session: aiohttp.ClientSession, red_first: bool
+) -> None:
+    """The last line used to win: a RED period repeated as GREEN read as all clear."""
+    red = snds_line("192.0.2.10", day=D1, result="RED", complaint="> 0.3%")
+    green = snds_line("192.0.2.10", day=D1)
+    same = snds_line("192.0.2.11", day=D1)
+    snds.data[None] = [red, green, same, same] if red_first else [green, red, same, same]
+    snds.ip_status = []
+    result = await snds_importer(session, snds).import_once()
+    assert result.rows is not None
+    by_ip = {r.ip: r for r in result.rows}
+    assert len(result.rows) == 2  # a line repeated as it is is one line, not a conflict
+    assert by_ip["192.0.2.10"].filter_result is FilterResult.RED
+    assert result.reasons == {"data": "refused_lines:1"}
+
+
+@pytest.mark.parametrize("order", [(0.0042, 0), (0, 0.0042)], ids=["rate-first", "zero-first"])
+async def test_two_differing_values_for_one_day_keep_the_worse_and_are_reported(
+    postmaster: Postmaster,
+    session: aiohttp.ClientSession,
+    tmp_path: Path,
+    order: tuple[float, float],
+) -> None:
+    """A spam rate of 0.42 % and a 0 for the same day: the 0 used to win when it came last."""
+
+    def entry(metric: str, value: float) -> dict[str, object]:
+        return {
+            "metric": metric,
+            "date": {"year": D2.year, "month": D2.month, "day": D2.day},
+            "value": {"floatValue": value},
+        }
+
+    postmaster.raw_entries["example.com"] = [entry("spam_rate", v) for v in order] + [
+        entry("auth_dkim", v) for v in (0.99, 0.5)
+    ]
+    [result] = await importer(session, postmaster, tmp_path).import_domains(
+        ["example.com"], START, END
+    )
+    values = {s.metric: s.value for s in result.stats if s.day == D2}
+    assert values == {"spam_rate": 0.0042, "auth_dkim": 0.5}  # the higher rate, the lower pass
+    assert (result.state, result.reason) == (GmailState.OK, "refused_entries:2")
