@@ -82,18 +82,18 @@ def _address(args: argparse.Namespace) -> str | None:
     return text
 
 
-async def _export_action(store: SqlStore, pseudonym: str) -> dict[str, object]:
+async def _export_action(store: SqlStore, pseudonym: str, address: str) -> dict[str, object]:
 
     from monitor.store.subject_documents import export_document
 
-    return export_document(await store.export_subject(pseudonym))
+    return export_document(await store.export_subject(pseudonym, address=address))
 
 
-async def _erase_action(store: SqlStore, pseudonym: str) -> dict[str, object]:
+async def _erase_action(store: SqlStore, pseudonym: str, address: str) -> dict[str, object]:
 
     from monitor.store.subject_documents import erasure_document
 
-    return erasure_document(pseudonym, await store.erase_subject(pseudonym))
+    return erasure_document(pseudonym, await store.erase_subject(pseudonym, address=address))
 
 
 def _export(args: argparse.Namespace, config: Config, run: _Run[Any]) -> int:
@@ -108,7 +108,7 @@ def _subject(
     args: argparse.Namespace,
     config: Config,
     run: _Run[dict[str, object]],
-    action: Callable[[SqlStore, str], Coroutine[Any, Any, dict[str, object]]],
+    action: Callable[[SqlStore, str, str], Coroutine[Any, Any, dict[str, object]]],
 ) -> int:
     """Check the address, open the store, run ``action`` on the pseudonym, print its JSON."""
     from monitor.store import StoreUnavailableError, open_store
@@ -124,7 +124,7 @@ def _subject(
         store = await open_store(config.store.url)
         try:
             await check_store_key(store, key, dt.datetime.now(dt.UTC))
-            return await action(store, pseudonym)
+            return await action(store, pseudonym, address)
         finally:
             await store.close()
 

@@ -50,7 +50,7 @@ async def _export_subject(request: web.Request) -> web.Response:
     pseudonym = _pseudonym(request)
     if pseudonym is None:
         return json_error(400, "not an e-mail address")
-    export = await deps.store.export_subject(pseudonym)
+    export = await deps.store.export_subject(pseudonym, address=request.match_info["email"])
     log.info("subject exported", extra={"subject": pseudonym[:SUBJECT_PREFIX]})
     return web.json_response(export_document(export))
 
@@ -60,7 +60,7 @@ async def _erase_subject(request: web.Request) -> web.Response:
     pseudonym = _pseudonym(request)
     if pseudonym is None:
         return json_error(400, "not an e-mail address")
-    result = await deps.store.erase_subject(pseudonym)
+    result = await deps.store.erase_subject(pseudonym, address=request.match_info["email"])
     log.info(
         "subject erased",
         extra={

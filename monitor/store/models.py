@@ -197,6 +197,7 @@ class EraseResult:
     reports: int
     events: int
     suppression_kept: bool
+    raw_copies: int = 0  # raw reports deleted: those linked to the person and those naming them
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,9 +296,11 @@ class Store(Protocol):
         guard: VolumeGuard = DEFAULT_GUARD,
     ) -> tuple[WindowRates, ...]: ...
 
-    async def export_subject(self, pseudonym: str) -> SubjectExport: ...
+    async def export_subject(
+        self, pseudonym: str, *, address: str | None = None
+    ) -> SubjectExport: ...
 
-    async def erase_subject(self, pseudonym: str) -> EraseResult: ...
+    async def erase_subject(self, pseudonym: str, *, address: str | None = None) -> EraseResult: ...
 
     async def is_suppressed(self, pseudonym: str) -> bool: ...
 

@@ -80,7 +80,11 @@ def erasure_document(pseudonym: str, result: EraseResult) -> dict[str, object]:
     """What an erasure removed (API and CLI), and whether the suppression marker stays."""
     return {
         "subject": pseudonym[:SUBJECT_PREFIX],
-        "removed": {"reports": result.reports, "events": result.events},
+        "removed": {
+            "reports": result.reports,
+            "events": result.events,
+            "raw_copies": result.raw_copies,
+        },
         "suppression_kept": result.suppression_kept,
         "note": _KEPT_NOTE if result.suppression_kept else None,
     }

@@ -10,7 +10,7 @@ import datetime as dt
 import enum
 
 from sqlalchemy import delete, exists, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from monitor.store.engine import Writer
 from monitor.store.models import (
@@ -22,6 +22,7 @@ from monitor.store.models import (
     SuppressionReason,
     SuppressionView,
 )
+from monitor.store.rawmentions import address_pattern, names_address
 from monitor.store.schema import (
     cacheable_insert,
     event_keys,
@@ -33,6 +34,14 @@ from monitor.store.schema import (
 )
 
 __all__ = ["KeyCheck", "SubjectRecords"]
+
+_RAW_BATCH = 200  # raw copies read at a time when looking for an address in them
+
+
+def _chunks(ids: list[str], size: int = 500) -> list[list[str]]:
+    """Bound the parameters of one IN list (SQLite allows 32,766)."""
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
 
 _PSEUDONYM_KEY = "pseudonym"
 _RECORD_KEY = cacheable_insert(store_keys, "ON CONFLICT (name) DO NOTHING")
@@ -100,15 +109,18 @@ class SubjectRecords:
         self._engine = engine
         self._writer = Writer(engine)
 
-    async def export_subject(self, pseudonym: str) -> SubjectExport:
-        """Everything stored about one person: reports, events, suppressions."""
+    async def export_subject(self, pseudonym: str, *, address: str | None = None) -> SubjectExport:
+        """Everything stored about one person: reports, events, suppressions. With the
+        ``address``, also the reports whose raw copy names it without a link to the person
+        (see ``monitor.store.rawmentions``)."""
         reported = select(report_recipients.c.report_id).where(
             report_recipients.c.pseudonym == pseudonym
         )
+        mentioned = await self._raw_mentions(address) if address is not None else []
         async with self._engine.connect() as conn:
             reports = await conn.execute(
                 select(*_REPORT_VIEW)
-                .where(feedback_reports.c.id.in_(reported))
+                .where(feedback_reports.c.id.in_(reported) | feedback_reports.c.id.in_(mentioned))
                 .order_by(feedback_reports.c.received_at, feedback_reports.c.id)
             )
             report_views = tuple(
@@ -131,9 +143,10 @@ class SubjectRecords:
             )
         return SubjectExport(pseudonym, report_views, event_views, suppression_views)
 
-    async def erase_subject(self, pseudonym: str) -> EraseResult:
+    async def erase_subject(self, pseudonym: str, *, address: str | None = None) -> EraseResult:
         """Delete the person's events and their link to each report, with each report's
-        raw copy; keep the suppression marker and say so.
+        raw copy; keep the suppression marker and say so. With the ``address``, also the
+        raw copy of every report that names it without a link (an original's ``To:``).
 
         GDPR Art. 17(3) / 21: the pseudonymous marker is what keeps honouring the
         opt-out; without it the next import would mail the person again. What is left of
@@ -154,15 +167,46 @@ class SubjectRecords:
                     delete(report_recipients).where(report_recipients.c.pseudonym == pseudonym)
                 )
                 reports = unlinked.rowcount
-                # The raw message names every recipient.
-                await conn.execute(
+            raw_copies = 0
+            mentioned = await self._raw_mentions(address, conn) if address is not None else []
+            for chunk in _chunks(sorted(set(report_ids) | set(mentioned))):
+                cleared = await conn.execute(
                     update(feedback_reports)
-                    .where(feedback_reports.c.id.in_(report_ids))
+                    .where(feedback_reports.c.id.in_(chunk), feedback_reports.c.raw.is_not(None))
                     .values(raw=None)
                 )
+                raw_copies += cleared.rowcount
             deleted = await conn.execute(delete(events).where(events.c.pseudonym == pseudonym))
             kept = await conn.scalar(select(exists().where(suppressions.c.pseudonym == pseudonym)))
-        return EraseResult(reports=reports, events=deleted.rowcount, suppression_kept=bool(kept))
+        return EraseResult(
+            reports=reports,
+            events=deleted.rowcount,
+            suppression_kept=bool(kept),
+            raw_copies=raw_copies,
+        )
+
+    async def _raw_mentions(self, address: str, conn: AsyncConnection | None = None) -> list[str]:
+        """The ids of the feedback reports whose raw copy names ``address``, read a batch
+        of raw copies at a time (in ``conn``'s transaction when given)."""
+        pattern = address_pattern(address)
+        found: list[str] = []
+        last = ""  # report ids are strings: the batches go in their order
+        while True:
+            query = (
+                select(feedback_reports.c.id, feedback_reports.c.raw)
+                .where(feedback_reports.c.raw.is_not(None), feedback_reports.c.id > last)
+                .order_by(feedback_reports.c.id)
+                .limit(_RAW_BATCH)
+            )
+            if conn is not None:
+                rows = (await conn.execute(query)).all()
+            else:
+                async with self._engine.connect() as reader:
+                    rows = (await reader.execute(query)).all()
+            if not rows:
+                return found
+            found += [row.id for row in rows if names_address(bytes(row.raw), pattern)]
+            last = rows[-1].id
 
     async def is_suppressed(self, pseudonym: str) -> bool:
         """Whether the person unsubscribed, complained or hard-bounced, ever."""

@@ -84,7 +84,7 @@ def test_export_prints_the_subjects_data_as_json(configured: Path) -> None:
 def test_erase_prints_what_was_removed_and_keeps_the_suppression(configured: Path) -> None:
     cwd = configured.parent
     doc = as_json(run("subject", "erase", ALICE, "--config", str(configured), cwd=cwd))
-    assert doc["removed"] == {"reports": 1, "events": 2}
+    assert doc["removed"] == {"reports": 1, "events": 2, "raw_copies": 0}
     assert doc["suppression_kept"] is True
     after = as_json(
         run("subject", "export", "Alice@Example.com", "--config", str(configured), cwd=cwd)
@@ -151,7 +151,7 @@ def test_without_a_configured_key_one_is_created_beside_a_relative_database(
     )
     second = as_json(run("subject", "erase", ALICE, "--config", str(config), cwd=tmp_path))
     assert second["subject"] == first["subject"]
-    assert second["removed"] == {"reports": 1, "events": 2}
+    assert second["removed"] == {"reports": 1, "events": 2, "raw_copies": 0}
 
 
 def test_a_lost_key_file_is_refused_until_restored_or_accepted(tmp_path: Path) -> None:
@@ -205,4 +205,4 @@ def test_a_changed_configured_key_is_refused(configured: Path) -> None:
     assert "another-pseudonym-key" not in proc.stderr
     configured.write_text(text.replace("another-pseudonym-key-entirely", KEY))
     doc = as_json(run("subject", "erase", ALICE, "--config", str(configured), cwd=cwd))
-    assert doc["removed"] == {"reports": 1, "events": 2}
+    assert doc["removed"] == {"reports": 1, "events": 2, "raw_copies": 0}

@@ -3,6 +3,8 @@ is stated), suppressions, retention purge and the 48-hour unsubscribe deadline."
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import datetime as dt
 from dataclasses import fields
 
@@ -294,3 +296,54 @@ async def test_a_store_from_before_key_records_takes_its_key_unless_it_was_just_
     assert await store.check_pseudonym_key(P.fingerprint(), key_is_new=False, now=NOW) is (
         KeyCheck.RECORDED
     )
+
+
+VICTOR = "Victor.Victim@example.net"
+
+
+def _arf_naming(to: str, *, base64_original: bool = False) -> bytes:
+    """An ARF report without Original-Rcpt-To (RFC 5965 §3.2: optional) whose original
+    message names its recipient only in its To: header."""
+    original = f"From: news@example.com\r\nTo: Victor Victim <{to}>\r\nSubject: hi\r\n\r\nbody\r\n"
+    encoding = ""
+    if base64_original:
+        encoding = "Content-Transfer-Encoding: base64\r\n"
+        original = base64.encodebytes(original.encode()).decode()
+    return (
+        "From: fbl@example.org\r\nTo: abuse@example.com\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=feedback-report; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain\r\n\r\nA complaint.\r\n"
+        "--b\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\n"
+        "User-Agent: test/1\r\nVersion: 1\r\n"
+        f"--b\r\nContent-Type: message/rfc822\r\n{encoding}\r\n{original}\r\n--b--\r\n"
+    ).encode()
+
+
+async def test_a_raw_report_naming_the_person_unlinked_is_exported_and_erased(
+    store: SqlStore,
+) -> None:
+    """A report that names the person only in its original's To: (no Original-Rcpt-To)
+    has no link to them: the erasure and the export read the raw copies for the address."""
+    named = [
+        dataclasses.replace(report(f"e{i}" * 32), raw=raw)
+        for i, raw in enumerate(
+            [
+                _arf_naming("victor.victim@example.net"),
+                _arf_naming("victor.victim@example.net", base64_original=True),
+                _arf_naming("jim.victor.victim@example.net"),  # someone else
+                _arf_naming("victor.victim@example.net.example"),  # another domain
+            ]
+        )
+    ]
+    ids = [(await store.add_report(r, [], P, store_raw=True)).id for r in named]
+    pseudonym = P.pseudonym(VICTOR)
+    assert (await store.export_subject(pseudonym)).reports == ()  # no link: not found so
+    exported = await store.export_subject(pseudonym, address=VICTOR)
+    assert sorted(r.id for r in exported.reports) == sorted(ids[:2])
+    erased = await store.erase_subject(pseudonym, address=VICTOR)
+    assert erased.raw_copies == 2
+    async with store._engine.connect() as conn:  # the test reads what was written
+        rows = dict(
+            (await conn.execute(select(feedback_reports.c.id, feedback_reports.c.raw))).all()
+        )
+    assert [rows[i] is None for i in ids] == [True, True, False, False]

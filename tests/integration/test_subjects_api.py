@@ -143,7 +143,7 @@ async def test_erase_removes_reports_and_events_and_states_the_kept_suppression(
     counts_before = await api.store.counts()
     status, doc = await api.call("DELETE", subject(ALICE))
     assert status == 200
-    assert doc["removed"] == {"reports": 1, "events": 3}
+    assert doc["removed"] == {"reports": 1, "events": 3, "raw_copies": 0}
     assert doc["suppression_kept"] is True
     assert "suppression marker" in doc["note"]
 
@@ -160,11 +160,11 @@ async def test_erasing_someone_never_suppressed_keeps_no_marker(api: Api) -> Non
     status, doc = await api.call("DELETE", subject(CAROL))
     assert (status, doc["removed"], doc["suppression_kept"], doc["note"]) == (
         200,
-        {"reports": 0, "events": 1},
+        {"reports": 0, "events": 1, "raw_copies": 0},
         False,
         None,
     )
-    assert (await api.call("DELETE", subject(CAROL)))[1]["removed"] == {"reports": 0, "events": 0}
+    assert (await api.call("DELETE", subject(CAROL)))[1]["removed"] == {"reports": 0, "events": 0, "raw_copies": 0}
 
 
 async def test_suppression_lookup_gives_reasons_and_since(api: Api) -> None:
