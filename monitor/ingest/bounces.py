@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 from checks.bounces import BounceClass, Classification, classify_reply
@@ -38,9 +39,13 @@ class BounceIngestResult:
     bounces: tuple[dict[str, object], ...]  # the classify --json documents, per recipient
 
 
-def bounce_detail(found: Classification, *, deferral: bool, reply: str | None) -> BounceDetail:
-    """The stored part of a classified reply; every address in ``reply`` is masked."""
-    text = None if not reply else redact_addresses(" ".join(reply.split()))[:MAX_REPLY]
+def bounce_detail(
+    found: Classification, *, deferral: bool, reply: str | None, recipient: str | None = None
+) -> BounceDetail:
+    """The stored part of a classified reply; every address in ``reply`` is masked, and
+    so is the recipient's local part where the reply names it alone (a mailbox path
+    "/var/mail/alice/Maildir", "User unknown (alice.person)")."""
+    text = None if not reply else masked_reply(reply, recipient)
     return BounceDetail(
         cls=found.cls.value,
         deferral=deferral,
@@ -49,6 +54,22 @@ def bounce_detail(found: Classification, *, deferral: bool, reply: str | None) -
         blocklist=found.blocklist,
         reply=text,
     )
+
+
+# A local part shorter than this is not masked on its own: "jo" is no one, and masking it
+# would mask the word wherever it stands.
+_MIN_LOCAL = 3
+
+
+def masked_reply(reply: str, recipient: str | None) -> str:
+    """``reply`` as stored: one line, addresses masked, the recipient's local part too
+    (as a whole word, any case), at most ``MAX_REPLY`` characters."""
+    text = redact_addresses(" ".join(reply.split()))
+    local = (recipient or "").rpartition("@")[0].strip('"')
+    if len(local) >= _MIN_LOCAL:
+        word = re.compile(rf"(?<![\w.+-]){re.escape(local)}(?![\w-])", re.IGNORECASE)
+        text = word.sub("<redacted>", text)
+    return text[:MAX_REPLY]
 
 
 def bounce_kind(found: Classification, *, deferral: bool) -> BounceKind:
@@ -83,7 +104,7 @@ def bounce_event(
         recipient=recipient,
         provider=Provider(found.provider),
         bounce_kind=bounce_kind(found, deferral=deferral),
-        bounce=bounce_detail(found, deferral=deferral, reply=reply),
+        bounce=bounce_detail(found, deferral=deferral, reply=reply, recipient=recipient),
     )
 
 
@@ -107,7 +128,9 @@ def with_reply(
     found = classify_reply(text or "", recipient_domain=domain, remote_host=host, status=code)
     provider = event.provider if event.provider is not Provider.OTHER else Provider(found.provider)
     return dataclasses.replace(
-        event, provider=provider, bounce=bounce_detail(found, deferral=deferral, reply=text)
+        event,
+        provider=provider,
+        bounce=bounce_detail(found, deferral=deferral, reply=text, recipient=event.recipient),
     )
 
 

@@ -674,3 +674,30 @@ async def test_an_nfd_recipient_is_read_whole_and_is_its_nfc_self(store: SqlStor
         delivery_status(f"Final-Recipient: rfc822; {nfd}\n".encode() + FAILED), ctx(store)
     )
     assert await store.is_suppressed(PSEUDONYMS.pseudonym(JOERG))
+
+
+@pytest.mark.parametrize(
+    ("recipient", "diagnostic", "kept"),
+    [
+        (
+            "kijitora@example.net",
+            "smtp; 552 5.2.2 /var/email/kijitora/Maildir/tmp/1.host: Disk quota exceeded",
+            "/var/email/<redacted>/Maildir/tmp/1.host: Disk quota exceeded",
+        ),
+        ("Alice.Person@example.org", "smtp; 550 5.1.1 User unknown (alice.person)", "(<redacted>)"),
+        # A word that merely contains the local part stays.
+        ("bob@example.org", "smtp; 550 5.1.1 mailbox bobby unavailable", "mailbox bobby"),
+    ],
+    ids=["mailbox-path", "named-in-parentheses", "longer-word"],
+)
+async def test_the_recipients_local_part_alone_is_masked_in_the_reply(
+    store: SqlStore, recipient: str, diagnostic: str, kept: str
+) -> None:
+    fields = f"Final-Recipient: rfc822; {recipient}\nAction: failed\nStatus: 5.1.1\n"
+    await BOUNCE.ingest(
+        delivery_status((fields + f"Diagnostic-Code: {diagnostic}\n").encode()), ctx(store)
+    )
+    [row] = await event_rows(store)
+    reply = str(row["reply_text"])
+    assert kept in reply
+    assert recipient.partition("@")[0].lower() not in reply.lower().replace("bobby", "")
