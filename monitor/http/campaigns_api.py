@@ -138,7 +138,11 @@ async def _put_campaign(request: web.Request) -> web.Response:
         item = CampaignIn.model_validate(body)
     except ValidationError as exc:
         errors += [
-            {"field": ".".join(str(p) for p in e["loc"]) or "(body)", "message": e["msg"]}
+            {
+                "field": ".".join("<redacted>" if "@" in str(p) else str(p) for p in e["loc"])
+                or "(body)",
+                "message": e["msg"],
+            }
             for e in exc.errors()
         ]
     if errors:

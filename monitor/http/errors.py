@@ -45,9 +45,17 @@ _PERSONAL_PREFIXES = ("/api/v1/subjects/", "/api/v1/suppressions/")
 
 def redacted_path(path: str) -> str:
     """``path`` for a log line: the address in a subject's or suppression's path replaced
-    (``path`` decoded, so an encoded prefix such as ``%73ubjects`` is caught too)."""
+    (``path`` decoded, so an encoded prefix such as ``%73ubjects`` is caught too), and
+    any other segment with an '@' (a near miss such as ``//api/v1/subjects/...`` or
+    ``/api/v1/Subjects/...``, which answers 404, still names the person)."""
     prefix = next((p for p in _PERSONAL_PREFIXES if path.startswith(p)), None)
-    return f"{prefix}redacted" if prefix is not None else path
+    if prefix is not None:
+        return f"{prefix}redacted"
+    if "@" not in path and "%40" not in path.lower():
+        return path
+    return "/".join(
+        "redacted" if "@" in part or "%40" in part.lower() else part for part in path.split("/")
+    )
 
 
 def json_error(status: int, message: str, **extra: object) -> web.Response:

@@ -177,7 +177,14 @@ def _event(item: EventIn, now: dt.datetime) -> Event:
 
 
 def _loc(loc: Sequence[int | str]) -> str:
-    return ".".join(str(part) for part in loc)
+    """Where pydantic found the error; a key with an '@' (an unknown field named with an
+    address) is not echoed back."""
+    return ".".join(_field_name(part) for part in loc)
+
+
+def _field_name(part: int | str) -> str:
+    text = str(part)
+    return "<redacted>" if "@" in text or "%40" in text.lower() else text
 
 
 def _message(error: Mapping[str, Any]) -> str:

@@ -404,6 +404,12 @@ async def test_an_unknown_campaign_is_404_json(api: Api) -> None:
         ),
         pytest.param(
             "c1",
+            {"category": "commercial", "consent": "unknown", "owner@example.com": "x"},
+            ["<redacted>"],
+            id="unknown-field-named-with-an-address",
+        ),
+        pytest.param(
+            "c1",
             {"category": "commercial", "consent": "unknown", "sending_domain": "not a domain"},
             ["sending_domain"],
             id="sending-domain",

@@ -126,6 +126,12 @@ async def test_refusals_never_echo_an_address(base_url: str) -> None:
     status, answer = await post(base_url, body)
     assert status == 400
     assert "alice" not in json.dumps(answer)
+    # An unknown field named with an address: refused, its name not echoed.
+    named = {"type": "sent", "campaign": "c", "secret.person@example.org": 1}
+    status, answer = await post(base_url, json.dumps({"events": [named]}))
+    assert status == 400
+    assert "secret.person" not in json.dumps(answer)
+    assert answer["errors"][0]["field"] == "<redacted>"
 
 
 async def test_healthz(base_url: str) -> None:
