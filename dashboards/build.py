@@ -318,8 +318,9 @@ def overview() -> Panel:
         lay.place(
             table(
                 "Risk level and completeness",
-                "Level per target; unknown factors > 0 means the score is a lower bound; complete 0 "
-                "means not every check has run yet.",
+                "Level per target; unknown factors > 0 means the score is a lower bound; listing "
+                "unknown 1 means a list that could list the target could not tell (a listed "
+                "target may read ok meanwhile); complete 0 means not every check has run yet.",
                 [
                     target(
                         f"max by (target, level) (delivermon_blacklist_risk_level{T}) == 1",
@@ -332,6 +333,10 @@ def overview() -> Panel:
                     target(
                         f"max by (target) (delivermon_blacklist_risk_complete{T})", instant=True
                     ),
+                    target(
+                        f"max by (target) (delivermon_blacklist_risk_unknown_listing{T})",
+                        instant=True,
+                    ),
                 ],
                 transformations=[
                     {"id": "merge", "options": {}},
@@ -343,6 +348,7 @@ def overview() -> Panel:
                                 "Value #A": "level",
                                 "Value #B": "unknown factors",
                                 "Value #C": "complete",
+                                "Value #D": "listing unknown",
                             },
                         },
                     },

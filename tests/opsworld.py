@@ -47,6 +47,7 @@ def zones(*spf_extra_ips: str) -> dict[str, list[str]]:
         LISTING_ZONE: [*test_points, "10.2.0.192 IN A 127.0.0.2", '10.2.0.192 IN TXT "e2e"'],
         "example.com": [
             spf_record(*spf_extra_ips),
+            f"bounce IN TXT {txt(f'v=spf1 ip4:{IP} -all')}",  # the envelope (MAIL FROM) domain
             f"_dmarc IN TXT {txt('v=DMARC1; p=reject; rua=mailto:dmarc@example.com')}",
             f"s1._domainkey IN TXT {txt(rsa_record(2048))}",
             "@ IN MX 10 mail.example.com.",
@@ -85,6 +86,7 @@ ingest_token = "{INGEST}"
 name = "example.com"
 sending_ips = ["{IP}"]
 dkim_selectors = ["s1"]
+envelope_domains = ["bounce.example.com"]
 
 [dmarc]
 interval = "1s"
