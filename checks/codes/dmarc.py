@@ -159,4 +159,13 @@ CODES: dict[str, tuple[str, str]] = {
         "Check that the domain's nameservers answer for _dmarc names; the check is retried "
         "next run.",
     ),
+    "dmarc.alignment_unknown": (
+        "The tree walk of a configured envelope or DKIM domain failed (a DNS timeout, "
+        "SERVFAIL), so whether it aligns with the From domain under relaxed alignment could "
+        "not be told: its alignment entry is unknown (and so is the scorecard's alignment "
+        "row while no other identity aligns). The From domain's own record and policy were "
+        "read, so the DMARC status stays what they show.",
+        "Check that the nameservers of that domain answer for its _dmarc names; the check "
+        "is retried next run.",
+    ),
 }

@@ -127,7 +127,8 @@ async def _evaluate(
     result = _add(result, *await _authorizations(record, where, dns))
     alignment, alignment_findings = await _alignment(name, org, record, identities, dns)
     result = _add(replace(result, alignment=MappingProxyType(dict(alignment))), *alignment_findings)
-    unknown = unknown or any(f.code == "dmarc.lookup_failed" for f in alignment_findings)
+    # Another identity's failed walk leaves its alignment entry unknown, not the policy
+    # this record publishes (dmarc.alignment_unknown is information, not a status).
     return _settle(result, unknown=unknown)
 
 
@@ -261,7 +262,13 @@ async def _alignment(
         orgs[domain] = organizational_domain(walk) if failed is None else None
         if failed is not None:
             failures.append(
-                _lookup_failed(failed.query_name, failed.reason or "", f"alignment of {domain}")
+                Finding(
+                    "dmarc.alignment_unknown",
+                    FindingSeverity.INFO,
+                    f"alignment of {domain}: lookup of {failed.query_name} failed "
+                    f"({failed.reason or ''}); its alignment is unknown",
+                    {"name": failed.query_name, "reason": failed.reason or "", "domain": domain},
+                )
             )
     results, findings = evaluate_alignment(name, org, identities, modes=modes, orgs=orgs)
     return results, (*findings, *failures)
