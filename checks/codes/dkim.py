@@ -106,4 +106,12 @@ CODES: dict[str, tuple[str, str]] = {
         "Check the resolver and the authoritative servers of the domain (and of the CNAME "
         "target's zone if the selector is delegated to an ESP).",
     ),
+    "dkim.cname_loop": (
+        "The selector's name is a CNAME chain that never ends in a record: a loop (a CNAME "
+        "pointing back to itself through others) or a chain longer than the resolver follows. "
+        "Every answer arrived, so this is the zone's data, not a network failure: no "
+        "receiver can fetch the key, and signatures with it do not verify.",
+        "Point the selector's CNAME at the ESP's key record (the target the ESP documents), "
+        "or publish the key as a TXT record at the selector's name.",
+    ),
 }

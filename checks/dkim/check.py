@@ -13,7 +13,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from checks.dkim.record import evaluate_key_record
-from checks.dns import Answer, DnsClient, DnsOutcome, NoData, NxDomain, RdataType, Unknown
+from checks.dns import (
+    Answer,
+    DnsClient,
+    DnsOutcome,
+    NoData,
+    NxDomain,
+    RdataType,
+    Unknown,
+    UnknownReason,
+)
 from checks.domains import to_a_label
 from checks.findings import Finding, FindingSeverity
 from checks.status import CheckStatus, status_of
@@ -106,6 +115,16 @@ def evaluate_selector(
 ) -> DkimResult:
     """The result for one selector from the TXT lookup's outcome (sans-I/O)."""
     chain = outcome.cname_chain if isinstance(outcome, Answer) else ()
+    if isinstance(outcome, Unknown) and outcome.reason is UnknownReason.CNAME_LOOP:
+        # Every answer came: the zone's CNAMEs loop (or run on too long). Not "could not
+        # tell": no receiver can fetch the key either.
+        finding = Finding(
+            "dkim.cname_loop",
+            FindingSeverity.ERROR,
+            f"{outcome.name}: its CNAMEs never end in a record ({outcome.detail or 'a loop'})",
+            {"reason": str(outcome.reason)},
+        )
+        return _result(selector, None, (finding,), chain)
     if isinstance(outcome, Unknown):
         finding = Finding(
             "dkim.lookup_failed",

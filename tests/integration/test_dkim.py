@@ -65,6 +65,8 @@ def server(nsd_module_factory: StartNsd) -> NsdServer:
         "gone._domainkey IN CNAME s2.dkim.esp.test.",
         "nodata._domainkey IN A 192.0.2.1",
         "down._domainkey IN CNAME s1.broken.test.",
+        "loop._domainkey IN CNAME loop2._domainkey",
+        "loop2._domainkey IN CNAME loop._domainkey",
     ]
     esp = [f"s1.dkim IN TXT {txt(rsa_record(2048, tags='k=rsa; t=s'))}"]
     return nsd_module_factory({DOMAIN: example, "esp.test": esp}, broken=["broken.test"])
@@ -145,6 +147,15 @@ async def test_dangling_cname_is_missing_and_names_the_target(dns: StubResolver)
         ["dkim.missing"],
     )
     assert result.findings[0].detail["cname_target"] == "s2.dkim.esp.test"
+
+
+async def test_a_cname_loop_is_a_broken_key_not_could_not_tell(dns: StubResolver) -> None:
+    """Every answer arrived: the zone's CNAMEs loop, so no receiver can fetch the key."""
+    result = await _one(dns, "loop")
+    assert (result.status, [f.code for f in result.findings]) == (
+        CheckStatus.FAIL,
+        ["dkim.cname_loop"],
+    )
 
 
 async def test_several_selectors_in_order_with_dual_signing(dns: StubResolver) -> None:
