@@ -164,7 +164,11 @@ async def test_erasing_someone_never_suppressed_keeps_no_marker(api: Api) -> Non
         False,
         None,
     )
-    assert (await api.call("DELETE", subject(CAROL)))[1]["removed"] == {"reports": 0, "events": 0, "raw_copies": 0}
+    assert (await api.call("DELETE", subject(CAROL)))[1]["removed"] == {
+        "reports": 0,
+        "events": 0,
+        "raw_copies": 0,
+    }
 
 
 async def test_suppression_lookup_gives_reasons_and_since(api: Api) -> None:
