@@ -173,12 +173,15 @@ def _envelope_status(r: SpfResult) -> CheckStatus:
     there are a ``warn`` while another sending IP passes. Which IP sends with which
     envelope domain is not configured; a domain no sending IP passes at (or whose record
     is broken) fails every message sent with it, and is ``fail`` (the scorecard's rule)."""
-    if r.status is not CheckStatus.FAIL or "pass" not in r.ip_results.values():
+    if r.status is not CheckStatus.FAIL:
         return r.status
     serious = (FindingSeverity.ERROR, FindingSeverity.CRITICAL)
     if any(f.severity in serious and f.code != _NOT_PERMITTED for f in r.findings):
         return CheckStatus.FAIL
-    return CheckStatus.UNKNOWN if "temperror" in r.ip_results.values() else CheckStatus.WARN
+    results = set(r.ip_results.values())
+    if "temperror" in results:  # an IP that might pass there: not "none passes"
+        return CheckStatus.UNKNOWN
+    return CheckStatus.WARN if "pass" in results else CheckStatus.FAIL
 
 
 def _envelope_doc(r: SpfResult) -> dict[str, JsonValue]:

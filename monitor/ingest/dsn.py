@@ -91,14 +91,25 @@ class BounceMessage:
 _DSN_TYPES = ("message/delivery-status", "message/global-delivery-status")
 _FAILED = ("fail", "error")  # opensmtpd writes "error"; any case (RFC 3464 §2.3.3)
 # A dot-atom local part, or a quoted one ("john doe"@, with \-escapes: RFC 5321 §4.1.2).
-# Never the tail of a longer token: not after a character a local part may hold, a
-# combining mark (NFD "o\u0308"), an unreadable byte (a surrogate) or its replacement, so
-# an address whose "ü" was lost finds no address rather than another person's ("ller@"
-# of "Müller@").
+# Beside ASCII's atom characters, any non-ASCII character but controls, punctuation, white
+# space and specials (RFC 6531 allows UTF-8 in both parts: letters, marks such as
+# Devanagari's vowel signs, symbols): "«user@example.com»" is user@example.com,
+# "राम@example.in" is all of it. One character class each (no alternation), so a long
+# run of them that is no address fails in linear time.
+_NON_ASCII = (
+    "\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u167f\u1681-\u1fff\u2070-\u2fff\u3040-\ud7ff"
+    "\ue000-\ufefe\uff10-\uff19\uff21-\uff3a\uff41-\uff5a\uff66-\uffef"
+    "\U00010000-\U0010ffff"
+)
+_ATOM = f"[A-Za-z0-9_.!#$%&'*+/=?^`{{|}}~\\-{_NON_ASCII}]"
+_LABEL = f"[A-Za-z0-9_\\-{_NON_ASCII}]+"
+# Never the tail of a longer token: not after a character a local part may hold, nor after
+# an unreadable byte (a surrogate) or its replacement, so an address whose "ü" was lost
+# finds no address rather than another person's ("ller@" of "Müller@").
 _ADDRESS = re.compile(
-    r"(?<![\w.!#$%&'*+/=?^`{|}~\-\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff"
-    r"\ufe20-\ufe2f\ufffd\udc80-\udcff])"
-    r'(?:"(?:[^"\\\r\n]|\\.){1,64}"|[\w.!#$%&\'*+/=?^`{|}~-]+)@[\w-]+(?:\.[\w-]+)+'
+    f"(?<![A-Za-z0-9_.!#$%&'*+/=?^`{{|}}~\\-{_NON_ASCII}\ufffd\udc80-\udcff])"
+    + r'(?:"(?:[^"\\\r\n]|\\.){1,64}"|'
+    + f"{_ATOM}+)@{_LABEL}(?:\\.{_LABEL})+"
 )
 _A = _ADDRESS.pattern
 # Where a plain-text bounce names a failed recipient, at the start of a line: qmail's and
@@ -245,7 +256,8 @@ def _typed(value: str | None) -> str | None:
         return None
     kind, sep, rest = value.partition(";")
     if sep and kind.strip().lower() == "utf-8":
-        rest = _UTF8_ESCAPE.sub(_unescaped, rest)
+        # NFC after the escapes: "Jo\x{308}rg" is "Jörg", as the same spelt in UTF-8 is
+        rest = unicodedata.normalize("NFC", _UTF8_ESCAPE.sub(_unescaped, rest))
     return (rest if sep else value).strip().strip("<>").strip() or None
 
 
@@ -253,8 +265,13 @@ _UTF8_ESCAPE = re.compile(r"\\x\{([0-9A-Fa-f]{1,6})\}")
 
 
 def _unescaped(found: re.Match[str]) -> str:
+    """The character a ``\\x{HEX}`` stands for. RFC 6533 escapes non-ASCII characters;
+    one for an ASCII character (``\\x{40}``, an "@" that would make the address another
+    one) or no character at all makes the address unreadable (U+FFFD), so it names no one."""
     code = int(found.group(1), 16)
-    return chr(code) if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else "\ufffd"
+    if code < 0x80 or code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+        return "\ufffd"
+    return chr(code)
 
 
 def _address(value: str | None) -> str | None:

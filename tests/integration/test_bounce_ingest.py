@@ -648,6 +648,33 @@ async def test_a_non_ascii_recipient_is_the_one_suppressed(store: SqlStore, raw:
     assert len(await event_rows(store)) == 1
 
 
+@pytest.mark.parametrize(
+    ("field", "person", "not_them"),
+    [
+        # Devanagari's vowel sign U+093E is a spacing mark, not \w; a snowman is a symbol.
+        ("rfc822; राम@example.in", "राम@example.in", "म@example.in"),
+        ("rfc822; snow☃man@example.org", "snow☃man@example.org", "man@example.org"),
+        ("utf-8; Jo\\x{308}rg@example.org", "jörg@example.org", "rg@example.org"),
+    ],
+    ids=["spacing-mark", "symbol", "escaped-combining-mark"],
+)
+async def test_any_utf8_local_part_is_read_whole(
+    store: SqlStore, field: str, person: str, not_them: str
+) -> None:
+    await BOUNCE.ingest(_global_dsn(f"Final-Recipient: {field}\n".encode() + FAILED), ctx(store))
+    assert await store.is_suppressed(PSEUDONYMS.pseudonym(person))
+    assert not await store.is_suppressed(PSEUDONYMS.pseudonym(not_them))
+
+
+async def test_an_escaped_at_sign_names_no_one(store: SqlStore) -> None:
+    """RFC 6533 escapes non-ASCII characters; an escaped "@" would make the address
+    another person's (victim@evil.example)."""
+    raw = _global_dsn(b"Final-Recipient: utf-8; victim\\x{40}evil.example@example.org\n" + FAILED)
+    await BOUNCE.ingest(raw, ctx(store))
+    assert not await store.is_suppressed(PSEUDONYMS.pseudonym("victim@evil.example"))
+    assert not await store.is_suppressed(PSEUDONYMS.pseudonym("evil.example@example.org"))
+
+
 async def test_a_global_dsn_reads_every_recipient_block(store: SqlStore) -> None:
     second = b"\nFinal-Recipient: rfc822; other@example.org\n" + FAILED
     await BOUNCE.ingest(

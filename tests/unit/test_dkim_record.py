@@ -50,6 +50,7 @@ SEVERITIES = {
     "dkim.version_not_first": W,
     "dkim.ed25519_only": W,
     "dkim.lookup_failed": W,
+    "dkim.cname_loop": E,
 }
 # RFC 8032 §7.1 TEST 1 public key: a valid point.
 RFC8032_TEST1_PUBLIC = bytes.fromhex(
