@@ -53,11 +53,13 @@ def build_risk_inputs(
     spf_for_ip: Sequence[CheckState] = (),
     spf_results: Sequence[Mapping[str, object]] | None = None,
     telemetry: TelemetryView = _NO_TELEMETRY,
+    lists_apply: bool = True,
 ) -> RiskInputs:
     """``states``: the target's own states; ``spf_for_ip``: SPF states of domains listing it,
     or ``spf_results``: their ``ip_results`` already read (``spf_ip_results``), which a
     caller scoring thousands of a domain's IPs reads once rather than once per IP;
-    ``telemetry``: what Gmail Postmaster Tools and SNDS last said."""
+    ``telemetry``: what Gmail Postmaster Tools and SNDS last said; ``lists_apply``: some
+    configured list can list the target."""
     listings: list[Listing] = []
     unknown: list[Listing] = []
     swept = False
@@ -90,6 +92,7 @@ def build_risk_inputs(
             fcrdns=confirmed if isinstance(confirmed, bool) else None,
             listings=found,
             unknown_zones=tuple(unknown),
+            lists_apply=lists_apply,
             snds_tracked=telemetry.snds_tracked,
             snds_filter=snds.filter_result.value if snds and snds.filter_result else None,
             snds_trap_hits=snds.trap_hits if snds else None,
@@ -114,6 +117,7 @@ def build_risk_inputs(
         one_click_audited=f.one_click_audited,
         listings=found,
         unknown_zones=tuple(unknown),
+        lists_apply=lists_apply,
         gmail_tracked=target in telemetry.gmail_tracked,
         gmail_spam_rate=gmail.spam_rate if gmail else None,
         gmail_recovering=(gmail.recovery_date is not None) if gmail else None,

@@ -234,7 +234,9 @@ class RiskInputs:
     """Everything known about one target. ``None`` means unknown or not meaningful.
 
     Rates are fractions (0.002 is 0.2%). ``listings`` is None until a DNSBL sweep
-    has answered; ``unknown_zones`` are zones whose latest verdict is unknown.
+    has answered; ``unknown_zones`` are zones whose latest verdict is unknown;
+    ``lists_apply`` False when no configured list can list the target (a domain with only
+    IP lists, an IPv6 address with IPv4-only lists): the listing factors do not apply.
     ``complaint_rate_daily`` is oldest first, one rate (or None) per UTC day.
     Raises ValueError on a rate outside 0..1, a negative count, or a value given
     for a factor that does not apply to the kind of target.
@@ -244,6 +246,7 @@ class RiskInputs:
     kind: TargetKind
     listings: tuple[Listing, ...] | None = None
     unknown_zones: tuple[Listing, ...] = ()
+    lists_apply: bool = True
     complaint_rate: float | None = None
     complaint_rate_daily: tuple[float | None, ...] = ()
     unsubscribe_rate: float | None = None
@@ -351,7 +354,11 @@ def level_for(score: int) -> RiskLevel:
 
 def score_risk(inputs: RiskInputs) -> RiskScore:
     """Score one target: the capped sum of its factors' points, unknown factors adding none."""
-    parts = _listing_parts(inputs.listings, inputs.unknown_zones)
+    parts = (
+        _listing_parts(inputs.listings, inputs.unknown_zones)
+        if inputs.lists_apply
+        else {name: _Part(0, "not_applicable") for name in _LISTING_BASE}
+    )
     parts[FactorName.COMPLAINT_RATE] = _complaint_rate(inputs.complaint_rate)
     parts[FactorName.COMPLAINT_TREND] = _complaint_trend(inputs.complaint_rate_daily)
     parts[FactorName.UNSUBSCRIBE_SPIKE] = _spike(

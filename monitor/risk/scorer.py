@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from checks.dnsbl.sweep import applicable_zones
 from monitor.alerting.rules import RISK_LEVELS, risk_observation
 from monitor.checking.cache import StateSnapshot
 from monitor.checking.plans import Plan
@@ -87,9 +88,11 @@ class RiskScorer:
                         if d in spf_results
                     ],
                     telemetry=view,
+                    lists_apply=bool(applicable_zones(target, plan.zones)),
                 )
             )
-            needed = _RISK_NEEDS[kind] - (frozenset() if plan.zones else {CheckName.DNSBL})
+            swept = bool(applicable_zones(target, plan.zones))  # else no sweep ever covers it
+            needed = _RISK_NEEDS[kind] - (frozenset() if swept else {CheckName.DNSBL})
             risk[target.text] = RiskView(
                 scored.score,
                 scored.level.value,

@@ -407,3 +407,23 @@ envelope_domains = {json.dumps(envelopes)}
     firing = {k for k, r in found.items() if r.status is AlertStatus.FIRING}
     assert firing == {prefix + "other.example.com", prefix + "nospf.example.com"}
     assert prefix + "example.com" not in found  # the SPF check's own alert covers it
+
+
+async def test_a_domain_no_configured_list_can_list_has_no_unknown_listing(
+    started: StartDaemon, tmp_path: Path
+) -> None:
+    """Only an IP list configured: no list can list example.com, so its listing factors do
+    not apply; they used to stay "unknown" for good (listing unknown 1, a lower bound)."""
+    domains = EXAMPLE_COM + 'sending_ips = ["192.0.2.10"]\n'
+    daemon = await started(
+        config_text(tmp_path, zones=["zen.spamhaus.org"], domains=domains), Clock()
+    )
+    await daemon.services.dnsbl.sweep()
+    await daemon.services.auth.auth()
+    risk = daemon.services.risk.snapshot()
+    domain, ip = risk["example.com"], risk["192.0.2.10"]
+    assert not domain.unknown_listing
+    assert {"listing_critical", "listing_major", "early_warning"}.isdisjoint(domain.unknown)
+    codes = {d[2] for d in domain.details if d[0].startswith("listing_")}
+    assert {c.partition(".")[2] for c in codes} == {"not_applicable"}
+    assert ip.unknown_listing  # the IP's list could not tell (no DNS here): still unknown
