@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import ipaddress
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -176,8 +177,27 @@ def parse_data(text: str) -> ParsedCsv[SndsRow]:
 _FILTER_RANK = {None: 0, FilterResult.GREEN: 1, FilterResult.YELLOW: 2, FilterResult.RED: 3}
 
 
-def _badness(row: SndsRow) -> tuple[int, int]:
-    return _FILTER_RANK[row.filter_result], row.trap_hits
+def _badness(row: SndsRow) -> tuple[int, float, int]:
+    """Filter result first, then the complaint band, then trap hits."""
+    return _FILTER_RANK[row.filter_result], _complaint_level(row.complaint_rate), row.trap_hits
+
+
+_PERCENT = re.compile(r"\d+(?:\.\d+)?")
+
+
+def _complaint_level(text: str) -> float:
+    """SNDS's complaint band as a number to compare: "< 0.1%" below 0.1, "> 0.3%" above
+    0.3, a range at its top; -1 when it names no number."""
+    numbers = [float(n) for n in _PERCENT.findall(text)]
+    if not numbers:
+        return -1.0
+    top = max(numbers)
+    stripped = text.strip()
+    if stripped.startswith("<"):
+        return top - 1e-9
+    if stripped.startswith(">"):
+        return top + 1e-9
+    return top
 
 
 def parse_ip_status(text: str) -> ParsedCsv[SndsBlock]:

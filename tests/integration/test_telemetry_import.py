@@ -567,6 +567,19 @@ async def test_two_differing_snds_lines_for_one_period_keep_the_worse(
     assert result.reasons == {"data": "refused_lines:1"}
 
 
+@pytest.mark.parametrize("high_first", [True, False], ids=["high-first", "low-first"])
+async def test_two_snds_lines_differing_in_the_complaint_band_keep_the_higher(
+    snds: Snds, session: aiohttp.ClientSession, high_first: bool
+) -> None:
+    low = snds_line("192.0.2.13", day=D1)
+    high = snds_line("192.0.2.13", day=D1, complaint="> 0.3%")
+    snds.data[None] = [high, low] if high_first else [low, high]
+    snds.ip_status = []
+    result = await snds_importer(session, snds).import_once()
+    assert result.rows is not None
+    assert [r.complaint_rate for r in result.rows] == ["> 0.3%"]
+
+
 @pytest.mark.parametrize("order", [(0.0042, 0), (0, 0.0042)], ids=["rate-first", "zero-first"])
 async def test_two_differing_values_for_one_day_keep_the_worse_and_are_reported(
     postmaster: Postmaster,
