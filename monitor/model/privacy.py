@@ -26,8 +26,9 @@ __all__ = ["PrivacyError", "Pseudonymizer", "load_or_create_key", "normalise_add
 
 _KEY_BYTES = 32
 # What an unquoted local part cannot hold: a second '@' ("a@b@example.com"), a space, a
-# control character.
-_UNQUOTED_BAD = re.compile(r"[@\s\x00-\x1f\x7f]")
+# control character, or another of RFC 5322's specials ("(),:;<>[]\ and a lone '"'):
+# ";victim@example.org" is not victim@example.org's export, nor anyone's.
+_UNQUOTED_BAD = re.compile(r"[@\s\x00-\x1f\x7f(),:;<>\[\]\\\"]")
 
 
 class PrivacyError(MonitorError, ValueError):
@@ -44,8 +45,9 @@ def normalise_address(address: str) -> str:
     merge distinct people at some providers.
 
     Raises:
-        PrivacyError: no '@', an empty part, an unquoted local part with an '@', a space
-            or a control character in it (RFC 5321 §4.1.2), or an invalid domain.
+        PrivacyError: no '@', an empty part, an unquoted local part with an '@', a space,
+            a control character or another special in it (RFC 5321 §4.1.2), or an invalid
+            domain.
     """
     text = address.strip().strip("<>").strip()
     local, at, domain = text.rpartition("@")

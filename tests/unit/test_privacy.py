@@ -49,6 +49,11 @@ def test_normalise_address(raw: str, normal: str) -> None:
         "a@b@example.com",  # a second '@' outside quotes
         "john doe@example.com",
         "tab\there@example.com",
+        ";victim@example.org",  # RFC 5322 specials outside quotes
+        "a,b@example.org",
+        "(comment)a@example.org",
+        "a:b@example.org",
+        "back\\slash@example.org",
     ],
 )
 def test_non_addresses_are_refused(bad: str) -> None:
