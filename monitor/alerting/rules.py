@@ -165,7 +165,9 @@ def record_observations(states: Iterable[CheckState]) -> list[Observation]:
         if severity is None or _own_envelope(state):
             continue
         where = f"{state.check.value}:{state.target}:{state.item}".rstrip(":")
-        name = state.check.value.upper() + (f" ({state.item})" if state.item else "")
+        name = _CHECK_TITLES.get(state.check, state.check.value.upper()) + (
+            f" ({state.item})" if state.item else ""
+        )
         codes = _finding_codes(state)
         found.append(
             Observation(
@@ -191,7 +193,9 @@ def record_change_key(target: str, check: str, item: str) -> str:
 
 def record_change_observation(state: CheckState) -> Observation:
     """A published record that changed; ``state`` is its state now (announced once)."""
-    name = state.check.value.upper() + (f" ({state.item})" if state.item else "")
+    name = _CHECK_TITLES.get(state.check, state.check.value.upper()) + (
+        f" ({state.item})" if state.item else ""
+    )
     record = state.detail_dict().get("record")
     return Observation(
         key=record_change_key(state.target, state.check.value, state.item),
@@ -214,6 +218,9 @@ def record_change_observations(changes: Iterable[StateChange]) -> list[Observati
         and change.new.check in _RECORD_SEVERITY
         and not _own_envelope(change.new)
     ]
+
+
+_CHECK_TITLES = {CheckName.ENVELOPE_SPF: "Envelope SPF"}  # else the check's name upper-cased
 
 
 def _own_envelope(state: CheckState) -> bool:

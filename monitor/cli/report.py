@@ -19,6 +19,7 @@ from checks.spf import SpfResult
 from checks.status import CheckStatus
 from monitor.checking.report import CheckReport
 from monitor.checking.states import CheckName
+from monitor.checking.table import spec
 
 __all__ = [
     "EXIT_BROKEN_PIPE",
@@ -201,7 +202,8 @@ def _render_auth(report: CheckReport, console: Console) -> None:
                 continue
             table.add_row(
                 f"SPF {envelope.domain}",
-                _status(envelope.status),
+                # the envelope status (warn while another IP passes there), as the JSON's
+                _status(spec(CheckName.ENVELOPE_SPF).status(envelope)),
                 ", ".join(f"{ip}: {r}" for ip, r in envelope.ip_results.items()),
                 _codes_of(envelope.findings),
             )

@@ -17,7 +17,7 @@ from monitor.ingest.arf import redact_addresses
 from monitor.ingest.attribution import attribute_campaign
 from monitor.ingest.dsn import classify_recipient, parse_bounce
 from monitor.model.events import BounceDetail, BounceKind, Event, EventType, Provider, Source
-from monitor.model.privacy import Pseudonymizer
+from monitor.model.privacy import PrivacyError, Pseudonymizer, normalise_address
 from monitor.store.models import Store
 
 __all__ = [
@@ -59,6 +59,19 @@ def bounce_detail(
 # A local part shorter than this is not masked on its own: "jo" is no one, and masking it
 # would mask the word wherever it stands.
 _MIN_LOCAL = 3
+
+
+def _usable(address: str | None) -> str | None:
+    """The recipient, or None when it cannot be pseudonymised (a domain IDNA refuses such
+    as ``☃.net``): the bounce still counts, suppresses no one, and the message's other
+    recipients are stored, where the store would refuse the whole message."""
+    if address is None:
+        return None
+    try:
+        normalise_address(address)
+    except PrivacyError:
+        return None
+    return address
 
 
 def masked_reply(reply: str, recipient: str | None) -> str:
@@ -166,7 +179,7 @@ async def ingest_bounce(
                 occurred_at=occurred,
                 source=Source.DSN,
                 key=f"{bounce.raw_sha256}:{index}",
-                recipient=recipient.recipient,
+                recipient=_usable(recipient.recipient),
             )
         )
     result = await store.add_events(events, pseudonymizer)

@@ -42,6 +42,7 @@ from html import unescape
 from checks.bounces import BounceClass, Classification, classify_reply, provider_of
 from monitor.ingest.arf import Headers
 from monitor.ingest.errors import MalformedReportError, WrongKindError
+from monitor.model.privacy import PrivacyError, normalise_address
 
 __all__ = [
     "BounceMessage",
@@ -97,7 +98,11 @@ _FAILED = ("fail", "error")  # opensmtpd writes "error"; any case (RFC 3464 §2.
 # "राम@example.in" is all of it. One character class each (no alternation), so a long
 # run of them that is no address fails in linear time.
 _NON_ASCII = (
-    "\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u167f\u1681-\u1fff\u2070-\u2fff\u3040-\ud7ff"
+    "\u00aa\u00b7\u00ba"  # ª · º (Catalan l·l)
+    "\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u060b\u060d-\u061a\u061c-\u061e\u0620-\u06d3"
+    "\u06d5-\u0963\u0966-\u167f\u1681-\u1fff"  # not the Arabic , ; ? . nor the dandas
+    "\u200c\u200d"  # zero-width non-joiner and joiner (Persian, Indic scripts)
+    "\u2070-\u2fff\u3005-\u3007\u3040-\ud7ff"  # U+3005-3007: the iteration and zero marks (佐々木)
     "\ue000-\ufefe\uff10-\uff19\uff21-\uff3a\uff41-\uff5a\uff66-\uffef"
     "\U00010000-\U0010ffff"
 )
@@ -107,7 +112,7 @@ _LABEL = f"[A-Za-z0-9_\\-{_NON_ASCII}]+"
 # an unreadable byte (a surrogate) or its replacement, so an address whose "ü" was lost
 # finds no address rather than another person's ("ller@" of "Müller@").
 _ADDRESS = re.compile(
-    f"(?<![A-Za-z0-9_.!#$%&'*+/=?^`{{|}}~\\-{_NON_ASCII}\ufffd\udc80-\udcff])"
+    f"(?<![A-Za-z0-9_.!#$%&'*+/=?^`{{|}}~\\-@{_NON_ASCII}\ufffd\udc80-\udcff])"
     + r'(?:"(?:[^"\\\r\n]|\\.){1,64}"|'
     + f"{_ATOM}+)@{_LABEL}(?:\\.{_LABEL})+"
 )
@@ -274,9 +279,18 @@ def _unescaped(found: re.Match[str]) -> str:
     return chr(code)
 
 
-def _address(value: str | None) -> str | None:
-    found = _ADDRESS.search(value or "")
-    return found.group(0) if found else None
+def _typed_address(value: str | None) -> str | None:
+    """The address a typed recipient field holds (RFC 3464 §2.3.2: exactly one), taken
+    whole: a value that is not one address as a whole ("a;victim@example.org",
+    "a b@example.org", "a@b@example.org") names no one, never the address-like part of it."""
+    text = (value or "").strip()
+    if not text or _ADDRESS.fullmatch(text) is None:
+        return None
+    try:
+        normalise_address(text)
+    except PrivacyError:
+        return None
+    return text
 
 
 def _standard(
@@ -296,7 +310,7 @@ def _standard(
         status = re.match(r"\s*([245]\.\d{1,3}\.\d{1,3})", fields.get("status") or "")
         recipients.append(
             BounceRecipient(
-                recipient=_address(
+                recipient=_typed_address(
                     _typed(fields.get("final-recipient") or fields.get("original-recipient"))
                 ),
                 delayed=delayed,

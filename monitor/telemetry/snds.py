@@ -13,6 +13,7 @@ the column order as the open-source SNDS readers use it: sndslib, AbuseIO.)
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import ipaddress
 import re
@@ -153,8 +154,9 @@ def parse_data(text: str) -> ParsedCsv[SndsRow]:
     """data.aspx's answer; an empty body is a day without data (no row, not a zero).
 
     Two lines for one IP and activity period are one line repeated when they are equal;
-    when they differ, the worse is kept (filter result, then trap hits) and the other is
-    counted as refused: the last line must not turn a period's red into green.
+    when they differ, each signal keeps its worse value (the filter result, the complaint
+    band, the trap hits with their window) and the other line is counted as refused: the
+    last line must not turn a period's red into green, nor hide another line's trap hits.
     """
     rows: dict[tuple[str, dt.datetime, dt.datetime], SndsRow] = {}
     refused = 0
@@ -169,17 +171,25 @@ def parse_data(text: str) -> ParsedCsv[SndsRow]:
             rows[key] = row
         elif seen != row:
             refused += 1
-            if _badness(row) > _badness(seen):
-                rows[key] = row
+            rows[key] = _worst_of(seen, row)
     return ParsedCsv(tuple(rows.values()), refused)
 
 
 _FILTER_RANK = {None: 0, FilterResult.GREEN: 1, FilterResult.YELLOW: 2, FilterResult.RED: 3}
 
 
-def _badness(row: SndsRow) -> tuple[int, float, int]:
-    """Filter result first, then the complaint band, then trap hits."""
-    return _FILTER_RANK[row.filter_result], _complaint_level(row.complaint_rate), row.trap_hits
+def _worst_of(first: SndsRow, second: SndsRow) -> SndsRow:
+    """One line from two for the same period: the worse of each signal."""
+    worse_filter = max(first, second, key=lambda r: _FILTER_RANK[r.filter_result])
+    worse_band = max(first, second, key=lambda r: _complaint_level(r.complaint_rate))
+    more_traps = max(first, second, key=lambda r: r.trap_hits)
+    return dataclasses.replace(
+        worse_filter,
+        complaint_rate=worse_band.complaint_rate,
+        trap_hits=more_traps.trap_hits,
+        trap_start=more_traps.trap_start,
+        trap_end=more_traps.trap_end,
+    )
 
 
 _PERCENT = re.compile(r"\d+(?:\.\d+)?")

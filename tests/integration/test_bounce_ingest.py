@@ -666,6 +666,55 @@ async def test_any_utf8_local_part_is_read_whole(
     assert not await store.is_suppressed(PSEUDONYMS.pseudonym(not_them))
 
 
+@pytest.mark.parametrize(
+    ("field", "person"),
+    [
+        ("rfc822; 佐々木@example.jp", "佐々木@example.jp"),  # U+3005, an iteration mark
+        ("rfc822; mi\u200cxa@example.ir", "mi\u200cxa@example.ir"),  # ZWNJ
+        ("rfc822; l·l@example.cat", "l·l@example.cat"),
+    ],
+    ids=["cjk-iteration-mark", "zero-width-non-joiner", "middle-dot"],
+)
+async def test_letters_and_joiners_outside_word_characters_are_read_whole(
+    store: SqlStore, field: str, person: str
+) -> None:
+    await BOUNCE.ingest(_global_dsn(f"Final-Recipient: {field}\n".encode() + FAILED), ctx(store))
+    assert await store.is_suppressed(PSEUDONYMS.pseudonym(person))
+
+
+@pytest.mark.parametrize(
+    ("field", "not_them"),
+    [
+        ("rfc822; a;victim@example.org", "victim@example.org"),
+        ("rfc822; a,victim@example.org", "victim@example.org"),
+        ("rfc822; a b@example.org", "b@example.org"),
+        ("rfc822; a@b@victim.example.org", "b@victim.example.org"),
+        ("utf-8; ab\\x{A0}victim@example.org", "victim@example.org"),
+    ],
+    ids=["semicolon", "comma", "space", "second-at", "escaped-no-break-space"],
+)
+async def test_a_typed_recipient_that_is_not_one_address_names_no_one(
+    store: SqlStore, field: str, not_them: str
+) -> None:
+    """RFC 3464 §2.3.2: the field holds one address, taken whole; the address-like part of
+    something else is another person (who used to be suppressed)."""
+    await BOUNCE.ingest(_global_dsn(f"Final-Recipient: {field}\n".encode() + FAILED), ctx(store))
+    assert not await store.is_suppressed(PSEUDONYMS.pseudonym(not_them))
+    # The bounce still counts (no per-person event: no one behind it).
+    assert sum(r.totals.bounces_permanent for r in await store.counts()) == 1
+
+
+async def test_a_recipient_that_cannot_be_pseudonymised_loses_no_other(store: SqlStore) -> None:
+    """A domain IDNA refuses (☃.net) used to refuse the whole DSN (400
+    invalid_recipient), losing the other recipients' bounces."""
+    second = b"\nFinal-Recipient: rfc822; a@xn--n3h.net\n" + FAILED
+    raw = _global_dsn(b"Final-Recipient: rfc822; good5@example.org\n" + FAILED + second)
+    await BOUNCE.ingest(raw, ctx(store))
+    assert await store.is_suppressed(PSEUDONYMS.pseudonym("good5@example.org"))
+    assert len(await event_rows(store)) == 1  # good5's; the other has no one behind it
+    assert sum(r.totals.bounces_permanent for r in await store.counts()) == 2
+
+
 async def test_an_escaped_at_sign_names_no_one(store: SqlStore) -> None:
     """RFC 6533 escapes non-ASCII characters; an escaped "@" would make the address
     another person's (victim@evil.example)."""

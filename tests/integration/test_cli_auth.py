@@ -155,3 +155,26 @@ def test_envelope_domain_spf_decides_the_scorecard(nsd_factory: StartNsd, tmp_pa
     rows = {r["requirement"]: r["status"] for r in target["compliance"]["rows"]}
     assert rows["spf_passes_for_sending_ips"] == "fail"
     assert target["dmarc"]["alignment"]["spf:bounce.example.com"] == "aligned"
+
+
+def test_the_table_shows_an_envelope_domain_with_its_envelope_status(
+    nsd_factory: StartNsd, tmp_path: Path
+) -> None:
+    """One IP passes at the envelope domain, the other does not: `warn` in the JSON, and in
+    the table too (it printed the raw SPF status, `fail`)."""
+    zone = domain_zone(f"v=spf1 ip4:{SENDING_IP} ip4:192.0.2.11 -all", "v=DMARC1; p=reject", 2048)
+    zone.append(f"bounce IN TXT {txt(f'v=spf1 ip4:{SENDING_IP} -all')}")
+    server = nsd_factory(
+        {"example.com": zone, "com": [], "2.0.192.in-addr.arpa": ["10 IN PTR mail.example.com."]}
+    )
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[[domains]]\nname = "example.com"\nenvelope_domains = ["bounce.example.com"]\n'
+    )
+    extra = ("--sending-ip", "192.0.2.11", "--config", str(config))
+    _code, doc = check(server.address, *extra)
+    (envelope,) = doc["targets"][0]["envelope_spf"]
+    assert envelope["status"] == "warn"
+    table = check_auth(server.address, *extra).stdout
+    (row,) = [line for line in table.splitlines() if "SPF bounce.example.com" in line]
+    assert row.split("│")[2].strip() == "warn"  # the status column

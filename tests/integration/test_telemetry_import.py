@@ -580,6 +580,21 @@ async def test_two_snds_lines_differing_in_the_complaint_band_keep_the_higher(
     assert [r.complaint_rate for r in result.rows] == ["> 0.3%"]
 
 
+async def test_two_snds_lines_keep_each_signals_worse_value(
+    snds: Snds, session: aiohttp.ClientSession
+) -> None:
+    """A high band with no traps and a low band with 2 trap hits: both signals stay."""
+    snds.data[None] = [
+        snds_line("192.0.2.3", day=D1, complaint="> 1%"),
+        snds_line("192.0.2.3", day=D1, traps=2),
+    ]
+    snds.ip_status = []
+    result = await snds_importer(session, snds).import_once()
+    assert result.rows is not None
+    [row] = result.rows
+    assert (row.complaint_rate, row.trap_hits, row.trap_start is not None) == ("> 1%", 2, True)
+
+
 @pytest.mark.parametrize("order", [(0.0042, 0), (0, 0.0042)], ids=["rate-first", "zero-first"])
 async def test_two_differing_values_for_one_day_keep_the_worse_and_are_reported(
     postmaster: Postmaster,

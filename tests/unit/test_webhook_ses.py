@@ -292,3 +292,12 @@ def test_recipient_that_is_not_an_address_is_refused_without_echoing_it() -> Non
         parse_ses(data)
     assert "Zebulon" not in str(caught.value)
     assert "@" not in repr(caught.value)
+
+
+def test_one_recipient_that_is_not_an_address_loses_no_other() -> None:
+    """A notification with a good and an unusable recipient used to be refused whole (400),
+    losing the good one's bounce."""
+    data = bounce()
+    data["bounce"]["bouncedRecipients"][1]["emailAddress"] = ";victim@example.org"
+    events = parse_ses(data)
+    assert [e.recipient for e in events] == ["a@gmail.com"]
