@@ -170,13 +170,21 @@ def iter_lines(path: Path) -> Iterator[str]:
 PSEUDONYM_KEY = "0123456789abcdef0123456789abcdef"
 
 
-def offline_config(store_url: str, *, zones: Sequence[str] = (), extra: str = "") -> str:
+def offline_config(
+    store_url: str,
+    *,
+    zones: Sequence[str] = (),
+    extra: str = "",
+    nameserver: str = "127.0.0.1:9",
+    timeout: float = 0.2,
+) -> str:
     """A daemon config whose DNS is a closed loopback port (every query "could not tell",
-    quickly), for tests that call the jobs themselves. ``extra`` is appended."""
+    quickly), for tests that call the jobs themselves; or ``nameserver`` (an NSD the test
+    serves). ``extra`` is appended."""
     return f"""
 [dns]
-nameservers = ["127.0.0.1:9"]
-timeout = 0.2
+nameservers = ["{nameserver}"]
+timeout = {timeout}
 attempts = 1
 [dnsbl]
 zones = {json.dumps(list(zones))}

@@ -133,17 +133,28 @@ def test_bad_arguments_exit_2(bad: str) -> None:
     assert run("check", "example.com", bad, "--nameserver", "127.0.0.1:9").returncode == 2
 
 
-def test_envelope_domain_spf_decides_the_scorecard(nsd_factory: StartNsd, tmp_path: Path) -> None:
-    # The From domain's SPF permits the IP, but mail leaves with an envelope domain
-    # whose SPF does not: receivers check the envelope domain, so the row fails.
-    zone = domain_zone(f"v=spf1 ip4:{SENDING_IP} -all", "v=DMARC1; p=reject", 2048)
-    zone.append(f"bounce IN TXT {txt('v=spf1 -all')}")
+def _with_envelope(
+    nsd_factory: StartNsd, tmp_path: Path, spf: str, bounce_spf: str
+) -> tuple[NsdServer, Path]:
+    """example.com with ``spf`` and the envelope domain bounce.example.com with
+    ``bounce_spf``, served by NSD, and a config naming that envelope domain."""
+    zone = domain_zone(spf, "v=DMARC1; p=reject", 2048)
+    zone.append(f"bounce IN TXT {txt(bounce_spf)}")
     server = nsd_factory(
         {"example.com": zone, "com": [], "2.0.192.in-addr.arpa": ["10 IN PTR mail.example.com."]}
     )
     config = tmp_path / "c.toml"
     config.write_text(
         '[[domains]]\nname = "example.com"\nenvelope_domains = ["bounce.example.com"]\n'
+    )
+    return server, config
+
+
+def test_envelope_domain_spf_decides_the_scorecard(nsd_factory: StartNsd, tmp_path: Path) -> None:
+    # The From domain's SPF permits the IP, but mail leaves with an envelope domain
+    # whose SPF does not: receivers check the envelope domain, so the row fails.
+    server, config = _with_envelope(
+        nsd_factory, tmp_path, f"v=spf1 ip4:{SENDING_IP} -all", "v=spf1 -all"
     )
     code, doc = check(server.address, "--config", str(config))
     (target,) = doc["targets"]
@@ -162,14 +173,11 @@ def test_the_table_shows_an_envelope_domain_with_its_envelope_status(
 ) -> None:
     """One IP passes at the envelope domain, the other does not: `warn` in the JSON, and in
     the table too (it printed the raw SPF status, `fail`)."""
-    zone = domain_zone(f"v=spf1 ip4:{SENDING_IP} ip4:192.0.2.11 -all", "v=DMARC1; p=reject", 2048)
-    zone.append(f"bounce IN TXT {txt(f'v=spf1 ip4:{SENDING_IP} -all')}")
-    server = nsd_factory(
-        {"example.com": zone, "com": [], "2.0.192.in-addr.arpa": ["10 IN PTR mail.example.com."]}
-    )
-    config = tmp_path / "c.toml"
-    config.write_text(
-        '[[domains]]\nname = "example.com"\nenvelope_domains = ["bounce.example.com"]\n'
+    server, config = _with_envelope(
+        nsd_factory,
+        tmp_path,
+        f"v=spf1 ip4:{SENDING_IP} ip4:192.0.2.11 -all",
+        f"v=spf1 ip4:{SENDING_IP} -all",
     )
     extra = ("--sending-ip", "192.0.2.11", "--config", str(config))
     _code, doc = check(server.address, *extra)

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import pytest
-from daemon import PSEUDONYM_KEY, offline_config
+from daemon import offline_config
 from dnsserver import StartNsd
 from zonefile import txt
 
@@ -371,22 +371,13 @@ async def test_an_envelope_domain_no_sending_ip_passes_at_alerts_and_fails_the_s
         "nospf.example.com",
         "mixed.example.com",
     ]
-    text = f"""
-[dns]
-nameservers = ["{server.address}"]
-timeout = 1
-attempts = 1
-[dnsbl]
-zones = []
-[store]
-url = "sqlite:///{tmp_path / "d.db"}"
-[privacy]
-pseudonym_key = "{PSEUDONYM_KEY}"
-[[domains]]
-name = "example.com"
-sending_ips = ["192.0.2.10", "192.0.2.11"]
-envelope_domains = {json.dumps(envelopes)}
-"""
+    domains = (
+        '[[domains]]\nname = "example.com"\nsending_ips = ["192.0.2.10", "192.0.2.11"]\n'
+        f"envelope_domains = {json.dumps(envelopes)}\n"
+    )
+    text = offline_config(
+        f"sqlite:///{tmp_path / 'd.db'}", extra=domains, nameserver=server.address, timeout=1
+    )
     daemon = await started(text, Clock())
     await daemon.services.auth.auth()
 
