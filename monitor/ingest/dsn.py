@@ -279,11 +279,15 @@ def _unescaped(found: re.Match[str]) -> str:
     return chr(code)
 
 
+# An addr-spec may end with a comment (RFC 5322 §3.4.1): "user@example.org (user)".
+_TRAILING_COMMENT = re.compile(r"\s*\([^()]*\)\s*$")
+
+
 def _typed_address(value: str | None) -> str | None:
     """The address a typed recipient field holds (RFC 3464 §2.3.2: exactly one), taken
     whole: a value that is not one address as a whole ("a;victim@example.org",
     "a b@example.org", "a@b@example.org") names no one, never the address-like part of it."""
-    text = (value or "").strip()
+    text = _TRAILING_COMMENT.sub("", (value or "").strip()).strip().strip("<>").rstrip(".")
     if not text or _ADDRESS.fullmatch(text) is None:
         return None
     try:
@@ -310,9 +314,10 @@ def _standard(
         status = re.match(r"\s*([245]\.\d{1,3}\.\d{1,3})", fields.get("status") or "")
         recipients.append(
             BounceRecipient(
-                recipient=_typed_address(
-                    _typed(fields.get("final-recipient") or fields.get("original-recipient"))
-                ),
+                # The final recipient; the original one when the final names no one (an
+                # obsolete source route such as "@relay:user@host", RFC 3464 §2.3.1).
+                recipient=_typed_address(_typed(fields.get("final-recipient")))
+                or _typed_address(_typed(fields.get("original-recipient"))),
                 delayed=delayed,
                 status=status.group(1) if status else None,
                 diagnostic=_bounded(_typed(fields.get("diagnostic-code"))) or context,
@@ -479,7 +484,11 @@ def _failed_recipients(msg: email.message.Message, text: str) -> dict[str, str |
             continue  # a RCPT the receiver accepted
         (originals if how == "original" else failed).setdefault(address, found[0])
         paragraphs.setdefault(address, []).extend(lines[start:end])
-    listed = _ADDRESS.findall(str(msg.get("X-Failed-Recipients", "")))
+    # A comma-separated list, each item one address taken whole (as Final-Recipient is).
+    header = ",".join(
+        _utf8(str(v)) for k, v in msg.raw_items() if k.lower() == "x-failed-recipients"
+    )
+    listed = [a for item in header.split(",") if (a := _typed_address(item)) is not None]
     chosen = {a.lower(): a for a in listed} or failed or originals
     return {spelt: _quoted_reply(paragraphs.get(key, [])) for key, spelt in chosen.items()}
 

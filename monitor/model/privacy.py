@@ -31,6 +31,17 @@ _KEY_BYTES = 32
 _UNQUOTED_BAD = re.compile(r"[@\s\x00-\x1f\x7f(),:;<>\[\]\\\"]")
 
 
+def _plain(inner: str) -> bool:
+    """A quoted local part's content that needs no quotes: a dot-atom."""
+    return (
+        bool(inner)
+        and not _UNQUOTED_BAD.search(inner)
+        and not inner.startswith(".")
+        and not inner.endswith(".")
+        and ".." not in inner
+    )
+
+
 class PrivacyError(MonitorError, ValueError):
     """An address that cannot be normalised, or a key file that is unsafe or unreadable."""
 
@@ -54,6 +65,9 @@ def normalise_address(address: str) -> str:
     if not at or not local or not domain:
         raise PrivacyError("not an e-mail address")
     quoted = len(local) > 1 and local.startswith('"') and local.endswith('"')
+    if quoted and _plain(local[1:-1]):
+        # RFC 5322 §3.4.1: "victim"@example.org is victim@example.org, one mailbox
+        local, quoted = local[1:-1], False
     if not quoted and _UNQUOTED_BAD.search(local):
         raise PrivacyError("not an e-mail address: invalid local part")
     try:

@@ -159,6 +159,7 @@ def parse_data(text: str) -> ParsedCsv[SndsRow]:
     last line must not turn a period's red into green, nor hide another line's trap hits.
     """
     rows: dict[tuple[str, dt.datetime, dt.datetime], SndsRow] = {}
+    variants: dict[tuple[str, dt.datetime, dt.datetime], set[SndsRow]] = {}
     refused = 0
     for fields in _lines(text):
         row = _row(fields) if fields is not None else None
@@ -166,10 +167,14 @@ def parse_data(text: str) -> ParsedCsv[SndsRow]:
             refused += 1
             continue
         key = (row.ip, row.activity_start, row.activity_end)
+        lines = variants.setdefault(key, set())
+        if row in lines:
+            continue  # a line repeated as it was
+        lines.add(row)
         seen = rows.get(key)
         if seen is None:
             rows[key] = row
-        elif seen != row:
+        else:
             refused += 1
             rows[key] = _worst_of(seen, row)
     return ParsedCsv(tuple(rows.values()), refused)

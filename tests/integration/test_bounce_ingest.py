@@ -772,3 +772,40 @@ async def test_the_recipients_local_part_alone_is_masked_in_the_reply(
     reply = str(row["reply_text"])
     assert kept in reply
     assert recipient.partition("@")[0].lower() not in reply.lower().replace("bobby", "")
+
+
+async def test_a_final_recipient_naming_no_one_falls_back_to_the_original(
+    store: SqlStore,
+) -> None:
+    """An obsolete source route in Final-Recipient (Sun Messaging Server writes one) is no
+    address; the Original-Recipient names the same person (RFC 3464 §2.3.1)."""
+    fields = (
+        b"Original-Recipient: rfc822;kijitora@example.net\n"
+        b"Final-Recipient: rfc822;@smtp.example.net:kijitora@server\n" + FAILED
+    )
+    await BOUNCE.ingest(_global_dsn(fields), ctx(store))
+    assert await store.is_suppressed(PSEUDONYMS.pseudonym("kijitora@example.net"))
+
+
+@pytest.mark.parametrize(
+    "field", ["rfc822; user12@example.org (user12)", "rfc822; user12@example.org."]
+)
+async def test_a_trailing_comment_or_root_dot_keeps_the_recipient(
+    store: SqlStore, field: str
+) -> None:
+    await BOUNCE.ingest(_global_dsn(f"Final-Recipient: {field}\n".encode() + FAILED), ctx(store))
+    assert await store.is_suppressed(PSEUDONYMS.pseudonym("user12@example.org"))
+
+
+async def test_x_failed_recipients_items_are_taken_whole(store: SqlStore) -> None:
+    raw = (
+        b"From: MAILER-DAEMON@mx.example.com\nTo: sender@example.com\n"
+        b"Subject: Mail delivery failed: returning message to sender\n"
+        b"X-Failed-Recipients: a;pvictim1@example.org, good@example.org\n\n"
+        b"A message that you sent could not be delivered to one or more of its\n"
+        b"recipients. This is a permanent error. The following address(es) failed:\n\n"
+        b"  good@example.org\n    550 5.1.1 User unknown\n"
+    )
+    await BOUNCE.ingest(raw, ctx(store))
+    assert await store.is_suppressed(PSEUDONYMS.pseudonym("good@example.org"))
+    assert not await store.is_suppressed(PSEUDONYMS.pseudonym("pvictim1@example.org"))

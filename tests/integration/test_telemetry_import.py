@@ -584,15 +584,15 @@ async def test_two_snds_lines_keep_each_signals_worse_value(
     snds: Snds, session: aiohttp.ClientSession
 ) -> None:
     """A high band with no traps and a low band with 2 trap hits: both signals stay."""
-    snds.data[None] = [
-        snds_line("192.0.2.3", day=D1, complaint="> 1%"),
-        snds_line("192.0.2.3", day=D1, traps=2),
-    ]
+    high_band = snds_line("192.0.2.3", day=D1, complaint="> 1%")
+    # The first line again after the second: a repeat, not a second conflict.
+    snds.data[None] = [high_band, snds_line("192.0.2.3", day=D1, traps=2), high_band]
     snds.ip_status = []
     result = await snds_importer(session, snds).import_once()
     assert result.rows is not None
     [row] = result.rows
     assert (row.complaint_rate, row.trap_hits, row.trap_start is not None) == ("> 1%", 2, True)
+    assert result.reasons == {"data": "refused_lines:1"}
 
 
 @pytest.mark.parametrize("order", [(0.0042, 0), (0, 0.0042)], ids=["rate-first", "zero-first"])

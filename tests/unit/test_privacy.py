@@ -32,6 +32,9 @@ KEY = b"k" * 32
         # RFC 6530 §10.1: NFD and NFC spellings are one address (one pseudonym)
         ("Jo\u0308rg@bücher.example", "j\u00f6rg@xn--bcher-kva.example"),
         ("J\u00d6RG@BÜCHER.example", "j\u00f6rg@xn--bcher-kva.example"),
+        # RFC 5322 §3.4.1: quotes around a plain local part change nothing
+        ('"Victim25"@example.org', "victim25@example.org"),
+        ('"john doe"@example.org', '"john doe"@example.org'),
     ],
 )
 def test_normalise_address(raw: str, normal: str) -> None:

@@ -314,17 +314,10 @@ def _recipients(obj: JsonObject, name: str, address_field: str | None) -> list[s
     if not isinstance(items, list):
         raise MalformedPayload(f"{name} is missing or not a list", provider=_SES)
     found = []
-    refused: MalformedPayload | None = None
     for item in items:
         if address_field is not None:
             item = require_mapping(item, name, provider=_SES).get(address_field)
-        try:
-            found.append(recipient_address(item, name, provider=_SES))
-        except MalformedPayload as exc:
-            # One recipient that is not an address: the others' events are still stored.
-            refused = exc
-    if refused is not None and not found:
-        raise refused
+        found.append(recipient_address(item, name, provider=_SES))
     return found
 
 
