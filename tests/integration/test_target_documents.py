@@ -122,7 +122,9 @@ def test_a_risk_scored_from_unknown_inputs_says_which_are_unknown(
     with its points, and validates against the schema. The zones are generic (major), so the
     unknown listing factor is listing_major; no critical or early-warning zone is configured,
     so those factors are clear rather than unknown. (Before the first sweep every listing
-    factor is unknown; the test waits for the sweep so that it does not depend on timing.)"""
+    factor is unknown; the test waits for a risk scored from the sweep's verdicts, not only
+    for the verdicts: the score is refreshed after the sweep's states are stored, so the
+    document can hold the verdicts with the risk of before them for a moment.)"""
     config = write_config(tmp_path / "delivermon.toml", closed_udp_port, receiver)
     with DaemonProcess(config) as daemon:
 
@@ -130,7 +132,10 @@ def test_a_risk_scored_from_unknown_inputs_says_which_are_unknown(
             doc = daemon.json(f"/api/v1/targets/{IP}")
             assert isinstance(doc, dict)
             swept = len(doc.get("dnsbl", [])) == len(ZONES)
-            return doc if swept and "risk" in doc else None
+            risk = doc.get("risk")
+            # Before the sweep every listing factor is unknown, critical ones included.
+            rescored = isinstance(risk, dict) and "listing_critical" not in risk["unknown"]
+            return doc if swept and rescored else None
 
         doc = wait_for(scored, what="the IP swept and its risk scored")
     schema("target-v1.schema.json").validate(doc)
