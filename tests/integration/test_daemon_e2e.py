@@ -97,6 +97,12 @@ def test_listing_is_announced_once_resolved_once_and_never_again_after_restart(
         status, body = daemon.get("/api/v1/targets/198.51.100.7")
         assert status == 404
         assert json.loads(body) == {"error": "not a configured target"}
+        # The listing raises the IP's risk level, announced from the next `campaigns` run
+        # (every second): waited for before delisting, or a loaded machine can delist first.
+        wait_for(
+            lambda: receiver.matching(kind="risk_level", status="firing"),
+            what="the risk-level notification",
+        )
 
         nsd.add_zone(ZONE, TEST_POINTS)
         nsd.reload()
