@@ -46,7 +46,10 @@ __all__ = [
 
 # Gmail and Yahoo (Feb 2024): honour an unsubscribe within two days.
 UNSUBSCRIBE_DEADLINE = dt.timedelta(hours=48)
-# Counters are keyed on category; an event whose campaign is not registered has none.
+# Counters are keyed on the category and consent an event carried itself, this when it
+# carried none: the read (``SqlStore.counts``) gives those counts the campaign's labels as
+# registered then, so a campaign registered late, or re-registered with another category,
+# moves its unlabelled counts with it.
 UNKNOWN_CATEGORY = "unknown"
 
 CampaignLabels = Mapping[str, tuple[Category | None, Consent | None]]
@@ -139,22 +142,26 @@ def counter_column(event: Event) -> str:
 _Grouped = dict[tuple[str, str, str, str, dt.datetime], list[int]]
 
 
+def _own_labels(event: Event) -> tuple[str, str]:
+    """The category and consent the event carried, ``unknown`` for each it did not."""
+    category = event.category.value if event.category else UNKNOWN_CATEGORY
+    return category, (event.consent or Consent.UNKNOWN).value
+
+
 def _group_counts(
-    accepted: Iterable[PreparedEvent],
-    labels: CampaignLabels,
-    violating: Iterable[PreparedEvent],
+    accepted: Iterable[PreparedEvent], violating: Iterable[PreparedEvent]
 ) -> _Grouped:
-    """Sum the events per counter row (one pass; labels and hours looked up once each)."""
+    """Sum the events per counter row (one pass; hours looked up once each)."""
     grouped: _Grouped = {}
-    resolved: dict[tuple[str, Category | None, Consent | None], tuple[str, str]] = {}
     width = len(COUNTER_COLUMNS)
 
     def add(event: Event, column: int) -> None:
-        label_key = (event.campaign, event.category, event.consent)
-        found = resolved.get(label_key)
-        if found is None:
-            found = resolved[label_key] = resolve_labels(event, labels)
-        key = (event.campaign, event.provider.value, *found, floor_hour(event.occurred_at))
+        key = (
+            event.campaign,
+            event.provider.value,
+            *_own_labels(event),
+            floor_hour(event.occurred_at),
+        )
         row = grouped.get(key)
         if row is None:
             row = grouped[key] = [0] * width
@@ -170,20 +177,17 @@ def _group_counts(
 
 
 def counter_deltas(
-    accepted: Iterable[PreparedEvent],
-    labels: CampaignLabels,
-    violating: Iterable[PreparedEvent] = (),
+    accepted: Iterable[PreparedEvent], violating: Iterable[PreparedEvent] = ()
 ) -> dict[CounterKey, dict[str, int]]:
     """Sum accepted events, and the sends among them that broke the deadline, per counter row."""
     return {
         CounterKey(*key): {name: n for name, n in zip(COUNTER_COLUMNS, counts, strict=True) if n}
-        for key, counts in _group_counts(accepted, labels, violating).items()
+        for key, counts in _group_counts(accepted, violating).items()
     }
 
 
 def counter_rows(
     accepted: Iterable[PreparedEvent],
-    labels: CampaignLabels,
     violating: Iterable[PreparedEvent],
     bind_time: Callable[[dt.datetime], object],
 ) -> list[tuple[object, ...]]:
@@ -191,7 +195,7 @@ def counter_rows(
 
     One key order for every writer: two replicas never wait on each other in a cycle.
     """
-    grouped = _group_counts(accepted, labels, violating)
+    grouped = _group_counts(accepted, violating)
     return [(*key[:4], bind_time(key[4]), *grouped[key]) for key in sorted(grouped)]
 
 

@@ -218,7 +218,7 @@ def add_events_plan(
         pseudonyms = sorted({i.pseudonym for i in candidates if i.pseudonym is not None})
         opted_out = yield Query(Statement.OPTED_OUT, [(p,) for p in pseudonyms])
         violating = batch.violating_sends(candidates, dict(opted_out))
-    counted = batch.counter_rows(accepted, labels, violating, bind_time)
+    counted = batch.counter_rows(accepted, violating, bind_time)
     if counted:
         yield Query(Statement.UPSERT_COUNTERS, counted)
     bounces = batch.bounce_counter_rows(accepted, bind_time)

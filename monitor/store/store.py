@@ -390,13 +390,17 @@ class SqlStore(
                     )
                 }
                 seen: dict[str, tuple[set[str], set[str]]] = {c: (set(), set()) for c in chunk}
-                for row in await conn.execute(
-                    select(counters.c.campaign, counters.c.category, counters.c.consent)
-                    .where(counters.c.campaign.in_(chunk))
-                    .distinct()
-                ):
-                    seen[row.campaign][0].add(row.category)
-                    seen[row.campaign][1].add(row.consent)
+                # What the events carried is read only where the registration is silent:
+                # most counts carry no label and most campaigns are registered.
+                silent = [c for c in chunk if not all(registered.get(c, (None, None)))]
+                if silent:
+                    for row in await conn.execute(
+                        select(counters.c.campaign, counters.c.category, counters.c.consent)
+                        .where(counters.c.campaign.in_(silent))
+                        .distinct()
+                    ):
+                        seen[row.campaign][0].add(row.category)
+                        seen[row.campaign][1].add(row.consent)
                 for campaign in chunk:
                     category, consent = registered.get(campaign, (None, None))
                     categories, consents = seen[campaign]

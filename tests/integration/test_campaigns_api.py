@@ -374,6 +374,33 @@ async def test_a_campaign_registered_after_its_events_takes_them_under_its_label
     )
 
 
+async def test_a_campaign_re_registered_moves_its_unlabelled_counts_with_it(api: Api) -> None:
+    """An operator who fixes a wrong category sees the campaign's counts move: events that
+    carried no label follow the registration as it is now, those that carried one keep it."""
+    body = {"category": "commercial", "consent": "double_opt_in"}
+    assert (await api.call("PUT", "/api/v1/campaigns/fixed", body=body))[0] == 200
+    await api.store.add_events(
+        [
+            ev(EventType.DELIVERED, "fixed", 2000, MINUTES),
+            ev(EventType.COMPLAINT, "fixed", 2, MINUTES),
+            ev(EventType.DELIVERED, "fixed", 50, MINUTES, category=Category.COMMERCIAL),
+        ],
+        P,
+    )
+    body = {"category": "transactional", "consent": "transactional"}
+    assert (await api.call("PUT", "/api/v1/campaigns/fixed", body=body))[0] == 200
+    for window in ("1h", "lifetime"):
+        _, doc = await api.call("GET", "/api/v1/rates?campaign=fixed&group_by=category,consent")
+        groups = {
+            (g["category"], g["consent"]): (g["delivered"], g["complaints"])
+            for g in doc["windows"][window]["groups"]
+        }
+        assert groups == {
+            ("transactional", "transactional"): (2000, 2),
+            ("commercial", "transactional"): (50, 0),
+        }
+
+
 async def test_campaigns_from_config_are_registered_at_startup(api: Api, store: SqlStore) -> None:
     registered = await store.get_campaign("receipts")
     assert registered is not None

@@ -88,7 +88,7 @@ def test_counter_deltas_map_types_and_bounce_kinds_to_columns() -> None:
         ],
         P,
     )
-    ((key, values),) = counter_deltas(batch, {}).items()
+    ((key, values),) = counter_deltas(batch).items()
     assert key == CounterKey(
         "spring", "other", "unknown", "unknown", dt.datetime(2025, 3, 10, 10, tzinfo=dt.UTC)
     )
@@ -103,8 +103,9 @@ def test_counter_deltas_map_types_and_bounce_kinds_to_columns() -> None:
     }
 
 
-def test_labels_come_from_the_event_else_the_registered_campaign() -> None:
-    labels = {"spring": (Category.COMMERCIAL, Consent.DOUBLE_OPT_IN)}
+def test_counters_key_on_the_labels_the_event_carried_not_the_registered_ones() -> None:
+    """The registration is applied when counts are read (SqlStore.counts), so that a
+    re-registered campaign moves its unlabelled counts with it."""
     batch = prepare_events(
         [
             ev(EventType.SENT, provider=Provider.GOOGLE),
@@ -112,9 +113,9 @@ def test_labels_come_from_the_event_else_the_registered_campaign() -> None:
         ],
         P,
     )
-    keys = {(k.provider, k.category, k.consent) for k in counter_deltas(batch, labels)}
+    keys = {(k.provider, k.category, k.consent) for k in counter_deltas(batch)}
     assert keys == {
-        ("google", "commercial", "double_opt_in"),
+        ("google", "unknown", "unknown"),
         ("other", "transactional", "transactional"),
     }
 
@@ -173,7 +174,7 @@ def test_transactional_sends_and_anonymous_sends_are_not_deadline_candidates() -
 
 def test_violations_are_counted_in_their_own_column() -> None:
     batch = prepare_events([ev(EventType.SENT, recipient="a@example.com", count=1)], P)
-    ((_, values),) = counter_deltas(batch, {}, violating=batch).items()
+    ((_, values),) = counter_deltas(batch, violating=batch).items()
     assert values == {"sent": 1, "unsubscribe_violations": 1}
 
 
