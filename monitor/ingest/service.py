@@ -7,17 +7,21 @@ and the IMAP poller, so every channel counts a report the same way.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from email.utils import parseaddr
 
 from monitor.ingest.arf import FeedbackReport, FeedbackType, parse_arf, redact_addresses
 from monitor.ingest.attribution import attribute_campaign, provider_of
 from monitor.ingest.audit import audit_original
+from monitor.ingest.events import MAX_AHEAD
 from monitor.model.events import Event, EventType, Provider, Source
 from monitor.model.privacy import Pseudonymizer
 from monitor.store.models import ReportAudit, ReportRecord, Store
 
 __all__ = ["ArfIngestResult", "ingest_arf"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,18 +54,26 @@ async def ingest_arf(
     """
     report = parse_arf(raw)
     campaign = attribute_campaign(report.original_headers, campaign_headers=campaign_headers)
-    recipient_domain = (
-        report.original_rcpt_to[0].rpartition("@")[2] if report.original_rcpt_to else None
-    )
-    provider = provider_of(report.reporter, recipient_domain, report.user_agent)
-    occurred = report.arrival_date or now
+    provider = _provider(report, report.original_rcpt_to[0] if report.original_rcpt_to else None)
+    arrival = report.arrival_date
+    if arrival is not None and arrival > now + MAX_AHEAD:
+        # A reporter's clock years ahead would keep the complaint in every "last hour"
+        # window until then: not believed, like an unreadable date (the events API
+        # refuses such a time; a third party's report cannot be fixed and re-sent).
+        log.warning(
+            "feedback report %s: Arrival-Date %s is more than a day ahead, dated on arrival",
+            report.raw_sha256[:12],
+            arrival.isoformat(),
+        )
+        arrival = None
+    occurred = arrival or now
     record = ReportRecord(
         raw_sha256=report.raw_sha256,
         received_at=now,
         feedback_type=report.feedback_type.value,
         campaign=campaign,
         provider=provider,
-        arrival_date=report.arrival_date,
+        arrival_date=arrival,
         source_ip=report.source_ip,
         reporter=report.reporter,
         user_agent=report.user_agent and redact_addresses(report.user_agent),
@@ -70,15 +82,20 @@ async def ingest_arf(
         raw=raw if store_raw else None,
         **_failure_fields(report),
     )
-    events = _complaints(report, campaign, provider, occurred) if report.is_complaint else ()
+    events = _complaints(report, campaign, occurred) if report.is_complaint else ()
     result = await store.add_report(record, events, pseudonymizer, store_raw=store_raw)
     return ArfIngestResult(result.id, campaign, report.feedback_type.value, result.duplicate)
 
 
-def _complaints(
-    report: FeedbackReport, campaign: str, provider: Provider, occurred: dt.datetime
-) -> tuple[Event, ...]:
-    """One complaint per reported recipient (or one without a recipient)."""
+def _provider(report: FeedbackReport, recipient: str | None) -> Provider:
+    """The recipient's mailbox provider, else the reporter's, else the User-Agent's."""
+    domain = recipient.rpartition("@")[2] if recipient else None
+    return provider_of(report.reporter, domain, report.user_agent)
+
+
+def _complaints(report: FeedbackReport, campaign: str, occurred: dt.datetime) -> tuple[Event, ...]:
+    """One complaint per reported recipient, each under its own mailbox provider (or one
+    without a recipient)."""
     recipients: tuple[str | None, ...] = report.original_rcpt_to or (None,)
     return tuple(
         Event(
@@ -88,7 +105,7 @@ def _complaints(
             source=Source.ARF,
             idempotency_key=f"{report.raw_sha256}:{index}",
             recipient=recipient,
-            provider=provider,
+            provider=_provider(report, recipient),
             feedback_type=report.feedback_type.value,
         )
         for index, recipient in enumerate(recipients)

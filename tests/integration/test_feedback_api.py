@@ -197,6 +197,56 @@ async def test_a_recipient_that_is_no_address_is_dropped_and_the_complaint_kept(
     assert (counts["report_recipients"], counts["suppressions"]) == (0, 0)
 
 
+async def test_an_arrival_date_far_ahead_is_not_believed_the_complaint_counts_now(
+    base_url: str, sqlite_store: SqlStore
+) -> None:
+    """A reporter's clock set to 2035 must not keep the complaint in every "last hour"
+    window (and its suppression dated) until 2035: like an unreadable Arrival-Date, it
+    is dated when it arrived; a day ahead is still believed (clocks drift)."""
+    future = arf_report().replace(
+        b"Arrival-Date: Fri, 27 Nov 2026 14:00:00 +0000",
+        b"Arrival-Date: Mon, 01 Jan 2035 00:00:00 +0000",
+    )
+    status, _ = await post_arf(base_url, future)
+    assert status == 202
+    ahead = dt.timedelta(hours=20)
+    drifted = arf_report(message_id="m-2").replace(
+        b"Arrival-Date: Fri, 27 Nov 2026 14:00:00 +0000",
+        (NOW + ahead).strftime("Arrival-Date: %a, %d %b %Y %H:%M:%S +0000").encode(),
+    )
+    assert (await post_arf(base_url, drifted))[0] == 202
+    now_hour = await sqlite_store.counts(since=NOW, until=NOW + dt.timedelta(hours=1))
+    assert sum(r.totals.complaints for r in now_hour) == 1
+    later = await sqlite_store.counts(since=NOW + dt.timedelta(hours=1))
+    assert sum(r.totals.complaints for r in later) == 1  # the drifted one, at its own date
+
+
+async def test_each_recipient_of_a_report_counts_under_its_own_provider(
+    base_url: str, sqlite_store: SqlStore
+) -> None:
+    """An aggregated report naming recipients at several mailbox providers (RFC 5965
+    §3.2 allows Original-Rcpt-To more than once)."""
+    several = arf_report().replace(
+        f"Original-Rcpt-To: <{RECIPIENT}>".encode(),
+        b"Original-Rcpt-To: <m1@gmail.com>\r\nOriginal-Rcpt-To: <m2@yahoo.com>\r\n"
+        b"Original-Rcpt-To: <m3@outlook.com>",
+    )
+    assert (await post_arf(base_url, several))[0] == 202
+    rows = await sqlite_store.counts(campaign="spring-sale")
+    providers = {r.provider: r.totals.complaints for r in rows if r.totals.complaints}
+    assert providers == {"google": 1, "yahoo": 1, "microsoft": 1}
+
+
+async def test_incidents_is_not_counted_one_complaint_per_recipient(
+    base_url: str, sqlite_store: SqlStore
+) -> None:
+    """The README's limitation: `Incidents: 5` (RFC 5965 §3.2) still counts one complaint."""
+    five = arf_report().replace(b"Version: 1\r\n", b"Version: 1\r\nIncidents: 5\r\n")
+    assert b"Incidents: 5" in five
+    assert (await post_arf(base_url, five))[0] == 202
+    assert sum(r.totals.complaints for r in await sqlite_store.counts()) == 1
+
+
 async def test_not_spam_report_is_stored_but_is_no_complaint(
     base_url: str, sqlite_store: SqlStore, sqlite_path: Path
 ) -> None:
