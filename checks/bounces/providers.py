@@ -2,7 +2,8 @@
 
 Precedence (as sisimai's rhost tables and the providers' MX names suggest): the host that
 gave the reply (DSN ``Remote-MTA``, Postfix ``host X said``, Exim ``H=``), then the
-recipient domain, then a signature in the reply text (``- gsmtp``, ``(S3150)``, ``[TSS04]``).
+recipient domain (``checks.mailboxes``, the table every signal shares), then a signature
+in the reply text (``- gsmtp``, ``(S3150)``, ``[TSS04]``).
 The ids are a closed set, so they can be metric labels.
 """
 
@@ -10,9 +11,9 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["PROVIDERS", "provider_of"]
+from checks.mailboxes import PROVIDERS, provider_of_domain
 
-PROVIDERS = ("google", "microsoft", "yahoo", "apple", "gmx", "comcast", "mailru", "other")
+__all__ = ["PROVIDERS", "provider_of"]
 
 # MX / remote host name suffixes (the providers' published MX names).
 _HOST_SUFFIXES: tuple[tuple[str, str], ...] = (
@@ -33,40 +34,6 @@ _HOST_SUFFIXES: tuple[tuple[str, str], ...] = (
     ("comcast.net", "comcast"),
     ("mail.ru", "mailru"),
 )
-_DOMAINS: dict[str, str] = {
-    **dict.fromkeys(("gmail.com", "googlemail.com"), "google"),
-    **dict.fromkeys(
-        ("outlook.com", "hotmail.com", "live.com", "msn.com", "windowslive.com"), "microsoft"
-    ),
-    **dict.fromkeys(
-        (
-            "yahoo.com",
-            "ymail.com",
-            "rocketmail.com",
-            "aol.com",
-            "verizon.net",
-            "att.net",
-            "sbcglobal.net",
-            "bellsouth.net",
-        ),
-        "yahoo",
-    ),
-    **dict.fromkeys(("icloud.com", "me.com", "mac.com"), "apple"),
-    **dict.fromkeys(("gmx.de", "gmx.net", "gmx.com", "gmx.at", "gmx.ch", "web.de"), "gmx"),
-    **dict.fromkeys(("mail.com",), "gmx"),
-    **dict.fromkeys(("comcast.net",), "comcast"),
-    **dict.fromkeys(("mail.ru", "bk.ru", "list.ru", "inbox.ru"), "mailru"),
-}
-# Country variants: the brand is the registered label (hotmail.fr, yahoo.co.uk).
-_BRAND = re.compile(r"^(yahoo|hotmail|outlook|live|gmail)\.(?:co\.)?[a-z]{2,3}$")
-_BRANDS = {
-    "yahoo": "yahoo",
-    "hotmail": "microsoft",
-    "outlook": "microsoft",
-    "live": "microsoft",
-    "gmail": "google",
-}
-_NOT_BRANDS = frozenset({"yahoo.co.jp", "yahoo.ne.jp"})  # Yahoo Japan is another company
 # Signatures the providers put in their replies (see docs/bounces.md for the sources).
 _SIGNATURES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"- gsmtp\b|\bgcdp\b|support\.google\.com/(?:mail|a)\b"), "google"),
@@ -96,16 +63,6 @@ def _of_host(host: str) -> str | None:
     return None
 
 
-def _of_domain(domain: str) -> str | None:
-    name = domain.lower().strip().rstrip(".")
-    if name in _DOMAINS:
-        return _DOMAINS[name]
-    if name in _NOT_BRANDS:
-        return None
-    brand = _BRAND.match(name)
-    return _BRANDS[brand.group(1)] if brand else None
-
-
 def provider_of(
     *, remote_host: str | None = None, recipient_domain: str | None = None, text: str = ""
 ) -> str:
@@ -115,7 +72,7 @@ def provider_of(
         if found:
             return found
     if recipient_domain:
-        found = _of_domain(recipient_domain)
+        found = provider_of_domain(recipient_domain)
         if found:
             return found
     lowered = text.lower()

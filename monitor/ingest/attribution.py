@@ -197,11 +197,14 @@ def provider_of(
     domain (the feedback-loop host), then the report's User-Agent (a Yahoo report
     re-sent by Amazon SES is recognised by ``Yahoo!-Mail-Feedback``).
     """
-    for domain in (recipient_domain, reporter_domain):
-        if domain:
-            provider = _provider_of_host(domain)
-            if provider is not Provider.OTHER:
-                return provider
+    if recipient_domain:  # a mailbox domain, matched whole as a send's recipient is
+        provider = provider_of_domain(recipient_domain.strip()[:253])
+        if provider is not Provider.OTHER:
+            return provider
+    if reporter_domain:  # a feedback-loop host, matched by suffix
+        provider = _provider_of_host(reporter_domain)
+        if provider is not Provider.OTHER:
+            return provider
     if user_agent:
         agent = user_agent[:256].lower()
         for pattern, provider in _USER_AGENTS:
