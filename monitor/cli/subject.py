@@ -5,8 +5,9 @@ Export and erase print JSON (the same documents as ``GET|DELETE /api/v1/subjects
 and never the address. ``EMAIL`` may be ``-`` to read it from stdin, which keeps it out
 of the process list and the shell history. Both refuse a pseudonym key other than the
 one the store's data was made with (``monitor.store.keyfile.check_store_key``): under
-another key they would find nobody. Exit codes: 0 done; 1 the store could not be
-reached; 2 not an address, or a config error (a lost or changed key among them).
+another key they would find nobody. Both read an existing store only (a missing
+one is refused, never made). Exit codes: 0 done; 1 the store could not be reached or
+does not exist; 2 not an address, or a config error (a lost or changed key among them).
 """
 
 from __future__ import annotations
@@ -117,14 +118,19 @@ def _subject(
     address = _address(args)
     if address is None:
         return EXIT_USAGE
-    key = store_key(config.store.url, config.privacy.pseudonym_key)
-    pseudonym = key.pseudonymizer.pseudonym(address)
+    url, configured = config.store.url, config.privacy.pseudonym_key
+    # A configured key (or PostgreSQL's need of one) is checked first: a config error
+    # whatever the store. A key file is read, or made, only beside a store that exists.
+    early = store_key(url, configured) if configured or not url.startswith("sqlite") else None
 
     async def go() -> dict[str, object]:
-        store = await open_store(config.store.url)
+        # An existing store only: a new empty one (a relative SQLite path read from
+        # another directory) would answer "nothing stored" about anyone.
+        store = await open_store(url, create=False)
         try:
+            key = early or store_key(url, configured)
             await check_store_key(store, key, dt.datetime.now(dt.UTC))
-            return await action(store, pseudonym, address)
+            return await action(store, key.pseudonymizer.pseudonym(address), address)
         finally:
             await store.close()
 

@@ -152,7 +152,7 @@ def _status(args: argparse.Namespace, config: Config, run: _Run[Any]) -> int:
         return EXIT_USAGE
 
     async def go() -> dict[str, Any]:
-        store = await open_store(config.store.url)
+        store = await open_store(config.store.url, create=False)  # it shows what is stored
         try:
             return status_document(await load_view(store, settings, dt.datetime.now(dt.UTC)))
         finally:

@@ -25,7 +25,7 @@ import asyncpg
 import sqlalchemy.exc
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -133,6 +133,12 @@ def _upgrade(conn: Connection) -> None:
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.attributes["connection"] = conn
     command.upgrade(config, "head")
+
+
+async def has_schema(engine: AsyncEngine) -> bool:
+    """Whether the database holds delivermon's schema (at any revision)."""
+    async with engine.connect() as conn:
+        return bool(await conn.run_sync(lambda c: inspect(c).has_table("alembic_version")))
 
 
 async def migrate(engine: AsyncEngine) -> None:

@@ -29,7 +29,7 @@ from monitor.store.audits import AuditQueries
 from monitor.store.bounces import BounceQueries
 from monitor.store.dmarc import DmarcRecords
 from monitor.store.dmarc_tally import DmarcTally
-from monitor.store.engine import build_engine, migrate
+from monitor.store.engine import build_engine, has_schema, migrate
 from monitor.store.errors import StoreUnavailableError
 from monitor.store.models import (
     AddResult,
@@ -82,26 +82,61 @@ _WRITE_FAILURE_KEPT = 60.0  # seconds a refused write keeps the store not ready
 _OPT_OUTS = (SuppressionReason.UNSUBSCRIBE.value, SuppressionReason.COMPLAINT.value)
 
 
-async def open_store(url: str) -> SqlStore:
+async def open_store(url: str, *, create: bool = True) -> SqlStore:
     """Open the database at ``url`` and bring its schema to the latest revision.
+
+    With ``create=False`` (the commands that only read or erase what is stored) a store
+    that does not exist yet is refused instead of made: a SQLite file that is not there
+    (a relative URL read from another directory) or a database without delivermon's
+    schema. An empty new store would answer "nothing stored" about anyone.
 
     Raises:
         StoreUrlError: not a ``sqlite:///PATH`` or ``postgresql://`` URL.
-        StoreUnavailableError: the database cannot be reached or migrated.
+        StoreUnavailableError: the database cannot be reached or migrated, or (with
+            ``create=False``) holds no store.
     """
     parsed = async_url(url)
-    _make_sqlite_directory(parsed)
+    where = parsed.render_as_string(hide_password=True)
+    if create:
+        _make_sqlite_directory(parsed)
+    else:
+        _require_sqlite_file(parsed, where)
     engine = build_engine(parsed)
     try:
-        await migrate(engine)
+        found = create or await has_schema(engine)
+        if found:
+            await migrate(engine)
     # Broad on purpose: asyncpg raises its own exceptions on connect, unwrapped by
     # SQLAlchemy; whatever the driver, a store that cannot open is unavailable.
     except Exception as exc:
         await engine.dispose()
-        where = parsed.render_as_string(hide_password=True)
         raise StoreUnavailableError(f"cannot open the store {where}: {_cause(exc)}") from exc
-    log.info("store opened", extra={"store": parsed.render_as_string(hide_password=True)})
+    if not found:
+        await engine.dispose()
+        raise StoreUnavailableError(
+            f"no store at {where}: the database holds no delivermon data (check the config's "
+            "[store] url, and the working directory for a relative SQLite path)"
+        )
+    log.info("store opened", extra={"store": where})
     return SqlStore(engine)
+
+
+def _require_sqlite_file(parsed: URL, where: str) -> None:
+    """Refuse a SQLite path with no file there (SQLite would create one).
+
+    Raises:
+        StoreUnavailableError: no file at the path.
+    """
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return
+    if database.startswith("file:"):
+        return  # a URI filename: SQLite's own syntax, left to it
+    if not Path(database).exists():
+        raise StoreUnavailableError(
+            f"no store at {where}: {Path(database).resolve()} does not exist (check the "
+            "config's [store] url, and the working directory for a relative path)"
+        )
 
 
 def _make_sqlite_directory(parsed: URL) -> None:

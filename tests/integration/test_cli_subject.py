@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import sqlite3
 import stat
 import subprocess
 from pathlib import Path
@@ -136,22 +137,63 @@ def test_a_config_error_exits_2(tmp_path: Path, config: str) -> None:
     assert "alice" not in proc.stderr
 
 
-def test_without_a_configured_key_one_is_created_beside_a_relative_database(
+def start_store(directory: Path, relative_url: str) -> Pseudonymizer:
+    """What a first start of the daemon leaves in ``directory``: the store and, beside
+    it, the key file (made the way the daemon makes it)."""
+    from monitor.store.keyfile import store_key
+
+    url = f"sqlite:///{directory / relative_url.removeprefix('sqlite:///')}"
+    asyncio.run(_close(url))
+    return store_key(url, None).pseudonymizer
+
+
+async def _close(url: str) -> None:
+    await (await open_store(url)).close()
+
+
+def test_without_a_configured_key_the_one_beside_a_relative_database_is_used(
     tmp_path: Path,
 ) -> None:
     config = write_config(tmp_path, '[store]\nurl = "sqlite:///var/lib/delivermon.db"\n')
-    first = as_json(run("subject", "export", ALICE, "--config", str(config), cwd=tmp_path))
+    pseudonymizer = start_store(tmp_path, "sqlite:///var/lib/delivermon.db")
     key_file = tmp_path / "var" / "lib" / "pseudonym.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    assert (tmp_path / "var" / "lib" / "delivermon.db").exists()
-    # The same key next time: the same pseudonym, so erasure finds what ingestion stored.
-    seed(
-        f"sqlite:///{tmp_path / 'var' / 'lib' / 'delivermon.db'}",
-        Pseudonymizer(key_file.read_bytes().strip()),
-    )
+    seed(f"sqlite:///{tmp_path / 'var' / 'lib' / 'delivermon.db'}", pseudonymizer)
+    first = as_json(run("subject", "export", ALICE, "--config", str(config), cwd=tmp_path))
+    assert first["subject"] == pseudonymizer.pseudonym(ALICE)[:12]
+    assert first["suppressed"] is True
     second = as_json(run("subject", "erase", ALICE, "--config", str(config), cwd=tmp_path))
     assert second["subject"] == first["subject"]
     assert second["removed"] == {"reports": 1, "events": 2, "raw_copies": 0}
+
+
+@pytest.mark.parametrize("command", ["export", "erase"])
+def test_a_store_that_does_not_exist_is_refused_not_made(tmp_path: Path, command: str) -> None:
+    """Run from the wrong directory, a relative SQLite URL names no store: an empty new one
+    would answer a data-subject request with "nothing stored". Nothing is left behind."""
+    config = write_config(tmp_path, '[store]\nurl = "sqlite:///data/delivermon.db"\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = run("subject", command, ALICE, "--config", str(config), cwd=elsewhere)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout == ""
+    assert "no store at sqlite+aiosqlite:///data/delivermon.db" in proc.stderr
+    assert str(elsewhere / "data" / "delivermon.db") in proc.stderr
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_an_empty_database_is_refused_not_migrated(tmp_path: Path) -> None:
+    """A file that holds no delivermon schema (created by hand, or by another tool)."""
+    database = tmp_path / "empty.db"
+    sqlite3.connect(database).close()
+    config = write_config(
+        tmp_path, f'[store]\nurl = "sqlite:///{database}"\n[privacy]\npseudonym_key = "{KEY}"\n'
+    )
+    proc = run("subject", "export", ALICE, "--config", str(config), cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "holds no delivermon data" in proc.stderr
+    with sqlite3.connect(database) as conn:
+        assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)
 
 
 def test_a_lost_key_file_is_refused_until_restored_or_accepted(tmp_path: Path) -> None:
@@ -159,12 +201,12 @@ def test_a_lost_key_file_is_refused_until_restored_or_accepted(tmp_path: Path) -
     nobody (Alice would read as never suppressed). It is refused, and no new key file is
     left behind; restoring the file, or `subject accept-key`, lets the store be used."""
     config = write_config(tmp_path, '[store]\nurl = "sqlite:///data/delivermon.db"\n')
-    first = as_json(run("subject", "export", ALICE, "--config", str(config), cwd=tmp_path))
-    key_file = tmp_path / "data" / "pseudonym.key"
     seed(
         f"sqlite:///{tmp_path / 'data' / 'delivermon.db'}",
-        Pseudonymizer(key_file.read_bytes().strip()),
+        start_store(tmp_path, "sqlite:///data/delivermon.db"),
     )
+    first = as_json(run("subject", "export", ALICE, "--config", str(config), cwd=tmp_path))
+    key_file = tmp_path / "data" / "pseudonym.key"
     saved = key_file.read_bytes()
     key_file.unlink()
 

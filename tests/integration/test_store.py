@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -56,6 +57,23 @@ async def test_migrations_match_the_schema_and_reopening_is_a_no_op(store_url: s
     again = await open_store(store_url)
     async with again._engine.connect() as conn:
         assert await conn.run_sync(_schema_diff) == []
+    assert (await lifetime(again)).sent == 1
+    await again.close()
+
+
+async def test_an_existing_store_only_refuses_a_database_without_the_schema(
+    store_url: str,
+) -> None:
+    """``create=False`` (subject export/erase, telemetry status): an empty database (a fresh
+    PostgreSQL one, an empty SQLite file) is refused and left empty; a store is opened."""
+    if store_url.startswith("sqlite"):
+        sqlite3.connect(store_url.removeprefix("sqlite:///")).close()
+    with pytest.raises(StoreUnavailableError, match="holds no delivermon data"):
+        await open_store(store_url, create=False)
+    first = await open_store(store_url)  # the daemon's first start makes it
+    await first.add_events([ev(EventType.SENT)], P)
+    await first.close()
+    again = await open_store(store_url, create=False)
     assert (await lifetime(again)).sent == 1
     await again.close()
 

@@ -152,3 +152,15 @@ def test_status_needs_no_secret(tmp_path: Path, servers: tuple[Postmaster, Snds]
     refused = run_cli("telemetry", "import", "--config", str(config))
     assert refused.returncode == 2
     assert "CLI_SNDS_KEY" in refused.stderr
+
+
+def test_status_refuses_a_store_that_does_not_exist(
+    tmp_path: Path, servers: tuple[Postmaster, Snds]
+) -> None:
+    """A wrong [store] url must not read as "never imported" from a new, empty store."""
+    config = write_config(tmp_path, *servers)
+    status = run_cli("telemetry", "status", "--json", "--config", str(config))
+    assert status.returncode == 1, status.stderr
+    assert status.stdout == ""
+    assert f"{tmp_path / 'd.db'} does not exist" in status.stderr
+    assert not (tmp_path / "d.db").exists()
