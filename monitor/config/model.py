@@ -70,13 +70,16 @@ __all__ = [
 
 _DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# The longest duration any key takes: a year (a leap one). Longer would mean "never", and
+# the scheduler cannot even compute a run that far away (dates end at year 9999).
+MAX_DURATION_DAYS = 366
 
 
 def parse_duration(text: str) -> int:
-    """``"90s"``, ``"15m"``, ``"2h"``, ``"1d"`` to seconds.
+    """``"90s"``, ``"15m"``, ``"2h"``, ``"1d"`` to seconds, at most ``MAX_DURATION_DAYS``.
 
     Raises:
-        ValueError: not a whole number followed by s, m, h or d.
+        ValueError: not a whole number followed by s, m, h or d, or longer than 366 days.
     """
     match = _DURATION.match(text.strip())
     if not match or int(match.group(1)) == 0:
@@ -84,7 +87,10 @@ def parse_duration(text: str) -> int:
             f"a duration is a whole number above 0 and a unit (s, m, h, d), like 30s, 15m, "
             f"2h or 1d; got {text!r}"
         )
-    return int(match.group(1)) * _UNITS[match.group(2)]
+    seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > MAX_DURATION_DAYS * 86_400:
+        raise ValueError(f"a duration is at most {MAX_DURATION_DAYS}d; got {text!r}")
+    return seconds
 
 
 def resolve_secret(value: str) -> str | None:

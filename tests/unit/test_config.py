@@ -469,3 +469,42 @@ def test_every_bad_sending_ip_is_named_at_once() -> None:
     assert "'300.1.1.1'" in problem
     assert "'192.0.2.0/24'" in problem
     assert "'192.0.2.10'" not in problem
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "dnsbl.interval",
+        "schedule.selftest_interval",
+        "schedule.auth_interval",
+        "schedule.drift_interval",
+        "schedule.purge_interval",
+        "schedule.metrics_interval",
+        "schedule.notify_interval",
+        "metrics.campaign_window",
+        "metrics.new_series_hold",
+        "alerts.flap_window",
+        "bounces.log_interval",
+        "dmarc.interval",
+        "imap.interval",
+        "telemetry.gmail.interval",
+        "telemetry.snds.interval",
+    ],
+)
+def test_a_duration_longer_than_366_days_is_refused_naming_its_key(key: str) -> None:
+    # "3000000d" passed `config check`, then crashed `run` (the scheduler's first run
+    # time overflowed the calendar) and half-applied on reload.
+    section, name = key.rsplit(".", 1)
+    required = {
+        "imap": 'host = "imap.example.com"\nusername = "u"\npassword = "p"\n',
+        "telemetry.gmail": 'credentials = "/c.json"\n',
+        "telemetry.snds": 'key = "k"\n',
+    }.get(section, "")
+    for days, accepted in (("366d", True), ("367d", False), ("3000000d", False)):
+        text = f'[{section}]\n{required}{name} = "{days}"\n'
+        if accepted:
+            parse_config(text)
+            continue
+        with pytest.raises(ConfigError) as refused:
+            parse_config(text)
+        assert refused.value.problems == (f"{key}: a duration is at most 366d; got {days!r}",)
