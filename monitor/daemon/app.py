@@ -337,6 +337,17 @@ class Daemon:
                 log.exception("config reload failed; keeping the running config")
                 return self._reload_failed((f"{type(exc).__name__}: {exc}",))
             running = self.scheduler.in_flight()  # they may hold the old runtime
+            try:
+                # The last step that can fail, before anything is swapped. No await between
+                # it and the swap: a job it starts at once runs on the new runtime.
+                install_jobs(self.scheduler, self.services, config, runtime.plan.shard)
+            except Exception as exc:  # the reload boundary: report it, keep the old config
+                self._restore_jobs(old)
+                await runtime.close()
+                log.exception("config reload failed; keeping the running config")
+                return self._reload_failed(
+                    (f"cannot schedule the jobs: {type(exc).__name__}: {exc}",)
+                )
             self.config = config
             if self.options.logs is not None:
                 self.options.logs.apply(config.log.level, config.log.format)
@@ -350,7 +361,6 @@ class Daemon:
                 await self.services.telemetry.load()  # the domains and IPs it covers changed
             except Exception:  # the store is down: the next import rebuilds the view
                 log.exception("could not reload the telemetry view")
-            install_jobs(self.scheduler, self.services, config, runtime.plan.shard)
             self._expect_series(runtime)
             self._background(self._close_when_idle(old, running))
             try:
@@ -375,6 +385,14 @@ class Daemon:
                 if spec.after_reload:
                     self.scheduler.run_soon(spec.name)
             return ReloadOutcome(True, (), restart)
+
+    def _restore_jobs(self, running: Runtime) -> None:
+        """Put back the jobs of the running config after installing another's failed part way
+        (``install_jobs`` removes jobs last, so the ones it already changed are re-added)."""
+        try:
+            install_jobs(self.scheduler, self.services, self.config, running.plan.shard)
+        except Exception:  # they installed at start or at the last reload; log and go on
+            log.exception("could not restore the jobs of the running config")
 
     def _reload_failed(self, problems: tuple[str, ...]) -> ReloadOutcome:
         self._reload_status = ReloadStatus(False, self._reload_status.at)

@@ -139,12 +139,17 @@ def _over_the_store_file(func: JobFunc, services: Services) -> JobFunc:
 
 
 def install_jobs(scheduler: JobScheduler, services: Services, config: Config, shard: Shard) -> None:
-    """Add (or re-add, keeping their history) every job this replica runs; remove the rest."""
-    for spec in JOBS:
-        runs_here = spec.replicas is Replicas.EVERY or shard.first
-        if not (runs_here and spec.enabled(config)):
-            scheduler.remove(spec.name)
-            continue
+    """Add (or re-add, keeping their history) every job this replica runs; remove the rest.
+
+    The removals come last: if an addition fails, installing the previous config again
+    restores every job with its history (a removed job's would be lost).
+    """
+    wanted = [
+        spec
+        for spec in JOBS
+        if (spec.replicas is Replicas.EVERY or shard.first) and spec.enabled(config)
+    ]
+    for spec in wanted:
         seconds = parse_duration(spec.interval(config))
         known = scheduler.interval_of(spec.name)
         if not spec.rerun_on_reload and known == seconds:
@@ -156,3 +161,6 @@ def install_jobs(scheduler: JobScheduler, services: Services, config: Config, sh
             jitter=seconds * config.schedule.jitter,
             run_now=spec.rerun_on_reload or known is None,
         )
+    for spec in JOBS:
+        if spec not in wanted:
+            scheduler.remove(spec.name)

@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from daemon import offline_config
@@ -418,3 +419,58 @@ async def test_a_domain_no_configured_list_can_list_has_no_unknown_listing(
     codes = {d[2] for d in domain.details if d[0].startswith("listing_")}
     assert {c.partition(".")[2] for c in codes} == {"not_applicable"}
     assert ip.unknown_listing  # the IP's list could not tell (no DNS here): still unknown
+
+
+async def test_a_reload_whose_jobs_cannot_be_scheduled_keeps_the_running_config(
+    started: StartDaemon, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Installing the jobs is the reload's last step that can fail: it used to run after
+    the swap, outside the reload's error handling, so the new config was half live (the
+    readiness interval changed) while the reload answered 500 and counted as a success.
+    Bounded durations leave no config that makes the scheduler fail, so the fault is
+    injected: the scheduler refuses the new config's ``drift`` interval, as APScheduler
+    did with an OverflowError for a "3000000d" one."""
+    daemon = await started(config_text(tmp_path), Clock())
+    registry = daemon.metrics.registry
+    running = daemon.config
+    add = daemon.scheduler.add
+
+    def failing_add(name: str, *args: Any, **kwargs: Any) -> None:
+        if name == "drift" and kwargs.get("interval") == 7200:
+            raise OverflowError("date value out of range")
+        add(name, *args, **kwargs)
+
+    monkeypatch.setattr(daemon.scheduler, "add", failing_add)
+    # selftest (installed before drift) and the sweep change too; [imap] adds a job.
+    changed = config_text(
+        tmp_path,
+        domains='[schedule]\nselftest_interval = "5m"\ndrift_interval = "2h"\n'
+        '[imap]\nhost = "127.0.0.1"\nsecurity = "none"\nusername = "u"\npassword = "p"\n',
+    ).replace("[dnsbl]\n", '[dnsbl]\ninterval = "1h"\n')
+    (tmp_path / "delivermon.toml").write_text(changed)
+
+    outcome = await daemon.reload()
+
+    assert not outcome.ok
+    assert any("OverflowError" in p for p in outcome.problems), outcome.problems
+    assert daemon.config is running
+    assert daemon.runtime.current.config is running  # what /readyz and the jobs read
+    intervals = {name: daemon.scheduler.interval_of(name) for name in daemon.scheduler.names}
+    assert intervals["selftest"] == 30 * 60
+    assert intervals["sweep"] == 15 * 60
+    assert intervals["drift"] == 15 * 60
+    assert "imap" not in intervals
+    assert registry.get_sample_value("delivermon_config_last_reload_successful") == 0
+    reloads = {
+        outcome: registry.get_sample_value("delivermon_config_reloads_total", {"outcome": outcome})
+        for outcome in ("success", "failure")
+    }
+    assert reloads == {"success": 0, "failure": 1}
+
+    monkeypatch.setattr(daemon.scheduler, "add", add)  # the fault is gone: the same file
+    assert (await daemon.reload()).ok
+    assert daemon.config.dnsbl.interval == "1h"
+    assert daemon.runtime.current.config.dnsbl.interval == "1h"
+    assert daemon.scheduler.interval_of("drift") == 2 * 3600
+    assert daemon.scheduler.interval_of("imap") == 5 * 60
+    assert registry.get_sample_value("delivermon_config_last_reload_successful") == 1
