@@ -65,6 +65,7 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 DEFAULT_CONFIG = Path("delivermon.toml")
 CONFIG_ENV = "DELIVERMON_CONFIG"  # the container image sets it to its config's path
+LOG_FORMAT_ENV = "DELIVERMON_LOG_FORMAT"  # --log-format, when that is not given
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-format",
         choices=LOG_FORMATS,
-        default=os.environ.get("DELIVERMON_LOG_FORMAT") or None,
+        default=None,  # else DELIVERMON_LOG_FORMAT, checked in main(): argparse checks no default
         help="text, or one JSON object per line; overrides [log] format "
         "(env DELIVERMON_LOG_FORMAT)",
     )
@@ -189,6 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Checked for every command, not only those that start an event loop: a typo in
         # it would otherwise go unnoticed until one does.
         _event_loop_choice()
+        if args.log_format is None:
+            args.log_format = _log_format_from_env()
     except UsageError as exc:
         print(f"delivermon: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -264,6 +267,18 @@ def _event_loop_choice() -> str:
     if choice not in ("auto", "asyncio", "uvloop"):
         raise UsageError(f"DELIVERMON_EVENT_LOOP must be asyncio or uvloop, got {choice!r}")
     return choice
+
+
+def _log_format_from_env() -> str | None:
+    """DELIVERMON_LOG_FORMAT: text or json, in any case; unset or empty is None.
+
+    Raises:
+        UsageError: anything else.
+    """
+    choice = os.environ.get(LOG_FORMAT_ENV, "").strip().lower()
+    if choice and choice not in LOG_FORMATS:
+        raise UsageError(f"{LOG_FORMAT_ENV} must be text or json, got {choice!r}")
+    return choice or None
 
 
 def _run(coro_factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:

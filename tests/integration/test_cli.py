@@ -369,3 +369,33 @@ def test_without_a_config_file_the_defaults_are_said_and_delivermon_config_is_re
     assert "dns.timout" in proc.stderr
     classify = run("bounce", "classify", "550 5.1.1 user unknown", cwd=tmp_path)
     assert "no config file" not in classify.stderr  # it needs none
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["config", "check", "delivermon.toml"],
+        ["zones", "--no-test"],
+        ["bounce", "classify", "550 5.1.1 user unknown"],
+    ],
+    ids=["config-check", "zones", "bounce-classify"],
+)
+def test_an_unknown_log_format_in_the_environment_is_a_usage_error(
+    command: list[str], tmp_path: Path
+) -> None:
+    # argparse checks no default against its choices: "xml" went through to the log
+    # set-up and every command died with a ValueError traceback, exit 1.
+    (tmp_path / "delivermon.toml").write_text('[log]\nlevel = "info"\n')
+    done = run(*command, cwd=tmp_path, env={"DELIVERMON_LOG_FORMAT": "xml"})
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == "delivermon: DELIVERMON_LOG_FORMAT must be text or json, got 'xml'\n"
+
+
+def test_the_log_format_from_the_environment_applies_in_any_case(tmp_path: Path) -> None:
+    (tmp_path / "delivermon.toml").write_text('[log]\nlevel = "info"\n')
+    done = run(
+        "--log-level", "debug", "config", "check", "delivermon.toml",
+        cwd=tmp_path, env={"DELIVERMON_LOG_FORMAT": "JSON"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert all(json.loads(line) for line in done.stderr.splitlines())
