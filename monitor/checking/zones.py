@@ -109,7 +109,7 @@ def _named_settings(
     """Settings keyed by a zone's or a key's name: a name nothing uses is a typo that
     would silently disable the setting."""
     for name in config.dns.rate_limits:
-        if name.lower().rstrip(".") not in zones:
+        if name not in zones:  # the config keeps zone names in lower case, no final dot
             problems.append(
                 f"dns.rate_limits: {name!r} is no zone delivermon knows (the catalogue, "
                 f"[[dnsbl.custom_zones]], [dnsbl] zones){_hint(name, zones)}"

@@ -121,6 +121,28 @@ class DnsConfig(_Model):
             Nameserver.parse(item)
         return value
 
+    @field_validator("rate_limits")
+    @classmethod
+    def _rate_limit_zones(cls, value: dict[str, float]) -> dict[str, float]:
+        # Zone ids are A-labels in lower case, without the final dot: the sweep's rate key
+        # is the id, so "ZEN.Spamhaus.org." would never have matched it.
+        limits: dict[str, float] = {}
+        given: dict[str, str] = {}
+        problems = []
+        for name, rate in value.items():
+            try:
+                zone = to_a_label(name)
+            except DomainError as exc:
+                problems.append(f"{name!r} is no zone name: {exc}")
+                continue
+            if zone in given:
+                problems.append(f"{given[zone]!r} and {name!r} are one zone, {zone}")
+            given.setdefault(zone, name)
+            limits[zone] = rate
+        if problems:
+            raise ValueError("; ".join(problems))
+        return limits
+
 
 class CodeConfig(_Model):
     value: str | None = None

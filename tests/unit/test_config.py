@@ -10,6 +10,7 @@ import pytest
 from checks.dns.outcome import Answer, RdataType
 from checks.dnsbl.catalogue import Match, ZoneKind, load_catalogue
 from checks.dnsbl.verdict import Verdict, evaluate_answer
+from monitor.checking.runner import build_resolver
 from monitor.checking.zones import select_zones
 from monitor.config import Config, parse_config, parse_duration, resolve_secret
 from monitor.model.errors import ConfigError
@@ -508,3 +509,20 @@ def test_a_duration_longer_than_366_days_is_refused_naming_its_key(key: str) -> 
         with pytest.raises(ConfigError) as refused:
             parse_config(text)
         assert refused.value.problems == (f"{key}: a duration is at most 366d; got {days!r}",)
+
+
+def test_a_rate_limit_is_keyed_by_the_zone_id_whatever_the_case_or_final_dot() -> None:
+    # The name was checked in lower case without its dot, but looked up as written
+    # against the lower-case zone id: "ZEN.Spamhaus.org" passed and limited nothing.
+    config = parse_config('[dns.rate_limits]\n"ZEN.Spamhaus.org" = 2\n"bl.spamcop.net." = 3\n')
+    select_zones(config, CATALOGUE)
+    limits = build_resolver(config.dns).config.rate_limits
+    assert limits == {"zen.spamhaus.org": 2.0, "bl.spamcop.net": 3.0}
+
+
+def test_two_rate_limits_for_one_zone_are_refused() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config('[dns.rate_limits]\n"zen.spamhaus.org" = 2\n"ZEN.spamhaus.org." = 5\n')
+    (problem,) = info.value.problems
+    assert problem.startswith("dns.rate_limits: ")
+    assert "'zen.spamhaus.org' and 'ZEN.spamhaus.org.' are one zone, zen.spamhaus.org" in problem
