@@ -6,6 +6,7 @@ be given as ``"env:NAME"`` and are read from the environment.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import ipaddress
 import json
@@ -556,14 +557,35 @@ def parse_config(text: str, *, source: str = "config") -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"not valid TOML: {exc}"], source=source) from None
+    # No key takes a TOML date or time: one where a string was meant (an unquoted token or
+    # campaign id) would otherwise reach the model as its text.
+    dated = list(_dates(raw, ()))
+    problems = [
+        f"{_path(loc)}: a TOML date or time, which no key takes (quote a string)" for loc in dated
+    ]
     try:
         # Strict, as JSON: a TOML string is no number or boolean ("1", "yes" were taken as
         # 1 and True), while names still read as their enums.
-        return Config.model_validate_json(json.dumps(raw, default=str), strict=True)
+        config = Config.model_validate_json(json.dumps(raw, default=str), strict=True)
     except ValidationError as exc:
-        raise ConfigError(
-            [_describe(err["loc"], err["msg"]) for err in exc.errors()], source=source
-        ) from None
+        problems += [
+            _describe(err["loc"], err["msg"]) for err in exc.errors() if err["loc"] not in dated
+        ]
+    if problems:
+        raise ConfigError(problems, source=source)
+    return config
+
+
+def _dates(value: object, loc: tuple[int | str, ...]) -> typing.Iterator[tuple[int | str, ...]]:
+    """Where in parsed TOML a date, a time or a date-time is."""
+    if isinstance(value, dt.date | dt.time):  # datetime is a date
+        yield loc
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _dates(item, (*loc, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _dates(item, (*loc, index))
 
 
 def with_nameservers(config: Config, nameservers: Sequence[str]) -> Config:
@@ -602,8 +624,12 @@ def load_config(path: Path) -> Config:
     return config
 
 
+def _path(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
 def _describe(loc: tuple[int | str, ...], msg: str) -> str:
-    path = ".".join(str(p) for p in loc) or "(top level)"
+    path = _path(loc)
     msg = msg.removeprefix("Value error, ")
     if msg == "Extra inputs are not permitted":
         msg = "unknown key"

@@ -526,3 +526,24 @@ def test_two_rate_limits_for_one_zone_are_refused() -> None:
     (problem,) = info.value.problems
     assert problem.startswith("dns.rate_limits: ")
     assert "'zen.spamhaus.org' and 'ZEN.spamhaus.org.' are one zone, zen.spamhaus.org" in problem
+
+
+def test_a_toml_date_or_time_is_refused_wherever_it_is() -> None:
+    # They were turned into their text (json.dumps(default=str)): an unquoted date went
+    # through as a token, a campaign id or a DKIM selector.
+    with pytest.raises(ConfigError) as info:
+        parse_config(
+            "[http]\ningest_token = 2026-11-01T00:00:00Z\n"
+            "[[campaigns]]\nid = 2026-11-01\ncategory = 'commercial'\n"
+            "[[domains]]\nname = 'example.com'\ndkim_selectors = ['s1', 2026-01-01]\n"
+            "[dns]\ntimeout = 07:32:00\n"
+        )
+    assert info.value.problems == tuple(
+        f"{key}: a TOML date or time, which no key takes (quote a string)"
+        for key in (
+            "http.ingest_token",
+            "campaigns.0.id",
+            "domains.0.dkim_selectors.1",
+            "dns.timeout",
+        )
+    )
