@@ -8,7 +8,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from monitor.checking.sharding import parse_shard
-from monitor.config import Config
+from monitor.config import Config, parse_listen
 from monitor.model.errors import UsageError
 
 # The daemon (aiohttp's server, the store, Alembic, APScheduler) is imported when `run`
@@ -39,9 +39,10 @@ def _cmd_run(args: argparse.Namespace, config: Config, run: Runner) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if args.listen is not None:
-        host, _, port = args.listen.rpartition(":")
-        if not host or not (port.isascii() and port.isdigit()) or not 0 <= int(port) < 65536:
-            raise UsageError(f"--listen must be HOST:PORT, got {args.listen!r}")
+        try:
+            parse_listen(args.listen)  # as [http] listen: an IP address (or localhost), no port 0
+        except ValueError as exc:
+            raise UsageError(f"--{exc}") from None
     from monitor.daemon.app import DaemonOptions, run_daemon
 
     options = DaemonOptions(

@@ -31,6 +31,7 @@ from monitor.config.model import (
     load_config,
     parse_config,
     parse_duration,
+    parse_listen,
     resolve_secret,
     with_nameservers,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "load_config",
     "parse_config",
     "parse_duration",
+    "parse_listen",
     "resolve_secret",
     "with_nameservers",
 ]

@@ -65,6 +65,7 @@ __all__ = [
     "load_config",
     "parse_config",
     "parse_duration",
+    "parse_listen",
     "resolve_secret",
     "with_nameservers",
 ]
@@ -257,10 +258,35 @@ class HttpConfig(_Model):
     @field_validator("listen")
     @classmethod
     def _listen_parses(cls, value: str) -> str:
-        host, _, port = value.rpartition(":")
-        if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
-            raise ValueError(f"listen must be HOST:PORT, got {value!r}")
+        parse_listen(value)
         return value
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``[http] listen`` and ``--listen``: ``IP:PORT``, ``[IPv6]:PORT`` or ``localhost:PORT``
+    to the host to bind and the port (1-65535).
+
+    A host name other than localhost is refused: it could pass here and fail to resolve at
+    start, or bind an address nobody meant.
+
+    Raises:
+        ValueError: anything else.
+    """
+    host, _, port = text.rpartition(":")
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None
+    try:
+        address = ipaddress.ip_address(bare) if bare != "localhost" else None
+    except ValueError:
+        bare = ""
+    brackets = bare != host
+    well_formed = bool(bare) and brackets == (address is not None and address.version == 6)
+    if not (well_formed and port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        raise ValueError(
+            "listen must be IP:PORT (an IPv4 address, an IPv6 address in brackets, or "
+            f"localhost; a port from 1 to 65535), got {text!r}"
+        )
+    return bare, int(port)
 
 
 class StoreConfig(_Model):

@@ -216,7 +216,7 @@ def test_a_lost_key_file_is_refused_until_restored_or_accepted(tmp_path: Path) -
     assert "subject accept-key" in refused.stderr
     assert not key_file.exists()
     # the same for the daemon: it refuses to start
-    daemon = run("run", "--config", str(config), "--listen", "127.0.0.1:0", cwd=tmp_path)
+    daemon = run("run", "--config", str(config), "--listen", "127.0.0.1:23640", cwd=tmp_path)
     assert daemon.returncode == 2, daemon.stderr
     assert "pseudonym.key is missing" in daemon.stderr
     assert not key_file.exists()

@@ -77,6 +77,9 @@ def test_a_bad_shard_or_listen_address_is_a_usage_error(tmp_path: Path) -> None:
     for args, expected in (
         ((("--shard", "2/2"),), "shard"),
         ((("--listen", "nowhere"),), "--listen"),
+        # as [http] listen refuses them: a host name `run` may fail to resolve, port 0
+        ((("--listen", "nohost:22005"),), "--listen must be IP:PORT"),
+        ((("--listen", "127.0.0.1:0"),), "--listen must be IP:PORT"),
     ):
         proc = run(config, *args[0])
         assert proc.returncode == 2

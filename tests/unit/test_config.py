@@ -547,3 +547,31 @@ def test_a_toml_date_or_time_is_refused_wherever_it_is() -> None:
             "dns.timeout",
         )
     )
+
+
+@pytest.mark.parametrize(
+    ("listen", "accepted"),
+    [
+        ("127.0.0.1:9640", True),
+        ("0.0.0.0:9640", True),
+        ("[::1]:9640", True),
+        ("[::]:9640", True),
+        ("localhost:9640", True),
+        ("nohost:22005", False),  # passed, then `run` could not resolve it
+        ("metrics.example.com:9640", False),
+        ("::1:9640", False),
+        ("[127.0.0.1]:9640", False),
+        ("127.0.0.1:0", False),
+        ("127.0.0.1:65536", False),
+        ("127.0.0.1", False),
+    ],
+)
+def test_http_listen_is_an_ip_address_or_localhost_and_a_port(listen: str, accepted: bool) -> None:
+    text = f'[http]\nlisten = "{listen}"\n'
+    if accepted:
+        assert parse_config(text).http.listen == listen
+        return
+    with pytest.raises(ConfigError) as info:
+        parse_config(text)
+    (problem,) = info.value.problems
+    assert problem.startswith("http.listen: listen must be IP:PORT"), problem
