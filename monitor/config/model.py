@@ -72,6 +72,7 @@ __all__ = [
 
 _DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_FIELD_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")
 # The longest duration any key takes: a year (a leap one). Longer would mean "never", and
 # the scheduler cannot even compute a run that far away (dates end at year 9999).
 MAX_DURATION_DAYS = 366
@@ -220,12 +221,23 @@ class DomainConfig(_Model):
         parsed, bad = [], []
         for text in value:
             try:
-                parsed.append(str(ipaddress.ip_address(text)))
+                parsed.append(ipaddress.ip_address(text))
             except ValueError:
                 bad.append(repr(text))
         if bad:  # every one at once, not the first
             raise ValueError(f"not IP addresses (one address each, no networks): {', '.join(bad)}")
-        return parsed
+        # An IPv4-mapped IPv6 address is checked as its IPv4 address: the same target.
+        checked = [
+            str(a.ipv4_mapped) if isinstance(a, ipaddress.IPv6Address) and a.ipv4_mapped else str(a)
+            for a in parsed
+        ]
+        twice = sorted({ip for ip in checked if checked.count(ip) > 1})
+        if twice:
+            raise ValueError(
+                f"address given twice (an IPv4-mapped IPv6 address is its IPv4 address): "
+                f"{', '.join(twice)}"
+            )
+        return [str(a) for a in parsed]
 
     @field_validator("dkim_selectors")
     @classmethod
@@ -305,6 +317,18 @@ class FeedbackConfig(_Model):
         1000  # delivered mail below which rates are not meaningful
     )
 
+    @field_validator("campaign_headers")
+    @classmethod
+    def _header_names(cls, value: list[str]) -> list[str]:
+        # RFC 5322 §3.6.8: a field name is printable US-ASCII (33-126) except ":".
+        bad = [repr(v) for v in value if not _FIELD_NAME.fullmatch(v)]
+        if bad:
+            raise ValueError(
+                "not header field names (printable ASCII without spaces or ':', RFC 5322 "
+                f"§3.6.8): {', '.join(bad)}"
+            )
+        return value
+
 
 class SesWebhookConfig(_Model):
     topic_arns: list[str] = Field(default_factory=list)  # empty: every message is refused
@@ -349,6 +373,16 @@ class CampaignConfig(_Model):
     category: Category
     consent: Consent = Consent.UNKNOWN
     sending_domain: str | None = None
+
+    @field_validator("sending_domain")
+    @classmethod
+    def _domain_is_a_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:  # as PUT /api/v1/campaigns/{id} reads it
+            return to_a_label(value)
+        except DomainError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class ImapConfig(_Model):

@@ -575,3 +575,41 @@ def test_http_listen_is_an_ip_address_or_localhost_and_a_port(listen: str, accep
         parse_config(text)
     (problem,) = info.value.problems
     assert problem.startswith("http.listen: listen must be IP:PORT"), problem
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "named"),
+    [
+        (
+            '[[campaigns]]\nid = "spring"\ncategory = "commercial"\n'
+            'sending_domain = "not a domain!!"\n',
+            "campaigns.0.sending_domain",
+            "not a domain!!",
+        ),
+        (
+            '[feedback]\ncampaign_headers = ["X-Campaign-ID", "", "Bad Header:"]\n',
+            "feedback.campaign_headers",
+            "'', 'Bad Header:'",
+        ),
+        (
+            '[[domains]]\nname = "example.com"\n'
+            'sending_ips = ["::ffff:192.0.2.10", "192.0.2.10"]\n',
+            "domains.0.sending_ips",
+            "address given twice",
+        ),
+    ],
+    ids=["campaign-sending-domain", "campaign-headers", "mapped-sending-ip"],
+)
+def test_values_with_a_shape_are_checked_naming_the_key(text: str, key: str, named: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text)
+    (problem,) = info.value.problems
+    assert problem.startswith(f"{key}: "), problem
+    assert named in problem
+
+
+def test_a_campaign_sending_domain_is_read_as_a_domain_name() -> None:
+    config = parse_config(
+        '[[campaigns]]\nid = "spring"\ncategory = "commercial"\nsending_domain = "Example.COM."\n'
+    )
+    assert config.campaigns[0].sending_domain == "example.com"
