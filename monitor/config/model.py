@@ -578,6 +578,18 @@ class Config(_Model):
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     dmarc: DmarcConfig = Field(default_factory=DmarcConfig)
 
+    @model_validator(mode="after")
+    def _auth_dns_inherits(self) -> Config:
+        """Each key ``[auth_dns]`` does not set is ``[dns]``'s (the README's "default
+        [dns]"): a section giving only a timeout kept the built-in 127.0.0.1:53."""
+        if self.auth_dns is not None:
+            given = self.auth_dns.model_fields_set
+            unset = {k: getattr(self.dns, k) for k in DnsConfig.model_fields if k not in given}
+            if unset:
+                # A frozen model: set while it is being validated, before anyone holds it.
+                object.__setattr__(self, "auth_dns", self.auth_dns.model_copy(update=unset))
+        return self
+
     @field_validator("domains")
     @classmethod
     def _domains_once(cls, value: list[DomainConfig]) -> list[DomainConfig]:

@@ -613,3 +613,17 @@ def test_a_campaign_sending_domain_is_read_as_a_domain_name() -> None:
         '[[campaigns]]\nid = "spring"\ncategory = "commercial"\nsending_domain = "Example.COM."\n'
     )
     assert config.campaigns[0].sending_domain == "example.com"
+
+
+def test_each_key_auth_dns_does_not_set_is_the_dns_sections() -> None:
+    # "[auth_dns] default [dns]" held only for an absent section: one giving only a
+    # timeout asked the built-in 127.0.0.1:53, not [dns]'s resolvers.
+    config = parse_config(
+        '[dns]\nnameservers = ["192.0.2.53", "[2001:db8::53]:5353"]\nattempts = 3\n'
+        "cache_entries = 10\n[auth_dns]\ntimeout = 1.0\nattempts = 1\n"
+    )
+    assert config.auth_dns is not None
+    assert config.auth_dns.nameservers == ["192.0.2.53", "[2001:db8::53]:5353"]
+    assert (config.auth_dns.timeout, config.auth_dns.attempts) == (1.0, 1)
+    assert config.auth_dns.cache_entries == 10
+    assert parse_config("[dns]\ntimeout = 5.0\n").auth_dns is None  # absent: [dns] itself
