@@ -120,8 +120,14 @@ class DnsConfig(_Model):
     @field_validator("nameservers")
     @classmethod
     def _nameservers_parse(cls, value: list[str]) -> list[str]:
+        problems = []
         for item in value:
-            Nameserver.parse(item)
+            try:
+                Nameserver.parse(item)
+            except ValueError as exc:
+                problems.append(str(exc))
+        if problems:  # every one at once, not the first
+            raise ValueError("; ".join(problems))
         return value
 
     @field_validator("rate_limits")

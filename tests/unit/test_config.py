@@ -627,3 +627,12 @@ def test_each_key_auth_dns_does_not_set_is_the_dns_sections() -> None:
     assert (config.auth_dns.timeout, config.auth_dns.attempts) == (1.0, 1)
     assert config.auth_dns.cache_entries == 10
     assert parse_config("[dns]\ntimeout = 5.0\n").auth_dns is None  # absent: [dns] itself
+
+
+def test_every_bad_nameserver_is_named_at_once() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config('[dns]\nnameservers = ["ns1.example.com", "127.0.0.1:53", "192.0.2.1:0"]\n')
+    (problem,) = info.value.problems
+    assert problem.startswith("dns.nameservers: ")
+    assert "'ns1.example.com'" in problem
+    assert "192.0.2.1:0" in problem
