@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from checks.bounces import classify_reply
 from monitor.config import Config
-from monitor.model.errors import UsageError
+from monitor.model.errors import CommandError, UsageError
 
 __all__ = ["add_commands"]
 
@@ -52,7 +52,9 @@ Lines are read and stored 500 at a time: memory does not grow with the file.
 
 exit codes:
   0  every line was read (lines that are not delivery attempts are skipped, not errors)
-  2  usage or configuration error (a PATH that does not exist, an unusable store)
+  1  the store could not be opened or failed (what was read before was stored)
+  2  usage or configuration error (a PATH that does not exist, a pseudonym key
+     that is not the store's)
 """
 
 
@@ -115,6 +117,8 @@ def _cmd_log(args: argparse.Namespace, config: Config, run: Run[int]) -> int:
             paths.append(None)
         elif Path(text).is_file() or args.follow:
             paths.append(Path(text))
+        elif Path(text).exists():
+            raise UsageError(f"{text}: not a regular file")
         else:
             raise UsageError(f"{text}: no such file")
 
@@ -132,6 +136,8 @@ def _cmd_log(args: argparse.Namespace, config: Config, run: Run[int]) -> int:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
+        from monitor.store import StoreError  # deferred: the store is heavy
+
         store, pseudonymizer = await open_feedback_store(config)
         try:
             return await follow_logs(
@@ -143,6 +149,8 @@ def _cmd_log(args: argparse.Namespace, config: Config, run: Run[int]) -> int:
                 zone=log_zone(config.bounces.log_timezone),
                 stop=stop,
             )
+        except StoreError as exc:  # failed mid-run: every batch before was committed
+            raise CommandError(str(exc)) from None
         finally:
             await store.close()
 

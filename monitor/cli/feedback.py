@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 from monitor.config import Config
 from monitor.ingest.errors import IngestError, WrongKindError
 from monitor.ingest.kinds import INGEST_KINDS, IngestContext, IngestKind
-from monitor.model.errors import ConfigError, UsageError
+from monitor.model.errors import CommandError, ConfigError, UsageError
 from monitor.model.privacy import PrivacyError, Pseudonymizer
 
 if TYPE_CHECKING:
@@ -48,8 +48,10 @@ Each message prints one line: PATH, stored / duplicate / refused (with the reaso
 
 exit codes:
   0  every message was stored or was already stored (duplicate){other_exit}
-  1  at least one message was refused (not of this kind, or malformed)
-  2  usage or configuration error (a PATH that does not exist, an unusable store)
+  1  at least one message was refused (not of this kind, or malformed), or the store
+     could not be opened or failed (what was printed before was stored)
+  2  usage or configuration error (a PATH that does not exist, a pseudonym key
+     that is not the store's)
 """
 
 
@@ -187,7 +189,7 @@ async def _ingest_all(
             if out is not None:
                 print(line, file=out, flush=True)
     except StoreError as exc:  # the store failed mid-run: every line printed was committed
-        raise UsageError(str(exc)) from None
+        raise CommandError(str(exc)) from None
     finally:
         await store.close()
     return tally
@@ -286,7 +288,8 @@ async def open_feedback_store(config: Config) -> tuple[SqlStore, Pseudonymizer]:
     ``pseudonym_key`` the key is the 0600 file beside the database (created once).
 
     Raises:
-        UsageError: the store cannot be opened, or no pseudonym key can be had.
+        UsageError: no pseudonym key can be had, or it is not the store's.
+        CommandError: the store cannot be opened.
     """
     from monitor.store import StoreError, open_store  # deferred: see the note at the top
     from monitor.store.keyfile import check_store_key, store_key
@@ -298,7 +301,7 @@ async def open_feedback_store(config: Config) -> tuple[SqlStore, Pseudonymizer]:
     try:
         store = await open_store(config.store.url)
     except StoreError as exc:
-        raise UsageError(str(exc)) from None
+        raise CommandError(str(exc)) from None
     try:
         await check_store_key(store, key, dt.datetime.now(dt.UTC))
     except ConfigError as exc:

@@ -49,6 +49,7 @@ from monitor.cli import telemetry as cli_telemetry
 from monitor.cli.report import (
     EXIT_BROKEN_PIPE,
     EXIT_OK,
+    EXIT_PROBLEMS,
     EXIT_UNKNOWN,
     EXIT_USAGE,
     exit_code,
@@ -57,7 +58,7 @@ from monitor.cli.report import (
 )
 from monitor.config import Config, load_config, with_nameservers
 from monitor.daemon.logs import LOG_FORMATS, LOG_LEVELS, LogSetup, event_loop_name
-from monitor.model.errors import ConfigError, UsageError
+from monitor.model.errors import CommandError, ConfigError, UsageError
 
 __all__ = ["main"]
 
@@ -215,6 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, CatalogueError) as exc:
         print(f"delivermon: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except CommandError as exc:
+        print(f"delivermon: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 MonitorError
 ├── ConfigError      the configuration is invalid (lists every problem)
 ├── UsageError       a command-line argument is invalid
+├── CommandError    a command could not do its work (the store cannot be used): exit 1
 ├── PrivacyError     an unusable address or an unsafe key file (monitor.model.privacy)
 ├── StoreError       the store cannot be used (monitor.store.errors)
 ├── ImapError        the IMAP mailbox cannot be polled (monitor.ingest.imap)
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["ConfigError", "MonitorError", "ReasonedError", "UsageError"]
+__all__ = ["CommandError", "ConfigError", "MonitorError", "ReasonedError", "UsageError"]
 
 
 class MonitorError(Exception):
@@ -35,6 +36,12 @@ class ConfigError(MonitorError):
 
 class UsageError(MonitorError):
     """A command-line argument or target that cannot be used."""
+
+
+class CommandError(MonitorError):
+    """A command that could not do its work for a reason other than its arguments or its
+    config (the store cannot be opened or fails mid-run): the CLI exits 1, as for any
+    other problem, never 2 ("usage")."""
 
 
 class ReasonedError(MonitorError):

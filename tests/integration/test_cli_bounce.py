@@ -183,3 +183,23 @@ def test_bounce_log_reads_stdin_bytes_that_are_not_utf8(tmp_path: Path) -> None:
     done = run_cli("bounce", "log", "-", cwd=cwd, stdin=line + b"\n", env={"LC_ALL": "C"})
     assert done.returncode == 0, done.stderr
     assert _deferrals(cwd / "data" / "delivermon.db") == 1
+
+
+def test_bounce_log_names_a_path_that_is_no_regular_file_as_such(tmp_path: Path) -> None:
+    proc = run_cli("bounce", "log", "/dev/null", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "/dev/null: not a regular file" in proc.stderr
+    missing = run_cli("bounce", "log", "missing.log", cwd=tmp_path)
+    assert (missing.returncode, "missing.log: no such file" in missing.stderr) == (2, True)
+
+
+def test_bounce_log_exits_1_when_the_store_cannot_be_opened(tmp_path: Path) -> None:
+    (tmp_path / "corrupt.db").write_bytes(b"this is not a SQLite database" * 100)
+    key = "a-pseudonym-key-for-the-cli-tests"
+    (tmp_path / "delivermon.toml").write_text(
+        f'[store]\nurl = "sqlite:///corrupt.db"\n[privacy]\npseudonym_key = "{key}"\n'
+    )
+    (tmp_path / "mail.log").write_text("")
+    proc = run_cli("bounce", "log", "mail.log", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "cannot open the store" in proc.stderr

@@ -188,6 +188,22 @@ def test_usage_errors_exit_2_and_store_nothing(
     assert not (workdir / "data").exists()
 
 
+@pytest.mark.parametrize("kind", ["arf", "dmarc", "bounce"])
+def test_a_store_that_cannot_be_opened_exits_1_not_2(tmp_path: Path, kind: str) -> None:
+    """The input is fine and so is the config: the store (here a file that is no SQLite
+    database) is what failed, so it is exit 1 as for `run` and `subject`, not "usage"."""
+    (tmp_path / "corrupt.db").write_bytes(b"this is not a SQLite database" * 100)
+    key = "a-pseudonym-key-for-the-cli-tests"
+    (tmp_path / "delivermon.toml").write_text(
+        f'[store]\nurl = "sqlite:///corrupt.db"\n[privacy]\npseudonym_key = "{key}"\n'
+    )
+    (tmp_path / "plain.eml").write_bytes(PLAIN)
+    proc = run("ingest", kind, "plain.eml", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "cannot open the store" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_nonexistent_path_message_names_it(workdir: Path) -> None:
     proc = run("ingest", "arf", "missing.eml", cwd=workdir)
     assert proc.returncode == 2
