@@ -114,10 +114,11 @@ def split_in_batch_duplicates(
 
 
 def resolve_labels(event: Event, labels: CampaignLabels) -> tuple[str, str]:
-    """Category and consent: the event's own, else the campaign's registered ones."""
+    """Category and consent: the campaign's registered ones, else the event's own (as
+    ``SqlStore.counts`` reads them: a registered campaign is one group)."""
     registered_category, registered_consent = labels.get(event.campaign, (None, None))
-    category = event.category or registered_category
-    consent = event.consent or registered_consent or Consent.UNKNOWN
+    category = registered_category or event.category
+    consent = registered_consent or event.consent or Consent.UNKNOWN
     return (category.value if category else UNKNOWN_CATEGORY), consent.value
 
 

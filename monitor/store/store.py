@@ -364,9 +364,13 @@ class SqlStore(
         """Counter sums per campaign x provider x category x consent.
 
         Hourly buckets: a bucket counts when its start is in ``[floor_hour(since), until)``.
-        Counts recorded without a category (or consent) take the campaign's, as
-        ``campaign_labels`` resolves it now: a campaign registered after its first events,
-        or labelled only on its sends, is not split into a labelled and an "unknown" part.
+        A registered campaign's counts all take its category and consent as registered
+        now, whatever their events carried: one campaign is one group, and registering it
+        late, or again with another category, moves all of it. An unregistered campaign's
+        counts keep the label their events carried; those that carried none take the one
+        its other events carried if they carried only one (``campaign_labels``), so a
+        campaign labelled only on its sends is not split into a labelled and an
+        "unknown" part.
         """
         query = select(
             *_DIMENSIONS, *(func.sum(counters.c[name]).label(name) for name in COUNTER_COLUMNS)
@@ -393,18 +397,17 @@ class SqlStore(
             )
             for row in rows
         ]
-        unlabelled = {r.campaign for r in found if _UNKNOWN in (r.category, r.consent)}
-        if not unlabelled:
-            return tuple(found)
-        labels = await self.campaign_labels(sorted(unlabelled))
+        if not found:
+            return ()
+        labels = await self._labels(sorted({r.campaign for r in found}))
         merged: dict[tuple[str, str, str, str], Totals] = {}
         for r in found:
-            category, consent = labels.get(r.campaign, (_UNKNOWN, _UNKNOWN))
+            got = labels[r.campaign]
             key = (
                 r.campaign,
                 r.provider,
-                category if r.category == _UNKNOWN else r.category,
-                consent if r.consent == _UNKNOWN else r.consent,
+                got.registered[0] or (got.resolved[0] if r.category == _UNKNOWN else r.category),
+                got.registered[1] or (got.resolved[1] if r.consent == _UNKNOWN else r.consent),
             )
             merged[key] = merged.get(key, Totals()) + r.totals
         return tuple(CountRow(*key, totals) for key, totals in sorted(merged.items()))
@@ -412,11 +415,16 @@ class SqlStore(
     async def campaign_labels(self, campaign_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
         """Each campaign's (category, consent): the registered one, else the one its
         counted events carried if they carried exactly one, else ``unknown``."""
-        found: dict[str, tuple[str, str]] = {}
+        return {c: got.resolved for c, got in (await self._labels(campaign_ids)).items()}
+
+    async def _labels(self, campaign_ids: Sequence[str]) -> dict[str, _Labels]:
+        """Each campaign's registered (category, consent), and what ``campaign_labels``
+        resolves them to."""
+        found: dict[str, _Labels] = {}
         async with self._engine.connect() as conn:
             for start in range(0, len(campaign_ids), _IN_CHUNK):
                 chunk = list(campaign_ids[start : start + _IN_CHUNK])
-                registered = {
+                registered: dict[str, tuple[str | None, str | None]] = {
                     row.id: (row.category, row.consent)
                     for row in await conn.execute(
                         select(campaigns.c.id, campaigns.c.category, campaigns.c.consent).where(
@@ -439,9 +447,9 @@ class SqlStore(
                 for campaign in chunk:
                     category, consent = registered.get(campaign, (None, None))
                     categories, consents = seen[campaign]
-                    found[campaign] = (
-                        category or _only_label(categories),
-                        consent or _only_label(consents),
+                    found[campaign] = _Labels(
+                        (category, consent),
+                        (category or _only_label(categories), consent or _only_label(consents)),
                     )
         return found
 
@@ -465,6 +473,16 @@ class SqlStore(
 
 if TYPE_CHECKING:
     _IMPLEMENTS: type[Store] = SqlStore  # mypy checks the protocol here
+
+
+@dataclass(frozen=True, slots=True)
+class _Labels:
+    """A campaign's registered (category, consent), each None when not registered, and
+    the (category, consent) its counts take where neither the registration nor the
+    event says (``SqlStore.campaign_labels``)."""
+
+    registered: tuple[str | None, str | None]
+    resolved: tuple[str, str]
 
 
 def _only_label(values: set[str]) -> str:

@@ -172,6 +172,27 @@ def test_transactional_sends_and_anonymous_sends_are_not_deadline_candidates() -
     assert deadline_candidates(batch, labels) == []
 
 
+def test_a_registered_campaign_is_judged_by_its_registration_not_an_events_label() -> None:
+    """As its figures are read (SqlStore.counts): a registered campaign is one group."""
+    labels = {
+        "spring": (Category.COMMERCIAL, None),
+        "receipts": (Category.TRANSACTIONAL, None),
+    }
+    batch = prepare_events(
+        [
+            ev(EventType.SENT, recipient="a@example.com", category=Category.TRANSACTIONAL),
+            ev(
+                EventType.SENT,
+                recipient="a@example.com",
+                campaign="receipts",
+                category=Category.COMMERCIAL,
+            ),
+        ],
+        P,
+    )
+    assert [i.event.campaign for i in deadline_candidates(batch, labels)] == ["spring"]
+
+
 def test_violations_are_counted_in_their_own_column() -> None:
     batch = prepare_events([ev(EventType.SENT, recipient="a@example.com", count=1)], P)
     ((_, values),) = counter_deltas(batch, violating=batch).items()
