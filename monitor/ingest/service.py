@@ -82,7 +82,7 @@ async def ingest_arf(
         raw=raw if store_raw else None,
         **_failure_fields(report),
     )
-    events = _complaints(report, campaign, occurred) if report.is_complaint else ()
+    events = _complaints(report, campaign, occurred, now) if report.is_complaint else ()
     result = await store.add_report(record, events, pseudonymizer, store_raw=store_raw)
     return ArfIngestResult(result.id, campaign, report.feedback_type.value, result.duplicate)
 
@@ -93,9 +93,13 @@ def _provider(report: FeedbackReport, recipient: str | None) -> Provider:
     return provider_of(report.reporter, domain, report.user_agent)
 
 
-def _complaints(report: FeedbackReport, campaign: str, occurred: dt.datetime) -> tuple[Event, ...]:
+def _complaints(
+    report: FeedbackReport, campaign: str, occurred: dt.datetime, received: dt.datetime
+) -> tuple[Event, ...]:
     """One complaint per reported recipient, each under its own mailbox provider (or one
-    without a recipient)."""
+    without a recipient). Each is dated when the original message arrived (the rates put
+    it beside that mail's deliveries) and known when the report came (the opt-out's
+    48-hour deadline runs from then: reports often come days late)."""
     recipients: tuple[str | None, ...] = report.original_rcpt_to or (None,)
     return tuple(
         Event(
@@ -107,6 +111,7 @@ def _complaints(report: FeedbackReport, campaign: str, occurred: dt.datetime) ->
             recipient=recipient,
             provider=_provider(report, recipient),
             feedback_type=report.feedback_type.value,
+            known_at=max(occurred, received),
         )
         for index, recipient in enumerate(recipients)
     )

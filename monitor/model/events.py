@@ -129,12 +129,19 @@ class Event:
     # a SendGrid unsubscribe group, a Postmark message stream. None: not said.
     scope: str | None = None
     bounce: BounceDetail | None = None  # the classified reply of a bounce or deferral
+    # When the sender could first know of it, where that is later than ``occurred_at``:
+    # an ARF complaint is dated by its Arrival-Date (when the original message arrived),
+    # but known when the report came. An opt-out's deadline runs from here. None: as
+    # ``occurred_at``.
+    known_at: dt.datetime | None = None
 
     def __post_init__(self) -> None:
         if self.count < 1:
             raise ValueError("count must be at least 1")
         if self.occurred_at.tzinfo is None:
             raise ValueError("occurred_at must be timezone-aware")
+        if self.known_at is not None and self.known_at.tzinfo is None:
+            raise ValueError("known_at must be timezone-aware")
 
     def __repr__(self) -> str:
         # Never print the address, even in a traceback or a debug log.

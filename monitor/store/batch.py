@@ -240,14 +240,15 @@ def suppression_reason(event: Event) -> SuppressionReason | None:
 def suppression_rows(
     accepted: Iterable[PreparedEvent],
 ) -> dict[tuple[str, SuppressionReason], dt.datetime]:
-    """Earliest time per (pseudonym, reason) among the suppressing events of a batch."""
+    """Earliest time per (pseudonym, reason) among the suppressing events of a batch: when
+    each became known (``Event.known_at``), which the unsubscribe deadline runs from."""
     rows: dict[tuple[str, SuppressionReason], dt.datetime] = {}
     for item in accepted:
         reason = suppression_reason(item.event)
         if item.pseudonym is None or reason is None:
             continue
         key = (item.pseudonym, reason)
-        at = item.event.occurred_at.astimezone(dt.UTC)
+        at = (item.event.known_at or item.event.occurred_at).astimezone(dt.UTC)
         if key not in rows or at < rows[key]:
             rows[key] = at
     return rows

@@ -13,12 +13,14 @@ import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 from httpapp import api_app
 from httpserve import ServeHttp, post_for_json
 from sqlitefile import database_bytes, row_counts
 
 from monitor.config import Config, HttpConfig
+from monitor.model.events import Event, EventType, Source
 from monitor.model.privacy import Pseudonymizer
 from monitor.store.store import SqlStore
 
@@ -219,6 +221,37 @@ async def test_an_arrival_date_far_ahead_is_not_believed_the_complaint_counts_no
     assert sum(r.totals.complaints for r in now_hour) == 1
     later = await sqlite_store.counts(since=NOW + dt.timedelta(hours=1))
     assert sum(r.totals.complaints for r in later) == 1  # the drifted one, at its own date
+
+
+async def test_a_late_report_opts_out_from_when_it_came_not_from_its_arrival_date(
+    base_url: str, sqlite_store: SqlStore
+) -> None:
+    """Arrival-Date is when the original message arrived (RFC 5965 §3.2), often days before
+    the report: the 48-hour unsubscribe deadline runs from when delivermon learned of the
+    complaint, or a send a minute after the report would be a violation at once."""
+    late = arf_report().replace(
+        b"Arrival-Date: Fri, 27 Nov 2026 14:00:00 +0000",
+        b"Arrival-Date: Fri, 20 Nov 2026 14:00:00 +0000",
+    )
+    assert (await post_arf(base_url, late))[0] == 202
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            f"{base_url}/api/v1/suppressions/{RECIPIENT}",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        ) as answer,
+    ):
+        assert answer.status == 200
+        assert (await answer.json())["since"] == NOW.isoformat().replace("+00:00", "Z")
+    for when in (NOW + dt.timedelta(minutes=1), NOW + dt.timedelta(hours=49)):
+        sent = Event(EventType.SENT, "spring-sale", when, Source.API, recipient=RECIPIENT)
+        await sqlite_store.add_events([sent], Pseudonymizer(b"k" * 32))
+    rows = await sqlite_store.counts(campaign="spring-sale")
+    assert sum(r.totals.unsubscribe_violations for r in rows) == 1  # the one 49 h after
+    # the complaint itself still counts when the mail arrived (docs/metrics.md)
+    week = await sqlite_store.counts(since=dt.datetime(2026, 11, 20, 14, tzinfo=dt.UTC))
+    day = await sqlite_store.counts(since=dt.datetime(2026, 11, 27, 12, tzinfo=dt.UTC))
+    assert (sum(r.totals.complaints for r in week), sum(r.totals.complaints for r in day)) == (1, 0)
 
 
 async def test_each_recipient_of_a_report_counts_under_its_own_provider(
