@@ -84,10 +84,8 @@ def _settings(config: Config, source: str | None, *, secrets: bool = True) -> An
     }
     wanted = [source] if source else list(configured)
     if not any(configured[s] for s in wanted):
-        print(
-            f"delivermon: no [telemetry.{source or 'gmail'}] section in the config",
-            file=sys.stderr,
-        )
+        section = f"[telemetry.{source}]" if source else "[telemetry.gmail] or [telemetry.snds]"
+        print(f"delivermon: no {section} section in the config", file=sys.stderr)
         return None
     return settings
 

@@ -291,6 +291,8 @@ def parse_listen(text: str) -> tuple[str, int]:
         ValueError: anything else.
     """
     host, _, port = text.rpartition(":")
+    if host.lower() == "localhost":  # a host name: any case (RFC 4343)
+        host = "localhost"
     bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None
     try:

@@ -164,3 +164,18 @@ def test_status_refuses_a_store_that_does_not_exist(
     assert status.stdout == ""
     assert f"{tmp_path / 'd.db'} does not exist" in status.stderr
     assert not (tmp_path / "d.db").exists()
+
+
+def test_status_without_a_telemetry_section_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "delivermon.toml"
+    path.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "d.db"}"\n')
+    status = run_cli("telemetry", "status", "--config", str(path))
+    assert status.returncode == 2, status.stderr
+    assert "no [telemetry.gmail] or [telemetry.snds] section" in status.stderr
+    (tmp_path / "pm.json").write_text("{}")
+    path.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path / "d.db"}"\n'
+        f'[telemetry.gmail]\ncredentials = "{tmp_path / "pm.json"}"\n'
+    )
+    no_domain = run_cli("telemetry", "status", "--config", str(path))
+    assert no_domain.returncode == 2, no_domain.stderr

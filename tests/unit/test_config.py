@@ -557,6 +557,7 @@ def test_a_toml_date_or_time_is_refused_wherever_it_is() -> None:
         ("[::1]:9640", True),
         ("[::]:9640", True),
         ("localhost:9640", True),
+        ("LocalHost:9640", True),
         ("nohost:22005", False),  # passed, then `run` could not resolve it
         ("metrics.example.com:9640", False),
         ("::1:9640", False),
