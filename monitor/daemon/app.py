@@ -64,6 +64,7 @@ from monitor.model.errors import ConfigError, MonitorError
 from monitor.model.privacy import Pseudonymizer
 from monitor.risk.bounces import BounceFigures
 from monitor.risk.campaigns import CampaignFigures
+from monitor.risk.inputs import spf_ip_results
 from monitor.risk.scorer import RiskScorer
 from monitor.store import SqlStore, open_store
 from monitor.store.engine import is_unavailable
@@ -116,6 +117,7 @@ class Daemon:
         self.runtime = RuntimeHolder()
         self.states = StateCache()
         self.risk = RiskScorer()
+        self._foreign_spf: Mapping[str, Mapping[str, object]] = {}  # load_foreign_spf
         self.scheduler = Scheduler(on_error=self._job_failed)
         self._reload_status = ReloadStatus()
         self._services: Services | None = None
@@ -264,6 +266,7 @@ class Daemon:
                 outbox,
                 pseudonymizer=pseudonymizer,
                 refresh_risk=self.refresh_risk,
+                load_foreign_spf=self.load_foreign_spf,
                 clock=self.clock,
                 count_poll=self._count_poll,
             ),
@@ -406,7 +409,29 @@ class Daemon:
         """Score every target of this replica from the state cache (no I/O)."""
         figures = self._services.campaigns.figures() if self._services else {}
         telemetry = self._services.telemetry.view() if self._services else None
-        self.risk.refresh(self.runtime.current.plan, self.states.snapshot(), figures, telemetry)
+        self.risk.refresh(
+            self.runtime.current.plan,
+            self.states.snapshot(),
+            figures,
+            telemetry,
+            foreign_spf=self._foreign_spf,
+        )
+
+    async def load_foreign_spf(self) -> None:
+        """The SPF results of the domains another replica checks that list an IP this one
+        checks, from the store (their owner writes them there): the IP's SPF risk factor
+        must not depend on which replica its domain hashes to. Nothing to read with one
+        replica, or when every such domain is this replica's own."""
+        plan = self.runtime.current.plan
+        owned = plan.owned
+        domains = {d for t in owned for d in plan.sending_domains.get(t, ())} - owned
+        if not domains:
+            self._foreign_spf = {}
+            return
+        states = await self.store.latest_states(targets=domains, check=CheckName.SPF)
+        self._foreign_spf = {
+            s.target: found for s in states if (found := spf_ip_results(s)) is not None
+        }
 
     def _routes(self) -> Mapping[str, Route]:
         return self.runtime.current.settings.notifiers

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from monitor.alerting.bounces import BOUNCE_KINDS, bounce_observations
@@ -55,6 +55,7 @@ class FeedbackJobs:
         *,
         pseudonymizer: Pseudonymizer,
         refresh_risk: Callable[[], None],
+        load_foreign_spf: Callable[[], Awaitable[None]],
         clock: Callable[[], dt.datetime],
         count_poll: Callable[[PollResult], None],
     ) -> None:
@@ -68,6 +69,7 @@ class FeedbackJobs:
         self._outbox = outbox
         self._pseudonymizer = pseudonymizer
         self._refresh_risk = refresh_risk
+        self._load_foreign_spf = load_foreign_spf
         self._clock = clock
         self._count_poll = count_poll
         self._first_campaign_run = True
@@ -110,6 +112,7 @@ class FeedbackJobs:
                 ),
                 baseline_allowed=False,
             )
+        await self._load_foreign_spf()  # other replicas' domains listing this one's IPs
         self._refresh_risk()
         await self._alerts.apply(self._risk.observations(config.alerts.risk_level))
 

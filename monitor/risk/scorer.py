@@ -61,8 +61,13 @@ class RiskScorer:
         states: StateSnapshot,
         figures: Mapping[str, DomainFigures],
         telemetry: TelemetryView | None = None,
+        foreign_spf: Mapping[str, Mapping[str, object]] | None = None,
     ) -> None:
-        """Score every target of ``plan`` from ``states`` and ``telemetry`` (no I/O)."""
+        """Score every target of ``plan`` from ``states`` and ``telemetry`` (no I/O).
+
+        ``foreign_spf``: the SPF ``ip_results`` of domains another replica checks that
+        list an IP this one scores (read from the store by the caller), so an IP's SPF
+        factor does not depend on which replica its domain hashes to."""
         view = telemetry or TelemetryView()
         zones = plan.zone_by_id()
         by_target: dict[str, list[CheckState]] = {}
@@ -71,6 +76,8 @@ class RiskScorer:
             by_target.setdefault(state.target, []).append(state)
             if state.check is CheckName.SPF and (found := spf_ip_results(state)) is not None:
                 spf_results[state.target] = found
+        for domain, results in (foreign_spf or {}).items():
+            spf_results.setdefault(domain, results)
         risk: dict[str, RiskView] = {}
         for target in plan.targets:
             kind = target.kind.value

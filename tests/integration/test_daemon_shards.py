@@ -85,3 +85,57 @@ sending_ips = {json.dumps(IPS)}
         )
         (announced,) = receiver.matching(kind="listed")
         assert announced["key"] == f"listed:{victim}:{ZONE}"
+
+
+def test_an_ips_spf_factor_is_scored_when_its_domain_is_another_replicas(
+    tmp_path: Path, nsd_factory: StartNsd, postgresql_server: PgServer, receiver: Receiver
+) -> None:
+    """The domain's SPF record fails every sending IP. An IP checked by the replica that
+    does not check the domain is scored from the domain's SPF state in the shared store,
+    as one replica alone would score it (not 'unknown', which scored 0 and never alerted)."""
+    nsd = nsd_factory({ZONE: TEST_POINTS, "example.com": ['@ IN TXT "v=spf1 -all"']})
+    url = postgresql_server.create_database(f"shards_{uuid.uuid4().hex[:12]}")
+    config = tmp_path / "delivermon.toml"
+    config.write_text(
+        fast_config(
+            nameserver=nsd.address,
+            zones=[ZONE],
+            store_url=url,
+            notify_url=receiver.url,
+            extra=f"""
+[[domains]]
+name = "example.com"
+sending_ips = {json.dumps(IPS)}
+""",
+        )
+    )
+    everything = {"example.com", *IPS}
+    with (
+        DaemonProcess(config, extra_args=("--shard", "0/2")) as first,
+        DaemonProcess(config, extra_args=("--shard", "1/2")) as second,
+    ):
+        wait_for(
+            lambda: dnsbl_targets(first) | dnsbl_targets(second) == everything,
+            what="both replicas to sweep their shares",
+        )
+        owner = dict.fromkeys(dnsbl_targets(first), first)
+        owner |= dict.fromkeys(dnsbl_targets(second), second)
+        apart = [ip for ip in IPS if owner[ip] is not owner["example.com"]]
+        assert apart, "the hash put every IP with its domain: pick other IPs"
+
+        def spf_points(ip: str) -> int:
+            """The SPF factor's points in the risk of the replica that checks ``ip``, or
+            -1 while it is unknown."""
+            doc = owner[ip].json(f"/api/v1/targets/{ip}")
+            assert isinstance(doc, dict)
+            risk = doc.get("risk") or {}
+            if "spf_own_ip_fail" in risk.get("unknown", ["spf_own_ip_fail"]):
+                return -1
+            (factor,) = [f for f in risk["factors"] if f["name"] == "spf_own_ip_fail"]
+            return int(factor["points"])
+
+        for ip in apart:
+            wait_for(
+                lambda ip=ip: spf_points(ip) > 0,  # type: ignore[misc]
+                what=f"{ip}'s SPF factor from the other replica's domain",
+            )
