@@ -113,6 +113,8 @@ class Scope:
     targets: Mapping[str, str] = field(default_factory=dict)
     shard: tuple[int, int] = (0, 1)
     zone_info: Mapping[str, tuple[str, bool]] = field(default_factory=dict)  # severity, ew
+    # The zones whose health this replica judges (Shard.owns_zone); None: every zone.
+    owned_zones: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,11 +334,12 @@ class StateCollector(Collector):
         for kind in ("ip", "domain"):
             targets.add_metric([kind], sum(1 for k in scope.targets.values() if k == kind))
         yield targets
-        pending = _gauge(
-            "delivermon_notifications_pending", "Notifications queued and not yet sent.", []
-        )
-        pending.add_metric([], src.outbox_pending())
-        yield pending
+        if scope.shard[0] == 0:  # the outbox is the cluster's: one replica exports it
+            pending = _gauge(
+                "delivermon_notifications_pending", "Notifications queued and not yet sent.", []
+            )
+            pending.add_metric([], src.outbox_pending())
+            yield pending
         jobs = src.jobs()
         interval = _gauge(
             "delivermon_job_interval_seconds", "Configured interval of each job.", ["task"]
@@ -496,7 +499,8 @@ class StateCollector(Collector):
         for zone, families in sorted(zone_families.items()):
             zone_healthy.add_metric([zone], 1 if all(families) else 0)
         for zone, is_refused in sorted(refused_zones.items()):
-            refused.add_metric([zone], 1 if is_refused else 0)
+            if scope.owned_zones is None or zone in scope.owned_zones:  # one replica per zone
+                refused.add_metric([zone], 1 if is_refused else 0)
         for zone, (severity, early) in sorted(scope.zone_info.items()):
             zone_info.add_metric([zone, severity, "true" if early else "false"], 1)
         yield from (listed, listing, unknown, refused, zone_healthy, family_healthy, zone_info)

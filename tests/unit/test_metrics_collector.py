@@ -138,6 +138,16 @@ def test_one_refusal_marks_the_zone_refused_whatever_the_other_targets_got() -> 
     assert value(reg, "delivermon_dnsbl_resolver_refused", zone=ZEN) == 1
 
 
+def test_only_the_replica_that_owns_a_zone_exports_whether_it_refuses_the_resolver() -> None:
+    """Each replica sees the refusal in its own targets' answers; the zone's owner alone
+    judges it, or DelivermonDnsblResolverRefused fires once per replica."""
+    states = dnsbl(mv.IP, DnsblResult(ZEN, Verdict.UNKNOWN, error="public_resolver"))
+    owner = registry(state_view(states, owned_zones=frozenset({ZEN})))
+    other = registry(state_view(states, owned_zones=frozenset({"bl.spamcop.net"})))
+    assert value(owner, "delivermon_dnsbl_resolver_refused", zone=ZEN) == 1
+    assert value(other, "delivermon_dnsbl_resolver_refused", zone=ZEN) is None
+
+
 @pytest.mark.parametrize(
     ("families", "healthy"),
     [
@@ -492,6 +502,15 @@ def test_other_shards_export_no_campaign_families(shard: tuple[int, int]) -> Non
     # the rest is still there
     assert value(reg, "delivermon_dnsbl_unknown", target=mv.IP, zone=ZEN) == 0
     assert value(reg, "delivermon_shard_info", index=str(shard[0]), count=str(shard[1])) == 1
+
+
+@pytest.mark.parametrize(("shard", "exported"), [((0, 2), 2), ((1, 2), None), ((2, 3), None)])
+def test_the_shared_outbox_is_exported_by_the_first_replica_only(
+    shard: tuple[int, int], exported: int | None
+) -> None:
+    """Every replica reads the one outbox: a sum over replicas must not count it twice."""
+    reg = registry(mv.full_view(shard=shard))
+    assert value(reg, "delivermon_notifications_pending") == exported
 
 
 def test_no_campaign_families_before_the_first_snapshot() -> None:
