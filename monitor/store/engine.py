@@ -25,6 +25,8 @@ import asyncpg
 import sqlalchemy.exc
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -129,9 +131,23 @@ async def _switch_to_wal(connection: Any) -> None:
 
 
 def _upgrade(conn: Connection) -> None:
+    """``alembic upgrade head``.
+
+    Raises:
+        StoreUnavailableError: the store is at a revision these migrations do not know
+            (a newer delivermon migrated it: a rollback needs the store's backup too).
+    """
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.attributes["connection"] = conn
+    script = ScriptDirectory.from_config(config)
+    current = MigrationContext.configure(conn).get_current_revision()
+    if current is not None and current not in {r.revision for r in script.walk_revisions()}:
+        raise StoreUnavailableError(
+            f"the store's schema is at revision {current}, which this delivermon does not "
+            f"know (it knows up to {script.get_current_head()}): a newer delivermon migrated "
+            "it. Run that version, or restore the store's backup from before the upgrade"
+        )
     command.upgrade(config, "head")
 
 

@@ -106,6 +106,9 @@ async def open_store(url: str, *, create: bool = True) -> SqlStore:
         found = create or await has_schema(engine)
         if found:
             await migrate(engine)
+    except StoreUnavailableError as exc:  # our own words (a schema newer than the code)
+        await engine.dispose()
+        raise StoreUnavailableError(f"cannot open the store {where}: {exc}") from exc
     # Broad on purpose: asyncpg raises its own exceptions on connect, unwrapped by
     # SQLAlchemy; whatever the driver, a store that cannot open is unavailable.
     except Exception as exc:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from monitor.model.events import BounceKind, Category, Consent, Event, EventType, Provider, Source
 from monitor.model.privacy import PrivacyError, Pseudonymizer
@@ -294,3 +294,14 @@ async def test_ping_answers_and_an_unreachable_database_is_unavailable(
         bad = store_url.rsplit("/", 1)[0] + "/no_such_database"
     with pytest.raises(StoreUnavailableError):
         await open_store(bad)
+
+
+async def test_a_store_migrated_by_a_newer_delivermon_is_refused_saying_so(store_url: str) -> None:
+    """A rollback to an older version: its migrations do not know the store's revision."""
+    first = await open_store(store_url)
+    async with first._engine.begin() as conn:
+        await conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    await first.close()
+    with pytest.raises(StoreUnavailableError, match=r"revision 9999.*newer delivermon") as info:
+        await open_store(store_url)
+    assert str(info.value).endswith("restore the store's backup from before the upgrade")
