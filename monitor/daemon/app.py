@@ -447,7 +447,6 @@ class Daemon:
             targets=plan.kinds,
             shard=(plan.shard.index, plan.shard.count),
             zone_info={z.id: (z.severity.value, z.early_warning) for z in plan.zones},
-            owned_zones=frozenset(z.id for z in plan.zones if plan.shard.owns_zone(z.id)),
         )
 
     def _count_poll(self, result: PollResult) -> None:

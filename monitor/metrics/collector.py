@@ -113,8 +113,6 @@ class Scope:
     targets: Mapping[str, str] = field(default_factory=dict)
     shard: tuple[int, int] = (0, 1)
     zone_info: Mapping[str, tuple[str, bool]] = field(default_factory=dict)  # severity, ew
-    # The zones whose health this replica judges (Shard.owns_zone); None: every zone.
-    owned_zones: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -498,9 +496,10 @@ class StateCollector(Collector):
                 self._auth(state, detail, lookups, voids, ip_result, dmarc, dkim_bits, ptr)
         for zone, families in sorted(zone_families.items()):
             zone_healthy.add_metric([zone], 1 if all(families) else 0)
+        # Every replica exports what its own answers said (each may ask its own resolver):
+        # the zone's owner alone would hide a refusal met only in another's share.
         for zone, is_refused in sorted(refused_zones.items()):
-            if scope.owned_zones is None or zone in scope.owned_zones:  # one replica per zone
-                refused.add_metric([zone], 1 if is_refused else 0)
+            refused.add_metric([zone], 1 if is_refused else 0)
         for zone, (severity, early) in sorted(scope.zone_info.items()):
             zone_info.add_metric([zone, severity, "true" if early else "false"], 1)
         yield from (listed, listing, unknown, refused, zone_healthy, family_healthy, zone_info)

@@ -334,7 +334,6 @@ class View:
     jobs: Callable[[], tuple[JobStatus, ...]] = tuple
     targets: dict[str, str] = field(default_factory=dict)
     shard: tuple[int, int] = (0, 1)
-    owned_zones: frozenset[str] | None = None
     outbox_pending: int = 0
     reload_ok: bool = True
     reload_at: float = 1_700_000_000.0
@@ -349,7 +348,7 @@ class View:
             held_campaigns=lambda: self.held_campaigns,
             bounces=lambda: self.bounces,
             jobs=self.jobs,
-            scope=lambda: Scope(self.targets, self.shard, self.zone_info, self.owned_zones),
+            scope=lambda: Scope(self.targets, self.shard, self.zone_info),
             outbox_pending=lambda: self.outbox_pending,
             reload=lambda: ReloadStatus(self.reload_ok, self.reload_at),
             telemetry=lambda: self.telemetry,

@@ -138,16 +138,6 @@ def test_one_refusal_marks_the_zone_refused_whatever_the_other_targets_got() -> 
     assert value(reg, "delivermon_dnsbl_resolver_refused", zone=ZEN) == 1
 
 
-def test_only_the_replica_that_owns_a_zone_exports_whether_it_refuses_the_resolver() -> None:
-    """Each replica sees the refusal in its own targets' answers; the zone's owner alone
-    judges it, or DelivermonDnsblResolverRefused fires once per replica."""
-    states = dnsbl(mv.IP, DnsblResult(ZEN, Verdict.UNKNOWN, error="public_resolver"))
-    owner = registry(state_view(states, owned_zones=frozenset({ZEN})))
-    other = registry(state_view(states, owned_zones=frozenset({"bl.spamcop.net"})))
-    assert value(owner, "delivermon_dnsbl_resolver_refused", zone=ZEN) == 1
-    assert value(other, "delivermon_dnsbl_resolver_refused", zone=ZEN) is None
-
-
 @pytest.mark.parametrize(
     ("families", "healthy"),
     [
