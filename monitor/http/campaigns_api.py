@@ -277,7 +277,7 @@ def _campaign_document(
         if registered and registered.category
         else _only(r.category for r in lifetime),
         "consent": registered.consent.value
-        if registered and registered.consent
+        if registered and registered.consent and registered.consent is not Consent.UNKNOWN
         else _only(r.consent for r in lifetime),
         "sending_domain": registered.sending_domain if registered else None,
         "registered": registered is not None,

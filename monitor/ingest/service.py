@@ -111,7 +111,7 @@ def _complaints(
             recipient=recipient,
             provider=_provider(report, recipient),
             feedback_type=report.feedback_type.value,
-            known_at=max(occurred, received),
+            known_at=received,
         )
         for index, recipient in enumerate(recipients)
     )

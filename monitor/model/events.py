@@ -129,10 +129,10 @@ class Event:
     # a SendGrid unsubscribe group, a Postmark message stream. None: not said.
     scope: str | None = None
     bounce: BounceDetail | None = None  # the classified reply of a bounce or deferral
-    # When the sender could first know of it, where that is later than ``occurred_at``:
-    # an ARF complaint is dated by its Arrival-Date (when the original message arrived),
-    # but known when the report came. An opt-out's deadline runs from here. None: as
-    # ``occurred_at``.
+    # When the sender could first know of it, where that is not ``occurred_at``: an ARF
+    # complaint is dated by its Arrival-Date (when the original message arrived, often
+    # days before; or a reporter's clock ahead), but known when the report came. An
+    # opt-out's deadline runs from here. None: as ``occurred_at``.
     known_at: dt.datetime | None = None
 
     def __post_init__(self) -> None:

@@ -202,7 +202,8 @@ def add_events_plan(
     labels: batch.CampaignLabels = {
         campaign: (
             Category(category) if category else None,
-            Consent(consent) if consent else None,
+            # A registration that says 'unknown' says nothing: the events' own counts.
+            Consent(consent) if consent and consent != Consent.UNKNOWN else None,
         )
         for campaign, category, consent in found
     }

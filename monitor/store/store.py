@@ -427,8 +427,13 @@ class SqlStore(
         async with self._engine.connect() as conn:
             for start in range(0, len(campaign_ids), _IN_CHUNK):
                 chunk = list(campaign_ids[start : start + _IN_CHUNK])
+                # A registered 'unknown' (a [[campaigns]] entry without consent) says
+                # nothing: the events' own labels count.
                 registered: dict[str, tuple[str | None, str | None]] = {
-                    row.id: (row.category, row.consent)
+                    row.id: (
+                        None if row.category == _UNKNOWN else row.category,
+                        None if row.consent == _UNKNOWN else row.consent,
+                    )
                     for row in await conn.execute(
                         select(campaigns.c.id, campaigns.c.category, campaigns.c.consent).where(
                             campaigns.c.id.in_(chunk)

@@ -399,6 +399,24 @@ async def test_a_campaign_re_registered_moves_its_unlabelled_counts_with_it(api:
         assert groups == {("transactional", "transactional"): (2050, 2)}
 
 
+async def test_a_registration_without_consent_leaves_the_events_consent(api: Api) -> None:
+    """A [[campaigns]] entry without consent registers 'unknown': that says nothing, so the
+    consent the events carried counts (the API's PUT requires one)."""
+    await api.store.upsert_campaign("cfgc", category=Category.COMMERCIAL, consent=Consent.UNKNOWN)
+    await api.store.add_events(
+        [
+            ev(EventType.SENT, "cfgc", 5, MINUTES, consent=Consent.DOUBLE_OPT_IN),
+            ev(EventType.DELIVERED, "cfgc", 5, MINUTES),
+        ],
+        P,
+    )
+    _, doc = await api.call("GET", "/api/v1/rates?campaign=cfgc&group_by=category,consent")
+    groups = {(g["category"], g["consent"]) for g in doc["windows"]["1h"]["groups"]}
+    assert groups == {("commercial", "double_opt_in")}
+    _, campaign = await api.call("GET", "/api/v1/campaigns/cfgc")
+    assert (campaign["category"], campaign["consent"]) == ("commercial", "double_opt_in")
+
+
 async def test_campaigns_from_config_are_registered_at_startup(api: Api, store: SqlStore) -> None:
     registered = await store.get_campaign("receipts")
     assert registered is not None

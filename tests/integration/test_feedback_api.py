@@ -248,10 +248,29 @@ async def test_a_late_report_opts_out_from_when_it_came_not_from_its_arrival_dat
         await sqlite_store.add_events([sent], Pseudonymizer(b"k" * 32))
     rows = await sqlite_store.counts(campaign="spring-sale")
     assert sum(r.totals.unsubscribe_violations for r in rows) == 1  # the one 49 h after
+    # An Arrival-Date up to a day ahead is believed for the rates, not for the deadline.
+    ahead = (
+        arf_report(message_id="m-ahead")
+        .replace(
+            b"Arrival-Date: Fri, 27 Nov 2026 14:00:00 +0000",
+            b"Arrival-Date: Sun, 29 Nov 2026 08:00:00 +0000",
+        )
+        .replace(RECIPIENT.encode(), b"other@gmail.com")
+    )
+    assert (await post_arf(base_url, ahead))[0] == 202
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            f"{base_url}/api/v1/suppressions/other@gmail.com",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        ) as answer,
+    ):
+        assert (await answer.json())["since"] == NOW.isoformat().replace("+00:00", "Z")
     # the complaint itself still counts when the mail arrived (docs/metrics.md)
     week = await sqlite_store.counts(since=dt.datetime(2026, 11, 20, 14, tzinfo=dt.UTC))
     day = await sqlite_store.counts(since=dt.datetime(2026, 11, 27, 12, tzinfo=dt.UTC))
-    assert (sum(r.totals.complaints for r in week), sum(r.totals.complaints for r in day)) == (1, 0)
+    # (the late one on 20 November, the one ahead on 29 November: only that one is recent)
+    assert (sum(r.totals.complaints for r in week), sum(r.totals.complaints for r in day)) == (2, 1)
 
 
 async def test_each_recipient_of_a_report_counts_under_its_own_provider(
