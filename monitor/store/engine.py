@@ -141,12 +141,16 @@ def _upgrade(conn: Connection) -> None:
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.attributes["connection"] = conn
     script = ScriptDirectory.from_config(config)
-    current = MigrationContext.configure(conn).get_current_revision()
-    if current is not None and current not in {r.revision for r in script.walk_revisions()}:
+    known = {r.revision for r in script.walk_revisions()}
+    heads = MigrationContext.configure(conn).get_current_heads()
+    strange = sorted(set(heads) - known)
+    if strange or len(heads) > 1:
         raise StoreUnavailableError(
-            f"the store's schema is at revision {current}, which this delivermon does not "
-            f"know (it knows up to {script.get_current_head()}): a newer delivermon migrated "
-            "it. Run that version, or restore the store's backup from before the upgrade"
+            f"the store's schema is at revision {', '.join(heads)}, which this delivermon "
+            f"does not know (it knows one revision, up to {script.get_current_head()}): a "
+            "newer delivermon migrated it (run that version, or restore the store's backup "
+            "from before the upgrade), or the database's alembic_version table belongs to "
+            "another application (give delivermon a database of its own)"
         )
     command.upgrade(config, "head")
 

@@ -13,6 +13,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.model.events import BounceKind, Category, Consent, Event, EventType, Provider, Source
 from monitor.model.privacy import PrivacyError, Pseudonymizer
@@ -304,4 +305,19 @@ async def test_a_store_migrated_by_a_newer_delivermon_is_refused_saying_so(store
     await first.close()
     with pytest.raises(StoreUnavailableError, match=r"revision 9999.*newer delivermon") as info:
         await open_store(store_url)
-    assert str(info.value).endswith("restore the store's backup from before the upgrade")
+    assert str(info.value).endswith("(give delivermon a database of its own)")
+    # Two rows (two applications' Alembic, or a hand edit): the same words, not Alembic's.
+    engine = _engine_of(store_url)
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE alembic_version SET version_num = '0011'"))
+        await conn.execute(text("INSERT INTO alembic_version (version_num) VALUES ('0010')"))
+    await engine.dispose()
+    with pytest.raises(StoreUnavailableError, match=r"revision 0011, 0010|revision 0010, 0011"):
+        await open_store(store_url)
+
+
+def _engine_of(store_url: str) -> AsyncEngine:
+    from monitor.store.engine import build_engine
+    from monitor.store.url import async_url
+
+    return build_engine(async_url(store_url))
