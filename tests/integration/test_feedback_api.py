@@ -20,6 +20,7 @@ from httpserve import ServeHttp, post_for_json
 from sqlitefile import database_bytes, row_counts
 
 from monitor.config import Config, HttpConfig
+from monitor.http.subjects_api import RedactingAccessLogger
 from monitor.model.events import Event, EventType, Source
 from monitor.model.privacy import Pseudonymizer
 from monitor.store.store import SqlStore
@@ -124,7 +125,8 @@ def start_server(sqlite_store: SqlStore, serve_http: ServeHttp) -> StartServer:
             Pseudonymizer(b"k" * 32),
             clock=lambda: NOW,
         )
-        return await serve_http(app)
+        # As the daemon serves it: the suppressions route has an address in its path.
+        return await serve_http(app, access_log_class=RedactingAccessLogger)
 
     return start
 
