@@ -124,20 +124,25 @@ async def open_store(url: str, *, create: bool = True) -> SqlStore:
     return SqlStore(engine)
 
 
+def _sqlite_path(parsed: URL) -> Path | None:
+    """The file of a SQLite URL; None for another backend, ``:memory:`` or a ``file:`` URI
+    (SQLite's own syntax, left to it)."""
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return None if database.startswith("file:") else Path(database)
+
+
 def _require_sqlite_file(parsed: URL, where: str) -> None:
     """Refuse a SQLite path with no file there (SQLite would create one).
 
     Raises:
         StoreUnavailableError: no file at the path.
     """
-    database = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
-        return
-    if database.startswith("file:"):
-        return  # a URI filename: SQLite's own syntax, left to it
-    if not Path(database).exists():
+    path = _sqlite_path(parsed)
+    if path is not None and not path.exists():
         raise StoreUnavailableError(
-            f"no store at {where}: {Path(database).resolve()} does not exist (check the "
+            f"no store at {where}: {path.resolve()} does not exist (check the "
             "config's [store] url, and the working directory for a relative path)"
         )
 
@@ -149,12 +154,10 @@ def _make_sqlite_directory(parsed: URL) -> None:
     Raises:
         StoreUnavailableError: the directory cannot be made.
     """
-    database = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+    path = _sqlite_path(parsed)
+    if path is None:
         return
-    if database.startswith("file:"):
-        return  # a URI filename: SQLite's own syntax, left to it
-    directory = Path(database).parent
+    directory = path.parent
     try:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:

@@ -6,8 +6,10 @@ API of either replica shows every target (the results are in the shared store).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,15 +33,15 @@ def dnsbl_targets(daemon: DaemonProcess) -> set[str]:
     }
 
 
-def test_two_replicas_split_the_targets_and_announce_a_listing_once(
-    tmp_path: Path, nsd_factory: StartNsd, postgresql_server: PgServer, receiver: Receiver
-) -> None:
-    nsd = nsd_factory({ZONE: TEST_POINTS})
+def cluster_config(
+    tmp_path: Path, nameserver: str, postgresql_server: PgServer, receiver: Receiver
+) -> Path:
+    """One config for both replicas: a fresh PostgreSQL database, example.com and IPS."""
     url = postgresql_server.create_database(f"shards_{uuid.uuid4().hex[:12]}")
     config = tmp_path / "delivermon.toml"
     config.write_text(
         fast_config(
-            nameserver=nsd.address,
+            nameserver=nameserver,
             zones=[ZONE],
             store_url=url,
             notify_url=receiver.url,
@@ -50,7 +52,14 @@ sending_ips = {json.dumps(IPS)}
 """,
         )
     )
-    everything = {"example.com", *IPS}
+    return config
+
+
+@contextlib.contextmanager
+def two_replicas(
+    config: Path, everything: set[str]
+) -> Iterator[tuple[DaemonProcess, DaemonProcess]]:
+    """Replicas 0/2 and 1/2 on ``config``, once both have swept their shares."""
     with (
         DaemonProcess(config, extra_args=("--shard", "0/2")) as first,
         DaemonProcess(config, extra_args=("--shard", "1/2")) as second,
@@ -59,6 +68,16 @@ sending_ips = {json.dumps(IPS)}
             lambda: dnsbl_targets(first) | dnsbl_targets(second) == everything,
             what="both replicas to sweep their shares",
         )
+        yield first, second
+
+
+def test_two_replicas_split_the_targets_and_announce_a_listing_once(
+    tmp_path: Path, nsd_factory: StartNsd, postgresql_server: PgServer, receiver: Receiver
+) -> None:
+    nsd = nsd_factory({ZONE: TEST_POINTS})
+    config = cluster_config(tmp_path, nsd.address, postgresql_server, receiver)
+    everything = {"example.com", *IPS}
+    with two_replicas(config, everything) as (first, second):
         mine, theirs = dnsbl_targets(first), dnsbl_targets(second)
         assert mine
         assert theirs
@@ -94,30 +113,9 @@ def test_an_ips_spf_factor_is_scored_when_its_domain_is_another_replicas(
     does not check the domain is scored from the domain's SPF state in the shared store,
     as one replica alone would score it (not 'unknown', which scored 0 and never alerted)."""
     nsd = nsd_factory({ZONE: TEST_POINTS, "example.com": ['@ IN TXT "v=spf1 -all"']})
-    url = postgresql_server.create_database(f"shards_{uuid.uuid4().hex[:12]}")
-    config = tmp_path / "delivermon.toml"
-    config.write_text(
-        fast_config(
-            nameserver=nsd.address,
-            zones=[ZONE],
-            store_url=url,
-            notify_url=receiver.url,
-            extra=f"""
-[[domains]]
-name = "example.com"
-sending_ips = {json.dumps(IPS)}
-""",
-        )
-    )
+    config = cluster_config(tmp_path, nsd.address, postgresql_server, receiver)
     everything = {"example.com", *IPS}
-    with (
-        DaemonProcess(config, extra_args=("--shard", "0/2")) as first,
-        DaemonProcess(config, extra_args=("--shard", "1/2")) as second,
-    ):
-        wait_for(
-            lambda: dnsbl_targets(first) | dnsbl_targets(second) == everything,
-            what="both replicas to sweep their shares",
-        )
+    with two_replicas(config, everything) as (first, second):
         owner = dict.fromkeys(dnsbl_targets(first), first)
         owner |= dict.fromkeys(dnsbl_targets(second), second)
         apart = [ip for ip in IPS if owner[ip] is not owner["example.com"]]
