@@ -38,7 +38,7 @@ from monitor.config import Config, load_config, with_nameservers
 from monitor.daemon.checkjobs import AuthJobs, DnsblJobs, zones_to_test
 from monitor.daemon.dmarcjobs import DmarcJobs
 from monitor.daemon.feedbackjobs import FeedbackJobs
-from monitor.daemon.jobs import JOBS, install_jobs
+from monitor.daemon.jobs import JOBS, ignored_here, install_jobs
 from monitor.daemon.logs import LogSetup, event_loop_name
 from monitor.daemon.queries import Readiness, TargetQuery
 from monitor.daemon.runtime import Runtime, RuntimeHolder, build_runtime
@@ -192,6 +192,7 @@ class Daemon:
         await self._start_http(settings, pseudonymizer)
         self.scheduler.start()
         log.info("config loaded", extra=_config_summary(self.options.config_path, runtime))
+        _warn_ignored(self.config, runtime.plan.shard)
         log.info(
             "daemon started",
             extra={
@@ -384,6 +385,7 @@ class Daemon:
                     "restart_required": list(restart),
                 },
             )
+            _warn_ignored(config, runtime.plan.shard)
             for spec in JOBS:
                 if spec.after_reload:
                     self.scheduler.run_soon(spec.name)
@@ -554,6 +556,17 @@ class Daemon:
         expected = isinstance(exc, MonitorError) or is_unavailable(exc)
         reason = "expected" if expected else "unexpected"
         self.metrics.errors.labels(f"job_{job}", reason).inc()
+
+
+def _warn_ignored(config: Config, shard: Shard) -> None:
+    for section in ignored_here(config, shard):
+        log.warning(
+            "%s is set, but only the first replica (shard 0) runs its job: this one "
+            "(shard %d/%d) ignores it",
+            section,
+            shard.index,
+            shard.count,
+        )
 
 
 def _config_summary(path: Path | None, runtime: Runtime) -> dict[str, object]:

@@ -50,6 +50,7 @@ class JobSpec:
     enabled: Callable[[Config], bool] = lambda _c: True
     after_reload: bool = False
     rerun_on_reload: bool = True
+    section: str | None = None  # the setting that enables it, named in warnings
 
 
 JOBS: tuple[JobSpec, ...] = (
@@ -83,6 +84,7 @@ JOBS: tuple[JobSpec, ...] = (
         lambda s: s.feedback.mtalog,
         replicas=Replicas.FIRST,
         enabled=lambda c: bool(c.bounces.mta_logs),
+        section="[bounces] mta_logs",
     ),
     JobSpec(
         "imap",
@@ -90,6 +92,7 @@ JOBS: tuple[JobSpec, ...] = (
         lambda s: s.feedback.imap,
         replicas=Replicas.FIRST,
         enabled=lambda c: c.imap is not None,
+        section="[imap]",
     ),
     JobSpec(
         "telemetry_gmail",
@@ -98,6 +101,7 @@ JOBS: tuple[JobSpec, ...] = (
         replicas=Replicas.FIRST,
         enabled=lambda c: c.telemetry.gmail is not None,
         rerun_on_reload=False,
+        section="[telemetry.gmail]",
     ),
     JobSpec(
         "telemetry_snds",
@@ -106,6 +110,7 @@ JOBS: tuple[JobSpec, ...] = (
         replicas=Replicas.FIRST,
         enabled=lambda c: c.telemetry.snds is not None,
         rerun_on_reload=False,
+        section="[telemetry.snds]",
     ),
 )
 
@@ -136,6 +141,18 @@ def _over_the_store_file(func: JobFunc, services: Services) -> JobFunc:
         services.store.check_file()
 
     return run
+
+
+def ignored_here(config: Config, shard: Shard) -> list[str]:
+    """The settings ``config`` gives for first-replica jobs this replica does not run
+    (``[imap]`` on shard 1: only shard 0 polls), to warn about at start and reload."""
+    if shard.first:
+        return []
+    return [
+        spec.section
+        for spec in JOBS
+        if spec.section and spec.replicas is Replicas.FIRST and spec.enabled(config)
+    ]
 
 
 def install_jobs(scheduler: JobScheduler, services: Services, config: Config, shard: Shard) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,3 +138,34 @@ def test_an_ips_spf_factor_is_scored_when_its_domain_is_another_replicas(
                 lambda ip=ip: spf_points(ip) > 0,  # type: ignore[misc]
                 what=f"{ip}'s SPF factor from the other replica's domain",
             )
+
+
+def test_a_replica_other_than_shard_0_says_it_ignores_the_first_replicas_settings(
+    tmp_path: Path, nsd_factory: StartNsd, postgresql_server: PgServer, receiver: Receiver
+) -> None:
+    """docs/deploy.md: only shard 0 runs the IMAP poller and follows the MTA logs; a
+    replica given them says so (a WARNING each, at start and reload) instead of nothing."""
+    nsd = nsd_factory({ZONE: TEST_POINTS})
+    config = cluster_config(tmp_path, nsd.address, postgresql_server, receiver)
+    (tmp_path / "mail.log").write_text("")
+    config.write_text(
+        config.read_text().replace(
+            "[store]",
+            f'[bounces]\nmta_logs = ["{tmp_path / "mail.log"}"]\n\n'
+            '[imap]\nhost = "127.0.0.1"\nport = 1\nusername = "fbl"\npassword = "secret"\n'
+            'security = "none"\n\n[store]',
+        )
+    )
+    with DaemonProcess(config, extra_args=("--shard", "1/2")) as replica:
+        wait_for(lambda: "daemon started" in replica.log(), what="the start")
+        replica.signal(signal.SIGHUP)
+        wait_for(lambda: "config reloaded" in replica.log(), what="the reload")
+        for section in ("[imap]", "[bounces] mta_logs"):
+            warning = (
+                f"{section} is set, but only the first replica (shard 0) runs its job: "
+                "this one (shard 1/2) ignores it"
+            )
+            assert replica.log().count(warning) == 2  # at start, and at the reload
+    with DaemonProcess(config, extra_args=("--shard", "0/2")) as first:
+        wait_for(lambda: "daemon started" in first.log(), what="the start")
+        assert "ignores it" not in first.log()
