@@ -318,9 +318,10 @@ def overview() -> Panel:
         lay.place(
             table(
                 "Risk level and completeness",
-                "Level per target; unknown factors > 0 means the score is a lower bound; listing "
-                "unknown 1 means a list that could list the target could not tell (a listed "
-                "target may read ok meanwhile); complete 0 means not every check has run yet.",
+                "Level per target; unknown factors > 0 means the score is a lower bound; lower "
+                "bound 1 means a list that could list the target, or a DNS check whose factor "
+                "had points, could not tell (a listed or failing target may read ok "
+                "meanwhile); complete 0 means not every check has run yet.",
                 [
                     target(
                         f"max by (target, level) (delivermon_blacklist_risk_level{T}) == 1",
@@ -334,7 +335,7 @@ def overview() -> Panel:
                         f"max by (target) (delivermon_blacklist_risk_complete{T})", instant=True
                     ),
                     target(
-                        f"max by (target) (delivermon_blacklist_risk_unknown_listing{T})",
+                        f"max by (target) (delivermon_blacklist_risk_lower_bound{T})",
                         instant=True,
                     ),
                 ],
@@ -348,7 +349,7 @@ def overview() -> Panel:
                                 "Value #A": "level",
                                 "Value #B": "unknown factors",
                                 "Value #C": "complete",
-                                "Value #D": "listing unknown",
+                                "Value #D": "lower bound",
                             },
                         },
                     },

@@ -177,15 +177,17 @@ def offline_config(
     extra: str = "",
     nameserver: str = "127.0.0.1:9",
     timeout: float = 0.2,
+    cache: bool = True,
 ) -> str:
     """A daemon config whose DNS is a closed loopback port (every query "could not tell",
     quickly), for tests that call the jobs themselves; or ``nameserver`` (an NSD the test
-    serves). ``extra`` is appended."""
+    serves; ``cache=False`` when it changes its answers or stops). ``extra`` is appended."""
     return f"""
 [dns]
 nameservers = ["{nameserver}"]
 timeout = {timeout}
 attempts = 1
+{"" if cache else "cache_entries = 0"}
 [dnsbl]
 zones = {json.dumps(list(zones))}
 [store]

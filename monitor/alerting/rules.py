@@ -243,7 +243,8 @@ def risk_observation(
     target: str, score: int | None, level: str | None, threshold: str, *, lower_bound: bool = False
 ) -> Observation:
     """Risk level at or above ``threshold`` (elevated, high, critical); None is unknown.
-    ``lower_bound``: a listing factor could not tell, so the level is at least ``level``."""
+    ``lower_bound``: a check could not tell (``RiskView.lower_bound``), so the level is
+    at least ``level``."""
     active = None if level is None else RISK_LEVELS.index(level) >= RISK_LEVELS.index(threshold)
     severity = Severity.CRITICAL if level == "critical" else Severity.WARNING
     return Observation(

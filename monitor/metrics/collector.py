@@ -595,6 +595,12 @@ class StateCollector(Collector):
             "does not mean a listing ended.",
             ["target"],
         )
+        lower_bound = _gauge(
+            "delivermon_blacklist_risk_lower_bound",
+            "1 while the score may be below the target's risk because a check cannot tell: "
+            "a list that could list it, or a DNS check whose factor had points.",
+            ["target"],
+        )
         for target, risk in sorted(risks.items()):
             score.add_metric([target], risk.score)
             for value in RISK_LEVELS:
@@ -602,10 +608,11 @@ class StateCollector(Collector):
             unknown.add_metric([target], risk.unknown_factors)
             complete.add_metric([target], 1 if risk.complete else 0)
             unknown_listing.add_metric([target], 1 if risk.unknown_listing else 0)
+            lower_bound.add_metric([target], 1 if risk.lower_bound else 0)
             for name, points in sorted(risk.factors.items()):
                 if not math.isnan(points):
                     factor.add_metric([target, name], points)
-        yield from (score, level, factor, unknown, complete, unknown_listing)
+        yield from (score, level, factor, unknown, complete, unknown_listing, lower_bound)
 
     @staticmethod
     def _bounces(snap: BounceSnapshot, held: Mapping[str, float]) -> Iterator[Metric]:

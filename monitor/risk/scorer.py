@@ -30,6 +30,10 @@ _RISK_NEEDS = {
 _LISTING_FACTORS = frozenset(
     {"listing_critical", "listing_major", "listing_minor", "listing_info", "early_warning"}
 )
+# Factors read from a DNS check of the target: unknown when that check could not answer
+# (a timeout, SERVFAIL), not because of low volume as the rate factors are. One that had
+# points when it last answered holds a risk alert while it cannot tell (``RiskView.held``).
+_CHECK_FACTORS = frozenset({"spf_own_ip_fail", "dmarc_weak", "dkim_weak", "fcrdns_missing"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,15 @@ class RiskView:
     unknown_listing: bool = False  # a zone that could list the target could not tell
     unknown: tuple[str, ...] = ()  # the unknown factors' names (len: unknown_factors)
     details: tuple[tuple[str, int, str], ...] = ()  # each factor: name, points, state code
+    # DNS-check factors (SPF, DMARC, DKIM, FCrDNS) that had points when their check last
+    # answered and cannot tell now: the score lacks those points, it did not improve.
+    held: tuple[str, ...] = ()
+
+    @property
+    def lower_bound(self) -> bool:
+        """The score may be below the target's risk because a check could not tell: a
+        list that could list the target, or a ``held`` factor."""
+        return self.unknown_listing or bool(self.held)
 
 
 class RiskScorer:
@@ -51,6 +64,9 @@ class RiskScorer:
 
     def __init__(self) -> None:
         self._risk: Mapping[str, RiskView] = MappingProxyType({})
+        # Per target, the DNS-check factors with points when their check last answered
+        # (kept in memory only: a restart forgets them, and waits for every check again).
+        self._pointed: dict[str, frozenset[str]] = {}
 
     def snapshot(self) -> Mapping[str, RiskView]:
         return self._risk
@@ -79,6 +95,7 @@ class RiskScorer:
         for domain, results in (foreign_spf or {}).items():
             spf_results.setdefault(domain, results)
         risk: dict[str, RiskView] = {}
+        pointed: dict[str, frozenset[str]] = {}
         for target in plan.targets:
             kind = target.kind.value
             own = by_target.get(target.text, [])
@@ -99,6 +116,15 @@ class RiskScorer:
                 )
             )
             swept = bool(applicable_zones(target, plan.zones))  # else no sweep ever covers it
+            unknown = frozenset(f.value for f in scored.unknown)
+            # What answered now replaces what was remembered; an unknown factor keeps it.
+            had_points = frozenset(
+                f.name.value
+                for f in scored.factors
+                if f.points > 0 and f.name.value in _CHECK_FACTORS and f.name.value not in unknown
+            )
+            remembered = self._pointed.get(target.text, frozenset())
+            pointed[target.text] = (remembered & unknown) | had_points
             needed = _RISK_NEEDS[kind] - (frozenset() if swept else {CheckName.DNSBL})
             risk[target.text] = RiskView(
                 scored.score,
@@ -109,14 +135,16 @@ class RiskScorer:
                 unknown_listing=any(f.value in _LISTING_FACTORS for f in scored.unknown),
                 unknown=tuple(f.value for f in scored.unknown),
                 details=tuple((f.name.value, f.points, f.code) for f in scored.factors),
+                held=tuple(sorted(pointed[target.text] & unknown)),
             )
         self._risk = MappingProxyType(risk)
+        self._pointed = pointed
 
     def observations(self, threshold: str) -> list[Observation]:
         """One risk-level alert observation per target (unknown when it cannot be told)."""
         return [
             risk_observation(
-                t, r.score, alert_level(r, threshold), threshold, lower_bound=r.unknown_listing
+                t, r.score, alert_level(r, threshold), threshold, lower_bound=r.lower_bound
             )
             for t, r in self._risk.items()
         ]
@@ -125,13 +153,13 @@ class RiskScorer:
 def alert_level(risk: RiskView, threshold: str) -> str | None:
     """The level to alert on, or None (unknown) when it cannot be told.
 
-    Before every needed check has run, or when a listing is unknown (a zone that
-    listed the target now times out) and the known part is below the threshold:
-    a lower bound must not read as all clear.
+    Before every needed check has run, or when the score is a lower bound (a zone that
+    could list the target, or a check whose factor had points, now cannot tell) and the
+    known part is below the threshold: a lower bound must not read as all clear.
     """
     if not risk.complete:
         return None
     below = RISK_LEVELS.index(risk.level) < RISK_LEVELS.index(threshold)
-    if below and risk.unknown_listing:
+    if below and risk.lower_bound:
         return None
     return risk.level

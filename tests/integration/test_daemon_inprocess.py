@@ -421,6 +421,59 @@ async def test_a_domain_no_configured_list_can_list_has_no_unknown_listing(
     assert ip.unknown_listing  # the IP's list could not tell (no DNS here): still unknown
 
 
+async def test_a_risk_alert_a_check_raised_is_held_while_that_check_cannot_tell(
+    nsd_factory: StartNsd, started: StartDaemon, tmp_path: Path
+) -> None:
+    """SPF fails for the domain's own IP (20 points, "elevated": the default threshold) and
+    no list can list the domain. The DNS serving its records then stops answering: the SPF
+    factor is unknown and adds no points, but nothing got better, so the alert stays. It
+    resolves once SPF answers that the IP passes. (Before, it resolved at the outage: only
+    an unknown listing held a risk alert.)"""
+    records = [f"_dmarc IN TXT {txt('v=DMARC1; p=reject')}"]
+    server = nsd_factory({"example.com": [f"@ IN TXT {txt('v=spf1 -all')}", *records]})
+    domains = EXAMPLE_COM + 'sending_ips = ["192.0.2.10"]\n'
+    text = offline_config(
+        f"sqlite:///{tmp_path / 'd.db'}",
+        extra=f"[alerts]\nresolve_after = 2\n{domains}",
+        nameserver=server.address,
+        timeout=0.5,
+        cache=False,
+    )
+    clock = Clock()
+    daemon = await started(text, clock)
+
+    async def status() -> AlertStatus | None:
+        found = await alert(daemon, "risk_level:example.com")
+        return None if found is None else found[0]
+
+    async def evaluate(times: int = 1) -> None:
+        await daemon.services.auth.auth()
+        for _ in range(times):
+            clock.now += dt.timedelta(minutes=5)
+            await daemon.services.feedback.campaigns()
+
+    await evaluate()
+    risk = daemon.services.risk.snapshot()["example.com"]
+    assert (risk.score, risk.level, risk.held) == (20, "elevated", ())
+    assert await status() is AlertStatus.FIRING
+
+    server.stop_keeping_port()
+    await evaluate(times=3)
+    risk = daemon.services.risk.snapshot()["example.com"]
+    assert risk.score == 0
+    assert "spf_own_ip_fail" in risk.unknown
+    assert risk.held == ("spf_own_ip_fail",)
+    assert risk.lower_bound
+    assert await status() is AlertStatus.FIRING
+
+    server.add_zone("example.com", [f"@ IN TXT {txt('v=spf1 ip4:192.0.2.10 -all')}", *records])
+    server.start_again()
+    await evaluate(times=2)
+    risk = daemon.services.risk.snapshot()["example.com"]
+    assert (risk.score, risk.held) == (0, ())
+    assert await status() is AlertStatus.RESOLVED
+
+
 async def test_a_reload_whose_jobs_cannot_be_scheduled_keeps_the_running_config(
     started: StartDaemon, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -351,6 +351,16 @@ def test_a_list_that_cannot_tell_is_exported_as_an_unknown_listing() -> None:
     reg = registry(mv.View(risk=risk))
     assert value(reg, "delivermon_blacklist_risk_unknown_listing", target=mv.IP) == 1
     assert value(reg, "delivermon_blacklist_risk_unknown_listing", target=mv.DOMAIN) == 0
+    # A list that cannot tell makes the score a lower bound too.
+    assert value(reg, "delivermon_blacklist_risk_lower_bound", target=mv.IP) == 1
+    assert value(reg, "delivermon_blacklist_risk_lower_bound", target=mv.DOMAIN) == 0
+
+
+def test_a_check_factor_held_without_an_unknown_listing_is_a_lower_bound() -> None:
+    held = RiskView(0, "ok", {"spf_own_ip_fail": math.nan}, held=("spf_own_ip_fail",))
+    reg = registry(mv.View(risk={mv.DOMAIN: held}))
+    assert value(reg, "delivermon_blacklist_risk_unknown_listing", target=mv.DOMAIN) == 0
+    assert value(reg, "delivermon_blacklist_risk_lower_bound", target=mv.DOMAIN) == 1
 
 
 def test_unknown_risk_factor_is_omitted_not_zero() -> None:
