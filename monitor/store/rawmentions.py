@@ -14,6 +14,7 @@ import binascii
 import contextlib
 import quopri
 import re
+import urllib.parse
 from collections.abc import Iterator
 
 import idna
@@ -24,7 +25,10 @@ __all__ = ["address_pattern", "names_address"]
 
 # A character an address may continue with on either side (so "bob@example.org" is not
 # found inside "jimbob@example.org" or "bob@example.org.uk"); non-ASCII bytes included.
-_BEFORE = rb"(?<![A-Za-z0-9.!#$%&'*+/=?^_`{|}~\-\x80-\xff])"
+# "/", "=" and "?" may be in a local part too, but before an address they are nearly
+# always a link's path or query ("/u?email=bob@example.org", List-Unsubscribe's usual
+# form): an address right after one of them counts as named.
+_BEFORE = rb"(?<![A-Za-z0-9.!#$%&'*+^_`{|}~\-\x80-\xff])"
 _AFTER = rb"(?!\.?[A-Za-z0-9\-\x80-\xff])"
 
 
@@ -43,15 +47,28 @@ def address_pattern(address: str) -> re.Pattern[bytes]:
 
 def names_address(raw: bytes, pattern: re.Pattern[bytes]) -> bool:
     """Whether the message names the address: in its bytes as stored, quoted-printable
-    decoded, or in a base64 block (a forwarded original often is one)."""
+    decoded, in a base64 block (a forwarded original often is one) or in RFC 2047
+    encoded words (``To: =?utf-8?B?...?=``), each also with URL escapes decoded
+    (``?email=bob%40example.org``)."""
     return any(pattern.search(text) for text in _texts(raw))
 
 
-# A base64 body: two or more lines of base64 alphabet (MIME writes 76 a line).
-_BASE64_BLOCK = re.compile(rb"(?:^[A-Za-z0-9+/]{16,}={0,2}\r?$\n?){2,}", re.MULTILINE)
+# A base64 body: lines of base64 alphabet (MIME writes 76 a line).
+_BASE64_BLOCK = re.compile(rb"(?:^[A-Za-z0-9+/]{16,}={0,2}\r?$\n?)+", re.MULTILINE)
+# RFC 2047 encoded words; a run of them separated by white space is one text (§6.2).
+_WORD = rb"=\?[^?\s]+\?[BbQq]\?[^?\s]*\?="
+_WORD_RUN = re.compile(_WORD + rb"(?:[ \t\r\n]*" + _WORD + rb")*")
+_ONE_WORD = re.compile(rb"=\?[^?\s]+\?([BbQq])\?([^?\s]*)\?=")
 
 
 def _texts(raw: bytes) -> Iterator[bytes]:
+    for text in _decoded(raw):
+        yield text
+        if b"%" in text:
+            yield urllib.parse.unquote_to_bytes(text)
+
+
+def _decoded(raw: bytes) -> Iterator[bytes]:
     yield raw
     yield quopri.decodestring(raw)
     for block in _BASE64_BLOCK.finditer(raw):
@@ -59,3 +76,15 @@ def _texts(raw: bytes) -> Iterator[bytes]:
             yield binascii.a2b_base64(block.group(0))
         except binascii.Error:
             continue
+    for run in _WORD_RUN.finditer(raw):
+        yield b"".join(_word(m.group(1), m.group(2)) for m in _ONE_WORD.finditer(run.group(0)))
+
+
+def _word(encoding: bytes, text: bytes) -> bytes:
+    """One encoded word's bytes (in its charset: an address is ASCII or UTF-8 in it)."""
+    if encoding in b"Qq":
+        return quopri.decodestring(text, header=True)
+    try:
+        return binascii.a2b_base64(text + b"=" * (-len(text) % 4))
+    except binascii.Error:
+        return b""

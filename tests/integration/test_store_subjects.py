@@ -301,10 +301,13 @@ async def test_a_store_from_before_key_records_takes_its_key_unless_it_was_just_
 VICTOR = "Victor.Victim@example.net"
 
 
-def _arf_naming(to: str, *, base64_original: bool = False) -> bytes:
+def _arf_naming(
+    to: str, *, base64_original: bool = False, header: str = "", body: str = "body"
+) -> bytes:
     """An ARF report without Original-Rcpt-To (RFC 5965 §3.2: optional) whose original
-    message names its recipient only in its To: header."""
-    original = f"From: news@example.com\r\nTo: Victor Victim <{to}>\r\nSubject: hi\r\n\r\nbody\r\n"
+    message names its recipient only in its To: header (or as ``header``/``body`` say)."""
+    to_header = header or f"To: Victor Victim <{to}>"
+    original = f"From: news@example.com\r\n{to_header}\r\nSubject: hi\r\n\r\n{body}\r\n"
     encoding = ""
     if base64_original:
         encoding = "Content-Transfer-Encoding: base64\r\n"
@@ -322,28 +325,48 @@ def _arf_naming(to: str, *, base64_original: bool = False) -> bytes:
 async def test_a_raw_report_naming_the_person_unlinked_is_exported_and_erased(
     store: SqlStore,
 ) -> None:
-    """A report that names the person only in its original's To: (no Original-Rcpt-To)
-    has no link to them: the erasure and the export read the raw copies for the address."""
+    """A report that names the person only in its original (no Original-Rcpt-To) has no
+    link to them: the erasure and the export read the raw copies for the address, in the
+    forms a message carries it in (a To: header plain, base64 or RFC 2047 encoded, a
+    List-Unsubscribe or body link with the address in its query or path, URL-escaped)."""
+    victor = "victor.victim@example.net"
+    b_word = base64.b64encode(f"Victor Victim <{victor}>".encode()).decode()
+    link = "https://example.com/u?email="
+    naming = [
+        _arf_naming(victor),
+        _arf_naming(victor, base64_original=True),
+        _arf_naming(victor, header=f"To: =?utf-8?B?{b_word}?="),
+        _arf_naming(
+            victor, header="To: =?utf-8?Q?Victor_=3Cvictor.vic?= =?utf-8?Q?tim=40example.net=3E?="
+        ),
+        _arf_naming(victor, header=f"To: undisclosed:;\r\nList-Unsubscribe: <{link}{victor}>"),
+        _arf_naming(
+            victor, header="To: undisclosed:;", body=f"Leave: https://example.com/u/{victor}"
+        ),
+        _arf_naming(
+            victor, header="To: undisclosed:;", body=f"{link}victor.victim%40example.net&x=1"
+        ),
+    ]
+    others = [
+        _arf_naming("jim.victor.victim@example.net"),  # someone else
+        _arf_naming("victor.victim@example.net.example"),  # another domain
+        _arf_naming(
+            victor, header="To: undisclosed:;", body=f"{link}jim.victor.victim%40example.net"
+        ),
+    ]
     named = [
         dataclasses.replace(report(f"e{i}" * 32), raw=raw)
-        for i, raw in enumerate(
-            [
-                _arf_naming("victor.victim@example.net"),
-                _arf_naming("victor.victim@example.net", base64_original=True),
-                _arf_naming("jim.victor.victim@example.net"),  # someone else
-                _arf_naming("victor.victim@example.net.example"),  # another domain
-            ]
-        )
+        for i, raw in enumerate([*naming, *others])
     ]
     ids = [(await store.add_report(r, [], P, store_raw=True)).id for r in named]
     pseudonym = P.pseudonym(VICTOR)
     assert (await store.export_subject(pseudonym)).reports == ()  # no link: not found so
     exported = await store.export_subject(pseudonym, address=VICTOR)
-    assert sorted(r.id for r in exported.reports) == sorted(ids[:2])
+    assert sorted(r.id for r in exported.reports) == sorted(ids[: len(naming)])
     erased = await store.erase_subject(pseudonym, address=VICTOR)
-    assert erased.raw_copies == 2
+    assert erased.raw_copies == len(naming)
     async with store._engine.connect() as conn:  # the test reads what was written
         rows = dict(
             (await conn.execute(select(feedback_reports.c.id, feedback_reports.c.raw))).all()
         )
-    assert [rows[i] is None for i in ids] == [True, True, False, False]
+    assert [rows[i] is None for i in ids] == [True] * len(naming) + [False] * len(others)
