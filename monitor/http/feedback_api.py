@@ -244,11 +244,30 @@ ROUTES = (
         content_types=ARF_CONTENT_TYPES,
         refused_status=lambda exc: 422 if isinstance(exc, WrongKindError) else 400,
     ),
-    RouteSpec("POST", "/api/v1/webhooks/ses", _post_ses, Access.PROVIDER, source="ses"),
     RouteSpec(
-        "POST", "/api/v1/webhooks/sendgrid", _post_sendgrid, Access.PROVIDER, source="sendgrid"
+        "POST",
+        "/api/v1/webhooks/ses",
+        _post_ses,
+        Access.PROVIDER,
+        source="ses",
+        enabled=lambda c: c.settings().webhooks.ses is not None,
     ),
-    RouteSpec("POST", "/api/v1/webhooks/mailgun", _post_mailgun, Access.PROVIDER, source="mailgun"),
+    RouteSpec(
+        "POST",
+        "/api/v1/webhooks/sendgrid",
+        _post_sendgrid,
+        Access.PROVIDER,
+        source="sendgrid",
+        enabled=lambda c: c.settings().webhooks.sendgrid is not None,
+    ),
+    RouteSpec(
+        "POST",
+        "/api/v1/webhooks/mailgun",
+        _post_mailgun,
+        Access.PROVIDER,
+        source="mailgun",
+        enabled=lambda c: c.settings().webhooks.mailgun is not None,
+    ),
     RouteSpec(
         "POST",
         "/api/v1/webhooks/postmark",

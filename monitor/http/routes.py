@@ -58,6 +58,9 @@ class RouteSpec:
     # The handler checks the caller from the headers before it reads the body (Postmark's
     # Basic credentials): the body is not read ahead of that check.
     checks_before_body: bool = False
+    # A webhook the config may leave off: when this says False, 404 before the
+    # body is read (the handler checks again: a reload may come between).
+    enabled: Callable[[HttpContext], bool] | None = None
     # The query parameters the route reads: any other is a 400 (a typo would otherwise
     # be answered as if the parameter had not been given). None: not checked, as on the
     # ingestion routes, whose URLs a sender may give parameters of its own.
@@ -67,9 +70,13 @@ class RouteSpec:
 KEY_ROUTES = web.AppKey("routes", tuple[RouteSpec, ...])
 
 # Bodies read at once, and how long one may take: what holds memory is bounded by
-# BODY_SLOTS x max_body_bytes, and a client that sends one byte a second holds a slot
-# for BODY_SECONDS at most.
+# (BODY_SLOTS + SIGNED_BODY_SLOTS) x max_body_bytes, and a client that sends one byte a
+# second holds a slot for BODY_SECONDS at most. The webhooks whose caller is known only
+# from a signature over the body (SES, SendGrid, Mailgun) read into slots of their own:
+# strangers' slow bodies there never hold up a caller with a token. A request waits for
+# a slot BODY_SECONDS at most (503 after).
 BODY_SLOTS = 16
+SIGNED_BODY_SLOTS = 8
 BODY_SECONDS = 30.0
 
 
@@ -77,6 +84,7 @@ BODY_SECONDS = 30.0
 class BodyLimits:
     max_bytes: int
     slots: asyncio.Semaphore
+    signed_slots: asyncio.Semaphore
     seconds: float = BODY_SECONDS
 
 
@@ -104,7 +112,9 @@ def build_app(
     )
     app[KEY_CONTEXT] = context
     app[KEY_REFUSALS] = RefusalLog()
-    app[KEY_BODIES] = BodyLimits(max_body_bytes, asyncio.Semaphore(BODY_SLOTS))
+    app[KEY_BODIES] = BodyLimits(
+        max_body_bytes, asyncio.Semaphore(BODY_SLOTS), asyncio.Semaphore(SIGNED_BODY_SLOTS)
+    )
     table = tuple(routes)
     app[KEY_ROUTES] = table
     app[KEY_INGEST_SOURCES] = {(s.method, s.path): s.source for s in table if s.source}
@@ -128,6 +138,8 @@ def _guarded(spec: RouteSpec) -> Handler:
         if length is not None and length > limits.max_bytes:
             # Declared too large: refused before a byte of it is read.
             return json_error(413, "request body too large")
+        if spec.enabled is not None and not spec.enabled(request.app[KEY_CONTEXT]):
+            return json_error(404, "webhook not configured")
         if access is not Access.PROVIDER:
             settings = request.app[KEY_CONTEXT].settings()
             tokens = {
@@ -146,7 +158,8 @@ def _guarded(spec: RouteSpec) -> Handler:
                     400, f"unknown query parameter {unknown[0]!r} (this route takes: {takes})"
                 )
         if not spec.checks_before_body:
-            slow = await _read_body(request, limits)
+            slots = limits.signed_slots if access is Access.PROVIDER else limits.slots
+            slow = await _read_body(request, slots, limits.seconds)
             if slow is not None:
                 return slow
         return await handler(request)
@@ -154,15 +167,24 @@ def _guarded(spec: RouteSpec) -> Handler:
     return guarded
 
 
-async def _read_body(request: web.Request, limits: BodyLimits) -> web.Response | None:
-    """Read the body now (the handler's ``read()`` then returns it), holding one of the
-    slots, within ``limits.seconds``; the 408 to send when it took longer."""
+async def _read_body(
+    request: web.Request, slots: asyncio.Semaphore, seconds: float
+) -> web.Response | None:
+    """Read the body now (the handler's ``read()`` then returns it), holding one of
+    ``slots``, within ``seconds``; the 408 to send when it took longer, or the 503 when no
+    slot was free for as long."""
     if not request.body_exists:
         return None
-    async with limits.slots:
-        try:
-            async with asyncio.timeout(limits.seconds):
-                await request.read()
-        except TimeoutError:
-            return json_error(408, "request body too slow")
+    try:
+        async with asyncio.timeout(seconds):
+            await slots.acquire()
+    except TimeoutError:
+        return json_error(503, "too many request bodies being read at once; retry later")
+    try:
+        async with asyncio.timeout(seconds):
+            await request.read()
+    except TimeoutError:
+        return json_error(408, "request body too slow")
+    finally:
+        slots.release()
     return None

@@ -312,6 +312,75 @@ async def test_a_declared_oversized_body_is_413_before_it_is_sent(daemon: Daemon
     assert b" 413 " in status
 
 
+async def test_strangers_slow_webhook_bodies_do_not_hold_up_a_token_route(daemon: Daemon) -> None:
+    """Bodies on the signed webhooks (read before their signature can be checked) that
+    trickle in, more of them than there are slots: a request with the ingest token is
+    served at once; they used to share its slots, and it waited for one to be freed."""
+    import asyncio
+
+    from monitor.http.routes import BODY_SLOTS, KEY_BODIES
+
+    runner = daemon._runner
+    assert runner is not None
+    runner.app[KEY_BODIES].seconds = 20.0
+    strangers = []
+    for n in range(BODY_SLOTS + 4):
+        route = ("sendgrid", "mailgun", "ses")[n % 3]
+        _reader, writer = await asyncio.open_connection("127.0.0.1", daemon.listen_port)
+        writer.write(
+            f"POST /api/v1/webhooks/{route} HTTP/1.1\r\nHost: x\r\n".encode()
+            + b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n["
+        )
+        await writer.drain()
+        strangers.append(writer)
+    await asyncio.sleep(0.3)  # every stranger is in its slot, or waits for one
+    try:
+        async with (
+            asyncio.timeout(5),
+            aiohttp.ClientSession() as s,
+            s.post(
+                f"http://127.0.0.1:{daemon.listen_port}/api/v1/events",
+                json={"events": [{"type": "sent", "campaign": "c1"}]},
+                headers={"Authorization": f"Bearer {INGEST}"},
+            ) as r,
+        ):
+            assert r.status == 202
+    finally:
+        for writer in strangers:
+            writer.close()
+
+
+async def test_a_webhook_not_configured_is_404_before_its_body_is_read(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    """With [webhooks.mailgun] removed by a reload, a body that would trickle in is not
+    waited for: 404 at once (it used to be read first, holding a slot for 30 s)."""
+    import asyncio
+
+    path = tmp_path / "delivermon.toml"
+    text = path.read_text()
+    path.write_text(text.replace('[webhooks.mailgun]\nsigning_key = "matrix-mailgun-key"\n', ""))
+    assert "mailgun" not in path.read_text()
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(
+            f"http://127.0.0.1:{daemon.listen_port}/-/reload",
+            headers={"Authorization": f"Bearer {ADMIN}"},
+        ) as r,
+    ):
+        assert r.status == 200, await r.text()
+    reader, writer = await asyncio.open_connection("127.0.0.1", daemon.listen_port)
+    writer.write(
+        b"POST /api/v1/webhooks/mailgun HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n["
+    )
+    await writer.drain()
+    async with asyncio.timeout(5):
+        status = await reader.readline()
+    writer.close()
+    assert b" 404 " in status, status
+
+
 async def test_a_body_that_trickles_in_is_408_and_frees_its_slot(daemon: Daemon) -> None:
     """One byte at a time, slower than the body deadline (set to 1 s here; 30 s by
     default): 408, and the next request is served."""
