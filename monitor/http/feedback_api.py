@@ -56,7 +56,7 @@ async def _post_ses(request: web.Request) -> web.Response:
         return _not_configured()
     body = await request.read()
     try:
-        certificates = await _sns_certificates(context, verifier, body)
+        certificates = await _sns_certificates(context, verifier, body, request.remote or "")
         outcome = handle_ses(body, config=verifier, now=context.clock(), certificates=certificates)
     except WebhookRefused as exc:
         return _refuse_webhook(exc)
@@ -68,7 +68,7 @@ async def _post_ses(request: web.Request) -> web.Response:
 
 
 async def _sns_certificates(
-    context: HttpContext, verifier: SesVerifier, body: bytes
+    context: HttpContext, verifier: SesVerifier, body: bytes, peer: str
 ) -> PinnedCertificates | None:
     """The pinned certificates plus, when the message's is not pinned and fetching is on,
     the one its SigningCertURL names (fetched, cached); None: the pinned ones as they are.
@@ -87,7 +87,7 @@ async def _sns_certificates(
     url = fetchable_cert_url(message, topic_arns=verifier.topic_arns)
     if url is None or verifier.certificates.lookup(url):
         return None
-    keys = await context.sns_certificates.keys(url)
+    keys = await context.sns_certificates.keys(url, peer)
     return verifier.certificates.with_keys(url, keys)
 
 

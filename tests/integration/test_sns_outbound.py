@@ -428,3 +428,48 @@ async def test_certificate_fetches_are_budgeted_whatever_the_urls(
         answers.append((status, body["reason"]))
     assert answers == [(503, "certificate_unavailable")] * (FETCH_BUDGET + 3)
     assert len(fake.requests) == FETCH_BUDGET
+
+
+async def _post_from(source: str, base: str, message: dict[str, Any]) -> tuple[int, Any]:
+    """``_post`` from the loopback address ``source`` (another client than 127.0.0.1)."""
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(local_addr=(source, 0))
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        session.post(f"{base}/api/v1/webhooks/ses", data=json.dumps(message)) as response,
+    ):
+        return response.status, await response.json()
+
+
+async def test_a_strangers_made_up_certificates_do_not_stop_sns_bringing_new_ones(
+    aws: tuple[FakeAws, Path],
+    signer: rsa.RSAPrivateKey,
+    serve_http: ServeHttp,
+    sqlite_store: SqlStore,
+) -> None:
+    """A stranger (from 127.0.0.2) names a made-up certificate in each message, past its
+    budget (the host answers 404 for them). SNS's messages, from 127.0.0.1, still bring
+    new certificates; and fetches that bring a good certificate are not counted, so more
+    of them than the budget all verify. Before, one budget for everyone was spent by the
+    stranger and SNS's messages got 503 until the window moved."""
+    from monitor.http.snscerts import FETCH_BUDGET
+
+    fake = aws[0]
+    base = await _serve(serve_http, sqlite_store, SnsCertificateFetcher(_policy(aws)))
+    fake.status = 404
+    reasons = []
+    for n in range(FETCH_BUDGET + 2):
+        url = f"https://{SNS_HOST}/SimpleNotificationService-{n:032x}.pem"
+        message = sign(notification(BOUNCE), signer, cert_url=url)
+        reasons.append((await _post_from("127.0.0.2", base, message))[1]["reason"])
+    assert reasons == ["unknown_certificate"] * FETCH_BUDGET + ["certificate_unavailable"] * 2
+    assert len(fake.requests) == FETCH_BUDGET
+    fake.status = 200
+    answers = []
+    for n in range(FETCH_BUDGET + 2):
+        url = f"https://{SNS_HOST}/SimpleNotificationService-{n + 100:032x}.pem"
+        message = sign(notification(BOUNCE, MessageId=f"m-{n}"), signer, cert_url=url)
+        answers.append((await _post(base, message))[0])
+    assert answers == [202] * (FETCH_BUDGET + 2)
+    assert len(fake.requests) == 2 * FETCH_BUDGET + 2
