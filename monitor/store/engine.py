@@ -43,6 +43,7 @@ from monitor.store.runners import (
     run_on_sqlite3_at_once,
     sqlite3_of,
     sqlite_driver,
+    truncating_checkpoint,
 )
 
 __all__ = [
@@ -92,6 +93,9 @@ def build_engine(url: URL) -> AsyncEngine:
         for pragma in (
             "synchronous=NORMAL",
             "foreign_keys=ON",
+            # Deleted content is overwritten with zeros, not left in free pages (what an
+            # erasure or the retention purge deletes must not stay readable in the file).
+            "secure_delete=ON",
             # An ingest batch dirties hundreds of index pages (random keys), so at the
             # default 1,000 pages nearly every commit also ran a checkpoint (copy and
             # fsync); fewer, larger checkpoints write each hot page once for many commits.
@@ -294,6 +298,23 @@ class Writer:
         self._unchecked = 0
         with contextlib.suppress(sqlite3.Error):
             await run_in_sqlite_thread(self._driver, checkpoint)
+
+    async def empty_wal(self) -> bool:
+        """SQLite: checkpoint and empty the WAL file, which still holds the pages as they
+        were before a deletion until later writes overwrite them; False when a reader kept
+        it from finishing. PostgreSQL: True (nothing to do here)."""
+        if self._lock is None:
+            return True
+        async with self._lock:
+            if self._kept is None:
+                self._kept = await self._engine.connect()
+                self._driver = await sqlite_driver(self._kept)
+            try:
+                with unavailable_on_failure():
+                    return await run_in_sqlite_thread(self._driver, truncating_checkpoint)
+            except sqlite3.Error:
+                await self._let_go()
+                raise
 
     async def close(self) -> None:
         """Return the kept SQLite connection to the pool (before the engine is disposed)."""

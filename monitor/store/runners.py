@@ -349,6 +349,13 @@ def checkpoint(db: sqlite3.Connection) -> None:
     db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
+def truncating_checkpoint(db: sqlite3.Connection) -> bool:
+    """Copy the WAL into the database and empty the WAL file (waiting for readers up to
+    the busy timeout); False when a reader kept it from finishing."""
+    busy, _log, _copied = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return not busy
+
+
 def _transaction(db: sqlite3.Connection, plan: Plan[T]) -> T:
     """The rest of ``plan``'s transaction after its ``BEGIN``: run, then commit or roll back."""
     try:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import logging
 
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from monitor.store.engine import Writer
+from monitor.store.errors import StoreUnavailableError
 from monitor.store.models import (
     EraseResult,
     EventView,
@@ -34,6 +36,8 @@ from monitor.store.schema import (
 )
 
 __all__ = ["KeyCheck", "SubjectRecords"]
+
+log = logging.getLogger(__name__)
 
 _RAW_BATCH = 200  # raw copies read at a time when looking for an address in them
 
@@ -109,6 +113,22 @@ class SubjectRecords:
         self._engine = engine
         self._writer = Writer(engine)
 
+    async def _empty_wal(self, after: str) -> None:
+        """After a deletion of personal data: on SQLite, empty the WAL file, where the rows
+        as they were stay until later writes overwrite them (the deletion is committed:
+        a failure here is logged, not raised)."""
+        try:
+            emptied = await self._writer.empty_wal()
+        except StoreUnavailableError as exc:
+            log.warning("after the %s the WAL file could not be emptied: %s", after, exc)
+            return
+        if not emptied:
+            log.warning(
+                "after the %s a reader kept the WAL file from being emptied: what was deleted "
+                "stays in it until later writes overwrite it",
+                after,
+            )
+
     async def export_subject(self, pseudonym: str, *, address: str | None = None) -> SubjectExport:
         """Everything stored about one person: reports, events, suppressions. With the
         ``address``, also the reports whose raw copy names it without a link to the person
@@ -178,6 +198,7 @@ class SubjectRecords:
                 raw_copies += cleared.rowcount
             deleted = await conn.execute(delete(events).where(events.c.pseudonym == pseudonym))
             kept = await conn.scalar(select(exists().where(suppressions.c.pseudonym == pseudonym)))
+        await self._empty_wal("erasure")
         return EraseResult(
             reports=reports,
             events=deleted.rowcount,
@@ -269,6 +290,8 @@ class SubjectRecords:
             )
             old_events = await conn.execute(delete(events).where(events.c.occurred_at < before))
             keys = await conn.execute(delete(event_keys).where(event_keys.c.seen_at < before))
+        if old_events.rowcount or reports.rowcount:
+            await self._empty_wal("retention purge")
         return PurgeResult(
             events=old_events.rowcount, reports=reports.rowcount, idempotency_keys=keys.rowcount
         )

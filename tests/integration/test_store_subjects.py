@@ -7,6 +7,7 @@ import base64
 import dataclasses
 import datetime as dt
 from dataclasses import fields
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -370,3 +371,29 @@ async def test_a_raw_report_naming_the_person_unlinked_is_exported_and_erased(
             (await conn.execute(select(feedback_reports.c.id, feedback_reports.c.raw))).all()
         )
     assert [rows[i] is None for i in ids] == [True] * len(naming) + [False] * len(others)
+
+
+async def test_an_erased_address_is_left_in_neither_the_database_file_nor_its_wal(
+    sqlite_store: SqlStore, sqlite_path: Path
+) -> None:
+    """The raw copy naming the person is deleted by the erasure; the pages it was on
+    stayed in the WAL file (and could in the database file's free pages) until later
+    writes overwrote them. The erasure now empties the WAL, and deleted content is
+    overwritten (secure_delete)."""
+    wal = sqlite_path.with_name(sqlite_path.name + "-wal")
+    raw = _arf_naming("victor.victim@example.net")
+    await sqlite_store.add_report(
+        dataclasses.replace(report("f0" * 32), raw=raw), [], P, store_raw=True
+    )
+
+    def found() -> int:
+        return sum(
+            p.read_bytes().lower().count(b"victor.victim@example.net")
+            for p in (sqlite_path, wal)
+            if p.exists()
+        )
+
+    assert found() > 0  # the raw copy is on disk, in one file or the other
+    erased = await sqlite_store.erase_subject(P.pseudonym(VICTOR), address=VICTOR)
+    assert erased.raw_copies == 1
+    assert found() == 0
