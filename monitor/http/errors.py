@@ -136,6 +136,32 @@ class RefusalLog:
 KEY_REFUSALS = web.AppKey("store_refusals", RefusalLog)
 
 
+class RepeatedWarning:
+    """A WARNING said once a minute per key (a webhook's provider and reason), with how
+    many repeats were held back since; the repeats at DEBUG. A stranger posting unsigned
+    bodies in a loop, or a sender with a wrong key, would otherwise write a line each."""
+
+    def __init__(self, logger: logging.Logger, every: float = 60.0) -> None:
+        self._log = logger
+        self._every = every
+        self._last: dict[str, float] = {}
+        self._quiet: dict[str, int] = {}
+
+    def warn(self, key: str, message: str, *args: object) -> None:
+        now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last < self._every:
+            self._quiet[key] = self._quiet.get(key, 0) + 1
+            self._log.debug(message, *args)
+            return
+        quiet = self._quiet.pop(key, 0)
+        if quiet:
+            self._log.warning(message + " (%d more since the last such line)", *args, quiet)
+        else:
+            self._log.warning(message, *args)
+        self._last[key] = now
+
+
 def store_unavailable(request: web.Request, what: str) -> web.Response:
     """503: the store did not answer or refused the write; nothing was stored, retry later."""
     refusals = request.app.get(KEY_REFUSALS)
@@ -184,3 +210,7 @@ def quiet_client_faults() -> None:
     logger = logging.getLogger("aiohttp.server")
     if not any(isinstance(f, ClientFaultFilter) for f in logger.filters):
         logger.addFilter(ClientFaultFilter())
+
+
+# Refused webhooks, said once a minute per provider and reason (a few dozen keys at most).
+KEY_WEBHOOK_REFUSALS = web.AppKey("webhook_refusals", RepeatedWarning)

@@ -14,7 +14,13 @@ import aiohttp
 from aiohttp import web
 
 from monitor.http.context import KEY_CONTEXT, HttpContext
-from monitor.http.errors import SKIPPED_ITEMS, json_error, store_unavailable
+from monitor.http.errors import (
+    KEY_WEBHOOK_REFUSALS,
+    SKIPPED_ITEMS,
+    RepeatedWarning,
+    json_error,
+    store_unavailable,
+)
 from monitor.http.mail_api import kind_route
 from monitor.http.routes import Access, RouteSpec
 from monitor.ingest.errors import WrongKindError
@@ -42,6 +48,8 @@ from monitor.store import StoreUnavailableError
 __all__ = ["ARF_CONTENT_TYPES", "ROUTES"]
 
 log = logging.getLogger(__name__)
+# For an app built without build_app (which gives each app its own).
+_REFUSALS = RepeatedWarning(log)
 
 ARF_CONTENT_TYPES = frozenset({"message/rfc822", "text/plain", "application/octet-stream"})
 
@@ -59,7 +67,7 @@ async def _post_ses(request: web.Request) -> web.Response:
         certificates = await _sns_certificates(context, verifier, body, request.remote or "")
         outcome = handle_ses(body, config=verifier, now=context.clock(), certificates=certificates)
     except WebhookRefused as exc:
-        return _refuse_webhook(exc)
+        return _refuse_webhook(request, exc)
     if outcome.confirm_url is not None:
         return await _confirm(request, outcome.confirm_url)
     if outcome.message.type is SnsType.UNSUBSCRIBE_CONFIRMATION:
@@ -114,7 +122,7 @@ async def _post_sendgrid(request: web.Request) -> web.Response:
     try:
         batch = handle_sendgrid(body, request.headers, config=verifier, now=context.clock())
     except WebhookRefused as exc:
-        return _refuse_webhook(exc)
+        return _refuse_webhook(request, exc)
     if batch.skipped:
         first = batch.skipped[0]
         log.warning(
@@ -140,7 +148,7 @@ async def _post_mailgun(request: web.Request) -> web.Response:
             now=context.clock(),
         )
     except WebhookRefused as exc:
-        return _refuse_webhook(exc)
+        return _refuse_webhook(request, exc)
     response = await _store_events(request, events)
     if response.status >= 500:
         # Nothing was stored: Mailgun will retry with the same token, which must not be
@@ -171,7 +179,7 @@ async def _post_postmark(request: web.Request) -> web.Response:
         )
         events = parse_postmark(await request.read(), campaign_field=config.campaign_field)
     except WebhookRefused as exc:
-        return _refuse_webhook(exc)
+        return _refuse_webhook(request, exc)
     return await _store_events(request, events)
 
 
@@ -187,16 +195,18 @@ async def _store_events(
         if any(e.occurred_at > latest for e in events):
             # It would sit in every "last hour" window until it came.
             return _refuse_webhook(
+                request,
                 MalformedPayload(
                     "an event time more than a day ahead of the server's clock",
                     provider=events[0].source,
-                )
+                ),
             )
         try:
             result = await context.store.add_events(events, context.pseudonymizer)
         except ValueError:  # PrivacyError too: an unusable recipient or campaign, nothing stored
             return _refuse_webhook(
-                MalformedPayload("a recipient or campaign is unusable", provider=events[0].source)
+                request,
+                MalformedPayload("a recipient or campaign is unusable", provider=events[0].source),
             )
         except StoreUnavailableError:
             return store_unavailable(request, "feedback")
@@ -213,9 +223,11 @@ def _context(request: web.Request) -> HttpContext:
     return request.app[KEY_CONTEXT]
 
 
-def _refuse_webhook(exc: WebhookRefused) -> web.Response:
+def _refuse_webhook(request: web.Request, exc: WebhookRefused) -> web.Response:
     """400 malformed, 401 missing credentials, 403 for every other refusal."""
-    log.warning("%s webhook refused: %s", exc.provider.value, exc.reason.value)
+    provider, reason = exc.provider.value, exc.reason.value
+    said = request.app.get(KEY_WEBHOOK_REFUSALS, _REFUSALS)
+    said.warn(f"{provider}:{reason}", "%s webhook refused: %s", provider, reason)
     if isinstance(exc, MalformedPayload):
         return json_error(400, exc.message, reason=exc.reason.value)
     if exc.reason is Reason.CERTIFICATE_UNAVAILABLE:

@@ -10,6 +10,7 @@ authorisation tests walk the same table.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -21,7 +22,9 @@ from monitor.http.auth import authorize
 from monitor.http.context import KEY_CONTEXT, HttpContext
 from monitor.http.errors import (
     KEY_REFUSALS,
+    KEY_WEBHOOK_REFUSALS,
     RefusalLog,
+    RepeatedWarning,
     error_middleware,
     json_error,
     quiet_client_faults,
@@ -112,6 +115,7 @@ def build_app(
     )
     app[KEY_CONTEXT] = context
     app[KEY_REFUSALS] = RefusalLog()
+    app[KEY_WEBHOOK_REFUSALS] = RepeatedWarning(logging.getLogger("monitor.http.feedback_api"))
     app[KEY_BODIES] = BodyLimits(
         max_body_bytes, asyncio.Semaphore(BODY_SLOTS), asyncio.Semaphore(SIGNED_BODY_SLOTS)
     )

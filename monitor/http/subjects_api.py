@@ -106,8 +106,15 @@ class RedactingAccessLogger(AccessLogger):
     and no query string (a token put there by mistake, though refused, is not logged).
 
     ``/api/v1/subjects/alice%40example.com`` is logged as ``/api/v1/subjects/redacted``;
-    pass it as ``access_log_class`` to ``web.AppRunner`` (or ``web.run_app``).
+    pass it as ``access_log_class`` to ``web.AppRunner`` (or ``web.run_app``). Its format
+    has no Referer and no User-Agent (aiohttp's default logs both verbatim: a referring
+    page's ``?email=`` or a token a client put there would reach the log).
     """
+
+    FORMAT = '%a %t "%r" %s %b %Tf'
+
+    def __init__(self, logger: logging.Logger, log_format: str = FORMAT) -> None:
+        super().__init__(logger, self.FORMAT)
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
         # request.path is decoded, so an encoded prefix (%73ubjects) is caught too.

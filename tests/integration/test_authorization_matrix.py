@@ -295,6 +295,27 @@ async def test_the_access_log_shows_no_query_string(
     assert "someone@example.org" not in caplog.text
 
 
+async def test_the_access_log_has_no_referer_and_no_user_agent(
+    daemon: Daemon, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Both are the client's free text: a referring page's ?email= and a token a client put
+    in its User-Agent reached the DEBUG access log verbatim."""
+    headers = {
+        "Referer": "https://crm.example/u?email=referred@example.org",
+        "User-Agent": f"client token={INGEST}",
+    }
+    with caplog.at_level("DEBUG"):
+        async with (
+            aiohttp.ClientSession() as s,
+            s.get(f"http://127.0.0.1:{daemon.listen_port}/healthz", headers=headers) as r,
+        ):
+            assert r.status == 200
+    access = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+    assert any("GET /healthz HTTP/1.1" in line for line in access), access
+    assert "referred@example.org" not in caplog.text
+    assert INGEST not in caplog.text
+
+
 async def test_a_declared_oversized_body_is_413_before_it_is_sent(daemon: Daemon) -> None:
     """Content-Length: 10 GB and no body at all: the answer comes at once (the server
     does not wait for bytes it would refuse), on a provider route with no credentials."""

@@ -898,4 +898,20 @@ async def test_refusals_are_logged_at_warning_with_reason_only(
     ]
     for address in ADDRESSES:
         assert address not in caplog.text
+
+
+async def test_a_refusal_repeated_is_one_warning_a_minute(
+    base_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Five unsigned Mailgun bodies in a row: one WARNING, the repeats at DEBUG (a stranger
+    posting in a loop wrote a WARNING line each)."""
+    caplog.set_level(logging.DEBUG)
+    for _ in range(5):
+        assert (await post(base_url, "mailgun", mailgun_body(key="k" * 32)))[0] == 403
+    logged = [
+        r.levelno
+        for r in caplog.records
+        if r.name == "monitor.http.feedback_api" and "refused" in r.getMessage()
+    ]
+    assert logged == [logging.WARNING] + [logging.DEBUG] * 4
     assert POSTMARK_PASSWORD not in caplog.text
