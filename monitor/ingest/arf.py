@@ -540,6 +540,10 @@ def parse_arf(raw: bytes) -> FeedbackReport:
     report_type = params.get("report-type", "").strip().lower()
     if not media.startswith("multipart/"):
         raise NotArfError("not_multipart_report", "not a multipart message")
+    if media == "multipart/report" and report_type in _DSN_TYPES:
+        # Said before its parts are read: a DSN whose boundary is broken (bounces come so)
+        # is a bounce to read, not a feedback report that cannot be.
+        raise NotArfError("delivery_status_notification", "a delivery status notification")
     boundary = params.get("boundary")
     if not boundary:
         raise MalformedReportError("missing_boundary", "multipart message without a boundary")

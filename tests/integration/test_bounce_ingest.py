@@ -809,3 +809,158 @@ async def test_x_failed_recipients_items_are_taken_whole(store: SqlStore) -> Non
     await BOUNCE.ingest(raw, ctx(store))
     assert await store.is_suppressed(PSEUDONYMS.pseudonym("good@example.org"))
     assert not await store.is_suppressed(PSEUDONYMS.pseudonym("pvictim1@example.org"))
+
+
+def _returning(original: bytes) -> bytes:
+    """A 550 5.1.1 DSN whose returned message (message/rfc822) is ``original``."""
+    return (
+        b"From: MAILER-DAEMON@mx.example.com\n"
+        b"To: sender@example.com\n"
+        b"Subject: Undelivered Mail Returned to Sender\n"
+        b"MIME-Version: 1.0\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
+        b"--b\nContent-Type: text/plain\n\nYour message could not be delivered.\n\n"
+        b"--b\nContent-Type: message/delivery-status\n\n"
+        b"Reporting-MTA: dns; mx.example.com\n\n"
+        b"Final-Recipient: rfc822; gone@example.org\nAction: failed\nStatus: 5.1.1\n"
+        b"Diagnostic-Code: smtp; 550 5.1.1 <gone@example.org>: User unknown\n\n"
+        b"--b\nContent-Type: message/rfc822\n\n" + original + b"\n--b--\n"
+    )
+
+
+def _mail_with(attachment: bytes, content_type: str, name: str) -> bytes:
+    """A mail from example.com with one base64 attachment."""
+    import base64
+
+    return (
+        b"From: news@example.com\nTo: gone@example.org\nSubject: your invoice\n"
+        b'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="m"\n\n'
+        b"--m\nContent-Type: text/plain\n\nAttached.\n\n"
+        + f'--m\nContent-Type: {content_type}; name="{name}"\n'.encode()
+        + b"Content-Transfer-Encoding: base64\n\n"
+        + base64.encodebytes(attachment)
+        + b"\n--m--\n"
+    )
+
+
+def _two_member_zip() -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("word/document.xml", "<w:document/>")
+        archive.writestr("[Content_Types].xml", "<Types/>")
+    return buffer.getvalue()
+
+
+def _aggregate_report_mail() -> bytes:
+    import gzip
+
+    xml = (
+        b'<?xml version="1.0"?><feedback><report_metadata><org_name>example.net</org_name>'
+        b"<email>dmarc@example.net</email><report_id>r-returned</report_id><date_range>"
+        b"<begin>1764547200</begin><end>1764633600</end></date_range></report_metadata>"
+        b"<policy_published><domain>example.com</domain><p>none</p></policy_published>"
+        b"<record><row><source_ip>192.0.2.10</source_ip><count>3</count><policy_evaluated>"
+        b"<disposition>none</disposition><dkim>pass</dkim><spf>pass</spf></policy_evaluated>"
+        b"</row><identifiers><header_from>example.com</header_from></identifiers>"
+        b"<auth_results><spf><domain>example.com</domain><result>pass</result></spf>"
+        b"</auth_results></record></feedback>"
+    )
+    return _mail_with(
+        gzip.compress(xml),
+        "application/gzip",
+        "example.net!example.com!1764547200!1764633600.xml.gz",
+    )
+
+
+# Bounces whose returned message carries what the DMARC reader takes for a report, and
+# a DSN whose MIME boundary is broken (a corpus sample): all bounces.
+RETURNED = {
+    "a .docx attached (a zip of several members)": _returning(
+        _mail_with(_two_member_zip(), "application/octet-stream", "invoice.docx")
+    ),
+    "an XML file attached": _returning(
+        _mail_with(b"<invoice><total>3</total></invoice>", "application/xml", "invoice.xml")
+    ),
+    "an aggregate report mail returned": _returning(_aggregate_report_mail()),
+}
+BROKEN_BOUNDARY = "mailbox-unknown__sisimai__rhost-google-02.eml"
+ZIP_IN_RETURNED = "spam-content__sisimai__lhost-postfix-62.eml"
+
+
+@pytest.mark.parametrize("raw", RETURNED.values(), ids=RETURNED.keys())
+async def test_a_bounce_returning_an_attachment_is_routed_as_a_bounce(
+    store: SqlStore, raw: bytes
+) -> None:
+    """What the poller (and only it) does: each kind in turn. The DMARC reader looked
+    inside the returned message and refused its attachment (ending the routing) or
+    stored the returned report; the ARF reader refused a DSN whose boundary is broken."""
+    from monitor.ingest.kinds import route_ingest
+
+    outcome = await route_ingest(raw, ctx(store))
+    assert outcome.kind == "bounce"
+    assert [b["class"] for b in outcome.fields["bounces"]] == ["mailbox_unknown"]  # type: ignore[union-attr]
+    assert await store.dmarc_domains() == []
+
+
+async def test_every_corpus_bounce_the_bounce_reader_takes_the_poller_routes_as_one(
+    store: SqlStore, corpus_dir: Path
+) -> None:
+    from monitor.ingest.dsn import parse_bounce
+    from monitor.ingest.errors import IngestError
+    from monitor.ingest.kinds import route_ingest
+
+    taken, routed = [], []
+    for path in sorted((corpus_dir / "bounces").glob("*.eml")):
+        raw = path.read_bytes()
+        try:
+            parse_bounce(raw)
+        except IngestError:
+            continue
+        taken.append(path.name)
+        try:
+            if (await route_ingest(raw, ctx(store))).kind == "bounce":
+                routed.append(path.name)
+        except IngestError:
+            pass
+    assert len(taken) >= 75
+    assert {BROKEN_BOUNDARY, ZIP_IN_RETURNED} <= set(taken)
+    assert routed == taken
+
+
+@pytest.mark.dovecot
+async def test_imap_stores_bounces_returning_attachments_and_broken_ones(
+    dovecot: DovecotAccount, store: SqlStore, corpus_dir: Path
+) -> None:
+    for raw in RETURNED.values():
+        dovecot.append(raw)
+    for name in (BROKEN_BOUNDARY, ZIP_IN_RETURNED):
+        dovecot.append((corpus_dir / "bounces" / name).read_bytes())
+    port = dovecot.port
+    assert port is not None
+    poller = ImapPoller(
+        ImapConfig(
+            host=dovecot.host,
+            port=port,
+            security="none",
+            username=dovecot.username,
+            password=dovecot.password,
+            processed_folder="done",
+            refused_folder="refused",
+        ),
+        store=store,
+        pseudonymizer=PSEUDONYMS,
+        campaign_headers=(),
+        store_raw=False,
+        clock=lambda: NOW,
+        ssl_context=ssl.create_default_context(cafile=str(dovecot.ca_file)),
+        command_timeout=10.0,
+    )
+    result = await poller.poll_once()
+    assert result == PollResult(stored=5)
+    assert dovecot.messages("refused") == []
+    counted = classes(await store.bounce_counts())
+    assert sum(permanent for permanent, _ in counted.values()) >= 4
+    assert await store.dmarc_domains() == []

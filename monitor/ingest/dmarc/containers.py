@@ -97,9 +97,13 @@ def _from_mail(raw: bytes, limits: Limits) -> Payload:
         raise _refuse("too_deep", "MIME parts nested too deep to read") from None
     if not message.keys():
         raise NotDmarcError("unrecognised_format", "neither XML, gzip, zip nor a mail message")
+    if message.get_content_type() == "multipart/report":
+        # A DSN, a feedback or failure report, a read receipt: never an aggregate report
+        # mail (RFC 7489 §7.2.1.1), whatever its returned message carries.
+        raise NotDmarcError("no_dmarc_report", "a multipart/report, not an aggregate report")
     parts = 0
     found: Payload | None = None
-    for part in message.walk():
+    for part in _own_parts(message):
         parts += 1
         if parts > limits.max_mime_parts:
             raise _refuse("too_many_parts", "more MIME parts than the limit")
@@ -120,6 +124,19 @@ def _from_mail(raw: bytes, limits: Limits) -> Payload:
         raise NotDmarcError("no_dmarc_report", "the mail carries no DMARC aggregate report")
     _check_archive(found, limits)
     return found
+
+
+def _own_parts(message: Message) -> Iterator[Message]:
+    """``message.walk()`` without what is inside an attached message (``message/rfc822``:
+    a bounce's returned mail, a forwarded one), whose attachments are not this mail's."""
+    stack = [message]
+    while stack:
+        part = stack.pop()
+        yield part
+        if part.get_content_maintype() != "message" and part.is_multipart():
+            children = part.get_payload()
+            if isinstance(children, list):
+                stack.extend(c for c in reversed(children) if isinstance(c, Message))
 
 
 def _decoded(part: Message) -> bytes:
