@@ -135,9 +135,15 @@ class DmarcJobs:
             config, domains, now, uncounted
         )
         failures = dict(zero_failures(configured))
-        tally = await self._store.tally_dmarc_failures(now - FAILURE_SETTLE)
-        for (domain, token), n in tally.items():
-            pair = (domain if domain in domains else OTHER, failure_label(token))
+        # Each report under the label it got when counted (its domain when that was
+        # configured or had aggregate reports, else _other): a label taken now would move
+        # earlier counts between series, and the one they left would fall.
+        labelled = frozenset(domains)
+        tally = await self._store.tally_dmarc_failures(
+            now - FAILURE_SETTLE, lambda domain: domain if domain in labelled else OTHER
+        )
+        for (label, token), n in tally.items():
+            pair = (label, failure_label(token))
             failures[pair] = failures.get(pair, 0) + n
         self._snapshot = DmarcSnapshot(
             messages=messages,

@@ -35,6 +35,8 @@ from monitor.store.schema import (
 __all__ = ["UNCOUNTED_PER_RUN", "DmarcTally", "MessageTallyKey"]
 
 _WATERMARK = "dmarc_failures"
+# Set once the failure tally's rows are labels (a domain or "_other"), not raw domains.
+_LABELLED = "dmarc_failures_labelled"
 _LOCK = 0x646D61726366  # "dmarcf": the failure tally's transaction, one at a time
 _TALLY_BATCH = 500  # aggregate reports counted or deleted per transaction
 UNCOUNTED_PER_RUN = 10_000  # aggregate reports the dmarc job counts per run, at most
@@ -64,9 +66,17 @@ class DmarcTally:
     _engine: AsyncEngine
     _writer: Writer
 
-    async def tally_dmarc_failures(self, until: dt.datetime) -> dict[tuple[str, str], int]:
+    async def tally_dmarc_failures(
+        self, until: dt.datetime, label: Callable[[str], str] = lambda domain: domain
+    ) -> dict[tuple[str, str], int]:
         """Add the failure reports received after the last call and up to ``until`` to the
-        tally; return the whole tally, by (domain, Auth-Failure token).
+        tally, each under ``label(its domain)``; return the whole tally, by (label,
+        Auth-Failure token).
+
+        A report stays under the label it was counted under: a domain that later gets a
+        label of its own (configured, say) starts at 0, and what was counted as
+        ``_other`` stays there, so no series of the counter falls. Rows written before
+        labels were (raw domains) are labelled once, at the first call.
 
         ``until`` should lie a little in the past (the caller's settling time): a report
         whose transaction commits after a call has counted up to its ``received_at`` would
@@ -78,6 +88,12 @@ class DmarcTally:
                 # Two tallies at once (SQLite's writer lock does this there) would both read
                 # the same watermark and count the same reports twice.
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
+            labelled = await conn.scalar(
+                select(tally_watermarks.c.at).where(tally_watermarks.c.name == _LABELLED)
+            )
+            if labelled is None:
+                await _relabel(conn, label)
+                await _set_watermark(conn, until, _LABELLED)
             since = await conn.scalar(
                 select(tally_watermarks.c.at).where(tally_watermarks.c.name == _WATERMARK)
             )
@@ -91,7 +107,8 @@ class DmarcTally:
                     query = query.where(r.received_at > since)
                 added: dict[tuple[str, str], int] = {}
                 for row in await conn.execute(query):
-                    key = (str(row[0] or "")[:MAX_DMARC_TEXT], str(row[1] or "")[:MAX_LABEL_LENGTH])
+                    domain = label(str(row[0] or ""))
+                    key = (domain[:MAX_DMARC_TEXT], str(row[1] or "")[:MAX_LABEL_LENGTH])
                     added[key] = added.get(key, 0) + int(row[2])
                 if added:
                     await conn.execute(
@@ -198,6 +215,28 @@ class DmarcTally:
                 await conn.execute(delete(dmarc_rows).where(dmarc_rows.c.report.in_(ids)))
                 await conn.execute(delete(dmarc_reports).where(p.id.in_(ids)))
                 purged += len(ids)
+
+
+async def _relabel(conn: AsyncConnection, label: Callable[[str], str]) -> None:
+    """Rows counted under raw domains (before labels were) moved under their label now:
+    the export read them through the same ``label``, so no series changes here."""
+    t = dmarc_failure_tally.c
+    moved: dict[tuple[str, str], int] = {}
+    for row in (await conn.execute(select(dmarc_failure_tally))).all():
+        target = label(row.domain)[:MAX_DMARC_TEXT]
+        if target != row.domain:
+            await conn.execute(
+                delete(dmarc_failure_tally).where(
+                    t.domain == row.domain, t.auth_failure == row.auth_failure
+                )
+            )
+            key = (target, row.auth_failure)
+            moved[key] = moved.get(key, 0) + int(row.reports)
+    if moved:
+        await conn.execute(
+            _ADD,
+            [{"domain": d, "auth_failure": a, "reports": n} for (d, a), n in moved.items()],
+        )
 
 
 async def _set_watermark(conn: AsyncConnection, at: dt.datetime, name: str) -> None:

@@ -101,3 +101,36 @@ async def test_two_failure_tallies_at_once_count_each_report_once(
     await asyncio.gather(*(store.tally_dmarc_failures(until) for _ in range(4)))
     counted = await store.tally_dmarc_failures(until)
     assert counted == await store.dmarc_failure_counts()
+
+
+async def test_rows_counted_under_raw_domains_are_labelled_once_and_stay(
+    corpus_dir: Path, store: SqlStore
+) -> None:
+    """A tally written before labels were (one row per raw domain) is labelled at the
+    first call, by the label the export used to read it through; after that, rows stay
+    where they were counted, whatever the labels become."""
+    from sqlalchemy import delete
+
+    from monitor.store.schema import tally_watermarks
+
+    for path in samples(corpus_dir):
+        await ingest(store, path.read_bytes(), NOW)
+    until = NOW + dt.timedelta(minutes=1)
+    before = await store.tally_dmarc_failures(until)  # raw domains: every label is its own
+    assert len({domain for domain, _ in before}) == 5
+    async with store._writer.begin() as conn:  # as a store from before labels left it
+        await conn.execute(
+            delete(tally_watermarks).where(tally_watermarks.c.name == "dmarc_failures_labelled")
+        )
+
+    def net_only(domain: str) -> str:
+        return domain if domain == "example.net" else "_other"
+
+    labelled = await store.tally_dmarc_failures(until, net_only)
+    assert labelled == {
+        ("example.net", "dmarc"): 2,
+        ("example.net", "bodyhash"): 1,
+        ("_other", "dmarc"): 4,
+    }
+    # Every domain its own label from now on: nothing counted moves back.
+    assert await store.tally_dmarc_failures(until, lambda domain: domain) == labelled

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 
 import dns.message
@@ -36,9 +37,16 @@ class Recorder(asyncio.DatagramProtocol):
             self.all_asked.set()
 
 
-def job_daemon(tmp_path: Path, nameserver: str, *, timeout: int, extra: str = "") -> Daemon:
+def job_daemon(
+    tmp_path: Path,
+    nameserver: str,
+    *,
+    timeout: int,
+    extra: str = "",
+    clock: Callable[[], dt.datetime] = lambda: NOW,
+) -> Daemon:
     """A daemon on a SQLite store of its own, its DNS at ``nameserver`` (no cache, one
-    attempt), no DNSBL zones, the clock at NOW."""
+    attempt), no DNSBL zones, the clock at NOW (or ``clock``)."""
     text = f"""
 [dns]
 nameservers = ["{nameserver}"]
@@ -55,7 +63,7 @@ pseudonym_key = "{PSEUDONYM_KEY}"
     return Daemon(
         parse_config(text),
         DaemonOptions(config_path=None, listen="127.0.0.1:0", grace_seconds=1),
-        clock=lambda: NOW,
+        clock=clock,
     )
 
 
@@ -138,5 +146,56 @@ async def test_a_stored_source_that_is_not_a_plain_address_stops_no_run(
         assert sources[("b.example", "unclassified")] == 1
         stored = {s.source_ip: s.classification for s in await daemon.store.dmarc_sources()}
         assert stored == {"198.51.100.7": "own", "198.51.100.8": "own"}
+    finally:
+        await daemon.stop()
+
+
+async def test_failure_reports_stay_under_the_label_they_were_counted_under(
+    tmp_path: Path, closed_udp_port: str, corpus_dir: Path
+) -> None:
+    """Failure reports about example.net, neither configured nor reported on: _other.
+    An aggregate report for example.net then gives it a series of its own, from 0: what
+    _other counted stays there. The review saw _other fall from 184 to 111 when its share
+    moved to example.net, which Prometheus reads as a reset and counts again (and
+    DelivermonDmarcFailureReports fired for reports nobody had sent)."""
+    from monitor.ingest.service import ingest_arf
+
+    raw = (corpus_dir / "arf" / "authfailure-rfc6591__mail-auth__003.eml").read_bytes()
+
+    now = [NOW]
+
+    async def failure(message: bytes) -> None:
+        await ingest_arf(
+            message,
+            store=daemon.store,
+            pseudonymizer=ingest_context(daemon.store, NOW).pseudonymizer,
+            campaign_headers=(),
+            store_raw=False,
+            now=now[0],
+        )
+
+    async def counted() -> dict[tuple[str, str], int]:
+        now[0] += dt.timedelta(minutes=10)  # past the job's settling time
+        await daemon.services.dmarc.classify()
+        return dict(daemon.services.dmarc.snapshot().failures)
+
+    daemon = job_daemon(tmp_path, closed_udp_port, timeout=1, clock=lambda: now[0])
+    await daemon.start()
+    try:
+        await failure(raw)
+        assert await counted() == {("_other", "bodyhash"): 1}
+        report = aggregate_xml(
+            [Row("198.51.100.7", 5)],
+            report_id="r-net",
+            domain="example.net",
+            begin=int(BEGIN.timestamp()),
+        )
+        await ingest_dmarc(report, ingest_context(daemon.store, now[0]))
+        assert await counted() == {("_other", "bodyhash"): 1}
+        await failure(raw.replace(b"Subject:", b"X-Resent: 1\r\nSubject:", 1))
+        assert await counted() == {
+            ("_other", "bodyhash"): 1,
+            ("example.net", "bodyhash"): 1,
+        }
     finally:
         await daemon.stop()
