@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from email.utils import parseaddr
 
+from checks.domains import DomainError, to_a_label
 from monitor.ingest.arf import FeedbackReport, FeedbackType, parse_arf, redact_addresses
 from monitor.ingest.attribution import attribute_campaign, provider_of
 from monitor.ingest.audit import audit_original
@@ -117,15 +118,27 @@ def _complaints(
     )
 
 
+def _failure_domain(value: str) -> str | None:
+    """A domain as the config spells it (IDNs as A-labels), from a Reported-Domain or an
+    address; None for what is no domain name. An address written where a domain belongs
+    gives its domain: the address itself is never stored."""
+    domain = value.rpartition("@")[2].strip().strip("<>").rstrip(".").lower()
+    if not domain:
+        return None
+    try:
+        return to_a_label(domain)
+    except DomainError:
+        return None
+
+
 def _failure_fields(report: FeedbackReport) -> dict[str, str | None]:
     """A DMARC failure report's Auth-Failure, Identity-Alignment and domain (RFC 9991 §4):
     the Reported-Domain, else the domain of the original message's From."""
     if report.feedback_type is not FeedbackType.AUTH_FAILURE:
         return {}
-    domain = report.reported_domains[0] if report.reported_domains else None
+    domain = _failure_domain(report.reported_domains[0]) if report.reported_domains else None
     if domain is None and report.original_headers is not None:
-        sender = parseaddr(report.original_headers.get("From") or "")[1]
-        domain = sender.rpartition("@")[2].lower().rstrip(".") or None
+        domain = _failure_domain(parseaddr(report.original_headers.get("From") or "")[1])
     return {
         "auth_failure": report.auth_failure or "dmarc",  # absent (NetEase): read as dmarc
         "identity_alignment": report.identity_alignment,

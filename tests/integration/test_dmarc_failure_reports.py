@@ -134,3 +134,35 @@ async def test_rows_counted_under_raw_domains_are_labelled_once_and_stay(
     }
     # Every domain its own label from now on: nothing counted moves back.
     assert await store.tally_dmarc_failures(until, lambda domain: domain) == labelled
+
+
+async def test_the_domain_of_a_failure_report_is_a_domain_name_as_configured(
+    corpus_dir: Path, sqlite_store: SqlStore, sqlite_path: Path
+) -> None:
+    """An address where Reported-Domain belongs gives its domain (the address was stored
+    as the report's domain, against "no address appears in the database"); junk is no
+    domain, so the original's From gives it; an IDN (here in the original's From, no Reported-Domain) is the A-label the
+    config spells, so it is counted for that domain."""
+    raw = (corpus_dir / "arf" / "authfailure-rfc6591__mail-auth__003.eml").read_bytes()
+    variants = {
+        b"Reported-Domain: jane.doe@example.com": "example.com",
+        b"Reported-Domain: <script>@evil": "example.net",
+        b"X-Reported: none": "xn--bcher-kva.example",
+    }
+    for line in variants:
+        message = raw.replace(b"Reported-Domain: example.net", line)
+        if line.startswith(b"X-"):
+            message = message.replace(
+                b"From: randomuser@example.net",
+                "From: M\u00fcller <m@B\u00fccher.example>".encode(),
+            )
+        await ingest(sqlite_store, message, NOW)
+    counts = await sqlite_store.dmarc_failure_counts()
+    assert counts == {
+        ("example.com", "bodyhash"): 1,
+        ("example.net", "bodyhash"): 1,
+        ("xn--bcher-kva.example", "bodyhash"): 1,
+    }
+    from sqlitefile import database_bytes
+
+    assert b"jane.doe" not in database_bytes(sqlite_path)
