@@ -116,6 +116,13 @@ def test_not_spam_feedback_is_not_a_complaint() -> None:
     assert parse_ses(complaint(complaintFeedbackType="not-spam")) == ()
 
 
+def test_auth_failure_feedback_is_not_a_complaint() -> None:
+    """A DMARC failure report SES relays as a Complaint: as over ARF, no complaint (it was
+    counted, and its recipient suppressed, as one)."""
+    assert parse_ses(complaint(complaintFeedbackType="auth-failure")) == ()
+    assert len(parse_ses(complaint(complaintFeedbackType="abuse"))) == 1
+
+
 def test_delivery_events_and_keys_distinct_per_recipient() -> None:
     together = parse_ses(delivery(["a@gmail.com", "b@icloud.com"]))
     assert [e.type for e in together] == [EventType.DELIVERED] * 2

@@ -186,7 +186,10 @@ def parse_ses(
     if kind == "Complaint":
         complaint = require_mapping(data.get("complaint"), "complaint", provider=_SES)
         feedback_type = optional_str(complaint, "complaintFeedbackType")
-        if complaint.get("complaintSubType") == _SUPPRESSED_SUBTYPE or feedback_type == "not-spam":
+        if complaint.get("complaintSubType") == _SUPPRESSED_SUBTYPE or feedback_type in (
+            "not-spam",
+            "auth-failure",  # a DMARC failure report relayed: no recipient complained
+        ):
             return ()
         found = _recipients(complaint, "complainedRecipients", "emailAddress")
         return _events(
