@@ -527,8 +527,11 @@ class ImapPoller:
         try:
             if client.get_state() in {"NONAUTH", "AUTH", "SELECTED"}:
                 await asyncio.wait_for(client.logout(), self._timeout)
-        except (OSError, TimeoutError, aioimaplib.AioImapException):
-            pass  # the session is over either way
+        except (OSError, TimeoutError, RuntimeError, aioimaplib.AioImapException):
+            # The session is over either way. RuntimeError: uvloop's answer to a write on
+            # a transport the server closed ("unable to perform operation"), which would
+            # otherwise replace the poll's own error (a timeout, a dropped connection).
+            pass
         finally:
             _close_transport(client)
 

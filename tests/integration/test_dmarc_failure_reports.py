@@ -141,8 +141,8 @@ async def test_the_domain_of_a_failure_report_is_a_domain_name_as_configured(
 ) -> None:
     """An address where Reported-Domain belongs gives its domain (the address was stored
     as the report's domain, against "no address appears in the database"); junk is no
-    domain, so the original's From gives it; an IDN (here in the original's From, no Reported-Domain) is the A-label the
-    config spells, so it is counted for that domain."""
+    domain, so the original's From gives it; an IDN (here in the original's From, no
+    Reported-Domain) is the A-label the config spells, so it is counted for that domain."""
     raw = (corpus_dir / "arf" / "authfailure-rfc6591__mail-auth__003.eml").read_bytes()
     variants = {
         b"Reported-Domain: jane.doe@example.com": "example.com",
