@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import binascii
 import datetime as dt
-import hashlib
 import ipaddress
 import re
 from collections.abc import Iterable, Iterator
@@ -37,6 +36,7 @@ from dataclasses import dataclass, field
 from email.utils import parseaddr, parsedate_tz
 from enum import StrEnum
 
+from monitor.ingest.digest import message_key
 from monitor.ingest.errors import MalformedReportError, NotArfError
 from monitor.model.privacy import PrivacyError, normalise_address
 
@@ -529,9 +529,8 @@ def parse_arf(raw: bytes) -> FeedbackReport:
     if not raw.strip():
         raise MalformedReportError("empty", "the message is empty")
     data = _normalise(raw)
-    # Hash the message with its line endings normalised: IMAP serves CRLF, a file or a
-    # pipe may hold LF, and the same report must count once whichever way it came.
-    digest = hashlib.sha256(data).hexdigest()
+    # The same report counts once whichever way it came (monitor.ingest.digest).
+    digest = message_key(data)
     head, body = _split_head(data)
     top = parse_header_block(_decode(head))
     if not len(top):

@@ -31,7 +31,6 @@ import binascii
 import dataclasses
 import email
 import email.message
-import hashlib
 import quopri
 import re
 import unicodedata
@@ -41,6 +40,7 @@ from html import unescape
 
 from checks.bounces import BounceClass, Classification, classify_reply, provider_of
 from monitor.ingest.arf import Headers
+from monitor.ingest.digest import message_key
 from monitor.ingest.errors import MalformedReportError, WrongKindError
 from monitor.model.privacy import PrivacyError, normalise_address
 
@@ -507,8 +507,8 @@ def _parse_bounce(raw: bytes) -> BounceMessage:
     msg = email.message_from_bytes(raw, policy=compat32)
     if not msg.keys():
         raise MalformedReportError("undecodable", "no RFC 5322 header fields")
-    # The key of a message however it came: IMAP gives CRLF, a file or stdin often LF.
-    sha = hashlib.sha256(raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")).hexdigest()
+    # The key of a message however it came (monitor.ingest.digest).
+    sha = message_key(raw)
     if msg.get_content_type() == "multipart/report":
         report_type = (msg.get_param("report-type") or "").__str__().lower()
         if report_type == "feedback-report":

@@ -201,6 +201,40 @@ async def test_a_crash_between_commit_and_move_is_a_duplicate_on_the_next_poll(
     assert len(dovecot.messages(PROCESSED)) == 1
 
 
+async def test_a_report_posted_then_delivered_to_the_mailbox_counts_once(
+    dovecot: DovecotAccount, sqlite_store: SqlStore, sqlite_path: Path, corpus_dir: Path
+) -> None:
+    """The copy a mailbox holds has the delivering MTA's trace fields on top (Return-Path,
+    Delivered-To, Received), the copy posted over HTTP or read from a file has not: the
+    same report (and the same bounce) is a duplicate the second time, as the README
+    promises; it was stored and counted twice."""
+    from monitor.ingest.kinds import ARF, BOUNCE, IngestContext
+
+    report = next(p for p in arf_files(corpus_dir) if "generic-rfc5965__mail-auth__001" in p.name)
+    bounce = corpus_dir / "bounces" / "mailbox-unknown__sisimai__lhost-postfix-13.eml"
+    context = IngestContext(
+        store=sqlite_store,
+        pseudonymizer=Pseudonymizer(b"k" * 32),
+        campaign_headers=("X-Campaign-ID",),
+        store_raw=False,
+        now=NOW,
+    )
+    await ARF.ingest(report.read_bytes(), context)  # as POST /api/v1/feedback/arf does
+    await BOUNCE.ingest(bounce.read_bytes(), context)  # as POST /api/v1/bounces does
+    complaints = await sqlite_store.counts()
+    trace = (
+        b"Return-Path: <fbl@example.org>\r\nDelivered-To: fbl@example.com\r\n"
+        b"Received: from mx.example.org (mx.example.org [192.0.2.25])\r\n"
+        b"\tby mail.example.com with ESMTPS id 4Xy; Sat, 28 Nov 2026 12:00:00 +0000\r\n"
+    )
+    for path in (report, bounce):
+        dovecot.append(trace + path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+    result = await make_poller(dovecot, sqlite_store).poll_once()
+    assert result == PollResult(duplicates=2)
+    assert stored_reports(sqlite_path) == 1
+    assert await sqlite_store.counts() == complaints
+
+
 async def test_a_restart_with_a_reopened_store_resumes_where_it_stopped(
     dovecot: DovecotAccount, sqlite_path: Path, corpus_dir: Path
 ) -> None:

@@ -1,0 +1,47 @@
+"""The key of a mail message however it reached delivermon: the same report or bounce
+posted over HTTP, read from a file and delivered to an IMAP mailbox counts once.
+
+Two things differ between those copies and are left out of the key: line endings (IMAP
+serves CRLF, a file or a pipe often holds LF) and the trace fields the delivering MTA
+adds on top of the header (``Return-Path``, ``Received``, ``Delivered-To`` and the like,
+RFC 5321 §4.4 and common practice). A message without such fields keys as before they
+were left out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+__all__ = ["message_key"]
+
+_TRACE = frozenset(
+    {
+        b"return-path",
+        b"received",
+        b"delivered-to",
+        b"x-original-to",
+        b"x-delivered-to",
+        b"envelope-to",
+        b"x-envelope-to",
+    }
+)
+
+
+def message_key(raw: bytes) -> str:
+    """SHA-256 (hex) of ``raw`` with LF line endings and the top-level header block's
+    trace fields (with their continuation lines) left out."""
+    data = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    end = data.find(b"\n\n")
+    head, rest = (data, b"") if end < 0 else (data[: end + 1], data[end + 1 :])
+    kept: list[bytes] = []
+    dropping = False
+    for line in head.splitlines(keepends=True):
+        if line[:1] in (b" ", b"\t"):  # a continuation of the field before
+            if not dropping:
+                kept.append(line)
+            continue
+        name, colon, _ = line.partition(b":")
+        dropping = bool(colon) and name.strip().lower() in _TRACE
+        if not dropping:
+            kept.append(line)
+    return hashlib.sha256(b"".join(kept) + rest).hexdigest()
