@@ -279,6 +279,14 @@ class HttpConfig(_Model):
         parse_listen(value)
         return value
 
+    @field_validator("ingest_token", "admin_token")
+    @classmethod
+    def _token_given(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            # It would close the routes as leaving the key out does, without a word.
+            raise ValueError("is empty: give a token, or leave the key out to close its routes")
+        return value
+
 
 def parse_listen(text: str) -> tuple[str, int]:
     """``[http] listen`` and ``--listen``: ``IP:PORT``, ``[IPv6]:PORT`` or ``localhost:PORT``

@@ -109,6 +109,8 @@ def test_config_with_several_errors_lists_every_one() -> None:
             'value = "127.0.0.1"\nreason = "Bad Reason"',
             "dnsbl.custom_zones.0.errors.0.reason",
         ),
+        ('[http]\ningest_token = ""', "http.ingest_token"),
+        ('[http]\nadmin_token = "  "', "http.admin_token"),
     ],
     ids=[
         "no-nameservers",
@@ -124,6 +126,8 @@ def test_config_with_several_errors_lists_every_one() -> None:
         "unknown-section",
         "custom-zone-bad-kind",
         "custom-zone-bad-error-reason",
+        "empty-ingest-token",
+        "blank-admin-token",
     ],
 )
 def test_config_error_names_the_dotted_path(text: str, path: str) -> None:
