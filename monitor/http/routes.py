@@ -92,6 +92,8 @@ class BodyLimits:
 
 
 KEY_BODIES = web.AppKey("bodies", BodyLimits)
+# The request body encodings aiohttp decodes without optional packages (one, not a list).
+_ENCODINGS = frozenset({"", "identity", "gzip", "deflate"})
 
 
 # (method, path) -> source, of the ingestion routes
@@ -154,6 +156,13 @@ def _guarded(spec: RouteSpec) -> Handler:
             denied = authorize(request, *tokens)
             if denied is not None:
                 return denied
+        encoding = request.headers.get("Content-Encoding", "").strip().lower()
+        if request.body_exists and encoding not in _ENCODINGS:
+            # aiohttp passes a body in an encoding it does not decode as it is (read as
+            # JSON or mail, it would be refused for the wrong reason, or taken).
+            return json_error(
+                415, f"unsupported Content-Encoding {encoding[:40]!r} (identity, gzip or deflate)"
+            )
         if spec.query is not None:
             unknown = sorted(set(request.query) - set(spec.query))
             if unknown:

@@ -124,6 +124,6 @@ class RedactingAccessLogger(AccessLogger):
 
 ROUTES = (
     RouteSpec("GET", "/api/v1/subjects/{email}", _export_subject, Access.ADMIN, query=()),
-    RouteSpec("DELETE", "/api/v1/subjects/{email}", _erase_subject, Access.ADMIN),
+    RouteSpec("DELETE", "/api/v1/subjects/{email}", _erase_subject, Access.ADMIN, query=()),
     RouteSpec("GET", "/api/v1/suppressions/{email}", _get_suppression, Access.READ, query=()),
 )

@@ -316,6 +316,42 @@ async def test_the_access_log_has_no_referer_and_no_user_agent(
     assert INGEST not in caplog.text
 
 
+@pytest.mark.parametrize("encoding", ["bogus", "compress", "gzip, gzip", "x-gzip"])
+async def test_a_body_in_an_encoding_not_decoded_is_415(daemon: Daemon, encoding: str) -> None:
+    """aiohttp decodes gzip and deflate and passes any other encoding's body on as it
+    is: it was read as plain JSON and accepted (202). Now 415, as JSON, nothing stored."""
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(
+            f"http://127.0.0.1:{daemon.listen_port}/api/v1/events",
+            data=b'{"events": [{"type": "sent", "campaign": "c1"}]}',
+            headers={
+                "Authorization": f"Bearer {INGEST}",
+                "Content-Type": "application/json",
+                "Content-Encoding": encoding,
+            },
+        ) as r,
+    ):
+        assert r.status == 415
+        assert "Content-Encoding" in (await r.json())["error"]
+    assert await daemon.store.counts() == ()
+
+
+async def test_erasing_with_a_query_parameter_is_400_and_erases_nothing(daemon: Daemon) -> None:
+    """DELETE /api/v1/subjects/{email}?dry_run=1 erased for real: the route reads no
+    parameter, and one given (a typo, a dry run it does not have) is now a 400."""
+    async with (
+        aiohttp.ClientSession() as s,
+        s.delete(
+            f"http://127.0.0.1:{daemon.listen_port}/api/v1/subjects/someone%40example.org",
+            params={"dry_run": "1"},
+            headers={"Authorization": f"Bearer {ADMIN}"},
+        ) as r,
+    ):
+        assert r.status == 400
+        assert "dry_run" in (await r.json())["error"]
+
+
 async def test_a_declared_oversized_body_is_413_before_it_is_sent(daemon: Daemon) -> None:
     """Content-Length: 10 GB and no body at all: the answer comes at once (the server
     does not wait for bytes it would refuse), on a provider route with no credentials."""
