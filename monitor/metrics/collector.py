@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import platform
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -132,7 +132,9 @@ class MetricsSources:
     risk: Callable[[], Mapping[str, RiskView]] = dict
     campaigns: Callable[[], CampaignSnapshot | None] = lambda: None
     bounces: Callable[[], BounceSnapshot | None] = lambda: None
-    held_campaigns: Callable[[], Mapping[str, float]] = dict
+    # Counter series new since start, shown at 0 until (NewSeriesHold), by their labels.
+    held_campaigns: Callable[[], Mapping[Hashable, float]] = dict
+    held_bounces: Callable[[], Mapping[Hashable, float]] = dict
     jobs: Callable[[], Iterable[JobView]] = tuple
     scope: Callable[[], Scope] = Scope
     outbox_pending: Callable[[], int] = lambda: 0
@@ -296,7 +298,7 @@ class StateCollector(Collector):
             yield from dmarc_families(dmarc)
         bounces = src.bounces()
         if bounces is not None and scope.shard[0] == 0:
-            yield from self._bounces(bounces, src.held_campaigns())
+            yield from self._bounces(bounces, src.held_bounces())
 
     def _build(self, scope: Scope, src: MetricsSources) -> Iterator[Metric]:
         info = _gauge(
@@ -615,7 +617,7 @@ class StateCollector(Collector):
         yield from (score, level, factor, unknown, complete, unknown_listing, lower_bound)
 
     @staticmethod
-    def _bounces(snap: BounceSnapshot, held: Mapping[str, float]) -> Iterator[Metric]:
+    def _bounces(snap: BounceSnapshot, held: Mapping[Hashable, float]) -> Iterator[Metric]:
         labels = ["campaign", "provider", "class"]
         bounces = CounterMetricFamily(
             "delivermon_bounces_classified",
@@ -629,7 +631,8 @@ class StateCollector(Collector):
         )
         now = time.time()
         for (campaign, provider, cls), (b, d) in sorted(snap.lifetime.items()):
-            zero = held.get(campaign, 0.0) > now  # shown at 0 first (see CampaignFigures)
+            # shown at 0 first (see NewSeriesHold)
+            zero = held.get((campaign, provider, cls), 0.0) > now
             bounces.add_metric([campaign, provider, cls], 0 if zero else b)
             deferrals.add_metric([campaign, provider, cls], 0 if zero else d)
         yield bounces
@@ -673,7 +676,7 @@ class StateCollector(Collector):
         yield active
 
     @staticmethod
-    def _campaigns(snap: CampaignSnapshot, held: Mapping[str, float]) -> Iterator[Metric]:
+    def _campaigns(snap: CampaignSnapshot, held: Mapping[Hashable, float]) -> Iterator[Metric]:
         names = {
             "sent": "Messages sent",
             "delivered": "Messages delivered",
@@ -699,7 +702,7 @@ class StateCollector(Collector):
             labels = [row.campaign, row.provider]
             # A series new since start is shown at 0 first, so that rate() and
             # increase() count what it held when it appeared (see CampaignFigures).
-            zero = held.get(row.campaign, 0.0) > now
+            zero = held.get((row.campaign, row.provider), 0.0) > now
             totals = Totals() if zero else row.totals
             for key, family in families.items():
                 family.add_metric(labels, getattr(totals, key))
@@ -749,7 +752,7 @@ class StateCollector(Collector):
         audited = set()
         for a in snap.audits:
             audited.add(a.campaign)
-            if held.get(a.campaign, 0.0) > now:
+            if held.get(("audits", a.campaign), 0.0) > now:
                 for result in AUDIT_RESULTS:
                     audit.add_metric([a.campaign, result], 0)
                 continue

@@ -8,7 +8,7 @@ refreshes it after the campaign figures, so both use the same bounded campaign l
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from checks.bounces.findings import BounceCount, BounceThresholds, bounce_findings, cited_ips
@@ -17,7 +17,8 @@ from checks.dnsbl import ZoneSpec
 from checks.findings import Finding
 from monitor.checking.cache import StateSnapshot
 from monitor.checking.states import CheckName
-from monitor.config import Config
+from monitor.config import Config, parse_duration
+from monitor.risk.campaigns import NewSeriesHold
 from monitor.store import SqlStore
 from monitor.store.rates import Window, window_start
 
@@ -65,9 +66,14 @@ class BounceFigures:
     def __init__(self, store: SqlStore) -> None:
         self._store = store
         self._snapshot = BounceSnapshot()
+        # (campaign, provider, class) series new since start: shown at 0 first.
+        self._hold = NewSeriesHold()
 
     def snapshot(self) -> BounceSnapshot:
         return self._snapshot
+
+    def held(self) -> Mapping[Hashable, float]:
+        return self._hold.held()
 
     async def refresh(
         self,
@@ -134,5 +140,6 @@ class BounceFigures:
                 min_volume=guard,
             ),
         )
+        self._hold.observe_keys(lifetime, parse_duration(config.metrics.new_series_hold))
         self._snapshot = BounceSnapshot(window.value, lifetime, ratios, findings, per_campaign)
         return self._snapshot

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -70,33 +70,41 @@ class CampaignSnapshot:
 
 
 class NewSeriesHold:
-    """Campaign labels that appear after start, shown at 0 for a while (``held()``).
+    """Counter series that appear after start, shown at 0 for a while (``held()``), keyed
+    by their labels (a campaign and provider, a campaign's audits, a campaign, provider
+    and bounce class).
 
     Prometheus' rate()/increase() never count a series' first sample, so a campaign
     whose first scrape already showed 2,000 deliveries and 13 complaints would never
-    reach the recording rules. Labels present at start keep their values (a restart must
-    not look like a counter reset). ``hold`` should cover a scrape or two.
+    reach the recording rules; nor would a campaign's first bounces from a provider, or
+    of a class, that it had none of before. Series present at start keep their values
+    (a restart must not look like a counter reset). ``hold`` should cover a scrape or two.
     """
 
     def __init__(self, *, wall: Callable[[], float] = time.time) -> None:
         self._wall = wall
-        self._known: set[str] | None = None  # labels seen since start; None before
-        self._held: Mapping[str, float] = MappingProxyType({})  # label -> shown at 0 until
+        self._known: set[Hashable] | None = None  # series seen since start; None before
+        self._held: Mapping[Hashable, float] = MappingProxyType({})  # -> shown at 0 until
 
-    def held(self) -> Mapping[str, float]:
+    def held(self) -> Mapping[Hashable, float]:
         return self._held
 
     def observe(self, snapshot: CampaignSnapshot, hold: float) -> None:
-        labels = {row.campaign for row in snapshot.lifetime}
-        labels |= {a.campaign for a in snapshot.audits}
+        """The campaign counters' series: (campaign, provider), and ("audits", campaign)."""
+        keys: set[Hashable] = {(row.campaign, row.provider) for row in snapshot.lifetime}
+        keys |= {("audits", a.campaign) for a in snapshot.audits}
+        self.observe_keys(keys, hold)
+
+    def observe_keys(self, keys: Iterable[Hashable], hold: float) -> None:
+        seen = set(keys)
         if self._known is None:
-            self._known = labels
+            self._known = seen
             return
         now = self._wall()
         held = {k: t for k, t in self._held.items() if t > now}
-        for label in labels - self._known:
-            held[label] = now + hold
-        self._known |= labels
+        for key in seen - self._known:
+            held[key] = now + hold
+        self._known |= seen
         self._held = MappingProxyType(held)
 
 
@@ -116,7 +124,7 @@ class CampaignFigures:
     def snapshot(self) -> CampaignSnapshot | None:
         return self._snapshot
 
-    def held(self) -> Mapping[str, float]:
+    def held(self) -> Mapping[Hashable, float]:
         return self._hold.held()
 
     def figures(self) -> Mapping[str, DomainFigures]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -329,7 +329,8 @@ class View:
     risk: dict[str, RiskView] = field(default_factory=dict)
     campaigns: CampaignSnapshot | None = None
     bounces: BounceSnapshot | None = None
-    held_campaigns: dict[str, float] = field(default_factory=dict)
+    held_campaigns: dict[Hashable, float] = field(default_factory=dict)
+    held_bounces: dict[Hashable, float] = field(default_factory=dict)
     zone_info: dict[str, tuple[str, bool]] = field(default_factory=dict)
     jobs: Callable[[], tuple[JobStatus, ...]] = tuple
     targets: dict[str, str] = field(default_factory=dict)
@@ -346,6 +347,7 @@ class View:
             risk=lambda: self.risk,
             campaigns=lambda: self.campaigns,
             held_campaigns=lambda: self.held_campaigns,
+            held_bounces=lambda: self.held_bounces,
             bounces=lambda: self.bounces,
             jobs=self.jobs,
             scope=lambda: Scope(self.targets, self.shard, self.zone_info),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import platform
 from collections.abc import Iterable
@@ -628,3 +629,55 @@ def test_a_campaign_appearing_after_start_is_shown_at_0_first() -> None:
     assert value(reg, "delivermon_delivered_total", **kept_labels) == kept.totals.delivered
     view.held_campaigns = {}  # the hold has passed
     assert value(registry(view), "delivermon_delivered_total", **labels) == new.totals.delivered
+
+
+def test_a_new_provider_of_a_known_campaign_is_shown_at_0_first() -> None:
+    """The hold was keyed on the campaign: a campaign known since start whose first
+    delivery at another provider came later showed that series at its full value, which
+    increase() never counts."""
+    from monitor.risk.campaigns import NewSeriesHold
+
+    view = mv.full_view()
+    snap = view.campaigns
+    assert snap is not None
+    first = snap.lifetime[0]
+    start = CampaignSnapshot(lifetime=(first,))
+    later = dataclasses.replace(first, provider="yahoo" if first.provider != "yahoo" else "gmail")
+    hold = NewSeriesHold()
+    hold.observe(start, 60)
+    view.campaigns = CampaignSnapshot(lifetime=(first, later))
+    hold.observe(view.campaigns, 60)
+    view.held_campaigns = dict(hold.held())
+    reg = registry(view)
+    assert (
+        value(reg, "delivermon_delivered_total", campaign=first.campaign, provider=later.provider)
+        == 0
+    )
+    assert (
+        value(reg, "delivermon_delivered_total", campaign=first.campaign, provider=first.provider)
+        == first.totals.delivered
+    )
+
+
+def test_a_new_bounce_class_of_a_known_campaign_is_shown_at_0_first() -> None:
+    """The review's case: a DSN citing Spamhaus, then one with Gmail's 5.7.26: each new
+    (provider, class) series came at 1, and increase() showed 0 bounces on the panel
+    and in the runbook's confirm step of the alert they fired."""
+    from monitor.risk.campaigns import NewSeriesHold
+
+    view = mv.full_view()
+    assert view.bounces is not None
+    lifetime = dict(view.bounces.lifetime)
+    (known, counts), *_ = lifetime.items()
+    new = (known[0], "google", "auth_failure_dmarc")
+    hold = NewSeriesHold()
+    hold.observe_keys([known], 60)
+    hold.observe_keys([known, new], 60)
+    view.bounces = dataclasses.replace(view.bounces, lifetime={**lifetime, new: (1, 0)})
+    view.held_bounces = dict(hold.held())
+    reg = registry(view)
+    name = "delivermon_bounces_classified_total"
+    assert value(reg, name, campaign=new[0], provider=new[1], **{"class": new[2]}) == 0
+    assert (
+        value(reg, name, campaign=known[0], provider=known[1], **{"class": known[2]}) == counts[0]
+    )
