@@ -75,6 +75,10 @@ class _DomainFigures:
     sources: dict[str, int]  # sources by class, "unclassified" included
 
 
+def _unclassified(_domain: str, _ip: str) -> str:
+    return "unclassified"  # a tally call with no reports: nothing is classified
+
+
 class DmarcJobs:
     """``classify`` (the ``dmarc`` job); ``snapshot`` is what the metrics read."""
 
@@ -289,14 +293,57 @@ class DmarcJobs:
     async def _count(
         self,
         config: Config,
+        domains: Sequence[str],
         now: dt.datetime,
         uncounted: Sequence[str],
         classes: Mapping[tuple[str, str], str],
     ) -> tuple[dict[MessageTallyKey, int], dict[tuple[str, str], int]]:
         """Count the reports ``uncounted`` (each source with its class now), then purge the
-        counted reports older than ``[dmarc] retention_days``; the whole tallies."""
+        counted reports older than ``[dmarc] retention_days``; the whole tallies.
+
+        Each report is counted under the labels it keeps: its domain when configured,
+        already labelled, or among the first ``MAX_DOMAINS``; its reporter when a major
+        one, already labelled, or among the first ``MAX_REPORTERS`` others; else
+        ``_other``. Labels chosen again at each export (the largest reporters, the
+        domains with reports stored) moved counts between series, and the series they
+        left fell."""
+        message_tally, report_tally = await self._store.tally_dmarc_reports([], _unclassified)
+        if not await self._store.dmarc_tallies_labelled():
+            # Rows counted before labels were: under the labels the export read them by.
+            shown = set(domains)
+            by_reporter: dict[str, int] = {}
+            for (_d, name), n in report_tally.items():
+                by_reporter[name] = by_reporter.get(name, 0) + n
+            ranked = top_labels(by_reporter, MAJOR_REPORTERS, MAX_REPORTERS)
+            await self._store.relabel_dmarc_tallies(
+                lambda d: d if d in shown else OTHER, lambda r: ranked.get(r, OTHER), now
+            )
+            message_tally, report_tally = await self._store.tally_dmarc_reports([], _unclassified)
+        configured = {d.name for d in config.domains}
+        known_domains = ({k[0] for k in message_tally} | {d for d, _ in report_tally}) - {OTHER}
+        known_reporters = {r for _, r in report_tally} - {OTHER}
+
+        def domain_label(name: str) -> str:
+            if name in configured or name in known_domains:
+                return name
+            if len(known_domains | configured) < MAX_DOMAINS:
+                known_domains.add(name)
+                return name
+            return OTHER
+
+        def reporter_label(name: str) -> str:
+            if name in MAJOR_REPORTERS or name in known_reporters:
+                return name
+            if len(known_reporters - set(MAJOR_REPORTERS)) < MAX_REPORTERS:
+                known_reporters.add(name)
+                return name
+            return OTHER
+
         tallies = await self._store.tally_dmarc_reports(
-            uncounted, lambda domain, ip: classes.get((domain, ip), "unclassified")
+            uncounted,
+            lambda domain, ip: classes.get((domain, ip), "unclassified"),
+            domain_label,
+            reporter_label,
         )
         days = config.dmarc.retention_days
         purged = await self._store.purge_dmarc_reports(now - dt.timedelta(days=days))
@@ -319,28 +366,21 @@ class DmarcJobs:
     ]:
         """The counters' values (every report ever counted), the recent messages and the
         reporters' last reports, with bounded labels."""
-        shown = set(domains)
         sources = await self._store.dmarc_sources()
         classes = {(s.domain, s.source_ip): s.classification for s in sources}
-        message_tally, report_tally = await self._count(config, now, uncounted, classes)
+        message_tally, report_tally = await self._count(config, domains, now, uncounted, classes)
         recent = await self._messages(config, domains, now - RECENT, classes)
+        # The tallies hold labels (see _count): exported as they are, so no series falls.
         figures = dict(zero_snapshot([d.name for d in config.domains]).messages)
         for (domain, cls, dmarc, disposition), n in message_tally.items():
-            key = FigureKey(
-                domain if domain in shown else OTHER, cls, dmarc, metric_disposition(disposition)
-            )
+            key = FigureKey(domain, cls, dmarc, metric_disposition(disposition))
             figures[key] = figures.get(key, 0) + n
+        reports: dict[tuple[str, str], int] = dict(report_tally)
+        shown = {k.domain for k in figures} | {d for d, _ in reports}
+        named = {r for _, r in reports} | set(MAJOR_REPORTERS)
         last = await self._store.dmarc_reporter_last_seen()
-        by_reporter: dict[str, int] = {}
-        for (_d, reporter), n in report_tally.items():
-            by_reporter[reporter] = by_reporter.get(reporter, 0) + n
-        labels = top_labels(by_reporter, MAJOR_REPORTERS, MAX_REPORTERS)
-        reports: dict[tuple[str, str], int] = {}
-        for (domain, reporter), n in report_tally.items():
-            pair = (domain if domain in shown else OTHER, labels[reporter])
-            reports[pair] = reports.get(pair, 0) + n
         reporter_last: dict[tuple[str, str], float] = {}
         for domain, reporter, end in last:
-            pair = (domain if domain in shown else OTHER, labels.get(reporter, OTHER))
+            pair = (domain if domain in shown else OTHER, reporter if reporter in named else OTHER)
             reporter_last[pair] = max(reporter_last.get(pair, 0.0), end.timestamp())
         return figures, recent, reports, reporter_last

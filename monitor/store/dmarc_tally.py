@@ -37,6 +37,8 @@ __all__ = ["UNCOUNTED_PER_RUN", "DmarcTally", "MessageTallyKey"]
 _WATERMARK = "dmarc_failures"
 # Set once the failure tally's rows are labels (a domain or "_other"), not raw domains.
 _LABELLED = "dmarc_failures_labelled"
+# Set once the message and report tallies' rows are labels, not raw domains and reporters.
+_REPORTS_LABELLED = "dmarc_reports_labelled"
 _LOCK = 0x646D61726366  # "dmarcf": the failure tally's transaction, one at a time
 _TALLY_BATCH = 500  # aggregate reports counted or deleted per transaction
 UNCOUNTED_PER_RUN = 10_000  # aggregate reports the dmarc job counts per run, at most
@@ -130,12 +132,73 @@ class DmarcTally:
         async with self._engine.connect() as conn:
             return list(await conn.scalars(query))
 
+    async def dmarc_tallies_labelled(self) -> bool:
+        """Whether the message and report tallies hold labels (``relabel_dmarc_tallies``
+        has run once, or the store was made since labels are)."""
+        async with self._engine.connect() as conn:
+            found = await conn.scalar(
+                select(tally_watermarks.c.at).where(tally_watermarks.c.name == _REPORTS_LABELLED)
+            )
+        return found is not None
+
+    async def relabel_dmarc_tallies(
+        self,
+        domain: Callable[[str], str],
+        reporter: Callable[[str], str],
+        at: dt.datetime,
+    ) -> None:
+        """Move the tallies' rows written under raw domains and reporters under their
+        labels (``domain``, ``reporter``: the mapping the export read them through, so no
+        series changes), once; later calls do nothing."""
+        async with self._writer.begin() as conn:
+            done = await conn.scalar(
+                select(tally_watermarks.c.at).where(tally_watermarks.c.name == _REPORTS_LABELLED)
+            )
+            if done is not None:
+                return
+            messages: dict[MessageTallyKey, int] = {}
+            for row in (await conn.execute(select(dmarc_message_tally))).all():
+                key = (domain(row.domain), row.classification, row.dmarc, row.disposition)
+                messages[key] = messages.get(key, 0) + int(row.messages)
+            reports: dict[tuple[str, str], int] = {}
+            for row in (await conn.execute(select(dmarc_report_tally))).all():
+                pair = (domain(row.domain), reporter(row.reporter))
+                reports[pair] = reports.get(pair, 0) + int(row.reports)
+            await conn.execute(delete(dmarc_message_tally))
+            await conn.execute(delete(dmarc_report_tally))
+            if messages:
+                await conn.execute(
+                    _ADD_MESSAGES,
+                    [
+                        {"domain": d, "classification": c, "dmarc": x, "disposition": p}
+                        | {"messages": n}
+                        for (d, c, x, p), n in messages.items()
+                    ],
+                )
+            if reports:
+                await conn.execute(
+                    _ADD_REPORTS,
+                    [
+                        {"domain": d, "reporter": rep, "reports": n}
+                        for (d, rep), n in reports.items()
+                    ],
+                )
+            await _set_watermark(conn, at, _REPORTS_LABELLED)
+
     async def tally_dmarc_reports(
-        self, ids: Sequence[str], classify: Callable[[str, str], str]
+        self,
+        ids: Sequence[str],
+        classify: Callable[[str, str], str],
+        domain: Callable[[str], str] = lambda name: name,
+        reporter: Callable[[str], str] = lambda name: name,
     ) -> tuple[dict[MessageTallyKey, int], dict[tuple[str, str], int]]:
         """Add the reports ``ids`` not counted yet to the tallies and mark them counted;
         return both whole tallies: messages by (domain, classification, dmarc, disposition
         as reported) and reports by (domain, reporter).
+
+        Each report is counted under ``domain(its policy domain)`` and ``reporter(its
+        reporter)``, the labels it keeps (so no series of the counters falls when the
+        labels would be chosen otherwise later).
 
         ``classify(domain, source_ip)`` names each row's class, as the counter labels it
         from then on: the caller takes ``ids`` (``uncounted_dmarc_reports``) before it
@@ -166,8 +229,9 @@ class DmarcTally:
                     .group_by(*columns)
                 )
                 messages: dict[MessageTallyKey, int] = {}
-                for domain, ip, dmarc, disposition, n in rows:
-                    key = (domain, classify(domain, ip), dmarc, disposition[:MAX_LABEL_LENGTH])
+                for name, ip, dmarc, disposition, n in rows:
+                    cls = classify(name, ip)
+                    key = (domain(name), cls, dmarc, disposition[:MAX_LABEL_LENGTH])
                     messages[key] = messages.get(key, 0) + int(n or 0)
                 if messages:
                     await conn.execute(
@@ -183,7 +247,13 @@ class DmarcTally:
                     .where(p.id.in_(batch))
                     .group_by(p.domain, p.reporter)
                 )
-                added = [{"domain": d, "reporter": rep, "reports": int(n)} for d, rep, n in reports]
+                summed: dict[tuple[str, str], int] = {}
+                for d, rep, n in reports:
+                    pair = (domain(d), reporter(rep))
+                    summed[pair] = summed.get(pair, 0) + int(n)
+                added = [
+                    {"domain": d, "reporter": rep, "reports": n} for (d, rep), n in summed.items()
+                ]
                 await conn.execute(_ADD_REPORTS, added)
         async with self._engine.connect() as conn:
             message_tally = {

@@ -199,3 +199,68 @@ async def test_failure_reports_stay_under_the_label_they_were_counted_under(
         }
     finally:
         await daemon.stop()
+
+
+async def test_dmarc_counters_stay_under_the_labels_they_were_counted_under(
+    tmp_path: Path, closed_udp_port: str
+) -> None:
+    """example.net is not configured: its messages had their own series while it had
+    reports stored, and went to _other once the retention purge deleted them (a jump in
+    _other, counted by increase() as new mail). And the reporters with their own label
+    were the 10 largest, so one that grew past another moved both. Now each report
+    keeps the labels it was counted under."""
+    now = [NOW]
+    daemon = job_daemon(
+        tmp_path,
+        closed_udp_port,
+        timeout=1,
+        clock=lambda: now[0],
+        extra="[dmarc]\nretention_days = 1\n",
+    )
+
+    async def report(n: int, reporter: str, domain: str = "example.com") -> None:
+        raw = aggregate_xml(
+            [Row("198.51.100.7", 2)],
+            report_id=f"r-{reporter}-{n}",
+            org=reporter,
+            email=f"dmarc@{reporter}",
+            domain=domain,
+            begin=int((now[0] - dt.timedelta(days=1)).timestamp()),
+        )
+        await ingest_dmarc(raw, ingest_context(daemon.store, now[0]))
+
+    async def counted() -> tuple[dict[str, int], dict[str, int]]:
+        await daemon.services.dmarc.classify()
+        snapshot = daemon.services.dmarc.snapshot()
+        by_domain: dict[str, int] = {}
+        for key, n in snapshot.messages.items():
+            by_domain[key.domain] = by_domain.get(key.domain, 0) + n
+        by_reporter: dict[str, int] = {}
+        for (_domain, reporter), n in snapshot.reports.items():
+            by_reporter[reporter] = by_reporter.get(reporter, 0) + n
+        return by_domain, by_reporter
+
+    await daemon.start()
+    try:
+        for n in range(10):
+            await report(0, f"r{n}.example")
+        await report(0, "late.example")  # the 11th other reporter: _other
+        await report(0, "google.com", domain="example.net")
+        domains, reporters = await counted()
+        assert domains == {"example.com": 22, "example.net": 2}
+        labelled = set(reporters) - {"_other"}  # google and the first 10 others counted
+        assert len(labelled) == 11
+        assert reporters["_other"] == 1
+        # late.example grows past the others; example.net's report passes retention.
+        now[0] += dt.timedelta(days=3)
+        for n in range(1, 4):
+            await report(n, "late.example")
+        after_domains, after_reporters = await counted()
+        assert after_domains == {"example.com": 28, "example.net": 2}
+        assert set(after_reporters) - {"_other"} == labelled
+        if "late.example" in labelled:
+            assert (after_reporters["late.example"], after_reporters["_other"]) == (4, 1)
+        else:
+            assert after_reporters["_other"] == 4
+    finally:
+        await daemon.stop()
