@@ -132,11 +132,28 @@ def build_app(
     return app
 
 
+def _unknown_query(request: web.Request, spec: RouteSpec) -> web.Response | None:
+    """400 naming a query parameter the route does not read (when it says which it reads)."""
+    if spec.query is None:
+        return None
+    unknown = sorted(set(request.query) - set(spec.query))
+    if not unknown:
+        return None
+    takes = ", ".join(spec.query) or "none"
+    return json_error(400, f"unknown query parameter {unknown[0]!r} (this route takes: {takes})")
+
+
 def _guarded(spec: RouteSpec) -> Handler:
     handler = spec.handler
     access = spec.access
     if access is Access.PUBLIC:
-        return handler
+        if spec.query is None:
+            return handler
+
+        async def checked(request: web.Request) -> web.StreamResponse:
+            return _unknown_query(request, spec) or await handler(request)
+
+        return checked
 
     async def guarded(request: web.Request) -> web.StreamResponse:
         limits = request.app[KEY_BODIES]
@@ -163,13 +180,9 @@ def _guarded(spec: RouteSpec) -> Handler:
             return json_error(
                 415, f"unsupported Content-Encoding {encoding[:40]!r} (identity, gzip or deflate)"
             )
-        if spec.query is not None:
-            unknown = sorted(set(request.query) - set(spec.query))
-            if unknown:
-                takes = ", ".join(spec.query) or "none"
-                return json_error(
-                    400, f"unknown query parameter {unknown[0]!r} (this route takes: {takes})"
-                )
+        refused = _unknown_query(request, spec)
+        if refused is not None:
+            return refused
         if not spec.checks_before_body:
             slots = limits.signed_slots if access is Access.PROVIDER else limits.slots
             slow = await _read_body(request, slots, limits.seconds)

@@ -121,8 +121,8 @@ HEALTH_ROUTES = (RouteSpec("GET", "/healthz", _healthz, Access.PUBLIC),)
 ROUTES = (
     RouteSpec("GET", "/metrics", _metrics, Access.PUBLIC),
     RouteSpec("GET", "/readyz", _readyz, Access.PUBLIC),
-    RouteSpec("GET", "/api/v1/targets", _targets, Access.PUBLIC),
-    RouteSpec("GET", "/api/v1/targets/{target}", _target, Access.PUBLIC),
+    RouteSpec("GET", "/api/v1/targets", _targets, Access.PUBLIC, query=()),
+    RouteSpec("GET", "/api/v1/targets/{target}", _target, Access.PUBLIC, query=()),
     RouteSpec("GET", "/api/v1/telemetry", _telemetry, Access.READ, query=()),
     RouteSpec("POST", "/-/reload", _reload, Access.ADMIN),
 )

@@ -337,6 +337,18 @@ async def test_a_body_in_an_encoding_not_decoded_is_415(daemon: Daemon, encoding
     assert await daemon.store.counts() == ()
 
 
+@pytest.mark.parametrize("path", ["/api/v1/targets?x=1", "/api/v1/targets/192.0.2.10?x=1&x=2"])
+async def test_the_public_target_routes_refuse_a_query_parameter(daemon: Daemon, path: str) -> None:
+    """They read none; README: one the route does not read is a 400 on the API's GET
+    routes. The public ones answered 200 (the check ran only behind a token)."""
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(f"http://127.0.0.1:{daemon.listen_port}{path}") as r,
+    ):
+        assert r.status == 400
+        assert "'x'" in (await r.json())["error"]
+
+
 async def test_erasing_with_a_query_parameter_is_400_and_erases_nothing(daemon: Daemon) -> None:
     """DELETE /api/v1/subjects/{email}?dry_run=1 erased for real: the route reads no
     parameter, and one given (a typo, a dry run it does not have) is now a 400."""
