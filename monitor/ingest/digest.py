@@ -2,10 +2,14 @@
 posted over HTTP, read from a file and delivered to an IMAP mailbox counts once.
 
 Two things differ between those copies and are left out of the key: line endings (IMAP
-serves CRLF, a file or a pipe often holds LF) and the trace fields the delivering MTA
-adds on top of the header (``Return-Path``, ``Received``, ``Delivered-To`` and the like,
-RFC 5321 §4.4 and common practice). A message without such fields keys as before they
-were left out.
+serves CRLF, a file or a pipe often holds LF) and the fields the receiving side adds to
+the top-level header: trace fields (``Return-Path``, ``Received``, ``Delivered-To`` and
+the like, RFC 5321 §4.4), its verdicts (``Received-SPF``, RFC 7208 §9.1;
+``Authentication-Results``, RFC 8601; ARC, RFC 8617) and its filters' annotations
+(SpamAssassin's ``X-Spam-*``, Exchange Online's ``X-MS-Exchange-*`` and
+``X-Microsoft-Antispam*``, Gmail's ``X-Received`` and ``X-Google-*``, virus scanners'
+``X-Virus-*``). Two reports never differ only in those. A message without such fields
+keys as before they were left out.
 """
 
 from __future__ import annotations
@@ -18,12 +22,24 @@ _TRACE = frozenset(
     {
         b"return-path",
         b"received",
+        b"x-received",
         b"delivered-to",
         b"x-original-to",
         b"x-delivered-to",
         b"envelope-to",
         b"x-envelope-to",
+        b"received-spf",
+        b"authentication-results",
+        b"x-original-authentication-results",
     }
+)
+_ADDED_PREFIXES = (
+    b"arc-",
+    b"x-spam-",
+    b"x-virus-",
+    b"x-ms-exchange-",
+    b"x-microsoft-antispam",
+    b"x-google-",
 )
 
 
@@ -41,7 +57,8 @@ def message_key(raw: bytes) -> str:
                 kept.append(line)
             continue
         name, colon, _ = line.partition(b":")
-        dropping = bool(colon) and name.strip().lower() in _TRACE
+        field = name.strip().lower()
+        dropping = bool(colon) and (field in _TRACE or field.startswith(_ADDED_PREFIXES))
         if not dropping:
             kept.append(line)
     return hashlib.sha256(b"".join(kept) + rest).hexdigest()

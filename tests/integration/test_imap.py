@@ -204,8 +204,9 @@ async def test_a_crash_between_commit_and_move_is_a_duplicate_on_the_next_poll(
 async def test_a_report_posted_then_delivered_to_the_mailbox_counts_once(
     dovecot: DovecotAccount, sqlite_store: SqlStore, sqlite_path: Path, corpus_dir: Path
 ) -> None:
-    """The copy a mailbox holds has the delivering MTA's trace fields on top (Return-Path,
-    Delivered-To, Received), the copy posted over HTTP or read from a file has not: the
+    """The copy a mailbox holds has the receiving side's fields on top (Return-Path,
+    Delivered-To, Received, Received-SPF, Authentication-Results, ARC, a spam filter's
+    X-Spam-*), the copy posted over HTTP or read from a file has not: the
     same report (and the same bounce) is a duplicate the second time, as the README
     promises; it was stored and counted twice."""
     from monitor.ingest.kinds import ARF, BOUNCE, IngestContext
@@ -226,6 +227,10 @@ async def test_a_report_posted_then_delivered_to_the_mailbox_counts_once(
         b"Return-Path: <fbl@example.org>\r\nDelivered-To: fbl@example.com\r\n"
         b"Received: from mx.example.org (mx.example.org [192.0.2.25])\r\n"
         b"\tby mail.example.com with ESMTPS id 4Xy; Sat, 28 Nov 2026 12:00:00 +0000\r\n"
+        b"Received-SPF: Pass (mailfrom) identity=mailfrom; client-ip=192.0.2.25\r\n"
+        b"Authentication-Results: mail.example.com; dkim=pass header.d=example.org\r\n"
+        b"ARC-Seal: i=1; a=rsa-sha256; t=1764331200; cv=none; d=example.com; s=arc; b=AAAA\r\n"
+        b"X-Spam-Status: No, score=-0.1 required=5.0\r\nX-Spam-Checker-Version: 4.0.1\r\n"
     )
     for path in (report, bounce):
         dovecot.append(trace + path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
