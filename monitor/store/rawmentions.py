@@ -10,6 +10,7 @@ at a time: an operation an operator runs per request, never on the ingest path.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import contextlib
 import quopri
@@ -29,7 +30,7 @@ __all__ = ["address_pattern", "names_address"]
 # always a link's path or query ("/u?email=bob@example.org", List-Unsubscribe's usual
 # form): an address right after one of them counts as named.
 _BEFORE = rb"(?<![A-Za-z0-9.!#$%&'*+^_`{|}~\-\x80-\xff])"
-_AFTER = rb"(?!\.?[A-Za-z0-9\-\x80-\xff])"
+_AFTER = rb"(?!\.?[A-Za-z0-9_\-\x80-\xff])"
 
 
 def address_pattern(address: str) -> re.Pattern[bytes]:
@@ -37,19 +38,25 @@ def address_pattern(address: str) -> re.Pattern[bytes]:
     A-label or in Unicode, UTF-8), as a whole address, never the tail of another."""
     normal = normalise_address(address)
     local, _, domain = normal.rpartition("@")
-    forms = {normal}
+    domains = {domain}
     if "xn--" in domain:
         with contextlib.suppress(idna.IDNAError):
-            forms.add(f"{local}@{idna.decode(domain)}")
+            domains.add(idna.decode(domain))
+    # A local part may be written quoted ("jim"@example.org, RFC 5322 §3.4.1) unless
+    # it is quoted already.
+    locals_ = {local} if local.startswith('"') else {local, f'"{local}"'}
+    forms = {f"{lp}@{d}" for lp in locals_ for d in domains}
     spelt = b"|".join(re.escape(f.encode("utf-8")) for f in sorted(forms))
     return re.compile(_BEFORE + b"(?:" + spelt + b")" + _AFTER, re.IGNORECASE)
 
 
 def names_address(raw: bytes, pattern: re.Pattern[bytes]) -> bool:
     """Whether the message names the address: in its bytes as stored, quoted-printable
-    decoded, in a base64 block (a forwarded original often is one) or in RFC 2047
-    encoded words (``To: =?utf-8?B?...?=``), each also with URL escapes decoded
-    (``?email=bob%40example.org``)."""
+    decoded, in a base64 block (a forwarded original often is one), in RFC 2047 encoded
+    words (``To: =?utf-8?B?...?=``) or in a base64 token (a link's ``?t=``), each also
+    with URL escapes decoded, once or twice over (``?email=bob%40example.org``, a
+    redirect's ``%2540``), and an escaped ``@`` or ``.`` read (HTML's ``&#64;``,
+    ``&commat;``, JavaScript's ``\u0040``)."""
     return any(pattern.search(text) for text in _texts(raw))
 
 
@@ -61,11 +68,48 @@ _WORD_RUN = re.compile(_WORD + rb"(?:[ \t\r\n]*" + _WORD + rb")*")
 _ONE_WORD = re.compile(rb"=\?[^?\s]+\?([BbQq])\?([^?\s]*)\?=")
 
 
+# Escapes of "@" and "." in HTML (numeric and named character references) and in
+# JavaScript or JSON strings.
+_ESCAPED_AT = re.compile(rb"&#0*64;|&#[xX]0*40;|&commat;|\\u0040|\\x40", re.IGNORECASE)
+_ESCAPED_DOT = re.compile(rb"&#0*46;|&#[xX]0*2[eE];|&period;|\\u002[eE]|\\x2[eE]")
+# A base64 token of a link (standard or URL-safe alphabet): an address is 4 bytes at least.
+_TOKEN = re.compile(rb"[A-Za-z0-9+/_-]{8,}={0,2}")
+_URL_ROUNDS = 3  # URL escapes decoded this many times over at most
+
+
 def _texts(raw: bytes) -> Iterator[bytes]:
     for text in _decoded(raw):
         yield text
-        if b"%" in text:
-            yield urllib.parse.unquote_to_bytes(text)
+        unescaped = text
+        for _ in range(_URL_ROUNDS):
+            if b"%" not in unescaped:
+                break
+            once = urllib.parse.unquote_to_bytes(unescaped)
+            if once == unescaped:
+                break
+            unescaped = once
+            yield unescaped
+        if b"&" in unescaped or b"\\" in unescaped:
+            read = _ESCAPED_DOT.sub(b".", _ESCAPED_AT.sub(b"@", unescaped))
+            if read != unescaped:
+                yield read
+
+
+def _tokens(raw: bytes) -> Iterator[bytes]:
+    """What each base64 token of the message decodes to, in either alphabet; a token with
+    "/" is also read piece by piece (a link's path: /u/<token>)."""
+    for match in _TOKEN.finditer(raw):
+        whole = match.group(0)
+        pieces = (
+            [whole, *(p for p in whole.split(b"/") if len(p) >= 8)] if b"/" in whole else [whole]
+        )
+        for piece in pieces:
+            token = piece.rstrip(b"=")
+            if len(token) % 4 == 1:
+                continue
+            padded = token + b"=" * (-len(token) % 4)
+            with contextlib.suppress(binascii.Error, ValueError):
+                yield base64.b64decode(padded.replace(b"-", b"+").replace(b"_", b"/"))
 
 
 def _decoded(raw: bytes) -> Iterator[bytes]:
@@ -78,6 +122,7 @@ def _decoded(raw: bytes) -> Iterator[bytes]:
             continue
     for run in _WORD_RUN.finditer(raw):
         yield b"".join(_word(m.group(1), m.group(2)) for m in _ONE_WORD.finditer(run.group(0)))
+    yield b"\n".join(_tokens(raw))
 
 
 def _word(encoding: bytes, text: bytes) -> bytes:

@@ -333,6 +333,8 @@ async def test_a_raw_report_naming_the_person_unlinked_is_exported_and_erased(
     victor = "victor.victim@example.net"
     b_word = base64.b64encode(f"Victor Victim <{victor}>".encode()).decode()
     link = "https://example.com/u?email="
+    token = base64.urlsafe_b64encode(victor.encode()).decode().rstrip("=")
+    other = base64.b64encode(f"jim.{victor}".encode()).decode()
     naming = [
         _arf_naming(victor),
         _arf_naming(victor, base64_original=True),
@@ -347,6 +349,13 @@ async def test_a_raw_report_naming_the_person_unlinked_is_exported_and_erased(
         _arf_naming(
             victor, header="To: undisclosed:;", body=f"{link}victor.victim%40example.net&x=1"
         ),
+        # A redirect's double escape, HTML's and JavaScript's escapes, a base64 token in a
+        # link's path, a quoted local part (the verification pass found these missed).
+        _arf_naming(victor, header="To: -", body=f"{link}victor.victim%2540example.net"),
+        _arf_naming(victor, header="To: -", body="<a>victor.victim&#64;example.net</a>"),
+        _arf_naming(victor, header="To: -", body='e = "victor.victim\\u0040example.net"'),
+        _arf_naming(victor, header="To: -", body=f"https://example.com/u/{token}/stop"),
+        _arf_naming(victor, header='To: "victor.victim"@example.net'),
     ]
     others = [
         _arf_naming("jim.victor.victim@example.net"),  # someone else
@@ -354,9 +363,11 @@ async def test_a_raw_report_naming_the_person_unlinked_is_exported_and_erased(
         _arf_naming(
             victor, header="To: undisclosed:;", body=f"{link}jim.victor.victim%40example.net"
         ),
+        _arf_naming(victor, header="To: -", body="victor.victim@example.net_x.org"),
+        _arf_naming(victor, header="To: -", body=f"https://example.com/u/{other}"),
     ]
     named = [
-        dataclasses.replace(report(f"e{i}" * 32), raw=raw)
+        dataclasses.replace(report(f"{i:02x}" * 32), raw=raw)
         for i, raw in enumerate([*naming, *others])
     ]
     ids = [(await store.add_report(r, [], P, store_raw=True)).id for r in named]
