@@ -205,6 +205,10 @@ async def _get_rates(request: web.Request) -> web.Response:
     if by is None:
         return json_error(400, "group_by takes campaign, provider, category and/or consent")
     campaign = request.query.get("campaign")
+    if campaign is not None and not CAMPAIGN_ID.fullmatch(campaign):
+        # No campaign is spelt so (events refuse it): an answer echoing it (an address,
+        # say) would only hide the typo.
+        return json_error(400, "campaign: 1 to 128 printable ASCII characters, without spaces or @")
     found = await deps.store.rates(
         by=by, campaign=campaign, now=deps.clock(), guard=_guard(request)
     )

@@ -252,6 +252,13 @@ async def test_a_campaign_filter_given_twice_is_400(api: Api) -> None:
     assert (status, doc) == (400, {"error": "campaign is given more than once"})
 
 
+async def test_a_campaign_filter_no_campaign_can_have_is_400(api: Api) -> None:
+    """An address (no campaign id has an @) was answered 200 and echoed back."""
+    status, doc = await api.call("GET", "/api/v1/rates?campaign=alice%40example.org")
+    assert status == 400
+    assert "alice" not in str(doc)
+
+
 async def test_an_unknown_query_parameter_is_400_not_ignored(api: Api) -> None:
     # A typo used to be answered with the default grouping, as if nothing were asked.
     status, doc = await api.call("GET", "/api/v1/rates?groupby=campaign")
