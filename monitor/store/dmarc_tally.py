@@ -112,14 +112,7 @@ class DmarcTally:
                     domain = label(str(row[0] or ""))
                     key = (domain[:MAX_DMARC_TEXT], str(row[1] or "")[:MAX_LABEL_LENGTH])
                     added[key] = added.get(key, 0) + int(row[2])
-                if added:
-                    await conn.execute(
-                        _ADD,
-                        [
-                            {"domain": d, "auth_failure": a, "reports": n}
-                            for (d, a), n in added.items()
-                        ],
-                    )
+                await _add_failures(conn, added)
                 await _set_watermark(conn, until, _WATERMARK)
             rows = await conn.execute(select(dmarc_failure_tally))
             return {(row.domain, row.auth_failure): int(row.reports) for row in rows}
@@ -166,23 +159,8 @@ class DmarcTally:
                 reports[pair] = reports.get(pair, 0) + int(row.reports)
             await conn.execute(delete(dmarc_message_tally))
             await conn.execute(delete(dmarc_report_tally))
-            if messages:
-                await conn.execute(
-                    _ADD_MESSAGES,
-                    [
-                        {"domain": d, "classification": c, "dmarc": x, "disposition": p}
-                        | {"messages": n}
-                        for (d, c, x, p), n in messages.items()
-                    ],
-                )
-            if reports:
-                await conn.execute(
-                    _ADD_REPORTS,
-                    [
-                        {"domain": d, "reporter": rep, "reports": n}
-                        for (d, rep), n in reports.items()
-                    ],
-                )
+            await _add_messages(conn, messages)
+            await _add_reports(conn, reports)
             await _set_watermark(conn, at, _REPORTS_LABELLED)
 
     async def tally_dmarc_reports(
@@ -233,15 +211,7 @@ class DmarcTally:
                     cls = classify(name, ip)
                     key = (domain(name), cls, dmarc, disposition[:MAX_LABEL_LENGTH])
                     messages[key] = messages.get(key, 0) + int(n or 0)
-                if messages:
-                    await conn.execute(
-                        _ADD_MESSAGES,
-                        [
-                            {"domain": d, "classification": c, "dmarc": m, "disposition": x}
-                            | {"messages": n}
-                            for (d, c, m, x), n in messages.items()
-                        ],
-                    )
+                await _add_messages(conn, messages)
                 reports = await conn.execute(
                     select(p.domain, p.reporter, func.count())
                     .where(p.id.in_(batch))
@@ -251,10 +221,7 @@ class DmarcTally:
                 for d, rep, n in reports:
                     pair = (domain(d), reporter(rep))
                     summed[pair] = summed.get(pair, 0) + int(n)
-                added = [
-                    {"domain": d, "reporter": rep, "reports": n} for (d, rep), n in summed.items()
-                ]
-                await conn.execute(_ADD_REPORTS, added)
+                await _add_reports(conn, summed)
         async with self._engine.connect() as conn:
             message_tally = {
                 (row.domain, row.classification, row.dmarc, row.disposition): int(row.messages)
@@ -287,6 +254,33 @@ class DmarcTally:
                 purged += len(ids)
 
 
+async def _add_messages(conn: AsyncConnection, messages: dict[MessageTallyKey, int]) -> None:
+    if messages:
+        await conn.execute(
+            _ADD_MESSAGES,
+            [
+                {"domain": d, "classification": c, "dmarc": x, "disposition": p, "messages": n}
+                for (d, c, x, p), n in messages.items()
+            ],
+        )
+
+
+async def _add_reports(conn: AsyncConnection, reports: dict[tuple[str, str], int]) -> None:
+    if reports:
+        await conn.execute(
+            _ADD_REPORTS,
+            [{"domain": d, "reporter": rep, "reports": n} for (d, rep), n in reports.items()],
+        )
+
+
+async def _add_failures(conn: AsyncConnection, failures: dict[tuple[str, str], int]) -> None:
+    if failures:
+        await conn.execute(
+            _ADD,
+            [{"domain": d, "auth_failure": a, "reports": n} for (d, a), n in failures.items()],
+        )
+
+
 async def _relabel(conn: AsyncConnection, label: Callable[[str], str]) -> None:
     """Rows counted under raw domains (before labels were) moved under their label now:
     the export read them through the same ``label``, so no series changes here."""
@@ -302,11 +296,7 @@ async def _relabel(conn: AsyncConnection, label: Callable[[str], str]) -> None:
             )
             key = (target, row.auth_failure)
             moved[key] = moved.get(key, 0) + int(row.reports)
-    if moved:
-        await conn.execute(
-            _ADD,
-            [{"domain": d, "auth_failure": a, "reports": n} for (d, a), n in moved.items()],
-        )
+    await _add_failures(conn, moved)
 
 
 async def _set_watermark(conn: AsyncConnection, at: dt.datetime, name: str) -> None:

@@ -62,6 +62,30 @@ EXIM_LINES = [
 ]
 
 
+def imap_poller(dovecot: DovecotAccount, store: SqlStore) -> ImapPoller:
+    """The poller on the test's Dovecot inbox: processed to "done", refused to "refused"."""
+    port = dovecot.port
+    assert port is not None
+    return ImapPoller(
+        ImapConfig(
+            host=dovecot.host,
+            port=port,
+            security="none",
+            username=dovecot.username,
+            password=dovecot.password,
+            processed_folder="done",
+            refused_folder="refused",
+        ),
+        store=store,
+        pseudonymizer=PSEUDONYMS,
+        campaign_headers=("X-Campaign-ID",),
+        store_raw=False,
+        clock=lambda: NOW,
+        ssl_context=ssl.create_default_context(cafile=str(dovecot.ca_file)),
+        command_timeout=10.0,
+    )
+
+
 def ctx(store: SqlStore) -> IngestContext:
     return IngestContext(
         store=store,
@@ -368,26 +392,7 @@ async def test_imap_routes_bounces_and_reports_and_refuses_the_rest(
     dovecot.append((bounces / DELAYED).read_bytes())
     dovecot.append((bounces / AUTOREPLY).read_bytes())
     dovecot.append(next((corpus_dir / "arf").glob("*.eml")).read_bytes())
-    port = dovecot.port
-    assert port is not None
-    poller = ImapPoller(
-        ImapConfig(
-            host=dovecot.host,
-            port=port,
-            security="none",
-            username=dovecot.username,
-            password=dovecot.password,
-            processed_folder="done",
-            refused_folder="refused",
-        ),
-        store=store,
-        pseudonymizer=PSEUDONYMS,
-        campaign_headers=("X-Campaign-ID",),
-        store_raw=False,
-        clock=lambda: NOW,
-        ssl_context=ssl.create_default_context(cafile=str(dovecot.ca_file)),
-        command_timeout=10.0,
-    )
+    poller = imap_poller(dovecot, store)
     result = await poller.poll_once()
     assert result == PollResult(stored=3, refused=1)
     assert len(dovecot.messages("refused")) == 1
@@ -938,26 +943,7 @@ async def test_imap_stores_bounces_returning_attachments_and_broken_ones(
         dovecot.append(raw)
     for name in (BROKEN_BOUNDARY, ZIP_IN_RETURNED):
         dovecot.append((corpus_dir / "bounces" / name).read_bytes())
-    port = dovecot.port
-    assert port is not None
-    poller = ImapPoller(
-        ImapConfig(
-            host=dovecot.host,
-            port=port,
-            security="none",
-            username=dovecot.username,
-            password=dovecot.password,
-            processed_folder="done",
-            refused_folder="refused",
-        ),
-        store=store,
-        pseudonymizer=PSEUDONYMS,
-        campaign_headers=(),
-        store_raw=False,
-        clock=lambda: NOW,
-        ssl_context=ssl.create_default_context(cafile=str(dovecot.ca_file)),
-        command_timeout=10.0,
-    )
+    poller = imap_poller(dovecot, store)
     result = await poller.poll_once()
     assert result == PollResult(stored=5)
     assert dovecot.messages("refused") == []
