@@ -70,14 +70,23 @@ _ONE_WORD = re.compile(rb"=\?[^?\s]+\?([BbQq])\?([^?\s]*)\?=")
 
 # Escapes of "@" and "." in HTML (numeric and named character references) and in
 # JavaScript or JSON strings.
-_ESCAPED_AT = re.compile(rb"&#0*64;|&#[xX]0*40;|&commat;|\\u0040|\\x40", re.IGNORECASE)
-_ESCAPED_DOT = re.compile(rb"&#0*46;|&#[xX]0*2[eE];|&period;|\\u002[eE]|\\x2[eE]")
+_ESCAPED_AT = re.compile(rb"&#0*64;?|&#[xX]0*40;?|&commat;|\\u0040|\\x40", re.IGNORECASE)
+_ESCAPED_DOT = re.compile(rb"&#0*46;?|&#[xX]0*2[eE];?|&period;|\\u002[eE]|\\x2[eE]")
 # A base64 token of a link (standard or URL-safe alphabet): an address is 4 bytes at least.
 _TOKEN = re.compile(rb"[A-Za-z0-9+/_-]{8,}={0,2}")
 _URL_ROUNDS = 3  # URL escapes decoded this many times over at most
 
 
 def _texts(raw: bytes) -> Iterator[bytes]:
+    for text in _readable(raw):
+        yield text
+        if len(text) >= 8:
+            # A link's base64 token, read in every decoded form (a quoted-printable or
+            # base64 HTML body carries its links so: "?t=3D<token>" in QP).
+            yield b"\n".join(_tokens(text))
+
+
+def _readable(raw: bytes) -> Iterator[bytes]:
     for text in _decoded(raw):
         yield text
         unescaped = text
@@ -122,7 +131,6 @@ def _decoded(raw: bytes) -> Iterator[bytes]:
             continue
     for run in _WORD_RUN.finditer(raw):
         yield b"".join(_word(m.group(1), m.group(2)) for m in _ONE_WORD.finditer(run.group(0)))
-    yield b"\n".join(_tokens(raw))
 
 
 def _word(encoding: bytes, text: bytes) -> bytes:

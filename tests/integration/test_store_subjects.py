@@ -356,6 +356,10 @@ async def test_a_raw_report_naming_the_person_unlinked_is_exported_and_erased(
         _arf_naming(victor, header="To: -", body='e = "victor.victim\\u0040example.net"'),
         _arf_naming(victor, header="To: -", body=f"https://example.com/u/{token}/stop"),
         _arf_naming(victor, header='To: "victor.victim"@example.net'),
+        # A link's token in a quoted-printable HTML body (?t=3D<token>, with a soft break
+        # in it), and "&#64" without its semicolon (the second pass found both missed).
+        _arf_naming(victor, header="To: -", body=f'<a href=3D"u?t=3D{token[:8]}=\r\n{token[8:]}">'),
+        _arf_naming(victor, header="To: -", body="<b>victor.victim&#64example.net</b>"),
     ]
     others = [
         _arf_naming("jim.victor.victim@example.net"),  # someone else
