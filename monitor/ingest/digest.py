@@ -6,10 +6,11 @@ serves CRLF, a file or a pipe often holds LF) and the fields the receiving side 
 the top-level header: trace fields (``Return-Path``, ``Received``, ``Delivered-To`` and
 the like, RFC 5321 §4.4), its verdicts (``Received-SPF``, RFC 7208 §9.1;
 ``Authentication-Results``, RFC 8601; ARC, RFC 8617) and its filters' annotations
-(SpamAssassin's ``X-Spam-*``, Exchange Online's ``X-MS-Exchange-*`` and
-``X-Microsoft-Antispam*``, Gmail's ``X-Received`` and ``X-Google-*``, virus scanners'
-``X-Virus-*``). Two reports never differ only in those. A message without such fields
-keys as before they were left out.
+(SpamAssassin's ``X-Spam*``, rspamd's ``X-Rspamd-*`` and ``X-Spamd-*``, Exchange
+Online's ``X-MS-*``, ``X-Microsoft-*``, ``X-Forefront-*`` and ``X-EOP*``, Gmail's
+``X-Received`` and ``X-Google-*``, virus scanners' ``X-Virus-*``), and an mbox ``From ``
+envelope line in the header block (local delivery and pipes write one on top). Two reports never
+differ only in those. A message without such fields keys as before they were left out.
 """
 
 from __future__ import annotations
@@ -35,10 +36,13 @@ _TRACE = frozenset(
 )
 _ADDED_PREFIXES = (
     b"arc-",
-    b"x-spam-",
+    b"x-spam",
+    b"x-rspamd-",
     b"x-virus-",
-    b"x-ms-exchange-",
-    b"x-microsoft-antispam",
+    b"x-ms-",
+    b"x-microsoft-",
+    b"x-forefront-",
+    b"x-eop",
     b"x-google-",
 )
 
@@ -55,6 +59,9 @@ def message_key(raw: bytes) -> str:
         if line[:1] in (b" ", b"\t"):  # a continuation of the field before
             if not dropping:
                 kept.append(line)
+            continue
+        if line.startswith(b"From "):  # an mbox envelope line, not a header field
+            dropping = True
             continue
         name, colon, _ = line.partition(b":")
         field = name.strip().lower()

@@ -231,6 +231,9 @@ async def test_a_report_posted_then_delivered_to_the_mailbox_counts_once(
         b"Authentication-Results: mail.example.com; dkim=pass header.d=example.org\r\n"
         b"ARC-Seal: i=1; a=rsa-sha256; t=1764331200; cv=none; d=example.com; s=arc; b=AAAA\r\n"
         b"X-Spam-Status: No, score=-0.1 required=5.0\r\nX-Spam-Checker-Version: 4.0.1\r\n"
+        b"X-Spamd-Result: default: False [-0.10 / 15.00];\r\n\tARC_NA(0.00)[]\r\n"
+        b"X-Rspamd-Queue-Id: 4Xy\r\nX-Forefront-Antispam-Report: CIP:192.0.2.25;SFV:NSPM\r\n"
+        b"X-MS-Office365-Filtering-Correlation-Id: 0a1b\r\nX-EOPAttributedMessage: 0\r\n"
     )
     for path in (report, bounce):
         dovecot.append(trace + path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
