@@ -184,6 +184,7 @@ class Daemon:
         self._services = self._build_services(store, pseudonymizer)
         await register_configured_campaigns(store, self.config)
         await self.services.telemetry.load()
+        await self.services.dmarc.load()
         await self._load_state()
         await self._retire_unwatched()
         await self._release_claims(runtime.plan.shard)

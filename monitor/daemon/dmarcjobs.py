@@ -10,6 +10,7 @@ could not tell (temperror) leaves the source as it was: "could not tell" is neve
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import ipaddress
 import logging
@@ -94,6 +95,32 @@ class DmarcJobs:
         if self._snapshot is None:
             return zero_snapshot([d.name for d in self._runtime.current.config.domains])
         return self._snapshot
+
+    async def load(self) -> None:
+        """At start: the counters as the store's tallies hold them, until the first run.
+
+        Without it, a restarted daemon exported its DMARC counters at 0 until the first
+        run (SPF for every source) had finished: Prometheus read 0 and then the lifetime
+        total as a reset and an increase of the whole total. The gauges (recent mail,
+        readiness, ratios) wait for the run. Tallies from before labels are left to it.
+        """
+        configured = [d.name for d in self._runtime.current.config.domains]
+        snapshot = zero_snapshot(configured)
+        if not await self._store.dmarc_tallies_labelled():
+            return
+        failure_tally = await self._store.dmarc_failure_tally()
+        message_tally, report_tally = await self._store.tally_dmarc_reports([], _unclassified)
+        messages = dict(snapshot.messages)
+        for (domain, cls, dmarc, disposition), n in message_tally.items():
+            key = FigureKey(domain, cls, dmarc, metric_disposition(disposition))
+            messages[key] = messages.get(key, 0) + n
+        failures = dict(zero_failures(configured))
+        for (label, token), n in (failure_tally or {}).items():
+            pair = (label, failure_label(token))
+            failures[pair] = failures.get(pair, 0) + n
+        self._snapshot = dataclasses.replace(
+            snapshot, messages=messages, reports=dict(report_tally), failures=failures
+        )
 
     async def classify(self) -> None:
         rt = self._runtime.current

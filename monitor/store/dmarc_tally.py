@@ -125,6 +125,18 @@ class DmarcTally:
         async with self._engine.connect() as conn:
             return list(await conn.scalars(query))
 
+    async def dmarc_failure_tally(self) -> dict[tuple[str, str], int] | None:
+        """The failure tally as counted so far (by label and Auth-Failure token), without
+        counting anything; None while its rows are raw domains (not labelled yet)."""
+        async with self._engine.connect() as conn:
+            labelled = await conn.scalar(
+                select(tally_watermarks.c.at).where(tally_watermarks.c.name == _LABELLED)
+            )
+            if labelled is None:
+                return None
+            rows = await conn.execute(select(dmarc_failure_tally))
+            return {(row.domain, row.auth_failure): int(row.reports) for row in rows}
+
     async def dmarc_tallies_labelled(self) -> bool:
         """Whether the message and report tallies hold labels (``relabel_dmarc_tallies``
         has run once, or the store was made since labels are)."""
