@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -92,6 +93,7 @@ class BodyLimits:
 
 
 KEY_BODIES = web.AppKey("bodies", BodyLimits)
+_PARAMETER_NAME = re.compile(r"[A-Za-z0-9_.\[\]-]{1,40}")
 # The request body encodings aiohttp decodes without optional packages (one, not a list).
 _ENCODINGS = frozenset({"", "identity", "gzip", "deflate"})
 
@@ -140,7 +142,9 @@ def _unknown_query(request: web.Request, spec: RouteSpec) -> web.Response | None
     if not unknown:
         return None
     takes = ", ".join(spec.query) or "none"
-    return json_error(400, f"unknown query parameter {unknown[0]!r} (this route takes: {takes})")
+    # The name is the client's text (an address, say): named only when it looks like one.
+    name = repr(unknown[0]) if _PARAMETER_NAME.fullmatch(unknown[0]) else "<redacted>"
+    return json_error(400, f"unknown query parameter {name} (this route takes: {takes})")
 
 
 def _guarded(spec: RouteSpec) -> Handler:

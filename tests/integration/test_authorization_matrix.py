@@ -349,6 +349,21 @@ async def test_the_public_target_routes_refuse_a_query_parameter(daemon: Daemon,
         assert "'x'" in (await r.json())["error"]
 
 
+async def test_an_unknown_query_parameter_named_like_an_address_is_not_echoed(
+    daemon: Daemon,
+) -> None:
+    """The 400 named the parameter as sent: ?bob@example.org=1 put the address in a
+    response (README: no address appears in an error)."""
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(f"http://127.0.0.1:{daemon.listen_port}/api/v1/targets?bob%40example.org=1") as r,
+    ):
+        assert r.status == 400
+        body = await r.text()
+    assert "bob" not in body
+    assert "<redacted>" in body
+
+
 async def test_erasing_with_a_query_parameter_is_400_and_erases_nothing(daemon: Daemon) -> None:
     """DELETE /api/v1/subjects/{email}?dry_run=1 erased for real: the route reads no
     parameter, and one given (a typo, a dry run it does not have) is now a 400."""
