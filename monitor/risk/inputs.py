@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from checks.dnsbl import ZoneSpec
 from checks.dnsbl.catalogue import Severity
 from monitor.checking.states import CheckName, CheckState
-from monitor.risk.score import DkimState, DmarcPolicy, Listing, RiskInputs
+from monitor.risk.score import DkimState, DmarcPolicy, FactorName, Listing, RiskInputs
 from monitor.telemetry.views import TelemetryView
 
 _NO_TELEMETRY = TelemetryView()
@@ -54,12 +54,14 @@ def build_risk_inputs(
     spf_results: Sequence[Mapping[str, object]] | None = None,
     telemetry: TelemetryView = _NO_TELEMETRY,
     lists_apply: bool = True,
+    unconfigured: frozenset[FactorName] = frozenset(),
 ) -> RiskInputs:
     """``states``: the target's own states; ``spf_for_ip``: SPF states of domains listing it,
     or ``spf_results``: their ``ip_results`` already read (``spf_ip_results``), which a
     caller scoring thousands of a domain's IPs reads once rather than once per IP;
     ``telemetry``: what Gmail Postmaster Tools and SNDS last said; ``lists_apply``: some
-    configured list can list the target."""
+    configured list can list the target; ``unconfigured``: factors the configuration gives
+    nothing to evaluate (``RiskInputs.unconfigured``), whose inputs are then left out."""
     listings: list[Listing] = []
     unknown: list[Listing] = []
     swept = False
@@ -83,7 +85,9 @@ def build_risk_inputs(
         return RiskInputs(
             target=target,
             kind="ip",
-            spf_own_ip_fail=_ip_spf(
+            spf_own_ip_fail=None
+            if FactorName.SPF_OWN_IP_FAIL in unconfigured
+            else _ip_spf(
                 target,
                 spf_results
                 if spf_results is not None
@@ -97,6 +101,7 @@ def build_risk_inputs(
             snds_filter=snds.filter_result.value if snds and snds.filter_result else None,
             snds_trap_hits=snds.trap_hits if snds else None,
             snds_blocked=snds.blocked if snds else None,
+            unconfigured=unconfigured,
         )
     gmail = telemetry.gmail.get(target)
     f = figures or DomainFigures()
@@ -110,9 +115,13 @@ def build_risk_inputs(
         unsubscribe_baseline=f.unsubscribe_baseline,
         bounce_rate=f.bounce_rate,
         bounce_baseline=f.bounce_baseline,
-        spf_own_ip_fail=_domain_spf(spf[0]) if spf else None,
+        spf_own_ip_fail=(
+            _domain_spf(spf[0]) if spf and FactorName.SPF_OWN_IP_FAIL not in unconfigured else None
+        ),
         dmarc_policy=_dmarc(by_check.get(CheckName.DMARC, [])),
-        dkim=_dkim(by_check.get(CheckName.DKIM, [])),
+        dkim=None
+        if FactorName.DKIM_WEAK in unconfigured
+        else _dkim(by_check.get(CheckName.DKIM, [])),
         one_click_failures=f.one_click_failures,
         one_click_audited=f.one_click_audited,
         listings=found,
@@ -122,6 +131,7 @@ def build_risk_inputs(
         gmail_spam_rate=gmail.spam_rate if gmail else None,
         gmail_recovering=(gmail.recovery_date is not None) if gmail else None,
         gmail_compliance_failing=gmail.compliance_failing if gmail else None,
+        unconfigured=unconfigured,
     )
 
 

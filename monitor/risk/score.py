@@ -200,13 +200,14 @@ APPLICABLE: Mapping[TargetKind, frozenset[FactorName]] = MappingProxyType(
     {"ip": _IP_FACTORS, "domain": frozenset(FACTORS) - _IP_ONLY}
 )
 
-# The RiskInputs fields each factor reads (listings and spf_own_ip_fail apply to both kinds).
+# The RiskInputs fields each factor reads (the listing factors read ``listings``).
 _INPUT_FIELDS: Mapping[FactorName, tuple[str, ...]] = MappingProxyType(
     {
         FactorName.COMPLAINT_RATE: ("complaint_rate",),
         FactorName.COMPLAINT_TREND: ("complaint_rate_daily",),
         FactorName.UNSUBSCRIBE_SPIKE: ("unsubscribe_rate", "unsubscribe_baseline"),
         FactorName.BOUNCE_SPIKE: ("bounce_rate", "bounce_baseline"),
+        FactorName.SPF_OWN_IP_FAIL: ("spf_own_ip_fail",),
         FactorName.DMARC_WEAK: ("dmarc_policy",),
         FactorName.DKIM_WEAK: ("dkim",),
         FactorName.FCRDNS_MISSING: ("fcrdns",),
@@ -218,6 +219,9 @@ _INPUT_FIELDS: Mapping[FactorName, tuple[str, ...]] = MappingProxyType(
         FactorName.SNDS_BLOCKED: ("snds_blocked",),
     }
 )
+
+# Factors the configuration may give nothing to evaluate (``RiskInputs.unconfigured``).
+_CONFIGURABLE = frozenset({FactorName.SPF_OWN_IP_FAIL, FactorName.DKIM_WEAK})
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,8 +242,10 @@ class RiskInputs:
     ``lists_apply`` False when no configured list can list the target (a domain with only
     IP lists, an IPv6 address with IPv4-only lists): the listing factors do not apply.
     ``complaint_rate_daily`` is oldest first, one rate (or None) per UTC day.
+    ``unconfigured``: factors the configuration gives nothing to evaluate (SPF for a
+    domain without sending IPs, DKIM without selectors): "not_applicable", not unknown.
     Raises ValueError on a rate outside 0..1, a negative count, or a value given
-    for a factor that does not apply to the kind of target.
+    for a factor that does not apply to the kind of target or is unconfigured.
     """
 
     target: str
@@ -272,6 +278,7 @@ class RiskInputs:
     snds_filter: SndsFilter | None = None
     snds_trap_hits: int | None = None
     snds_blocked: bool | None = None
+    unconfigured: frozenset[FactorName] = frozenset()
 
     def __post_init__(self) -> None:
         problems = []
@@ -297,9 +304,14 @@ class RiskInputs:
         elif failures is not None and audited is not None and not 0 <= failures <= audited:
             problems.append("one-click counts must satisfy 0 <= failures <= audited")
         for factor, fields in _INPUT_FIELDS.items():
+            given = [f for f in fields if getattr(self, f) not in (None, ())]
             if factor not in APPLICABLE[self.kind]:
-                given = [f for f in fields if getattr(self, f) not in (None, ())]
                 problems += [f"{f} does not apply to a target of kind {self.kind}" for f in given]
+            elif factor in self.unconfigured:
+                problems += [f"{f} is given for {factor}, which is unconfigured" for f in given]
+        if stray := self.unconfigured - _CONFIGURABLE:
+            names = ", ".join(sorted(stray))
+            problems.append(f"only {', '.join(sorted(_CONFIGURABLE))} can be unconfigured: {names}")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -385,7 +397,8 @@ def score_risk(inputs: RiskInputs) -> RiskScore:
     factors: list[RiskFactor] = []
     unknown: list[FactorName] = []
     for name in FACTORS:
-        part = parts[name] if name in applicable else _Part(0, "not_applicable")
+        inapplicable = name not in applicable or name in inputs.unconfigured
+        part = _Part(0, "not_applicable") if inapplicable else parts[name]
         if part.unknown or part.state == "unknown":
             unknown.append(name)
         factors.append(RiskFactor(name, part.points, f"{name}.{part.state}", part.zones))

@@ -17,7 +17,7 @@ from monitor.checking.plans import Plan
 from monitor.checking.states import CheckName, CheckState
 from monitor.model.alerts import Observation
 from monitor.risk.inputs import DomainFigures, build_risk_inputs, spf_ip_results
-from monitor.risk.score import score_risk
+from monitor.risk.score import FactorName, score_risk
 from monitor.telemetry.views import TelemetryView
 
 __all__ = ["RiskScorer", "RiskView", "alert_level"]
@@ -31,8 +31,9 @@ _LISTING_FACTORS = frozenset(
     {"listing_critical", "listing_major", "listing_minor", "listing_info", "early_warning"}
 )
 # Factors read from a DNS check of the target: unknown when that check could not answer
-# (a timeout, SERVFAIL), not because of low volume as the rate factors are. One that had
-# points when it last answered holds a risk alert while it cannot tell (``RiskView.held``).
+# (a timeout, SERVFAIL), not because of low volume as the rate factors are, so one of them
+# unknown makes the score a lower bound (``RiskView.lower_bound``). Each applies unless the
+# configuration gives it nothing to evaluate (``_unconfigured``): then it is not_applicable.
 _CHECK_FACTORS = frozenset({"spf_own_ip_fail", "dmarc_weak", "dkim_weak", "fcrdns_missing"})
 
 
@@ -48,15 +49,17 @@ class RiskView:
     unknown_listing: bool = False  # a zone that could list the target could not tell
     unknown: tuple[str, ...] = ()  # the unknown factors' names (len: unknown_factors)
     details: tuple[tuple[str, int, str], ...] = ()  # each factor: name, points, state code
-    # DNS-check factors (SPF, DMARC, DKIM, FCrDNS) that had points when their check last
-    # answered and cannot tell now: the score lacks those points, it did not improve.
-    held: tuple[str, ...] = ()
+
+    @property
+    def unknown_checks(self) -> tuple[str, ...]:
+        """The DNS-check factors (SPF, DMARC, DKIM, FCrDNS) whose check cannot tell now."""
+        return tuple(f for f in self.unknown if f in _CHECK_FACTORS)
 
     @property
     def lower_bound(self) -> bool:
         """The score may be below the target's risk because a check could not tell: a
-        list that could list the target, or a ``held`` factor."""
-        return self.unknown_listing or bool(self.held)
+        list that could list the target, or one of ``unknown_checks``."""
+        return self.unknown_listing or bool(self.unknown_checks)
 
 
 class RiskScorer:
@@ -64,9 +67,6 @@ class RiskScorer:
 
     def __init__(self) -> None:
         self._risk: Mapping[str, RiskView] = MappingProxyType({})
-        # Per target, the DNS-check factors with points when their check last answered
-        # (kept in memory only: a restart forgets them, and waits for every check again).
-        self._pointed: dict[str, frozenset[str]] = {}
 
     def snapshot(self) -> Mapping[str, RiskView]:
         return self._risk
@@ -95,7 +95,6 @@ class RiskScorer:
         for domain, results in (foreign_spf or {}).items():
             spf_results.setdefault(domain, results)
         risk: dict[str, RiskView] = {}
-        pointed: dict[str, frozenset[str]] = {}
         for target in plan.targets:
             kind = target.kind.value
             own = by_target.get(target.text, [])
@@ -113,18 +112,10 @@ class RiskScorer:
                     ],
                     telemetry=view,
                     lists_apply=bool(applicable_zones(target, plan.zones)),
+                    unconfigured=_unconfigured(plan, target.text),
                 )
             )
             swept = bool(applicable_zones(target, plan.zones))  # else no sweep ever covers it
-            unknown = frozenset(f.value for f in scored.unknown)
-            # What answered now replaces what was remembered; an unknown factor keeps it.
-            had_points = frozenset(
-                f.name.value
-                for f in scored.factors
-                if f.points > 0 and f.name.value in _CHECK_FACTORS and f.name.value not in unknown
-            )
-            remembered = self._pointed.get(target.text, frozenset())
-            pointed[target.text] = (remembered & unknown) | had_points
             needed = _RISK_NEEDS[kind] - (frozenset() if swept else {CheckName.DNSBL})
             risk[target.text] = RiskView(
                 scored.score,
@@ -135,10 +126,8 @@ class RiskScorer:
                 unknown_listing=any(f.value in _LISTING_FACTORS for f in scored.unknown),
                 unknown=tuple(f.value for f in scored.unknown),
                 details=tuple((f.name.value, f.points, f.code) for f in scored.factors),
-                held=tuple(sorted(pointed[target.text] & unknown)),
             )
         self._risk = MappingProxyType(risk)
-        self._pointed = pointed
 
     def observations(self, threshold: str) -> list[Observation]:
         """One risk-level alert observation per target (unknown when it cannot be told)."""
@@ -150,12 +139,28 @@ class RiskScorer:
         ]
 
 
+def _unconfigured(plan: Plan, target: str) -> frozenset[FactorName]:
+    """A domain's factors its ``[[domains]]`` entry gives nothing to evaluate: SPF for
+    its own IPs without ``sending_ips``, DKIM without ``dkim_selectors``."""
+    domain = plan.all_domains.get(target)
+    if domain is None:
+        return frozenset()  # an IP: it is a target because a domain lists it
+    return frozenset(
+        name
+        for name, configured in (
+            (FactorName.SPF_OWN_IP_FAIL, domain.sending_ips),
+            (FactorName.DKIM_WEAK, domain.selectors),
+        )
+        if not configured
+    )
+
+
 def alert_level(risk: RiskView, threshold: str) -> str | None:
     """The level to alert on, or None (unknown) when it cannot be told.
 
     Before every needed check has run, or when the score is a lower bound (a zone that
-    could list the target, or a check whose factor had points, now cannot tell) and the
-    known part is below the threshold: a lower bound must not read as all clear.
+    could list the target, or a DNS check the score draws on, cannot tell) and the known
+    part is below the threshold: a lower bound must not read as all clear.
     """
     if not risk.complete:
         return None

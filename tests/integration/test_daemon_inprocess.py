@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from daemon import offline_config
-from dnsserver import StartNsd
+from dnsserver import NsdServer, StartNsd
 from zonefile import txt
 
 from checks.dnsbl.catalogue import load_catalogue
@@ -174,19 +174,25 @@ async def test_ready_without_any_dnsbl_zone(started: StartDaemon, tmp_path: Path
 
 
 @pytest.mark.parametrize(
-    ("level", "complete", "unknown_listing", "expected"),
+    ("level", "complete", "unknown", "expected"),
     [
-        pytest.param("critical", True, False, "critical", id="known"),
-        pytest.param("ok", False, False, None, id="incomplete-is-unknown"),
-        pytest.param("ok", True, True, None, id="unknown-listing-below-threshold-is-unknown"),
-        pytest.param("high", True, True, "high", id="unknown-listing-above-threshold-counts"),
-        pytest.param("ok", True, False, "ok", id="clear"),
+        pytest.param("critical", True, (), "critical", id="known"),
+        pytest.param("ok", False, (), None, id="incomplete-is-unknown"),
+        pytest.param("ok", True, ("listing_major",), None, id="unknown-listing-below-threshold"),
+        pytest.param(
+            "high", True, ("listing_major",), "high", id="unknown-listing-above-threshold"
+        ),
+        pytest.param("ok", True, ("dmarc_weak",), None, id="unknown-check-below-threshold"),
+        pytest.param("high", True, ("fcrdns_missing",), "high", id="unknown-check-above-threshold"),
+        pytest.param("ok", True, ("complaint_rate",), "ok", id="rate-below-its-guard-is-clear"),
+        pytest.param("ok", True, (), "ok", id="clear"),
     ],
 )
 def test_risk_level_never_reads_a_lower_bound_as_clear(
-    level: str, complete: bool, unknown_listing: bool, expected: str | None
+    level: str, complete: bool, unknown: tuple[str, ...], expected: str | None
 ) -> None:
-    risk = RiskView(10, level, {}, complete=complete, unknown_listing=unknown_listing)
+    listing = any(u.startswith("listing_") for u in unknown)
+    risk = RiskView(10, level, {}, complete=complete, unknown_listing=listing, unknown=unknown)
     assert alert_level(risk, "elevated") == expected
 
 
@@ -421,16 +427,15 @@ async def test_a_domain_no_configured_list_can_list_has_no_unknown_listing(
     assert ip.unknown_listing  # the IP's list could not tell (no DNS here): still unknown
 
 
-async def test_a_risk_alert_a_check_raised_is_held_while_that_check_cannot_tell(
-    nsd_factory: StartNsd, started: StartDaemon, tmp_path: Path
-) -> None:
-    """SPF fails for the domain's own IP (20 points, "elevated": the default threshold) and
-    no list can list the domain. The DNS serving its records then stops answering: the SPF
-    factor is unknown and adds no points, but nothing got better, so the alert stays. It
-    resolves once SPF answers that the IP passes. (Before, it resolved at the outage: only
-    an unknown listing held a risk alert.)"""
+def spf_failing_domain(nsd_factory: StartNsd, tmp_path: Path) -> tuple[NsdServer, str, list[str]]:
+    """example.com with SPF failing for its own IP (20 points, "elevated": the default
+    threshold), DMARC p=reject, no DKIM selector and no list that can list a domain: the
+    SPF factor alone decides its risk alert. Returns the server, the config, the records
+    besides SPF."""
     records = [f"_dmarc IN TXT {txt('v=DMARC1; p=reject')}"]
-    server = nsd_factory({"example.com": [f"@ IN TXT {txt('v=spf1 -all')}", *records]})
+    # "com": the DMARC tree walk asks _dmarc.com (refused, the DMARC check could not tell).
+    zone = [f"@ IN TXT {txt('v=spf1 -all')}", *records]
+    server = nsd_factory({"example.com": zone, "com": []})
     domains = EXAMPLE_COM + 'sending_ips = ["192.0.2.10"]\n'
     text = offline_config(
         f"sqlite:///{tmp_path / 'd.db'}",
@@ -439,39 +444,99 @@ async def test_a_risk_alert_a_check_raised_is_held_while_that_check_cannot_tell(
         timeout=0.5,
         cache=False,
     )
+    return server, text, records
+
+
+async def evaluate_risk(daemon: Daemon, clock: Clock, times: int = 1) -> None:
+    """One auth run, then ``times`` campaign runs (which observe the risk alerts)."""
+    await daemon.services.auth.auth()
+    for _ in range(times):
+        clock.now += dt.timedelta(minutes=5)
+        await daemon.services.feedback.campaigns()
+
+
+async def test_a_risk_alert_a_check_raised_is_held_while_that_check_cannot_tell(
+    nsd_factory: StartNsd, started: StartDaemon, tmp_path: Path
+) -> None:
+    """The DNS serving the domain's records stops answering: the SPF factor is unknown and
+    adds no points, but nothing got better, so the alert stays. It resolves once SPF
+    answers that the IP passes. (Before, it resolved at the outage: only an unknown
+    listing held a risk alert.)"""
+    server, text, records = spf_failing_domain(nsd_factory, tmp_path)
     clock = Clock()
     daemon = await started(text, clock)
+    key = "risk_level:example.com"
 
-    async def status() -> AlertStatus | None:
-        found = await alert(daemon, "risk_level:example.com")
-        return None if found is None else found[0]
-
-    async def evaluate(times: int = 1) -> None:
-        await daemon.services.auth.auth()
-        for _ in range(times):
-            clock.now += dt.timedelta(minutes=5)
-            await daemon.services.feedback.campaigns()
-
-    await evaluate()
+    await evaluate_risk(daemon, clock)
     risk = daemon.services.risk.snapshot()["example.com"]
-    assert (risk.score, risk.level, risk.held) == (20, "elevated", ())
-    assert await status() is AlertStatus.FIRING
+    assert (risk.score, risk.level, risk.unknown_checks) == (20, "elevated", ())
+    assert await alert(daemon, key) == (AlertStatus.FIRING, False)  # there at the start
 
     server.stop_keeping_port()
-    await evaluate(times=3)
+    await evaluate_risk(daemon, clock, times=3)
     risk = daemon.services.risk.snapshot()["example.com"]
     assert risk.score == 0
-    assert "spf_own_ip_fail" in risk.unknown
-    assert risk.held == ("spf_own_ip_fail",)
+    assert risk.unknown_checks == ("spf_own_ip_fail", "dmarc_weak")
     assert risk.lower_bound
-    assert await status() is AlertStatus.FIRING
+    assert await alert(daemon, key) == (AlertStatus.FIRING, False)
 
     server.add_zone("example.com", [f"@ IN TXT {txt('v=spf1 ip4:192.0.2.10 -all')}", *records])
     server.start_again()
-    await evaluate(times=2)
+    await evaluate_risk(daemon, clock, times=2)
     risk = daemon.services.risk.snapshot()["example.com"]
-    assert (risk.score, risk.held) == (0, ())
-    assert await status() is AlertStatus.RESOLVED
+    assert (risk.score, risk.unknown_checks) == (0, ())
+    assert not risk.lower_bound
+    assert (await alert(daemon, key) or (None,))[0] is AlertStatus.RESOLVED
+
+
+async def test_a_risk_whose_dns_checks_could_not_tell_records_no_clear_baseline(
+    nsd_factory: StartNsd, started: StartDaemon, tmp_path: Path
+) -> None:
+    """The domain's first auth run cannot tell SPF or DMARC (its DNS is down at start): the
+    score reads 0, "ok", with every needed check run. That used to be recorded as the
+    alert's clear baseline; it is "could not tell" now, so no record. When SPF answers
+    (failing: "elevated"), the firing comes after watching began, and is announced."""
+    server, text, _ = spf_failing_domain(nsd_factory, tmp_path)
+    server.stop_keeping_port()
+    clock = Clock()
+    daemon = await started(text, clock)
+    key = "risk_level:example.com"
+
+    await evaluate_risk(daemon, clock, times=2)
+    assert await alert(daemon, key) is None  # could not tell: no baseline
+    risk = daemon.services.risk.snapshot()["example.com"]
+    assert (risk.score, risk.level, risk.complete) == (0, "ok", True)
+    assert risk.unknown_checks == ("spf_own_ip_fail", "dmarc_weak")
+
+    server.start_again()
+    await evaluate_risk(daemon, clock)
+    risk = daemon.services.risk.snapshot()["example.com"]
+    assert (risk.score, risk.level, risk.unknown_checks) == (20, "elevated", ())
+    assert await alert(daemon, key) == (AlertStatus.FIRING, True)
+    # Without selectors, DKIM has nothing to evaluate: not applicable, never "unknown".
+    assert ("dkim_weak", 0, "dkim_weak.not_applicable") in risk.details
+    assert "dkim_weak" not in risk.unknown
+
+
+async def test_a_risk_alert_stays_firing_across_a_restart_while_its_check_cannot_tell(
+    nsd_factory: StartNsd, started: StartDaemon, tmp_path: Path
+) -> None:
+    """The alert fired on SPF's points; the daemon restarts while the domain's DNS is
+    down: its first auth run cannot tell, and the alert stays (what could not tell is a
+    lower bound, whatever the daemon remembers)."""
+    server, text, _ = spf_failing_domain(nsd_factory, tmp_path)
+    clock = Clock()
+    daemon = await started(text, clock)
+    key = "risk_level:example.com"
+    await evaluate_risk(daemon, clock)
+    assert await alert(daemon, key) == (AlertStatus.FIRING, False)
+    await daemon.stop()
+
+    server.stop_keeping_port()
+    again = await started(text, clock)
+    await evaluate_risk(again, clock, times=3)
+    assert again.services.risk.snapshot()["example.com"].lower_bound
+    assert await alert(again, key) == (AlertStatus.FIRING, False)
 
 
 async def test_a_reload_whose_jobs_cannot_be_scheduled_keeps_the_running_config(

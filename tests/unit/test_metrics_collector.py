@@ -357,11 +357,13 @@ def test_a_list_that_cannot_tell_is_exported_as_an_unknown_listing() -> None:
     assert value(reg, "delivermon_blacklist_risk_lower_bound", target=mv.DOMAIN) == 0
 
 
-def test_a_check_factor_held_without_an_unknown_listing_is_a_lower_bound() -> None:
-    held = RiskView(0, "ok", {"spf_own_ip_fail": math.nan}, held=("spf_own_ip_fail",))
-    reg = registry(mv.View(risk={mv.DOMAIN: held}))
+def test_a_dns_check_that_cannot_tell_is_a_lower_bound_a_rate_below_its_guard_is_not() -> None:
+    check = RiskView(0, "ok", {"spf_own_ip_fail": math.nan}, unknown=("spf_own_ip_fail",))
+    rate = RiskView(0, "ok", {"complaint_rate": math.nan}, unknown=("complaint_rate",))
+    reg = registry(mv.View(risk={mv.DOMAIN: check, "example.net": rate}))
     assert value(reg, "delivermon_blacklist_risk_unknown_listing", target=mv.DOMAIN) == 0
     assert value(reg, "delivermon_blacklist_risk_lower_bound", target=mv.DOMAIN) == 1
+    assert value(reg, "delivermon_blacklist_risk_lower_bound", target="example.net") == 0
 
 
 def test_unknown_risk_factor_is_omitted_not_zero() -> None:

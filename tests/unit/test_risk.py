@@ -435,6 +435,16 @@ def test_an_unknown_factor_name_is_a_key_error() -> None:
         pytest.param({"one_click_audited": None}, "together", id="half-the-audit"),
         pytest.param({"fcrdns": True}, "fcrdns does not apply", id="fcrdns-on-domain"),
         pytest.param({"kind": "asn"}, "kind", id="unknown-kind"),
+        pytest.param(
+            {"unconfigured": frozenset({FactorName.DKIM_WEAK})},
+            "dkim is given for dkim_weak, which is unconfigured",
+            id="dkim-given-and-unconfigured",
+        ),
+        pytest.param(
+            {"unconfigured": frozenset({FactorName.DMARC_WEAK}), "dmarc_policy": None},
+            "only dkim_weak, spf_own_ip_fail can be unconfigured: dmarc_weak",
+            id="dmarc-cannot-be-unconfigured",
+        ),
     ],
 )
 def test_misuse_of_domain_inputs_is_refused(changes: dict[str, object], message: str) -> None:
@@ -450,6 +460,19 @@ def test_misuse_of_domain_inputs_is_refused(changes: dict[str, object], message:
 def test_domain_only_inputs_on_an_ip_are_refused(changes: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="does not apply"):
         ip(**changes)
+
+
+@pytest.mark.parametrize("factor", [FactorName.SPF_OWN_IP_FAIL, FactorName.DKIM_WEAK])
+def test_an_unconfigured_factor_is_not_applicable_not_unknown(factor: FactorName) -> None:
+    """A domain without sending IPs (SPF) or DKIM selectors: nothing to evaluate, so the
+    factor is not unknown for good (the score is not a lower bound for it)."""
+    unknown = score_risk(domain(spf_own_ip_fail=None, dkim=None))
+    assert {FactorName.SPF_OWN_IP_FAIL, FactorName.DKIM_WEAK} <= set(unknown.unknown)
+    field = {FactorName.SPF_OWN_IP_FAIL: "spf_own_ip_fail", FactorName.DKIM_WEAK: "dkim"}[factor]
+    scored = score_risk(domain(**{field: None}, unconfigured=frozenset({factor})))
+    assert factor not in scored.unknown
+    assert scored.factor(factor).code == f"{factor}.not_applicable"
+    assert scored.value(factor) == 0.0
 
 
 # --- docs/risk.md stays in sync with the code ----------------------------------------------
