@@ -22,7 +22,7 @@ from monitor.http.errors import (
     store_unavailable,
 )
 from monitor.http.mail_api import kind_route
-from monitor.http.routes import Access, RouteSpec
+from monitor.http.routes import Access, Handler, RouteSpec
 from monitor.ingest.errors import WrongKindError
 from monitor.ingest.events import MAX_AHEAD
 from monitor.ingest.kinds import ARF, BOUNCE
@@ -243,6 +243,19 @@ def _not_configured() -> web.Response:
     return json_error(404, "webhook not configured")
 
 
+def _signed_webhook(provider: str, handler: Handler) -> RouteSpec:
+    """A webhook signed over its body (SES, SendGrid, Mailgun): enabled while its
+    ``[webhooks.<provider>]`` section is configured."""
+    return RouteSpec(
+        "POST",
+        f"/api/v1/webhooks/{provider}",
+        handler,
+        Access.PROVIDER,
+        source=provider,
+        enabled=lambda c: getattr(c.settings().webhooks, provider) is not None,
+    )
+
+
 ROUTES = (
     kind_route(
         ARF,
@@ -256,30 +269,9 @@ ROUTES = (
         content_types=ARF_CONTENT_TYPES,
         refused_status=lambda exc: 422 if isinstance(exc, WrongKindError) else 400,
     ),
-    RouteSpec(
-        "POST",
-        "/api/v1/webhooks/ses",
-        _post_ses,
-        Access.PROVIDER,
-        source="ses",
-        enabled=lambda c: c.settings().webhooks.ses is not None,
-    ),
-    RouteSpec(
-        "POST",
-        "/api/v1/webhooks/sendgrid",
-        _post_sendgrid,
-        Access.PROVIDER,
-        source="sendgrid",
-        enabled=lambda c: c.settings().webhooks.sendgrid is not None,
-    ),
-    RouteSpec(
-        "POST",
-        "/api/v1/webhooks/mailgun",
-        _post_mailgun,
-        Access.PROVIDER,
-        source="mailgun",
-        enabled=lambda c: c.settings().webhooks.mailgun is not None,
-    ),
+    _signed_webhook("ses", _post_ses),
+    _signed_webhook("sendgrid", _post_sendgrid),
+    _signed_webhook("mailgun", _post_mailgun),
     RouteSpec(
         "POST",
         "/api/v1/webhooks/postmark",

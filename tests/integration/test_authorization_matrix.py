@@ -396,6 +396,19 @@ async def _first_line(daemon: Daemon, rest: bytes) -> bytes:
     return status
 
 
+async def _post_event(daemon: Daemon) -> int:
+    """One good events POST with the ingest token: its status."""
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(
+            f"http://127.0.0.1:{daemon.listen_port}/api/v1/events",
+            json={"events": [{"type": "sent", "campaign": "c1"}]},
+            headers={"Authorization": f"Bearer {INGEST}"},
+        ) as r,
+    ):
+        return r.status
+
+
 async def test_a_declared_oversized_body_is_413_before_it_is_sent(daemon: Daemon) -> None:
     """Content-Length: 10 GB and no body at all: the answer comes at once (the server
     does not wait for bytes it would refuse), on a provider route with no credentials."""
@@ -427,16 +440,8 @@ async def test_strangers_slow_webhook_bodies_do_not_hold_up_a_token_route(daemon
         strangers.append(writer)
     await asyncio.sleep(0.3)  # every stranger is in its slot, or waits for one
     try:
-        async with (
-            asyncio.timeout(5),
-            aiohttp.ClientSession() as s,
-            s.post(
-                f"http://127.0.0.1:{daemon.listen_port}/api/v1/events",
-                json={"events": [{"type": "sent", "campaign": "c1"}]},
-                headers={"Authorization": f"Bearer {INGEST}"},
-            ) as r,
-        ):
-            assert r.status == 202
+        async with asyncio.timeout(5):
+            assert await _post_event(daemon) == 202
     finally:
         for writer in strangers:
             writer.close()
@@ -491,12 +496,4 @@ async def test_a_body_that_trickles_in_is_408_and_frees_its_slot(daemon: Daemon)
             break
     writer.close()
     assert b" 408 " in status, status
-    async with (
-        aiohttp.ClientSession() as s,
-        s.post(
-            f"http://127.0.0.1:{daemon.listen_port}/api/v1/events",
-            json={"events": [{"type": "sent", "campaign": "c1"}]},
-            headers={"Authorization": f"Bearer {INGEST}"},
-        ) as r,
-    ):
-        assert r.status == 202
+    assert await _post_event(daemon) == 202

@@ -514,16 +514,21 @@ async def test_a_bounce_with_neither_recipient_nor_reply_is_refused(
     assert await event_rows(store) == []
 
 
+# A DSN's header, up to its parts (boundary "b").
+DSN_HEAD = (
+    b"From: MAILER-DAEMON@mx.example.com\n"
+    b"To: sender@example.com\n"
+    b"Subject: Undelivered Mail Returned to Sender\n"
+    b"MIME-Version: 1.0\n"
+    b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
+)
+
+
 def delivery_status(recipient_fields: bytes) -> bytes:
     """A DSN whose only part is a delivery-status with ``recipient_fields`` for its one
     recipient block."""
     return (
-        b"From: MAILER-DAEMON@mx.example.com\n"
-        b"To: sender@example.com\n"
-        b"Subject: Undelivered Mail Returned to Sender\n"
-        b"MIME-Version: 1.0\n"
-        b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
-        b"--b\nContent-Type: message/delivery-status\n\n"
+        DSN_HEAD + b"--b\nContent-Type: message/delivery-status\n\n"
         b"Reporting-MTA: dns; mx.example.com\n\n" + recipient_fields + b"--b--\n"
     )
 
@@ -819,12 +824,7 @@ async def test_x_failed_recipients_items_are_taken_whole(store: SqlStore) -> Non
 def _returning(original: bytes) -> bytes:
     """A 550 5.1.1 DSN whose returned message (message/rfc822) is ``original``."""
     return (
-        b"From: MAILER-DAEMON@mx.example.com\n"
-        b"To: sender@example.com\n"
-        b"Subject: Undelivered Mail Returned to Sender\n"
-        b"MIME-Version: 1.0\n"
-        b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
-        b"--b\nContent-Type: text/plain\n\nYour message could not be delivered.\n\n"
+        DSN_HEAD + b"--b\nContent-Type: text/plain\n\nYour message could not be delivered.\n\n"
         b"--b\nContent-Type: message/delivery-status\n\n"
         b"Reporting-MTA: dns; mx.example.com\n\n"
         b"Final-Recipient: rfc822; gone@example.org\nAction: failed\nStatus: 5.1.1\n"
