@@ -128,6 +128,7 @@ class Daemon:
                 campaigns=lambda: self._services.campaigns.snapshot() if self._services else None,
                 held_campaigns=lambda: self._services.campaigns.held() if self._services else {},
                 held_bounces=lambda: self._services.bounces.held() if self._services else {},
+                held_dmarc=lambda: self._services.dmarc.held() if self._services else {},
                 bounces=lambda: self._services.bounces.snapshot() if self._services else None,
                 jobs=self.scheduler.statuses,
                 scope=self._scope,

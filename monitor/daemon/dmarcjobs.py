@@ -14,14 +14,14 @@ import dataclasses
 import datetime as dt
 import ipaddress
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 from checks.dns import DnsClient
 from checks.host.ptr import PtrPolicy, check_ptr
 from checks.spf.evaluate import SpfOutcome, check_host
 from checks.spf.record import RecordParser
-from monitor.config import Config, DomainConfig
+from monitor.config import Config, DomainConfig, parse_duration
 from monitor.daemon.runtime import RuntimeHolder
 from monitor.ingest.dmarc.analysis import (
     FAILURE_SETTLE,
@@ -41,6 +41,7 @@ from monitor.ingest.dmarc.analysis import (
     zero_snapshot,
 )
 from monitor.ingest.dmarc.service import MAJOR_REPORTERS
+from monitor.risk.campaigns import NewSeriesHold
 from monitor.store import SqlStore
 from monitor.store.dmarc import DmarcSource, SourceFigures
 from monitor.store.dmarc_tally import MessageTallyKey
@@ -90,11 +91,24 @@ class DmarcJobs:
         self._store = store
         self._clock = clock
         self._snapshot: DmarcSnapshot | None = None
+        # A counter series new since start (a reporter's or domain's first report) is shown
+        # at 0 first, or increase() never counts what it held when it appeared.
+        self._hold = NewSeriesHold()  # wall time, as the collector compares it with
 
     def snapshot(self) -> DmarcSnapshot:
         if self._snapshot is None:
             return zero_snapshot([d.name for d in self._runtime.current.config.domains])
         return self._snapshot
+
+    def held(self) -> Mapping[Hashable, float]:
+        """The counter series shown at 0 until (``DmarcSnapshot.counter_series`` keys)."""
+        return self._hold.held()
+
+    def _publish(self, snapshot: DmarcSnapshot) -> None:
+        """The new snapshot; the first one (the stored tallies at start) is the baseline."""
+        hold = parse_duration(self._runtime.current.config.metrics.new_series_hold)
+        self._hold.observe_keys(snapshot.counter_series(), hold)
+        self._snapshot = snapshot
 
     async def load(self) -> None:
         """At start: the counters as the store's tallies hold them, until the first run.
@@ -118,8 +132,10 @@ class DmarcJobs:
         for (label, token), n in (failure_tally or {}).items():
             pair = (label, failure_label(token))
             failures[pair] = failures.get(pair, 0) + n
-        self._snapshot = dataclasses.replace(
-            snapshot, messages=messages, reports=dict(report_tally), failures=failures
+        self._publish(
+            dataclasses.replace(
+                snapshot, messages=messages, reports=dict(report_tally), failures=failures
+            )
         )
 
     async def classify(self) -> None:
@@ -176,16 +192,18 @@ class DmarcJobs:
         for (label, token), n in tally.items():
             pair = (label, failure_label(token))
             failures[pair] = failures.get(pair, 0) + n
-        self._snapshot = DmarcSnapshot(
-            messages=messages,
-            recent=recent,
-            reports=reports,
-            reporter_last=reporter_last,
-            pass_ratio=ratios,
-            readiness=verdicts,
-            unmonitored_selectors=unmonitored,
-            sources=source_counts,
-            failures=failures,
+        self._publish(
+            DmarcSnapshot(
+                messages=messages,
+                recent=recent,
+                reports=reports,
+                reporter_last=reporter_last,
+                pass_ratio=ratios,
+                readiness=verdicts,
+                unmonitored_selectors=unmonitored,
+                sources=source_counts,
+                failures=failures,
+            )
         )
         log.debug("dmarc sources classified", extra={"domains": len(domains)})
 

@@ -135,6 +135,7 @@ class MetricsSources:
     # Counter series new since start, shown at 0 until (NewSeriesHold), by their labels.
     held_campaigns: Callable[[], Mapping[Hashable, float]] = dict
     held_bounces: Callable[[], Mapping[Hashable, float]] = dict
+    held_dmarc: Callable[[], Mapping[Hashable, float]] = dict
     jobs: Callable[[], Iterable[JobView]] = tuple
     scope: Callable[[], Scope] = Scope
     outbox_pending: Callable[[], int] = lambda: 0
@@ -295,7 +296,7 @@ class StateCollector(Collector):
             yield from telemetry_families(src.telemetry())
         dmarc = src.dmarc()
         if dmarc is not None and scope.shard[0] == 0:  # the dmarc job runs on the first only
-            yield from dmarc_families(dmarc)
+            yield from dmarc_families(dmarc, src.held_dmarc())
         bounces = src.bounces()
         if bounces is not None and scope.shard[0] == 0:
             yield from self._bounces(bounces, src.held_bounces())

@@ -7,7 +7,8 @@ for classification, result, disposition, window and verdict. Never a source IP.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Hashable, Iterator, Mapping
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
@@ -16,7 +17,16 @@ from monitor.ingest.dmarc.analysis import READINESS_VERDICTS, DmarcSnapshot
 __all__ = ["dmarc_families"]
 
 
-def dmarc_families(snap: DmarcSnapshot) -> Iterator[Metric]:
+def dmarc_families(
+    snap: DmarcSnapshot, held: Mapping[Hashable, float] | None = None
+) -> Iterator[Metric]:
+    """``held``: counter series new since start, shown at 0 until then (``NewSeriesHold``,
+    keyed as ``DmarcSnapshot.counter_series``)."""
+    now = time.time()
+
+    def shown(key: tuple[str, ...], n: int) -> int:
+        return 0 if held and held.get(key, 0.0) > now else n
+
     messages = CounterMetricFamily(
         "delivermon_dmarc_messages",
         "Messages in the DMARC aggregate reports stored, each report counted once by the "
@@ -26,7 +36,7 @@ def dmarc_families(snap: DmarcSnapshot) -> Iterator[Metric]:
         labels=["domain", "classification", "dmarc", "disposition"],
     )
     for key, n in sorted(messages_items(snap)):
-        messages.add_metric(list(key), n)
+        messages.add_metric(list(key), shown(("messages", *key), n))
     yield messages
     recent = GaugeMetricFamily(
         "delivermon_dmarc_recent_messages",
@@ -45,7 +55,7 @@ def dmarc_families(snap: DmarcSnapshot) -> Iterator[Metric]:
         labels=["domain", "reporter"],
     )
     for (domain, reporter), n in sorted(snap.reports.items()):
-        reports.add_metric([domain, reporter], n)
+        reports.add_metric([domain, reporter], shown(("reports", domain, reporter), n))
     yield reports
     last = GaugeMetricFamily(
         "delivermon_dmarc_reporter_last_report_timestamp_seconds",
@@ -87,7 +97,7 @@ def dmarc_families(snap: DmarcSnapshot) -> Iterator[Metric]:
         labels=["domain", "auth_failure"],
     )
     for (domain, token), n in sorted(snap.failures.items()):
-        failures.add_metric([domain, token], n)
+        failures.add_metric([domain, token], shown(("failures", domain, token), n))
     yield failures
     sources = GaugeMetricFamily(
         "delivermon_dmarc_sources",

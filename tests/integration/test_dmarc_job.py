@@ -296,6 +296,49 @@ async def test_a_restarted_daemon_exports_the_stored_counters_before_its_first_r
         }
         assert restarted.reports == counted.reports
         assert restarted.failures == counted.failures
+        # Exported at once: series there at start are no new series (see the next test).
+        (pair,) = restarted.reports
+        reports = second.metrics.registry.get_sample_value(
+            "delivermon_dmarc_reports_total", dict(zip(("domain", "reporter"), pair, strict=True))
+        )
+        assert reports == 1
     finally:
         transport.close()
         await second.stop()
+
+
+async def test_a_new_reporters_first_report_is_exported_at_0_first(
+    tmp_path: Path, closed_udp_port: str
+) -> None:
+    """A DMARC counter series that appears after start (a domain's or reporter's first
+    report) was exported at its full value at once, so Prometheus' increase() never
+    counted that report; DelivermonDmarcFailureReports (increase over 1h) missed a
+    domain's first failure report. It is held at 0 for [metrics] new_series_hold first."""
+    daemon = job_daemon(
+        tmp_path, closed_udp_port, timeout=1, extra='[metrics]\nnew_series_hold = "2s"\n'
+    )
+    await daemon.start()
+    try:
+        await daemon.services.dmarc.classify()  # the baseline: no report yet
+        report = aggregate_xml([Row("198.51.100.7", 5)], begin=int(BEGIN.timestamp()))
+        await ingest_dmarc(report, ingest_context(daemon.store, NOW))
+        await daemon.services.dmarc.classify()
+        snapshot = daemon.services.dmarc.snapshot()
+        (pair,) = snapshot.reports
+        labels = dict(zip(("domain", "reporter"), pair, strict=True))
+        (key,) = [k for k, n in snapshot.messages.items() if n]
+        names = ("domain", "classification", "dmarc", "disposition")
+        messages = {name: getattr(key, name) for name in names}
+
+        def exported() -> tuple[float | None, float | None]:
+            value = daemon.metrics.registry.get_sample_value
+            return (
+                value("delivermon_dmarc_reports_total", labels),
+                value("delivermon_dmarc_messages_total", messages),
+            )
+
+        assert exported() == (0, 0)
+        await asyncio.sleep(2.2)
+        assert exported() == (1, 5)
+    finally:
+        await daemon.stop()

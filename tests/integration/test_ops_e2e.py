@@ -941,10 +941,18 @@ def test_dmarc_metrics_are_in_the_scrape(stack: Stack) -> None:
         what="the unknown sender's messages in /metrics",
     )
     own = {"domain": "example.com", "classification": "own", "dmarc": "pass", "disposition": "none"}
-    assert stack.daemon.value("delivermon_dmarc_messages_total", **own) == 450
-    assert stack.daemon.value("delivermon_dmarc_reports_total", reporter="google") == 1
-    assert stack.daemon.value("delivermon_dmarc_reports_total", reporter="microsoft") == 1
-    assert stack.daemon.value("delivermon_dmarc_reports_total", reporter="yahoo") == 1  # IMAP
+    # A new series is shown at 0 for new_series_hold (3 s) first: each is waited for.
+    wait_for(
+        lambda: stack.daemon.value("delivermon_dmarc_messages_total", **own) == 450,
+        what="the own messages in /metrics",
+    )
+    for reporter in ("google", "microsoft", "yahoo"):  # yahoo's came over IMAP
+        wait_for(
+            lambda r=reporter: (
+                stack.daemon.value("delivermon_dmarc_reports_total", reporter=r) == 1
+            ),
+            what=f"{reporter}'s report in /metrics",
+        )
     assert stack.daemon.value("delivermon_dmarc_sources", classification="unknown") == 1
     ready = stack.daemon.value("delivermon_dmarc_policy_readiness", verdict="ready")
     assert ready == 1  # 450 own messages, all passing: over the 100-message minimum

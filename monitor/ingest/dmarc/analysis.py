@@ -335,6 +335,15 @@ class DmarcSnapshot:
     sources: Mapping[tuple[str, str], int]  # (domain, classification) -> sources, 30 days
     failures: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (domain, failure)
 
+    def counter_series(self) -> set[tuple[str, ...]]:
+        """The counters' series, each as (family, *labels): what ``NewSeriesHold`` keys."""
+        keys: set[tuple[str, ...]] = {
+            ("messages", k.domain, k.classification, k.dmarc, k.disposition) for k in self.messages
+        }
+        keys |= {("reports", *pair) for pair in self.reports}
+        keys |= {("failures", *pair) for pair in self.failures}
+        return keys
+
 
 RECENT = dt.timedelta(hours=72)  # a day's report arrives a day or two after the day
 
