@@ -50,7 +50,10 @@ class Reply:
 def parse_reply(raw: str) -> Reply:
     """Split a reply (any of the wrappings above) into codes and matching text."""
     body = _DIAG_TYPE.sub("", raw.replace("\r", " ").replace("\n", " "), count=1)
-    basic = _BASIC.search(body)
+    # A failure's code, not a greeting quoted before it ("220-laposte 421 4.2.1 ..."):
+    # the first 4xx/5xx code, else the first code.
+    codes = list(_BASIC.finditer(body))
+    basic = next((m for m in codes if m.group(1)[0] != "2"), codes[0] if codes else None)
     status = basic.group(1) if basic else None
     search_from = basic.start(1) if basic else 0
     enhanced_match = _ENHANCED.search(body, search_from) or _ENHANCED.search(body)

@@ -26,6 +26,9 @@ B = BounceClass
         ("4.7.32 This mail has been rate limited", None, "4.7.32", False),
         ("451 example.yahoo.com Resources temporarily unavailable [#4.16.1].", "451", None, False),
         ("Mailbox unknown", None, None, None),
+        # A greeting quoted before the failure (the corpus' rhost-franceptt-11): was "220".
+        ("smtp; 220-laposte 421 4.2.1 Service refuse. Veuillez essayer", "421", "4.2.1", False),
+        ("250 2.0.0 Ok: queued as 4FCB21B", "250", "2.0.0", None),
     ],
 )
 def test_reply_codes(
