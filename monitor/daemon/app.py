@@ -610,46 +610,85 @@ async def register_configured_campaigns(store: SqlStore, config: Config) -> None
 async def run_daemon(config: Config, options: DaemonOptions) -> int:
     """Run until SIGTERM or SIGINT; SIGHUP reloads. Returns the exit status.
 
-    0 after a clean shutdown; 1 when it cannot start (store unreachable, address in
-    use); a ConfigError propagates (the CLI exits 2 and lists the problems).
+    0 after a clean shutdown (also one asked for while starting); 1 when it cannot start
+    (store unreachable, address in use); a ConfigError propagates (the CLI exits 2 and
+    lists the problems). The signal handlers are installed before the start and removed
+    after the stop: a SIGHUP's default action is to end the process, so one sent while
+    starting (a config tool's reload right after a restart) or during the graceful stop
+    used to kill it. A SIGHUP while starting reloads once started; one while stopping
+    is ignored; SIGTERM while starting ends the start and stops.
     """
     daemon = Daemon(config, options)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     reloads: set[asyncio.Task[ReloadOutcome]] = set()
+    phase = "starting"  # then "running", "stopping"
+    reload_pending = False
 
     def reloaded(task: asyncio.Task[ReloadOutcome]) -> None:
         reloads.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("SIGHUP reload failed", exc_info=task.exception())
 
-    def on_hup() -> None:
+    def reload() -> None:
         task = loop.create_task(daemon.reload())
         reloads.add(task)
         task.add_done_callback(reloaded)
 
-    try:
-        await daemon.start()
-    except (StoreUnavailableError, OSError) as exc:
-        # Expected start-up failures (database down, port taken) get one clear line.
-        hint = ""
-        if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
-            hint = " (another process listens there: choose another [http] listen or --listen)"
-        log.error("cannot start: %s%s", exc, hint)
-        await daemon.stop()
-        return 1
-    except BaseException:
-        await daemon.stop()
-        raise
+    def on_hup() -> None:
+        nonlocal reload_pending
+        if phase == "running":
+            reload()
+        elif phase == "starting":
+            reload_pending = True
+            log.info("SIGHUP while starting: the config is reloaded once started")
+        else:
+            log.info("SIGHUP while shutting down: ignored")
+
+    starting = loop.create_task(daemon.start())
+
+    def on_stop() -> None:
+        if phase == "starting" and not stop.is_set():
+            log.info("stop asked for while starting")
+            starting.cancel()
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_stop)
     loop.add_signal_handler(signal.SIGHUP, on_hup)
     try:
-        await stop.wait()
-        log.info("shutting down")
+        try:
+            await starting
+        except asyncio.CancelledError:
+            if not stop.is_set():
+                raise  # cancelled from outside, not by a signal
+            phase = "stopping"
+            await daemon.stop()
+            return 0
+        except (StoreUnavailableError, OSError) as exc:
+            # Expected start-up failures (database down, port taken) get one clear line.
+            hint = ""
+            if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+                hint = " (another process listens there: choose another [http] listen or --listen)"
+            log.error("cannot start: %s%s", exc, hint)
+            phase = "stopping"
+            await daemon.stop()
+            return 1
+        except BaseException:
+            phase = "stopping"
+            await daemon.stop()
+            raise
+        phase = "running"
+        if reload_pending and not stop.is_set():
+            reload()
+        try:
+            await stop.wait()
+            log.info("shutting down")
+        finally:
+            phase = "stopping"
+            await daemon.stop()
+        return 0
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)
-        await daemon.stop()
-    return 0

@@ -71,10 +71,19 @@ _MIGRATION_LOCK = 0x64656C6976  # "deliv"
 T = TypeVar("T")
 
 
+# Seconds a PostgreSQL connection attempt may take (asyncpg's own default is 60): a
+# server that accepts and never answers held the daemon's start, and each job's
+# connection, that long. A ``?timeout=<seconds>`` in the store URL replaces it.
+PG_CONNECT_TIMEOUT = 10.0
+
+
 def build_engine(url: URL) -> AsyncEngine:
     """An async engine for an ``async_url()`` URL (aiosqlite or asyncpg)."""
     if url.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True)
+        given = url.query.get("timeout")  # checked by async_url
+        # asyncpg wants a number; the URL's text was passed on as it is (a TypeError).
+        timeout = PG_CONNECT_TIMEOUT if given is None else float(str(given))
+        return create_async_engine(url, pool_pre_ping=True, connect_args={"timeout": timeout})
     # Not bound to the thread that opened it: the writer runs small plans on its kept
     # connection from the event loop's thread (SQLAlchemy sets this for files anyway).
     engine = create_async_engine(url, connect_args={"check_same_thread": False})

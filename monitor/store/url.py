@@ -36,4 +36,13 @@ def async_url(url: str | URL) -> URL:
         raise StoreUrlError(f"unsupported store URL scheme {parsed.drivername!r}: {_HINT}")
     if driver.startswith("sqlite") and parsed.database in (None, "", ":memory:"):
         raise StoreUrlError(f"SQLite store needs a file path, not memory: {_HINT}")
+    if driver.startswith("postgresql") and (given := parsed.query.get("timeout")) is not None:
+        try:
+            seconds = float(str(given))
+        except ValueError:
+            seconds = 0.0
+        if not 0 < seconds < 3600:  # also refuses NaN
+            raise StoreUrlError(
+                f"store URL timeout is the seconds a connection attempt may take, not {given!r}"
+            )
     return parsed.set(drivername=driver)

@@ -37,3 +37,13 @@ def test_other_urls_are_refused_without_the_password(url: str) -> None:
     with pytest.raises(StoreUrlError, match="sqlite:///PATH") as info:
         async_url(url)
     assert "s3cret" not in str(info.value)
+
+
+@pytest.mark.parametrize("timeout", ["x", "0", "-1", "nan", "inf", "1e9"])
+def test_a_postgres_timeout_that_is_not_seconds_is_refused(timeout: str) -> None:
+    with pytest.raises(StoreUrlError, match="seconds a connection attempt may take"):
+        async_url(f"postgresql://u:s3cret@db/x?timeout={timeout}")
+
+
+def test_a_postgres_timeout_in_seconds_is_kept() -> None:
+    assert async_url("postgresql://u@db/x?timeout=2.5").query["timeout"] == "2.5"

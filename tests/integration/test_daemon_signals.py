@@ -1,0 +1,153 @@
+"""Signals at the edges of the daemon's life: while it starts and while it stops.
+
+SIGHUP's default action ends a process, so until the daemon's handler is installed a
+reload request (a config tool's, right after a restart) killed it. The handlers are now
+installed before the start and removed after the stop.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from daemon import DaemonProcess, delivermon_command, offline_config, wait_for
+from dnsserver import pick_free_port
+
+from monitor.store.engine import PG_CONNECT_TIMEOUT
+
+
+@pytest.fixture
+def silent_postgres() -> Iterator[socket.socket]:
+    """A TCP listener on 127.0.0.1 that accepts and never answers: a PostgreSQL store
+    there keeps the daemon's start in its connection attempt (for at most
+    PG_CONNECT_TIMEOUT seconds)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        sock.settimeout(30)
+        yield sock
+
+
+def starting_daemon(
+    tmp_path: Path, listener: socket.socket
+) -> tuple[subprocess.Popen[bytes], socket.socket]:
+    """``delivermon run`` against ``listener``, returned once it has connected to it (its
+    start under way: the signal handlers are installed before the start), with that
+    connection: open, unanswered, it keeps the start waiting (closed, it would fail it)."""
+    port = listener.getsockname()[1]
+    config = tmp_path / "delivermon.toml"
+    config.write_text(offline_config(f"postgresql://u:p@127.0.0.1:{port}/delivermon"))
+    listen = f"127.0.0.1:{pick_free_port()}"
+    with (tmp_path / "out.log").open("wb") as out:
+        proc = subprocess.Popen(
+            [*delivermon_command(), "run", "--config", str(config), "--listen", listen],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={k: v for k, v in os.environ.items() if k != "DELIVERMON_LOG_FORMAT"},
+        )
+    connection, _ = listener.accept()  # the daemon is in its store's connection attempt
+    return proc, connection
+
+
+def test_sighup_while_starting_reloads_once_started_instead_of_killing(
+    tmp_path: Path, silent_postgres: socket.socket
+) -> None:
+    proc, connection = starting_daemon(tmp_path, silent_postgres)
+    try:
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        assert proc.poll() is None, (tmp_path / "out.log").read_text()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(PG_CONNECT_TIMEOUT + 10)
+    finally:
+        connection.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    log = (tmp_path / "out.log").read_text()
+    assert code == 0, log  # killed by the signal, it was -1
+    assert "SIGHUP while starting: the config is reloaded once started" in log
+    assert "stop asked for while starting" in log
+
+
+def test_sigterm_while_starting_stops_at_once_and_cleanly(
+    tmp_path: Path, silent_postgres: socket.socket
+) -> None:
+    proc, connection = starting_daemon(tmp_path, silent_postgres)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        code = proc.wait(PG_CONNECT_TIMEOUT + 10)
+    finally:
+        connection.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    log = (tmp_path / "out.log").read_text()
+    assert code == 0, log  # killed by the signal, it was -15
+    assert time.monotonic() - started < PG_CONNECT_TIMEOUT  # not after the connection timed out
+    assert "daemon stopped" in log
+
+
+def test_sighup_during_the_graceful_stop_is_ignored(tmp_path: Path, silent_udp_port: str) -> None:
+    """The domain's auth checks wait on a resolver that never answers (5 s per query), so
+    the stop waits for them; a SIGHUP then used to end the process before its stop had
+    finished."""
+    config = tmp_path / "delivermon.toml"
+    config.write_text(
+        offline_config(
+            f"sqlite:///{tmp_path / 'd.db'}",
+            nameserver=silent_udp_port,
+            timeout=5,
+            extra='[[domains]]\nname = "example.com"\nsending_ips = ["192.0.2.10"]\n',
+        )
+    )
+    daemon = DaemonProcess(config).start()
+    try:
+        wait_for(lambda: "daemon started" in daemon.log(), what="the start")
+        daemon.signal(signal.SIGTERM)
+        wait_for(lambda: "shutting down" in daemon.log(), what="the stop's start")
+        daemon.signal(signal.SIGHUP)
+        code = daemon.stop(timeout=60)
+    finally:
+        daemon.stop()
+    log = daemon.log()
+    assert code == 0, log  # killed by the signal, it was -1
+    assert "SIGHUP while shutting down: ignored" in log
+    assert "daemon stopped" in log
+
+
+def test_a_store_that_never_answers_fails_the_start_within_its_timeout(
+    tmp_path: Path, silent_postgres: socket.socket
+) -> None:
+    """asyncpg's own connection timeout is 60 s, and the store URL's ?timeout= was passed
+    on as text (a TypeError); a start against a server that never answers now ends after
+    the URL's timeout with one clear line and exit 1."""
+    port = silent_postgres.getsockname()[1]
+    config = tmp_path / "delivermon.toml"
+    config.write_text(offline_config(f"postgresql://u:p@127.0.0.1:{port}/d?timeout=1.5"))
+    started = time.monotonic()
+    proc = subprocess.run(
+        [
+            *delivermon_command(),
+            "run",
+            "--config",
+            str(config),
+            "--listen",
+            f"127.0.0.1:{pick_free_port()}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=PG_CONNECT_TIMEOUT + 20,
+        env={k: v for k, v in os.environ.items() if k != "DELIVERMON_LOG_FORMAT"},
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "cannot open the store" in proc.stdout + proc.stderr
+    assert "TimeoutError" in proc.stdout + proc.stderr
+    assert time.monotonic() - started < PG_CONNECT_TIMEOUT
