@@ -142,8 +142,14 @@ def _ptr_fingerprint(r: PtrResult) -> str | None:
 
 
 async def _spf(ctx: CheckContext) -> SpfResult:
+    """The domain's own record. Its sending IPs are evaluated there unless envelope
+    domains are configured without the domain itself: receivers evaluate SPF at the
+    envelope domain, so the From domain's record authorises none of its mail (the envelope
+    domains' results are the ``envelope_spf`` check's)."""
     plan = ctx.domain_plan
-    return await check_spf(plan.domain, dns=ctx.dns, policy=SpfPolicy(sending_ips=plan.sending_ips))
+    own_envelope = not plan.envelope_domains or plan.domain in plan.envelope_domains
+    ips = plan.sending_ips if own_envelope else ()
+    return await check_spf(plan.domain, dns=ctx.dns, policy=SpfPolicy(sending_ips=ips))
 
 
 def _envelopes(plan: DomainPlan) -> tuple[str, ...]:

@@ -32,7 +32,7 @@ from monitor.alerting.outbox import Outbox
 from monitor.alerting.service import AlertService
 from monitor.checking.cache import StateCache
 from monitor.checking.sharding import Shard
-from monitor.checking.states import CheckName
+from monitor.checking.states import CheckName, CheckState
 from monitor.checking.table import watched_items
 from monitor.config import Config, load_config, with_nameservers
 from monitor.daemon.checkjobs import AuthJobs, DnsblJobs, zones_to_test
@@ -64,7 +64,7 @@ from monitor.model.errors import ConfigError, MonitorError
 from monitor.model.privacy import Pseudonymizer
 from monitor.risk.bounces import BounceFigures
 from monitor.risk.campaigns import CampaignFigures
-from monitor.risk.inputs import spf_ip_results
+from monitor.risk.inputs import sending_spf_results
 from monitor.risk.scorer import RiskScorer
 from monitor.store import SqlStore, open_store
 from monitor.store.engine import is_unavailable
@@ -433,10 +433,18 @@ class Daemon:
         if not domains:
             self._foreign_spf = {}
             return
-        states = await self.store.latest_states(targets=domains, check=CheckName.SPF)
-        self._foreign_spf = {
-            s.target: found for s in states if (found := spf_ip_results(s)) is not None
-        }
+        by_domain: dict[str, list[CheckState]] = {}
+        for check in (CheckName.SPF, CheckName.ENVELOPE_SPF):
+            for state in await self.store.latest_states(targets=domains, check=check):
+                by_domain.setdefault(state.target, []).append(state)
+        foreign: dict[str, Mapping[str, object]] = {}
+        for domain, found in by_domain.items():
+            envelopes = domain in plan.all_domains and bool(
+                plan.all_domains[domain].envelope_domains
+            )
+            if (results := sending_spf_results(found, envelopes=envelopes)) is not None:
+                foreign[domain] = results
+        self._foreign_spf = foreign
 
     def _routes(self) -> Mapping[str, Route]:
         return self.runtime.current.settings.notifiers

@@ -52,13 +52,15 @@ def build_risk_inputs(
     figures: DomainFigures | None = None,
     spf_for_ip: Sequence[CheckState] = (),
     spf_results: Sequence[Mapping[str, object]] | None = None,
+    envelopes: bool = False,
     telemetry: TelemetryView = _NO_TELEMETRY,
     lists_apply: bool = True,
     unconfigured: frozenset[FactorName] = frozenset(),
 ) -> RiskInputs:
     """``states``: the target's own states; ``spf_for_ip``: SPF states of domains listing it,
     or ``spf_results``: their ``ip_results`` already read (``spf_ip_results``), which a
-    caller scoring thousands of a domain's IPs reads once rather than once per IP;
+    caller scoring thousands of a domain's IPs reads once rather than once per IP (each
+    ``sending_spf_results``); ``envelopes``: the domain has envelope domains configured;
     ``telemetry``: what Gmail Postmaster Tools and SNDS last said; ``lists_apply``: some
     configured list can list the target; ``unconfigured``: factors the configuration gives
     nothing to evaluate (``RiskInputs.unconfigured``), whose inputs are then left out."""
@@ -105,7 +107,7 @@ def build_risk_inputs(
         )
     gmail = telemetry.gmail.get(target)
     f = figures or DomainFigures()
-    spf = by_check.get(CheckName.SPF, [])
+    own_spf = sending_spf_results(states, envelopes=envelopes)
     return RiskInputs(
         target=target,
         kind="domain",
@@ -116,7 +118,9 @@ def build_risk_inputs(
         bounce_rate=f.bounce_rate,
         bounce_baseline=f.bounce_baseline,
         spf_own_ip_fail=(
-            _domain_spf(spf[0]) if spf and FactorName.SPF_OWN_IP_FAIL not in unconfigured else None
+            _spf_verdict([str(v) for v in own_spf.values()])
+            if own_spf and FactorName.SPF_OWN_IP_FAIL not in unconfigured
+            else None
         ),
         dmarc_policy=_dmarc(by_check.get(CheckName.DMARC, [])),
         dkim=None
@@ -143,13 +147,6 @@ def _spf_verdict(results: Sequence[str]) -> bool | None:
     return None  # a temperror: could not tell that it passes or fails
 
 
-def _domain_spf(state: CheckState) -> bool | None:
-    results = spf_ip_results(state)
-    if not results:
-        return None
-    return _spf_verdict([str(v) for v in results.values()])
-
-
 def spf_ip_results(state: CheckState) -> Mapping[str, object] | None:
     """An SPF state's ``ip_results`` (sending IP -> RFC 7208 result), else None.
 
@@ -159,6 +156,40 @@ def spf_ip_results(state: CheckState) -> Mapping[str, object] | None:
     """
     found = state.detail_dict().get("ip_results")
     return found if isinstance(found, dict) else None
+
+
+def sending_spf_results(
+    states: Sequence[CheckState], *, envelopes: bool
+) -> Mapping[str, object] | None:
+    """The SPF results receivers see for a domain's sending IPs (IP -> RFC 7208 result),
+    from the domain's states; None until a check has told.
+
+    With ``envelopes`` (``[[domains]] envelope_domains`` configured) those of its envelope
+    (MAIL FROM) domains, where receivers evaluate SPF: an IP passes when it passes at one
+    of them (which IP sends with which envelope domain is not configured, the
+    scorecard's rule); else the worst certain result, or ``temperror`` while one of them
+    could not tell. Without, the domain's own SPF results.
+    """
+    check = CheckName.ENVELOPE_SPF if envelopes else CheckName.SPF
+    found = [(s, spf_ip_results(s)) for s in states if s.check is check]
+    if not envelopes:
+        return found[0][1] if found else None
+    ips = {str(ip) for _, results in found for ip in (results or {})}
+    if not ips:
+        return None
+    merged: dict[str, object] = {}
+    for ip in sorted(ips):
+        # An envelope domain that could not be read might be the one the IP passes at.
+        got = [
+            str(results[ip]) if results and ip in results else "temperror" for _, results in found
+        ]
+        if "pass" in got:
+            merged[ip] = "pass"
+        elif bad := [r for r in got if r in _SPF_BAD]:
+            merged[ip] = bad[0] if "temperror" not in got else "temperror"
+        else:
+            merged[ip] = "temperror"
+    return merged
 
 
 def _ip_spf(ip: str, spf_results: Sequence[Mapping[str, object]]) -> bool | None:

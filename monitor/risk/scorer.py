@@ -16,7 +16,7 @@ from monitor.checking.cache import StateSnapshot
 from monitor.checking.plans import Plan
 from monitor.checking.states import CheckName, CheckState
 from monitor.model.alerts import Observation
-from monitor.risk.inputs import DomainFigures, build_risk_inputs, spf_ip_results
+from monitor.risk.inputs import DomainFigures, build_risk_inputs, sending_spf_results
 from monitor.risk.score import FactorName, score_risk
 from monitor.telemetry.views import TelemetryView
 
@@ -87,11 +87,15 @@ class RiskScorer:
         view = telemetry or TelemetryView()
         zones = plan.zone_by_id()
         by_target: dict[str, list[CheckState]] = {}
-        spf_results: dict[str, Mapping[str, object]] = {}  # domain -> ip_results, read once
         for state in states.states.values():
             by_target.setdefault(state.target, []).append(state)
-            if state.check is CheckName.SPF and (found := spf_ip_results(state)) is not None:
-                spf_results[state.target] = found
+        spf_results: dict[str, Mapping[str, object]] = {}  # domain -> ip_results, read once
+        for name, config in plan.all_domains.items():
+            found = sending_spf_results(
+                by_target.get(name, []), envelopes=bool(config.envelope_domains)
+            )
+            if found is not None:
+                spf_results[name] = found
         for domain, results in (foreign_spf or {}).items():
             spf_results.setdefault(domain, results)
         risk: dict[str, RiskView] = {}
@@ -110,6 +114,8 @@ class RiskScorer:
                         for d in plan.sending_domains.get(target.text, ())
                         if d in spf_results
                     ],
+                    envelopes=target.text in plan.all_domains
+                    and bool(plan.all_domains[target.text].envelope_domains),
                     telemetry=view,
                     lists_apply=bool(applicable_zones(target, plan.zones)),
                     unconfigured=_unconfigured(plan, target.text),

@@ -47,6 +47,7 @@ class Clock:
 
 
 # A config that checks one sending domain, example.com (no DNSBL zones).
+IP = "192.0.2.10"
 EXAMPLE_COM = '[[domains]]\nname = "example.com"\n'
 
 
@@ -537,6 +538,50 @@ async def test_a_risk_alert_stays_firing_across_a_restart_while_its_check_cannot
     await evaluate_risk(again, clock, times=3)
     assert again.services.risk.snapshot()["example.com"].lower_bound
     assert await alert(again, key) == (AlertStatus.FIRING, False)
+
+
+async def test_a_domain_sending_with_envelope_domains_is_scored_on_their_spf(
+    nsd_factory: StartNsd, started: StartDaemon, tmp_path: Path
+) -> None:
+    """The From domain's own SPF lists another IP; the envelope (MAIL FROM) domain, where
+    receivers evaluate SPF, passes the sending IP. The SPF factor read the From domain's
+    record: "fail" (20 points, elevated) for the domain and the IP, for good, and the SPF
+    check raised a critical record_broken alert about mail receivers never checked there."""
+    mail = [f"mail IN A {IP}", f"_dmarc IN TXT {txt('v=DMARC1; p=reject')}"]
+    own = f"@ IN TXT {txt('v=spf1 ip4:203.0.113.7 ~all')}"
+    server = nsd_factory(
+        {
+            "example.com": [own, f"bounce IN TXT {txt(f'v=spf1 ip4:{IP} -all')}", *mail],
+            "com": [],
+            "2.0.192.in-addr.arpa": ["10 IN PTR mail.example.com."],
+        }
+    )
+    domains = EXAMPLE_COM + f'sending_ips = ["{IP}"]\nenvelope_domains = ["bounce.example.com"]\n'
+    text = offline_config(
+        f"sqlite:///{tmp_path / 'd.db'}",
+        extra=f"[alerts]\nresolve_after = 2\n{domains}",
+        nameserver=server.address,
+        timeout=0.5,
+        cache=False,
+    )
+    clock = Clock()
+    daemon = await started(text, clock)
+    await evaluate_risk(daemon, clock)
+    risk = daemon.services.risk.snapshot()
+    for target in ("example.com", IP):
+        assert ("spf_own_ip_fail", 0, "spf_own_ip_fail.pass") in risk[target].details, target
+        assert risk[target].level == "ok"
+    assert await alert(daemon, "record_broken:spf:example.com") == (AlertStatus.RESOLVED, False)
+    assert await alert(daemon, "risk_level:example.com") == (AlertStatus.RESOLVED, False)  # clear
+
+    # The envelope domain stops authorising the IP: now it fails where receivers look.
+    bounce = f"bounce IN TXT {txt('v=spf1 -all')}"
+    server.add_zone("example.com", [own, bounce, *mail])
+    server.reload()
+    await evaluate_risk(daemon, clock)
+    risk = daemon.services.risk.snapshot()
+    for target in ("example.com", IP):
+        assert ("spf_own_ip_fail", 20, "spf_own_ip_fail.fail") in risk[target].details, target
 
 
 async def test_a_reload_whose_jobs_cannot_be_scheduled_keeps_the_running_config(
