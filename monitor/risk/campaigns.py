@@ -154,7 +154,8 @@ async def refresh_campaigns(
     for w in (Window.HOUR, Window.DAY, Window.WEEK):
         by_window[w.value] = await store.counts(since=window_start(w, now))
     campaigns = {c.id: c for c in await store.list_campaigns()}
-    audits = await store.audit_counts()
+    audits = await store.audit_counts()  # the risk: reports within the retention period
+    counted = await store.audit_counts(purged=True)  # the counter: purged ones too
 
     def label(campaign: str) -> str:
         return campaign if campaign in labels else OTHER
@@ -186,7 +187,7 @@ async def refresh_campaigns(
         rates=rates,
         provider_rates=provider_rates,
         info=info,
-        audits=_bounded_audits(audits, labels),
+        audits=_bounded_audits(counted, labels),
         campaigns_total=len(all_campaigns),
         campaigns_other=len(all_campaigns - labels),
     )

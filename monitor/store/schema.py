@@ -49,6 +49,7 @@ __all__ = [
     "MAX_TARGET_LENGTH",
     "UtcDateTime",
     "alerts",
+    "audit_tally",
     "bounce_counters",
     "cacheable_insert",
     "campaigns",
@@ -478,6 +479,28 @@ dmarc_sources = Table(
 # DMARC failure reports counted once each, by the dmarc job, and never purged: the
 # reports themselves are per-person data (retention, erasure), their count is not, so
 # delivermon_dmarc_failure_reports_total never falls (migration 0007).
+# The original-message audit counts of complaint reports the retention purge deleted, per
+# campaign (the columns of ``AuditCounts``): delivermon_one_click_audits_total is the live
+# reports' counts plus these, so a purge never lowers it (Prometheus reads a fall as a
+# counter reset and the rest as an increase).
+audit_tally = Table(
+    "audit_tally",
+    metadata,
+    Column("campaign", String(MAX_CAMPAIGN_LENGTH), primary_key=True),
+    *(
+        Column(name, BigInteger(), nullable=False, server_default="0")
+        for name in (
+            "complaint_reports",
+            "audited",
+            "list_unsubscribe_https",
+            "one_click_post",
+            "dkim_covers_list_unsubscribe",
+            "one_click_compliant",
+            "feedback_id_invalid",
+        )
+    ),
+)
+
 dmarc_failure_tally = Table(
     "dmarc_failure_tally",
     metadata,

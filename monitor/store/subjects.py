@@ -13,6 +13,7 @@ import logging
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from monitor.store.audits import tally_audits
 from monitor.store.engine import Writer
 from monitor.store.errors import StoreUnavailableError
 from monitor.store.models import (
@@ -278,10 +279,12 @@ class SubjectRecords:
 
     async def purge(self, before: dt.datetime) -> PurgeResult:
         """Retention: delete events, reports (raw ones too) and idempotency keys older than
-        ``before``. Aggregated counters and suppressions stay.
+        ``before``. Aggregated counters and suppressions stay; the deleted reports' audit
+        counts are added to ``audit_tally``.
         """
         old_reports = select(feedback_reports.c.id).where(feedback_reports.c.received_at < before)
         async with self._writer.begin() as conn:
+            await tally_audits(conn, before)  # the audit counter must not fall
             await conn.execute(
                 delete(report_recipients).where(report_recipients.c.report_id.in_(old_reports))
             )

@@ -229,6 +229,34 @@ async def test_purge_deletes_old_personal_rows_and_keeps_counters_and_suppressio
     ).idempotency_keys == 1
 
 
+async def test_the_purge_keeps_the_audit_counts_for_the_counter_not_for_the_risk(
+    store: SqlStore,
+) -> None:
+    """delivermon_one_click_audits_total read the reports kept, so it fell when the purge
+    deleted some (Prometheus: a counter reset, then the rest counted as an increase)."""
+    old = NOW - dt.timedelta(days=100)
+    compliant = ReportAudit(True, True, True, True)
+    for i, (at, audit) in enumerate([(old, compliant), (old, ReportAudit()), (NOW, compliant)]):
+        record = dataclasses.replace(report(f"{i:02d}" * 32, ALICE, received_at=at), audit=audit)
+        await store.add_report(record, [], P)
+    other = dataclasses.replace(report("ff" * 32, BOB, received_at=old), campaign="autumn")
+    await store.add_report(other, [], P)
+    before = await store.audit_counts(purged=True)
+    assert [(a.campaign, a.complaint_reports, a.one_click_compliant) for a in before] == [
+        ("autumn", 1, 0),
+        ("spring", 3, 2),
+    ]
+    assert (await store.purge(NOW - dt.timedelta(days=90))).reports == 3
+    assert await store.audit_counts(purged=True) == before
+    # What the risk reads: the reports within the retention period only.
+    (kept,) = await store.audit_counts()
+    assert (kept.campaign, kept.complaint_reports, kept.audited) == ("spring", 1, 1)
+    # A second purge of the same period adds nothing (the reports are gone).
+    await store.purge(NOW - dt.timedelta(days=90))
+    assert await store.audit_counts(purged=True) == before
+    assert await store.audit_counts("autumn", purged=True) == before[:1]
+
+
 async def test_a_send_more_than_48h_after_an_opt_out_is_a_violation_per_campaign(
     store: SqlStore,
 ) -> None:
