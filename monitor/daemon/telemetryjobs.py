@@ -105,7 +105,9 @@ async def run_imports(
         days = []
         if since is not None:
             days = [since + dt.timedelta(days=n) for n in range((today - since).days)]
-        importer = SndsImporter(session, snds.key, snds.config.base_url, retry=retry)
+        importer = SndsImporter(
+            session, snds.key, snds.config.base_url, retry=retry, clock=lambda: now
+        )
         try:
             async with asyncio.timeout(deadline):
                 result = await importer.import_once(days)

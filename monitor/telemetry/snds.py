@@ -31,6 +31,7 @@ __all__ = [
     "csv_text",
     "parse_data",
     "parse_ip_status",
+    "worst_of",
 ]
 
 _T = TypeVar("_T")
@@ -97,17 +98,26 @@ def _time(value: str) -> dt.datetime | None:
     return None
 
 
+# Digits a count may have: more than any IP sends in a day, and within the store's 64-bit
+# integers (a longer one crashed the import's transaction, losing the whole answer).
+_MAX_COUNT_DIGITS = 15
+
+
 def _count(value: str) -> int | None:
     if value == "":
         return 0
-    return int(value) if value.isascii() and value.isdigit() else None
+    ok = value.isascii() and value.isdigit() and len(value) <= _MAX_COUNT_DIGITS
+    return int(value) if ok else None
 
 
 def _ip(value: str) -> str | None:
+    """The address as the config writes it: an IPv4-mapped IPv6 address is its IPv4."""
     try:
-        return str(ipaddress.ip_address(value))
+        ip = ipaddress.ip_address(value)
     except ValueError:
         return None
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return str(mapped or ip)
 
 
 def _row(fields: Sequence[str]) -> SndsRow | None:
@@ -150,8 +160,10 @@ def _row(fields: Sequence[str]) -> SndsRow | None:
     )
 
 
-def parse_data(text: str) -> ParsedCsv[SndsRow]:
+def parse_data(text: str, latest: dt.datetime | None = None) -> ParsedCsv[SndsRow]:
     """data.aspx's answer; an empty body is a day without data (no row, not a zero).
+    With ``latest``, a line whose period ends after it is refused: a date in the future
+    would otherwise stand as the IP's latest period (and hide every real one) for years.
 
     Two lines for one IP and activity period are one line repeated when they are equal;
     when they differ, each signal keeps its worse value (the filter result, the complaint
@@ -163,7 +175,7 @@ def parse_data(text: str) -> ParsedCsv[SndsRow]:
     refused = 0
     for fields in _lines(text):
         row = _row(fields) if fields is not None else None
-        if row is None:
+        if row is None or (latest is not None and row.activity_end > latest):
             refused += 1
             continue
         key = (row.ip, row.activity_start, row.activity_end)
@@ -176,14 +188,14 @@ def parse_data(text: str) -> ParsedCsv[SndsRow]:
             rows[key] = row
         else:
             refused += 1
-            rows[key] = _worst_of(seen, row)
+            rows[key] = worst_of(seen, row)
     return ParsedCsv(tuple(rows.values()), refused)
 
 
 _FILTER_RANK = {None: 0, FilterResult.GREEN: 1, FilterResult.YELLOW: 2, FilterResult.RED: 3}
 
 
-def _worst_of(first: SndsRow, second: SndsRow) -> SndsRow:
+def worst_of(first: SndsRow, second: SndsRow) -> SndsRow:
     """One line from two for the same period: the worse of each signal."""
     worse_filter = max(first, second, key=lambda r: _FILTER_RANK[r.filter_result])
     worse_band = max(first, second, key=lambda r: _complaint_level(r.complaint_rate))

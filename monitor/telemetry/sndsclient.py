@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import TypeVar
 from urllib.parse import urlencode
 
@@ -41,7 +42,9 @@ class SndsImporter:
         *,
         retry: Retry | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
+        self._clock = clock
         self._session = session
         self._key = key
         self._base = base_url.rstrip("/")
@@ -57,7 +60,9 @@ class SndsImporter:
             params = {"key": self._key}
             if day is not None:
                 params["date"] = day.strftime("%m%d%y")  # MMDDYY
-            got, reason = await self._get("data.aspx", params, parse_data)
+            # A period ending more than a day ahead (SNDS's time zone is not documented).
+            latest = self._clock() + dt.timedelta(days=1)
+            got, reason = await self._get("data.aspx", params, partial(parse_data, latest=latest))
             if got is None or rows is None:
                 reasons["data"] = reason or reasons.get("data", "")
                 rows = None

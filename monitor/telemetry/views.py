@@ -26,7 +26,7 @@ from monitor.model.telemetry import (
     TelemetrySource,
 )
 from monitor.store.telemetry import TelemetryStatus
-from monitor.telemetry.snds import blocked_ranges_for
+from monitor.telemetry.snds import blocked_ranges_for, worst_of
 
 __all__ = [
     "OTHERS_RESULTS",
@@ -235,8 +235,13 @@ def _snds(
 ) -> dict[str, SndsIpView]:
     latest: dict[str, SndsRow] = {}
     for each in rows:
-        if each.ip not in latest or each.activity_end >= latest[each.ip].activity_end:
+        seen = latest.get(each.ip)
+        if seen is None or each.activity_end > seen.activity_end:
             latest[each.ip] = each
+        elif each.activity_end == seen.activity_end:
+            # Two periods ending together (one started later): the worse of each signal,
+            # not whichever the store listed last.
+            latest[each.ip] = worst_of(seen, each)
     views = {}
     for ip in sorted(configured | set(latest)):
         row = latest.get(ip)

@@ -285,6 +285,49 @@ def test_snds_counts_that_are_not_ascii_digits_refuse_the_line_not_the_answer() 
     assert ([r.ip for r in parsed.items], parsed.refused) == (["192.0.2.10"], 1)
 
 
+@pytest.mark.parametrize("count", ["99999999999999999999999", "9" * 5000])
+def test_an_snds_count_too_large_to_be_real_refuses_the_line_not_the_answer(count: str) -> None:
+    """A 23-digit trap count crashed the import's transaction (SQLite's 64-bit integers),
+    losing the whole answer; 5,000 digits is past Python's own int() limit."""
+    good = "192.0.2.10,12/1/2026 12:00 AM,12/1/2026 11:00 PM,5,5,5,RED,,,,0,,,\r\n"
+    huge = f"192.0.2.11,12/1/2026 12:00 AM,12/1/2026 11:00 PM,5,5,5,RED,,,,{count},,,\r\n"
+    parsed = parse_data(good + huge)
+    assert ([r.ip for r in parsed.items], parsed.refused) == (["192.0.2.10"], 1)
+
+
+def test_an_snds_period_ending_after_latest_is_refused() -> None:
+    """A far-future row stood as the IP's latest period and hid every real one."""
+    text = (
+        "192.0.2.10,1/1/2099 12:00 AM,1/2/2099 12:00 AM,1,1,1,GREEN,< 0.1%,,,0,,,\r\n"
+        "192.0.2.10,12/6/2026 12:00 AM,12/7/2026 12:00 AM,1,1,1,RED,> 0.3%,,,9,,,\r\n"
+    )
+    parsed = parse_data(text, latest=dt.datetime(2026, 12, 8, tzinfo=dt.UTC))
+    assert ([r.filter_result for r in parsed.items], parsed.refused) == ([FilterResult.RED], 1)
+
+
+def test_an_ipv4_mapped_snds_address_is_the_ipv4_address() -> None:
+    parsed = parse_data("::ffff:192.0.2.10,12/1/2026 12:00 AM,12/1/2026 11:00 PM,5,5,5,RED,,,,0,,,")
+    assert [r.ip for r in parsed.items] == ["192.0.2.10"]
+
+
+@pytest.mark.parametrize("order", [1, -1], ids=["red-first", "green-first"])
+def test_two_snds_periods_ending_together_keep_the_worse_whatever_the_order(order: int) -> None:
+    """Periods ending at one moment (one starting later): the verdict was the store's last."""
+    rows = parse_data(
+        "192.0.2.10,12/6/2026 12:00 AM,12/7/2026 12:00 AM,1,1,1,RED,> 0.3%,,,5,,,\r\n"
+        "192.0.2.10,12/6/2026 11:59 PM,12/7/2026 12:00 AM,1,1,1,GREEN,< 0.1%,,,0,,,\r\n"
+    ).items
+    seen = build_view(
+        gmail_domains=[],
+        stats=[],
+        statuses=[],
+        snds_ips=["192.0.2.10"],
+        snds_rows=list(rows)[::order],
+        blocks=[],
+    ).snds["192.0.2.10"]
+    assert (seen.filter_result, seen.trap_hits) == (FilterResult.RED, 5)
+
+
 def test_a_retry_after_that_is_not_ascii_digits_is_ignored() -> None:
     from monitor.telemetry.http import Retry, _wait
 
