@@ -385,6 +385,11 @@ notifications = Table(
     Column("failed_at", UtcDateTime(), nullable=True),
     Column("last_error", String(200), nullable=True),
     Index(None, "sent_at", "failed_at", "next_attempt_at"),
+    # The claim walks the unsent rows in queue order and asks, for each, whether an older
+    # one of its key and notifier is unsent: without these, each claim of 50 sorted and
+    # scanned the whole queue (migration 0013).
+    Index(None, "sent_at", "failed_at", "id"),
+    Index(None, "key", "notifier", "id"),
 )
 
 # --- DMARC aggregate reports (migration 0004) ----------------------------------------
