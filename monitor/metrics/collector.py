@@ -36,6 +36,7 @@ from monitor.metrics.telemetry import IMPORT_FAILURE_STATES, telemetry_families
 from monitor.model.telemetry import TelemetrySource
 from monitor.risk.bounces import BounceSnapshot
 from monitor.risk.campaigns import CampaignSnapshot
+from monitor.risk.inputs import sending_spf_results
 from monitor.risk.scorer import RiskView
 from monitor.store.rates import Totals
 from monitor.telemetry.views import TelemetryView
@@ -453,7 +454,9 @@ class StateCollector(Collector):
         voids = _gauge("delivermon_spf_void_lookups", "SPF void lookups (limit 2).", ["domain"])
         ip_result = _gauge(
             "delivermon_spf_ip_result",
-            "SPF result of each configured sending IP; 1 for the current result, 0 the others.",
+            "SPF result of each configured sending IP where receivers evaluate it (at the "
+            "envelope domains when configured: pass at one of them); 1 for the current "
+            "result, 0 the others.",
             ["domain", "ip", "result"],
         )
         dmarc = _gauge(
@@ -469,7 +472,10 @@ class StateCollector(Collector):
         )
         refused_zones: dict[str, bool] = {}
         zone_families: dict[str, list[bool]] = {}
+        spf_states: dict[str, list[CheckState]] = {}  # domain -> its SPF and envelope SPF
         for state in snap.states.values():
+            if state.check in (CheckName.SPF, CheckName.ENVELOPE_SPF):
+                spf_states.setdefault(state.target, []).append(state)
             detail = state.detail_dict()
             if state.check is CheckName.DNSBL:
                 self._dnsbl(state, scope, listed, listing, unknown)
@@ -496,7 +502,15 @@ class StateCollector(Collector):
                         [state.check.value, state.target, state.item],
                         state.changed_at.timestamp(),
                     )
-                self._auth(state, detail, lookups, voids, ip_result, dmarc, dkim_bits, ptr)
+                self._auth(state, detail, lookups, voids, dmarc, dkim_bits, ptr)
+        for domain, found in sorted(spf_states.items()):
+            # Each IP's result, also from a run that hit a DNS error: temperror for the IPs
+            # it left open, and the others as certain as ever (SPF stops at an error).
+            envelopes = any(s.check is CheckName.ENVELOPE_SPF for s in found)
+            results = sending_spf_results(found, envelopes=envelopes) or {}
+            for ip, result in sorted(results.items()):
+                for value in SPF_RESULTS:
+                    ip_result.add_metric([domain, ip, value], 1 if value == result else 0)
         for zone, families in sorted(zone_families.items()):
             zone_healthy.add_metric([zone], 1 if all(families) else 0)
         # Every replica exports what its own answers said (each may ask its own resolver):
@@ -533,7 +547,6 @@ class StateCollector(Collector):
         detail: Mapping[str, object],
         lookups: GaugeMetricFamily,
         voids: GaugeMetricFamily,
-        ip_result: GaugeMetricFamily,
         dmarc: GaugeMetricFamily,
         dkim_bits: GaugeMetricFamily,
         ptr: GaugeMetricFamily,
@@ -545,15 +558,7 @@ class StateCollector(Collector):
             void = detail.get("void_lookups")
             if isinstance(void, int):
                 voids.add_metric([state.target], void)
-        if state.check is CheckName.SPF:
-            # Each IP's result, also from a run that hit a DNS error: temperror for the IPs
-            # it left open, and the others as certain as ever (SPF stops at an error).
-            results = detail.get("ip_results")
-            if isinstance(results, dict):
-                for ip, result in sorted(results.items()):
-                    for value in SPF_RESULTS:
-                        ip_result.add_metric([state.target, ip, value], 1 if value == result else 0)
-        elif state.check is CheckName.DMARC and state.status != "unknown":
+        if state.check is CheckName.DMARC and state.status != "unknown":
             policy = str((detail.get("policy") if detail.get("record") else None) or "missing")
             for value in DMARC_POLICIES:
                 dmarc.add_metric([state.target, value], 1 if value == policy else 0)

@@ -540,6 +540,18 @@ async def test_a_risk_alert_stays_firing_across_a_restart_while_its_check_cannot
     assert await alert(again, key) == (AlertStatus.FIRING, False)
 
 
+def spf_result(daemon: Daemon) -> str:
+    """example.com's IP's result in delivermon_spf_ip_result."""
+    (result,) = [
+        s.labels["result"]
+        for metric in daemon.metrics.registry.collect()
+        if metric.name == "delivermon_spf_ip_result"
+        for s in metric.samples
+        if s.labels["domain"] == "example.com" and s.labels["ip"] == IP and s.value == 1
+    ]
+    return result
+
+
 async def test_a_domain_sending_with_envelope_domains_is_scored_on_their_spf(
     nsd_factory: StartNsd, started: StartDaemon, tmp_path: Path
 ) -> None:
@@ -572,6 +584,7 @@ async def test_a_domain_sending_with_envelope_domains_is_scored_on_their_spf(
         assert ("spf_own_ip_fail", 0, "spf_own_ip_fail.pass") in risk[target].details, target
         assert risk[target].level == "ok"
     assert await alert(daemon, "record_broken:spf:example.com") == (AlertStatus.RESOLVED, False)
+    assert spf_result(daemon) == "pass"  # delivermon_spf_ip_result: the envelope domain's
     assert await alert(daemon, "risk_level:example.com") == (AlertStatus.RESOLVED, False)  # clear
 
     # The envelope domain stops authorising the IP: now it fails where receivers look.
@@ -582,6 +595,7 @@ async def test_a_domain_sending_with_envelope_domains_is_scored_on_their_spf(
     risk = daemon.services.risk.snapshot()
     for target in ("example.com", IP):
         assert ("spf_own_ip_fail", 20, "spf_own_ip_fail.fail") in risk[target].details, target
+    assert spf_result(daemon) == "fail"
 
 
 async def test_a_reload_whose_jobs_cannot_be_scheduled_keeps_the_running_config(
