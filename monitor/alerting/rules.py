@@ -257,6 +257,7 @@ def risk_observation(
         text="See the risk factors in delivermon_blacklist_risk_factor and docs/risk.md.",
         resolved_title=f"Blacklist risk of {target} is back below {threshold}",
         lower_bound=lower_bound,
+        order=("level", RISK_LEVELS),  # elevated to high is news, though both are warnings
     )
 
 

@@ -19,7 +19,9 @@ Rules (``AlertPolicy``):
   ``flap_window``, further firings are recorded but not announced; one that then
   stays firing for a whole ``flap_window`` is announced (flapping has stopped,
   the problem has not).
-- A firing alert whose severity **escalates** (warning → critical) is announced again.
+- A firing alert whose severity **escalates** (warning → critical, or up the
+  observation's ``order`` within a severity) is announced again; so is a pre-existing
+  state (recorded, not announced) that escalates.
 - A resolution is announced only when the firing was.
 """
 
@@ -111,6 +113,19 @@ class Observation:
     text: str = ""
     resolved_title: str = ""
     lower_bound: bool = False
+    # A finer order within a severity: a label and its values, lowest first. A firing
+    # alert whose label moves up it is announced again, as one whose severity rises (a
+    # risk level from elevated to high, both warnings); a lower bound never lowers it.
+    order: tuple[str, tuple[str, ...]] | None = None
+
+
+def _rank(severity: Severity, labels: Mapping[str, str], obs: Observation) -> tuple[int, int]:
+    """The severity's rank, then the rank of ``obs.order``'s label among its values."""
+    if obs.order is None:
+        return (severity.rank, 0)
+    name, values = obs.order
+    value = labels.get(name, "")
+    return (severity.rank, values.index(value) if value in values else -1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,7 +276,9 @@ def _fire(
 def _still_firing(
     prev: AlertRecord, obs: Observation, now: dt.datetime, policy: AlertPolicy
 ) -> Transition:
-    escalated = obs.severity.rank > prev.severity.rank
+    now_rank = _rank(obs.severity, obs.labels, obs)
+    was_rank = _rank(prev.severity, prev.labels, obs)
+    escalated = now_rank > was_rank
     held = (
         not prev.notified
         and bool(prev.fire_times)  # held for flapping, not a pre-existing state
@@ -281,11 +298,15 @@ def _still_firing(
         # The flapping stopped with the problem present: it has lasted a whole
         # window, so it is announced now (and its resolution will be too).
         return Transition(replace(record, notified=True), AlertStatus.FIRING)
-    if obs.lower_bound and obs.severity.rank < prev.severity.rank:
+    if obs.lower_bound and now_rank < was_rank:
         # Not a drop: what could not tell may still be what made it worse.
         return Transition(None if prev.clear_count == 0 else replace(prev, clear_count=0))
     if escalated and prev.notified:
         return Transition(record, AlertStatus.FIRING)
+    if escalated and not prev.fire_times:
+        # A state present at the first check (recorded, not announced) got worse since:
+        # that is news. (One held back for flapping has firing instants: it waits.)
+        return Transition(replace(record, notified=True), AlertStatus.FIRING)
     unchanged = (
         prev.clear_count == 0
         and prev.severity is obs.severity

@@ -145,6 +145,42 @@ def test_a_lower_bound_below_the_firing_severity_neither_lowers_nor_re_announces
     assert step(warning, up, T0, POLICY).announce is F
 
 
+def risk(level: str, *, lower_bound: bool = False) -> Observation:
+    from monitor.alerting.rules import risk_observation
+
+    return risk_observation("192.0.2.1", 50, level, "elevated", lower_bound=lower_bound)
+
+
+def test_a_risk_level_rising_within_one_severity_is_announced_and_a_lower_bound_holds_it() -> None:
+    """Elevated and high are both warnings: a move from one to the other was only a
+    silent update of the stored alert (found by an outside review)."""
+    base = step(None, risk("ok"), T0, POLICY).record
+    elevated = step(base, risk("elevated"), T0, POLICY)
+    assert elevated.announce is F
+    assert elevated.record is not None
+    high = step(elevated.record, risk("high"), T0 + dt.timedelta(minutes=5), POLICY)
+    assert (high.announce, high.record and high.record.labels["level"]) == (F, "high")
+    assert high.record is not None
+    # A lower bound reading elevated neither lowers it nor, when it tells again, re-announces.
+    held = step(high.record, risk("elevated", lower_bound=True), T0, POLICY)
+    assert (held.record, held.announce) == (None, None)
+    again = step(high.record, risk("high"), T0 + dt.timedelta(minutes=10), POLICY)
+    assert again.announce is None
+
+
+def test_a_state_present_at_the_first_check_that_escalates_is_announced() -> None:
+    present = step(None, risk("elevated"), T0, POLICY)
+    assert present.announce is None  # recorded, not announced
+    assert present.record is not None
+    worse = step(present.record, risk("critical"), T0 + dt.timedelta(minutes=5), POLICY)
+    assert worse.announce is F
+    assert worse.record is not None
+    assert worse.record.notified
+    # ... and then it resolves aloud, as any announced alert does.
+    clear = step(worse.record, risk("ok"), T0 + dt.timedelta(minutes=10), POLICY).record
+    assert step(clear, risk("ok"), T0 + dt.timedelta(minutes=15), POLICY).announce is R
+
+
 def test_an_unchanged_firing_alert_needs_no_write() -> None:
     base = step(None, obs(False), T0, POLICY).record
     first = step(base, obs(True), T0, POLICY)
