@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -49,6 +51,9 @@ class RiskView:
     unknown_listing: bool = False  # a zone that could list the target could not tell
     unknown: tuple[str, ...] = ()  # the unknown factors' names (len: unknown_factors)
     details: tuple[tuple[str, int, str], ...] = ()  # each factor: name, points, state code
+    # When the latest of the target's own checks ran (a sweep, an auth run): a clear
+    # observation counts toward resolving its alert once per such run.
+    checked_at: dt.datetime | None = None
 
     @property
     def unknown_checks(self) -> tuple[str, ...]:
@@ -67,6 +72,8 @@ class RiskScorer:
 
     def __init__(self) -> None:
         self._risk: Mapping[str, RiskView] = MappingProxyType({})
+        # Per target, the checked_at of the last clear observation given (see observations).
+        self._cleared: dict[str, dt.datetime | None] = {}
 
     def snapshot(self) -> Mapping[str, RiskView]:
         return self._risk
@@ -132,17 +139,36 @@ class RiskScorer:
                 unknown_listing=any(f.value in _LISTING_FACTORS for f in scored.unknown),
                 unknown=tuple(f.value for f in scored.unknown),
                 details=tuple((f.name.value, f.points, f.code) for f in scored.factors),
+                checked_at=max((s.checked_at for s in own), default=None),
             )
         self._risk = MappingProxyType(risk)
 
     def observations(self, threshold: str) -> list[Observation]:
-        """One risk-level alert observation per target (unknown when it cannot be told)."""
-        return [
-            risk_observation(
-                t, r.score, alert_level(r, threshold), threshold, lower_bound=r.lower_bound
+        """One risk-level alert observation per target (unknown when it cannot be told).
+
+        The targets are scored on every ``campaigns`` run (every 30 s), their checks run
+        far less often (a sweep every 15 minutes): a clear score is given as clear once
+        per run of the target's checks, and as "no news" (unknown) until the next, so
+        ``[alerts] resolve_after`` counts clear checks, as for the other alerts, not
+        re-scorings of one check's answer (one clean sweep resolved a risk alert)."""
+        found = []
+        for target, risk in self._risk.items():
+            obs = risk_observation(
+                target,
+                risk.score,
+                alert_level(risk, threshold),
+                threshold,
+                lower_bound=risk.lower_bound,
             )
-            for t, r in self._risk.items()
-        ]
+            if obs.active is False:
+                if target in self._cleared and self._cleared[target] == risk.checked_at:
+                    obs = dataclasses.replace(obs, active=None)
+                else:
+                    self._cleared[target] = risk.checked_at
+            elif obs.active:
+                self._cleared.pop(target, None)  # the next clear one counts, whatever ran
+            found.append(obs)
+        return found
 
 
 def _unconfigured(plan: Plan, target: str) -> frozenset[FactorName]:
