@@ -335,13 +335,19 @@ class Daemon:
             # Against what the process started with, not the last reload: a change still
             # waiting for a restart is named again by every reload until then.
             restart = restart_required(self._started_config, config)
+            if self.options.listen is not None:
+                # --listen replaces [http] listen across reloads: the file's value is moot.
+                restart = tuple(key for key in restart if key != "http.listen")
             try:
                 # Store writes first: if the store fails, nothing has been swapped yet.
                 await register_configured_campaigns(self.store, config)
                 await runtime.open()
             except Exception as exc:  # the reload boundary: report it, keep the old config
                 await runtime.close()
-                log.exception("config reload failed; keeping the running config")
+                if isinstance(exc, StoreUnavailableError):  # expected: no traceback
+                    log.warning("config reload: the store is unavailable (%s)", exc)
+                else:
+                    log.exception("config reload failed; keeping the running config")
                 return self._reload_failed((f"{type(exc).__name__}: {exc}",))
             running = self.scheduler.in_flight()  # they may hold the old runtime
             try:

@@ -263,3 +263,36 @@ async def test_a_sqlite_file_replaced_while_running_acknowledges_nothing_more(
         assert await client.events() == 503
         status, _ = await client.ready()
         assert status == 503
+
+
+async def test_a_reload_while_postgresql_is_away_is_refused_with_one_warning(
+    own_postgresql: PgServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An expected outage: the reload is refused and the running config kept, said in one
+    WARNING line (it was an ERROR with a traceback); once back, a reload works."""
+    url = own_postgresql.create_database("reload_away")
+    path = tmp_path / "delivermon.toml"
+    campaign = '[[campaigns]]\nid = "spring"\ncategory = "commercial"\n'
+    path.write_text(_config(url) + campaign)
+    daemon = Daemon(
+        parse_config(path.read_text()), DaemonOptions(config_path=path, listen="127.0.0.1:0")
+    )
+    await daemon.start()
+    paused = False
+    try:
+        own_postgresql.pause()
+        paused = True
+        with caplog.at_level("INFO", logger="monitor.daemon.app"):
+            outcome = await daemon.reload()
+        assert not outcome.ok
+        assert "StoreUnavailableError" in outcome.problems[0]
+        said = [r for r in caplog.records if "the store is unavailable" in r.getMessage()]
+        assert [(r.levelname, r.exc_info) for r in said] == [("WARNING", None)]
+        assert not [r for r in caplog.records if r.levelname == "ERROR" and r.exc_info]
+        own_postgresql.resume()
+        paused = False
+        assert (await daemon.reload()).ok
+    finally:
+        if paused:
+            own_postgresql.resume()
+        await daemon.stop()
