@@ -217,6 +217,9 @@ class DmarcTally:
                     .select_from(dmarc_rows.join(dmarc_reports, r.report == p.id))
                     .where(r.report.in_(batch))
                     .group_by(*columns)
+                    # Labels go to the first counted (``domain`` is called in this order):
+                    # in the order the reports arrived, not the database's hash order.
+                    .order_by(func.min(p.received_at), *columns)
                 )
                 messages: dict[MessageTallyKey, int] = {}
                 for name, ip, dmarc, disposition, n in rows:
@@ -228,6 +231,7 @@ class DmarcTally:
                     select(p.domain, p.reporter, func.count())
                     .where(p.id.in_(batch))
                     .group_by(p.domain, p.reporter)
+                    .order_by(func.min(p.received_at), p.domain, p.reporter)
                 )
                 summed: dict[tuple[str, str], int] = {}
                 for d, rep, n in reports:

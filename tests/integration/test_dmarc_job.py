@@ -342,3 +342,32 @@ async def test_a_new_reporters_first_report_is_exported_at_0_first(
         assert exported() == (1, 5)
     finally:
         await daemon.stop()
+
+
+async def test_the_first_reporters_received_get_the_labels(
+    tmp_path: Path, closed_udp_port: str
+) -> None:
+    """The ten other reporters with a label of their own were those the database's
+    GROUP BY listed first (by name on SQLite, hash order on PostgreSQL): the docs say
+    the first ten counted. Now the first received: z-first's report came first, and
+    a-last's, the last, is counted under _other though its name sorts first."""
+    now = [NOW]
+    daemon = job_daemon(tmp_path, closed_udp_port, timeout=1, clock=lambda: now[0])
+    await daemon.start()
+    try:
+        names = ["z-first.example", *(f"m{n}.example" for n in range(10)), "a-last.example"]
+        for name in names:
+            now[0] += dt.timedelta(seconds=1)
+            raw = aggregate_xml(
+                [Row("198.51.100.7", 1)],
+                report_id=f"r-{name}",
+                org=name,
+                email=f"dmarc@{name}",
+                begin=int(BEGIN.timestamp()),
+            )
+            await ingest_dmarc(raw, ingest_context(daemon.store, now[0]))
+        await daemon.services.dmarc.classify()
+        reporters = {r for _, r in daemon.services.dmarc.snapshot().reports}
+        assert reporters == {*names[:10], "_other"}  # m9 and a-last: _other
+    finally:
+        await daemon.stop()
