@@ -91,7 +91,16 @@ class OutboxSender:
     async def _send(self, item: OutboxItem) -> bool:
         route = self._routes.get(item.notifier)
         if route is None:
-            return await self._fail(item, "notifier no longer configured")
+            # Removed from the config on purpose: counted as dropped, not as failed (which
+            # DelivermonNotificationsFailing pages on for an hour).
+            reason = "notifier no longer configured"
+            await self._store.finish_notification(item.id, failed_at=self._clock(), error=reason)
+            self._on_outcome(item.notifier, "dropped")
+            log.info(
+                "notification dropped: its notifier was removed from the config",
+                extra={"notifier": item.notifier, "key": item.key, "status": item.status},
+            )
+            return False
         try:
             notification = notification_from_payload(item.payload)
             await route.notifier.send(notification)

@@ -79,7 +79,7 @@ INGEST_REFUSED_REASONS = (
     "other",
 )
 RELOAD_OUTCOMES = ("success", "failure")
-NOTIFICATION_STATUSES = ("sent", "retry", "failed")
+NOTIFICATION_STATUSES = ("sent", "retry", "failed", "dropped")
 # ``reason`` of delivermon_errors_total for a job: an expected failure (a MonitorError,
 # such as an IMAP server or a database that does not answer) or anything else (a bug).
 JOB_ERROR_REASONS = ("expected", "unexpected")
