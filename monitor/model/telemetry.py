@@ -144,6 +144,9 @@ class SndsImport:
     rows: tuple[SndsRow, ...] | None
     blocks: tuple[SndsBlock, ...] | None
     reasons: Mapping[str, str] = field(default_factory=dict)  # endpoint -> failure code
+    # From a list with a line that could not be read (``blocks`` None): the ranges its
+    # readable lines say are blocked. Added to the last whole list, never clearing it.
+    partial_blocks: tuple[SndsBlock, ...] = ()
 
     @property
     def ok(self) -> bool:

@@ -194,15 +194,24 @@ class TelemetryRecords:
 
     async def save_snds(self, result: SndsImport, now: dt.datetime) -> None:
         """The activity rows (upserted by IP and period), the blocked list (replaced whole
-        when it was fetched), and the state of each endpoint."""
+        when it was fetched; with a line that could not be read, its readable blocked
+        ranges added), and the state of each endpoint."""
         rows = [_activity_row(r, now) for r in result.rows or ()]
         async with self._writer.begin() as conn:
             old = await _statuses(conn, TelemetrySource.SNDS, ["data", "ip_status"])
             if rows:
                 await conn.execute(_UPSERT_ACTIVITY, rows)
-            if result.blocks is not None:
-                await conn.execute(delete(snds_blocks))
-                unique = {(b.first_ip, b.last_ip): b for b in result.blocks}
+            if result.blocks is not None or result.partial_blocks:
+                unique = {(b.first_ip, b.last_ip): b for b in result.blocks or ()}
+                if result.blocks is not None:
+                    await conn.execute(delete(snds_blocks))
+                else:  # ranges added to the last whole list, replacing their own rows
+                    unique = {(b.first_ip, b.last_ip): b for b in result.partial_blocks}
+                    c = snds_blocks.c
+                    for first_ip, last_ip in unique:
+                        await conn.execute(
+                            delete(snds_blocks).where(c.first_ip == first_ip, c.last_ip == last_ip)
+                        )
                 if unique:
                     await conn.execute(
                         insert(snds_blocks),

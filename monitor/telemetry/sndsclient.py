@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from monitor.model.telemetry import SndsImport, SndsRow
+from monitor.model.telemetry import SndsBlock, SndsImport, SndsRow
 from monitor.telemetry.http import Retry, fetch
 from monitor.telemetry.snds import (
     ParsedCsv,
@@ -73,14 +73,18 @@ class SndsImporter:
         blocks, reason = await self._get("ipStatus.aspx", {"key": self._key}, parse_ip_status)
         if reason:
             reasons["ip_status"] = reason
+        readable: tuple[SndsBlock, ...] = ()
         if blocks is not None and blocks.refused:
             # A line that could not be read may be the range that blocks one of our IPs:
-            # the list clears nobody. The last list that read whole stands meanwhile.
+            # the list clears nobody. The last list that read whole stands meanwhile, with
+            # the ranges this one's readable lines block added (a block read is certain).
+            readable = tuple(b for b in blocks.items if b.blocked)
             blocks = None
         return SndsImport(
             tuple(rows) if rows is not None else None,
             blocks.items if blocks is not None else None,
             reasons,
+            readable,
         )
 
     async def _get(

@@ -348,6 +348,8 @@ async def test_snds_block_list_with_an_unreadable_line_clears_nobody(
     assert result.blocks is None
     assert result.rows is not None
     assert result.reasons == {"ip_status": "refused_lines:1"}
+    # What the readable lines block is kept, to be added to the last whole list.
+    assert [(b.first_ip, b.last_ip) for b in result.partial_blocks] == [("192.0.2.8", "192.0.2.9")]
 
 
 async def test_snds_empty_data_is_no_rows_not_zero(

@@ -100,6 +100,29 @@ async def test_a_domain_without_data_has_no_rate(store: SqlStore) -> None:
     assert (d.state, d.spam_rate, dict(d.latest)) == (GmailState.NO_DATA, None, {})
 
 
+async def test_a_block_list_read_in_part_adds_its_blocks_and_clears_nobody(
+    store: SqlStore,
+) -> None:
+    """A list with an unreadable line was thrown away whole, so the range a readable line
+    said blocks our IP read as "not blocked" from the last whole list (and so did the risk
+    factor); its blocked ranges are now added, and nothing is cleared."""
+    other = SndsBlock("198.51.100.0", "198.51.100.255", True, "Blocked due to user complaints")
+    await store.save_snds(SndsImport((), (other,)), NOW)  # the last list read whole
+    ours = SndsBlock("192.0.2.0", "192.0.2.255", True, "Blocked due to user complaints")
+    failed = {"ip_status": "refused_lines:1"}
+    await store.save_snds(SndsImport((), None, failed, (ours,)), NOW + dt.timedelta(days=1))
+    v = await view(store)
+    assert v.snds["192.0.2.10"].blocked is True
+    assert v.snds_blocks_up is False  # the endpoint's import still failed
+    assert {(b.first_ip, b.blocked) for b in await store.snds_blocks()} == {
+        ("198.51.100.0", True),
+        ("192.0.2.0", True),
+    }
+    # The same range again in a later partial list: one row, not two.
+    await store.save_snds(SndsImport((), None, failed, (ours,)), NOW + dt.timedelta(days=2))
+    assert len(await store.snds_blocks()) == 2
+
+
 async def test_snds_rows_upsert_and_blocks_are_replaced_whole(store: SqlStore) -> None:
     end = NOW - dt.timedelta(days=1)
     blocked = SndsBlock("192.0.2.0", "192.0.2.31", True, "Blocked due to user complaints")
