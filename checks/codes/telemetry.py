@@ -37,8 +37,8 @@ CODES: dict[str, tuple[str, str]] = {
     ),
     "gmail.unverified": (
         "The API does not know the domain for these credentials (401 or 404): it is not "
-        "registered and verified in Postmaster Tools for the account, or the credentials "
-        "were revoked.",
+        "registered and verified in Postmaster Tools for the account (revoked credentials "
+        "are permission_denied: the token endpoint refuses them).",
         "Add and verify the domain in Postmaster Tools under the account whose credentials "
         "are configured, or renew the credentials.",
     ),

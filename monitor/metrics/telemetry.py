@@ -137,7 +137,7 @@ def _snds(view: TelemetryView) -> Iterator[Metric]:
     others = _gauge(
         "delivermon_snds_unconfigured_ips",
         "IPs SNDS reports that are no configured sending IP, by the filter result of their "
-        "latest period (unknown: a value SNDS does not document); absent before the first "
+        "latest period (unknown: SNDS gave no result); absent before the first "
         "data import.",
         ["result"],
     )

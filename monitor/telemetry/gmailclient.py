@@ -122,6 +122,15 @@ class GmailImporter:
         compliance = await self._compliance(domain)
         unique, conflicting = _one_per_day(stats)
         refused += conflicting
+        if refused and not unique:
+            # Every entry refused: what the domain's days are could not be read (an empty
+            # answer is no_data: too little volume, or the day not published yet).
+            return GmailDomainImport(
+                domain,
+                GmailState.UNAVAILABLE,
+                compliance=compliance,
+                reason=f"refused_entries:{refused}",
+            )
         return GmailDomainImport(
             domain,
             GmailState.OK if unique else GmailState.NO_DATA,

@@ -41,12 +41,15 @@ class Answer:
     body: bytes = b""
     attempts: int = 1
     too_large: bool = False  # the body went over the cap: status is None, body empty
+    timed_out: bool = False  # no answer within the timeout (a slow server, not a refusal)
 
     @property
     def reason(self) -> str:
         if self.too_large:
             return "too_large"
-        return "connection" if self.status is None else f"http_{self.status}"
+        if self.status is None:
+            return "timeout" if self.timed_out else "connection"
+        return f"http_{self.status}"
 
 
 DEFAULT_RETRY = Retry()
@@ -92,7 +95,9 @@ async def fetch(
                     return Answer(None, b"", attempt + 1, too_large=True)
                 answer = Answer(response.status, body, attempt + 1)
                 answer_headers = response.headers
-        except (aiohttp.ClientError, TimeoutError):
+        except TimeoutError:  # aiohttp's total timeout: the server took too long
+            answer = Answer(None, b"", attempt + 1, timed_out=True)
+        except aiohttp.ClientError:
             answer = Answer(None, b"", attempt + 1)
         if answer.status is not None and answer.status not in RETRY_STATUSES:
             return answer

@@ -229,6 +229,25 @@ async def test_an_entry_that_cannot_be_this_domains_day_is_refused_and_reported(
     assert [(s.day, s.value) for s in result.stats if s.metric == "spam_rate"] == [(D1, 0.005)]
 
 
+async def test_an_answer_whose_every_entry_is_refused_is_unavailable_not_no_data(
+    postmaster: Postmaster, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """Every entry refused (another domain's, no ratio): the days could not be read. It was
+    no_data, which says the volume is below Google's threshold."""
+    postmaster.raw_entries["example.com"] = [
+        {
+            "name": f"domains/example.org/domainStats/{D1:%Y%m%d}-spam_rate",
+            "metric": "spam_rate",
+            "date": {"year": D1.year, "month": D1.month, "day": D1.day},
+            "value": {"floatValue": 0.001},
+        }
+    ]
+    [result] = await importer(session, postmaster, tmp_path).import_domains(
+        ["example.com"], START, END
+    )
+    assert (result.state, result.reason) == (GmailState.UNAVAILABLE, "refused_entries:1")
+
+
 async def test_a_revoked_token_is_refreshed_once(
     postmaster: Postmaster, session: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
@@ -485,6 +504,27 @@ async def test_a_server_that_never_answers_is_cut_at_the_import_deadline(
         ("data", "unavailable", "deadline"),
         ("ip_status", "unavailable", "deadline"),
     }
+
+
+async def test_a_server_slower_than_the_request_timeout_is_timeout_not_connection(
+    session: aiohttp.ClientSession, serve_http: ServeHttp
+) -> None:
+    """It was reported as `connection`, and the runbook sent the operator to outbound
+    connectivity."""
+    import asyncio
+
+    from aiohttp import web
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.Response(text="")
+
+    app = web.Application()
+    app.router.add_get("/snds/{page}", slow)
+    url = await serve_http(app) + "/snds"
+    retry = Retry(attempts=1, backoff=0.01, max_wait=0.05, timeout=0.3)
+    result = await SndsImporter(session, SNDS_KEY, url, retry=retry).import_once()
+    assert dict(result.reasons) == {"data": "timeout", "ip_status": "timeout"}
 
 
 async def test_snds_series_name_only_configured_ips_and_count_the_others(
