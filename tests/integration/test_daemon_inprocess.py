@@ -437,15 +437,18 @@ def spf_failing_domain(nsd_factory: StartNsd, tmp_path: Path) -> tuple[NsdServer
     # "com": the DMARC tree walk asks _dmarc.com (refused, the DMARC check could not tell).
     zone = [f"@ IN TXT {txt('v=spf1 -all')}", *records]
     server = nsd_factory({"example.com": zone, "com": []})
-    domains = EXAMPLE_COM + 'sending_ips = ["192.0.2.10"]\n'
-    text = offline_config(
+    return server, served_config(tmp_path, server, 'sending_ips = ["192.0.2.10"]\n'), records
+
+
+def served_config(tmp_path: Path, server: NsdServer, domain: str) -> str:
+    """example.com with ``domain``'s keys, its DNS ``server`` (no cache), resolve_after 2."""
+    return offline_config(
         f"sqlite:///{tmp_path / 'd.db'}",
-        extra=f"[alerts]\nresolve_after = 2\n{domains}",
+        extra=f"[alerts]\nresolve_after = 2\n{EXAMPLE_COM}{domain}",
         nameserver=server.address,
         timeout=0.5,
         cache=False,
     )
-    return server, text, records
 
 
 async def evaluate_risk(daemon: Daemon, clock: Clock, times: int = 1) -> None:
@@ -572,14 +575,8 @@ async def test_a_domain_sending_with_envelope_domains_is_scored_on_their_spf(
             "2.0.192.in-addr.arpa": ["10 IN PTR mail.example.com."],
         }
     )
-    domains = EXAMPLE_COM + f'sending_ips = ["{IP}"]\nenvelope_domains = ["bounce.example.com"]\n'
-    text = offline_config(
-        f"sqlite:///{tmp_path / 'd.db'}",
-        extra=f"[alerts]\nresolve_after = 2\n{domains}",
-        nameserver=server.address,
-        timeout=0.5,
-        cache=False,
-    )
+    keys = f'sending_ips = ["{IP}"]\nenvelope_domains = ["bounce.example.com"]\n'
+    text = served_config(tmp_path, server, keys)
     clock = Clock()
     daemon = await started(text, clock)
     await evaluate_risk(daemon, clock)

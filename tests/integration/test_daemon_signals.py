@@ -55,21 +55,28 @@ def starting_daemon(
     return proc, connection
 
 
-def test_sighup_while_starting_reloads_once_started_instead_of_killing(
-    tmp_path: Path, silent_postgres: socket.socket
-) -> None:
-    proc, connection = starting_daemon(tmp_path, silent_postgres)
+def waited(proc: subprocess.Popen[bytes], connection: socket.socket) -> int:
+    """The exit status (killed if still running after the connection timeout and more)."""
     try:
-        proc.send_signal(signal.SIGHUP)
-        time.sleep(0.5)
-        assert proc.poll() is None, (tmp_path / "out.log").read_text()
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(PG_CONNECT_TIMEOUT + 10)
+        return proc.wait(PG_CONNECT_TIMEOUT + 10)
     finally:
         connection.close()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_sighup_while_starting_reloads_once_started_instead_of_killing(
+    tmp_path: Path, silent_postgres: socket.socket
+) -> None:
+    proc, connection = starting_daemon(tmp_path, silent_postgres)
+    proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    alive = proc.poll() is None
+    if alive:
+        proc.send_signal(signal.SIGTERM)
+    code = waited(proc, connection)
+    assert alive, (tmp_path / "out.log").read_text()
     log = (tmp_path / "out.log").read_text()
     assert code == 0, log  # killed by the signal, it was -1
     assert "SIGHUP while starting: the config is reloaded once started" in log
@@ -82,13 +89,7 @@ def test_sigterm_while_starting_stops_at_once_and_cleanly(
     proc, connection = starting_daemon(tmp_path, silent_postgres)
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
-    try:
-        code = proc.wait(PG_CONNECT_TIMEOUT + 10)
-    finally:
-        connection.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    code = waited(proc, connection)
     log = (tmp_path / "out.log").read_text()
     assert code == 0, log  # killed by the signal, it was -15
     assert time.monotonic() - started < PG_CONNECT_TIMEOUT  # not after the connection timed out
