@@ -72,6 +72,7 @@ class Postmaster:
     # domain -> {(date, metric): value}; a missing day is a day without data
     stats: dict[str, dict[tuple[dt.date, str], float]] = field(default_factory=dict)
     compliance: dict[str, dict[str, Any]] = field(default_factory=dict)
+    compliance_broken: set[str] = field(default_factory=set)  # complianceStatus answers 500
     denied: dict[str, int] = field(default_factory=dict)  # domain -> 403 or 404
     page_size: int | None = None  # the server's page size, below the request's (pagination)
     token_answer: dict[str, Any] | None = None  # answered to every valid grant instead
@@ -252,6 +253,8 @@ class Postmaster:
         if domain in self.denied:
             status = self.denied[domain]
             return _google_error(status, _RPC[status], "denied")
+        if domain in self.compliance_broken:
+            return _google_error(500, "INTERNAL", "broken")
         return web.json_response(
             {"name": f"domains/{domain}/complianceStatus", **self.compliance.get(domain, {})}
         )

@@ -119,26 +119,26 @@ class GmailImporter:
             return GmailDomainImport(domain, failed.state, reason=failed.reason)
         except GmailFormatError:
             return GmailDomainImport(domain, GmailState.UNAVAILABLE, reason="malformed")
-        compliance = await self._compliance(domain)
+        compliance, compliance_failed = await self._compliance(domain)
         unique, conflicting = _one_per_day(stats)
         refused += conflicting
+        # Reported beside the state: entries refused (a day whose value was refused is not
+        # stored, and the day before it stays the latest, as SNDS's unreadable lines), and a
+        # compliance status that could not be read (the last one stored stands meanwhile).
+        notes = [f"refused_entries:{refused}"] if refused else []
+        notes += [f"compliance:{compliance_failed}"] if compliance_failed else []
         if refused and not unique:
             # Every entry refused: what the domain's days are could not be read (an empty
             # answer is no_data: too little volume, or the day not published yet).
             return GmailDomainImport(
-                domain,
-                GmailState.UNAVAILABLE,
-                compliance=compliance,
-                reason=f"refused_entries:{refused}",
+                domain, GmailState.UNAVAILABLE, compliance=compliance, reason=", ".join(notes)
             )
         return GmailDomainImport(
             domain,
             GmailState.OK if unique else GmailState.NO_DATA,
             stats=tuple(sorted(unique.values(), key=_order)),
             compliance=compliance,
-            # Reported beside the state, as SNDS reports its unreadable lines: a day whose
-            # value was refused is not stored, and the day before it stays the latest.
-            reason=f"refused_entries:{refused}" if refused else "",
+            reason=", ".join(notes),
         )
 
     async def _query(
@@ -148,16 +148,17 @@ class GmailImporter:
         doc = await self._post(path, query_body(domain, start, end, token))
         return parse_query(domain, doc, (start, end))
 
-    async def _compliance(self, domain: str) -> tuple[GmailCompliance, ...] | None:
+    async def _compliance(self, domain: str) -> tuple[tuple[GmailCompliance, ...] | None, str]:
+        """The compliance status, or None and why not (the last stored one stands)."""
         try:
             doc = await self._call("GET", f"/v2/domains/{quote(domain, safe='')}/complianceStatus")
-            return parse_compliance(doc)
+            return parse_compliance(doc), ""
         except (_Failed, GmailFormatError) as exc:
+            reason = getattr(exc, "reason", "malformed")
             log.info(
-                "gmail compliance status not imported",
-                extra={"domain": domain, "reason": getattr(exc, "reason", "malformed")},
+                "gmail compliance status not imported", extra={"domain": domain, "reason": reason}
             )
-            return None
+            return None, reason
 
     async def _post(self, path: str, body: Mapping[str, object]) -> object:
         return await self._call("POST", path, body)

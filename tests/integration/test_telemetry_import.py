@@ -229,6 +229,20 @@ async def test_an_entry_that_cannot_be_this_domains_day_is_refused_and_reported(
     assert [(s.day, s.value) for s in result.stats if s.metric == "spam_rate"] == [(D1, 0.005)]
 
 
+async def test_a_compliance_status_that_cannot_be_read_is_said_beside_the_state(
+    postmaster: Postmaster, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """It answered 500 on every run and only an INFO line said so: the stats read ok and
+    the last compliance stood, silently, for good."""
+    postmaster.stats["example.com"] = {(D1, "spam_rate"): 0.001}
+    postmaster.compliance_broken.add("example.com")
+    [result] = await importer(session, postmaster, tmp_path).import_domains(
+        ["example.com"], START, END
+    )
+    assert (result.state, result.reason) == (GmailState.OK, "compliance:http_500")
+    assert result.compliance is None  # the last stored one stands
+
+
 async def test_an_answer_whose_every_entry_is_refused_is_unavailable_not_no_data(
     postmaster: Postmaster, session: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
