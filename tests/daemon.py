@@ -55,6 +55,15 @@ class DaemonProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Self:
+        self.start_without_waiting()
+        self.wait_ready()
+        return self
+
+    def wait_ready(self) -> None:
+        """Until /healthz answers (fails if the process exits first)."""
+        wait_for(self._alive_and_listening, timeout=30, what=f"the daemon on {self.url}")
+
+    def start_without_waiting(self) -> None:
         command = delivermon_command()
         self._log = self.log_path.open("ab")
         self._proc = subprocess.Popen(
@@ -72,8 +81,6 @@ class DaemonProcess:
             # The config's [log] decides the format, not the developer's environment.
             env={k: v for k, v in os.environ.items() if k != "DELIVERMON_LOG_FORMAT"},
         )
-        wait_for(self._alive_and_listening, timeout=30, what=f"the daemon on {self.url}")
-        return self
 
     def _alive_and_listening(self) -> bool:
         assert self._proc is not None
@@ -87,6 +94,11 @@ class DaemonProcess:
     def signal(self, sig: signal.Signals) -> None:
         assert self._proc is not None
         self._proc.send_signal(sig)
+
+    def wait(self, timeout: float = 30) -> int:
+        """The exit status of a process told to stop (by a signal the test sent)."""
+        assert self._proc is not None
+        return self._proc.wait(timeout)
 
     def stop(self, timeout: float = 30) -> int:
         """SIGTERM and wait; returns the exit status."""

@@ -2,6 +2,6 @@
 
 import sys
 
-from monitor.cli.main import main
+from monitor.cli.entry import main
 
 sys.exit(main())

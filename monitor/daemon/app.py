@@ -66,6 +66,7 @@ from monitor.risk.bounces import BounceFigures
 from monitor.risk.campaigns import CampaignFigures
 from monitor.risk.inputs import sending_spf_results
 from monitor.risk.scorer import RiskScorer
+from monitor.signals import ignore_sighup_if_held, take_held_sighup
 from monitor.store import SqlStore, open_store
 from monitor.store.engine import is_unavailable
 from monitor.store.errors import StoreUnavailableError
@@ -670,6 +671,8 @@ async def run_daemon(config: Config, options: DaemonOptions) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_stop)
     loop.add_signal_handler(signal.SIGHUP, on_hup)
+    if take_held_sighup():  # one that came while the process was importing
+        on_hup()
     try:
         try:
             await starting
@@ -706,3 +709,4 @@ async def run_daemon(config: Config, options: DaemonOptions) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)
+        ignore_sighup_if_held()  # the process still tears down: a SIGHUP must not end it

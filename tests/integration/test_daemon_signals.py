@@ -152,3 +152,41 @@ def test_a_store_that_never_answers_fails_the_start_within_its_timeout(
     assert "cannot open the store" in proc.stdout + proc.stderr
     assert "TimeoutError" in proc.stdout + proc.stderr
     assert time.monotonic() - started < PG_CONNECT_TIMEOUT
+
+
+def test_sighup_while_the_process_imports_is_a_reload_once_started(tmp_path: Path) -> None:
+    """Before the event loop runs (a second or so of imports) a SIGHUP had its default
+    action and ended the process (exit 129, nothing logged): the console script holds it
+    from its first line, and the daemon reloads once started."""
+    config = tmp_path / "delivermon.toml"
+    config.write_text(offline_config(f"sqlite:///{tmp_path / 'd.db'}"))
+    daemon = DaemonProcess(config)
+    daemon.start_without_waiting()
+    try:
+        time.sleep(0.3)  # inside the imports (a start takes over a second here)
+        assert "daemon started" not in daemon.log()
+        daemon.signal(signal.SIGHUP)
+        daemon.wait_ready()
+        wait_for(lambda: "config reloaded" in daemon.log(), what="the reload once started")
+        assert "SIGHUP while starting" in daemon.log()
+    finally:
+        code = daemon.stop()
+    assert code == 0, daemon.log()
+
+
+def test_sighup_as_the_process_tears_down_after_its_stop_is_ignored(tmp_path: Path) -> None:
+    """Once the daemon's handlers were removed the process still tore down for a while,
+    and a SIGHUP then ended it with 129 (a service manager records a failed stop)."""
+    config = tmp_path / "delivermon.toml"
+    config.write_text(offline_config(f"sqlite:///{tmp_path / 'd.db'}"))
+    daemon = DaemonProcess(config).start()
+    daemon.signal(signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while "daemon stopped" not in daemon.log() and time.monotonic() < deadline:
+        time.sleep(0.001)
+    daemon.signal(signal.SIGHUP)
+    try:
+        code = daemon.wait()
+    finally:
+        daemon.stop()
+    assert code == 0, daemon.log()
