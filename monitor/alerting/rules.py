@@ -240,11 +240,17 @@ def _finding_codes(state: CheckState) -> list[str]:
 
 
 def risk_observation(
-    target: str, score: int | None, level: str | None, threshold: str, *, lower_bound: bool = False
+    target: str,
+    score: int | None,
+    level: str | None,
+    threshold: str,
+    *,
+    lower_bound: bool = False,
+    unchecked: bool = False,
 ) -> Observation:
     """Risk level at or above ``threshold`` (elevated, high, critical); None is unknown.
     ``lower_bound``: a check could not tell (``RiskView.lower_bound``), so the level is
-    at least ``level``."""
+    at least ``level``; ``unchecked``: not every check the score reads has run yet."""
     active = None if level is None else RISK_LEVELS.index(level) >= RISK_LEVELS.index(threshold)
     severity = Severity.CRITICAL if level == "critical" else Severity.WARNING
     return Observation(
@@ -257,6 +263,7 @@ def risk_observation(
         text="See the risk factors in delivermon_blacklist_risk_factor and docs/risk.md.",
         resolved_title=f"Blacklist risk of {target} is back below {threshold}",
         lower_bound=lower_bound,
+        unchecked=unchecked and level is None,
         order=("level", RISK_LEVELS),  # elevated to high is news, though both are warnings
     )
 

@@ -119,7 +119,7 @@ class AlertService:
                 announcements.append(self._announcement(record, AlertStatus.FIRING))
             await self._save(records, announcements, now)
             # Once saved: a key whose first told state could not be stored is still first.
-            self._observed.update(obs.key for obs in observations)
+            self._observed.update(obs.key for obs in observations if not obs.unchecked)
 
     async def announce_record_changes(self, owned: Iterable[str], states: StateSnapshot) -> None:
         """Announce each change of a published record once, from the stored history.

@@ -117,6 +117,9 @@ class Observation:
     # alert whose label moves up it is announced again, as one whose severity rises (a
     # risk level from elevated to high, both warnings); a lower bound never lowers it.
     order: tuple[str, tuple[str, ...]] | None = None
+    # ``active`` None because the checks it reads have not all run yet (a risk score right
+    # after start): not a "could not tell" after which a first told state would be news.
+    unchecked: bool = False
 
 
 def _rank(severity: Severity, labels: Mapping[str, str], obs: Observation) -> tuple[int, int]:

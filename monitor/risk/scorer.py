@@ -159,6 +159,7 @@ class RiskScorer:
                 alert_level(risk, threshold),
                 threshold,
                 lower_bound=risk.lower_bound,
+                unchecked=not risk.complete,
             )
             if obs.active is False:
                 if target in self._cleared and self._cleared[target] == risk.checked_at:
