@@ -120,10 +120,14 @@ class DmarcJobs:
         """
         configured = [d.name for d in self._runtime.current.config.domains]
         snapshot = zero_snapshot(configured)
-        if not await self._store.dmarc_tallies_labelled():
-            return
         failure_tally = await self._store.dmarc_failure_tally()
         message_tally, report_tally = await self._store.tally_dmarc_reports([], _unclassified)
+        if not await self._store.dmarc_tallies_labelled():
+            if not (failure_tally or message_tally or report_tally):
+                # A fresh store: nothing counted yet, so every series the first run
+                # counts is new (held at 0 first, as one counted later would be).
+                self._publish(snapshot)
+            return
         messages = dict(snapshot.messages)
         for (domain, cls, dmarc, disposition), n in message_tally.items():
             key = FigureKey(domain, cls, dmarc, metric_disposition(disposition))

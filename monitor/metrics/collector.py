@@ -606,7 +606,8 @@ class StateCollector(Collector):
         lower_bound = _gauge(
             "delivermon_blacklist_risk_lower_bound",
             "1 while the score may be below the target's risk because a check cannot tell: "
-            "a list that could list it, or a DNS check whose factor had points.",
+            "a list that could list it, or a DNS check the score reads (SPF, DMARC, DKIM, "
+            "FCrDNS).",
             ["target"],
         )
         for target, risk in sorted(risks.items()):

@@ -371,3 +371,30 @@ async def test_the_first_reporters_received_get_the_labels(
         assert reporters == {*names[:10], "_other"}  # m9 and a-last: _other
     finally:
         await daemon.stop()
+
+
+async def test_on_a_fresh_store_a_report_stored_before_the_first_run_is_held_too(
+    tmp_path: Path, closed_udp_port: str
+) -> None:
+    """A report ingested (by the CLI) before the daemon's first start was counted by its
+    first run and shown at once: a fresh store had no baseline, so increase() never
+    counted that report."""
+    from monitor.store.store import open_store
+
+    store = await open_store(f"sqlite:///{tmp_path / 'd.db'}")
+    report = aggregate_xml([Row("198.51.100.7", 5)], begin=int(BEGIN.timestamp()))
+    await ingest_dmarc(report, ingest_context(store, NOW))
+    await store.close()
+    daemon = job_daemon(
+        tmp_path, closed_udp_port, timeout=1, extra='[metrics]\nnew_series_hold = "30s"\n'
+    )
+    await daemon.start()
+    try:
+        await daemon.services.dmarc.classify()
+        (pair,) = daemon.services.dmarc.snapshot().reports
+        labels = dict(zip(("domain", "reporter"), pair, strict=True))
+        assert (
+            daemon.metrics.registry.get_sample_value("delivermon_dmarc_reports_total", labels) == 0
+        )
+    finally:
+        await daemon.stop()
