@@ -183,27 +183,40 @@ class AlertService:
         """Resolve the firing alerts of targets and zones no longer configured, and of the
         items ``items`` no longer lists for their (target, check)."""
         watched = items or {}
-        now = self._clock()
-        records = []
-        announcements = []
-        for record in await self._store.firing_alerts():
+
+        def gone(record: AlertRecord) -> str | None:
             if record.kind in CAMPAIGN_KINDS:
-                continue
+                return None
             target = record.labels.get("target")
             zone = record.labels.get("zone")
-            gone = None
             if target and target not in targets and shard.owns_target(target):
-                gone = f"{target} removed from the config"
-            elif zone and zone not in zones and shard.owns_zone(zone):
-                gone = f"zone {zone} removed from the config"
-            elif target and shard.owns_target(target):
+                return f"{target} removed from the config"
+            if zone and zone not in zones and shard.owns_zone(zone):
+                return f"zone {zone} removed from the config"
+            if target and shard.owns_target(target):
                 check, item = record.labels.get("check", ""), record.labels.get("item", "")
                 listed = watched.get((target, check))
                 if listed is not None and item not in listed:
-                    gone = f"{check} {item} of {target} removed from the config"
-            if gone is None:
+                    return f"{check} {item} of {target} removed from the config"
+            return None
+
+        count = await self.retire_where(None, gone)
+        if count:
+            log.info("alerts of unwatched targets retired", extra={"count": count})
+
+    async def retire_where(
+        self, kinds: Sequence[AlertKind] | None, gone: Callable[[AlertRecord], str | None]
+    ) -> int:
+        """Resolve the firing alerts of ``kinds`` (all when None) for which ``gone`` gives a
+        reason (their subject is no longer watched); how many were."""
+        now = self._clock()
+        records = []
+        announcements = []
+        for record in await self._store.firing_alerts(kinds):
+            reason = gone(record)
+            if reason is None:
                 continue
-            transition = retire(record, now, gone)
+            transition = retire(record, now, reason)
             assert transition.record is not None
             records.append(transition.record)
             if transition.announce is not None:
@@ -211,7 +224,7 @@ class AlertService:
         if records:
             async with self._lock:
                 await self._save(records, announcements, now)
-            log.info("alerts of unwatched targets retired", extra={"count": len(records)})
+        return len(records)
 
     async def _save(
         self,

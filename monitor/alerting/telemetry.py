@@ -9,7 +9,15 @@ gmail_compliance         ``gmail_compliance:<domain>``    a requirement NEEDS_WO
 snds_filter              ``snds_filter:<ip>``             YELLOW (warning) or RED (critical)
 snds_trap_hits           ``snds_trap_hits:<ip>``          trap hits in the latest period
 snds_blocked             ``snds_blocked:<ip>``            a blocked range covers the IP
+snds_unconfigured        ``snds_unconfigured``            an IP of the account that no
+                                                          ``sending_ips`` lists is YELLOW, RED,
+                                                          hit traps or is blocked (critical
+                                                          when one is RED or blocked)
 =======================  ===============================  ======================================
+
+The three ``snds_*:<ip>`` kinds are for configured sending IPs only: an SNDS account may
+hold a whole network, and an alert per address would bury the ones that matter. The
+others are one alert, naming the worst ``UNCONFIGURED_LISTED``.
 
 A failed import observes "unknown" (``active`` None): it neither fires nor resolves, so
 an outage never reads as recovery.
@@ -17,11 +25,24 @@ an outage never reads as recovery.
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Mapping
+
 from monitor.model.alerts import AlertKind, Observation, Severity
 from monitor.model.telemetry import GMAIL_SPAM_CRITICAL_RATE, GMAIL_SPAM_WARN_RATE, GmailState
 from monitor.telemetry.views import GmailDomainView, SndsIpView, TelemetryView
 
-__all__ = ["telemetry_observations"]
+__all__ = ["TELEMETRY_KINDS", "UNCONFIGURED_LISTED", "telemetry_observations", "untracked"]
+
+_GMAIL_KINDS = frozenset({AlertKind.GMAIL_SPAM_RATE, AlertKind.GMAIL_COMPLIANCE})
+_SNDS_IP_KINDS = frozenset(
+    {AlertKind.SNDS_FILTER, AlertKind.SNDS_TRAP_HITS, AlertKind.SNDS_BLOCKED}
+)
+TELEMETRY_KINDS = tuple(
+    sorted(_GMAIL_KINDS | _SNDS_IP_KINDS | {AlertKind.SNDS_UNCONFIGURED}, key=str)
+)
+
+UNCONFIGURED_LISTED = 10  # unconfigured IPs the summary alert names; the rest are counted
 
 _CURRENT = frozenset({GmailState.OK, GmailState.NO_DATA})
 
@@ -31,9 +52,35 @@ def telemetry_observations(view: TelemetryView) -> list[Observation]:
     for domain in sorted(view.gmail_tracked):
         found += _gmail(view.gmail[domain])
     if view.snds_tracked:
+        others = []
         for ip in sorted(view.snds):
-            found += _snds(view.snds[ip], view)
+            if view.snds[ip].configured:
+                found += _snds(view.snds[ip], view)
+            else:
+                others.append(view.snds[ip])
+        found.append(_snds_unconfigured(others, view))
     return found
+
+
+def untracked(kind: AlertKind, labels: Mapping[str, str], view: TelemetryView) -> str | None:
+    """Why a telemetry alert's subject is no longer watched (None: it is): a Gmail domain
+    no longer in ``[telemetry.gmail]``, an IP no ``sending_ips`` lists any more (from
+    then on counted in ``snds_unconfigured``), a section removed from the config. ``view``
+    must be one loaded for the config in force."""
+    if kind in _GMAIL_KINDS:
+        domain = labels.get("domain", "")
+        return None if domain in view.gmail_tracked else f"{domain} not in [telemetry.gmail]"
+    if kind not in _SNDS_IP_KINDS and kind is not AlertKind.SNDS_UNCONFIGURED:
+        return None
+    if not view.snds_tracked:
+        return "[telemetry.snds] removed from the config"
+    if kind is AlertKind.SNDS_UNCONFIGURED:
+        return None
+    ip = labels.get("ip", "")
+    seen = view.snds.get(ip)
+    if seen is not None and seen.configured:
+        return None
+    return f"{ip} is in no sending_ips (counted in the snds_unconfigured alert)"
 
 
 def _gmail(d: GmailDomainView) -> list[Observation]:
@@ -111,3 +158,61 @@ def _snds(ip: SndsIpView, view: TelemetryView) -> list[Observation]:
             resolved_title=f"{ip.ip} is no longer blocked by Outlook.com (SNDS)",
         ),
     ]
+
+
+def _snds_unconfigured(others: list[SndsIpView], view: TelemetryView) -> Observation:
+    """One observation for the IPs of the account that are no configured sending IP."""
+    data, blocks = bool(view.snds_data_up), bool(view.snds_blocks_up)
+    states: list[tuple[int, ipaddress.IPv4Address | ipaddress.IPv6Address, str, str]] = []
+    counts = {"red": 0, "yellow": 0, "traps": 0, "blocked": 0}
+    for ip in others:
+        said = []
+        rank = 3
+        result = ip.filter_result.value if data and ip.filter_result else None
+        if blocks and ip.blocked:
+            counts["blocked"] += 1
+            said.append("blocked")
+            rank = 0
+        if result in ("red", "yellow"):
+            counts[result] += 1
+            said.insert(0, result.upper())
+            rank = min(rank, 0 if result == "red" else 1)
+        if data and ip.trap_hits:
+            counts["traps"] += 1
+            said.append(f"{ip.trap_hits} trap hits")
+            rank = min(rank, 2)
+        if said:
+            states.append((rank, ipaddress.ip_address(ip.ip), ip.ip, ", ".join(said)))
+    states.sort(key=lambda s: (s[0], s[1].version, s[1]))
+    if states:
+        active: bool | None = True
+    else:
+        active = False if data and blocks else None
+    parts = [
+        f"{counts['red']} RED" if counts["red"] else "",
+        f"{counts['yellow']} YELLOW" if counts["yellow"] else "",
+        f"{counts['traps']} with trap hits" if counts["traps"] else "",
+        f"{counts['blocked']} blocked" if counts["blocked"] else "",
+    ]
+    named = ", ".join(f"{ip} ({said})" for _r, _a, ip, said in states[:UNCONFIGURED_LISTED])
+    more = len(states) - UNCONFIGURED_LISTED
+    listed = f"{named} and {more} more." if more > 0 else f"{named}."
+    n = len(states)
+    return Observation(
+        key="snds_unconfigured",
+        kind=AlertKind.SNDS_UNCONFIGURED,
+        active=active,
+        severity=Severity.CRITICAL if counts["red"] or counts["blocked"] else Severity.WARNING,
+        title=(
+            f"SNDS: {n} IP{'s' if n != 1 else ''} of the account that no sending_ips lists "
+            f"need{'s' if n == 1 else ''} attention ({', '.join(p for p in parts if p)})"
+        ),
+        text=(
+            f"{listed} Microsoft SNDS reports these addresses and no [[domains]] sending_ips "
+            "lists them: each is counted in delivermon_snds_unconfigured_ips, not alerted on "
+            "alone. List an IP in sending_ips for its own alerts, metrics and risk score."
+        ),
+        resolved_title=(
+            "SNDS: no IP of the account outside sending_ips is YELLOW, RED, hit traps or blocked"
+        ),
+    )

@@ -545,13 +545,16 @@ class Daemon:
         self.refresh_risk()
 
     async def _retire_unwatched(self) -> None:
-        """Resolve alerts, and forget states, of targets and zones no longer configured."""
+        """Resolve alerts, and forget states, of targets and zones no longer configured (and
+        of telemetry's domains and IPs no longer tracked)."""
         rt = self.runtime.current
         zone_ids = _zone_ids(rt)
         watched = _watched_items(rt)
         await self.services.alerts.retire_unwatched(
             targets=rt.plan.all_targets, zones=zone_ids, shard=rt.plan.shard, items=watched
         )
+        if rt.plan.shard.first:  # the replica that imports telemetry
+            await self.services.telemetry.retire_untracked()
         checks = [c for c in CheckName if c is not CheckName.ZONE]
         await self.store.forget_states(rt.plan.all_targets, checks)
         await self.store.forget_states(zone_ids, [CheckName.ZONE])

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from monitor.alerting.service import AlertService
-from monitor.alerting.telemetry import telemetry_observations
+from monitor.alerting.telemetry import TELEMETRY_KINDS, telemetry_observations, untracked
 from monitor.daemon.runtime import RuntimeHolder
 from monitor.model.errors import MonitorError
 from monitor.model.telemetry import GmailDomainImport, GmailState, SndsImport, TelemetrySource
@@ -184,6 +184,19 @@ class TelemetryJobs:
             self._store, self._runtime.current.settings.telemetry, self._clock()
         )
 
+    async def retire_untracked(self) -> None:
+        """Resolve the firing telemetry alerts whose domain or IP the config no longer
+        tracks (``untracked``), read against the view ``load`` last built (the first
+        replica's: it runs the imports)."""
+        view = self._view
+        count = await self._alerts.retire_where(
+            TELEMETRY_KINDS, lambda record: untracked(record.kind, record.labels, view)
+        )
+        if count:
+            log.info(
+                "telemetry alerts of untracked domains and IPs retired", extra={"count": count}
+            )
+
     async def gmail(self) -> None:
         await self._run(TelemetrySource.GMAIL)
 
@@ -203,6 +216,7 @@ class TelemetryJobs:
         await self.load()
         self._refresh_risk()
         await self._alerts.apply(telemetry_observations(self._view))
+        await self.retire_untracked()
         for summary in summaries:
             for subject, (state, reason) in summary.states.items():
                 if state not in (GmailState.OK.value, GmailState.NO_DATA.value):

@@ -63,6 +63,7 @@ class AlertKind(StrEnum):
     SNDS_FILTER = "snds_filter"
     SNDS_TRAP_HITS = "snds_trap_hits"
     SNDS_BLOCKED = "snds_blocked"
+    SNDS_UNCONFIGURED = "snds_unconfigured"
     BOUNCE_BLOCKLIST_CITED = "bounce_blocklist_cited"
     BOUNCE_REPUTATION_RATELIMIT = "bounce_reputation_ratelimit"
     BOUNCE_DMARC_REJECTED = "bounce_dmarc_rejected"

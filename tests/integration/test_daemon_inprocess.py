@@ -156,6 +156,50 @@ async def test_alerts_of_a_target_removed_from_the_config_are_retired(
     assert await alert(daemon, kept.key) == (AlertStatus.FIRING, True)
 
 
+async def test_telemetry_alerts_of_untracked_domains_and_ips_are_retired(
+    started: StartDaemon, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An IP that no sending_ips lists (one removed from the config, or one fired on by a
+    version that alerted on every IP of the SNDS account) and a Gmail domain no longer
+    imported: their firing alerts resolve, announced; a configured IP's stands."""
+    monkeypatch.setenv("INPROCESS_SNDS_KEY", "k")
+    snds = (
+        '[telemetry.snds]\nkey = "env:INPROCESS_SNDS_KEY"\n'
+        'base_url = "http://127.0.0.1:9/snds"\ninterval = "1d"\n'
+    )
+    domains = f'[[domains]]\nname = "example.com"\nsending_ips = ["{IP}"]\n{snds}'
+    daemon = await started(config_text(tmp_path, domains=domains), Clock())
+    policy = AlertPolicy()
+    firing = [
+        Observation(f"snds_filter:{IP}", AlertKind.SNDS_FILTER, True, labels={"ip": IP}),
+        Observation(
+            "snds_filter:192.0.2.99", AlertKind.SNDS_FILTER, True, labels={"ip": "192.0.2.99"}
+        ),
+        Observation(
+            "snds_blocked:192.0.2.98", AlertKind.SNDS_BLOCKED, True, labels={"ip": "192.0.2.98"}
+        ),
+        Observation(
+            "gmail_spam_rate:example.org",
+            AlertKind.GMAIL_SPAM_RATE,
+            True,
+            labels={"domain": "example.org"},
+        ),
+        Observation("snds_unconfigured", AlertKind.SNDS_UNCONFIGURED, True),
+    ]
+    for obs in firing:
+        base = step(None, Observation(obs.key, obs.kind, False, labels=obs.labels), T0, policy)
+        fired = step(base.record, obs, T0, policy)
+        assert fired.record is not None
+        await daemon.store.save_alerts([fired.record], [], now=T0)
+    await daemon._retire_unwatched()
+    assert await alert(daemon, f"snds_filter:{IP}") == (AlertStatus.FIRING, True)
+    assert await alert(daemon, "snds_unconfigured") == (AlertStatus.FIRING, True)
+    for key in ("snds_filter:192.0.2.99", "snds_blocked:192.0.2.98", "gmail_spam_rate:example.org"):
+        assert await alert(daemon, key) == (AlertStatus.RESOLVED, True), key
+    retired = (await daemon.store.load_alerts(["snds_filter:192.0.2.99"]))["snds_filter:192.0.2.99"]
+    assert "192.0.2.99 is in no sending_ips" in retired.title
+
+
 async def test_ready_without_any_dnsbl_zone(started: StartDaemon, tmp_path: Path) -> None:
     text = config_text(tmp_path, domains=EXAMPLE_COM)
     daemon = await started(text, Clock())

@@ -1,8 +1,10 @@
 """Receiver telemetry end to end: ``delivermon run`` imports from local Gmail Postmaster Tools
 v2 and SNDS servers (tests/telemetryservers.py), the metrics appear in a scrape, a Gmail spam
 rate crossing 0.3 % fires one critical notification and raises the domain's risk level, an
-SNDS blocked IP fires one critical notification, and an outage yields ``unavailable``: no
-0 % rate, no resolved alert. ``GET /api/v1/telemetry`` shows the same view as the metrics.
+SNDS blocked IP fires one critical notification, an unconfigured IP of the SNDS account
+turning RED fires one summary notification (none of its own), and an outage yields
+``unavailable``: no 0 % rate, no resolved alert. ``GET /api/v1/telemetry`` shows the same
+view as the metrics.
 """
 
 from __future__ import annotations
@@ -104,6 +106,19 @@ def test_imports_metrics_alerts_risk_and_an_outage(
             assert pm.token_grants[0] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
             risk_before = daemon.value("delivermon_blacklist_risk_score", target=DOMAIN)
 
+            # 1b. an IP of the account that no sending_ips lists turns RED: one summary
+            # alert (an account may hold a whole network), never one of its own
+            snds.data[None] = [
+                snds_line(IP, day=day[2]),
+                snds_line(OTHER_IP, day=day[1], result="RED", traps=2),
+            ]
+            others = wait_for(
+                lambda: firing(receiver, "snds_unconfigured"), what="the unconfigured-IP alert"
+            )
+            assert (others[0]["severity"], others[0]["labels"]) == ("critical", {})
+            assert str(others[0]["text"]).startswith(f"{OTHER_IP} (RED, 2 trap hits).")
+            assert daemon.value("delivermon_snds_unconfigured_ips", result="red") == 1
+
             # 2. Gmail publishes a day at 0.4 %: one critical notification, risk level high
             pm.stats[DOMAIN][(day[1], "spam_rate")] = 0.004
             alert = wait_for(lambda: firing(receiver, "gmail_spam_rate"), what="the Gmail alert")
@@ -163,7 +178,9 @@ def test_imports_metrics_alerts_risk_and_an_outage(
             assert daemon.value("delivermon_gmail_telemetry_state", domain=DOMAIN, state="ok") == 0
             assert len(firing(receiver, "gmail_spam_rate")) == 1
             assert len(firing(receiver, "snds_blocked")) == 1
+            assert len(firing(receiver, "snds_unconfigured")) == 1
             assert receiver.matching(status="resolved") == []
+            assert [n for n in receiver.matching() if n.get("labels") == {"ip": OTHER_IP}] == []
             assert SNDS_KEY not in daemon.log()
 
             # 5. the JSON API shows the same view, to either token only

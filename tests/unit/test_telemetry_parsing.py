@@ -9,7 +9,15 @@ import datetime as dt
 import pytest
 
 from monitor.alerting.telemetry import telemetry_observations
-from monitor.model.telemetry import FilterResult, GmailStat, GmailState, TelemetrySource
+from monitor.model.alerts import Observation
+from monitor.model.telemetry import (
+    FilterResult,
+    GmailStat,
+    GmailState,
+    SndsBlock,
+    SndsRow,
+    TelemetrySource,
+)
 from monitor.store.telemetry import TelemetryStatus
 from monitor.telemetry.gmail import (
     GmailFormatError,
@@ -334,3 +342,134 @@ def test_a_retry_after_that_is_not_ascii_digits_is_ignored() -> None:
     retry = Retry(attempts=3, backoff=1.0, max_wait=60.0)
     assert _wait({"Retry-After": "\u00b2"}, 0, retry) == 1.0
     assert _wait({"Retry-After": "7"}, 0, retry) == 7.0
+
+
+def snds_row(ip: str, result: FilterResult, traps: int = 0) -> SndsRow:
+    end = AT - dt.timedelta(days=1)
+    return SndsRow(
+        ip, end - dt.timedelta(days=1), end, 10, 10, 10, result, "", None, None, traps, "", "", ""
+    )
+
+
+def snds_account(*, data: str = "ok", blocks: str = "ok", others: int = 4) -> TelemetryView:
+    """A configured IP (RED) and unconfigured ones: RED, YELLOW, GREEN with trap hits and
+    GREEN in a blocked range, then GREEN ones up to ``others``."""
+    rows = [snds_row("192.0.2.10", FilterResult.RED)]
+    rows += [
+        snds_row("192.0.2.20", FilterResult.RED),
+        snds_row("192.0.2.21", FilterResult.YELLOW),
+        snds_row("192.0.2.22", FilterResult.GREEN, traps=3),
+        snds_row("192.0.2.23", FilterResult.GREEN),
+    ][:others]
+    rows += [snds_row(f"198.51.100.{n}", FilterResult.GREEN) for n in range(others - 4)]
+    return build_view(
+        gmail_domains=[],
+        stats=[],
+        statuses=[
+            TelemetryStatus(TelemetrySource.SNDS, "data", data, "", "{}", AT, AT),
+            TelemetryStatus(TelemetrySource.SNDS, "ip_status", blocks, "", "{}", AT, AT),
+        ],
+        snds_ips=["192.0.2.10"],
+        snds_rows=rows,
+        blocks=[SndsBlock("192.0.2.23", "192.0.2.23", True, "Blocked due to spam")],
+    )
+
+
+def test_unconfigured_snds_ips_are_one_summary_alert_not_one_alert_each() -> None:
+    """An SNDS account may hold a whole network: per-IP alerts are for the configured
+    sending IPs; the others that are YELLOW, RED, trapped or blocked are one alert."""
+    found = {o.key: o for o in telemetry_observations(snds_account(others=200))}
+    assert {k for k in found if k.startswith("snds_") and ":" in k} == {
+        "snds_filter:192.0.2.10",
+        "snds_trap_hits:192.0.2.10",
+        "snds_blocked:192.0.2.10",
+    }
+    others = found["snds_unconfigured"]
+    assert (others.kind.value, others.active, others.severity.value) == (
+        "snds_unconfigured",
+        True,
+        "critical",
+    )
+    assert others.labels == {}
+    assert others.title == (
+        "SNDS: 4 IPs of the account that no sending_ips lists need attention "
+        "(1 RED, 1 YELLOW, 1 with trap hits, 1 blocked)"
+    )
+    # Worst first: blocked and RED, then YELLOW, then trap hits; never the GREEN ones.
+    assert others.text.startswith(
+        "192.0.2.20 (RED), 192.0.2.23 (blocked), 192.0.2.21 (YELLOW), 192.0.2.22 (3 trap hits)."
+    )
+    assert "198.51.100." not in others.text
+
+
+def test_the_unconfigured_summary_lists_ten_and_counts_the_rest() -> None:
+    rows = [snds_row(f"198.51.100.{n}", FilterResult.YELLOW) for n in range(25)]
+    v = build_view(
+        gmail_domains=[],
+        stats=[],
+        statuses=[TelemetryStatus(TelemetrySource.SNDS, "data", "ok", "", "{}", AT, AT)],
+        snds_ips=[],
+        snds_rows=rows,
+        blocks=[],
+    )
+    [others] = telemetry_observations(v)
+    assert (others.active, others.severity.value) == (True, "warning")
+    assert others.text.count("(YELLOW)") == 10
+    assert "and 15 more" in others.text
+    # Numeric order, not text order: .2 before .10.
+    assert others.text.startswith("198.51.100.0 (YELLOW), 198.51.100.1 (YELLOW), 198.51.100.2 ")
+
+
+@pytest.mark.parametrize(
+    ("data", "blocks", "others", "active"),
+    [
+        ("ok", "ok", 0, False),  # no unconfigured IP: nothing to tell
+        ("unavailable", "ok", 0, None),  # the data could not be read: could not tell
+        ("ok", "unavailable", 0, None),
+        ("unavailable", "unavailable", 4, None),  # nothing new said: neither fires nor clears
+        ("unavailable", "ok", 4, True),  # the block list still speaks: 192.0.2.23 is blocked
+    ],
+)
+def test_the_unconfigured_summary_could_not_tell_while_snds_is_down(
+    data: str, blocks: str, others: int, active: bool | None
+) -> None:
+    found = {
+        o.key: o
+        for o in telemetry_observations(snds_account(data=data, blocks=blocks, others=others))
+    }
+    assert found["snds_unconfigured"].active is active
+
+
+def test_the_unconfigured_summary_announces_a_rise_to_critical_not_a_new_count() -> None:
+    """What docs/notifications.md says: the counts in the title change silently, a rise
+    from warning to critical is announced."""
+    from monitor.model.alerts import AlertPolicy, AlertStatus, step
+
+    def summary(rows: list[SndsRow]) -> Observation:
+        v = build_view(
+            gmail_domains=[],
+            stats=[],
+            statuses=[
+                TelemetryStatus(TelemetrySource.SNDS, "data", "ok", "", "{}", AT, AT),
+                TelemetryStatus(TelemetrySource.SNDS, "ip_status", "ok", "", "{}", AT, AT),
+            ],
+            snds_ips=[],
+            snds_rows=rows,
+            blocks=[],
+        )
+        [found] = telemetry_observations(v)
+        return found
+
+    policy = AlertPolicy()
+    clear = step(None, summary([snds_row("192.0.2.20", FilterResult.GREEN)]), AT, policy)
+    one = step(clear.record, summary([snds_row("192.0.2.20", FilterResult.YELLOW)]), AT, policy)
+    assert one.announce is AlertStatus.FIRING
+    yellow = [snds_row(f"192.0.2.{n}", FilterResult.YELLOW) for n in (20, 21)]
+    two = step(one.record, summary(yellow), AT, policy)
+    assert two.announce is None
+    assert two.record is not None
+    assert two.record.title.startswith("SNDS: 2 IPs")
+    red = step(two.record, summary([*yellow, snds_row("192.0.2.22", FilterResult.RED)]), AT, policy)
+    assert red.announce is AlertStatus.FIRING
+    assert red.record is not None
+    assert red.record.severity.value == "critical"
