@@ -12,6 +12,7 @@ the column order as the open-source SNDS readers use it: sndslib, AbuseIO.)
 
 from __future__ import annotations
 
+import bisect
 import csv
 import dataclasses
 import datetime as dt
@@ -25,6 +26,7 @@ from monitor.model.errors import MonitorError
 from monitor.model.telemetry import FilterResult, SndsBlock, SndsRow
 
 __all__ = [
+    "BlockIndex",
     "ParsedCsv",
     "SndsFormatError",
     "blocked_ranges_for",
@@ -253,11 +255,52 @@ def parse_ip_status(text: str) -> ParsedCsv[SndsBlock]:
 
 
 def blocked_ranges_for(ip: str, blocks: Iterable[SndsBlock]) -> list[SndsBlock]:
-    """The blocked ranges that contain ``ip`` (inclusive)."""
-    address = ipaddress.ip_address(ip)
-    found = []
-    for block in blocks:
-        first, last = ipaddress.ip_address(block.first_ip), ipaddress.ip_address(block.last_ip)
-        if block.blocked and first.version == address.version and first <= address <= last:  # type: ignore[operator]
-            found.append(block)
-    return found
+    """The blocked ranges that contain ``ip`` (inclusive), in the list's order. For many
+    IPs against one list, build a ``BlockIndex`` once."""
+    return BlockIndex(blocks).ranges_for(ip)
+
+
+class BlockIndex:
+    """An IP-status list's blocked ranges, for looking up many IPs: the ranges sorted by
+    their first address per family, with the highest last address so far beside each, so
+    a lookup is a bisection and a walk back over the ranges that can still contain the
+    address (an account of 200,000 IPs against a list of 1,000 ranges took hours when each
+    IP parsed and compared every range)."""
+
+    __slots__ = ("_by_family",)
+
+    def __init__(self, blocks: Iterable[SndsBlock]) -> None:
+        ranges: dict[int, list[tuple[int, int, int, SndsBlock]]] = {4: [], 6: []}
+        for order, block in enumerate(blocks):
+            if not block.blocked:
+                continue
+            low = ipaddress.ip_address(block.first_ip)
+            high = ipaddress.ip_address(block.last_ip)
+            if low.version != high.version:
+                continue
+            ranges[low.version].append((int(low), int(high), order, block))
+        self._by_family: dict[
+            int, tuple[list[int], list[int], list[tuple[int, int, int, SndsBlock]]]
+        ] = {}
+        for version, found in ranges.items():
+            found.sort(key=lambda r: (r[0], r[2]))
+            reach: list[int] = []
+            highest = -1
+            for entry in found:
+                highest = max(highest, entry[1])
+                reach.append(highest)
+            self._by_family[version] = ([r[0] for r in found], reach, found)
+
+    def ranges_for(self, ip: str) -> list[SndsBlock]:
+        """The blocked ranges that contain ``ip`` (inclusive), in the list's order."""
+        address = ipaddress.ip_address(ip)
+        firsts, reach, found = self._by_family[address.version]
+        value = int(address)
+        hits = []
+        at = bisect.bisect_right(firsts, value) - 1
+        while at >= 0 and reach[at] >= value:
+            _first, last, order, block = found[at]
+            if last >= value:
+                hits.append((order, block))
+            at -= 1
+        return [block for _order, block in sorted(hits, key=lambda h: h[0])]

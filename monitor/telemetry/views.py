@@ -26,7 +26,7 @@ from monitor.model.telemetry import (
     TelemetrySource,
 )
 from monitor.store.telemetry import TelemetryStatus
-from monitor.telemetry.snds import blocked_ranges_for, worst_of
+from monitor.telemetry.snds import BlockIndex, worst_of
 
 __all__ = [
     "OTHERS_RESULTS",
@@ -243,9 +243,10 @@ def _snds(
             # not whichever the store listed last.
             latest[each.ip] = worst_of(seen, each)
     views = {}
+    index = BlockIndex(blocks) if blocks is not None else None
     for ip in sorted(configured | set(latest)):
         row = latest.get(ip)
-        ranges = blocked_ranges_for(ip, blocks) if blocks is not None else []
+        ranges = index.ranges_for(ip) if index is not None else []
         views[ip] = SndsIpView(
             ip=ip,
             configured=ip in configured,

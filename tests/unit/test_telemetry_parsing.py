@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor.alerting.telemetry import telemetry_observations
 from monitor.model.alerts import Observation
@@ -473,3 +475,52 @@ def test_the_unconfigured_summary_announces_a_rise_to_critical_not_a_new_count()
     assert red.announce is AlertStatus.FIRING
     assert red.record is not None
     assert red.record.severity.value == "critical"
+
+
+def _naive_blocked(ip: str, blocks: list[SndsBlock]) -> list[SndsBlock]:
+    """The definition, written out: every blocked range of the address's family whose
+    bounds contain it, in the list's order."""
+    import ipaddress
+
+    address = ipaddress.ip_address(ip)
+    found = []
+    for block in blocks:
+        low, high = ipaddress.ip_address(block.first_ip), ipaddress.ip_address(block.last_ip)
+        same = low.version == high.version == address.version
+        if block.blocked and same and int(low) <= int(address) <= int(high):
+            found.append(block)
+    return found
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ranges=st.lists(
+        st.tuples(
+            st.booleans(),  # IPv6
+            st.integers(0, 40),
+            st.integers(0, 12),
+            st.booleans(),  # blocked
+        ),
+        max_size=25,
+    ),
+    probes=st.lists(st.tuples(st.booleans(), st.integers(0, 55)), min_size=1, max_size=20),
+)
+def test_the_block_index_finds_what_every_range_compared_finds(
+    ranges: list[tuple[bool, int, int, bool]], probes: list[tuple[bool, int]]
+) -> None:
+    """Overlapping, nested and repeated ranges, both families, entries that block
+    nothing: the index (bisection over ranges sorted by first address) finds the same
+    ranges in the same order as comparing the address with each range."""
+    from monitor.telemetry.snds import BlockIndex
+
+    def address(v6: bool, n: int) -> str:
+        return f"2001:db8::{n:x}" if v6 else f"192.0.2.{n}"
+
+    blocks = [
+        SndsBlock(address(v6, first), address(v6, first + width), blocked, f"r{i}")
+        for i, (v6, first, width, blocked) in enumerate(ranges)
+    ]
+    index = BlockIndex(blocks)
+    for v6, n in probes:
+        ip = address(v6, n)
+        assert index.ranges_for(ip) == _naive_blocked(ip, blocks), ip
