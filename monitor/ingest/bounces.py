@@ -21,6 +21,7 @@ from monitor.model.privacy import PrivacyError, Pseudonymizer, normalise_address
 from monitor.store.models import Store
 
 __all__ = [
+    "SENDER_CLASSES",
     "BounceIngestResult",
     "bounce_detail",
     "bounce_event",
@@ -85,6 +86,19 @@ def masked_reply(reply: str, recipient: str | None) -> str:
     return text[:MAX_REPLY]
 
 
+# Replies that refuse the sender, not the address: never a reason to suppress the recipient.
+SENDER_CLASSES = frozenset(
+    {
+        BounceClass.BLOCKLISTED,
+        BounceClass.REPUTATION_RATELIMIT,
+        BounceClass.AUTH_FAILURE_DMARC,
+        BounceClass.AUTH_FAILURE_SPF_DKIM,
+        BounceClass.SPAM_CONTENT,
+        BounceClass.POLICY_OTHER,
+    }
+)
+
+
 def bounce_kind(found: Classification, *, deferral: bool) -> BounceKind:
     """Permanent only for a dead address: a block on the sender (a list, the reputation,
     the authentication) says nothing about the recipient and must not suppress them."""
@@ -131,8 +145,12 @@ def with_reply(
 ) -> Event:
     """``event`` (an ESP's bounce or deferral) with the receiver's reply classified and kept.
 
-    The ESP's own bounce kind stays (it knows whether it will retry); the provider is the
-    classifier's when the recipient's domain did not tell. Non-string inputs are ignored.
+    The ESP's own bounce kind stays (it knows whether it will retry), except that a
+    permanent bounce whose reply blames the sender (``SENDER_CLASSES``: a list, the
+    reputation, the authentication, the content, a policy) is not: as for a DSN or a log
+    line with that reply, the recipient's address is not dead and is not suppressed. The
+    provider is the classifier's when the recipient's domain did not tell. Non-string
+    inputs are ignored.
     """
     text = reply if isinstance(reply, str) and reply.strip() else None
     code = status if isinstance(status, str) and status.strip() else None
@@ -140,9 +158,13 @@ def with_reply(
     domain = (event.recipient or "").rpartition("@")[2] or None
     found = classify_reply(text or "", recipient_domain=domain, remote_host=host, status=code)
     provider = event.provider if event.provider is not Provider.OTHER else Provider(found.provider)
+    kind = event.bounce_kind
+    if kind is BounceKind.PERMANENT and text is not None and found.cls in SENDER_CLASSES:
+        kind = BounceKind.TRANSIENT
     return dataclasses.replace(
         event,
         provider=provider,
+        bounce_kind=kind,
         bounce=bounce_detail(found, deferral=deferral, reply=text, recipient=event.recipient),
     )
 

@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from monitor.ingest.webhooks.mailgun import parse_mailgun
 from monitor.ingest.webhooks.postmark import parse_postmark
 from monitor.ingest.webhooks.sendgrid import parse_sendgrid
 from monitor.ingest.webhooks.ses import parse_ses
-from monitor.model.events import BounceKind, EventType
+from monitor.model.events import BounceKind, Event, EventType
+from monitor.store.batch import suppression_reason
 
 MAIL: dict[str, Any] = {
     "timestamp": "2026-12-05T09:59:58.000Z",
@@ -143,3 +146,85 @@ def test_postmark_bounce_keeps_details() -> None:
     )
     assert event.bounce is not None
     assert (event.bounce.cls, event.bounce.blocklist) == ("blocklisted", "spamcop")
+
+
+BLOCKED = "554 5.7.1 Service unavailable; Client host [192.0.2.10] blocked using zen.spamhaus.org"
+UNKNOWN = "550 5.1.1 The email account that you tried to reach does not exist."
+
+
+def _permanent(esp: str, reply: str) -> Event:
+    """One permanent bounce of ``esp`` to w@example.net whose receiver said ``reply``."""
+    if esp == "ses":
+        (event,) = parse_ses(
+            {
+                "notificationType": "Bounce",
+                "mail": MAIL,
+                "bounce": {
+                    "bounceType": "Permanent",
+                    "bouncedRecipients": [
+                        {"emailAddress": "w@example.net", "diagnosticCode": reply}
+                    ],
+                    "timestamp": "2026-12-05T10:00:00.000Z",
+                    "feedbackId": "f-2",
+                },
+            }
+        )
+    elif esp == "sendgrid":
+        (event,) = parse_sendgrid(
+            json.dumps(
+                [
+                    {
+                        "event": "bounce",
+                        "type": "bounce",
+                        "email": "w@example.net",
+                        "timestamp": 1764928800,
+                        "reason": reply,
+                        "sg_event_id": "e3",
+                    }
+                ]
+            )
+        ).events
+    elif esp == "mailgun":
+        (event,) = parse_mailgun(
+            {
+                "event": "failed",
+                "severity": "permanent",
+                "recipient": "w@example.net",
+                "timestamp": 1764928800.5,
+                "id": "m2",
+                "delivery-status": {"code": 554, "message": reply},
+            }
+        )
+    else:
+        (event,) = parse_postmark(
+            {
+                "RecordType": "Bounce",
+                "Type": "HardBounce",
+                "ID": 43,
+                "Email": "w@example.net",
+                "BouncedAt": "2026-12-05T10:00:00Z",
+                "Details": reply,
+            }
+        )
+    return event
+
+
+@pytest.mark.parametrize("esp", ["ses", "sendgrid", "mailgun", "postmark"])
+@pytest.mark.parametrize(
+    ("reply", "kind"),
+    [
+        # The receiver refused the sender (a list): the address is not dead, as for a DSN
+        # or a log line with the same reply (README, "Only a dead address ...").
+        (BLOCKED, BounceKind.TRANSIENT),
+        (DMARC, BounceKind.TRANSIENT),
+        (UNKNOWN, BounceKind.PERMANENT),
+        # A reply nothing reads: the ESP's own verdict stands.
+        ("554 delivery failed", BounceKind.PERMANENT),
+    ],
+)
+def test_an_esp_hard_bounce_blaming_the_sender_does_not_suppress_the_recipient(
+    esp: str, reply: str, kind: BounceKind
+) -> None:
+    event = _permanent(esp, reply)
+    assert event.bounce_kind is kind
+    assert (suppression_reason(event) is not None) is (kind is BounceKind.PERMANENT)
