@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from checks.bounces import BounceClass, Classification, classify_reply
 from monitor.ingest.arf import redact_addresses
 from monitor.ingest.attribution import attribute_campaign
-from monitor.ingest.dsn import classify_recipient, parse_bounce
+from monitor.ingest.dsn import BounceMessage, classify_recipient, parse_bounce
+from monitor.ingest.offloop import off_loop
 from monitor.model.events import BounceDetail, BounceKind, Event, EventType, Provider, Source
 from monitor.model.privacy import PrivacyError, Pseudonymizer, normalise_address
 from monitor.store.models import Store
@@ -169,6 +170,11 @@ def with_reply(
     )
 
 
+def _read_bounce(raw: bytes) -> tuple[BounceMessage, list[Classification]]:
+    bounce = parse_bounce(raw)
+    return bounce, [classify_recipient(r) for r in bounce.recipients]
+
+
 async def ingest_bounce(
     raw: bytes,
     *,
@@ -184,26 +190,25 @@ async def ingest_bounce(
         MalformedReportError: empty, undecodable, or a bounce naming nothing.
         PrivacyError: a recipient that is not an address (nothing is stored).
     """
-    bounce = parse_bounce(raw)
+    # Parsed and classified off the event loop when large (up to the body limit, a
+    # message takes seconds to read): the loop keeps answering meanwhile.
+    bounce, found = await off_loop(_read_bounce, raw)
     campaign = attribute_campaign(bounce.original_headers, campaign_headers=campaign_headers)
     occurred = now  # when the receiver's answer reached us: the findings' windows
-    documents = []
-    events = []
-    for index, recipient in enumerate(bounce.recipients):
-        found = classify_recipient(recipient)
-        documents.append(found.document())
-        events.append(
-            bounce_event(
-                found,
-                deferral=recipient.delayed,
-                reply=recipient.diagnostic,
-                campaign=campaign,
-                occurred_at=occurred,
-                source=Source.DSN,
-                key=f"{bounce.raw_sha256}:{index}",
-                recipient=_usable(recipient.recipient),
-            )
+    documents = [f.document() for f in found]
+    events = [
+        bounce_event(
+            classified,
+            deferral=recipient.delayed,
+            reply=recipient.diagnostic,
+            campaign=campaign,
+            occurred_at=occurred,
+            source=Source.DSN,
+            key=f"{bounce.raw_sha256}:{index}",
+            recipient=_usable(recipient.recipient),
         )
+        for index, (recipient, classified) in enumerate(zip(bounce.recipients, found, strict=True))
+    ]
     result = await store.add_events(events, pseudonymizer)
     duplicate = result.accepted == 0 and result.duplicates > 0
     return BounceIngestResult(bounce.raw_sha256[:32], campaign, duplicate, tuple(documents))

@@ -13,6 +13,7 @@ MalformedReportError
     ``undecodable``       no RFC 5322 header fields
     ``too_deep``          MIME parts nested too deep for the standard library to read
     ``no_recipient``      a bounce that names neither a recipient nor any reply text
+    ``too_many_recipients`` more than ``MAX_RECIPIENTS`` recipients
 
 A bounce that names a reply but no recipient (no Final-Recipient, no X-Failed-Recipients,
 no recipient in a plain-text format its text is read for) is read with ``recipient=None``:
@@ -45,6 +46,7 @@ from monitor.ingest.errors import MalformedReportError, WrongKindError
 from monitor.model.privacy import PrivacyError, normalise_address
 
 __all__ = [
+    "MAX_RECIPIENTS",
     "BounceMessage",
     "BounceRecipient",
     "NotBounceError",
@@ -53,6 +55,10 @@ __all__ = [
 ]
 
 _MAX_DIAGNOSTIC = 1000  # a reply is at most a few lines; bound what is kept
+# Recipients one bounce may name: a server returns one message's failures (RFC 5321 asks
+# servers to take at least 100 recipients per message); beyond this it is not a bounce
+# anyone's mail server wrote, and each recipient costs a classification and a row.
+MAX_RECIPIENTS = 1000
 
 
 class NotBounceError(WrongKindError):
@@ -493,6 +499,13 @@ def _failed_recipients(msg: email.message.Message, text: str) -> dict[str, str |
     return {spelt: _quoted_reply(paragraphs.get(key, [])) for key, spelt in chosen.items()}
 
 
+def _check_count(recipients: int) -> None:
+    if recipients > MAX_RECIPIENTS:
+        raise MalformedReportError(
+            "too_many_recipients", f"a bounce naming more than {MAX_RECIPIENTS} recipients"
+        )
+
+
 def parse_bounce(raw: bytes) -> BounceMessage:
     """Read one bounce; see the module's docstring for the refusals."""
     try:
@@ -524,6 +537,7 @@ def _parse_bounce(raw: bytes) -> BounceMessage:
         recipients, reporting = standard
         if not recipients:
             raise NotBounceError("delivered", "a delivery report without failures")
+        _check_count(len(recipients))
         if all(
             r.recipient is None and r.status is None and r.diagnostic is None for r in recipients
         ):
@@ -543,6 +557,7 @@ def _parse_bounce(raw: bytes) -> BounceMessage:
         raise MalformedReportError("no_recipient", "a bounce naming no recipient or reason")
     named: dict[str | None, str | None] = {None: None}
     if replies:
+        _check_count(len(replies))
         named = dict(replies.items())
     writer = _sender_domain(msg)
     # A recipient's own paragraph quotes its reply; with several recipients the bounce's

@@ -16,6 +16,7 @@ from monitor.ingest.arf import FeedbackReport, FeedbackType, parse_arf, redact_a
 from monitor.ingest.attribution import attribute_campaign, provider_of
 from monitor.ingest.audit import audit_original
 from monitor.ingest.events import MAX_AHEAD
+from monitor.ingest.offloop import off_loop
 from monitor.model.events import Event, EventType, Provider, Source
 from monitor.model.privacy import Pseudonymizer
 from monitor.store.models import ReportAudit, ReportRecord, Store
@@ -53,7 +54,7 @@ async def ingest_arf(
         NotArfError: not a feedback report (422).
         MalformedReportError: a feedback report that cannot be read (400).
     """
-    report = parse_arf(raw)
+    report = await off_loop(parse_arf, raw)
     campaign = attribute_campaign(report.original_headers, campaign_headers=campaign_headers)
     provider = _provider(report, report.original_rcpt_to[0] if report.original_rcpt_to else None)
     arrival = report.arrival_date

@@ -950,3 +950,59 @@ async def test_imap_stores_bounces_returning_attachments_and_broken_ones(
     counted = classes(await store.bounce_counts())
     assert sum(permanent for permanent, _ in counted.values()) >= 4
     assert await store.dmarc_domains() == []
+
+
+def many_recipients(n: int, padding: int = 0) -> bytes:
+    blocks = b"".join(
+        b"Final-Recipient: rfc822; r%d@example.net\nAction: failed\nStatus: 5.1.1\n\n" % i
+        for i in range(n)
+    )
+    returned = (
+        b"--b\nContent-Type: text/rfc822-headers\n\nFrom: news@example.com\nX-Pad: "
+        + b"p" * padding
+        + b"\n\n"
+    )
+    return (
+        DSN_HEAD + b"--b\nContent-Type: message/delivery-status\n\n"
+        b"Reporting-MTA: dns; mx.example.com\n\n" + blocks + returned + b"--b--\n"
+    )
+
+
+async def test_a_large_bounce_is_read_off_the_loop_and_one_naming_too_many_is_refused(
+    sqlite_store: SqlStore, serve_http: ServeHttp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bounce naming 145,000 recipients was stored whole and held the loop for seconds
+    (/healthz took 8 s; an outside review). Over MAX_RECIPIENTS: 400, nothing stored. A
+    large one within it (the returned headers padded past 256 KiB) is read in a worker
+    thread (observed: the thread the reader ran in), a small one in the loop's."""
+    import threading
+
+    import monitor.ingest.bounces as bounces
+    from monitor.ingest.dsn import MAX_RECIPIENTS
+
+    threads: list[int] = []
+    read = bounces._read_bounce
+
+    def observed(raw: bytes) -> object:
+        threads.append(threading.get_ident())
+        return read(raw)
+
+    monkeypatch.setattr(bounces, "_read_bounce", observed)
+    config = Config(http=HttpConfig(ingest_token=TOKEN))
+    url = await serve_http(await api_app(config, sqlite_store, PSEUDONYMS, clock=lambda: NOW))
+    headers = {"Content-Type": "message/rfc822"}
+    post = f"{url}/api/v1/bounces"
+    status, body = await post_for_json(
+        post, many_recipients(MAX_RECIPIENTS + 1), token=TOKEN, headers=headers
+    )
+    assert (status, body["reason"]) == (400, "too_many_recipients")
+    assert await event_rows(sqlite_store) == []
+    large = many_recipients(MAX_RECIPIENTS, padding=300_000)
+    assert len(large) > 256 * 1024
+    status, body = await post_for_json(post, large, token=TOKEN, headers=headers)
+    assert status == 202
+    assert len(await event_rows(sqlite_store)) == MAX_RECIPIENTS
+    status, _ = await post_for_json(post, many_recipients(2), token=TOKEN, headers=headers)
+    assert status == 202
+    loop_thread = threading.get_ident()
+    assert [t == loop_thread for t in threads] == [True, False, True]

@@ -151,3 +151,44 @@ def test_an_address_literal_recipient_is_counted_without_an_address() -> None:
     (recipient,) = parse_bounce(raw).recipients
     assert recipient.recipient is None
     assert classify_recipient(recipient).cls is BounceClass.MAILBOX_UNKNOWN
+
+
+def _dsn(recipients: int) -> bytes:
+    blocks = "".join(
+        f"Final-Recipient: rfc822; r{n}@example.net\nAction: failed\nStatus: 5.1.1\n\n"
+        for n in range(recipients)
+    )
+    return (
+        "From: MAILER-DAEMON@mx.example.net\nTo: news@example.com\n"
+        "Subject: Undelivered Mail Returned to Sender\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
+        "--b\nContent-Type: message/delivery-status\n\n"
+        f"Reporting-MTA: dns; mx.example.net\n\n{blocks}--b--\n"
+    ).encode()
+
+
+def _qmail(recipients: int) -> bytes:
+    paragraphs = "".join(
+        f"<q{n}@example.net>:\nRemote host said: 550 5.1.1 unknown user\n\n"
+        for n in range(recipients)
+    )
+    return (
+        HEAD + "Hi. This is the qmail-send program at mx.example.net.\n"
+        "I'm afraid I wasn't able to deliver your message to the following addresses.\n\n"
+        + paragraphs
+    ).encode()
+
+
+@pytest.mark.parametrize("build", [_dsn, _qmail], ids=["dsn", "plain-text"])
+def test_a_bounce_naming_more_recipients_than_the_limit_is_refused(build: object) -> None:
+    """A mail server returns one message's failures: MAX_RECIPIENTS is far above that,
+    and a bounce naming 145,000 recipients held the event loop for seconds and stored
+    them all (an outside review). Refused whole, with the reason; at the limit, read."""
+    from monitor.ingest.dsn import MAX_RECIPIENTS
+    from monitor.ingest.errors import MalformedReportError
+
+    assert callable(build)
+    assert len(parse_bounce(build(MAX_RECIPIENTS)).recipients) == MAX_RECIPIENTS
+    with pytest.raises(MalformedReportError) as refused:
+        parse_bounce(build(MAX_RECIPIENTS + 1))
+    assert refused.value.reason == "too_many_recipients"

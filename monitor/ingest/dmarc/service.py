@@ -26,6 +26,7 @@ from monitor.ingest.dmarc import AggregateReport, PolicyPublished, parse_dmarc
 from monitor.ingest.dmarc.model import ReportRow
 from monitor.ingest.errors import MalformedReportError
 from monitor.ingest.kinds import IngestContext, IngestOutcome
+from monitor.ingest.offloop import THREAD_AFTER
 from monitor.model.errors import MonitorError
 from monitor.store import Store
 from monitor.store.dmarc import DmarcReportRecord, DmarcRowRecord
@@ -37,8 +38,6 @@ log = logging.getLogger(__name__)
 # A report whose period ends later than this after its arrival is refused (clock skew
 # and time zones aside, a period is reported once it has ended).
 _FUTURE_SKEW = dt.timedelta(days=1)
-# Parsing is CPU work: past this size it runs in a thread so the loop keeps serving.
-_THREAD_AFTER = 256 * 1024
 
 # Registrable domains of the report senders of the receivers the alert rules watch.
 _REPORTERS = {
@@ -187,7 +186,7 @@ class _Stage:
 
 
 async def _parse(raw: bytes, ctx: IngestContext) -> tuple[AggregateReport, _Stage | None]:
-    if len(raw) <= _THREAD_AFTER:
+    if len(raw) <= THREAD_AFTER:  # past it, parsed in a thread: the loop keeps serving
         try:
             return parse_dmarc(raw, sink=_NoStage()), None
         except _InThread:
