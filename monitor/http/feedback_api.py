@@ -8,6 +8,7 @@ body bytes). A refusal stores nothing; an acknowledgement (202) means committed.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 import aiohttp
@@ -27,6 +28,7 @@ from monitor.ingest.errors import WrongKindError
 from monitor.ingest.events import MAX_AHEAD
 from monitor.ingest.kinds import ARF, BOUNCE
 from monitor.ingest.webhooks import (
+    AuthenticityRefused,
     MalformedPayload,
     PinnedCertificates,
     Reason,
@@ -41,7 +43,7 @@ from monitor.ingest.webhooks import (
     handle_ses,
     parse_postmark,
 )
-from monitor.model.events import Event
+from monitor.model.events import Event, Source
 from monitor.model.jsontext import loads_strict
 from monitor.store import StoreUnavailableError
 
@@ -149,14 +151,20 @@ async def _post_mailgun(request: web.Request) -> web.Response:
         )
     except WebhookRefused as exc:
         return _refuse_webhook(request, exc)
-    response = await _store_events(request, events)
-    if response.status >= 500:
+    token = _mailgun_token(body)
+    # The token is claimed in the store with the events (and when delivermon ignores the
+    # event): another replica, or this one after a restart, refuses it as a replay.
+    claim = None if token is None else (Source.MAILGUN, _sha256(token))
+    response = await _store_events(request, events, claim=claim)
+    if response.status >= 500 and token is not None:
         # Nothing was stored: Mailgun will retry with the same token, which must not be
         # refused as a replay, or the event would be lost.
-        token = _mailgun_token(body)
-        if token is not None:
-            context.mailgun_tokens.forget(token)
+        context.mailgun_tokens.forget(token)
     return response
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _mailgun_token(body: bytes) -> str | None:
@@ -184,12 +192,19 @@ async def _post_postmark(request: web.Request) -> web.Response:
 
 
 async def _store_events(
-    request: web.Request, events: tuple[Event, ...], *, skipped: tuple[SkippedItem, ...] = ()
+    request: web.Request,
+    events: tuple[Event, ...],
+    *,
+    skipped: tuple[SkippedItem, ...] = (),
+    claim: tuple[Source, str] | None = None,
 ) -> web.Response:
     """Commit the events, then acknowledge (202); a re-delivered event is a duplicate.
-    The items of the batch that could not be read (``skipped``) are named in the answer."""
+    The items of the batch that could not be read (``skipped``) are named in the answer.
+    ``claim``: (provider, SHA-256 of a signature's token) the request may use once
+    (``Store.add_events``, under the event keys' source ``<provider>-token``), claimed
+    even when there is no event; taken already, the request is a replay (403)."""
     accepted = duplicates = 0
-    if events:
+    if events or claim is not None:
         context = _context(request)
         latest = context.clock() + MAX_AHEAD
         if any(e.occurred_at > latest for e in events):
@@ -202,7 +217,8 @@ async def _store_events(
                 ),
             )
         try:
-            result = await context.store.add_events(events, context.pseudonymizer)
+            used = None if claim is None else (f"{claim[0].value}-token", claim[1])
+            result = await context.store.add_events(events, context.pseudonymizer, claim=used)
         except ValueError:  # PrivacyError too: an unusable recipient or campaign, nothing stored
             return _refuse_webhook(
                 request,
@@ -210,6 +226,13 @@ async def _store_events(
             )
         except StoreUnavailableError:
             return store_unavailable(request, "feedback")
+        if result.replayed and claim is not None:
+            return _refuse_webhook(
+                request,
+                AuthenticityRefused(
+                    Reason.REPLAYED, "this token was already used", provider=claim[0]
+                ),
+            )
         accepted, duplicates = result.accepted, result.duplicates
     answer: dict[str, object] = {"accepted": accepted, "duplicates": duplicates}
     if skipped:

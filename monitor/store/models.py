@@ -48,10 +48,12 @@ class SuppressionReason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class AddResult:
-    """Events committed (``accepted``) and re-deliveries recognised and skipped."""
+    """Events committed (``accepted``) and re-deliveries recognised and skipped;
+    ``replayed``: the ``claim`` given was already taken, and nothing was written."""
 
     accepted: int
     duplicates: int
+    replayed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +227,11 @@ class Store(Protocol):
     """
 
     async def add_events(
-        self, events: Sequence[Event], pseudonymizer: Pseudonymizer
+        self,
+        events: Sequence[Event],
+        pseudonymizer: Pseudonymizer,
+        *,
+        claim: tuple[str, str] | None = None,
     ) -> AddResult: ...
 
     async def add_report(

@@ -189,9 +189,20 @@ class PendingReport:
 
 
 def add_events_plan(
-    prepared: list[batch.PreparedEvent], *, now: dt.datetime, bind_time: BindTime
+    prepared: list[batch.PreparedEvent],
+    *,
+    now: dt.datetime,
+    bind_time: BindTime,
+    claim: tuple[str, str] | None = None,
 ) -> Plan[AddResult]:
-    """Count each event once: claim the keys, then suppressions, counters and per-person rows."""
+    """Count each event once: claim the keys, then suppressions, counters and per-person rows.
+
+    ``claim`` (source, key): claimed first, in the event keys; taken already, nothing is
+    written (``replayed``)."""
+    if claim is not None:
+        got = yield Query(Statement.CLAIM_KEYS, [(*claim, bind_time(now))])
+        if not got:
+            return AddResult(0, 0, replayed=True)
     unique, duplicates = batch.split_in_batch_duplicates(prepared)
     accepted = yield from _claim_keys(unique, now, bind_time)
     duplicates += len(unique) - len(accepted)

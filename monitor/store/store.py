@@ -239,8 +239,19 @@ class SqlStore(
 
     # --- writes -------------------------------------------------------------
 
-    async def add_events(self, events: Sequence[Event], pseudonymizer: Pseudonymizer) -> AddResult:
+    async def add_events(
+        self,
+        events: Sequence[Event],
+        pseudonymizer: Pseudonymizer,
+        *,
+        claim: tuple[str, str] | None = None,
+    ) -> AddResult:
         """Count the events once each, in one transaction; a re-delivered key is a duplicate.
+
+        ``claim``: a (source, SHA-256) key that this request may use once, whatever the
+        replica or restart (a Mailgun signature's token): claimed in the same
+        transaction, first; when it was taken already nothing is written and the result
+        says ``replayed``. A failed transaction claims nothing, so a retry is accepted.
 
         Raises:
             PrivacyError: a recipient is not an address (nothing is written).
@@ -248,7 +259,9 @@ class SqlStore(
         """
         prepared = batch.prepare_events(events, pseudonymizer)
         return await self._writer.run(
-            add_events_plan(prepared, now=dt.datetime.now(dt.UTC), bind_time=self._bind_time)
+            add_events_plan(
+                prepared, now=dt.datetime.now(dt.UTC), bind_time=self._bind_time, claim=claim
+            )
         )
 
     async def add_report(

@@ -765,6 +765,33 @@ async def test_mailgun_replayed_token_is_refused(base_url: str, sqlite_store: Sq
     }
 
 
+@pytest.mark.parametrize("first_event", ["complained", "opened"])
+async def test_a_mailgun_token_is_used_once_across_replicas_and_restarts(
+    start_server: StartServer, webhooks: WebhooksConfig, sqlite_store: SqlStore, first_event: str
+) -> None:
+    """Mailgun signs only timestamp + token: a captured request's signature carries any
+    event for ten minutes. A second replica (or the process after a restart: a new app,
+    its memory empty) accepted a forged event under a used token and suppressed its
+    recipient (an outside review). The token is claimed in the store, with the events, so
+    every replica and every restart sees it; an event type delivermon ignores claims it
+    too."""
+    first_replica = await start_server(webhooks)
+    second_replica = await start_server(webhooks)
+    token = secrets.token_hex(25)
+    status, _ = await post(
+        first_replica, "mailgun", mailgun_body(token=token, event_id="mg-1", event=first_event)
+    )
+    assert status == 202
+    forged = mailgun_body(token=token, event_id="mg-forged", event="unsubscribed")
+    status, body = await post(second_replica, "mailgun", forged)
+    assert (status, body["reason"]) == (403, "replayed")
+    assert (await totals(sqlite_store))["unsubscribes"] == 0
+    # A fresh token on the second replica is accepted as before.
+    fresh = mailgun_body(event_id="mg-2", event="unsubscribed")
+    assert (await post(second_replica, "mailgun", fresh))[0] == 202
+    assert (await totals(sqlite_store))["unsubscribes"] == 1
+
+
 @pytest.mark.parametrize(
     ("body", "expected"),
     [

@@ -1,8 +1,9 @@
 """A bounded, expiring set of seen webhook tokens (Mailgun replay protection).
 
 The caller owns its lifetime (one per route, built at the composition root); it is in
-memory, so a restart forgets it -- the timestamp window bounds what a replay could reuse,
-and idempotency keys in the store catch the rest.
+memory, so a restart or another replica does not know it: the fast path within one
+process. What every replica and restart sees is the token's claim in the store, made
+with the events (``Store.add_events(claim=...)``, monitor/http/feedback_api.py).
 """
 
 from __future__ import annotations
