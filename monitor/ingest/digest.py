@@ -8,9 +8,18 @@ the like, RFC 5321 §4.4), its verdicts (``Received-SPF``, RFC 7208 §9.1;
 ``Authentication-Results``, RFC 8601; ARC, RFC 8617) and its filters' annotations
 (SpamAssassin's ``X-Spam*``, rspamd's ``X-Rspamd-*`` and ``X-Spamd-*``, Exchange
 Online's ``X-MS-*``, ``X-Microsoft-*``, ``X-Forefront-*`` and ``X-EOP*``, Gmail's
-``X-Received`` and ``X-Google-*``, virus scanners' ``X-Virus-*``), and an mbox ``From ``
-envelope line in the header block (local delivery and pipes write one on top). Two reports never
-differ only in those. A message without such fields keys as before they were left out.
+``X-Received``, ``X-Google-*`` and ``X-Gm-*``, Yahoo's ``X-Apparently-To``,
+``X-Yahoo-*`` and ``X-YMail-*``, AOL's ``X-AOL-*``, virus scanners' ``X-Virus-*``,
+amavis's ``X-Amavis-*`` and ``X-Quarantine-ID``, postgrey's ``X-Greylist``, the gateways'
+``X-Proofpoint-*``, ``X-Mimecast-*``, ``X-Barracuda-*``, ``X-IronPort-*``, ``X-Sophos-*``,
+``X-Cloudmark-*`` and ``X-MailScanner-*``, Sieve's ``X-Sieve``), what forwarding adds
+(``X-Forwarded-*``, and the ``Resent-*`` fields of RFC 5322 §3.6.6), and an mbox
+``From `` envelope line in the header block (local delivery and pipes write one on top).
+Two reports never differ only in those. A message without such fields keys as before they
+were left out.
+
+Not left out: ``DKIM-Signature`` (a forwarder's signature on top cannot be told from the
+reporter's own) and any field not listed here; a copy that differs in one counts again.
 """
 
 from __future__ import annotations
@@ -32,6 +41,10 @@ _TRACE = frozenset(
         b"received-spf",
         b"authentication-results",
         b"x-original-authentication-results",
+        b"x-apparently-to",
+        b"x-quarantine-id",
+        b"x-greylist",
+        b"x-sieve",
     }
 )
 _ADDED_PREFIXES = (
@@ -44,6 +57,20 @@ _ADDED_PREFIXES = (
     b"x-forefront-",
     b"x-eop",
     b"x-google-",
+    b"x-gm-",
+    b"x-yahoo-",
+    b"x-ymail-",
+    b"x-aol-",
+    b"x-amavis-",
+    b"x-proofpoint-",
+    b"x-mimecast-",
+    b"x-barracuda-",
+    b"x-ironport-",
+    b"x-sophos-",
+    b"x-cloudmark-",
+    b"x-mailscanner",
+    b"x-forwarded-",
+    b"resent-",
 )
 
 

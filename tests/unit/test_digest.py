@@ -3,6 +3,8 @@ different ones never one."""
 
 from __future__ import annotations
 
+import pytest
+
 from monitor.ingest.digest import message_key
 
 REPORT = (
@@ -40,3 +42,26 @@ def test_two_different_reports_are_two_keys() -> None:
         message_key(REPORT.replace(b"the report", b"Received: from mx.example.org")),
     }
     assert len(keys) == 5
+
+
+@pytest.mark.parametrize(
+    "added",
+    [
+        b"X-Gm-Message-State: AOJu0Yw\r\n",
+        b"X-Apparently-To: abuse@example.com; Sat, 28 Nov 2026 12:00:00 +0000\r\n",
+        b"X-Quarantine-ID: <abc123>\r\n",
+        b"X-Amavis-Alert: BAD HEADER\r\n",
+        b"X-Greylist: delayed 300 seconds by postgrey\r\n",
+        b"X-Forwarded-To: ops@example.net\r\nX-Forwarded-For: abuse@example.com\r\n",
+        b"X-Proofpoint-Spam-Details: rule=notspam\r\n",
+        b"X-Mimecast-Spam-Score: 0\r\n",
+        b"X-Barracuda-Connect: mx.example.org\r\n",
+        b"X-IronPort-AV: E=Sophos\r\n",
+        b"X-Sieve: CMU Sieve 3.0\r\n",
+        b"Resent-From: fbl@example.org\r\nResent-Date: Sat, 28 Nov 2026 12:00:00 +0000\r\n",
+    ],
+)
+def test_what_mailboxes_and_forwarders_add_on_top_does_not_count(added: bytes) -> None:
+    """An outside review posted one report, then again with one such field on top: each
+    was stored as a new report and counted again (ten complaints for one)."""
+    assert message_key(added + REPORT) == message_key(REPORT)
