@@ -200,6 +200,7 @@ class EraseResult:
     events: int
     suppression_kept: bool
     raw_copies: int = 0  # raw reports deleted: those linked to the person and those naming them
+    suppression_reasons: tuple[str, ...] = ()  # the kept marker's reasons (SuppressionReason)
 
 
 @dataclass(frozen=True, slots=True)

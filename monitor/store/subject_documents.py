@@ -17,6 +17,20 @@ _KEPT_NOTE = (
     "a pseudonymous suppression marker is kept: it is what keeps honouring the opt-out "
     "(GDPR Art. 17(3), Art. 21)"
 )
+_KEPT_BOUNCE_NOTE = (
+    "a pseudonymous suppression marker is kept: the address bounced as one that does not "
+    "exist, and the marker keeps mail from being sent to it again"
+)
+
+
+def _kept_note(result: EraseResult) -> str | None:
+    """Why the marker stays: an opt-out (an unsubscribe or a complaint) to honour, or
+    only a dead address."""
+    if not result.suppression_kept:
+        return None
+    if result.suppression_reasons and set(result.suppression_reasons) <= {"bounce"}:
+        return _KEPT_BOUNCE_NOTE
+    return _KEPT_NOTE
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
@@ -86,5 +100,6 @@ def erasure_document(pseudonym: str, result: EraseResult) -> dict[str, object]:
             "raw_copies": result.raw_copies,
         },
         "suppression_kept": result.suppression_kept,
-        "note": _KEPT_NOTE if result.suppression_kept else None,
+        "suppression_reasons": list(result.suppression_reasons),
+        "note": _kept_note(result),
     }

@@ -198,13 +198,17 @@ class SubjectRecords:
                 )
                 raw_copies += cleared.rowcount
             deleted = await conn.execute(delete(events).where(events.c.pseudonym == pseudonym))
-            kept = await conn.scalar(select(exists().where(suppressions.c.pseudonym == pseudonym)))
+            kept = await conn.scalars(
+                select(suppressions.c.reason).where(suppressions.c.pseudonym == pseudonym)
+            )
+            reasons = tuple(sorted(set(kept)))
         await self._empty_wal("erasure")
         return EraseResult(
             reports=reports,
             events=deleted.rowcount,
-            suppression_kept=bool(kept),
+            suppression_kept=bool(reasons),
             raw_copies=raw_copies,
+            suppression_reasons=reasons,
         )
 
     async def _raw_mentions(self, address: str, conn: AsyncConnection | None = None) -> list[str]:

@@ -142,7 +142,9 @@ async def test_erase_deletes_reports_and_events_and_keeps_the_suppression(store:
 
     erased = await store.erase_subject(P.pseudonym(ALICE))
 
-    assert erased == EraseResult(reports=1, events=3, suppression_kept=True)
+    assert erased == EraseResult(
+        reports=1, events=3, suppression_kept=True, suppression_reasons=("complaint",)
+    )
     after = await store.export_subject(P.pseudonym(ALICE))
     assert (after.reports, after.events, after.suppressed) == ((), (), True)
     assert await store.is_suppressed(P.pseudonym(ALICE))

@@ -19,7 +19,7 @@ from logformats import in_both_formats
 
 from monitor.config import Config, HttpConfig
 from monitor.http.subjects_api import RedactingAccessLogger
-from monitor.model.events import Event, EventType, Provider, Source
+from monitor.model.events import BounceKind, Event, EventType, Provider, Source
 from monitor.model.privacy import Pseudonymizer
 from monitor.store import ReportRecord, SqlStore
 
@@ -145,7 +145,8 @@ async def test_erase_removes_reports_and_events_and_states_the_kept_suppression(
     assert status == 200
     assert doc["removed"] == {"reports": 1, "events": 3, "raw_copies": 0}
     assert doc["suppression_kept"] is True
-    assert "suppression marker" in doc["note"]
+    assert doc["suppression_reasons"] == ["complaint"]
+    assert "keeps honouring the opt-out" in doc["note"]
 
     status, after = await api.call("GET", subject(ALICE))
     assert (status, after["reports"], after["events"], after["suppressed"]) == (200, [], [], True)
@@ -153,6 +154,17 @@ async def test_erase_removes_reports_and_events_and_states_the_kept_suppression(
     assert await api.store.counts() == counts_before  # aggregates hold no person
     # Bob's data is untouched.
     assert len((await api.call("GET", subject(BOB)))[1]["events"]) == 1
+
+
+async def test_erasing_someone_suppressed_by_a_bounce_only_says_why_not_opt_out(
+    api: Api,
+) -> None:
+    """The note said "the opt-out" for a suppression no one asked for (a dead address)."""
+    await api.store.add_events([ev(EventType.BOUNCE, CAROL, bounce_kind=BounceKind.PERMANENT)], P)
+    status, doc = await api.call("DELETE", subject(CAROL))
+    assert (status, doc["suppression_kept"], doc["suppression_reasons"]) == (200, True, ["bounce"])
+    assert "opt-out" not in doc["note"]
+    assert "bounced as one that does not exist" in doc["note"]
 
 
 async def test_erasing_someone_never_suppressed_keeps_no_marker(api: Api) -> None:
