@@ -599,6 +599,19 @@ def _build_metadata(node: _Node, warnings: set[str]) -> ReportMetadata:
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def _name(domain: str) -> str:
+    """A record's domain as compared and stored: lower case, no root dot, an IDN as its
+    A-label; what IDNA refuses is kept as written (lower case), never refused."""
+    name = domain.lower().rstrip(".")
+    if name.isascii():
+        return name
+    try:
+        return to_a_label(name)
+    except DomainError:
+        return name
+
+
 def _build_policy(node: _Node, warnings: set[str]) -> PolicyPublished:
     domain = (node.get("domain") or "").lower().rstrip(".")
     if not domain:
@@ -777,15 +790,16 @@ def _row_of(fields: _Fields, warnings: set[str]) -> tuple[RowKey, int]:
     count = int(count_text)
     if count > MAX_COUNT:
         raise _refuse("bad_count", f"a record's count is above {MAX_COUNT}")
-    # Names compare without case and without a root dot (example.com. is example.com).
-    header_from = header_from.lower().rstrip(".")
+    # Names compare without case, without a root dot (example.com. is example.com) and as
+    # A-labels (bücher.example is xn--bcher-kva.example), as the policy domain does.
+    header_from = _name(header_from)
     signatures = []
     for domain, result, selector, _human in dkims:
         token, odd = _checked(result, _AUTH_RESULTS)
         if odd:
             warnings.add("unknown_result")
         # A selector is a DNS label: s1 and S1 are one selector (RFC 6376 §3.1, RFC 4343).
-        signatures.append((domain.lower().rstrip("."), token or "none", selector.lower()))
+        signatures.append((_name(domain), token or "none", selector.lower()))
     spf_domain = spf_result = ""
     spoken = False  # an mfrom (or unscoped) result speaks for the record over a helo one
     for n, (domain, result, scope, _human) in enumerate(spfs):
@@ -794,7 +808,7 @@ def _row_of(fields: _Fields, warnings: set[str]) -> tuple[RowKey, int]:
             warnings.add("unknown_result")
         mfrom = not scope or scope.lower() == "mfrom"
         if n == 0 or (mfrom and not spoken):
-            spf_domain, spf_result = domain.lower().rstrip("."), token or "none"
+            spf_domain, spf_result = _name(domain), token or "none"
             spoken = mfrom
     disposition, odd = _checked(disposition, _DISPOSITIONS)
     if odd:
