@@ -227,13 +227,13 @@ class DmarcJobs:
         month = await self._store.dmarc_reporter_figures(domain, now - _WINDOW)
         total = sum(f.messages for f in figures)
         selectors = await self._store.dmarc_selectors(domain, now - _WINDOW)
-        sources = {
-            cls: sum(1 for c in classes.values() if c == cls)
-            for cls in ("own", "forwarder", "unknown")
-        }
-        # Never told (DNS down since they first came, or past MAX_SOURCES): counted as
-        # such, never as none of the others.
-        sources["unclassified"] = sum(1 for f in figures if f.source_ip not in classes)
+        # By the class stored for each source, as the API and the recent-messages counts
+        # read it: this run's, or an earlier run's for a source this one left alone (past
+        # MAX_SOURCES, or DNS could not tell). Never told: unclassified, never another.
+        stored = {s.source_ip: s.classification for s in await self._store.dmarc_sources(domain)}
+        sources = dict.fromkeys(("own", "forwarder", "unknown", "unclassified"), 0)
+        for f in figures:
+            sources[classes.get(f.source_ip) or stored.get(f.source_ip) or "unclassified"] += 1
         return _DomainFigures(
             verdict=readiness(week, month, classes, config.dmarc),
             unmonitored=len(selector_findings(settings, selectors, total)),

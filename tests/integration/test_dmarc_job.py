@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import dns.message
+import pytest
 from daemon import PSEUDONYM_KEY
 from dmarcreports import Row, aggregate_xml, ingest_context
 
@@ -396,5 +397,32 @@ async def test_on_a_fresh_store_a_report_stored_before_the_first_run_is_held_too
         assert (
             daemon.metrics.registry.get_sample_value("delivermon_dmarc_reports_total", labels) == 0
         )
+    finally:
+        await daemon.stop()
+
+
+async def test_a_source_past_the_cap_keeps_its_stored_class_in_the_gauge(
+    tmp_path: Path, closed_udp_port: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``delivermon_dmarc_sources`` counted a source classified in an earlier run, now
+    below the MAX_SOURCES largest, as unclassified, where the API (and the recent
+    messages) read its stored class (an outside review, with 9,104 sources). The cap is
+    lowered here to make the case with three sources."""
+    import monitor.daemon.dmarcjobs as dmarcjobs
+
+    ips = ("198.51.100.7", "198.51.100.8", "198.51.100.9")
+    domains = f'[[domains]]\nname = "a.example"\nsending_ips = {list(ips)!r}\n'.replace("'", '"')
+    daemon = job_daemon(tmp_path, closed_udp_port, timeout=1, extra=domains)
+    await daemon.start()
+    try:
+        rows = [Row(ip, 10 - n) for n, ip in enumerate(ips)]
+        raw = aggregate_xml(rows, domain="a.example", begin=int(BEGIN.timestamp()))
+        await ingest_dmarc(raw, ingest_context(daemon.store, NOW))
+        await daemon.services.dmarc.classify()
+        assert daemon.services.dmarc.snapshot().sources[("a.example", "own")] == 3
+        monkeypatch.setattr(dmarcjobs, "MAX_SOURCES", 1)
+        await daemon.services.dmarc.classify()
+        sources = daemon.services.dmarc.snapshot().sources
+        assert (sources[("a.example", "own")], sources[("a.example", "unclassified")]) == (3, 0)
     finally:
         await daemon.stop()
