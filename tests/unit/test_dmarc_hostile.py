@@ -503,3 +503,15 @@ def test_a_policy_domain_is_an_a_label_and_junk_is_refused() -> None:
         "*.example",
     ):
         assert refused(with_domain(junk)) == "bad_domain", junk
+
+
+@pytest.mark.parametrize("cut", ["<record><row><sou", "<source_ip>192.0", "<count>", "</row>"])
+@pytest.mark.parametrize("records", [1, 3000], ids=["small", "past-a-chunk"])
+def test_a_cut_report_is_malformed_xml_not_a_bad_record(cut: str, records: int) -> None:
+    """A file cut inside a record was refused as bad_source_ip or bad_count (an outside
+    review): libxml2 closes what is open at the end, and that half record was read. The
+    reporter's data is not bad; the file is not well-formed."""
+    raw = report(records)
+    at = raw.rindex(cut.encode()) + len(cut)
+    assert refused(raw[:at]) == "xml_malformed"
+    assert refused(gzip.compress(raw[:at])) == "xml_malformed"

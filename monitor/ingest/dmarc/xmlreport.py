@@ -283,7 +283,10 @@ class _Reader:
         try:
             self.parser.close()
         except etree.XMLSyntaxError as exc:
-            self._failed(exc)
+            # The document ends inside an element (a cut file): libxml2 closes what was
+            # open, and those ends are not the report's. A half record read as one was
+            # refused as bad_source_ip or bad_count: the file is not well-formed.
+            raise _resource_limit(exc) or exc from None
         self._sections(final=True)
 
     def _failed(self, exc: etree.XMLSyntaxError) -> NoReturn:
