@@ -85,13 +85,15 @@ def _covered(cited: str, per_ip: Mapping[str, str]) -> list[str]:
     )
 
 
-def _where(blocklist: str, sweep: str) -> str:
+def _where(blocklist: str, sweep: str, swept: bool) -> str:
     """The cited list in words: a provider's own, one the reply does not name, or a named
-    public list (which the sweep may not ask)."""
+    public list (which the sweep may not ask, or asks about other IPs only: ``swept``)."""
     if blocklist in OWN_LIST_NAMES:
         return "the provider's internal list"
     if blocklist == "unknown":
         return "a list it does not name"
+    if sweep == "not_in_sweep" and swept:
+        return f"list {blocklist}, which the sweep asks about other IPs, not the one cited"
     if sweep == "not_in_sweep":
         return f"list {blocklist}, which the sweep does not ask"
     return f"list {blocklist}"
@@ -157,7 +159,7 @@ def bounce_findings(
             dead[r.campaign] = dead.get(r.campaign, 0) + r.bounces
     for (provider, blocklist), n in sorted(lists.items()):
         sweep, ip = _sweep(blocklist, cited.get((provider, blocklist), set()), verdicts)
-        where = _where(blocklist, sweep)
+        where = _where(blocklist, sweep, blocklist in verdicts)
         findings.append(
             Finding(
                 "bounce.blocklist_cited",

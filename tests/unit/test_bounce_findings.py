@@ -122,6 +122,22 @@ def test_a_public_list_the_sweep_does_not_ask_is_not_called_internal() -> None:
     assert not any("internal" in m for m in said.values())
 
 
+def test_a_swept_list_cited_for_an_ip_the_sweep_does_not_ask_says_so() -> None:
+    """The sweep asks spamhaus about our IPs; the reply cites another IP. The title said
+    "which the sweep does not ask" about a list it asks (an outside review)."""
+    found = bounce_findings(
+        [BounceCount("c", "microsoft", "blocklisted", "spamhaus", 1, 0)],
+        attempts={},
+        cited={("microsoft", "spamhaus"): {"203.0.113.9"}},
+        verdicts={"spamhaus": {"192.0.2.10": "not_listed"}},
+        thresholds=T,
+    )
+    [finding] = found
+    assert finding.detail["sweep"] == "not_in_sweep"
+    assert "which the sweep asks about other IPs, not the one cited" in finding.message
+    assert "does not ask" not in finding.message
+
+
 def test_thresholds_and_volume_guard() -> None:
     rows = [
         BounceCount("c", "google", "reputation_ratelimit", "", 0, 9),
