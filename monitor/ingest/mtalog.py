@@ -356,7 +356,10 @@ class LogFollower:
         if current.st_ino != self._inode:  # renamed: the old file is read to its end
             self._file.close()
             self._file = None
-            self._partial, self._overlong = b"", False
+            # The old file is done: a last line without its newline is complete, as when
+            # a file is read once, and comes before the new file's lines.
+            self._lines.extend(self._rest(final=True))
+            self._overlong = False
             if self._open():
                 lines += self._drain(limit - len(lines))
         elif current.st_size < self._file.tell():  # truncated in place

@@ -317,6 +317,23 @@ def test_lines_not_yet_handed_over_survive_a_rotation(tmp_path: Path) -> None:
         follower.close()
 
 
+def test_a_rotated_files_last_line_without_its_newline_is_read(tmp_path: Path) -> None:
+    """Renamed away with its last line unterminated: that line was dropped without a word
+    (an outside review). The old file is done once renamed and read to its end: its last
+    line is complete, as when a file is read once (``final``)."""
+    log = tmp_path / "mail.log"
+    log.write_text(f"{delivered(1)}\n{delivered(2)}")
+    follower = LogFollower(log)
+    try:
+        assert follower.read_new() == [delivered(1)]  # the second may still be written
+        log.rename(tmp_path / "mail.log.1")
+        log.write_text(f"{delivered(3)}\n")
+        assert follower.read_new() == [delivered(2), delivered(3)]
+        assert follower.read_new() == []
+    finally:
+        follower.close()
+
+
 def test_a_line_without_end_is_skipped_not_kept(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
