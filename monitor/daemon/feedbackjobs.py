@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from monitor.alerting.bounces import BOUNCE_KINDS, bounce_observations
@@ -15,7 +15,7 @@ from monitor.alerting.service import AlertService
 from monitor.checking.cache import StateCache
 from monitor.daemon.runtime import RuntimeHolder
 from monitor.ingest.imap import ImapPoller, PollResult
-from monitor.ingest.mtalog import LogFollower, log_zone, store_lines
+from monitor.ingest.mtalog import LogFollower, log_zone, parse_line, store_lines
 from monitor.model.privacy import Pseudonymizer
 from monitor.risk.bounces import BounceFigures
 from monitor.risk.campaigns import CampaignFigures
@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 # Sent notifications are kept this long in the outbox (for the record), then purged.
 _SENT_NOTIFICATIONS_KEPT = dt.timedelta(days=30)
+
+# Lines of a followed log with no delivery line among them before it is warned about.
+UNRECOGNISED_AFTER = 1_000
 
 # An mtalog run reads at most 20 batches of 5,000 lines of each log: 100,000 lines, at the
 # default 10 s interval 10,000 lines a second.
@@ -75,6 +78,9 @@ class FeedbackJobs:
         self._first_campaign_run = True
         self._followers: dict[Path, LogFollower] = {}
         self._log_errors: dict[Path, str] = {}  # the last error of each log, said once
+        # Lines read from each log before its first delivery line (None once one came,
+        # or once the warning was given): a file of another MTA or format is all skipped.
+        self._unrecognised: dict[Path, int | None] = {}
 
     async def campaigns(self) -> None:
         """Campaign and bounce figures from the store, their alerts, then the risk."""
@@ -143,6 +149,7 @@ class FeedbackJobs:
                 if self._log_errors.pop(path, None) is not None:
                     log.info("mta log readable again", extra={"path": str(path)})
                 if lines:
+                    self._look_for_attempts(path, lines)
                     stored += await store_lines(
                         lines, self._store, self._pseudonymizer, self._clock(), zone=zone
                     )
@@ -150,6 +157,28 @@ class FeedbackJobs:
                     break  # read to its end
         if stored:
             log.info("mta log lines stored", extra={"events": stored})
+
+    def _look_for_attempts(self, path: Path, lines: Sequence[str]) -> None:
+        """Warn once when ``UNRECOGNISED_AFTER`` lines of a log held no Postfix or Exim
+        delivery line: its lines are all skipped (another MTA, another format, not the
+        main log), which would otherwise go unsaid."""
+        seen = self._unrecognised.setdefault(path, 0)
+        if seen is None:
+            return
+        if any(parse_line(line.rstrip("\r\n")) is not None for line in lines):
+            self._unrecognised[path] = None
+            return
+        seen += len(lines)
+        if seen < UNRECOGNISED_AFTER:
+            self._unrecognised[path] = seen
+            return
+        self._unrecognised[path] = None
+        log.warning(
+            "no Postfix or Exim delivery line in the first %d lines of an mta log: its "
+            "lines are skipped (another MTA or format, or not the main mail log?)",
+            seen,
+            extra={"path": str(path)},
+        )
 
     def _log_failed(self, path: Path, exc: OSError) -> None:
         error = f"{type(exc).__name__}: {exc.strerror or exc}"

@@ -400,6 +400,42 @@ async def test_the_mtalog_job_reads_a_bounded_part_a_run_and_each_line_once(
         await daemon.stop()
 
 
+async def test_a_followed_log_with_no_delivery_line_is_warned_about_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Sendmail log (or the wrong file) followed by the daemon: every line skipped in
+    silence (an outside review). After UNRECOGNISED_AFTER lines without a Postfix or Exim
+    delivery line, one warning naming the file; none for a log that has one."""
+    from monitor.daemon.feedbackjobs import UNRECOGNISED_AFTER
+
+    other, postfix = tmp_path / "sendmail.log", tmp_path / "mail.log"
+    sendmail = (
+        "Dec  8 01:00:00 mx sm-mta[123]: 4B81Q0: to=<a@example.net>, delay=00:00:01, "
+        "mailer=esmtp, pri=120000, relay=mx.example.net. [192.0.2.20], dsn=2.0.0, "
+        "stat=Sent (ok)\n"
+    )
+    other.write_text(sendmail * (UNRECOGNISED_AFTER + 5))
+    postfix.write_text("".join(f"{delivered(n)}\n" for n in range(3)) + sendmail * 2000)
+    text = offline_config(
+        f"sqlite:///{tmp_path / 'd.db'}",
+        extra=f'[bounces]\nmta_logs = ["{other}", "{postfix}"]\nlog_interval = "1h"\n',
+    )
+    config = tmp_path / "delivermon.toml"
+    config.write_text(text)
+    daemon = Daemon(parse_config(text), DaemonOptions(config_path=config, listen="127.0.0.1:0"))
+    await daemon.start()
+    try:
+        await daemon.scheduler.stop()  # the test runs the job itself
+        with caplog.at_level("WARNING", logger="monitor.daemon.feedbackjobs"):
+            for _run in range(2):
+                await daemon.services.feedback.mtalog()
+                other.write_text(other.read_text() + sendmail * 10)
+    finally:
+        await daemon.stop()
+    warned = [r for r in caplog.records if "no Postfix or Exim delivery line" in r.getMessage()]
+    assert [getattr(r, "path", None) for r in warned] == [str(other)]
+
+
 @pytest.mark.dovecot
 async def test_imap_routes_bounces_and_reports_and_refuses_the_rest(
     dovecot: DovecotAccount, store: SqlStore, corpus_dir: Path
