@@ -164,8 +164,8 @@ BOUNCE = IngestKind(
     empty_fields={"bounces": []},
 )
 
-# The order the IMAP poller tries them in; the first kind's refusal is reported when no
-# kind takes a message.
+# The order the IMAP poller tries them in; when no kind takes a message, the first
+# refusal that says what the mail is (an auto-reply...) is reported, else the first kind's.
 INGEST_KINDS: tuple[IngestKind, ...] = (ARF, DMARC, BOUNCE)
 
 
@@ -181,13 +181,29 @@ async def route_ingest(
 
     Raises:
         IngestError: the refusal of the kind the mail is (or, when no kind takes it,
-            the first kind's ``WrongKindError``).
+            the first ``WrongKindError`` that says what the mail is, else the first
+            kind's).
     """
-    first: WrongKindError | None = None
+    refusals: list[WrongKindError] = []
     for kind in kinds:
         try:
             return await kind.ingest(raw, ctx)
         except WrongKindError as exc:
-            first = first or exc
-    assert first is not None, "no ingest kinds"
-    raise first
+            refusals.append(exc)
+    assert refusals, "no ingest kinds"
+    # What the mail is (an auto-reply, a delivery report of deliveries, another report
+    # type) says more than what it is not: the IMAP log named ARF's "not_multipart_report"
+    # for an auto-reply the bounce reader had recognised.
+    raise next((r for r in refusals if r.reason not in _SAYS_ONLY_WHAT_IT_IS_NOT), refusals[0])
+
+
+# The refusals that only say the mail is not the kind tried (no kind took it).
+_SAYS_ONLY_WHAT_IT_IS_NOT = frozenset(
+    {
+        "not_multipart_report",
+        "no_feedback_report",
+        "no_dmarc_report",
+        "unrecognised_format",
+        "not_a_bounce",
+    }
+)

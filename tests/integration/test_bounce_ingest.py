@@ -1059,3 +1059,31 @@ async def test_a_large_bounce_is_read_off_the_loop_and_one_naming_too_many_is_re
     assert status == 202
     loop_thread = threading.get_ident()
     assert [t == loop_thread for t in threads] == [True, False, True]
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (
+            b"From: someone@example.net\nTo: news@example.com\n"
+            b"Subject: Automatic reply: spring sale\nAuto-Submitted: auto-replied\n\n"
+            b"I am out of the office until Monday.\n",
+            "autoreply",
+        ),
+        (b"From: someone@example.net\nSubject: hello\n\nJust a note.\n", "not_multipart_report"),
+    ],
+    ids=["autoreply", "plain-mail"],
+)
+async def test_mail_no_kind_takes_is_refused_for_what_it_is(
+    sqlite_store: SqlStore, raw: bytes, reason: str
+) -> None:
+    """The IMAP poller logged ARF's "not_multipart_report" for an auto-reply the bounce
+    reader had recognised (the HTTP route and the CLI said "autoreply"; an outside
+    review): the refusal saying what the mail is wins, else the first kind's."""
+    from monitor.ingest.errors import WrongKindError
+    from monitor.ingest.kinds import route_ingest
+
+    with pytest.raises(WrongKindError) as refused:
+        await route_ingest(raw, ctx(sqlite_store))
+    assert refused.value.reason == reason
+    assert await event_rows(sqlite_store) == []
