@@ -93,12 +93,21 @@ def parse_batch(body: object, now: dt.datetime) -> tuple[list[Event], list[dict[
                     {"index": index, "field": "recipient", "message": "not an e-mail address"}
                 )
                 continue
-        problem = _time_problem(item, now)
+        problem = _problem(item, now)
         if problem is not None:
-            errors.append({"index": index, "field": "timestamp", "message": problem})
+            errors.append({"index": index, "field": problem[0], "message": problem[1]})
             continue
         events.append(_event(item, now))
     return ([], errors) if errors else (events, [])
+
+
+def _problem(item: EventIn, now: dt.datetime) -> tuple[str, str] | None:
+    """(field, why) ``item`` cannot be counted, or None."""
+    if item.recipient is not None and item.count != 1:
+        # One person's complaint counted as 500 would fire a campaign's alert on its own.
+        return "count", "must be 1 with a recipient: one person is one event"
+    problem = _time_problem(item, now)
+    return None if problem is None else ("timestamp", problem)
 
 
 def _time_problem(item: EventIn, now: dt.datetime) -> str | None:
@@ -150,9 +159,9 @@ def _parse_each(
                 {"index": index, "field": "recipient", "message": "not an e-mail address"}
             )
             continue
-        problem = _time_problem(item, now)
+        problem = _problem(item, now)
         if problem is not None:
-            errors.append({"index": index, "field": "timestamp", "message": problem})
+            errors.append({"index": index, "field": problem[0], "message": problem[1]})
             continue
         events.append(_event(item, now))
     return ([], errors) if errors else (events, [])

@@ -113,3 +113,23 @@ def test_a_timestamp_out_of_range_or_far_ahead_refuses_the_batch(stamp: str, mes
 def test_count_is_a_json_integer(count: object) -> None:
     _, errors = parse_batch({"events": [{"type": "sent", "campaign": "c1", "count": count}]}, NOW)
     assert [(e["index"], e["field"]) for e in errors] == [(0, "count")]
+
+
+@pytest.mark.parametrize("kind", ["complaint", "unsubscribe", "sent"])
+def test_a_count_above_one_with_a_recipient_is_refused(kind: str) -> None:
+    """One person's complaint with count 500 counted 500 complaints (an outside review)."""
+    one = {"type": kind, "campaign": "c", "recipient": "someone@example.com"}
+    body = {"events": [{"type": "sent", "campaign": "c", "count": 500}, {**one, "count": 500}]}
+    assert parse_batch(body, NOW) == (
+        [],
+        [
+            {
+                "index": 1,
+                "field": "count",
+                "message": "must be 1 with a recipient: one person is one event",
+            }
+        ],
+    )
+    assert _parse_each(body["events"], NOW)[1] == parse_batch(body, NOW)[1]
+    events, errors = parse_batch({"events": [{**one, "count": 1}]}, NOW)
+    assert (len(events), errors) == (1, [])
