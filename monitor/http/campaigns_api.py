@@ -161,7 +161,8 @@ async def _list_campaigns(request: web.Request) -> web.Response:
     deps = request.app[KEY_CONTEXT]
     windows = await _window_rows(request, campaign=None)
     registered = {c.id: c for c in await deps.store.list_campaigns()}  # one query, not one each
-    audits = {a.campaign: a for a in await deps.store.audit_counts()}
+    # Lifetime, like the figures beside it: what the retention purge deleted included.
+    audits = {a.campaign: a for a in await deps.store.audit_counts(purged=True)}
     ids = {row.campaign for row in windows[Window.LIFETIME][1]} | set(registered) | set(audits)
     documents = [
         {
@@ -180,7 +181,7 @@ async def _get_campaign(request: web.Request) -> web.Response:
     campaign_id = request.match_info["id"]
     registered = await deps.store.get_campaign(campaign_id)
     windows = await _window_rows(request, campaign=campaign_id)
-    audits = await deps.store.audit_counts(campaign_id)
+    audits = await deps.store.audit_counts(campaign_id, purged=True)
     if registered is None and not windows[Window.LIFETIME][1] and not audits:
         return json_error(404, "unknown campaign")
     document = _campaign_document(campaign_id, registered, windows, _guard(request))

@@ -579,3 +579,13 @@ async def test_the_one_click_audit_is_counted_per_campaign(api: Api) -> None:
     status, listing = await api.call("GET", "/api/v1/campaigns")
     (entry,) = [c for c in listing["campaigns"] if c["campaign"] == "audit-test"]
     assert entry["one_click_audit"]["one_click_compliant"] == 1
+    # The retention purge deletes the reports; the campaign's lifetime figures (and the
+    # metric) keep them, and so does the audit beside them (it fell to 0: an outside
+    # review).
+    assert (await api.store.purge(NOW + dt.timedelta(days=1))).reports == 2
+    assert (await api.call("GET", "/api/v1/campaigns/audit-test"))[1]["one_click_audit"] == (
+        doc["one_click_audit"]
+    )
+    listing = (await api.call("GET", "/api/v1/campaigns"))[1]
+    (entry,) = [c for c in listing["campaigns"] if c["campaign"] == "audit-test"]
+    assert entry["one_click_audit"] == doc["one_click_audit"]
