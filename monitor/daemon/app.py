@@ -145,6 +145,7 @@ class Daemon:
         )
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
+        self._started = False  # start() finished: "daemon stopped" is said only then
         self._reload_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.listen_port: int | None = None
@@ -195,6 +196,7 @@ class Daemon:
         self._reload_status = ReloadStatus(True, time.time())
         await self._start_http(settings, pseudonymizer)
         self.scheduler.start()
+        self._started = True
         log.info("config loaded", extra=_config_summary(self.options.config_path, runtime))
         _warn_ignored(self.config, runtime.plan.shard)
         log.info(
@@ -311,7 +313,8 @@ class Daemon:
         if self._services is not None:
             self._services.feedback.close()
             await self._services.store.close()
-        log.info("daemon stopped")
+        if self._started:  # a start that failed (a config problem) never ran: no "stopped"
+            log.info("daemon stopped")
 
     # --- config reload ------------------------------------------------------------------
 

@@ -696,3 +696,18 @@ async def test_a_reload_whose_jobs_cannot_be_scheduled_keeps_the_running_config(
     assert daemon.scheduler.interval_of("drift") == 2 * 3600
     assert daemon.scheduler.interval_of("imap") == 5 * 60
     assert registry.get_sample_value("delivermon_config_last_reload_successful") == 1
+
+
+async def test_a_start_that_fails_is_not_logged_as_a_stop(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A config problem found while starting logged "daemon stopped" (INFO) before the
+    problem, of a daemon that never ran (an outside review)."""
+    (tmp_path / "not-a-directory").write_text("")
+    text = offline_config(f"sqlite:///{tmp_path / 'not-a-directory' / 'd.db'}", zones=[])
+    daemon = Daemon(parse_config(text), DaemonOptions(config_path=None, listen="127.0.0.1:0"))
+    with caplog.at_level("INFO", logger="monitor.daemon.app"):
+        with pytest.raises(Exception):  # noqa: B017, PT011 (whatever the store raises)
+            await daemon.start()
+        await daemon.stop()
+    assert "daemon stopped" not in caplog.text
