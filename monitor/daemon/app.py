@@ -66,7 +66,7 @@ from monitor.risk.bounces import BounceFigures
 from monitor.risk.campaigns import CampaignFigures
 from monitor.risk.inputs import sending_spf_results
 from monitor.risk.scorer import RiskScorer
-from monitor.signals import ignore_sighup_if_held, take_held_sighup
+from monitor.signals import release_sighup, take_held_sighup
 from monitor.store import SqlStore, open_store
 from monitor.store.engine import is_unavailable
 from monitor.store.errors import StoreUnavailableError
@@ -145,7 +145,9 @@ class Daemon:
         )
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
-        self._started = False  # start() finished: "daemon stopped" is said only then
+        # start() finished, or a signal cancelled it: "daemon stopped" is said only then,
+        # not after a start that failed (a config problem: the daemon never ran).
+        self._started = False
         self._reload_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.listen_port: int | None = None
@@ -168,6 +170,13 @@ class Daemon:
             ConfigError: the config cannot run (a keyed zone without its key, a bad key file).
             StoreUnavailableError: the store cannot be opened.
         """
+        try:
+            await self._start()
+        except asyncio.CancelledError:
+            self._started = True  # stopped by a signal while starting: a stop, said so
+            raise
+
+    async def _start(self) -> None:
         if self.options.logs is not None:
             self.options.logs.apply(self.config.log.level, self.config.log.format)
         self._session = aiohttp.ClientSession()
@@ -313,7 +322,7 @@ class Daemon:
         if self._services is not None:
             self._services.feedback.close()
             await self._services.store.close()
-        if self._started:  # a start that failed (a config problem) never ran: no "stopped"
+        if self._started:
             log.info("daemon stopped")
 
     # --- config reload ------------------------------------------------------------------
@@ -712,7 +721,10 @@ async def run_daemon(config: Config, options: DaemonOptions) -> int:
             await daemon.stop()
         return 0
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)
-        ignore_sighup_if_held()  # the process still tears down: a SIGHUP must not end it
+        with contextlib.suppress(Exception):
+            # The process still tears down: a SIGHUP must not end it, not even between
+            # the handler's removal and the ignore.
+            release_sighup(loop)
