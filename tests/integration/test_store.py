@@ -321,3 +321,29 @@ def _engine_of(store_url: str) -> AsyncEngine:
     from monitor.store.url import async_url
 
     return build_engine(async_url(store_url))
+
+
+async def test_a_claim_is_taken_once_with_its_events_and_a_failed_write_takes_none(
+    store: SqlStore,
+) -> None:
+    """The Mailgun token's claim (monitor/http/feedback_api.py), on both backends: taken
+    with the events in one transaction; taken again, nothing is written (replayed); a
+    transaction that fails (an unusable campaign here) claims nothing, so a retry works."""
+    claim = ("mailgun-token", "ab" * 32)
+    bad = Event(EventType.COMPLAINT, "x" * 300, NOW, Source.MAILGUN, recipient="a@example.com")
+    with pytest.raises(ValueError):  # noqa: PT011 (the store's refusal of the campaign)
+        await store.add_events([bad], P, claim=claim)
+    first = await store.add_events(
+        [ev(EventType.COMPLAINT, recipient="a@example.com")], P, claim=claim
+    )
+    assert (first.accepted, first.replayed) == (1, False)
+    again = await store.add_events(
+        [ev(EventType.UNSUBSCRIBE, recipient="b@example.com")], P, claim=claim
+    )
+    assert (again.accepted, again.duplicates, again.replayed) == (0, 0, True)
+    totals = sum(r.totals.unsubscribes for r in await store.counts())
+    assert totals == 0
+    assert not await store.is_suppressed(P.pseudonym("b@example.com"))
+    alone = await store.add_events([], P, claim=("mailgun-token", "cd" * 32))
+    assert (alone.accepted, alone.replayed) == (0, False)
+    assert (await store.add_events([], P, claim=("mailgun-token", "cd" * 32))).replayed
