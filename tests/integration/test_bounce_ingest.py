@@ -363,6 +363,22 @@ async def test_the_cli_reader_stores_each_line_of_a_long_log_once(
     assert await follow_logs([log], sqlite_store, PSEUDONYMS, follow=False, batch=100) == 0
 
 
+async def mtalog_daemon(tmp_path: Path, logs: list[Path]) -> Daemon:
+    """A started daemon following ``logs`` whose scheduler is stopped: the test runs the
+    mtalog job itself, and only the test."""
+    listed = ", ".join(f'"{log}"' for log in logs)
+    text = offline_config(
+        f"sqlite:///{tmp_path / 'd.db'}",
+        extra=f'[bounces]\nmta_logs = [{listed}]\nlog_interval = "1h"\n',
+    )
+    config = tmp_path / "delivermon.toml"
+    config.write_text(text)
+    daemon = Daemon(parse_config(text), DaemonOptions(config_path=config, listen="127.0.0.1:0"))
+    await daemon.start()
+    await daemon.scheduler.stop()
+    return daemon
+
+
 async def test_the_mtalog_job_reads_a_bounded_part_a_run_and_each_line_once(
     tmp_path: Path,
 ) -> None:
@@ -370,16 +386,8 @@ async def test_the_mtalog_job_reads_a_bounded_part_a_run_and_each_line_once(
     ``log_batches`` batches a run: a long log is caught up over several runs. A restart
     (new followers) reads it again from the start and counts nothing twice."""
     log = tmp_path / "mail.log"
-    text = offline_config(
-        f"sqlite:///{tmp_path / 'd.db'}",
-        extra=f'[bounces]\nmta_logs = ["{log}"]\nlog_interval = "1h"\n',
-    )
-    config = tmp_path / "delivermon.toml"
-    config.write_text(text)
-    daemon = Daemon(parse_config(text), DaemonOptions(config_path=config, listen="127.0.0.1:0"))
-    await daemon.start()
+    daemon = await mtalog_daemon(tmp_path, [log])
     try:
-        await daemon.scheduler.stop()  # the test runs the job itself, and only the test
         log.write_text("".join(f"{delivered(n)}\n" for n in range(19)))
         feedback = daemon.services.feedback
         feedback.log_batch, feedback.log_batches = 4, 2
@@ -416,16 +424,8 @@ async def test_a_followed_log_with_no_delivery_line_is_warned_about_once(
     )
     other.write_text(sendmail * (UNRECOGNISED_AFTER + 5))
     postfix.write_text("".join(f"{delivered(n)}\n" for n in range(3)) + sendmail * 2000)
-    text = offline_config(
-        f"sqlite:///{tmp_path / 'd.db'}",
-        extra=f'[bounces]\nmta_logs = ["{other}", "{postfix}"]\nlog_interval = "1h"\n',
-    )
-    config = tmp_path / "delivermon.toml"
-    config.write_text(text)
-    daemon = Daemon(parse_config(text), DaemonOptions(config_path=config, listen="127.0.0.1:0"))
-    await daemon.start()
+    daemon = await mtalog_daemon(tmp_path, [other, postfix])
     try:
-        await daemon.scheduler.stop()  # the test runs the job itself
         with caplog.at_level("WARNING", logger="monitor.daemon.feedbackjobs"):
             for _run in range(2):
                 await daemon.services.feedback.mtalog()

@@ -34,20 +34,23 @@ DMARC = (
 RATE = "421-4.7.28 Gmail has detected an unusual rate of unsolicited mail - gsmtp"
 
 
+def ses_bounce(recipient: dict[str, str], feedback_id: str = "f-1") -> dict[str, Any]:
+    """An SES permanent bounce notification for one bounced recipient."""
+    return {
+        "notificationType": "Bounce",
+        "mail": MAIL,
+        "bounce": {
+            "bounceType": "Permanent",
+            "bouncedRecipients": [recipient],
+            "timestamp": "2026-12-05T10:00:00.000Z",
+            "feedbackId": feedback_id,
+        },
+    }
+
+
 def test_ses_bounce_keeps_the_diagnostic_code() -> None:
     (event,) = parse_ses(
-        {
-            "notificationType": "Bounce",
-            "mail": MAIL,
-            "bounce": {
-                "bounceType": "Permanent",
-                "bouncedRecipients": [
-                    {"emailAddress": "a@gmail.com", "status": "5.7.26", "diagnosticCode": DMARC}
-                ],
-                "timestamp": "2026-12-05T10:00:00.000Z",
-                "feedbackId": "f-1",
-            },
-        }
+        ses_bounce({"emailAddress": "a@gmail.com", "status": "5.7.26", "diagnosticCode": DMARC})
     )
     assert event.bounce is not None
     assert (event.bounce.cls, event.bounce.enhanced, event.bounce.deferral) == (
@@ -156,18 +159,7 @@ def _permanent(esp: str, reply: str) -> Event:
     """One permanent bounce of ``esp`` to w@example.net whose receiver said ``reply``."""
     if esp == "ses":
         (event,) = parse_ses(
-            {
-                "notificationType": "Bounce",
-                "mail": MAIL,
-                "bounce": {
-                    "bounceType": "Permanent",
-                    "bouncedRecipients": [
-                        {"emailAddress": "w@example.net", "diagnosticCode": reply}
-                    ],
-                    "timestamp": "2026-12-05T10:00:00.000Z",
-                    "feedbackId": "f-2",
-                },
-            }
+            ses_bounce({"emailAddress": "w@example.net", "diagnosticCode": reply}, "f-2")
         )
     elif esp == "sendgrid":
         (event,) = parse_sendgrid(
