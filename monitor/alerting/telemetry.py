@@ -32,14 +32,18 @@ from monitor.model.alerts import AlertKind, Observation, Severity
 from monitor.model.telemetry import GMAIL_SPAM_CRITICAL_RATE, GMAIL_SPAM_WARN_RATE, GmailState
 from monitor.telemetry.views import GmailDomainView, SndsIpView, TelemetryView
 
-__all__ = ["TELEMETRY_KINDS", "UNCONFIGURED_LISTED", "telemetry_observations", "untracked"]
+__all__ = [
+    "SNDS_IP_KINDS",
+    "TELEMETRY_KINDS",
+    "UNCONFIGURED_LISTED",
+    "telemetry_observations",
+    "untracked",
+]
 
 _GMAIL_KINDS = frozenset({AlertKind.GMAIL_SPAM_RATE, AlertKind.GMAIL_COMPLIANCE})
-_SNDS_IP_KINDS = frozenset(
-    {AlertKind.SNDS_FILTER, AlertKind.SNDS_TRAP_HITS, AlertKind.SNDS_BLOCKED}
-)
+SNDS_IP_KINDS = frozenset({AlertKind.SNDS_FILTER, AlertKind.SNDS_TRAP_HITS, AlertKind.SNDS_BLOCKED})
 TELEMETRY_KINDS = tuple(
-    sorted(_GMAIL_KINDS | _SNDS_IP_KINDS | {AlertKind.SNDS_UNCONFIGURED}, key=str)
+    sorted(_GMAIL_KINDS | SNDS_IP_KINDS | {AlertKind.SNDS_UNCONFIGURED}, key=str)
 )
 
 UNCONFIGURED_LISTED = 10  # unconfigured IPs the summary alert names; the rest are counted
@@ -70,7 +74,7 @@ def untracked(kind: AlertKind, labels: Mapping[str, str], view: TelemetryView) -
     if kind in _GMAIL_KINDS:
         domain = labels.get("domain", "")
         return None if domain in view.gmail_tracked else f"{domain} not in [telemetry.gmail]"
-    if kind not in _SNDS_IP_KINDS and kind is not AlertKind.SNDS_UNCONFIGURED:
+    if kind not in SNDS_IP_KINDS and kind is not AlertKind.SNDS_UNCONFIGURED:
         return None
     if not view.snds_tracked:
         return "[telemetry.snds] removed from the config"

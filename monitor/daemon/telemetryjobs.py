@@ -17,8 +17,14 @@ from dataclasses import dataclass
 import aiohttp
 
 from monitor.alerting.service import AlertService
-from monitor.alerting.telemetry import TELEMETRY_KINDS, telemetry_observations, untracked
+from monitor.alerting.telemetry import (
+    SNDS_IP_KINDS,
+    TELEMETRY_KINDS,
+    telemetry_observations,
+    untracked,
+)
 from monitor.daemon.runtime import RuntimeHolder
+from monitor.model.alerts import AlertKind, AlertRecord
 from monitor.model.errors import MonitorError
 from monitor.model.telemetry import GmailDomainImport, GmailState, SndsImport, TelemetrySource
 from monitor.store import SqlStore
@@ -173,6 +179,9 @@ class TelemetryJobs:
         self._clock = clock
         self._count_failure = count_failure
         self._view = TelemetryView()
+        # Announced per-IP SNDS alerts were retired into the unconfigured-IP summary: its
+        # next first observation is news, not a state found at start.
+        self._summary_is_news = False
         self._tokens: tuple[GmailSettings, GoogleTokenSource] | None = None
 
     def view(self) -> TelemetryView:
@@ -189,9 +198,17 @@ class TelemetryJobs:
         tracks (``untracked``), read against the view ``load`` last built (the first
         replica's: it runs the imports)."""
         view = self._view
-        count = await self._alerts.retire_where(
-            TELEMETRY_KINDS, lambda record: untracked(record.kind, record.labels, view)
-        )
+
+        def gone(record: AlertRecord) -> str | None:
+            reason = untracked(record.kind, record.labels, view)
+            if reason is not None and record.kind in SNDS_IP_KINDS and view.snds_tracked:
+                # An announced per-IP alert of an IP SNDS still reports, now one of the
+                # account's others: the summary alert carries it on, and must say so
+                # even when it is first observed (not a state that was there before).
+                self._summary_is_news = self._summary_is_news or record.notified
+            return reason
+
+        count = await self._alerts.retire_where(TELEMETRY_KINDS, gone)
         if count:
             log.info(
                 "telemetry alerts of untracked domains and IPs retired", extra={"count": count}
@@ -215,8 +232,13 @@ class TelemetryJobs:
         )
         await self.load()
         self._refresh_risk()
-        await self._alerts.apply(telemetry_observations(self._view))
-        await self.retire_untracked()
+        observations = telemetry_observations(self._view)
+        await self.retire_untracked()  # first: what it hands over makes the summary news
+        others = [o for o in observations if o.kind is AlertKind.SNDS_UNCONFIGURED]
+        await self._alerts.apply([o for o in observations if o not in others])
+        if others:
+            news, self._summary_is_news = self._summary_is_news, False
+            await self._alerts.apply(others, baseline_allowed=not news)
         for summary in summaries:
             for subject, (state, reason) in summary.states.items():
                 if state not in (GmailState.OK.value, GmailState.NO_DATA.value):

@@ -200,3 +200,57 @@ def test_imports_metrics_alerts_risk_and_an_outage(
             assert document["snds"][IP]["blocked"] is True
             assert document["snds"][OTHER_IP]["configured"] is False
             assert SNDS_KEY not in body.decode()
+
+
+def test_a_per_ip_alert_of_an_unconfigured_ip_hands_over_to_the_summary(
+    tmp_path: Path, closed_udp_port: str, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store with an announced per-IP SNDS alert for an IP no sending_ips lists (what the
+    daemon did before the summary alert, or an IP since removed from the config): at
+    start it resolves, saying why, and the summary alert that carries the IP on is
+    announced at the first import, not taken for a state that was there before."""
+    import asyncio
+
+    from monitor.model.alerts import AlertKind, AlertPolicy, Observation, Severity, step
+    from monitor.store import open_store
+
+    async def seed() -> None:
+        store = await open_store(f"sqlite:///{tmp_path / 'delivermon.db'}")
+        try:
+            labels = {"ip": OTHER_IP}
+            key, kind = f"snds_filter:{OTHER_IP}", AlertKind.SNDS_FILTER
+            now = dt.datetime.now(dt.UTC)
+            base = step(None, Observation(key, kind, False, labels=labels), now, AlertPolicy())
+            red = Observation(key, kind, True, Severity.CRITICAL, labels, "RED")
+            fired = step(base.record, red, now, AlertPolicy())
+            assert fired.record is not None
+            assert fired.record.notified
+            await store.save_alerts([fired.record], [], now=now)
+        finally:
+            await store.close()
+
+    asyncio.run(seed())
+    today = dt.datetime.now(dt.UTC).date()
+    pm, snds = Postmaster(), Snds()
+    snds.data[None] = [
+        snds_line(IP, day=today - dt.timedelta(days=2)),
+        snds_line(OTHER_IP, day=today - dt.timedelta(days=2), result="RED"),
+    ]
+    with ThreadedApps(pm.app(), snds.app()) as apps:
+        pm.url, snds.url = apps.urls[0], apps.urls[1] + "/snds"
+        (tmp_path / "postmaster.json").write_text(json.dumps(pm.service_account_info()))
+        config = tmp_path / "delivermon.toml"
+        config.write_text(
+            config_text(tmp_path, closed_udp_port, receiver, apps.urls[0], apps.urls[1])
+        )
+        monkeypatch.setenv("E2E_SNDS_KEY", SNDS_KEY)
+        with DaemonProcess(config):
+            summary = wait_for(
+                lambda: firing(receiver, "snds_unconfigured"), what="the summary alert"
+            )
+            assert summary[0]["severity"] == "critical"
+            assert str(summary[0]["text"]).startswith(f"{OTHER_IP} (RED)")
+            resolved = receiver.matching(kind="snds_filter", status="resolved")
+            assert [n["labels"] for n in resolved] == [{"ip": OTHER_IP}]
+            assert "in no sending_ips" in str(resolved[0]["title"])
+            assert firing(receiver, "snds_filter") == []
