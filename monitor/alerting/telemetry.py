@@ -29,7 +29,12 @@ import ipaddress
 from collections.abc import Mapping
 
 from monitor.model.alerts import AlertKind, Observation, Severity
-from monitor.model.telemetry import GMAIL_SPAM_CRITICAL_RATE, GMAIL_SPAM_WARN_RATE, GmailState
+from monitor.model.telemetry import (
+    GMAIL_SPAM_CRITICAL_RATE,
+    GMAIL_SPAM_WARN_RATE,
+    GmailState,
+    SndsBlock,
+)
 from monitor.telemetry.views import GmailDomainView, SndsIpView, TelemetryView
 
 __all__ = [
@@ -164,6 +169,11 @@ def _snds(ip: SndsIpView, view: TelemetryView) -> list[Observation]:
     ]
 
 
+def _size(block: SndsBlock) -> int:
+    first, last = ipaddress.ip_address(block.first_ip), ipaddress.ip_address(block.last_ip)
+    return int(last) - int(first) + 1
+
+
 def _snds_unconfigured(others: list[SndsIpView], view: TelemetryView) -> Observation:
     """One observation for the IPs of the account that are no configured sending IP."""
     data, blocks = bool(view.snds_data_up), bool(view.snds_blocks_up)
@@ -188,7 +198,17 @@ def _snds_unconfigured(others: list[SndsIpView], view: TelemetryView) -> Observa
         if said:
             states.append((rank, ipaddress.ip_address(ip.ip), ip.ip, ", ".join(said)))
     states.sort(key=lambda s: (s[0], s[1].version, s[1]))
-    if states:
+    # Blocked ranges covering no IP with traffic rows (a blocked address often has none):
+    # after the blocked IPs, before the rest.
+    ranges = list(view.snds_unlisted_blocks) if blocks else []
+    addresses = sum(_size(r) for r in ranges)
+    named_ranges = [
+        (f"{r.first_ip}-{r.last_ip}", f"blocked range, {_size(r)} addresses") for r in ranges
+    ]
+    shown = [(ip, said) for rank, _a, ip, said in states if rank == 0]
+    shown += named_ranges
+    shown += [(ip, said) for rank, _a, ip, said in states if rank > 0]
+    if shown:
         active: bool | None = True
     else:
         active = False if data and blocks else None
@@ -197,19 +217,27 @@ def _snds_unconfigured(others: list[SndsIpView], view: TelemetryView) -> Observa
         f"{counts['yellow']} YELLOW" if counts["yellow"] else "",
         f"{counts['traps']} with trap hits" if counts["traps"] else "",
         f"{counts['blocked']} blocked" if counts["blocked"] else "",
+        f"{addresses} addresses blocked without traffic rows" if ranges else "",
     ]
-    named = ", ".join(f"{ip} ({said})" for _r, _a, ip, said in states[:UNCONFIGURED_LISTED])
-    more = len(states) - UNCONFIGURED_LISTED
+    named = ", ".join(f"{ip} ({said})" for ip, said in shown[:UNCONFIGURED_LISTED])
+    more = len(shown) - UNCONFIGURED_LISTED
     listed = f"{named} and {more} more." if more > 0 else f"{named}."
     n = len(states)
+    things = [f"{n} IP{'s' if n != 1 else ''}"] if n or not ranges else []
+    if ranges:
+        things.append(f"{len(ranges)} blocked range{'s' if len(ranges) != 1 else ''}")
+    subject = " and ".join(things)
+    one = len(things) == 1 and (n == 1 or (not n and len(ranges) == 1))
+    critical = counts["red"] or counts["blocked"] or ranges
     return Observation(
         key="snds_unconfigured",
         kind=AlertKind.SNDS_UNCONFIGURED,
         active=active,
-        severity=Severity.CRITICAL if counts["red"] or counts["blocked"] else Severity.WARNING,
+        severity=Severity.CRITICAL if critical else Severity.WARNING,
         title=(
-            f"SNDS: {n} IP{'s' if n != 1 else ''} of the account that no sending_ips lists "
-            f"need{'s' if n == 1 else ''} attention ({', '.join(p for p in parts if p)})"
+            f"SNDS: {subject} of the account that no sending_ips lists "
+            f"need{'s' if one else ''} attention "
+            f"({', '.join(p for p in parts if p)})"
         ),
         text=(
             f"{listed} Microsoft SNDS reports these addresses and no [[domains]] sending_ips "

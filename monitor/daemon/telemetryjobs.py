@@ -209,6 +209,15 @@ class TelemetryJobs:
             return reason
 
         count = await self._alerts.retire_where(TELEMETRY_KINDS, gone)
+        if self._summary_is_news:
+            # At once (a reload, a start), not at the next import up to a day later: the
+            # IPs just handed over are in the view already.
+            summary = [
+                o for o in telemetry_observations(view) if o.kind is AlertKind.SNDS_UNCONFIGURED
+            ]
+            if summary and summary[0].active is not None:
+                self._summary_is_news = False
+                await self._alerts.apply(summary, baseline_allowed=False)
         if count:
             log.info(
                 "telemetry alerts of untracked domains and IPs retired", extra={"count": count}

@@ -8,7 +8,9 @@ neither drops a rate to 0 nor clears a block.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -118,6 +120,9 @@ class TelemetryView:
     # The IPs of ``snds`` that are not configured, counted; None until a data import got
     # through (or without [telemetry.snds]).
     snds_others: SndsOthersView | None = None
+    # Blocked ranges of the list in force that cover no IP of ``snds`` (addresses of the
+    # account with no traffic rows: often because they are blocked).
+    snds_unlisted_blocks: tuple[SndsBlock, ...] = ()
 
 
 def build_view(
@@ -145,6 +150,7 @@ def build_view(
         )
     snds: dict[str, SndsIpView] = {}
     others = None
+    unlisted: tuple[SndsBlock, ...] = ()
     if snds_ips is not None:
         data = by_status.get((TelemetrySource.SNDS, "data"))
         ip_status = by_status.get((TelemetrySource.SNDS, "ip_status"))
@@ -155,6 +161,8 @@ def build_view(
         sources[TelemetrySource.SNDS] = _snds_source(data, ip_status)
         if data is not None and data.last_ok_at is not None:  # else no count is known
             others = _others(snds.values(), blocks_known=fetched)
+        if fetched:
+            unlisted = _unlisted_blocks(blocks, snds)
     return TelemetryView(
         MappingProxyType(gmail),
         MappingProxyType(snds),
@@ -164,7 +172,33 @@ def build_view(
         snds_data_up=_up(by_status.get((TelemetrySource.SNDS, "data"))),
         snds_blocks_up=_up(by_status.get((TelemetrySource.SNDS, "ip_status"))),
         snds_others=others,
+        snds_unlisted_blocks=unlisted,
     )
+
+
+def _unlisted_blocks(
+    blocks: Sequence[SndsBlock], views: Mapping[str, SndsIpView]
+) -> tuple[SndsBlock, ...]:
+    """The blocked ranges that contain none of ``views``' IPs (a bisection per range over
+    the IPs sorted per family: an account may hold a whole network)."""
+    by_family: dict[int, list[int]] = {4: [], 6: []}
+    for ip in views:
+        address = ipaddress.ip_address(ip)
+        by_family[address.version].append(int(address))
+    for values in by_family.values():
+        values.sort()
+    found = []
+    for block in blocks:
+        if not block.blocked:
+            continue
+        first, last = ipaddress.ip_address(block.first_ip), ipaddress.ip_address(block.last_ip)
+        if first.version != last.version:
+            continue
+        values = by_family[first.version]
+        at = bisect.bisect_left(values, int(first))
+        if at == len(values) or values[at] > int(last):
+            found.append(block)
+    return tuple(found)
 
 
 def _up(status: TelemetryStatus | None) -> bool | None:

@@ -373,7 +373,9 @@ def snds_account(*, data: str = "ok", blocks: str = "ok", others: int = 4) -> Te
         ],
         snds_ips=["192.0.2.10"],
         snds_rows=rows,
-        blocks=[SndsBlock("192.0.2.23", "192.0.2.23", True, "Blocked due to spam")],
+        blocks=[SndsBlock("192.0.2.23", "192.0.2.23", True, "Blocked due to spam")][
+            : 1 if others >= 4 else 0
+        ],
     )
 
 
@@ -524,3 +526,40 @@ def test_the_block_index_finds_what_every_range_compared_finds(
     for v6, n in probes:
         ip = address(v6, n)
         assert index.ranges_for(ip) == _naive_blocked(ip, blocks), ip
+
+
+def test_blocked_ranges_without_traffic_rows_are_in_the_summary() -> None:
+    """A blocked address often has no data.aspx rows (because it is blocked): a range of
+    the account covering no reported IP was never announced (a verification review)."""
+    v = build_view(
+        gmail_domains=[],
+        stats=[],
+        statuses=[
+            TelemetryStatus(TelemetrySource.SNDS, "data", "ok", "", "{}", AT, AT),
+            TelemetryStatus(TelemetrySource.SNDS, "ip_status", "ok", "", "{}", AT, AT),
+        ],
+        snds_ips=["192.0.2.1"],
+        snds_rows=[
+            snds_row("192.0.2.1", FilterResult.GREEN),
+            snds_row("198.51.100.12", FilterResult.YELLOW),
+        ],
+        blocks=[
+            SndsBlock("203.0.113.0", "203.0.113.255", True, "Blocked due to user complaints"),
+            SndsBlock("192.0.2.0", "192.0.2.3", True, "covers the configured IP"),
+            SndsBlock("198.51.100.0", "198.51.100.255", False, "not blocked"),
+        ],
+    )
+    assert [(b.first_ip, b.last_ip) for b in v.snds_unlisted_blocks] == [
+        ("203.0.113.0", "203.0.113.255")
+    ]
+    found = {o.key: o for o in telemetry_observations(v)}
+    others = found["snds_unconfigured"]
+    assert (others.active, others.severity.value) == (True, "critical")
+    assert others.title == (
+        "SNDS: 1 IP and 1 blocked range of the account that no sending_ips lists need "
+        "attention (1 YELLOW, 256 addresses blocked without traffic rows)"
+    )
+    assert others.text.startswith(
+        "203.0.113.0-203.0.113.255 (blocked range, 256 addresses), 198.51.100.12 (YELLOW)."
+    )
+    assert found["snds_blocked:192.0.2.1"].active is True  # its own alert, as before
