@@ -16,9 +16,9 @@ from checks.bounces import BounceClass, Classification, classify_reply
 from monitor.ingest.arf import redact_addresses
 from monitor.ingest.attribution import attribute_campaign
 from monitor.ingest.dsn import BounceMessage, classify_recipient, parse_bounce
-from monitor.ingest.offloop import off_loop
 from monitor.model.events import BounceDetail, BounceKind, Event, EventType, Provider, Source
 from monitor.model.privacy import PrivacyError, Pseudonymizer, normalise_address
+from monitor.offloop import off_loop
 from monitor.store.models import Store
 
 __all__ = [

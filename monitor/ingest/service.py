@@ -16,9 +16,9 @@ from monitor.ingest.arf import FeedbackReport, FeedbackType, parse_arf, redact_a
 from monitor.ingest.attribution import attribute_campaign, provider_of
 from monitor.ingest.audit import audit_original
 from monitor.ingest.events import MAX_AHEAD
-from monitor.ingest.offloop import off_loop
 from monitor.model.events import Event, EventType, Provider, Source
 from monitor.model.privacy import Pseudonymizer
+from monitor.offloop import off_loop
 from monitor.store.models import ReportAudit, ReportRecord, Store
 
 __all__ = ["ArfIngestResult", "ingest_arf"]

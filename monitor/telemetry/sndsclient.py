@@ -16,8 +16,8 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from monitor.ingest.offloop import off_loop
 from monitor.model.telemetry import SndsBlock, SndsImport, SndsRow
+from monitor.offloop import off_loop
 from monitor.telemetry.http import Retry, fetch
 from monitor.telemetry.snds import (
     ParsedCsv,

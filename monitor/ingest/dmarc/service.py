@@ -26,8 +26,8 @@ from monitor.ingest.dmarc import AggregateReport, PolicyPublished, parse_dmarc
 from monitor.ingest.dmarc.model import ReportRow
 from monitor.ingest.errors import MalformedReportError
 from monitor.ingest.kinds import IngestContext, IngestOutcome
-from monitor.ingest.offloop import THREAD_AFTER
 from monitor.model.errors import MonitorError
+from monitor.offloop import THREAD_AFTER
 from monitor.store import Store
 from monitor.store.dmarc import DmarcReportRecord, DmarcRowRecord
 
